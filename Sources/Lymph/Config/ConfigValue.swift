@@ -1,0 +1,191 @@
+import Yams
+
+/// A node of a pipeline file with its position, and typed readers that report problems
+/// to `ConfigDiagnostics` instead of throwing, so reading goes on.
+public struct ConfigValue {
+    public let node: Node
+    public let line: Int
+    public let column: Int
+
+    init(_ node: Node, fallbackLine: Int = 1, fallbackColumn: Int = 1) {
+        self.node = node
+        self.line = node.mark?.line ?? fallbackLine
+        self.column = node.mark?.column ?? fallbackColumn
+    }
+
+    var isNull: Bool {
+        if case .scalar(let s) = node { return s.tag.description == Tag.Name.null.rawValue || (s.string.isEmpty && s.style == .plain) || (s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string)) }
+        return false
+    }
+
+    var kindName: String {
+        switch node {
+        case .scalar: return "a value"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    func string(_ d: inout ConfigDiagnostics, _ what: String) -> String? {
+        guard case .scalar(let s) = node, !isNull else {
+            d.error("\(what) must be a string, found \(isNull ? "nothing" : kindName)", at: self)
+            return nil
+        }
+        return s.string
+    }
+
+    func strings(_ d: inout ConfigDiagnostics, _ what: String) -> [ConfigValue]? {
+        if case .scalar = node, !isNull { return [self] }
+        guard case .sequence(let seq) = node else {
+            d.error("\(what) must be a list of strings, found \(isNull ? "nothing" : kindName)", at: self)
+            return nil
+        }
+        var out: [ConfigValue] = []
+        for item in seq {
+            let v = ConfigValue(item, fallbackLine: line, fallbackColumn: column)
+            guard case .scalar = item, !v.isNull else {
+                d.error("\(what) must be a list of strings, found \(v.kindName) in it", at: v)
+                continue
+            }
+            out.append(v)
+        }
+        return out
+    }
+
+    func list(_ d: inout ConfigDiagnostics, _ what: String) -> [ConfigValue]? {
+        guard case .sequence(let seq) = node else {
+            d.error("\(what) must be a list, found \(isNull ? "nothing" : kindName)", at: self)
+            return nil
+        }
+        return seq.map { ConfigValue($0, fallbackLine: line, fallbackColumn: column) }
+    }
+
+    func int(_ d: inout ConfigDiagnostics, _ what: String, range: ClosedRange<Int>) -> Int? {
+        guard case .scalar(let s) = node, let v = Int(s.string.replacingOccurrences(of: "_", with: "")) else {
+            d.error("\(what) must be a whole number", at: self)
+            return nil
+        }
+        guard range.contains(v) else {
+            d.error("\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(v)", at: self)
+            return nil
+        }
+        return v
+    }
+
+    func bool(_ d: inout ConfigDiagnostics, _ what: String) -> Bool? {
+        guard case .scalar(let s) = node else {
+            d.error("\(what) must be true or false", at: self)
+            return nil
+        }
+        switch s.string.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            d.error("\(what) must be true or false, found '\(s.string)'", at: self)
+            return nil
+        }
+    }
+
+    /// `30s`, `10m`, `48h`, `7d`, or combinations (`1h30m`); a bare number is seconds.
+    func duration(_ d: inout ConfigDiagnostics, _ what: String) -> Double? {
+        guard case .scalar(let s) = node, let seconds = ConfigValue.parseDuration(s.string), seconds > 0 else {
+            d.error("\(what) must be a positive duration like 30s, 10m, 48h or 7d", at: self)
+            return nil
+        }
+        return seconds
+    }
+
+    /// A size in bytes: `1048576`, `512KiB`, `1MiB`, `1MB` (binary units either way).
+    func byteSize(_ d: inout ConfigDiagnostics, _ what: String, range: ClosedRange<Int>) -> Int? {
+        guard case .scalar(let s) = node, let v = ConfigValue.parseByteSize(s.string) else {
+            d.error("\(what) must be a size like 1048576, 512KiB or 1MiB", at: self)
+            return nil
+        }
+        guard range.contains(v) else {
+            d.error("\(what) must be between \(range.lowerBound) and \(range.upperBound) bytes, found \(v)", at: self)
+            return nil
+        }
+        return v
+    }
+
+    public static func parseDuration(_ text: String) -> Double? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if let n = Double(t) { return n }
+        var total = 0.0
+        var number = ""
+        var sawUnit = false
+        for c in t {
+            if c.isNumber || c == "." {
+                number.append(c)
+                continue
+            }
+            guard let n = Double(number) else { return nil }
+            let unit: Double
+            switch c {
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            case "d": unit = 86_400
+            default: return nil
+            }
+            total += n * unit
+            number = ""
+            sawUnit = true
+        }
+        return number.isEmpty && sawUnit ? total : nil
+    }
+
+    public static func parseByteSize(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let digits = t.prefix { $0.isNumber }
+        guard let n = Int(digits) else { return nil }
+        let unit = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
+        switch unit {
+        case "", "b": return n
+        case "k", "kb", "kib": return n * 1024
+        case "m", "mb", "mib": return n * 1024 * 1024
+        case "g", "gb", "gib": return n * 1024 * 1024 * 1024
+        default: return nil
+        }
+    }
+}
+
+/// The members of a YAML mapping, read once each; keys nobody asked for are reported as
+/// unknown (a typo must never silently disable a check).
+public struct ConfigMapping {
+    let owner: ConfigValue
+    let entries: [(key: String, keyValue: ConfigValue, value: ConfigValue)]
+    let context: String
+
+    /// nil (with an error) when `value` is neither a mapping nor empty.
+    init?(_ value: ConfigValue, context: String, diagnostics d: inout ConfigDiagnostics) {
+        owner = value
+        self.context = context
+        if value.isNull {
+            entries = []
+            return
+        }
+        guard case .mapping(let mapping) = value.node else {
+            d.error("\(context) must be a mapping of options, found \(value.kindName)", at: value)
+            return nil
+        }
+        var entries: [(String, ConfigValue, ConfigValue)] = []
+        for (k, v) in mapping {
+            let kv = ConfigValue(k, fallbackLine: value.line, fallbackColumn: value.column)
+            entries.append((k.scalar?.string ?? "", kv, ConfigValue(v, fallbackLine: kv.line, fallbackColumn: kv.column)))
+        }
+        self.entries = entries
+    }
+
+    subscript(_ key: String) -> ConfigValue? {
+        entries.first { $0.key == key }?.value
+    }
+
+    /// Reports every key not in `allowed`, with a suggestion.
+    func rejectUnknownKeys(allowed: [String], _ d: inout ConfigDiagnostics) {
+        for entry in entries where !allowed.contains(entry.key) {
+            d.error("unknown key '\(entry.key)' in \(context)\(Suggestion.didYouMean(entry.key, in: allowed))", at: entry.keyValue)
+        }
+    }
+}

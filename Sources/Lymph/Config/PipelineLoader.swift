@@ -1,0 +1,191 @@
+import Foundation
+import Yams
+
+/// Reads a pipeline file into a `PipelineSpec`, collecting every problem with its position.
+public enum PipelineLoader {
+    static let topLevelKeys = ["pipeline", "state", "output", "dead_letter", "stages"]
+    static let commonStageKeys = ["name", "when"]
+    /// Largest pipeline file read; pipelines are small, anything bigger is a mistake.
+    static let maxFileBytes = 4 << 20
+
+    /// Reads and validates `path`. Throws `PipelineFileError` listing every error; warnings
+    /// (which do not stop a run) are returned beside the spec.
+    public static func load(path: String) throws(PipelineFileError) -> (spec: PipelineSpec, warnings: [ConfigDiagnostic]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot read the pipeline file")])
+        }
+        guard data.count <= maxFileBytes else {
+            throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "pipeline file is larger than \(maxFileBytes) bytes")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "pipeline file is not UTF-8 text")])
+        }
+        let (spec, diagnostics) = parse(yaml: text, file: path)
+        guard let spec, !diagnostics.hasErrors else {
+            throw PipelineFileError(diagnostics: diagnostics.errors)
+        }
+        return (spec, diagnostics.items.filter { $0.severity == .warning })
+    }
+
+    public static func parse(yaml: String, file: String) -> (PipelineSpec?, ConfigDiagnostics) {
+        var d = ConfigDiagnostics(file: file)
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                d.add("the pipeline file is empty; it needs at least 'stages:'", line: 1, column: 1)
+                return (nil, d)
+            }
+            root = node
+        } catch let error as YamlError {
+            let (line, column, message) = describe(error)
+            d.add("YAML syntax: \(message)", line: line, column: column)
+            return (nil, d)
+        } catch {
+            d.add("YAML syntax: \(error)", line: 1, column: 1)
+            return (nil, d)
+        }
+        let top = ConfigValue(root)
+        guard let m = ConfigMapping(top, context: "the pipeline file", diagnostics: &d) else { return (nil, d) }
+        m.rejectUnknownKeys(allowed: topLevelKeys, &d)
+
+        let defaultName = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        var name = defaultName.isEmpty ? "pipeline" : defaultName
+        if let v = m["pipeline"], let s = v.string(&d, "pipeline") {
+            if s.isEmpty || s.contains("/") { d.error("pipeline name must be non-empty and contain no '/'", at: v) } else { name = s }
+        }
+        var statePath: String? = ".lymph/\(name).sqlite"
+        if let v = m["state"], let s = v.string(&d, "state") {
+            statePath = s == "memory" ? nil : s
+        }
+        var output: String? = "-"
+        if let v = m["output"], let s = v.string(&d, "output") {
+            output = s == "none" ? nil : (s.isEmpty ? "-" : s)
+        }
+        var deadLetter = ".lymph/\(name).dead.ndjson"
+        if let v = m["dead_letter"], let s = v.string(&d, "dead_letter") {
+            if s.isEmpty || s == "none" {
+                d.error("dead_letter must be a file path (or '-' / 'stderr'): rejected events are never discarded", at: v)
+            } else {
+                deadLetter = s
+            }
+        }
+
+        var parse = ParseStage()
+        var stages: [StageEntry] = []
+        if let v = m["stages"], let items = v.list(&d, "stages") {
+            if items.isEmpty { d.error("stages is empty; a pipeline needs at least 'parse'", at: v) }
+            var names: [String: ConfigValue] = [:]
+            for (position, item) in items.enumerated() {
+                guard let (kind, kindValue, options) = stageHeader(item, &d) else { continue }
+                if kind == "parse" {
+                    if position != 0 {
+                        d.error("parse must be the first stage (every other stage works on parsed events)", at: kindValue)
+                        continue
+                    }
+                    guard let om = ConfigMapping(options, context: "parse", diagnostics: &d) else { continue }
+                    om.rejectUnknownKeys(allowed: ["max_bytes", "name"], &d)
+                    let maxBytes = om["max_bytes"].flatMap { $0.byteSize(&d, "max_bytes", range: 64...(256 << 20)) } ?? ParseStage.defaultMaxBytes
+                    let pname = om["name"].flatMap { $0.string(&d, "name") } ?? "parse"
+                    parse = ParseStage(name: pname, maxBytes: maxBytes)
+                    names[pname] = kindValue
+                    continue
+                }
+                if position == 0 {
+                    d.error("the first stage must be 'parse' (add '- parse' before '\(kind)')", at: kindValue)
+                }
+                guard let stageKind = StageCatalog.kind(named: kind) else {
+                    d.error("unknown stage '\(kind)'\(Suggestion.didYouMean(kind, in: StageCatalog.names))", at: kindValue)
+                    continue
+                }
+                guard let om = ConfigMapping(options, context: "stage '\(kind)'", diagnostics: &d) else { continue }
+                om.rejectUnknownKeys(allowed: commonStageKeys + stageKind.optionKeys, &d)
+                var stageName = "\(kind)-\(position + 1)"
+                var explicit = false
+                if let nv = om["name"], let s = nv.string(&d, "name") {
+                    if let earlier = names[s] {
+                        d.error("stage name '\(s)' is already used at line \(earlier.line)", at: nv)
+                    }
+                    stageName = s
+                    explicit = true
+                    names[s] = nv
+                }
+                var when: Condition?
+                if let wv = om["when"], let wm = ConfigMapping(wv, context: "when", diagnostics: &d) {
+                    wm.rejectUnknownKeys(allowed: ["types", "match"], &d)
+                    when = ConditionParser.typesAndMatch(wm, &d)
+                    if when == nil && !d.hasErrors { d.error("when needs 'types:' and/or 'match:'", at: wv) }
+                }
+                if let spec = stageKind.configure(om, &d) {
+                    stages.append(StageEntry(kind: kind, name: stageName, hasExplicitName: explicit, line: kindValue.line, column: kindValue.column, when: when, spec: spec))
+                }
+            }
+        } else if m["stages"] == nil {
+            d.error("the pipeline has no 'stages:' list", at: top)
+        }
+        let spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
+        return (d.hasErrors ? nil : spec, d)
+    }
+
+    /// `- kind` or `- kind: {options}`: the kind, where it is written, and its options node.
+    static func stageHeader(_ item: ConfigValue, _ d: inout ConfigDiagnostics) -> (String, ConfigValue, ConfigValue)? {
+        switch item.node {
+        case .scalar(let s):
+            return (s.string, item, ConfigValue(Node.mapping(Node.Mapping([])), fallbackLine: item.line, fallbackColumn: item.column))
+        case .mapping(let mapping):
+            let pairs = Array(mapping)
+            if pairs.count == 1 {
+                let k = ConfigValue(pairs[0].key, fallbackLine: item.line, fallbackColumn: item.column)
+                guard let kind = pairs[0].key.scalar?.string else {
+                    d.error("a stage is written '- kind' or '- kind: {options}'", at: k)
+                    return nil
+                }
+                return (kind, k, ConfigValue(pairs[0].value, fallbackLine: k.line, fallbackColumn: k.column))
+            }
+            let keys = pairs.compactMap { $0.key.scalar?.string }
+            let kinds = keys.filter { StageCatalog.names.contains($0) }
+            let hint = kinds.count == 1 ? "; indent the options of '\(kinds[0])' under it" : ""
+            d.error("a stage is one kind with its options below it, found several keys at one level (\(keys.joined(separator: ", ")))\(hint)", at: item)
+            return nil
+        default:
+            d.error("a stage is written '- kind' or '- kind: {options}', found \(item.kindName)", at: item)
+            return nil
+        }
+    }
+
+    static func describe(_ error: YamlError) -> (Int, Int, String) {
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let ctx = context.map { "\($0.text), " } ?? ""
+            return (mark.line, mark.column, ctx + problem)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return (context.mark.line, context.mark.column, "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
+        case .reader(let problem, _, _, _):
+            return (1, 1, problem)
+        default:
+            return (1, 1, "\(error)")
+        }
+    }
+}
+
+extension PipelineLoader {
+    /// For `lymph check`: every diagnostic, and warnings for secrets that cannot be read here.
+    public static func load(checking path: String) -> (PipelineSpec?, [ConfigDiagnostic]) {
+        do {
+            let (spec, warnings) = try load(path: path)
+            var items = warnings
+            for stage in spec.stages {
+                for reference in stage.spec.secrets {
+                    do { _ = try reference.resolve() } catch {
+                        items.append(ConfigDiagnostic(file: path, line: stage.line, column: stage.column,
+                                                      message: "\(error) (a run would stop here)", severity: .warning))
+                    }
+                }
+            }
+            return (spec, items)
+        } catch {
+            return (nil, error.diagnostics)
+        }
+    }
+}

@@ -1,0 +1,17 @@
+/// A pipeline file, read and validated: nothing opened yet.
+public struct PipelineSpec: Sendable {
+    public var name: String
+    /// The pipeline file's path, as given.
+    public var file: String
+    /// Path of the SQLite store, or nil for `state: memory`.
+    public var statePath: String?
+    /// `-` (stdout), a file path, or nil for `none`.
+    public var output: String?
+    public var deadLetter: String
+    public var parse: ParseStage
+    /// The stages after parse, in order.
+    public var stages: [StageEntry]
+
+    /// Whether any stage keeps state in the store.
+    public var usesStore: Bool { stages.contains { $0.spec.usesStore } }
+}

@@ -1,0 +1,44 @@
+public struct DedupSpec: StageSpec {
+    public var key: JSONPath
+    public var window: Double
+    public var inMemory: Bool
+
+    public var summary: String {
+        "key \(key), window \(DedupSpec.describe(window))" + (inMemory ? ", store memory" : "")
+    }
+
+    public var usesStore: Bool { !inMemory }
+
+    public func build(_ env: StageBuildEnvironment) throws -> any Stage {
+        let backing: DedupStage.Backing
+        if !inMemory, let store = env.store { backing = .store(store) } else { backing = .memory }
+        // The scope names this stage's keys in the store. A default name would change when
+        // stages are inserted before it, silently forgetting every key, so use the key path.
+        let scope = env.hasExplicitName ? env.stageName : "dedup:\(key)"
+        return try DedupStage(key: key, window: window, scope: scope, stageIndex: env.stageIndex, backing: backing, now: env.now)
+    }
+
+    static func describe(_ seconds: Double) -> String {
+        if seconds.truncatingRemainder(dividingBy: 86_400) == 0 { return "\(Int(seconds / 86_400))d" }
+        if seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        return "\(seconds)s"
+    }
+
+    static let kind = StageKind(name: "dedup", optionKeys: ["key", "window", "store"]) { m, d in
+        var key = try! JSONPath(parsing: "id")
+        if let k = m["key"], let text = k.string(&d, "key") {
+            do { key = try JSONPath(parsing: text) } catch { d.error("\(error)", at: k) }
+        }
+        let window = m["window"].flatMap { $0.duration(&d, "window") } ?? 7 * 86_400
+        var inMemory = false
+        if let s = m["store"], let text = s.string(&d, "store") {
+            switch text {
+            case "memory": inMemory = true
+            case "state": inMemory = false
+            default: d.error("store must be 'state' (the pipeline's store, the default) or 'memory' (this run only)", at: s)
+            }
+        }
+        return DedupSpec(key: key, window: window, inMemory: inMemory)
+    }
+}

@@ -1,0 +1,44 @@
+public struct LogSpec: StageSpec {
+    public var path: String
+    public var template: LogTemplate?
+    public var templateText: String?
+    public var fsync: Bool
+
+    public var summary: String {
+        "to \(path), " + (templateText.map { "text \"\($0)\"" } ?? "json") + (fsync ? ", fsync" : "")
+    }
+
+    public func build(_ env: StageBuildEnvironment) throws -> any Stage {
+        LogStage(sink: try env.sinks.sink(for: path), format: template.map { .text($0) } ?? .json, fsync: fsync)
+    }
+
+    static let kind = StageKind(name: "log", optionKeys: ["path", "format", "template", "fsync"]) { m, d in
+        var path = "-"
+        if let p = m["path"], let text = p.string(&d, "path") {
+            if text.isEmpty { d.error("path cannot be empty; use '-' for stdout", at: p) } else { path = text }
+        }
+        var format = "json"
+        if let f = m["format"], let text = f.string(&d, "format") {
+            if text == "json" || text == "text" { format = text } else {
+                d.error("format must be 'json' or 'text'\(Suggestion.didYouMean(text, in: ["json", "text"]))", at: f)
+            }
+        }
+        var template: LogTemplate?
+        var templateText: String?
+        if let t = m["template"], let text = t.string(&d, "template") {
+            do {
+                template = try LogTemplate(parsing: text)
+                templateText = text
+            } catch {
+                d.error("\(error)", at: t)
+            }
+            if format != "text" && m["format"] != nil {
+                d.error("template is only used with 'format: text'", at: t)
+            }
+        } else if format == "text" {
+            d.error("format: text needs a 'template:' such as \"{created_at} {type} {id}\"", at: m["format"] ?? m.owner)
+        }
+        let fsync = m["fsync"].flatMap { $0.bool(&d, "fsync") } ?? false
+        return LogSpec(path: path, template: template, templateText: templateText, fsync: fsync)
+    }
+}

@@ -1,0 +1,299 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads items from files (or stdin, named `-`) in order, in batches.
+///
+/// Each source is NDJSON (one item a line, blank lines skipped, CRLF accepted), a JSON array of
+/// items (first non-blank character `[`), or one pretty-printed object. Input is read in large
+/// blocks and split on bytes; items are slices of the block, never copied. A line longer than
+/// `maxItemBytes` is not buffered: its beginning is kept for the dead letter and the rest
+/// skipped. Used by one task at a time.
+public final class ItemReader: @unchecked Sendable {
+    public static let blockSize = 1 << 20
+    /// The largest JSON array file read as a whole (an array must be parsed entire).
+    public static let maxArrayBytes = 256 << 20
+    /// How much of an over-long line is kept for its dead letter.
+    static let oversizePrefix = 4096
+
+    let paths: [String]
+    let maxItemBytes: Int
+    var nextPath = 0
+    var current: SourceReader?
+
+    public init(paths: [String], maxItemBytes: Int) {
+        self.paths = paths.isEmpty ? ["-"] : paths
+        self.maxItemBytes = maxItemBytes
+    }
+
+    /// Checks that every named file can be opened, before anything runs.
+    public static func checkReadable(_ paths: [String]) -> [String] {
+        paths.filter { $0 != "-" }.compactMap { path in
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { return "cannot read input '\(path)': \(String(cString: strerror(errno)))" }
+            var st = stat()
+            defer { close(fd) }
+            if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { return "input '\(path)' is a folder" }
+            return nil
+        }
+    }
+
+    /// The next batch of items, nil at the end of the last source (or when a stop is requested).
+    public func nextBatch(control: RunControl? = nil) throws(InputError) -> [RawItem]? {
+        while true {
+            if control?.isStopRequested == true { return nil }
+            if current == nil {
+                guard nextPath < paths.count else { return nil }
+                current = try SourceReader(path: paths[nextPath], maxItemBytes: maxItemBytes)
+                nextPath += 1
+            }
+            if let items = try current!.read(control: control) {
+                if !items.isEmpty { return items }
+            } else {
+                current = nil
+            }
+        }
+    }
+}
+
+/// An input that cannot be read: the run cannot continue (exit 3).
+public struct InputError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String { "input '\(path)': \(message)" }
+}
+
+/// One open source and its position.
+final class SourceReader {
+    enum Mode { case sniffing, lines, done }
+
+    let path: String
+    let displayName: String
+    let fd: Int32
+    let isPipe: Bool
+    let maxItemBytes: Int
+    var mode = Mode.sniffing
+    var carry: [UInt8] = []
+    var line = 0  // lines completed so far
+    var eof = false
+    /// Set while skipping the rest of an over-long line: its first bytes and line number.
+    var skipping: (prefix: ArraySlice<UInt8>, line: Int)?
+
+    init(path: String, maxItemBytes: Int) throws(InputError) {
+        self.path = path
+        self.maxItemBytes = maxItemBytes
+        if path == "-" {
+            fd = 0
+            displayName = "stdin"
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            displayName = path
+            if fd < 0 { throw InputError(path: path, message: String(cString: strerror(errno))) }
+        }
+        var st = stat()
+        isPipe = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
+    }
+
+    deinit {
+        if fd != 0 { close(fd) }
+    }
+
+    /// Appends up to `count` bytes to `buffer`; returns how many (0 at end of input).
+    func fill(_ buffer: inout [UInt8], count: Int, control: RunControl?) throws(InputError) -> Int {
+        if eof { return 0 }
+        if isPipe {
+            // Wait in short slices so a stop request is seen even when no input comes.
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            while poll(&pfd, 1, 200) == 0 {
+                if control?.isStopRequested == true { return 0 }
+            }
+        }
+        let old = buffer.count
+        buffer.reserveCapacity(old + count)
+        var n = 0
+        var err: Int32 = 0
+        // Grow, read into the new tail, shrink back to what was read.
+        buffer.append(contentsOf: repeatElement(0, count: count))
+        repeat {
+            n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + old, count) }
+            err = n < 0 ? errno : 0
+        } while n < 0 && err == EINTR
+        if n < 0 {
+            buffer.removeLast(count)
+            throw InputError(path: path, message: "read failed: \(String(cString: strerror(err)))")
+        }
+        buffer.removeLast(count - n)
+        if n == 0 { eof = true }
+        return n
+    }
+
+    /// The next items; an empty array when a read produced no complete item, nil at the end.
+    func read(control: RunControl?) throws(InputError) -> [RawItem]? {
+        switch mode {
+        case .done:
+            return nil
+        case .sniffing:
+            return try sniff(control: control)
+        case .lines:
+            var block = carry
+            carry = []
+            let n = try fill(&block, count: ItemReader.blockSize, control: control)
+            if n == 0 && block.isEmpty && skipping == nil {
+                mode = .done
+                return nil
+            }
+            return splitLines(block, atEnd: n == 0)
+        }
+    }
+
+    /// Looks at the start of the source to choose between lines, an array and one document.
+    func sniff(control: RunControl?) throws(InputError) -> [RawItem]? {
+        var block: [UInt8] = []
+        // Read until the first line is complete (or the end, or the item limit).
+        while true {
+            let n = try fill(&block, count: ItemReader.blockSize, control: control)
+            if n == 0 || block.contains(0x0A) || block.count > maxItemBytes { break }
+        }
+        guard let first = block.firstIndex(where: { !Self.isBlank($0) }) else {
+            if eof {
+                mode = .done
+                return nil
+            }
+            mode = .lines
+            return splitLines(block, atEnd: false)
+        }
+        if block[first] == UInt8(ascii: "[") {
+            return try readArray(block, first: first, control: control)
+        }
+        if block[first] == UInt8(ascii: "{") {
+            let lineEnd = block[first...].firstIndex(of: 0x0A) ?? block.count
+            var firstLine = block[first..<lineEnd]
+            if firstLine.last == 0x0D { firstLine = firstLine.dropLast() }
+            if (try? JSONParser.parse(firstLine)) == nil, let doc = try readDocument(block, first: first, control: control) {
+                return doc
+            }
+        }
+        mode = .lines
+        return splitLines(block, atEnd: eof)
+    }
+
+    /// A file whose first line is not a whole item: one pretty-printed object, if it parses.
+    /// Otherwise nil, with everything read kept for line mode.
+    func readDocument(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
+        var block = start
+        while !eof && block.count <= maxItemBytes {
+            _ = try fill(&block, count: ItemReader.blockSize, control: control)
+        }
+        guard eof, block.count <= maxItemBytes, (try? JSONParser.parse(block[...])) != nil else {
+            carry = []
+            mode = .lines
+            let items = splitLines(block, atEnd: eof)
+            return items
+        }
+        mode = .done
+        let startLine = block[..<first].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+        var end = block.count
+        while end > first && Self.isBlank(block[end - 1]) { end -= 1 }
+        return [RawItem(bytes: block[first..<end], source: SourcePosition(file: displayName, line: startLine))]
+    }
+
+    /// A JSON array of items: read whole (bounded), each element an item at its own line.
+    func readArray(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
+        var block = start
+        while !eof && block.count <= ItemReader.maxArrayBytes {
+            _ = try fill(&block, count: 4 * ItemReader.blockSize, control: control)
+        }
+        mode = .done
+        let startLine = block[..<first].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+        if block.count > ItemReader.maxArrayBytes {
+            return [RawItem(bytes: block[first..<(first + ItemReader.oversizePrefix)], source: SourcePosition(file: displayName, line: startLine), oversize: true)]
+        }
+        let tape: [JSONTapeEntry]
+        do { tape = try JSONParser.parse(block[...]) } catch {
+            // The array as a whole is broken: one item, so parse reports where.
+            let errorLine = block[..<min(error.offset, block.count)].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+            var end = block.count
+            while end > first && Self.isBlank(block[end - 1]) { end -= 1 }
+            let bytes = block[first..<end]
+            return [RawItem(bytes: bytes.count > maxItemBytes ? bytes.prefix(ItemReader.oversizePrefix) : bytes,
+                            source: SourcePosition(file: displayName, line: errorLine), oversize: bytes.count > maxItemBytes)]
+        }
+        var items: [RawItem] = []
+        var i = 1
+        let end = Int(tape[0].next)
+        var lineAt = startLine
+        var scanned = first
+        while i < end {
+            let e = tape[i]
+            let lo = e.kind == .string ? Int(e.start) - 1 : Int(e.start)
+            let hi = e.kind == .string ? Int(e.end) + 1 : Int(e.end)
+            for k in scanned..<lo where block[k] == 0x0A { lineAt += 1 }
+            scanned = lo
+            let bytes = block[lo..<hi]
+            let source = SourcePosition(file: displayName, line: lineAt)
+            items.append(bytes.count > maxItemBytes
+                ? RawItem(bytes: bytes.prefix(ItemReader.oversizePrefix), source: source, oversize: true)
+                : RawItem(bytes: bytes, source: source))
+            i = Int(e.next)
+        }
+        return items
+    }
+
+    /// Splits complete lines off `block`; keeps the unfinished tail in `carry`.
+    func splitLines(_ block: [UInt8], atEnd: Bool) -> [RawItem] {
+        var items: [RawItem] = []
+        items.reserveCapacity(block.count / 256 + 1)
+        var start = 0
+        block.withUnsafeBytes { raw in
+            while let nl = ByteScan.find(0x0A, in: raw, from: start, to: raw.count) {
+                emitLine(block, start, nl, into: &items)
+                start = nl + 1
+            }
+        }
+        if start < block.count {
+            if atEnd {
+                emitLine(block, start, block.count, into: &items)
+            } else if skipping != nil {
+                // Still inside an over-long line: drop what was read.
+            } else if block.count - start > maxItemBytes {
+                skipping = (block[start..<(start + ItemReader.oversizePrefix)], line + 1)
+            } else {
+                carry = Array(block[start...])
+            }
+        } else if atEnd, let s = skipping {
+            items.append(RawItem(bytes: s.prefix, source: SourcePosition(file: displayName, line: s.line), oversize: true))
+            skipping = nil
+        }
+        return items
+    }
+
+    /// One line, `block[start..<end]` without its newline.
+    @inline(__always)
+    func emitLine(_ block: [UInt8], _ start: Int, _ end: Int, into items: inout [RawItem]) {
+        line += 1
+        if let s = skipping {
+            // The end of an over-long line.
+            items.append(RawItem(bytes: s.prefix, source: SourcePosition(file: displayName, line: s.line), oversize: true))
+            skipping = nil
+            return
+        }
+        var e = end
+        if e > start && block[e - 1] == 0x0D { e -= 1 }
+        if e - start > maxItemBytes {
+            items.append(RawItem(bytes: block[start..<(start + ItemReader.oversizePrefix)], source: SourcePosition(file: displayName, line: line), oversize: true))
+            return
+        }
+        // Blank lines are skipped (a line of only spaces too).
+        var k = start
+        while k < e && Self.isBlank(block[k]) { k += 1 }
+        if k == e { return }
+        items.append(RawItem(bytes: block[start..<e], source: SourcePosition(file: displayName, line: line)))
+    }
+
+    @inline(__always)
+    static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+}

@@ -1,0 +1,13 @@
+/// One item as the reader found it, before parsing: a line, an array element or a document.
+public struct RawItem: Sendable {
+    public var bytes: ArraySlice<UInt8>
+    public var source: SourcePosition
+    /// The item was longer than the limit; `bytes` holds only its beginning.
+    public var oversize: Bool
+
+    public init(bytes: ArraySlice<UInt8>, source: SourcePosition, oversize: Bool = false) {
+        self.bytes = bytes
+        self.source = source
+        self.oversize = oversize
+    }
+}

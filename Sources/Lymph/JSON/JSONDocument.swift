@@ -1,0 +1,172 @@
+/// One validated JSON document: its exact bytes and a flat index (the tape) over them.
+///
+/// The bytes are kept as they came in, so an event that no stage changed is written out
+/// byte for byte. Values are decoded only when a stage asks for them.
+public struct JSONDocument: Sendable {
+    /// The document's bytes, exactly as read (without the line terminator).
+    public let bytes: ArraySlice<UInt8>
+    /// One entry per value (object keys are string entries), in document order.
+    public let tape: [JSONTapeEntry]
+
+    /// Parses and validates `bytes` (RFC 8259); throws `JSONSyntaxError` on anything else.
+    public init(parsing bytes: ArraySlice<UInt8>, maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONSyntaxError) {
+        self.bytes = bytes
+        self.tape = try JSONParser.parse(bytes, maxDepth: maxDepth)
+    }
+
+    public init(parsing bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONSyntaxError) {
+        try self.init(parsing: bytes[...], maxDepth: maxDepth)
+    }
+
+    /// The root value.
+    public var root: JSONValue { JSONValue(document: self, index: 0) }
+}
+
+/// A value inside a `JSONDocument`, by its position on the tape.
+public struct JSONValue: Sendable {
+    public let document: JSONDocument
+    public let index: Int
+
+    var entry: JSONTapeEntry { document.tape[index] }
+    public var kind: JSONTapeEntry.Kind { entry.kind }
+
+    /// The value's bytes as they appear in the document (strings include their quotes).
+    public var rawBytes: ArraySlice<UInt8> {
+        let e = entry
+        let base = document.bytes.startIndex
+        if e.kind == .string {
+            return document.bytes[(base + Int(e.start) - 1)..<(base + Int(e.end) + 1)]
+        }
+        return document.bytes[(base + Int(e.start))..<(base + Int(e.end))]
+    }
+
+    /// For a string: its decoded UTF-8 bytes (a slice of the document when it has no escapes).
+    public var stringBytes: ArraySlice<UInt8>? {
+        let e = entry
+        guard e.kind == .string else { return nil }
+        let base = document.bytes.startIndex
+        let raw = document.bytes[(base + Int(e.start))..<(base + Int(e.end))]
+        if !e.hasEscapes { return raw }
+        return JSONParser.unescape(raw)[...]
+    }
+
+    public var string: String? {
+        guard let bytes = stringBytes else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public var double: Double? {
+        guard kind == .number else { return nil }
+        return JSONParser.parseDouble(rawBytes)
+    }
+
+    public var bool: Bool? {
+        switch kind {
+        case .true: return true
+        case .false: return false
+        default: return nil
+        }
+    }
+
+    public var isNull: Bool { kind == .null }
+
+    /// Members of an object, in document order.
+    public var members: JSONMembers? {
+        kind == .object ? JSONMembers(document: document, container: index) : nil
+    }
+
+    /// Elements of an array, in document order.
+    public var elements: JSONElements? {
+        kind == .array ? JSONElements(document: document, container: index) : nil
+    }
+
+    /// The member named `key` (compared after unescaping); the first one when repeated.
+    public func member(_ key: some Collection<UInt8>) -> JSONValue? {
+        guard kind == .object else { return nil }
+        let tape = document.tape
+        let end = Int(tape[index].next)
+        var i = index + 1
+        let base = document.bytes.startIndex
+        while i < end {
+            let k = tape[i]
+            let raw = document.bytes[(base + Int(k.start))..<(base + Int(k.end))]
+            let matches = k.hasEscapes ? JSONParser.unescape(raw).elementsEqual(key) : raw.elementsEqual(key)
+            if matches { return JSONValue(document: document, index: i + 1) }
+            i = Int(tape[i + 1].next)
+        }
+        return nil
+    }
+
+    public func member(_ key: String) -> JSONValue? {
+        member(Array(key.utf8))
+    }
+
+    /// The array element at `position`.
+    public func element(_ position: Int) -> JSONValue? {
+        guard kind == .array, position >= 0 else { return nil }
+        var n = 0
+        for value in JSONElements(document: document, container: index) {
+            if n == position { return value }
+            n += 1
+        }
+        return nil
+    }
+
+    public func value(at path: JSONPath) -> JSONValue? {
+        var current = self
+        for component in path.components {
+            switch component {
+            case .key(let key):
+                guard let next = current.member(key) else { return nil }
+                current = next
+            case .index(let position):
+                guard let next = current.element(position) else { return nil }
+                current = next
+            }
+        }
+        return current
+    }
+}
+
+public struct JSONMembers: Sequence, Sendable {
+    let document: JSONDocument
+    let container: Int
+
+    public struct Iterator: IteratorProtocol {
+        let document: JSONDocument
+        var i: Int
+        let end: Int
+        public mutating func next() -> (key: JSONValue, value: JSONValue)? {
+            guard i < end else { return nil }
+            let key = JSONValue(document: document, index: i)
+            let value = JSONValue(document: document, index: i + 1)
+            i = Int(document.tape[i + 1].next)
+            return (key, value)
+        }
+    }
+
+    public func makeIterator() -> Iterator {
+        Iterator(document: document, i: container + 1, end: Int(document.tape[container].next))
+    }
+}
+
+public struct JSONElements: Sequence, Sendable {
+    let document: JSONDocument
+    let container: Int
+
+    public struct Iterator: IteratorProtocol {
+        let document: JSONDocument
+        var i: Int
+        let end: Int
+        public mutating func next() -> JSONValue? {
+            guard i < end else { return nil }
+            let value = JSONValue(document: document, index: i)
+            i = Int(document.tape[i].next)
+            return value
+        }
+    }
+
+    public func makeIterator() -> Iterator {
+        Iterator(document: document, i: container + 1, end: Int(document.tape[container].next))
+    }
+}

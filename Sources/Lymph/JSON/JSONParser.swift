@@ -1,0 +1,376 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A validating, non-recursive JSON reader that builds a tape over the input bytes.
+///
+/// Accepts exactly RFC 8259: UTF-8 text, no trailing commas, no leading zeros, no control
+/// characters in strings, escapes limited to the standard ones. Unpaired UTF-16 surrogate
+/// escapes (`"\uD800"`) are rejected, since they cannot be written as UTF-8. Nesting deeper
+/// than `maxDepth` is rejected instead of recursing, so no input can exhaust the stack.
+public enum JSONParser {
+    public static let defaultMaxDepth = 512
+
+    static let quote = UInt8(ascii: "\"")
+    static let backslash = UInt8(ascii: "\\")
+
+    public static func parse(_ bytes: ArraySlice<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [JSONTapeEntry] {
+        guard bytes.count < Int(UInt32.max) else {
+            throw JSONSyntaxError(offset: 0, message: "document larger than 4 GiB")
+        }
+        let result = bytes.withUnsafeBufferPointer { buffer -> Result<[JSONTapeEntry], JSONSyntaxError> in
+            var tape: [JSONTapeEntry] = []
+            tape.reserveCapacity(max(8, buffer.count / 12))
+            var reader = Reader(p: buffer, tape: tape, maxDepth: maxDepth)
+            do throws(JSONSyntaxError) {
+                try reader.run()
+                return .success(reader.tape)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Decodes a string body (without quotes) that was validated by `parse`.
+    public static func unescape(_ raw: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = raw.startIndex
+        let end = raw.endIndex
+        while i < end {
+            let b = raw[i]
+            if b != backslash {
+                out.append(b)
+                i += 1
+                continue
+            }
+            let e = raw[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = hex4(raw, i)
+                i += 4
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    let low = hex4(raw, i + 2)
+                    i += 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                appendUTF8(scalar, to: &out)
+            default: out.append(e)  // " \ /
+            }
+        }
+        return out
+    }
+
+    /// The number's value as a Double (nearest; out-of-range magnitudes become ±infinity or 0).
+    public static func parseDouble(_ raw: ArraySlice<UInt8>) -> Double? {
+        guard raw.count < 512 else { return nil }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: raw.count + 1) { buffer -> Double? in
+            var k = 0
+            for b in raw {
+                buffer[k] = CChar(bitPattern: b)
+                k += 1
+            }
+            buffer[k] = 0
+            var endPointer: UnsafeMutablePointer<CChar>?
+            let value = strtod(buffer.baseAddress!, &endPointer)
+            return endPointer == buffer.baseAddress! + k ? value : nil
+        }
+    }
+
+    static func hex4(_ raw: ArraySlice<UInt8>, _ at: Int) -> UInt32 {
+        var v: UInt32 = 0
+        for k in 0..<4 { v = v << 4 | UInt32(hexValue(raw[at + k])) }
+        return v
+    }
+
+    @inline(__always)
+    static func hexValue(_ b: UInt8) -> UInt8 {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b &- UInt8(ascii: "A") &+ 10
+        default: return 0xFF
+        }
+    }
+
+    static func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
+        switch scalar {
+        case 0..<0x80:
+            out.append(UInt8(scalar))
+        case 0x80..<0x800:
+            out.append(UInt8(0xC0 | (scalar >> 6)))
+            out.append(UInt8(0x80 | (scalar & 0x3F)))
+        case 0x800..<0x10000:
+            out.append(UInt8(0xE0 | (scalar >> 12)))
+            out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (scalar & 0x3F)))
+        default:
+            out.append(UInt8(0xF0 | (scalar >> 18)))
+            out.append(UInt8(0x80 | ((scalar >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (scalar & 0x3F)))
+        }
+    }
+}
+
+extension JSONParser {
+    /// The parsing state over one buffer; a struct so the hot loop works on locals.
+    struct Reader {
+        let p: UnsafeBufferPointer<UInt8>
+        var tape: [JSONTapeEntry]
+        let maxDepth: Int
+        var stack: [Int] = []
+
+        init(p: UnsafeBufferPointer<UInt8>, tape: [JSONTapeEntry], maxDepth: Int) {
+            self.p = p
+            self.tape = tape
+            self.maxDepth = maxDepth
+        }
+
+        @inline(__always)
+        func skipWhitespace(_ i: Int) -> Int {
+            var i = i
+            while i < p.count {
+                let b = p[i]
+                if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { break }
+            }
+            return i
+        }
+
+        func fail(_ offset: Int, _ message: String) -> JSONSyntaxError {
+            JSONSyntaxError(offset: offset, message: message)
+        }
+
+        func describe(_ i: Int) -> String {
+            guard i < p.count else { return "end of input" }
+            let b = p[i]
+            if b >= 0x21 && b < 0x7F { return "'\(Character(UnicodeScalar(b)))'" }
+            return "byte 0x\(String(b, radix: 16, uppercase: true))"
+        }
+
+        mutating func run() throws(JSONSyntaxError) {
+            var i = skipWhitespace(0)
+            if i == p.count { throw fail(i, "empty document") }
+            value: while true {
+                guard i < p.count else { throw fail(i, "unexpected end of input, expected a value") }
+                switch p[i] {
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    let isObject = p[i] == UInt8(ascii: "{")
+                    if stack.count >= maxDepth { throw fail(i, "nesting deeper than \(maxDepth) levels") }
+                    tape.append(JSONTapeEntry(kind: isObject ? .object : .array, hasEscapes: false, start: UInt32(i), end: 0, next: 0))
+                    stack.append(tape.count - 1)
+                    i = skipWhitespace(i + 1)
+                    let closer = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                    if i < p.count && p[i] == closer {
+                        close(at: i)
+                        i += 1
+                    } else if isObject {
+                        i = try memberKey(i)
+                        continue value
+                    } else {
+                        continue value
+                    }
+                case JSONParser.quote:
+                    i = try string(i)
+                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    i = try number(i)
+                case UInt8(ascii: "t"):
+                    i = try literal(i, "true", .true)
+                case UInt8(ascii: "f"):
+                    i = try literal(i, "false", .false)
+                case UInt8(ascii: "n"):
+                    i = try literal(i, "null", .null)
+                default:
+                    throw fail(i, "unexpected \(describe(i)), expected a value")
+                }
+                // After a complete value: close containers or move to the next item.
+                while true {
+                    i = skipWhitespace(i)
+                    guard let top = stack.last else {
+                        if i != p.count { throw fail(i, "unexpected \(describe(i)) after the document") }
+                        return
+                    }
+                    guard i < p.count else { throw fail(i, "unexpected end of input, unclosed \(tape[top].kind == .object ? "object" : "array")") }
+                    let b = p[i]
+                    if tape[top].kind == .object {
+                        if b == UInt8(ascii: ",") {
+                            i = try memberKey(skipWhitespace(i + 1))
+                            continue value
+                        }
+                        if b == UInt8(ascii: "}") {
+                            close(at: i)
+                            i += 1
+                            continue
+                        }
+                        throw fail(i, "unexpected \(describe(i)), expected ',' or '}' in object")
+                    } else {
+                        if b == UInt8(ascii: ",") {
+                            i = skipWhitespace(i + 1)
+                            continue value
+                        }
+                        if b == UInt8(ascii: "]") {
+                            close(at: i)
+                            i += 1
+                            continue
+                        }
+                        throw fail(i, "unexpected \(describe(i)), expected ',' or ']' in array")
+                    }
+                }
+            }
+        }
+
+        mutating func close(at i: Int) {
+            let top = stack.removeLast()
+            tape[top].end = UInt32(i + 1)
+            tape[top].next = UInt32(tape.count)
+        }
+
+        /// Reads `"key" :` and returns the index of the value that follows.
+        mutating func memberKey(_ i: Int) throws(JSONSyntaxError) -> Int {
+            guard i < p.count else { throw fail(i, "unexpected end of input, expected an object key") }
+            guard p[i] == JSONParser.quote else { throw fail(i, "unexpected \(describe(i)), expected a string key") }
+            var j = skipWhitespace(try string(i))
+            guard j < p.count, p[j] == UInt8(ascii: ":") else { throw fail(j, "unexpected \(describe(j)), expected ':' after object key") }
+            j = skipWhitespace(j + 1)
+            return j
+        }
+
+        mutating func literal(_ i: Int, _ word: StaticString, _ kind: JSONTapeEntry.Kind) throws(JSONSyntaxError) -> Int {
+            let n = word.utf8CodeUnitCount
+            guard i + n <= p.count else { throw fail(i, "unexpected \(describe(i)), expected a value") }
+            let w = word.utf8Start
+            for k in 0..<n where p[i + k] != w[k] {
+                throw fail(i + k, "unexpected \(describe(i + k)), expected a value")
+            }
+            tape.append(JSONTapeEntry(kind: kind, hasEscapes: false, start: UInt32(i), end: UInt32(i + n), next: UInt32(tape.count + 1)))
+            return i + n
+        }
+
+        mutating func number(_ start: Int) throws(JSONSyntaxError) -> Int {
+            var i = start
+            @inline(__always) func isDigit(_ k: Int) -> Bool { k < p.count && p[k] >= 0x30 && p[k] <= 0x39 }
+            if p[i] == UInt8(ascii: "-") { i += 1 }
+            guard isDigit(i) else { throw fail(i, "a number needs a digit here, found \(describe(i))") }
+            if p[i] == UInt8(ascii: "0") {
+                i += 1
+                if isDigit(i) { throw fail(i, "numbers may not have leading zeros") }
+            } else {
+                while isDigit(i) { i += 1 }
+            }
+            if i < p.count && p[i] == UInt8(ascii: ".") {
+                i += 1
+                guard isDigit(i) else { throw fail(i, "a decimal point must be followed by a digit") }
+                while isDigit(i) { i += 1 }
+            }
+            if i < p.count && (p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) {
+                i += 1
+                if i < p.count && (p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-")) { i += 1 }
+                guard isDigit(i) else { throw fail(i, "an exponent needs a digit") }
+                while isDigit(i) { i += 1 }
+            }
+            tape.append(JSONTapeEntry(kind: .number, hasEscapes: false, start: UInt32(start), end: UInt32(i), next: UInt32(tape.count + 1)))
+            return i
+        }
+
+        /// Reads a string starting at its opening quote; returns the index after the closing quote.
+        mutating func string(_ open: Int) throws(JSONSyntaxError) -> Int {
+            var i = open + 1
+            var escaped = false
+            let n = p.count
+            while true {
+                // Fast path: printable ASCII that needs no attention.
+                while i < n {
+                    let b = p[i]
+                    if b >= 0x20 && b < 0x80 && b != JSONParser.quote && b != JSONParser.backslash { i += 1 } else { break }
+                }
+                guard i < n else { throw fail(open, "unterminated string") }
+                let b = p[i]
+                if b == JSONParser.quote { break }
+                if b == JSONParser.backslash {
+                    escaped = true
+                    i = try escape(i)
+                } else if b < 0x20 {
+                    throw fail(i, "control character 0x\(String(b, radix: 16, uppercase: true)) in a string must be escaped")
+                } else {
+                    i = try utf8Sequence(i)
+                }
+            }
+            tape.append(JSONTapeEntry(kind: .string, hasEscapes: escaped, start: UInt32(open + 1), end: UInt32(i), next: UInt32(tape.count + 1)))
+            return i + 1
+        }
+
+        func escape(_ i: Int) throws(JSONSyntaxError) -> Int {
+            guard i + 1 < p.count else { throw fail(i, "unterminated string") }
+            switch p[i + 1] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                 UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                return i + 2
+            case UInt8(ascii: "u"):
+                let unit = try hexUnit(i + 2)
+                if unit >= 0xDC00 && unit < 0xE000 { throw fail(i, "unpaired low surrogate \\u\(String(unit, radix: 16, uppercase: true))") }
+                if unit >= 0xD800 && unit < 0xDC00 {
+                    let j = i + 6
+                    guard j + 1 < p.count, p[j] == JSONParser.backslash, p[j + 1] == UInt8(ascii: "u") else {
+                        throw fail(i, "unpaired high surrogate \\u\(String(unit, radix: 16, uppercase: true))")
+                    }
+                    let low = try hexUnit(j + 2)
+                    guard low >= 0xDC00 && low < 0xE000 else { throw fail(j, "high surrogate not followed by a low surrogate") }
+                    return j + 6
+                }
+                return i + 6
+            default:
+                throw fail(i, "invalid escape \\\(describe(i + 1))")
+            }
+        }
+
+        func hexUnit(_ at: Int) throws(JSONSyntaxError) -> UInt32 {
+            guard at + 4 <= p.count else { throw fail(at, "\\u needs four hex digits") }
+            var v: UInt32 = 0
+            for k in 0..<4 {
+                let h = JSONParser.hexValue(p[at + k])
+                if h == 0xFF { throw fail(at + k, "\\u needs four hex digits") }
+                v = v << 4 | UInt32(h)
+            }
+            return v
+        }
+
+        /// Validates one multi-byte UTF-8 sequence (no overlongs, no surrogates, at most U+10FFFF).
+        func utf8Sequence(_ i: Int) throws(JSONSyntaxError) -> Int {
+            let b0 = p[i]
+            let n = p.count
+            @inline(__always) func cont(_ k: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool {
+                k < n && p[k] >= lo && p[k] <= hi
+            }
+            switch b0 {
+            case 0xC2...0xDF:
+                if cont(i + 1) { return i + 2 }
+            case 0xE0:
+                if cont(i + 1, 0xA0, 0xBF) && cont(i + 2) { return i + 3 }
+            case 0xE1...0xEC, 0xEE...0xEF:
+                if cont(i + 1) && cont(i + 2) { return i + 3 }
+            case 0xED:
+                if cont(i + 1, 0x80, 0x9F) && cont(i + 2) { return i + 3 }
+            case 0xF0:
+                if cont(i + 1, 0x90, 0xBF) && cont(i + 2) && cont(i + 3) { return i + 4 }
+            case 0xF1...0xF3:
+                if cont(i + 1) && cont(i + 2) && cont(i + 3) { return i + 4 }
+            case 0xF4:
+                if cont(i + 1, 0x80, 0x8F) && cont(i + 2) && cont(i + 3) { return i + 4 }
+            default:
+                break
+            }
+            throw fail(i, "invalid UTF-8 in a string")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/// A path into a JSON value: dots for object keys, `[N]` for array items (`data.readings[0].value`).
+public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
+    public enum Component: Sendable, Hashable {
+        case key([UInt8])
+        case index(Int)
+    }
+
+    public let components: [Component]
+    public let description: String
+
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(parsing text: String) throws(ParseError) {
+        guard !text.isEmpty else { throw ParseError(description: "empty path") }
+        var components: [Component] = []
+        var key: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        var expectKey = true
+        while let b = bytes.first {
+            bytes = bytes.dropFirst()
+            switch b {
+            case UInt8(ascii: "."):
+                if expectKey && key.isEmpty { throw ParseError(description: "path '\(text)' has an empty key") }
+                if !key.isEmpty { components.append(.key(key)); key = [] }
+                expectKey = true
+            case UInt8(ascii: "["):
+                if !key.isEmpty { components.append(.key(key)); key = [] }
+                guard let close = bytes.firstIndex(of: UInt8(ascii: "]")),
+                      let n = Int(String(decoding: bytes[bytes.startIndex..<close], as: UTF8.self)), n >= 0 else {
+                    throw ParseError(description: "path '\(text)': '[' must be followed by a whole number and ']'")
+                }
+                components.append(.index(n))
+                bytes = bytes[(close + 1)...]
+                expectKey = false
+                if let next = bytes.first, next != UInt8(ascii: "."), next != UInt8(ascii: "[") {
+                    throw ParseError(description: "path '\(text)': expected '.' or '[' after ']'")
+                }
+            case UInt8(ascii: "]"):
+                throw ParseError(description: "path '\(text)' has a ']' without '['")
+            default:
+                key.append(b)
+                expectKey = false
+            }
+        }
+        if !key.isEmpty { components.append(.key(key)) } else if expectKey {
+            throw ParseError(description: "path '\(text)' ends with '.'")
+        }
+        self.components = components
+        self.description = text
+    }
+}

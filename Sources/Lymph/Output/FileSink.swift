@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Synchronization
+
+/// An append-only byte destination: a file, stdout or stderr.
+///
+/// Callers hand over whole batches, so each `write` is a single write(2) loop with no buffering
+/// here; data is with the kernel when `write` returns, and on disk after `sync()`.
+public final class FileSink: Sendable {
+    public let path: String
+    let fd: Int32
+    let ownsDescriptor: Bool
+    private let closed = Mutex(false)
+
+    init(path: String, fd: Int32, ownsDescriptor: Bool) {
+        self.path = path
+        self.fd = fd
+        self.ownsDescriptor = ownsDescriptor
+    }
+
+    public static let standardOutput = FileSink(path: "stdout", fd: 1, ownsDescriptor: false)
+    public static let standardError = FileSink(path: "stderr", fd: 2, ownsDescriptor: false)
+
+    /// Opens `path` for appending (never truncating), creating it and its parent folders.
+    public static func append(path: String) throws(OutputError) -> FileSink {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            } catch {
+                throw OutputError(path: path, message: "cannot create folder '\(parent)': \(error.localizedDescription)")
+            }
+        }
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw OutputError(path: path, message: "cannot open for appending: \(String(cString: strerror(errno)))") }
+        return FileSink(path: path, fd: fd, ownsDescriptor: true)
+    }
+
+    public func write(_ bytes: [UInt8]) throws(OutputError) {
+        guard !bytes.isEmpty else { return }
+        let result: Int32 = bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += n
+            }
+            return 0
+        }
+        if result != 0 {
+            let reason = result == EPIPE ? "the reader closed it (broken pipe)" : String(cString: strerror(result))
+            throw OutputError(path: path, message: "cannot write: \(reason)")
+        }
+    }
+
+    /// Forces written data to disk (no-op for terminals and pipes).
+    public func sync() throws(OutputError) {
+        if fsync(fd) != 0 && errno != EINVAL && errno != EROFS {
+            throw OutputError(path: path, message: "cannot sync to disk: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public func close() {
+        let wasClosed = closed.withLock { c in
+            defer { c = true }
+            return c
+        }
+        if ownsDescriptor && !wasClosed { _ = Glibc.close(fd) }
+    }
+
+    deinit { close() }
+}
+
+/// An output that cannot be written: the run cannot continue (exit 3).
+public struct OutputError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String { "output '\(path)': \(message)" }
+}

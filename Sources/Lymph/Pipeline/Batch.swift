@@ -1,0 +1,20 @@
+/// A run of consecutive items moving through the pipeline together.
+///
+/// Batches amortise the per-call costs (a store transaction, a write(2)) and are the unit of
+/// parallelism: several batches go through the concurrent stages at once, and the runner
+/// restores their order before the first serial stage.
+struct Batch: Sendable {
+    let sequence: Int
+    var events: [Event] = []
+    var deadLetters: [DeadLetter] = []
+    /// Indexed like `Pipeline.stages`, with parse first.
+    var stats: [StageStats]
+    var completedClaims: [DedupClaim] = []
+    var failedClaims: [DedupClaim] = []
+    var itemsRead = 0
+
+    init(sequence: Int, stageCount: Int) {
+        self.sequence = sequence
+        self.stats = Array(repeating: StageStats(), count: stageCount)
+    }
+}

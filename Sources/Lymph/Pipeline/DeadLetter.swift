@@ -1,0 +1,57 @@
+/// A rejected item, with everything needed to understand and replay it.
+///
+/// Written as one JSON line: `{"error": {"stage", "reason", "message"}, "source": {"file",
+/// "line"}, "at", "delivery": {...}}` or `..., "raw": "<line>"}`. Feeding the dead-letter file
+/// back to `lymph run` re-processes the delivery or raw line.
+public struct DeadLetter: Sendable {
+    public var stage: String
+    public var reason: String
+    public var message: String
+    public var source: SourcePosition
+    public var origin: ItemOrigin
+
+    public init(stage: String, reason: String, message: String, source: SourcePosition, origin: ItemOrigin) {
+        self.stage = stage
+        self.reason = reason
+        self.message = message
+        self.source = source
+        self.origin = origin
+    }
+
+    /// Appends the record and a newline to `out`.
+    public func encode(at time: String, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"error":{"stage":"#.utf8)
+        JSONStringEncoder.append(stage, to: &out)
+        out.append(contentsOf: #","reason":"#.utf8)
+        JSONStringEncoder.append(reason, to: &out)
+        out.append(contentsOf: #","message":"#.utf8)
+        JSONStringEncoder.append(message, to: &out)
+        out.append(contentsOf: #"},"source":{"file":"#.utf8)
+        JSONStringEncoder.append(source.file, to: &out)
+        out.append(contentsOf: #","line":"#.utf8)
+        out.append(contentsOf: String(source.line).utf8)
+        out.append(contentsOf: #"},"at":"#.utf8)
+        JSONStringEncoder.append(time, to: &out)
+        if origin.truncated {
+            out.append(contentsOf: #","truncated":true"#.utf8)
+        }
+        switch origin.form {
+        case .delivery:
+            out.append(contentsOf: #","delivery":"#.utf8)
+            appendWithoutLineBreaks(origin.bytes, to: &out)
+        case .raw:
+            out.append(contentsOf: #","raw":"#.utf8)
+            JSONStringEncoder.append(origin.bytes, to: &out)
+        }
+        out.append(contentsOf: "}\n".utf8)
+    }
+}
+
+/// Copies JSON bytes leaving out CR and LF, which in valid JSON only appear as whitespace.
+func appendWithoutLineBreaks(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
+    if !ByteScan.containsLineBreak(bytes) {
+        out.append(contentsOf: bytes)
+        return
+    }
+    for b in bytes where b != 0x0A && b != 0x0D { out.append(b) }
+}

@@ -1,0 +1,14 @@
+/// A dedup key an event holds while it is inside the pipeline.
+///
+/// The key is committed to the store only once the event has left the pipeline, so a crash in
+/// between means the event is processed again on the next run instead of being lost.
+public struct DedupClaim: Sendable, Hashable {
+    /// Index of the claiming stage in the pipeline.
+    public let stageIndex: Int
+    public let key: [UInt8]
+
+    public init(stageIndex: Int, key: [UInt8]) {
+        self.stageIndex = stageIndex
+        self.key = key
+    }
+}

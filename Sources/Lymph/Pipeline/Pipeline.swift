@@ -1,0 +1,74 @@
+import Foundation
+
+/// A pipeline ready to run: stages built, store and outputs open, secrets read.
+public final class Pipeline: Sendable {
+    /// A built stage with what the runner needs around it.
+    struct RunningStage: Sendable {
+        let name: String
+        let kind: String
+        let when: Condition?
+        let stage: any Stage
+    }
+
+    /// Command-line replacements for paths in the file.
+    public struct Overrides: Sendable {
+        public var statePath: String?
+        public var output: String?
+        public var deadLetter: String?
+        public init(statePath: String? = nil, output: String? = nil, deadLetter: String? = nil) {
+            self.statePath = statePath
+            self.output = output
+            self.deadLetter = deadLetter
+        }
+    }
+
+    public let spec: PipelineSpec
+    public let store: StateStore?
+    let parse: ParseStage
+    let stages: [RunningStage]
+    let output: FileSink?
+    let deadLetters: FileSink
+    let sinks: SinkRegistry
+
+    /// Secrets are read first, so a missing one stops the run before anything is opened.
+    public static func open(_ spec: PipelineSpec, overrides: Overrides = Overrides(),
+                            environment: [String: String] = ProcessInfo.processInfo.environment,
+                            now: Double = Timestamp.now()) throws -> Pipeline {
+        for entry in spec.stages {
+            for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
+        }
+        var spec = spec
+        if let s = overrides.statePath { spec.statePath = s == "memory" ? nil : s }
+        if let o = overrides.output { spec.output = o == "none" ? nil : o }
+        if let dl = overrides.deadLetter { spec.deadLetter = dl }
+
+        var store: StateStore?
+        if spec.usesStore {
+            store = try StateStore.open(path: spec.statePath ?? ":memory:")
+        }
+        let sinks = SinkRegistry()
+        let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
+        let deadLetters = try sinks.sink(for: spec.deadLetter)
+        var stages: [RunningStage] = []
+        for (offset, entry) in spec.stages.enumerated() {
+            let env = StageBuildEnvironment(pipelineName: spec.name, stageName: entry.name, hasExplicitName: entry.hasExplicitName,
+                                            stageIndex: offset + 1, store: store, sinks: sinks, environment: environment, now: now)
+            stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
+        }
+        return Pipeline(spec: spec, store: store, parse: spec.parse, stages: stages, output: output, deadLetters: deadLetters, sinks: sinks)
+    }
+
+    private init(spec: PipelineSpec, store: StateStore?, parse: ParseStage, stages: [RunningStage], output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
+        self.spec = spec
+        self.store = store
+        self.parse = parse
+        self.stages = stages
+        self.output = output
+        self.deadLetters = deadLetters
+        self.sinks = sinks
+    }
+
+    public func close() {
+        sinks.closeAll()
+    }
+}

@@ -1,0 +1,197 @@
+/// Moves batches from a reader through a pipeline's stages to its outputs.
+///
+/// Batches go through parse and the leading stages that allow concurrency on several tasks at
+/// once (`maxBatchesInFlight`); the runner then takes them back in reading order and passes
+/// them one at a time through the remaining stages, writes events and dead letters, flushes,
+/// and only then lets stages commit (`Stage.batchDidFinish`). So output order equals input
+/// order, and nothing is remembered as done before it has been written.
+public struct PipelineRunner: Sendable {
+    public let pipeline: Pipeline
+    public let control: RunControl
+    public let maxBatchesInFlight: Int
+
+    public init(pipeline: Pipeline, control: RunControl = RunControl(), maxBatchesInFlight: Int = 4) {
+        self.pipeline = pipeline
+        self.control = control
+        self.maxBatchesInFlight = max(1, maxBatchesInFlight)
+    }
+
+    /// The number of leading stages (after parse) that may run on several batches at once.
+    var concurrentPrefix: Int {
+        pipeline.stages.firstIndex { !$0.stage.runsConcurrently } ?? pipeline.stages.count
+    }
+
+    /// Runs until the reader is exhausted or a stop is requested. Throws when the run cannot
+    /// go on (store or output failure); batches already finished stay committed.
+    public func run(reader: ItemReader) async throws -> RunSummary {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var totals = Array(repeating: StageStats(), count: pipeline.stages.count + 1)
+        var summary = RunSummary(pipeline: pipeline.spec.name)
+        var inFlight: [Task<Batch, any Error>] = []
+        var sequence = 0
+        do {
+            while !control.isStopRequested, let items = try reader.nextBatch(control: control) {
+                let seq = sequence
+                sequence += 1
+                inFlight.append(Task { try await concurrentPart(items, sequence: seq) })
+                if inFlight.count >= maxBatchesInFlight {
+                    let batch = try await inFlight.removeFirst().value
+                    try await serialPart(batch, totals: &totals, summary: &summary)
+                }
+            }
+            while !inFlight.isEmpty {
+                let batch = try await inFlight.removeFirst().value
+                try await serialPart(batch, totals: &totals, summary: &summary)
+            }
+            for s in pipeline.stages { try await s.stage.finish() }
+        } catch {
+            for task in inFlight { task.cancel() }
+            throw error
+        }
+        summary.seconds = Self.seconds(clock.now - start)
+        summary.interruptedBy = control.stopSignal
+        summary.stages = [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0])]
+            + pipeline.stages.enumerated().map { RunSummary.StageLine(name: $1.name, kind: $1.kind, stats: totals[$0 + 1]) }
+        return summary
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    func concurrentPart(_ items: [RawItem], sequence: Int) async throws -> Batch {
+        var batch = Batch(sequence: sequence, stageCount: pipeline.stages.count + 1)
+        batch.itemsRead = items.count
+        batch.events.reserveCapacity(items.count)
+        let parse = pipeline.parse
+        for item in items {
+            switch parse.parse(item) {
+            case .event(let e): batch.events.append(e)
+            case .rejected(let dl): batch.deadLetters.append(dl)
+            }
+        }
+        batch.stats[0].received = items.count
+        batch.stats[0].emitted = batch.events.count
+        batch.stats[0].deadLetters = batch.deadLetters.count
+        let now = Timestamp.now()
+        for index in 0..<concurrentPrefix {
+            try await apply(index, to: &batch, now: now)
+        }
+        return batch
+    }
+
+    func serialPart(_ incoming: Batch, totals: inout [StageStats], summary: inout RunSummary) async throws {
+        var batch = incoming
+        let now = Timestamp.now()
+        for index in concurrentPrefix..<pipeline.stages.count {
+            try await apply(index, to: &batch, now: now)
+        }
+        if let output = pipeline.output, !batch.events.isEmpty {
+            var out: [UInt8] = []
+            out.reserveCapacity(batch.events.reduce(0) { $0 + $1.document.bytes.count + 1 })
+            for event in batch.events {
+                appendWithoutLineBreaks(event.document.bytes, to: &out)
+                out.append(0x0A)
+            }
+            try output.write(out)
+        }
+        if !batch.deadLetters.isEmpty {
+            var out: [UInt8] = []
+            let at = Timestamp.format(now)
+            for dl in batch.deadLetters { dl.encode(at: at, into: &out) }
+            try pipeline.deadLetters.write(out)
+        }
+        // Everything the batch produced is with the kernel: now its work may be remembered.
+        for event in batch.events { batch.completedClaims.append(contentsOf: event.claims) }
+        let failed = Set(batch.failedClaims)
+        let finished = FinishedBatch(completed: batch.completedClaims.filter { !failed.contains($0) }, failed: Array(failed), now: Timestamp.now())
+        if !finished.completed.isEmpty || !finished.failed.isEmpty {
+            for s in pipeline.stages { try s.stage.batchDidFinish(finished) }
+        }
+        for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }
+        summary.itemsRead += batch.itemsRead
+        summary.passed += batch.events.count
+        summary.deadLetters += batch.deadLetters.count
+        control.itemsRead.add(batch.itemsRead, ordering: .relaxed)
+        control.written.add(batch.events.count, ordering: .relaxed)
+        control.deadLetters.add(batch.deadLetters.count, ordering: .relaxed)
+    }
+
+    /// Runs stage `index` (of `pipeline.stages`) over the batch and applies its outcomes.
+    func apply(_ index: Int, to batch: inout Batch, now: Double) async throws {
+        let running = pipeline.stages[index]
+        let statsIndex = index + 1
+        var selected: [Event]
+        var selectedPositions: [Int]? = nil
+        if let when = running.when {
+            selected = []
+            var positions: [Int] = []
+            for (i, e) in batch.events.enumerated() where when.matches(e) {
+                selected.append(e)
+                positions.append(i)
+            }
+            selectedPositions = positions
+            batch.stats[statsIndex].skipped += batch.events.count - selected.count
+        } else {
+            selected = batch.events
+        }
+        if selected.isEmpty { return }
+        let context = StageContext(pipeline: pipeline.spec.name, stageName: running.name, stageIndex: statsIndex, now: now)
+        let outcomes = try await running.stage.process(selected, context: context)
+        guard outcomes.count == selected.count else {
+            throw StageContractError(stage: running.name, message: "returned \(outcomes.count) outcomes for \(selected.count) events")
+        }
+        var stats = batch.stats[statsIndex]
+        stats.received += selected.count
+        var result: [Event] = []
+        result.reserveCapacity(batch.events.count)
+        var next = 0  // index into outcomes, for events selected by `when`
+        for (i, event) in batch.events.enumerated() {
+            if let positions = selectedPositions {
+                guard next < positions.count, positions[next] == i else {
+                    result.append(event)
+                    continue
+                }
+            }
+            let outcome = outcomes[next]
+            next += 1
+            switch outcome {
+            case .pass:
+                stats.emitted += 1
+                result.append(event)
+            case .claim(let claim):
+                stats.emitted += 1
+                var e = event
+                e.claims.append(claim)
+                result.append(e)
+            case .replace(let replacements):
+                stats.emitted += replacements.count
+                if replacements.isEmpty {
+                    stats.dropped["no output", default: 0] += 1
+                    batch.completedClaims.append(contentsOf: event.claims)
+                }
+                for var r in replacements {
+                    r.claims = event.claims + r.claims
+                    result.append(r)
+                }
+            case .drop(let reason):
+                stats.dropped[reason, default: 0] += 1
+                batch.completedClaims.append(contentsOf: event.claims)
+            case .fail(let reason, let message):
+                stats.deadLetters += 1
+                batch.failedClaims.append(contentsOf: event.claims)
+                batch.deadLetters.append(DeadLetter(stage: running.name, reason: reason, message: message, source: event.source, origin: event.origin))
+            }
+        }
+        batch.stats[statsIndex] = stats
+        batch.events = result
+    }
+}
+
+/// A stage broke the stage contract (a bug in the stage, not in the data).
+public struct StageContractError: Error, Sendable, CustomStringConvertible {
+    public let stage: String
+    public let message: String
+    public var description: String { "stage '\(stage)' \(message)" }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// What a run did, stage by stage.
+public struct RunSummary: Sendable {
+    public struct StageLine: Sendable {
+        public let name: String
+        public let kind: String
+        public let stats: StageStats
+    }
+
+    public let pipeline: String
+    public var itemsRead = 0
+    /// Events that left the last stage (written to the output, unless it is `none`).
+    public var passed = 0
+    public var deadLetters = 0
+    public var seconds = 0.0
+    /// Set when a signal stopped reading early.
+    public var interruptedBy: Int32 = 0
+    public var stages: [StageLine] = []
+
+    /// Events dropped as duplicates by dedup stages.
+    public var duplicates: Int {
+        stages.filter { $0.kind == "dedup" }.reduce(0) { $0 + ($1.stats.dropped["duplicate"] ?? 0) }
+    }
+
+    /// Events dropped by filter stages.
+    public var filtered: Int {
+        stages.filter { $0.kind == "filter" }.reduce(0) { $0 + $1.stats.droppedTotal }
+    }
+
+    public var dropped: Int { stages.reduce(0) { $0 + $1.stats.droppedTotal } }
+
+    public var eventsPerSecond: Double { seconds > 0 ? Double(itemsRead) / seconds : 0 }
+
+    public func json() -> String {
+        var stageObjects: [[String: Any]] = []
+        for s in stages {
+            stageObjects.append([
+                "name": s.name, "kind": s.kind, "in": s.stats.received, "out": s.stats.emitted,
+                "skipped": s.stats.skipped, "dropped": s.stats.dropped, "dead_letters": s.stats.deadLetters,
+            ])
+        }
+        let object: [String: Any] = [
+            "pipeline": pipeline, "events_read": itemsRead, "passed": passed, "duplicates": duplicates,
+            "filtered": filtered, "dropped": dropped, "dead_letters": deadLetters,
+            "seconds": (seconds * 1000).rounded() / 1000, "events_per_second": eventsPerSecond.rounded(),
+            "interrupted": interruptedBy != 0, "stages": stageObjects,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public func text() -> String {
+        var lines: [String] = []
+        let head = "\(pipeline): \(itemsRead) read, \(passed) passed, \(duplicates) duplicates, \(filtered) filtered, \(deadLetters) dead letters"
+        lines.append(head + String(format: " in %.3fs (%.0f events/s)", seconds, eventsPerSecond))
+        if interruptedBy != 0 { lines.append("stopped early by signal \(interruptedBy): the rest of the input was not read") }
+        let width = max(8, stages.map(\.name.count).max() ?? 8)
+        lines.append("  " + "stage".padding(toLength: width, withPad: " ", startingAt: 0) + "        in       out   dropped   dead")
+        for s in stages {
+            let name = s.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            var line = "  \(name) " + [s.stats.received, s.stats.emitted, s.stats.droppedTotal, s.stats.deadLetters]
+                .map { String($0).leftPadded(9) }.joined(separator: " ")
+            let reasons = s.stats.dropped.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }
+            if !reasons.isEmpty { line += "   (" + reasons.joined(separator: ", ") + ")" }
+            if s.stats.skipped > 0 { line += "   skipped by when: \(s.stats.skipped)" }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

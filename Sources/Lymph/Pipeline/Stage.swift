@@ -1,0 +1,59 @@
+/// A step of a pipeline: receives a batch of events in order, says what became of each.
+///
+/// The runner owns everything around a stage: `when:` conditions (a stage only sees events that
+/// match), counting, dead letters, ordering and the store commit at the end of the batch. A stage
+/// that throws stops the whole run (exit 3); a problem with one event is a `.fail` outcome instead.
+public protocol Stage: Sendable {
+    /// Whether several batches may be inside this stage at once, on different threads.
+    /// Stages holding state that depends on batch order (dedup) must say false.
+    var runsConcurrently: Bool { get }
+
+    /// One outcome per input event, in the same order.
+    func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome]
+
+    /// Called, in batch order, once every event of a batch has left the pipeline (written out,
+    /// dropped or dead-lettered) and outputs are flushed. Store commits that must not run
+    /// ahead of the output (dedup keys) happen here.
+    func batchDidFinish(_ batch: FinishedBatch) throws
+
+    /// Called once at the end of the run, after the last batch; flush and close here.
+    func finish() async throws
+}
+
+extension Stage {
+    public var runsConcurrently: Bool { true }
+    public func batchDidFinish(_ batch: FinishedBatch) throws {}
+    public func finish() async throws {}
+}
+
+/// What a stage decided for one event.
+public enum StageOutcome: Sendable {
+    /// The event goes on unchanged.
+    case pass
+    /// The event goes on unchanged, holding this dedup claim until it leaves the pipeline.
+    case claim(DedupClaim)
+    /// The event is replaced by these (zero or more) events, which go on in this order.
+    case replace([Event])
+    /// The event stops here, counted under `reason` (not an error).
+    case drop(reason: String)
+    /// The event is rejected: it goes to the dead letters with this reason and message.
+    case fail(reason: String, message: String)
+}
+
+/// What a stage may know about where it runs.
+public struct StageContext: Sendable {
+    public let pipeline: String
+    public let stageName: String
+    public let stageIndex: Int
+    /// Wall-clock time the batch started this stage, seconds since the epoch.
+    public let now: Double
+}
+
+/// The events of a batch that left the pipeline, handed to `Stage.batchDidFinish`.
+public struct FinishedBatch: Sendable {
+    /// Claims of events that were written out or dropped: the work on them is done.
+    public let completed: [DedupClaim]
+    /// Claims of events that went to the dead letters: not done, to be processed again.
+    public let failed: [DedupClaim]
+    public let now: Double
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// Where a secret lives: `env:NAME` or `file:PATH`. Pipeline files never hold secret values.
+public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
+    case environment(String)
+    case file(String)
+
+    /// The maximum size of a secret file; a larger file is not a secret.
+    public static let maxFileBytes = 64 * 1024
+
+    /// nil when `text` is not a reference (for example a secret pasted into the file).
+    public init?(_ text: String) {
+        if text.hasPrefix("env:"), text.count > 4 {
+            self = .environment(String(text.dropFirst(4)))
+        } else if text.hasPrefix("file:"), text.count > 5 {
+            self = .file(String(text.dropFirst(5)))
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .environment(let name): return "env:\(name)"
+        case .file(let path): return "file:\(path)"
+        }
+    }
+
+    /// The secret's bytes. A file's trailing newline is not part of the secret. Errors name
+    /// the reference, never the value.
+    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws(SecretError) -> [UInt8] {
+        switch self {
+        case .environment(let name):
+            guard let value = environment[name] else {
+                throw SecretError(reference: self, message: "environment variable \(name) is not set")
+            }
+            guard !value.isEmpty else { throw SecretError(reference: self, message: "environment variable \(name) is empty") }
+            return Array(value.utf8)
+        case .file(let path):
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw SecretError(reference: self, message: "cannot read file '\(path)'")
+            }
+            defer { try? handle.close() }
+            let data = (try? handle.read(upToCount: Self.maxFileBytes + 1)) ?? Data()
+            guard data.count <= Self.maxFileBytes else {
+                throw SecretError(reference: self, message: "file '\(path)' is larger than \(Self.maxFileBytes) bytes")
+            }
+            var bytes = [UInt8](data)
+            while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
+            guard !bytes.isEmpty else { throw SecretError(reference: self, message: "file '\(path)' is empty") }
+            return bytes
+        }
+    }
+}
+
+public struct SecretError: Error, Sendable, CustomStringConvertible {
+    public let reference: SecretReference
+    public let message: String
+    public var description: String { "secret \(reference): \(message)" }
+}

@@ -1,0 +1,98 @@
+import Synchronization
+
+/// Drops events whose key was already seen within `window`.
+///
+/// The order of events matters, so batches pass through one at a time. A key is committed to
+/// the store only once its event has left the pipeline (`batchDidFinish`): until then it is a
+/// pending claim held in memory, which still catches duplicates later in the same run. An event
+/// that goes to the dead letters releases its claim uncommitted, so replaying the dead-letter
+/// file (or a sender's retry) processes it again.
+public final class DedupStage: Stage {
+    public let key: JSONPath
+    public let window: Double
+    let scope: String
+    let stageIndex: Int
+    let backing: Backing
+    private let pending = Mutex<Set<[UInt8]>>([])
+
+    public enum Backing: Sendable {
+        /// Keys live in the state store and survive the run.
+        case store(StateStore)
+        /// Keys live in memory for this run only.
+        case memory
+    }
+
+    /// Keys committed to memory when `backing` is `.memory`.
+    private let memorySeen = Mutex<Set<[UInt8]>>([])
+
+    public init(key: JSONPath, window: Double, scope: String, stageIndex: Int, backing: Backing, now: Double) throws(StoreError) {
+        self.key = key
+        self.window = window
+        self.scope = scope
+        self.stageIndex = stageIndex
+        self.backing = backing
+        if case .store(let store) = backing {
+            try store.dedupPurge(scope: scope, before: now - window)
+        }
+    }
+
+    public var runsConcurrently: Bool { false }
+
+    public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        var outcomes = [StageOutcome](repeating: .pass, count: events.count)
+        var keys: [[UInt8]] = []
+        var positions: [Int] = []
+        keys.reserveCapacity(events.count)
+        for (i, event) in events.enumerated() {
+            guard let value = event.value(at: key) else {
+                outcomes[i] = .fail(reason: "missing_key", message: "dedup key '\(key)' is missing from the event")
+                continue
+            }
+            let bytes: ArraySlice<UInt8>
+            switch value.kind {
+            case .string: bytes = value.stringBytes ?? []
+            case .number: bytes = value.rawBytes
+            default:
+                outcomes[i] = .fail(reason: "invalid_key", message: "dedup key '\(key)' must be a string or a number")
+                continue
+            }
+            keys.append(Array(bytes))
+            positions.append(i)
+        }
+        let seen: [Bool]
+        switch backing {
+        case .store(let store):
+            seen = try store.dedupSeen(scope: scope, keys: keys, since: context.now - window)
+        case .memory:
+            seen = memorySeen.withLock { set in keys.map { set.contains($0) } }
+        }
+        pending.withLock { pending in
+            for (n, i) in positions.enumerated() {
+                let k = keys[n]
+                if seen[n] || pending.contains(k) {
+                    outcomes[i] = .drop(reason: "duplicate")
+                } else {
+                    pending.insert(k)
+                    outcomes[i] = .claim(DedupClaim(stageIndex: stageIndex, key: k))
+                }
+            }
+        }
+        return outcomes
+    }
+
+    public func batchDidFinish(_ batch: FinishedBatch) throws {
+        let done = batch.completed.filter { $0.stageIndex == stageIndex }.map(\.key)
+        let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
+        if done.isEmpty && failed.isEmpty { return }
+        switch backing {
+        case .store(let store):
+            try store.dedupCommit(scope: scope, keys: done, at: batch.now)
+        case .memory:
+            memorySeen.withLock { set in set.formUnion(done) }
+        }
+        pending.withLock { pending in
+            for k in done { pending.remove(k) }
+            for k in failed { pending.remove(k) }
+        }
+    }
+}

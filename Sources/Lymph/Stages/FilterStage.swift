@@ -1,0 +1,14 @@
+/// Keeps events whose type and fields satisfy the condition; drops the rest, counted by the
+/// first part of the condition that failed (`type`, `data.confidence gte 0.8`).
+public struct FilterStage: Stage {
+    public let condition: Condition
+
+    public init(condition: Condition) { self.condition = condition }
+
+    public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        events.map { event in
+            guard let reason = condition.failingReason(event) else { return .pass }
+            return .drop(reason: reason)
+        }
+    }
+}

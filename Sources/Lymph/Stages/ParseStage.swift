@@ -1,0 +1,171 @@
+/// Turns raw items into events: plain events, captured deliveries, and Lymph's own dead-letter
+/// records (whose delivery or raw line is processed again: this is replay).
+///
+/// Checks the envelope every later stage relies on: `id` and `type` non-empty strings,
+/// `created_at` an RFC 3339 timestamp, `data` an object.
+public struct ParseStage: Sendable {
+    public static let defaultMaxBytes = 1 << 20
+    public let maxBytes: Int
+    public let name: String
+
+    public init(name: String = "parse", maxBytes: Int = ParseStage.defaultMaxBytes) {
+        self.name = name
+        self.maxBytes = maxBytes
+    }
+
+    public enum Result: Sendable {
+        case event(Event)
+        case rejected(DeadLetter)
+    }
+
+    struct Rejection: Error {
+        let reason: String
+        let message: String
+    }
+
+    static let headersKey = Array("headers".utf8)
+    static let bodyKey = Array("body".utf8)
+    static let errorKey = Array("error".utf8)
+    static let deliveryKey = Array("delivery".utf8)
+    static let rawKey = Array("raw".utf8)
+
+    public func parse(_ item: RawItem) -> Result {
+        let rawOrigin = ItemOrigin(form: .raw, bytes: item.bytes, truncated: item.oversize)
+        if item.oversize {
+            return .rejected(DeadLetter(stage: name, reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: rawOrigin))
+        }
+        do {
+            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0))
+        } catch let r as Rejection {
+            return .rejected(DeadLetter(stage: name, reason: r.reason, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
+        } catch {
+            return .rejected(DeadLetter(stage: name, reason: "invalid", message: "\(error)", source: item.source, origin: rawOrigin))
+        }
+    }
+
+    /// A rejected item keeps its delivery form when it is recognisably one, so replay works.
+    func rejectedOrigin(_ bytes: ArraySlice<UInt8>) -> ItemOrigin {
+        if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.headersKey)?.kind == .object,
+           doc.root.member(Self.bodyKey)?.kind == .string {
+            return ItemOrigin(form: .delivery, bytes: bytes)
+        }
+        if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.errorKey) != nil {
+            if let d = doc.root.member(Self.deliveryKey), d.kind == .object { return ItemOrigin(form: .delivery, bytes: d.rawBytes) }
+            if let r = doc.root.member(Self.rawKey)?.stringBytes { return ItemOrigin(form: .raw, bytes: r) }
+        }
+        return ItemOrigin(form: .raw, bytes: bytes)
+    }
+
+    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int) throws -> Event {
+        if bytes.count > maxBytes {
+            throw Rejection(reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes)")
+        }
+        let doc: JSONDocument
+        do { doc = try JSONDocument(parsing: bytes) } catch {
+            throw Rejection(reason: "invalid_json", message: error.description)
+        }
+        let root = doc.root
+        guard root.kind == .object else {
+            throw Rejection(reason: "not_an_object", message: "expected a JSON object (an event or a delivery), found \(Self.kindName(root.kind))")
+        }
+        if let headers = root.member(Self.headersKey), let body = root.member(Self.bodyKey) {
+            return try parseDelivery(doc, headers: headers, body: body, source: source)
+        }
+        if replayDepth < 4, root.member(Self.errorKey) != nil {
+            if let delivery = root.member(Self.deliveryKey) {
+                guard delivery.kind == .object else {
+                    throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'delivery' must be an object")
+                }
+                return try parseItem(delivery.rawBytes, source: source, replayDepth: replayDepth + 1)
+            }
+            if let raw = root.member(Self.rawKey) {
+                guard let rawBytes = raw.stringBytes else {
+                    throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw' must be a string")
+                }
+                if root.member(Array("truncated".utf8))?.bool == true {
+                    throw Rejection(reason: "too_large", message: "dead-letter record holds only the beginning of an over-long item; it cannot be replayed")
+                }
+                return try parseItem(rawBytes, source: source, replayDepth: replayDepth + 1)
+            }
+        }
+        let body = Self.withoutLineBreaks(bytes)
+        let eventDoc = body.count == bytes.count ? doc : try JSONDocument(parsing: body)
+        try Self.checkEnvelope(eventDoc.root, context: "event")
+        return Event(document: eventDoc, source: source, origin: ItemOrigin(form: .raw, bytes: bytes))
+    }
+
+    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition) throws -> Event {
+        guard headers.kind == .object else {
+            throw Rejection(reason: "invalid_delivery", message: "delivery 'headers' must be an object of header names to values")
+        }
+        guard let bodyBytes = body.stringBytes else {
+            throw Rejection(reason: "invalid_delivery", message: "delivery 'body' must be a string holding the raw request body")
+        }
+        if bodyBytes.count > maxBytes {
+            throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
+        }
+        let stripped = Self.withoutLineBreaks(bodyBytes)
+        let eventDoc: JSONDocument
+        do { eventDoc = try JSONDocument(parsing: stripped) } catch {
+            throw Rejection(reason: "invalid_json", message: "delivery body: \(error.description)")
+        }
+        guard eventDoc.root.kind == .object else {
+            throw Rejection(reason: "not_an_object", message: "delivery body: expected a JSON object, found \(Self.kindName(eventDoc.root.kind))")
+        }
+        try Self.checkEnvelope(eventDoc.root, context: "delivery body")
+        var event = Event(document: eventDoc, source: source, origin: ItemOrigin(form: .delivery, bytes: doc.bytes))
+        event.delivery = Delivery(document: doc, headersIndex: headers.index, body: bodyBytes)
+        return event
+    }
+
+    static func checkEnvelope(_ root: JSONValue, context: String) throws {
+        func field(_ key: [UInt8], _ name: String) throws -> JSONValue {
+            guard let v = root.member(key) else {
+                throw Rejection(reason: "missing_field", message: "\(context) has no '\(name)' field")
+            }
+            return v
+        }
+        let id = try field(EventField.id, "id")
+        guard let idBytes = id.stringBytes, !idBytes.isEmpty else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'id' must be a non-empty string, found \(describe(id))")
+        }
+        let type = try field(EventField.type, "type")
+        guard let typeBytes = type.stringBytes, !typeBytes.isEmpty else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'type' must be a non-empty string, found \(describe(type))")
+        }
+        let created = try field(EventField.createdAt, "created_at")
+        guard let createdBytes = created.stringBytes, Timestamp.parse(createdBytes) != nil else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(created))")
+        }
+        let data = try field(EventField.data, "data")
+        guard data.kind == .object else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'data' must be an object, found \(describe(data))")
+        }
+    }
+
+    static func describe(_ v: JSONValue) -> String {
+        let raw = v.rawBytes
+        let text = String(decoding: raw.prefix(60), as: UTF8.self)
+        return raw.count > 60 ? "\(text)…" : text
+    }
+
+    static func kindName(_ k: JSONTapeEntry.Kind) -> String {
+        switch k {
+        case .object: return "an object"
+        case .array: return "an array"
+        case .string: return "a string"
+        case .number: return "a number"
+        case .true, .false: return "a boolean"
+        case .null: return "null"
+        }
+    }
+
+    /// Output is one event a line, so a pretty-printed event loses its line breaks (and only them).
+    static func withoutLineBreaks(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard ByteScan.containsLineBreak(bytes) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for b in bytes where b != 0x0A && b != 0x0D { out.append(b) }
+        return out[...]
+    }
+}

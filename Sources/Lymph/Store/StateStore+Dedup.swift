@@ -1,0 +1,74 @@
+import GRDB
+import GRDBSQLite
+
+/// Dedup memory: which keys each dedup stage (the scope) has seen, and when.
+///
+/// Uses prepared statements through the raw SQLite API: this is on the per-event path.
+extension StateStore {
+    /// For each key, whether it was recorded at or after `since`.
+    public func dedupSeen(scope: String, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
+        if keys.isEmpty { return [] }
+        return try read { db in
+            let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND key = ?2")
+            let s = statement.sqliteStatement
+            sqlite3_reset(s)
+            sqlite3_bind_text(s, 1, scope, -1, SQLITE_TRANSIENT_VALUE)
+            var seen: [Bool] = []
+            seen.reserveCapacity(keys.count)
+            for key in keys {
+                sqlite3_reset(s)
+                key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 2, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+                let rc = sqlite3_step(s)
+                if rc == SQLITE_ROW {
+                    seen.append(sqlite3_column_double(s, 0) >= since)
+                } else if rc == SQLITE_DONE {
+                    seen.append(false)
+                } else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
+            }
+            sqlite3_reset(s)
+            return seen
+        }
+    }
+
+    /// Records `keys` as seen at `time`, in one transaction.
+    public func dedupCommit(scope: String, keys: [[UInt8]], at time: Double) throws(StoreError) {
+        if keys.isEmpty { return }
+        try write { db in try Self.dedupInsert(db, scope: scope, keys: keys, at: time) }
+    }
+
+    /// The insert itself, for callers that need it inside a larger transaction.
+    static func dedupInsert(_ db: Database, scope: String, keys: [[UInt8]], at time: Double) throws {
+        let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, key, seen_at) VALUES (?1, ?2, ?3)")
+        let s = statement.sqliteStatement
+        sqlite3_reset(s)
+        sqlite3_bind_text(s, 1, scope, -1, SQLITE_TRANSIENT_VALUE)
+        sqlite3_bind_double(s, 3, time)
+        for key in keys {
+            sqlite3_reset(s)
+            key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 2, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+            let rc = sqlite3_step(s)
+            guard rc == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+        }
+        sqlite3_reset(s)
+    }
+
+    /// Forgets keys recorded before `before`; returns how many.
+    @discardableResult
+    public func dedupPurge(scope: String, before: Double) throws(StoreError) -> Int {
+        try write { db in
+            try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND seen_at < ?", arguments: [scope, before])
+            return db.changesCount
+        }
+    }
+
+    public func dedupCount(scope: String) throws(StoreError) -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup WHERE scope = ?", arguments: [scope]) ?? 0 }
+    }
+}
+
+/// SQLite's SQLITE_TRANSIENT (copy the bound bytes), which Swift cannot import as a macro.
+let SQLITE_TRANSIENT_VALUE = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// The embedded store (SQLite through GRDB): dedup memory now, tickets and the HTTP spool later.
+///
+/// WAL mode with `synchronous = NORMAL`: a committed transaction survives a crash of Lymph;
+/// after a power loss the last transactions may roll back, never half-apply.
+public final class StateStore: Sendable {
+    /// The database path, or `:memory:`.
+    public let location: String
+    let queue: DatabaseQueue
+
+    public static func open(path: String) throws(StoreError) -> StateStore {
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            let queue: DatabaseQueue
+            if path == ":memory:" {
+                queue = try DatabaseQueue(configuration: config)
+            } else {
+                let parent = (path as NSString).deletingLastPathComponent
+                if !parent.isEmpty {
+                    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+                }
+                config.prepareDatabase { db in
+                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                }
+                queue = try DatabaseQueue(path: path, configuration: config)
+                try queue.writeWithoutTransaction { db in
+                    _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                }
+            }
+            try Self.migrator.migrate(queue)
+            return StateStore(location: path, queue: queue)
+        } catch {
+            throw StoreError(location: path, message: "cannot open the store: \(error)")
+        }
+    }
+
+    private init(location: String, queue: DatabaseQueue) {
+        self.location = location
+        self.queue = queue
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-dedup") { db in
+            try db.execute(sql: """
+                CREATE TABLE lymph_dedup (
+                    scope TEXT NOT NULL,
+                    key BLOB NOT NULL,
+                    seen_at REAL NOT NULL,
+                    PRIMARY KEY (scope, key)
+                ) WITHOUT ROWID
+                """)
+        }
+        return m
+    }
+
+    /// Runs `body` in one write transaction; everything in it commits together or not at all.
+    public func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.write(body)
+        } catch {
+            throw StoreError(location: location, message: "write failed: \(error)")
+        }
+    }
+
+    public func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.read(body)
+        } catch {
+            throw StoreError(location: location, message: "read failed: \(error)")
+        }
+    }
+}
+
+/// The store cannot be used: the run cannot continue (exit 3).
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public let location: String
+    public let message: String
+    public var description: String { "store '\(location)': \(message)" }
+}
