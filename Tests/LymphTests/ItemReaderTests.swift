@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("input reader")
+struct ItemReaderTests {
+    func items(_ content: [UInt8], maxItemBytes: Int = 1 << 20) throws -> [RawItem] {
+        let path = Fixture.temporaryDirectory() + "/input"
+        FileManager.default.createFile(atPath: path, contents: Data(content))
+        let reader = ItemReader(paths: [path], maxItemBytes: maxItemBytes)
+        var all: [RawItem] = []
+        while let batch = try reader.nextBatch() { all += batch }
+        return all
+    }
+
+    func texts(_ items: [RawItem]) -> [String] { items.map { String(decoding: $0.bytes, as: UTF8.self) } }
+
+    @Test("NDJSON: lines with positions, blank lines skipped, CRLF and a missing last newline accepted")
+    func lines() throws {
+        let r = try items(Array("{\"a\":1}\r\n\n   \n{\"b\":2}\n{\"c\":3}".utf8))
+        #expect(texts(r) == ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"])
+        #expect(r.map(\.source.line) == [1, 4, 5])
+    }
+
+    @Test("a JSON array file gives one item per element, at its line")
+    func array() throws {
+        let r = try items(Array("\n[\n  {\"a\": 1},\n  {\"b\":\n 2}, 3\n]\n".utf8))
+        #expect(texts(r) == ["{\"a\": 1}", "{\"b\":\n 2}", "3"])
+        #expect(r.map(\.source.line) == [3, 4, 5])
+    }
+
+    @Test("a file holding one pretty-printed object is one item")
+    func document() throws {
+        let r = try items(Array("{\n  \"id\": \"x\",\n  \"data\": {}\n}\n".utf8))
+        #expect(r.count == 1)
+        #expect(r[0].source.line == 1)
+    }
+
+    @Test("broken multi-line input falls back to lines")
+    func brokenDocument() throws {
+        let r = try items(Array("{\n\"a\": \n".utf8))
+        #expect(texts(r) == ["{", "\"a\": "])
+    }
+
+    @Test("an over-long line is cut, not buffered, and the next line is read normally")
+    func oversize() throws {
+        let long = [UInt8](repeating: UInt8(ascii: "x"), count: 3 << 20)
+        let r = try items(Array("{\"a\":1}\n".utf8) + long + Array("\n{\"b\":2}\n".utf8), maxItemBytes: 1000)
+        #expect(r.count == 3)
+        #expect(r[1].oversize && r[1].bytes.count == 4096 && r[1].source.line == 2)
+        #expect(texts([r[2]]) == ["{\"b\":2}"] && r[2].source.line == 3)
+    }
+
+    @Test("many lines across blocks keep their numbers")
+    func manyLines() throws {
+        let content = (1...50_000).map { "{\"n\":\($0)}" }.joined(separator: "\n")
+        let r = try items(Array(content.utf8))
+        #expect(r.count == 50_000)
+        #expect(r.enumerated().allSatisfy { $1.source.line == $0 + 1 && texts([$1])[0] == "{\"n\":\($0 + 1)}" })
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("JSON reader")
+struct JSONParserTests {
+    func accepts(_ text: String) -> Bool {
+        (try? JSONDocument(parsing: Array(text.utf8))) != nil
+    }
+
+    @Test("accepts valid documents", arguments: [
+        "{}", "[]", "0", "-0", "1.5e10", "-1E-7", "\"\"", "true", "false", "null",
+        #"{"a":[1,2,{"b":null}],"c":"\u00e9\ud83d\ude00"}"#, " \t\n{ \"a\" : 1 }\r\n",
+        #""\"\\\/\b\f\n\r\t""#, "1.7976931348623157e308", "5e-324", "123456789012345678901234567890",
+        "\"h\u{e9}llo \u{1F600}\"",
+    ])
+    func acceptsValid(_ text: String) {
+        #expect(accepts(text))
+    }
+
+    @Test("rejects invalid documents", arguments: [
+        "", " ", "{", "[1,]", "{\"a\":1,}", "[01]", "-", "1.", ".5", "1e", "+1", "[1 2]", "{\"a\" 1}",
+        "{a:1}", "'x'", "\"\\x\"", "\"\\u12\"", "\"\\uD800\"", "\"\\uDC00\"", "\"\\uD800\\u0041\"",
+        "\"a\tb\"", "\"line\nbreak\"", "tru", "nul", "[1]]", "{} {}", "NaN", "Infinity", "[\"\\u00G1\"]",
+        "\u{FEFF}{}",
+    ])
+    func rejectsInvalid(_ text: String) {
+        #expect(!accepts(text))
+    }
+
+    @Test("rejects invalid UTF-8 inside strings")
+    func rejectsBadUTF8() {
+        let cases: [[UInt8]] = [
+            [0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xE0, 0x80, 0xAF, 0x22],
+            [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], [0x22, 0xC3, 0x22],
+        ]
+        for bytes in cases {
+            #expect((try? JSONDocument(parsing: bytes)) == nil, "\(bytes)")
+        }
+    }
+
+    @Test("deep nesting is rejected without recursion, shallow nesting accepted")
+    func nesting() {
+        let deep = String(repeating: "[", count: 100_000)
+        #expect(throws: JSONSyntaxError.self) { try JSONDocument(parsing: Array(deep.utf8)) }
+        let ok = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+        #expect(accepts(ok))
+        let tooDeep = String(repeating: "[", count: 513) + String(repeating: "]", count: 513)
+        #expect(!accepts(tooDeep))
+    }
+
+    @Test("error messages name the byte and the problem")
+    func errorMessages() {
+        do {
+            _ = try JSONDocument(parsing: Array(#"{"a":1,}"#.utf8))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.offset == 7)
+            #expect(error.description == "invalid JSON at byte 8: unexpected '}', expected a string key")
+        }
+    }
+
+    @Test("tape lookups: members, elements, paths, escapes")
+    func lookups() throws {
+        let doc = try JSONDocument(parsing: Array(#"{"id":"e\"1","n":-2.5,"data":{"list":[10,{"k":"v"}],"a\u0062":true,"nil":null}}"#.utf8))
+        #expect(doc.root.member("id")?.string == "e\"1")
+        #expect(doc.root.member("n")?.double == -2.5)
+        #expect(doc.root.value(at: try JSONPath(parsing: "data.list[1].k"))?.string == "v")
+        #expect(doc.root.value(at: try JSONPath(parsing: "data.list[0]"))?.double == 10)
+        #expect(doc.root.value(at: try JSONPath(parsing: "data.ab"))?.bool == true)
+        #expect(doc.root.value(at: try JSONPath(parsing: "data.nil"))?.isNull == true)
+        #expect(doc.root.value(at: try JSONPath(parsing: "data.list[2]")) == nil)
+        #expect(doc.root.value(at: try JSONPath(parsing: "data.missing")) == nil)
+        #expect(String(decoding: doc.root.member("data")!.member("list")!.rawBytes, as: UTF8.self) == #"[10,{"k":"v"}]"#)
+    }
+
+    @Test("numbers at the edges of Double")
+    func numberEdges() throws {
+        func value(_ s: String) throws -> Double? { try JSONDocument(parsing: Array(s.utf8)).root.double }
+        #expect(try value("1.7976931348623157e308") == Double.greatestFiniteMagnitude)
+        #expect(try value("4.9e-324") == Double.leastNonzeroMagnitude)
+        #expect(try value("1e400") == Double.infinity)
+        #expect(try value("-1e400") == -Double.infinity)
+        #expect(try value("1e-400") == 0)
+        #expect(try value("-0") == 0)
+    }
+
+    @Test("path syntax errors")
+    func pathErrors() {
+        for bad in ["", "a..b", "a.", ".a", "a[x]", "a[1]b", "a]"] {
+            #expect(throws: JSONPath.ParseError.self, "\(bad)") { try JSONPath(parsing: bad) }
+        }
+    }
+
+    /// JSONTestSuite (shared/conformance): y_ accepted, n_ rejected, i_ either way without crashing.
+    @Test("JSONTestSuite parsing cases")
+    func jsonTestSuite() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let suite = root.deletingLastPathComponent().appendingPathComponent("shared/conformance/JSONTestSuite")
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: suite.path) else {
+            print("JSONTestSuite skipped: \(suite.path) does not exist (it is in the workplace's shared/ folder, not in this repository)")
+            return
+        }
+        var checked = 0
+        for name in files.sorted() where name.hasSuffix(".json") {
+            let bytes = [UInt8](try Data(contentsOf: suite.appendingPathComponent(name)))
+            let ok = (try? JSONDocument(parsing: bytes)) != nil
+            if name.hasPrefix("y_") { #expect(ok, "\(name) must be accepted") }
+            if name.hasPrefix("n_") { #expect(!ok, "\(name) must be rejected") }
+            checked += 1
+        }
+        #expect(checked > 300)
+    }
+}

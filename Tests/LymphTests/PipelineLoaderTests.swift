@@ -1,0 +1,136 @@
+import Testing
+@testable import Lymph
+
+@Suite("Pipeline file loader")
+struct PipelineLoaderTests {
+    func diagnostics(_ yaml: String) -> [String] {
+        let (_, d) = PipelineLoader.parse(yaml: yaml, file: "p.yaml")
+        return d.errors.map(\.description)
+    }
+
+    @Test("a complete file reads into a spec with defaults")
+    func reads() throws {
+        let (spec, d) = PipelineLoader.parse(yaml: """
+            stages:
+              - parse
+              - verify:
+                  secrets: [env:S1, file:/run/secret]
+                  max_age: 10m
+              - dedup
+              - filter:
+                  types: [prediction.created, "alert.*"]
+                  match:
+                    data.confidence: { gte: 0.8 }
+              - log:
+                  path: out.log
+                  template: "{id} {type}"
+                  when: { types: [alert.triggered] }
+            """, file: "dir/my-pipe.yaml")
+        #expect(d.items.isEmpty, "\(d.items)")
+        let s = try #require(spec)
+        #expect(s.name == "my-pipe")
+        #expect(s.statePath == ".lymph/my-pipe.sqlite")
+        #expect(s.deadLetter == ".lymph/my-pipe.dead.ndjson")
+        #expect(s.output == "-")
+        #expect(s.stages.map(\.kind) == ["verify", "dedup", "filter", "log"])
+        #expect(s.stages.map(\.name) == ["verify-2", "dedup-3", "filter-4", "log-5"])
+        #expect((s.stages[0].spec as? VerifySpec)?.secretReferences == [.environment("S1"), .file("/run/secret")])
+        #expect((s.stages[0].spec as? VerifySpec)?.maxAge == 600)
+        #expect((s.stages[1].spec as? DedupSpec)?.window == 604_800.0)
+        #expect(s.stages[3].when != nil)
+    }
+
+    @Test("state memory, output none and a named pipeline")
+    func specialValues() throws {
+        let (spec, _) = PipelineLoader.parse(yaml: "pipeline: x\nstate: memory\noutput: none\nstages: [parse]\n", file: "p.yaml")
+        let s = try #require(spec)
+        #expect(s.name == "x" && s.statePath == nil && s.output == nil)
+    }
+
+    @Test("every planted error is reported with its line and column")
+    func plantedErrors() {
+        let errors = diagnostics("""
+            pipeline: broken
+            outptu: "-"
+            stages:
+              - parse
+              - dedupe:
+                  key: id
+              - dedup:
+                  windw: 7d
+              - filter:
+                  types: [alert.triggered]
+                  match:
+                    data.confidence: { gtee: 0.8 }
+              - verify:
+                  secrets: [my-plain-secret]
+              - log:
+                  format: yaml
+            """)
+        #expect(errors == [
+            "p.yaml:2:1: unknown key 'outptu' in the pipeline file; did you mean 'output'?",
+            "p.yaml:5:5: unknown stage 'dedupe'; did you mean 'dedup'?",
+            "p.yaml:8:7: unknown key 'windw' in stage 'dedup'; did you mean 'window'?",
+            "p.yaml:12:28: unknown operator 'gtee'; did you mean 'gte'?",
+            "p.yaml:14:17: secrets must be references, env:NAME or file:PATH; a secret written into the pipeline file is refused (put it in an environment variable or a file)",
+            "p.yaml:16:15: format must be 'json' or 'text'; expected one of: json, text",
+        ])
+    }
+
+    @Test("a plain secret is refused without echoing it")
+    func plainSecretNotEchoed() {
+        let errors = diagnostics("stages:\n  - parse\n  - verify:\n      secrets: [s3cr3t-value]\n")
+        #expect(errors.count == 1)
+        #expect(!errors[0].contains("s3cr3t-value"))
+    }
+
+    @Test("YAML syntax errors carry the position")
+    func yamlSyntax() {
+        let errors = diagnostics("stages:\n  - parse\n  - filter: {types: [a\n")
+        #expect(errors.count == 1)
+        #expect(errors[0].hasPrefix("p.yaml:4:1: YAML syntax:"), "\(errors)")
+    }
+
+    @Test("parse must come first; stages need a kind")
+    func structure() {
+        #expect(diagnostics("stages:\n  - dedup\n  - parse\n") == [
+            "p.yaml:2:5: the first stage must be 'parse' (add '- parse' before 'dedup')",
+            "p.yaml:3:5: parse must be the first stage (every other stage works on parsed events)",
+        ])
+        #expect(diagnostics("stages:\n  - parse\n  - filter:\n    types: [a]\n") == [
+            "p.yaml:3:5: a stage is one kind with its options below it, found several keys at one level (filter, types); indent the options of 'filter' under it",
+        ])
+        #expect(diagnostics("state: x\n") == ["p.yaml:1:1: the pipeline has no 'stages:' list"])
+    }
+
+    @Test("option values are checked", arguments: [
+        ("  - dedup:\n      window: soon\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
+        ("  - filter:\n      match:\n        data.x: [1, 2]\n", "p.yaml:5:17: a field maps to one value or to operators; for a list of allowed values write 'in: [...]'"),
+        ("  - filter:\n      types: [\"al*rt\"]\n", "p.yaml:4:15: 'al*rt': the only wildcard is a trailing '.*' (as in 'alert.*') or '*' alone"),
+        ("  - filter:\n      match:\n        data.x: { regex: \"([\" }\n", "p.yaml:5:26: invalid regular expression '(['"),
+        ("  - log:\n      format: text\n", "p.yaml:4:15: format: text needs a 'template:' such as \"{created_at} {type} {id}\""),
+        ("  - filter: {}\n", "p.yaml:3:13: filter needs 'types:' and/or 'match:'"),
+        ("  - verify\n", "p.yaml:3:5: verify needs 'secrets: [env:NAME]' (or file:PATH): the secrets to check signatures with"),
+        ("  - log:\n      when: { typos: [a] }\n", "p.yaml:4:15: unknown key 'typos' in when; did you mean 'types'?"),
+    ])
+    func optionErrors(_ stage: String, _ expected: String) {
+        #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])
+    }
+
+    @Test("duplicate stage names are refused")
+    func duplicateNames() {
+        let errors = diagnostics("stages:\n  - parse\n  - log: {name: a}\n  - log: {name: a}\n")
+        #expect(errors == ["p.yaml:4:17: stage name 'a' is already used at line 3"])
+    }
+
+    @Test("durations and sizes")
+    func units() {
+        #expect(ConfigValue.parseDuration("7d") == 604_800)
+        #expect(ConfigValue.parseDuration("1h30m") == 5400)
+        #expect(ConfigValue.parseDuration("45") == 45)
+        #expect(ConfigValue.parseDuration("3w") == nil)
+        #expect(ConfigValue.parseByteSize("1MiB") == 1_048_576)
+        #expect(ConfigValue.parseByteSize("512k") == 524_288)
+        #expect(ConfigValue.parseByteSize("lots") == nil)
+    }
+}

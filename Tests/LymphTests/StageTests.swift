@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("parse stage")
+struct ParseStageTests {
+    func parse(_ text: String) -> ParseStage.Result {
+        ParseStage().parse(RawItem(bytes: Array(text.utf8)[...], source: SourcePosition(file: "in.ndjson", line: 7)))
+    }
+
+    func rejection(_ text: String) -> DeadLetter? {
+        if case .rejected(let dl) = parse(text) { return dl }
+        return nil
+    }
+
+    @Test("a valid event keeps its exact bytes")
+    func keepsBytes() throws {
+        let text = #"{"id":"e1", "type":"alert.triggered","created_at":"2026-06-01T00:00:00.5+02:00","data":{}}"#
+        guard case .event(let e) = parse(text) else { Issue.record("rejected"); return }
+        #expect(String(decoding: e.document.bytes, as: UTF8.self) == text)
+        #expect(e.source == SourcePosition(file: "in.ndjson", line: 7))
+        #expect(e.delivery == nil)
+    }
+
+    @Test("envelope problems are dead letters with a reason", arguments: [
+        ("not json", "invalid_json", "invalid JSON at byte 2: unexpected 'o', expected a value"),
+        ("[1]", "not_an_object", "expected a JSON object (an event or a delivery), found an array"),
+        (#"{"type":"a","created_at":"2026-06-01T00:00:00Z","data":{}}"#, "missing_field", "event has no 'id' field"),
+        (#"{"id":"","type":"a","created_at":"2026-06-01T00:00:00Z","data":{}}"#, "invalid_field", "event: 'id' must be a non-empty string, found \"\""),
+        (#"{"id":"x","type":5,"created_at":"2026-06-01T00:00:00Z","data":{}}"#, "invalid_field", "event: 'type' must be a non-empty string, found 5"),
+        (#"{"id":"x","type":"a","created_at":"2026-02-30T00:00:00Z","data":{}}"#, "invalid_field", "event: 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \"2026-02-30T00:00:00Z\""),
+        (#"{"id":"x","type":"a","created_at":"2026-06-01T00:00:00Z","data":"s"}"#, "invalid_field", "event: 'data' must be an object, found \"s\""),
+    ])
+    func envelope(_ text: String, _ reason: String, _ message: String) throws {
+        let dl = try #require(rejection(text))
+        #expect(dl.reason == reason)
+        #expect(dl.message == message)
+        #expect(dl.source.line == 7)
+        #expect(dl.origin.form == .raw)
+        #expect(String(decoding: dl.origin.bytes, as: UTF8.self) == text)
+    }
+
+    @Test("a delivery keeps the exact body bytes and its headers")
+    func delivery() throws {
+        let body = "{\n  \"id\": \"e1\",\n  \"type\": \"t\",\n  \"created_at\": \"2026-06-01T00:00:00Z\",\n  \"data\": {}\n}"
+        let line = Fixture.delivery(body, signature: "abc", header: "X-Immune-Signature")
+        guard case .event(let e) = parse(line) else { Issue.record("rejected"); return }
+        #expect(String(decoding: e.delivery!.body, as: UTF8.self) == body)
+        #expect(e.delivery!.header("x-immune-signature") == "abc")
+        // Output is one event a line: only the line breaks go.
+        #expect(String(decoding: e.document.bytes, as: UTF8.self) == body.replacingOccurrences(of: "\n", with: ""))
+        #expect(e.origin.form == .delivery)
+    }
+
+    @Test("a dead-letter record is replayed as its delivery or raw line")
+    func replay() throws {
+        let event = #"{"id":"e1","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        var out: [UInt8] = []
+        DeadLetter(stage: "verify", reason: "bad_signature", message: "m", source: SourcePosition(file: "f", line: 1),
+                   origin: ItemOrigin(form: .delivery, bytes: Array(Fixture.delivery(event).utf8)[...])).encode(at: "t", into: &out)
+        guard case .event(let e) = parse(String(decoding: out.dropLast(), as: UTF8.self)) else { Issue.record("rejected"); return }
+        #expect(e.delivery != nil)
+        #expect(e.id == "e1")
+        out = []
+        DeadLetter(stage: "x", reason: "r", message: "m", source: SourcePosition(file: "f", line: 1),
+                   origin: ItemOrigin(form: .raw, bytes: Array(event.utf8)[...])).encode(at: "t", into: &out)
+        guard case .event(let e2) = parse(String(decoding: out.dropLast(), as: UTF8.self)) else { Issue.record("rejected"); return }
+        #expect(String(decoding: e2.document.bytes, as: UTF8.self) == event)
+    }
+
+    @Test("an oversize item is a dead letter marked truncated")
+    func oversize() {
+        let r = ParseStage(maxBytes: 64).parse(RawItem(bytes: Array(repeating: UInt8(ascii: "x"), count: 64)[...], source: SourcePosition(file: "f", line: 2), oversize: true))
+        guard case .rejected(let dl) = r else { Issue.record("accepted"); return }
+        #expect(dl.reason == "too_large")
+        #expect(dl.origin.truncated)
+    }
+}
+
+@Suite("verify stage")
+struct VerifyStageTests {
+    static let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+
+    func outcome(_ line: String, secrets: [String] = ["topsecret"], maxAge: Double? = nil, now: Double = Timestamp.parse("2026-06-01T00:00:00Z")!) async throws -> String {
+        let stage = VerifyStage(secrets: secrets.map { Array($0.utf8) }, maxAge: maxAge)
+        return try await stage.process([Fixture.parsed(line)], context: Fixture.context(now: now))[0].label
+    }
+
+    @Test("a good signature passes, with or without the sha256= prefix, any header case")
+    func good() async throws {
+        #expect(try await outcome(Fixture.delivery(Self.body)) == "pass")
+        let sig = Fixture.hmacHex(Self.body, secret: "topsecret")
+        #expect(try await outcome(Fixture.delivery(Self.body, signature: "sha256=" + sig)) == "pass")
+        #expect(try await outcome(Fixture.delivery(Self.body, signature: sig.uppercased(), header: "X-IMMUNE-SIGNATURE")) == "pass")
+    }
+
+    @Test("rotation: any configured secret may match")
+    func rotation() async throws {
+        #expect(try await outcome(Fixture.delivery(Self.body, secret: "new"), secrets: ["old", "new"]) == "pass")
+        #expect(try await outcome(Fixture.delivery(Self.body, secret: "old"), secrets: ["old", "new"]) == "pass")
+    }
+
+    @Test("failures say which check failed")
+    func failures() async throws {
+        #expect(try await outcome(Fixture.delivery(Self.body, secret: "wrong")) == "fail(bad_signature)")
+        let tampered = Fixture.delivery(Self.body).replacingOccurrences(of: "alert.triggered", with: "alert.triggerex")
+        #expect(try await outcome(tampered) == "fail(bad_signature)")
+        #expect(try await outcome(Fixture.delivery(Self.body, signature: "xyz")) == "fail(malformed_signature)")
+        #expect(try await outcome(Fixture.delivery(Self.body, header: "x-other")) == "fail(missing_signature)")
+        #expect(try await outcome(Self.body) == "fail(unsigned)")
+    }
+
+    @Test("messages never contain the secret or the expected signature")
+    func noSecretsInMessages() async throws {
+        let stage = VerifyStage(secrets: [Array("topsecret".utf8)])
+        let out = try await stage.process([Fixture.parsed(Fixture.delivery(Self.body, secret: "wrong"))], context: Fixture.context())
+        guard case .fail(_, let message) = out[0] else { Issue.record("passed"); return }
+        #expect(!message.contains("topsecret"))
+        #expect(!message.contains(Fixture.hmacHex(Self.body, secret: "topsecret")))
+    }
+
+    @Test("max_age rejects old and future events")
+    func maxAge() async throws {
+        let t = Timestamp.parse("2026-06-01T00:00:00Z")!
+        #expect(try await outcome(Fixture.delivery(Self.body), maxAge: 600, now: t + 300) == "pass")
+        #expect(try await outcome(Fixture.delivery(Self.body), maxAge: 600, now: t + 601) == "fail(too_old)")
+        #expect(try await outcome(Fixture.delivery(Self.body), maxAge: 600, now: t - 601) == "fail(in_future)")
+    }
+}
+
+@Suite("filter and log stages")
+struct FilterLogTests {
+    @Test("filter drops by the first failing part")
+    func filter() async throws {
+        let (spec, _) = PipelineLoader.parse(yaml: "stages:\n  - parse\n  - filter:\n      types: [prediction.created]\n      match: { data.confidence: { gte: 0.8 } }\n", file: "t")
+        let stage = FilterStage(condition: (spec!.stages[0].spec as! FilterSpec).condition)
+        let out = try await stage.process([
+            Fixture.event(),
+            Fixture.event(type: "alert.triggered"),
+            Fixture.event(data: #"{"confidence":0.5}"#),
+        ], context: Fixture.context())
+        #expect(out.map(\.label) == ["pass", "drop(type)", "drop(data.confidence gte 0.8)"])
+    }
+
+    @Test("log writes JSON lines and templates, creating folders")
+    func log() async throws {
+        let dir = Fixture.temporaryDirectory()
+        let sinks = SinkRegistry()
+        let json = LogStage(sink: try sinks.sink(for: dir + "/a/b/json.log"), format: .json, fsync: true)
+        let text = LogStage(sink: try sinks.sink(for: dir + "/text.log"), format: .text(try LogTemplate(parsing: "{{x}} {type} {data.equipment_id} {data.missing}|{data}")), fsync: false)
+        let events = [Fixture.event(id: "a"), Fixture.event(id: "b", data: #"{"equipment_id":"line\nbreak"}"#)]
+        _ = try await json.process(events, context: Fixture.context())
+        _ = try await text.process(events, context: Fixture.context())
+        sinks.closeAll()
+        let jsonLines = try String(contentsOfFile: dir + "/a/b/json.log", encoding: .utf8).split(separator: "\n")
+        #expect(jsonLines.count == 2)
+        #expect(jsonLines[0] == #"{"id":"a","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"pump_001","confidence":0.9}}"#)
+        let textLines = try String(contentsOfFile: dir + "/text.log", encoding: .utf8)
+        #expect(textLines == """
+            {x} prediction.created pump_001 |{"equipment_id":"pump_001","confidence":0.9}
+            {x} prediction.created line break |{"equipment_id":"line\\nbreak"}
+
+            """)
+    }
+}
+
+@Suite("timestamps")
+struct TimestampTests {
+    @Test("RFC 3339 parsing", arguments: [
+        ("2026-06-01T00:00:00Z", 1_780_272_000.0),
+        ("2026-06-01T02:00:00+02:00", 1_780_272_000.0),
+        ("2026-06-01t00:00:00.250z", 1_780_272_000.25),
+        ("1970-01-01T00:00:00Z", 0.0),
+        ("2024-02-29T12:00:00-00:30", 1_709_209_800.0),
+    ])
+    func parses(_ s: String, _ expected: Double) {
+        #expect(Timestamp.parse(s) == expected)
+    }
+
+    @Test("rejects", arguments: ["2026-06-01", "2026-06-01 00:00:00Z", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
+                                 "2026-06-01T24:00:00Z", "2026-06-01T00:00:00", "2026-06-01T00:00:00.Z", "2026-06-01T00:00:00+0200"])
+    func rejects(_ s: String) {
+        #expect(Timestamp.parse(s) == nil)
+    }
+
+    @Test("formatting round-trips")
+    func format() {
+        #expect(Timestamp.format(1_780_272_000.25) == "2026-06-01T00:00:00.250Z")
+        #expect(Timestamp.parse(Timestamp.format(1_234_567_890.5)) == 1_234_567_890.5)
+    }
+}
