@@ -11,9 +11,16 @@ public struct Event: Sendable {
     public var delivery: Delivery?
     /// Dedup keys this event holds until it leaves the pipeline (see `DedupStage`).
     var claims: [DedupClaim] = []
+    /// Tape indices of the envelope fields, found once (-1 when absent).
+    let fields: EventFields
 
     public init(document: JSONDocument, source: SourcePosition, origin: ItemOrigin, delivery: Delivery? = nil) {
+        self.init(document: document, fields: EventFields(document), source: source, origin: origin, delivery: delivery)
+    }
+
+    init(document: JSONDocument, fields: EventFields, source: SourcePosition, origin: ItemOrigin, delivery: Delivery?) {
         self.document = document
+        self.fields = fields
         self.source = source
         self.origin = origin
         self.delivery = delivery
@@ -21,12 +28,87 @@ public struct Event: Sendable {
 
     public var root: JSONValue { document.root }
 
-    public func value(at path: JSONPath) -> JSONValue? { document.root.value(at: path) }
+    public func value(at path: JSONPath) -> JSONValue? {
+        document.index(at: path).map { JSONValue(document: document, index: $0) }
+    }
 
     /// The `type` string's bytes (validated present by parse).
-    public var typeBytes: ArraySlice<UInt8> { document.root.member(EventField.type)?.stringBytes ?? [] }
+    public var typeBytes: ArraySlice<UInt8> {
+        fields.type >= 0 ? document.stringBytes(at: Int(fields.type)) ?? [] : []
+    }
 
-    public var id: String { document.root.member(EventField.id)?.string ?? "" }
+    public var id: String {
+        guard fields.id >= 0, let b = document.stringBytes(at: Int(fields.id)) else { return "" }
+        return String(decoding: b, as: UTF8.self)
+    }
+
+    public var createdAtBytes: ArraySlice<UInt8>? {
+        fields.createdAt >= 0 ? document.stringBytes(at: Int(fields.createdAt)) : nil
+    }
+}
+
+/// Where the top-level members that Lymph reads sit on an object's tape: one pass over the keys.
+struct EventFields: Sendable {
+    var id: Int32 = -1
+    var type: Int32 = -1
+    var createdAt: Int32 = -1
+    var data: Int32 = -1
+    var headers: Int32 = -1
+    var body: Int32 = -1
+    var error: Int32 = -1
+
+    init(_ document: JSONDocument) {
+        guard document.tape.first?.kind == .object else { return }
+        document.tape.withUnsafeBufferPointer { t in
+            document.bytes.withUnsafeBufferPointer { b in
+                let end = Int(t[0].next)
+                var i = 1
+                while i < end {
+                    let k = t[i]
+                    let value = Int32(i + 1)
+                    if !k.hasEscapes {
+                        let s = Int(k.start)
+                        switch Int(k.end - k.start) {
+                        case 2 where b[s] == 0x69 && b[s + 1] == 0x64:  // id
+                            if id < 0 { id = value }
+                        case 4 where Self.equal(b, s, "type"):
+                            if type < 0 { type = value }
+                        case 4 where Self.equal(b, s, "data"):
+                            if data < 0 { data = value }
+                        case 4 where Self.equal(b, s, "body"):
+                            if body < 0 { body = value }
+                        case 5 where Self.equal(b, s, "error"):
+                            if error < 0 { error = value }
+                        case 7 where Self.equal(b, s, "headers"):
+                            if headers < 0 { headers = value }
+                        case 10 where Self.equal(b, s, "created_at"):
+                            if createdAt < 0 { createdAt = value }
+                        default: break
+                        }
+                    } else if let key = document.stringBytes(at: i) {
+                        // Escaped keys are rare; decode and compare.
+                        let k = Array(key)
+                        if k == EventField.id && id < 0 { id = value }
+                        if k == EventField.type && type < 0 { type = value }
+                        if k == EventField.data && data < 0 { data = value }
+                        if k == EventField.body && body < 0 { body = value }
+                        if k == EventField.error && error < 0 { error = value }
+                        if k == EventField.headers && headers < 0 { headers = value }
+                        if k == EventField.createdAt && createdAt < 0 { createdAt = value }
+                    }
+                    i = Int(t[i + 1].next)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func equal(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ key: StaticString) -> Bool {
+        // StaticString: no reference counting on this per-event path.
+        let k = key.utf8Start
+        for n in 0..<key.utf8CodeUnitCount where b[start + n] != k[n] { return false }
+        return true
+    }
 }
 
 /// Field names of the IMMUNE envelope, as bytes for fast lookups.
@@ -35,4 +117,7 @@ enum EventField {
     static let type = Array("type".utf8)
     static let createdAt = Array("created_at".utf8)
     static let data = Array("data".utf8)
+    static let headers = Array("headers".utf8)
+    static let body = Array("body".utf8)
+    static let error = Array("error".utf8)
 }

@@ -73,6 +73,7 @@ final class SourceReader {
 
     let path: String
     let displayName: String
+    let fileID: UInt32
     let fd: Int32
     let isPipe: Bool
     let maxItemBytes: Int
@@ -94,6 +95,7 @@ final class SourceReader {
             displayName = path
             if fd < 0 { throw InputError(path: path, message: String(cString: strerror(errno))) }
         }
+        fileID = SourceFiles.id(for: displayName)
         var st = stat()
         isPipe = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
     }
@@ -198,7 +200,7 @@ final class SourceReader {
         let startLine = block[..<first].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
         var end = block.count
         while end > first && Self.isBlank(block[end - 1]) { end -= 1 }
-        return [RawItem(bytes: block[first..<end], source: SourcePosition(file: displayName, line: startLine))]
+        return [RawItem(bytes: block[first..<end], source: SourcePosition(fileID: fileID, line: startLine))]
     }
 
     /// A JSON array of items: read whole (bounded), each element an item at its own line.
@@ -210,7 +212,7 @@ final class SourceReader {
         mode = .done
         let startLine = block[..<first].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
         if block.count > ItemReader.maxArrayBytes {
-            return [RawItem(bytes: block[first..<(first + ItemReader.oversizePrefix)], source: SourcePosition(file: displayName, line: startLine), oversize: true)]
+            return [RawItem(bytes: block[first..<(first + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: startLine), oversize: true)]
         }
         let tape: [JSONTapeEntry]
         do { tape = try JSONParser.parse(block[...]) } catch {
@@ -220,7 +222,7 @@ final class SourceReader {
             while end > first && Self.isBlank(block[end - 1]) { end -= 1 }
             let bytes = block[first..<end]
             return [RawItem(bytes: bytes.count > maxItemBytes ? bytes.prefix(ItemReader.oversizePrefix) : bytes,
-                            source: SourcePosition(file: displayName, line: errorLine), oversize: bytes.count > maxItemBytes)]
+                            source: SourcePosition(fileID: fileID, line: errorLine), oversize: bytes.count > maxItemBytes)]
         }
         var items: [RawItem] = []
         var i = 1
@@ -234,7 +236,7 @@ final class SourceReader {
             for k in scanned..<lo where block[k] == 0x0A { lineAt += 1 }
             scanned = lo
             let bytes = block[lo..<hi]
-            let source = SourcePosition(file: displayName, line: lineAt)
+            let source = SourcePosition(fileID: fileID, line: lineAt)
             items.append(bytes.count > maxItemBytes
                 ? RawItem(bytes: bytes.prefix(ItemReader.oversizePrefix), source: source, oversize: true)
                 : RawItem(bytes: bytes, source: source))
@@ -265,7 +267,7 @@ final class SourceReader {
                 carry = Array(block[start...])
             }
         } else if atEnd, let s = skipping {
-            items.append(RawItem(bytes: s.prefix, source: SourcePosition(file: displayName, line: s.line), oversize: true))
+            items.append(RawItem(bytes: s.prefix, source: SourcePosition(fileID: fileID, line: s.line), oversize: true))
             skipping = nil
         }
         return items
@@ -277,21 +279,21 @@ final class SourceReader {
         line += 1
         if let s = skipping {
             // The end of an over-long line.
-            items.append(RawItem(bytes: s.prefix, source: SourcePosition(file: displayName, line: s.line), oversize: true))
+            items.append(RawItem(bytes: s.prefix, source: SourcePosition(fileID: fileID, line: s.line), oversize: true))
             skipping = nil
             return
         }
         var e = end
         if e > start && block[e - 1] == 0x0D { e -= 1 }
         if e - start > maxItemBytes {
-            items.append(RawItem(bytes: block[start..<(start + ItemReader.oversizePrefix)], source: SourcePosition(file: displayName, line: line), oversize: true))
+            items.append(RawItem(bytes: block[start..<(start + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: line), oversize: true))
             return
         }
         // Blank lines are skipped (a line of only spaces too).
         var k = start
         while k < e && Self.isBlank(block[k]) { k += 1 }
         if k == e { return }
-        items.append(RawItem(bytes: block[start..<e], source: SourcePosition(file: displayName, line: line)))
+        items.append(RawItem(bytes: block[start..<e], source: SourcePosition(fileID: fileID, line: line)))
     }
 
     @inline(__always)

@@ -20,6 +20,75 @@ public struct JSONDocument: Sendable {
 
     /// The root value.
     public var root: JSONValue { JSONValue(document: self, index: 0) }
+
+    // Index-based lookups: no JSONValue (and so no reference counting) on the hot paths.
+
+    /// Tape index of the member `key` of the object at `container`.
+    @inline(__always)
+    func memberIndex(_ container: Int, _ key: [UInt8]) -> Int? {
+        tape.withUnsafeBufferPointer { t in
+            bytes.withUnsafeBufferPointer { b in
+                guard t[container].kind == .object else { return nil }
+                let end = Int(t[container].next)
+                var i = container + 1
+                while i < end {
+                    let k = t[i]
+                    let length = Int(k.end - k.start)
+                    if k.hasEscapes {
+                        if JSONParser.unescape(bytes[(bytes.startIndex + Int(k.start))..<(bytes.startIndex + Int(k.end))]) == key { return i + 1 }
+                    } else if length == key.count {
+                        let start = Int(k.start)
+                        var equal = true
+                        for n in 0..<length where b[start + n] != key[n] {
+                            equal = false
+                            break
+                        }
+                        if equal { return i + 1 }
+                    }
+                    i = Int(t[i + 1].next)
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Tape index of the element `position` of the array at `container`.
+    func elementIndex(_ container: Int, _ position: Int) -> Int? {
+        guard tape[container].kind == .array, position >= 0 else { return nil }
+        let end = Int(tape[container].next)
+        var i = container + 1
+        var n = 0
+        while i < end {
+            if n == position { return i }
+            n += 1
+            i = Int(tape[i].next)
+        }
+        return nil
+    }
+
+    func index(at path: JSONPath, from start: Int = 0) -> Int? {
+        var current = start
+        for component in path.components {
+            switch component {
+            case .key(let key):
+                guard let next = memberIndex(current, key) else { return nil }
+                current = next
+            case .index(let position):
+                guard let next = elementIndex(current, position) else { return nil }
+                current = next
+            }
+        }
+        return current
+    }
+
+    /// The decoded bytes of the string at `index` (a slice of `bytes` when it has no escapes).
+    @inline(__always)
+    func stringBytes(at index: Int) -> ArraySlice<UInt8>? {
+        let e = tape[index]
+        guard e.kind == .string else { return nil }
+        let raw = bytes[(bytes.startIndex + Int(e.start))..<(bytes.startIndex + Int(e.end))]
+        return e.hasEscapes ? JSONParser.unescape(raw)[...] : raw
+    }
 }
 
 /// A value inside a `JSONDocument`, by its position on the tape.
@@ -41,14 +110,7 @@ public struct JSONValue: Sendable {
     }
 
     /// For a string: its decoded UTF-8 bytes (a slice of the document when it has no escapes).
-    public var stringBytes: ArraySlice<UInt8>? {
-        let e = entry
-        guard e.kind == .string else { return nil }
-        let base = document.bytes.startIndex
-        let raw = document.bytes[(base + Int(e.start))..<(base + Int(e.end))]
-        if !e.hasEscapes { return raw }
-        return JSONParser.unescape(raw)[...]
-    }
+    public var stringBytes: ArraySlice<UInt8>? { document.stringBytes(at: index) }
 
     public var string: String? {
         guard let bytes = stringBytes else { return nil }
@@ -81,20 +143,8 @@ public struct JSONValue: Sendable {
     }
 
     /// The member named `key` (compared after unescaping); the first one when repeated.
-    public func member(_ key: some Collection<UInt8>) -> JSONValue? {
-        guard kind == .object else { return nil }
-        let tape = document.tape
-        let end = Int(tape[index].next)
-        var i = index + 1
-        let base = document.bytes.startIndex
-        while i < end {
-            let k = tape[i]
-            let raw = document.bytes[(base + Int(k.start))..<(base + Int(k.end))]
-            let matches = k.hasEscapes ? JSONParser.unescape(raw).elementsEqual(key) : raw.elementsEqual(key)
-            if matches { return JSONValue(document: document, index: i + 1) }
-            i = Int(tape[i + 1].next)
-        }
-        return nil
+    public func member(_ key: [UInt8]) -> JSONValue? {
+        document.memberIndex(index, key).map { JSONValue(document: document, index: $0) }
     }
 
     public func member(_ key: String) -> JSONValue? {
@@ -103,28 +153,11 @@ public struct JSONValue: Sendable {
 
     /// The array element at `position`.
     public func element(_ position: Int) -> JSONValue? {
-        guard kind == .array, position >= 0 else { return nil }
-        var n = 0
-        for value in JSONElements(document: document, container: index) {
-            if n == position { return value }
-            n += 1
-        }
-        return nil
+        document.elementIndex(index, position).map { JSONValue(document: document, index: $0) }
     }
 
     public func value(at path: JSONPath) -> JSONValue? {
-        var current = self
-        for component in path.components {
-            switch component {
-            case .key(let key):
-                guard let next = current.member(key) else { return nil }
-                current = next
-            case .index(let position):
-                guard let next = current.element(position) else { return nil }
-                current = next
-            }
-        }
-        return current
+        document.index(at: path, from: index).map { JSONValue(document: document, index: $0) }
     }
 }
 

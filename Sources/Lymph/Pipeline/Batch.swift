@@ -12,6 +12,12 @@ struct Batch: Sendable {
     var completedClaims: [DedupClaim] = []
     var failedClaims: [DedupClaim] = []
     var itemsRead = 0
+    /// Set once events and dead letters have been turned into bytes (and the events freed).
+    var encoded = false
+    var encodedOutput: [UInt8] = []
+    var encodedDeadLetters: [UInt8] = []
+    var passed = 0
+    var deadLetterCount = 0
 
     init(sequence: Int, stageCount: Int) {
         self.sequence = sequence

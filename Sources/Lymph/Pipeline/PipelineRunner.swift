@@ -78,7 +78,37 @@ public struct PipelineRunner: Sendable {
         for index in 0..<concurrentPrefix {
             try await apply(index, to: &batch, now: now)
         }
+        if concurrentPrefix == pipeline.stages.count {
+            // Nothing serial is left: encode here, on this worker, and free the events here too.
+            encode(&batch, now: now)
+        }
         return batch
+    }
+
+    /// Turns the batch's events and dead letters into the bytes to write, and collects the
+    /// claims of the events that are leaving.
+    func encode(_ batch: inout Batch, now: Double) {
+        if pipeline.output != nil, !batch.events.isEmpty {
+            var out: [UInt8] = []
+            out.reserveCapacity(batch.events.reduce(0) { $0 + $1.document.bytes.count + 1 })
+            for event in batch.events {
+                appendWithoutLineBreaks(event.document.bytes, to: &out)
+                out.append(0x0A)
+            }
+            batch.encodedOutput = out
+        }
+        if !batch.deadLetters.isEmpty {
+            var out: [UInt8] = []
+            let at = Timestamp.format(now)
+            for dl in batch.deadLetters { dl.encode(at: at, into: &out) }
+            batch.encodedDeadLetters = out
+        }
+        for event in batch.events where !event.claims.isEmpty { batch.completedClaims.append(contentsOf: event.claims) }
+        batch.passed = batch.events.count
+        batch.deadLetterCount = batch.deadLetters.count
+        batch.events = []
+        batch.deadLetters = []
+        batch.encoded = true
     }
 
     func serialPart(_ incoming: Batch, totals: inout [StageStats], summary: inout RunSummary) async throws {
@@ -87,23 +117,14 @@ public struct PipelineRunner: Sendable {
         for index in concurrentPrefix..<pipeline.stages.count {
             try await apply(index, to: &batch, now: now)
         }
-        if let output = pipeline.output, !batch.events.isEmpty {
-            var out: [UInt8] = []
-            out.reserveCapacity(batch.events.reduce(0) { $0 + $1.document.bytes.count + 1 })
-            for event in batch.events {
-                appendWithoutLineBreaks(event.document.bytes, to: &out)
-                out.append(0x0A)
-            }
-            try output.write(out)
+        if !batch.encoded { encode(&batch, now: now) }
+        if let output = pipeline.output, !batch.encodedOutput.isEmpty {
+            try output.write(batch.encodedOutput)
         }
-        if !batch.deadLetters.isEmpty {
-            var out: [UInt8] = []
-            let at = Timestamp.format(now)
-            for dl in batch.deadLetters { dl.encode(at: at, into: &out) }
-            try pipeline.deadLetters.write(out)
+        if !batch.encodedDeadLetters.isEmpty {
+            try pipeline.deadLetters.write(batch.encodedDeadLetters)
         }
         // Everything the batch produced is with the kernel: now its work may be remembered.
-        for event in batch.events { batch.completedClaims.append(contentsOf: event.claims) }
         let failed = Set(batch.failedClaims)
         let finished = FinishedBatch(completed: batch.completedClaims.filter { !failed.contains($0) }, failed: Array(failed), now: Timestamp.now())
         if !finished.completed.isEmpty || !finished.failed.isEmpty {
@@ -111,11 +132,11 @@ public struct PipelineRunner: Sendable {
         }
         for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }
         summary.itemsRead += batch.itemsRead
-        summary.passed += batch.events.count
-        summary.deadLetters += batch.deadLetters.count
+        summary.passed += batch.passed
+        summary.deadLetters += batch.deadLetterCount
         control.itemsRead.add(batch.itemsRead, ordering: .relaxed)
-        control.written.add(batch.events.count, ordering: .relaxed)
-        control.deadLetters.add(batch.deadLetters.count, ordering: .relaxed)
+        control.written.add(batch.passed, ordering: .relaxed)
+        control.deadLetters.add(batch.deadLetterCount, ordering: .relaxed)
     }
 
     /// Runs stage `index` (of `pipeline.stages`) over the batch and applies its outcomes.
@@ -144,6 +165,12 @@ public struct PipelineRunner: Sendable {
         }
         var stats = batch.stats[statsIndex]
         stats.received += selected.count
+        // Common case: every event passes untouched, so the batch need not be rebuilt.
+        if outcomes.allSatisfy({ if case .pass = $0 { return true } else { return false } }) {
+            stats.emitted += outcomes.count
+            batch.stats[statsIndex] = stats
+            return
+        }
         var result: [Event] = []
         result.reserveCapacity(batch.events.count)
         var next = 0  // index into outcomes, for events selected by `when`

@@ -68,10 +68,11 @@ public struct ParseStage: Sendable {
         guard root.kind == .object else {
             throw Rejection(reason: "not_an_object", message: "expected a JSON object (an event or a delivery), found \(Self.kindName(root.kind))")
         }
-        if let headers = root.member(Self.headersKey), let body = root.member(Self.bodyKey) {
-            return try parseDelivery(doc, headers: headers, body: body, source: source)
+        let fields = EventFields(doc)
+        if fields.headers >= 0 && fields.body >= 0 {
+            return try parseDelivery(doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source)
         }
-        if replayDepth < 4, root.member(Self.errorKey) != nil {
+        if replayDepth < 4, fields.error >= 0 {
             if let delivery = root.member(Self.deliveryKey) {
                 guard delivery.kind == .object else {
                     throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'delivery' must be an object")
@@ -88,10 +89,14 @@ public struct ParseStage: Sendable {
                 return try parseItem(rawBytes, source: source, replayDepth: replayDepth + 1)
             }
         }
-        let body = Self.withoutLineBreaks(bytes)
-        let eventDoc = body.count == bytes.count ? doc : try JSONDocument(parsing: body)
-        try Self.checkEnvelope(eventDoc.root, context: "event")
-        return Event(document: eventDoc, source: source, origin: ItemOrigin(form: .raw, bytes: bytes))
+        if !ByteScan.containsLineBreak(bytes) {
+            try Self.checkEnvelope(doc, fields, context: "event")
+            return Event(document: doc, fields: fields, source: source, origin: ItemOrigin(form: .raw, bytes: bytes), delivery: nil)
+        }
+        let eventDoc = try JSONDocument(parsing: Self.withoutLineBreaks(bytes))
+        let eventFields = EventFields(eventDoc)
+        try Self.checkEnvelope(eventDoc, eventFields, context: "event")
+        return Event(document: eventDoc, fields: eventFields, source: source, origin: ItemOrigin(form: .raw, bytes: bytes), delivery: nil)
     }
 
     func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition) throws -> Event {
@@ -112,34 +117,35 @@ public struct ParseStage: Sendable {
         guard eventDoc.root.kind == .object else {
             throw Rejection(reason: "not_an_object", message: "delivery body: expected a JSON object, found \(Self.kindName(eventDoc.root.kind))")
         }
-        try Self.checkEnvelope(eventDoc.root, context: "delivery body")
-        var event = Event(document: eventDoc, source: source, origin: ItemOrigin(form: .delivery, bytes: doc.bytes))
-        event.delivery = Delivery(document: doc, headersIndex: headers.index, body: bodyBytes)
-        return event
+        let fields = EventFields(eventDoc)
+        try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
+        return Event(document: eventDoc, fields: fields, source: source, origin: ItemOrigin(form: .delivery, bytes: doc.bytes),
+                     delivery: Delivery(document: doc, headersIndex: headers.index, body: bodyBytes))
     }
 
-    static func checkEnvelope(_ root: JSONValue, context: String) throws {
-        func field(_ key: [UInt8], _ name: String) throws -> JSONValue {
-            guard let v = root.member(key) else {
+    static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
+        func field(_ index: Int32, _ name: String) throws -> Int {
+            guard index >= 0 else {
                 throw Rejection(reason: "missing_field", message: "\(context) has no '\(name)' field")
             }
-            return v
+            return Int(index)
         }
-        let id = try field(EventField.id, "id")
-        guard let idBytes = id.stringBytes, !idBytes.isEmpty else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'id' must be a non-empty string, found \(describe(id))")
+        func value(_ i: Int) -> JSONValue { JSONValue(document: doc, index: i) }
+        let id = try field(fields.id, "id")
+        guard let idBytes = doc.stringBytes(at: id), !idBytes.isEmpty else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'id' must be a non-empty string, found \(describe(value(id)))")
         }
-        let type = try field(EventField.type, "type")
-        guard let typeBytes = type.stringBytes, !typeBytes.isEmpty else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'type' must be a non-empty string, found \(describe(type))")
+        let type = try field(fields.type, "type")
+        guard let typeBytes = doc.stringBytes(at: type), !typeBytes.isEmpty else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'type' must be a non-empty string, found \(describe(value(type)))")
         }
-        let created = try field(EventField.createdAt, "created_at")
-        guard let createdBytes = created.stringBytes, Timestamp.parse(createdBytes) != nil else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(created))")
+        let created = try field(fields.createdAt, "created_at")
+        guard let createdBytes = doc.stringBytes(at: created), Timestamp.parse(createdBytes) != nil else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(value(created)))")
         }
-        let data = try field(EventField.data, "data")
-        guard data.kind == .object else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'data' must be an object, found \(describe(data))")
+        let data = try field(fields.data, "data")
+        guard doc.tape[data].kind == .object else {
+            throw Rejection(reason: "invalid_field", message: "\(context): 'data' must be an object, found \(describe(value(data)))")
         }
     }
 

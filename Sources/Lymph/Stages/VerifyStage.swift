@@ -39,7 +39,7 @@ public struct VerifyStage: Stage {
             return .fail(reason: "bad_signature", message: "\(Self.header) does not match the body under any configured secret (wrong secret, or the body was altered)")
         }
         if let maxAge {
-            let created = event.root.member(EventField.createdAt)?.stringBytes.flatMap(Timestamp.parse) ?? 0
+            let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
             if created < now - maxAge {
                 return .fail(reason: "too_old", message: "created_at is older than max_age (\(Int(maxAge))s): a late delivery or a replay")
             }
