@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Lymph
 
 @main
@@ -14,4 +15,22 @@ struct LymphTool: AsyncParsableCommand {
         version: Lymph.version,
         subcommands: [RunCommand.self, CheckCommand.self, SampleCommand.self]
     )
+
+    /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -9,7 +9,7 @@ struct SampleCommand: AsyncParsableCommand {
         discussion: """
             Each line is one event: {"id","type","created_at","data"} with a realistic \
             payload for prediction.created, alert.triggered, sensor.status_changed or \
-            maintenance.scheduled, drawn roughly 40/30/20/10 from the fleet of 200 \
+            maintenance.scheduled (roughly 40/30/20/10) about a fleet of 200 \
             machines. The same seed and options always produce the same bytes, so \
             samples can be used as test fixtures and benchmarks.
 
@@ -26,8 +26,8 @@ struct SampleCommand: AsyncParsableCommand {
 
             Examples:
               lymph sample --count 10
-              lymph sample --count 1000000 --seed 7 --duplicates 0.05 --malformed 0.01 > events.jsonl
-              IMMUNE_SECRET=s3cret lymph sample --types alert.triggered --sign env:IMMUNE_SECRET
+              lymph sample --count 1000000 --malformed 0.01 > events.jsonl
+              lymph sample --sign env:IMMUNE_SECRET --types alert.triggered
             """
     )
 
@@ -62,6 +62,16 @@ struct SampleCommand: AsyncParsableCommand {
     var start: String = "2026-06-01T00:00:00Z"
 
     func validate() throws {
+        // Everything is checked here, not in run(), so errors come with this command's usage.
+        _ = try makeGenerator()
+    }
+
+    func run() async throws {
+        var generator = try makeGenerator()
+        try generator.write(to: 1)
+    }
+
+    private func makeGenerator() throws -> SampleGenerator {
         guard count >= 0 else { throw ValidationError("--count must not be negative.") }
         for (name, ratio) in [("--duplicates", duplicates), ("--malformed", malformed)] where !(0...1).contains(ratio) {
             throw ValidationError("\(name) must be a ratio between 0 and 1.")
@@ -69,22 +79,14 @@ struct SampleCommand: AsyncParsableCommand {
         guard duplicates + malformed <= 1 else {
             throw ValidationError("--duplicates and --malformed together must not exceed 1.")
         }
-        guard Self.parseRFC3339(start) != nil else {
+        guard let startDate = Self.parseRFC3339(start) else {
             throw ValidationError("--start must be an RFC 3339 time such as 2026-06-01T00:00:00Z.")
         }
-        if let sign, !sign.hasPrefix("env:"), !sign.hasPrefix("file:") {
-            // Never echo the value: it may be the secret itself.
-            throw ValidationError(
-                "--sign takes env:NAME or file:PATH; a secret typed on the command line would leak into shell history and the process list.")
-        }
-    }
-
-    mutating func run() async throws {
         var requested = types.flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
         if requested.isEmpty {
-            guard types.isEmpty else { throw ValidationError("--types is empty.") }
+            guard types.isEmpty else { throw ValidationError("--types needs at least one event type.") }
             requested = SampleGenerator.knownTypes
         }
         let options = SampleOptions(
@@ -94,20 +96,23 @@ struct SampleCommand: AsyncParsableCommand {
             duplicates: duplicates,
             malformed: malformed,
             signingSecret: try sign.map(Self.readSecret),
-            start: Self.parseRFC3339(start) ?? SampleOptions.defaultStart
+            start: startDate
         )
-        var generator: SampleGenerator
         do {
-            generator = try SampleGenerator(options: options)
+            return try SampleGenerator(options: options)
         } catch let error as SampleError {
             throw ValidationError(error.description)
         }
-        try generator.write(to: 1)
     }
 
     /// Resolves `env:NAME` or `file:PATH`. Errors name the source, never the value.
     private static func readSecret(_ source: String) throws -> [UInt8] {
         var secret: [UInt8]
+        guard source.hasPrefix("env:") || source.hasPrefix("file:") else {
+            // Never echo the value: it may be the secret itself.
+            throw ValidationError(
+                "--sign takes env:NAME or file:PATH; a secret typed on the command line would leak into shell history and the process list.")
+        }
         if source.hasPrefix("env:") {
             let name = String(source.dropFirst(4))
             guard !name.isEmpty else { throw ValidationError("--sign env: needs a variable name.") }
@@ -123,14 +128,16 @@ struct SampleCommand: AsyncParsableCommand {
             }
             secret = Array(data)
             // Editors and `echo` add a final newline that is not part of the secret.
-            if secret.last == 0x0A { secret.removeLast() }
-            if secret.last == 0x0D { secret.removeLast() }
+            if secret.last == 0x0A {
+                secret.removeLast()
+                if secret.last == 0x0D { secret.removeLast() }
+            }
         }
         guard !secret.isEmpty else { throw ValidationError("--sign: the secret from \(source) is empty.") }
         return secret
     }
 
-    /// Strict RFC 3339 `date-time` (`T`/`Z` in either case; fractions beyond milliseconds truncated).
+    /// Strict RFC 3339 `date-time` (`T`/`Z` in either case, no leap second; digits past milliseconds are dropped).
     static func parseRFC3339(_ text: String) -> Date? {
         let b = Array(text.utf8)
         func number(_ from: Int, _ length: Int) -> Int? {

@@ -25,62 +25,146 @@ public enum JSONStringEncoder {
     }
 
     /// Appends the escaped contents without the surrounding quotes.
+    ///
+    /// Runs of bytes that need no escaping are found 8 at a time and copied with
+    /// memcpy; short runs and escapes are staged in a stack buffer so the array is
+    /// touched about once per kilobyte instead of once per escape.
     @usableFromInline
     static func appendContents(_ input: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        guard let base = input.baseAddress else { return }
+        guard let base = input.baseAddress, !input.isEmpty else { return }
         let count = input.count
-        var runStart = 0
-        var i = 0
-        while i < count {
-            let byte = base[i]
-            if byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C {
-                i += 1
-                continue
-            }
-            if byte >= 0x80 {
-                let length = validSequenceLength(base + i, available: count - i)
-                if length > 0 {
-                    // Valid UTF-8 stays inside the current run and is copied in bulk.
-                    i += length
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: stageCapacity) { stage in
+            var staged = Stage(buffer: stage.baseAddress!)
+            var runStart = 0
+            var i = 0
+            while i < count {
+                if i + 8 <= count {
+                    let mask = specialMask(UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)))
+                    if mask == 0 {
+                        i += 8
+                        continue
+                    }
+                    i += mask.trailingZeroBitCount >> 3  // the first special byte
+                } else if case let byte = base[i], byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C {
+                    i += 1
                     continue
                 }
+                let byte = base[i]
+                if byte >= 0x80 {
+                    let length = validSequenceLength(base + i, available: count - i)
+                    if length > 0 {
+                        i += length
+                        continue
+                    }
+                }
+                staged.copy(base + runStart, count: i - runStart, into: &out)
+                if byte >= 0x80 {
+                    staged.write((0xEF, 0xBF, 0xBD), into: &out)  // U+FFFD
+                    i += invalidSubpartLength(base + i, available: count - i)
+                } else if byte == 0x22 || byte == 0x5C {
+                    staged.write(0x5C, byte, into: &out)  // the common case in JSON-in-JSON
+                    i += 1
+                } else {
+                    staged.escapeControl(byte, into: &out)
+                    i += 1
+                }
+                runStart = i
             }
-            if runStart < i {
-                out.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: i - runStart))
-            }
-            if byte >= 0x80 {
-                out.append(contentsOf: replacementCharacter)
-                i += invalidSubpartLength(base + i, available: count - i)
-            } else {
-                appendEscape(byte, to: &out)
-                i += 1
-            }
-            runStart = i
-        }
-        if runStart < count {
-            out.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart))
+            staged.copy(base + runStart, count: count - runStart, into: &out)
+            staged.flush(into: &out)
         }
     }
 
-    private static let replacementCharacter: [UInt8] = [0xEF, 0xBF, 0xBD]
+    private static let stageCapacity = 1_024
 
-    private static func appendEscape(_ byte: UInt8, to out: inout [UInt8]) {
-        out.append(0x5C)
-        switch byte {
-        case 0x22: out.append(0x22)
-        case 0x5C: out.append(0x5C)
-        case 0x0A: out.append(UInt8(ascii: "n"))
-        case 0x0D: out.append(UInt8(ascii: "r"))
-        case 0x09: out.append(UInt8(ascii: "t"))
-        case 0x08: out.append(UInt8(ascii: "b"))
-        case 0x0C: out.append(UInt8(ascii: "f"))
-        default:
-            let hex: (UInt8) -> UInt8 = { $0 < 10 ? 0x30 + $0 : 0x57 + $0 }
-            out.append(UInt8(ascii: "u"))
-            out.append(0x30)
-            out.append(0x30)
-            out.append(hex(byte >> 4))
-            out.append(hex(byte & 0x0F))
+    /// High bit set in each byte of a little-endian word that is a control character,
+    /// `"`, `\\` or non-ASCII. Borrows can flag bytes above a real hit, never below it,
+    /// so the lowest flag is exact.
+    @inline(__always)
+    private static func specialMask(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let low = (word &- ones &* 0x20) & ~word
+        return (word | low | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)) & (ones &* 0x80)
+    }
+
+    /// Pending output on the stack, flushed to the array when full.
+    private struct Stage {
+        let buffer: UnsafeMutablePointer<UInt8>
+        var count = 0
+
+        init(buffer: UnsafeMutablePointer<UInt8>) { self.buffer = buffer }
+
+        @inline(__always)
+        mutating func flush(into out: inout [UInt8]) {
+            if count > 0 {
+                out.append(contentsOf: UnsafeBufferPointer(start: buffer, count: count))
+                count = 0
+            }
+        }
+
+        @inline(__always)
+        mutating func copy(_ source: UnsafePointer<UInt8>, count length: Int, into out: inout [UInt8]) {
+            guard length > 0 else { return }
+            if count + length > stageCapacity {
+                flush(into: &out)
+                if length > stageCapacity / 2 {
+                    out.append(contentsOf: UnsafeBufferPointer(start: source, count: length))
+                    return
+                }
+            }
+            if length <= 16 {
+                // Short runs between escapes: a loop beats a memcpy call.
+                for k in 0..<length { buffer[count + k] = source[k] }
+            } else {
+                (buffer + count).update(from: source, count: length)
+            }
+            count += length
+        }
+
+        @inline(__always)
+        mutating func write(_ first: UInt8, _ second: UInt8, into out: inout [UInt8]) {
+            if count + 2 > stageCapacity { flush(into: &out) }
+            buffer[count] = first
+            buffer[count + 1] = second
+            count += 2
+        }
+
+        @inline(__always)
+        mutating func write(_ bytes: (UInt8, UInt8, UInt8), into out: inout [UInt8]) {
+            if count + 3 > stageCapacity { flush(into: &out) }
+            buffer[count] = bytes.0
+            buffer[count + 1] = bytes.1
+            buffer[count + 2] = bytes.2
+            count += 3
+        }
+
+        /// A control character (< 0x20): its short escape, else `\u00XX`.
+        mutating func escapeControl(_ byte: UInt8, into out: inout [UInt8]) {
+            if count + 6 > stageCapacity { flush(into: &out) }
+            buffer[count] = 0x5C
+            let short: UInt8? =
+                switch byte {
+                case 0x0A: UInt8(ascii: "n")
+                case 0x0D: UInt8(ascii: "r")
+                case 0x09: UInt8(ascii: "t")
+                case 0x08: UInt8(ascii: "b")
+                case 0x0C: UInt8(ascii: "f")
+                default: nil
+                }
+            if let short {
+                buffer[count + 1] = short
+                count += 2
+            } else {
+                let hex: (UInt8) -> UInt8 = { $0 < 10 ? 0x30 + $0 : 0x57 + $0 }
+                buffer[count + 1] = UInt8(ascii: "u")
+                buffer[count + 2] = 0x30
+                buffer[count + 3] = 0x30
+                buffer[count + 4] = hex(byte >> 4)
+                buffer[count + 5] = hex(byte & 0x0F)
+                count += 6
+            }
         }
     }
 

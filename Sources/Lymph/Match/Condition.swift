@@ -27,6 +27,8 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
     /// (`type`, `data.confidence gte 0.8`).
     public func failingReason(_ event: Event) -> String? {
         switch self {
+        case .types:
+            return matches(event) ? nil : "type"
         case .all(let cs):
             for c in cs where !c.matches(event) { return c.failingReason(event) ?? c.description }
             return nil
@@ -37,7 +39,7 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .types: return "type"
+        case .types(let m): return "type in [\(m)]"
         case .field(let path, let test): return "\(path) \(test)"
         case .all(let cs): return "all(\(cs.map(\.description).joined(separator: ", ")))"
         case .any(let cs): return "any(\(cs.map(\.description).joined(separator: ", ")))"

@@ -71,11 +71,13 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
     private var clock: Int64
     private let kinds: [EventKind]
     private let cumulativeWeights: [Int]
-    private let fleet: [Equipment]
     private let defects: [Defect]
     private var defectIndex = 0
     private let signer: HMAC<SHA256>?
     private var scratch: [UInt8] = []
+    /// Events are written here through an unchecked cursor, then copied out in one go.
+    /// Events are under 1 KiB; the slack makes overrunning impossible by construction.
+    private var lineBuffer = [UInt8](repeating: 0, count: 16 * 1_024)
     // Bounded history for duplicates, so memory does not grow with `count`.
     private var ring: [[UInt8]] = []
     private var ringNext = 0
@@ -105,7 +107,7 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
         // Keep every timestamp (including ones up to 30 days ahead) within years 0001...9999.
         let lastSeconds = startSeconds + Double(options.count) * 2 + 31 * 86_400
         guard startSeconds.isFinite, startSeconds >= -62_135_596_800, lastSeconds < 253_402_300_800 else {
-            throw SampleError("start must be a date between years 0001 and 9999")
+            throw SampleError("start, and count events up to 2 s apart after it, must stay within years 0001 to 9999")
         }
 
         self.options = options
@@ -118,7 +120,6 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
         kinds = EventKind.allCases.filter { options.types.contains(Self.knownTypes[$0.rawValue]) }
         var total = 0
         cumulativeWeights = kinds.map { total += $0.weight; return total }
-        fleet = Equipment.fleet
         if let secret = options.signingSecret {
             signer = HMAC<SHA256>(key: SymmetricKey(data: secret))
             defects = Defect.allCases
@@ -179,11 +180,11 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
         } else {
             _ = appendEvent(to: &out, defect: nil)
         }
-        remember(out[start...])
+        out.withUnsafeBufferPointer { remember(UnsafeBufferPointer(rebasing: $0[start...])) }
         return true
     }
 
-    private mutating func remember(_ line: ArraySlice<UInt8>) {
+    private mutating func remember(_ line: UnsafeBufferPointer<UInt8>) {
         if ring.count < Self.ringCapacity {
             ring.append(Array(line))
         } else {
@@ -221,26 +222,26 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
     private mutating func appendDelivery(
         body: [UInt8], signature: SignatureMode, rawRange: Range<Int>?, to out: inout [UInt8]
     ) {
-        out.appendLiteral(#"{"headers":{"content-type":"application/json""#)
+        Self.append(#"{"headers":{"content-type":"application/json""#, to: &out)
         if signature != .missing, var hmac = signer {
             hmac.update(data: body)
             let mac = hmac.finalize()
-            out.appendLiteral(#","x-immune-signature":""#)
+            Self.append(#","x-immune-signature":""#, to: &out)
             let hexStart = out.count
             mac.withUnsafeBytes { bytes in
                 for byte in bytes {
-                    out.append(hexDigit(byte >> 4))
-                    out.append(hexDigit(byte & 0x0F))
+                    out.append(Self.hexDigit(byte >> 4))
+                    out.append(Self.hexDigit(byte & 0x0F))
                 }
             }
             if signature == .tampered {
                 let position = hexStart + random.below(64)
-                let value = Int(hexValue(out[position]))
-                out[position] = hexDigit(UInt8((value + 1 + random.below(15)) % 16))
+                let value = Int(Self.hexValue(out[position]))
+                out[position] = Self.hexDigit(UInt8((value + 1 + random.below(15)) % 16))
             }
             out.append(0x22)
         }
-        out.appendLiteral(#"},"body":"#)
+        Self.append(#"},"body":"#, to: &out)
         if let rawRange {
             out.append(0x22)
             body.withUnsafeBufferPointer { all in
@@ -261,71 +262,31 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
     /// the event's first byte) of inserted invalid UTF-8, if any.
     private mutating func appendEvent(to out: inout [UInt8], defect: Defect?) -> Range<Int>? {
         let lineStart = out.count
-        let kind = pickKind()
-        clock += Int64(random.int(in: 100...2_000))
-        let created = clock
-        let idHigh = random.next()
-        let idLow = random.next()
+        var buffer: [UInt8] = []
+        swap(&buffer, &lineBuffer)
+        let (length, dataOffset) = buffer.withUnsafeMutableBufferPointer { bytes in
+            var cursor = ByteCursor(bytes.baseAddress!)
+            let dataOffset = writeEvent(to: &cursor, defect: defect)
+            return (cursor.position - bytes.baseAddress!, dataOffset)
+        }
+        buffer.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<length])) }
+        swap(&buffer, &lineBuffer)
+        guard let defect else { return nil }
 
-        if defect == .notAnObject {
-            if random.below(2) == 0 {
-                out.appendLiteral(#"["evt_"#)
-                out.appendHex(idHigh, digits: 16)
-                out.appendHex(idLow, digits: 4)
-                out.appendLiteral(#"",""#)
-                out.appendLiteral(kind.typeName)
-                out.appendLiteral(#"",""#)
-                out.appendTimestamp(created)
-                out.appendLiteral(#""]"#)
-            } else {
-                out.appendInt(created)
-            }
-            return nil
-        }
-
-        out.append(0x7B)
-        switch defect {
-        case .missingID: break
-        case .emptyID: out.appendLiteral(#""id":"","#)
-        default:
-            out.appendLiteral(#""id":"evt_"#)
-            out.appendHex(idHigh, digits: 16)
-            out.appendHex(idLow, digits: 4)
-            out.appendLiteral(#"","#)
-        }
-        if defect == .numericType {
-            out.appendLiteral(#""type":"#)
-            out.appendInt(Int64(kind.rawValue + 1))
-            out.appendLiteral(",")
-        } else {
-            out.appendLiteral(#""type":""#)
-            out.appendLiteral(kind.typeName)
-            out.appendLiteral(#"","#)
-        }
-        out.appendLiteral(#""created_at":""#)
-        if defect == .badTimestamp {
-            appendBadTimestamp(created, to: &out)
-        } else {
-            out.appendTimestamp(created)
-        }
-        out.appendLiteral(#"","data":"#)
-        let dataStart = out.count
-        if defect == .stringData {
-            // Double-encoded JSON: a common producer bug.
-            var data: [UInt8] = []
-            appendData(kind, created: created, to: &data)
-            JSONStringEncoder.append(data, to: &out)
-        } else {
-            appendData(kind, created: created, to: &out)
-        }
-        out.append(0x7D)
-
+        // Defects that are easier to apply to the finished bytes.
+        let dataStart = lineStart + dataOffset
         switch defect {
         case .truncated:
             let cut = lineStart + 1 + random.below(out.count - lineStart - 1)
             out.removeSubrange(cut...)
         case .trailingComma:
             out.insert(0x2C, at: out.count - 1)
+        case .stringData:
+            // Double-encoded JSON: a common producer bug.
+            let data = Array(out[dataStart..<(out.count - 1)])
+            out.removeSubrange(dataStart...)
+            JSONStringEncoder.append(data, to: &out)
+            out.append(0x7D)
         case .invalidUTF8:
             let sequences: [[UInt8]] = [[0xFF], [0xC3, 0x28], [0xED, 0xA0, 0x80], [0xC0, 0xAF], [0xE2, 0x82], [0x80]]
             let bad = random.pick(sequences)
@@ -343,6 +304,63 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
         return nil
     }
 
+    /// Writes the event; returns the offset of the `data` value.
+    private mutating func writeEvent(to out: inout ByteCursor, defect: Defect?) -> Int {
+        let start = out.position
+        let kind = pickKind()
+        clock += Int64(random.int(in: 100...2_000))
+        let created = clock
+        let idHigh = random.next()
+        let idLow = random.next()
+
+        if defect == .notAnObject {
+            if random.below(2) == 0 {
+                out.literal(#"["evt_"#)
+                out.hex(idHigh, digits: 16)
+                out.hex(idLow, digits: 4)
+                out.literal(#"",""#)
+                out.literal(kind.typeName)
+                out.literal(#"",""#)
+                out.timestamp(created)
+                out.literal(#""]"#)
+            } else {
+                out.int(created)
+            }
+            return 0
+        }
+
+        out.byte(0x7B)
+        switch defect {
+        case .missingID: break
+        case .emptyID: out.literal(#""id":"","#)
+        default:
+            out.literal(#""id":"evt_"#)
+            out.hex(idHigh, digits: 16)
+            out.hex(idLow, digits: 4)
+            out.literal(#"","#)
+        }
+        if defect == .numericType {
+            out.literal(#""type":"#)
+            out.int(Int64(kind.rawValue + 1))
+            out.byte(0x2C)
+        } else {
+            out.literal(#""type":""#)
+            out.literal(kind.typeName)
+            out.literal(#"","#)
+        }
+        out.literal(#""created_at":""#)
+        if defect == .badTimestamp {
+            writeBadTimestamp(created, to: &out)
+        } else {
+            out.timestamp(created)
+        }
+        out.literal(#"","data":"#)
+        let dataOffset = out.position - start
+        writeData(kind, created: created, to: &out)
+        out.byte(0x7D)
+        return dataOffset
+    }
+
     private mutating func pickKind() -> EventKind {
         let roll = random.below(cumulativeWeights[cumulativeWeights.count - 1])
         var index = 0
@@ -350,25 +368,26 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
         return kinds[index]
     }
 
-    private mutating func appendData(_ kind: EventKind, created: Int64, to out: inout [UInt8]) {
-        let equipment = fleet[random.below(fleet.count)]
+    private mutating func writeData(_ kind: EventKind, created: Int64, to out: inout ByteCursor) {
+        let equipment = Equipment(index: random.below(Equipment.fleetSize))
         switch kind {
         case .prediction:
-            out.appendLiteral(#"{"prediction_id":"pred_"#)
-            out.appendHex(random.next(), digits: 16)
-            appendEquipmentField(equipment, to: &out)
-            out.appendLiteral(#","confidence":0."#)
-            out.appendTwoDigits(random.int(in: 50...99))
-            out.appendLiteral(#","predicted_failure_time":""#)
-            out.appendTimestamp(created + Int64(random.int(in: 2 * 1_440...30 * 1_440)) * 60_000)
-            out.appendLiteral(#"","recommended_action":""#)
-            out.appendLiteral(random.pick(equipment.kind.actions))
-            out.appendLiteral(#"","supporting_data":{"vibration_trend":""#)
+            out.literal(#"{"prediction_id":"pred_"#)
+            out.hex(random.next(), digits: 16)
+            out.literal(#"","equipment_id":""#)
+            out.equipment(equipment)
+            out.literal(#"","confidence":0."#)
+            out.twoDigits(random.int(in: 50...99))
+            out.literal(#","predicted_failure_time":""#)
+            out.timestamp(created + Int64(random.int(in: 2 * 1_440...30 * 1_440)) * 60_000)
+            out.literal(#"","recommended_action":""#)
+            out.literal(equipment.kind.action(random.below(equipment.kind.actionCount)))
+            out.literal(#"","supporting_data":{"vibration_trend":""#)
             let trend = random.below(100)
-            out.appendLiteral(trend < 55 ? "increasing" : trend < 80 ? "erratic" : "stable")
-            out.appendLiteral(#"","temperature_anomalies":"#)
-            out.appendInt(Int64(random.int(in: 0...12)))
-            out.appendLiteral("}}")
+            out.literal(trend < 55 ? "increasing" : trend < 80 ? "erratic" : "stable")
+            out.literal(#"","temperature_anomalies":"#)
+            out.int(Int64(random.int(in: 0...12)))
+            out.literal("}}")
 
         case .alert:
             let sensor = random.int(in: 1...equipment.kind.sensorCount)
@@ -377,21 +396,23 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
             // Squared roll: mild exceedances are common, severe ones rare.
             let u = random.unit()
             let permille = 10 + Int(u * u * 590)
-            out.appendLiteral(#"{"alert_id":"alt_"#)
-            out.appendHex(random.next(), digits: 16)
-            appendSensorField(equipment, sensor: sensor, to: &out)
-            appendEquipmentField(equipment, to: &out)
-            out.appendLiteral(#","metric":""#)
-            out.appendLiteral(metric.name)
-            out.appendLiteral(#"","value":"#)
-            out.appendHundredths(threshold + threshold * permille / 1_000)
-            out.appendLiteral(#","threshold":"#)
-            out.appendHundredths(threshold)
-            out.appendLiteral(#","unit":""#)
-            out.appendLiteral(metric.unit)
-            out.appendLiteral(#"","severity":""#)
-            out.appendLiteral(permille < 100 ? "low" : permille < 250 ? "medium" : permille < 400 ? "high" : "critical")
-            out.appendLiteral(#""}"#)
+            out.literal(#"{"alert_id":"alt_"#)
+            out.hex(random.next(), digits: 16)
+            out.literal(#"","sensor_id":""#)
+            out.sensor(equipment, sensor)
+            out.literal(#"","equipment_id":""#)
+            out.equipment(equipment)
+            out.literal(#"","metric":""#)
+            out.literal(metric.name)
+            out.literal(#"","value":"#)
+            out.hundredths(threshold + threshold * permille / 1_000)
+            out.literal(#","threshold":"#)
+            out.hundredths(threshold)
+            out.literal(#","unit":""#)
+            out.literal(metric.unit)
+            out.literal(#"","severity":""#)
+            out.literal(permille < 100 ? "low" : permille < 250 ? "medium" : permille < 400 ? "high" : "critical")
+            out.literal(#""}"#)
 
         case .sensor:
             let sensor = random.int(in: 1...equipment.kind.sensorCount)
@@ -402,87 +423,72 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
                 : transition < 80 ? (.online, .error)
                 : transition < 92 ? (.error, .online)
                 : transition < 96 ? (.offline, .error) : (.error, .offline)
-            out.appendLiteral(#"{"sensor_id":""#)
-            out.appendSensorID(equipment, sensor: sensor)
-            appendEquipmentField(equipment, to: &out)
-            out.appendLiteral(#","previous_status":""#)
-            out.appendLiteral(previous.name)
-            out.appendLiteral(#"","status":""#)
-            out.appendLiteral(status.name)
-            out.appendLiteral(#"","reason":"#)
-            if let reason = random.pick(status.reasons) {
-                out.append(0x22)
-                out.appendLiteral(reason)
-                out.append(0x22)
+            out.literal(#"{"sensor_id":""#)
+            out.sensor(equipment, sensor)
+            out.literal(#"","equipment_id":""#)
+            out.equipment(equipment)
+            out.literal(#"","previous_status":""#)
+            out.literal(previous.name)
+            out.literal(#"","status":""#)
+            out.literal(status.name)
+            out.literal(#"","reason":"#)
+            if let reason = status.reason(random.below(status.reasonCount)) {
+                out.byte(0x22)
+                out.literal(reason)
+                out.byte(0x22)
             } else {
-                out.appendLiteral("null")
+                out.literal("null")
             }
-            out.append(0x7D)
+            out.byte(0x7D)
 
         case .maintenance:
-            out.appendLiteral(#"{"ticket_id":"mt_"#)
-            out.appendHex(random.next(), digits: 16)
-            appendEquipmentField(equipment, to: &out)
-            out.appendLiteral(#","action":""#)
-            out.appendLiteral(random.pick(equipment.kind.actions))
-            out.appendLiteral(#"","due_by":""#)
-            out.appendTimestamp(created + Int64(random.int(in: 1_440...14 * 1_440)) * 60_000)
-            out.appendLiteral(#"","priority":""#)
+            out.literal(#"{"ticket_id":"mt_"#)
+            out.hex(random.next(), digits: 16)
+            out.literal(#"","equipment_id":""#)
+            out.equipment(equipment)
+            out.literal(#"","action":""#)
+            out.literal(equipment.kind.action(random.below(equipment.kind.actionCount)))
+            out.literal(#"","due_by":""#)
+            out.timestamp(created + Int64(random.int(in: 1_440...14 * 1_440)) * 60_000)
+            out.literal(#"","priority":""#)
             let priority = random.below(100)
-            out.appendLiteral(priority < 10 ? "critical" : priority < 40 ? "high" : priority < 80 ? "medium" : "low")
-            out.appendLiteral(#"","scheduled_by":"immune"}"#)
+            out.literal(priority < 10 ? "critical" : priority < 40 ? "high" : priority < 80 ? "medium" : "low")
+            out.literal(#"","scheduled_by":"immune"}"#)
         }
     }
 
-    private func appendEquipmentField(_ equipment: Equipment, to out: inout [UInt8]) {
-        out.appendLiteral(#"","equipment_id":""#)
-        out.append(contentsOf: equipment.name)
-        out.append(0x22)
-    }
-
-    private func appendSensorField(_ equipment: Equipment, sensor: Int, to out: inout [UInt8]) {
-        out.appendLiteral(#"","sensor_id":""#)
-        out.appendSensorID(equipment, sensor: sensor)
-    }
-
     /// Plausible-looking but not RFC 3339 (no offset, wrong layout, epoch number...).
-    private mutating func appendBadTimestamp(_ millis: Int64, to out: inout [UInt8]) {
-        let start = out.count
+    private mutating func writeBadTimestamp(_ millis: Int64, to out: inout ByteCursor) {
+        let t = CivilTime(millis)
         switch random.below(5) {
-        case 0:
-            out.appendTimestamp(millis)
-            out[start + 10] = 0x20
-            out.removeLast()
-        case 1:
-            out.appendTimestamp(millis)
-            out.removeLast()
+        case 0:  // space instead of T, no offset
+            out.timestamp(millis)
+            out.position -= 1
+            out.position[-13] = 0x20  // the T
+        case 1:  // no offset
+            out.timestamp(millis)
+            out.position -= 1
         case 2:
-            out.appendInt(millis)
+            out.int(millis)
         case 3:
-            let t = CivilTime(millis)
-            out.appendTwoDigits(t.month)
-            out.append(0x2F)
-            out.appendTwoDigits(t.day)
-            out.append(0x2F)
-            out.appendInt(Int64(t.year))
-            out.append(0x20)
-            out.appendClock(t)
+            out.twoDigits(t.month)
+            out.byte(0x2F)
+            out.twoDigits(t.day)
+            out.byte(0x2F)
+            out.int(Int64(t.year))
+            out.byte(0x20)
+            out.clock(t)
         default:
-            let t = CivilTime(millis)
-            let weekdays: [StaticString] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-            let months: [StaticString] = [
-                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-            ]
-            out.appendLiteral(weekdays[t.weekdaySince1970])
-            out.appendLiteral(", ")
-            out.appendTwoDigits(t.day)
-            out.append(0x20)
-            out.appendLiteral(months[t.month - 1])
-            out.append(0x20)
-            out.appendInt(Int64(t.year))
-            out.append(0x20)
-            out.appendClock(t)
-            out.appendLiteral(" GMT")
+            out.literal(t.weekdayName)
+            out.literal(", ")
+            out.twoDigits(t.day)
+            out.byte(0x20)
+            out.literal(t.monthName)
+            out.byte(0x20)
+            out.int(Int64(t.year))
+            out.byte(0x20)
+            out.clock(t)
+            out.literal(" GMT")
         }
     }
 
@@ -491,7 +497,7 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
             guard var pointer = raw.baseAddress else { return }
             var left = raw.count
             while left > 0 {
-                let written = systemWrite(fd, pointer, left)
+                let written = Self.systemWrite(fd, pointer, left)
                 if written >= 0 {
                     pointer += written
                     left -= written
@@ -512,16 +518,6 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
 }
 
 // MARK: - Supporting values
-
-private func systemWrite(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Darwin)
-    Darwin.write(fd, pointer, count)
-    #elseif canImport(Musl)
-    Musl.write(fd, pointer, count)
-    #else
-    Glibc.write(fd, pointer, count)
-    #endif
-}
 
 extension SampleGenerator {
     /// Ways a malformed line is broken. Every one fails a strict RFC 8259 parse or the
@@ -553,237 +549,353 @@ extension SampleGenerator {
     }
 }
 
-private enum EventKind: Int, CaseIterable {
-    case prediction, alert, sensor, maintenance
+// Nested so these helper names cannot collide with other types in the module.
+extension SampleGenerator {
+    private static func append(_ literal: StaticString, to out: inout [UInt8]) {
+        literal.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
 
-    var weight: Int {
-        switch self {
-        case .prediction: 40
-        case .alert: 30
-        case .sensor: 20
-        case .maintenance: 10
+    private static func systemWrite(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
+        #if canImport(Darwin)
+        Darwin.write(fd, pointer, count)
+        #elseif canImport(Musl)
+        Musl.write(fd, pointer, count)
+        #else
+        Glibc.write(fd, pointer, count)
+        #endif
+    }
+
+    fileprivate enum EventKind: Int, CaseIterable {
+        case prediction, alert, sensor, maintenance
+
+        var weight: Int {
+            switch self {
+            case .prediction: 40
+            case .alert: 30
+            case .sensor: 20
+            case .maintenance: 10
+            }
+        }
+
+        var typeName: StaticString {
+            switch self {
+            case .prediction: "prediction.created"
+            case .alert: "alert.triggered"
+            case .sensor: "sensor.status_changed"
+            case .maintenance: "maintenance.scheduled"
+            }
         }
     }
 
-    var typeName: StaticString {
-        switch self {
-        case .prediction: "prediction.created"
-        case .alert: "alert.triggered"
-        case .sensor: "sensor.status_changed"
-        case .maintenance: "maintenance.scheduled"
+    fileprivate enum SensorStatus {
+        case online, offline, error
+
+        var name: StaticString {
+            switch self {
+            case .online: "online"
+            case .offline: "offline"
+            case .error: "error"
+            }
         }
-    }
-}
 
-private enum SensorStatus {
-    case online, offline, error
+        var reasonCount: Int { self == .error ? 3 : 4 }
 
-    var name: StaticString {
-        switch self {
-        case .online: "online"
-        case .offline: "offline"
-        case .error: "error"
-        }
-    }
-
-    /// Why a sensor entered this status; nil is written as JSON null.
-    var reasons: [StaticString?] {
-        switch self {
-        case .online: ["Reconnected", "Recalibrated", "Firmware updated", nil]
-        case .offline: ["Network timeout", "Power loss", "Gateway unreachable", nil]
-        case .error: ["Calibration drift", "Reading out of range", "Hardware fault"]
-        }
-    }
-}
-
-private struct Metric {
-    var name: StaticString
-    var unit: StaticString
-    /// In hundredths of `unit`.
-    var thresholdRange: ClosedRange<Int>
-
-    static let vibration = Metric(name: "vibration_rms", unit: "mm/s", thresholdRange: 450...1_120)
-    static let temperature = Metric(name: "temperature", unit: "celsius", thresholdRange: 7_000...9_500)
-    static let pressure = Metric(name: "pressure", unit: "bar", thresholdRange: 600...1_600)
-    static let current = Metric(name: "current", unit: "amps", thresholdRange: 1_500...6_000)
-}
-
-private enum EquipmentKind: CaseIterable {
-    case pump, compressor, turbine, conveyor
-
-    var prefix: String {
-        switch self {
-        case .pump: "pump"
-        case .compressor: "compressor"
-        case .turbine: "turbine"
-        case .conveyor: "conveyor"
+        /// Why a sensor entered this status; nil is written as JSON null.
+        func reason(_ index: Int) -> StaticString? {
+            switch (self, index) {
+            case (.online, 0): "Reconnected"
+            case (.online, 1): "Recalibrated"
+            case (.online, 2): "Firmware updated"
+            case (.offline, 0): "Network timeout"
+            case (.offline, 1): "Power loss"
+            case (.offline, 2): "Gateway unreachable"
+            case (.error, 0): "Calibration drift"
+            case (.error, 1): "Reading out of range"
+            case (.error, _): "Hardware fault"
+            default: nil
+            }
         }
     }
 
-    /// Fleet size and first number: 200 machines in all.
-    var numbers: ClosedRange<Int> {
-        switch self {
-        case .pump: 1...70
-        case .compressor: 1...40
-        case .turbine: 1...30
-        case .conveyor: 101...160
+    fileprivate enum Metric {
+        case vibration, temperature, pressure, current
+
+        var name: StaticString {
+            switch self {
+            case .vibration: "vibration_rms"
+            case .temperature: "temperature"
+            case .pressure: "pressure"
+            case .current: "current"
+            }
+        }
+
+        var unit: StaticString {
+            switch self {
+            case .vibration: "mm/s"
+            case .temperature: "celsius"
+            case .pressure: "bar"
+            case .current: "amps"
+            }
+        }
+
+        /// Alert thresholds, in hundredths of `unit`.
+        var thresholdRange: ClosedRange<Int> {
+            switch self {
+            case .vibration: 450...1_120
+            case .temperature: 7_000...9_500
+            case .pressure: 600...1_600
+            case .current: 1_500...6_000
+            }
         }
     }
 
-    var sensorCount: Int {
-        switch self {
-        case .pump: 4
-        case .compressor: 5
-        case .turbine: 6
-        case .conveyor: 3
+    fileprivate enum EquipmentKind: CaseIterable {
+        case pump, compressor, turbine, conveyor
+
+        var prefix: StaticString {
+            switch self {
+            case .pump: "pump_"
+            case .compressor: "compressor_"
+            case .turbine: "turbine_"
+            case .conveyor: "conveyor_"
+            }
+        }
+
+        /// Machine numbers in the fleet (200 machines in all).
+        var numbers: ClosedRange<Int> {
+            switch self {
+            case .pump: 1...70
+            case .compressor: 1...40
+            case .turbine: 1...30
+            case .conveyor: 101...160
+            }
+        }
+
+        var sensorCount: Int {
+            switch self {
+            case .pump: 4
+            case .compressor: 5
+            case .turbine: 6
+            case .conveyor: 3
+            }
+        }
+
+        /// Sensor n always measures the same metric, so ids and metrics stay consistent.
+        func metric(ofSensor sensor: Int) -> Metric {
+            switch (sensor - 1) % (self == .conveyor ? 3 : 4) {
+            case 0: .vibration
+            case 1: .temperature
+            case 2: self == .conveyor ? .current : .pressure
+            default: .current
+            }
+        }
+
+        var actionCount: Int { self == .pump ? 5 : 4 }
+
+        func action(_ index: Int) -> StaticString {
+            switch (self, index) {
+            case (.pump, 0), (.compressor, 0), (.turbine, 1): "Replace bearing"
+            case (.pump, 1), (.compressor, 2): "Replace seal"
+            case (.pump, 2), (.conveyor, 3): "Realign motor coupling"
+            case (.pump, 3), (.conveyor, 1): "Lubricate drive shaft"
+            case (.pump, _): "Inspect impeller"
+            case (.compressor, 1), (.turbine, 3): "Clean heat exchanger"
+            case (.compressor, _): "Inspect valve plates"
+            case (.turbine, 0): "Inspect blades"
+            case (.turbine, _): "Balance rotor"
+            case (.conveyor, 0): "Tension belt"
+            case (.conveyor, _): "Replace idler roller"
+            }
         }
     }
 
-    /// Sensor n always measures the same metric, so ids and metrics stay consistent.
-    func metric(ofSensor sensor: Int) -> Metric {
-        let metrics: [Metric] =
-            self == .conveyor
-            ? [.vibration, .temperature, .current]
-            : [.vibration, .temperature, .pressure, .current]
-        return metrics[(sensor - 1) % metrics.count]
-    }
+    /// One machine of the fixed fleet, e.g. `pump_0042`.
+    fileprivate struct Equipment {
+        static let fleetSize = 200
 
-    var actions: [StaticString] {
-        switch self {
-        case .pump:
-            ["Replace bearing", "Replace seal", "Realign motor coupling", "Lubricate drive shaft", "Inspect impeller"]
-        case .compressor:
-            ["Replace bearing", "Clean heat exchanger", "Replace seal", "Inspect valve plates"]
-        case .turbine:
-            ["Inspect blades", "Replace bearing", "Balance rotor", "Clean heat exchanger"]
-        case .conveyor:
-            ["Tension belt", "Lubricate drive shaft", "Replace idler roller", "Realign motor coupling"]
+        var kind: EquipmentKind
+        var number: Int
+
+        init(index: Int) {
+            var rest = index
+            for kind in EquipmentKind.allCases {
+                if rest < kind.numbers.count {
+                    self.kind = kind
+                    number = kind.numbers.lowerBound + rest
+                    return
+                }
+                rest -= kind.numbers.count
+            }
+            preconditionFailure("equipment index \(index) outside the fleet")
         }
     }
-}
 
-private struct Equipment: Sendable {
-    var kind: EquipmentKind
-    var name: [UInt8]
+    /// Proleptic Gregorian UTC fields of a millisecond Unix time (Hinnant's civil_from_days).
+    fileprivate struct CivilTime {
+        var year, month, day, hour, minute, second, millisecond: Int
+        var weekdaySince1970: Int
 
-    static let fleet: [Equipment] = EquipmentKind.allCases.flatMap { kind in
-        kind.numbers.map { number in
-            let digits = String(number)
-            let padded = String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-            return Equipment(kind: kind, name: Array("\(kind.prefix)_\(padded)".utf8))
+        init(_ millis: Int64) {
+            var days = Int(millis / 86_400_000)
+            var rest = Int(millis % 86_400_000)
+            if rest < 0 {
+                rest += 86_400_000
+                days -= 1
+            }
+            weekdaySince1970 = ((days % 7) + 7) % 7
+            let z = days + 719_468
+            let era = (z >= 0 ? z : z - 146_096) / 146_097
+            let dayOfEra = z - era * 146_097
+            let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+            let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+            let mp = (5 * dayOfYear + 2) / 153
+            day = dayOfYear - (153 * mp + 2) / 5 + 1
+            month = mp < 10 ? mp + 3 : mp - 9
+            year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+            hour = rest / 3_600_000
+            minute = rest / 60_000 % 60
+            second = rest / 1_000 % 60
+            millisecond = rest % 1_000
+        }
+
+        var weekdayName: StaticString {
+            switch weekdaySince1970 {
+            case 0: "Thu"
+            case 1: "Fri"
+            case 2: "Sat"
+            case 3: "Sun"
+            case 4: "Mon"
+            case 5: "Tue"
+            default: "Wed"
+            }
+        }
+
+        var monthName: StaticString {
+            switch month {
+            case 1: "Jan"
+            case 2: "Feb"
+            case 3: "Mar"
+            case 4: "Apr"
+            case 5: "May"
+            case 6: "Jun"
+            case 7: "Jul"
+            case 8: "Aug"
+            case 9: "Sep"
+            case 10: "Oct"
+            case 11: "Nov"
+            default: "Dec"
+            }
         }
     }
-}
 
-/// Proleptic Gregorian UTC fields of a millisecond Unix time (Hinnant's civil_from_days).
-private struct CivilTime {
-    var year, month, day, hour, minute, second, millisecond: Int
-    var weekdaySince1970: Int
-
-    init(_ millis: Int64) {
-        var days = Int(millis / 86_400_000)
-        var rest = Int(millis % 86_400_000)
-        if rest < 0 {
-            rest += 86_400_000
-            days -= 1
-        }
-        weekdaySince1970 = ((days % 7) + 7) % 7
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        day = dayOfYear - (153 * mp + 2) / 5 + 1
-        month = mp < 10 ? mp + 3 : mp - 9
-        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        hour = rest / 3_600_000
-        minute = rest / 60_000 % 60
-        second = rest / 1_000 % 60
-        millisecond = rest % 1_000
-    }
-}
-
-@inline(__always)
-private func hexDigit(_ value: UInt8) -> UInt8 {
-    value < 10 ? 0x30 + value : 0x57 + value
-}
-
-@inline(__always)
-private func hexValue(_ digit: UInt8) -> UInt8 {
-    digit <= 0x39 ? digit - 0x30 : digit - 0x57
-}
-
-extension Array where Element == UInt8 {
     @inline(__always)
-    fileprivate mutating func appendLiteral(_ literal: StaticString) {
-        literal.withUTF8Buffer { append(contentsOf: $0) }
+    fileprivate static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? 0x30 + value : 0x57 + value
     }
 
-    /// The low `digits * 4` bits of `value`, most significant first.
     @inline(__always)
-    fileprivate mutating func appendHex(_ value: UInt64, digits: Int) {
-        var shift = UInt64(digits * 4)
-        while shift > 0 {
-            shift -= 4
-            append(hexDigit(UInt8((value >> shift) & 0x0F)))
+    fileprivate static func hexValue(_ digit: UInt8) -> UInt8 {
+        digit <= 0x39 ? digit - 0x30 : digit - 0x57
+    }
+
+    /// Unchecked writer over a buffer sized for the worst case; it avoids the per-append
+    /// uniqueness and capacity checks of `[UInt8]` that dominated profiles.
+    fileprivate struct ByteCursor {
+        var position: UnsafeMutablePointer<UInt8>
+
+        init(_ start: UnsafeMutablePointer<UInt8>) { position = start }
+
+        @inline(__always)
+        mutating func byte(_ value: UInt8) {
+            position.pointee = value
+            position += 1
         }
-    }
 
-    fileprivate mutating func appendInt(_ value: Int64) {
-        if value < 0 { append(0x2D) }
-        let start = count
-        var magnitude = value.magnitude
-        repeat {
-            append(0x30 + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        self[start...].reverse()
-    }
+        @inline(__always)
+        mutating func literal(_ text: StaticString) {
+            text.withUTF8Buffer { source in
+                UnsafeMutableRawPointer(position).copyMemory(from: source.baseAddress!, byteCount: source.count)
+                position += source.count
+            }
+        }
 
-    @inline(__always)
-    fileprivate mutating func appendTwoDigits(_ value: Int) {
-        append(0x30 + UInt8(value / 10))
-        append(0x30 + UInt8(value % 10))
-    }
+        /// The low `digits * 4` bits of `value`, most significant first.
+        @inline(__always)
+        mutating func hex(_ value: UInt64, digits: Int) {
+            for i in 0..<digits {
+                position[i] = SampleGenerator.hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(4 * (digits - 1 - i))) & 0x0F)
+            }
+            position += digits
+        }
 
-    /// `hundredths` / 100 with exactly two decimals.
-    fileprivate mutating func appendHundredths(_ hundredths: Int) {
-        appendInt(Int64(hundredths / 100))
-        append(0x2E)
-        appendTwoDigits(hundredths % 100)
-    }
+        mutating func int(_ value: Int64) {
+            if value < 0 { byte(0x2D) }
+            var magnitude = value.magnitude
+            var length = 0
+            var probe = magnitude
+            repeat {
+                length += 1
+                probe /= 10
+            } while probe > 0
+            for i in stride(from: length - 1, through: 0, by: -1) {
+                position[i] = 0x30 + UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            position += length
+        }
 
-    /// `HH:MM:SS`
-    fileprivate mutating func appendClock(_ t: CivilTime) {
-        appendTwoDigits(t.hour)
-        append(0x3A)
-        appendTwoDigits(t.minute)
-        append(0x3A)
-        appendTwoDigits(t.second)
-    }
+        @inline(__always)
+        mutating func twoDigits(_ value: Int) {
+            position[0] = 0x30 + UInt8(value / 10)
+            position[1] = 0x30 + UInt8(value % 10)
+            position += 2
+        }
 
-    /// RFC 3339 UTC with milliseconds: `2026-06-01T00:00:01.250Z`.
-    fileprivate mutating func appendTimestamp(_ millis: Int64) {
-        let t = CivilTime(millis)
-        appendTwoDigits(t.year / 100)
-        appendTwoDigits(t.year % 100)
-        append(0x2D)
-        appendTwoDigits(t.month)
-        append(0x2D)
-        appendTwoDigits(t.day)
-        append(0x54)
-        appendClock(t)
-        append(0x2E)
-        append(0x30 + UInt8(t.millisecond / 100))
-        appendTwoDigits(t.millisecond % 100)
-        append(0x5A)
-    }
+        /// `hundredths` / 100 with exactly two decimals.
+        mutating func hundredths(_ value: Int) {
+            int(Int64(value / 100))
+            byte(0x2E)
+            twoDigits(value % 100)
+        }
 
-    fileprivate mutating func appendSensorID(_ equipment: Equipment, sensor: Int) {
-        appendLiteral("sen_")
-        append(contentsOf: equipment.name)
-        append(0x5F)
-        appendInt(Int64(sensor))
+        /// `HH:MM:SS`
+        mutating func clock(_ t: CivilTime) {
+            twoDigits(t.hour)
+            byte(0x3A)
+            twoDigits(t.minute)
+            byte(0x3A)
+            twoDigits(t.second)
+        }
+
+        /// RFC 3339 UTC with milliseconds: `2026-06-01T00:00:01.250Z`.
+        mutating func timestamp(_ millis: Int64) {
+            let t = CivilTime(millis)
+            twoDigits(t.year / 100)
+            twoDigits(t.year % 100)
+            byte(0x2D)
+            twoDigits(t.month)
+            byte(0x2D)
+            twoDigits(t.day)
+            byte(0x54)
+            clock(t)
+            byte(0x2E)
+            byte(0x30 + UInt8(t.millisecond / 100))
+            twoDigits(t.millisecond % 100)
+            byte(0x5A)
+        }
+
+        mutating func equipment(_ equipment: Equipment) {
+            literal(equipment.kind.prefix)
+            twoDigits(equipment.number / 100)
+            twoDigits(equipment.number % 100)
+        }
+
+        /// `sen_<equipment>_<n>`
+        mutating func sensor(_ equipment: Equipment, _ sensor: Int) {
+            literal("sen_")
+            self.equipment(equipment)
+            byte(0x5F)
+            int(Int64(sensor))
+        }
     }
 }

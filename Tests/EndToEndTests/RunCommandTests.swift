@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+
+/// Drives the built binary over the example pipelines and data, as the README does.
+@Suite("lymph run, end to end")
+struct RunCommandTests {
+    static let secret = ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"]
+
+    @Test("quickstart on the example events gives the documented counts; a second run sees only duplicates")
+    func quickstart() throws {
+        let dir = LymphBinary.workDirectory()
+        let args = ["run", LymphBinary.repo("pipelines/quickstart.yaml"), LymphBinary.repo("examples/events.ndjson"), "--summary", "json"]
+        let first = try LymphBinary.run(args, in: dir)
+        #expect(first.status == 1, "dead letters present: \(first.stderr)")
+        #expect(first.count("events_read") == 300)
+        #expect(first.count("passed") == 72)
+        #expect(first.count("duplicates") == 19)
+        #expect(first.count("filtered") == 200)
+        #expect(first.count("dead_letters") == 9)
+        #expect(first.stdoutLines.count == 72)
+        #expect(first.stdoutLines.allSatisfy { $0.contains("\"type\":\"prediction.created\"") || $0.contains("\"type\":\"alert.triggered\"") })
+        #expect(LymphBinary.lines(dir + "/logs/quickstart.log").count == 72)
+        let dead = LymphBinary.lines(dir + "/.lymph/quickstart.dead.ndjson")
+        #expect(dead.count == 9)
+        // Every dead letter names the file and line it came from.
+        for line in dead {
+            let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let source = record["source"] as! [String: Any]
+            #expect((source["file"] as? String)?.hasSuffix("examples/events.ndjson") == true)
+            let n = source["line"] as! Int
+            let original = LymphBinary.lines(LymphBinary.repo("examples/events.ndjson"))[n - 1]
+            #expect(record["raw"] as? String == original)
+            #expect(((record["error"] as! [String: Any])["message"] as! String).isEmpty == false)
+        }
+        let second = try LymphBinary.run(args, in: dir)
+        #expect(second.count("passed") == 0)
+        #expect(second.count("duplicates") == 291)
+        #expect(second.stdout.isEmpty)
+    }
+
+    @Test("verified pipeline on the signed example deliveries")
+    func verified() throws {
+        let dir = LymphBinary.workDirectory()
+        let r = try LymphBinary.run(["run", LymphBinary.repo("pipelines/verified.yaml"), LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "json"],
+                                    in: dir, environment: Self.secret)
+        #expect(r.status == 1)
+        #expect(r.count("events_read") == 200)
+        #expect(r.count("passed") == 114)
+        #expect(r.count("duplicates") == 8)
+        #expect(r.count("filtered") == 67)
+        #expect(r.count("dead_letters") == 11)
+        // An unmodified event is written out as the exact body bytes that were signed.
+        let deliveries = LymphBinary.lines(LymphBinary.repo("examples/deliveries.ndjson")).compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["body"] as? String
+        }
+        #expect(r.stdoutLines.allSatisfy { deliveries.contains($0) })
+        #expect(!r.stderr.contains("whsec_lymph_example_only"))
+        #expect(!(try String(contentsOfFile: dir + "/.lymph/verified.dead.ndjson", encoding: .utf8)).contains("whsec_lymph_example_only"))
+    }
+
+    @Test("wrong secret: every delivery is a dead letter; replaying them with the right secret processes them")
+    func replayAfterFix() throws {
+        let dir = LymphBinary.workDirectory()
+        let pipeline = LymphBinary.repo("pipelines/verified.yaml")
+        let wrong = try LymphBinary.run(["run", pipeline, LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "json"],
+                                        in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "not-the-secret"])
+        #expect(wrong.count("passed") == 0)
+        #expect(wrong.count("dead_letters") == 200)  // verify runs before dedup, so duplicates are rejected too
+        try FileManager.default.moveItem(atPath: dir + "/.lymph/verified.dead.ndjson", toPath: dir + "/replay.ndjson")
+        let replay = try LymphBinary.run(["run", pipeline, "replay.ndjson", "--summary", "json"], in: dir, environment: Self.secret)
+        #expect(replay.count("passed") == 114)
+        #expect(replay.count("dead_letters") == 11)
+    }
+
+    @Test("a missing secret stops the run before any event is read, naming the source and not the value")
+    func missingSecret() throws {
+        let dir = LymphBinary.workDirectory()
+        let r = try LymphBinary.run(["run", LymphBinary.repo("pipelines/verified.yaml"), LymphBinary.repo("examples/deliveries.ndjson")], in: dir)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("env:IMMUNE_WEBHOOK_SECRET"))
+        #expect(r.stdout.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.lymph/verified.sqlite"))
+    }
+
+    @Test("every malformed line of lymph sample lands in the dead letters with its line number; the rest are unaffected")
+    func malformedSample() throws {
+        let dir = LymphBinary.workDirectory()
+        let sample = try LymphBinary.run(["sample", "--count", "3000", "--seed", "5", "--malformed", "0.05"], in: dir)
+        #expect(sample.status == 0)
+        try sample.stdout.write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
+        // Independent judge: Python's json module (strict about commas and control characters,
+        // unlike Foundation's) and the envelope rules; it prints the numbers of the bad lines.
+        let judge = Process()
+        judge.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        judge.arguments = ["python3", "-c", Self.judgeScript, dir + "/events.ndjson"]
+        let judged = Pipe()
+        judge.standardOutput = judged
+        try judge.run()
+        let verdict = String(decoding: judged.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        judge.waitUntilExit()
+        let bad = Set(verdict.split(separator: "\n").compactMap { Int($0) })
+        #expect(bad.count >= 100)
+        try "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["run", "p.yaml", "events.ndjson", "--summary", "json"], in: dir)
+        #expect(r.status == 1)
+        let deadLines = Set(LymphBinary.lines(dir + "/dead.ndjson").map { line -> Int in
+            let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            return (o["source"] as! [String: Any])["line"] as! Int
+        })
+        #expect(deadLines == bad)
+        #expect(r.count("passed") == 3000 - bad.count)
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 3000 - bad.count)
+    }
+
+    static let judgeScript = #"""
+        import json, re, sys, datetime
+        RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+        def ok(raw):
+            try:
+                o = json.loads(raw.decode("utf-8"))
+            except Exception:
+                return False
+            if not isinstance(o, dict): return False
+            if not isinstance(o.get("id"), str) or not o["id"]: return False
+            if not isinstance(o.get("type"), str) or not o["type"]: return False
+            c = o.get("created_at")
+            if not isinstance(c, str) or not RFC3339.match(c): return False
+            try:
+                datetime.datetime.fromisoformat(c.replace("Z", "+00:00").replace("z", "+00:00").upper())
+            except ValueError:
+                return False
+            return isinstance(o.get("data"), dict)
+        for n, line in enumerate(open(sys.argv[1], "rb").read().split(b"\n"), 1):
+            if line.strip() and not ok(line):
+                print(n)
+        """#
+
+    @Test("stdin input, '-' and a JSON array file; stdout carries only events")
+    func inputs() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\ndead_letter: dead.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let e1 = #"{"id":"a","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        let e2 = #"{"id":"b","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        let viaStdin = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data("\(e1)\n\(e2)\n".utf8))
+        #expect(viaStdin.status == 0)
+        #expect(viaStdin.stdoutLines == [e1, e2])
+        let dash = try LymphBinary.run(["run", "p.yaml", "-"], in: dir, stdin: Data("\(e2)\n".utf8))
+        #expect(dash.stdoutLines == [e2])
+        try "[\n  \(e1),\n  \(e2)\n]\n".write(toFile: dir + "/array.json", atomically: true, encoding: .utf8)
+        let array = try LymphBinary.run(["run", "p.yaml", "array.json"], in: dir)
+        #expect(array.stdoutLines == [e1, e2])
+        try "{\n  \"id\": \"p\",\n  \"type\": \"t\",\n  \"created_at\": \"2026-06-01T00:00:00Z\",\n  \"data\": {}\n}\n".write(toFile: dir + "/pretty.json", atomically: true, encoding: .utf8)
+        let pretty = try LymphBinary.run(["run", "p.yaml", "pretty.json"], in: dir)
+        #expect(pretty.stdoutLines == [#"{  "id": "p",  "type": "t",  "created_at": "2026-06-01T00:00:00Z",  "data": {}}"#])
+    }
+
+    @Test("exit 3 when the output cannot be written; exit 2 for a missing input")
+    func failures() throws {
+        let dir = LymphBinary.workDirectory()
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        try "state: memory\noutput: out\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["run", "p.yaml", LymphBinary.repo("examples/events.ndjson")], in: dir)
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("output 'out'"))
+        let missing = try LymphBinary.run(["run", "p.yaml", "nope.ndjson"], in: dir)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("cannot read input 'nope.ndjson'"))
+    }
+
+    @Test("SIGTERM stops reading, flushes, prints the summary and exits 143")
+    func sigterm() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\noutput: out.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LymphBinary.path)
+        process.arguments = ["run", "p.yaml", "--summary", "json"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let input = Pipe(), err = Pipe()
+        process.standardInput = input
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data((#"{"id":"a","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\n").utf8))
+        // Wait for the event to come out, then stop the run while stdin is still open.
+        let deadline = Date().addingTimeInterval(30)
+        while LymphBinary.lines(dir + "/out.ndjson").isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stderr.contains("\"interrupted\":true"))
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 1)
+    }
+}
