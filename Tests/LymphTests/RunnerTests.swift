@@ -85,10 +85,10 @@ struct RunnerTests {
         await #expect(throws: CrashStage.Crash.self) { try await run(spec([CrashSpec()]), input) }
         #expect(lines("out.ndjson").isEmpty)
         let store = try StateStore.open(path: dir + "/state.sqlite")
-        #expect(try store.dedupCount(scope: "dedup") == 0)
+        #expect(try store.dedupCount(scope: store.dedupScope("dedup")) == 0)
         let rerun = try await run(spec(), input)
         #expect(rerun.passed == 1 && rerun.duplicates == 0)
-        #expect(try store.dedupCount(scope: "dedup") == 1)
+        #expect(try store.dedupCount(scope: store.dedupScope("dedup")) == 1)
         let again = try await run(spec(), input)
         #expect(again.passed == 0 && again.duplicates == 1)
     }

@@ -7,10 +7,20 @@ import Synchronization
 /// pending claim held in memory, which still catches duplicates later in the same run. An event
 /// that goes to the dead letters releases its claim uncommitted, so replaying the dead-letter
 /// file (or a sender's retry) processes it again.
+///
+/// Finished keys are committed in groups (`commitEvery` keys or `commitInterval` seconds,
+/// whichever comes first, and at the end of the run): dedup keys are random, so every
+/// transaction rewrites pages all over the B-tree, and small transactions would multiply that
+/// work. Until its group commits, a finished key stays in the pending set, so duplicates are
+/// still caught; a crash in between only means those events are processed again.
 public final class DedupStage: Stage {
+    public static let commitEvery = 50_000
+    public static let commitInterval = 1.0
+
     public let key: JSONPath
     public let window: Double
     let scope: String
+    let scopeID: Int64
     let stageIndex: Int
     let backing: Backing
     private let pending = Mutex<Set<[UInt8]>>([])
@@ -24,6 +34,8 @@ public final class DedupStage: Stage {
 
     /// Keys committed to memory when `backing` is `.memory`.
     private let memorySeen = Mutex<Set<[UInt8]>>([])
+    /// Finished keys waiting for the next group commit, and when the last one happened.
+    private let unflushed = Mutex<(keys: [[UInt8]], lastCommit: Double)>(([], 0))
 
     public init(key: JSONPath, window: Double, scope: String, stageIndex: Int, backing: Backing, now: Double) throws(StoreError) {
         self.key = key
@@ -32,7 +44,10 @@ public final class DedupStage: Stage {
         self.stageIndex = stageIndex
         self.backing = backing
         if case .store(let store) = backing {
-            try store.dedupPurge(scope: scope, before: now - window)
+            scopeID = try store.dedupScope(scope)
+            try store.dedupPurge(scope: scopeID, before: now - window)
+        } else {
+            scopeID = 0
         }
     }
 
@@ -62,7 +77,7 @@ public final class DedupStage: Stage {
         let seen: [Bool]
         switch backing {
         case .store(let store):
-            seen = try store.dedupSeen(scope: scope, keys: keys, since: context.now - window)
+            seen = try store.dedupSeen(scope: scopeID, keys: keys, since: context.now - window)
         case .memory:
             seen = memorySeen.withLock { set in keys.map { set.contains($0) } }
         }
@@ -81,18 +96,37 @@ public final class DedupStage: Stage {
     }
 
     public func batchDidFinish(_ batch: FinishedBatch) throws {
-        let done = batch.completed.filter { $0.stageIndex == stageIndex }.map(\.key)
         let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
-        if done.isEmpty && failed.isEmpty { return }
+        if !failed.isEmpty {
+            pending.withLock { pending in for k in failed { pending.remove(k) } }
+        }
+        let done = batch.completed.filter { $0.stageIndex == stageIndex }.map(\.key)
+        let due: [[UInt8]]? = unflushed.withLock { u in
+            u.keys.append(contentsOf: done)
+            if u.lastCommit == 0 { u.lastCommit = batch.now }
+            guard u.keys.count >= Self.commitEvery || batch.now - u.lastCommit >= Self.commitInterval else { return nil }
+            defer { u.keys = []; u.lastCommit = batch.now }
+            return u.keys
+        }
+        if let due { try commit(due, at: batch.now) }
+    }
+
+    public func finish() async throws {
+        let rest = unflushed.withLock { u in
+            defer { u.keys = [] }
+            return u.keys
+        }
+        try commit(rest, at: Timestamp.now())
+    }
+
+    func commit(_ keys: [[UInt8]], at time: Double) throws {
+        if keys.isEmpty { return }
         switch backing {
         case .store(let store):
-            try store.dedupCommit(scope: scope, keys: done, at: batch.now)
+            try store.dedupCommit(scope: scopeID, keys: keys, at: time)
         case .memory:
-            memorySeen.withLock { set in set.formUnion(done) }
+            memorySeen.withLock { set in set.formUnion(keys) }
         }
-        pending.withLock { pending in
-            for k in done { pending.remove(k) }
-            for k in failed { pending.remove(k) }
-        }
+        pending.withLock { pending in for k in keys { pending.remove(k) } }
     }
 }

@@ -5,14 +5,22 @@ import GRDBSQLite
 ///
 /// Uses prepared statements through the raw SQLite API: this is on the per-event path.
 extension StateStore {
+    /// The number standing for a dedup scope (a dedup stage's name) in this store.
+    public func dedupScope(_ name: String) throws(StoreError) -> Int64 {
+        try write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO lymph_dedup_scope (name) VALUES (?)", arguments: [name])
+            return try Int64.fetchOne(db, sql: "SELECT id FROM lymph_dedup_scope WHERE name = ?", arguments: [name])!
+        }
+    }
+
     /// For each key, whether it was recorded at or after `since`.
-    public func dedupSeen(scope: String, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
+    public func dedupSeen(scope: Int64, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
         if keys.isEmpty { return [] }
         return try read { db in
             let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND key = ?2")
             let s = statement.sqliteStatement
             sqlite3_reset(s)
-            sqlite3_bind_text(s, 1, scope, -1, SQLITE_TRANSIENT_VALUE)
+            sqlite3_bind_int64(s, 1, scope)
             var seen: [Bool] = []
             seen.reserveCapacity(keys.count)
             for key in keys {
@@ -33,17 +41,17 @@ extension StateStore {
     }
 
     /// Records `keys` as seen at `time`, in one transaction.
-    public func dedupCommit(scope: String, keys: [[UInt8]], at time: Double) throws(StoreError) {
+    public func dedupCommit(scope: Int64, keys: [[UInt8]], at time: Double) throws(StoreError) {
         if keys.isEmpty { return }
         try write { db in try Self.dedupInsert(db, scope: scope, keys: keys, at: time) }
     }
 
     /// The insert itself, for callers that need it inside a larger transaction.
-    static func dedupInsert(_ db: Database, scope: String, keys: [[UInt8]], at time: Double) throws {
+    static func dedupInsert(_ db: Database, scope: Int64, keys: [[UInt8]], at time: Double) throws {
         let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, key, seen_at) VALUES (?1, ?2, ?3)")
         let s = statement.sqliteStatement
         sqlite3_reset(s)
-        sqlite3_bind_text(s, 1, scope, -1, SQLITE_TRANSIENT_VALUE)
+        sqlite3_bind_int64(s, 1, scope)
         sqlite3_bind_double(s, 3, time)
         for key in keys {
             sqlite3_reset(s)
@@ -58,14 +66,14 @@ extension StateStore {
 
     /// Forgets keys recorded before `before`; returns how many.
     @discardableResult
-    public func dedupPurge(scope: String, before: Double) throws(StoreError) -> Int {
+    public func dedupPurge(scope: Int64, before: Double) throws(StoreError) -> Int {
         try write { db in
             try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND seen_at < ?", arguments: [scope, before])
             return db.changesCount
         }
     }
 
-    public func dedupCount(scope: String) throws(StoreError) -> Int {
+    public func dedupCount(scope: Int64) throws(StoreError) -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup WHERE scope = ?", arguments: [scope]) ?? 0 }
     }
 }

@@ -25,6 +25,10 @@ public final class StateStore: Sendable {
                 }
                 config.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                    // Dedup keys arrive in random order, so the B-tree is touched everywhere:
+                    // a larger page cache and memory-mapped reads keep that off the disk.
+                    try db.execute(sql: "PRAGMA cache_size = -65536")
+                    try db.execute(sql: "PRAGMA mmap_size = 268435456")
                 }
                 queue = try DatabaseQueue(path: path, configuration: config)
                 try queue.writeWithoutTransaction { db in
@@ -46,9 +50,14 @@ public final class StateStore: Sendable {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-dedup") { db in
+            // Scopes are numbered so the per-key B-tree compares an integer, not a name.
             try db.execute(sql: """
+                CREATE TABLE lymph_dedup_scope (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE
+                );
                 CREATE TABLE lymph_dedup (
-                    scope TEXT NOT NULL,
+                    scope INTEGER NOT NULL,
                     key BLOB NOT NULL,
                     seen_at REAL NOT NULL,
                     PRIMARY KEY (scope, key)
