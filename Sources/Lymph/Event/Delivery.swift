@@ -15,13 +15,29 @@ public struct Delivery: Sendable {
 
     /// The first header named `name` (ASCII case-insensitive), as a string.
     public func header(_ name: String) -> String? {
-        let wanted = Array(name.lowercased().utf8)
-        let headers = JSONValue(document: document, index: headersIndex)
-        for (key, value) in JSONMembers(document: headers.document, container: headers.index) {
-            guard let k = key.stringBytes, k.count == wanted.count else { continue }
-            if zip(k, wanted).allSatisfy({ lowercaseASCII($0) == $1 }) {
-                return value.string
+        headerBytes(Array(name.lowercased().utf8)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The value bytes of the first header named `lowercasedName` (compared ignoring ASCII case);
+    /// nil when absent or not a string.
+    func headerBytes(_ lowercasedName: [UInt8]) -> ArraySlice<UInt8>? {
+        let tape = document.tape
+        let end = Int(tape[headersIndex].next)
+        var i = headersIndex + 1
+        while i < end {
+            if let k = document.stringBytes(at: i), k.count == lowercasedName.count {
+                var equal = true
+                var n = 0
+                for b in k {
+                    if lowercaseASCII(b) != lowercasedName[n] {
+                        equal = false
+                        break
+                    }
+                    n += 1
+                }
+                if equal { return document.stringBytes(at: i + 1) }
             }
+            i = Int(tape[i + 1].next)
         }
         return nil
     }

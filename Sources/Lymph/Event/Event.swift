@@ -6,9 +6,11 @@
 public struct Event: Sendable {
     public var document: JSONDocument
     public var source: SourcePosition
-    public var origin: ItemOrigin
     /// Present when the event arrived as a captured webhook request.
     public var delivery: Delivery?
+    /// The item as read, when it is not simply `document.bytes` or the delivery (see `origin`).
+    /// Kept optional so the common case copies one reference less per event.
+    var storedOrigin: ItemOrigin?
     /// Dedup keys this event holds until it leaves the pipeline (see `DedupStage`).
     var claims: [DedupClaim] = []
     /// Tape indices of the envelope fields, found once (-1 when absent).
@@ -18,12 +20,22 @@ public struct Event: Sendable {
         self.init(document: document, fields: EventFields(document), source: source, origin: origin, delivery: delivery)
     }
 
-    init(document: JSONDocument, fields: EventFields, source: SourcePosition, origin: ItemOrigin, delivery: Delivery?) {
+    init(document: JSONDocument, fields: EventFields, source: SourcePosition, origin: ItemOrigin?, delivery: Delivery?) {
         self.document = document
         self.fields = fields
         self.source = source
-        self.origin = origin
+        self.storedOrigin = origin
         self.delivery = delivery
+    }
+
+    /// The item exactly as it was read (for dead letters and replay).
+    public var origin: ItemOrigin {
+        get {
+            if let storedOrigin { return storedOrigin }
+            if let delivery { return ItemOrigin(form: .delivery, bytes: delivery.document.bytes) }
+            return ItemOrigin(form: .raw, bytes: document.bytes)
+        }
+        set { storedOrigin = newValue }
     }
 
     public var root: JSONValue { document.root }

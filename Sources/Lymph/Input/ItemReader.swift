@@ -115,20 +115,35 @@ final class SourceReader {
             }
         }
         let old = buffer.count
-        buffer.reserveCapacity(old + count)
         var n = 0
         var err: Int32 = 0
-        // Grow, read into the new tail, shrink back to what was read.
-        buffer.append(contentsOf: repeatElement(0, count: count))
-        repeat {
-            n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + old, count) }
-            err = n < 0 ? errno : 0
-        } while n < 0 && err == EINTR
+        let fd = self.fd
+        func readInto(_ target: UnsafeMutableBufferPointer<UInt8>) {
+            repeat {
+                n = Glibc.read(fd, target.baseAddress!, target.count)
+                err = n < 0 ? errno : 0
+            } while n < 0 && err == EINTR
+        }
+        if old <= 64 * 1024 {
+            // The usual case (a short carried-over line): one new block, read straight into
+            // it, with no zero-filling first.
+            let previous = buffer
+            buffer = [UInt8](unsafeUninitializedCapacity: old + count) { raw, initialized in
+                if old > 0 { _ = previous.withUnsafeBufferPointer { raw.baseAddress!.update(from: $0.baseAddress!, count: old) } }
+                readInto(UnsafeMutableBufferPointer(rebasing: raw[old...]))
+                initialized = old + max(0, n)
+            }
+        } else {
+            // A growing buffer (an array file, a long first line): append, amortised.
+            let tail = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+                readInto(raw)
+                initialized = max(0, n)
+            }
+            buffer.append(contentsOf: tail)
+        }
         if n < 0 {
-            buffer.removeLast(count)
             throw InputError(path: path, message: "read failed: \(String(cString: strerror(err)))")
         }
-        buffer.removeLast(count - n)
         if n == 0 { eof = true }
         return n
     }

@@ -289,7 +289,19 @@ extension JSONParser {
             var escaped = false
             let n = p.count
             while true {
-                // Fast path: printable ASCII that needs no attention.
+                // Fast path, eight bytes at a time: skip words with no quote, backslash,
+                // control character or non-ASCII byte.
+                while i + 8 <= n {
+                    let w = UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: UInt64.self)
+                    let high: UInt64 = 0x8080_8080_8080_8080
+                    let ones: UInt64 = 0x0101_0101_0101_0101
+                    let q = w ^ (ones &* 0x22)
+                    let bs = w ^ (ones &* 0x5C)
+                    let special = (w | ((w &- ones &* 0x20) & ~w) | ((q &- ones) & ~q) | ((bs &- ones) & ~bs)) & high
+                    if special != 0 { break }
+                    i += 8
+                }
+                // Printable ASCII that needs no attention, a byte at a time.
                 while i < n {
                     let b = p[i]
                     if b >= 0x20 && b < 0x80 && b != JSONParser.quote && b != JSONParser.backslash { i += 1 } else { break }

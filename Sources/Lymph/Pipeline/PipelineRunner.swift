@@ -165,9 +165,34 @@ public struct PipelineRunner: Sendable {
         }
         var stats = batch.stats[statsIndex]
         stats.received += selected.count
-        // Common case: every event passes untouched, so the batch need not be rebuilt.
-        if outcomes.allSatisfy({ if case .pass = $0 { return true } else { return false } }) {
-            stats.emitted += outcomes.count
+        // Common cases: no `when:` and no replacement. Events that go on stay where they are
+        // and the others are compacted away in place (moves, no copies of events).
+        if selectedPositions == nil && !outcomes.contains(where: { if case .replace = $0 { return true } else { return false } }) {
+            var write = 0
+            for read in 0..<outcomes.count {
+                switch outcomes[read] {
+                case .pass:
+                    break
+                case .claim(let claim):
+                    batch.events[read].claims.append(claim)
+                case .drop(let reason):
+                    stats.dropped[reason, default: 0] += 1
+                    batch.completedClaims.append(contentsOf: batch.events[read].claims)
+                    continue
+                case .fail(let reason, let message):
+                    stats.deadLetters += 1
+                    let event = batch.events[read]
+                    batch.failedClaims.append(contentsOf: event.claims)
+                    batch.deadLetters.append(DeadLetter(stage: running.name, reason: reason, message: message, source: event.source, origin: event.origin))
+                    continue
+                case .replace:
+                    preconditionFailure("excluded above")
+                }
+                if write != read { batch.events.swapAt(write, read) }
+                write += 1
+            }
+            stats.emitted += write
+            batch.events.removeLast(batch.events.count - write)
             batch.stats[statsIndex] = stats
             return
         }

@@ -30,16 +30,15 @@ public struct ParseStage: Sendable {
     static let rawKey = Array("raw".utf8)
 
     public func parse(_ item: RawItem) -> Result {
-        let rawOrigin = ItemOrigin(form: .raw, bytes: item.bytes, truncated: item.oversize)
         if item.oversize {
-            return .rejected(DeadLetter(stage: name, reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: rawOrigin))
+            return .rejected(DeadLetter(stage: name, reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
             return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0))
         } catch let r as Rejection {
             return .rejected(DeadLetter(stage: name, reason: r.reason, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
-            return .rejected(DeadLetter(stage: name, reason: "invalid", message: "\(error)", source: item.source, origin: rawOrigin))
+            return .rejected(DeadLetter(stage: name, reason: "invalid", message: "\(error)", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes)))
         }
     }
 
@@ -91,7 +90,8 @@ public struct ParseStage: Sendable {
         }
         if !ByteScan.containsLineBreak(bytes) {
             try Self.checkEnvelope(doc, fields, context: "event")
-            return Event(document: doc, fields: fields, source: source, origin: ItemOrigin(form: .raw, bytes: bytes), delivery: nil)
+            // The origin is the document's own bytes: nothing extra to keep.
+            return Event(document: doc, fields: fields, source: source, origin: nil, delivery: nil)
         }
         let eventDoc = try JSONDocument(parsing: Self.withoutLineBreaks(bytes))
         let eventFields = EventFields(eventDoc)
@@ -119,7 +119,7 @@ public struct ParseStage: Sendable {
         }
         let fields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
-        return Event(document: eventDoc, fields: fields, source: source, origin: ItemOrigin(form: .delivery, bytes: doc.bytes),
+        return Event(document: eventDoc, fields: fields, source: source, origin: nil,
                      delivery: Delivery(document: doc, headersIndex: headers.index, body: bodyBytes))
     }
 

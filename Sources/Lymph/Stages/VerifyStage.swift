@@ -26,10 +26,10 @@ public struct VerifyStage: Stage {
         guard let delivery = event.delivery else {
             return .fail(reason: "unsigned", message: "event arrived without a signature (a plain event line, not a delivery with headers and body); verify rejects unsigned events")
         }
-        guard var signature = delivery.header(Self.header) else {
+        guard var signature = delivery.headerBytes(Self.headerBytes) else {
             return .fail(reason: "missing_signature", message: "delivery has no \(Self.header) header")
         }
-        if signature.hasPrefix("sha256=") { signature.removeFirst(7) }
+        if signature.starts(with: Self.prefixBytes) { signature = signature.dropFirst(Self.prefixBytes.count) }
         guard let provided = Self.decodeHex(signature), provided.count == SHA256.byteCount else {
             return .fail(reason: "malformed_signature", message: "\(Self.header) is not 64 hex digits (optionally prefixed with sha256=)")
         }
@@ -50,13 +50,15 @@ public struct VerifyStage: Stage {
         return .pass
     }
 
-    static func decodeHex(_ s: String) -> [UInt8]? {
-        let utf8 = Array(s.utf8)
+    static let headerBytes = Array(header.utf8)
+    static let prefixBytes = Array("sha256=".utf8)
+
+    static func decodeHex(_ utf8: ArraySlice<UInt8>) -> [UInt8]? {
         guard utf8.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
+        var i = utf8.startIndex
+        while i < utf8.endIndex {
             let hi = JSONParser.hexValue(utf8[i]), lo = JSONParser.hexValue(utf8[i + 1])
             guard hi != 0xFF, lo != 0xFF else { return nil }
             out.append(hi << 4 | lo)
