@@ -6,6 +6,8 @@ public enum StageCatalog {
         DedupSpec.kind,
         FilterSpec.kind,
         LogSpec.kind,
+        ScheduleMaintenanceSpec.kind,
+        TrackSensorsSpec.kind,
     ]
 
     public static let names = kinds.map(\.name)

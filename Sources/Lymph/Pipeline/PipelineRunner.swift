@@ -9,6 +9,8 @@ public struct PipelineRunner: Sendable {
     public let pipeline: Pipeline
     public let control: RunControl
     public let maxBatchesInFlight: Int
+    /// Touched only by the ordered (serial) part of a run.
+    let commitState = CommitState()
 
     public init(pipeline: Pipeline, control: RunControl = RunControl(), maxBatchesInFlight: Int = 4) {
         self.pipeline = pipeline
@@ -45,6 +47,7 @@ public struct PipelineRunner: Sendable {
                 try await serialPart(batch, totals: &totals, summary: &summary)
             }
             for s in pipeline.stages { try await s.stage.finish() }
+            try commitPending()
         } catch {
             for task in inFlight { task.cancel() }
             throw error
@@ -54,6 +57,28 @@ public struct PipelineRunner: Sendable {
         summary.stages = [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0])]
             + pipeline.stages.enumerated().map { RunSummary.StageLine(name: $1.name, kind: $1.kind, stats: totals[$0 + 1]) }
         return summary
+    }
+
+    /// Finished work is written to the store in groups: random dedup keys touch pages all over
+    /// the B-tree, so one transaction per batch would rewrite most of it every time.
+    static let commitEvery = 50_000
+    static let commitInterval = 1.0
+
+    final class CommitState: @unchecked Sendable {
+        var eventsSinceCommit = 0
+        var lastCommit = Timestamp.now()
+    }
+
+    /// One transaction in which every stage writes what its finished events left behind.
+    func commitPending() throws {
+        if let store = pipeline.store {
+            try store.write { db in
+                for s in pipeline.stages { try s.stage.writePending(db) }
+            }
+        }
+        for s in pipeline.stages { s.stage.pendingWritten() }
+        commitState.eventsSinceCommit = 0
+        commitState.lastCommit = Timestamp.now()
     }
 
     static func seconds(_ d: Duration) -> Double {
@@ -127,8 +152,10 @@ public struct PipelineRunner: Sendable {
         // Everything the batch produced is with the kernel: now its work may be remembered.
         let failed = Set(batch.failedClaims)
         let finished = FinishedBatch(completed: batch.completedClaims.filter { !failed.contains($0) }, failed: Array(failed), now: Timestamp.now())
-        if !finished.completed.isEmpty || !finished.failed.isEmpty {
-            for s in pipeline.stages { try s.stage.batchDidFinish(finished) }
+        for s in pipeline.stages { try s.stage.batchDidFinish(finished) }
+        commitState.eventsSinceCommit += batch.itemsRead
+        if commitState.eventsSinceCommit >= Self.commitEvery || finished.now - commitState.lastCommit >= Self.commitInterval {
+            try commitPending()
         }
         for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }
         summary.itemsRead += batch.itemsRead

@@ -3,6 +3,8 @@
 /// The runner owns everything around a stage: `when:` conditions (a stage only sees events that
 /// match), counting, dead letters, ordering and the store commit at the end of the batch. A stage
 /// that throws stops the whole run (exit 3); a problem with one event is a `.fail` outcome instead.
+import GRDB
+
 public protocol Stage: Sendable {
     /// Whether several batches may be inside this stage at once, on different threads.
     /// Stages holding state that depends on batch order (dedup) must say false.
@@ -12,9 +14,17 @@ public protocol Stage: Sendable {
     func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome]
 
     /// Called, in batch order, once every event of a batch has left the pipeline (written out,
-    /// dropped or dead-lettered) and outputs are flushed. Store commits that must not run
-    /// ahead of the output (dedup keys) happen here.
+    /// dropped or dead-lettered) and outputs are flushed. Work that may now be remembered is
+    /// set aside here for the next `writePending`.
     func batchDidFinish(_ batch: FinishedBatch) throws
+
+    /// Writes what was set aside, inside the runner's store transaction: every stage writes in
+    /// the same transaction, so dedup keys and the actions of their events commit together.
+    /// The runner groups batches into one transaction (50,000 events or one second).
+    func writePending(_ db: Database) throws
+
+    /// Called after that transaction committed (also when the pipeline has no store).
+    func pendingWritten()
 
     /// Called once at the end of the run, after the last batch; flush and close here.
     func finish() async throws
@@ -23,6 +33,8 @@ public protocol Stage: Sendable {
 extension Stage {
     public var runsConcurrently: Bool { true }
     public func batchDidFinish(_ batch: FinishedBatch) throws {}
+    public func writePending(_ db: Database) throws {}
+    public func pendingWritten() {}
     public func finish() async throws {}
 }
 

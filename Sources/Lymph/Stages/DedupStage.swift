@@ -1,3 +1,4 @@
+import GRDB
 import Synchronization
 
 /// Drops events whose key was already seen within `window`.
@@ -8,14 +9,10 @@ import Synchronization
 /// that goes to the dead letters releases its claim uncommitted, so replaying the dead-letter
 /// file (or a sender's retry) processes it again.
 ///
-/// Finished keys are committed in groups (`commitEvery` keys or `commitInterval` seconds,
-/// whichever comes first, and at the end of the run): dedup keys are random, so every
-/// transaction rewrites pages all over the B-tree, and small transactions would multiply that
-/// work. Until its group commits, a finished key stays in the pending set, so duplicates are
-/// still caught; a crash in between only means those events are processed again.
+/// Finished keys are committed with the runner's grouped transaction (`writePending`): until
+/// then they stay in the pending set, so duplicates are still caught; a crash in between only
+/// means those events are processed again.
 public final class DedupStage: Stage {
-    public static let commitEvery = 50_000
-    public static let commitInterval = 1.0
 
     public let key: JSONPath
     public let window: Double
@@ -34,8 +31,8 @@ public final class DedupStage: Stage {
 
     /// Keys committed to memory when `backing` is `.memory`.
     private let memorySeen = Mutex<Set<[UInt8]>>([])
-    /// Finished keys waiting for the next group commit, and when the last one happened.
-    private let unflushed = Mutex<(keys: [[UInt8]], lastCommit: Double)>(([], 0))
+    /// Finished keys waiting for the next transaction, and those being written in it.
+    private let unflushed = Mutex<(waiting: [[UInt8]], writing: [[UInt8]])>(([], []))
 
     public init(key: JSONPath, window: Double, scope: String, stageIndex: Int, backing: Backing, now: Double) throws(StoreError) {
         self.key = key
@@ -101,32 +98,30 @@ public final class DedupStage: Stage {
             pending.withLock { pending in for k in failed { pending.remove(k) } }
         }
         let done = batch.completed.filter { $0.stageIndex == stageIndex }.map(\.key)
-        let due: [[UInt8]]? = unflushed.withLock { u in
-            u.keys.append(contentsOf: done)
-            if u.lastCommit == 0 { u.lastCommit = batch.now }
-            guard u.keys.count >= Self.commitEvery || batch.now - u.lastCommit >= Self.commitInterval else { return nil }
-            defer { u.keys = []; u.lastCommit = batch.now }
-            return u.keys
-        }
-        if let due { try commit(due, at: batch.now) }
+        if !done.isEmpty { unflushed.withLock { $0.waiting.append(contentsOf: done) } }
     }
 
-    public func finish() async throws {
-        let rest = unflushed.withLock { u in
-            defer { u.keys = [] }
-            return u.keys
+    public func writePending(_ db: Database) throws {
+        let keys = unflushed.withLock { u in
+            u.writing = u.waiting
+            u.waiting = []
+            return u.writing
         }
-        try commit(rest, at: Timestamp.now())
+        if case .store = backing, !keys.isEmpty {
+            try StateStore.dedupInsert(db, scope: scopeID, keys: keys, at: Timestamp.now())
+        }
     }
 
-    func commit(_ keys: [[UInt8]], at time: Double) throws {
+    public func pendingWritten() {
+        let keys = unflushed.withLock { u in
+            // Without a store there was no writePending: everything waiting is done now.
+            let keys = u.writing.isEmpty ? u.waiting : u.writing
+            if u.writing.isEmpty { u.waiting = [] }
+            u.writing = []
+            return keys
+        }
         if keys.isEmpty { return }
-        switch backing {
-        case .store(let store):
-            try store.dedupCommit(scope: scopeID, keys: keys, at: time)
-        case .memory:
-            memorySeen.withLock { set in set.formUnion(keys) }
-        }
+        if case .memory = backing { memorySeen.withLock { $0.formUnion(keys) } }
         pending.withLock { pending in for k in keys { pending.remove(k) } }
     }
 }

@@ -64,6 +64,37 @@ public final class StateStore: Sendable {
                 ) WITHOUT ROWID
                 """)
         }
+        m.registerMigration("v2-maintenance") { db in
+            // One open ticket per job: the partial unique index enforces it in the store itself.
+            try db.execute(sql: """
+                CREATE TABLE lymph_tickets (
+                    ticket_id TEXT PRIMARY KEY,
+                    equipment_id TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    priority TEXT NOT NULL,
+                    due_by REAL NOT NULL,
+                    status TEXT NOT NULL,
+                    source_event_ids TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    note TEXT
+                );
+                CREATE UNIQUE INDEX lymph_tickets_open ON lymph_tickets (equipment_id, action) WHERE status = 'open';
+                CREATE INDEX lymph_tickets_due ON lymph_tickets (status, due_by);
+                CREATE TABLE lymph_ticket_sources (
+                    event_id TEXT PRIMARY KEY,
+                    ticket_id TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE lymph_sensors (
+                    sensor_id TEXT PRIMARY KEY,
+                    equipment_id TEXT,
+                    status TEXT NOT NULL,
+                    since REAL NOT NULL,
+                    last_event_id TEXT NOT NULL,
+                    last_event_at REAL NOT NULL
+                );
+                """)
+        }
         return m
     }
 

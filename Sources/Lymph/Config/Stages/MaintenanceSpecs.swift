@@ -1,0 +1,78 @@
+/// Options of `schedule_maintenance`.
+public struct ScheduleMaintenanceSpec: StageSpec {
+    public var options: ScheduleMaintenanceStage.Options
+
+    public var summary: String {
+        "min_confidence \(options.minConfidence), alerts \(options.alertSeverities.joined(separator: "/")), lead_time \(DedupSpec.describe(options.leadTime)), alert_due_in \(DedupSpec.describe(options.alertDueIn))" + (options.emit ? ", emits maintenance.scheduled" : "")
+    }
+
+    public var usesStore: Bool { true }
+
+    public func build(_ env: StageBuildEnvironment) throws -> any Stage {
+        guard let store = env.store else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
+        return ScheduleMaintenanceStage(options: options, book: TicketBook(store: store))
+    }
+
+    static let fieldKeys = ["equipment", "action", "failure_time", "confidence", "severity", "metric"]
+
+    static let kind = StageKind(name: "schedule_maintenance",
+                                optionKeys: ["min_confidence", "alert_severities", "lead_time", "alert_due_in", "emit", "fields"]) { m, d in
+        var o = ScheduleMaintenanceStage.Options()
+        if let v = m["min_confidence"] {
+            if case .scalar(let s) = v.node, let x = Double(s.string), (0...1).contains(x) { o.minConfidence = x } else {
+                d.error("min_confidence must be a number from 0 to 1", at: v)
+            }
+        }
+        if let v = m["alert_severities"], let items = v.strings(&d, "alert_severities") {
+            o.alertSeverities = items.compactMap { item in
+                guard let s = item.string(&d, "a severity") else { return nil }
+                guard Ticket.Priority(name: s) != nil else {
+                    d.error("unknown severity '\(s)'\(Suggestion.didYouMean(s, in: Ticket.Priority.allCases.map(\.description)))", at: item)
+                    return nil
+                }
+                return s
+            }
+        }
+        if let v = m["lead_time"], let x = v.duration(&d, "lead_time") { o.leadTime = x }
+        if let v = m["alert_due_in"], let x = v.duration(&d, "alert_due_in") { o.alertDueIn = x }
+        if let v = m["emit"], let b = v.bool(&d, "emit") { o.emit = b }
+        if let v = m["fields"], let fm = ConfigMapping(v, context: "fields", diagnostics: &d) {
+            fm.rejectUnknownKeys(allowed: fieldKeys, &d)
+            for (key, keyPath) in [("equipment", \ScheduleMaintenanceStage.Options.equipment), ("action", \.action),
+                                   ("failure_time", \.failureTime), ("confidence", \.confidence), ("severity", \.severity), ("metric", \.metric)] {
+                guard let fv = fm[key], let text = fv.string(&d, key) else { continue }
+                do { o[keyPath: keyPath] = try JSONPath(parsing: text) } catch { d.error("\(error)", at: fv) }
+            }
+        }
+        return ScheduleMaintenanceSpec(options: o)
+    }
+}
+
+/// Options of `track_sensors`.
+public struct TrackSensorsSpec: StageSpec {
+    public var offlineTicket: Double?
+    public var dueIn: Double
+
+    public var summary: String {
+        offlineTicket.map { "ticket when offline or in error for \(DedupSpec.describe($0)), due in \(DedupSpec.describe(dueIn))" } ?? "no tickets"
+    }
+
+    public var usesStore: Bool { true }
+
+    public func build(_ env: StageBuildEnvironment) throws -> any Stage {
+        guard let store = env.store else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
+        return TrackSensorsStage(store: store, book: TicketBook(store: store), offlineTicket: offlineTicket, dueIn: dueIn)
+    }
+
+    static let kind = StageKind(name: "track_sensors", optionKeys: ["offline_ticket", "ticket_due_in"]) { m, d in
+        TrackSensorsSpec(offlineTicket: m["offline_ticket"].flatMap { $0.duration(&d, "offline_ticket") },
+                         dueIn: m["ticket_due_in"].flatMap { $0.duration(&d, "ticket_due_in") } ?? 24 * 3600)
+    }
+}
+
+/// A stage could not be built from valid options (a missing resource).
+public struct StageBuildError: Error, Sendable, CustomStringConvertible {
+    public let stage: String
+    public let message: String
+    public var description: String { "stage '\(stage)': \(message)" }
+}

@@ -1,0 +1,131 @@
+import GRDB
+import Synchronization
+
+/// The ticket rules over the store, with the changes of events not yet committed kept in
+/// memory until the runner's transaction writes them (with the dedup keys of those events).
+///
+/// Rules: at most one open ticket per (equipment, action); a later request merges into it (adds
+/// its event, keeps the earlier due date, raises the priority); a source event applies once.
+public final class TicketBook: Sendable {
+    let store: StateStore
+    private let overlay = Mutex<Overlay>(Overlay())
+
+    struct Overlay {
+        /// Open tickets touched since the last commit, by equipment + action.
+        var open: [String: Ticket] = [:]
+        /// Source events applied since the last commit.
+        var sources: Set<String> = []
+        var writing: [Ticket] = []
+        var writingSources: [(String, String)] = []
+        var dirty: [String] = []
+        var newSources: [(String, String)] = []
+    }
+
+    public init(store: StateStore) { self.store = store }
+
+    static func pairKey(_ equipment: String, _ action: String) -> String { equipment + "\u{0}" + action }
+
+    /// Applies one request, following the rules above.
+    public func apply(_ r: TicketRequest) throws -> TicketChange {
+        let key = Self.pairKey(r.equipmentID, r.action)
+        let known = overlay.withLock { $0.sources.contains(r.sourceEventID) ? true : nil }
+        if known == true { return .alreadyApplied }
+        let applied = try store.read { db in
+            try String.fetchOne(db, sql: "SELECT ticket_id FROM lymph_ticket_sources WHERE event_id = ?", arguments: [r.sourceEventID])
+        }
+        if applied != nil { return .alreadyApplied }
+        var current = overlay.withLock { $0.open[key] }
+        if current == nil {
+            current = try store.read { db in try Self.fetchOpen(db, equipment: r.equipmentID, action: r.action) }
+        }
+        let change: TicketChange
+        let ticket: Ticket
+        if var t = current, t.status == .open {
+            let newDue = min(t.dueBy, r.dueBy)
+            let newPriority = max(t.priority, r.priority)
+            let changed = newDue != t.dueBy || newPriority != t.priority
+            t.dueBy = newDue
+            t.priority = newPriority
+            t.sourceEventIDs.append(r.sourceEventID)
+            t.updatedAt = max(t.updatedAt, r.at)
+            ticket = t
+            change = .merged(t, changed: changed)
+        } else {
+            ticket = Ticket(ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
+                            equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
+                            sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
+            change = .opened(ticket)
+        }
+        overlay.withLock { o in
+            o.open[key] = ticket
+            o.sources.insert(r.sourceEventID)
+            if !o.dirty.contains(key) { o.dirty.append(key) }
+            o.newSources.append((r.sourceEventID, ticket.ticketID))
+        }
+        return change
+    }
+
+    /// Writes the changes made since the last commit, inside the runner's transaction.
+    func writePending(_ db: Database) throws {
+        let (tickets, sources) = overlay.withLock { o in
+            o.writing = o.dirty.compactMap { o.open[$0] }
+            o.writingSources = o.newSources
+            o.dirty = []
+            o.newSources = []
+            return (o.writing, o.writingSources)
+        }
+        for t in tickets { try Self.upsert(db, t) }
+        for (event, ticket) in sources {
+            try db.execute(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)", arguments: [event, ticket])
+        }
+    }
+
+    /// After the commit the store holds the truth; the overlay keeps only what came since.
+    func pendingWritten() {
+        overlay.withLock { o in
+            for t in o.writing {
+                let key = Self.pairKey(t.equipmentID, t.action)
+                if !o.dirty.contains(key) { o.open.removeValue(forKey: key) }
+            }
+            for (event, _) in o.writingSources where !o.newSources.contains(where: { $0.0 == event }) {
+                o.sources.remove(event)
+            }
+            o.writing = []
+            o.writingSources = []
+        }
+    }
+
+    static func upsert(_ db: Database, _ t: Ticket) throws {
+        try db.execute(sql: """
+            INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, source_event_ids, created_at, updated_at, note)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(ticket_id) DO UPDATE SET priority = excluded.priority, due_by = excluded.due_by,
+                source_event_ids = excluded.source_event_ids, updated_at = excluded.updated_at
+            """, arguments: [t.ticketID, t.equipmentID, t.action, t.priority.description, t.dueBy, t.status.rawValue,
+                             String(decoding: Self.encodeIDs(t.sourceEventIDs), as: UTF8.self), t.createdAt, t.updatedAt, t.note])
+    }
+
+    static func encodeIDs(_ ids: [String]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (i, id) in ids.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONStringEncoder.append(id, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
+    }
+
+    static func fetchOpen(_ db: Database, equipment: String, action: String) throws -> Ticket? {
+        try Row.fetchOne(db, sql: "SELECT * FROM lymph_tickets WHERE equipment_id = ? AND action = ? AND status = 'open'",
+                         arguments: [equipment, action]).map(ticket(from:))
+    }
+
+    static func ticket(from row: Row) -> Ticket {
+        let idsText: String = row["source_event_ids"]
+        let ids = (try? JSONDocument(parsing: Array(idsText.utf8)))?.root.elements.map { $0.compactMap(\.string) } ?? []
+        return Ticket(ticketID: row["ticket_id"], equipmentID: row["equipment_id"], action: row["action"],
+                      priority: Ticket.Priority(name: row["priority"]) ?? .medium, dueBy: row["due_by"],
+                      status: Ticket.Status(rawValue: row["status"]) ?? .open, sourceEventIDs: ids,
+                      createdAt: row["created_at"], updatedAt: row["updated_at"], note: row["note"])
+    }
+}

@@ -1,0 +1,136 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// Turns confident predictions and serious alerts into maintenance tickets (see `TicketBook`
+/// for the merge rules) and, when a ticket opens or its due date or priority moves, emits a
+/// `maintenance.scheduled` event right after the source event.
+///
+/// Priority of a prediction, from its confidence and the time left before the predicted failure:
+/// critical when ≤ 72 h are left and confidence ≥ 0.9; high when ≤ 72 h are left, or ≤ 7 days and
+/// confidence ≥ 0.9; medium when confidence ≥ 0.8 or ≤ 14 days are left; low otherwise.
+/// Alerts take their severity (low, medium, high, critical).
+public struct ScheduleMaintenanceStage: Stage {
+    public struct Options: Sendable {
+        public var minConfidence = 0.8
+        public var alertSeverities = ["high", "critical"]
+        public var leadTime = 48.0 * 3600
+        public var alertDueIn = 24.0 * 3600
+        public var emit = true
+        public var equipment = try! JSONPath(parsing: "data.equipment_id")
+        public var action = try! JSONPath(parsing: "data.recommended_action")
+        public var failureTime = try! JSONPath(parsing: "data.predicted_failure_time")
+        public var confidence = try! JSONPath(parsing: "data.confidence")
+        public var severity = try! JSONPath(parsing: "data.severity")
+        public var metric = try! JSONPath(parsing: "data.metric")
+        public init() {}
+    }
+
+    let options: Options
+    let book: TicketBook
+
+    public init(options: Options, book: TicketBook) {
+        self.options = options
+        self.book = book
+    }
+
+    public var runsConcurrently: Bool { false }
+
+    static let prediction = Array("prediction.created".utf8)
+    static let alert = Array("alert.triggered".utf8)
+
+    struct Rejection: Error {
+        let reason: String
+        let message: String
+    }
+
+    public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        var outcomes: [StageOutcome] = []
+        outcomes.reserveCapacity(events.count)
+        for event in events {
+            do {
+                guard let request = try request(for: event) else {
+                    outcomes.append(.pass)
+                    continue
+                }
+                let change = try book.apply(request)
+                switch change {
+                case .opened(let t), .merged(let t, changed: true):
+                    outcomes.append(options.emit ? .replace([event, Self.scheduledEvent(t, source: event, now: context.now)]) : .pass)
+                case .merged, .alreadyApplied:
+                    outcomes.append(.pass)
+                }
+            } catch let r as Rejection {
+                outcomes.append(.fail(reason: r.reason, message: r.message))
+            }
+        }
+        return outcomes
+    }
+
+    func request(for event: Event) throws -> TicketRequest? {
+        let type = event.typeBytes
+        let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
+        func string(_ path: JSONPath, _ what: String) throws -> String {
+            guard let v = event.value(at: path) else { throw Rejection(reason: "missing_field", message: "\(what) (\(path)) is missing") }
+            guard let s = v.string, !s.isEmpty else { throw Rejection(reason: "invalid_field", message: "\(what) (\(path)) must be a non-empty string") }
+            return s
+        }
+        if type.elementsEqual(Self.prediction) {
+            guard let confidence = event.value(at: options.confidence)?.double else {
+                throw Rejection(reason: "missing_field", message: "confidence (\(options.confidence)) is missing or not a number")
+            }
+            if confidence < options.minConfidence { return nil }
+            let equipment = try string(options.equipment, "equipment")
+            let action = try string(options.action, "recommended action")
+            let failureText = try string(options.failureTime, "predicted failure time")
+            guard let failure = Timestamp.parse(failureText) else {
+                throw Rejection(reason: "invalid_field", message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(failureText)'")
+            }
+            guard failure > created else {
+                throw Rejection(reason: "past_failure_time", message: "predicted_failure_time \(failureText) is not after the event's created_at: nothing left to schedule")
+            }
+            let left = failure - created
+            let priority: Ticket.Priority
+            if left <= 72 * 3600 && confidence >= 0.9 {
+                priority = .critical
+            } else if left <= 72 * 3600 || (left <= 7 * 86_400 && confidence >= 0.9) {
+                priority = .high
+            } else if confidence >= 0.8 || left <= 14 * 86_400 {
+                priority = .medium
+            } else {
+                priority = .low
+            }
+            return TicketRequest(equipmentID: equipment, action: action, priority: priority,
+                                 dueBy: max(failure - options.leadTime, created), sourceEventID: event.id, at: created)
+        }
+        if type.elementsEqual(Self.alert) {
+            let severity = try string(options.severity, "severity")
+            if !options.alertSeverities.contains(severity) { return nil }
+            let equipment = try string(options.equipment, "equipment")
+            let action = event.value(at: options.action)?.string
+                ?? "Inspect \(event.value(at: options.metric)?.string ?? "equipment") on \(equipment)"
+            return TicketRequest(equipmentID: equipment, action: action, priority: Ticket.Priority(name: severity) ?? .medium,
+                                 dueBy: created + options.alertDueIn, sourceEventID: event.id, at: created)
+        }
+        return nil
+    }
+
+    /// `{"id": "evt_mt_…", "type": "maintenance.scheduled", "created_at": now, "data": {ticket…, "source_event_id"}}`.
+    /// The id is stable for a (ticket, source event) pair, so a replay emits the same id.
+    static func scheduledEvent(_ t: Ticket, source: Event, now: Double) -> Event {
+        let sourceID = source.id
+        let digest = SHA256.hash(data: Array("\(t.ticketID)\u{0}\(sourceID)".utf8))
+        var out: [UInt8] = Array(#"{"id":"evt_mt_"#.utf8)
+        out.append(contentsOf: digest.prefix(10).map { String(format: "%02x", $0) }.joined().utf8)
+        out.append(contentsOf: #"","type":"maintenance.scheduled","created_at":"#.utf8)
+        JSONStringEncoder.append(Timestamp.format(now), to: &out)
+        out.append(contentsOf: #","data":"#.utf8)
+        out.append(contentsOf: t.json(extra: [("source_event_id", sourceID)]))
+        out.append(UInt8(ascii: "}"))
+        let document = try! JSONDocument(parsing: out)
+        return Event(document: document, source: source.source, origin: ItemOrigin(form: .raw, bytes: out[...]))
+    }
+
+    public func writePending(_ db: Database) throws { try book.writePending(db) }
+    public func pendingWritten() { book.pendingWritten() }
+}

@@ -1,0 +1,132 @@
+import GRDB
+import Synchronization
+
+/// Keeps the last known status of every sensor from `sensor.status_changed` events.
+///
+/// An event older (by `created_at`) than the latest one recorded for its sensor is stale: dropped
+/// and counted as `stale`, so a late duplicate never flips a sensor back. With `offlineTicket`, a
+/// sensor offline or in error for longer than that opens an "Inspect sensor" ticket (the ticket
+/// rules of `TicketBook`): judged against the newest event time seen after each batch, and
+/// against the wall clock at the end of the run. These tickets emit no event.
+public final class TrackSensorsStage: Stage {
+    let store: StateStore
+    let book: TicketBook
+    let offlineTicket: Double?
+    let dueIn: Double
+    let sensorPath = try! JSONPath(parsing: "data.sensor_id")
+    let equipmentPath = try! JSONPath(parsing: "data.equipment_id")
+    let statusPath = try! JSONPath(parsing: "data.status")
+    static let type = Array("sensor.status_changed".utf8)
+
+    private struct State {
+        var changed: [String: Sensor] = [:]
+        var writing: [Sensor] = []
+        var clock = 0.0
+    }
+    private let state = Mutex(State())
+
+    public init(store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600) {
+        self.store = store
+        self.book = book
+        self.offlineTicket = offlineTicket
+        self.dueIn = dueIn
+    }
+
+    public var runsConcurrently: Bool { false }
+
+    public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        var outcomes: [StageOutcome] = []
+        outcomes.reserveCapacity(events.count)
+        for event in events {
+            guard event.typeBytes.elementsEqual(Self.type) else {
+                outcomes.append(.pass)
+                continue
+            }
+            guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
+                outcomes.append(.fail(reason: "missing_field", message: "sensor.status_changed needs a non-empty data.sensor_id"))
+                continue
+            }
+            guard let status = event.value(at: statusPath)?.string, ["online", "offline", "error"].contains(status) else {
+                outcomes.append(.fail(reason: "invalid_field", message: "data.status must be online, offline or error"))
+                continue
+            }
+            let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
+            let eventID = event.id
+            var known = state.withLock { $0.changed[sensorID] }
+            if known == nil {
+                known = try store.read { db in
+                    try Row.fetchOne(db, sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?", arguments: [sensorID]).map(Sensor.init(row:))
+                }
+            }
+            if let k = known {
+                if created < k.lastEventAt {
+                    outcomes.append(.drop(reason: "stale"))
+                    continue
+                }
+                if k.lastEventID == eventID {
+                    outcomes.append(.pass)  // applied before (a replay): nothing changes
+                    continue
+                }
+            }
+            let since = (known?.status == status) ? known!.since : created
+            let sensor = Sensor(sensorID: sensorID, equipmentID: event.value(at: equipmentPath)?.string ?? known?.equipmentID,
+                                status: status, since: since, lastEventID: eventID, lastEventAt: created)
+            state.withLock { s in
+                s.changed[sensorID] = sensor
+                s.clock = max(s.clock, created)
+            }
+            outcomes.append(.pass)
+        }
+        if offlineTicket != nil {
+            try judge(at: state.withLock { $0.clock })
+        }
+        return outcomes
+    }
+
+    /// Opens (or merges into) an "Inspect sensor" ticket for each sensor down longer than allowed.
+    func judge(at clock: Double) throws {
+        guard let limit = offlineTicket, clock > 0 else { return }
+        let recent = state.withLock { Array($0.changed.values) }
+        let stored = try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM lymph_sensors WHERE status IN ('offline', 'error') AND since <= ?",
+                             arguments: [clock - limit]).map(Sensor.init(row:))
+        }
+        var byID: [String: Sensor] = [:]
+        for s in stored { byID[s.sensorID] = s }
+        for s in recent { byID[s.sensorID] = s }  // newer than the store
+        for sensor in byID.values.sorted(by: { $0.sensorID < $1.sensorID })
+        where (sensor.status == "offline" || sensor.status == "error") && clock - sensor.since >= limit {
+            _ = try book.apply(TicketRequest(equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
+                                             priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
+                                             sourceEventID: sensor.lastEventID, at: clock))
+        }
+    }
+
+    public func finish() async throws {
+        try judge(at: Timestamp.now())
+    }
+
+    public func writePending(_ db: Database) throws {
+        let sensors = state.withLock { s in
+            s.writing = Array(s.changed.values)
+            return s.writing
+        }
+        for s in sensors {
+            try db.execute(sql: """
+                INSERT INTO lymph_sensors (sensor_id, equipment_id, status, since, last_event_id, last_event_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(sensor_id) DO UPDATE SET equipment_id = excluded.equipment_id, status = excluded.status,
+                    since = excluded.since, last_event_id = excluded.last_event_id, last_event_at = excluded.last_event_at
+                WHERE excluded.last_event_at >= lymph_sensors.last_event_at
+                """, arguments: [s.sensorID, s.equipmentID, s.status, s.since, s.lastEventID, s.lastEventAt])
+        }
+        try book.writePending(db)
+    }
+
+    public func pendingWritten() {
+        state.withLock { s in
+            for w in s.writing where s.changed[w.sensorID] == w { s.changed.removeValue(forKey: w.sensorID) }
+            s.writing = []
+        }
+        book.pendingWritten()
+    }
+}

@@ -1,0 +1,80 @@
+import GRDB
+
+/// Tickets and sensors, for the maintenance stages and the `tickets` / `sensors` commands.
+extension StateStore {
+    /// Tickets by due date, then creation; `status` nil means all.
+    public func tickets(status: Ticket.Status?, equipment: String?) throws(StoreError) -> [Ticket] {
+        try read { db in
+            var sql = "SELECT * FROM lymph_tickets WHERE 1 = 1"
+            var args: [any DatabaseValueConvertible] = []
+            if let status { sql += " AND status = ?"; args.append(status.rawValue) }
+            if let equipment { sql += " AND equipment_id = ?"; args.append(equipment) }
+            sql += " ORDER BY due_by, created_at, ticket_id"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(TicketBook.ticket(from:))
+        }
+    }
+
+    public func ticket(id: String) throws(StoreError) -> Ticket? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM lymph_tickets WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:)) }
+    }
+
+    /// Marks a ticket done (or cancelled); returns it, or nil when there is no such ticket.
+    /// A closed ticket frees its job: the next request for it opens a new ticket.
+    public func closeTicket(id: String, cancel: Bool, note: String?, at time: Double) throws(StoreError) -> Ticket? {
+        try write { db in
+            try db.execute(sql: "UPDATE lymph_tickets SET status = ?, note = COALESCE(?, note), updated_at = ? WHERE ticket_id = ? AND status = 'open'",
+                           arguments: [cancel ? "cancelled" : "done", note, time, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM lymph_tickets WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:))
+        }
+    }
+
+    public func sensors(status: String?) throws(StoreError) -> [Sensor] {
+        try read { db in
+            var sql = "SELECT * FROM lymph_sensors"
+            var args: [any DatabaseValueConvertible] = []
+            if let status { sql += " WHERE status = ?"; args.append(status) }
+            sql += " ORDER BY sensor_id"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(Sensor.init(row:))
+        }
+    }
+}
+
+/// The last known state of one sensor.
+public struct Sensor: Sendable, Equatable {
+    public var sensorID: String
+    public var equipmentID: String?
+    public var status: String
+    /// Since when the sensor has had this status (the `created_at` of the event that set it).
+    public var since: Double
+    public var lastEventID: String
+    public var lastEventAt: Double
+
+    init(sensorID: String, equipmentID: String?, status: String, since: Double, lastEventID: String, lastEventAt: Double) {
+        self.sensorID = sensorID
+        self.equipmentID = equipmentID
+        self.status = status
+        self.since = since
+        self.lastEventID = lastEventID
+        self.lastEventAt = lastEventAt
+    }
+
+    init(row: Row) {
+        self.init(sensorID: row["sensor_id"], equipmentID: row["equipment_id"], status: row["status"], since: row["since"],
+                  lastEventID: row["last_event_id"], lastEventAt: row["last_event_at"])
+    }
+
+    public func json() -> [UInt8] {
+        var out: [UInt8] = Array(#"{"sensor_id":"#.utf8)
+        JSONStringEncoder.append(sensorID, to: &out)
+        out.append(contentsOf: #","equipment_id":"#.utf8)
+        if let equipmentID { JSONStringEncoder.append(equipmentID, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: #","status":"#.utf8)
+        JSONStringEncoder.append(status, to: &out)
+        out.append(contentsOf: #","since":"#.utf8)
+        JSONStringEncoder.append(Timestamp.format(since), to: &out)
+        out.append(contentsOf: #","last_event_id":"#.utf8)
+        JSONStringEncoder.append(lastEventID, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}

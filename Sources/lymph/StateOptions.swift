@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Lymph
+
+/// Where the store is: `--state PATH`, or the `state:` of `--pipeline FILE`.
+struct StateOptions: ParsableArguments {
+    @Option(help: "The store (SQLite file) to read.")
+    var state: String?
+
+    @Option(help: "Take the store from this pipeline file's 'state:'.")
+    var pipeline: String?
+
+    func open() throws -> StateStore {
+        let path: String
+        if let state {
+            path = state
+        } else if let pipeline {
+            let spec: PipelineSpec
+            do { spec = try PipelineLoader.load(path: pipeline).spec } catch {
+                Console.error(error.description)
+                throw ExitCode(2)
+            }
+            guard let p = spec.statePath else {
+                Console.error("lymph: \(pipeline) keeps its state in memory: there is no store to read")
+                throw ExitCode(2)
+            }
+            path = p
+        } else {
+            throw ValidationError("say where the store is: --state PATH or --pipeline FILE")
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            Console.error("lymph: no store at '\(path)' (has the pipeline run yet?)")
+            throw ExitCode(2)
+        }
+        do { return try StateStore.open(path: path) } catch {
+            Console.error("lymph: \(error)")
+            throw ExitCode(3)
+        }
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+
+    /// A table on a terminal, JSON lines for scripts.
+    static var automatic: OutputFormat { isatty(1) != 0 ? .table : .json }
+}
+
+/// Left-aligned columns with a header row.
+func renderTable(_ header: [String], _ rows: [[String]]) -> String {
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }
+    return ([line(header)] + rows.map(line)).joined(separator: "\n")
+}

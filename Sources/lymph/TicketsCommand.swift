@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import Lymph
+
+struct TicketsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tickets",
+        abstract: "List, show and close maintenance tickets.",
+        subcommands: [List.self, Show.self, Close.self],
+        defaultSubcommand: List.self
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tickets, sorted by due date.")
+
+        enum StatusFilter: String, ExpressibleByArgument, CaseIterable { case open, done, cancelled, all }
+
+        @OptionGroup var location: StateOptions
+        @Option(help: "Which tickets.") var status: StatusFilter = .open
+        @Option(help: "Only this equipment.") var equipment: String?
+        @Option(help: "table (default on a terminal) or json (one ticket a line).") var format: OutputFormat?
+
+        func run() async throws {
+            let store = try location.open()
+            let tickets = try store.tickets(status: status == .all ? nil : Ticket.Status(rawValue: status.rawValue), equipment: equipment)
+            switch format ?? .automatic {
+            case .json:
+                for t in tickets { print(String(decoding: t.json(), as: UTF8.self)) }
+            case .table:
+                print(renderTable(["TICKET", "DUE BY", "PRIORITY", "STATUS", "EQUIPMENT", "SOURCES", "ACTION"], tickets.map {
+                    [$0.ticketID, Timestamp.format($0.dueBy).prefix(16).replacingOccurrences(of: "T", with: " "), $0.priority.description,
+                     $0.status.rawValue, $0.equipmentID, String($0.sourceEventIDs.count), $0.action]
+                }))
+                print("\(tickets.count) ticket\(tickets.count == 1 ? "" : "s")")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one ticket with every source event.")
+        @OptionGroup var location: StateOptions
+        @Argument(help: "The ticket id (mt_...).") var id: String
+
+        func run() async throws {
+            guard let t = try location.open().ticket(id: id) else {
+                Console.error("lymph: no ticket '\(id)'")
+                throw ExitCode(1)
+            }
+            print(String(decoding: t.json(), as: UTF8.self))
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark a ticket done (or cancelled); the next request for the job opens a new ticket.")
+        @OptionGroup var location: StateOptions
+        @Argument(help: "The ticket id (mt_...).") var id: String
+        @Flag(help: "Cancel instead of marking done.") var cancel = false
+        @Option(help: "A note kept with the ticket.") var note: String?
+
+        func run() async throws {
+            guard let t = try location.open().closeTicket(id: id, cancel: cancel, note: note, at: Timestamp.now()) else {
+                Console.error("lymph: no ticket '\(id)'")
+                throw ExitCode(1)
+            }
+            print("\(t.ticketID): \(t.status.rawValue)")
+        }
+    }
+}
+
+struct SensorsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sensors", abstract: "List the last known status of each sensor.")
+
+    enum StatusFilter: String, ExpressibleByArgument, CaseIterable { case online, offline, error, all }
+
+    @OptionGroup var location: StateOptions
+    @Option(help: "Which sensors.") var status: StatusFilter = .all
+    @Option(help: "table (default on a terminal) or json (one sensor a line).") var format: OutputFormat?
+
+    func run() async throws {
+        let sensors = try location.open().sensors(status: status == .all ? nil : status.rawValue)
+        switch format ?? .automatic {
+        case .json:
+            for s in sensors { print(String(decoding: s.json(), as: UTF8.self)) }
+        case .table:
+            print(renderTable(["SENSOR", "STATUS", "SINCE", "EQUIPMENT", "LAST EVENT"], sensors.map {
+                [$0.sensorID, $0.status, Timestamp.format($0.since).prefix(16).replacingOccurrences(of: "T", with: " "), $0.equipmentID ?? "-", $0.lastEventID]
+            }))
+            print("\(sensors.count) sensor\(sensors.count == 1 ? "" : "s")")
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("maintenance tickets and sensors")
+struct MaintenanceTests {
+    let dir = Fixture.temporaryDirectory()
+
+    static func prediction(_ id: String, equipment: String = "pump_001", action: String = "Replace bearing", confidence: Double = 0.9,
+                           created: String = "2026-06-01T00:00:00Z", failure: String = "2026-06-20T00:00:00Z") -> String {
+        #"{"id":"\#(id)","type":"prediction.created","created_at":"\#(created)","data":{"equipment_id":"\#(equipment)","confidence":\#(confidence),"predicted_failure_time":"\#(failure)","recommended_action":"\#(action)"}}"#
+    }
+
+    static func alert(_ id: String, severity: String = "critical", metric: String = "temperature", created: String = "2026-06-01T00:00:00Z") -> String {
+        #"{"id":"\#(id)","type":"alert.triggered","created_at":"\#(created)","data":{"equipment_id":"pump_009","sensor_id":"s1","metric":"\#(metric)","severity":"\#(severity)"}}"#
+    }
+
+    static func sensor(_ id: String, _ sensor: String, _ status: String, created: String) -> String {
+        #"{"id":"\#(id)","type":"sensor.status_changed","created_at":"\#(created)","data":{"sensor_id":"\#(sensor)","equipment_id":"pump_777","status":"\#(status)"}}"#
+    }
+
+    func spec(_ yaml: String = "") -> PipelineSpec {
+        let (spec, d) = PipelineLoader.parse(yaml: """
+            state: \(dir)/state.sqlite
+            output: \(dir)/out.ndjson
+            dead_letter: \(dir)/dead.ndjson
+            stages:
+              - parse
+              - dedup
+              - schedule_maintenance
+              - track_sensors:
+                  offline_ticket: 30m
+            \(yaml)
+            """, file: "m.yaml")
+        #expect(!d.hasErrors, "\(d.items)")
+        return spec!
+    }
+
+    func run(_ lines: [String], spec: PipelineSpec? = nil) async throws -> RunSummary {
+        let path = dir + "/in-\(UUID().uuidString).ndjson"
+        FileManager.default.createFile(atPath: path, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+        let pipeline = try Pipeline.open(spec ?? self.spec())
+        defer { pipeline.close() }
+        return try await PipelineRunner(pipeline: pipeline).run(reader: ItemReader(paths: [path], maxItemBytes: 1 << 20))
+    }
+
+    func tickets(_ status: Ticket.Status? = .open) throws -> [Ticket] {
+        try StateStore.open(path: dir + "/state.sqlite").tickets(status: status, equipment: nil)
+    }
+
+    func output() -> [String] {
+        ((try? String(contentsOfFile: dir + "/out.ndjson", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    @Test("three predictions for one job merge into one ticket with three sources and the earliest due date")
+    func merging() async throws {
+        _ = try await run([
+            Self.prediction("p1", failure: "2026-06-20T00:00:00Z"),
+            Self.prediction("p2", created: "2026-06-02T00:00:00Z", failure: "2026-06-10T00:00:00Z"),
+            Self.prediction("p3", created: "2026-06-03T00:00:00Z", failure: "2026-06-25T00:00:00Z"),
+        ])
+        let t = try tickets()
+        #expect(t.count == 1)
+        #expect(t[0].sourceEventIDs == ["p1", "p2", "p3"])
+        #expect(t[0].dueBy == Timestamp.parse("2026-06-08T00:00:00Z"))  // 10th minus 48 h lead time
+        // Emitted: after p1 (opened) and p2 (due date moved), not after p3 (nothing moved).
+        let types = output().map { $0.contains("maintenance.scheduled") ? "m" : "e" }
+        #expect(types == ["e", "m", "e", "m", "e"])
+    }
+
+    @Test("different actions make different tickets; low confidence makes none")
+    func separateTickets() async throws {
+        _ = try await run([Self.prediction("a"), Self.prediction("b", action: "Replace seal"), Self.prediction("c", action: "Other", confidence: 0.5)])
+        #expect(try tickets().map(\.action).sorted() == ["Replace bearing", "Replace seal"])
+    }
+
+    @Test("priority rules", arguments: [
+        (0.95, "2026-06-03T00:00:00Z", "critical"), (0.85, "2026-06-03T00:00:00Z", "high"), (0.92, "2026-06-06T00:00:00Z", "high"),
+        (0.85, "2026-06-06T00:00:00Z", "medium"), (0.81, "2026-07-30T00:00:00Z", "medium"),
+    ])
+    func priorities(_ confidence: Double, _ failure: String, _ expected: String) async throws {
+        _ = try await run([Self.prediction("p", confidence: confidence, failure: failure)])
+        #expect(try tickets().first?.priority.description == expected)
+    }
+
+    @Test("alerts: severity is the priority, due in 24 h, action from the metric")
+    func alerts() async throws {
+        _ = try await run([Self.alert("a1"), Self.alert("a2", severity: "low")])
+        let t = try tickets()
+        #expect(t.count == 1)
+        #expect(t[0].action == "Inspect temperature on pump_009")
+        #expect(t[0].priority == .critical)
+        #expect(t[0].dueBy == Timestamp.parse("2026-06-02T00:00:00Z"))
+    }
+
+    @Test("replaying the same file three times leaves the same ticket table")
+    func replay() async throws {
+        let lines = [Self.prediction("p1"), Self.prediction("p2", action: "Replace seal"), Self.alert("a1")]
+        _ = try await run(lines)
+        let first = try tickets(nil)
+        // No dedup here, so only the ticket book's own idempotency protects the table.
+        let (noDedup, _) = PipelineLoader.parse(yaml: "state: \(dir)/state.sqlite\noutput: none\ndead_letter: \(dir)/dead.ndjson\nstages: [parse, schedule_maintenance]\n", file: "x.yaml")
+        _ = try await run(lines, spec: noDedup!)
+        _ = try await run(lines, spec: noDedup!)
+        #expect(try tickets(nil) == first)
+    }
+
+    @Test("a crash after the ticket is decided and before the end: the re-run makes exactly one ticket")
+    func crash() async throws {
+        var crashing = spec()
+        crashing.stages.append(StageEntry(kind: "test", name: "crash", hasExplicitName: true, line: 1, column: 1, when: nil, spec: CrashSpec()))
+        await #expect(throws: CrashStage.Crash.self) { try await run([Self.prediction("p1")], spec: crashing) }
+        #expect(try tickets(nil).isEmpty)  // nothing committed: tickets commit with the dedup keys
+        let rerun = try await run([Self.prediction("p1")])
+        #expect(rerun.passed == 2)
+        #expect(try tickets(nil).count == 1)
+        _ = try await run([Self.prediction("p1")])
+        #expect(try tickets(nil).count == 1)
+    }
+
+    @Test("closing a ticket, then a new prediction for the same job opens a new ticket")
+    func closeThenReopen() async throws {
+        _ = try await run([Self.prediction("p1")])
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let first = try #require(try tickets().first)
+        #expect(try store.closeTicket(id: first.ticketID, cancel: false, note: "done", at: 0)?.status == .done)
+        _ = try await run([Self.prediction("p2")])
+        let open = try tickets()
+        #expect(open.count == 1 && open[0].ticketID != first.ticketID && open[0].sourceEventIDs == ["p2"])
+    }
+
+    @Test("bad payloads are dead letters with the reason", arguments: [
+        (prediction("x", failure: "2026-05-01T00:00:00Z"), "past_failure_time"),
+        (#"{"id":"y","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"confidence":0.9}}"#, "missing_field"),
+        (#"{"id":"z","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"confidence":0.9,"equipment_id":"e","recommended_action":"a","predicted_failure_time":"soon"}}"#, "invalid_field"),
+        (#"{"id":"w","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"e"}}"#, "missing_field"),
+    ])
+    func badPayloads(_ line: String, _ reason: String) async throws {
+        let s = try await run([line])
+        #expect(s.deadLetters == 1)
+        let dead = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
+        #expect(dead.contains(#""reason":"\#(reason)""#))
+        #expect(try tickets(nil).isEmpty)
+    }
+
+    @Test("stale sensor events are dropped; a sensor down too long opens an inspection ticket")
+    func sensors() async throws {
+        let s = try await run([
+            Self.sensor("s1", "sen_1", "offline", created: "2026-06-01T00:00:00Z"),
+            Self.sensor("s0", "sen_1", "online", created: "2026-05-31T23:00:00Z"),  // late, older: stale
+            Self.sensor("s2", "sen_2", "online", created: "2026-06-01T00:10:00Z"),
+            Self.sensor("s3", "sen_2", "online", created: "2026-06-01T01:00:00Z"),  // advances the clock past 30 min
+        ])
+        #expect(s.stages.first { $0.kind == "track_sensors" }?.stats.dropped["stale"] == 1)
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        #expect(try store.sensors(status: "offline").map(\.sensorID) == ["sen_1"])
+        let t = try tickets()
+        #expect(t.map(\.action) == ["Inspect sensor sen_1"])
+        #expect(t[0].sourceEventIDs == ["s1"])
+    }
+}
