@@ -3,7 +3,7 @@ import Testing
 
 @Suite("lymph check, end to end")
 struct CheckCommandTests {
-    @Test("every example pipeline checks clean and lists its stages", arguments: ["quickstart", "verified"])
+    @Test("every example pipeline checks clean and lists its stages", arguments: ["quickstart", "verified", "maintenance"])
     func examples(_ name: String) throws {
         let r = try LymphBinary.run(["check", LymphBinary.repo("pipelines/\(name).yaml")], in: LymphBinary.workDirectory(),
                                     environment: ["IMMUNE_WEBHOOK_SECRET": "x"])

@@ -26,9 +26,9 @@ public final class StateStore: Sendable {
                 config.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA synchronous = NORMAL")
                     // Dedup keys arrive in random order, so the B-tree is touched everywhere:
-                    // a larger page cache and memory-mapped reads keep that off the disk.
-                    try db.execute(sql: "PRAGMA cache_size = -65536")
-                    try db.execute(sql: "PRAGMA mmap_size = 268435456")
+                    // a 32 MiB page cache keeps most of it in memory. Bounded, and no mmap, so
+                    // memory does not grow with the size of the store.
+                    try db.execute(sql: "PRAGMA cache_size = -32768")
                 }
                 queue = try DatabaseQueue(path: path, configuration: config)
                 try queue.writeWithoutTransaction { db in

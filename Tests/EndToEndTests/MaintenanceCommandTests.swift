@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+@Suite("maintenance pipeline and the tickets/sensors commands, end to end")
+struct MaintenanceCommandTests {
+    static let secret = ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"]
+
+    func runMaintenance(in dir: String) throws -> LymphBinary.Result {
+        try LymphBinary.run(["run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
+                             "--summary", "json", "--output", "none"], in: dir, environment: Self.secret)
+    }
+
+    @Test("the example deliveries make tickets; replays leave the table as it was")
+    func tickets() throws {
+        let dir = LymphBinary.workDirectory()
+        let first = try runMaintenance(in: dir)
+        #expect(first.status == 1)  // the example deliveries include malformed ones
+        let pipelineArg = ["--pipeline", LymphBinary.repo("pipelines/maintenance.yaml")]
+        let json = try LymphBinary.run(["tickets", "--status", "all", "--format", "json"] + pipelineArg, in: dir)
+        #expect(json.status == 0)
+        let tickets = json.stdoutLines.map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(tickets.count > 10)
+        for t in tickets {
+            #expect((t["ticket_id"] as? String)?.hasPrefix("mt_") == true)
+            #expect(["critical", "high", "medium", "low"].contains(t["priority"] as? String ?? ""))
+            #expect((t["source_event_ids"] as? [String])?.isEmpty == false)
+        }
+        let dueDates = tickets.map { $0["due_by"] as! String }
+        #expect(dueDates == dueDates.sorted())
+        // Replays (dedup and the ticket book's own idempotency) change nothing.
+        _ = try runMaintenance(in: dir)
+        try FileManager.default.removeItem(atPath: dir + "/.lymph/maintenance.dead.ndjson")
+        _ = try runMaintenance(in: dir)
+        let again = try LymphBinary.run(["tickets", "--status", "all", "--format", "json"] + pipelineArg, in: dir)
+        #expect(again.stdout == json.stdout)
+
+        let table = try LymphBinary.run(["tickets", "--format", "table"] + pipelineArg, in: dir)
+        let lines = table.stdoutLines
+        #expect(lines.first?.hasPrefix("TICKET") == true)
+        #expect(lines.last == "\(tickets.count) tickets")
+
+        // Close one: it leaves the open list and keeps its note.
+        let id = tickets[0]["ticket_id"] as! String
+        let close = try LymphBinary.run(["tickets", "close", id, "--note", "bearing replaced"] + pipelineArg, in: dir)
+        #expect(close.stdout == "\(id): done\n")
+        let shown = try LymphBinary.run(["tickets", "show", id] + pipelineArg, in: dir)
+        #expect(shown.stdout.contains(#""status":"done""#) && shown.stdout.contains(#""note":"bearing replaced""#))
+        let open = try LymphBinary.run(["tickets", "--format", "json"] + pipelineArg, in: dir)
+        #expect(open.stdoutLines.count == tickets.count - 1)
+        let missing = try LymphBinary.run(["tickets", "show", "mt_nope"] + pipelineArg, in: dir)
+        #expect(missing.status == 1)
+    }
+
+    @Test("sensors are listed in both formats")
+    func sensors() throws {
+        let dir = LymphBinary.workDirectory()
+        _ = try runMaintenance(in: dir)
+        let state = ["--state", dir + "/.lymph/maintenance.sqlite"]
+        let json = try LymphBinary.run(["sensors", "--format", "json"] + state, in: dir)
+        #expect(json.status == 0)
+        #expect(!json.stdoutLines.isEmpty)
+        for line in json.stdoutLines {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            #expect(["online", "offline", "error"].contains(o["status"] as? String ?? ""))
+        }
+        let offline = try LymphBinary.run(["sensors", "--status", "offline", "--format", "table"] + state, in: dir)
+        #expect(offline.stdoutLines.dropFirst().dropLast().allSatisfy { $0.contains(" offline ") })
+    }
+
+    @Test("without --state or --pipeline the command says what it needs")
+    func needsState() throws {
+        let r = try LymphBinary.run(["tickets"], in: LymphBinary.workDirectory())
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("--state PATH or --pipeline FILE"))
+    }
+}
