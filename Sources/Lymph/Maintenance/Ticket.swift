@@ -31,7 +31,7 @@ public struct Ticket: Sendable, Equatable {
     /// the same on every replay, and different for a later ticket for the same job.
     static func makeID(equipment: String, action: String, openedBy eventID: String) -> String {
         let digest = SHA256.hash(data: Array("\(equipment)\u{0}\(action)\u{0}\(eventID)".utf8))
-        return "mt_" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        return "mt_" + Hex.string(digest.prefix(8))
     }
 
     /// The ticket as a JSON object (the `data` of `maintenance.scheduled`, and `lymph tickets --format json`).

@@ -17,7 +17,7 @@ public final class TicketBook: Sendable {
         var sources: Set<String> = []
         var writing: [Ticket] = []
         var writingSources: [(String, String)] = []
-        var dirty: [String] = []
+        var dirty: Set<String> = []
         var newSources: [(String, String)] = []
     }
 
@@ -25,19 +25,26 @@ public final class TicketBook: Sendable {
 
     static func pairKey(_ equipment: String, _ action: String) -> String { equipment + "\u{0}" + action }
 
-    /// Applies one request, following the rules above.
+    /// Applies requests in order (one store read for all of them), following the rules above.
+    public func apply(_ requests: [TicketRequest]) throws -> [TicketChange] {
+        if requests.isEmpty { return [] }
+        return try store.read { db in try requests.map { try apply($0, db: db) } }
+    }
+
     public func apply(_ r: TicketRequest) throws -> TicketChange {
+        try apply([r])[0]
+    }
+
+    /// One request, with the store read through `db` (a read transaction the caller holds).
+    func apply(_ r: TicketRequest, db: Database) throws -> TicketChange {
         let key = Self.pairKey(r.equipmentID, r.action)
-        let known = overlay.withLock { $0.sources.contains(r.sourceEventID) ? true : nil }
-        if known == true { return .alreadyApplied }
-        let applied = try store.read { db in
-            try String.fetchOne(db, sql: "SELECT ticket_id FROM lymph_ticket_sources WHERE event_id = ?", arguments: [r.sourceEventID])
-        }
-        if applied != nil { return .alreadyApplied }
+        let known = overlay.withLock { $0.sources.contains(r.sourceEventID) }
+        if known { return .alreadyApplied }
+        // Cached statements: this runs for every ticketed event.
+        let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
+        if try Int.fetchOne(sources, arguments: [r.sourceEventID]) != nil { return .alreadyApplied }
         var current = overlay.withLock { $0.open[key] }
-        if current == nil {
-            current = try store.read { db in try Self.fetchOpen(db, equipment: r.equipmentID, action: r.action) }
-        }
+        if current == nil { current = try Self.fetchOpen(db, equipment: r.equipmentID, action: r.action) }
         let change: TicketChange
         let ticket: Ticket
         if var t = current, t.status == .open {
@@ -59,7 +66,7 @@ public final class TicketBook: Sendable {
         overlay.withLock { o in
             o.open[key] = ticket
             o.sources.insert(r.sourceEventID)
-            if !o.dirty.contains(key) { o.dirty.append(key) }
+            o.dirty.insert(key)
             o.newSources.append((r.sourceEventID, ticket.ticketID))
         }
         return change
@@ -75,9 +82,8 @@ public final class TicketBook: Sendable {
             return (o.writing, o.writingSources)
         }
         for t in tickets { try Self.upsert(db, t) }
-        for (event, ticket) in sources {
-            try db.execute(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)", arguments: [event, ticket])
-        }
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)")
+        for (event, ticket) in sources { try insert.execute(arguments: [event, ticket]) }
     }
 
     /// After the commit the store holds the truth; the overlay keeps only what came since.
@@ -87,7 +93,9 @@ public final class TicketBook: Sendable {
                 let key = Self.pairKey(t.equipmentID, t.action)
                 if !o.dirty.contains(key) { o.open.removeValue(forKey: key) }
             }
-            for (event, _) in o.writingSources where !o.newSources.contains(where: { $0.0 == event }) {
+            // Sources applied since writePending (none while the runner is serial) stay.
+            let since = Set(o.newSources.map(\.0))
+            for (event, _) in o.writingSources where !since.contains(event) {
                 o.sources.remove(event)
             }
             o.writing = []
@@ -96,12 +104,12 @@ public final class TicketBook: Sendable {
     }
 
     static func upsert(_ db: Database, _ t: Ticket) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, source_event_ids, created_at, updated_at, note)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(ticket_id) DO UPDATE SET priority = excluded.priority, due_by = excluded.due_by,
                 source_event_ids = excluded.source_event_ids, updated_at = excluded.updated_at
-            """, arguments: [t.ticketID, t.equipmentID, t.action, t.priority.description, t.dueBy, t.status.rawValue,
+            """).execute(arguments: [t.ticketID, t.equipmentID, t.action, t.priority.description, t.dueBy, t.status.rawValue,
                              String(decoding: Self.encodeIDs(t.sourceEventIDs), as: UTF8.self), t.createdAt, t.updatedAt, t.note])
     }
 
@@ -116,8 +124,8 @@ public final class TicketBook: Sendable {
     }
 
     static func fetchOpen(_ db: Database, equipment: String, action: String) throws -> Ticket? {
-        try Row.fetchOne(db, sql: "SELECT * FROM lymph_tickets WHERE equipment_id = ? AND action = ? AND status = 'open'",
-                         arguments: [equipment, action]).map(ticket(from:))
+        let statement = try db.cachedStatement(sql: "SELECT * FROM lymph_tickets WHERE equipment_id = ? AND action = ? AND status = 'open'")
+        return try Row.fetchOne(statement, arguments: [equipment, action]).map(ticket(from:))
     }
 
     static func ticket(from row: Row) -> Ticket {

@@ -45,23 +45,27 @@ public struct ScheduleMaintenanceStage: Stage {
     }
 
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
-        var outcomes: [StageOutcome] = []
-        outcomes.reserveCapacity(events.count)
-        for event in events {
+        var outcomes = [StageOutcome](repeating: .pass, count: events.count)
+        var requests: [TicketRequest] = []
+        var positions: [Int] = []
+        for (i, event) in events.enumerated() {
             do {
-                guard let request = try request(for: event) else {
-                    outcomes.append(.pass)
-                    continue
-                }
-                let change = try book.apply(request)
-                switch change {
-                case .opened(let t), .merged(let t, changed: true):
-                    outcomes.append(options.emit ? .replace([event, Self.scheduledEvent(t, source: event, now: context.now)]) : .pass)
-                case .merged, .alreadyApplied:
-                    outcomes.append(.pass)
+                if let request = try request(for: event) {
+                    requests.append(request)
+                    positions.append(i)
                 }
             } catch let r as Rejection {
-                outcomes.append(.fail(reason: r.reason, message: r.message))
+                outcomes[i] = .fail(reason: r.reason, message: r.message)
+            }
+        }
+        // One read transaction for the whole batch: per-event transactions cost more than the lookups.
+        let changes = try book.apply(requests)
+        for (n, i) in positions.enumerated() {
+            switch changes[n] {
+            case .opened(let t), .merged(let t, changed: true):
+                if options.emit { outcomes[i] = .replace([events[i], Self.scheduledEvent(t, source: events[i], now: context.now)]) }
+            case .merged, .alreadyApplied:
+                break
             }
         }
         return outcomes
@@ -121,7 +125,7 @@ public struct ScheduleMaintenanceStage: Stage {
         let sourceID = source.id
         let digest = SHA256.hash(data: Array("\(t.ticketID)\u{0}\(sourceID)".utf8))
         var out: [UInt8] = Array(#"{"id":"evt_mt_"#.utf8)
-        out.append(contentsOf: digest.prefix(10).map { String(format: "%02x", $0) }.joined().utf8)
+        out.append(contentsOf: Hex.string(digest.prefix(10)).utf8)
         out.append(contentsOf: #"","type":"maintenance.scheduled","created_at":"#.utf8)
         JSONStringEncoder.append(Timestamp.format(now), to: &out)
         out.append(contentsOf: #","data":"#.utf8)

@@ -22,6 +22,9 @@ public final class TrackSensorsStage: Stage {
         var changed: [String: Sensor] = [:]
         var writing: [Sensor] = []
         var clock = 0.0
+        /// The last event of each sensor already turned into a ticket request, so each outage
+        /// is judged into the ticket book once (bounded by the number of sensors).
+        var requested: [String: String] = [:]
     }
     private let state = Mutex(State())
 
@@ -35,38 +38,32 @@ public final class TrackSensorsStage: Stage {
     public var runsConcurrently: Bool { false }
 
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
-        var outcomes: [StageOutcome] = []
-        outcomes.reserveCapacity(events.count)
-        for event in events {
-            guard event.typeBytes.elementsEqual(Self.type) else {
-                outcomes.append(.pass)
-                continue
-            }
+        // One read transaction for the batch.
+        let outcomes = try store.read { db in try events.map { try self.track($0, db: db) } }
+        if offlineTicket != nil {
+            try judge(at: state.withLock { $0.clock })
+        }
+        return outcomes
+    }
+
+    func track(_ event: Event, db: Database) throws -> StageOutcome {
+        do {
+            guard event.typeBytes.elementsEqual(Self.type) else { return .pass }
             guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
-                outcomes.append(.fail(reason: "missing_field", message: "sensor.status_changed needs a non-empty data.sensor_id"))
-                continue
+                return .fail(reason: "missing_field", message: "sensor.status_changed needs a non-empty data.sensor_id")
             }
             guard let status = event.value(at: statusPath)?.string, ["online", "offline", "error"].contains(status) else {
-                outcomes.append(.fail(reason: "invalid_field", message: "data.status must be online, offline or error"))
-                continue
+                return .fail(reason: "invalid_field", message: "data.status must be online, offline or error")
             }
             let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
             let eventID = event.id
             var known = state.withLock { $0.changed[sensorID] }
             if known == nil {
-                known = try store.read { db in
-                    try Row.fetchOne(db, sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?", arguments: [sensorID]).map(Sensor.init(row:))
-                }
+                known = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [sensorID]).map(Sensor.init(row:))
             }
             if let k = known {
-                if created < k.lastEventAt {
-                    outcomes.append(.drop(reason: "stale"))
-                    continue
-                }
-                if k.lastEventID == eventID {
-                    outcomes.append(.pass)  // applied before (a replay): nothing changes
-                    continue
-                }
+                if created < k.lastEventAt { return .drop(reason: "stale") }
+                if k.lastEventID == eventID { return .pass }  // applied before (a replay): nothing changes
             }
             let since = (known?.status == status) ? known!.since : created
             let sensor = Sensor(sensorID: sensorID, equipmentID: event.value(at: equipmentPath)?.string ?? known?.equipmentID,
@@ -75,12 +72,8 @@ public final class TrackSensorsStage: Stage {
                 s.changed[sensorID] = sensor
                 s.clock = max(s.clock, created)
             }
-            outcomes.append(.pass)
+            return .pass
         }
-        if offlineTicket != nil {
-            try judge(at: state.withLock { $0.clock })
-        }
-        return outcomes
     }
 
     /// Opens (or merges into) an "Inspect sensor" ticket for each sensor down longer than allowed.
@@ -94,12 +87,20 @@ public final class TrackSensorsStage: Stage {
         var byID: [String: Sensor] = [:]
         for s in stored { byID[s.sensorID] = s }
         for s in recent { byID[s.sensorID] = s }  // newer than the store
+        var requests: [TicketRequest] = []
         for sensor in byID.values.sorted(by: { $0.sensorID < $1.sensorID })
         where (sensor.status == "offline" || sensor.status == "error") && clock - sensor.since >= limit {
-            _ = try book.apply(TicketRequest(equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
-                                             priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
-                                             sourceEventID: sensor.lastEventID, at: clock))
+            let fresh = state.withLock { s in
+                guard s.requested[sensor.sensorID] != sensor.lastEventID else { return false }
+                s.requested[sensor.sensorID] = sensor.lastEventID
+                return true
+            }
+            if !fresh { continue }
+            requests.append(TicketRequest(equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
+                                          priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
+                                          sourceEventID: sensor.lastEventID, at: clock))
         }
+        _ = try book.apply(requests)
     }
 
     public func finish() async throws {
@@ -111,13 +112,14 @@ public final class TrackSensorsStage: Stage {
             s.writing = Array(s.changed.values)
             return s.writing
         }
-        for s in sensors {
-            try db.execute(sql: """
+        let upsert = try db.cachedStatement(sql: """
                 INSERT INTO lymph_sensors (sensor_id, equipment_id, status, since, last_event_id, last_event_at) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(sensor_id) DO UPDATE SET equipment_id = excluded.equipment_id, status = excluded.status,
                     since = excluded.since, last_event_id = excluded.last_event_id, last_event_at = excluded.last_event_at
                 WHERE excluded.last_event_at >= lymph_sensors.last_event_at
-                """, arguments: [s.sensorID, s.equipmentID, s.status, s.since, s.lastEventID, s.lastEventAt])
+                """)
+        for s in sensors {
+            try upsert.execute(arguments: [s.sensorID, s.equipmentID, s.status, s.since, s.lastEventID, s.lastEventAt])
         }
         try book.writePending(db)
     }

@@ -94,6 +94,6 @@ struct KeyedHMAC: @unchecked Sendable {
     func hex(of body: ArraySlice<UInt8>) -> String {
         var h = prototype
         body.withUnsafeBytes { h.update(data: $0) }
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.string(h.finalize())
     }
 }

@@ -72,11 +72,23 @@ public enum Timestamp {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secOfDay = seconds - days * 86_400
         let (y, m, d) = civilFromDays(days)
-        func pad(_ v: Int, _ n: Int) -> String {
-            let s = String(v)
-            return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
+        // Built as bytes: this runs for every ticket and emitted event.
+        var out = [UInt8](repeating: 0, count: 24)
+        func put(_ v: Int, _ at: Int, _ width: Int) {
+            var v = v
+            for k in stride(from: at + width - 1, through: at, by: -1) {
+                out[k] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
         }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(ms, 3))Z"
+        put(min(max(y, 0), 9999), 0, 4); out[4] = UInt8(ascii: "-")
+        put(m, 5, 2); out[7] = UInt8(ascii: "-")
+        put(d, 8, 2); out[10] = UInt8(ascii: "T")
+        put(secOfDay / 3600, 11, 2); out[13] = UInt8(ascii: ":")
+        put(secOfDay / 60 % 60, 14, 2); out[16] = UInt8(ascii: ":")
+        put(secOfDay % 60, 17, 2); out[19] = UInt8(ascii: ".")
+        put(ms, 20, 3); out[23] = UInt8(ascii: "Z")
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func now() -> Double { Date().timeIntervalSince1970 }
