@@ -21,8 +21,7 @@ public struct Delivery: Sendable {
     /// The value bytes of the first header named `lowercasedName` (compared ignoring ASCII case);
     /// nil when absent or not a string.
     func headerBytes(_ lowercasedName: [UInt8]) -> ArraySlice<UInt8>? {
-        let tape = document.tape
-        let end = Int(tape[headersIndex].next)
+        let end = Int(document.entry(headersIndex).next)
         var i = headersIndex + 1
         while i < end {
             if let k = document.stringBytes(at: i), k.count == lowercasedName.count {
@@ -37,7 +36,7 @@ public struct Delivery: Sendable {
                 }
                 if equal { return document.stringBytes(at: i + 1) }
             }
-            i = Int(tape[i + 1].next)
+            i = Int(document.entry(i + 1).next)
         }
         return nil
     }

@@ -5,14 +5,25 @@
 public struct JSONDocument: Sendable {
     /// The document's bytes, exactly as read (without the line terminator).
     public let bytes: ArraySlice<UInt8>
-    /// One entry per value (object keys are string entries), in document order.
-    public let tape: [JSONTapeEntry]
+    /// One entry per value (object keys are string entries), in document order. Entry `i` of
+    /// the document is `tape[tape.startIndex + i]`: documents parsed together share one array.
+    public let tape: ArraySlice<JSONTapeEntry>
 
     /// Parses and validates `bytes` (RFC 8259); throws `JSONSyntaxError` on anything else.
     public init(parsing bytes: ArraySlice<UInt8>, maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONSyntaxError) {
         self.bytes = bytes
-        self.tape = try JSONParser.parse(bytes, maxDepth: maxDepth)
+        self.tape = try JSONParser.parse(bytes, maxDepth: maxDepth)[...]
     }
+
+    /// A document already parsed into `tape` (a slice of a shared tape, see `ParseStage`).
+    init(bytes: ArraySlice<UInt8>, tape: ArraySlice<JSONTapeEntry>) {
+        self.bytes = bytes
+        self.tape = tape
+    }
+
+    /// Entry `i` of this document's tape.
+    @inline(__always)
+    func entry(_ i: Int) -> JSONTapeEntry { tape[tape.startIndex + i] }
 
     public init(parsing bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONSyntaxError) {
         try self.init(parsing: bytes[...], maxDepth: maxDepth)
@@ -54,14 +65,14 @@ public struct JSONDocument: Sendable {
 
     /// Tape index of the element `position` of the array at `container`.
     func elementIndex(_ container: Int, _ position: Int) -> Int? {
-        guard tape[container].kind == .array, position >= 0 else { return nil }
-        let end = Int(tape[container].next)
+        guard entry(container).kind == .array, position >= 0 else { return nil }
+        let end = Int(entry(container).next)
         var i = container + 1
         var n = 0
         while i < end {
             if n == position { return i }
             n += 1
-            i = Int(tape[i].next)
+            i = Int(entry(i).next)
         }
         return nil
     }
@@ -84,7 +95,7 @@ public struct JSONDocument: Sendable {
     /// The decoded bytes of the string at `index` (a slice of `bytes` when it has no escapes).
     @inline(__always)
     func stringBytes(at index: Int) -> ArraySlice<UInt8>? {
-        let e = tape[index]
+        let e = entry(index)
         guard e.kind == .string else { return nil }
         let raw = bytes[(bytes.startIndex + Int(e.start))..<(bytes.startIndex + Int(e.end))]
         return e.hasEscapes ? JSONParser.unescape(raw)[...] : raw
@@ -96,7 +107,7 @@ public struct JSONValue: Sendable {
     public let document: JSONDocument
     public let index: Int
 
-    var entry: JSONTapeEntry { document.tape[index] }
+    var entry: JSONTapeEntry { document.entry(index) }
     public var kind: JSONTapeEntry.Kind { entry.kind }
 
     /// The value's bytes as they appear in the document (strings include their quotes).
@@ -173,13 +184,13 @@ public struct JSONMembers: Sequence, Sendable {
             guard i < end else { return nil }
             let key = JSONValue(document: document, index: i)
             let value = JSONValue(document: document, index: i + 1)
-            i = Int(document.tape[i + 1].next)
+            i = Int(document.entry(i + 1).next)
             return (key, value)
         }
     }
 
     public func makeIterator() -> Iterator {
-        Iterator(document: document, i: container + 1, end: Int(document.tape[container].next))
+        Iterator(document: document, i: container + 1, end: Int(document.entry(container).next))
     }
 }
 
@@ -194,12 +205,12 @@ public struct JSONElements: Sequence, Sendable {
         public mutating func next() -> JSONValue? {
             guard i < end else { return nil }
             let value = JSONValue(document: document, index: i)
-            i = Int(document.tape[i].next)
+            i = Int(document.entry(i).next)
             return value
         }
     }
 
     public func makeIterator() -> Iterator {
-        Iterator(document: document, i: container + 1, end: Int(document.tape[container].next))
+        Iterator(document: document, i: container + 1, end: Int(document.entry(container).next))
     }
 }

@@ -19,21 +19,36 @@ public enum JSONParser {
     static let backslash = UInt8(ascii: "\\")
 
     public static func parse(_ bytes: ArraySlice<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [JSONTapeEntry] {
+        var tape: [JSONTapeEntry] = []
+        tape.reserveCapacity(max(8, bytes.count / 12))
+        try parse(bytes, appendingTo: &tape, maxDepth: maxDepth)
+        return tape
+    }
+
+    /// Parses `bytes` onto the end of `tape`, with indices relative to where it starts, so
+    /// several documents can share one array (one allocation per batch instead of per event).
+    /// On error `tape` is left as it was.
+    public static func parse(_ bytes: ArraySlice<UInt8>, appendingTo tape: inout [JSONTapeEntry], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) {
         guard bytes.count < Int(UInt32.max) else {
             throw JSONSyntaxError(offset: 0, message: "document larger than 4 GiB")
         }
-        let result = bytes.withUnsafeBufferPointer { buffer -> Result<[JSONTapeEntry], JSONSyntaxError> in
-            var tape: [JSONTapeEntry] = []
-            tape.reserveCapacity(max(8, buffer.count / 12))
-            var reader = Reader(p: buffer, tape: tape, maxDepth: maxDepth)
+        let base = tape.count
+        var moved = tape
+        tape = []
+        let result = bytes.withUnsafeBufferPointer { buffer -> Result<Void, JSONSyntaxError> in
+            var reader = Reader(p: buffer, tape: moved, base: base, maxDepth: maxDepth)
+            moved = []
+            defer { moved = reader.tape }
             do throws(JSONSyntaxError) {
                 try reader.run()
-                return .success(reader.tape)
+                return .success(())
             } catch {
+                reader.tape.removeLast(reader.tape.count - base)
                 return .failure(error)
             }
         }
-        return try result.get()
+        tape = moved
+        try result.get()
     }
 
     /// Decodes a string body (without quotes) that was validated by `parse`.
@@ -129,12 +144,15 @@ extension JSONParser {
     struct Reader {
         let p: UnsafeBufferPointer<UInt8>
         var tape: [JSONTapeEntry]
+        /// Where this document starts on `tape`; entries' `next` are relative to it.
+        let base: Int
         let maxDepth: Int
         var stack: [Int] = []
 
-        init(p: UnsafeBufferPointer<UInt8>, tape: [JSONTapeEntry], maxDepth: Int) {
+        init(p: UnsafeBufferPointer<UInt8>, tape: [JSONTapeEntry], base: Int, maxDepth: Int) {
             self.p = p
             self.tape = tape
+            self.base = base
             self.maxDepth = maxDepth
         }
 
@@ -233,7 +251,7 @@ extension JSONParser {
         mutating func close(at i: Int) {
             let top = stack.removeLast()
             tape[top].end = UInt32(i + 1)
-            tape[top].next = UInt32(tape.count)
+            tape[top].next = UInt32(tape.count - base)
         }
 
         /// Reads `"key" :` and returns the index of the value that follows.
@@ -253,7 +271,7 @@ extension JSONParser {
             for k in 0..<n where p[i + k] != w[k] {
                 throw fail(i + k, "unexpected \(describe(i + k)), expected a value")
             }
-            tape.append(JSONTapeEntry(kind: kind, hasEscapes: false, start: UInt32(i), end: UInt32(i + n), next: UInt32(tape.count + 1)))
+            tape.append(JSONTapeEntry(kind: kind, hasEscapes: false, start: UInt32(i), end: UInt32(i + n), next: UInt32(tape.count - base + 1)))
             return i + n
         }
 
@@ -279,7 +297,7 @@ extension JSONParser {
                 guard isDigit(i) else { throw fail(i, "an exponent needs a digit") }
                 while isDigit(i) { i += 1 }
             }
-            tape.append(JSONTapeEntry(kind: .number, hasEscapes: false, start: UInt32(start), end: UInt32(i), next: UInt32(tape.count + 1)))
+            tape.append(JSONTapeEntry(kind: .number, hasEscapes: false, start: UInt32(start), end: UInt32(i), next: UInt32(tape.count - base + 1)))
             return i
         }
 
@@ -318,7 +336,7 @@ extension JSONParser {
                     i = try utf8Sequence(i)
                 }
             }
-            tape.append(JSONTapeEntry(kind: .string, hasEscapes: escaped, start: UInt32(open + 1), end: UInt32(i), next: UInt32(tape.count + 1)))
+            tape.append(JSONTapeEntry(kind: .string, hasEscapes: escaped, start: UInt32(open + 1), end: UInt32(i), next: UInt32(tape.count - base + 1)))
             return i + 1
         }
 

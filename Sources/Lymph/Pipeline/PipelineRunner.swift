@@ -89,13 +89,7 @@ public struct PipelineRunner: Sendable {
         var batch = Batch(sequence: sequence, stageCount: pipeline.stages.count + 1)
         batch.itemsRead = items.count
         batch.events.reserveCapacity(items.count)
-        let parse = pipeline.parse
-        for item in items {
-            switch parse.parse(item) {
-            case .event(let e): batch.events.append(e)
-            case .rejected(let dl): batch.deadLetters.append(dl)
-            }
-        }
+        pipeline.parse.parse(items, events: &batch.events, deadLetters: &batch.deadLetters)
         batch.stats[0].received = items.count
         batch.stats[0].emitted = batch.events.count
         batch.stats[0].deadLetters = batch.deadLetters.count
