@@ -9,7 +9,7 @@ struct ItemReaderTests {
         FileManager.default.createFile(atPath: path, contents: Data(content))
         let reader = ItemReader(paths: [path], maxItemBytes: maxItemBytes)
         var all: [RawItem] = []
-        while let batch = try reader.nextBatch() { all += batch }
+        while let batch = try reader.nextBatch() { all += batch.allItems() }
         return all
     }
 
@@ -53,9 +53,20 @@ struct ItemReaderTests {
 
     @Test("many lines across blocks keep their numbers")
     func manyLines() throws {
-        let content = (1...50_000).map { "{\"n\":\($0)}" }.joined(separator: "\n")
+        // About 4 MiB: several read blocks, lines cut at every block boundary.
+        let content = (1...400_000).map { "{\"n\":\($0)}" }.joined(separator: "\n")
         let r = try items(Array(content.utf8))
-        #expect(r.count == 50_000)
+        #expect(r.count == 400_000)
         #expect(r.enumerated().allSatisfy { $1.source.line == $0 + 1 && texts([$1])[0] == "{\"n\":\($0 + 1)}" })
+    }
+
+    @Test("an over-long line inside a block is cut there; blank and CRLF lines around it are handled")
+    func oversizeInsideBlock() throws {
+        let long = String(repeating: "y", count: 5000)
+        let r = try items(Array("{\"a\":1}\r\n\(long)\n\n{\"b\":2}\r\n".utf8), maxItemBytes: 4096)
+        #expect(r.count == 3)
+        #expect(!r[0].oversize && texts([r[0]]) == ["{\"a\":1}"])
+        #expect(r[1].oversize && r[1].source.line == 2 && r[1].bytes.count == 4096)
+        #expect(texts([r[2]]) == ["{\"b\":2}"] && r[2].source.line == 4)
     }
 }

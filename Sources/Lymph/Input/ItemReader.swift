@@ -42,8 +42,8 @@ public final class ItemReader: @unchecked Sendable {
         }
     }
 
-    /// The next batch of items, nil at the end of the last source (or when a stop is requested).
-    public func nextBatch(control: RunControl? = nil) throws(InputError) -> [RawItem]? {
+    /// The next batch, nil at the end of the last source (or when a stop is requested).
+    public func nextBatch(control: RunControl? = nil) throws(InputError) -> InputBatch? {
         while true {
             if control?.isStopRequested == true { return nil }
             if current == nil {
@@ -51,12 +51,65 @@ public final class ItemReader: @unchecked Sendable {
                 current = try SourceReader(path: paths[nextPath], maxItemBytes: maxItemBytes)
                 nextPath += 1
             }
-            if let items = try current!.read(control: control) {
-                if !items.isEmpty { return items }
+            if let batch = try current!.read(control: control) {
+                if !batch.isEmpty { return batch }
             } else {
                 current = nil
             }
         }
+    }
+}
+
+/// What the reader hands over: items it already split, and/or a block of complete lines that
+/// a worker splits (`allItems()`), so the ordered reader only reads and counts lines.
+public struct InputBatch: Sendable {
+    public var items: [RawItem] = []
+    var lines: LineBlock?
+
+    init(items: [RawItem] = [], lines: LineBlock? = nil) {
+        self.items = items
+        self.lines = lines
+    }
+
+    var isEmpty: Bool { items.isEmpty && lines == nil }
+
+    /// Every item, in order (splitting the line block here, on the caller's thread).
+    public func allItems() -> [RawItem] {
+        guard let lines else { return items }
+        return items + lines.items()
+    }
+}
+
+/// Complete lines `bytes[0..<end]` (each ending in a newline), the first at `firstLine`.
+struct LineBlock: Sendable {
+    let bytes: [UInt8]
+    let end: Int
+    let firstLine: Int
+    let fileID: UInt32
+    let maxItemBytes: Int
+
+    /// One item a non-blank line; CR before LF dropped; over-long lines cut and marked.
+    func items() -> [RawItem] {
+        var items: [RawItem] = []
+        items.reserveCapacity(end / 256 + 1)
+        var line = firstLine
+        var start = 0
+        bytes.withUnsafeBytes { raw in
+            while let nl = ByteScan.find(0x0A, in: raw, from: start, to: end) {
+                var e = nl
+                if e > start && raw[e - 1] == 0x0D { e -= 1 }
+                if e - start > maxItemBytes {
+                    items.append(RawItem(bytes: bytes[start..<(start + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: line), oversize: true))
+                } else {
+                    var k = start
+                    while k < e && SourceReader.isBlank(raw[k]) { k += 1 }
+                    if k < e { items.append(RawItem(bytes: bytes[start..<e], source: SourcePosition(fileID: fileID, line: line))) }
+                }
+                line += 1
+                start = nl + 1
+            }
+        }
+        return items
     }
 }
 
@@ -148,13 +201,13 @@ final class SourceReader {
         return n
     }
 
-    /// The next items; an empty array when a read produced no complete item, nil at the end.
-    func read(control: RunControl?) throws(InputError) -> [RawItem]? {
+    /// The next batch; an empty one when a read produced no complete item, nil at the end.
+    func read(control: RunControl?) throws(InputError) -> InputBatch? {
         switch mode {
         case .done:
             return nil
         case .sniffing:
-            return try sniff(control: control)
+            return try sniff(control: control).map { InputBatch(items: $0) }
         case .lines:
             var block = carry
             carry = []
@@ -163,8 +216,49 @@ final class SourceReader {
                 mode = .done
                 return nil
             }
-            return splitLines(block, atEnd: n == 0)
+            if skipping != nil || n == 0 {
+                return InputBatch(items: splitLines(block, atEnd: n == 0))
+            }
+            return InputBatch(lines: cutCompleteLines(block))
         }
+    }
+
+    /// Hands the complete lines of `block` to a worker to split (`LineBlock`), keeping the
+    /// unfinished last line in `carry`. Only the line count is found here, for numbering.
+    func cutCompleteLines(_ block: [UInt8]) -> LineBlock? {
+        // Backwards from the end: the last line is short, so this touches few bytes.
+        let lastNewline: Int? = block.withUnsafeBytes { raw in
+            var i = raw.count - 1
+            while i >= 0 && raw[i] != 0x0A { i -= 1 }
+            return i >= 0 ? i : nil
+        }
+        guard let k = lastNewline else {
+            // No line ends here: all of it belongs to one line.
+            if block.count > maxItemBytes {
+                skipping = (block[0..<ItemReader.oversizePrefix], line + 1)
+            } else {
+                carry = block
+            }
+            return nil
+        }
+        var count = 0
+        block.withUnsafeBytes { raw in
+            var start = 0
+            while let nl = ByteScan.find(0x0A, in: raw, from: start, to: k + 1) {
+                count += 1
+                start = nl + 1
+            }
+        }
+        let lines = LineBlock(bytes: block, end: k + 1, firstLine: line + 1, fileID: fileID, maxItemBytes: maxItemBytes)
+        line += count
+        if k + 1 < block.count {
+            if block.count - (k + 1) > maxItemBytes {
+                skipping = (block[(k + 1)..<(k + 1 + ItemReader.oversizePrefix)], line + 1)
+            } else {
+                carry = Array(block[(k + 1)...])
+            }
+        }
+        return lines
     }
 
     /// Looks at the start of the source to choose between lines, an array and one document.

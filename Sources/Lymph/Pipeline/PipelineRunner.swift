@@ -33,10 +33,10 @@ public struct PipelineRunner: Sendable {
         var inFlight: [Task<Batch, any Error>] = []
         var sequence = 0
         do {
-            while !control.isStopRequested, let items = try reader.nextBatch(control: control) {
+            while !control.isStopRequested, let input = try reader.nextBatch(control: control) {
                 let seq = sequence
                 sequence += 1
-                inFlight.append(Task { try await concurrentPart(items, sequence: seq) })
+                inFlight.append(Task { try await concurrentPart(input.allItems(), sequence: seq) })
                 if inFlight.count >= maxBatchesInFlight {
                     let batch = try await inFlight.removeFirst().value
                     try await serialPart(batch, totals: &totals, summary: &summary)
