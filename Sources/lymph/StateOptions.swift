@@ -39,6 +39,16 @@ struct StateOptions: ParsableArguments {
     }
 }
 
+/// Runs `body` on the store; a store that fails is exit 3 (1 means dead letters in Lymph).
+func withStore<T>(_ store: StateStore, _ body: (StateStore) throws(StoreError) -> T) throws -> T {
+    do {
+        return try body(store)
+    } catch {
+        Console.error("lymph: \(error)")
+        throw ExitCode(3)
+    }
+}
+
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 

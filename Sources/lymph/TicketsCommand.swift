@@ -21,8 +21,9 @@ struct TicketsCommand: AsyncParsableCommand {
         @Option(help: "table (default on a terminal) or json (one ticket a line).") var format: OutputFormat?
 
         func run() async throws {
-            let store = try location.open()
-            let tickets = try store.tickets(status: status == .all ? nil : Ticket.Status(rawValue: status.rawValue), equipment: equipment)
+            let tickets = try withStore(location.open()) { store throws(StoreError) in
+                try store.tickets(status: status == .all ? nil : Ticket.Status(rawValue: status.rawValue), equipment: equipment)
+            }
             switch format ?? .automatic {
             case .json:
                 for t in tickets { print(String(decoding: t.json(), as: UTF8.self)) }
@@ -42,7 +43,7 @@ struct TicketsCommand: AsyncParsableCommand {
         @Argument(help: "The ticket id (mt_...).") var id: String
 
         func run() async throws {
-            guard let t = try location.open().ticket(id: id) else {
+            guard let t = try withStore(location.open(), { store throws(StoreError) in try store.ticket(id: id) }) else {
                 Console.error("lymph: no ticket '\(id)'")
                 throw ExitCode(1)
             }
@@ -58,7 +59,9 @@ struct TicketsCommand: AsyncParsableCommand {
         @Option(help: "A note kept with the ticket.") var note: String?
 
         func run() async throws {
-            guard let t = try location.open().closeTicket(id: id, cancel: cancel, note: note, at: Timestamp.now()) else {
+            guard let t = try withStore(location.open(), { store throws(StoreError) in
+                try store.closeTicket(id: id, cancel: cancel, note: note, at: Timestamp.now())
+            }) else {
                 Console.error("lymph: no ticket '\(id)'")
                 throw ExitCode(1)
             }
@@ -77,7 +80,9 @@ struct SensorsCommand: AsyncParsableCommand {
     @Option(help: "table (default on a terminal) or json (one sensor a line).") var format: OutputFormat?
 
     func run() async throws {
-        let sensors = try location.open().sensors(status: status == .all ? nil : status.rawValue)
+        let sensors = try withStore(location.open()) { store throws(StoreError) in
+            try store.sensors(status: status == .all ? nil : status.rawValue)
+        }
         switch format ?? .automatic {
         case .json:
             for s in sensors { print(String(decoding: s.json(), as: UTF8.self)) }

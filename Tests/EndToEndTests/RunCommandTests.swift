@@ -167,6 +167,30 @@ struct RunCommandTests {
         #expect(missing.stderr.contains("cannot read input 'nope.ndjson'"))
     }
 
+    @Test("a quiet stdin: an event comes out without waiting for more input")
+    func quietStdin() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\noutput: out.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LymphBinary.path)
+        process.arguments = ["run", "p.yaml", "--summary", "none"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let input = Pipe()
+        process.standardInput = input
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for id in ["a", "b"] {
+            input.fileHandleForWriting.write(Data((#"{"id":"\#(id)","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\n").utf8))
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while LymphBinary.lines(dir + "/out.ndjson").count < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 2)
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
     @Test("SIGTERM stops reading, flushes, prints the summary and exits 143")
     func sigterm() throws {
         let dir = LymphBinary.workDirectory()

@@ -69,4 +69,12 @@ struct ItemReaderTests {
         #expect(r[1].oversize && r[1].source.line == 2 && r[1].bytes.count == 4096)
         #expect(texts([r[2]]) == ["{\"b\":2}"] && r[2].source.line == 4)
     }
+
+    @Test("a small item limit keeps at most the line itself, never bytes of the next lines")
+    func smallLimit() throws {
+        let r = try items(Array("{\"a\":1}\n\(String(repeating: "z", count: 300))\n{\"b\":2}\n".utf8), maxItemBytes: 100)
+        #expect(r.count == 3)
+        #expect(r[1].oversize && r[1].bytes.count == 300 && r[1].bytes.allSatisfy { $0 == UInt8(ascii: "z") })
+        #expect(texts([r[2]]) == ["{\"b\":2}"])
+    }
 }

@@ -158,4 +158,22 @@ struct MaintenanceTests {
         #expect(t.map(\.action) == ["Inspect sensor sen_1"])
         #expect(t[0].sourceEventIDs == ["s1"])
     }
+
+    @Test("two stages that open tickets share one book: the same job in one commit is one ticket")
+    func sharedBook() async throws {
+        let (twoStages, d) = PipelineLoader.parse(yaml: """
+            state: \(dir)/state.sqlite
+            output: none
+            dead_letter: \(dir)/dead.ndjson
+            stages:
+              - parse
+              - schedule_maintenance: { name: first, emit: false }
+              - schedule_maintenance: { name: second, emit: false }
+            """, file: "two.yaml")
+        #expect(!d.hasErrors)
+        let s = try await run([Self.prediction("p1"), Self.prediction("p2")], spec: twoStages!)
+        #expect(s.deadLetters == 0)
+        let t = try tickets()
+        #expect(t.count == 1 && t[0].sourceEventIDs == ["p1", "p2"])
+    }
 }

@@ -112,9 +112,16 @@ struct PipelineLoaderTests {
         ("  - filter: {}\n", "p.yaml:3:13: filter needs 'types:' and/or 'match:'"),
         ("  - verify\n", "p.yaml:3:5: verify needs 'secrets: [env:NAME]' (or file:PATH): the secrets to check signatures with"),
         ("  - log:\n      when: { typos: [a] }\n", "p.yaml:4:15: unknown key 'typos' in when; did you mean 'types'?"),
+        ("  - dedup:\n      window: inf\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
+        ("  - dedup:\n      window: 1e300\n", "p.yaml:4:15: window must be at most 100 years"),
     ])
     func optionErrors(_ stage: String, _ expected: String) {
         #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])
+    }
+
+    @Test("a huge size is an error, not an overflow")
+    func hugeSize() {
+        #expect(diagnostics("stages:\n  - parse:\n      max_bytes: 99999999999G\n") == ["p.yaml:3:18: max_bytes must be a size like 1048576, 512KiB or 1MiB"])
     }
 
     @Test("duplicate stage names are refused")

@@ -89,8 +89,12 @@ public struct ConfigValue {
 
     /// `30s`, `10m`, `48h`, `7d`, or combinations (`1h30m`); a bare number is seconds.
     func duration(_ d: inout ConfigDiagnostics, _ what: String) -> Double? {
-        guard case .scalar(let s) = node, let seconds = ConfigValue.parseDuration(s.string), seconds > 0 else {
+        guard case .scalar(let s) = node, let seconds = ConfigValue.parseDuration(s.string), seconds > 0, seconds.isFinite else {
             d.error("\(what) must be a positive duration like 30s, 10m, 48h or 7d", at: self)
+            return nil
+        }
+        guard seconds <= ConfigValue.maxDuration else {
+            d.error("\(what) must be at most 100 years", at: self)
             return nil
         }
         return seconds
@@ -108,6 +112,9 @@ public struct ConfigValue {
         }
         return v
     }
+
+    /// The longest duration accepted anywhere (100 years): bigger ones are mistakes.
+    static let maxDuration = 100 * 365 * 86_400.0
 
     public static func parseDuration(_ text: String) -> Double? {
         let t = text.trimmingCharacters(in: .whitespaces)
@@ -141,13 +148,16 @@ public struct ConfigValue {
         let digits = t.prefix { $0.isNumber }
         guard let n = Int(digits) else { return nil }
         let unit = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let scale: Int
         switch unit {
-        case "", "b": return n
-        case "k", "kb", "kib": return n * 1024
-        case "m", "mb", "mib": return n * 1024 * 1024
-        case "g", "gb", "gib": return n * 1024 * 1024 * 1024
+        case "", "b": scale = 1
+        case "k", "kb", "kib": scale = 1 << 10
+        case "m", "mb", "mib": scale = 1 << 20
+        case "g", "gb", "gib": scale = 1 << 30
         default: return nil
         }
+        let (value, overflow) = n.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : value
     }
 }
 

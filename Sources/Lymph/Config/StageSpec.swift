@@ -25,6 +25,9 @@ public struct StageBuildEnvironment: Sendable {
     public let hasExplicitName: Bool
     public let stageIndex: Int
     public let store: StateStore?
+    /// The pipeline's one ticket book (present with a store): every stage that opens tickets
+    /// shares it, so two stages never open the same job twice in one commit.
+    public let tickets: TicketBook?
     public let sinks: SinkRegistry
     public let environment: [String: String]
     public let now: Double

@@ -24,6 +24,8 @@ public final class ItemReader: @unchecked Sendable {
     let maxItemBytes: Int
     var nextPath = 0
     var current: SourceReader?
+    /// Every source was read to its end (as opposed to a stop request).
+    public private(set) var finished = false
 
     public init(paths: [String], maxItemBytes: Int) {
         self.paths = paths.isEmpty ? ["-"] : paths
@@ -42,75 +44,43 @@ public final class ItemReader: @unchecked Sendable {
         }
     }
 
-    /// The next batch, nil at the end of the last source (or when a stop is requested).
+    /// The next batch, nil at the end of the last source (or when a stop is requested). An
+    /// empty batch means a pipe has been quiet for a moment: a chance to finish work in flight.
     public func nextBatch(control: RunControl? = nil) throws(InputError) -> InputBatch? {
         while true {
             if control?.isStopRequested == true { return nil }
             if current == nil {
-                guard nextPath < paths.count else { return nil }
+                guard nextPath < paths.count else {
+                    finished = true
+                    return nil
+                }
                 current = try SourceReader(path: paths[nextPath], maxItemBytes: maxItemBytes)
                 nextPath += 1
             }
             if let batch = try current!.read(control: control) {
-                if !batch.isEmpty { return batch }
+                if !batch.isEmpty || batch.idle { return batch }
             } else {
+                if current!.stopped { return nil }
                 current = nil
             }
         }
     }
 }
 
-/// What the reader hands over: items it already split, and/or a block of complete lines that
-/// a worker splits (`allItems()`), so the ordered reader only reads and counts lines.
+/// What the reader hands over: the items of one read, or a note that a pipe is quiet.
 public struct InputBatch: Sendable {
     public var items: [RawItem] = []
-    var lines: LineBlock?
+    /// Nothing arrived for a while (a quiet pipe): a chance to finish work in flight.
+    public var idle = false
 
-    init(items: [RawItem] = [], lines: LineBlock? = nil) {
+    init(items: [RawItem] = [], idle: Bool = false) {
         self.items = items
-        self.lines = lines
+        self.idle = idle
     }
 
-    var isEmpty: Bool { items.isEmpty && lines == nil }
+    var isEmpty: Bool { items.isEmpty }
 
-    /// Every item, in order (splitting the line block here, on the caller's thread).
-    public func allItems() -> [RawItem] {
-        guard let lines else { return items }
-        return items + lines.items()
-    }
-}
-
-/// Complete lines `bytes[0..<end]` (each ending in a newline), the first at `firstLine`.
-struct LineBlock: Sendable {
-    let bytes: [UInt8]
-    let end: Int
-    let firstLine: Int
-    let fileID: UInt32
-    let maxItemBytes: Int
-
-    /// One item a non-blank line; CR before LF dropped; over-long lines cut and marked.
-    func items() -> [RawItem] {
-        var items: [RawItem] = []
-        items.reserveCapacity(end / 256 + 1)
-        var line = firstLine
-        var start = 0
-        bytes.withUnsafeBytes { raw in
-            while let nl = ByteScan.find(0x0A, in: raw, from: start, to: end) {
-                var e = nl
-                if e > start && raw[e - 1] == 0x0D { e -= 1 }
-                if e - start > maxItemBytes {
-                    items.append(RawItem(bytes: bytes[start..<(start + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: line), oversize: true))
-                } else {
-                    var k = start
-                    while k < e && SourceReader.isBlank(raw[k]) { k += 1 }
-                    if k < e { items.append(RawItem(bytes: bytes[start..<e], source: SourcePosition(fileID: fileID, line: line))) }
-                }
-                line += 1
-                start = nl + 1
-            }
-        }
-        return items
-    }
+    public func allItems() -> [RawItem] { items }
 }
 
 /// An input that cannot be read: the run cannot continue (exit 3).
@@ -134,6 +104,9 @@ final class SourceReader {
     var carry: [UInt8] = []
     var line = 0  // lines completed so far
     var eof = false
+    /// A stop was requested while waiting for input: what was read of an unfinished item is
+    /// not passed on as if it were complete.
+    var stopped = false
     /// Set while skipping the rest of an over-long line: its first bytes and line number.
     var skipping: (prefix: ArraySlice<UInt8>, line: Int)?
 
@@ -157,14 +130,20 @@ final class SourceReader {
         if fd != 0 { close(fd) }
     }
 
-    /// Appends up to `count` bytes to `buffer`; returns how many (0 at end of input).
-    func fill(_ buffer: inout [UInt8], count: Int, control: RunControl?) throws(InputError) -> Int {
-        if eof { return 0 }
+    /// Appends up to `count` bytes to `buffer`; returns how many (0 at end of input or on a
+    /// stop, which also sets `stopped`). With `idleAfter`, returns -1 when a pipe stays quiet
+    /// for 200 ms, so the caller can finish what is in flight.
+    func fill(_ buffer: inout [UInt8], count: Int, control: RunControl?, idleAfter: Bool = false) throws(InputError) -> Int {
+        if eof || stopped { return 0 }
         if isPipe {
             // Wait in short slices so a stop request is seen even when no input comes.
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             while poll(&pfd, 1, 200) == 0 {
-                if control?.isStopRequested == true { return 0 }
+                if control?.isStopRequested == true {
+                    stopped = true
+                    return 0
+                }
+                if idleAfter { return -1 }
             }
         }
         let old = buffer.count
@@ -211,54 +190,17 @@ final class SourceReader {
         case .lines:
             var block = carry
             carry = []
-            let n = try fill(&block, count: ItemReader.blockSize, control: control)
-            if n == 0 && block.isEmpty && skipping == nil {
+            let n = try fill(&block, count: ItemReader.blockSize, control: control, idleAfter: true)
+            if n < 0 {
+                carry = block
+                return InputBatch(idle: true)
+            }
+            if stopped || (n == 0 && block.isEmpty && skipping == nil) {
                 mode = .done
                 return nil
             }
-            if skipping != nil || n == 0 {
-                return InputBatch(items: splitLines(block, atEnd: n == 0))
-            }
-            return InputBatch(lines: cutCompleteLines(block))
+            return InputBatch(items: splitLines(block, atEnd: n == 0))
         }
-    }
-
-    /// Hands the complete lines of `block` to a worker to split (`LineBlock`), keeping the
-    /// unfinished last line in `carry`. Only the line count is found here, for numbering.
-    func cutCompleteLines(_ block: [UInt8]) -> LineBlock? {
-        // Backwards from the end: the last line is short, so this touches few bytes.
-        let lastNewline: Int? = block.withUnsafeBytes { raw in
-            var i = raw.count - 1
-            while i >= 0 && raw[i] != 0x0A { i -= 1 }
-            return i >= 0 ? i : nil
-        }
-        guard let k = lastNewline else {
-            // No line ends here: all of it belongs to one line.
-            if block.count > maxItemBytes {
-                skipping = (block[0..<ItemReader.oversizePrefix], line + 1)
-            } else {
-                carry = block
-            }
-            return nil
-        }
-        var count = 0
-        block.withUnsafeBytes { raw in
-            var start = 0
-            while let nl = ByteScan.find(0x0A, in: raw, from: start, to: k + 1) {
-                count += 1
-                start = nl + 1
-            }
-        }
-        let lines = LineBlock(bytes: block, end: k + 1, firstLine: line + 1, fileID: fileID, maxItemBytes: maxItemBytes)
-        line += count
-        if k + 1 < block.count {
-            if block.count - (k + 1) > maxItemBytes {
-                skipping = (block[(k + 1)..<(k + 1 + ItemReader.oversizePrefix)], line + 1)
-            } else {
-                carry = Array(block[(k + 1)...])
-            }
-        }
-        return lines
     }
 
     /// Looks at the start of the source to choose between lines, an array and one document.
@@ -267,6 +209,7 @@ final class SourceReader {
         // Read until the first line is complete (or the end, or the item limit).
         while true {
             let n = try fill(&block, count: ItemReader.blockSize, control: control)
+            if stopped { return nil }
             if n == 0 || block.contains(0x0A) || block.count > maxItemBytes { break }
         }
         guard let first = block.firstIndex(where: { !Self.isBlank($0) }) else {
@@ -283,10 +226,13 @@ final class SourceReader {
         if block[first] == UInt8(ascii: "{") {
             let lineEnd = block[first...].firstIndex(of: 0x0A) ?? block.count
             var firstLine = block[first..<lineEnd]
-            if firstLine.last == 0x0D { firstLine = firstLine.dropLast() }
-            if (try? JSONParser.parse(firstLine)) == nil, let doc = try readDocument(block, first: first, control: control) {
+            while let last = firstLine.last, Self.isBlank(last) { firstLine = firstLine.dropLast() }
+            // Only a first line that is "{" alone starts a pretty-printed object: a broken
+            // event line must not make a live stream wait for the end of its input.
+            if firstLine.count == 1, let doc = try readDocument(block, first: first, control: control) {
                 return doc
             }
+            if stopped { return nil }
         }
         mode = .lines
         return splitLines(block, atEnd: eof)
@@ -296,9 +242,10 @@ final class SourceReader {
     /// Otherwise nil, with everything read kept for line mode.
     func readDocument(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
         var block = start
-        while !eof && block.count <= maxItemBytes {
+        while !eof && !stopped && block.count <= maxItemBytes {
             _ = try fill(&block, count: ItemReader.blockSize, control: control)
         }
+        if stopped { return nil }
         guard eof, block.count <= maxItemBytes, (try? JSONParser.parse(block[...])) != nil else {
             carry = []
             mode = .lines
@@ -315,13 +262,14 @@ final class SourceReader {
     /// A JSON array of items: read whole (bounded), each element an item at its own line.
     func readArray(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
         var block = start
-        while !eof && block.count <= ItemReader.maxArrayBytes {
+        while !eof && !stopped && block.count <= ItemReader.maxArrayBytes {
             _ = try fill(&block, count: 4 * ItemReader.blockSize, control: control)
         }
+        if stopped { return nil }
         mode = .done
         let startLine = block[..<first].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
         if block.count > ItemReader.maxArrayBytes {
-            return [RawItem(bytes: block[first..<(first + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: startLine), oversize: true)]
+            return [RawItem(bytes: block[first...].prefix(ItemReader.oversizePrefix), source: SourcePosition(fileID: fileID, line: startLine), oversize: true)]
         }
         let tape: [JSONTapeEntry]
         do { tape = try JSONParser.parse(block[...]) } catch {
@@ -371,7 +319,7 @@ final class SourceReader {
             } else if skipping != nil {
                 // Still inside an over-long line: drop what was read.
             } else if block.count - start > maxItemBytes {
-                skipping = (block[start..<(start + ItemReader.oversizePrefix)], line + 1)
+                skipping = (block[start...].prefix(ItemReader.oversizePrefix), line + 1)
             } else {
                 carry = Array(block[start...])
             }
@@ -395,7 +343,7 @@ final class SourceReader {
         var e = end
         if e > start && block[e - 1] == 0x0D { e -= 1 }
         if e - start > maxItemBytes {
-            items.append(RawItem(bytes: block[start..<(start + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: line), oversize: true))
+            items.append(RawItem(bytes: block[start..<min(e, start + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: line), oversize: true))
             return
         }
         // Blank lines are skipped (a line of only spaces too).

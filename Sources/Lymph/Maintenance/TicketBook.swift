@@ -72,14 +72,17 @@ public final class TicketBook: Sendable {
         return change
     }
 
-    /// Writes the changes made since the last commit, inside the runner's transaction.
+    /// Writes the changes made since the last commit, inside the runner's transaction. Several
+    /// stages share one book and each calls this: later calls in a transaction find nothing new.
     func writePending(_ db: Database) throws {
         let (tickets, sources) = overlay.withLock { o in
-            o.writing = o.dirty.compactMap { o.open[$0] }
-            o.writingSources = o.newSources
+            let tickets = o.dirty.compactMap { o.open[$0] }
+            let sources = o.newSources
+            o.writing += tickets
+            o.writingSources += sources
             o.dirty = []
             o.newSources = []
-            return (o.writing, o.writingSources)
+            return (tickets, sources)
         }
         for t in tickets { try Self.upsert(db, t) }
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)")

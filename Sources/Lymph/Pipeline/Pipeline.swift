@@ -49,10 +49,11 @@ public final class Pipeline: Sendable {
         let sinks = SinkRegistry()
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)
+        let tickets = store.map { TicketBook(store: $0) }
         var stages: [RunningStage] = []
         for (offset, entry) in spec.stages.enumerated() {
             let env = StageBuildEnvironment(pipelineName: spec.name, stageName: entry.name, hasExplicitName: entry.hasExplicitName,
-                                            stageIndex: offset + 1, store: store, sinks: sinks, environment: environment, now: now)
+                                            stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now)
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
         return Pipeline(spec: spec, store: store, parse: spec.parse, stages: stages, output: output, deadLetters: deadLetters, sinks: sinks)

@@ -34,6 +34,14 @@ public struct PipelineRunner: Sendable {
         var sequence = 0
         do {
             while !control.isStopRequested, let input = try reader.nextBatch(control: control) {
+                if input.isEmpty {
+                    // A quiet pipe: finish what is in flight now rather than when more arrives.
+                    while !inFlight.isEmpty {
+                        let batch = try await inFlight.removeFirst().value
+                        try await serialPart(batch, totals: &totals, summary: &summary)
+                    }
+                    continue
+                }
                 let seq = sequence
                 sequence += 1
                 inFlight.append(Task { try await concurrentPart(input.allItems(), sequence: seq) })
@@ -53,7 +61,8 @@ public struct PipelineRunner: Sendable {
             throw error
         }
         summary.seconds = Self.seconds(clock.now - start)
-        summary.interruptedBy = control.stopSignal
+        // A signal after the last input was read interrupted nothing.
+        summary.interruptedBy = reader.finished ? 0 : control.stopSignal
         summary.stages = [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0])]
             + pipeline.stages.enumerated().map { RunSummary.StageLine(name: $1.name, kind: $1.kind, stats: totals[$0 + 1]) }
         return summary

@@ -29,8 +29,9 @@ public final class DedupStage: Stage {
         case memory
     }
 
-    /// Keys committed to memory when `backing` is `.memory`.
-    private let memorySeen = Mutex<Set<[UInt8]>>([])
+    /// Keys remembered in memory when `backing` is `.memory`, with when; older than `window`
+    /// they are forgotten, as in the store.
+    private let memorySeen = Mutex<[[UInt8]: Double]>([:])
     /// Finished keys waiting for the next transaction, and those being written in it.
     private let unflushed = Mutex<(waiting: [[UInt8]], writing: [[UInt8]])>(([], []))
 
@@ -76,7 +77,8 @@ public final class DedupStage: Stage {
         case .store(let store):
             seen = try store.dedupSeen(scope: scopeID, keys: keys, since: context.now - window)
         case .memory:
-            seen = memorySeen.withLock { set in keys.map { set.contains($0) } }
+            let since = context.now - window
+            seen = memorySeen.withLock { seen in keys.map { (seen[$0] ?? -.infinity) >= since } }
         }
         pending.withLock { pending in
             for (n, i) in positions.enumerated() {
@@ -121,7 +123,13 @@ public final class DedupStage: Stage {
             return keys
         }
         if keys.isEmpty { return }
-        if case .memory = backing { memorySeen.withLock { $0.formUnion(keys) } }
+        if case .memory = backing {
+            let now = Timestamp.now()
+            memorySeen.withLock { seen in
+                for k in keys { seen[k] = now }
+                if seen.count > 2 * keys.count + 100_000 { seen = seen.filter { $0.value >= now - window } }
+            }
+        }
         pending.withLock { pending in for k in keys { pending.remove(k) } }
     }
 }

@@ -9,8 +9,8 @@ public struct ScheduleMaintenanceSpec: StageSpec {
     public var usesStore: Bool { true }
 
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
-        guard let store = env.store else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
-        return ScheduleMaintenanceStage(options: options, book: TicketBook(store: store))
+        guard let book = env.tickets else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
+        return ScheduleMaintenanceStage(options: options, book: book)
     }
 
     static let fieldKeys = ["equipment", "action", "failure_time", "confidence", "severity", "metric"]
@@ -60,8 +60,8 @@ public struct TrackSensorsSpec: StageSpec {
     public var usesStore: Bool { true }
 
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
-        guard let store = env.store else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
-        return TrackSensorsStage(store: store, book: TicketBook(store: store), offlineTicket: offlineTicket, dueIn: dueIn)
+        guard let store = env.store, let book = env.tickets else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
+        return TrackSensorsStage(store: store, book: book, offlineTicket: offlineTicket, dueIn: dueIn)
     }
 
     static let kind = StageKind(name: "track_sensors", optionKeys: ["offline_ticket", "ticket_due_in"]) { m, d in
