@@ -6,6 +6,9 @@ import Synchronization
 ///
 /// Rules: at most one open ticket per (equipment, action); a later request merges into it (adds
 /// its event, keeps the earlier due date, raises the priority); a source event applies once.
+///
+/// In the overlay a ticket's `sourceEventIDs` holds only the events added since the last
+/// commit; the store keeps the rest (`lymph_ticket_sources`). Changes report the whole list.
 public final class TicketBook: Sendable {
     let store: StateStore
     private let overlay = Mutex<Overlay>(Overlay())
@@ -43,11 +46,15 @@ public final class TicketBook: Sendable {
         // Cached statements: this runs for every ticketed event.
         let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
         if try Int.fetchOne(sources, arguments: [r.sourceEventID]) != nil { return .alreadyApplied }
-        var current = overlay.withLock { $0.open[key] }
+        // Taken out of the overlay while it is changed, so appending to its (long) list of
+        // source events does not copy the list; it is put back below.
+        var current = overlay.withLock { $0.open.removeValue(forKey: key) }
         if current == nil { current = try Self.fetchOpen(db, equipment: r.equipmentID, action: r.action) }
         let change: TicketChange
-        let ticket: Ticket
-        if var t = current, t.status == .open {
+        var ticket: Ticket
+        if current?.status == .open {
+            var t = current!
+            current = nil  // t is now the only reference: appending does not copy
             let newDue = min(t.dueBy, r.dueBy)
             let newPriority = max(t.priority, r.priority)
             let changed = newDue != t.dueBy || newPriority != t.priority
@@ -63,13 +70,27 @@ public final class TicketBook: Sendable {
                             sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
             change = .opened(ticket)
         }
+        // The whole list of sources, for the caller (an emitted event carries it).
+        func complete(_ t: Ticket) throws -> Ticket {
+            var full = t
+            let stored = try String.fetchAll(db.cachedStatement(sql: "SELECT event_id FROM lymph_ticket_sources WHERE ticket_id = ? ORDER BY rowid"),
+                                             arguments: [t.ticketID])
+            full.sourceEventIDs = stored + t.sourceEventIDs
+            return full
+        }
+        let reported: TicketChange
+        switch change {
+        case .opened(let t): reported = .opened(try complete(t))
+        case .merged(let t, changed: true): reported = .merged(try complete(t), changed: true)
+        default: reported = change
+        }
         overlay.withLock { o in
             o.open[key] = ticket
             o.sources.insert(r.sourceEventID)
             o.dirty.insert(key)
             o.newSources.append((r.sourceEventID, ticket.ticketID))
         }
-        return change
+        return reported
     }
 
     /// Writes the changes made since the last commit, inside the runner's transaction. Several
@@ -106,24 +127,14 @@ public final class TicketBook: Sendable {
         }
     }
 
+
     static func upsert(_ db: Database, _ t: Ticket) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, source_event_ids, created_at, updated_at, note)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(ticket_id) DO UPDATE SET priority = excluded.priority, due_by = excluded.due_by,
-                source_event_ids = excluded.source_event_ids, updated_at = excluded.updated_at
+            INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(ticket_id) DO UPDATE SET priority = excluded.priority, due_by = excluded.due_by, updated_at = excluded.updated_at
             """).execute(arguments: [t.ticketID, t.equipmentID, t.action, t.priority.description, t.dueBy, t.status.rawValue,
-                             String(decoding: Self.encodeIDs(t.sourceEventIDs), as: UTF8.self), t.createdAt, t.updatedAt, t.note])
-    }
-
-    static func encodeIDs(_ ids: [String]) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "[")]
-        for (i, id) in ids.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSONStringEncoder.append(id, to: &out)
-        }
-        out.append(UInt8(ascii: "]"))
-        return out
+                             t.createdAt, t.updatedAt, t.note])
     }
 
     static func fetchOpen(_ db: Database, equipment: String, action: String) throws -> Ticket? {
@@ -131,9 +142,10 @@ public final class TicketBook: Sendable {
         return try Row.fetchOne(statement, arguments: [equipment, action]).map(ticket(from:))
     }
 
+    /// A ticket from a row; `source_event_ids` (a JSON array) when the query selected it.
     static func ticket(from row: Row) -> Ticket {
-        let idsText: String = row["source_event_ids"]
-        let ids = (try? JSONDocument(parsing: Array(idsText.utf8)))?.root.elements.map { $0.compactMap(\.string) } ?? []
+        let idsText: String? = row["source_event_ids"]
+        let ids = idsText.flatMap { try? JSONDocument(parsing: Array($0.utf8)) }?.root.elements.map { $0.compactMap(\.string) } ?? []
         return Ticket(ticketID: row["ticket_id"], equipmentID: row["equipment_id"], action: row["action"],
                       priority: Ticket.Priority(name: row["priority"]) ?? .medium, dueBy: row["due_by"],
                       status: Ticket.Status(rawValue: row["status"]) ?? .open, sourceEventIDs: ids,

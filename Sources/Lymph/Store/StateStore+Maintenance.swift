@@ -2,10 +2,16 @@ import GRDB
 
 /// Tickets and sensors, for the maintenance stages and the `tickets` / `sensors` commands.
 extension StateStore {
+    /// A ticket's source events as a JSON array, in the order they came.
+    static let sourcesColumn = """
+        (SELECT json_group_array(event_id) FROM (SELECT event_id FROM lymph_ticket_sources s
+         WHERE s.ticket_id = t.ticket_id ORDER BY s.rowid)) AS source_event_ids
+        """
+
     /// Tickets by due date, then creation; `status` nil means all.
     public func tickets(status: Ticket.Status?, equipment: String?) throws(StoreError) -> [Ticket] {
         try read { db in
-            var sql = "SELECT * FROM lymph_tickets WHERE 1 = 1"
+            var sql = "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE 1 = 1"
             var args: [any DatabaseValueConvertible] = []
             if let status { sql += " AND status = ?"; args.append(status.rawValue) }
             if let equipment { sql += " AND equipment_id = ?"; args.append(equipment) }
@@ -15,7 +21,7 @@ extension StateStore {
     }
 
     public func ticket(id: String) throws(StoreError) -> Ticket? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM lymph_tickets WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:)) }
+        try read { db in try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:)) }
     }
 
     /// Marks a ticket done (or cancelled); returns it, or nil when there is no such ticket.
@@ -24,7 +30,7 @@ extension StateStore {
         try write { db in
             try db.execute(sql: "UPDATE lymph_tickets SET status = ?, note = COALESCE(?, note), updated_at = ? WHERE ticket_id = ? AND status = 'open'",
                            arguments: [cancel ? "cancelled" : "done", note, time, id])
-            return try Row.fetchOne(db, sql: "SELECT * FROM lymph_tickets WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:))
+            return try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:))
         }
     }
 

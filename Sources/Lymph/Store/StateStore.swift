@@ -74,17 +74,19 @@ public final class StateStore: Sendable {
                     priority TEXT NOT NULL,
                     due_by REAL NOT NULL,
                     status TEXT NOT NULL,
-                    source_event_ids TEXT NOT NULL,
                     created_at REAL NOT NULL,
                     updated_at REAL NOT NULL,
                     note TEXT
                 );
                 CREATE UNIQUE INDEX lymph_tickets_open ON lymph_tickets (equipment_id, action) WHERE status = 'open';
                 CREATE INDEX lymph_tickets_due ON lymph_tickets (status, due_by);
+                -- Every event that contributed to a ticket, in the order they came (rowid): kept
+                -- here rather than as a list in the ticket row, which every merge would rewrite.
                 CREATE TABLE lymph_ticket_sources (
-                    event_id TEXT PRIMARY KEY,
+                    event_id TEXT NOT NULL UNIQUE,
                     ticket_id TEXT NOT NULL
-                ) WITHOUT ROWID;
+                );
+                CREATE INDEX lymph_ticket_sources_ticket ON lymph_ticket_sources (ticket_id);
                 CREATE TABLE lymph_sensors (
                     sensor_id TEXT PRIMARY KEY,
                     equipment_id TEXT,
