@@ -76,6 +76,19 @@ struct LymphBinary {
                       stderr: String(decoding: errData.get(), as: UTF8.self))
     }
 
+    /// Starts `lymph` with stdin from `stdin`, for tests that talk to a running process.
+    static func launch(_ arguments: [String], in directory: String, stdin: Pipe, stderr: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardInput = stdin
+        process.standardError = stderr ?? FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     /// The file's lines (invalid UTF-8 shown as U+FFFD, as Lymph's dead letters do).
     static func lines(_ path: String) -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }

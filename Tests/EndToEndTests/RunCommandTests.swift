@@ -171,15 +171,8 @@ struct RunCommandTests {
     func quietStdin() throws {
         let dir = LymphBinary.workDirectory()
         try "state: memory\noutput: out.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: LymphBinary.path)
-        process.arguments = ["run", "p.yaml", "--summary", "none"]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
         let input = Pipe()
-        process.standardInput = input
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let process = try LymphBinary.launch(["run", "p.yaml", "--summary", "none"], in: dir, stdin: input)
         for id in ["a", "b"] {
             input.fileHandleForWriting.write(Data((#"{"id":"\#(id)","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\n").utf8))
         }
@@ -195,15 +188,8 @@ struct RunCommandTests {
     func sigterm() throws {
         let dir = LymphBinary.workDirectory()
         try "state: memory\noutput: out.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: LymphBinary.path)
-        process.arguments = ["run", "p.yaml", "--summary", "json"]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
         let input = Pipe(), err = Pipe()
-        process.standardInput = input
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let process = try LymphBinary.launch(["run", "p.yaml", "--summary", "json"], in: dir, stdin: input, stderr: err)
         input.fileHandleForWriting.write(Data((#"{"id":"a","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\n").utf8))
         // Wait for the event to come out, then stop the run while stdin is still open.
         let deadline = Date().addingTimeInterval(30)
