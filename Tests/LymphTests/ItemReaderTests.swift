@@ -9,7 +9,7 @@ struct ItemReaderTests {
         FileManager.default.createFile(atPath: path, contents: Data(content))
         let reader = ItemReader(paths: [path], maxItemBytes: maxItemBytes)
         var all: [RawItem] = []
-        while let batch = try reader.nextBatch() { all += batch.allItems() }
+        while let batch = try reader.nextBatch() { all += batch.items }
         return all
     }
 

@@ -79,8 +79,6 @@ public struct InputBatch: Sendable {
     }
 
     var isEmpty: Bool { items.isEmpty }
-
-    public func allItems() -> [RawItem] { items }
 }
 
 /// An input that cannot be read: the run cannot continue (exit 3).

@@ -44,7 +44,7 @@ public struct PipelineRunner: Sendable {
                 }
                 let seq = sequence
                 sequence += 1
-                inFlight.append(Task { try await concurrentPart(input.allItems(), sequence: seq) })
+                inFlight.append(Task { try await concurrentPart(input.items, sequence: seq) })
                 if inFlight.count >= maxBatchesInFlight {
                     let batch = try await inFlight.removeFirst().value
                     try await serialPart(batch, totals: &totals, summary: &summary)

@@ -89,11 +89,4 @@ struct KeyedHMAC: @unchecked Sendable {
             return diff == 0
         }
     }
-
-    /// Lowercase hex of the MAC of `body` (used by `lymph sign` and tests).
-    func hex(of body: ArraySlice<UInt8>) -> String {
-        var h = prototype
-        body.withUnsafeBytes { h.update(data: $0) }
-        return Hex.string(h.finalize())
-    }
 }
