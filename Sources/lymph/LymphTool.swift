@@ -18,6 +18,7 @@ struct LymphTool: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.
     static func main() async {
+        LogSetup.bootstrap()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -14,7 +14,11 @@ final class SignalTrap {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                if control.isStopRequested { _exit(128 + sig) }
+                if control.isStopRequested {
+                    // Leaving at once: plugin processes must not outlive Lymph.
+                    ChildProcesses.killAll()
+                    _exit(128 + sig)
+                }
                 control.requestStop(signal: sig)
             }
             source.resume()

@@ -8,6 +8,7 @@ public enum StageCatalog {
         LogSpec.kind,
         ScheduleMaintenanceSpec.kind,
         TrackSensorsSpec.kind,
+        ExecSpec.kind,
     ]
 
     public static let names = kinds.map(\.name)

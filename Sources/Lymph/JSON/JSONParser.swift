@@ -33,12 +33,12 @@ public enum JSONParser {
             throw JSONSyntaxError(offset: 0, message: "document larger than 4 GiB")
         }
         let base = tape.count
-        var moved = tape
-        tape = []
+        // The tape is swapped into the reader and back, never copied: a second reference during
+        // parsing would make every append copy the whole batch's tape (quadratic in debug builds).
         let result = bytes.withUnsafeBufferPointer { buffer -> Result<Void, JSONSyntaxError> in
-            var reader = Reader(p: buffer, tape: moved, base: base, maxDepth: maxDepth)
-            moved = []
-            defer { moved = reader.tape }
+            var reader = Reader(p: buffer, tape: [], base: base, maxDepth: maxDepth)
+            swap(&reader.tape, &tape)
+            defer { swap(&reader.tape, &tape) }
             do throws(JSONSyntaxError) {
                 try reader.run()
                 return .success(())
@@ -47,7 +47,6 @@ public enum JSONParser {
                 return .failure(error)
             }
         }
-        tape = moved
         try result.get()
     }
 
@@ -271,7 +270,8 @@ extension JSONParser {
             for k in 0..<n where p[i + k] != w[k] {
                 throw fail(i + k, "unexpected \(describe(i + k)), expected a value")
             }
-            tape.append(JSONTapeEntry(kind: kind, hasEscapes: false, start: UInt32(i), end: UInt32(i + n), next: UInt32(tape.count - base + 1)))
+            let next = UInt32(tape.count - base + 1)
+            tape.append(JSONTapeEntry(kind: kind, hasEscapes: false, start: UInt32(i), end: UInt32(i + n), next: next))
             return i + n
         }
 
@@ -297,7 +297,8 @@ extension JSONParser {
                 guard isDigit(i) else { throw fail(i, "an exponent needs a digit") }
                 while isDigit(i) { i += 1 }
             }
-            tape.append(JSONTapeEntry(kind: .number, hasEscapes: false, start: UInt32(start), end: UInt32(i), next: UInt32(tape.count - base + 1)))
+            let next = UInt32(tape.count - base + 1)
+            tape.append(JSONTapeEntry(kind: .number, hasEscapes: false, start: UInt32(start), end: UInt32(i), next: next))
             return i
         }
 
@@ -336,7 +337,8 @@ extension JSONParser {
                     i = try utf8Sequence(i)
                 }
             }
-            tape.append(JSONTapeEntry(kind: .string, hasEscapes: escaped, start: UInt32(open + 1), end: UInt32(i), next: UInt32(tape.count - base + 1)))
+            let next = UInt32(tape.count - base + 1)
+            tape.append(JSONTapeEntry(kind: .string, hasEscapes: escaped, start: UInt32(open + 1), end: UInt32(i), next: next))
             return i + 1
         }
 

@@ -1,0 +1,117 @@
+import Foundation
+
+/// `exec`: a stage that is an external program (a shell script, `jq`, a Python script) speaking
+/// JSON over stdin/stdout. See docs/stages.md for the contract.
+public struct ExecSpec: StageSpec {
+    public enum Mode: String, Sendable { case event, stream }
+    public enum Output: String, Sendable { case events, ignore }
+    public enum OnError: String, Sendable { case deadLetter = "dead_letter", drop, stop }
+
+    public var command: ExecCommand
+    public var mode: Mode
+    public var output: Output
+    /// Seconds allowed per event (event mode: the whole process; stream mode: one answer).
+    public var timeout: Double
+    public var workers: Int
+    public var retries: Int
+    /// First retry delay in seconds; doubles on each further attempt.
+    public var backoff: Double
+    public var onError: OnError
+    /// Extra environment: plain values, or references read when the stage is built.
+    public var environment: [(name: String, value: ExecEnvironmentValue)]
+    public var maxOutput: Int
+    public var maxInFlight: Int
+
+    public var summary: String {
+        var s = "\(command.display), mode \(mode.rawValue), output \(output.rawValue), timeout \(DedupSpec.describe(timeout)), workers \(workers)"
+        if retries > 0 { s += ", retries \(retries)" }
+        s += ", on_error \(onError.rawValue)"
+        return s
+    }
+
+    public var secrets: [SecretReference] {
+        environment.compactMap { if case .reference(let r) = $0.value { return r } else { return nil } }
+    }
+
+    public func build(_ env: StageBuildEnvironment) throws -> any Stage {
+        var extra: [(String, String)] = []
+        var redactions: [String] = []
+        for (name, value) in environment {
+            switch value {
+            case .plain(let text):
+                extra.append((name, text))
+            case .reference(let r):
+                let secret = String(decoding: try r.resolve(environment: env.environment), as: UTF8.self)
+                extra.append((name, secret))
+                if secret.count >= 4 { redactions.append(secret) }
+            }
+        }
+        let processEnvironment = ExecEnvironment(inherited: env.environment, pipeline: env.pipelineName, stage: env.stageName, extra: extra)
+        return ExecStage(spec: self, stageName: env.stageName, environment: processEnvironment, redactions: redactions)
+    }
+
+    static let modes = ["event", "stream"]
+    static let outputs = ["events", "ignore"]
+    static let onErrors = ["dead_letter", "drop", "stop"]
+    static let defaultMaxOutput = 1 << 20
+
+    static let kind = StageKind(name: "exec", optionKeys: ["command", "mode", "output", "timeout", "workers", "retries", "backoff",
+                                                          "on_error", "env", "max_output", "max_in_flight"]) { m, d in
+        let folder = (d.file as NSString).deletingLastPathComponent
+        var command: ExecCommand?
+        if let c = m["command"] {
+            command = ExecCommand.configure(c, pipelineFolder: folder.isEmpty ? "." : folder, &d)
+        } else {
+            d.error("exec needs 'command:', the program to run (a list like [plugins/x.sh, --flag] or a string)", at: m.owner)
+        }
+        func choice<T: RawRepresentable<String>>(_ key: String, _ allowed: [String], _ fallback: T) -> T {
+            guard let v = m[key], let text = v.string(&d, key) else { return fallback }
+            guard let value = T(rawValue: text) else {
+                d.error("\(key) must be one of \(allowed.joined(separator: ", "))\(Suggestion.didYouMean(text, in: allowed))", at: v)
+                return fallback
+            }
+            return value
+        }
+        let mode: Mode = choice("mode", modes, .event)
+        let output: Output = choice("output", outputs, .events)
+        let onError: OnError = choice("on_error", onErrors, .deadLetter)
+        let timeout = m["timeout"].flatMap { $0.duration(&d, "timeout") } ?? 5
+        if let t = m["timeout"], timeout > 3600 { d.error("timeout must be at most 1h", at: t) }
+        let workers = m["workers"].flatMap { $0.int(&d, "workers", range: 1...256) } ?? 1
+        let retries = m["retries"].flatMap { $0.int(&d, "retries", range: 0...20) } ?? 0
+        let backoff = m["backoff"].flatMap { $0.duration(&d, "backoff") } ?? 0.1
+        let maxOutput = m["max_output"].flatMap { $0.byteSize(&d, "max_output", range: 64...(256 << 20)) } ?? defaultMaxOutput
+        let maxInFlight = m["max_in_flight"].flatMap { $0.int(&d, "max_in_flight", range: 1...4096) } ?? 64
+        if mode == .event, let v = m["max_in_flight"] {
+            d.error("max_in_flight applies to 'mode: stream' only (event mode runs one process per event)", at: v)
+        }
+        var environment: [(String, ExecEnvironmentValue)] = []
+        if let e = m["env"], let em = ConfigMapping(e, context: "env", diagnostics: &d) {
+            for entry in em.entries {
+                guard ExecEnvironment.isValidName(entry.key) else {
+                    d.error("environment variable name '\(entry.key)' must be letters, digits and '_', not starting with a digit", at: entry.keyValue)
+                    continue
+                }
+                if ExecEnvironment.reservedNames.contains(entry.key) {
+                    d.error("\(entry.key) is set by Lymph for every process and cannot be overridden", at: entry.keyValue)
+                    continue
+                }
+                guard let text = entry.value.string(&d, "env.\(entry.key)") else { continue }
+                if let reference = SecretReference(text) {
+                    environment.append((entry.key, .reference(reference)))
+                } else {
+                    environment.append((entry.key, .plain(text)))
+                }
+            }
+        }
+        guard let command else { return nil }
+        return ExecSpec(command: command, mode: mode, output: output, timeout: timeout, workers: workers, retries: retries,
+                        backoff: backoff, onError: onError, environment: environment, maxOutput: maxOutput, maxInFlight: maxInFlight)
+    }
+}
+
+/// A value of `exec.env`: written in the file, or read from the environment or a file at start.
+public enum ExecEnvironmentValue: Sendable {
+    case plain(String)
+    case reference(SecretReference)
+}

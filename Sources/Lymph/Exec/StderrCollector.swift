@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Takes a plugin's stderr: each line goes to Lymph's log tagged with the stage (and event, in
+/// event mode), and the last few lines are kept for the dead letter of a failed event.
+///
+/// stderr is never a failure signal. It is bounded: lines are cut at `maxLineBytes`, and past
+/// `maxLoggedBytes` per process the rest is read and discarded (one note says so).
+final class StderrCollector: Sendable {
+    static let maxLineBytes = 2048
+    static let maxLoggedBytes = 256 * 1024
+    static let tailLines = 5
+
+    struct State {
+        var partial: [UInt8] = []
+        var tail: [String] = []
+        var logged = 0
+        var truncatedNoted = false
+    }
+
+    let logger: Logger
+    /// Values of the stage's `env:` references: a plugin that prints one does not get it logged.
+    let redactions: [String]
+    let state = Mutex(State())
+
+    init(logger: Logger, redactions: [String]) {
+        self.logger = logger
+        self.redactions = redactions
+    }
+
+    func append(_ chunk: UnsafeRawBufferPointer) {
+        var lines: [String] = []
+        state.withLock { s in
+            var start = 0
+            for i in 0..<chunk.count where chunk[i] == 0x0A {
+                s.partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<i]).prefix(max(0, Self.maxLineBytes - s.partial.count)))
+                lines.append(Self.text(s.partial))
+                s.partial.removeAll(keepingCapacity: true)
+                start = i + 1
+            }
+            if start < chunk.count, s.partial.count < Self.maxLineBytes {
+                s.partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start...]).prefix(Self.maxLineBytes - s.partial.count))
+            }
+            lines = record(lines, &s)
+        }
+        for line in lines { logger.info("plugin stderr: \(line)") }
+    }
+
+    /// The unfinished last line, once the stream has ended.
+    func finish() {
+        var lines: [String] = []
+        state.withLock { s in
+            if !s.partial.isEmpty { lines = record([Self.text(s.partial)], &s); s.partial = [] }
+        }
+        for line in lines { logger.info("plugin stderr: \(line)") }
+    }
+
+    /// Keeps the tail and returns the lines that may still be logged.
+    private func record(_ lines: [String], _ s: inout State) -> [String] {
+        guard !lines.isEmpty else { return [] }
+        s.tail.append(contentsOf: lines.suffix(Self.tailLines).map { line in
+            redactions.reduce(line) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+        })
+        if s.tail.count > Self.tailLines { s.tail.removeFirst(s.tail.count - Self.tailLines) }
+        var out: [String] = []
+        for var line in lines {
+            for secret in redactions { line = line.replacingOccurrences(of: secret, with: "[redacted]") }
+            if s.logged + line.utf8.count > Self.maxLoggedBytes {
+                if !s.truncatedNoted {
+                    s.truncatedNoted = true
+                    out.append("[more than \(Self.maxLoggedBytes) bytes on stderr; the rest is not logged]")
+                }
+                continue
+            }
+            s.logged += line.utf8.count
+            out.append(line)
+        }
+        return out
+    }
+
+    /// The last lines, for a dead letter: `; stderr: "a" | "b"`, or "" when there were none.
+    var tailDescription: String {
+        let tail = state.withLock { $0.tail }
+        guard !tail.isEmpty else { return "" }
+        return "; stderr: " + tail.map { "\"\($0)\"" }.joined(separator: " | ")
+    }
+
+    static func text(_ bytes: [UInt8]) -> String {
+        var t = String(decoding: bytes, as: UTF8.self)
+        if t.hasSuffix("\r") { t.removeLast() }
+        return t
+    }
+}

@@ -1,0 +1,389 @@
+import Foundation
+import Logging
+import Subprocess
+import Synchronization
+import SystemPackage
+
+/// `mode: stream`: one long-lived plugin process, restarted when it dies.
+///
+/// Events are written one per line, up to `maxInFlight` unanswered at once; answers are matched
+/// to events in order. A missing answer past `timeout` fails that event and restarts the
+/// process; events sent after it go again to the new process. When the process dies, its
+/// unanswered events are sent once more; one caught in two crashes fails. Restarts back off
+/// from 100 ms doubling to 30 s; after `maxFailedStarts` starts in a row without a single
+/// answer, events fail at once while restarts go on in the background.
+final class StreamWorker: Sendable {
+    struct Item: Sendable {
+        /// The event as one line, newline included.
+        let line: [UInt8]
+        let slot: Int
+        let box: AnswerBox
+        var crashes = 0
+        var sentAt: ContinuousClock.Instant? = nil
+    }
+
+    struct State {
+        var pending = FIFO<Item>()
+        var inFlight = FIFO<Item>()
+        /// A process is running and taking events.
+        var running = false
+        /// The running process was given up on (timeout): its late answers are ignored.
+        var abandoned = false
+        var stdinClosedAt: ContinuousClock.Instant?
+        var closing = false
+        var failedStarts = 0
+        var lastProblem = ""
+        var doorbell: AsyncStream<Void>.Continuation?
+        var workSignal: AsyncStream<Void>.Continuation?
+        var supervisor: Task<Void, Never>?
+    }
+
+    static let maxFailedStarts = 5
+    static let firstRestartDelay = 0.1
+    static let maxRestartDelay = 30.0
+
+    let command: ExecCommand
+    let configuration: Configuration
+    let stageName: String
+    let timeout: Double
+    let maxInFlight: Int
+    let maxLineBytes: Int
+    let logger: Logger
+    let redactions: [String]
+    let state = Mutex(State())
+    let clock = ContinuousClock()
+
+    init(command: ExecCommand, environment: ExecEnvironment, stageName: String, timeout: Double, maxInFlight: Int,
+         maxLineBytes: Int, logger: Logger, redactions: [String]) {
+        self.command = command
+        self.configuration = ExecProcess.configuration(command, environment: environment.base)
+        self.stageName = stageName
+        self.timeout = timeout
+        self.maxInFlight = maxInFlight
+        self.maxLineBytes = maxLineBytes
+        self.logger = logger
+        self.redactions = redactions
+    }
+
+    /// Queues events; each result is delivered to its item's box.
+    func submit(_ items: [Item]) {
+        guard !items.isEmpty else { return }
+        let failFast: String? = state.withLock { s in
+            if !s.running && s.failedStarts >= Self.maxFailedStarts { return s.lastProblem }
+            s.pending.append(contentsOf: items)
+            if s.supervisor == nil {
+                let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                s.workSignal = continuation
+                s.supervisor = Task { await self.supervise(work: stream) }
+            }
+            s.workSignal?.yield()
+            s.doorbell?.yield()
+            return nil
+        }
+        if let problem = failFast {
+            for item in items { item.box.deliver(item.slot, .failure(failingFast(problem))) }
+        }
+    }
+
+    func failingFast(_ problem: String) -> ExecFailure {
+        ExecFailure(reason: "plugin_unavailable", message: "stage '\(stageName)': \(command.name) failed to start \(Self.maxFailedStarts) times in a row (last: \(problem)); failing events at once while it keeps restarting in the background", retryable: false)
+    }
+
+    /// Closes stdin once everything queued is answered, gives the process `timeout` to exit,
+    /// then stops it. Waits until it is gone.
+    func close() async {
+        let supervisor: Task<Void, Never>? = state.withLock { s in
+            s.closing = true
+            s.doorbell?.yield()
+            s.workSignal?.finish()
+            return s.supervisor
+        }
+        await supervisor?.value
+    }
+
+    // MARK: - Supervision
+
+    private func supervise(work: AsyncStream<Void>) async {
+        var delay = Self.firstRestartDelay
+        var workIterator = work.makeAsyncIterator()
+        while true {
+            let (closing, idle, failedStarts) = state.withLock { ($0.closing, $0.pending.isEmpty && $0.inFlight.isEmpty, $0.failedStarts) }
+            if closing && idle { return }
+            // Start (again) only for work, except while failing fast: then keep trying.
+            if idle && failedStarts < Self.maxFailedStarts {
+                if await workIterator.next() == nil && state.withLock({ $0.pending.isEmpty }) { return }
+                continue
+            }
+            let answered = await runProcess()
+            let (stillClosing, nowIdle) = state.withLock { ($0.closing, $0.pending.isEmpty && $0.inFlight.isEmpty) }
+            if stillClosing && nowIdle { return }
+            if answered > 0 {
+                delay = Self.firstRestartDelay
+            }
+            // A restart always waits a little: a plugin that dies at once must not spin.
+            try? await Task.sleep(for: .seconds(delay))
+            if answered == 0 { delay = min(delay * 2, Self.maxRestartDelay) }
+            if stillClosing && state.withLock({ $0.failedStarts >= Self.maxFailedStarts }) {
+                // The run is over and the plugin cannot start: fail what is left and stop.
+                let left = state.withLock { s in s.pending.removeAll() + s.inFlight.removeAll() }
+                let problem = state.withLock { $0.lastProblem }
+                for item in left { item.box.deliver(item.slot, .failure(failingFast(problem))) }
+                return
+            }
+        }
+    }
+
+    /// Runs one process until it exits; returns how many answers it gave.
+    private func runProcess() async -> Int {
+        let (doorbellStream, doorbell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let stderr = StderrCollector(logger: logger, redactions: redactions)
+        var answered = 0
+        var problem = ""
+        do {
+            let result = try await Subprocess.run(configuration, input: .inputWriter, output: .sequence, error: .sequence) { execution in
+                let pid = execution.processIdentifier.value
+                ChildProcesses.started(pid)
+                defer { ChildProcesses.ended(pid) }
+                state.withLock { s in
+                    s.running = true
+                    s.abandoned = false
+                    s.stdinClosedAt = nil
+                    s.doorbell = doorbell
+                }
+                doorbell.yield()
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.writeLoop(doorbellStream, writer: execution.standardInputWriter) }
+                    group.addTask { await StreamWorker.drain(execution.standardError, into: stderr) }
+                    group.addTask { await self.watchdog(pid: pid) }
+                    answered = await self.readLoop(execution.standardOutput)
+                    // stdout ended: the process is exiting (or closed stdout, which ends it for us).
+                    state.withLock { s in
+                        s.running = false
+                        s.doorbell = nil
+                    }
+                    doorbell.finish()
+                    group.cancelAll()
+                }
+                await self.waitForExit(pid)
+            }
+            problem = ExecProcess.describe(result.terminationStatus)
+        } catch {
+            problem = "could not start \(command.executable): \(error)"
+        }
+        let count = answered
+        let tail = stderr.tailDescription
+        // Whatever was in flight when the process died goes again once; the second crash fails it.
+        var failed: [Item] = []
+        state.withLock { s in
+            s.running = false
+            s.doorbell = nil
+            var again: [Item] = []
+            for var item in s.inFlight.removeAll() {
+                item.crashes += 1
+                item.sentAt = nil
+                if item.crashes >= 2 { failed.append(item) } else { again.append(item) }
+            }
+            s.pending.prepend(again)
+            if count > 0 { s.failedStarts = 0 } else { s.failedStarts += 1 }
+            s.lastProblem = problem + tail
+            if s.failedStarts >= Self.maxFailedStarts && !s.closing {
+                failed.append(contentsOf: s.pending.removeAll())
+            }
+        }
+        let closing = state.withLock { $0.closing }
+        if !(closing && failed.isEmpty && problem == "exited with status 0") {
+            logger.warning("plugin process ended: \(problem)\(tail); \(count) answers")
+        }
+        let failFast = state.withLock { $0.failedStarts >= Self.maxFailedStarts }
+        for item in failed {
+            if item.crashes >= 2 {
+                item.box.deliver(item.slot, .failure(ExecFailure(reason: "plugin_crash", message: "stage '\(stageName)': plugin crashed twice while handling it (last: \(command.name) \(problem))\(tail)", retryable: false)))
+            } else if failFast {
+                item.box.deliver(item.slot, .failure(failingFast(problem + tail)))
+            }
+        }
+        return count
+    }
+
+    /// Sends queued events while fewer than `maxInFlight` are unanswered, in batches of lines.
+    private func writeLoop(_ doorbell: AsyncStream<Void>, writer: StandardInputWriter) async {
+        for await _ in doorbell {
+            while true {
+                enum Step { case write([UInt8]), close, wait }
+                let now = clock.now
+                let step: Step = state.withLock { s in
+                    if s.abandoned || s.stdinClosedAt != nil { return .wait }
+                    var out: [UInt8] = []
+                    while s.inFlight.count < maxInFlight, var item = s.pending.popFirst() {
+                        item.sentAt = now
+                        out.append(contentsOf: item.line)
+                        s.inFlight.append(item)
+                    }
+                    if !out.isEmpty { return .write(out) }
+                    if s.closing && s.pending.isEmpty && s.inFlight.isEmpty {
+                        s.stdinClosedAt = now
+                        return .close
+                    }
+                    return .wait
+                }
+                switch step {
+                case .write(let bytes):
+                    do { _ = try await writer.write(bytes) } catch { return }  // the process is gone
+                case .close:
+                    try? await writer.finish()
+                    return
+                case .wait:
+                    break
+                }
+                if case .wait = step { break }
+            }
+        }
+    }
+
+    /// One line of stdout, or the sign of a line longer than the limit (already discarded).
+    enum AnswerLine {
+        case line(ArraySlice<UInt8>)
+        case tooLong
+    }
+
+    /// Splits stdout into answer lines and hands each to the oldest unanswered event. A line over
+    /// the limit is discarded up to its newline and fails its event, so later answers stay in step.
+    private func readLoop(_ output: SubprocessOutputSequence) async -> Int {
+        var answered = 0
+        var partial: [UInt8] = []
+        var overlong = false
+        let maxLineBytes = self.maxLineBytes
+        do {
+            for try await buffer in output {
+                var lines: [AnswerLine] = []
+                buffer.withUnsafeBytes { raw in
+                    let count = raw.count
+                    var start = 0
+                    while start < count {
+                        guard let nl = ByteScan.find(0x0A, in: raw, from: start, to: count) else {
+                            if !overlong {
+                                partial.append(contentsOf: raw[start..<count])
+                                if partial.count > maxLineBytes { overlong = true; partial = [] }
+                            }
+                            break
+                        }
+                        if overlong {
+                            lines.append(.tooLong)
+                            overlong = false
+                        } else if partial.isEmpty {
+                            lines.append(nl - start > maxLineBytes ? .tooLong : .line(ArraySlice(raw[start..<nl])))
+                        } else {
+                            partial.append(contentsOf: raw[start..<nl])
+                            lines.append(partial.count > maxLineBytes ? .tooLong : .line(partial[...]))
+                            partial = []
+                        }
+                        start = nl + 1
+                    }
+                }
+                if !lines.isEmpty {
+                    answered += answer(lines)
+                    _ = state.withLock { $0.doorbell?.yield() }
+                }
+            }
+        } catch {
+            // Reading stopped because the process ended: the supervisor takes it from here.
+        }
+        return answered
+    }
+
+    /// Returns how many lines answered an event.
+    private func answer(_ lines: [AnswerLine]) -> Int {
+        let items: [Item?] = state.withLock { s in
+            if s.abandoned { return [] }
+            return lines.map { _ in s.inFlight.popFirst() }
+        }
+        var unsolicited = 0
+        for (line, item) in zip(lines, items) {
+            guard let item else { unsolicited += 1; continue }
+            switch line {
+            case .tooLong:
+                item.box.deliver(item.slot, .failure(ExecOutputParser.invalid(stageName, "answer line is longer than \(maxLineBytes) bytes (max_output)")))
+            case .line(let bytes):
+                // An answer that is the event itself, byte for byte, keeps the parsed event.
+                if bytes.count == item.line.count - 1, bytes.elementsEqual(item.line.prefix(bytes.count)) {
+                    item.box.deliver(item.slot, .success(.pass))
+                } else {
+                    item.box.deliver(item.slot, ExecOutputParser.answer(bytes, replacing: item.box.events[item.slot], stage: stageName))
+                }
+            }
+        }
+        if unsolicited > 0 {
+            logger.warning("plugin wrote \(unsolicited) line(s) with no event waiting for an answer; ignored (answer each input line with exactly one line)")
+        }
+        return items.count - unsolicited
+    }
+
+    /// Fails the oldest event when its answer is late, and stops the process (restarted by the
+    /// supervisor); after stdin is closed, stops a process that does not exit within `timeout`.
+    private func watchdog(pid: pid_t) async {
+        let tick = Duration.seconds(min(max(timeout / 4, 0.01), 0.1))
+        let limit = Duration.seconds(timeout)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            if Task.isCancelled { return }
+            let now = clock.now
+            enum Verdict { case fine, late(Item), lingering }
+            let verdict: Verdict = state.withLock { s in
+                if s.abandoned { return .fine }
+                if let head = s.inFlight.first, let sent = head.sentAt, now - sent > limit {
+                    let late = s.inFlight.popFirst()!
+                    // Events sent after the late one go to the next process, uncounted as crashes.
+                    var again: [Item] = []
+                    while var item = s.inFlight.popFirst() { item.sentAt = nil; again.append(item) }
+                    s.pending.prepend(again)
+                    s.abandoned = true
+                    return .late(late)
+                }
+                if let closed = s.stdinClosedAt, now - closed > limit { s.abandoned = true; return .lingering }
+                return .fine
+            }
+            switch verdict {
+            case .fine:
+                continue
+            case .late(let item):
+                logger.warning("plugin gave no answer within \(DedupSpec.describe(timeout)) for event \(item.box.events[item.slot].id); restarting it")
+                item.box.deliver(item.slot, .failure(ExecFailure(reason: "plugin_timeout", message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) without answering; the process was restarted", retryable: true)))
+                await stop(pid)
+                return
+            case .lingering:
+                logger.warning("plugin did not exit within \(DedupSpec.describe(timeout)) of its stdin closing; stopping it")
+                await stop(pid)
+                return
+            }
+        }
+    }
+
+    /// SIGTERM to the process group, SIGKILL after the grace period.
+    private func stop(_ pid: pid_t) async {
+        kill(-pid, SIGTERM)
+        try? await Task.sleep(for: ExecProcess.terminationGrace)
+        kill(-pid, SIGKILL)
+    }
+
+    /// After stdout ended: waits for the leader to exit (bounded by `timeout`, then SIGKILL)
+    /// and clears what is left of its group.
+    private func waitForExit(_ pid: pid_t) async {
+        let deadline = clock.now + .seconds(timeout)
+        while clock.now < deadline && !Task.isCancelled {
+            if ExecProcess.exitState(pid) != .running {
+                kill(-pid, SIGKILL)
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        kill(-pid, SIGKILL)
+        await ExecProcess.waitAndClearGroup(pid)
+    }
+
+    static func drain(_ sequence: SubprocessOutputSequence, into stderr: StderrCollector) async {
+        do {
+            for try await buffer in sequence { buffer.withUnsafeBytes { stderr.append($0) } }
+        } catch {}
+        stderr.finish()
+    }
+}

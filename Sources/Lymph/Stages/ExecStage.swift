@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+
+/// Runs an external program as a stage (`exec`), in event mode (a process per event) or stream
+/// mode (long-lived processes answering line by line). See docs/stages.md for the contract.
+///
+/// Outcomes keep input order whatever order processes finish in. A failed event is retried
+/// (`retries`, exponential backoff from `backoff`) unless it cannot succeed (exit 65, bad
+/// output), then handled by `on_error`.
+public final class ExecStage: Stage {
+    let spec: ExecSpec
+    let stageName: String
+    let logger: Logger
+    let eventRunner: ExecEventRunner?
+    let slots: ProcessSlots
+    let streamWorkers: [StreamWorker]
+
+    init(spec: ExecSpec, stageName: String, environment: ExecEnvironment, redactions: [String]) {
+        self.spec = spec
+        self.stageName = stageName
+        var logger = Logger(label: "lymph.exec")
+        logger[metadataKey: "stage"] = "\(stageName)"
+        self.logger = logger
+        self.slots = ProcessSlots(spec.workers)
+        // A plugin that exits before reading its stdin must cost an EPIPE, not Lymph's life.
+        signal(SIGPIPE, SIG_IGN)
+        switch spec.mode {
+        case .event:
+            eventRunner = ExecEventRunner(command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
+                                          maxOutput: spec.maxOutput, logger: logger, redactions: redactions)
+            streamWorkers = []
+        case .stream:
+            eventRunner = nil
+            streamWorkers = (0..<spec.workers).map { n in
+                var l = logger
+                l[metadataKey: "worker"] = "\(n + 1)"
+                return StreamWorker(command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
+                                    maxInFlight: spec.maxInFlight, maxLineBytes: spec.maxOutput, logger: l, redactions: redactions)
+            }
+        }
+    }
+
+    public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
+        var attempts = [Int](repeating: 0, count: events.count)
+        var todo = Array(events.indices)
+        var attempt = 0
+        while !todo.isEmpty {
+            let pass = await runPass(todo.map { events[$0] })
+            var again: [Int] = []
+            for (k, index) in todo.enumerated() {
+                attempts[index] += 1
+                results[index] = pass[k]
+                if case .failure(let f) = pass[k], f.retryable, attempt < spec.retries { again.append(index) }
+            }
+            todo = again
+            if !todo.isEmpty {
+                try? await Task.sleep(for: .seconds(spec.backoff * Double(1 << min(attempt, 16))))
+                attempt += 1
+            }
+        }
+        var outcomes: [StageOutcome] = []
+        outcomes.reserveCapacity(events.count)
+        for (index, result) in results.enumerated() {
+            switch result! {
+            case .success(let outcome):
+                outcomes.append(outcome)
+            case .failure(var failure):
+                if attempts[index] > 1 { failure.message += " (gave up after \(attempts[index]) attempts)" }
+                outcomes.append(try handle(failure, event: events[index]))
+            }
+        }
+        return outcomes
+    }
+
+    /// `on_error`: what a failed event becomes.
+    func handle(_ failure: ExecFailure, event: Event) throws -> StageOutcome {
+        switch spec.onError {
+        case .deadLetter:
+            return .fail(reason: failure.reason, message: failure.message)
+        case .drop:
+            logger.warning("event \(event.id) dropped (on_error: drop): \(failure.message)")
+            return .drop(reason: "failed (on_error: drop)")
+        case .stop:
+            throw ExecStageStopped(stage: stageName, eventID: event.id, position: event.source.description, failure: failure)
+        }
+    }
+
+    /// One attempt for each of `events`, results in the same order.
+    func runPass(_ events: [Event]) async -> [Result<StageOutcome, ExecFailure>] {
+        switch spec.mode {
+        case .event:
+            return await runEventMode(events)
+        case .stream:
+            let box = AnswerBox(events: events)
+            var perWorker = [[StreamWorker.Item]](repeating: [], count: streamWorkers.count)
+            for (slot, event) in events.enumerated() {
+                perWorker[(slot / 16) % streamWorkers.count].append(StreamWorker.Item(line: Self.line(event), slot: slot, box: box))
+            }
+            for (worker, items) in zip(streamWorkers, perWorker) { worker.submit(items) }
+            return await box.wait()
+        }
+    }
+
+    func runEventMode(_ events: [Event]) async -> [Result<StageOutcome, ExecFailure>] {
+        guard let runner = eventRunner else { return [] }
+        let output = spec.output
+        let stageName = self.stageName
+        let logger = self.logger
+        var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
+        await withTaskGroup(of: (Int, Result<StageOutcome, ExecFailure>).self) { group in
+            for (index, event) in events.enumerated() {
+                await slots.acquire()
+                group.addTask { [slots] in
+                    defer { slots.release() }
+                    let ran = await runner.run(Self.line(event), eventID: event.id, eventType: String(decoding: event.typeBytes, as: UTF8.self))
+                    switch ran {
+                    case .failure(let f):
+                        return (index, .failure(f))
+                    case .success(let stdout):
+                        switch output {
+                        case .events:
+                            // The event itself, unchanged (a filter that kept it): no re-parse.
+                            if ExecOutputParser.trim(stdout[...]).elementsEqual(event.document.bytes) { return (index, .success(.pass)) }
+                            return (index, ExecOutputParser.events(fromOutput: stdout, replacing: event, stage: stageName))
+                        case .ignore:
+                            if !stdout.isEmpty {
+                                let text = String(decoding: stdout.prefix(2048), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                                var l = logger
+                                l[metadataKey: "event_id"] = "\(event.id)"
+                                l.info("plugin stdout: \(text)\(stdout.count > 2048 ? "…" : "")")
+                            }
+                            return (index, .success(.pass))
+                        }
+                    }
+                }
+            }
+            for await (index, result) in group { results[index] = result }
+        }
+        return results.map { $0! }
+    }
+
+    /// The event as one line of JSON with its newline: what a plugin reads.
+    static func line(_ event: Event) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(event.document.bytes.count + 1)
+        appendWithoutLineBreaks(event.document.bytes, to: &out)
+        out.append(0x0A)
+        return out
+    }
+
+    public func finish() async throws {
+        for worker in streamWorkers { await worker.close() }
+    }
+}
+
+/// `on_error: stop`: a plugin failure ends the run (exit 3).
+public struct ExecStageStopped: Error, CustomStringConvertible {
+    public let stage: String
+    public let eventID: String
+    public let position: String
+    let failure: ExecFailure
+    public var description: String {
+        "stage '\(stage)' failed on event \(eventID) (\(position)) and has on_error: stop: \(failure.message)"
+    }
+}
