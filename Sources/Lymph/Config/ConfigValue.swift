@@ -122,7 +122,11 @@ public struct ConfigValue {
         var total = 0.0
         var number = ""
         var sawUnit = false
-        for c in t {
+        let chars = Array(t)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            i += 1
             if c.isNumber || c == "." {
                 number.append(c)
                 continue
@@ -130,6 +134,9 @@ public struct ConfigValue {
             guard let n = Double(number) else { return nil }
             let unit: Double
             switch c {
+            case "m" where i < chars.count && chars[i] == "s":
+                unit = 0.001
+                i += 1
             case "s": unit = 1
             case "m": unit = 60
             case "h": unit = 3600

@@ -22,6 +22,8 @@ public struct DedupSpec: StageSpec {
         if seconds.truncatingRemainder(dividingBy: 86_400) == 0 { return "\(Int(seconds / 86_400))d" }
         if seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
         if seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        if seconds.truncatingRemainder(dividingBy: 1) == 0 { return "\(Int(seconds))s" }
+        if seconds < 1, (seconds * 1000).truncatingRemainder(dividingBy: 1) == 0 { return "\(Int(seconds * 1000))ms" }
         return "\(seconds)s"
     }
 

@@ -1,0 +1,576 @@
+import Foundation
+import Testing
+
+/// A folder with a pipeline, tiny plugin scripts and input events, run with the built binary.
+struct ExecHarness {
+    let dir: String
+
+    init() { dir = LymphBinary.workDirectory() }
+
+    /// Writes an executable script into the folder.
+    func script(_ name: String, _ body: String) {
+        let path = dir + "/" + name
+        FileManager.default.createFile(atPath: path, contents: Data(body.utf8), attributes: [.posixPermissions: 0o755])
+    }
+
+    /// Events `e1`...`eN` of type `t` (or per `type(i)`), one per line, written to events.ndjson.
+    @discardableResult
+    func events(_ count: Int, type: (Int) -> String = { _ in "alert.triggered" }, data: (Int) -> String = { "{\"n\":\($0)}" }) -> [String] {
+        let lines = (1...max(count, 1)).prefix(count).map { i in
+            #"{"id":"e\#(i)","type":"\#(type(i))","created_at":"2026-06-01T00:00:00Z","data":\#(data(i))}"#
+        }
+        FileManager.default.createFile(atPath: dir + "/events.ndjson", contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+        return lines
+    }
+
+    /// Runs a pipeline whose stages after parse are `stages` (YAML, indented by four spaces).
+    func run(_ stages: String, input: String = "events.ndjson", environment: [String: String] = [:], timeout: Double = 120) throws -> LymphBinary.Result {
+        let yaml = """
+            pipeline: exec-test
+            state: memory
+            output: out.ndjson
+            dead_letter: dead.ndjson
+            stages:
+              - parse
+            \(stages)
+            """
+        FileManager.default.createFile(atPath: dir + "/pipeline.yaml", contents: Data(yaml.utf8))
+        return try LymphBinary.run(["run", "pipeline.yaml", input, "--summary", "json"], in: dir, environment: environment, timeout: timeout)
+    }
+
+    var output: [String] { LymphBinary.lines(dir + "/out.ndjson") }
+    var outputIDs: [String] { output.map { Self.field($0, "id") } }
+
+    /// Dead letters as (reason, message, source line).
+    var deadLetters: [(reason: String, message: String, line: Int)] {
+        LymphBinary.lines(dir + "/dead.ndjson").map { line in
+            let record = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let error = record["error"] as! [String: Any]
+            let source = record["source"] as! [String: Any]
+            return (error["reason"] as! String, error["message"] as! String, source["line"] as! Int)
+        }
+    }
+
+    static func field(_ json: String, _ key: String) -> String {
+        let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
+        return object?[key] as? String ?? ""
+    }
+
+    func file(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
+
+    /// Stage stats from the JSON summary.
+    static func stage(_ r: LymphBinary.Result, _ name: String) -> [String: Any] {
+        let stages = r.summary["stages"] as? [[String: Any]] ?? []
+        return stages.first { $0["name"] as? String == name } ?? [:]
+    }
+}
+
+/// Processes whose command line contains `marker` (to prove nothing was left running).
+func processes(containing marker: String) -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    var found: [String] = []
+    for pid in entries where pid.allSatisfy(\.isNumber) {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { continue }
+        let cmdline = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        if cmdline.contains(marker) {
+            // A zombie is gone already; only live processes count.
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { continue }
+            found.append("\(pid): \(cmdline)")
+        }
+    }
+    return found
+}
+
+@Suite("exec stage, event mode", .serialized)
+struct ExecEventModeTests {
+    @Test("a transform replaces each event with what the script prints")
+    func transform() throws {
+        let h = ExecHarness()
+        h.events(3)
+        h.script("up.sh", #"#!/bin/sh\#nsed 's/"alert.triggered"/"alert.enriched"/'\#n"#)
+        let r = try h.run("  - exec: { name: up, command: ./up.sh }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.output.count == 3)
+        #expect(h.output.allSatisfy { $0.contains(#""type":"alert.enriched""#) })
+        #expect(h.outputIDs == ["e1", "e2", "e3"])
+    }
+
+    @Test("no output drops the event, counted as dropped and not as an error")
+    func noOutputDrops() throws {
+        let h = ExecHarness()
+        h.events(4)
+        // Keeps even events only, like `jq 'select(...)'` would.
+        h.script("even.sh", "#!/bin/sh\nif [ $(( ${LYMPH_EVENT_ID#e} % 2 )) -eq 0 ]; then cat; else cat >/dev/null; fi\n")
+        let r = try h.run("  - exec: { name: even, command: ./even.sh }")
+        #expect(r.status == 0)
+        #expect(h.outputIDs == ["e2", "e4"])
+        #expect(r.count("dead_letters") == 0)
+        #expect((ExecHarness.stage(r, "even")["dropped"] as? [String: Int])?["no output"] == 2)
+    }
+
+    @Test("fan-out: several lines, a JSON array, or one pretty-printed object")
+    func fanOut() throws {
+        let h = ExecHarness()
+        h.events(3)
+        h.script("fan.sh", """
+            #!/bin/sh
+            cat >/dev/null
+            case $LYMPH_EVENT_ID in
+              e1) printf '%s\\n' '{"id":"a1","type":"x"}' '{"id":"a2","type":"x"}' ;;
+              e2) printf '[{"id":"b1","type":"x"},\\n {"id":"b2","type":"x"}, {"id":"b3","type":"x"}]\\n' ;;
+              e3) printf '{\\n  "id": "c1",\\n  "type": "x"\\n}\\n' ;;
+            esac
+            """)
+        let r = try h.run("  - exec: { name: fan, command: ./fan.sh }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == ["a1", "a2", "b1", "b2", "b3", "c1"])
+    }
+
+    @Test("an output event without id or type fails that event, saying what is missing")
+    func missingIDOrType() throws {
+        let h = ExecHarness()
+        h.events(2)
+        h.script("bad.sh", "#!/bin/sh\ncat >/dev/null\nif [ $LYMPH_EVENT_ID = e1 ]; then echo '{\"type\":\"x\"}'; else echo '{\"id\":\"z\"}'; fi\n")
+        let r = try h.run("  - exec: { name: bad, command: ./bad.sh }")
+        #expect(r.status == 1)
+        let dead = h.deadLetters
+        #expect(dead.count == 2)
+        #expect(dead[0].reason == "plugin_output" && dead[0].message.contains("no string 'id'") && dead[0].message.contains("stage 'bad'"))
+        #expect(dead[1].message.contains("no string 'type'"))
+        #expect(dead.map(\.line) == [1, 2])
+    }
+
+    @Test("garbage on stdout fails the event with the line it could not read")
+    func garbage() throws {
+        let h = ExecHarness()
+        h.events(2)
+        h.script("g.sh", "#!/bin/sh\ncat\necho 'this is not json'\n")
+        let r = try h.run("  - exec: { name: g, command: ./g.sh }")
+        #expect(r.status == 1)
+        #expect(h.deadLetters.count == 2)
+        #expect(h.deadLetters.allSatisfy { $0.reason == "plugin_output" && $0.message.contains("line 2 is not valid JSON") })
+    }
+
+    @Test("exit 65 is final: no retry, whatever `retries` says")
+    func exit65() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("bad.sh", "#!/bin/sh\necho attempt >> attempts.txt\necho 'no equipment_id' >&2\nexit 65\n")
+        let r = try h.run("  - exec: { name: bad, command: ./bad.sh, retries: 3, backoff: 10ms }")
+        #expect(r.status == 1)
+        #expect(h.file("attempts.txt").split(separator: "\n").count == 1)
+        let dead = try #require(h.deadLetters.first)
+        #expect(dead.reason == "plugin_exit")
+        #expect(dead.message.contains("exited with status 65"))
+        #expect(dead.message.contains("\"no equipment_id\""))
+    }
+
+    @Test("exit 75 is retried with backoff until the script succeeds")
+    func exit75() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("flaky.sh", """
+            #!/bin/sh
+            echo "$(date +%s%N)" >> attempts.txt
+            if [ $(wc -l < attempts.txt) -lt 3 ]; then echo 'service unavailable' >&2; exit 75; fi
+            cat
+            """)
+        let r = try h.run("  - exec: { name: flaky, command: ./flaky.sh, retries: 2, backoff: 100ms }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == ["e1"])
+        let times = h.file("attempts.txt").split(separator: "\n").compactMap { Double($0) }.map { $0 / 1e9 }
+        #expect(times.count == 3)
+        if times.count == 3 {
+            // 100 ms, then 200 ms: exponential.
+            #expect(times[1] - times[0] >= 0.09)
+            #expect(times[2] - times[1] >= 0.19)
+        }
+    }
+
+    @Test("exit 1 is retried `retries` times, then dead-lettered with the stderr tail")
+    func exit1() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("fail.sh", "#!/bin/sh\necho attempt >> attempts.txt\nfor i in 1 2 3 4 5 6 7; do echo \"line $i\" >&2; done\nexit 1\n")
+        let r = try h.run("  - exec: { name: fail, command: ./fail.sh, retries: 2, backoff: 10ms }")
+        #expect(r.status == 1)
+        #expect(h.file("attempts.txt").split(separator: "\n").count == 3)
+        let dead = try #require(h.deadLetters.first)
+        #expect(dead.message.contains("exited with status 1"))
+        #expect(dead.message.contains("gave up after 3 attempts"))
+        // The tail is bounded: the last lines only.
+        #expect(dead.message.contains("\"line 7\"") && !dead.message.contains("\"line 1\""))
+    }
+
+    @Test("a script past its timeout is stopped (with its children) and the event says so")
+    func timeout() throws {
+        let h = ExecHarness()
+        h.events(2)
+        h.script("slow.sh", "#!/bin/sh\nif [ $LYMPH_EVENT_ID = e1 ]; then sleep 3031 & sleep 3031; fi\ncat\n")
+        let start = Date()
+        let r = try h.run("  - exec: { name: slow, command: ./slow.sh, timeout: 1s }")
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(r.status == 1)
+        #expect(h.outputIDs == ["e2"])
+        let dead = try #require(h.deadLetters.first)
+        #expect(dead.reason == "plugin_timeout")
+        #expect(dead.message.contains("timed out after 1s"))
+        #expect(elapsed < 10)
+        #expect(processes(containing: "sleep 3031").isEmpty)
+    }
+
+    @Test("stdout over max_output fails the event and stops the script")
+    func oversizedOutput() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("big.sh", "#!/bin/sh\nwhile :; do echo '{\"id\":\"x\",\"type\":\"y\",\"pad\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}'; done\n")
+        let r = try h.run("  - exec: { name: big, command: ./big.sh, max_output: 64KiB }")
+        #expect(r.status == 1)
+        let dead = try #require(h.deadLetters.first)
+        #expect(dead.reason == "plugin_output")
+        #expect(dead.message.contains("more than 65536 bytes"))
+    }
+
+    @Test("a script that never reads stdin, or closes stdout early, is not a failure")
+    func ignoresStdin() throws {
+        let h = ExecHarness()
+        h.events(3)
+        h.script("noread.sh", "#!/bin/sh\necho '{\"id\":\"fixed\",\"type\":\"t\"}'\n")
+        let r = try h.run("  - exec: { name: noread, command: ./noread.sh }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == ["fixed", "fixed", "fixed"])
+        let h2 = ExecHarness()
+        h2.events(3)
+        h2.script("closes.sh", "#!/bin/sh\nexec 1>&-\nsleep 0.2\nexit 0\n")
+        let r2 = try h2.run("  - exec: { name: closes, command: ./closes.sh }")
+        #expect(r2.status == 0, "\(r2.stderr)")
+        #expect(h2.output.isEmpty)
+        #expect((ExecHarness.stage(r2, "closes")["dropped"] as? [String: Int])?["no output"] == 3)
+    }
+
+    @Test("workers: 4 runs processes at once and still writes events in input order")
+    func workersKeepOrder() throws {
+        let h = ExecHarness()
+        h.events(40)
+        // Later events finish first; the time stamps show processes overlapped.
+        h.script("jitter.sh", "#!/bin/sh\nn=${LYMPH_EVENT_ID#e}\nsleep 0.$(( (40 - n) % 4 ))5\ncat\n")
+        let start = Date()
+        let r = try h.run("  - exec: { name: jitter, command: ./jitter.sh, workers: 4 }")
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(r.status == 0)
+        #expect(h.outputIDs == (1...40).map { "e\($0)" })
+        // Serially this is about 40 × 0.2 s = 8 s; four at a time about a quarter of it.
+        #expect(elapsed < 6)
+    }
+
+    @Test("the environment is clean: PATH, HOME, LANG, LC_*, TZ, TMPDIR, LYMPH_* and env: only")
+    func cleanEnvironment() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("env.sh", "#!/bin/sh\nenv > env.txt\ncat\n")
+        FileManager.default.createFile(atPath: h.dir + "/token.txt", contents: Data("tok-from-file-1234\n".utf8))
+        let r = try h.run("""
+              - exec:
+                  name: envdump
+                  command: ./env.sh
+                  env:
+                    REGION: eu
+                    API_TOKEN: env:LYMPH_TEST_TOKEN
+                    FILE_TOKEN: file:token.txt
+            """, environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678", "IMMUNE_WEBHOOK_SECRET": "whsec_never_passed", "LYMPH_TEST_LEAK": "1",
+                               "LC_ALL": "C.UTF-8", "TZ": "UTC"])
+        #expect(r.status == 0, "\(r.stderr)")
+        var env: [String: String] = [:]
+        for line in h.file("env.txt").split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { env[String(parts[0])] = String(parts[1]) }
+        }
+        #expect(env["LYMPH_EVENT_ID"] == "e1")
+        #expect(env["LYMPH_EVENT_TYPE"] == "alert.triggered")
+        #expect(env["LYMPH_STAGE"] == "envdump")
+        #expect(env["LYMPH_PIPELINE"] == "exec-test")
+        #expect(env["REGION"] == "eu")
+        #expect(env["API_TOKEN"] == "tok-secret-5678")
+        #expect(env["FILE_TOKEN"] == "tok-from-file-1234")
+        #expect(env["LC_ALL"] == "C.UTF-8" && env["TZ"] == "UTC")
+        #expect(env["PATH"] != nil)
+        #expect(env["IMMUNE_WEBHOOK_SECRET"] == nil)
+        #expect(env["LYMPH_TEST_LEAK"] == nil)
+        let allowed: Set<String> = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "LYMPH_EVENT_ID", "LYMPH_EVENT_TYPE", "LYMPH_STAGE", "LYMPH_PIPELINE",
+                                    "REGION", "API_TOKEN", "FILE_TOKEN", "PWD", "SHLVL", "_"]  // the last three: set by sh itself
+        #expect(env.keys.filter { !allowed.contains($0) && !$0.hasPrefix("LC_") }.isEmpty, "\(env.keys.sorted())")
+    }
+
+    @Test("a secret from env: is not logged when the plugin prints it to stderr")
+    func secretNotLogged() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("leak.sh", "#!/bin/sh\necho \"token is $API_TOKEN\" >&2\nexit 1\n")
+        let r = try h.run("  - exec: { name: leak, command: ./leak.sh, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+                          environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
+        #expect(r.status == 1)
+        #expect(!r.stderr.contains("tok-secret-5678"))
+        #expect(r.stderr.contains("token is [redacted]"))
+        #expect(!h.file("dead.ndjson").contains("tok-secret-5678"))
+    }
+
+    @Test("on_error: drop counts the event as dropped; on_error: stop ends the run with exit 3")
+    func onError() throws {
+        let h = ExecHarness()
+        h.events(3)
+        h.script("fail2.sh", "#!/bin/sh\nif [ $LYMPH_EVENT_ID = e2 ]; then exit 1; fi\ncat\n")
+        let dropped = try h.run("  - exec: { name: f, command: ./fail2.sh, on_error: drop }")
+        #expect(dropped.status == 0)
+        #expect(h.outputIDs == ["e1", "e3"])
+        #expect(dropped.count("dead_letters") == 0)
+        #expect((ExecHarness.stage(dropped, "f")["dropped"] as? [String: Int])?["failed (on_error: drop)"] == 1)
+        let stopped = try h.run("  - exec: { name: f, command: ./fail2.sh, on_error: stop }")
+        #expect(stopped.status == 3)
+        #expect(stopped.stderr.contains("stage 'f' failed on event e2"))
+        #expect(stopped.stderr.contains("events.ndjson:2"))
+    }
+
+    @Test("no process is left behind, background children included")
+    func noLeftovers() throws {
+        let h = ExecHarness()
+        h.events(5)
+        h.script("bg.sh", "#!/bin/sh\nsleep 3041 >/dev/null 2>&1 &\ncat\n")
+        let r = try h.run("  - exec: { name: bg, command: ./bg.sh, workers: 2 }")
+        #expect(r.status == 0)
+        #expect(h.output.count == 5)
+        #expect(processes(containing: "sleep 3041").isEmpty)
+    }
+}
+
+@Suite("exec stage, stream mode", .serialized)
+struct ExecStreamModeTests {
+    @Test("answers: an event, null, an array (fan-out), [] and {\"error\"}, matched to events in order")
+    func answers() throws {
+        let h = ExecHarness()
+        h.events(6)
+        h.script("answer.py", """
+            #!/usr/bin/env python3
+            import json, sys
+            for line in sys.stdin:
+                e = json.loads(line)
+                n = int(e["id"][1:])
+                if n == 1: out = dict(e, type="changed")
+                elif n == 2: out = None
+                elif n == 3: out = [{"id": "f1", "type": "x"}, {"id": "f2", "type": "x"}]
+                elif n == 4: out = []
+                elif n == 5: out = {"error": "cannot handle e5"}
+                else: out = e
+                sys.stdout.write(json.dumps(out) + "\\n")
+                sys.stdout.flush()
+            """)
+        let r = try h.run("  - exec: { name: ans, command: ./answer.py, mode: stream }")
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(h.outputIDs == ["e1", "f1", "f2", "e6"])
+        #expect(h.output.first?.contains(#""type": "changed""#) == true)
+        let dead = h.deadLetters
+        #expect(dead.count == 1)
+        #expect(dead.first?.reason == "plugin_error")
+        #expect(dead.first?.message.contains("cannot handle e5") == true)
+        #expect(dead.first?.line == 5)
+    }
+
+    @Test("garbage, an answer without id, and an over-long line fail their event only; later answers stay in step")
+    func garbageStaysInStep() throws {
+        let h = ExecHarness()
+        h.events(5)
+        h.script("g.sh", """
+            #!/bin/bash
+            while IFS= read -r line; do
+              case $line in
+                *'"id":"e2"'*) echo 'not json at all' ;;
+                *'"id":"e3"'*) echo '{"type":"no-id"}' ;;
+                *'"id":"e4"'*) head -c 5000 /dev/zero | tr '\\0' 'x'; echo ;;
+                *) printf '%s\\n' "$line" ;;
+              esac
+            done
+            """)
+        let r = try h.run("  - exec: { name: g, command: ./g.sh, mode: stream, max_output: 1KiB }")
+        #expect(r.status == 1)
+        #expect(h.outputIDs == ["e1", "e5"])
+        let dead = h.deadLetters
+        #expect(dead.map(\.line) == [2, 3, 4])
+        #expect(dead[0].message.contains("not valid JSON"))
+        #expect(dead[1].message.contains("no string 'id'"))
+        #expect(dead[2].message.contains("longer than 1024 bytes"))
+    }
+
+    @Test("stderr noise between answers is logged and changes nothing")
+    func stderrNoise() throws {
+        let h = ExecHarness()
+        h.events(50)
+        h.script("noisy.sh", "#!/bin/bash\nwhile IFS= read -r line; do echo \"working on it\" >&2; head -c 3000 /dev/zero | tr '\\0' 'n' >&2; echo >&2; printf '%s\\n' \"$line\"; done\n")
+        let r = try h.run("  - exec: { name: noisy, command: ./noisy.sh, mode: stream }")
+        #expect(r.status == 0)
+        #expect(h.outputIDs == (1...50).map { "e\($0)" })
+        #expect(r.stderr.contains("plugin stderr: working on it"))
+    }
+
+    @Test("a late answer fails that event and restarts the process; events sent after it go again")
+    func timeoutRestarts() throws {
+        let h = ExecHarness()
+        h.events(6)
+        h.script("stall.sh", """
+            #!/bin/bash
+            echo start >> starts.txt
+            while IFS= read -r line; do
+              if [[ $line == *'"id":"e3"'* ]]; then sleep 3051; fi
+              printf '%s\\n' "$line"
+            done
+            """)
+        let start = Date()
+        let r = try h.run("  - exec: { name: stall, command: ./stall.sh, mode: stream, timeout: 1s }")
+        #expect(Date().timeIntervalSince(start) < 15)
+        #expect(r.status == 1)
+        #expect(h.outputIDs == ["e1", "e2", "e4", "e5", "e6"])
+        let dead = try #require(h.deadLetters.first)
+        #expect(dead.reason == "plugin_timeout" && dead.line == 3)
+        #expect(dead.message.contains("timed out after 1s"))
+        #expect(h.file("starts.txt").split(separator: "\n").count == 2)
+        #expect(processes(containing: "sleep 3051").isEmpty)
+    }
+
+    @Test("a crash mid-stream: unanswered events go to the restarted process and nothing is lost")
+    func crashMidStream() throws {
+        let h = ExecHarness()
+        h.events(10)
+        // Answers three events, then dies reading the fourth.
+        h.script("crashy.sh", "#!/bin/bash\necho start >> starts.txt\nn=0\nwhile IFS= read -r line; do n=$((n+1)); if [ $n -gt 3 ]; then exit 1; fi; printf '%s\\n' \"$line\"; done\n")
+        let r = try h.run("  - exec: { name: crashy, command: ./crashy.sh, mode: stream, max_in_flight: 1 }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == (1...10).map { "e\($0)" })
+        #expect(h.file("starts.txt").split(separator: "\n").count == 4)
+    }
+
+    @Test("an event that is in flight during two crashes fails; the others pass")
+    func crashedTwice() throws {
+        let h = ExecHarness()
+        h.events(5)
+        h.script("poison.sh", "#!/bin/bash\nwhile IFS= read -r line; do if [[ $line == *'\"id\":\"e3\"'* ]]; then exit 1; fi; printf '%s\\n' \"$line\"; done\n")
+        let r = try h.run("  - exec: { name: poison, command: ./poison.sh, mode: stream, max_in_flight: 1 }")
+        #expect(r.status == 1)
+        #expect(h.outputIDs == ["e1", "e2", "e4", "e5"])
+        let dead = try #require(h.deadLetters.first)
+        #expect(dead.reason == "plugin_crash" && dead.line == 3)
+        #expect(dead.message.contains("plugin crashed twice while handling it"))
+    }
+
+    @Test("a plugin that cannot start fails events fast after 5 failed starts instead of spinning")
+    func failsFast() throws {
+        let h = ExecHarness()
+        h.events(30)
+        h.script("dead.sh", "#!/bin/sh\necho start >> starts.txt\necho 'missing config' >&2\nexit 1\n")
+        let start = Date()
+        let r = try h.run("  - exec: { name: dead, command: ./dead.sh, mode: stream, max_in_flight: 1 }")
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(r.status == 1)
+        #expect(h.output.isEmpty)
+        let dead = h.deadLetters
+        #expect(dead.count == 30)
+        #expect(dead.filter { $0.reason == "plugin_unavailable" }.count >= 25)
+        #expect(dead.first { $0.reason == "plugin_unavailable" }?.message.contains("failed to start 5 times in a row") == true)
+        #expect(dead.first { $0.reason == "plugin_unavailable" }?.message.contains("missing config") == true)
+        // 100 + 200 + 400 + 800 ms of backoff, not 30 restarts.
+        #expect(elapsed < 10)
+        #expect(h.file("starts.txt").split(separator: "\n").count <= 6)
+    }
+
+    @Test("a plugin that closes stdout early is restarted like a crash")
+    func closesStdout() throws {
+        let h = ExecHarness()
+        h.events(4)
+        h.script("half.sh", "#!/bin/bash\nIFS= read -r line; printf '%s\\n' \"$line\"; exec 1>&-; sleep 0.2\n")
+        let r = try h.run("  - exec: { name: half, command: ./half.sh, mode: stream, max_in_flight: 1 }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == ["e1", "e2", "e3", "e4"])
+    }
+
+    @Test("a plugin that never reads stdin times out instead of hanging the pipeline")
+    func neverReads() throws {
+        let h = ExecHarness()
+        h.events(2)
+        h.script("deaf.sh", "#!/bin/sh\nsleep 3061\n")
+        let start = Date()
+        let r = try h.run("  - exec: { name: deaf, command: ./deaf.sh, mode: stream, timeout: 1s, on_error: drop }")
+        #expect(Date().timeIntervalSince(start) < 15)
+        #expect(r.status == 0)
+        #expect(h.output.isEmpty)
+        #expect(processes(containing: "sleep 3061").isEmpty)
+    }
+
+    @Test("workers: 4 streams share the events and the output keeps input order")
+    func workersKeepOrder() throws {
+        let h = ExecHarness()
+        h.events(2000)
+        h.script("tag.sh", "#!/bin/bash\nwhile IFS= read -r line; do printf '%s\\n' \"${line/\\\"data\\\":/\\\"worker\\\":$$,\\\"data\\\":}\"; done\n")
+        let r = try h.run("  - exec: { name: tag, command: ./tag.sh, mode: stream, workers: 4 }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == (1...2000).map { "e\($0)" })
+        let workers = Set(h.output.compactMap { line -> Int? in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["worker"] as? Int
+        })
+        #expect(workers.count == 4)
+    }
+
+    @Test("end of input closes stdin; a plugin that does not exit is stopped, children included")
+    func shutdown() throws {
+        let h = ExecHarness()
+        h.events(3)
+        h.script("stubborn.sh", "#!/bin/bash\nsleep 3071 &\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done\ntrap '' TERM\nwhile :; do sleep 0.1; done\n")
+        let start = Date()
+        let r = try h.run("  - exec: { name: stubborn, command: ./stubborn.sh, mode: stream, timeout: 1s }")
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(r.status == 0)
+        #expect(h.output.count == 3)
+        #expect(processes(containing: "sleep 3071").isEmpty)
+        #expect(processes(containing: "stubborn.sh").isEmpty)
+    }
+}
+
+@Suite("exec stage, configuration")
+struct ExecConfigurationTests {
+    @Test("lymph check reports a missing command and one without its run bit, with the YAML position")
+    func checkCommand() throws {
+        let h = ExecHarness()
+        FileManager.default.createFile(atPath: h.dir + "/noexec.sh", contents: Data("#!/bin/sh\ncat\n".utf8), attributes: [.posixPermissions: 0o644])
+        let yaml = """
+            stages:
+              - parse
+              - exec: { command: ./missing.sh }
+              - exec:
+                  command: [./noexec.sh, --flag]
+              - exec: { command: no-such-program-anywhere }
+              - exec: { command: "cat | grep x" }
+            """
+        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        let r = try LymphBinary.run(["check", "p.yaml"], in: h.dir)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("p.yaml:3:"), "\(r.stderr)")
+        #expect(r.stderr.contains("command './missing.sh' does not exist"))
+        #expect(r.stderr.contains("p.yaml:5:"))
+        #expect(r.stderr.contains("is not executable; run: chmod +x"))
+        #expect(r.stderr.contains("p.yaml:6:"))
+        #expect(r.stderr.contains("was not found in PATH"))
+        #expect(r.stderr.contains("p.yaml:7:"))
+        #expect(r.stderr.contains("no shell runs the command"))
+    }
+
+    @Test("a relative command resolves against the pipeline file's folder, which is also the working directory")
+    func relativeToPipeline() throws {
+        let h = ExecHarness()
+        try FileManager.default.createDirectory(atPath: h.dir + "/conf/bin", withIntermediateDirectories: true)
+        h.script("conf/bin/here.sh", "#!/bin/sh\npwd > where.txt\ncat\n")
+        h.events(1)
+        let yaml = "state: memory\noutput: out.ndjson\nstages:\n  - parse\n  - exec: { command: bin/here.sh }\n"
+        FileManager.default.createFile(atPath: h.dir + "/conf/p.yaml", contents: Data(yaml.utf8))
+        let r = try LymphBinary.run(["run", "conf/p.yaml", "events.ndjson"], in: h.dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.file("conf/where.txt").hasSuffix("/conf\n"))
+        #expect(h.output.count == 1)
+    }
+}
