@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("exec: command words, environment and plugin output")
+struct ExecTests {
+    @Test("a command string splits into words like a shell, with no expansion", arguments: [
+        ("plugins/x.sh --region eu", ["plugins/x.sh", "--region", "eu"]),
+        ("jq -c '.data | {a: .x}'", ["jq", "-c", ".data | {a: .x}"]),
+        (#"echo "a \"b\" c" d\ e"#, ["echo", #"a "b" c"#, "d e"]),
+        ("  spaced   out  ", ["spaced", "out"]),
+        ("a=b", ["a=b"]),
+    ])
+    func split(text: String, words: [String]) throws {
+        #expect(try ShellWords.split(text) == words)
+    }
+
+    @Test("shell syntax outside quotes is refused: no shell would run it", arguments: ["cat | grep x", "a; b", "echo $HOME", "ls *.sh", "x > y", "'open"])
+    func refuses(text: String) {
+        #expect(throws: ShellWords.SplitError.self) { try ShellWords.split(text) }
+    }
+
+    @Test("durations accept milliseconds")
+    func milliseconds() {
+        #expect(ConfigValue.parseDuration("250ms") == 0.25)
+        #expect(ConfigValue.parseDuration("1m30s") == 90)
+        #expect(DedupSpec.describe(0.1) == "100ms")
+        #expect(DedupSpec.describe(5) == "5s")
+    }
+
+    @Test("the environment passes only the listed variables through, and env: wins")
+    func environment() {
+        let env = ExecEnvironment(inherited: ["PATH": "/bin", "HOME": "/root", "SECRET": "x", "LC_ALL": "C", "TZ": "UTC"],
+                                  pipeline: "p", stage: "s", extra: [("PATH", "/opt/bin"), ("REGION", "eu")])
+        let entries = env.forEvent(id: "e1", type: "t").map { String(decoding: $0.dropLast(), as: UTF8.self) }
+        #expect(Set(entries) == ["PATH=/opt/bin", "HOME=/root", "LC_ALL=C", "TZ=UTC", "LYMPH_PIPELINE=p", "LYMPH_STAGE=s", "REGION=eu",
+                                 "LYMPH_EVENT_ID=e1", "LYMPH_EVENT_TYPE=t"])
+        // NUL-terminated for the C library.
+        #expect(env.base.allSatisfy { $0.last == 0 })
+    }
+
+    static func original() throws -> Event {
+        let bytes = Array(#"{"id":"e1","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"#.utf8)
+        return Event(document: try JSONDocument(parsing: bytes), source: SourcePosition(file: "in.ndjson", line: 7), origin: ItemOrigin(form: .raw, bytes: bytes[...]))
+    }
+
+    static func ids(_ result: Result<StageOutcome, ExecFailure>) -> [String]? {
+        guard case .success(.replace(let events)) = result else { return nil }
+        return events.map(\.id)
+    }
+
+    @Test("event-mode stdout: lines, an array, a pretty object, nothing, null")
+    func eventOutput() throws {
+        let e = try Self.original()
+        func parse(_ s: String) -> Result<StageOutcome, ExecFailure> { ExecOutputParser.events(fromOutput: Array(s.utf8), replacing: e, stage: "x") }
+        #expect(Self.ids(parse("{\"id\":\"a\",\"type\":\"t\"}\n{\"id\":\"b\",\"type\":\"t\"}\n")) == ["a", "b"])
+        #expect(Self.ids(parse("[{\"id\":\"a\",\"type\":\"t\"},{\"id\":\"b\",\"type\":\"t\"}]")) == ["a", "b"])
+        #expect(Self.ids(parse("{\n  \"id\": \"a\",\n  \"type\": \"t\"\n}\n")) == ["a"])
+        #expect(Self.ids(parse("  \n")) == [])
+        #expect(Self.ids(parse("null")) == [])
+        guard case .failure(let f) = parse("[1]") else { Issue.record("an array of numbers must fail"); return }
+        #expect(f.reason == "plugin_output" && !f.retryable)
+        guard case .success(.replace(let events)) = parse("{\"id\":\"a\",\"type\":\"t\"}") else { return }
+        // New events keep where their source came from, for dead letters and replay.
+        #expect(events[0].source.line == 7)
+    }
+
+    @Test("stream answers: {\"error\"} is a failure that may be retried; an event with an error field is an event")
+    func streamAnswers() throws {
+        let e = try Self.original()
+        func answer(_ s: String) -> Result<StageOutcome, ExecFailure> { ExecOutputParser.answer(Array(s.utf8)[...], replacing: e, stage: "x") }
+        guard case .failure(let f) = answer(#"{"error":"boom"}"#) else { Issue.record("expected a failure"); return }
+        #expect(f.reason == "plugin_error" && f.message.contains("boom") && f.retryable)
+        #expect(Self.ids(answer(#"{"id":"a","type":"t","error":"field"}"#)) == ["a"])
+        #expect(Self.ids(answer("[]")) == [])
+        guard case .failure(let g) = answer("") else { Issue.record("an empty line must fail"); return }
+        #expect(g.message.contains("null to drop"))
+    }
+}
