@@ -24,10 +24,11 @@ struct ExecHarness {
     }
 
     /// Runs a pipeline whose stages after parse are `stages` (YAML, indented by four spaces).
-    func run(_ stages: String, input: String = "events.ndjson", environment: [String: String] = [:], timeout: Double = 120) throws -> LymphBinary.Result {
+    func run(_ stages: String, input: String = "events.ndjson", state: String = "memory", environment: [String: String] = [:],
+             timeout: Double = 120) throws -> LymphBinary.Result {
         let yaml = """
             pipeline: exec-test
-            state: memory
+            state: \(state)
             output: out.ndjson
             dead_letter: dead.ndjson
             stages:
@@ -329,6 +330,28 @@ struct ExecEventModeTests {
         #expect(stopped.status == 3)
         #expect(stopped.stderr.contains("stage 'f' failed on event e2"))
         #expect(stopped.stderr.contains("events.ndjson:2"))
+    }
+
+    @Test("a plugin inherits no descriptor but stdin, stdout and stderr (not the store, outputs or input)")
+    func noLeakedDescriptors() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("fds.py", """
+            #!/usr/bin/env python3
+            import os, sys
+            fds = {}
+            for fd in os.listdir("/proc/self/fd"):
+                try: fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError: pass
+            with open("fds.txt", "w") as f:
+                for fd, target in sorted(fds.items()):
+                    if not target.startswith("/proc/"): f.write(f"{fd} {target}\\n")
+            sys.stdout.write(sys.stdin.read())
+            """)
+        let r = try h.run("  - dedup\n  - exec: { name: fds, command: ./fds.py }", state: "store.sqlite")
+        #expect(r.status == 0, "\(r.stderr)")
+        let fds = h.file("fds.txt").split(separator: "\n").map { String($0.split(separator: " ")[0]) }
+        #expect(fds == ["0", "1", "2"], "\(h.file("fds.txt"))")
     }
 
     @Test("no process is left behind, background children included")
