@@ -555,6 +555,51 @@ struct ExecStreamModeTests {
     }
 }
 
+@Suite("exec stage, interrupted runs", .serialized)
+struct ExecInterruptTests {
+    /// Starts `lymph run` on stdin with a stream plugin that leaves a child running, feeds it a
+    /// few events, then signals it `signals` times.
+    func interrupt(signals: Int, marker: String) throws -> (Int32, [String]) {
+        let h = ExecHarness()
+        h.script("kid.sh", "#!/bin/bash\nsleep \(marker) &\ntrap '' INT\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done\nwait\n")
+        let yaml = "state: memory\noutput: out.ndjson\nstages:\n  - parse\n  - exec: { name: kid, command: ./kid.sh, mode: stream, timeout: 2s }\n"
+        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        let stdin = Pipe()
+        let process = try LymphBinary.launch(["run", "p.yaml", "-"], in: h.dir, stdin: stdin)
+        let lines = h.events(3).joined(separator: "\n") + "\n"
+        stdin.fileHandleForWriting.write(Data(lines.utf8))
+        // Wait until the plugin has answered (the events are written out).
+        let deadline = Date().addingTimeInterval(20)
+        while LymphBinary.lines(h.dir + "/out.ndjson").count < 3 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!processes(containing: "sleep \(marker)").isEmpty, "the plugin's child should be running before the signal")
+        for _ in 0..<signals {
+            kill(process.processIdentifier, SIGINT)
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        let end = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+        Thread.sleep(forTimeInterval: 0.2)
+        return (process.terminationStatus, processes(containing: "sleep \(marker)"))
+    }
+
+    @Test("SIGINT: the run ends, the plugin's stdin is closed and its process group is stopped")
+    func oneSignal() throws {
+        let (status, left) = try interrupt(signals: 1, marker: "3091")
+        #expect(status == 130)
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    @Test("a second SIGINT exits at once and still takes the plugin processes along")
+    func twoSignals() throws {
+        let (status, left) = try interrupt(signals: 2, marker: "3092")
+        #expect(status == 130)
+        #expect(left.isEmpty, "\(left)")
+    }
+}
+
 @Suite("exec stage, configuration")
 struct ExecConfigurationTests {
     @Test("lymph check reports a missing command and one without its run bit, with the YAML position")
