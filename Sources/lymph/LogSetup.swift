@@ -1,15 +1,86 @@
 import Foundation
 import Logging
 
-/// Lymph's log goes to stderr (stdout may carry events). `LYMPH_LOG_LEVEL` sets the level
-/// (trace, debug, info, notice, warning, error, critical; default info).
+/// Lymph's log goes to stderr (stdout may carry events), as text or one JSON object per line.
+/// The level comes from `--log-level`, else `LYMPH_LOG_LEVEL`, else info.
 enum LogSetup {
-    static func bootstrap(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        let level = environment["LYMPH_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+    enum Format: String, CaseIterable { case text, json }
+
+    /// Bootstraps from the command line before parsing (logging is set once per process, and
+    /// libraries may log while the command is set up). Bad values are reported by the parser.
+    static func bootstrap(arguments: [String] = CommandLine.arguments, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        func value(_ flag: String) -> String? {
+            for (i, a) in arguments.enumerated() {
+                if a == flag, i + 1 < arguments.count { return arguments[i + 1] }
+                if a.hasPrefix(flag + "=") { return String(a.dropFirst(flag.count + 1)) }
+            }
+            return nil
         }
+        let level = (value("--log-level") ?? environment["LYMPH_LOG_LEVEL"]).flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+        let format = value("--log-format").flatMap(Format.init(rawValue:)) ?? .text
+        LoggingSystem.bootstrap { label in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, level: level)
+            }
+        }
+    }
+}
+
+/// One JSON object per line on stderr, written with a single write(2) so lines from several
+/// threads never interleave: `{"ts":"…","level":"info","label":"…","msg":"…", metadata…}`.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        var line = "{\"ts\":\(Self.quote(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])))"
+        line += ",\"level\":\"\(event.level.rawValue)\",\"label\":\(Self.quote(label)),\"msg\":\(Self.quote(event.message.description))"
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            line += ",\(Self.quote(key)):\(Self.quote(value.description))"
+        }
+        line += "}\n"
+        var bytes = Array(line.utf8)
+        bytes.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 { if errno == EINTR { continue } else { return } }
+                offset += n
+            }
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

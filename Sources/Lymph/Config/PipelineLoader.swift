@@ -3,7 +3,7 @@ import Yams
 
 /// Reads a pipeline file into a `PipelineSpec`, collecting every problem with its position.
 public enum PipelineLoader {
-    static let topLevelKeys = ["pipeline", "state", "output", "dead_letter", "stages"]
+    static let topLevelKeys = ["pipeline", "state", "output", "dead_letter", "serve", "stages"]
     static let commonStageKeys = ["name", "when"]
     /// Largest pipeline file read; pipelines are small, anything bigger is a mistake.
     static let maxFileBytes = 4 << 20
@@ -70,6 +70,20 @@ public enum PipelineLoader {
             }
         }
 
+        var serve = ServeSettings()
+        if let v = m["serve"], let sm = ConfigMapping(v, context: "serve", diagnostics: &d) {
+            sm.rejectUnknownKeys(allowed: ["listen", "path", "max_body", "max_spool", "max_connections"], &d)
+            if let l = sm["listen"], let text = l.string(&d, "listen") {
+                if ServeSettings.parseListen(text) == nil { d.error("listen must be HOST:PORT, such as 127.0.0.1:8080", at: l) } else { serve.listen = text }
+            }
+            if let p = sm["path"], let text = p.string(&d, "path") {
+                if !text.hasPrefix("/") { d.error("path must start with '/', such as /webhooks", at: p) } else { serve.path = text }
+            }
+            serve.maxBody = sm["max_body"].flatMap { $0.byteSize(&d, "max_body", range: 64...(64 << 20)) } ?? serve.maxBody
+            serve.maxSpool = sm["max_spool"].flatMap { $0.int(&d, "max_spool", range: 1...100_000_000) } ?? serve.maxSpool
+            serve.maxConnections = sm["max_connections"].flatMap { $0.int(&d, "max_connections", range: 1...100_000) } ?? serve.maxConnections
+        }
+
         var parse = ParseStage()
         var stages: [StageEntry] = []
         if let v = m["stages"], let items = v.list(&d, "stages") {
@@ -122,7 +136,8 @@ public enum PipelineLoader {
         } else if m["stages"] == nil {
             d.error("the pipeline has no 'stages:' list", at: top)
         }
-        let spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
+        var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
+        spec.serve = serve
         return (d.hasErrors ? nil : spec, d)
     }
 

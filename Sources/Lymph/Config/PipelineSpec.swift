@@ -11,6 +11,8 @@ public struct PipelineSpec: Sendable {
     public var parse: ParseStage
     /// The stages after parse, in order.
     public var stages: [StageEntry]
+    /// `serve:`: how `lymph serve` takes this pipeline's webhooks.
+    public var serve = ServeSettings()
 
     /// Whether any stage keeps state in the store.
     public var usesStore: Bool { stages.contains { $0.spec.usesStore } }

@@ -9,6 +9,8 @@ struct Batch: Sendable {
     var deadLetters: [DeadLetter] = []
     /// Indexed like `Pipeline.stages`, with parse first.
     var stats: [StageStats]
+    /// Time each stage spent on this batch, in seconds (indexed like `stats`).
+    var stageSeconds: [Double]
     var completedClaims: [DedupClaim] = []
     var failedClaims: [DedupClaim] = []
     var itemsRead = 0
@@ -22,5 +24,6 @@ struct Batch: Sendable {
     init(sequence: Int, stageCount: Int) {
         self.sequence = sequence
         self.stats = Array(repeating: StageStats(), count: stageCount)
+        self.stageSeconds = Array(repeating: 0, count: stageCount)
     }
 }

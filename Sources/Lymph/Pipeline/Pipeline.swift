@@ -31,9 +31,10 @@ public final class Pipeline: Sendable {
     let sinks: SinkRegistry
 
     /// Secrets are read first, so a missing one stops the run before anything is opened.
+    /// `requireStore`: open the store even when no stage keeps state (`lymph serve`'s spool).
     public static func open(_ spec: PipelineSpec, overrides: Overrides = Overrides(),
                             environment: [String: String] = ProcessInfo.processInfo.environment,
-                            now: Double = Timestamp.now()) throws -> Pipeline {
+                            now: Double = Timestamp.now(), requireStore: Bool = false) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
@@ -43,7 +44,7 @@ public final class Pipeline: Sendable {
         if let dl = overrides.deadLetter { spec.deadLetter = dl }
 
         var store: StateStore?
-        if spec.usesStore {
+        if spec.usesStore || requireStore {
             store = try StateStore.open(path: spec.statePath ?? ":memory:")
         }
         let sinks = SinkRegistry()
@@ -67,6 +68,11 @@ public final class Pipeline: Sendable {
         self.output = output
         self.deadLetters = deadLetters
         self.sinks = sinks
+    }
+
+    /// The pipeline's first verify stage, for checking signatures before anything is stored.
+    public var verifier: VerifyStage? {
+        stages.lazy.compactMap { $0.stage as? VerifyStage }.first
     }
 
     public func close() {

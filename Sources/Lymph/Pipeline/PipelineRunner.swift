@@ -9,6 +9,8 @@ public struct PipelineRunner: Sendable {
     public let pipeline: Pipeline
     public let control: RunControl
     public let maxBatchesInFlight: Int
+    /// Told about every batch once it has left the pipeline (for metrics), in batch order.
+    public var observer: (@Sendable (BatchReport) -> Void)?
     /// Touched only by the ordered (serial) part of a run.
     let commitState = CommitState()
 
@@ -25,7 +27,7 @@ public struct PipelineRunner: Sendable {
 
     /// Runs until the reader is exhausted or a stop is requested. Throws when the run cannot
     /// go on (store or output failure); batches already finished stay committed.
-    public func run(reader: ItemReader) async throws -> RunSummary {
+    public func run(reader: some ItemSource) async throws -> RunSummary {
         let clock = ContinuousClock()
         let start = clock.now
         var totals = Array(repeating: StageStats(), count: pipeline.stages.count + 1)
@@ -33,13 +35,15 @@ public struct PipelineRunner: Sendable {
         var inFlight: [Task<Batch, any Error>] = []
         var sequence = 0
         do {
-            while !control.isStopRequested, let input = try reader.nextBatch(control: control) {
+            while !control.isStopRequested, let input = try await reader.nextBatch(control: control) {
                 if input.isEmpty {
-                    // A quiet pipe: finish what is in flight now rather than when more arrives.
+                    // A quiet input: finish what is in flight now rather than when more arrives,
+                    // and commit it, so a long-running source never holds finished work uncommitted.
                     while !inFlight.isEmpty {
                         let batch = try await inFlight.removeFirst().value
-                        try await serialPart(batch, totals: &totals, summary: &summary)
+                        try await serialPart(batch, source: reader, totals: &totals, summary: &summary)
                     }
+                    if commitState.eventsSinceCommit > 0 { try commitPending(source: reader) }
                     continue
                 }
                 let seq = sequence
@@ -47,15 +51,15 @@ public struct PipelineRunner: Sendable {
                 inFlight.append(Task { try await concurrentPart(input.items, sequence: seq) })
                 if inFlight.count >= maxBatchesInFlight {
                     let batch = try await inFlight.removeFirst().value
-                    try await serialPart(batch, totals: &totals, summary: &summary)
+                    try await serialPart(batch, source: reader, totals: &totals, summary: &summary)
                 }
             }
             while !inFlight.isEmpty {
                 let batch = try await inFlight.removeFirst().value
-                try await serialPart(batch, totals: &totals, summary: &summary)
+                try await serialPart(batch, source: reader, totals: &totals, summary: &summary)
             }
             for s in pipeline.stages { try await s.stage.finish() }
-            try commitPending()
+            try commitPending(source: reader)
         } catch {
             for task in inFlight { task.cancel() }
             throw error
@@ -78,14 +82,17 @@ public struct PipelineRunner: Sendable {
         var lastCommit = Timestamp.now()
     }
 
-    /// One transaction in which every stage writes what its finished events left behind.
-    func commitPending() throws {
+    /// One transaction in which every stage (and the source) writes what its finished events
+    /// left behind.
+    func commitPending(source: some ItemSource) throws {
         if let store = pipeline.store {
             try store.write { db in
                 for s in pipeline.stages { try s.stage.writePending(db) }
+                try source.writePending(db)
             }
         }
         for s in pipeline.stages { s.stage.pendingWritten() }
+        source.pendingWritten()
         commitState.eventsSinceCommit = 0
         commitState.lastCommit = Timestamp.now()
     }
@@ -98,7 +105,9 @@ public struct PipelineRunner: Sendable {
         var batch = Batch(sequence: sequence, stageCount: pipeline.stages.count + 1)
         batch.itemsRead = items.count
         batch.events.reserveCapacity(items.count)
+        let parseStart = ContinuousClock.now
         pipeline.parse.parse(items, events: &batch.events, deadLetters: &batch.deadLetters)
+        batch.stageSeconds[0] = Self.seconds(ContinuousClock.now - parseStart)
         batch.stats[0].received = items.count
         batch.stats[0].emitted = batch.events.count
         batch.stats[0].deadLetters = batch.deadLetters.count
@@ -139,7 +148,7 @@ public struct PipelineRunner: Sendable {
         batch.encoded = true
     }
 
-    func serialPart(_ incoming: Batch, totals: inout [StageStats], summary: inout RunSummary) async throws {
+    func serialPart(_ incoming: Batch, source: some ItemSource, totals: inout [StageStats], summary: inout RunSummary) async throws {
         var batch = incoming
         let now = Timestamp.now()
         for index in concurrentPrefix..<pipeline.stages.count {
@@ -156,11 +165,14 @@ public struct PipelineRunner: Sendable {
         let failed = Set(batch.failedClaims)
         let finished = FinishedBatch(completed: batch.completedClaims.filter { !failed.contains($0) }, failed: Array(failed), now: Timestamp.now())
         for s in pipeline.stages { try s.stage.batchDidFinish(finished) }
+        source.batchFinished()
         commitState.eventsSinceCommit += batch.itemsRead
         if commitState.eventsSinceCommit >= Self.commitEvery || finished.now - commitState.lastCommit >= Self.commitInterval {
-            try commitPending()
+            try commitPending(source: source)
         }
         for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }
+        observer?(BatchReport(stageNames: [pipeline.parse.name] + pipeline.stages.map(\.name), stats: batch.stats, stageSeconds: batch.stageSeconds,
+                              itemsRead: batch.itemsRead, passed: batch.passed, deadLetters: batch.deadLetterCount))
         summary.itemsRead += batch.itemsRead
         summary.passed += batch.passed
         summary.deadLetters += batch.deadLetterCount
@@ -189,7 +201,9 @@ public struct PipelineRunner: Sendable {
         }
         if selected.isEmpty { return }
         let context = StageContext(pipeline: pipeline.spec.name, stageName: running.name, stageIndex: statsIndex, now: now)
+        let stageStart = ContinuousClock.now
         let outcomes = try await running.stage.process(selected, context: context)
+        batch.stageSeconds[statsIndex] += Self.seconds(ContinuousClock.now - stageStart)
         guard outcomes.count == selected.count else {
             throw StageContractError(stage: running.name, message: "returned \(outcomes.count) outcomes for \(selected.count) events")
         }
@@ -269,6 +283,16 @@ public struct PipelineRunner: Sendable {
         batch.stats[statsIndex] = stats
         batch.events = result
     }
+}
+
+/// What one batch did, for observers (metrics): per stage, in pipeline order, parse first.
+public struct BatchReport: Sendable {
+    public let stageNames: [String]
+    public let stats: [StageStats]
+    public let stageSeconds: [Double]
+    public let itemsRead: Int
+    public let passed: Int
+    public let deadLetters: Int
 }
 
 /// A stage broke the stage contract (a bug in the stage, not in the data).

@@ -26,17 +26,8 @@ public struct VerifyStage: Stage {
         guard let delivery = event.delivery else {
             return .fail(reason: "unsigned", message: "event arrived without a signature (a plain event line, not a delivery with headers and body); verify rejects unsigned events")
         }
-        guard var signature = delivery.headerBytes(Self.headerBytes) else {
-            return .fail(reason: "missing_signature", message: "delivery has no \(Self.header) header")
-        }
-        if signature.starts(with: Self.prefixBytes) { signature = signature.dropFirst(Self.prefixBytes.count) }
-        guard let provided = Self.decodeHex(signature), provided.count == SHA256.byteCount else {
-            return .fail(reason: "malformed_signature", message: "\(Self.header) is not 64 hex digits (optionally prefixed with sha256=)")
-        }
-        var matched = false
-        for key in keyed where key.matches(provided, body: delivery.body) { matched = true }
-        guard matched else {
-            return .fail(reason: "bad_signature", message: "\(Self.header) does not match the body under any configured secret (wrong secret, or the body was altered)")
+        if let problem = checkSignature(delivery.headerBytes(Self.headerBytes), body: delivery.body) {
+            return .fail(reason: problem.reason, message: problem.message)
         }
         if let maxAge {
             let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
@@ -48,6 +39,24 @@ public struct VerifyStage: Stage {
             }
         }
         return .pass
+    }
+
+    /// Why a signature does not verify, or nil when it does. For callers that hold the raw
+    /// request (`lymph serve` checks before storing anything); messages never hold a secret.
+    public func checkSignature(_ header: ArraySlice<UInt8>?, body: ArraySlice<UInt8>) -> (reason: String, message: String)? {
+        guard var signature = header else {
+            return ("missing_signature", "no \(Self.header) header")
+        }
+        if signature.starts(with: Self.prefixBytes) { signature = signature.dropFirst(Self.prefixBytes.count) }
+        guard let provided = Self.decodeHex(signature), provided.count == SHA256.byteCount else {
+            return ("malformed_signature", "\(Self.header) is not 64 hex digits (optionally prefixed with sha256=)")
+        }
+        var matched = false
+        for key in keyed where key.matches(provided, body: body) { matched = true }
+        guard matched else {
+            return ("bad_signature", "\(Self.header) does not match the body under any configured secret (wrong secret, or the body was altered)")
+        }
+        return nil
     }
 
     static let headerBytes = Array(header.utf8)

@@ -11,7 +11,12 @@ public final class StateStore: Sendable {
     public let location: String
     let queue: DatabaseQueue
 
-    public static func open(path: String) throws(StoreError) -> StateStore {
+    /// How a commit reaches the disk. `normal` (WAL, the default) survives a crash of Lymph;
+    /// `full` also syncs the log on every commit, so it survives a power loss: what the HTTP
+    /// spool needs before it answers 202.
+    public enum Durability: Sendable { case normal, full }
+
+    public static func open(path: String, durability: Durability = .normal) throws(StoreError) -> StateStore {
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -24,7 +29,7 @@ public final class StateStore: Sendable {
                     try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
                 }
                 config.prepareDatabase { db in
-                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                    try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                     // Dedup keys arrive in random order, so the B-tree is touched everywhere:
                     // a 32 MiB page cache keeps most of it in memory. Bounded, and no mmap, so
                     // memory does not grow with the size of the store.
@@ -95,6 +100,17 @@ public final class StateStore: Sendable {
                     last_event_id TEXT NOT NULL,
                     last_event_at REAL NOT NULL
                 );
+                """)
+        }
+        m.registerMigration("v3-spool") { db in
+            // Webhooks accepted by `lymph serve`, oldest first. AUTOINCREMENT: a sequence number
+            // is never reused, so arrival order survives deletes and restarts.
+            try db.execute(sql: """
+                CREATE TABLE lymph_spool (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    received_at REAL NOT NULL,
+                    item BLOB NOT NULL
+                )
                 """)
         }
         return m

@@ -1,0 +1,23 @@
+/// The `serve:` section of a pipeline file: limits for `lymph serve` (the command line may
+/// override `listen` and `path`).
+public struct ServeSettings: Sendable {
+    public var listen = "127.0.0.1:8080"
+    public var path = "/webhooks"
+    /// Largest request body read; a bigger one gets 413 without being read.
+    public var maxBody = 1 << 20
+    /// Entries the spool may hold before requests get 503.
+    public var maxSpool = 100_000
+    /// Open connections at once; further ones wait in the listen backlog.
+    public var maxConnections = 1024
+
+    public init() {}
+
+    /// `HOST:PORT` (an IPv6 host in brackets) into its parts.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port), !host.isEmpty else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+}

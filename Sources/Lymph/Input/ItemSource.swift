@@ -1,0 +1,30 @@
+import GRDB
+
+/// Where a run's items come from: files and stdin (`ItemReader`) or the HTTP spool
+/// (`SpoolSource`). The runner asks for batches, says when each has left the pipeline, and lets
+/// the source write in the same store transaction as the stages (the spool deletes its
+/// finished entries there, so an entry goes exactly when its event's work is committed).
+public protocol ItemSource: AnyObject {
+    /// The next batch; an empty one (`idle`) when nothing came for a while; nil at the end.
+    func nextBatch(control: RunControl) async throws -> InputBatch?
+    /// Every item was read (the run was not cut short).
+    var finished: Bool { get }
+    /// The oldest batch not yet reported has left the pipeline (called in batch order).
+    func batchFinished()
+    /// Inside the runner's store transaction.
+    func writePending(_ db: Database) throws
+    /// After that transaction committed.
+    func pendingWritten()
+}
+
+extension ItemSource {
+    public func batchFinished() {}
+    public func writePending(_ db: Database) throws {}
+    public func pendingWritten() {}
+}
+
+extension ItemReader: ItemSource {
+    public func nextBatch(control: RunControl) async throws -> InputBatch? {
+        try nextBatch(control: Optional(control))
+    }
+}

@@ -1,0 +1,73 @@
+import GRDB
+import Synchronization
+
+/// Reads `lymph serve`'s spool in arrival order, for the pipeline worker. An entry is deleted
+/// in the runner's commit once its batch has left the pipeline (written out, dropped or
+/// dead-lettered), in the same transaction as the dedup keys and tickets it produced: a crash
+/// before that commit leaves the entry to be processed again, never lost.
+public final class SpoolSource: ItemSource, @unchecked Sendable {
+    let store: StateStore
+    let doorbell: Doorbell
+    let maxItemBytes: Int
+    public static let sourceName = "spool"
+    /// How long an empty spool is waited on before an idle batch lets the runner commit.
+    static let idleWait: Duration = .milliseconds(200)
+
+    // Touched by the runner's loop only (one task).
+    var lastFetched: Int64 = 0
+    var batchEnds: FIFO<(end: Int64, count: Int)> = FIFO()
+    var finishedThrough: Int64 = 0
+    var finishedCount = 0
+    var deletedThrough: Int64 = 0
+    public private(set) var finished = false
+    /// Entries handed to the pipeline so far.
+    public let taken = Atomic<Int>(0)
+    /// Entries deleted from the spool (their work committed) so far.
+    public let deleted = Atomic<Int>(0)
+    /// Set when the worker is asked to stop: the batch in hand is finished, nothing more is taken.
+    public let stopping = Atomic<Bool>(false)
+
+    public init(store: StateStore, doorbell: Doorbell, maxItemBytes: Int) {
+        self.store = store
+        self.doorbell = doorbell
+        self.maxItemBytes = maxItemBytes
+    }
+
+    public func nextBatch(control: RunControl) async throws -> InputBatch? {
+        if control.isStopRequested || stopping.load(ordering: .relaxed) { finished = true; return nil }
+        var entries = try store.spoolFetch(after: lastFetched, limit: 4096, maxBytes: 1 << 20)
+        if entries.isEmpty {
+            await doorbell.wait(timeout: Self.idleWait)
+            if control.isStopRequested || stopping.load(ordering: .relaxed) { finished = true; return nil }
+            entries = try store.spoolFetch(after: lastFetched, limit: 4096, maxBytes: 1 << 20)
+            if entries.isEmpty { return InputBatch(items: [], idle: true) }
+        }
+        var items: [RawItem] = []
+        items.reserveCapacity(entries.count)
+        for entry in entries {
+            let oversize = entry.item.count > maxItemBytes
+            items.append(RawItem(bytes: entry.item[...], source: SourcePosition(file: Self.sourceName, line: Int(entry.seq)), oversize: oversize))
+        }
+        lastFetched = entries.last!.seq
+        batchEnds.append((lastFetched, entries.count))
+        taken.add(entries.count, ordering: .relaxed)
+        return InputBatch(items: items, idle: false)
+    }
+
+    public func batchFinished() {
+        if let batch = batchEnds.popFirst() {
+            finishedThrough = batch.end
+            finishedCount += batch.count
+        }
+    }
+
+    public func writePending(_ db: Database) throws {
+        if finishedThrough > deletedThrough { try StateStore.spoolDelete(db, through: finishedThrough) }
+    }
+
+    public func pendingWritten() {
+        deletedThrough = finishedThrough
+        deleted.add(finishedCount, ordering: .relaxed)
+        finishedCount = 0
+    }
+}

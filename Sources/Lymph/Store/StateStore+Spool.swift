@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+
+/// The durable queue between `lymph serve`'s HTTP handlers and its pipeline worker.
+///
+/// An entry is a delivery line (`{"headers": {...}, "body": "...", "received_at": ...}`), the
+/// same form `lymph run` reads, so the worker parses it with the parse stage it already has.
+extension StateStore {
+    public struct SpoolEntry: Sendable {
+        public let seq: Int64
+        public let receivedAt: Double
+        public let item: [UInt8]
+    }
+
+    /// Appends `items` in one transaction (a group commit) and returns their sequence numbers.
+    public func spoolAppend(_ items: [[UInt8]], receivedAt: Double) throws(StoreError) -> [Int64] {
+        try write { db in
+            var seqs: [Int64] = []
+            seqs.reserveCapacity(items.count)
+            let statement = try db.cachedStatement(sql: "INSERT INTO lymph_spool (received_at, item) VALUES (?, ?)")
+            for item in items {
+                try statement.execute(arguments: [receivedAt, Data(item)])
+                seqs.append(db.lastInsertedRowID)
+            }
+            return seqs
+        }
+    }
+
+    /// Up to `limit` entries (and about `maxBytes`) after `seq`, oldest first.
+    public func spoolFetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
+        try read { db in
+            var out: [SpoolEntry] = []
+            var bytes = 0
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, received_at, item FROM lymph_spool WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+            while let row = try rows.next() {
+                let item: [UInt8] = (row[2] as Data?).map { [UInt8]($0) } ?? []
+                out.append(SpoolEntry(seq: row[0], receivedAt: row[1], item: item))
+                bytes += item.count
+                if bytes >= maxBytes { break }
+            }
+            return out
+        }
+    }
+
+    /// Entries waiting, and when the oldest arrived (seconds since the epoch).
+    public func spoolDepth() throws(StoreError) -> (count: Int, oldest: Double?) {
+        try read { db in
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_spool") ?? 0
+            let oldest = try Double.fetchOne(db, sql: "SELECT received_at FROM lymph_spool ORDER BY seq LIMIT 1")
+            return (count, oldest)
+        }
+    }
+
+    /// Removes entries up to `seq`, inside the caller's transaction.
+    public static func spoolDelete(_ db: Database, through seq: Int64) throws {
+        try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq])
+    }
+
+    /// A write that proves the store is usable (for health checks); touches no data.
+    public func probeWritable() throws(StoreError) {
+        try write { db in try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS lymph_probe (x); DELETE FROM lymph_probe") }
+    }
+}

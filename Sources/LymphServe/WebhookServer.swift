@@ -1,0 +1,273 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import Lymph
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// `lymph serve`: takes IMMUNE webhooks over HTTP, stores each durably in the spool before
+/// answering 202, and drains the spool through the pipeline in a worker.
+///
+/// The HTTP server and the worker are `Service`s in one `ServiceGroup`. Graceful shutdown goes
+/// in reverse order: the server stops accepting and answers the requests in flight, then the
+/// worker finishes its batches and the store is closed. Nothing that got a 202 is lost: it is
+/// in the spool until its event has left the pipeline.
+public final class WebhookServer: Sendable {
+    public struct Options: Sendable {
+        public var host: String
+        public var port: Int
+        public var path: String
+        public var maxBody: Int
+        public var maxSpool: Int
+        public var maxConnections: Int
+        /// Idle keep-alive connections (and stalled requests) are closed after this.
+        public var idleTimeout: Duration = .seconds(30)
+        /// How long graceful shutdown may take before in-flight work is cancelled.
+        public var shutdownTimeout: Duration = .seconds(30)
+
+        public init(settings: ServeSettings) {
+            let listen = ServeSettings.parseListen(settings.listen) ?? ("127.0.0.1", 8080)
+            host = listen.host
+            port = listen.port
+            path = settings.path
+            maxBody = settings.maxBody
+            maxSpool = settings.maxSpool
+            maxConnections = settings.maxConnections
+        }
+    }
+
+    let pipeline: Pipeline
+    let options: Options
+    let logger: Logger
+    let spoolStore: StateStore
+    let doorbell = Doorbell()
+    let writer: SpoolWriter
+    let source: SpoolSource
+    let worker: PipelineWorker
+    public let metrics = ServeMetrics()
+    let verifier: VerifyStage?
+    let initialDepth: Int
+    let shuttingDown = Atomic<Bool>(false)
+    let group = Mutex<ServiceGroup?>(nil)
+    let pendingShutdown = Atomic<Bool>(false)
+
+    static let signatureField = HTTPField.Name(WebhookSignature.header)!
+    static let retryAfterSeconds = "5"
+
+    /// `pipeline` must have been opened with a store (the spool lives in it).
+    public init(pipeline: Pipeline, options: Options, logger: Logger) throws {
+        guard let store = pipeline.store, store.location != ":memory:" else {
+            throw ServeError(message: "lymph serve needs the pipeline's state file for its spool; 'state: memory' cannot keep accepted webhooks across a restart")
+        }
+        self.pipeline = pipeline
+        self.options = options
+        self.logger = logger
+        spoolStore = try StateStore.open(path: store.location, durability: .full)
+        initialDepth = try spoolStore.spoolDepth().count
+        writer = SpoolWriter(store: spoolStore, doorbell: doorbell)
+        source = SpoolSource(store: store, doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
+        worker = PipelineWorker(pipeline: pipeline, source: source, doorbell: doorbell, metrics: metrics, logger: logger)
+        verifier = pipeline.verifier
+    }
+
+    /// Entries accepted and not yet committed as done.
+    var spoolDepth: Int {
+        initialDepth + writer.appended.load(ordering: .relaxed) - source.deleted.load(ordering: .relaxed)
+    }
+
+    /// Runs until `shutdown()`; `onListening` gets the bound address (port 0 picks one).
+    public func run(onListening: @escaping @Sendable (String, Int) -> Void) async throws {
+        let router = Router(context: ServeContext.self)
+        router.post(RouterPath(options.path)) { request, context in try await self.receive(request, context) }
+        router.get("/healthz") { _, _ in self.health() }
+        router.get("/metrics") { _, _ in self.renderMetrics() }
+        let host = options.host
+        let app = Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: .init(options.idleTimeout))),
+            configuration: .init(address: .hostname(host, port: options.port), serverName: "lymph",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
+            onServerRunning: { channel in onListening(host, channel.localAddress?.port ?? -1) },
+            logger: logger
+        )
+        // Shut down in reverse order: HTTP first (no new 202s), then the worker drains.
+        var configuration = ServiceGroupConfiguration(services: [worker, HTTPService(app: app, server: self)], logger: logger)
+        configuration.maximumGracefulShutdownDuration = options.shutdownTimeout
+        let serviceGroup = ServiceGroup(configuration: configuration)
+        group.withLock { $0 = serviceGroup }
+        if pendingShutdown.load(ordering: .relaxed) { await serviceGroup.triggerGracefulShutdown() }
+        defer { writer.close() }
+        try await serviceGroup.run()
+    }
+
+    /// Stops accepting (new requests get 503), answers those in flight, lets the worker finish
+    /// its batches, then `run` returns.
+    public func shutdown() async {
+        shuttingDown.store(true, ordering: .relaxed)
+        pendingShutdown.store(true, ordering: .relaxed)
+        if let g = group.withLock({ $0 }) { await g.triggerGracefulShutdown() }
+    }
+
+    // MARK: - Handlers
+
+    func receive(_ request: Request, _ context: ServeContext) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await handle(request, context)
+        metrics.request(status: Int(response.status.code))
+        metrics.requestDuration.record(ContinuousClock.now - start)
+        return response
+    }
+
+    func handle(_ request: Request, _ context: ServeContext) async throws -> Response {
+        if shuttingDown.load(ordering: .relaxed) {
+            return Self.json(.serviceUnavailable, ["error": "shutting_down", "message": "the server is shutting down; retry later"],
+                             headers: [.retryAfter: Self.retryAfterSeconds])
+        }
+        // A declared length over the limit is refused before reading any of the body.
+        if let declared = request.headers[.contentLength], let n = Int(declared), n > options.maxBody {
+            return tooLarge(context)
+        }
+        var body: [UInt8] = []
+        var request = request
+        do {
+            for try await chunk in request.body {
+                if body.count + chunk.readableBytes > options.maxBody { return tooLarge(context) }
+                body.append(contentsOf: chunk.readableBytesView)
+            }
+        }
+        metrics.requestBytes.increment(by: Int64(body.count))
+        _ = request
+        if let verifier {
+            let header = request.headers[Self.signatureField].map { Array($0.utf8)[...] }
+            if let problem = verifier.checkSignature(header, body: body[...]) {
+                metrics.signatureFailure(reason: problem.reason)
+                logger.notice("signature refused", metadata: ["reason": "\(problem.reason)", "bytes": "\(body.count)"])
+                return Self.json(.unauthorized, ["error": problem.reason, "message": problem.message])
+            }
+        }
+        let document: JSONDocument
+        do { document = try JSONDocument(parsing: body) } catch {
+            return Self.json(.badRequest, ["error": "invalid_json", "message": "the body is not valid JSON: \(error)"])
+        }
+        guard document.root.kind == .object else {
+            return Self.json(.badRequest, ["error": "not_an_object", "message": "the body must be a JSON object (an IMMUNE event)"])
+        }
+        guard let id = document.root.member("id")?.string, !id.isEmpty else {
+            return Self.json(.badRequest, ["error": "missing_id", "message": "the event has no string 'id'"])
+        }
+        if spoolDepth >= options.maxSpool {
+            logger.warning("spool full; answering 503", metadata: ["depth": "\(spoolDepth)", "max_spool": "\(options.maxSpool)"])
+            return Self.json(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
+                             headers: [.retryAfter: Self.retryAfterSeconds])
+        }
+        let item = Self.spoolItem(body: body, headers: request.headers)
+        do {
+            _ = try await writer.append(item)
+        } catch {
+            logger.error("could not store a webhook: \(error)")
+            return Self.json(.serviceUnavailable, ["error": "store_unavailable", "message": "the webhook could not be stored; retry later"],
+                             headers: [.retryAfter: Self.retryAfterSeconds])
+        }
+        metrics.spoolAppended.increment()
+        return Self.json(.accepted, ["accepted": id])
+    }
+
+    /// The delivery as the parse stage reads it: the headers that matter, and the raw body.
+    static func spoolItem(body: [UInt8], headers: HTTPFields) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + body.count / 8 + 200)
+        out.append(contentsOf: #"{"headers":{"#.utf8)
+        var first = true
+        for name in [HTTPField.Name.contentType, signatureField] {
+            guard let value = headers[name] else { continue }
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSONStringEncoder.append(name.canonicalName, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONStringEncoder.append(value, to: &out)
+        }
+        out.append(contentsOf: #"},"body":"#.utf8)
+        JSONStringEncoder.append(body, to: &out)
+        out.append(contentsOf: #","received_at":"#.utf8)
+        JSONStringEncoder.append(Timestamp.format(Timestamp.now()), to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// 413, then the connection is closed for writing (the client sees the end) and dropped
+    /// two seconds later: the rest of an oversized body is never read into memory.
+    func tooLarge(_ context: ServeContext) -> Response {
+        let channel = context.channel
+        let body = Self.jsonBytes(["error": "too_large", "message": "the body is larger than max_body (\(options.maxBody) bytes)"])
+        return Response(
+            status: .contentTooLarge,
+            headers: [.connection: "close", .contentType: "application/json"],
+            body: ResponseBody(contentLength: body.count) { writer in
+                try await writer.write(ByteBuffer(bytes: body))
+                try await writer.finish(nil)
+                channel.close(mode: .output, promise: nil)
+                channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+            }
+        )
+    }
+
+    func health() -> Response {
+        var problems: [String] = []
+        if let p = worker.problem { problems.append(p) }
+        do { try spoolStore.probeWritable() } catch { problems.append("store is not writable: \(error)") }
+        if shuttingDown.load(ordering: .relaxed) { problems.append("shutting down") }
+        if problems.isEmpty {
+            return Self.json(.ok, ["status": "ok", "spool_depth": String(spoolDepth)])
+        }
+        return Self.json(.serviceUnavailable, ["status": "unhealthy", "reasons": problems.joined(separator: "; ")])
+    }
+
+    func renderMetrics() -> Response {
+        var oldestAge = 0.0
+        if spoolDepth > 0, let oldest = try? spoolStore.spoolDepth().oldest { oldestAge = max(0, Timestamp.now() - oldest) }
+        let bytes = metrics.render(depth: spoolDepth, oldestAge: oldestAge)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ fields: KeyValuePairs<String, String>, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: jsonBytes(fields))))
+    }
+
+    static func jsonBytes(_ fields: KeyValuePairs<String, String>) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (i, (k, v)) in fields.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONStringEncoder.append(k, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONStringEncoder.append(v, to: &out)
+        }
+        out.append(contentsOf: "}\n".utf8)
+        return out
+    }
+}
+
+/// The HTTP application as a service that also marks the server as shutting down the moment
+/// graceful shutdown starts, so requests still arriving on open connections get 503.
+struct HTTPService<App: Service>: Service {
+    let app: App
+    let server: WebhookServer
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await app.run()
+        } onGracefulShutdown: {
+            server.shuttingDown.store(true, ordering: .relaxed)
+        }
+    }
+}
+
+public struct ServeError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import Lymph
+import LymphServe
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Receive IMMUNE webhooks over HTTP, store them durably, and run them through a pipeline.",
+        discussion: """
+            POST <path>: 202 {"accepted": ID} once the delivery is in the spool (durable on disk); 401 bad or \
+            missing signature (when the pipeline verifies); 400 not a JSON object with an id; 413 body over \
+            max_body; 503 with Retry-After when the spool is full or the server is stopping. GET /healthz, \
+            GET /metrics (Prometheus). SIGTERM/SIGINT: stop accepting, answer requests in flight, finish the \
+            batches in hand, exit 0; a second signal exits at once (the spool keeps everything accepted).
+            """
+    )
+
+    @Argument(help: "The pipeline file.")
+    var pipeline: String
+
+    @Option(help: "HOST:PORT to listen on (default: the file's serve.listen, else 127.0.0.1:8080; port 0 picks a free one).")
+    var listen: String?
+
+    @Option(help: "Path that takes webhooks (default: the file's serve.path, else /webhooks).")
+    var path: String?
+
+    @Option(name: .customLong("log-format"), help: "Log lines on stderr as text or json.")
+    var logFormat: String = "text"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        if let listen, ServeSettings.parseListen(listen) == nil { throw ValidationError("--listen must be HOST:PORT, such as 127.0.0.1:8080") }
+        if let path, !path.hasPrefix("/") { throw ValidationError("--path must start with '/'") }
+    }
+
+    func run() async throws {
+        var spec: PipelineSpec
+        do {
+            let loaded = try PipelineLoader.load(path: pipeline)
+            spec = loaded.spec
+            for w in loaded.warnings { Console.error(w.description) }
+        } catch {
+            Console.error(error.description)
+            throw ExitCode(2)
+        }
+        if let listen { spec.serve.listen = listen }
+        if let path { spec.serve.path = path }
+        guard spec.statePath != nil else {
+            Console.error("lymph: \(pipeline): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
+            throw ExitCode(2)
+        }
+        let opened: Pipeline
+        do {
+            opened = try Pipeline.open(spec, requireStore: true)
+        } catch let error as SecretError {
+            Console.error("lymph: \(pipeline): \(error)")
+            throw ExitCode(2)
+        } catch {
+            Console.error("lymph: \(pipeline): \(error)")
+            throw ExitCode(3)
+        }
+        defer { opened.close() }
+        let logger = Logger(label: "lymph.serve")
+        let server: WebhookServer
+        do {
+            server = try WebhookServer(pipeline: opened, options: .init(settings: spec.serve), logger: logger)
+        } catch {
+            Console.error("lymph: \(error)")
+            throw ExitCode(3)
+        }
+        let signals = ServeSignals(server: server)
+        defer { signals.cancel() }
+        let route = spec.serve.path
+        do {
+            try await server.run { host, port in
+                // On stderr for people and scripts: the port is known only now when 0 was asked for.
+                Console.error("lymph serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(route)")
+            }
+        } catch {
+            Console.error("lymph serve: stopped: \(error)")
+            throw ExitCode(3)
+        }
+        Console.error("lymph serve: stopped")
+    }
+}
+
+/// SIGTERM/SIGINT: the first starts a graceful shutdown; a second exits at once (the spool
+/// still holds everything that was accepted), taking plugin processes along.
+final class ServeSignals {
+    private let sources: [any DispatchSourceSignal]
+
+    init(server: WebhookServer) {
+        signal(SIGPIPE, SIG_IGN)
+        var sources: [any DispatchSourceSignal] = []
+        let count = Counter()
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                if count.next() > 1 {
+                    ChildProcesses.killAll()
+                    _exit(128 + sig)
+                }
+                Console.error("lymph serve: \(sig == SIGINT ? "SIGINT" : "SIGTERM"): finishing requests in flight and the batches in hand (again to exit at once)")
+                Task { await server.shutdown() }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    func cancel() {
+        for s in sources { s.cancel() }
+    }
+
+    final class Counter: @unchecked Sendable {
+        private var n = 0
+        private let lock = NSLock()
+        func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+    }
+}
