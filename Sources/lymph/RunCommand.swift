@@ -79,6 +79,8 @@ struct RunCommand: AsyncParsableCommand {
             result = try await runner.run(reader: ItemReader(paths: inputs, maxItemBytes: spec.parse.maxBytes))
         } catch {
             progress?.stop()
+            // Plugin processes of stages that did not get to finish must not outlive the run.
+            ChildProcesses.killAll()
             Console.error("lymph: run stopped: \(error)")
             throw ExitCode(3)
         }

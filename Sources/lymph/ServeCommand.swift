@@ -84,6 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
                 Console.error("lymph serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(route)")
             }
         } catch {
+            ChildProcesses.killAll()
             Console.error("lymph serve: stopped: \(error)")
             throw ExitCode(3)
         }

@@ -221,6 +221,18 @@ struct ExecEventModeTests {
         #expect(processes(containing: "sleep 3031").isEmpty)
     }
 
+    @Test("a timeout also kills children that ignore SIGTERM")
+    func timeoutKillsStubbornChildren() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("stubborn.sh", "#!/bin/bash\n( trap '' TERM; exec sleep 3033 ) &\nsleep 100\n")
+        let r = try h.run("  - exec: { name: s, command: ./stubborn.sh, timeout: 1s }")
+        #expect(r.status == 1)
+        #expect(h.deadLetters.first?.reason == "plugin_timeout")
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(processes(containing: "sleep 3033").isEmpty)
+    }
+
     @Test("stdout over max_output fails the event and stops the script")
     func oversizedOutput() throws {
         let h = ExecHarness()
@@ -314,6 +326,37 @@ struct ExecEventModeTests {
         #expect(!r.stderr.contains("tok-secret-5678"))
         #expect(r.stderr.contains("token is [redacted]"))
         #expect(!h.file("dead.ndjson").contains("tok-secret-5678"))
+    }
+
+    @Test("a secret is redacted from logged stdout (output: ignore) and from stream error answers")
+    func secretRedactedEverywhere() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("tell.sh", "#!/bin/sh\ncat >/dev/null\necho \"calling pager with token $API_TOKEN\"\n")
+        let r = try h.run("  - exec: { name: tell, command: ./tell.sh, output: ignore, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+                          environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("calling pager with token [redacted]"))
+        #expect(!r.stderr.contains("tok-secret-5678"))
+        let h2 = ExecHarness()
+        h2.events(1)
+        h2.script("err.sh", "#!/bin/bash\nwhile IFS= read -r line; do echo \"{\\\"error\\\": \\\"auth failed for $API_TOKEN\\\"}\"; done\n")
+        let r2 = try h2.run("  - exec: { name: err, command: ./err.sh, mode: stream, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+                            environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
+        #expect(r2.status == 1)
+        #expect(h2.deadLetters.first?.message.contains("auth failed for [redacted]") == true)
+        #expect(!h2.file("dead.ndjson").contains("tok-secret-5678"))
+    }
+
+    @Test("on_error: stop in stream mode ends the run and leaves no plugin process behind")
+    func stopLeavesNothing() throws {
+        let h = ExecHarness()
+        h.events(5)
+        h.script("kid.sh", "#!/bin/bash\nsleep 3043 &\nwhile IFS= read -r line; do if [[ $line == *'\"e3\"'* ]]; then echo '{\"error\":\"no\"}'; else printf '%s\\n' \"$line\"; fi; done\n")
+        let r = try h.run("  - exec: { name: kid, command: ./kid.sh, mode: stream, on_error: stop }")
+        #expect(r.status == 3)
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(processes(containing: "sleep 3043").isEmpty)
     }
 
     @Test("on_error: drop counts the event as dropped; on_error: stop ends the run with exit 3")
@@ -470,17 +513,30 @@ struct ExecStreamModeTests {
         #expect(h.file("starts.txt").split(separator: "\n").count == 4)
     }
 
-    @Test("an event that is in flight during two crashes fails; the others pass")
+    @Test("a crash is charged to the event the plugin was handling: a poison event fails, the events behind it pass")
     func crashedTwice() throws {
         let h = ExecHarness()
-        h.events(5)
+        h.events(100)
         h.script("poison.sh", "#!/bin/bash\nwhile IFS= read -r line; do if [[ $line == *'\"id\":\"e3\"'* ]]; then exit 1; fi; printf '%s\\n' \"$line\"; done\n")
-        let r = try h.run("  - exec: { name: poison, command: ./poison.sh, mode: stream, max_in_flight: 1 }")
+        // Default max_in_flight (64): dozens of events are in the pipe at each crash.
+        let r = try h.run("  - exec: { name: poison, command: ./poison.sh, mode: stream }")
         #expect(r.status == 1)
-        #expect(h.outputIDs == ["e1", "e2", "e4", "e5"])
-        let dead = try #require(h.deadLetters.first)
-        #expect(dead.reason == "plugin_crash" && dead.line == 3)
-        #expect(dead.message.contains("plugin crashed twice while handling it"))
+        #expect(h.outputIDs == (1...100).filter { $0 != 3 }.map { "e\($0)" })
+        let dead = h.deadLetters
+        #expect(dead.count == 1)
+        #expect(dead.first?.reason == "plugin_crash" && dead.first?.line == 3)
+        #expect(dead.first?.message.contains("plugin crashed twice while handling it") == true)
+    }
+
+    @Test("a slow but steady plugin is not timed out for events queued behind others")
+    func slowButSteady() throws {
+        let h = ExecHarness()
+        h.events(40)
+        h.script("slow.sh", "#!/bin/bash\nwhile IFS= read -r line; do sleep 0.05; printf '%s\\n' \"$line\"; done\n")
+        // 40 events × 50 ms = 2 s in the pipe at once, against a 1 s timeout per answer.
+        let r = try h.run("  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 1s }")
+        #expect(r.status == 0, "\(h.deadLetters.map(\.message))")
+        #expect(h.outputIDs == (1...40).map { "e\($0)" })
     }
 
     @Test("a plugin that cannot start fails events fast after 5 failed starts instead of spinning")
@@ -538,6 +594,31 @@ struct ExecStreamModeTests {
             ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["worker"] as? Int
         })
         #expect(workers.count == 4)
+    }
+
+    @Test("four lingering workers are stopped together, not one after another")
+    func workersStopTogether() throws {
+        let h = ExecHarness()
+        h.events(8)
+        h.script("linger.sh", "#!/bin/bash\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done\nsleep 100\n")
+        let start = Date()
+        let r = try h.run("  - exec: { name: linger, command: ./linger.sh, mode: stream, workers: 4, timeout: 1s }")
+        #expect(r.status == 0)
+        // Each gets 1 s to exit and 0.5 s after SIGTERM: together about 1.5 s, in turn about 6 s.
+        #expect(Date().timeIntervalSince(start) < 4.5)
+    }
+
+    @Test("stream processes get the clean environment too (no per-event variables)")
+    func streamEnvironment() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("env.sh", "#!/bin/sh\nenv > env.txt\nexec cat\n")
+        let r = try h.run("  - exec: { name: senv, command: ./env.sh, mode: stream, env: { REGION: eu } }",
+                          environment: ["IMMUNE_WEBHOOK_SECRET": "whsec_never_passed", "LYMPH_TEST_LEAK": "1"])
+        #expect(r.status == 0)
+        let env = h.file("env.txt")
+        #expect(env.contains("LYMPH_STAGE=senv") && env.contains("LYMPH_PIPELINE=exec-test") && env.contains("REGION=eu"))
+        #expect(!env.contains("LYMPH_EVENT_ID") && !env.contains("whsec_never_passed") && !env.contains("LYMPH_TEST_LEAK"))
     }
 
     @Test("end of input closes stdin; a plugin that does not exit is stopped, children included")

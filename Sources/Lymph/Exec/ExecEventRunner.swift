@@ -13,13 +13,13 @@ struct ExecEventRunner: Sendable {
     let timeout: Double
     let maxOutput: Int
     let logger: Logger
-    let redactions: [String]
+    let redact: Redactor
 
     /// What one run of the process left: stdout (exit 0) or a failure.
     func run(_ input: [UInt8], eventID: String, eventType: String) async -> Result<[UInt8], ExecFailure> {
         var log = logger
         log[metadataKey: "event_id"] = "\(eventID)"
-        let stderr = StderrCollector(logger: log, redactions: redactions)
+        let stderr = StderrCollector(logger: log, redact: redact)
         let configuration = ExecProcess.configuration(command, environment: environment.forEvent(id: eventID, type: eventType))
         let maxOutput = self.maxOutput
         let timeout = self.timeout
@@ -43,7 +43,9 @@ struct ExecEventRunner: Sendable {
                         try? await execution.standardInputWriter.finish()
                         let output = await collected
                         await drained
-                        await ExecProcess.waitAndClearGroup(pid)
+                        // Not cancelled with a timeout: after the teardown's SIGTERM ends the
+                        // leader, members that ignore SIGTERM must still get SIGKILL here.
+                        await ExecProcess.clearGroupWhenLeaderExits(pid)
                         return output
                     }
                     return .ran(result.terminationStatus, result.closureResult)

@@ -23,6 +23,12 @@ enum ExecProcess {
         )
     }
 
+    /// `waitAndClearGroup` in a task of its own, so cancelling the caller (a timeout) does not
+    /// cut it short. Bounded: the teardown that follows a timeout ends in SIGKILL to the leader.
+    static func clearGroupWhenLeaderExits(_ pid: pid_t) async {
+        await Task.detached { await waitAndClearGroup(pid) }.value
+    }
+
     /// Waits (without reaping) until the group leader `pid` has exited, then kills whatever is
     /// left in its group: background children of a script must not outlive their event.
     /// Safe against pid reuse because the leader stays a zombie until swift-subprocess reaps

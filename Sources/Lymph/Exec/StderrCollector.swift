@@ -21,12 +21,16 @@ final class StderrCollector: Sendable {
 
     let logger: Logger
     /// Values of the stage's `env:` references: a plugin that prints one does not get it logged.
-    let redactions: [String]
+    let redact: Redactor
+    /// Bytes kept of a line while reading: the cut comes after redaction, so a secret that
+    /// straddles the limit is still found whole.
+    let keepBytes: Int
     let state = Mutex(State())
 
-    init(logger: Logger, redactions: [String]) {
+    init(logger: Logger, redact: Redactor) {
         self.logger = logger
-        self.redactions = redactions
+        self.redact = redact
+        self.keepBytes = Self.maxLineBytes + redact.longest
     }
 
     func append(_ chunk: UnsafeRawBufferPointer) {
@@ -34,13 +38,13 @@ final class StderrCollector: Sendable {
         state.withLock { s in
             var start = 0
             for i in 0..<chunk.count where chunk[i] == 0x0A {
-                s.partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<i]).prefix(max(0, Self.maxLineBytes - s.partial.count)))
+                s.partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<i]).prefix(max(0, keepBytes - s.partial.count)))
                 lines.append(Self.text(s.partial))
                 s.partial.removeAll(keepingCapacity: true)
                 start = i + 1
             }
-            if start < chunk.count, s.partial.count < Self.maxLineBytes {
-                s.partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start...]).prefix(Self.maxLineBytes - s.partial.count))
+            if start < chunk.count, s.partial.count < keepBytes {
+                s.partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start...]).prefix(keepBytes - s.partial.count))
             }
             lines = record(lines, &s)
         }
@@ -59,13 +63,11 @@ final class StderrCollector: Sendable {
     /// Keeps the tail and returns the lines that may still be logged.
     private func record(_ lines: [String], _ s: inout State) -> [String] {
         guard !lines.isEmpty else { return [] }
-        s.tail.append(contentsOf: lines.suffix(Self.tailLines).map { line in
-            redactions.reduce(line) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
-        })
+        let lines = lines.map { Self.cut(redact($0)) }
+        s.tail.append(contentsOf: lines.suffix(Self.tailLines))
         if s.tail.count > Self.tailLines { s.tail.removeFirst(s.tail.count - Self.tailLines) }
         var out: [String] = []
-        for var line in lines {
-            for secret in redactions { line = line.replacingOccurrences(of: secret, with: "[redacted]") }
+        for line in lines {
             if s.logged + line.utf8.count > Self.maxLoggedBytes {
                 if !s.truncatedNoted {
                     s.truncatedNoted = true
@@ -84,6 +86,17 @@ final class StderrCollector: Sendable {
         let tail = state.withLock { $0.tail }
         guard !tail.isEmpty else { return "" }
         return "; stderr: " + tail.map { "\"\($0)\"" }.joined(separator: " | ")
+    }
+
+    /// A line cut to `maxLineBytes` (on a character boundary), marked when cut.
+    static func cut(_ line: String) -> String {
+        guard line.utf8.count > maxLineBytes else { return line }
+        var out = ""
+        for c in line {
+            if out.utf8.count + c.utf8.count > maxLineBytes { break }
+            out.append(c)
+        }
+        return out + "…"
     }
 
     static func text(_ bytes: [UInt8]) -> String {

@@ -34,6 +34,11 @@ final class StreamWorker: Sendable {
         var failedStarts = 0
         var lastProblem = ""
         var doorbell: AsyncStream<Void>.Continuation?
+        /// When the running process last answered: a late answer is judged from here, so time an
+        /// event spends queued behind others in the pipe is not held against it.
+        var lastAnswerAt: ContinuousClock.Instant?
+        /// The running process's stderr, for the tail quoted in its events' failures.
+        var stderr: StderrCollector?
         var workSignal: AsyncStream<Void>.Continuation?
         var supervisor: Task<Void, Never>?
     }
@@ -49,12 +54,14 @@ final class StreamWorker: Sendable {
     let maxInFlight: Int
     let maxLineBytes: Int
     let logger: Logger
-    let redactions: [String]
+    let redact: Redactor
     let state = Mutex(State())
+    /// Rung by `close()`, so a restart backoff does not hold up the end of a run.
+    let closeBell = Doorbell()
     let clock = ContinuousClock()
 
     init(command: ExecCommand, environment: ExecEnvironment, stageName: String, timeout: Double, maxInFlight: Int,
-         maxLineBytes: Int, logger: Logger, redactions: [String]) {
+         maxLineBytes: Int, logger: Logger, redact: Redactor) {
         self.command = command
         self.configuration = ExecProcess.configuration(command, environment: environment.base)
         self.stageName = stageName
@@ -62,7 +69,7 @@ final class StreamWorker: Sendable {
         self.maxInFlight = maxInFlight
         self.maxLineBytes = maxLineBytes
         self.logger = logger
-        self.redactions = redactions
+        self.redact = redact
     }
 
     /// Queues events; each result is delivered to its item's box.
@@ -98,6 +105,7 @@ final class StreamWorker: Sendable {
             s.workSignal?.finish()
             return s.supervisor
         }
+        closeBell.ring()
         await supervisor?.value
     }
 
@@ -121,9 +129,11 @@ final class StreamWorker: Sendable {
                 delay = Self.firstRestartDelay
             }
             // A restart always waits a little: a plugin that dies at once must not spin.
-            try? await Task.sleep(for: .seconds(delay))
+            // The end of the run cuts the wait short.
+            if !stillClosing { await closeBell.wait(timeout: .seconds(delay)) }
             if answered == 0 { delay = min(delay * 2, Self.maxRestartDelay) }
-            if stillClosing && state.withLock({ $0.failedStarts >= Self.maxFailedStarts }) {
+            if state.withLock({ $0.closing && $0.pending.isEmpty && $0.inFlight.isEmpty }) { return }
+            if state.withLock({ $0.closing && $0.failedStarts >= Self.maxFailedStarts }) {
                 // The run is over and the plugin cannot start: fail what is left and stop.
                 let left = state.withLock { s in s.pending.removeAll() + s.inFlight.removeAll() }
                 let problem = state.withLock { $0.lastProblem }
@@ -136,7 +146,7 @@ final class StreamWorker: Sendable {
     /// Runs one process until it exits; returns how many answers it gave.
     private func runProcess() async -> Int {
         let (doorbellStream, doorbell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let stderr = StderrCollector(logger: logger, redactions: redactions)
+        let stderr = StderrCollector(logger: logger, redact: redact)
         var answered = 0
         var problem = ""
         do {
@@ -149,6 +159,8 @@ final class StreamWorker: Sendable {
                     s.abandoned = false
                     s.stdinClosedAt = nil
                     s.doorbell = doorbell
+                    s.lastAnswerAt = nil
+                    s.stderr = stderr
                 }
                 doorbell.yield()
                 await withTaskGroup(of: Void.self) { group in
@@ -172,15 +184,18 @@ final class StreamWorker: Sendable {
         }
         let count = answered
         let tail = stderr.tailDescription
-        // Whatever was in flight when the process died goes again once; the second crash fails it.
+        // Whatever was in flight when the process died goes again. The crash is charged to the
+        // oldest unanswered event only: answers come in order, so that is the one the plugin
+        // was handling; an event charged twice fails, and the events behind it are not hurt.
         var failed: [Item] = []
         state.withLock { s in
             s.running = false
             s.doorbell = nil
+            s.stderr = nil
             var again: [Item] = []
-            for var item in s.inFlight.removeAll() {
-                item.crashes += 1
+            for (n, var item) in s.inFlight.removeAll().enumerated() {
                 item.sentAt = nil
+                if n == 0 { item.crashes += 1 }
                 if item.crashes >= 2 { failed.append(item) } else { again.append(item) }
             }
             s.pending.prepend(again)
@@ -293,22 +308,29 @@ final class StreamWorker: Sendable {
 
     /// Returns how many lines answered an event.
     private func answer(_ lines: [AnswerLine]) -> Int {
-        let items: [Item?] = state.withLock { s in
-            if s.abandoned { return [] }
-            return lines.map { _ in s.inFlight.popFirst() }
+        let now = clock.now
+        let (items, stderr): ([Item?], StderrCollector?) = state.withLock { s in
+            if s.abandoned { return ([], nil) }
+            s.lastAnswerAt = now
+            return (lines.map { _ in s.inFlight.popFirst() }, s.stderr)
+        }
+        func withTail(_ result: Result<StageOutcome, ExecFailure>) -> Result<StageOutcome, ExecFailure> {
+            guard case .failure(var f) = result, let stderr else { return result }
+            f.message += stderr.tailDescription
+            return .failure(f)
         }
         var unsolicited = 0
         for (line, item) in zip(lines, items) {
             guard let item else { unsolicited += 1; continue }
             switch line {
             case .tooLong:
-                item.box.deliver(item.slot, .failure(ExecOutputParser.invalid(stageName, "answer line is longer than \(maxLineBytes) bytes (max_output)")))
+                item.box.deliver(item.slot, withTail(.failure(ExecOutputParser.invalid(stageName, "answer line is longer than \(maxLineBytes) bytes (max_output)"))))
             case .line(let bytes):
                 // An answer that is the event itself, byte for byte, keeps the parsed event.
                 if bytes.count == item.line.count - 1, bytes.elementsEqual(item.line.prefix(bytes.count)) {
                     item.box.deliver(item.slot, .success(.pass))
                 } else {
-                    item.box.deliver(item.slot, ExecOutputParser.answer(bytes, replacing: item.box.events[item.slot], stage: stageName))
+                    item.box.deliver(item.slot, withTail(ExecOutputParser.answer(bytes, replacing: item.box.events[item.slot], stage: stageName)))
                 }
             }
         }
@@ -327,17 +349,17 @@ final class StreamWorker: Sendable {
             try? await Task.sleep(for: tick)
             if Task.isCancelled { return }
             let now = clock.now
-            enum Verdict { case fine, late(Item), lingering }
+            enum Verdict { case fine, late(Item, String), lingering }
             let verdict: Verdict = state.withLock { s in
                 if s.abandoned { return .fine }
-                if let head = s.inFlight.first, let sent = head.sentAt, now - sent > limit {
+                if let head = s.inFlight.first, let sent = head.sentAt, now - max(sent, s.lastAnswerAt ?? sent) > limit {
                     let late = s.inFlight.popFirst()!
                     // Events sent after the late one go to the next process, uncounted as crashes.
                     var again: [Item] = []
                     while var item = s.inFlight.popFirst() { item.sentAt = nil; again.append(item) }
                     s.pending.prepend(again)
                     s.abandoned = true
-                    return .late(late)
+                    return .late(late, s.stderr?.tailDescription ?? "")
                 }
                 if let closed = s.stdinClosedAt, now - closed > limit { s.abandoned = true; return .lingering }
                 return .fine
@@ -345,9 +367,9 @@ final class StreamWorker: Sendable {
             switch verdict {
             case .fine:
                 continue
-            case .late(let item):
+            case .late(let item, let tail):
                 logger.warning("plugin gave no answer within \(DedupSpec.describe(timeout)) for event \(item.box.events[item.slot].id); restarting it")
-                item.box.deliver(item.slot, .failure(ExecFailure(reason: "plugin_timeout", message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) without answering; the process was restarted", retryable: true)))
+                item.box.deliver(item.slot, .failure(ExecFailure(reason: "plugin_timeout", message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) without answering; the process was restarted\(tail)", retryable: true)))
                 await stop(pid)
                 return
             case .lingering:

@@ -14,8 +14,11 @@ public final class ExecStage: Stage {
     let eventRunner: ExecEventRunner?
     let slots: ProcessSlots
     let streamWorkers: [StreamWorker]
+    let redact: Redactor
 
     init(spec: ExecSpec, stageName: String, environment: ExecEnvironment, redactions: [String]) {
+        let redact = Redactor(redactions)
+        self.redact = redact
         self.spec = spec
         self.stageName = stageName
         var logger = Logger(label: "lymph.exec")
@@ -27,7 +30,7 @@ public final class ExecStage: Stage {
         switch spec.mode {
         case .event:
             eventRunner = ExecEventRunner(command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
-                                          maxOutput: spec.maxOutput, logger: logger, redactions: redactions)
+                                          maxOutput: spec.maxOutput, logger: logger, redact: redact)
             streamWorkers = []
         case .stream:
             eventRunner = nil
@@ -35,7 +38,7 @@ public final class ExecStage: Stage {
                 var l = logger
                 l[metadataKey: "worker"] = "\(n + 1)"
                 return StreamWorker(command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
-                                    maxInFlight: spec.maxInFlight, maxLineBytes: spec.maxOutput, logger: l, redactions: redactions)
+                                    maxInFlight: spec.maxInFlight, maxLineBytes: spec.maxOutput, logger: l, redact: redact)
             }
         }
     }
@@ -66,6 +69,8 @@ public final class ExecStage: Stage {
             case .success(let outcome):
                 outcomes.append(outcome)
             case .failure(var failure):
+                // Anything a plugin wrote may be quoted here (its error, its output, stderr).
+                failure.message = redact(failure.message)
                 if attempts[index] > 1 { failure.message += " (gave up after \(attempts[index]) attempts)" }
                 outcomes.append(try handle(failure, event: events[index]))
             }
@@ -107,6 +112,7 @@ public final class ExecStage: Stage {
         let output = spec.output
         let stageName = self.stageName
         let logger = self.logger
+        let redact = self.redact
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         await withTaskGroup(of: (Int, Result<StageOutcome, ExecFailure>).self) { group in
             for (index, event) in events.enumerated() {
@@ -125,7 +131,7 @@ public final class ExecStage: Stage {
                             return (index, ExecOutputParser.events(fromOutput: stdout, replacing: event, stage: stageName))
                         case .ignore:
                             if !stdout.isEmpty {
-                                let text = String(decoding: stdout.prefix(2048), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                                let text = redact(String(decoding: stdout.prefix(2048 + redact.longest), as: UTF8.self)).trimmingCharacters(in: .whitespacesAndNewlines)
                                 var l = logger
                                 l[metadataKey: "event_id"] = "\(event.id)"
                                 l.info("plugin stdout: \(text)\(stdout.count > 2048 ? "…" : "")")
@@ -149,8 +155,11 @@ public final class ExecStage: Stage {
         return out
     }
 
+    /// Closes every stream worker at once (each may take `timeout` to exit).
     public func finish() async throws {
-        for worker in streamWorkers { await worker.close() }
+        await withTaskGroup(of: Void.self) { group in
+            for worker in streamWorkers { group.addTask { await worker.close() } }
+        }
     }
 }
 
