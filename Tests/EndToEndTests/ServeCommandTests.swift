@@ -1,0 +1,313 @@
+import Foundation
+import Lymph
+import Testing
+
+/// `lymph serve` on a real loopback port, driven over HTTP the way IMMUNE would.
+@Suite("lymph serve, end to end", .serialized)
+struct ServeCommandTests {
+    /// verify + dedup + maintenance + log; `extra` goes before the log stage.
+    static func pipeline(secrets: String = "[env:IMMUNE_WEBHOOK_SECRET]", serve: String = "", extra: String = "") -> String {
+        """
+        pipeline: serve-test
+        state: .lymph/serve.sqlite
+        output: out.ndjson
+        dead_letter: dead.ndjson
+        \(serve.isEmpty ? "" : "serve:\n" + serve)
+        stages:
+          - parse
+          - verify: { secrets: \(secrets) }
+          - dedup
+          - schedule_maintenance
+        \(extra)
+          - log: { path: processed.log, format: text, template: "{id}", when: { types: [prediction.created] } }
+        """
+    }
+
+    static func lines(_ h: ServeHarness, _ file: String) -> [String] { LymphBinary.lines(h.dir + "/" + file) }
+
+    static func tickets(_ h: ServeHarness) throws -> Int {
+        let r = try LymphBinary.run(["tickets", "--state", ".lymph/serve.sqlite", "--status", "all", "--format", "json"], in: h.dir)
+        return r.stdoutLines.count
+    }
+
+    @Test("a good signature gets 202 {accepted: id}, and the event goes through the pipeline")
+    func accepted() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let r = try h.post(ServeHarness.event("evt_1"))
+        #expect(r.status == 202)
+        #expect(r.body.contains(#""accepted":"evt_1""#))
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_1"])
+        #expect(try h.get("/healthz").status == 200)
+    }
+
+    @Test("bad, missing, wrong-secret and tampered signatures get 401 and nothing is stored")
+    func unauthorized() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let body = ServeHarness.event("evt_x")
+        var tampered = body
+        tampered[tampered.count - 3] = UInt8(ascii: "7")
+        let cases: [(String, HTTPReply)] = [
+            ("missing", try h.post(body, signature: .some(nil))),
+            ("malformed", try h.post(body, signature: "not-hex")),
+            ("wrong secret", try h.post(body, signature: ServeHarness.sign(body, secret: "whsec_some_other"))),
+            ("tampered", try h.post(tampered, signature: ServeHarness.sign(body))),
+        ]
+        for (what, r) in cases {
+            #expect(r.status == 401, "\(what): \(r.status) \(r.body)")
+            #expect(!r.body.contains(ServeHarness.secret))
+        }
+        #expect(cases[0].1.body.contains("missing_signature"))
+        #expect(cases[2].1.body.contains("bad_signature"))
+        #expect(try h.metric("lymph_spool_appended_total") == 0)
+        #expect(try h.metric(#"lymph_signature_failures_total{reason="bad_signature"}"#) == 2)
+        #expect(try h.metric(#"lymph_http_requests_total{status="401"}"#) == 4)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(Self.lines(h, "processed.log").isEmpty)
+        #expect(!h.stderrText.get().contains(ServeHarness.secret))
+    }
+
+    @Test("secret rotation: the old and the new secret are both accepted")
+    func rotation() throws {
+        let h = ServeHarness(pipeline: Self.pipeline(secrets: "[env:NEW_SECRET, env:OLD_SECRET]"),
+                             environment: ["NEW_SECRET": "whsec_new_5678", "OLD_SECRET": "whsec_old_1234"])
+        try h.start()
+        defer { h.stop() }
+        let a = ServeHarness.event("evt_new"), b = ServeHarness.event("evt_old")
+        #expect(try h.post(a, signature: ServeHarness.sign(a, secret: "whsec_new_5678")).status == 202)
+        #expect(try h.post(b, signature: ServeHarness.sign(b, secret: "whsec_old_1234")).status == 202)
+        #expect(try h.post(a, signature: ServeHarness.sign(a, secret: "whsec_other_9")).status == 401)
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_new", "evt_old"])
+    }
+
+    @Test("413 for a body over max_body, answered before the body is read (declared or chunked)")
+    func tooLarge() throws {
+        let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_body: 64KiB"))
+        try h.start()
+        defer { h.stop() }
+        // Declares 50 MiB but sends only the head: the answer must come without the body.
+        let fd = try RawHTTP.connect(port: h.port)
+        RawHTTP.send(fd, RawHTTP.head(method: "POST", path: "/webhooks", headers: [("content-length", String(50 << 20)), ("x-immune-signature", String(repeating: "0", count: 64))]))
+        let start = Date()
+        let r = try RawHTTP.readReply(fd)
+        close(fd)
+        #expect(r.status == 413)
+        #expect(r.body.contains("max_body"))
+        #expect(Date().timeIntervalSince(start) < 5)
+        // Chunked: the limit is counted while reading; sending stops being accepted.
+        let fd2 = try RawHTTP.connect(port: h.port)
+        RawHTTP.send(fd2, RawHTTP.head(method: "POST", path: "/webhooks", headers: [("transfer-encoding", "chunked")]))
+        let chunk = Array(String(repeating: "a", count: 16384).utf8)
+        for _ in 0..<8 { if !RawHTTP.send(fd2, Array("4000\r\n".utf8) + chunk + Array("\r\n".utf8)) { break } }
+        let r2 = try RawHTTP.readReply(fd2)
+        close(fd2)
+        #expect(r2.status == 413)
+        #expect(try h.metric("lymph_spool_appended_total") == 0)
+        // A body within the limit still works.
+        #expect(try h.post(ServeHarness.event("evt_small")).status == 202)
+    }
+
+    @Test("400 for a body that is not a JSON object with an id")
+    func badRequest() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        for body in ["not json", "[1,2,3]", #"{"type":"x"}"#, ""] {
+            let r = try h.post(Array(body.utf8))
+            #expect(r.status == 400, "\(body): \(r.status) \(r.body)")
+        }
+        #expect(try h.metric("lymph_spool_appended_total") == 0)
+    }
+
+    @Test("the same delivery sent three times is accepted three times and processed once")
+    func duplicates() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        for _ in 0..<3 { #expect(try h.post(ServeHarness.event("evt_dup")).status == 202) }
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_dup"])
+        #expect(try h.metric(#"lymph_stage_events_total{stage="dedup-3",outcome="dropped"}"#) == 2)
+        #expect(try Self.tickets(h) == 1)
+    }
+
+    @Test("503 with Retry-After when the spool is full")
+    func spoolFull() throws {
+        let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_spool: 3", extra: "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"))
+        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 1; printf '%s\\n' \"$line\"; done\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+        try h.start()
+        defer { h.stop() }
+        var statuses: [Int] = []
+        var retryAfter: String?
+        for i in 0..<6 {
+            let r = try h.post(ServeHarness.event("evt_full_\(i)"))
+            statuses.append(r.status)
+            if r.status == 503 { retryAfter = r.headers["retry-after"] }
+        }
+        #expect(statuses.filter { $0 == 202 }.count == 3, "\(statuses)")
+        #expect(statuses.filter { $0 == 503 }.count == 3)
+        #expect(retryAfter == "5")
+        #expect(try h.metric("lymph_spool_depth_entries") == 3)
+    }
+
+    @Test("kill -9 after a burst of 202s: after a restart every accepted event is processed exactly once")
+    func crashAndRestart() throws {
+        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
+        let h = ServeHarness(pipeline: Self.pipeline(extra: slow))
+        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.05; printf '%s\\n' \"$line\"; done\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+        try h.start()
+        var accepted: [String] = []
+        for i in 0..<60 {
+            let id = "evt_crash_\(i)"
+            if try h.post(ServeHarness.event(id)).status == 202 { accepted.append(id) }
+        }
+        #expect(accepted.count == 60)
+        #expect(h.stop(SIGKILL) == 9)
+        // Some were still in the spool: a restart takes them up.
+        try h.start()
+        defer { h.stop() }
+        try h.waitForDrain(timeout: 60)
+        // Each accepted event opened exactly one ticket, whatever was written before the crash.
+        #expect(try Self.tickets(h) == 60)
+        let store = try StateStore.open(path: h.dir + "/.lymph/serve.sqlite")
+        #expect(try store.spoolDepth().count == 0)
+        #expect(Set(Self.lines(h, "processed.log")) == Set(accepted))
+    }
+
+    @Test("SIGTERM: requests in flight are answered, the worker finishes, exit 0, and nothing accepted is lost")
+    func gracefulShutdown() throws {
+        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
+        let h = ServeHarness(pipeline: Self.pipeline(extra: slow))
+        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.1; printf '%s\\n' \"$line\"; done\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+        try h.start()
+        var accepted = 0
+        for i in 0..<20 where try h.post(ServeHarness.event("evt_term_\(i)")).status == 202 { accepted += 1 }
+        #expect(accepted == 20)
+        #expect(h.stop(SIGTERM) == 0)
+        #expect(h.stderrText.get().contains("stopped"))
+        // Processed, or still in the spool for the next start: never both, never neither.
+        let store = try StateStore.open(path: h.dir + "/.lymph/serve.sqlite")
+        let left = try store.spoolDepth().count
+        let processed = Set(Self.lines(h, "processed.log")).count
+        #expect(processed + left == 20, "processed \(processed), left \(left)")
+        try h.start()
+        defer { h.stop() }
+        try h.waitForDrain(timeout: 60)
+        #expect(Set(Self.lines(h, "processed.log")).count == 20)
+    }
+
+    @Test("/metrics is Prometheus text and its counters match what was sent; /healthz says ok")
+    func metricsAndHealth() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        for i in 0..<5 { _ = try h.post(ServeHarness.event("evt_m_\(i)")) }
+        _ = try h.post(ServeHarness.event("evt_bad"), signature: .some(nil))
+        _ = try h.post(Array("x".utf8))
+        try h.waitForDrain()
+        let m = try h.get("/metrics")
+        #expect(m.status == 200)
+        #expect(m.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        // Every sample line is `name{labels} number`; every family has TYPE.
+        var families = Set<String>()
+        for line in m.body.split(separator: "\n") {
+            if line.hasPrefix("# TYPE ") { families.insert(String(line.split(separator: " ")[2])); continue }
+            if line.hasPrefix("#") { continue }
+            let parts = line.split(separator: " ")
+            #expect(parts.count == 2 && Double(parts[1]) != nil, "bad sample line: \(line)")
+            let name = String(parts[0].prefix { $0 != "{" })
+            #expect(families.contains { name == $0 || name.hasPrefix($0 + "_") }, "no TYPE for \(name)")
+        }
+        #expect(try h.metric(#"lymph_http_requests_total{status="202"}"#) == 5)
+        #expect(try h.metric(#"lymph_http_requests_total{status="401"}"#) == 1)
+        #expect(try h.metric(#"lymph_http_requests_total{status="400"}"#) == 1)
+        #expect(try h.metric("lymph_spool_appended_total") == 5)
+        #expect(try h.metric("lymph_pipeline_items_total") == 5)
+        #expect(try h.metric(#"lymph_stage_events_total{stage="verify-2",outcome="in"}"#) == 5)
+        #expect(try h.metric("lymph_spool_depth_entries") == 0)
+        #expect(m.body.contains("lymph_http_request_duration_seconds_bucket"))
+        #expect(m.body.contains(#"lymph_stage_batch_duration_seconds_count{stage="dedup-3"}"#))
+        let health = try h.get("/healthz")
+        #expect(health.status == 200 && health.body.contains(#""status":"ok""#))
+    }
+
+    @Test("lymph send posts sample events signed, and prints statuses and latency percentiles")
+    func sendCommand() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let sample = try LymphBinary.run(["sample", "--count", "100", "--seed", "5"], in: h.dir)
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S", "--concurrency", "4"], in: h.dir,
+                                    environment: ["S": ServeHarness.secret], stdin: Data(sample.stdout.utf8))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("sent 100"))
+        #expect(r.stderr.contains("202: 100"))
+        #expect(r.stderr.contains("p99"))
+        #expect(!r.stderr.contains(ServeHarness.secret))
+        try h.waitForDrain()
+        #expect(try h.metric("lymph_spool_appended_total") == 100)
+    }
+}
+
+/// Signatures checked against an independent implementation: Node.js `crypto.createHmac` and
+/// `timingSafeEqual`, as IMMUNE's documentation shows (scripts/immune_hmac.mjs).
+@Suite("signatures against Node.js crypto", .serialized)
+struct NodeSignatureTests {
+    static var node: String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(dir)/node") {
+            return "\(dir)/node"
+        }
+        return nil
+    }
+
+    static func runNode(_ args: [String], stdin: [UInt8], secret: String) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: node!)
+        p.arguments = [LymphBinary.repo("scripts/immune_hmac.mjs")] + args
+        p.environment = ["SECRET": secret, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        input.fileHandleForWriting.write(Data(stdin))
+        try input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    @Test("node signs, lymph serve accepts; node verifies what lymph sign prints")
+    func bothWays() throws {
+        guard Self.node != nil else {
+            print("skipped: node is not on PATH (scripts/setup installs nodejs)")
+            return
+        }
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let body = ServeHarness.event("evt_node")
+        let (status, header) = try Self.runNode(["sign"], stdin: body, secret: ServeHarness.secret)
+        #expect(status == 0)
+        let value = String(header.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces)
+        #expect(try h.post(body, signature: value).status == 202)
+        let (_, wrong) = try Self.runNode(["sign"], stdin: body, secret: "whsec_not_it")
+        #expect(try h.post(body, signature: String(wrong.split(separator: " ")[1])).status == 401)
+        // The other way: what `lymph sign` prints, node's timingSafeEqual accepts, for the same bytes only.
+        let sign = try LymphBinary.run(["sign", "--secret", "env:S"], in: h.dir, environment: ["S": ServeHarness.secret], stdin: Data(body))
+        #expect(sign.status == 0)
+        #expect(sign.stdout.hasPrefix("x-immune-signature: "))
+        let line = sign.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try Self.runNode(["verify", line], stdin: body, secret: ServeHarness.secret).0 == 0)
+        #expect(try Self.runNode(["verify", line], stdin: body + [0x20], secret: ServeHarness.secret).0 == 1)
+        #expect(try Self.runNode(["verify", line], stdin: body, secret: "whsec_not_it").0 == 1)
+    }
+}
