@@ -47,7 +47,7 @@ public final class PipelineWorker: Service, Sendable {
                 source.stopping.store(true, ordering: .relaxed)
                 doorbell.ring()
             }
-            logger.info("pipeline worker stopped", metadata: ["read": "\(summary.itemsRead)", "passed": "\(summary.passed)",
+            logger.notice("pipeline worker stopped", metadata: ["read": "\(summary.itemsRead)", "passed": "\(summary.passed)",
                                                                "dead_letters": "\(summary.deadLetters)"])
         } catch {
             failure.withLock { $0 = "\(error)" }
@@ -85,6 +85,5 @@ final class BeatingSource: ItemSource {
 
     var finished: Bool { source.finished }
     func batchFinished() { source.batchFinished() }
-    func writePending(_ db: Database) throws { try source.writePending(db) }
     func pendingWritten() { source.pendingWritten() }
 }

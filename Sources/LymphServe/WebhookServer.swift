@@ -5,6 +5,7 @@ import HummingbirdCore
 import Logging
 import Lymph
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -25,6 +26,9 @@ public final class WebhookServer: Sendable {
         public var maxConnections: Int
         /// Idle keep-alive connections (and stalled requests) are closed after this.
         public var idleTimeout: Duration = .seconds(30)
+        /// Threads reading and writing sockets. Handlers run on Swift's own threads, and the spool
+        /// has its writer: on a small machine one loop leaves them the cores.
+        public var eventLoops = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         /// How long graceful shutdown may take before in-flight work is cancelled.
         public var shutdownTimeout: Duration = .seconds(30)
 
@@ -65,10 +69,11 @@ public final class WebhookServer: Sendable {
         self.pipeline = pipeline
         self.options = options
         self.logger = logger
-        spoolStore = try StateStore.open(path: store.location, durability: .full)
+        let spoolPath = StateStore.spoolPath(forState: store.location)
+        spoolStore = try StateStore.open(path: spoolPath, durability: .full)
         initialDepth = try spoolStore.spoolDepth().count
         writer = SpoolWriter(store: spoolStore, doorbell: doorbell)
-        source = SpoolSource(store: store, doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
+        source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
         worker = PipelineWorker(pipeline: pipeline, source: source, doorbell: doorbell, metrics: metrics, logger: logger)
         verifier = pipeline.verifier
     }
@@ -91,6 +96,7 @@ public final class WebhookServer: Sendable {
             configuration: .init(address: .hostname(host, port: options.port), serverName: "lymph",
                                  availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
             onServerRunning: { channel in onListening(host, channel.localAddress?.port ?? -1) },
+            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup(numberOfThreads: options.eventLoops)),
             logger: logger
         )
         // Shut down in reverse order: HTTP first (no new 202s), then the worker drains.
@@ -130,16 +136,15 @@ public final class WebhookServer: Sendable {
         if let declared = request.headers[.contentLength], let n = Int(declared), n > options.maxBody {
             return tooLarge(context)
         }
-        var body: [UInt8] = []
-        var request = request
+        // Counted while reading (a chunked body has no declared length): past the limit, 413.
+        let body: [UInt8]
         do {
-            for try await chunk in request.body {
-                if body.count + chunk.readableBytes > options.maxBody { return tooLarge(context) }
-                body.append(contentsOf: chunk.readableBytesView)
-            }
+            let buffer = try await request.body.collect(upTo: options.maxBody)
+            body = Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            return tooLarge(context)
         }
         metrics.requestBytes.increment(by: Int64(body.count))
-        _ = request
         if let verifier {
             let header = request.headers[Self.signatureField].map { Array($0.utf8)[...] }
             if let problem = verifier.checkSignature(header, body: body[...]) {
@@ -219,10 +224,16 @@ public final class WebhookServer: Sendable {
         if let p = worker.problem { problems.append(p) }
         do { try spoolStore.probeWritable() } catch { problems.append("store is not writable: \(error)") }
         if shuttingDown.load(ordering: .relaxed) { problems.append("shutting down") }
-        if problems.isEmpty {
-            return Self.json(.ok, ["status": "ok", "spool_depth": String(spoolDepth)])
+        var out: [UInt8] = Array(#"{"status":"#.utf8)
+        JSONStringEncoder.append(problems.isEmpty ? "ok" : "unhealthy", to: &out)
+        out.append(contentsOf: #","spool_depth":\#(spoolDepth),"problems":["#.utf8)
+        for (i, p) in problems.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONStringEncoder.append(p, to: &out)
         }
-        return Self.json(.serviceUnavailable, ["status": "unhealthy", "reasons": problems.joined(separator: "; ")])
+        out.append(contentsOf: "]}\n".utf8)
+        return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
     }
 
     func renderMetrics() -> Response {

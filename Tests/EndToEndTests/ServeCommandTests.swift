@@ -176,7 +176,7 @@ struct ServeCommandTests {
         try h.waitForDrain(timeout: 60)
         // Each accepted event opened exactly one ticket, whatever was written before the crash.
         #expect(try Self.tickets(h) == 60)
-        let store = try StateStore.open(path: h.dir + "/.lymph/serve.sqlite")
+        let store = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite")
         #expect(try store.spoolDepth().count == 0)
         #expect(Set(Self.lines(h, "processed.log")) == Set(accepted))
     }
@@ -194,7 +194,7 @@ struct ServeCommandTests {
         #expect(h.stop(SIGTERM) == 0)
         #expect(h.stderrText.get().contains("stopped"))
         // Processed, or still in the spool for the next start: never both, never neither.
-        let store = try StateStore.open(path: h.dir + "/.lymph/serve.sqlite")
+        let store = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite")
         let left = try store.spoolDepth().count
         let processed = Set(Self.lines(h, "processed.log")).count
         #expect(processed + left == 20, "processed \(processed), left \(left)")

@@ -103,7 +103,7 @@ final class ServeHarness: @unchecked Sendable {
     func waitForDrain(timeout: Double = 30) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let r = try? get("/healthz"), r.body.contains(#""spool_depth":"0""#) { return }
+            if let r = try? get("/healthz"), r.body.contains(#""spool_depth":0,"#) { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
         Issue.record("the spool did not drain within \(timeout)s")

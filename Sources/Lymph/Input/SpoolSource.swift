@@ -2,10 +2,12 @@ import GRDB
 import Synchronization
 
 /// Reads `lymph serve`'s spool in arrival order, for the pipeline worker. An entry is deleted
-/// in the runner's commit once its batch has left the pipeline (written out, dropped or
-/// dead-lettered), in the same transaction as the dedup keys and tickets it produced: a crash
-/// before that commit leaves the entry to be processed again, never lost.
+/// once its batch has left the pipeline (written out, dropped or dead-lettered) and the dedup
+/// keys and tickets it produced are committed to the state file: a crash before that leaves
+/// the entry to be processed again (dedup then drops it; tickets are idempotent by event id),
+/// never lost.
 public final class SpoolSource: ItemSource, @unchecked Sendable {
+    /// The spool file (not the state file).
     let store: StateStore
     let doorbell: Doorbell
     let maxItemBytes: Int
@@ -61,11 +63,13 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
         }
     }
 
-    public func writePending(_ db: Database) throws {
-        if finishedThrough > deletedThrough { try StateStore.spoolDelete(db, through: finishedThrough) }
-    }
-
+    /// After the state file committed: the entries whose work is now remembered can go.
     public func pendingWritten() {
+        guard finishedThrough > deletedThrough else { return }
+        do { try store.spoolDelete(through: finishedThrough) } catch {
+            // Left in the spool, they are processed again after a restart and dropped by dedup.
+            return
+        }
         deletedThrough = finishedThrough
         deleted.add(finishedCount, ordering: .relaxed)
         finishedCount = 0

@@ -6,6 +6,12 @@ import GRDB
 /// An entry is a delivery line (`{"headers": {...}, "body": "...", "received_at": ...}`), the
 /// same form `lymph run` reads, so the worker parses it with the parse stage it already has.
 extension StateStore {
+    /// The spool's own file beside the state file (`x.sqlite` → `x.spool.sqlite`): HTTP appends
+    /// then never wait for the pipeline's commits to the state file, which may take a while.
+    public static func spoolPath(forState path: String) -> String {
+        path.hasSuffix(".sqlite") ? String(path.dropLast(7)) + ".spool.sqlite" : path + ".spool"
+    }
+
     public struct SpoolEntry: Sendable {
         public let seq: Int64
         public let receivedAt: Double
@@ -51,9 +57,9 @@ extension StateStore {
         }
     }
 
-    /// Removes entries up to `seq`, inside the caller's transaction.
-    public static func spoolDelete(_ db: Database, through seq: Int64) throws {
-        try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq])
+    /// Removes entries up to `seq`.
+    public func spoolDelete(through seq: Int64) throws(StoreError) {
+        try write { db in try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq]) }
     }
 
     /// A write that proves the store is usable (for health checks); touches no data.

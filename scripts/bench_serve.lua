@@ -1,0 +1,24 @@
+-- wrk script for scripts/bench_serve: POSTs signed IMMUNE webhooks, cycling through a file of
+-- "<signature> <body>" lines (each wrk thread starts at its own offset, so ids differ).
+local sigs, bodies, n, i = {}, {}, 0, 0
+local threads = 0
+
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+
+function init(args)
+  for line in io.lines(args[1]) do
+    local sep = line:find(" ", 1, true)
+    n = n + 1
+    sigs[n] = line:sub(1, sep - 1)
+    bodies[n] = line:sub(sep + 1)
+  end
+  i = (tid or 0) * math.floor(n / 4)
+end
+
+function request()
+  i = i % n + 1
+  return wrk.format("POST", nil, { ["Content-Type"] = "application/json", ["x-immune-signature"] = sigs[i] }, bodies[i])
+end
