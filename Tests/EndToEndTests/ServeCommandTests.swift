@@ -257,6 +257,57 @@ struct ServeCommandTests {
     }
 }
 
+@Suite("lymph send and logging")
+struct SendAndLogTests {
+    @Test("lymph send retries connection errors with backoff, then reports the failure and exits 1")
+    func sendRetries() throws {
+        let dir = LymphBinary.workDirectory()
+        // A port nothing listens on: every attempt is a connection error.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        close(fd)
+        let start = Date()
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(port)/webhooks", "--secret", "env:S", "--retries", "2"], in: dir,
+                                    environment: ["S": "whsec_x_1234"], stdin: Data(ServeHarness.event("evt_nowhere") + [0x0A]))
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("retried 2; failed 1"), "\(r.stderr)")
+        // 0.5 s then 1 s of backoff between the three attempts.
+        #expect(Date().timeIntervalSince(start) >= 1.4)
+    }
+
+    @Test("--log-format json writes one JSON object per line, without the secret")
+    func jsonLogs() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: LymphBinary.path)
+        p.arguments = ["serve", "serve.yaml", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"]
+        p.currentDirectoryURL = URL(fileURLWithPath: h.dir)
+        p.environment = ProcessInfo.processInfo.environment.merging(h.environment) { $1 }
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let logLines = text.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(!logLines.isEmpty, "\(text)")
+        for line in logLines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] != nil && object?["msg"] != nil)
+        }
+        #expect(!text.contains(ServeHarness.secret))
+        #expect(p.terminationStatus == 0)
+    }
+}
+
 /// Signatures checked against an independent implementation: Node.js `crypto.createHmac` and
 /// `timingSafeEqual`, as IMMUNE's documentation shows (scripts/immune_hmac.mjs).
 @Suite("signatures against Node.js crypto", .serialized)
