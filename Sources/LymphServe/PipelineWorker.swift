@@ -32,7 +32,10 @@ public final class PipelineWorker: Service, Sendable {
         beat()
         defer { running.store(false, ordering: .relaxed) }
         let control = RunControl()
-        var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount)
+        // One batch at a time: the pipeline never holds more than one of Swift's threads, so
+        // the others stay free for the HTTP handlers (latency over the worker's throughput,
+        // which is far above what the server takes in).
+        var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 1)
         let metrics = self.metrics
         runner.observer = { [self] report in
             metrics.record(report)

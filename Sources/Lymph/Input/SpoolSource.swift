@@ -12,6 +12,9 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     let doorbell: Doorbell
     let maxItemBytes: Int
     public static let sourceName = "spool"
+    /// Entries per batch. Small on purpose: a batch is one uninterrupted job on one of Swift's
+    /// few threads, which the HTTP handlers share, so a long one shows up as request latency.
+    public var batchLimit = 256
     /// How long an empty spool is waited on before an idle batch lets the runner commit.
     static let idleWait: Duration = .milliseconds(200)
 
@@ -37,11 +40,11 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
 
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         if control.isStopRequested || stopping.load(ordering: .relaxed) { finished = true; return nil }
-        var entries = try store.spoolFetch(after: lastFetched, limit: 4096, maxBytes: 1 << 20)
+        var entries = try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: 1 << 20)
         if entries.isEmpty {
             await doorbell.wait(timeout: Self.idleWait)
             if control.isStopRequested || stopping.load(ordering: .relaxed) { finished = true; return nil }
-            entries = try store.spoolFetch(after: lastFetched, limit: 4096, maxBytes: 1 << 20)
+            entries = try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: 1 << 20)
             if entries.isEmpty { return InputBatch(items: [], idle: true) }
         }
         var items: [RawItem] = []
