@@ -30,6 +30,23 @@ struct ServeCommandTests {
         return r.stdoutLines.count
     }
 
+    @Test("pipelines/serve.yaml: the example deliveries sent with lymph send open tickets, as the README shows")
+    func examplePipeline() throws {
+        let yaml = try String(contentsOfFile: LymphBinary.repo("pipelines/serve.yaml"), encoding: .utf8)
+        let h = ServeHarness(pipeline: yaml, environment: ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"])
+        try h.start()
+        defer { h.stop() }
+        // The captured deliveries keep their own signatures (no --secret): the malformed ones get 4xx.
+        let send = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", LymphBinary.repo("examples/deliveries.ndjson")], in: h.dir)
+        #expect(send.stderr.contains("202: "), "\(send.stderr)")
+        try h.waitForDrain()
+        let tickets = try LymphBinary.run(["tickets", "--pipeline", "serve.yaml", "--status", "all", "--format", "json"], in: h.dir)
+        #expect(tickets.status == 0)
+        #expect(!tickets.stdoutLines.isEmpty)
+        #expect(!LymphBinary.lines(h.dir + "/logs/serve.log").isEmpty)
+        #expect(try h.metric(#"lymph_http_requests_total{status="401"}"#) ?? 0 >= 1)
+    }
+
     @Test("a good signature gets 202 {accepted: id}, and the event goes through the pipeline")
     func accepted() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
