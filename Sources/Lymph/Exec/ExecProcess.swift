@@ -23,11 +23,24 @@ enum ExecProcess {
         )
     }
 
-    /// `waitAndClearGroup` in a task of its own, so cancelling the caller (a timeout) does not
-    /// cut it short. Bounded: the teardown that follows a timeout ends in SIGKILL to the leader.
+    /// Waits (without reaping) until the group leader `pid` exits, then kills what is left of
+    /// its group. The wait blocks a thread of its own queue, not one of Swift's, and answers the
+    /// moment the process exits (polling with sleeps added up to a millisecond per event). Not
+    /// cancellable, so a timeout does not cut it short: bounded because the teardown that
+    /// follows a timeout ends in SIGKILL to the leader. The leader stays a zombie until
+    /// swift-subprocess reaps it after the body returns, so its pid cannot have been reused.
     static func clearGroupWhenLeaderExits(_ pid: pid_t) async {
-        await Task.detached { await waitAndClearGroup(pid) }.value
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            waitQueue.async {
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
+                kill(-pid, SIGKILL)
+                c.resume()
+            }
+        }
     }
+
+    static let waitQueue = DispatchQueue(label: "lymph.exec.wait", attributes: .concurrent)
 
     /// Waits (without reaping) until the group leader `pid` has exited, then kills whatever is
     /// left in its group: background children of a script must not outlive their event.
