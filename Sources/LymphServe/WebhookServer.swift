@@ -55,6 +55,10 @@ public final class WebhookServer: Sendable {
     let verifier: VerifyStage?
     let initialDepth: Int
     let shuttingDown = Atomic<Bool>(false)
+    /// Appends queued but not yet committed: counted against `max_spool` too.
+    let queued = Atomic<Int>(0)
+    /// A request waits at most this long for the spool's commit (IMMUNE waits 5 s in all).
+    static let appendDeadline: Duration = .seconds(3)
     let group = Mutex<ServiceGroup?>(nil)
     let pendingShutdown = Atomic<Bool>(false)
 
@@ -163,14 +167,24 @@ public final class WebhookServer: Sendable {
         guard let id = document.root.member("id")?.string, !id.isEmpty else {
             return Self.json(.badRequest, ["error": "missing_id", "message": "the event has no string 'id'"])
         }
-        if spoolDepth >= options.maxSpool {
+        // max_age is judged at arrival (the worker judges by received_at too), so a backlog
+        // never turns an accepted event into a rejected one.
+        if let verifier, let problem = verifier.checkAge(document.root.member("created_at")?.stringBytes, now: Timestamp.now()) {
+            metrics.signatureFailure(reason: problem.reason)
+            return Self.json(.unauthorized, ["error": problem.reason, "message": problem.message])
+        }
+        let waiting = queued.wrappingAdd(1, ordering: .relaxed).newValue
+        defer { queued.wrappingSubtract(1, ordering: .relaxed) }
+        if spoolDepth + waiting > options.maxSpool {
             logger.warning("spool full; answering 503", metadata: ["depth": "\(spoolDepth)", "max_spool": "\(options.maxSpool)"])
             return Self.json(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
         let item = Self.spoolItem(body: body, headers: request.headers)
         do {
-            _ = try await writer.append(item)
+            // A stalled disk answers 503 in bounded time; the entry may still be committed
+            // later, and is then processed (the sender's retry is dropped by dedup).
+            _ = try await FirstOf.value(within: Self.appendDeadline, timeoutError: SpoolTimeout()) { [writer] in try await writer.append(item) }
         } catch {
             logger.error("could not store a webhook: \(error)")
             return Self.json(.serviceUnavailable, ["error": "store_unavailable", "message": "the webhook could not be stored; retry later"],
@@ -222,7 +236,7 @@ public final class WebhookServer: Sendable {
     func health() -> Response {
         var problems: [String] = []
         if let p = worker.problem { problems.append(p) }
-        do { try spoolStore.probeWritable() } catch { problems.append("store is not writable: \(error)") }
+        do { try spoolStore.probeWritable() } catch { problems.append("the spool is not writable: \(error)") }
         if shuttingDown.load(ordering: .relaxed) { problems.append("shutting down") }
         var out: [UInt8] = Array(#"{"status":"#.utf8)
         JSONStringEncoder.append(problems.isEmpty ? "ok" : "unhealthy", to: &out)
@@ -276,6 +290,58 @@ struct HTTPService<App: Service>: Service {
             server.shuttingDown.store(true, ordering: .relaxed)
         }
     }
+}
+
+/// The result of `operation`, or `timeoutError` once `deadline` passes, whichever is first. The
+/// operation is not cancelled (a spool append that finishes late still counts).
+enum FirstOf {
+    final class Settler<T: Sendable>: Sendable {
+        struct State {
+            var waiter: CheckedContinuation<T, any Error>?
+            var early: Result<T, any Error>?
+            var settled = false
+        }
+        let state = Mutex(State())
+
+        func settle(_ result: Result<T, any Error>) {
+            let waiter: CheckedContinuation<T, any Error>? = state.withLock { s in
+                if s.settled { return nil }
+                s.settled = true
+                if let w = s.waiter { return w }
+                s.early = result
+                return nil
+            }
+            waiter?.resume(with: result)
+        }
+
+        func wait() async throws -> T {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+                let early: Result<T, any Error>? = state.withLock { s in
+                    if let r = s.early { return r }
+                    s.waiter = c
+                    return nil
+                }
+                if let early { c.resume(with: early) }
+            }
+        }
+    }
+
+    static func value<T: Sendable>(within deadline: Duration, timeoutError: any Error & Sendable,
+                                   _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let settler = Settler<T>()
+        Task {
+            do { settler.settle(.success(try await operation())) } catch { settler.settle(.failure(error)) }
+        }
+        let timer = Task {
+            if (try? await Task.sleep(for: deadline)) != nil { settler.settle(.failure(timeoutError)) }
+        }
+        defer { timer.cancel() }
+        return try await settler.wait()
+    }
+}
+
+struct SpoolTimeout: Error, CustomStringConvertible {
+    var description: String { "the spool did not commit within \(WebhookServer.appendDeadline)" }
 }
 
 public struct ServeError: Error, CustomStringConvertible {

@@ -56,9 +56,15 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(pipeline): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
             throw ExitCode(2)
         }
+        // A spool entry holds the body as a JSON string (escaping can make it up to six times
+        // longer) plus headers: parse must take any entry whose body passed max_body.
+        let entryLimit = 6 * spec.serve.maxBody + 4096
+        if spec.parse.maxBytes < entryLimit { spec.parse = ParseStage(name: spec.parse.name, maxBytes: entryLimit) }
         let opened: Pipeline
         do {
-            opened = try Pipeline.open(spec, requireStore: true)
+            // The state file syncs on commit too: the spool forgets an entry only after its
+            // work is committed, and that must hold across a power cut, not only a crash.
+            opened = try Pipeline.open(spec, requireStore: true, storeDurability: .full)
         } catch let error as SecretError {
             Console.error("lymph: \(pipeline): \(error)")
             throw ExitCode(2)

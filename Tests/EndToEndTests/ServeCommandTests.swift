@@ -221,6 +221,63 @@ struct ServeCommandTests {
         #expect(Set(Self.lines(h, "processed.log")).count == 20)
     }
 
+    @Test("a port already in use stops lymph serve with exit 3 and a message, not a hang")
+    func bindFailure() throws {
+        let first = ServeHarness(pipeline: Self.pipeline())
+        try first.start()
+        defer { first.stop() }
+        let yaml = Self.pipeline()
+        let dir = LymphBinary.workDirectory()
+        FileManager.default.createFile(atPath: dir + "/serve.yaml", contents: Data(yaml.utf8))
+        let start = Date()
+        let r = try LymphBinary.run(["serve", "serve.yaml", "--listen", "127.0.0.1:\(first.port)"], in: dir,
+                                    environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret], timeout: 30)
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stderr.lowercased().contains("address already in use"))
+        #expect(Date().timeIntervalSince(start) < 20)
+    }
+
+    @Test("max_age is judged when a webhook arrives: a backlog or a restart does not turn accepted events into too_old")
+    func maxAgeAtArrival() throws {
+        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
+        let yaml = Self.pipeline(extra: slow).replacingOccurrences(of: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }",
+                                                                    with: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET], max_age: 2s }")
+        let h = ServeHarness(pipeline: yaml)
+        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.2; printf '%s\\n' \"$line\"; done\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+        try h.start()
+        func fresh(_ id: String) -> [UInt8] {
+            let now = Timestamp.format(Timestamp.now()), later = Timestamp.format(Timestamp.now() + 8 * 86_400)
+            return Array(String(decoding: ServeHarness.event(id), as: UTF8.self).replacingOccurrences(of: "2026-06-01T00:00:00Z", with: now)
+                .replacingOccurrences(of: "2026-06-09T00:00:00Z", with: later).utf8)
+        }
+        // An old event is refused at the door.
+        let stale = try h.post(ServeHarness.event("evt_stale"))
+        #expect(stale.status == 401 && stale.body.contains("too_old"))
+        for i in 0..<10 { #expect(try h.post(fresh("evt_age_\(i)")).status == 202) }
+        h.stop(SIGKILL)
+        Thread.sleep(forTimeInterval: 2.5)  // longer than max_age
+        try h.start()
+        defer { h.stop() }
+        try h.waitForDrain(timeout: 60)
+        #expect(Set(Self.lines(h, "processed.log")) == Set((0..<10).map { "evt_age_\($0)" }))
+        #expect(!LymphBinary.lines(h.dir + "/dead.ndjson").contains { $0.contains("too_old") })
+    }
+
+    @Test("a body near max_body full of escapes is stored and processed (the spool entry is longer than the body)")
+    func escapedBody() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let note = String(repeating: #"\""#, count: 400_000)  // 800 KB of \" in the raw body
+        let body = Array(#"{"id":"evt_escaped","type":"note.added","created_at":"2026-06-01T00:00:00Z","data":{"note":"\#(note)"}}"#.utf8)
+        #expect(body.count < 1 << 20)
+        #expect(try h.post(body).status == 202)
+        try h.waitForDrain()
+        #expect(LymphBinary.lines(h.dir + "/dead.ndjson").isEmpty)
+        #expect(try h.metric(#"lymph_stage_events_total{stage="verify-2",outcome="out"}"#) == 1)
+    }
+
     @Test("/metrics is Prometheus text and its counters match what was sent; /healthz says ok")
     func metricsAndHealth() throws {
         let h = ServeHarness(pipeline: Self.pipeline())

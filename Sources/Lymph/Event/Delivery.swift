@@ -13,6 +13,12 @@ public struct Delivery: Sendable {
         self.body = body
     }
 
+    /// When `lymph serve` received it (`received_at`, seconds since the epoch); nil for
+    /// deliveries captured elsewhere.
+    public var receivedAt: Double? {
+        document.root.member("received_at")?.stringBytes.flatMap(Timestamp.parse)
+    }
+
     /// The first header named `name` (ASCII case-insensitive), as a string.
     public func header(_ name: String) -> String? {
         headerBytes(Array(name.lowercased().utf8)).map { String(decoding: $0, as: UTF8.self) }

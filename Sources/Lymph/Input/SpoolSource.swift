@@ -39,11 +39,11 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     }
 
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
-        if control.isStopRequested || stopping.load(ordering: .relaxed) { finished = true; return nil }
+        if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
         var entries = try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: 1 << 20)
         if entries.isEmpty {
             await doorbell.wait(timeout: Self.idleWait)
-            if control.isStopRequested || stopping.load(ordering: .relaxed) { finished = true; return nil }
+            if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
             entries = try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: 1 << 20)
             if entries.isEmpty { return InputBatch(items: [], idle: true) }
         }

@@ -34,7 +34,8 @@ public final class Pipeline: Sendable {
     /// `requireStore`: open the store even when no stage keeps state (`lymph serve`'s spool).
     public static func open(_ spec: PipelineSpec, overrides: Overrides = Overrides(),
                             environment: [String: String] = ProcessInfo.processInfo.environment,
-                            now: Double = Timestamp.now(), requireStore: Bool = false) throws -> Pipeline {
+                            now: Double = Timestamp.now(), requireStore: Bool = false,
+                            storeDurability: StateStore.Durability = .normal) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
@@ -45,7 +46,7 @@ public final class Pipeline: Sendable {
 
         var store: StateStore?
         if spec.usesStore || requireStore {
-            store = try StateStore.open(path: spec.statePath ?? ":memory:")
+            store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
         }
         let sinks = SinkRegistry()
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }

@@ -29,16 +29,25 @@ public struct VerifyStage: Stage {
         if let problem = checkSignature(delivery.headerBytes(Self.headerBytes), body: delivery.body) {
             return .fail(reason: problem.reason, message: problem.message)
         }
-        if let maxAge {
-            let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
-            if created < now - maxAge {
-                return .fail(reason: "too_old", message: "created_at is older than max_age (\(Int(maxAge))s): a late delivery or a replay")
-            }
-            if created > now + maxAge {
-                return .fail(reason: "in_future", message: "created_at is more than max_age (\(Int(maxAge))s) in the future: check the sender's clock")
-            }
+        // A spooled webhook is judged by when it arrived, not by when the worker reaches it:
+        // a backlog (or a restart) must not turn accepted events into `too_old`.
+        if let problem = checkAge(event.createdAtBytes, now: delivery.receivedAt ?? now) {
+            return .fail(reason: problem.reason, message: problem.message)
         }
         return .pass
+    }
+
+    /// Why `created_at` is outside `max_age` of `now` (nil when it is within, or no max_age).
+    public func checkAge(_ createdAt: ArraySlice<UInt8>?, now: Double) -> (reason: String, message: String)? {
+        guard let maxAge else { return nil }
+        let created = createdAt.flatMap(Timestamp.parse) ?? 0
+        if created < now - maxAge {
+            return ("too_old", "created_at is older than max_age (\(Int(maxAge))s): a late delivery or a replay")
+        }
+        if created > now + maxAge {
+            return ("in_future", "created_at is more than max_age (\(Int(maxAge))s) in the future: check the sender's clock")
+        }
+        return nil
     }
 
     /// Why a signature does not verify, or nil when it does. For callers that hold the raw

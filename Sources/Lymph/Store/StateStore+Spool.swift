@@ -62,8 +62,11 @@ extension StateStore {
         try write { db in try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq]) }
     }
 
-    /// A write that proves the store is usable (for health checks); touches no data.
+    /// A real write to this file (for health checks): a one-row table, rewritten.
     public func probeWritable() throws(StoreError) {
-        try write { db in try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS lymph_probe (x); DELETE FROM lymph_probe") }
+        try write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS lymph_health (at REAL NOT NULL); DELETE FROM lymph_health")
+            try db.execute(sql: "INSERT INTO lymph_health (at) VALUES (?)", arguments: [Timestamp.now()])
+        }
     }
 }

@@ -21,8 +21,18 @@ public final class Doorbell: Sendable {
         waiter?.resume()
     }
 
-    /// Returns when rung (or already rung since the last wait), or after `timeout`.
+    /// Returns when rung (or already rung since the last wait), after `timeout`, or when the
+    /// task is cancelled.
     public func wait(timeout: Duration) async {
+        await withTaskCancellationHandler {
+            await waitOrTimeout(timeout)
+        } onCancel: {
+            // Releases the waiter below; the sleeper is cancelled with the task and does not ring.
+            self.ring()
+        }
+    }
+
+    private func waitOrTimeout(_ timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
