@@ -221,6 +221,30 @@ struct ServeCommandTests {
         #expect(Set(Self.lines(h, "processed.log")).count == 20)
     }
 
+    @Test("a second SIGTERM exits at once; everything accepted is still in the spool or processed")
+    func secondSignal() throws {
+        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
+        let h = ServeHarness(pipeline: Self.pipeline(extra: slow))
+        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.2; printf '%s\\n' \"$line\"; done\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+        try h.start()
+        for i in 0..<30 { #expect(try h.post(ServeHarness.event("evt_sig_\(i)")).status == 202) }
+        let pid = h.process!.processIdentifier
+        kill(pid, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.2)
+        let start = Date()
+        let status = h.stop(SIGTERM, timeout: 10)
+        #expect(status == 128 + SIGTERM)
+        #expect(Date().timeIntervalSince(start) < 3)
+        #expect(processes(containing: "slow.sh").isEmpty)
+        let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
+        #expect(left > 0)
+        try h.start()
+        defer { h.stop() }
+        try h.waitForDrain(timeout: 60)
+        #expect(Set(Self.lines(h, "processed.log")).count == 30)
+    }
+
     @Test("a port already in use stops lymph serve with exit 3 and a message, not a hang")
     func bindFailure() throws {
         let first = ServeHarness(pipeline: Self.pipeline())
