@@ -57,6 +57,10 @@ public final class WebhookServer: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     /// Appends queued but not yet committed: counted against `max_spool` too.
     let queued = Atomic<Int>(0)
+    /// Bytes of those appends: memory held for a slow disk is bounded by this, whatever
+    /// `max_connections` and `max_body` allow.
+    let queuedBytes = Atomic<Int>(0)
+    static let maxQueuedBytes = 64 << 20
     /// A request waits at most this long for the spool's commit (IMMUNE waits 5 s in all).
     static let appendDeadline: Duration = .seconds(3)
     let group = Mutex<ServiceGroup?>(nil)
@@ -181,6 +185,13 @@ public final class WebhookServer: Sendable {
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
         let item = Self.spoolItem(body: body, headers: request.headers)
+        let bytesWaiting = queuedBytes.wrappingAdd(item.count, ordering: .relaxed).newValue
+        defer { queuedBytes.wrappingSubtract(item.count, ordering: .relaxed) }
+        if bytesWaiting > Self.maxQueuedBytes && waiting > 1 {
+            logger.warning("spool commits are behind; answering 503", metadata: ["queued_bytes": "\(bytesWaiting)"])
+            return Self.json(.serviceUnavailable, ["error": "spool_busy", "message": "the spool is writing too slowly; retry later"],
+                             headers: [.retryAfter: Self.retryAfterSeconds])
+        }
         do {
             // A stalled disk answers 503 in bounded time; the entry may still be committed
             // later, and is then processed (the sender's retry is dropped by dedup).
