@@ -95,8 +95,8 @@ public final class WebhookServer: Sendable {
     public func run(onListening: @escaping @Sendable (String, Int) -> Void) async throws {
         let router = Router(context: ServeContext.self)
         router.post(RouterPath(options.path)) { request, context in try await self.receive(request, context) }
-        router.get("/healthz") { _, _ in self.health() }
-        router.get("/metrics") { _, _ in self.renderMetrics() }
+        router.get("/healthz") { _, _ in await self.health() }
+        router.get("/metrics") { _, _ in await self.renderMetrics() }
         let host = options.host
         let app = Application(
             router: router,
@@ -244,10 +244,28 @@ public final class WebhookServer: Sendable {
         )
     }
 
-    func health() -> Response {
+    /// Store calls for `/healthz` and `/metrics` run here, not on Swift's threads, and are given
+    /// a deadline: a slow disk makes them answer late or unhealthy, never stall the handlers.
+    static let storeQueue = DispatchQueue(label: "lymph.serve.store", attributes: .concurrent)
+    static let storeCallDeadline: Duration = .seconds(2)
+
+    struct StoreCallTimeout: Error, CustomStringConvertible {
+        var description: String { "no answer within \(WebhookServer.storeCallDeadline)" }
+    }
+
+    func storeCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await FirstOf.value(within: Self.storeCallDeadline, timeoutError: StoreCallTimeout()) {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+                Self.storeQueue.async { c.resume(with: Result { try body() }) }
+            }
+        }
+    }
+
+    func health() async -> Response {
         var problems: [String] = []
         if let p = worker.problem { problems.append(p) }
-        do { try spoolStore.probeWritable() } catch { problems.append("the spool is not writable: \(error)") }
+        let spool = spoolStore
+        do { try await storeCall { try spool.probeWritable() } } catch { problems.append("the spool is not writable: \(error)") }
         if shuttingDown.load(ordering: .relaxed) { problems.append("shutting down") }
         var out: [UInt8] = Array(#"{"status":"#.utf8)
         JSONStringEncoder.append(problems.isEmpty ? "ok" : "unhealthy", to: &out)
@@ -261,9 +279,10 @@ public final class WebhookServer: Sendable {
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
     }
 
-    func renderMetrics() -> Response {
+    func renderMetrics() async -> Response {
         var oldestAge = 0.0
-        if spoolDepth > 0, let oldest = try? spoolStore.spoolDepth().oldest { oldestAge = max(0, Timestamp.now() - oldest) }
+        let spool = spoolStore
+        if spoolDepth > 0, let oldest = try? await storeCall({ try spool.spoolDepth().oldest }) ?? nil { oldestAge = max(0, Timestamp.now() - oldest) }
         let bytes = metrics.render(depth: spoolDepth, oldestAge: oldestAge)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
