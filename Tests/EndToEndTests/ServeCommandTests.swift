@@ -221,6 +221,30 @@ struct ServeCommandTests {
         #expect(Set(Self.lines(h, "processed.log")).count == 20)
     }
 
+    @Test("a request in flight when SIGTERM arrives is answered 202 and its event is not lost")
+    func inFlightAtSigterm() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        let body = ServeHarness.event("evt_inflight")
+        // Head and half the body, then the signal, then the rest.
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        RawHTTP.send(fd, RawHTTP.head(method: "POST", path: "/webhooks", headers: [("content-length", String(body.count)),
+                                                                                  ("x-immune-signature", ServeHarness.sign(body))]))
+        RawHTTP.send(fd, Array(body.prefix(body.count / 2)))
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(h.process!.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.3)
+        // New connections are refused while the one in flight is finished.
+        #expect((try? RawHTTP.connect(port: h.port)).map { close($0); return false } ?? true)
+        RawHTTP.send(fd, Array(body.suffix(from: body.count / 2)))
+        let reply = try RawHTTP.readReply(fd)
+        #expect(reply.status == 202, "\(reply.status) \(reply.body)")
+        #expect(h.stop(0) == 0)  // signal 0: only wait for the exit the first SIGTERM started
+        let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
+        #expect(left + Self.lines(h, "processed.log").filter { $0 == "evt_inflight" }.count == 1)
+    }
+
     @Test("a second SIGTERM exits at once; everything accepted is still in the spool or processed")
     func secondSignal() throws {
         let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
