@@ -7,10 +7,10 @@ import Synchronization
 /// here once: swift-prometheus stops the process if a name is registered twice differently.
 public final class ServeMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
-    let requests: Mutex<[String: Prometheus.Counter]> = Mutex([:])
-    let signatureFailures: Mutex<[String: Prometheus.Counter]> = Mutex([:])
-    let stageEvents: Mutex<[String: Prometheus.Counter]> = Mutex([:])
-    let stageSeconds: Mutex<[String: Prometheus.DurationHistogram]> = Mutex([:])
+    let requests: LabelledMetrics<Prometheus.Counter>
+    let signatureFailures: LabelledMetrics<Prometheus.Counter>
+    let stageEvents: LabelledMetrics<Prometheus.Counter>
+    let stageSeconds: LabelledMetrics<Prometheus.DurationHistogram>
     let requestBytes: Prometheus.Counter
     let requestDuration: Prometheus.DurationHistogram
     let spoolDepth: Prometheus.Gauge
@@ -23,6 +23,20 @@ public final class ServeMetrics: Sendable {
                                              .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2.5)]
 
     public init() {
+        let registry = self.registry
+        requests = LabelledMetrics(["status"]) { labels in
+            registry.makeCounter(descriptor: Self.name("http_requests", "total", "HTTP requests by response status"), labels: labels)
+        }
+        signatureFailures = LabelledMetrics(["reason"]) { labels in
+            registry.makeCounter(descriptor: Self.name("signature_failures", "total", "Webhooks refused with 401, by reason"), labels: labels)
+        }
+        stageEvents = LabelledMetrics(["stage", "outcome"]) { labels in
+            registry.makeCounter(descriptor: Self.name("stage_events", "total", "Events per pipeline stage and outcome"), labels: labels)
+        }
+        stageSeconds = LabelledMetrics(["stage"]) { labels in
+            registry.makeDurationHistogram(descriptor: Self.name("stage_batch_duration", "seconds", "Time a stage spent on one batch"),
+                                           labels: labels, buckets: Self.latencyBuckets)
+        }
         requestBytes = registry.makeCounter(descriptor: Self.name("http_request_body", "bytes_total", "Bytes of request bodies read"))
         requestDuration = registry.makeDurationHistogram(descriptor: Self.name("http_request_duration", "seconds", "Time from request to response, webhooks only"),
                                                          buckets: Self.latencyBuckets)
@@ -37,26 +51,9 @@ public final class ServeMetrics: Sendable {
         MetricNameDescriptor(namespace: "lymph", metricName: metric, unitName: unit, helpText: help)
     }
 
-    func request(status: Int) {
-        let key = String(status)
-        let counter = requests.withLock { m in
-            if let c = m[key] { return c }
-            let c = registry.makeCounter(descriptor: Self.name("http_requests", "total", "HTTP requests by response status"), labels: [("status", key)])
-            m[key] = c
-            return c
-        }
-        counter.increment()
-    }
+    func request(status: Int) { requests[String(status)].increment() }
 
-    func signatureFailure(reason: String) {
-        let counter = signatureFailures.withLock { m in
-            if let c = m[reason] { return c }
-            let c = registry.makeCounter(descriptor: Self.name("signature_failures", "total", "Webhooks refused with 401, by reason"), labels: [("reason", reason)])
-            m[reason] = c
-            return c
-        }
-        counter.increment()
-    }
+    func signatureFailure(reason: String) { signatureFailures[reason].increment() }
 
     /// Per stage and outcome (`in`, `out`, `dropped`, `dead_letter`), and per-batch stage time.
     func record(_ report: BatchReport) {
@@ -65,30 +62,9 @@ public final class ServeMetrics: Sendable {
         for (i, name) in report.stageNames.enumerated() {
             let s = report.stats[i]
             for (outcome, n) in [("in", s.received), ("out", s.emitted), ("dropped", s.droppedTotal), ("dead_letter", s.deadLetters)] where n > 0 {
-                stageCounter(name, outcome).increment(by: Int64(n))
+                stageEvents[name, outcome].increment(by: Int64(n))
             }
-            if s.received > 0 { stageHistogram(name).record(.nanoseconds(Int64(report.stageSeconds[i] * 1e9))) }
-        }
-    }
-
-    func stageCounter(_ stage: String, _ outcome: String) -> Prometheus.Counter {
-        stageEvents.withLock { m in
-            let key = stage + "\u{0}" + outcome
-            if let c = m[key] { return c }
-            let c = registry.makeCounter(descriptor: Self.name("stage_events", "total", "Events per pipeline stage and outcome"),
-                                         labels: [("stage", stage), ("outcome", outcome)])
-            m[key] = c
-            return c
-        }
-    }
-
-    func stageHistogram(_ stage: String) -> Prometheus.DurationHistogram {
-        stageSeconds.withLock { m in
-            if let h = m[stage] { return h }
-            let h = registry.makeDurationHistogram(descriptor: Self.name("stage_batch_duration", "seconds", "Time a stage spent on one batch"),
-                                                   labels: [("stage", stage)], buckets: Self.latencyBuckets)
-            m[stage] = h
-            return h
+            if s.received > 0 { stageSeconds[name].record(.nanoseconds(Int64(report.stageSeconds[i] * 1e9))) }
         }
     }
 

@@ -64,7 +64,6 @@ public final class WebhookServer: Sendable {
     /// A request waits at most this long for the spool's commit (IMMUNE waits 5 s in all).
     static let appendDeadline: Duration = .seconds(3)
     let group = Mutex<ServiceGroup?>(nil)
-    let pendingShutdown = Atomic<Bool>(false)
 
     static let signatureField = HTTPField.Name(WebhookSignature.header)!
     static let retryAfterSeconds = "5"
@@ -112,7 +111,8 @@ public final class WebhookServer: Sendable {
         configuration.maximumGracefulShutdownDuration = options.shutdownTimeout
         let serviceGroup = ServiceGroup(configuration: configuration)
         group.withLock { $0 = serviceGroup }
-        if pendingShutdown.load(ordering: .relaxed) { await serviceGroup.triggerGracefulShutdown() }
+        // A shutdown asked for before the group existed.
+        if shuttingDown.load(ordering: .relaxed) { await serviceGroup.triggerGracefulShutdown() }
         defer { writer.close() }
         try await serviceGroup.run()
     }
@@ -121,7 +121,6 @@ public final class WebhookServer: Sendable {
     /// its batches, then `run` returns.
     public func shutdown() async {
         shuttingDown.store(true, ordering: .relaxed)
-        pendingShutdown.store(true, ordering: .relaxed)
         if let g = group.withLock({ $0 }) { await g.triggerGracefulShutdown() }
     }
 

@@ -41,15 +41,7 @@ struct RunCommand: AsyncParsableCommand {
     var deadLetter: String?
 
     func run() async throws {
-        let spec: PipelineSpec
-        do {
-            let loaded = try PipelineLoader.load(path: pipeline)
-            spec = loaded.spec
-            for w in loaded.warnings { Console.error(w.description) }
-        } catch {
-            Console.error(error.description)
-            throw ExitCode(2)
-        }
+        let spec = try PipelineFile.load(pipeline)
         let unreadable = ItemReader.checkReadable(inputs)
         if !unreadable.isEmpty {
             unreadable.forEach { Console.error("lymph: \($0)") }

@@ -45,9 +45,7 @@ struct SendCommand: AsyncParsableCommand {
         guard (0...20).contains(retries) else { throw ValidationError("--retries must be 0...20") }
         guard (1...300).contains(timeout) else { throw ValidationError("--timeout must be 1...300 seconds") }
         if let rate, Self.parseRate(rate) == nil { throw ValidationError("--rate must be a positive number of requests per second, such as 500 or 500/s") }
-        if let secret, SecretReference(secret) == nil {
-            throw ValidationError("--secret must be env:NAME or file:PATH; a secret on the command line would show in ps and shell history")
-        }
+        if let secret { try SecretOption.validate(secret) }
     }
 
     static func parseRate(_ text: String) -> Double? {
@@ -57,13 +55,7 @@ struct SendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var key: [UInt8]?
-        if let secret {
-            do { key = try SecretReference(secret)!.resolve() } catch {
-                Console.error("lymph send: \(error)")
-                throw ExitCode(2)
-            }
-        }
+        let key = try secret.map { try SecretOption.resolve($0, command: "send") }
         let unreadable = ItemReader.checkReadable(inputs)
         if !unreadable.isEmpty {
             unreadable.forEach { Console.error("lymph send: \($0)") }

@@ -41,15 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var spec: PipelineSpec
-        do {
-            let loaded = try PipelineLoader.load(path: pipeline)
-            spec = loaded.spec
-            for w in loaded.warnings { Console.error(w.description) }
-        } catch {
-            Console.error(error.description)
-            throw ExitCode(2)
-        }
+        var spec = try PipelineFile.load(pipeline)
         if let listen { spec.serve.listen = listen }
         if let path { spec.serve.path = path }
         guard spec.statePath != nil else {

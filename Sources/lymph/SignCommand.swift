@@ -26,17 +26,11 @@ struct SignCommand: ParsableCommand {
 
     func validate() throws {
         guard scheme == "immune" else { throw ValidationError("--scheme: only 'immune' is known") }
-        guard SecretReference(secret) != nil else {
-            throw ValidationError("--secret must be env:NAME or file:PATH; a secret on the command line would show in ps and shell history")
-        }
+        try SecretOption.validate(secret)
     }
 
     func run() throws {
-        let key: [UInt8]
-        do { key = try SecretReference(secret)!.resolve() } catch {
-            Console.error("lymph sign: \(error)")
-            throw ExitCode(2)
-        }
+        let key = try SecretOption.resolve(secret, command: "sign")
         let data = (try? FileHandle.standardInput.read(upToCount: Self.maxBody + 1)) ?? Data()
         guard data.count <= Self.maxBody else {
             Console.error("lymph sign: the body on stdin is larger than \(Self.maxBody) bytes")

@@ -15,11 +15,7 @@ struct StateOptions: ParsableArguments {
         if let state {
             path = state
         } else if let pipeline {
-            let spec: PipelineSpec
-            do { spec = try PipelineLoader.load(path: pipeline).spec } catch {
-                Console.error(error.description)
-                throw ExitCode(2)
-            }
+            let spec = try PipelineFile.load(pipeline)
             guard let p = spec.statePath else {
                 Console.error("lymph: \(pipeline) keeps its state in memory: there is no store to read")
                 throw ExitCode(2)

@@ -25,6 +25,15 @@ struct ServeCommandTests {
 
     static func lines(_ h: ServeHarness, _ file: String) -> [String] { LymphBinary.lines(h.dir + "/" + file) }
 
+    /// A stage that holds each event `seconds` (a stream plugin), so work waits in the spool.
+    static let slowStage = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
+
+    static func writeSlowPlugin(_ h: ServeHarness, seconds: String) {
+        FileManager.default.createFile(atPath: h.dir + "/slow.sh",
+                                       contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep \(seconds); printf '%s\\n' \"$line\"; done\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+    }
+
     static func tickets(_ h: ServeHarness) throws -> Int {
         let r = try LymphBinary.run(["tickets", "--state", ".lymph/serve.sqlite", "--status", "all", "--format", "json"], in: h.dir)
         return r.stdoutLines.count
@@ -155,9 +164,8 @@ struct ServeCommandTests {
 
     @Test("503 with Retry-After when the spool is full")
     func spoolFull() throws {
-        let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_spool: 3", extra: "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"))
-        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 1; printf '%s\\n' \"$line\"; done\n".utf8),
-                                       attributes: [.posixPermissions: 0o755])
+        let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_spool: 3", extra: Self.slowStage))
+        Self.writeSlowPlugin(h, seconds: "1")
         try h.start()
         defer { h.stop() }
         var statuses: [Int] = []
@@ -175,10 +183,8 @@ struct ServeCommandTests {
 
     @Test("kill -9 after a burst of 202s: after a restart every accepted event is processed exactly once")
     func crashAndRestart() throws {
-        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
-        let h = ServeHarness(pipeline: Self.pipeline(extra: slow))
-        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.05; printf '%s\\n' \"$line\"; done\n".utf8),
-                                       attributes: [.posixPermissions: 0o755])
+        let h = ServeHarness(pipeline: Self.pipeline(extra: Self.slowStage))
+        Self.writeSlowPlugin(h, seconds: "0.05")
         try h.start()
         var accepted: [String] = []
         for i in 0..<60 {
@@ -200,10 +206,8 @@ struct ServeCommandTests {
 
     @Test("SIGTERM: requests in flight are answered, the worker finishes, exit 0, and nothing accepted is lost")
     func gracefulShutdown() throws {
-        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
-        let h = ServeHarness(pipeline: Self.pipeline(extra: slow))
-        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.1; printf '%s\\n' \"$line\"; done\n".utf8),
-                                       attributes: [.posixPermissions: 0o755])
+        let h = ServeHarness(pipeline: Self.pipeline(extra: Self.slowStage))
+        Self.writeSlowPlugin(h, seconds: "0.1")
         try h.start()
         var accepted = 0
         for i in 0..<20 where try h.post(ServeHarness.event("evt_term_\(i)")).status == 202 { accepted += 1 }
@@ -247,10 +251,8 @@ struct ServeCommandTests {
 
     @Test("a second SIGTERM exits at once; everything accepted is still in the spool or processed")
     func secondSignal() throws {
-        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
-        let h = ServeHarness(pipeline: Self.pipeline(extra: slow))
-        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.2; printf '%s\\n' \"$line\"; done\n".utf8),
-                                       attributes: [.posixPermissions: 0o755])
+        let h = ServeHarness(pipeline: Self.pipeline(extra: Self.slowStage))
+        Self.writeSlowPlugin(h, seconds: "0.2")
         try h.start()
         for i in 0..<30 { #expect(try h.post(ServeHarness.event("evt_sig_\(i)")).status == 202) }
         let pid = h.process!.processIdentifier
@@ -287,12 +289,10 @@ struct ServeCommandTests {
 
     @Test("max_age is judged when a webhook arrives: a backlog or a restart does not turn accepted events into too_old")
     func maxAgeAtArrival() throws {
-        let slow = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
-        let yaml = Self.pipeline(extra: slow).replacingOccurrences(of: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }",
+        let yaml = Self.pipeline(extra: Self.slowStage).replacingOccurrences(of: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }",
                                                                     with: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET], max_age: 2s }")
         let h = ServeHarness(pipeline: yaml)
-        FileManager.default.createFile(atPath: h.dir + "/slow.sh", contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep 0.2; printf '%s\\n' \"$line\"; done\n".utf8),
-                                       attributes: [.posixPermissions: 0o755])
+        Self.writeSlowPlugin(h, seconds: "0.2")
         try h.start()
         func fresh(_ id: String) -> [UInt8] {
             let now = Timestamp.format(Timestamp.now()), later = Timestamp.format(Timestamp.now() + 8 * 86_400)

@@ -37,7 +37,7 @@ struct ExecEventRunner: Sendable {
                         ChildProcesses.started(pid)
                         defer { ChildProcesses.ended(pid) }
                         async let collected = Self.collect(execution.standardOutput, limit: maxOutput, pid: pid)
-                        async let drained: Void = Self.drain(execution.standardError, into: stderr)
+                        async let drained: Void = stderr.drain(execution.standardError)
                         // A plugin that never reads stdin (or exits first) is not an error.
                         _ = try? await execution.standardInputWriter.write(input)
                         try? await execution.standardInputWriter.finish()
@@ -115,12 +115,5 @@ struct ExecEventRunner: Sendable {
             // The process ended while a grandchild still held the pipe: what was read stands.
         }
         return collected
-    }
-
-    static func drain(_ sequence: SubprocessOutputSequence, into stderr: StderrCollector) async {
-        do {
-            for try await buffer in sequence { buffer.withUnsafeBytes { stderr.append($0) } }
-        } catch {}
-        stderr.finish()
     }
 }

@@ -42,27 +42,6 @@ enum ExecProcess {
 
     static let waitQueue = DispatchQueue(label: "lymph.exec.wait", attributes: .concurrent)
 
-    /// Waits (without reaping) until the group leader `pid` has exited, then kills whatever is
-    /// left in its group: background children of a script must not outlive their event.
-    /// Safe against pid reuse because the leader stays a zombie until swift-subprocess reaps
-    /// it, after the body this is called from returns.
-    static func waitAndClearGroup(_ pid: pid_t) async {
-        var delay: UInt64 = 200_000
-        while !Task.isCancelled {
-            switch exitState(pid) {
-            case .exited:
-                kill(-pid, SIGKILL)
-                return
-            case .unknown:
-                return
-            case .running:
-                break
-            }
-            try? await Task.sleep(nanoseconds: delay)
-            delay = min(delay * 2, 20_000_000)
-        }
-    }
-
     enum ExitState { case running, exited, unknown }
 
     /// Whether the child `pid` has exited, without reaping it (WNOWAIT).

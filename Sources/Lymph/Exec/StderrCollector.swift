@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Subprocess
 import Synchronization
 
 /// Takes a plugin's stderr: each line goes to Lymph's log tagged with the stage (and event, in
@@ -49,6 +50,17 @@ final class StderrCollector: Sendable {
             lines = record(lines, &s)
         }
         for line in lines { logger.info("plugin stderr: \(line)") }
+    }
+
+    /// Reads a process's stderr to its end (or until the process is gone), then takes the
+    /// unfinished last line.
+    func drain(_ sequence: SubprocessOutputSequence) async {
+        do {
+            for try await buffer in sequence { buffer.withUnsafeBytes { append($0) } }
+        } catch {
+            // The process ended while a grandchild still held the pipe: what was read stands.
+        }
+        finish()
     }
 
     /// The unfinished last line, once the stream has ended.

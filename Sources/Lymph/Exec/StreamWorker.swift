@@ -165,7 +165,7 @@ final class StreamWorker: Sendable {
                 doorbell.yield()
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await self.writeLoop(doorbellStream, writer: execution.standardInputWriter) }
-                    group.addTask { await StreamWorker.drain(execution.standardError, into: stderr) }
+                    group.addTask { await stderr.drain(execution.standardError) }
                     group.addTask { await self.watchdog(pid: pid) }
                     answered = await self.readLoop(execution.standardOutput)
                     // stdout ended: the process is exiting (or closed stdout, which ends it for us).
@@ -399,13 +399,6 @@ final class StreamWorker: Sendable {
             try? await Task.sleep(for: .milliseconds(5))
         }
         kill(-pid, SIGKILL)
-        await ExecProcess.waitAndClearGroup(pid)
-    }
-
-    static func drain(_ sequence: SubprocessOutputSequence, into stderr: StderrCollector) async {
-        do {
-            for try await buffer in sequence { buffer.withUnsafeBytes { stderr.append($0) } }
-        } catch {}
-        stderr.finish()
+        await ExecProcess.clearGroupWhenLeaderExits(pid)
     }
 }

@@ -43,7 +43,7 @@ public struct ExecSpec: StageSpec {
             case .reference(let r):
                 let secret = String(decoding: try r.resolve(environment: env.environment), as: UTF8.self)
                 extra.append((name, secret))
-                if secret.count >= 4 { redactions.append(secret) }
+                redactions.append(secret)
             }
         }
         let processEnvironment = ExecEnvironment(inherited: env.environment, pipeline: env.pipelineName, stage: env.stageName, extra: extra)
