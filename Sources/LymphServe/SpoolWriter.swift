@@ -25,7 +25,11 @@ public final class SpoolWriter: Sendable {
         /// Callers not yet answered, by ticket (queued or being committed).
         var waiters: [UInt64: Waiter] = [:]
         var nextTicket: UInt64 = 0
+        /// Entries through this sequence number are to be deleted (their work is committed).
+        var deleteThrough: Int64?
         var closed = false
+        /// The writer is waiting for work.
+        var idle = false
     }
 
     let store: StateStore
@@ -33,6 +37,8 @@ public final class SpoolWriter: Sendable {
     let deadline: Duration
     let state = Mutex(State())
     let wakeup = DispatchSemaphore(value: 0)
+    /// Signalled when the writer thread has ended.
+    let ended = DispatchSemaphore(value: 0)
     /// Signalled on close, to stop the watchdog thread.
     let stopWatchdog = DispatchSemaphore(value: 0)
     /// Most entries in one transaction.
@@ -47,7 +53,10 @@ public final class SpoolWriter: Sendable {
         self.store = store
         self.doorbell = doorbell
         self.deadline = deadline
-        Self.startThread(named: "lymph-spool") { [self] in self.loop() }
+        Self.startThread(named: "lymph-spool") { [self] in
+            loop()
+            ended.signal()
+        }
         let tick = max(Self.milliseconds(deadline) / 8, 10)
         Self.startThread(named: "lymph-spool-dog") { [self] in
             while stopWatchdog.wait(timeout: .now() + .milliseconds(tick)) == .timedOut { expire() }
@@ -64,11 +73,22 @@ public final class SpoolWriter: Sendable {
         t.start()
     }
 
+    /// Deletes entries through `seq` in the next commit (with appends, when there are any).
+    /// Returns at once; a failed delete is retried with the next one, which covers it.
+    public func delete(through seq: Int64) {
+        let wake = state.withLock { s in
+            s.deleteThrough = max(s.deleteThrough ?? seq, seq)
+            if s.idle { s.idle = false; return true }
+            return false
+        }
+        if wake { wakeup.signal() }
+    }
+
     /// Stores `item` durably and returns its sequence number; `SpoolTimeout` past the deadline
     /// (the entry may still be committed later, and is then processed).
     public func append(_ item: [UInt8]) async throws -> Int64 {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int64, any Error>) in
-            enum Outcome { case closed, first, queued }
+            enum Outcome { case closed, wake, queued }
             let now = ContinuousClock.now
             let outcome: Outcome = state.withLock { s in
                 if s.closed { return .closed }
@@ -76,21 +96,29 @@ public final class SpoolWriter: Sendable {
                 s.nextTicket += 1
                 s.queue.append((ticket, item))
                 s.waiters[ticket] = Waiter(since: now, continuation: c)
-                return s.queue.count == 1 ? .first : .queued
+                if s.idle { s.idle = false; return .wake }
+                return .queued
             }
             switch outcome {
             case .closed: c.resume(throwing: SpoolClosed())
-            case .first: wakeup.signal()
+            case .wake: wakeup.signal()
             case .queued: break
             }
         }
     }
 
-    /// Commits what is queued, then stops the thread. Later appends fail.
-    public func close() {
-        state.withLock { $0.closed = true }
-        wakeup.signal()
+    /// Commits what is queued (appends and deletes), then stops the thread, waiting up to
+    /// `timeout` for that. Later appends fail.
+    public func close(timeout: Duration = .seconds(10)) {
+        let wake = state.withLock { s in
+            s.closed = true
+            if s.idle { s.idle = false; return true }
+            return false
+        }
+        if wake { wakeup.signal() }
         stopWatchdog.signal()
+        // Signalled again for any later close.
+        if ended.wait(timeout: .now() + .milliseconds(Self.milliseconds(timeout))) == .success { ended.signal() }
     }
 
     struct SpoolClosed: Error, CustomStringConvertible {
@@ -116,34 +144,58 @@ public final class SpoolWriter: Sendable {
     }
 
     private func loop() {
+        var commits = 0
+        // A delete that failed: retried with the next commit, never in a loop of its own.
+        var carriedDelete: Int64?
         while true {
-            wakeup.wait()
-            while true {
-                let (group, closed): ([(ticket: UInt64, item: [UInt8])], Bool) = state.withLock { s in
-                    let n = min(s.queue.count, Self.maxGroup)
-                    let group = Array(s.queue.prefix(n))
-                    s.queue.removeFirst(n)
-                    return (group, s.closed)
-                }
-                if group.isEmpty {
-                    if closed { return }
-                    break
-                }
-                let result = Result { try store.spoolAppend(group.map(\.item), receivedAt: Timestamp.now()) }
-                if case .success = result {
-                    appended.add(group.count, ordering: .relaxed)
-                    doorbell.ring()
-                }
-                // Callers the watchdog already answered are gone from `waiters`.
-                let answer: [(CheckedContinuation<Int64, any Error>, Int)] = state.withLock { s in
-                    group.indices.compactMap { i in s.waiters.removeValue(forKey: group[i].ticket).map { ($0.continuation, i) } }
-                }
-                switch result {
-                case .success(let seqs): for (c, i) in answer { c.resume(returning: seqs[i]) }
-                case .failure(let error): for (c, _) in answer { c.resume(throwing: error) }
-                }
+            let (group, requested, closed): ([(ticket: UInt64, item: [UInt8])], Int64?, Bool) = state.withLock { s in
+                let n = min(s.queue.count, Self.maxGroup)
+                let group = Array(s.queue.prefix(n))
+                s.queue.removeFirst(n)
+                let requested = s.deleteThrough
+                s.deleteThrough = nil
+                if group.isEmpty && requested == nil && !s.closed { s.idle = true }
+                return (group, requested, s.closed)
+            }
+            if group.isEmpty && requested == nil {
+                if closed { return }
+                wakeup.wait()
+                continue
+            }
+            let deleteThrough = [requested, carriedDelete].compactMap { $0 }.max()
+            carriedDelete = nil
+            commits += 1
+            if commits % 256 == 0 { checkpointIfLogIsLong() }
+            if group.isEmpty {
+                if let deleteThrough, (try? store.spoolDelete(through: deleteThrough)) == nil { carriedDelete = deleteThrough }
+                continue
+            }
+            let result = Result { try store.spoolAppend(group.map(\.item), receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
+            switch result {
+            case .success:
+                appended.add(group.count, ordering: .relaxed)
+                doorbell.ring()
+            case .failure:
+                carriedDelete = deleteThrough
+            }
+            // Callers the watchdog already answered are gone from `waiters`.
+            let answer: [(CheckedContinuation<Int64, any Error>, Int)] = state.withLock { s in
+                group.indices.compactMap { i in s.waiters.removeValue(forKey: group[i].ticket).map { ($0.continuation, i) } }
+            }
+            switch result {
+            case .success(let seqs): for (c, i) in answer { c.resume(returning: seqs[i]) }
+            case .failure(let error): for (c, _) in answer { c.resume(throwing: error) }
             }
         }
+    }
+
+    /// The worker checkpoints the log as it deletes (this connection does not, see
+    /// `StateStore.disableAutoCheckpoint`). If it stops (a stuck plugin, a crash), the log would
+    /// grow with every append; past 64 MiB the writer copies it back itself.
+    private func checkpointIfLogIsLong() {
+        let wal = store.location + "-wal"
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int, size > 64 << 20 else { return }
+        try? store.spoolCheckpoint()
     }
 
     static func milliseconds(_ d: Duration) -> Int {

@@ -80,8 +80,15 @@ public final class WebhookServer: Sendable {
         let spoolPath = StateStore.spoolPath(forState: store.location)
         spoolStore = try StateStore.open(path: spoolPath, durability: .full)
         initialDepth = try spoolStore.spoolDepth().count
-        writer = SpoolWriter(store: spoolStore, doorbell: doorbell, deadline: Self.appendDeadline)
-        source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
+        try spoolStore.disableAutoCheckpoint()
+        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, deadline: Self.appendDeadline)
+        self.writer = writer
+        let source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
+        // One connection writes the spool (see SpoolSource.deleteEntries); the worker's copies
+        // the log back into the database, off the path of the requests.
+        source.deleteEntries = { seq in writer.delete(through: seq) }
+        source.checkpointInterval = 0.25
+        self.source = source
         worker = PipelineWorker(pipeline: pipeline, source: source, doorbell: doorbell, metrics: metrics, logger: logger)
         verifier = pipeline.verifier
     }

@@ -181,6 +181,65 @@ struct ServeCommandTests {
         #expect(try h.metric("lymph_spool_depth_entries") == 3)
     }
 
+    @Test("a spool that cannot commit (its file locked by another program) answers 503 within the 3 s deadline; the sender's retry is processed once")
+    func stalledSpool() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        #expect(try h.post(ServeHarness.event("evt_before_lock")).status == 202)
+        // Another program (a backup, say) holds the spool's write lock for 4.5 s.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        locker.arguments = ["python3", "-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute("BEGIN IMMEDIATE")
+            print("locked", flush=True)
+            time.sleep(4.5)
+            c.execute("ROLLBACK")
+            """, h.dir + "/.lymph/serve.spool.sqlite"]
+        let out = Pipe()
+        locker.standardOutput = out
+        try locker.run()
+        #expect(String(decoding: out.fileHandleForReading.readData(ofLength: 7), as: UTF8.self) == "locked\n")
+        let started = Date()
+        let stalled = try h.post(ServeHarness.event("evt_stalled"))
+        let waited = Date().timeIntervalSince(started)
+        #expect(stalled.status == 503, "\(stalled.status) \(stalled.body)")
+        #expect(stalled.headers["retry-after"] == "5")
+        #expect(stalled.body.contains("store_unavailable"))
+        #expect(waited > 2.5 && waited < 4.4, "answered after \(waited) s")
+        locker.waitUntilExit()
+        // The entry committed once the lock went (or not at all); the sender's retry is
+        // accepted, and the event goes through the pipeline once either way.
+        #expect(try h.post(ServeHarness.event("evt_stalled")).status == 202)
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_before_lock", "evt_stalled"])
+    }
+
+    @Test("the pipeline worker runs on a thread of its own at a lower priority than the thread answering requests")
+    func workerPriority() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let pid = h.process!.processIdentifier
+        // /proc/PID/task/TID/stat: field 19 is the nice value (after the comm in parentheses).
+        var nice: [String: Int] = [:]
+        for tid in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+            guard let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            nice[comm.trimmingCharacters(in: .whitespacesAndNewlines)] = Int(fields[16])
+        }
+        #expect(nice["lymph-worker"] == 5, "\(nice)")
+        #expect(nice["lymph-spool"] == 0, "\(nice)")
+        #expect(nice.first { $0.key.hasPrefix("NIO-ELT") }?.value == 0, "\(nice)")
+        #expect(try h.post(ServeHarness.event("evt_nice")).status == 202)
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_nice"])
+    }
+
     @Test("kill -9 after a burst of 202s: after a restart every accepted event is processed exactly once")
     func crashAndRestart() throws {
         let h = ServeHarness(pipeline: Self.pipeline(extra: Self.slowStage))

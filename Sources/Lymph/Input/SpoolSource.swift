@@ -32,6 +32,16 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     /// Set when the worker is asked to stop: the batch in hand is finished, nothing more is taken.
     public let stopping = Atomic<Bool>(false)
 
+    /// Removes entries through a sequence number. By default a transaction on `store`; `lymph
+    /// serve` hands the deletes to its spool writer instead, which folds them into its next
+    /// append commit: two connections writing one file would make each wait for the other's
+    /// lock (SQLite's busy wait sleeps in steps of milliseconds, which answers would feel).
+    public var deleteEntries: (@Sendable (Int64) throws -> Void)?
+    /// How often this source checkpoints the spool's log (see `StateStore.disableAutoCheckpoint`);
+    /// nil leaves it to SQLite's automatic checkpoint.
+    public var checkpointInterval: Double?
+    var lastCheckpoint = Timestamp.now()
+
     public init(store: StateStore, doorbell: Doorbell, maxItemBytes: Int) {
         self.store = store
         self.doorbell = doorbell
@@ -69,12 +79,19 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     /// After the state file committed: the entries whose work is now remembered can go.
     public func pendingWritten() {
         guard finishedThrough > deletedThrough else { return }
-        do { try store.spoolDelete(through: finishedThrough) } catch {
+        do {
+            if let deleteEntries { try deleteEntries(finishedThrough) } else { try store.spoolDelete(through: finishedThrough) }
+        } catch {
             // Left in the spool, they are processed again after a restart and dropped by dedup.
             return
         }
         deletedThrough = finishedThrough
         deleted.add(finishedCount, ordering: .relaxed)
         finishedCount = 0
+        if let interval = checkpointInterval, Timestamp.now() - lastCheckpoint >= interval {
+            lastCheckpoint = Timestamp.now()
+            // A failed checkpoint only leaves the log longer; the next one catches up.
+            try? store.spoolCheckpoint()
+        }
     }
 }

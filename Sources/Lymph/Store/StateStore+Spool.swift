@@ -19,8 +19,12 @@ extension StateStore {
     }
 
     /// Appends `items` in one transaction (a group commit) and returns their sequence numbers.
-    public func spoolAppend(_ items: [[UInt8]], receivedAt: Double) throws(StoreError) -> [Int64] {
+    /// Entries up to `deleteThrough` are removed in the same transaction (no commit of their own).
+    public func spoolAppend(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64? = nil) throws(StoreError) -> [Int64] {
         try write { db in
+            if let deleteThrough {
+                try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [deleteThrough])
+            }
             var seqs: [Int64] = []
             seqs.reserveCapacity(items.count)
             let statement = try db.cachedStatement(sql: "INSERT INTO lymph_spool (received_at, item) VALUES (?, ?)")
@@ -60,6 +64,28 @@ extension StateStore {
     /// Removes entries up to `seq`.
     public func spoolDelete(through seq: Int64) throws(StoreError) {
         try write { db in try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq]) }
+    }
+
+    /// Stops this connection from checkpointing the write-ahead log when it commits: the commit
+    /// that crosses the threshold would otherwise copy megabytes into the database and sync it
+    /// while every request waiting on it waits too. `spoolCheckpoint()` on another connection
+    /// does that work instead.
+    public func disableAutoCheckpoint() throws(StoreError) {
+        do {
+            try queue.writeWithoutTransaction { db in _ = try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint = 0") }
+        } catch {
+            throw StoreError(location: location, message: "cannot configure the store: \(error)")
+        }
+    }
+
+    /// Copies committed log pages into the database without waiting for, or blocking, writers
+    /// (SQLite's PASSIVE checkpoint); once all are copied, the next write starts the log over.
+    public func spoolCheckpoint() throws(StoreError) {
+        do {
+            try queue.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        } catch {
+            throw StoreError(location: location, message: "checkpoint failed: \(error)")
+        }
     }
 
     /// A real write to this file (for health checks): a one-row table, rewritten.
