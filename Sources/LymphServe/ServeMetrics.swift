@@ -16,6 +16,7 @@ public final class ServeMetrics: Sendable {
     let spoolDepth: Prometheus.Gauge
     let spoolOldestAge: Prometheus.Gauge
     let spoolAppended: Prometheus.Counter
+    let spoolCommits: Prometheus.Counter
     let deadLetters: Prometheus.Counter
     let eventsRead: Prometheus.Counter
 
@@ -43,6 +44,7 @@ public final class ServeMetrics: Sendable {
         spoolDepth = registry.makeGauge(descriptor: Self.name("spool_depth", "entries", "Accepted webhooks not yet through the pipeline"))
         spoolOldestAge = registry.makeGauge(descriptor: Self.name("spool_oldest_age", "seconds", "Age of the oldest spool entry (0 when empty)"))
         spoolAppended = registry.makeCounter(descriptor: Self.name("spool_appended", "total", "Webhooks stored in the spool (answered 202)"))
+        spoolCommits = registry.makeCounter(descriptor: Self.name("spool_commits", "total", "Spool transactions committed (appended / commits = webhooks per group commit)"))
         deadLetters = registry.makeCounter(descriptor: Self.name("dead_letters", "total", "Events sent to the dead-letter output"))
         eventsRead = registry.makeCounter(descriptor: Self.name("pipeline_items", "total", "Spool entries taken through the pipeline"))
     }

@@ -45,11 +45,14 @@ public final class SpoolWriter: Sendable {
     static let maxGroup = 4096
     /// Entries committed since start.
     let appended = Atomic<Int>(0)
+    /// Called on the writer's thread after each transaction commits.
+    let onCommit: @Sendable () -> Void
     /// Callers answered with `SpoolTimeout` since start.
     let timedOut = Atomic<Int>(0)
 
     /// `store` should be opened with `.full` durability, on the pipeline's state file.
-    public init(store: StateStore, doorbell: Doorbell, deadline: Duration = .seconds(3)) {
+    public init(store: StateStore, doorbell: Doorbell, deadline: Duration = .seconds(3), onCommit: @escaping @Sendable () -> Void = {}) {
+        self.onCommit = onCommit
         self.store = store
         self.doorbell = doorbell
         self.deadline = deadline
@@ -167,12 +170,15 @@ public final class SpoolWriter: Sendable {
             commits += 1
             if commits % 256 == 0 { checkpointIfLogIsLong() }
             if group.isEmpty {
-                if let deleteThrough, (try? store.spoolDelete(through: deleteThrough)) == nil { carriedDelete = deleteThrough }
+                if let deleteThrough {
+                    if (try? store.spoolDelete(through: deleteThrough)) == nil { carriedDelete = deleteThrough } else { onCommit() }
+                }
                 continue
             }
             let result = Result { try store.spoolAppend(group.map(\.item), receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
             switch result {
             case .success:
+                onCommit()
                 appended.add(group.count, ordering: .relaxed)
                 doorbell.ring()
             case .failure:

@@ -28,7 +28,7 @@ public final class WebhookServer: Sendable {
         public var idleTimeout: Duration = .seconds(30)
         /// Threads reading and writing sockets; a connection's handlers run on its loop too. The
         /// pipeline worker runs on Swift's own threads and the spool has its writer: on a small
-        /// machine one loop leaves them a core (two loops measured slower on two cores).
+        /// machine one loop leaves them a core (two loops measured no faster on two cores).
         public var eventLoops = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         /// How long graceful shutdown may take before in-flight work is cancelled.
         public var shutdownTimeout: Duration = .seconds(30)
@@ -52,7 +52,7 @@ public final class WebhookServer: Sendable {
     let writer: SpoolWriter
     let source: SpoolSource
     let worker: PipelineWorker
-    public let metrics = ServeMetrics()
+    public let metrics: ServeMetrics
     let verifier: VerifyStage?
     let initialDepth: Int
     let shuttingDown = Atomic<Bool>(false)
@@ -81,7 +81,9 @@ public final class WebhookServer: Sendable {
         spoolStore = try StateStore.open(path: spoolPath, durability: .full)
         initialDepth = try spoolStore.spoolDepth().count
         try spoolStore.disableAutoCheckpoint()
-        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, deadline: Self.appendDeadline)
+        let metrics = ServeMetrics()
+        self.metrics = metrics
+        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, deadline: Self.appendDeadline) { metrics.spoolCommits.increment() }
         self.writer = writer
         let source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
         // One connection writes the spool (see SpoolSource.deleteEntries); the worker's copies

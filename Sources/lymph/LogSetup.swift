@@ -21,13 +21,41 @@ enum LogSetup {
         LoggingSystem.bootstrap { label in
             switch format {
             case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                return TextLogHandler(label: label, level: level)
             case .json:
                 return JSONLogHandler(label: label, level: level)
             }
         }
+    }
+}
+
+/// swift-log's text handler, with metadata kept as set and rendered only when a line is
+/// logged. StreamLogHandler renders its metadata string on every change, and Hummingbird sets a
+/// request id on each request's logger: that showed as 3% of the server's loop at notice level,
+/// where nothing is logged.
+struct TextLogHandler: LogHandler {
+    var stream: StreamLogHandler
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, level: Logger.Level) {
+        stream = StreamLogHandler.standardError(label: label)
+        stream.logLevel = level
+    }
+
+    var logLevel: Logger.Level {
+        get { stream.logLevel }
+        set { stream.logLevel = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var stream = self.stream
+        stream.metadata = metadata
+        stream.log(event: event)
     }
 }
 

@@ -411,6 +411,9 @@ struct ServeCommandTests {
         #expect(try h.metric(#"lymph_http_requests_total{status="401"}"#) == 1)
         #expect(try h.metric(#"lymph_http_requests_total{status="400"}"#) == 1)
         #expect(try h.metric("lymph_spool_appended_total") == 5)
+        // Sent one by one, each append is its own commit; the worker's deletes add at most one each.
+        let commits = try h.metric("lymph_spool_commits_total") ?? 0
+        #expect(commits >= 5 && commits <= 10, "\(commits) commits")
         #expect(try h.metric("lymph_pipeline_items_total") == 5)
         #expect(try h.metric(#"lymph_stage_events_total{stage="verify-2",outcome="in"}"#) == 5)
         #expect(try h.metric("lymph_spool_depth_entries") == 0)
