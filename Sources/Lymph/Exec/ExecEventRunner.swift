@@ -16,7 +16,9 @@ struct ExecEventRunner: Sendable {
     let redact: Redactor
 
     /// What one run of the process left: stdout (exit 0) or a failure.
-    func run(_ input: [UInt8], eventID: String, eventType: String) async -> Result<[UInt8], ExecFailure> {
+    /// `processEnded` is called once the process has exited and its group is cleared (not
+    /// called when it never started).
+    func run(_ input: [UInt8], eventID: String, eventType: String, processEnded: @escaping @Sendable () -> Void = {}) async -> Result<[UInt8], ExecFailure> {
         var log = logger
         log[metadataKey: "event_id"] = "\(eventID)"
         let stderr = StderrCollector(logger: log, redact: redact)
@@ -46,6 +48,7 @@ struct ExecEventRunner: Sendable {
                         // Not cancelled with a timeout: after the teardown's SIGTERM ends the
                         // leader, members that ignore SIGTERM must still get SIGKILL here.
                         await ExecProcess.clearGroupWhenLeaderExits(pid)
+                        processEnded()
                         return output
                     }
                     return .ran(result.terminationStatus, result.closureResult)

@@ -30,3 +30,15 @@ final class ProcessSlots: Sendable {
         next?.resume()
     }
 }
+
+/// One held slot, given back once: when the process ends or, failing that, when the run does.
+final class SlotRelease: Sendable {
+    let slots: ProcessSlots
+    let released = Atomic<Bool>(false)
+
+    init(_ slots: ProcessSlots) { self.slots = slots }
+
+    func release() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { slots.release() }
+    }
+}

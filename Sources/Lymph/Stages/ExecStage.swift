@@ -115,11 +115,16 @@ public final class ExecStage: Stage {
         let redact = self.redact
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         await withTaskGroup(of: (Int, Result<StageOutcome, ExecFailure>).self) { group in
+            // A task per event, each waiting for a slot: a freed slot wakes the next event's task
+            // directly. The slot is freed once the process has exited (its group cleared), not
+            // after the bookkeeping that follows, so the next process starts meanwhile.
             for (index, event) in events.enumerated() {
-                await slots.acquire()
                 group.addTask { [slots] in
-                    defer { slots.release() }
-                    let ran = await runner.run(Self.line(event), eventID: event.id, eventType: String(decoding: event.typeBytes, as: UTF8.self))
+                    await slots.acquire()
+                    let slot = SlotRelease(slots)
+                    defer { slot.release() }
+                    let ran = await runner.run(Self.line(event), eventID: event.id, eventType: String(decoding: event.typeBytes, as: UTF8.self),
+                                               processEnded: { slot.release() })
                     switch ran {
                     case .failure(let f):
                         return (index, .failure(f))
