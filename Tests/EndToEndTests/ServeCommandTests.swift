@@ -181,13 +181,9 @@ struct ServeCommandTests {
         #expect(try h.metric("lymph_spool_depth_entries") == 3)
     }
 
-    @Test("a spool that cannot commit (its file locked by another program) answers 503 within the 3 s deadline; the sender's retry is processed once")
-    func stalledSpool() throws {
-        let h = ServeHarness(pipeline: Self.pipeline())
-        try h.start()
-        defer { h.stop() }
-        #expect(try h.post(ServeHarness.event("evt_before_lock")).status == 202)
-        // Another program (a backup, say) holds the spool's write lock for 4.5 s.
+    /// Holds the spool file's write lock from another process (python3's sqlite3) for `seconds`;
+    /// returns once the lock is held.
+    static func lockSpool(_ h: ServeHarness, seconds: Double) throws -> Process {
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         locker.arguments = ["python3", "-c", """
@@ -195,13 +191,42 @@ struct ServeCommandTests {
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute("BEGIN IMMEDIATE")
             print("locked", flush=True)
-            time.sleep(4.5)
+            time.sleep(float(sys.argv[2]))
             c.execute("ROLLBACK")
-            """, h.dir + "/.lymph/serve.spool.sqlite"]
+            """, h.dir + "/.lymph/serve.spool.sqlite", "\(seconds)"]
         let out = Pipe()
         locker.standardOutput = out
         try locker.run()
         #expect(String(decoding: out.fileHandleForReading.readData(ofLength: 7), as: UTF8.self) == "locked\n")
+        return locker
+    }
+
+    @Test("/healthz answers 503 with the reason, within its 2 s deadline, while the spool cannot be written; 200 again after")
+    func healthWhenSpoolLocked() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        #expect(try h.get("/healthz").status == 200)
+        let locker = try Self.lockSpool(h, seconds: 3.5)
+        let started = Date()
+        let health = try h.get("/healthz")
+        let waited = Date().timeIntervalSince(started)
+        #expect(health.status == 503, "\(health.status) \(health.body)")
+        #expect(health.body.contains(#""status":"unhealthy""#))
+        #expect(health.body.contains("the spool is not writable"), "\(health.body)")
+        #expect(waited > 1.5 && waited < 3.3, "answered after \(waited) s")
+        locker.waitUntilExit()
+        #expect(try h.get("/healthz").status == 200)
+    }
+
+    @Test("a spool that cannot commit (its file locked by another program) answers 503 within the 3 s deadline; the sender's retry is processed once")
+    func stalledSpool() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        #expect(try h.post(ServeHarness.event("evt_before_lock")).status == 202)
+        // Another program (a backup, say) holds the spool's write lock for 4.5 s.
+        let locker = try Self.lockSpool(h, seconds: 4.5)
         let started = Date()
         let stalled = try h.post(ServeHarness.event("evt_stalled"))
         let waited = Date().timeIntervalSince(started)
