@@ -128,16 +128,21 @@ public final class SpoolWriter: Sendable {
         var description: String { "the spool is closed (shutting down)" }
     }
 
-    /// Answers the callers that have waited past the deadline.
+    /// Answers the callers that have waited past the deadline. Their entries still queued are
+    /// dropped (the sender got 503 and retries): a stalled disk must not hold an ever-growing
+    /// queue of bodies nobody waits for. Entries already in a commit may still land.
     private func expire() {
         let limit = ContinuousClock.now - deadline
         let late: [CheckedContinuation<Int64, any Error>] = state.withLock { s in
             guard !s.waiters.isEmpty else { return [] }
             var late: [CheckedContinuation<Int64, any Error>] = []
+            var expired = Set<UInt64>()
             for (ticket, w) in s.waiters where w.since < limit {
                 late.append(w.continuation)
-                s.waiters[ticket] = nil
+                expired.insert(ticket)
             }
+            for ticket in expired { s.waiters[ticket] = nil }
+            if !expired.isEmpty { s.queue.removeAll { expired.contains($0.ticket) } }
             return late
         }
         guard !late.isEmpty else { return }
@@ -161,7 +166,10 @@ public final class SpoolWriter: Sendable {
                 return (group, requested, s.closed)
             }
             if group.isEmpty && requested == nil {
-                if closed { return }
+                if closed {
+                    if let carriedDelete { _ = try? store.spoolDelete(through: carriedDelete) }
+                    return
+                }
                 wakeup.wait()
                 continue
             }
@@ -175,14 +183,17 @@ public final class SpoolWriter: Sendable {
                 }
                 continue
             }
-            let result = Result { try store.spoolAppend(group.map(\.item), receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
-            switch result {
-            case .success:
+            let items = group.map(\.item)
+            var result = Result { try store.spoolAppend(items, receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
+            if case .failure = result, deleteThrough != nil {
+                // A delete that keeps failing must not take the appends down with it.
+                carriedDelete = deleteThrough
+                result = Result { try store.spoolAppend(items, receivedAt: Timestamp.now()) }
+            }
+            if case .success = result {
                 onCommit()
                 appended.add(group.count, ordering: .relaxed)
                 doorbell.ring()
-            case .failure:
-                carriedDelete = deleteThrough
             }
             // Callers the watchdog already answered are gone from `waiters`.
             let answer: [(CheckedContinuation<Int64, any Error>, Int)] = state.withLock { s in

@@ -65,6 +65,8 @@ public final class WebhookServer: Sendable {
     /// A request waits at most this long for the spool's commit (IMMUNE waits 5 s in all).
     static let appendDeadline: Duration = .seconds(3)
     let group = Mutex<ServiceGroup?>(nil)
+    /// Lines that could repeat on every request under load (503s) are logged once a second.
+    let spoolFullLog = LogThrottle(), spoolBusyLog = LogThrottle(), storeErrorLog = LogThrottle()
 
     static let signatureField = HTTPField.Name(WebhookSignature.header)!
     static let retryAfterSeconds = "5"
@@ -191,7 +193,9 @@ public final class WebhookServer: Sendable {
         let waiting = queued.wrappingAdd(1, ordering: .relaxed).newValue
         defer { queued.wrappingSubtract(1, ordering: .relaxed) }
         if spoolDepth + waiting > options.maxSpool {
-            logger.warning("spool full; answering 503", metadata: ["depth": "\(spoolDepth)", "max_spool": "\(options.maxSpool)"])
+            if let skipped = spoolFullLog.allow() {
+                logger.warning("spool full; answering 503", metadata: ["depth": "\(spoolDepth)", "max_spool": "\(options.maxSpool)", "since_last_line": "\(skipped)"])
+            }
             return Self.json(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
@@ -199,7 +203,9 @@ public final class WebhookServer: Sendable {
         let bytesWaiting = queuedBytes.wrappingAdd(item.count, ordering: .relaxed).newValue
         defer { queuedBytes.wrappingSubtract(item.count, ordering: .relaxed) }
         if bytesWaiting > Self.maxQueuedBytes && waiting > 1 {
-            logger.warning("spool commits are behind; answering 503", metadata: ["queued_bytes": "\(bytesWaiting)"])
+            if let skipped = spoolBusyLog.allow() {
+                logger.warning("spool commits are behind; answering 503", metadata: ["queued_bytes": "\(bytesWaiting)", "since_last_line": "\(skipped)"])
+            }
             return Self.json(.serviceUnavailable, ["error": "spool_busy", "message": "the spool is writing too slowly; retry later"],
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
@@ -208,7 +214,9 @@ public final class WebhookServer: Sendable {
             // later, and is then processed (the sender's retry is dropped by dedup).
             _ = try await writer.append(item)
         } catch {
-            logger.error("could not store a webhook: \(error)")
+            if let skipped = storeErrorLog.allow() {
+                logger.error("could not store a webhook: \(error)", metadata: ["since_last_line": "\(skipped)"])
+            }
             return Self.json(.serviceUnavailable, ["error": "store_unavailable", "message": "the webhook could not be stored; retry later"],
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }

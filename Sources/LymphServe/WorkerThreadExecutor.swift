@@ -10,12 +10,13 @@ import Glibc
 /// Under load the HTTP side and the worker want the same cores. Answering is what IMMUNE waits
 /// for (5 s, then it retries); processing can lag behind, because every accepted webhook is
 /// already in the spool. So the worker yields the CPU to answering, and catches up when the load
-/// drops. Its SQLite commits also block only this thread, never Swift's shared ones.
+/// drops. Its SQLite commits also block only this thread, never Swift's shared ones. Threads
+/// and processes started from it inherit its nice value (Linux), so plugins that the worker's
+/// stages start may run at that priority too: processing, like them, yields to answering.
 final class WorkerThreadExecutor: TaskExecutor {
     struct State {
         var jobs: [UnownedJob] = []
         var sleeping = false
-        var stopped = false
     }
 
     let state = Mutex(State())
@@ -43,28 +44,19 @@ final class WorkerThreadExecutor: TaskExecutor {
         if wake { wakeup.signal() }
     }
 
-    /// Ends the thread once the jobs queued so far have run.
-    func stop() {
-        let wake = state.withLock { s in
-            s.stopped = true
-            if s.sleeping { s.sleeping = false; return true }
-            return false
-        }
-        if wake { wakeup.signal() }
-    }
-
+    /// Runs for the life of the process: a task cancelled while the worker stops may still
+    /// have jobs to run after the service has returned.
     private func run() {
         while true {
-            let (jobs, stopped): ([UnownedJob], Bool) = state.withLock { s in
+            let jobs: [UnownedJob] = state.withLock { s in
                 if s.jobs.isEmpty {
-                    if !s.stopped { s.sleeping = true }
-                    return ([], s.stopped)
+                    s.sleeping = true
+                    return []
                 }
                 defer { s.jobs.removeAll(keepingCapacity: true) }
-                return (s.jobs, false)
+                return s.jobs
             }
             if jobs.isEmpty {
-                if stopped { return }
                 wakeup.wait()
                 continue
             }

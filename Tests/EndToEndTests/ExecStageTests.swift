@@ -277,6 +277,21 @@ struct ExecEventModeTests {
         #expect(elapsed < 6)
     }
 
+    @Test("workers: 1 runs side-effect plugins one at a time, in input order, across input batches")
+    func oneWorkerKeepsSideEffectOrder() throws {
+        let h = ExecHarness()
+        // 200 KB events: the 1 MiB read blocks make about a dozen batches of them.
+        let pad = String(repeating: "x", count: 200_000)
+        h.events(60, data: { "{\"n\":\($0),\"pad\":\"\(pad)\"}" })
+        // Each run notes its start and end: one at a time means every start follows the
+        // previous end, and the ids come in input order.
+        h.script("note.sh", "#!/bin/sh\necho \"start $LYMPH_EVENT_ID\" >> notes.txt\necho \"end $LYMPH_EVENT_ID\" >> notes.txt\n")
+        let r = try h.run("  - exec: { name: note, command: ./note.sh, output: ignore, workers: 1 }")
+        #expect(r.status == 0, "\(r.stderr)")
+        let expected = (1...60).flatMap { ["start e\($0)", "end e\($0)"] }
+        #expect(h.file("notes.txt").split(separator: "\n").map(String.init) == expected)
+    }
+
     @Test("the environment is clean: PATH, HOME, LANG, LC_*, TZ, TMPDIR, LYMPH_* and env: only")
     func cleanEnvironment() throws {
         let h = ExecHarness()

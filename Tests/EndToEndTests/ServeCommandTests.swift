@@ -242,6 +242,33 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == ["evt_before_lock", "evt_stalled"])
     }
 
+    @Test("a webhook still queued behind a stalled commit when its 3 s run out is answered 503 and dropped, not stored later")
+    func stalledQueueDropped() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let locker = try Self.lockSpool(h, seconds: 4.5)
+        // The first request's commit waits on the lock; the second queues behind it.
+        let statuses = Locked<[String: Int]>([:])
+        let group = DispatchGroup()
+        for (delay, id) in [(0.0, "evt_in_commit"), (0.5, "evt_queued")] {
+            group.enter()
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
+                let status = (try? h.post(ServeHarness.event(id)).status) ?? -1
+                statuses.update { $0[id] = status }
+                group.leave()
+            }
+        }
+        #expect(group.wait(timeout: .now() + 10) == .success)
+        #expect(statuses.get() == ["evt_in_commit": 503, "evt_queued": 503])
+        locker.waitUntilExit()
+        try h.waitForDrain()
+        // The entry in the commit landed once the lock went; the queued one was let go (its
+        // sender retries), so a stalled disk does not pile up bodies nobody waits for.
+        #expect(Self.lines(h, "processed.log") == ["evt_in_commit"])
+        #expect(try h.metric("lymph_spool_appended_total") == 0)
+    }
+
     @Test("the pipeline worker runs on a thread of its own at a lower priority than the thread answering requests")
     func workerPriority() throws {
         let h = ServeHarness(pipeline: Self.pipeline())

@@ -11,6 +11,9 @@ public struct PipelineRunner: Sendable {
     public let maxBatchesInFlight: Int
     /// Told about every batch once it has left the pipeline (for metrics), in batch order.
     public var observer: (@Sendable (BatchReport) -> Void)?
+    /// Where the concurrent part of each batch runs (its own task does not inherit the
+    /// caller's preference); nil for Swift's global threads. `lymph serve` gives its worker's.
+    public var taskExecutor: (any TaskExecutor)?
     /// Touched only by the ordered (serial) part of a run.
     let commitState = CommitState()
 
@@ -48,7 +51,7 @@ public struct PipelineRunner: Sendable {
                 }
                 let seq = sequence
                 sequence += 1
-                inFlight.append(Task { try await concurrentPart(input.items, sequence: seq) })
+                inFlight.append(Task(executorPreference: taskExecutor) { try await concurrentPart(input.items, sequence: seq) })
                 if inFlight.count >= maxBatchesInFlight {
                     let batch = try await inFlight.removeFirst().value
                     try await serialPart(batch, source: reader, totals: &totals, summary: &summary)

@@ -16,6 +16,12 @@ public final class ExecStage: Stage {
     let streamWorkers: [StreamWorker]
     let redact: Redactor
 
+    /// Event mode with one worker runs one batch at a time, so a side-effect plugin (a pager,
+    /// a chat message) sees events in input order across batches too; one process at a time
+    /// gains nothing from overlapping batches anyway. Otherwise batches overlap (the output
+    /// order is kept either way).
+    public var runsConcurrently: Bool { spec.mode == .stream || spec.workers > 1 }
+
     init(spec: ExecSpec, stageName: String, environment: ExecEnvironment, redactions: [String]) {
         let redact = Redactor(redactions)
         self.redact = redact
@@ -115,13 +121,14 @@ public final class ExecStage: Stage {
         let redact = self.redact
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         await withTaskGroup(of: (Int, Result<StageOutcome, ExecFailure>).self) { group in
-            // A task per event, each waiting for a slot: a freed slot wakes the next event's task
-            // directly. The slot is freed once the process has exited (its group cleared), not
-            // after the bookkeeping that follows, so the next process starts meanwhile.
+            // Slots are taken here, in event order (so with `workers: 1` side effects happen in
+            // input order, and only `workers` tasks exist at once). A slot is freed once its
+            // process has exited and its group is cleared, not after the bookkeeping that
+            // follows, so the next process starts meanwhile.
             for (index, event) in events.enumerated() {
-                group.addTask { [slots] in
-                    await slots.acquire()
-                    let slot = SlotRelease(slots)
+                await slots.acquire()
+                let slot = SlotRelease(slots)
+                group.addTask {
                     defer { slot.release() }
                     let ran = await runner.run(Self.line(event), eventID: event.id, eventType: String(decoding: event.typeBytes, as: UTF8.self),
                                                processEnded: { slot.release() })

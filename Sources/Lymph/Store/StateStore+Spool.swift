@@ -72,7 +72,11 @@ extension StateStore {
     /// does that work instead.
     public func disableAutoCheckpoint() throws(StoreError) {
         do {
-            try queue.writeWithoutTransaction { db in _ = try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint = 0") }
+            try queue.writeWithoutTransaction { db in
+                _ = try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint = 0")
+                // Once a checkpoint lets the log start over, its file is cut back to this size.
+                _ = try Int.fetchOne(db, sql: "PRAGMA journal_size_limit = 16777216")
+            }
         } catch {
             throw StoreError(location: location, message: "cannot configure the store: \(error)")
         }
