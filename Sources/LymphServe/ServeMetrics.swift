@@ -17,6 +17,7 @@ public final class ServeMetrics: Sendable {
     let spoolOldestAge: Prometheus.Gauge
     let spoolAppended: Prometheus.Counter
     let spoolCommits: Prometheus.Counter
+    let spoolTimeouts: Prometheus.Counter
     let deadLetters: Prometheus.Counter
     let eventsRead: Prometheus.Counter
 
@@ -45,6 +46,7 @@ public final class ServeMetrics: Sendable {
         spoolOldestAge = registry.makeGauge(descriptor: Self.name("spool_oldest_age", "seconds", "Age of the oldest spool entry (0 when empty)"))
         spoolAppended = registry.makeCounter(descriptor: Self.name("spool_appended", "total", "Webhooks stored in the spool (answered 202)"))
         spoolCommits = registry.makeCounter(descriptor: Self.name("spool_commits", "total", "Spool transactions committed (appended / commits = webhooks per group commit)"))
+        spoolTimeouts = registry.makeCounter(descriptor: Self.name("spool_timeouts", "total", "Webhooks answered 503 because the spool did not commit within 3 s"))
         deadLetters = registry.makeCounter(descriptor: Self.name("dead_letters", "total", "Events sent to the dead-letter output"))
         eventsRead = registry.makeCounter(descriptor: Self.name("pipeline_items", "total", "Spool entries taken through the pipeline"))
     }

@@ -47,12 +47,14 @@ public final class SpoolWriter: Sendable {
     let appended = Atomic<Int>(0)
     /// Called on the writer's thread after each transaction commits.
     let onCommit: @Sendable () -> Void
-    /// Callers answered with `SpoolTimeout` since start.
-    let timedOut = Atomic<Int>(0)
+    /// Called with the number of callers the watchdog has just answered with `SpoolTimeout`.
+    let onTimeout: @Sendable (Int) -> Void
 
     /// `store` should be opened with `.full` durability, on the pipeline's state file.
-    public init(store: StateStore, doorbell: Doorbell, deadline: Duration = .seconds(3), onCommit: @escaping @Sendable () -> Void = {}) {
+    public init(store: StateStore, doorbell: Doorbell, deadline: Duration = .seconds(3), onCommit: @escaping @Sendable () -> Void = {},
+                onTimeout: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.onCommit = onCommit
+        self.onTimeout = onTimeout
         self.store = store
         self.doorbell = doorbell
         self.deadline = deadline
@@ -146,7 +148,7 @@ public final class SpoolWriter: Sendable {
             return late
         }
         guard !late.isEmpty else { return }
-        timedOut.add(late.count, ordering: .relaxed)
+        onTimeout(late.count)
         let error = SpoolTimeout(deadline: deadline)
         for c in late { c.resume(throwing: error) }
     }

@@ -85,7 +85,9 @@ public final class WebhookServer: Sendable {
         try spoolStore.disableAutoCheckpoint()
         let metrics = ServeMetrics()
         self.metrics = metrics
-        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, deadline: Self.appendDeadline) { metrics.spoolCommits.increment() }
+        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, deadline: Self.appendDeadline,
+                                 onCommit: { metrics.spoolCommits.increment() },
+                                 onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
         self.writer = writer
         let source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
         // One connection writes the spool (see SpoolSource.deleteEntries); the worker's copies

@@ -267,6 +267,7 @@ struct ServeCommandTests {
         // sender retries), so a stalled disk does not pile up bodies nobody waits for.
         #expect(Self.lines(h, "processed.log") == ["evt_in_commit"])
         #expect(try h.metric("lymph_spool_appended_total") == 0)
+        #expect(try h.metric("lymph_spool_timeouts_total") == 2)
     }
 
     @Test("the pipeline worker runs on a thread of its own at a lower priority than the thread answering requests")
