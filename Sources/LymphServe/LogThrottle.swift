@@ -10,7 +10,7 @@ final class LogThrottle: Sendable {
     let intervalMillis: Int64
 
     init(interval: Duration = .seconds(1)) {
-        intervalMillis = interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
+        intervalMillis = Int64(interval.wholeMilliseconds)
     }
 
     /// nil: skip this line; otherwise the number of lines skipped since the last one.

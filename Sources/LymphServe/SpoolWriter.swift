@@ -58,24 +58,14 @@ public final class SpoolWriter: Sendable {
         self.store = store
         self.doorbell = doorbell
         self.deadline = deadline
-        Self.startThread(named: "lymph-spool") { [self] in
+        NamedThread.start("lymph-spool") { [self] in
             loop()
             ended.signal()
         }
-        let tick = max(Self.milliseconds(deadline) / 8, 10)
-        Self.startThread(named: "lymph-spool-dog") { [self] in
+        let tick = max(deadline.wholeMilliseconds / 8, 10)
+        NamedThread.start("lymph-spool-dog") { [self] in
             while stopWatchdog.wait(timeout: .now() + .milliseconds(tick)) == .timedOut { expire() }
         }
-    }
-
-    /// A thread that shows its name in `top -H` and `perf`: Foundation's `Thread.name` does not
-    /// reach the kernel on Linux, and the thread's comm file does (at most 15 bytes).
-    static func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-        let t = Thread {
-            try? String(name.prefix(15)).write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
-            body()
-        }
-        t.start()
     }
 
     /// Deletes entries through `seq` in the next commit (with appends, when there are any).
@@ -123,7 +113,7 @@ public final class SpoolWriter: Sendable {
         if wake { wakeup.signal() }
         stopWatchdog.signal()
         // Signalled again for any later close.
-        if ended.wait(timeout: .now() + .milliseconds(Self.milliseconds(timeout))) == .success { ended.signal() }
+        if ended.wait(timeout: .now() + .milliseconds(timeout.wholeMilliseconds)) == .success { ended.signal() }
     }
 
     struct SpoolClosed: Error, CustomStringConvertible {
@@ -215,11 +205,6 @@ public final class SpoolWriter: Sendable {
         let wal = store.location + "-wal"
         guard let size = (try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int, size > 64 << 20 else { return }
         try? store.spoolCheckpoint()
-    }
-
-    static func milliseconds(_ d: Duration) -> Int {
-        let (s, atto) = d.components
-        return Int(s) * 1000 + Int(atto / 1_000_000_000_000_000)
     }
 }
 

@@ -1,8 +1,5 @@
 import Foundation
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Runs the pipeline worker's tasks on a thread of its own, at a lower scheduling priority than
 /// the threads that answer webhooks.
@@ -24,14 +21,7 @@ final class WorkerThreadExecutor: TaskExecutor {
 
     /// `niceness` is added to the thread's nice value (Linux schedules threads one by one).
     init(name: String, niceness: Int32) {
-        let t = Thread { [self] in
-            try? String(name.prefix(15)).write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
-            #if canImport(Glibc)
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
-            #endif
-            run()
-        }
-        t.start()
+        NamedThread.start(name, niceness: niceness) { [self] in run() }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

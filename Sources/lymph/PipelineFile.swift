@@ -14,4 +14,18 @@ enum PipelineFile {
             throw ExitCode(2)
         }
     }
+
+    /// Opens a loaded pipeline: a secret that cannot be read is exit status 2, a store or output
+    /// that cannot be opened exit status 3; either way printed with the pipeline's path.
+    static func open(_ path: String, _ open: () throws -> Pipeline) throws -> Pipeline {
+        do {
+            return try open()
+        } catch let error as SecretError {
+            Console.error("lymph: \(path): \(error)")
+            throw ExitCode(2)
+        } catch {
+            Console.error("lymph: \(path): \(error)")
+            throw ExitCode(3)
+        }
+    }
 }

@@ -47,15 +47,8 @@ struct RunCommand: AsyncParsableCommand {
             unreadable.forEach { Console.error("lymph: \($0)") }
             throw ExitCode(2)
         }
-        let opened: Pipeline
-        do {
-            opened = try Pipeline.open(spec, overrides: .init(statePath: state, output: output, deadLetter: deadLetter))
-        } catch let error as SecretError {
-            Console.error("lymph: \(pipeline): \(error)")
-            throw ExitCode(2)
-        } catch {
-            Console.error("lymph: \(pipeline): \(error)")
-            throw ExitCode(3)
+        let opened = try PipelineFile.open(pipeline) {
+            try Pipeline.open(spec, overrides: .init(statePath: state, output: output, deadLetter: deadLetter))
         }
         defer { opened.close() }
 

@@ -52,18 +52,9 @@ struct ServeCommand: AsyncParsableCommand {
         // longer) plus headers: parse must take any entry whose body passed max_body.
         let entryLimit = 6 * spec.serve.maxBody + 4096
         if spec.parse.maxBytes < entryLimit { spec.parse = ParseStage(name: spec.parse.name, maxBytes: entryLimit) }
-        let opened: Pipeline
-        do {
-            // The state file syncs on commit too: the spool forgets an entry only after its
-            // work is committed, and that must hold across a power cut, not only a crash.
-            opened = try Pipeline.open(spec, requireStore: true, storeDurability: .full)
-        } catch let error as SecretError {
-            Console.error("lymph: \(pipeline): \(error)")
-            throw ExitCode(2)
-        } catch {
-            Console.error("lymph: \(pipeline): \(error)")
-            throw ExitCode(3)
-        }
+        // The state file syncs on commit too: the spool forgets an entry only after its
+        // work is committed, and that must hold across a power cut, not only a crash.
+        let opened = try PipelineFile.open(pipeline) { try Pipeline.open(spec, requireStore: true, storeDurability: .full) }
         defer { opened.close() }
         let logger = Logger(label: "lymph.serve")
         let server: WebhookServer
