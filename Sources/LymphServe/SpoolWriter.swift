@@ -34,6 +34,8 @@ public final class SpoolWriter: Sendable {
 
     let store: StateStore
     let doorbell: Doorbell
+    /// Committed entries go here too, for the worker to take from memory.
+    let handoff: SpoolHandoff?
     let deadline: Duration
     let state = Mutex(State())
     let wakeup = DispatchSemaphore(value: 0)
@@ -51,12 +53,13 @@ public final class SpoolWriter: Sendable {
     let onTimeout: @Sendable (Int) -> Void
 
     /// `store` should be opened with `.full` durability, on the pipeline's state file.
-    public init(store: StateStore, doorbell: Doorbell, deadline: Duration = .seconds(3), onCommit: @escaping @Sendable () -> Void = {},
+    public init(store: StateStore, doorbell: Doorbell, handoff: SpoolHandoff? = nil, deadline: Duration = .seconds(3), onCommit: @escaping @Sendable () -> Void = {},
                 onTimeout: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.onCommit = onCommit
         self.onTimeout = onTimeout
         self.store = store
         self.doorbell = doorbell
+        self.handoff = handoff
         self.deadline = deadline
         NamedThread.start("lymph-spool") { [self] in
             loop()
@@ -182,7 +185,8 @@ public final class SpoolWriter: Sendable {
                 carriedDelete = deleteThrough
                 result = Result { try store.spoolAppend(items, receivedAt: Timestamp.now()) }
             }
-            if case .success = result {
+            if case .success(let seqs) = result {
+                handoff?.offer(seqs: seqs, items: items)
                 onCommit()
                 appended.add(group.count, ordering: .relaxed)
                 doorbell.ring()

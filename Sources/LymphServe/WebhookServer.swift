@@ -85,7 +85,8 @@ public final class WebhookServer: Sendable {
         try spoolStore.disableAutoCheckpoint()
         let metrics = ServeMetrics()
         self.metrics = metrics
-        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, deadline: Self.appendDeadline,
+        let handoff = SpoolHandoff()
+        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, handoff: handoff, deadline: Self.appendDeadline,
                                  onCommit: { metrics.spoolCommits.increment() },
                                  onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
         self.writer = writer
@@ -94,6 +95,10 @@ public final class WebhookServer: Sendable {
         // the log back into the database, off the path of the requests.
         source.deleteEntries = { seq in writer.delete(through: seq) }
         source.checkpointInterval = 0.25
+        source.handoff = handoff
+        // Every webhook spooled passed `verifier` first. With a second verify stage the flag
+        // could not say which one it stands for, so each then checks for itself.
+        source.handoffSignatureChecked = pipeline.verifyStageCount == 1
         self.source = source
         worker = PipelineWorker(pipeline: pipeline, source: source, doorbell: doorbell, metrics: metrics, logger: logger)
         verifier = pipeline.verifier

@@ -6,11 +6,14 @@ public struct Delivery: Sendable {
     let headersIndex: Int
     /// The body exactly as sent (the signature covers these bytes).
     public let body: ArraySlice<UInt8>
+    /// Its signature was checked before it was spooled (see `RawItem.signatureChecked`).
+    let signatureChecked: Bool
 
-    init(document: JSONDocument, headersIndex: Int, body: ArraySlice<UInt8>) {
+    init(document: JSONDocument, headersIndex: Int, body: ArraySlice<UInt8>, signatureChecked: Bool = false) {
         self.document = document
         self.headersIndex = headersIndex
         self.body = body
+        self.signatureChecked = signatureChecked
     }
 
     /// When `lymph serve` received it (`received_at`, seconds since the epoch); nil for

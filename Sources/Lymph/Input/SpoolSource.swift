@@ -41,6 +41,13 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     /// nil leaves it to SQLite's automatic checkpoint.
     public var checkpointInterval: Double?
     var lastCheckpoint = Timestamp.now()
+    /// Entries the writer has just committed, taken from memory instead of the file.
+    public var handoff: SpoolHandoff?
+    /// The server that handed them over checked their signatures with the pipeline's only
+    /// verify stage, so that stage need not compute the HMAC again (see `RawItem`). Entries
+    /// read from the file are always checked: they may come from before a restart, under
+    /// another configuration.
+    public var handoffSignatureChecked = false
 
     public init(store: StateStore, doorbell: Doorbell, maxItemBytes: Int) {
         self.store = store
@@ -50,24 +57,37 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
 
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
-        var entries = try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: 1 << 20)
+        var (entries, checked) = try fetch()
         if entries.isEmpty {
             await doorbell.wait(timeout: Self.idleWait)
             if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
-            entries = try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: 1 << 20)
+            (entries, checked) = try fetch()
             if entries.isEmpty { return InputBatch(items: [], idle: true) }
         }
         var items: [RawItem] = []
         items.reserveCapacity(entries.count)
         for entry in entries {
             let oversize = entry.item.count > maxItemBytes
-            items.append(RawItem(bytes: entry.item[...], source: SourcePosition(file: Self.sourceName, line: Int(entry.seq)), oversize: oversize))
+            var item = RawItem(bytes: entry.item[...], source: SourcePosition(file: Self.sourceName, line: Int(entry.seq)), oversize: oversize)
+            item.signatureChecked = checked
+            items.append(item)
         }
         lastFetched = entries.last!.seq
         batchEnds.append((lastFetched, entries.count))
         taken.add(entries.count, ordering: .relaxed)
         return InputBatch(items: items, idle: false)
     }
+
+    /// The entries after `lastFetched`: from the writer's handoff when it holds the next ones,
+    /// else from the file. `checked`: their signatures were checked by this process's server.
+    func fetch() throws -> (entries: [(seq: Int64, item: [UInt8])], checked: Bool) {
+        if let taken = handoff?.take(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes) {
+            return (taken, handoffSignatureChecked)
+        }
+        return (try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes).map { ($0.seq, $0.item) }, false)
+    }
+
+    static let maxBatchBytes = 1 << 20
 
     public func batchFinished() {
         if let batch = batchEnds.popFirst() {

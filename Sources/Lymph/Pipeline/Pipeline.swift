@@ -76,6 +76,11 @@ public final class Pipeline: Sendable {
         stages.lazy.compactMap { $0.stage as? VerifyStage }.first
     }
 
+    /// How many verify stages the pipeline has.
+    public var verifyStageCount: Int {
+        stages.lazy.filter { $0.stage is VerifyStage }.count
+    }
+
     public func close() {
         sinks.closeAll()
     }

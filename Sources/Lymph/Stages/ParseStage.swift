@@ -60,7 +60,7 @@ public struct ParseStage: Sendable {
             return .rejected(DeadLetter(stage: name, reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
-            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document))
+            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, signatureChecked: item.signatureChecked))
         } catch let r as Rejection {
             return .rejected(DeadLetter(stage: name, reason: r.reason, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
@@ -81,7 +81,9 @@ public struct ParseStage: Sendable {
         return ItemOrigin(form: .raw, bytes: bytes)
     }
 
-    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil) throws -> Event {
+    /// `signatureChecked` (see `RawItem`) holds for the item itself, not for a delivery replayed
+    /// from inside a dead-letter record.
+    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil, signatureChecked: Bool = false) throws -> Event {
         if bytes.count > maxBytes {
             throw Rejection(reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes)")
         }
@@ -99,7 +101,8 @@ public struct ParseStage: Sendable {
         }
         let fields = EventFields(doc)
         if fields.headers >= 0 && fields.body >= 0 {
-            return try parseDelivery(doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source)
+            return try parseDelivery(doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
+                                     signatureChecked: signatureChecked)
         }
         if replayDepth < 4, fields.error >= 0 {
             if let delivery = root.member(Self.deliveryKey) {
@@ -129,7 +132,7 @@ public struct ParseStage: Sendable {
         return Event(document: eventDoc, fields: eventFields, source: source, origin: ItemOrigin(form: .raw, bytes: bytes), delivery: nil)
     }
 
-    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition) throws -> Event {
+    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition, signatureChecked: Bool = false) throws -> Event {
         guard headers.kind == .object else {
             throw Rejection(reason: "invalid_delivery", message: "delivery 'headers' must be an object of header names to values")
         }
@@ -150,7 +153,7 @@ public struct ParseStage: Sendable {
         let fields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
         return Event(document: eventDoc, fields: fields, source: source, origin: nil,
-                     delivery: Delivery(document: doc, headersIndex: headers.index, body: bodyBytes))
+                     delivery: Delivery(document: doc, headersIndex: headers.index, body: bodyBytes, signatureChecked: signatureChecked))
     }
 
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {

@@ -38,10 +38,11 @@ extension StateStore {
 
     /// Up to `limit` entries (and about `maxBytes`) after `seq`, oldest first.
     public func spoolFetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
-        try read { db in
+        // One statement: it reads a consistent snapshot by itself.
+        try readWithoutTransaction { db in
             var out: [SpoolEntry] = []
             var bytes = 0
-            let rows = try Row.fetchCursor(db, sql: "SELECT seq, received_at, item FROM lymph_spool WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT seq, received_at, item FROM lymph_spool WHERE seq > ? ORDER BY seq LIMIT ?"), arguments: [seq, limit])
             while let row = try rows.next() {
                 let item: [UInt8] = (row[2] as Data?).map { [UInt8]($0) } ?? []
                 out.append(SpoolEntry(seq: row[0], receivedAt: row[1], item: item))

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("spool handoff")
+struct SpoolHandoffTests {
+    static func item(_ n: Int64) -> [UInt8] { Array("entry \(n)".utf8) }
+
+    func seqs(_ taken: [(seq: Int64, item: [UInt8])]?) -> [Int64]? { taken?.map(\.seq) }
+
+    @Test("gives consecutive entries, says when the worker has caught up, and sends it to the file past a gap")
+    func consecutive() {
+        let handoff = SpoolHandoff(maxEntries: 3, maxBytes: 1 << 20)
+        // Nothing committed yet: only the file can say what there is (a backlog from before a restart).
+        #expect(seqs(handoff.take(after: 0, limit: 10, maxBytes: 1 << 20)) == nil)
+        handoff.offer(seqs: [1, 2], items: [Self.item(1), Self.item(2)])
+        #expect(seqs(handoff.take(after: 0, limit: 10, maxBytes: 1 << 20)) == [1, 2])
+        #expect(seqs(handoff.take(after: 2, limit: 10, maxBytes: 1 << 20)) == [])
+        // Over the bound (3 entries), 6 is left to the file.
+        handoff.offer(seqs: [3, 4, 5, 6], items: [3, 4, 5, 6].map(Self.item))
+        #expect(seqs(handoff.take(after: 2, limit: 2, maxBytes: 1 << 20)) == [3, 4])
+        #expect(seqs(handoff.take(after: 4, limit: 10, maxBytes: 1 << 20)) == [5])
+        #expect(seqs(handoff.take(after: 5, limit: 10, maxBytes: 1 << 20)) == nil)
+        // The worker read 6 from the file: caught up again, and 7 comes from memory.
+        #expect(seqs(handoff.take(after: 6, limit: 10, maxBytes: 1 << 20)) == [])
+        handoff.offer(seqs: [7], items: [Self.item(7)])
+        #expect(seqs(handoff.take(after: 6, limit: 10, maxBytes: 1 << 20)) == [7])
+    }
+
+    @Test("entries the worker already read from the file are dropped, not handed over twice")
+    func alreadyRead() {
+        let handoff = SpoolHandoff()
+        handoff.offer(seqs: [10, 11, 12], items: [10, 11, 12].map(Self.item))
+        // A backlog before 10 is still in the file.
+        #expect(seqs(handoff.take(after: 3, limit: 10, maxBytes: 1 << 20)) == nil)
+        #expect(seqs(handoff.take(after: 11, limit: 10, maxBytes: 1 << 20)) == [12])
+        #expect(seqs(handoff.take(after: 12, limit: 10, maxBytes: 1 << 20)) == [])
+    }
+
+    @Test("only deliveries handed over by the server skip the HMAC; those read back from the spool file are verified again")
+    func verifiedAgainFromFile() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.spool.sqlite")
+        let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        // Signed with a secret this pipeline does not have: what a spool written under another
+        // configuration (before a restart) may hold.
+        let foreign = Array(Fixture.delivery(body, secret: "other").utf8)
+        let seqs = try store.spoolAppend([foreign], receivedAt: Timestamp.now())
+        #expect(seqs == [1])
+
+        let handoff = SpoolHandoff()
+        let source = SpoolSource(store: store, doorbell: Doorbell(), maxItemBytes: 1 << 20)
+        source.handoff = handoff
+        source.handoffSignatureChecked = true
+        handoff.offer(seqs: [2], items: [foreign])
+
+        let verify = VerifyStage(secrets: [Array("topsecret".utf8)])
+        func outcomes(_ batch: InputBatch?) async throws -> [String] {
+            var events: [Event] = [], deadLetters: [DeadLetter] = []
+            ParseStage().parse(batch?.items ?? [], events: &events, deadLetters: &deadLetters)
+            #expect(deadLetters.isEmpty)
+            return try await verify.process(events, context: Fixture.context()).map(\.label)
+        }
+        let fromFile = try await source.nextBatch(control: RunControl())
+        #expect(fromFile?.items.map(\.signatureChecked) == [false])
+        #expect(try await outcomes(fromFile) == ["fail(bad_signature)"])
+        let fromMemory = try await source.nextBatch(control: RunControl())
+        #expect(fromMemory?.items.map(\.signatureChecked) == [true])
+        #expect(try await outcomes(fromMemory) == ["pass"])
+    }
+
+    @Test("the flag covers the item itself, not a delivery replayed from inside a dead-letter record")
+    func notThroughReplay() async throws {
+        let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        let record = #"{"error":{"stage":"verify","reason":"bad_signature"},"delivery":\#(Fixture.delivery(body, secret: "other"))}"#
+        var item = RawItem(bytes: Array(record.utf8)[...], source: SourcePosition(file: "spool", line: 1))
+        item.signatureChecked = true
+        guard case .event(let event) = ParseStage().parse(item) else {
+            Issue.record("the record did not parse")
+            return
+        }
+        let outcome = try await VerifyStage(secrets: [Array("topsecret".utf8)]).process([event], context: Fixture.context())
+        #expect(outcome.map(\.label) == ["fail(bad_signature)"])
+    }
+}
