@@ -159,7 +159,7 @@ final class SourceReader {
             // it, with no zero-filling first.
             let previous = buffer
             buffer = [UInt8](unsafeUninitializedCapacity: old + count) { raw, initialized in
-                if old > 0 { _ = previous.withUnsafeBufferPointer { raw.baseAddress!.update(from: $0.baseAddress!, count: old) } }
+                if old > 0 { previous.withUnsafeBufferPointer { raw.baseAddress!.update(from: $0.baseAddress!, count: old) } }
                 readInto(UnsafeMutableBufferPointer(rebasing: raw[old...]))
                 initialized = old + max(0, n)
             }
