@@ -65,7 +65,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LymphTests", dependencies: ["Lymph"]),
+        .testTarget(name: "LymphTests", dependencies: ["Lymph", "LymphServe"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Lymph"]),
     ],
     swiftLanguageModes: [.v6]

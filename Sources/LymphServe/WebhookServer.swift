@@ -95,10 +95,9 @@ public final class WebhookServer: Sendable {
         // the log back into the database, off the path of the requests.
         source.deleteEntries = { seq in writer.delete(through: seq) }
         source.checkpointInterval = 0.25
-        source.handoff = handoff
         // Every webhook spooled passed `verifier` first. With a second verify stage the flag
         // could not say which one it stands for, so each then checks for itself.
-        source.handoffSignatureChecked = pipeline.verifyStageCount == 1
+        source.takeFrom(handoff, signaturesChecked: pipeline.verifyStageCount == 1)
         self.source = source
         worker = PipelineWorker(pipeline: pipeline, source: source, doorbell: doorbell, metrics: metrics, logger: logger)
         verifier = pipeline.verifier

@@ -111,6 +111,34 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == ["evt_new", "evt_old"])
     }
 
+    @Test("a second verify stage checks every webhook itself: one the server let in under the first stage's secret is dead-lettered by the second")
+    func secondVerifyStage() throws {
+        // The server checks with the first verify stage and skips nothing for a pipeline with
+        // two: the second stage's secrets must still be applied by the worker.
+        let yaml = """
+            pipeline: serve-test
+            state: .lymph/serve.sqlite
+            output: out.ndjson
+            dead_letter: dead.ndjson
+            stages:
+              - parse
+              - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }
+              - verify: { name: partner-check, secrets: [env:PARTNER_SECRET] }
+              - log: { path: processed.log, format: text, template: "{id}" }
+            """
+        let h = ServeHarness(pipeline: yaml, environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret, "PARTNER_SECRET": "whsec_partner_5678"])
+        try h.start()
+        defer { h.stop() }
+        let a = ServeHarness.event("evt_first_only")
+        #expect(try h.post(a).status == 202)
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log").isEmpty)
+        let dead = Self.lines(h, "dead.ndjson")
+        #expect(dead.count == 1)
+        #expect(dead.first?.contains("partner-check") == true)
+        #expect(dead.first?.contains("bad_signature") == true)
+    }
+
     @Test("413 for a body over max_body, answered before the body is read (declared or chunked)")
     func tooLarge() throws {
         let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_body: 64KiB"))

@@ -1,4 +1,5 @@
 import Foundation
+import LymphServe
 import Testing
 @testable import Lymph
 
@@ -25,6 +26,19 @@ struct SpoolHandoffTests {
         #expect(seqs(handoff.take(after: 6, limit: 10, maxBytes: 1 << 20)) == [])
         handoff.offer(seqs: [7], items: [Self.item(7)])
         #expect(seqs(handoff.take(after: 6, limit: 10, maxBytes: 1 << 20)) == [7])
+    }
+
+    @Test("the byte bounds hold on both sides: what does not fit is left to the file, a batch stops near its byte limit")
+    func byteBounds() {
+        let handoff = SpoolHandoff(maxEntries: 100, maxBytes: 25)
+        let ten = [UInt8](repeating: 0x61, count: 10)
+        handoff.offer(seqs: [1, 2, 3], items: [ten, ten, ten])
+        #expect(seqs(handoff.take(after: 0, limit: 10, maxBytes: 1 << 20)) == [1, 2])
+        #expect(seqs(handoff.take(after: 2, limit: 10, maxBytes: 1 << 20)) == nil)
+        handoff.offer(seqs: [4, 5], items: [ten, ten])
+        // Takes until the batch holds at least maxBytes.
+        #expect(seqs(handoff.take(after: 3, limit: 10, maxBytes: 5)) == [4])
+        #expect(seqs(handoff.take(after: 4, limit: 10, maxBytes: 5)) == [5])
     }
 
     @Test("entries the worker already read from the file are dropped, not handed over twice")
@@ -82,5 +96,51 @@ struct SpoolHandoffTests {
         }
         let outcome = try await VerifyStage(secrets: [Array("topsecret".utf8)]).process([event], context: Fixture.context())
         #expect(outcome.map(\.label) == ["fail(bad_signature)"])
+    }
+
+    @Test("writer, handoff and worker together: every committed entry is taken once, in order, from memory while it fits and from the file past the bound")
+    func writerToWorker() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.spool.sqlite"
+        let doorbell = Doorbell()
+        let handoff = SpoolHandoff(maxEntries: 16, maxBytes: 1 << 20)
+        let writer = SpoolWriter(store: try StateStore.open(path: path), doorbell: doorbell, handoff: handoff)
+        defer { writer.close() }
+        let source = SpoolSource(store: try StateStore.open(path: path), doorbell: doorbell, maxItemBytes: 1 << 20)
+        source.takeFrom(handoff, signaturesChecked: true)
+
+        func append(_ count: Int, tasks: Int) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for t in 0..<tasks {
+                    group.addTask {
+                        for i in 0..<count { _ = try await writer.append(Array("entry \(t)-\(i)".utf8)) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        func take(_ total: Int) async throws -> [(seq: Int, checked: Bool)] {
+            var taken: [(seq: Int, checked: Bool)] = []
+            let deadline = Date().addingTimeInterval(30)
+            while taken.count < total, Date() < deadline {
+                guard let batch = try await source.nextBatch(control: RunControl()) else { break }
+                taken += batch.items.map { ($0.source.line, $0.signatureChecked) }
+            }
+            return taken
+        }
+
+        // Committed before the worker looks: the first 16 wait in memory, the rest only in the file.
+        try await append(10, tasks: 20)
+        let first = try await take(200)
+        #expect(first.map(\.seq) == Array(1...200))
+        #expect(first.filter(\.checked).map(\.seq) == Array(1...16))
+
+        // Appends while the worker runs: still each once and in order, mostly from memory.
+        async let second = take(300)
+        try await append(30, tasks: 10)
+        let taken = try await second
+        #expect(taken.map(\.seq) == Array(201...500))
+        #expect(taken.contains { $0.checked })
     }
 }

@@ -7,8 +7,8 @@ public struct RawItem: Sendable {
     /// The signature of this delivery was already checked, with the secrets of the pipeline's
     /// only verify stage, by the process that read it (`lymph serve` before spooling it); that
     /// stage then skips the HMAC. Set only by `SpoolSource`, in memory: nothing read from a
-    /// file or a request can set it.
-    public var signatureChecked = false
+    /// file or a request can set it, and it is not public API.
+    package var signatureChecked = false
 
     public init(bytes: ArraySlice<UInt8>, source: SourcePosition, oversize: Bool = false) {
         self.bytes = bytes

@@ -5,7 +5,9 @@ import Synchronization
 ///
 /// The spool file stays the truth: the worker takes from here only a run that continues
 /// exactly where it left off (sequence numbers are consecutive), and reads the file otherwise
-/// (after a restart, or when this buffer was full and entries were left out of it).
+/// (after a restart, or when this buffer was full and entries were left out of it). "Nothing
+/// newer" assumes every commit to the spool is offered here (`SpoolWriter` does); the worker
+/// reads the file after each wait all the same.
 public final class SpoolHandoff: Sendable {
     struct State {
         var entries = FIFO<(seq: Int64, item: [UInt8])>()
@@ -28,6 +30,8 @@ public final class SpoolHandoff: Sendable {
     public func offer(seqs: [Int64], items: [[UInt8]]) {
         state.withLock { s in
             if let last = seqs.last { s.lastOffered = last }
+            // Stops at the first entry that does not fit: what is kept stays consecutive, and
+            // the rest of the group is read from the file.
             for (seq, item) in zip(seqs, items) {
                 guard s.entries.count < maxEntries, s.bytes + item.count <= maxBytes else { return }
                 s.entries.append((seq, item))

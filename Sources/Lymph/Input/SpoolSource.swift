@@ -42,12 +42,19 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     public var checkpointInterval: Double?
     var lastCheckpoint = Timestamp.now()
     /// Entries the writer has just committed, taken from memory instead of the file.
-    public var handoff: SpoolHandoff?
+    var handoff: SpoolHandoff?
     /// The server that handed them over checked their signatures with the pipeline's only
     /// verify stage, so that stage need not compute the HMAC again (see `RawItem`). Entries
     /// read from the file are always checked: they may come from before a restart, under
     /// another configuration.
-    public var handoffSignatureChecked = false
+    var handoffSignatureChecked = false
+
+    /// Takes committed entries from `handoff` (see `SpoolWriter`). `signaturesChecked`: the
+    /// server verified every one with the pipeline's only verify stage before spooling it.
+    package func takeFrom(_ handoff: SpoolHandoff, signaturesChecked: Bool) {
+        self.handoff = handoff
+        self.handoffSignatureChecked = signaturesChecked
+    }
 
     public init(store: StateStore, doorbell: Doorbell, maxItemBytes: Int) {
         self.store = store
@@ -57,11 +64,11 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
 
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
-        var (entries, checked) = try fetch()
+        var (entries, checked) = try fetch(afterWait: false)
         if entries.isEmpty {
             await doorbell.wait(timeout: Self.idleWait)
             if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
-            (entries, checked) = try fetch()
+            (entries, checked) = try fetch(afterWait: true)
             if entries.isEmpty { return InputBatch(items: [], idle: true) }
         }
         var items: [RawItem] = []
@@ -80,8 +87,11 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
 
     /// The entries after `lastFetched`: from the writer's handoff when it holds the next ones,
     /// else from the file. `checked`: their signatures were checked by this process's server.
-    func fetch() throws -> (entries: [(seq: Int64, item: [UInt8])], checked: Bool) {
-        if let taken = handoff?.take(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes) {
+    /// When the handoff says there is nothing newer, that is trusted once; after a wait the
+    /// file is read anyway, so an entry committed without passing through the handoff waits
+    /// at most one idle wait.
+    func fetch(afterWait: Bool) throws -> (entries: [(seq: Int64, item: [UInt8])], checked: Bool) {
+        if let taken = handoff?.take(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes), !(taken.isEmpty && afterWait) {
             return (taken, handoffSignatureChecked)
         }
         return (try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes).map { ($0.seq, $0.item) }, false)

@@ -16,8 +16,7 @@ extension StateStore {
     /// For each key, whether it was recorded at or after `since`.
     public func dedupSeen(scope: Int64, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
         if keys.isEmpty { return [] }
-        // Dedup keys are written only by this store's own `write` calls, never concurrently.
-        return try readWithoutTransaction { db in
+        return try readInDeferredTransaction { db in
             let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND key = ?2")
             let s = statement.sqliteStatement
             sqlite3_reset(s)

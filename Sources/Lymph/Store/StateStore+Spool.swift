@@ -19,6 +19,8 @@ extension StateStore {
     }
 
     /// Appends `items` in one transaction (a group commit) and returns their sequence numbers.
+    /// `lymph serve` appends only through its `SpoolWriter`, which offers what committed to the
+    /// worker's `SpoolHandoff`; the worker still reads the file whenever it waited in vain.
     /// Entries up to `deleteThrough` are removed in the same transaction (no commit of their own).
     public func spoolAppend(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64? = nil) throws(StoreError) -> [Int64] {
         try write { db in
@@ -38,8 +40,7 @@ extension StateStore {
 
     /// Up to `limit` entries (and about `maxBytes`) after `seq`, oldest first.
     public func spoolFetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
-        // One statement: it reads a consistent snapshot by itself.
-        try readWithoutTransaction { db in
+        try readOneStatement { db in
             var out: [SpoolEntry] = []
             var bytes = 0
             let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT seq, received_at, item FROM lymph_spool WHERE seq > ? ORDER BY seq LIMIT ?"), arguments: [seq, limit])
