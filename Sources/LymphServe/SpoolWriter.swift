@@ -147,7 +147,6 @@ public final class SpoolWriter: Sendable {
     }
 
     private func loop() {
-        var commits = 0
         // A delete that failed: retried with the next commit, never in a loop of its own.
         var carriedDelete: Int64?
         while true {
@@ -170,8 +169,6 @@ public final class SpoolWriter: Sendable {
             }
             let deleteThrough = [requested, carriedDelete].compactMap { $0 }.max()
             carriedDelete = nil
-            commits += 1
-            if commits % 256 == 0 { checkpointIfLogIsLong() }
             if group.isEmpty {
                 if let deleteThrough {
                     if (try? store.spoolDelete(through: deleteThrough)) == nil { carriedDelete = deleteThrough } else { onCommit() }
@@ -202,14 +199,6 @@ public final class SpoolWriter: Sendable {
         }
     }
 
-    /// The worker checkpoints the log as it deletes (this connection does not, see
-    /// `StateStore.disableAutoCheckpoint`). If it stops (a stuck plugin, a crash), the log would
-    /// grow with every append; past 64 MiB the writer copies it back itself.
-    private func checkpointIfLogIsLong() {
-        let wal = store.location + "-wal"
-        guard let size = (try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int, size > 64 << 20 else { return }
-        try? store.spoolCheckpoint()
-    }
 }
 
 struct SpoolTimeout: Error, CustomStringConvertible {

@@ -82,7 +82,7 @@ public final class WebhookServer: Sendable {
         let spoolPath = StateStore.spoolPath(forState: store.location)
         spoolStore = try StateStore.open(path: spoolPath, durability: .full)
         initialDepth = try spoolStore.spoolDepth().count
-        try spoolStore.disableAutoCheckpoint()
+        try spoolStore.checkpointEvery(pages: 256)
         let metrics = ServeMetrics()
         self.metrics = metrics
         let handoff = SpoolHandoff()
@@ -91,10 +91,8 @@ public final class WebhookServer: Sendable {
                                  onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
         self.writer = writer
         let source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
-        // One connection writes the spool (see SpoolSource.deleteEntries); the worker's copies
-        // the log back into the database, off the path of the requests.
+        // One connection writes the spool (see SpoolSource.deleteEntries), and checkpoints it.
         source.deleteEntries = { seq in writer.delete(through: seq) }
-        source.checkpointInterval = 0.25
         // Every webhook spooled passed `verifier` first. With a second verify stage the flag
         // could not say which one it stands for, so each then checks for itself.
         source.takeFrom(handoff, signaturesChecked: pipeline.verifyStageCount == 1)

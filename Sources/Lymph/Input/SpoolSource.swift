@@ -37,10 +37,6 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     /// append commit: two connections writing one file would make each wait for the other's
     /// lock (SQLite's busy wait sleeps in steps of milliseconds, which answers would feel).
     public var deleteEntries: (@Sendable (Int64) throws -> Void)?
-    /// How often this source checkpoints the spool's log (see `StateStore.disableAutoCheckpoint`);
-    /// nil leaves it to SQLite's automatic checkpoint.
-    public var checkpointInterval: Double?
-    var lastCheckpoint = Timestamp.now()
     /// Entries the writer has just committed, taken from memory instead of the file.
     var handoff: SpoolHandoff?
     /// The server that handed them over checked their signatures with the pipeline's only
@@ -118,10 +114,5 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
         deletedThrough = finishedThrough
         deleted.add(finishedCount, ordering: .relaxed)
         finishedCount = 0
-        if let interval = checkpointInterval, Timestamp.now() - lastCheckpoint >= interval {
-            lastCheckpoint = Timestamp.now()
-            // A failed checkpoint only leaves the log longer; the next one catches up.
-            try? store.spoolCheckpoint()
-        }
     }
 }
