@@ -47,6 +47,7 @@ public final class PipelineWorker: Service, Sendable {
         let source = self.source
         let doorbell = self.doorbell
         let executor = WorkerThreadExecutor(name: "lymph-worker", niceness: Self.niceness)
+        ChildProcesses.runPlugins(atNiceness: Self.niceness)
         runner.taskExecutor = executor
         do {
             let summary = try await withTaskExecutorPreference(executor) {

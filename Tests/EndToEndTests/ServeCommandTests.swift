@@ -301,12 +301,13 @@ struct ServeCommandTests {
     @Test("the pipeline worker, and the plugins it starts, run at a lower priority than the thread answering requests")
     func workerPriority() throws {
         let h = ServeHarness(pipeline: Self.pipeline(extra: """
-              - exec: { name: nice-event, command: ./nice-event.sh, output: ignore }
               - exec: { name: nice-stream, command: ./nice-stream.sh, mode: stream }
+              - exec: { name: nice-event, command: ./nice-event.sh, output: ignore }
             """))
         // Each plugin records its own nice value (field 19 of /proc/PID/stat, the 17th after the
-        // command name in parentheses); the stream one then echoes its events.
-        let record = #"awk '{ sub(/.*\) /, ""); print $17 }' /proc/$$/stat"#
+        // command name in parentheses), after a moment: Lymph sets it just after the start. The
+        // stream one then echoes its events.
+        let record = #"sleep 0.2; awk '{ sub(/.*\) /, ""); print $17 }' /proc/$$/stat"#
         for (name, rest) in [("nice-event", ""), ("nice-stream", "exec cat\n")] {
             _ = FileManager.default.createFile(atPath: h.dir + "/\(name).sh", contents: Data("#!/bin/sh\n\(record) >> \(name).txt\n\(rest)".utf8),
                                            attributes: [.posixPermissions: 0o755])
@@ -329,7 +330,8 @@ struct ServeCommandTests {
         #expect(try h.post(ServeHarness.event("evt_nice")).status == 202)
         try h.waitForDrain()
         #expect(Self.lines(h, "processed.log") == ["evt_nice"])
-        // Plugins inherit the worker's priority: a busy plugin cannot slow the answers either.
+        // Plugins get the worker's priority, whichever starts first (the stream one here, from a
+        // task of its own): a busy plugin cannot slow the answers either.
         let event = Self.lines(h, "nice-event.txt"), stream = Self.lines(h, "nice-stream.txt")
         #expect(!event.isEmpty && event.allSatisfy { $0 == "5" }, "\(event)")
         #expect(stream == ["5"])
