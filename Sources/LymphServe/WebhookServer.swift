@@ -27,8 +27,8 @@ public final class WebhookServer: Sendable {
         /// Idle keep-alive connections (and stalled requests) are closed after this.
         public var idleTimeout: Duration = .seconds(30)
         /// Threads reading and writing sockets; a connection's handlers run on its loop too. The
-        /// pipeline worker runs on Swift's own threads and the spool has its writer: on a small
-        /// machine one loop leaves them a core (two loops measured no faster on two cores).
+        /// pipeline worker and the spool writer have threads of their own: on a small machine one
+        /// loop leaves them a core (two loops measured no faster on two cores).
         public var eventLoops = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         /// How long graceful shutdown may take before in-flight work is cancelled.
         public var shutdownTimeout: Duration = .seconds(30)

@@ -7,9 +7,8 @@ import Synchronization
 /// Under load the HTTP side and the worker want the same cores. Answering is what IMMUNE waits
 /// for (5 s, then it retries); processing can lag behind, because every accepted webhook is
 /// already in the spool. So the worker yields the CPU to answering, and catches up when the load
-/// drops. Its SQLite commits also block only this thread, never Swift's shared ones. Threads
-/// and processes started from it inherit its nice value (Linux), so plugins that the worker's
-/// stages start may run at that priority too: processing, like them, yields to answering.
+/// drops. Its SQLite commits also block only this thread, never Swift's shared ones. Plugins
+/// get the same nice value (`ChildProcesses.runPlugins(atNiceness:)`).
 final class WorkerThreadExecutor: TaskExecutor {
     struct State {
         var jobs: [UnownedJob] = []

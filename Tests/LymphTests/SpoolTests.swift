@@ -65,8 +65,7 @@ struct SpoolHandoffTests {
 
         let handoff = SpoolHandoff()
         let source = SpoolSource(store: store, doorbell: Doorbell(), maxItemBytes: 1 << 20)
-        source.handoff = handoff
-        source.handoffSignatureChecked = true
+        source.takeFrom(handoff, signaturesChecked: true)
         handoff.offer(seqs: [2], items: [foreign])
 
         let verify = VerifyStage(secrets: [Array("topsecret".utf8)])

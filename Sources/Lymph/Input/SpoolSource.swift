@@ -38,12 +38,12 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     /// lock (SQLite's busy wait sleeps in steps of milliseconds, which answers would feel).
     public var deleteEntries: (@Sendable (Int64) throws -> Void)?
     /// Entries the writer has just committed, taken from memory instead of the file.
-    var handoff: SpoolHandoff?
+    private(set) var handoff: SpoolHandoff?
     /// The server that handed them over checked their signatures with the pipeline's only
     /// verify stage, so that stage need not compute the HMAC again (see `RawItem`). Entries
     /// read from the file are always checked: they may come from before a restart, under
     /// another configuration.
-    var handoffSignatureChecked = false
+    private(set) var handoffSignatureChecked = false
 
     /// Takes committed entries from `handoff` (see `SpoolWriter`). `signaturesChecked`: the
     /// server verified every one with the pipeline's only verify stage before spooling it.

@@ -72,11 +72,10 @@ extension StateStore {
     /// any commit that leaves more than `pages` pages in it (SQLite's PASSIVE auto-checkpoint).
     /// With one writer nothing is appended during the checkpoint, so it copies everything and
     /// the next commit starts the log over: the file stays about `pages` pages long and appends
-    /// overwrite it in place. Measured under load (`scripts/bench_serve`): p99 5.4–8.5 ms at
-    /// 256 pages, against 12–14 ms when another connection checkpointed every 250 ms, since
-    /// that one could never catch up with a writer still appending and the log grew to 64 MiB
-    /// (a file that grows costs each `fdatasync` a metadata write, and the 64 MiB copy stalled
-    /// every waiting request).
+    /// overwrite it in place. A checkpoint from another connection could never catch up with a
+    /// writer still appending: the log grew to 64 MiB (each growing append costs `fdatasync` a
+    /// metadata write, and the final copy stalls every waiting request), and p99 was about twice
+    /// as high (docs/architecture.md).
     public func checkpointEvery(pages: Int) throws(StoreError) {
         do {
             try queue.writeWithoutTransaction { db in
