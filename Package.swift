@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Lymph", targets: ["Lymph"]),
+        // For scripts/fuzz, which drives the webhook handler's spool encoding.
+        .library(name: "LymphServe", targets: ["LymphServe"]),
         .executable(name: "lymph", targets: ["lymph"]),
     ],
     dependencies: [

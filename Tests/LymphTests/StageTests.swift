@@ -68,6 +68,30 @@ struct ParseStageTests {
         #expect(String(decoding: e2.document.bytes, as: UTF8.self) == event)
     }
 
+    @Test("a line that is not UTF-8 is dead-lettered with its exact bytes, and replays byte for byte")
+    func notUTF8() throws {
+        // 0xC3 0x28 is an ill-formed sequence; "raw" can only show it as U+FFFD.
+        let line: [UInt8] = Array(#"{"id":"evt_"#.utf8) + [0xC3, 0x28] + Array(#"","type":"t"}"#.utf8)
+        guard case .rejected(let dl) = ParseStage().parse(RawItem(bytes: line[...], source: SourcePosition(file: "f", line: 3))) else {
+            Issue.record("accepted"); return
+        }
+        var out: [UInt8] = []
+        dl.encode(at: "t", into: &out)
+        let record = try #require(try? JSONSerialization.jsonObject(with: Data(out.dropLast())) as? [String: Any])
+        #expect((record["raw"] as? String)?.contains("\u{FFFD}") == true)
+        #expect(record["raw_base64"] as? String == Data(line).base64EncodedString())
+        guard case .rejected(let again) = ParseStage().parse(RawItem(bytes: out.dropLast(), source: SourcePosition(file: "dead", line: 1))) else {
+            Issue.record("replay accepted"); return
+        }
+        #expect(Array(again.origin.bytes) == line)
+        #expect(again.reason == dl.reason)
+        // Valid UTF-8 needs no copy.
+        out = []
+        DeadLetter(stage: "x", reason: "r", message: "m", source: SourcePosition(file: "f", line: 1),
+                   origin: ItemOrigin(form: .raw, bytes: Array("caf\u{E9} \u{1F600}".utf8)[...])).encode(at: "t", into: &out)
+        #expect(!String(decoding: out, as: UTF8.self).contains("raw_base64"))
+    }
+
     @Test("an oversize item is a dead letter marked truncated")
     func oversize() {
         let r = ParseStage(maxBytes: 64).parse(RawItem(bytes: Array(repeating: UInt8(ascii: "x"), count: 64)[...], source: SourcePosition(file: "f", line: 2), oversize: true))

@@ -1,8 +1,11 @@
+import Foundation
+
 /// A rejected item, with everything needed to understand and replay it.
 ///
 /// Written as one JSON line: `{"error": {"stage", "reason", "message"}, "source": {"file",
-/// "line"}, "at", "delivery": {...}}` or `..., "raw": "<line>"}`. Feeding the dead-letter file
-/// back to `lymph run` re-processes the delivery or raw line.
+/// "line"}, "at", "delivery": {...}}` or `..., "raw": "<line>"}` (plus `"raw_base64"` when the
+/// line is not valid UTF-8). Feeding the dead-letter file back to `lymph run` re-processes the
+/// delivery or raw line, byte for byte.
 public struct DeadLetter: Sendable {
     public var stage: String
     public var reason: String
@@ -42,6 +45,13 @@ public struct DeadLetter: Sendable {
         case .raw:
             out.append(contentsOf: #","raw":"#.utf8)
             JSONStringEncoder.append(origin.bytes, to: &out)
+            // A JSON string cannot hold bytes that are not UTF-8 ("raw" shows them as U+FFFD),
+            // so the exact line is kept beside it, and replay reads that.
+            if String(validating: origin.bytes, as: UTF8.self) == nil {
+                out.append(contentsOf: #","raw_base64":""#.utf8)
+                out.append(contentsOf: Data(origin.bytes).base64EncodedString().utf8)
+                out.append(UInt8(ascii: "\""))
+            }
         }
         out.append(contentsOf: "}\n".utf8)
     }

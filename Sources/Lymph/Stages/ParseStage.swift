@@ -1,3 +1,5 @@
+import Foundation
+
 /// Turns raw items into events: plain events, captured deliveries, and Lymph's own dead-letter
 /// records (whose delivery or raw line is processed again: this is replay).
 ///
@@ -28,6 +30,7 @@ public struct ParseStage: Sendable {
     static let errorKey = Array("error".utf8)
     static let deliveryKey = Array("delivery".utf8)
     static let rawKey = Array("raw".utf8)
+    static let rawBase64Key = Array("raw_base64".utf8)
 
     /// Parses a batch: the tapes of all its documents go into one shared array, so a batch
     /// costs one tape allocation instead of one per event. Results are in item order.
@@ -76,9 +79,21 @@ public struct ParseStage: Sendable {
         }
         if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.errorKey) != nil {
             if let d = doc.root.member(Self.deliveryKey), d.kind == .object { return ItemOrigin(form: .delivery, bytes: d.rawBytes) }
-            if let r = doc.root.member(Self.rawKey)?.stringBytes { return ItemOrigin(form: .raw, bytes: r) }
+            if let r = (try? Self.exactRawBytes(doc.root)) ?? doc.root.member(Self.rawKey)?.stringBytes {
+                return ItemOrigin(form: .raw, bytes: r)
+            }
         }
         return ItemOrigin(form: .raw, bytes: bytes)
+    }
+
+    /// A dead-letter record's line as it was read, from `raw_base64` (written when the line is
+    /// not valid UTF-8, which `raw` cannot hold exactly); nil when the record has none.
+    static func exactRawBytes(_ record: JSONValue) throws(Rejection) -> ArraySlice<UInt8>? {
+        guard let encoded = record.member(Self.rawBase64Key) else { return nil }
+        guard let text = encoded.string, let data = Data(base64Encoded: text) else {
+            throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw_base64' must be base64 text")
+        }
+        return Array(data)[...]
     }
 
     /// `signatureChecked` (see `RawItem`) holds for the item itself, not for a delivery replayed
@@ -112,7 +127,7 @@ public struct ParseStage: Sendable {
                 return try parseItem(delivery.rawBytes, source: source, replayDepth: replayDepth + 1)
             }
             if let raw = root.member(Self.rawKey) {
-                guard let rawBytes = raw.stringBytes else {
+                guard let rawBytes = try Self.exactRawBytes(root) ?? raw.stringBytes else {
                     throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw' must be a string")
                 }
                 if root.member(Array("truncated".utf8))?.bool == true {

@@ -1,0 +1,174 @@
+import Foundation
+import HTTPTypes
+@testable import Lymph
+@testable import LymphServe
+
+/// The fuzz targets. Each takes arbitrary bytes and stops the process (a libFuzzer crash) when
+/// Lymph crashes on them or breaks a promise it makes about them.
+enum FuzzTargets {
+    static let all: [String: @Sendable ([UInt8]) -> Void] = [
+        "json": json,
+        "record": record,
+        "spool": spool,
+        "exec-output": execOutput,
+        "signature": signature,
+        "yaml": yaml,
+    ]
+
+    static func broken(_ promise: String, _ input: some Collection<UInt8>) -> Never {
+        fatalError("\(promise); input: \(Array(input.prefix(300)))")
+    }
+
+    /// The parser never crashes; every string it accepts, encoded again by JSONStringEncoder,
+    /// parses back to the same bytes (dead letters and the spool rely on that).
+    static func json(_ bytes: [UInt8]) {
+        guard let document = try? JSONDocument(parsing: bytes) else { return }
+        walk(document.root, input: bytes)
+    }
+
+    static func walk(_ value: JSONValue, input: [UInt8]) {
+        switch value.kind {
+        case .object:
+            guard let members = value.members else { broken("an object without members", input) }
+            for (key, member) in members {
+                roundTrip(key, input: input)
+                walk(member, input: input)
+                guard value.member(Array(key.stringBytes ?? [])) != nil else { broken("a member that member(_:) cannot find", input) }
+            }
+        case .array:
+            guard let elements = value.elements else { broken("an array without elements", input) }
+            var count = 0
+            for element in elements {
+                walk(element, input: input)
+                count += 1
+            }
+            if count > 0 && value.element(count - 1) == nil { broken("an element that element(_:) cannot find", input) }
+        case .string:
+            roundTrip(value, input: input)
+        case .number:
+            guard value.double != nil else { broken("a number that has no value", input) }
+        case .true, .false:
+            guard value.bool != nil else { broken("a boolean without a value", input) }
+        case .null:
+            break
+        }
+    }
+
+    static func roundTrip(_ string: JSONValue, input: [UInt8]) {
+        guard let decoded = string.stringBytes else { broken("a string without bytes", input) }
+        var encoded: [UInt8] = []
+        JSONStringEncoder.append(decoded, to: &encoded)
+        guard let again = try? JSONDocument(parsing: encoded) else { broken("an accepted string that does not encode to valid JSON", input) }
+        guard let back = again.root.stringBytes, back.elementsEqual(decoded) else {
+            broken("an accepted string that changes through encoding", input)
+        }
+    }
+
+    /// An event line: it becomes an event or a dead letter, and a dead letter is one valid JSON
+    /// line that, read again, gives back the item it came from (replay).
+    static func record(_ bytes: [UInt8]) {
+        let stage = ParseStage()
+        let item = RawItem(bytes: bytes[...], source: SourcePosition(file: "fuzz.ndjson", line: 1))
+        switch stage.parse(item) {
+        case .event(let event):
+            _ = (event.id, event.typeBytes, event.createdAtBytes, event.delivery?.body)
+        case .rejected(let deadLetter):
+            var line: [UInt8] = []
+            deadLetter.encode(at: "2026-11-29T00:00:00Z", into: &line)
+            guard line.last == 0x0A, line.dropLast().firstIndex(of: 0x0A) == nil else { broken("a dead letter that is not one line", bytes) }
+            guard let document = try? JSONDocument(parsing: line.dropLast()) else { broken("a dead letter that is not valid JSON", bytes) }
+            guard (try? JSONSerialization.jsonObject(with: Data(line.dropLast()))) != nil else {
+                broken("a dead letter that Foundation's JSON parser refuses", bytes)
+            }
+            switch deadLetter.origin.form {
+            case .raw:
+                guard let raw = (try? ParseStage.exactRawBytes(document.root)) ?? document.root.member("raw")?.stringBytes,
+                      raw.elementsEqual(deadLetter.origin.bytes) else {
+                    broken("a dead letter whose raw line is not the item", bytes)
+                }
+            case .delivery:
+                guard document.root.member("delivery")?.kind == .object else { broken("a dead letter whose delivery is not an object", bytes) }
+            }
+            // Replay: the record read back is the same item, rejected for the same reason.
+            if deadLetter.origin.truncated { return }
+            let replayed = RawItem(bytes: line.dropLast(), source: SourcePosition(file: "dead.ndjson", line: 1))
+            guard case .rejected(let again) = stage.parse(replayed) else { broken("a rejected item accepted on replay", bytes) }
+            guard again.origin.form == deadLetter.origin.form, again.origin.bytes.elementsEqual(deadLetter.origin.bytes) else {
+                broken("replay changed the item", bytes)
+            }
+            guard again.reason == deadLetter.reason else { broken("replay changed the reason (\(deadLetter.reason) -> \(again.reason))", bytes) }
+        }
+    }
+
+    static let secret = Array("fuzz-secret".utf8)
+    static let verifier = VerifyStage(secrets: [secret])
+
+    /// A webhook body the handler accepts goes into the spool and comes out of the parse stage
+    /// as the same bytes, with a signature that still checks (so the worker's own check, on an
+    /// entry read back from the file, agrees with the handler's).
+    static func spool(_ bytes: [UInt8]) {
+        guard let document = try? JSONDocument(parsing: bytes), document.root.kind == .object,
+              let id = document.root.member("id")?.string, !id.isEmpty else { return }
+        let signature = WebhookSignature.sign(bytes, secret: secret)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[WebhookServer.signatureField] = signature
+        let item = WebhookServer.spoolItem(body: bytes, headers: headers)
+        let raw = RawItem(bytes: item[...], source: SourcePosition(file: "spool", line: 1))
+        switch ParseStage().parse(raw) {
+        case .event(let event):
+            guard let delivery = event.delivery else { broken("a spooled webhook read back without its delivery", bytes) }
+            guard delivery.body.elementsEqual(bytes) else { broken("a spooled body that changed", bytes) }
+            guard verifier.checkSignature(delivery.headerBytes(Array(VerifyStage.header.utf8)), body: delivery.body) == nil else {
+                broken("a spooled webhook whose signature no longer checks", bytes)
+            }
+        case .rejected(let deadLetter):
+            // The handler answered 202 only for an object with an id; the envelope check (type,
+            // created_at, data) may still reject it, but never for being unreadable.
+            if deadLetter.reason == "invalid_json" || deadLetter.reason == "invalid_delivery" {
+                broken("a spooled webhook the parse stage cannot read (\(deadLetter.reason): \(deadLetter.message))", bytes)
+            }
+        }
+    }
+
+    static let original: Event = {
+        let line = Array(#"{"id":"evt_1","type":"alert.triggered","created_at":"2026-11-29T00:00:00Z","data":{}}"#.utf8)
+        guard case .event(let e) = ParseStage().parse(RawItem(bytes: line[...], source: SourcePosition(file: "x", line: 1))) else {
+            fatalError("the fixed event does not parse")
+        }
+        return e
+    }()
+
+    /// Whatever a plugin writes, its answer is events or a failure with a readable reason.
+    static func execOutput(_ bytes: [UInt8]) {
+        switch ExecOutputParser.events(fromOutput: bytes, replacing: original, stage: "fuzz") {
+        case .success(let outcome): _ = outcome
+        case .failure(let failure): _ = "\(failure)"
+        }
+        if let newline = bytes.firstIndex(of: 0x0A) {
+            _ = ExecOutputParser.answer(bytes[..<newline], replacing: original, stage: "fuzz")
+        }
+    }
+
+    /// Any signature header: refused with a reason, or accepted only when it is the real HMAC.
+    static func signature(_ bytes: [UInt8]) {
+        let split = bytes.firstIndex(of: 0) ?? bytes.endIndex
+        let header = bytes[..<split]
+        let body = split < bytes.endIndex ? bytes[(split + 1)...] : []
+        if verifier.checkSignature(header, body: body) == nil {
+            let real = WebhookSignature.sign(body, secret: secret)
+            let given = String(decoding: header, as: UTF8.self)
+            guard given.lowercased().contains(String(real.split(separator: "=").last ?? "").lowercased()) else {
+                broken("a signature accepted that is not the body's HMAC", bytes)
+            }
+        }
+        _ = verifier.checkAge(header, now: 1_800_000_000)
+    }
+
+    /// Pipeline files: any text gives a spec or diagnostics, never a crash.
+    static func yaml(_ bytes: [UInt8]) {
+        let (spec, diagnostics) = PipelineLoader.parse(yaml: String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml")
+        for d in diagnostics.items { _ = "\(d)" }
+        _ = spec?.stages.count
+    }
+}
