@@ -4,10 +4,10 @@ import Testing
 
 @Suite("input reader")
 struct ItemReaderTests {
-    func items(_ content: [UInt8], maxItemBytes: Int = 1 << 20) throws -> [RawItem] {
+    func items(_ content: [UInt8], maxItemBytes: Int = 1 << 20, readSize: Int = ItemReader.blockSize) throws -> [RawItem] {
         let path = Fixture.temporaryDirectory() + "/input"
         FileManager.default.createFile(atPath: path, contents: Data(content))
-        let reader = ItemReader(paths: [path], maxItemBytes: maxItemBytes)
+        let reader = ItemReader(paths: [path], maxItemBytes: maxItemBytes, readSize: readSize)
         var all: [RawItem] = []
         while let batch = try reader.nextBatch() { all += batch.items }
         return all
@@ -76,5 +76,27 @@ struct ItemReaderTests {
         #expect(r.count == 3)
         #expect(r[1].oversize && r[1].bytes.count == 300 && r[1].bytes.allSatisfy { $0 == UInt8(ascii: "z") })
         #expect(texts([r[2]]) == ["{\"b\":2}"])
+    }
+
+    // Both found by scripts/fuzz (target `reader`), which reads with small blocks.
+    @Test("an over-long line that crosses a block end keeps the same first 4 KiB as one inside a block")
+    func oversizeAcrossBlocks() throws {
+        let long = String(repeating: "q", count: 3000)
+        for readSize in [7, 512, 2999, 3001, 1 << 20] {
+            let r = try items(Array("{\"a\":1}\n\(long)\r\n{\"b\":2}\n".utf8), maxItemBytes: 1000, readSize: readSize)
+            #expect(r.count == 3, "read size \(readSize)")
+            #expect(r[1].oversize && texts([r[1]]) == [long] && r[1].source.line == 2, "read size \(readSize)")
+            #expect(texts([r[2]]) == ["{\"b\":2}"] && r[2].source.line == 3, "read size \(readSize)")
+        }
+    }
+
+    @Test("a line of exactly the limit fits even when its CRLF starts in the next block")
+    func limitAndCRLFAcrossBlocks() throws {
+        let line = String(repeating: "w", count: 100)
+        for readSize in [1, 3, 50, 101, 103] {
+            let r = try items(Array("#\n\(line)\r\n\(line)\r".utf8), maxItemBytes: 100, readSize: readSize)
+            #expect(texts(r) == ["#", line, line], "read size \(readSize)")
+            #expect(r.allSatisfy { !$0.oversize }, "read size \(readSize)")
+        }
     }
 }

@@ -22,14 +22,22 @@ public final class ItemReader: @unchecked Sendable {
 
     let paths: [String]
     let maxItemBytes: Int
+    /// `blockSize` except in tests and fuzzing, which make blocks small so that their ends
+    /// fall everywhere.
+    let readSize: Int
     var nextPath = 0
     var current: SourceReader?
     /// Every source was read to its end (as opposed to a stop request).
     public private(set) var finished = false
 
-    public init(paths: [String], maxItemBytes: Int) {
+    public convenience init(paths: [String], maxItemBytes: Int) {
+        self.init(paths: paths, maxItemBytes: maxItemBytes, readSize: Self.blockSize)
+    }
+
+    init(paths: [String], maxItemBytes: Int, readSize: Int) {
         self.paths = paths.isEmpty ? ["-"] : paths
         self.maxItemBytes = maxItemBytes
+        self.readSize = readSize
     }
 
     /// Checks that every named file can be opened, before anything runs.
@@ -54,7 +62,7 @@ public final class ItemReader: @unchecked Sendable {
                     finished = true
                     return nil
                 }
-                current = try SourceReader(path: paths[nextPath], maxItemBytes: maxItemBytes)
+                current = try SourceReader(path: paths[nextPath], maxItemBytes: maxItemBytes, readSize: readSize)
                 nextPath += 1
             }
             if let batch = try current!.read(control: control) {
@@ -98,6 +106,7 @@ final class SourceReader {
     let fd: Int32
     let isPipe: Bool
     let maxItemBytes: Int
+    let readSize: Int
     var mode = Mode.sniffing
     var carry: [UInt8] = []
     var line = 0  // lines completed so far
@@ -108,9 +117,10 @@ final class SourceReader {
     /// Set while skipping the rest of an over-long line: its first bytes and line number.
     var skipping: (prefix: ArraySlice<UInt8>, line: Int)?
 
-    init(path: String, maxItemBytes: Int) throws(InputError) {
+    init(path: String, maxItemBytes: Int, readSize: Int = ItemReader.blockSize) throws(InputError) {
         self.path = path
         self.maxItemBytes = maxItemBytes
+        self.readSize = readSize
         if path == "-" {
             fd = 0
             displayName = "stdin"
@@ -188,7 +198,7 @@ final class SourceReader {
         case .lines:
             var block = carry
             carry = []
-            let n = try fill(&block, count: ItemReader.blockSize, control: control, idleAfter: true)
+            let n = try fill(&block, count: readSize, control: control, idleAfter: true)
             if n < 0 {
                 carry = block
                 return InputBatch(idle: true)
@@ -206,7 +216,7 @@ final class SourceReader {
         var block: [UInt8] = []
         // Read until the first line is complete (or the end, or the item limit).
         while true {
-            let n = try fill(&block, count: ItemReader.blockSize, control: control)
+            let n = try fill(&block, count: readSize, control: control)
             if stopped { return nil }
             if n == 0 || block.contains(0x0A) || block.count > maxItemBytes { break }
         }
@@ -241,7 +251,7 @@ final class SourceReader {
     func readDocument(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
         var block = start
         while !eof && !stopped && block.count <= maxItemBytes {
-            _ = try fill(&block, count: ItemReader.blockSize, control: control)
+            _ = try fill(&block, count: readSize, control: control)
         }
         if stopped { return nil }
         guard eof, block.count <= maxItemBytes, (try? JSONParser.parse(block[...])) != nil else {
@@ -261,7 +271,7 @@ final class SourceReader {
     func readArray(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
         var block = start
         while !eof && !stopped && block.count <= ItemReader.maxArrayBytes {
-            _ = try fill(&block, count: 4 * ItemReader.blockSize, control: control)
+            _ = try fill(&block, count: 4 * readSize, control: control)
         }
         if stopped { return nil }
         mode = .done
@@ -315,15 +325,15 @@ final class SourceReader {
             if atEnd {
                 emitLine(block, start, block.count, into: &items)
             } else if skipping != nil {
-                // Still inside an over-long line: drop what was read.
-            } else if block.count - start > maxItemBytes {
+                // Still inside an over-long line: keep up to its first 4 KiB, drop the rest.
+                keepSkippedPrefix(block[start...])
+            } else if block.count - start > maxItemBytes + 1 {  // + 1: a line of the limit may still end in CRLF
                 skipping = (block[start...].prefix(ItemReader.oversizePrefix), line + 1)
             } else {
                 carry = Array(block[start...])
             }
-        } else if atEnd, let s = skipping {
-            items.append(RawItem(bytes: s.prefix, source: SourcePosition(fileID: fileID, line: s.line), oversize: true))
-            skipping = nil
+        } else if atEnd, skipping != nil {
+            emitLine(block, block.count, block.count, into: &items)  // the input ends inside it
         }
         return items
     }
@@ -332,9 +342,13 @@ final class SourceReader {
     @inline(__always)
     func emitLine(_ block: [UInt8], _ start: Int, _ end: Int, into items: inout [RawItem]) {
         line += 1
-        if let s = skipping {
-            // The end of an over-long line.
-            items.append(RawItem(bytes: s.prefix, source: SourcePosition(fileID: fileID, line: s.line), oversize: true))
+        if skipping != nil {
+            // The end of an over-long line: its dead letter keeps the same first 4 KiB as a
+            // line that fitted in one block would (without the CR of a CRLF).
+            keepSkippedPrefix(block[start..<end])
+            var prefix = skipping!.prefix
+            if prefix.count < ItemReader.oversizePrefix && prefix.last == 0x0D { prefix = prefix.dropLast() }
+            items.append(RawItem(bytes: prefix, source: SourcePosition(fileID: fileID, line: skipping!.line), oversize: true))
             skipping = nil
             return
         }
@@ -349,6 +363,13 @@ final class SourceReader {
         while k < e && Self.isBlank(block[k]) { k += 1 }
         if k == e { return }
         items.append(RawItem(bytes: block[start..<e], source: SourcePosition(fileID: fileID, line: line)))
+    }
+
+    /// Adds bytes of the over-long line being skipped to its kept beginning, up to 4 KiB.
+    func keepSkippedPrefix(_ more: ArraySlice<UInt8>) {
+        guard var s = skipping, s.prefix.count < ItemReader.oversizePrefix, !more.isEmpty else { return }
+        s.prefix = (Array(s.prefix) + more.prefix(ItemReader.oversizePrefix - s.prefix.count))[...]
+        skipping = s
     }
 
     @inline(__always)

@@ -13,6 +13,7 @@ enum FuzzTargets {
         "exec-output": execOutput,
         "signature": signature,
         "yaml": yaml,
+        "reader": reader,
     ]
 
     static func broken(_ promise: String, _ input: some Collection<UInt8>) -> Never {
@@ -163,6 +164,50 @@ enum FuzzTargets {
             }
         }
         _ = verifier.checkAge(header, now: 1_800_000_000)
+    }
+
+    static let readerFile = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-fuzz-reader-\(getpid()).ndjson").path
+
+    /// A file of lines is read as exactly its lines, with their numbers, wherever the reader's
+    /// blocks happen to end: blank lines skipped, CRLF accepted, a line over the limit kept as
+    /// its first 4 KiB and marked oversize. The first two input bytes pick the item limit and
+    /// the block size (small, so block ends fall everywhere).
+    static func reader(_ input: [UInt8]) {
+        guard input.count >= 2 else { return }
+        let maxItemBytes = input[0] & 0x80 != 0 ? 1 << 20 : 8 + Int(input[0] & 0x7F) * 4
+        let readSize = 1 + Int(input[1])
+        let file = Array("#\n".utf8) + input.dropFirst(2)  // a first line that makes the reader choose line mode
+        guard FileManager.default.createFile(atPath: readerFile, contents: Data(file)) else { fatalError("cannot write \(readerFile)") }
+        let reader = ItemReader(paths: [readerFile], maxItemBytes: maxItemBytes, readSize: readSize)
+        var got: [(bytes: [UInt8], line: Int, oversize: Bool)] = []
+        do {
+            while let batch = try reader.nextBatch() {
+                for item in batch.items { got.append((Array(item.bytes), item.source.line, item.oversize)) }
+            }
+        } catch {
+            broken("reading a plain file failed: \(error)", input)
+        }
+        // The same file split the obvious way.
+        var expected: [(bytes: [UInt8], line: Int, oversize: Bool)] = []
+        var lineNumber = 0
+        var start = 0
+        while start < file.count {
+            let end = file[start...].firstIndex(of: 0x0A) ?? file.count
+            lineNumber += 1
+            var line = file[start..<end]
+            if line.last == 0x0D { line = line.dropLast() }
+            if line.count > maxItemBytes {
+                expected.append((Array(line.prefix(4096)), lineNumber, true))
+            } else if line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) {
+                expected.append((Array(line), lineNumber, false))
+            }
+            start = end + 1
+        }
+        guard got.count == expected.count else { broken("the reader gave \(got.count) items for \(expected.count) lines", input) }
+        for (g, e) in zip(got, expected) {
+            guard g.line == e.line, g.oversize == e.oversize else { broken("item at line \(g.line) (oversize \(g.oversize)) for line \(e.line) (oversize \(e.oversize))", input) }
+            guard g.bytes == e.bytes else { broken("line \(e.line) read as different bytes", input) }
+        }
     }
 
     /// Pipeline files: any text gives a spec or diagnostics, never a crash.
