@@ -90,6 +90,25 @@ struct ItemReaderTests {
         }
     }
 
+    @Test("across blocks, the kept beginning stops at 4 KiB; a CR is dropped only as the line's own end")
+    func oversizePrefixEdges() throws {
+        let head = String(repeating: "h", count: 4096)
+        let line4095 = String(repeating: "v", count: 4095)
+        for readSize in [7, 512, 4095, 4097] {
+            // Longer than 4 KiB: the first 4096 bytes, whatever follows.
+            var r = try items(Array("\(head)tail\r\nnext\n".utf8), maxItemBytes: 1000, readSize: readSize)
+            #expect(texts(r) == [head, "next"] && r[0].oversize, "read size \(readSize)")
+            // 4095 bytes and CRLF: the line without its CR, as in one block.
+            r = try items(Array("\(line4095)\r\nnext\n".utf8), maxItemBytes: 1000, readSize: readSize)
+            #expect(texts(r) == [line4095, "next"] && r[0].oversize, "read size \(readSize)")
+            // 4096 bytes that end in CR, then the end of the file inside the line.
+            r = try items(Array("#\n\(line4095)\r".utf8), maxItemBytes: 1000, readSize: readSize)
+            #expect(texts(r) == ["#", line4095] && r[1].oversize && r[1].source.line == 2, "read size \(readSize)")
+            r = try items(Array("#\n\(head)x".utf8), maxItemBytes: 1000, readSize: readSize)
+            #expect(texts(r) == ["#", head] && r[1].oversize, "read size \(readSize)")
+        }
+    }
+
     @Test("a line of exactly the limit fits even when its CRLF starts in the next block")
     func limitAndCRLFAcrossBlocks() throws {
         let line = String(repeating: "w", count: 100)

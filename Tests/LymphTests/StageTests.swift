@@ -92,6 +92,47 @@ struct ParseStageTests {
         #expect(!String(decoding: out, as: UTF8.self).contains("raw_base64"))
     }
 
+    @Test("raw_base64 is replayed only while raw still shows it; a broken one keeps the record")
+    func rawBase64Edges() throws {
+        let exact: [UInt8] = Array(#"{"id":"evt_"#.utf8) + [0xFF] + Array(#"","type":"t"}"#.utf8)
+        let base64 = Data(exact).base64EncodedString()
+        let shown = String(decoding: exact, as: UTF8.self)
+        func record(raw: String?, base64: String) -> String {
+            var fields = [#""error":{"stage":"parse","reason":"invalid_json","message":"m"}"#, #""raw_base64":"\#(base64)""#]
+            if let raw {
+                var encoded: [UInt8] = []
+                JSONStringEncoder.append(raw, to: &encoded)
+                fields.append(#""raw":"# + String(decoding: encoded, as: UTF8.self))
+            }
+            return "{" + fields.joined(separator: ",") + "}"
+        }
+        // Untouched: the exact bytes.
+        let same = try #require(rejection(record(raw: shown, base64: base64)))
+        #expect(Array(same.origin.bytes) == exact)
+        // The operator fixed raw by hand: the fix is what is replayed.
+        let fixed = #"{"id":"evt_1","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        guard case .event(let e) = parse(record(raw: fixed, base64: base64)) else { Issue.record("the fixed line was not replayed"); return }
+        #expect(e.id == "evt_1")
+        // Not base64: rejected, and the dead letter keeps the whole record, not raw alone.
+        let broken = record(raw: shown, base64: "!!")
+        let dl = try #require(rejection(broken))
+        #expect(dl.reason == "invalid_dead_letter")
+        #expect(String(decoding: dl.origin.bytes, as: UTF8.self) == broken)
+        // raw_base64 without raw is not a replay at all.
+        let orphanText = record(raw: nil, base64: Data(fixed.utf8).base64EncodedString())
+        let orphan = try #require(rejection(orphanText))
+        #expect(orphan.reason == "missing_field")
+        #expect(String(decoding: orphan.origin.bytes, as: UTF8.self) == orphanText)
+    }
+
+    @Test("a rejected dead-letter record whose delivery is not an object keeps the whole record")
+    func recordWithBadDelivery() throws {
+        let text = #"{"error":1,"delivery":5,"raw":"x"}"#
+        let dl = try #require(rejection(text))
+        #expect(dl.reason == "invalid_dead_letter")
+        #expect(String(decoding: dl.origin.bytes, as: UTF8.self) == text)
+    }
+
     @Test("an oversize item is a dead letter marked truncated")
     func oversize() {
         let r = ParseStage(maxBytes: 64).parse(RawItem(bytes: Array(repeating: UInt8(ascii: "x"), count: 64)[...], source: SourcePosition(file: "f", line: 2), oversize: true))

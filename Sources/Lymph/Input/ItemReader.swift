@@ -114,8 +114,9 @@ final class SourceReader {
     /// A stop was requested while waiting for input: what was read of an unfinished item is
     /// not passed on as if it were complete.
     var stopped = false
-    /// Set while skipping the rest of an over-long line: its first bytes and line number.
-    var skipping: (prefix: ArraySlice<UInt8>, line: Int)?
+    /// Set while skipping the rest of an over-long line: its first bytes, line number and
+    /// length so far.
+    var skipping: (prefix: ArraySlice<UInt8>, line: Int, length: Int)?
 
     init(path: String, maxItemBytes: Int, readSize: Int = ItemReader.blockSize) throws(InputError) {
         self.path = path
@@ -328,7 +329,7 @@ final class SourceReader {
                 // Still inside an over-long line: keep up to its first 4 KiB, drop the rest.
                 keepSkippedPrefix(block[start...])
             } else if block.count - start > maxItemBytes + 1 {  // + 1: a line of the limit may still end in CRLF
-                skipping = (block[start...].prefix(ItemReader.oversizePrefix), line + 1)
+                skipping = (block[start...].prefix(ItemReader.oversizePrefix), line + 1, block.count - start)
             } else {
                 carry = Array(block[start...])
             }
@@ -347,7 +348,7 @@ final class SourceReader {
             // line that fitted in one block would (without the CR of a CRLF).
             keepSkippedPrefix(block[start..<end])
             var prefix = skipping!.prefix
-            if prefix.count < ItemReader.oversizePrefix && prefix.last == 0x0D { prefix = prefix.dropLast() }
+            if skipping!.length <= ItemReader.oversizePrefix && prefix.last == 0x0D { prefix = prefix.dropLast() }
             items.append(RawItem(bytes: prefix, source: SourcePosition(fileID: fileID, line: skipping!.line), oversize: true))
             skipping = nil
             return
@@ -367,8 +368,11 @@ final class SourceReader {
 
     /// Adds bytes of the over-long line being skipped to its kept beginning, up to 4 KiB.
     func keepSkippedPrefix(_ more: ArraySlice<UInt8>) {
-        guard var s = skipping, s.prefix.count < ItemReader.oversizePrefix, !more.isEmpty else { return }
-        s.prefix = (Array(s.prefix) + more.prefix(ItemReader.oversizePrefix - s.prefix.count))[...]
+        guard var s = skipping, !more.isEmpty else { return }
+        s.length += more.count
+        if s.prefix.count < ItemReader.oversizePrefix {
+            s.prefix = (Array(s.prefix) + more.prefix(ItemReader.oversizePrefix - s.prefix.count))[...]
+        }
         skipping = s
     }
 

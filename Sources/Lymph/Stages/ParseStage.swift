@@ -31,6 +31,7 @@ public struct ParseStage: Sendable {
     static let deliveryKey = Array("delivery".utf8)
     static let rawKey = Array("raw".utf8)
     static let rawBase64Key = Array("raw_base64".utf8)
+    static let truncatedKey = Array("truncated".utf8)
 
     /// Parses a batch: the tapes of all its documents go into one shared array, so a batch
     /// costs one tape allocation instead of one per event. Results are in item order.
@@ -71,29 +72,40 @@ public struct ParseStage: Sendable {
         }
     }
 
-    /// A rejected item keeps its delivery form when it is recognisably one, so replay works.
+    /// A rejected item keeps its delivery form when it is recognisably one, so replay works; a
+    /// rejected dead-letter record keeps the item it stands for, exactly as replay read it.
     func rejectedOrigin(_ bytes: ArraySlice<UInt8>) -> ItemOrigin {
-        if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.headersKey)?.kind == .object,
-           doc.root.member(Self.bodyKey)?.kind == .string {
+        // One level less than the limit: the dead-letter record adds one around a delivery.
+        if let doc = try? JSONDocument(parsing: bytes, maxDepth: JSONParser.defaultMaxDepth - 1),
+           doc.root.member(Self.headersKey)?.kind == .object, doc.root.member(Self.bodyKey)?.kind == .string {
             return ItemOrigin(form: .delivery, bytes: bytes)
         }
         if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.errorKey) != nil {
-            if let d = doc.root.member(Self.deliveryKey), d.kind == .object { return ItemOrigin(form: .delivery, bytes: d.rawBytes) }
-            if let r = (try? Self.exactRawBytes(doc.root)) ?? doc.root.member(Self.rawKey)?.stringBytes {
-                return ItemOrigin(form: .raw, bytes: r)
+            if let d = doc.root.member(Self.deliveryKey) {
+                // Not a delivery replay can read: the record itself is the item.
+                return d.kind == .object ? ItemOrigin(form: .delivery, bytes: d.rawBytes) : ItemOrigin(form: .raw, bytes: bytes)
+            }
+            if let raw = doc.root.member(Self.rawKey) {
+                guard let line = try? Self.replayedLine(doc.root, raw: raw) else { return ItemOrigin(form: .raw, bytes: bytes) }
+                return ItemOrigin(form: .raw, bytes: line, truncated: doc.root.member(Self.truncatedKey)?.bool == true)
             }
         }
         return ItemOrigin(form: .raw, bytes: bytes)
     }
 
-    /// A dead-letter record's line as it was read, from `raw_base64` (written when the line is
-    /// not valid UTF-8, which `raw` cannot hold exactly); nil when the record has none.
-    static func exactRawBytes(_ record: JSONValue) throws(Rejection) -> ArraySlice<UInt8>? {
-        guard let encoded = record.member(Self.rawBase64Key) else { return nil }
+    /// The line a dead-letter record's `raw` stands for. `raw_base64` (written when the line was
+    /// not UTF-8, which `raw` shows with U+FFFD) gives the exact bytes, but only while `raw` still
+    /// shows them: an operator who fixed `raw` by hand gets the fixed line replayed.
+    static func replayedLine(_ record: JSONValue, raw: JSONValue) throws(Rejection) -> ArraySlice<UInt8> {
+        guard let shown = raw.stringBytes else {
+            throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw' must be a string")
+        }
+        guard let encoded = record.member(Self.rawBase64Key) else { return shown }
         guard let text = encoded.string, let data = Data(base64Encoded: text) else {
             throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw_base64' must be base64 text")
         }
-        return Array(data)[...]
+        let exact = Array(data)
+        return String(decoding: exact, as: UTF8.self).utf8.elementsEqual(shown) ? exact[...] : shown
     }
 
     /// `signatureChecked` (see `RawItem`) holds for the item itself, not for a delivery replayed
@@ -127,10 +139,8 @@ public struct ParseStage: Sendable {
                 return try parseItem(delivery.rawBytes, source: source, replayDepth: replayDepth + 1)
             }
             if let raw = root.member(Self.rawKey) {
-                guard let rawBytes = try Self.exactRawBytes(root) ?? raw.stringBytes else {
-                    throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw' must be a string")
-                }
-                if root.member(Array("truncated".utf8))?.bool == true {
+                let rawBytes = try Self.replayedLine(root, raw: raw)
+                if root.member(Self.truncatedKey)?.bool == true {
                     throw Rejection(reason: "too_large", message: "dead-letter record holds only the beginning of an over-long item; it cannot be replayed")
                 }
                 return try parseItem(rawBytes, source: source, replayDepth: replayDepth + 1)
