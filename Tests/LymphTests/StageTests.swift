@@ -133,6 +133,26 @@ struct ParseStageTests {
         #expect(String(decoding: dl.origin.bytes, as: UTF8.self) == text)
     }
 
+    @Test("a truncated record stays truncated when dead-lettered again")
+    func truncatedAgain() throws {
+        let dl = try #require(rejection(#"{"error":{"stage":"parse","reason":"too_large","message":"m"},"raw":"{\"id\":","truncated":true}"#))
+        #expect(dl.reason == "too_large")
+        #expect(dl.origin.truncated && String(decoding: dl.origin.bytes, as: UTF8.self) == #"{"id":"#)
+    }
+
+    @Test("a delivery at the nesting limit is dead-lettered as a raw line, so its record still parses")
+    func deliveryAtDepthLimit() throws {
+        let deep = String(repeating: "[", count: 511) + String(repeating: "]", count: 511)
+        let text = #"{"headers":{},"body":"not json","deep":"# + deep + "}"
+        let dl = try #require(rejection(text))
+        #expect(dl.origin.form == .raw)
+        var out: [UInt8] = []
+        dl.encode(at: "t", into: &out)
+        guard case .rejected(let again) = parse(String(decoding: out.dropLast(), as: UTF8.self)) else { Issue.record("replay accepted"); return }
+        #expect(again.reason == dl.reason)
+        #expect(String(decoding: again.origin.bytes, as: UTF8.self) == text)
+    }
+
     @Test("an oversize item is a dead letter marked truncated")
     func oversize() {
         let r = ParseStage(maxBytes: 64).parse(RawItem(bytes: Array(repeating: UInt8(ascii: "x"), count: 64)[...], source: SourcePosition(file: "f", line: 2), oversize: true))
