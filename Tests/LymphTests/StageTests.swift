@@ -133,6 +133,14 @@ struct ParseStageTests {
         #expect(String(decoding: dl.origin.bytes, as: UTF8.self) == text)
     }
 
+    @Test("a rejected delivery is kept without the blanks around it, as replay reads it back")
+    func deliveryBlanks() throws {
+        let delivery = #"{"headers":{},"body":"{\"id\":\"e\"}"}"#
+        let dl = try #require(rejection("\t  " + delivery + "  "))
+        #expect(dl.origin.form == .delivery)
+        #expect(String(decoding: dl.origin.bytes, as: UTF8.self) == delivery)
+    }
+
     @Test("a truncated record stays truncated when dead-lettered again")
     func truncatedAgain() throws {
         let dl = try #require(rejection(#"{"error":{"stage":"parse","reason":"too_large","message":"m"},"raw":"{\"id\":","truncated":true}"#))

@@ -78,7 +78,7 @@ public struct ParseStage: Sendable {
         // One level less than the limit: the dead-letter record adds one around a delivery.
         if let doc = try? JSONDocument(parsing: bytes, maxDepth: JSONParser.defaultMaxDepth - 1),
            doc.root.member(Self.headersKey)?.kind == .object, doc.root.member(Self.bodyKey)?.kind == .string {
-            return ItemOrigin(form: .delivery, bytes: bytes)
+            return ItemOrigin(form: .delivery, bytes: doc.root.rawBytes)  // without surrounding blanks, as replay reads it
         }
         if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.errorKey) != nil {
             if let d = doc.root.member(Self.deliveryKey) {
