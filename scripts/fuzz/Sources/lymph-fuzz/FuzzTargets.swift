@@ -218,6 +218,7 @@ enum FuzzTargets {
         let yaml = """
             pipeline: fuzz
             stages:
+              - parse
               - filter: { types: ["alert.*", prediction.created, "*"] }
               - filter:
                   match:
