@@ -215,6 +215,9 @@ public struct PipelineRunner: Sendable {
         // Common cases: no `when:` and no replacement. Events that go on stay where they are
         // and the others are compacted away in place (moves, no copies of events).
         if selectedPositions == nil && !outcomes.contains(where: { if case .replace = $0 { return true } else { return false } }) {
+            // `selected` shares batch.events' storage: let it go, or the first change below
+            // copies every event of the batch (and retains all they hold).
+            selected = []
             var write = 0
             for read in 0..<outcomes.count {
                 switch outcomes[read] {
