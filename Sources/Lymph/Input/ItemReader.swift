@@ -118,7 +118,7 @@ final class SourceReader {
     /// length so far.
     var skipping: (prefix: ArraySlice<UInt8>, line: Int, length: Int)?
 
-    init(path: String, maxItemBytes: Int, readSize: Int = ItemReader.blockSize) throws(InputError) {
+    init(path: String, maxItemBytes: Int, readSize: Int) throws(InputError) {
         self.path = path
         self.maxItemBytes = maxItemBytes
         self.readSize = readSize

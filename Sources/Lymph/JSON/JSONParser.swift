@@ -88,16 +88,8 @@ public enum JSONParser {
 
     /// The number's value as a Double (nearest; out-of-range magnitudes become ±infinity or 0).
     public static func parseDouble(_ raw: ArraySlice<UInt8>) -> Double? {
-        if raw.count >= 512 {
-            // A long number (many digits are valid JSON): on the heap, not the stack.
-            let text = Array(raw) + [0]
-            return text.withUnsafeBufferPointer { buffer -> Double? in
-                let start = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-                var endPointer: UnsafeMutablePointer<CChar>?
-                let value = strtod(start, &endPointer)
-                return endPointer.map { UnsafePointer($0) == start + raw.count } == true ? value : nil
-            }
-        }
+        // Any length (many digits are valid JSON): withUnsafeTemporaryAllocation puts a long
+        // one on the heap.
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: raw.count + 1) { buffer -> Double? in
             var k = 0
             for b in raw {

@@ -4,14 +4,15 @@
 /// unchanged, and each ill-formed sequence is replaced by U+FFFD using the
 /// "maximal subpart" rule, which matches `String(decoding:as: UTF8.self)`.
 public enum JSONStringEncoder {
-    /// Appends `"…"` with `bytes` escaped as needed.
-    @inlinable
-    public static func append(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
+    /// Appends `"…"` with `bytes` escaped as needed. Returns true when some bytes were not
+    /// UTF-8 (and so were written as U+FFFD).
+    @inlinable @discardableResult
+    public static func append(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) -> Bool {
         out.append(0x22)
-        if bytes.withContiguousStorageIfAvailable({ appendContents($0, to: &out) }) == nil {
-            Array(bytes).withUnsafeBufferPointer { appendContents($0, to: &out) }
-        }
+        let replaced = bytes.withContiguousStorageIfAvailable({ appendContents($0, to: &out) })
+            ?? Array(bytes).withUnsafeBufferPointer { appendContents($0, to: &out) }
         out.append(0x22)
+        return replaced
     }
 
     /// Appends `"…"` for `string`.
@@ -20,19 +21,21 @@ public enum JSONStringEncoder {
         var string = string
         out.append(0x22)
         // A native String is already valid UTF-8; withUTF8 only copies bridged ones.
-        string.withUTF8 { appendContents($0, to: &out) }
+        _ = string.withUTF8 { appendContents($0, to: &out) }
         out.append(0x22)
     }
 
-    /// Appends the escaped contents without the surrounding quotes.
+    /// Appends the escaped contents without the surrounding quotes; true when some bytes were
+    /// not UTF-8.
     ///
     /// Runs of bytes that need no escaping are found 8 at a time and copied with
     /// memcpy; short runs and escapes are staged in a stack buffer so the array is
     /// touched about once per kilobyte instead of once per escape.
-    @usableFromInline
-    static func appendContents(_ input: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        guard let base = input.baseAddress, !input.isEmpty else { return }
+    @usableFromInline @discardableResult
+    static func appendContents(_ input: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) -> Bool {
+        guard let base = input.baseAddress, !input.isEmpty else { return false }
         let count = input.count
+        var replaced = false
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: stageCapacity) { stage in
             var staged = Stage(buffer: stage.baseAddress!)
             var runStart = 0
@@ -60,6 +63,7 @@ public enum JSONStringEncoder {
                 staged.copy(base + runStart, count: i - runStart, into: &out)
                 if byte >= 0x80 {
                     staged.write((0xEF, 0xBF, 0xBD), into: &out)  // U+FFFD
+                    replaced = true
                     i += invalidSubpartLength(base + i, available: count - i)
                 } else if byte == 0x22 || byte == 0x5C {
                     staged.write(0x5C, byte, into: &out)  // the common case in JSON-in-JSON
@@ -73,6 +77,7 @@ public enum JSONStringEncoder {
             staged.copy(base + runStart, count: count - runStart, into: &out)
             staged.flush(into: &out)
         }
+        return replaced
     }
 
     private static let stageCapacity = 1_024

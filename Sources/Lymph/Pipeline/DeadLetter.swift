@@ -44,10 +44,9 @@ public struct DeadLetter: Sendable {
             appendWithoutLineBreaks(origin.bytes, to: &out)
         case .raw:
             out.append(contentsOf: #","raw":"#.utf8)
-            JSONStringEncoder.append(origin.bytes, to: &out)
             // A JSON string cannot hold bytes that are not UTF-8 ("raw" shows them as U+FFFD),
             // so the exact line is kept beside it, and replay reads that.
-            if String(validating: origin.bytes, as: UTF8.self) == nil {
+            if JSONStringEncoder.append(origin.bytes, to: &out) {
                 out.append(contentsOf: #","raw_base64":""#.utf8)
                 out.append(contentsOf: Data(origin.bytes).base64EncodedString().utf8)
                 out.append(UInt8(ascii: "\""))
