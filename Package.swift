@@ -27,9 +27,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
     ],
     targets: [
+        // glibc's posix_spawn extensions and pidfd_open, for event-mode plugins (EventProcess).
+        .target(name: "CLymphSpawn"),
         .target(
             name: "Lymph",
             dependencies: [
+                "CLymphSpawn",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -412,6 +412,55 @@ struct ExecEventModeTests {
         #expect(fds == ["0", "1", "2"], "\(h.file("fds.txt"))")
     }
 
+    @Test("an event larger than a pipe's buffer goes through whole, and one the plugin never reads is no failure")
+    func largeEvent() throws {
+        let h = ExecHarness()
+        let pad = String(repeating: "x", count: 300_000)
+        h.events(2, data: { #"{"n":\#($0),"pad":"\#(pad)"}"# })
+        // cat reads while it writes: Lymph must write stdin and read stdout at once.
+        let r = try h.run("  - exec: { name: copy, command: cat }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.output.count == 2)
+        #expect(h.output.allSatisfy { $0.contains(pad) })
+        let h2 = ExecHarness()
+        h2.events(2, data: { #"{"n":\#($0),"pad":"\#(pad)"}"# })
+        h2.script("skip.sh", "#!/bin/sh\necho '{\"id\":\"short\",\"type\":\"t\"}'\n")
+        let r2 = try h2.run("  - exec: { name: skip, command: ./skip.sh }")
+        #expect(r2.status == 0, "\(r2.stderr)")
+        #expect(h2.outputIDs == ["short", "short"])
+    }
+
+    @Test("a plugin starts with no signal ignored or blocked, though Lymph ignores SIGPIPE, SIGINT and SIGTERM")
+    func defaultSignals() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("sig.sh", "#!/bin/sh\ngrep -E '^Sig(Ign|Blk)' /proc/$$/status > sig.txt\ncat\n")
+        let r = try h.run("  - exec: { name: sig, command: ./sig.sh }")
+        #expect(r.status == 0, "\(r.stderr)")
+        // Masks from /proc: bit n-1 is signal n. Signals 32 and 33 are glibc's own (threads'
+        // cancellation and set*id), which no spawn can reset; every standard signal must be.
+        var masks: [String: UInt64] = [:]
+        for line in h.file("sig.txt").split(separator: "\n") {
+            let parts = line.split(separator: "\t")
+            if parts.count == 2 { masks[String(parts[0])] = UInt64(parts[1], radix: 16) }
+        }
+        #expect(masks["SigBlk:"] == 0, "\(h.file("sig.txt"))")
+        #expect(masks["SigIgn:"].map { $0 & 0x7FFF_FFFF } == 0, "\(h.file("sig.txt"))")
+    }
+
+    @Test("a descendant that leaves the process group and keeps stdout open does not hold the event")
+    func escapedDescendant() throws {
+        let h = ExecHarness()
+        h.events(2)
+        h.script("escape.sh", "#!/bin/sh\nsetsid sleep 3043 &\ncat\n")
+        defer { for p in processes(containing: "sleep 3043") { kill(pid_t(p.prefix { $0 != ":" })!, SIGKILL) } }
+        let start = Date()
+        let r = try h.run("  - exec: { name: escape, command: ./escape.sh, timeout: 20s }")
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == ["e1", "e2"])
+    }
+
     @Test("no process is left behind, background children included")
     func noLeftovers() throws {
         let h = ExecHarness()
@@ -692,6 +741,32 @@ struct ExecInterruptTests {
     func twoSignals() throws {
         let (status, left) = try interrupt(signals: 2, marker: "3092")
         #expect(status == 130)
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    @Test("event mode: a second SIGINT exits at once and takes the running plugin's group along")
+    func twoSignalsEventMode() throws {
+        let h = ExecHarness()
+        h.script("slow.sh", "#!/bin/sh\ncat >/dev/null\nsleep 3094\n")
+        let yaml = "state: memory\noutput: out.ndjson\nstages:\n  - parse\n  - exec: { name: slow, command: ./slow.sh, timeout: 60s, workers: 2 }\n"
+        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        let stdin = Pipe()
+        let process = try LymphBinary.launch(["run", "p.yaml", "-"], in: h.dir, stdin: stdin)
+        stdin.fileHandleForWriting.write(Data((h.events(2).joined(separator: "\n") + "\n").utf8))
+        let deadline = Date().addingTimeInterval(20)
+        while processes(containing: "sleep 3094").count < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(processes(containing: "sleep 3094").count == 2, "both plugins should be running before the signals")
+        kill(process.processIdentifier, SIGINT)
+        Thread.sleep(forTimeInterval: 0.2)
+        kill(process.processIdentifier, SIGINT)
+        let end = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(process.terminationStatus == 130)
+        let left = processes(containing: "sleep 3094")
         #expect(left.isEmpty, "\(left)")
     }
 }

@@ -1,11 +1,10 @@
 import Foundation
 import Logging
-import Subprocess
-import SystemPackage
 
 /// `mode: event`: one process per event. The event is written to stdin as one line, then end of
 /// file; stdout is collected up to `maxOutput`; stderr goes to the log; the whole run of the
 /// process is bounded by `timeout`, after which its process group gets SIGTERM, then SIGKILL.
+/// `EventProcess` does the running, on a thread of `BlockingThreads`.
 struct ExecEventRunner: Sendable {
     let command: ExecCommand
     let environment: ExecEnvironment
@@ -22,64 +21,22 @@ struct ExecEventRunner: Sendable {
         var log = logger
         log[metadataKey: "event_id"] = "\(eventID)"
         let stderr = StderrCollector(logger: log, redact: redact)
-        let configuration = ExecProcess.configuration(command, environment: environment.forEvent(id: eventID, type: eventType))
-        let maxOutput = self.maxOutput
-        let timeout = self.timeout
-
-        enum Finish: Sendable {
-            case ran(TerminationStatus, Collected)
-            case failedToStart(String)
-            case timedOut
-        }
-        let finish: Finish = await withTaskGroup(of: Finish?.self) { group in
-            group.addTask {
-                do {
-                    let result = try await Subprocess.run(configuration, input: .inputWriter, output: .sequence, error: .sequence) { execution in
-                        let pid = execution.processIdentifier.value
-                        ChildProcesses.started(pid)
-                        defer { ChildProcesses.ended(pid) }
-                        async let collected = Self.collect(execution.standardOutput, limit: maxOutput, pid: pid)
-                        async let drained: Void = stderr.drain(execution.standardError)
-                        // A plugin that never reads stdin (or exits first) is not an error.
-                        _ = try? await execution.standardInputWriter.write(input)
-                        try? await execution.standardInputWriter.finish()
-                        let output = await collected
-                        await drained
-                        // Not cancelled with a timeout: after the teardown's SIGTERM ends the
-                        // leader, members that ignore SIGTERM must still get SIGKILL here.
-                        await ExecProcess.clearGroupWhenLeaderExits(pid)
-                        processEnded()
-                        return output
-                    }
-                    return .ran(result.terminationStatus, result.closureResult)
-                } catch is CancellationError {
-                    return nil
-                } catch {
-                    return Task.isCancelled ? nil : .failedToStart("\(error)")
-                }
+        let environment = self.environment.forEvent(id: eventID, type: eventType)
+        let (command, maxOutput, timeout) = (self.command, self.maxOutput, self.timeout)
+        let control = EventProcess.Control()
+        // The process runs on a blocking thread of its own; a cancelled task stops it at once.
+        let outcome = await withTaskCancellationHandler {
+            await BlockingThreads.shared.run {
+                EventProcess.run(command, environment: environment, input: input, timeout: timeout, maxOutput: maxOutput,
+                                 stderr: stderr, control: control, processEnded: processEnded)
             }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: .seconds(timeout))
-                    return .timedOut
-                } catch {
-                    return nil
-                }
-            }
-            var finish: Finish = .timedOut
-            while let next = await group.next() {
-                guard let next else { continue }
-                finish = next
-                // First to finish wins: a timeout cancels the run (swift-subprocess then tears
-                // the process group down), a finished run cancels the timer.
-                group.cancelAll()
-                break
-            }
-            await group.waitForAll()
-            return finish
+        } onCancel: {
+            control.cancel()
         }
         let tail = stderr.tailDescription
-        switch finish {
+        switch outcome {
+        case .cancelled:
+            return .failure(ExecFailure(reason: "plugin_cancelled", message: "stage '\(stageName)': \(command.name) was stopped because the run is ending\(tail)", retryable: false))
         case .timedOut:
             return .failure(ExecFailure(reason: "plugin_timeout", message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) and was stopped\(tail)", retryable: true))
         case .failedToStart(let error):
@@ -95,28 +52,5 @@ struct ExecEventRunner: Sendable {
             }
             return .success(collected.bytes)
         }
-    }
-
-    struct Collected: Sendable {
-        var bytes: [UInt8] = []
-        var overflowed = false
-    }
-
-    /// Reads stdout up to `limit` bytes; past it, kills the process group and stops reading.
-    static func collect(_ sequence: SubprocessOutputSequence, limit: Int, pid: pid_t) async -> Collected {
-        var collected = Collected()
-        do {
-            for try await buffer in sequence {
-                if collected.bytes.count + buffer.count > limit {
-                    collected.overflowed = true
-                    kill(-pid, SIGKILL)
-                    break
-                }
-                buffer.withUnsafeBytes { collected.bytes.append(contentsOf: $0) }
-            }
-        } catch {
-            // The process ended while a grandchild still held the pipe: what was read stands.
-        }
-        return collected
     }
 }

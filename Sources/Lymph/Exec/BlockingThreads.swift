@@ -1,0 +1,53 @@
+import Foundation
+import Synchronization
+
+/// Threads for work that blocks (an event-mode process run waits in poll(2) and waitpid(2)),
+/// kept off Swift's cooperative threads. A thread is made when a job finds none idle, and
+/// stays for the next one: at most as many exist as jobs ever ran at once, which the stages'
+/// `workers:` bound.
+final class BlockingThreads: Sendable {
+    struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var idle = 0
+    }
+
+    let name: String
+    let state = Mutex(State())
+    let wakeup = DispatchSemaphore(value: 0)
+
+    init(name: String) { self.name = name }
+
+    static let shared = BlockingThreads(name: "lymph-exec")
+
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        let wake = state.withLock { s in
+            s.jobs.append(job)
+            if s.idle > 0 { s.idle -= 1; return true }
+            return false
+        }
+        if wake { wakeup.signal() } else { startThread() }
+    }
+
+    /// Runs `body` on one of the threads and returns its result.
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
+            submit { c.resume(returning: body()) }
+        }
+    }
+
+    private func startThread() {
+        let thread = Thread { [self] in
+            while true {
+                let job: (@Sendable () -> Void)? = state.withLock { s in
+                    if s.jobs.isEmpty { s.idle += 1; return nil }
+                    return s.jobs.removeFirst()
+                }
+                if let job { job() } else { wakeup.wait() }
+            }
+        }
+        thread.name = name
+        // Small: a run keeps a 64 KiB read buffer on the heap, and little else.
+        thread.stackSize = 512 * 1024
+        thread.start()
+    }
+}

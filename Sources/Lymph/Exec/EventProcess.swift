@@ -1,0 +1,308 @@
+import CLymphSpawn
+import Foundation
+import Subprocess
+import Synchronization
+
+/// One event-mode plugin process, from its start to its reaping, driven on the calling thread,
+/// which it blocks (`BlockingThreads` gives each run a thread of its own).
+///
+/// Event mode starts its processes with glibc's `posix_spawn` rather than swift-subprocess
+/// (which stream mode uses): swift-subprocess 1.0.2 starts every process on one shared
+/// background thread, so two workers could never start two processes at once. Measured on 2
+/// cores with a `/bin/true`-like script (scripts/bench_spawn_floor): 1.42× from two at once
+/// through swift-subprocess, 1.99× with `posix_spawn` called from two threads.
+///
+/// What swift-subprocess gave is kept: the process leads a process group of its own; its signal
+/// mask is empty and every signal has its default action (Lymph ignores SIGPIPE, a plugin must
+/// not inherit that); it inherits descriptors 0–2 only; it gets the clean environment and the
+/// pipeline's folder as working directory; at the timeout its group gets SIGTERM, then SIGKILL
+/// after a grace.
+enum EventProcess {
+    enum Outcome: Sendable {
+        case ran(TerminationStatus, Collected)
+        case failedToStart(String)
+        case timedOut
+        case cancelled
+    }
+
+    struct Collected: Sendable {
+        var bytes: [UInt8] = []
+        var overflowed = false
+    }
+
+    /// Lets another thread stop the run (the task waiting for it was cancelled).
+    final class Control: Sendable {
+        struct State {
+            var pid: pid_t = 0
+            var cancelled = false
+        }
+        let state = Mutex(State())
+
+        /// Kills the process group now, or the moment the process has started.
+        func cancel() {
+            state.withLock { s in
+                s.cancelled = true
+                if s.pid > 0 { kill(-s.pid, SIGKILL) }
+            }
+        }
+
+        /// Records the started process; true when the run was cancelled meanwhile.
+        func started(_ pid: pid_t) -> Bool {
+            state.withLock { s in
+                s.pid = pid
+                if s.cancelled { kill(-pid, SIGKILL) }
+                return s.cancelled
+            }
+        }
+
+        /// Called before reaping, so a late `cancel` never signals a reused process id.
+        func ending() -> Bool {
+            state.withLock { s in
+                s.pid = 0
+                return s.cancelled
+            }
+        }
+    }
+
+    /// After the process itself has exited, how long its pipes may stay open (held by a
+    /// descendant that left its process group) before Lymph stops reading them.
+    static let drainAfterExit: Duration = .milliseconds(200)
+    static let readSize = 64 * 1024
+
+    static func run(_ command: ExecCommand, environment: [[UInt8]], input: [UInt8], timeout: Double, maxOutput: Int,
+                    stderr: StderrCollector, control: Control, processEnded: () -> Void) -> Outcome {
+        var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
+        defer { for fd in stdinPipe + stdoutPipe + stderrPipe where fd >= 0 { close(fd) } }
+        for i in 0..<3 {
+            let ok = (i == 0 ? lymph_pipe_cloexec(&stdinPipe) : i == 1 ? lymph_pipe_cloexec(&stdoutPipe) : lymph_pipe_cloexec(&stderrPipe)) == 0
+            if !ok { return .failedToStart("could not create a pipe: \(String(cString: strerror(errno)))") }
+        }
+        let pid: pid_t
+        switch spawn(command, environment: environment, stdin: stdinPipe[0], stdout: stdoutPipe[1], stderr: stderrPipe[1]) {
+        case .failure(let failure): return .failedToStart(failure.description)
+        case .success(let p): pid = p
+        }
+        ChildProcesses.started(pid)
+        _ = control.started(pid)
+        // The child's ends are the child's: closed here so that end of file means the child
+        // (and whatever inherited them) is done with them.
+        for fd in [stdinPipe[0], stdoutPipe[1], stderrPipe[1]] { close(fd) }
+        stdinPipe[0] = -1; stdoutPipe[1] = -1; stderrPipe[1] = -1
+        let pidfd = lymph_pidfd_open(pid)
+        defer { if pidfd >= 0 { close(pidfd) } }
+        for fd in [stdinPipe[1], stdoutPipe[0], stderrPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+
+        var session = Session(pid: pid, pidfd: pidfd, input: input, maxOutput: maxOutput, stderr: stderr,
+                              stdinFD: stdinPipe[1], stdoutFD: stdoutPipe[0], stderrFD: stderrPipe[0])
+        session.drive(until: ContinuousClock.now + .milliseconds(Int64((timeout * 1000).rounded(.up))))
+        // Session closed what it finished with; the rest is closed by the defer above.
+        stdinPipe[1] = session.stdinFD; stdoutPipe[0] = session.stdoutFD; stderrPipe[0] = session.stderrFD
+        stderr.finish()
+
+        let cancelled = control.ending()
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        ChildProcesses.ended(pid)
+        processEnded()
+        if cancelled { return .cancelled }
+        if session.timedOut { return .timedOut }
+        let termination: TerminationStatus = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+        return .ran(termination, session.collected)
+    }
+
+    /// posix_spawn with the file actions and attributes the type's comment lists.
+    static func spawn(_ command: ExecCommand, environment: [[UInt8]], stdin: Int32, stdout: Int32, stderr: Int32) -> Result<pid_t, SpawnFailure> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var rc = posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        if rc == 0 { rc = posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
+        if rc == 0 { rc = posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
+        if rc == 0 { rc = lymph_spawn_add_closefrom(&actions, 3) }
+        if rc == 0 { rc = lymph_spawn_add_chdir(&actions, command.workingDirectory) }
+        var noSignals = sigset_t(), allSignals = sigset_t()
+        sigemptyset(&noSignals)
+        sigfillset(&allSignals)
+        sigdelset(&allSignals, SIGKILL)
+        sigdelset(&allSignals, SIGSTOP)
+        if rc == 0 { rc = posix_spawnattr_setsigmask(&attributes, &noSignals) }
+        if rc == 0 { rc = posix_spawnattr_setsigdefault(&attributes, &allSignals) }
+        if rc == 0 { rc = posix_spawnattr_setpgroup(&attributes, 0) }
+        if rc == 0 { rc = posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) }
+        guard rc == 0 else { return .failure(SpawnFailure("could not prepare the start: \(String(cString: strerror(rc)))")) }
+
+        let argv = CStrings([command.name] + command.arguments)
+        let envp = CStrings(environment)
+        defer { argv.free(); envp.free() }
+        var pid: pid_t = 0
+        rc = posix_spawn(&pid, command.executable, &actions, &attributes, argv.pointers, envp.pointers)
+        guard rc == 0 else { return .failure(SpawnFailure(String(cString: strerror(rc)))) }
+        return .success(pid)
+    }
+
+    struct SpawnFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// NUL-terminated copies for the C library, with a nil at the end; a NUL inside a value
+    /// would end it early, so it is dropped.
+    struct CStrings {
+        var pointers: [UnsafeMutablePointer<CChar>?]
+
+        init(_ strings: [String]) { self.init(strings.map { Array($0.utf8) }) }
+
+        init(_ values: [[UInt8]]) {
+            pointers = values.map { value in
+                let bytes = value.filter { $0 != 0 }
+                let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+                bytes.withUnsafeBufferPointer { b in
+                    b.withMemoryRebound(to: CChar.self) { p.update(from: $0.baseAddress!, count: b.count) }
+                }
+                p[bytes.count] = 0
+                return p
+            }
+            pointers.append(nil)
+        }
+
+        func free() { for p in pointers { p?.deallocate() } }
+    }
+
+    /// The running process's pipes: stdin written, stdout and stderr read, all at once, until
+    /// the process has exited and its pipes are drained.
+    struct Session {
+        let pid: pid_t
+        let pidfd: Int32
+        let input: [UInt8]
+        let maxOutput: Int
+        let stderr: StderrCollector
+        var stdinFD: Int32
+        var stdoutFD: Int32
+        var stderrFD: Int32
+        var written = 0
+        var collected = Collected()
+        var exited = false
+        var timedOut = false
+        var buffer = [UInt8](repeating: 0, count: EventProcess.readSize)
+
+        init(pid: pid_t, pidfd: Int32, input: [UInt8], maxOutput: Int, stderr: StderrCollector, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32) {
+            self.pid = pid
+            self.pidfd = pidfd
+            self.input = input
+            self.maxOutput = maxOutput
+            self.stderr = stderr
+            self.stdinFD = stdinFD
+            self.stdoutFD = stdoutFD
+            self.stderrFD = stderrFD
+        }
+
+        mutating func drive(until deadline: ContinuousClock.Instant) {
+            writeInput()
+            var killAt: ContinuousClock.Instant?
+            var drainUntil: ContinuousClock.Instant?
+            while true {
+                if exited && stdoutFD < 0 && stderrFD < 0 { return }
+                let now = ContinuousClock.now
+                if let d = drainUntil, now >= d { return }
+                if !timedOut && !exited && now >= deadline {
+                    // Past the timeout: SIGTERM to the group, SIGKILL after the grace.
+                    timedOut = true
+                    kill(-pid, SIGTERM)
+                    killAt = now + ExecProcess.terminationGrace
+                }
+                if let k = killAt, now >= k {
+                    kill(-pid, SIGKILL)
+                    killAt = nil
+                }
+                var wake = [drainUntil, killAt, timedOut || exited ? nil : deadline].compactMap { $0 }.min()
+                // Without a pidfd (kernels before 5.3) the exit is looked for every millisecond.
+                if pidfd < 0 && !exited { wake = min(wake ?? now + .milliseconds(1), now + .milliseconds(1)) }
+                var fds: [pollfd] = []
+                if stdinFD >= 0 { fds.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }
+                if stdoutFD >= 0 { fds.append(pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)) }
+                if stderrFD >= 0 { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
+                if pidfd >= 0 && !exited { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+                let waitMs: Int32 = wake.map { w in
+                    let left = w - now
+                    return Int32(clamping: max(0, (left.components.seconds * 1000) + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
+                } ?? -1
+                let ready = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), waitMs) }
+                if ready < 0 && errno != EINTR {
+                    // Cannot happen with valid descriptors; the process must not outlive the run.
+                    kill(-pid, SIGKILL)
+                    while !exited && ExecProcess.exitState(pid) == .running { usleep(1000) }
+                    return
+                }
+                for fd in fds where fd.revents != 0 {
+                    switch fd.fd {
+                    case stdinFD: writeInput()
+                    case stdoutFD: readStdout()
+                    case stderrFD: readStderr()
+                    default: break
+                    }
+                }
+                if !exited && (pidfd >= 0 ? fds.contains { $0.fd == pidfd && $0.revents != 0 } : ExecProcess.exitState(pid) == .exited) {
+                    exited = true
+                    // Whatever the leader left in its group goes with it (the leader is not yet
+                    // reaped, so the group id cannot have been reused).
+                    kill(-pid, SIGKILL)
+                    killAt = nil
+                    drainUntil = ContinuousClock.now + EventProcess.drainAfterExit
+                    closeStdin()
+                }
+            }
+        }
+
+        /// Writes what the pipe takes now; a plugin that does not read its stdin (or has exited)
+        /// is not an error.
+        mutating func writeInput() {
+            guard stdinFD >= 0 else { return }
+            let fd = stdinFD
+            while written < input.count {
+                let from = written
+                let n = input.withUnsafeBytes { write(fd, $0.baseAddress! + from, $0.count - from) }
+                if n > 0 { written += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && errno == EAGAIN { return }
+                break
+            }
+            closeStdin()
+        }
+
+        mutating func closeStdin() {
+            if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
+        }
+
+        mutating func readStdout() {
+            while stdoutFD >= 0 {
+                let fd = stdoutFD
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && errno == EAGAIN { return }
+                if n <= 0 { close(stdoutFD); stdoutFD = -1; return }
+                if collected.bytes.count + n > maxOutput {
+                    // Over max_output: the group is stopped and the rest is not read.
+                    collected.overflowed = true
+                    kill(-pid, SIGKILL)
+                    close(stdoutFD); stdoutFD = -1
+                    return
+                }
+                collected.bytes.append(contentsOf: buffer[0..<n])
+            }
+        }
+
+        mutating func readStderr() {
+            while stderrFD >= 0 {
+                let fd = stderrFD
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && errno == EAGAIN { return }
+                if n <= 0 { close(stderrFD); stderrFD = -1; return }
+                buffer.withUnsafeBytes { stderr.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+        }
+    }
+}
