@@ -9,6 +9,9 @@
 #define SYS_pidfd_open 434
 #endif
 
+// Lymph runs on Linux with glibc 2.34 or later (the Debian 12 this project builds on has 2.36).
+// Elsewhere these report ENOSYS, and event-mode plugins fail to start with that reason.
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
 int lymph_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
@@ -16,10 +19,27 @@ int lymph_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from) {
 int lymph_spawn_add_chdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
+#else
+int lymph_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    (void)actions; (void)from;
+    return ENOSYS;
+}
+
+int lymph_spawn_add_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    (void)actions; (void)path;
+    return ENOSYS;
+}
+#endif
 
 int lymph_pidfd_open(pid_t pid) {
+#if defined(__linux__)
     // pidfd_open gives close-on-exec descriptors always.
     return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
 static int above_stdio(int fd) {
@@ -40,6 +60,9 @@ int lymph_pipe_cloexec(int fds[2]) {
         int saved = errno;
         if (fds[0] >= 0) close(fds[0]);
         if (fds[1] >= 0) close(fds[1]);
+        // Closed here: the caller must not close these numbers again.
+        fds[0] = -1;
+        fds[1] = -1;
         errno = saved;
         return -1;
     }

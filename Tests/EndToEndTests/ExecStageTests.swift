@@ -448,17 +448,47 @@ struct ExecEventModeTests {
         #expect(masks["SigIgn:"].map { $0 & 0x7FFF_FFFF } == 0, "\(h.file("sig.txt"))")
     }
 
-    @Test("a descendant that leaves the process group and keeps stdout open does not hold the event")
+    @Test("output a child in the plugin's group writes after the plugin itself exited is kept")
+    func childWritesAfterExit() throws {
+        let h = ExecHarness()
+        h.events(3)
+        // The script exits at once; its background child answers a little later (from fd 3: sh
+        // gives a background job /dev/null as its stdin).
+        h.script("late.sh", "#!/bin/sh\nexec 3<&0\n(sleep 0.3; cat <&3) &\nexit 0\n")
+        let r = try h.run("  - exec: { name: late, command: ./late.sh, workers: 3 }")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(h.outputIDs == ["e1", "e2", "e3"])
+    }
+
+    @Test("a descendant that leaves the process group and keeps stdout open fails the event at the timeout, saying so")
     func escapedDescendant() throws {
         let h = ExecHarness()
-        h.events(2)
-        h.script("escape.sh", "#!/bin/sh\nsetsid sleep 3043 &\ncat\n")
+        h.events(1)
+        // The script waits until the sleep has left the group (setsid has run) before it answers.
+        h.script("escape.sh", "#!/bin/sh\nsetsid sh -c 'touch escaped; exec sleep 3043' &\nwhile [ ! -e escaped ]; do sleep 0.01; done\ncat\n")
         defer { for p in processes(containing: "sleep 3043") { kill(pid_t(p.prefix { $0 != ":" })!, SIGKILL) } }
         let start = Date()
-        let r = try h.run("  - exec: { name: escape, command: ./escape.sh, timeout: 20s }")
+        let r = try h.run("  - exec: { name: escape, command: ./escape.sh, timeout: 1s }")
         #expect(Date().timeIntervalSince(start) < 10)
-        #expect(r.status == 0, "\(r.stderr)")
-        #expect(h.outputIDs == ["e1", "e2"])
+        #expect(r.status == 1, "\(r.stderr)")
+        let dead = try #require(h.deadLetters.first)
+        #expect(dead.reason == "plugin_timeout")
+        #expect(dead.message.contains("exited, but a process it started still held its stdout or stderr open"), "\(dead.message)")
+        // Outside the group, so Lymph could not stop it: it is still there (the defer ends it).
+        #expect(processes(containing: "sleep 3043").count == 1)
+    }
+
+    @Test("a plugin flooding stderr is still stopped at its timeout")
+    func stderrFlood() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("flood.sh", "#!/bin/sh\nexec yes 'error: connection refused, retrying' >&2\n")
+        let start = Date()
+        let r = try h.run("  - exec: { name: flood, command: ./flood.sh, timeout: 1s }")
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(h.deadLetters.first?.reason == "plugin_timeout")
+        #expect(processes(containing: "yes error: connection refused").isEmpty)
     }
 
     @Test("no process is left behind, background children included")

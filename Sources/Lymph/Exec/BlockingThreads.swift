@@ -3,8 +3,9 @@ import Synchronization
 
 /// Threads for work that blocks (an event-mode process run waits in poll(2) and waitpid(2)),
 /// kept off Swift's cooperative threads. A thread is made when a job finds none idle, and
-/// stays for the next one: at most as many exist as jobs ever ran at once, which the stages'
-/// `workers:` bound.
+/// stays for the next one. How many exist follows how many runs were ever at once, which the
+/// stages' `workers:` bound (up to about twice that: a run frees its slot just before its
+/// thread is idle again).
 final class BlockingThreads: Sendable {
     struct State {
         var jobs: [@Sendable () -> Void] = []

@@ -21,8 +21,12 @@ enum EventProcess {
     enum Outcome: Sendable {
         case ran(TerminationStatus, Collected)
         case failedToStart(String)
-        case timedOut
+        /// `afterExit`: the process had exited, but something it started still held its stdout
+        /// or stderr open at the timeout.
+        case timedOut(afterExit: Bool)
         case cancelled
+        /// The process ended but its exit status could not be read.
+        case statusLost(String)
     }
 
     struct Collected: Sendable {
@@ -46,6 +50,8 @@ enum EventProcess {
             }
         }
 
+        var isCancelled: Bool { state.withLock { $0.cancelled } }
+
         /// Records the started process; true when the run was cancelled meanwhile.
         func started(_ pid: pid_t) -> Bool {
             state.withLock { s in
@@ -64,13 +70,15 @@ enum EventProcess {
         }
     }
 
-    /// After the process itself has exited, how long its pipes may stay open (held by a
-    /// descendant that left its process group) before Lymph stops reading them.
-    static let drainAfterExit: Duration = .milliseconds(200)
+    /// Once the process group has been killed, how long its pipes may stay open (held by a
+    /// descendant that left the group) before Lymph stops reading them.
+    static let drainAfterKill: Duration = .milliseconds(200)
     static let readSize = 64 * 1024
 
     static func run(_ command: ExecCommand, environment: [[UInt8]], input: [UInt8], timeout: Double, maxOutput: Int,
                     stderr: StderrCollector, control: Control, processEnded: () -> Void) -> Outcome {
+        // A task cancelled before its turn starts nothing (the run is ending).
+        if control.isCancelled { return .cancelled }
         var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
         defer { for fd in stdinPipe + stdoutPipe + stderrPipe where fd >= 0 { close(fd) } }
         for i in 0..<3 {
@@ -99,13 +107,20 @@ enum EventProcess {
         stdinPipe[1] = session.stdinFD; stdoutPipe[0] = session.stdoutFD; stderrPipe[0] = session.stderrFD
         stderr.finish()
 
+        // Untracked before the reap, so neither a late cancel nor an immediate exit (a second
+        // SIGINT) can signal the group id once it may be reused.
         let cancelled = control.ending()
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         ChildProcesses.ended(pid)
+        var status: Int32 = 0
+        var reaped: pid_t
+        repeat { reaped = waitpid(pid, &status, 0) } while reaped == -1 && errno == EINTR
+        let waitError = reaped == pid ? nil : String(cString: strerror(errno))
         processEnded()
         if cancelled { return .cancelled }
-        if session.timedOut { return .timedOut }
+        if session.timedOut { return .timedOut(afterExit: session.heldOpen) }
+        // ECHILD when SIGCHLD is ignored (the kernel reaps by itself); ExecStage sets it back to
+        // its default, but an exit status that could not be read is never taken for 0.
+        if let waitError { return .statusLost(waitError) }
         let termination: TerminationStatus = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
         return .ran(termination, session.collected)
     }
@@ -139,7 +154,10 @@ enum EventProcess {
         defer { argv.free(); envp.free() }
         var pid: pid_t = 0
         rc = posix_spawn(&pid, command.executable, &actions, &attributes, argv.pointers, envp.pointers)
-        guard rc == 0 else { return .failure(SpawnFailure(String(cString: strerror(rc)))) }
+        guard rc == 0 else {
+            // posix_spawn says only what failed, not which step: name both things it needed.
+            return .failure(SpawnFailure("\(String(cString: strerror(rc))) (working directory \(command.workingDirectory))"))
+        }
         return .success(pid)
     }
 
@@ -186,6 +204,8 @@ enum EventProcess {
         var collected = Collected()
         var exited = false
         var timedOut = false
+        /// The timeout came after the process had exited, while its pipes were still held open.
+        var heldOpen = false
         var buffer = [UInt8](repeating: 0, count: EventProcess.readSize)
 
         init(pid: pid_t, pidfd: Int32, input: [UInt8], maxOutput: Int, stderr: StderrCollector, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32) {
@@ -199,25 +219,40 @@ enum EventProcess {
             self.stderrFD = stderrFD
         }
 
+        /// Runs until the process has exited and its stdout and stderr have reached end of file
+        /// (a child it left running in its group may still be writing them), or until the
+        /// timeout, then kills what is left of the group. One read per descriptor per wake-up,
+        /// so a plugin flooding a pipe never keeps the deadlines from being checked.
         mutating func drive(until deadline: ContinuousClock.Instant) {
             writeInput()
             var killAt: ContinuousClock.Instant?
             var drainUntil: ContinuousClock.Instant?
             while true {
-                if exited && stdoutFD < 0 && stderrFD < 0 { return }
+                if exited && stdoutFD < 0 && stderrFD < 0 { break }
                 let now = ContinuousClock.now
-                if let d = drainUntil, now >= d { return }
-                if !timedOut && !exited && now >= deadline {
-                    // Past the timeout: SIGTERM to the group, SIGKILL after the grace.
+                if let d = drainUntil, now >= d {
+                    // Whatever is already in the pipes is still taken.
+                    readStdout(); readStderr()
+                    break
+                }
+                if !timedOut && now >= deadline {
                     timedOut = true
-                    kill(-pid, SIGTERM)
-                    killAt = now + ExecProcess.terminationGrace
+                    if exited {
+                        // Exited, but a child keeps the pipes open: the group goes now.
+                        heldOpen = true
+                        kill(-pid, SIGKILL)
+                        drainUntil = now + EventProcess.drainAfterKill
+                    } else {
+                        // SIGTERM to the group, SIGKILL after the grace.
+                        kill(-pid, SIGTERM)
+                        killAt = now + ExecProcess.terminationGrace
+                    }
                 }
                 if let k = killAt, now >= k {
                     kill(-pid, SIGKILL)
                     killAt = nil
                 }
-                var wake = [drainUntil, killAt, timedOut || exited ? nil : deadline].compactMap { $0 }.min()
+                var wake = [drainUntil, killAt, timedOut ? nil : deadline].compactMap { $0 }.min()
                 // Without a pidfd (kernels before 5.3) the exit is looked for every millisecond.
                 if pidfd < 0 && !exited { wake = min(wake ?? now + .milliseconds(1), now + .milliseconds(1)) }
                 var fds: [pollfd] = []
@@ -234,7 +269,8 @@ enum EventProcess {
                     // Cannot happen with valid descriptors; the process must not outlive the run.
                     kill(-pid, SIGKILL)
                     while !exited && ExecProcess.exitState(pid) == .running { usleep(1000) }
-                    return
+                    exited = true
+                    break
                 }
                 for fd in fds where fd.revents != 0 {
                     switch fd.fd {
@@ -246,14 +282,18 @@ enum EventProcess {
                 }
                 if !exited && (pidfd >= 0 ? fds.contains { $0.fd == pidfd && $0.revents != 0 } : ExecProcess.exitState(pid) == .exited) {
                     exited = true
-                    // Whatever the leader left in its group goes with it (the leader is not yet
-                    // reaped, so the group id cannot have been reused).
-                    kill(-pid, SIGKILL)
-                    killAt = nil
-                    drainUntil = ContinuousClock.now + EventProcess.drainAfterExit
                     closeStdin()
+                    if timedOut || collected.overflowed {
+                        // Stopped (timeout or max_output): nothing of its group is waited for.
+                        kill(-pid, SIGKILL)
+                        killAt = nil
+                        drainUntil = ContinuousClock.now + EventProcess.drainAfterKill
+                    }
                 }
             }
+            // Whatever the leader left in its group goes with it (the leader is not yet reaped,
+            // so the group id cannot have been reused).
+            kill(-pid, SIGKILL)
         }
 
         /// Writes what the pipe takes now; a plugin that does not read its stdin (or has exited)
@@ -277,32 +317,28 @@ enum EventProcess {
         }
 
         mutating func readStdout() {
-            while stdoutFD >= 0 {
-                let fd = stdoutFD
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && errno == EAGAIN { return }
-                if n <= 0 { close(stdoutFD); stdoutFD = -1; return }
-                if collected.bytes.count + n > maxOutput {
-                    // Over max_output: the group is stopped and the rest is not read.
-                    collected.overflowed = true
-                    kill(-pid, SIGKILL)
-                    close(stdoutFD); stdoutFD = -1
-                    return
-                }
-                collected.bytes.append(contentsOf: buffer[0..<n])
+            guard stdoutFD >= 0 else { return }
+            let fd = stdoutFD
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
+            if n <= 0 { close(stdoutFD); stdoutFD = -1; return }
+            if collected.bytes.count + n > maxOutput {
+                // Over max_output: the group is stopped and the rest is not read.
+                collected.overflowed = true
+                kill(-pid, SIGKILL)
+                close(stdoutFD); stdoutFD = -1
+                return
             }
+            collected.bytes.append(contentsOf: buffer[0..<n])
         }
 
         mutating func readStderr() {
-            while stderrFD >= 0 {
-                let fd = stderrFD
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && errno == EAGAIN { return }
-                if n <= 0 { close(stderrFD); stderrFD = -1; return }
-                buffer.withUnsafeBytes { stderr.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            }
+            guard stderrFD >= 0 else { return }
+            let fd = stderrFD
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
+            if n <= 0 { close(stderrFD); stderrFD = -1; return }
+            buffer.withUnsafeBytes { stderr.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
     }
 }

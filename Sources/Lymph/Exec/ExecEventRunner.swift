@@ -37,8 +37,12 @@ struct ExecEventRunner: Sendable {
         switch outcome {
         case .cancelled:
             return .failure(ExecFailure(reason: "plugin_cancelled", message: "stage '\(stageName)': \(command.name) was stopped because the run is ending\(tail)", retryable: false))
-        case .timedOut:
+        case .timedOut(afterExit: false):
             return .failure(ExecFailure(reason: "plugin_timeout", message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) and was stopped\(tail)", retryable: true))
+        case .timedOut(afterExit: true):
+            return .failure(ExecFailure(reason: "plugin_timeout", message: "stage '\(stageName)': \(command.name) exited, but a process it started still held its stdout or stderr open after \(DedupSpec.describe(timeout)) (timeout); its output may be incomplete (redirect what you start in the background, e.g. `cmd >/dev/null 2>&1 &`)\(tail)", retryable: true))
+        case .statusLost(let error):
+            return .failure(ExecFailure(reason: "plugin_exit", message: "stage '\(stageName)': \(command.name) ended, but its exit status could not be read (\(error))\(tail)", retryable: true))
         case .failedToStart(let error):
             return .failure(ExecFailure(reason: "plugin_start", message: "stage '\(stageName)': could not start \(command.executable): \(error)", retryable: true))
         case .ran(let status, let collected):

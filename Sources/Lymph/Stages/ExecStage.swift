@@ -33,6 +33,9 @@ public final class ExecStage: Stage {
         self.slots = ProcessSlots(spec.workers)
         // A plugin that exits before reading its stdin must cost an EPIPE, not Lymph's life.
         signal(SIGPIPE, SIG_IGN)
+        // Inherited as ignored (some supervisors do that), SIGCHLD would have the kernel reap
+        // plugins by itself, and their exit statuses would be lost.
+        signal(SIGCHLD, SIG_DFL)
         switch spec.mode {
         case .event:
             eventRunner = ExecEventRunner(command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
