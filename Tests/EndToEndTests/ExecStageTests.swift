@@ -448,16 +448,34 @@ struct ExecEventModeTests {
         #expect(masks["SigIgn:"].map { $0 & 0x7FFF_FFFF } == 0, "\(h.file("sig.txt"))")
     }
 
-    @Test("output a child in the plugin's group writes after the plugin itself exited is kept")
+    @Test("a child in the plugin's group still reads the event and answers after the plugin itself exited")
     func childWritesAfterExit() throws {
         let h = ExecHarness()
-        h.events(3)
+        // Larger than a pipe's buffer: stdin must still be written after the plugin's exit.
+        let pad = String(repeating: "y", count: 200_000)
+        h.events(3, data: { #"{"n":\#($0),"pad":"\#(pad)"}"# })
         // The script exits at once; its background child answers a little later (from fd 3: sh
         // gives a background job /dev/null as its stdin).
         h.script("late.sh", "#!/bin/sh\nexec 3<&0\n(sleep 0.3; cat <&3) &\nexit 0\n")
         let r = try h.run("  - exec: { name: late, command: ./late.sh, workers: 3 }")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(h.outputIDs == ["e1", "e2", "e3"])
+        #expect(h.output.allSatisfy { $0.contains(pad) })
+    }
+
+    @Test("stdout over max_output after the plugin exited fails at once as plugin_output, even with its pipes held open")
+    func overflowAfterExit() throws {
+        let h = ExecHarness()
+        h.events(1)
+        // The writer leaves the group (so the group's SIGKILL misses it), waits for the plugin to
+        // exit, floods stdout, then keeps stderr open.
+        h.script("spill.sh", "#!/bin/sh\nsetsid sh -c 'sleep 0.3; head -c 2000000 /dev/zero; exec sleep 3045' &\nexit 0\n")
+        defer { for p in processes(containing: "sleep 3045") { kill(pid_t(p.prefix { $0 != ":" })!, SIGKILL) } }
+        let start = Date()
+        let r = try h.run("  - exec: { name: spill, command: ./spill.sh, timeout: 20s, max_output: 1MiB }")
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(h.deadLetters.first?.reason == "plugin_output")
     }
 
     @Test("a descendant that leaves the process group and keeps stdout open fails the event at the timeout, saying so")

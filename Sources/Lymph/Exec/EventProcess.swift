@@ -25,12 +25,15 @@ enum EventProcess {
         /// or stderr open at the timeout.
         case timedOut(afterExit: Bool)
         case cancelled
+        /// stdout went over `max_output`; the group was killed.
+        case outputTooLarge
         /// The process ended but its exit status could not be read.
         case statusLost(String)
     }
 
     struct Collected: Sendable {
         var bytes: [UInt8] = []
+        /// Over `max_output`: `bytes` holds what came before.
         var overflowed = false
     }
 
@@ -102,7 +105,7 @@ enum EventProcess {
 
         var session = Session(pid: pid, pidfd: pidfd, input: input, maxOutput: maxOutput, stderr: stderr,
                               stdinFD: stdinPipe[1], stdoutFD: stdoutPipe[0], stderrFD: stderrPipe[0])
-        session.drive(until: ContinuousClock.now + .milliseconds(Int64((timeout * 1000).rounded(.up))))
+        session.drive(until: ContinuousClock.now + .milliseconds(Int64((timeout * 1000).rounded(.up))), control: control)
         // Session closed what it finished with; the rest is closed by the defer above.
         stdinPipe[1] = session.stdinFD; stdoutPipe[0] = session.stdoutFD; stderrPipe[0] = session.stderrFD
         stderr.finish()
@@ -117,6 +120,8 @@ enum EventProcess {
         let waitError = reaped == pid ? nil : String(cString: strerror(errno))
         processEnded()
         if cancelled { return .cancelled }
+        // Over max_output is what stopped it, even if the timeout came during the stop.
+        if session.collected.overflowed { return .outputTooLarge }
         if session.timedOut { return .timedOut(afterExit: session.heldOpen) }
         // ECHILD when SIGCHLD is ignored (the kernel reaps by itself); ExecStage sets it back to
         // its default, but an exit status that could not be read is never taken for 0.
@@ -220,13 +225,17 @@ enum EventProcess {
         }
 
         /// Runs until the process has exited and its stdout and stderr have reached end of file
-        /// (a child it left running in its group may still be writing them), or until the
-        /// timeout, then kills what is left of the group. One read per descriptor per wake-up,
-        /// so a plugin flooding a pipe never keeps the deadlines from being checked.
-        mutating func drive(until deadline: ContinuousClock.Instant) {
+        /// (a child it left running in its group may still be reading stdin and writing the
+        /// answer), or until the group is stopped (timeout, max_output, cancellation), then
+        /// kills what is left of the group. One read per descriptor per wake-up, so a plugin
+        /// flooding a pipe never keeps the deadlines from being checked.
+        mutating func drive(until deadline: ContinuousClock.Instant, control: Control) {
             writeInput()
             var killAt: ContinuousClock.Instant?
             var drainUntil: ContinuousClock.Instant?
+            // Once the group is told to go, nothing more is written, and after the leader has
+            // exited what is in the pipes is read for a short while, not waited for.
+            var stopping = false
             while true {
                 if exited && stdoutFD < 0 && stderrFD < 0 { break }
                 let now = ContinuousClock.now
@@ -235,13 +244,20 @@ enum EventProcess {
                     readStdout(); readStderr()
                     break
                 }
-                if !timedOut && now >= deadline {
+                if !stopping && (control.isCancelled || collected.overflowed) {
+                    // Both have killed the group already (Control.cancel, readStdout).
+                    stopping = true
+                    closeStdin()
+                    killAt = nil
+                }
+                if !stopping && now >= deadline {
                     timedOut = true
+                    stopping = true
+                    closeStdin()
                     if exited {
                         // Exited, but a child keeps the pipes open: the group goes now.
                         heldOpen = true
                         kill(-pid, SIGKILL)
-                        drainUntil = now + EventProcess.drainAfterKill
                     } else {
                         // SIGTERM to the group, SIGKILL after the grace.
                         kill(-pid, SIGTERM)
@@ -252,18 +268,19 @@ enum EventProcess {
                     kill(-pid, SIGKILL)
                     killAt = nil
                 }
-                var wake = [drainUntil, killAt, timedOut ? nil : deadline].compactMap { $0 }.min()
-                // Without a pidfd (kernels before 5.3) the exit is looked for every millisecond.
-                if pidfd < 0 && !exited { wake = min(wake ?? now + .milliseconds(1), now + .milliseconds(1)) }
+                if stopping && exited && drainUntil == nil { drainUntil = now + EventProcess.drainAfterKill }
+                // A cancellation only sets a flag (and kills the group): it is looked for at
+                // least every 100 ms. Without a pidfd (kernels before 5.3) the exit is looked
+                // for every millisecond.
+                var wake = [drainUntil, killAt, stopping ? nil : deadline, now + .milliseconds(100)].compactMap { $0 }.min()!
+                if pidfd < 0 && !exited { wake = min(wake, now + .milliseconds(1)) }
                 var fds: [pollfd] = []
                 if stdinFD >= 0 { fds.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }
                 if stdoutFD >= 0 { fds.append(pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)) }
                 if stderrFD >= 0 { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
                 if pidfd >= 0 && !exited { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
-                let waitMs: Int32 = wake.map { w in
-                    let left = w - now
-                    return Int32(clamping: max(0, (left.components.seconds * 1000) + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
-                } ?? -1
+                let left = wake - now
+                let waitMs = Int32(clamping: max(0, (left.components.seconds * 1000) + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
                 let ready = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), waitMs) }
                 if ready < 0 && errno != EINTR {
                     // Cannot happen with valid descriptors; the process must not outlive the run.
@@ -280,11 +297,11 @@ enum EventProcess {
                     default: break
                     }
                 }
-                if !exited && (pidfd >= 0 ? fds.contains { $0.fd == pidfd && $0.revents != 0 } : ExecProcess.exitState(pid) == .exited) {
+                // Without a pidfd, "unknown" (already reaped elsewhere) counts as exited: the
+                // reap then fails and says so, instead of this loop waiting forever.
+                if !exited && (pidfd >= 0 ? fds.contains { $0.fd == pidfd && $0.revents != 0 } : ExecProcess.exitState(pid) != .running) {
                     exited = true
-                    closeStdin()
-                    if timedOut || collected.overflowed {
-                        // Stopped (timeout or max_output): nothing of its group is waited for.
+                    if stopping {
                         kill(-pid, SIGKILL)
                         killAt = nil
                         drainUntil = ContinuousClock.now + EventProcess.drainAfterKill

@@ -45,10 +45,9 @@ struct ExecEventRunner: Sendable {
             return .failure(ExecFailure(reason: "plugin_exit", message: "stage '\(stageName)': \(command.name) ended, but its exit status could not be read (\(error))\(tail)", retryable: true))
         case .failedToStart(let error):
             return .failure(ExecFailure(reason: "plugin_start", message: "stage '\(stageName)': could not start \(command.executable): \(error)", retryable: true))
+        case .outputTooLarge:
+            return .failure(ExecFailure(reason: "plugin_output", message: "stage '\(stageName)': \(command.name) wrote more than \(maxOutput) bytes to stdout (max_output) and was stopped\(tail)", retryable: false))
         case .ran(let status, let collected):
-            if collected.overflowed {
-                return .failure(ExecFailure(reason: "plugin_output", message: "stage '\(stageName)': \(command.name) wrote more than \(maxOutput) bytes to stdout (max_output) and was stopped\(tail)", retryable: false))
-            }
             guard case .exited(0) = status else {
                 var retryable = true
                 if case .exited(65) = status { retryable = false }
