@@ -67,6 +67,12 @@ struct ExecHarness {
 }
 
 /// Processes whose command line contains `marker` (to prove nothing was left running).
+/// Sends SIGKILL to every live process whose command line contains `marker` (cleanup of a
+/// process a test let escape on purpose).
+func killProcesses(containing marker: String) {
+    for p in processes(containing: marker) { if let pid = pid_t(p.prefix { $0 != ":" }) { kill(pid, SIGKILL) } }
+}
+
 func processes(containing marker: String) -> [String] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     var found: [String] = []
@@ -470,7 +476,7 @@ struct ExecEventModeTests {
         // The writer leaves the group (so the group's SIGKILL misses it), waits for the plugin to
         // exit, floods stdout, then keeps stderr open.
         h.script("spill.sh", "#!/bin/sh\nsetsid sh -c 'sleep 0.3; head -c 2000000 /dev/zero; exec sleep 3045' &\nexit 0\n")
-        defer { for p in processes(containing: "sleep 3045") { kill(pid_t(p.prefix { $0 != ":" })!, SIGKILL) } }
+        defer { killProcesses(containing: "sleep 3045") }
         let start = Date()
         let r = try h.run("  - exec: { name: spill, command: ./spill.sh, timeout: 20s, max_output: 1MiB }")
         #expect(Date().timeIntervalSince(start) < 10)
@@ -484,7 +490,7 @@ struct ExecEventModeTests {
         h.events(1)
         // The script waits until the sleep has left the group (setsid has run) before it answers.
         h.script("escape.sh", "#!/bin/sh\nsetsid sh -c 'touch escaped; exec sleep 3043' &\nwhile [ ! -e escaped ]; do sleep 0.01; done\ncat\n")
-        defer { for p in processes(containing: "sleep 3043") { kill(pid_t(p.prefix { $0 != ":" })!, SIGKILL) } }
+        defer { killProcesses(containing: "sleep 3043") }
         let start = Date()
         let r = try h.run("  - exec: { name: escape, command: ./escape.sh, timeout: 1s }")
         #expect(Date().timeIntervalSince(start) < 10)

@@ -84,9 +84,8 @@ enum EventProcess {
         if control.isCancelled { return .cancelled }
         var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
         defer { for fd in stdinPipe + stdoutPipe + stderrPipe where fd >= 0 { close(fd) } }
-        for i in 0..<3 {
-            let ok = (i == 0 ? lymph_pipe_cloexec(&stdinPipe) : i == 1 ? lymph_pipe_cloexec(&stdoutPipe) : lymph_pipe_cloexec(&stderrPipe)) == 0
-            if !ok { return .failedToStart("could not create a pipe: \(String(cString: strerror(errno)))") }
+        guard lymph_pipe_cloexec(&stdinPipe) == 0, lymph_pipe_cloexec(&stdoutPipe) == 0, lymph_pipe_cloexec(&stderrPipe) == 0 else {
+            return .failedToStart("could not create a pipe: \(String(cString: strerror(errno)))")
         }
         let pid: pid_t
         switch spawn(command, environment: environment, stdin: stdinPipe[0], stdout: stdoutPipe[1], stderr: stderrPipe[1]) {
@@ -334,11 +333,7 @@ enum EventProcess {
         }
 
         mutating func readStdout() {
-            guard stdoutFD >= 0 else { return }
-            let fd = stdoutFD
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
-            if n <= 0 { close(stdoutFD); stdoutFD = -1; return }
+            guard let n = Self.readChunk(&stdoutFD, into: &buffer) else { return }
             if collected.bytes.count + n > maxOutput {
                 // Over max_output: the group is stopped and the rest is not read.
                 collected.overflowed = true
@@ -350,12 +345,19 @@ enum EventProcess {
         }
 
         mutating func readStderr() {
-            guard stderrFD >= 0 else { return }
-            let fd = stderrFD
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
-            if n <= 0 { close(stderrFD); stderrFD = -1; return }
+            guard let n = Self.readChunk(&stderrFD, into: &buffer) else { return }
             buffer.withUnsafeBytes { stderr.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+
+        /// One read from `fd` into `buffer`: the byte count, or nil when there is nothing now.
+        /// At end of file (or an error) the descriptor is closed and set to -1.
+        static func readChunk(_ fd: inout Int32, into buffer: inout [UInt8]) -> Int? {
+            guard fd >= 0 else { return nil }
+            let descriptor = fd
+            let n = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { return nil }
+            if n <= 0 { close(fd); fd = -1; return nil }
+            return n
         }
     }
 }

@@ -10,6 +10,8 @@ enum ExecProcess {
     /// Time between SIGTERM and SIGKILL when a process must go.
     static let terminationGrace: Duration = .milliseconds(500)
 
+    /// swift-subprocess's configuration for a stream-mode process (event mode spawns its own,
+    /// in `EventProcess`).
     static func configuration(_ command: ExecCommand, environment: [[UInt8]]) -> Configuration {
         var options = PlatformOptions()
         options.processGroupID = 0
