@@ -157,8 +157,9 @@ public final class WebhookServer: Sendable {
             return Self.json(.serviceUnavailable, ["error": "shutting_down", "message": "the server is shutting down; retry later"],
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
+        let headers = RequestHeaders(request.headers)
         // A declared length over the limit is refused before reading any of the body.
-        if let declared = request.headers[.contentLength], let n = Int(declared), n > options.maxBody {
+        if let declared = headers.contentLength, let n = Int(declared), n > options.maxBody {
             return tooLarge(context)
         }
         // Counted while reading (a chunked body has no declared length): past the limit, 413.
@@ -171,7 +172,7 @@ public final class WebhookServer: Sendable {
         }
         metrics.requestBytes.increment(by: Int64(body.count))
         if let verifier {
-            let header = request.headers[Self.signatureField].map { Array($0.utf8)[...] }
+            let header = headers.signature.map { Array($0.utf8)[...] }
             if let problem = verifier.checkSignature(header, body: body[...]) {
                 metrics.signatureFailure(reason: problem.reason)
                 logger.notice("signature refused", metadata: ["reason": "\(problem.reason)", "bytes": "\(body.count)"])
@@ -203,7 +204,7 @@ public final class WebhookServer: Sendable {
             return Self.json(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
-        let item = Self.spoolItem(body: body, headers: request.headers)
+        let item = Self.spoolItem(body: body, headers: headers)
         let bytesWaiting = queuedBytes.wrappingAdd(item.count, ordering: .relaxed).newValue
         defer { queuedBytes.wrappingSubtract(item.count, ordering: .relaxed) }
         if bytesWaiting > Self.maxQueuedBytes && waiting > 1 {
@@ -225,17 +226,31 @@ public final class WebhookServer: Sendable {
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
         metrics.spoolAppended.increment()
-        return Self.json(.accepted, ["accepted": id])
+        return Self.accepted(id: id)
     }
 
+    /// 202 with `{"accepted": "<id>"}`: built directly, as every accepted webhook is answered so.
+    static func accepted(id: String) -> Response {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(id.utf8.count + 16)
+        buffer.writeStaticString(#"{"accepted":"#)
+        var encoded: [UInt8] = []
+        JSONStringEncoder.append(id, to: &encoded)
+        buffer.writeBytes(encoded)
+        buffer.writeStaticString("}\n")
+        return Response(status: .accepted, headers: jsonHeaders, body: ResponseBody(byteBuffer: buffer))
+    }
+
+    static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
+
     /// The delivery as the parse stage reads it: the headers that matter, and the raw body.
-    static func spoolItem(body: [UInt8], headers: HTTPFields) -> [UInt8] {
+    static func spoolItem(body: [UInt8], headers: RequestHeaders) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(body.count + body.count / 8 + 200)
         out.append(contentsOf: #"{"headers":{"#.utf8)
         var first = true
-        for name in [HTTPField.Name.contentType, signatureField] {
-            guard let value = headers[name] else { continue }
+        for (name, value) in [(HTTPField.Name.contentType, headers.contentType), (signatureField, headers.signature)] {
+            guard let value else { continue }
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             JSONStringEncoder.append(name.canonicalName, to: &out)

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("doorbell")
+struct DoorbellTests {
+    func elapsed(_ body: () async -> Void) async -> Duration {
+        let start = ContinuousClock.now
+        await body()
+        return ContinuousClock.now - start
+    }
+
+    @Test("a wait nobody rings ends at its timeout, not before")
+    func timesOut() async {
+        let bell = Doorbell()
+        let took = await elapsed { await bell.wait(timeout: .milliseconds(150)) }
+        #expect(took >= .milliseconds(150))
+        #expect(took < .seconds(2))
+    }
+
+    @Test("a ring before the wait is kept for it; a ring during the wait ends it long before its timeout")
+    func rings() async {
+        let bell = Doorbell()
+        bell.ring()
+        #expect(await elapsed { await bell.wait(timeout: .seconds(30)) } < .seconds(5))
+        // The kept ring was used up: the next wait times out.
+        #expect(await elapsed { await bell.wait(timeout: .milliseconds(100)) } >= .milliseconds(100))
+        let ringer = Task {
+            try? await Task.sleep(for: .milliseconds(50))
+            bell.ring()
+        }
+        #expect(await elapsed { await bell.wait(timeout: .seconds(30)) } < .seconds(5))
+        await ringer.value
+    }
+
+    @Test("a short wait after a long one that was rung still ends at its own timeout (the long one's timer is still set)")
+    func shortAfterLong() async {
+        let bell = Doorbell()
+        let ringer = Task {
+            try? await Task.sleep(for: .milliseconds(50))
+            bell.ring()
+        }
+        _ = await elapsed { await bell.wait(timeout: .seconds(60)) }
+        await ringer.value
+        let took = await elapsed { await bell.wait(timeout: .milliseconds(100)) }
+        #expect(took >= .milliseconds(100))
+        #expect(took < .seconds(5))
+    }
+
+    @Test("waits one after another, each timing out, each end on time (one timer serves them in turn)")
+    func successiveTimeouts() async {
+        let bell = Doorbell()
+        for _ in 0..<5 {
+            let took = await elapsed { await bell.wait(timeout: .milliseconds(40)) }
+            #expect(took >= .milliseconds(40))
+            #expect(took < .seconds(2))
+        }
+    }
+
+    @Test("cancelling the waiting task ends the wait")
+    func cancelled() async {
+        let bell = Doorbell()
+        let start = ContinuousClock.now
+        let waiter = Task { await bell.wait(timeout: .seconds(60)) }
+        try? await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await waiter.value
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}
