@@ -217,7 +217,7 @@ public final class WebhookServer: Sendable {
         do {
             // A stalled disk answers 503 in bounded time; the entry may still be committed
             // later, and is then processed (the sender's retry is dropped by dedup).
-            _ = try await writer.append(item)
+            _ = try await writer.append(item, resumeOn: context.channel.eventLoop)
         } catch {
             if let skipped = storeErrorLog.allow() {
                 logger.error("could not store a webhook: \(error)", metadata: ["since_last_line": "\(skipped)"])

@@ -279,13 +279,17 @@ struct ServeCommandTests {
         // The first request's commit waits on the lock; the second queues behind it.
         let statuses = Locked<[String: Int]>([:])
         let group = DispatchGroup()
+        // Threads of their own, not Dispatch's: with the other suites running, Dispatch's
+        // threads were once busy for over a second, and the second request then came after
+        // the lock went and was stored (202).
         for (delay, id) in [(0.0, "evt_in_commit"), (0.5, "evt_queued")] {
             group.enter()
-            DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
+            Thread {
+                Thread.sleep(forTimeInterval: delay)
                 let status = (try? h.post(ServeHarness.event(id)).status) ?? -1
                 statuses.update { $0[id] = status }
                 group.leave()
-            }
+            }.start()
         }
         #expect(group.wait(timeout: .now() + 10) == .success)
         #expect(statuses.get() == ["evt_in_commit": 503, "evt_queued": 503])
