@@ -70,7 +70,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LymphTests", dependencies: ["Lymph", "LymphServe"]),
+        .testTarget(
+            name: "LymphTests",
+            dependencies: ["Lymph", "LymphServe", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["Lymph"]),
     ],
     swiftLanguageModes: [.v6]

@@ -52,6 +52,48 @@ struct DoorbellTests {
         #expect(took < Self.bound)
     }
 
+    @Test("a wait rung early, then a longer one: the first wait's timer fires before the second's deadline and is set again for it")
+    func timerSetAgain() async {
+        // lymph serve's worker under load: a commit rings its 200 ms wait early, and its next
+        // wait ends later than the timer still set for the first. The ring comes once the first
+        // wait is in place; its timeout is long enough that a busy machine does not let it
+        // expire first (if it did, the kept ring is cleared and the second wait still counts).
+        let bell = Doorbell()
+        let first = Task { await bell.wait(timeout: .seconds(1)) }
+        while bell.state.withLock({ $0.waiter == nil }) { try? await Task.sleep(for: .milliseconds(5)) }
+        bell.ring()
+        await first.value
+        bell.state.withLock { $0.rung = false }
+        let took = await elapsed { await bell.wait(timeout: .milliseconds(1500)) }
+        #expect(took >= .milliseconds(1500))
+        #expect(took < Self.bound)
+    }
+
+    @Test("a second wait releases the first instead of leaving it waiting forever")
+    func secondWaitReleasesFirst() async {
+        let bell = Doorbell()
+        let first = Task { await bell.wait(timeout: .seconds(600)) }
+        while bell.state.withLock({ $0.waiter == nil }) { try? await Task.sleep(for: .milliseconds(5)) }
+        let start = ContinuousClock.now
+        let second = Task { await bell.wait(timeout: .seconds(600)) }
+        await first.value
+        #expect(ContinuousClock.now - start < Self.bound)
+        bell.ring()
+        await second.value
+    }
+
+    @Test("a wait in a task already cancelled returns at once")
+    func alreadyCancelled() async {
+        let bell = Doorbell()
+        let start = ContinuousClock.now
+        let waiter = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await bell.wait(timeout: .seconds(600))
+        }
+        await waiter.value
+        #expect(ContinuousClock.now - start < Self.bound)
+    }
+
     @Test("waits one after another, each timing out, each end on time (one timer serves them in turn)")
     func successiveTimeouts() async {
         let bell = Doorbell()

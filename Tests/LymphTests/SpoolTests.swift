@@ -1,5 +1,7 @@
 import Foundation
 import LymphServe
+import NIOCore
+import NIOPosix
 import Testing
 @testable import Lymph
 
@@ -141,5 +143,49 @@ struct SpoolHandoffTests {
         let taken = try await second
         #expect(taken.map(\.seq) == Array(201...500))
         #expect(taken.contains { $0.checked })
+    }
+
+    @Test("callers on event loops are resumed there, a commit's callers in one job per loop: each gets its own sequence number, and a commit the watchdog gave up on answers them 503-style, once", .timeLimit(.minutes(3)))
+    func resumeOnEventLoops() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.spool.sqlite"
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let writer = SpoolWriter(store: try StateStore.open(path: path), doorbell: Doorbell(), deadline: .seconds(1))
+        defer { writer.close() }
+
+        let seqs = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for t in 0..<8 {
+                let loop = loops.next()
+                group.addTask {
+                    var mine: [Int64] = []
+                    for i in 0..<25 { mine.append(try await writer.append(Array("entry \(t)-\(i)".utf8), resumeOn: loop)) }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(seqs.sorted() == Array(1...200))
+
+        // Another program holds the spool's write lock past the deadline: the watchdog answers
+        // the caller (SpoolTimeout), and the commit that lands later resumes nobody a second time.
+        let locker = try StateStore.open(path: path)
+        let release = DispatchSemaphore(value: 0)
+        let locked = DispatchSemaphore(value: 0)
+        Thread {
+            try? locker.write { _ in
+                locked.signal()
+                release.wait()
+            }
+        }.start()
+        locked.wait()
+        let started = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await writer.append(Array("stalled".utf8), resumeOn: loops.next()) }
+        #expect(ContinuousClock.now - started < .seconds(4))
+        release.signal()
+        // The stalled entry lands after the lock goes; a later caller is answered normally.
+        let after = try await writer.append(Array("after".utf8), resumeOn: loops.next())
+        #expect(after >= 201)
+        try await loops.shutdownGracefully()
     }
 }

@@ -2,7 +2,8 @@ import Dispatch
 import Synchronization
 
 /// Wakes one waiter when there is something new; a ring with nobody waiting is kept for the
-/// next wait. Used where a consumer would otherwise poll (the spool worker).
+/// next wait. Used where a consumer would otherwise poll (the spool worker). One waiter at a
+/// time: a second wait releases the first, which returns as if rung.
 ///
 /// A wait costs one continuation and no timer of its own: `lymph serve`'s worker waits
 /// thousands of times a second under load, and a sleeping child task per wait (a task group,
@@ -43,17 +44,20 @@ public final class Doorbell: Sendable {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let deadline = ContinuousClock.now + timeout
                 enum Next { case resume, setTimer, wait }
+                var released: CheckedContinuation<Void, Never>?
                 let next: Next = state.withLock { s in
                     if s.rung {
                         s.rung = false
                         return .resume
                     }
+                    released = s.waiter
                     s.waiter = c
                     s.deadline = deadline
                     if let at = s.timerAt, at <= deadline { return .wait }
                     s.timerAt = deadline
                     return .setTimer
                 }
+                released?.resume()
                 switch next {
                 case .resume: c.resume()
                 case .setTimer: setTimer(at: deadline)
@@ -66,8 +70,9 @@ public final class Doorbell: Sendable {
         }
     }
 
+    /// A timer that fires early (a day at most, so the arithmetic cannot overflow) is set again.
     private func setTimer(at instant: ContinuousClock.Instant) {
-        let delay = ContinuousClock.now.duration(to: instant)
+        let delay = min(ContinuousClock.now.duration(to: instant), .seconds(86_400))
         let nanoseconds = max(0, delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [self] in
             timerFired(setFor: instant)
