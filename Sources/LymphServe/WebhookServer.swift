@@ -226,22 +226,8 @@ public final class WebhookServer: Sendable {
                              headers: [.retryAfter: Self.retryAfterSeconds])
         }
         metrics.spoolAppended.increment()
-        return Self.accepted(id: id)
+        return Self.json(.accepted, ["accepted": id])
     }
-
-    /// 202 with `{"accepted": "<id>"}`: built directly, as every accepted webhook is answered so.
-    static func accepted(id: String) -> Response {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(id.utf8.count + 16)
-        buffer.writeStaticString(#"{"accepted":"#)
-        var encoded: [UInt8] = []
-        JSONStringEncoder.append(id, to: &encoded)
-        buffer.writeBytes(encoded)
-        buffer.writeStaticString("}\n")
-        return Response(status: .accepted, headers: jsonHeaders, body: ResponseBody(byteBuffer: buffer))
-    }
-
-    static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
     /// The delivery as the parse stage reads it: the headers that matter, and the raw body.
     static func spoolItem(body: [UInt8], headers: RequestHeaders) -> [UInt8] {

@@ -9,6 +9,11 @@ import Testing
 struct DoorbellTests {
     static let bound: Duration = .seconds(60)
 
+    /// Returns once a wait is in place on `bell`.
+    func untilWaiting(_ bell: Doorbell) async {
+        while bell.state.withLock({ $0.waiter == nil }) { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+
     func elapsed(_ body: () async -> Void) async -> Duration {
         let start = ContinuousClock.now
         await body()
@@ -60,7 +65,7 @@ struct DoorbellTests {
         // expire first (if it did, the kept ring is cleared and the second wait still counts).
         let bell = Doorbell()
         let first = Task { await bell.wait(timeout: .seconds(1)) }
-        while bell.state.withLock({ $0.waiter == nil }) { try? await Task.sleep(for: .milliseconds(5)) }
+        await untilWaiting(bell)
         bell.ring()
         await first.value
         bell.state.withLock { $0.rung = false }
@@ -73,7 +78,7 @@ struct DoorbellTests {
     func secondWaitReleasesFirst() async {
         let bell = Doorbell()
         let first = Task { await bell.wait(timeout: .seconds(600)) }
-        while bell.state.withLock({ $0.waiter == nil }) { try? await Task.sleep(for: .milliseconds(5)) }
+        await untilWaiting(bell)
         let start = ContinuousClock.now
         let second = Task { await bell.wait(timeout: .seconds(600)) }
         await first.value
@@ -109,7 +114,7 @@ struct DoorbellTests {
         let bell = Doorbell()
         let start = ContinuousClock.now
         let waiter = Task { await bell.wait(timeout: .seconds(600)) }
-        try? await Task.sleep(for: .milliseconds(50))
+        await untilWaiting(bell)
         waiter.cancel()
         await waiter.value
         #expect(ContinuousClock.now - start < Self.bound)
