@@ -7,8 +7,8 @@ import Synchronization
 /// commit is on disk wait together and go in the next transaction, so a burst of concurrent
 /// requests costs one fsync, not one each.
 ///
-/// Commits run on a thread of their own, so a slow disk never blocks Swift's cooperative
-/// threads (which the HTTP handlers share). Each caller resumes only after its entry is durable
+/// Commits run on a thread of their own, so a slow disk never blocks the event loops or Swift's
+/// cooperative threads. Each caller hears back only after its entry is durable
 /// (`synchronous = FULL`): that is what makes a 202 safe to send.
 ///
 /// A caller waits at most `deadline`: a watchdog answers the ones a stalled commit holds longer
@@ -17,11 +17,13 @@ import Synchronization
 public final class SpoolWriter: Sendable {
     struct Waiter {
         let since: ContinuousClock.Instant
-        let continuation: CheckedContinuation<Int64, any Error>
-        /// The event loop the caller runs on, if it said: its callers are resumed there, all
-        /// of a commit's in one job.
+        let completion: Completion
+        /// The event loop the caller runs on, if it said: its completions run there, all of a
+        /// commit's in one job.
         let loop: (any EventLoop)?
     }
+
+    public typealias Completion = @Sendable (Result<Int64, any Error>) -> Void
 
     struct State {
         /// Entries not yet taken by a commit, oldest first.
@@ -88,29 +90,35 @@ public final class SpoolWriter: Sendable {
 
     /// Stores `item` durably and returns its sequence number; `SpoolTimeout` past the deadline
     /// (the entry may still be committed later, and is then processed).
-    ///
-    /// A caller running on a NIO event loop passes it as `resumeOn`: the writer then hands the
-    /// loop one job that resumes every caller of a commit on that loop, instead of resuming each
-    /// from its own thread (each such resume takes the loop's task lock from outside, which
-    /// was a fifth of the writer's time in profiles).
     public func append(_ item: [UInt8], resumeOn loop: (any EventLoop)? = nil) async throws -> Int64 {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int64, any Error>) in
-            enum Outcome { case closed, wake, queued }
-            let now = ContinuousClock.now
-            let outcome: Outcome = state.withLock { s in
-                if s.closed { return .closed }
-                let ticket = s.nextTicket
-                s.nextTicket += 1
-                s.queue.append((ticket, item))
-                s.waiters[ticket] = Waiter(since: now, continuation: c, loop: loop)
-                if s.idle { s.idle = false; return .wake }
-                return .queued
-            }
-            switch outcome {
-            case .closed: c.resume(throwing: SpoolClosed())
-            case .wake: wakeup.signal()
-            case .queued: break
-            }
+            append(item, on: loop) { c.resume(with: $0) }
+        }
+    }
+
+    /// Stores `item` durably, then calls `completion` with its sequence number, or with
+    /// `SpoolTimeout` past the deadline, or with the store's error. Returns at once.
+    ///
+    /// With `loop`, `completion` runs on that event loop, and every completion of a commit for
+    /// that loop runs in one job: calling each from the writer's thread takes the loop's task
+    /// lock from outside once per request, which was a fifth of the writer's time in profiles.
+    /// Without, it runs on the writer's or the watchdog's thread.
+    public func append(_ item: [UInt8], on loop: (any EventLoop)?, completion: @escaping Completion) {
+        enum Outcome { case closed, wake, queued }
+        let now = ContinuousClock.now
+        let outcome: Outcome = state.withLock { s in
+            if s.closed { return .closed }
+            let ticket = s.nextTicket
+            s.nextTicket += 1
+            s.queue.append((ticket, item))
+            s.waiters[ticket] = Waiter(since: now, completion: completion, loop: loop)
+            if s.idle { s.idle = false; return .wake }
+            return .queued
+        }
+        switch outcome {
+        case .closed: Self.complete([(Waiter(since: now, completion: completion, loop: loop), .failure(SpoolClosed()))])
+        case .wake: wakeup.signal()
+        case .queued: break
         }
     }
 
@@ -137,12 +145,12 @@ public final class SpoolWriter: Sendable {
     /// queue of bodies nobody waits for. Entries already in a commit may still land.
     private func expire() {
         let limit = ContinuousClock.now - deadline
-        let late: [CheckedContinuation<Int64, any Error>] = state.withLock { s in
+        let late: [Waiter] = state.withLock { s in
             guard !s.waiters.isEmpty else { return [] }
-            var late: [CheckedContinuation<Int64, any Error>] = []
+            var late: [Waiter] = []
             var expired = Set<UInt64>()
             for (ticket, w) in s.waiters where w.since < limit {
-                late.append(w.continuation)
+                late.append(w)
                 expired.insert(ticket)
             }
             for ticket in expired { s.waiters[ticket] = nil }
@@ -152,7 +160,7 @@ public final class SpoolWriter: Sendable {
         guard !late.isEmpty else { return }
         onTimeout(late.count)
         let error = SpoolTimeout(deadline: deadline)
-        for c in late { c.resume(throwing: error) }
+        Self.complete(late.map { ($0, .failure(error)) })
     }
 
     private func loop() {
@@ -198,29 +206,27 @@ public final class SpoolWriter: Sendable {
                 doorbell.ring()
             }
             // Callers the watchdog already answered are gone from `waiters`.
-            let answer: [(Waiter, Int)] = state.withLock { s in
-                group.indices.compactMap { i in s.waiters.removeValue(forKey: group[i].ticket).map { ($0, i) } }
+            let answer: [(Waiter, Result<Int64, any Error>)] = state.withLock { s in
+                group.indices.compactMap { i in s.waiters.removeValue(forKey: group[i].ticket).map { ($0, result.map { $0[i] }) } }
             }
-            Self.resume(answer, with: result)
+            Self.complete(answer)
         }
     }
 
-    /// Resumes the callers of one commit: those on an event loop in one job on that loop, the
-    /// others from here.
-    private static func resume(_ answer: [(Waiter, Int)], with result: Result<[Int64], any Error>) {
-        typealias Answer = (continuation: CheckedContinuation<Int64, any Error>, outcome: Result<Int64, any Error>)
-        var byLoop: [ObjectIdentifier: (loop: any EventLoop, answers: [Answer])] = [:]
-        for (waiter, i) in answer {
-            let outcome = result.map { $0[i] }
+    /// Calls the completions: those on an event loop in one job on that loop, the others from
+    /// here.
+    private static func complete(_ answers: [(Waiter, Result<Int64, any Error>)]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, answers: [(Completion, Result<Int64, any Error>)])] = [:]
+        for (waiter, outcome) in answers {
             if let loop = waiter.loop {
-                byLoop[ObjectIdentifier(loop), default: (loop, [])].answers.append((waiter.continuation, outcome))
+                byLoop[ObjectIdentifier(loop), default: (loop, [])].answers.append((waiter.completion, outcome))
             } else {
-                waiter.continuation.resume(with: outcome)
+                waiter.completion(outcome)
             }
         }
         for (loop, answers) in byLoop.values {
             loop.execute {
-                for a in answers { a.continuation.resume(with: a.outcome) }
+                for (completion, outcome) in answers { completion(outcome) }
             }
         }
     }

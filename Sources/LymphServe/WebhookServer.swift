@@ -108,16 +108,19 @@ public final class WebhookServer: Sendable {
 
     /// Runs until `shutdown()`; `onListening` gets the bound address (port 0 picks one).
     public func run(onListening: @escaping @Sendable (String, Int) -> Void) async throws {
-        let router = Router(context: ServeContext.self)
-        router.post(RouterPath(options.path)) { request, context in try await self.receive(request, context) }
+        // POSTs to the webhook path never reach the router: WebhookRequestHandler answers them
+        // on the connection's event loop.
+        let router = Router(context: BasicRequestContext.self)
+        router.get(RouterPath(options.path)) { _, _ in
+            Response(status: .methodNotAllowed, headers: [.allow: "POST", .contentType: "application/json"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.jsonBytes(["error": "method_not_allowed", "message": "webhooks are POSTed here"]))))
+        }
         router.get("/healthz") { _, _ in await self.health() }
         router.get("/metrics") { _, _ in await self.renderMetrics() }
         let host = options.host
         let app = Application(
             router: router,
-            server: HTTPServerBuilder { [idleTimeout = options.idleTimeout] responder in
-                LoopBoundHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .init(idleTimeout))))
-            },
+            server: HTTPServerBuilder { responder in WebhookHTTP1Channel(responder: responder, server: self) },
             configuration: .init(address: .hostname(host, port: options.port), serverName: "lymph",
                                  availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
             onServerRunning: { channel in onListening(host, channel.localAddress?.port ?? -1) },
@@ -142,91 +145,109 @@ public final class WebhookServer: Sendable {
         if let g = group.withLock({ $0 }) { await g.triggerGracefulShutdown() }
     }
 
-    // MARK: - Handlers
+    // MARK: - Webhook decisions
+    //
+    // `WebhookRequestHandler` reads each webhook on its connection's event loop and asks these
+    // what to answer; they do no I/O of their own, so a request is decided without a task hop.
 
-    func receive(_ request: Request, _ context: ServeContext) async throws -> Response {
-        let start = ContinuousClock.now
-        let response = try await handle(request, context)
-        metrics.request(status: Int(response.status.code))
-        metrics.requestDuration.record(ContinuousClock.now - start)
-        return response
+    /// The answer due before the body is read: 503 while shutting down, 413 for a declared
+    /// length over the limit. Nil when the body should be read.
+    func refuseBeforeBody(_ headers: RequestHeaders) -> WebhookAnswer? {
+        if shuttingDown.load(ordering: .relaxed) {
+            return WebhookAnswer(.serviceUnavailable, ["error": "shutting_down", "message": "the server is shutting down; retry later"],
+                                 retryAfter: Self.retryAfterSeconds)
+        }
+        // A declared length over the limit is refused before reading any of the body.
+        if let declared = headers.contentLength, let n = Int(declared), n > options.maxBody { return tooLarge() }
+        return nil
     }
 
-    func handle(_ request: Request, _ context: ServeContext) async throws -> Response {
-        if shuttingDown.load(ordering: .relaxed) {
-            return Self.json(.serviceUnavailable, ["error": "shutting_down", "message": "the server is shutting down; retry later"],
-                             headers: [.retryAfter: Self.retryAfterSeconds])
-        }
-        let headers = RequestHeaders(request.headers)
-        // A declared length over the limit is refused before reading any of the body.
-        if let declared = headers.contentLength, let n = Int(declared), n > options.maxBody {
-            return tooLarge(context)
-        }
-        // Counted while reading (a chunked body has no declared length): past the limit, 413.
-        let body: [UInt8]
-        do {
-            let buffer = try await request.body.collect(upTo: options.maxBody)
-            body = Array(buffer.readableBytesView)
-        } catch is NIOTooManyBytesError {
-            return tooLarge(context)
-        }
+    /// 413; the connection is then closed for writing and dropped two seconds later, so the
+    /// rest of an oversized body is never read into memory.
+    func tooLarge() -> WebhookAnswer {
+        var answer = WebhookAnswer(.contentTooLarge, ["error": "too_large", "message": "the body is larger than max_body (\(options.maxBody) bytes)"])
+        answer.closesConnection = true
+        return answer
+    }
+
+    /// What to do with a complete webhook body: answer at once (401, 400, 503), or store it.
+    /// A `.store` holds a place against `max_spool` until `stored` is called with its outcome.
+    func admit(body: [UInt8], headers: RequestHeaders) -> WebhookAdmission {
         metrics.requestBytes.increment(by: Int64(body.count))
         if let verifier {
             let header = headers.signature.map { Array($0.utf8)[...] }
             if let problem = verifier.checkSignature(header, body: body[...]) {
                 metrics.signatureFailure(reason: problem.reason)
                 logger.notice("signature refused", metadata: ["reason": "\(problem.reason)", "bytes": "\(body.count)"])
-                return Self.json(.unauthorized, ["error": problem.reason, "message": problem.message])
+                return .answer(WebhookAnswer(.unauthorized, ["error": problem.reason, "message": problem.message]))
             }
         }
         let document: JSONDocument
         do { document = try JSONDocument(parsing: body) } catch {
-            return Self.json(.badRequest, ["error": "invalid_json", "message": "the body is not valid JSON: \(error)"])
+            return .answer(WebhookAnswer(.badRequest, ["error": "invalid_json", "message": "the body is not valid JSON: \(error)"]))
         }
         guard document.root.kind == .object else {
-            return Self.json(.badRequest, ["error": "not_an_object", "message": "the body must be a JSON object (an IMMUNE event)"])
+            return .answer(WebhookAnswer(.badRequest, ["error": "not_an_object", "message": "the body must be a JSON object (an IMMUNE event)"]))
         }
         guard let id = document.root.member("id")?.string, !id.isEmpty else {
-            return Self.json(.badRequest, ["error": "missing_id", "message": "the event has no string 'id'"])
+            return .answer(WebhookAnswer(.badRequest, ["error": "missing_id", "message": "the event has no string 'id'"]))
         }
         // max_age is judged at arrival (the worker judges by received_at too), so a backlog
         // never turns an accepted event into a rejected one.
         if let verifier, let problem = verifier.checkAge(document.root.member("created_at")?.stringBytes, now: Timestamp.now()) {
             metrics.signatureFailure(reason: problem.reason)
-            return Self.json(.unauthorized, ["error": problem.reason, "message": problem.message])
+            return .answer(WebhookAnswer(.unauthorized, ["error": problem.reason, "message": problem.message]))
         }
         let waiting = queued.wrappingAdd(1, ordering: .relaxed).newValue
-        defer { queued.wrappingSubtract(1, ordering: .relaxed) }
         if spoolDepth + waiting > options.maxSpool {
+            queued.wrappingSubtract(1, ordering: .relaxed)
             if let skipped = spoolFullLog.allow() {
                 logger.warning("spool full; answering 503", metadata: ["depth": "\(spoolDepth)", "max_spool": "\(options.maxSpool)", "since_last_line": "\(skipped)"])
             }
-            return Self.json(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
-                             headers: [.retryAfter: Self.retryAfterSeconds])
+            return .answer(WebhookAnswer(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
+                                         retryAfter: Self.retryAfterSeconds))
         }
         let item = Self.spoolItem(body: body, headers: headers)
         let bytesWaiting = queuedBytes.wrappingAdd(item.count, ordering: .relaxed).newValue
-        defer { queuedBytes.wrappingSubtract(item.count, ordering: .relaxed) }
         if bytesWaiting > Self.maxQueuedBytes && waiting > 1 {
+            release(itemBytes: item.count)
             if let skipped = spoolBusyLog.allow() {
                 logger.warning("spool commits are behind; answering 503", metadata: ["queued_bytes": "\(bytesWaiting)", "since_last_line": "\(skipped)"])
             }
-            return Self.json(.serviceUnavailable, ["error": "spool_busy", "message": "the spool is writing too slowly; retry later"],
-                             headers: [.retryAfter: Self.retryAfterSeconds])
+            return .answer(WebhookAnswer(.serviceUnavailable, ["error": "spool_busy", "message": "the spool is writing too slowly; retry later"],
+                                         retryAfter: Self.retryAfterSeconds))
         }
-        do {
-            // A stalled disk answers 503 in bounded time; the entry may still be committed
-            // later, and is then processed (the sender's retry is dropped by dedup).
-            _ = try await writer.append(item, resumeOn: context.channel.eventLoop)
-        } catch {
+        return .store(item: item, id: id)
+    }
+
+    /// The answer once the spool has had its say on an admitted webhook: 202 when its entry is
+    /// on disk; 503 when the store failed or missed the deadline (a stalled disk answers in
+    /// bounded time; the entry may still be committed later, and the sender's retry is then
+    /// dropped by dedup).
+    func stored(_ outcome: Result<Int64, any Error>, id: String, itemBytes: Int) -> WebhookAnswer {
+        release(itemBytes: itemBytes)
+        switch outcome {
+        case .success:
+            metrics.spoolAppended.increment()
+            return WebhookAnswer(.accepted, ["accepted": id])
+        case .failure(let error):
             if let skipped = storeErrorLog.allow() {
                 logger.error("could not store a webhook: \(error)", metadata: ["since_last_line": "\(skipped)"])
             }
-            return Self.json(.serviceUnavailable, ["error": "store_unavailable", "message": "the webhook could not be stored; retry later"],
-                             headers: [.retryAfter: Self.retryAfterSeconds])
+            return WebhookAnswer(.serviceUnavailable, ["error": "store_unavailable", "message": "the webhook could not be stored; retry later"],
+                                 retryAfter: Self.retryAfterSeconds)
         }
-        metrics.spoolAppended.increment()
-        return Self.json(.accepted, ["accepted": id])
+    }
+
+    private func release(itemBytes: Int) {
+        queued.wrappingSubtract(1, ordering: .relaxed)
+        queuedBytes.wrappingSubtract(itemBytes, ordering: .relaxed)
+    }
+
+    /// Counts a webhook request's answer and its time.
+    func answered(status: HTTPResponse.Status, since start: ContinuousClock.Instant) {
+        metrics.request(status: Int(status.code))
+        metrics.requestDuration.record(ContinuousClock.now - start)
     }
 
     /// The delivery as the parse stage reads it: the headers that matter, and the raw body.
@@ -249,23 +270,6 @@ public final class WebhookServer: Sendable {
         JSONStringEncoder.append(Timestamp.format(Timestamp.now()), to: &out)
         out.append(UInt8(ascii: "}"))
         return out
-    }
-
-    /// 413, then the connection is closed for writing (the client sees the end) and dropped
-    /// two seconds later: the rest of an oversized body is never read into memory.
-    func tooLarge(_ context: ServeContext) -> Response {
-        let channel = context.channel
-        let body = Self.jsonBytes(["error": "too_large", "message": "the body is larger than max_body (\(options.maxBody) bytes)"])
-        return Response(
-            status: .contentTooLarge,
-            headers: [.connection: "close", .contentType: "application/json"],
-            body: ResponseBody(contentLength: body.count) { writer in
-                try await writer.write(ByteBuffer(bytes: body))
-                try await writer.finish(nil)
-                channel.close(mode: .output, promise: nil)
-                channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
-            }
-        )
     }
 
     /// Store calls for `/healthz` and `/metrics` run here, not on Swift's threads, and are given
@@ -310,12 +314,6 @@ public final class WebhookServer: Sendable {
         let bytes = metrics.render(depth: spoolDepth, oldestAge: oldestAge)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ fields: KeyValuePairs<String, String>, headers: HTTPFields = [:]) -> Response {
-        var h = headers
-        h[.contentType] = "application/json"
-        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: jsonBytes(fields))))
     }
 
     static func jsonBytes(_ fields: KeyValuePairs<String, String>) -> [UInt8] {

@@ -190,6 +190,51 @@ struct ServeCommandTests {
         #expect(try Self.tickets(h) == 1)
     }
 
+    @Test("pipelined requests on one keep-alive connection are answered in order, webhooks and router requests alike; Connection: close ends it")
+    func pipelinedKeepAlive() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        func request(_ method: String, _ path: String, body: [UInt8] = [], close: Bool = false) -> [UInt8] {
+            var text = "\(method) \(path) HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            if close { text += "connection: close\r\n" }
+            if method == "POST" {
+                text += "content-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n"
+            }
+            return Array((text + "\r\n").utf8) + body
+        }
+        // All sent at once: the first webhook's answer waits for a disk commit, and the router's
+        // answers behind it must not overtake it. The path's variants are the webhook path too.
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        RawHTTP.send(fd, request("POST", "/webhooks", body: ServeHarness.event("evt_p1"))
+            + request("GET", "/healthz")
+            + request("POST", "/webhooks/?source=test", body: ServeHarness.event("evt_p2"))
+            + request("GET", "/webhooks")
+            + request("POST", "/webhooks", body: Array("not json".utf8))
+            + request("POST", "/webhooks", body: ServeHarness.event("evt_p3"), close: true))
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }  // the server closes after the last answer (or the 20 s receive timeout)
+            data.append(contentsOf: buffer[0..<n])
+        }
+        var replies: [HTTPReply] = []
+        var rest = data[...]
+        while let (reply, complete) = RawHTTP.parse(Array(rest)), complete {
+            replies.append(reply)
+            let headEnd = rest.indices.first { i in i + 3 < rest.endIndex && rest[i] == 13 && rest[i + 1] == 10 && rest[i + 2] == 13 && rest[i + 3] == 10 }!
+            rest = rest[(headEnd + 4 + Int(reply.headers["content-length"] ?? "0")!)...]
+        }
+        #expect(replies.map(\.status) == [202, 200, 202, 405, 400, 202])
+        #expect(replies.count == 6 && replies[0].body.contains("evt_p1") && replies[2].body.contains("evt_p2") && replies[5].body.contains("evt_p3"))
+        #expect(replies.last?.headers["connection"] == "close")
+        #expect(rest.isEmpty)
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_p1", "evt_p2", "evt_p3"])
+    }
+
     @Test("503 with Retry-After when the spool is full")
     func spoolFull() throws {
         let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_spool: 3", extra: Self.slowStage))

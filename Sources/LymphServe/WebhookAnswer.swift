@@ -1,0 +1,24 @@
+import HTTPTypes
+
+/// A webhook request's answer: a status and a small JSON object, with the headers it needs.
+struct WebhookAnswer {
+    var status: HTTPResponse.Status
+    var body: [UInt8]
+    /// Sent with 503: when to try again, in seconds.
+    var retryAfter: String?
+    /// Close the connection once the answer is written (413: the rest of the body is unread).
+    var closesConnection = false
+
+    init(_ status: HTTPResponse.Status, _ fields: KeyValuePairs<String, String>, retryAfter: String? = nil) {
+        self.status = status
+        body = WebhookServer.jsonBytes(fields)
+        self.retryAfter = retryAfter
+    }
+}
+
+/// What the server does with a complete webhook: answer it at once, or store it in the spool
+/// and answer once the entry is on disk.
+enum WebhookAdmission {
+    case answer(WebhookAnswer)
+    case store(item: [UInt8], id: String)
+}
