@@ -22,9 +22,6 @@ public final class PipelineWorker: Service, Sendable {
     /// How much lower the worker's thread is scheduled than the HTTP side (nice 5 weighs about
     /// a third of nice 0 when both want a core).
     static let niceness: Int32 = 5
-    /// Seconds between the worker's commits to the state file under load: small enough that a
-    /// commit's sync never holds up the spool's (see `PipelineRunner.commitInterval`).
-    static let commitInterval = 0.05
 
     public init(pipeline: Pipeline, source: SpoolSource, doorbell: Doorbell, metrics: ServeMetrics, logger: Logger) {
         self.pipeline = pipeline
@@ -42,7 +39,6 @@ public final class PipelineWorker: Service, Sendable {
         // One batch at a time, on the worker's own thread (below): latency of answers over the
         // worker's throughput.
         var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 1)
-        runner.commitInterval = Self.commitInterval
         let metrics = self.metrics
         runner.observer = { [self] report in
             metrics.record(report)

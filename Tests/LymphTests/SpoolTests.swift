@@ -145,43 +145,6 @@ struct SpoolHandoffTests {
         #expect(taken.contains { $0.checked })
     }
 
-    @Test("after a batch that did not fill up, the worker lets entries gather for gatherInterval and takes them as one batch; after a full batch it fetches at once")
-    func gathering() async throws {
-        let dir = Fixture.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/state.spool.sqlite"
-        let doorbell = Doorbell()
-        let handoff = SpoolHandoff()
-        let writer = SpoolWriter(store: try StateStore.open(path: path), doorbell: doorbell, handoff: handoff)
-        defer { writer.close() }
-        let source = SpoolSource(store: try StateStore.open(path: path), doorbell: doorbell, maxItemBytes: 1 << 20)
-        source.takeFrom(handoff, signaturesChecked: true)
-        source.gatherInterval = .milliseconds(400)
-
-        _ = try await writer.append(Array("first".utf8))
-        #expect(try await source.nextBatch(control: RunControl())?.items.map(\.source.line) == [1])
-        // Three commits, each ringing the doorbell, while the worker gathers: one batch.
-        let start = ContinuousClock.now
-        async let next = source.nextBatch(control: RunControl())
-        for i in 0..<3 {
-            _ = try await writer.append(Array("entry \(i)".utf8))
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(try await next?.items.map(\.source.line) == [2, 3, 4])
-        #expect(ContinuousClock.now - start >= .milliseconds(400))
-
-        // A backlog: full batches follow each other without the wait (a minute, were it taken).
-        source.batchLimit = 4
-        source.gatherInterval = .seconds(60)
-        for i in 0..<8 { _ = try await writer.append(Array("backlog \(i)".utf8)) }
-        source.gatherInterval = .zero
-        #expect(try await source.nextBatch(control: RunControl())?.items.map(\.source.line) == [5, 6, 7, 8])
-        source.gatherInterval = .seconds(60)
-        let again = ContinuousClock.now
-        #expect(try await source.nextBatch(control: RunControl())?.items.map(\.source.line) == [9, 10, 11, 12])
-        #expect(ContinuousClock.now - again < .seconds(30))
-    }
-
     @Test("callers on event loops are resumed there, a commit's callers in one job per loop: each gets its own sequence number, and a commit the watchdog gave up on answers them 503-style, once", .timeLimit(.minutes(3)))
     func resumeOnEventLoops() async throws {
         let dir = Fixture.temporaryDirectory()

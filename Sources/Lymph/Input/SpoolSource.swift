@@ -12,19 +12,11 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     let doorbell: Doorbell
     let maxItemBytes: Int
     public static let sourceName = "spool"
-    /// Entries per batch. Small on purpose: a batch is one uninterrupted job, and the worker's
-    /// thread competes with the event loop for the cores, so a long one shows up as latency.
+    /// Entries per batch. Small on purpose: a batch is one uninterrupted job on one of Swift's
+    /// few threads, which the HTTP handlers share, so a long one shows up as request latency.
     public var batchLimit = 256
     /// How long an empty spool is waited on before an idle batch lets the runner commit.
     static let idleWait: Duration = .milliseconds(200)
-    /// After a batch that did not fill up, how long entries are left to gather before the next
-    /// fetch. Under load the spool commits a small group every fraction of a millisecond; taking
-    /// each as its own batch woke the worker thousands of times a second, and on this machine
-    /// the wake-ups (a third of the worker's samples were in the scheduler) cost more than the
-    /// work. The entries are durable already: this delays processing, never an answer.
-    public var gatherInterval: Duration = .milliseconds(5)
-    /// The last batch filled up (a backlog): fetch again at once.
-    var lastBatchFull = true
 
     // Touched by the runner's loop only (one task).
     var lastFetched: Int64 = 0
@@ -68,18 +60,13 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
 
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
-        if !lastBatchFull && gatherInterval > .zero {
-            try? await Task.sleep(for: gatherInterval)
-            if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
-        }
         var (entries, checked) = try fetch(afterWait: false)
         if entries.isEmpty {
             await doorbell.wait(timeout: Self.idleWait)
             if control.isStopRequested || stopping.load(ordering: .relaxed) || Task.isCancelled { finished = true; return nil }
             (entries, checked) = try fetch(afterWait: true)
-            if entries.isEmpty { lastBatchFull = true; return InputBatch(items: [], idle: true) }
+            if entries.isEmpty { return InputBatch(items: [], idle: true) }
         }
-        lastBatchFull = entries.count >= batchLimit || entries.reduce(0, { $0 + $1.item.count }) >= Self.maxBatchBytes / 2
         var items: [RawItem] = []
         items.reserveCapacity(entries.count)
         for entry in entries {

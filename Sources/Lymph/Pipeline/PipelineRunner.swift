@@ -78,11 +78,7 @@ public struct PipelineRunner: Sendable {
     /// Finished work is written to the store in groups: random dedup keys touch pages all over
     /// the B-tree, so one transaction per batch would rewrite most of it every time.
     static let commitEvery = 50_000
-    /// Seconds between commits while events flow. `lymph serve` commits more often: a second's
-    /// worth of dedup keys is megabytes of pages, and its sync held up the spool's own small
-    /// syncs on the same disk (with the worker gathering entries, which leaves it no idle batch
-    /// to commit on, p99 answers went from 6 to 30–47 ms).
-    public var commitInterval = 1.0
+    static let commitInterval = 1.0
 
     final class CommitState: @unchecked Sendable {
         var eventsSinceCommit = 0
@@ -174,7 +170,7 @@ public struct PipelineRunner: Sendable {
         for s in pipeline.stages { try s.stage.batchDidFinish(finished) }
         source.batchFinished()
         commitState.eventsSinceCommit += batch.itemsRead
-        if commitState.eventsSinceCommit >= Self.commitEvery || finished.now - commitState.lastCommit >= commitInterval {
+        if commitState.eventsSinceCommit >= Self.commitEvery || finished.now - commitState.lastCommit >= Self.commitInterval {
             try commitPending(source: source)
         }
         for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }
