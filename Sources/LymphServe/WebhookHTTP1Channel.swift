@@ -13,8 +13,9 @@ import NIOHTTPTypesHTTP1
 ///   are handled on the thread that reads and writes the socket, with no hop to Swift's
 ///   global threads and back.
 ///
-/// The rest is `HTTP1Channel.setup` as Hummingbird has it: the same decoder limits, codec,
-/// idle timeout and graceful-shutdown handling.
+/// The rest is `HTTP1Channel.setup` as Hummingbird has it: the same decoder limits, codec and
+/// idle timeout. On graceful shutdown `HTTPServerPipelineHandler` takes the quiesce event:
+/// it closes an idle connection at once and a busy one after its answer.
 struct WebhookHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
     let responder: HTTPChannelHandler.Responder

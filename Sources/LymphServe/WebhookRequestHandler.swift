@@ -44,6 +44,8 @@ final class WebhookRequestHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Hummingbird's router).
     let pathComponents: [Substring]
     var state = State.idle
+    /// A half-close that arrived while an answer waits for the spool; passed on after it.
+    var inputClosedHeld = false
     var date = HTTPDate()
 
     init(server: WebhookServer) {
@@ -63,7 +65,7 @@ final class WebhookRequestHandler: ChannelInboundHandler, RemovableChannelHandle
             let webhook = Webhook(start: .now, headers: headers, closeAfter: Self.asksToClose(head.headerFields))
             if let answer = server.refuseBeforeBody(headers) {
                 state = .discarding
-                respond(answer, to: webhook, context: context)
+                respond(answer, start: webhook.start, closeAfter: webhook.closeAfter, requestRead: false, context: context)
             } else {
                 state = .reading(webhook)
             }
@@ -77,7 +79,7 @@ final class WebhookRequestHandler: ChannelInboundHandler, RemovableChannelHandle
                 let size = (webhook.body?.readableBytes ?? 0) + chunk.readableBytes
                 guard size <= server.options.maxBody else {
                     state = .discarding
-                    respond(server.tooLarge(), to: webhook, context: context)
+                    respond(server.tooLarge(), start: webhook.start, closeAfter: webhook.closeAfter, requestRead: false, context: context)
                     return
                 }
                 state = .idle  // drops the state's reference, so the append below does not copy
@@ -104,31 +106,55 @@ final class WebhookRequestHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func admit(_ webhook: Webhook, context: ChannelHandlerContext) {
         let body = webhook.body.map { Array($0.readableBytesView) } ?? []
+        let (start, closeAfter) = (webhook.start, webhook.closeAfter)
         switch server.admit(body: body, headers: webhook.headers) {
         case .answer(let answer):
             state = .idle
-            respond(answer, to: webhook, context: context)
+            respond(answer, start: start, closeAfter: closeAfter, requestRead: true, context: context)
         case .store(let item, let id):
+            // The completion holds only what the answer needs: the body's buffer (a slice of
+            // the decoder's, which can be much larger) is let go now, not after the commit.
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             let server = server
+            let itemBytes = item.count
             server.writer.append(item, on: loop) { outcome in
                 let (handler, context) = bound.value
                 handler.state = .idle
-                handler.respond(server.stored(outcome, id: id, itemBytes: item.count), to: webhook, context: context)
+                handler.respond(server.stored(outcome, id: id, itemBytes: itemBytes), start: start, closeAfter: closeAfter, requestRead: true, context: context)
+                if handler.inputClosedHeld {
+                    handler.inputClosedHeld = false
+                    context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                }
             }
         }
     }
 
-    private func respond(_ answer: WebhookAnswer, to webhook: Webhook, context: ChannelHandlerContext) {
+    /// A client that sends its webhook and then shuts down its side of the connection still
+    /// waits for the answer. Passed on while the answer waits for the spool, the half-close
+    /// would end Hummingbird's read loop, which then closes the connection before the 202.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .storing = state, let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosedHeld = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// `requestRead`: the whole request has been read. An answer given before that (413, or
+    /// 503 while stopping) that closes the connection closes only the output at first: closing
+    /// a socket with unread input makes the kernel send a reset, which can destroy the answer
+    /// before the client reads it.
+    private func respond(_ answer: WebhookAnswer, start: ContinuousClock.Instant, closeAfter: Bool, requestRead: Bool,
+                         context: ChannelHandlerContext) {
         var fields: HTTPFields = [.contentType: "application/json", .contentLength: String(answer.body.count),
                                   .date: date.now(), .server: "lymph"]
         if let retryAfter = answer.retryAfter { fields[.retryAfter] = retryAfter }
-        let closes = answer.closesConnection || webhook.closeAfter
+        let closes = answer.closesConnection || closeAfter
         if closes { fields[.connection] = "close" }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: answer.body))), promise: nil)
-        server.answered(status: answer.status, since: webhook.start)
+        server.answered(status: answer.status, since: start)
         guard closes else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             return
@@ -136,15 +162,15 @@ final class WebhookRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
         let channel = context.channel
-        if answer.closesConnection {
+        if requestRead {
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        } else {
             // The client sees the end of the answer; what it still sends is never read into
             // memory, and the connection is dropped two seconds later.
             written.futureResult.whenComplete { _ in
                 channel.close(mode: .output, promise: nil)
                 channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
             }
-        } else {
-            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
         }
     }
 

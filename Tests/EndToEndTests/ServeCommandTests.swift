@@ -235,6 +235,27 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == ["evt_p1", "evt_p2", "evt_p3"])
     }
 
+    @Test("a client that shuts down its side after sending the webhook still gets its 202")
+    func halfClose() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        for i in 0..<5 {
+            let body = ServeHarness.event("evt_half\(i)")
+            let fd = try RawHTTP.connect(port: h.port)
+            defer { close(fd) }
+            RawHTTP.send(fd, RawHTTP.head(method: "POST", path: "/webhooks",
+                                          headers: [("content-type", "application/json"), ("x-immune-signature", ServeHarness.sign(body)),
+                                                    ("content-length", String(body.count))]) + body)
+            shutdown(fd, Int32(SHUT_WR))
+            let reply = try RawHTTP.readReply(fd)
+            #expect(reply.status == 202)
+            #expect(reply.body.contains("evt_half\(i)"))
+        }
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == (0..<5).map { "evt_half\($0)" })
+    }
+
     @Test("503 with Retry-After when the spool is full")
     func spoolFull() throws {
         let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_spool: 3", extra: Self.slowStage))
