@@ -235,7 +235,7 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == ["evt_p1", "evt_p2", "evt_p3"])
     }
 
-    @Test("a client that shuts down its side after sending the webhook still gets its 202")
+    @Test("a client that shuts down its side after sending the webhook (or two, pipelined) still gets its 202s")
     func halfClose() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
         try h.start()
@@ -252,8 +252,28 @@ struct ServeCommandTests {
             #expect(reply.status == 202)
             #expect(reply.body.contains("evt_half\(i)"))
         }
+        // Two pipelined on one connection, then the half-close: both answered, in order.
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        for id in ["evt_halfA", "evt_halfB"] {
+            let body = ServeHarness.event(id)
+            bytes += Array("POST /webhooks HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n".utf8) + body
+        }
+        RawHTTP.send(fd, bytes)
+        shutdown(fd, Int32(SHUT_WR))
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.components(separatedBy: "HTTP/1.1 202").count == 3, "\(text)")
+        #expect((text.range(of: "evt_halfA")?.lowerBound).map { a in text.range(of: "evt_halfB").map { a < $0.lowerBound } ?? false } == true)
         try h.waitForDrain()
-        #expect(Self.lines(h, "processed.log") == (0..<5).map { "evt_half\($0)" })
+        #expect(Self.lines(h, "processed.log") == (0..<5).map { "evt_half\($0)" } + ["evt_halfA", "evt_halfB"])
     }
 
     @Test("503 with Retry-After when the spool is full")
