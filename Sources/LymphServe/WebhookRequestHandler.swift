@@ -36,6 +36,13 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         case storing
     }
 
+    /// What waits its turn: a request part, or the decoder's error in its place in the stream
+    /// (Hummingbird answers that 400 and closes, which must not overtake an answer due).
+    enum Held {
+        case part(HTTPRequestPart)
+        case error(any Error)
+    }
+
     struct Webhook {
         let start: ContinuousClock.Instant
         let headers: RequestHeaders
@@ -53,7 +60,12 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The current request's answer has not been written to its end yet.
     var awaitingAnswer = false
     /// Parts of requests that came before the current one was answered, in order.
-    var held = CircularBuffer<HTTPRequestPart>()
+    var held = CircularBuffer<Held>()
+    /// The connection is ending after the current answer (it closes, or the client asked):
+    /// whatever the client sends after that request is dropped, never admitted or stored.
+    var closing = false
+    /// The router's current request carries `Connection: close`.
+    var routerRequestCloses = false
     /// A read withheld while `held` has parts: the socket is not read until they are handled.
     var readHeld = false
     /// Handling held parts (an answer written meanwhile must not start another round).
@@ -69,12 +81,23 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        if closing && !requestOpen { return }
         // A later request, read before this one's answer: it waits its turn.
-        if !held.isEmpty || (awaitingAnswer && !requestOpen) {
-            held.append(part)
+        if mustWait {
+            held.append(.part(part))
             return
         }
         handle(part, context: context)
+    }
+
+    private var mustWait: Bool { !held.isEmpty || (awaitingAnswer && !requestOpen) }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if mustWait && !closing {
+            held.append(.error(error))
+            return
+        }
+        context.fireErrorCaught(error)
     }
 
     private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
@@ -84,6 +107,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             awaitingAnswer = true
             guard head.method == .post, isWebhookPath(head.path) else {
                 state = .passing
+                routerRequestCloses = Self.asksToClose(head.headerFields)
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
@@ -156,7 +180,11 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The router's answers pass here on their way out: the end of one lets the next request in.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         context.write(data, promise: promise)
-        if case .end = unwrapOutboundIn(data) { answerWritten(context: context) }
+        if case .end = unwrapOutboundIn(data) {
+            // Hummingbird ends the connection after a request that asked to close.
+            if routerRequestCloses { closing = true }
+            answerWritten(context: context)
+        }
     }
 
     /// Reads stop only while parts are held, so at most one read's worth ever waits here.
@@ -194,12 +222,22 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard !replaying else { return }
         replaying = true
         var replayed = false
-        while !(awaitingAnswer && !requestOpen), let part = held.popFirst() {
-            handle(part, context: context)
-            replayed = true
+        while !closing, !(awaitingAnswer && !requestOpen), let next = held.popFirst() {
+            switch next {
+            case .part(let part):
+                handle(part, context: context)
+                replayed = true
+            case .error(let error):
+                // The stream is broken from here on: the router answers 400 and closes.
+                context.fireErrorCaught(error)
+                replayed = true
+                held.removeAll()
+            }
         }
+        if closing { held.removeAll() }
         replaying = false
-        // The async channel hands what it was given to the router at the end of a read.
+        // The async channel hands what it was given (parts, or the error) to the router at the
+        // end of a read.
         if replayed { context.fireChannelReadComplete() }
         if held.isEmpty && readHeld {
             readHeld = false
@@ -231,8 +269,10 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         let written = context.eventLoop.makePromise(of: Void.self)
+        closing = true
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
         awaitingAnswer = false
+        held.removeAll()
         let channel = context.channel
         if requestRead {
             written.futureResult.whenComplete { _ in channel.close(promise: nil) }

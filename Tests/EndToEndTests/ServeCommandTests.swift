@@ -190,7 +190,7 @@ struct ServeCommandTests {
         #expect(try Self.tickets(h) == 1)
     }
 
-    @Test("pipelined requests on one keep-alive connection are answered in order, webhooks and router requests alike; Connection: close ends it")
+    @Test("pipelined requests on one keep-alive connection are answered in order, webhooks and router requests alike, a parse error's 400 included; Connection: close ends it")
     func pipelinedKeepAlive() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
         try h.start()
@@ -231,8 +231,25 @@ struct ServeCommandTests {
         #expect(replies.count == 6 && replies[0].body.contains("evt_p1") && replies[2].body.contains("evt_p2") && replies[5].body.contains("evt_p3"))
         #expect(replies.last?.headers["connection"] == "close")
         #expect(rest.isEmpty)
+        // A webhook, then bytes that are not HTTP: its 202 comes first, then the 400 for the
+        // garbage, and a webhook pipelined after the garbage is never stored.
+        let fd2 = try RawHTTP.connect(port: h.port)
+        defer { close(fd2) }
+        RawHTTP.send(fd2, request("POST", "/webhooks", body: ServeHarness.event("evt_p4"))
+            + Array("NOT HTTP AT ALL\r\n\r\n".utf8)
+            + request("POST", "/webhooks", body: ServeHarness.event("evt_p5")))
+        var data2: [UInt8] = []
+        while true {
+            let n = recv(fd2, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            data2.append(contentsOf: buffer[0..<n])
+        }
+        let text = String(decoding: data2, as: UTF8.self)
+        let statuses = text.split(separator: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }.map { String($0.prefix(12)) }
+        #expect(statuses == ["HTTP/1.1 202", "HTTP/1.1 400"], "\(text)")
+        #expect(text.contains("evt_p4") && !text.contains("evt_p5"))
         try h.waitForDrain()
-        #expect(Self.lines(h, "processed.log") == ["evt_p1", "evt_p2", "evt_p3"])
+        #expect(Self.lines(h, "processed.log") == ["evt_p1", "evt_p2", "evt_p3", "evt_p4"])
     }
 
     @Test("a client that shuts down its side after sending the webhook (or two, pipelined) still gets its 202s")
