@@ -51,6 +51,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     let server: WebhookServer
+    static let maxHeldParts = 1024
     /// The webhook path's components ("/webhooks/" and "//webhooks" match "/webhooks", as in
     /// Hummingbird's router).
     let pathComponents: [Substring]
@@ -84,6 +85,12 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         if closing && !requestOpen { return }
         // A later request, read before this one's answer: it waits its turn.
         if mustWait {
+            // Reads stop while parts wait, but one read can hold hundreds of tiny pipelined
+            // requests; past this many parts the client is not a webhook sender.
+            guard held.count < Self.maxHeldParts else {
+                context.close(promise: nil)
+                return
+            }
             held.append(.part(part))
             return
         }
