@@ -293,6 +293,32 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == (0..<5).map { "evt_half\($0)" } + ["evt_halfA", "evt_halfB"])
     }
 
+    @Test("a client that pipelines hundreds of requests behind a webhook is cut off: at most 1,024 parts wait for an answer")
+    func pipelinedFlood() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let body = ServeHarness.event("evt_flood")
+        var bytes = Array("POST /webhooks HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n".utf8) + body
+        // 600 requests of two parts each, in one write: read while the webhook waits for the disk.
+        for _ in 0..<600 { bytes += Array("GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n".utf8) }
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        RawHTTP.send(fd, bytes)
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        let answers = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }.count
+        #expect(answers < 600, "\(answers) answers")
+        // The server goes on serving others.
+        #expect(try h.get("/healthz").status == 200)
+        #expect(try h.post(ServeHarness.event("evt_after_flood")).status == 202)
+    }
+
     @Test("503 with Retry-After when the spool is full")
     func spoolFull() throws {
         let h = ServeHarness(pipeline: Self.pipeline(serve: "  max_spool: 3", extra: Self.slowStage))
