@@ -112,14 +112,14 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .head(let head):
             requestOpen = true
             awaitingAnswer = true
+            let headers = RequestHeaders(head.headerFields)
             guard head.method == .post, isWebhookPath(head.path) else {
                 state = .passing
-                routerRequestCloses = Self.asksToClose(head.headerFields)
+                routerRequestCloses = headers.asksToClose
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
-            let headers = RequestHeaders(head.headerFields)
-            let webhook = Webhook(start: .now, headers: headers, closeAfter: Self.asksToClose(head.headerFields))
+            let webhook = Webhook(start: .now, headers: headers, closeAfter: headers.asksToClose)
             if let answer = server.refuseBeforeBody(headers) {
                 state = .discarding
                 respond(answer, start: webhook.start, closeAfter: webhook.closeAfter, requestRead: false, context: context)
@@ -297,11 +297,5 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard let target else { return false }
         let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
         return path.split(separator: "/").elementsEqual(pathComponents)
-    }
-
-    /// `Connection: close` from the client: the connection ends after this answer.
-    static func asksToClose(_ fields: HTTPFields) -> Bool {
-        guard let value = fields[.connection] else { return false }
-        return value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
     }
 }

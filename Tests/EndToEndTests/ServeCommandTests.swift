@@ -213,13 +213,7 @@ struct ServeCommandTests {
             + request("GET", "/webhooks")
             + request("POST", "/webhooks", body: Array("not json".utf8))
             + request("POST", "/webhooks", body: ServeHarness.event("evt_p3"), close: true))
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }  // the server closes after the last answer (or the 20 s receive timeout)
-            data.append(contentsOf: buffer[0..<n])
-        }
+        let data = RawHTTP.readUntilClose(fd)
         var replies: [HTTPReply] = []
         var rest = data[...]
         while let (reply, complete) = RawHTTP.parse(Array(rest)), complete {
@@ -238,12 +232,7 @@ struct ServeCommandTests {
         RawHTTP.send(fd2, request("POST", "/webhooks", body: ServeHarness.event("evt_p4"))
             + Array("NOT HTTP AT ALL\r\n\r\n".utf8)
             + request("POST", "/webhooks", body: ServeHarness.event("evt_p5")))
-        var data2: [UInt8] = []
-        while true {
-            let n = recv(fd2, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            data2.append(contentsOf: buffer[0..<n])
-        }
+        let data2 = RawHTTP.readUntilClose(fd2)
         let text = String(decoding: data2, as: UTF8.self)
         let statuses = text.split(separator: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }.map { String($0.prefix(12)) }
         #expect(statuses == ["HTTP/1.1 202", "HTTP/1.1 400"], "\(text)")
@@ -279,13 +268,7 @@ struct ServeCommandTests {
         }
         RawHTTP.send(fd, bytes)
         shutdown(fd, Int32(SHUT_WR))
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-        }
+        let data = RawHTTP.readUntilClose(fd)
         let text = String(decoding: data, as: UTF8.self)
         #expect(text.components(separatedBy: "HTTP/1.1 202").count == 3, "\(text)")
         #expect((text.range(of: "evt_halfA")?.lowerBound).map { a in text.range(of: "evt_halfB").map { a < $0.lowerBound } ?? false } == true)
@@ -305,13 +288,7 @@ struct ServeCommandTests {
         let fd = try RawHTTP.connect(port: h.port)
         defer { close(fd) }
         RawHTTP.send(fd, bytes)
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-        }
+        let data = RawHTTP.readUntilClose(fd)
         let answers = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }.count
         #expect(answers < 600, "\(answers) answers")
         // The server goes on serving others.

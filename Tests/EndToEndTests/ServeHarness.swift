@@ -162,6 +162,17 @@ enum RawHTTP {
         return Array((text + "\r\n").utf8)
     }
 
+    /// Everything the server sends until it closes the connection (or the 20 s receive timeout).
+    static func readUntilClose(_ fd: Int32) -> [UInt8] {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { return data }
+            data.append(contentsOf: buffer[0..<n])
+        }
+    }
+
     /// Reads one response (the server closes after it, or says its length).
     static func readReply(_ fd: Int32) throws -> HTTPReply {
         var data: [UInt8] = []
