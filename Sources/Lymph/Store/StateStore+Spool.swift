@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The durable queue between `lymph serve`'s HTTP handlers and its pipeline worker.
 ///
@@ -23,18 +24,37 @@ extension StateStore {
     /// worker's `SpoolHandoff`; the worker still reads the file whenever it waited in vain.
     /// Entries up to `deleteThrough` are removed in the same transaction (no commit of their own).
     public func spoolAppend(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64? = nil) throws(StoreError) -> [Int64] {
-        try write { db in
+        // Raw SQLite calls on cached statements: this runs for every group commit, and GRDB's
+        // argument and transaction wrappers were a sixth of the spool writer's time in profiles.
+        try writeInTransaction { db in
             if let deleteThrough {
-                try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [deleteThrough])
+                let s = try db.cachedStatement(sql: "DELETE FROM lymph_spool WHERE seq <= ?1").sqliteStatement
+                sqlite3_reset(s)
+                sqlite3_bind_int64(s, 1, deleteThrough)
+                try Self.step(s, db)
             }
             var seqs: [Int64] = []
             seqs.reserveCapacity(items.count)
-            let statement = try db.cachedStatement(sql: "INSERT INTO lymph_spool (received_at, item) VALUES (?, ?)")
+            let s = try db.cachedStatement(sql: "INSERT INTO lymph_spool (received_at, item) VALUES (?1, ?2)").sqliteStatement
+            sqlite3_reset(s)
+            sqlite3_bind_double(s, 1, receivedAt)
             for item in items {
-                try statement.execute(arguments: [receivedAt, Data(item)])
-                seqs.append(db.lastInsertedRowID)
+                sqlite3_reset(s)
+                item.withUnsafeBytes { _ = sqlite3_bind_blob(s, 2, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+                try Self.step(s, db)
+                seqs.append(sqlite3_last_insert_rowid(db.sqliteConnection))
             }
+            sqlite3_reset(s)
             return seqs
+        }
+    }
+
+    /// Runs a statement that returns no rows to its end.
+    private static func step(_ s: SQLiteStatement, _ db: Database) throws {
+        let rc = sqlite3_step(s)
+        guard rc == SQLITE_DONE else {
+            sqlite3_reset(s)
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
     }
 

@@ -125,6 +125,26 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// `write` for the per-request path: `BEGIN IMMEDIATE` and `COMMIT` are prepared once and
+    /// reused, where GRDB's transaction parses its SQL text each time.
+    func writeInTransaction<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+                do {
+                    let result = try body(db)
+                    try db.cachedStatement(sql: "COMMIT").execute()
+                    return result
+                } catch {
+                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+                    throw error
+                }
+            }
+        } catch {
+            throw StoreError(location: location, message: "write failed: \(error)")
+        }
+    }
+
     /// One statement's read, outside a transaction: a single statement sees a consistent
     /// snapshot by itself. Spares the four statements `read` wraps around it (read-only mode on
     /// and off, begin, commit), which showed in profiles of `lymph serve`'s worker.
