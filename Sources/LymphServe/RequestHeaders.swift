@@ -1,4 +1,5 @@
-import HTTPTypes
+import Lymph
+import NIOHTTP1
 
 /// The request headers a request's handling reads, found in one pass over the fields.
 ///
@@ -12,16 +13,37 @@ struct RequestHeaders {
     var signature: String?
     var connection: String?
 
-    init(_ fields: HTTPFields) {
-        for field in fields {
-            switch field.name {
-            case .contentLength: Self.add(field.value, to: &contentLength)
-            case .contentType: Self.add(field.value, to: &contentType)
-            case WebhookServer.signatureField: Self.add(field.value, to: &signature)
-            case .connection: Self.add(field.value, to: &connection)
-            default: continue
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            // Names compared ignoring ASCII case, the length first: most fields are skipped
+            // without looking at their bytes.
+            let n = name.utf8.count
+            if n == Self.contentLengthName.count, Self.named(name, Self.contentLengthName) {
+                Self.add(value, to: &contentLength)
+            } else if n == Self.contentTypeName.count, Self.named(name, Self.contentTypeName) {
+                Self.add(value, to: &contentType)
+            } else if n == Self.signatureName.count, Self.named(name, Self.signatureName) {
+                Self.add(value, to: &signature)
+            } else if n == Self.connectionName.count, Self.named(name, Self.connectionName) {
+                Self.add(value, to: &connection)
             }
         }
+    }
+
+    static let contentLengthName = Array("content-length".utf8)
+    static let contentTypeName = Array("content-type".utf8)
+    static let signatureName = Array(WebhookSignature.header.lowercased().utf8)
+    static let connectionName = Array("connection".utf8)
+
+    /// `name` equals `lowercased` ignoring ASCII case (same length already checked).
+    private static func named(_ name: String, _ lowercased: [UInt8]) -> Bool {
+        var i = 0
+        for b in name.utf8 {
+            let folded = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
+            if folded != lowercased[i] { return false }
+            i += 1
+        }
+        return true
     }
 
     /// `Connection: close` from the client: the connection ends after this request's answer.

@@ -6,16 +6,15 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1 connection with two changes, both for the webhook's speed:
-/// - `WebhookRequestHandler` in the pipeline answers the webhook path itself; other requests
-///   reach the router as usual. It also keeps pipelined requests in order between the two.
+/// - `WebhookRequestHandler`, right after NIO's HTTP/1 decoder and encoder, answers the webhook
+///   path itself; other requests go on through the HTTPTypes codec to the router as usual. It
+///   also keeps pipelined requests in order between the two, and does the idle timeout and
+///   graceful close that Hummingbird's `HTTPConnectionStateHandler` does in `HTTP1Channel`.
 /// - The connection's task prefers its own event loop as executor, so the router's requests
 ///   are handled on the thread that reads and writes the socket, with no hop to Swift's
 ///   global threads and back.
 ///
-/// The rest is `HTTP1Channel.setup` as Hummingbird has it: the same decoder limits, codec, idle
-/// timeout and graceful shutdown (`HTTPConnectionStateHandler` closes an idle connection at
-/// once and a busy one after its last answer; it sits before the webhook handler, so it sees
-/// every request and answer).
+/// The rest is `HTTP1Channel.setup` as Hummingbird has it: the same decoder limits and codec.
 struct WebhookHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
     let responder: HTTPChannelHandler.Responder
@@ -32,9 +31,8 @@ struct WebhookHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                      withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
                                                      withDecoderLimitConfiguration: limits)
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: server.options.idleTimeout, logger: logger))
             try pipeline.addHandler(WebhookRequestHandler(server: server))
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }

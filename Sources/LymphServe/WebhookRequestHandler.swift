@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 
 /// Answers POSTs to the webhook path on the connection's event loop, in the channel pipeline;
 /// every other request passes on to Hummingbird's router.
@@ -18,11 +18,18 @@ import NIOHTTPTypes
 /// answer is written. NIO's `HTTPServerPipelineHandler` does the same, but it also stops and
 /// restarts reading around every request (two `epoll_ctl` calls each, about 4% of the loop's
 /// time); clients that do not pipeline (webhook senders, wrk) never pay for it here.
+///
+/// It sits right after NIO's HTTP/1 decoder and encoder, before the conversion to HTTPTypes
+/// that the router needs: a webhook is read from NIO's own request parts and answered with
+/// them. That conversion (building `HTTPFields` from `HTTPHeaders`, checking each field) was a
+/// tenth of the event loop's time. Being first, it also keeps the connection's idle timeout and
+/// graceful close, which Hummingbird's `HTTPConnectionStateHandler` keeps in its own channel:
+/// that handler would see only the router's requests here.
 final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     enum State {
         case idle
@@ -39,15 +46,25 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// What waits its turn: a request part, or the decoder's error in its place in the stream
     /// (Hummingbird answers that 400 and closes, which must not overtake an answer due).
     enum Held {
-        case part(HTTPRequestPart)
+        case part(HTTPServerRequestPart)
         case error(any Error)
     }
 
     struct Webhook {
         let start: ContinuousClock.Instant
+        let version: HTTPVersion
         let headers: RequestHeaders
         let closeAfter: Bool
         var body: ByteBuffer?
+
+        var reply: Reply { Reply(start: start, version: version, closeAfter: closeAfter) }
+    }
+
+    /// What a webhook's answer needs of its request.
+    struct Reply {
+        let start: ContinuousClock.Instant
+        let version: HTTPVersion
+        let closeAfter: Bool
     }
 
     let server: WebhookServer
@@ -74,14 +91,37 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// A half-close that arrived while an answer was due or parts were held; passed on after.
     var inputClosedHeld = false
     var date = HTTPDate()
+    /// A connection that reads nothing for this long, and owes no answer, is closed.
+    let idleTimeout: TimeAmount
+    /// When a request part was last read or an answer last written.
+    var lastActive = NIODeadline.now()
+    var idleCheck: Scheduled<Void>?
+    /// The server is stopping: the connection closes once nothing is left to answer.
+    var quiescing = false
 
     init(server: WebhookServer) {
         self.server = server
         pathComponents = server.options.path.split(separator: "/")
+        idleTimeout = TimeAmount(server.options.idleTimeout)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { scheduleIdleCheck(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        scheduleIdleCheck(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        lastActive = .now()
         if closing && !requestOpen { return }
         // A later request, read before this one's answer: it waits its turn.
         if mustWait {
@@ -107,22 +147,22 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.fireErrorCaught(error)
     }
 
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             requestOpen = true
             awaitingAnswer = true
-            let headers = RequestHeaders(head.headerFields)
-            guard head.method == .post, isWebhookPath(head.path) else {
+            guard head.method == .POST, isWebhookPath(head.uri) else {
                 state = .passing
-                routerRequestCloses = headers.asksToClose
+                routerRequestCloses = RequestHeaders(head.headers).asksToClose
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
-            let webhook = Webhook(start: .now, headers: headers, closeAfter: headers.asksToClose)
-            if let answer = server.refuseBeforeBody(headers) {
+            // `isKeepAlive` also covers HTTP/1.0, which closes unless asked not to.
+            let webhook = Webhook(start: .now, version: head.version, headers: RequestHeaders(head.headers), closeAfter: !head.isKeepAlive)
+            if let answer = server.refuseBeforeBody(webhook.headers) {
                 state = .discarding
-                respond(answer, start: webhook.start, closeAfter: webhook.closeAfter, requestRead: false, context: context)
+                respond(answer, to: webhook.reply, requestRead: false, context: context)
             } else {
                 state = .reading(webhook)
             }
@@ -136,7 +176,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
                 let size = (webhook.body?.readableBytes ?? 0) + chunk.readableBytes
                 guard size <= server.options.maxBody else {
                     state = .discarding
-                    respond(server.tooLarge(), start: webhook.start, closeAfter: webhook.closeAfter, requestRead: false, context: context)
+                    respond(server.tooLarge(), to: webhook.reply, requestRead: false, context: context)
                     return
                 }
                 state = .idle  // drops the state's reference, so the append below does not copy
@@ -164,11 +204,11 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func admit(_ webhook: Webhook, context: ChannelHandlerContext) {
         let body = webhook.body.map { Array($0.readableBytesView) } ?? []
-        let (start, closeAfter) = (webhook.start, webhook.closeAfter)
+        let reply = webhook.reply
         switch server.admit(body: body, headers: webhook.headers) {
         case .answer(let answer):
             state = .idle
-            respond(answer, start: start, closeAfter: closeAfter, requestRead: true, context: context)
+            respond(answer, to: reply, requestRead: true, context: context)
         case .store(let item, let id):
             // The completion holds only what the answer needs: the body's buffer (a slice of
             // the decoder's, which can be much larger) is let go now, not after the commit.
@@ -179,19 +219,28 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             server.writer.append(item, on: loop) { outcome in
                 let (handler, context) = bound.value
                 handler.state = .idle
-                handler.respond(server.stored(outcome, id: id, itemBytes: itemBytes), start: start, closeAfter: closeAfter, requestRead: true, context: context)
+                handler.respond(server.stored(outcome, id: id, itemBytes: itemBytes), to: reply, requestRead: true, context: context)
             }
         }
     }
 
     /// The router's answers pass here on their way out: the end of one lets the next request in.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
-        if case .end = unwrapOutboundIn(data) {
-            // Hummingbird ends the connection after a request that asked to close.
-            if routerRequestCloses { closing = true }
-            answerWritten(context: context)
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
+        // Hummingbird ends the connection after a request that asked to close.
+        if routerRequestCloses { closing = true }
+        guard quiescing else {
+            context.write(data, promise: promise)
+            answerWritten(context: context, written: nil)
+            return
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        if let promise { written.futureResult.cascade(to: promise) }
+        context.write(data, promise: written)
+        answerWritten(context: context, written: written.futureResult)
     }
 
     /// Reads stop only while parts are held, so at most one read's worth ever waits here.
@@ -203,12 +252,43 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// waits for the answer. Passed on while the answer waits for the spool (or while requests
     /// wait their turn here), the half-close would end Hummingbird's read loop, which then
     /// closes the connection before the 202.
+    ///
+    /// The server stopping (`ChannelShouldQuiesceEvent`) closes an idle connection at once and a
+    /// busy one after its last answer, as `HTTPConnectionStateHandler` does.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if !busy { context.close(promise: nil) }
+            return
+        }
         if let event = event as? ChannelEvent, event == .inputClosed, mustHoldInputClosed {
             inputClosedHeld = true
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A request is being read, or waits for its answer, or waits its turn.
+    private var busy: Bool { requestOpen || awaitingAnswer || !held.isEmpty }
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext) {
+        guard idleCheck == nil else { return }
+        idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: lastActive + idleTimeout) { [self] in
+            idleCheck = nil
+            idleCheckDue(context: context)
+        }
+    }
+
+    /// A connection waiting for an answer is never idle (the answer's end checks again); one
+    /// that has read nothing for the timeout, in or between requests, is closed.
+    private func idleCheckDue(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        if awaitingAnswer && !requestOpen { return }
+        if NIODeadline.now() >= lastActive + idleTimeout {
+            context.close(promise: nil)
+        } else {
+            scheduleIdleCheck(context: context)
+        }
     }
 
     private var mustHoldInputClosed: Bool {
@@ -219,13 +299,17 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelInactive(context: ChannelHandlerContext) {
         held.removeAll()
+        idleCheck?.cancel()
+        idleCheck = nil
         context.fireChannelInactive()
     }
 
     /// The current request's answer is written: requests held meanwhile are handled now, in
-    /// order, until one waits for its answer again.
-    private func answerWritten(context: ChannelHandlerContext) {
+    /// order, until one waits for its answer again. `written` completes when the answer is on
+    /// the socket (given while the server stops, to close the connection after it).
+    private func answerWritten(context: ChannelHandlerContext, written: EventLoopFuture<Void>?) {
         awaitingAnswer = false
+        lastActive = .now()
         guard !replaying else { return }
         replaying = true
         var replayed = false
@@ -254,25 +338,42 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             inputClosedHeld = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
+        if quiescing {
+            guard !busy else { return }
+            let channel = context.channel
+            if let written { written.whenComplete { _ in channel.close(promise: nil) } } else {
+                context.flush()
+                channel.close(promise: nil)
+            }
+        } else {
+            // Also while the next request is being read: a client that stalls in it is idle.
+            scheduleIdleCheck(context: context)
+        }
     }
 
     /// `requestRead`: the whole request has been read. An answer given before that (413, or
     /// 503 while stopping) that closes the connection closes only the output at first: closing
     /// a socket with unread input makes the kernel send a reset, which can destroy the answer
     /// before the client reads it.
-    private func respond(_ answer: WebhookAnswer, start: ContinuousClock.Instant, closeAfter: Bool, requestRead: Bool,
-                         context: ChannelHandlerContext) {
-        var fields: HTTPFields = [.contentType: "application/json", .contentLength: String(answer.body.count),
-                                  .date: date.now(), .server: "lymph"]
-        if let retryAfter = answer.retryAfter { fields[.retryAfter] = retryAfter }
-        let closes = answer.closesConnection || closeAfter
-        if closes { fields[.connection] = "close" }
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: answer.body))), promise: nil)
-        server.answered(status: answer.status, since: start)
+    private func respond(_ answer: WebhookAnswer, to webhook: Reply, requestRead: Bool, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(answer.body.count)),
+                                   ("Date", date.now()), ("Server", "lymph")])
+        if let retryAfter = answer.retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
+        let closes = answer.closesConnection || webhook.closeAfter
+        if closes { headers.add(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: webhook.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: answer.body)))), promise: nil)
+        server.answered(status: answer.status, since: webhook.start)
         guard closes else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            answerWritten(context: context)
+            guard quiescing else {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                answerWritten(context: context, written: nil)
+                return
+            }
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+            answerWritten(context: context, written: written.futureResult)
             return
         }
         let written = context.eventLoop.makePromise(of: Void.self)

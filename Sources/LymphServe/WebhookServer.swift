@@ -24,7 +24,8 @@ public final class WebhookServer: Sendable {
         public var maxBody: Int
         public var maxSpool: Int
         public var maxConnections: Int
-        /// Idle keep-alive connections (and stalled requests) are closed after this.
+        /// Idle keep-alive connections (and stalled requests) are closed after this
+        /// (`serve.idle_timeout`).
         public var idleTimeout: Duration = .seconds(30)
         /// Threads reading and writing sockets; a connection's handlers run on its loop too. The
         /// pipeline worker and the spool writer have threads of their own: on a small machine one
@@ -41,6 +42,7 @@ public final class WebhookServer: Sendable {
             maxBody = settings.maxBody
             maxSpool = settings.maxSpool
             maxConnections = settings.maxConnections
+            idleTimeout = .milliseconds(Int64(settings.idleTimeout * 1000))
         }
     }
 

@@ -276,6 +276,65 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == (0..<5).map { "evt_half\($0)" } + ["evt_halfA", "evt_halfB"])
     }
 
+    /// One webhook request that keeps the connection open (HTTP/1.1 without `Connection: close`).
+    static func keepAliveWebhook(_ id: String, version: String = "HTTP/1.1") -> [UInt8] {
+        let body = ServeHarness.event(id)
+        return Array("POST /webhooks \(version)\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n".utf8) + body
+    }
+
+    @Test("serve.idle_timeout closes a keep-alive connection left idle, and one stalled inside a request; an HTTP/1.0 webhook is answered and its connection closed")
+    func idleConnections() throws {
+        let h = ServeHarness(pipeline: Self.pipeline(serve: "  idle_timeout: 1s"))
+        try h.start()
+        defer { h.stop() }
+        func closedAfter(_ fd: Int32) -> (data: [UInt8], seconds: Double) {
+            let started = Date()
+            let data = RawHTTP.readUntilClose(fd)
+            return (data, Date().timeIntervalSince(started))
+        }
+        // Answered, then left open and silent: closed about a second later.
+        let idle = try RawHTTP.connect(port: h.port)
+        defer { close(idle) }
+        RawHTTP.send(idle, Self.keepAliveWebhook("evt_idle_1"))
+        #expect(try RawHTTP.readReply(idle).status == 202)
+        let afterAnswer = closedAfter(idle)
+        #expect(afterAnswer.data.isEmpty)
+        #expect(afterAnswer.seconds > 0.5 && afterAnswer.seconds < 5, "closed after \(afterAnswer.seconds) s")
+        // A head and no body: closed too, nothing stored.
+        let stalled = try RawHTTP.connect(port: h.port)
+        defer { close(stalled) }
+        RawHTTP.send(stalled, Array(Self.keepAliveWebhook("evt_idle_stalled").prefix { $0 != UInt8(ascii: "{") }))
+        let midRequest = closedAfter(stalled)
+        #expect(midRequest.seconds > 0.5 && midRequest.seconds < 5, "closed after \(midRequest.seconds) s")
+        // HTTP/1.0 closes after each answer unless the client asks to keep it.
+        let old = try RawHTTP.connect(port: h.port)
+        defer { close(old) }
+        RawHTTP.send(old, Self.keepAliveWebhook("evt_idle_http10", version: "HTTP/1.0"))
+        let reply = closedAfter(old)
+        let text = String(decoding: reply.data, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.0 202"), "\(text)")
+        #expect(text.lowercased().contains("connection: close"))
+        #expect(reply.seconds < 0.9, "closed after \(reply.seconds) s, not at once")
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_idle_1", "evt_idle_http10"])
+    }
+
+    @Test("SIGTERM closes an idle keep-alive connection at once (not after the 30 s idle timeout) and lymph serve exits 0")
+    func sigtermClosesIdleConnections() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        RawHTTP.send(fd, Self.keepAliveWebhook("evt_term_idle"))
+        #expect(try RawHTTP.readReply(fd).status == 202)
+        let started = Date()
+        #expect(h.stop(SIGTERM) == 0)
+        #expect(Date().timeIntervalSince(started) < 10, "exit took \(Date().timeIntervalSince(started)) s")
+        #expect(RawHTTP.readUntilClose(fd).isEmpty)
+        let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
+        #expect(left + Self.lines(h, "processed.log").filter { $0 == "evt_term_idle" }.count == 1)
+    }
+
     @Test("a client that pipelines hundreds of requests behind a webhook is cut off: at most 1,024 parts wait for an answer")
     func pipelinedFlood() throws {
         let h = ServeHarness(pipeline: Self.pipeline())

@@ -47,6 +47,17 @@ struct PipelineLoaderTests {
         #expect(s.name == "x" && s.statePath == nil && s.output == nil)
     }
 
+    @Test("the serve section: limits, idle_timeout, and their bounds")
+    func serveSection() throws {
+        let (spec, d) = PipelineLoader.parse(yaml: "serve:\n  max_body: 64KiB\n  max_connections: 10\n  idle_timeout: 2m\nstages: [parse]\n", file: "p.yaml")
+        #expect(d.items.isEmpty, "\(d.items)")
+        let s = try #require(spec)
+        #expect(s.serve.maxBody == 65536 && s.serve.maxConnections == 10 && s.serve.idleTimeout == 120)
+        #expect(try #require(PipelineLoader.parse(yaml: "stages: [parse]\n", file: "p.yaml").0).serve.idleTimeout == 30)
+        #expect(diagnostics("serve:\n  idle_timeout: 0.5s\nstages: [parse]\n") == ["p.yaml:2:17: idle_timeout must be between 1s and 1h"])
+        #expect(diagnostics("serve:\n  idle_timeout: 2h\nstages: [parse]\n") == ["p.yaml:2:17: idle_timeout must be between 1s and 1h"])
+    }
+
     @Test("every planted error is reported with its line and column")
     func plantedErrors() {
         let errors = diagnostics("""

@@ -72,7 +72,7 @@ public enum PipelineLoader {
 
         var serve = ServeSettings()
         if let v = m["serve"], let sm = ConfigMapping(v, context: "serve", diagnostics: &d) {
-            sm.rejectUnknownKeys(allowed: ["listen", "path", "max_body", "max_spool", "max_connections"], &d)
+            sm.rejectUnknownKeys(allowed: ["listen", "path", "max_body", "max_spool", "max_connections", "idle_timeout"], &d)
             if let l = sm["listen"], let text = l.string(&d, "listen") {
                 if ServeSettings.parseListen(text) == nil { d.error("listen must be HOST:PORT, such as 127.0.0.1:8080", at: l) } else { serve.listen = text }
             }
@@ -82,6 +82,9 @@ public enum PipelineLoader {
             serve.maxBody = sm["max_body"].flatMap { $0.byteSize(&d, "max_body", range: 64...(64 << 20)) } ?? serve.maxBody
             serve.maxSpool = sm["max_spool"].flatMap { $0.int(&d, "max_spool", range: 1...100_000_000) } ?? serve.maxSpool
             serve.maxConnections = sm["max_connections"].flatMap { $0.int(&d, "max_connections", range: 1...100_000) } ?? serve.maxConnections
+            if let v = sm["idle_timeout"], let seconds = v.duration(&d, "idle_timeout") {
+                if seconds < 1 || seconds > 3600 { d.error("idle_timeout must be between 1s and 1h", at: v) } else { serve.idleTimeout = seconds }
+            }
         }
 
         var parse = ParseStage()

@@ -9,6 +9,9 @@ public struct ServeSettings: Sendable {
     public var maxSpool = 100_000
     /// Open connections at once; further ones wait in the listen backlog.
     public var maxConnections = 1024
+    /// Seconds a connection may read nothing (between requests, or inside one) before it is
+    /// closed; one waiting for its answer is never idle.
+    public var idleTimeout = 30.0
 
     public init() {}
 
