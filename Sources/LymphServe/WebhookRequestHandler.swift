@@ -394,8 +394,9 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    private func isWebhookPath(_ target: String?) -> Bool {
-        guard let target else { return false }
+    private func isWebhookPath(_ target: String) -> Bool {
+        // The path exactly as configured (what senders use) without splitting it.
+        if target == server.options.path { return true }
         let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
         return path.split(separator: "/").elementsEqual(pathComponents)
     }
