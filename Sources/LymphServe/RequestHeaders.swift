@@ -53,6 +53,18 @@ struct RequestHeaders {
     }
 
     private static func add(_ value: String, to slot: inout String?) {
+        let value = trimmed(value)
         if let existing = slot { slot = existing + ", " + value } else { slot = value }
+    }
+
+    /// Without leading and trailing spaces and tabs: NIO's parser keeps trailing ones, which
+    /// are not part of a field's value (RFC 9110, 5.5).
+    static func trimmed(_ value: String) -> String {
+        func blank(_ b: UInt8?) -> Bool { b == 0x20 || b == 0x09 }
+        guard blank(value.utf8.first) || blank(value.utf8.last) else { return value }
+        var bytes = value.utf8[...]
+        while blank(bytes.first) { bytes = bytes.dropFirst() }
+        while blank(bytes.last) { bytes = bytes.dropLast() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

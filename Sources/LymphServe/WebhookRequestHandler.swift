@@ -98,6 +98,11 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     var idleCheck: Scheduled<Void>?
     /// The server is stopping: the connection closes once nothing is left to answer.
     var quiescing = false
+    /// The last answer's end written while stopping: the connection closes when it is sent
+    /// (writes complete in order, so every answer before it is sent too).
+    var lastAnswerSent: EventLoopFuture<Void>?
+    /// The channel is gone: no timer is scheduled for it any more.
+    var inactive = false
 
     init(server: WebhookServer) {
         self.server = server
@@ -115,6 +120,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        inactive = true
         idleCheck?.cancel()
         idleCheck = nil
     }
@@ -154,7 +160,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             awaitingAnswer = true
             guard head.method == .POST, isWebhookPath(head.uri) else {
                 state = .passing
-                routerRequestCloses = RequestHeaders(head.headers).asksToClose
+                routerRequestCloses = !head.isKeepAlive || RequestHeaders(head.headers).asksToClose
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
@@ -187,6 +193,8 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
         case .end:
             requestOpen = false
+            // Answered before its end was read (a 404 to an upload, say): nothing is left.
+            defer { if quiescing && !busy && !closing { closeWhenSent(context: context) } }
             switch state {
             case .passing:
                 state = .idle
@@ -230,17 +238,25 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.write(data, promise: promise)
             return
         }
-        // Hummingbird ends the connection after a request that asked to close.
-        if routerRequestCloses { closing = true }
-        guard quiescing else {
+        // The connection ends after a request that asked to close (Hummingbird closes too,
+        // but only for an exact `Connection: close`, not for HTTP/1.0).
+        guard quiescing || routerRequestCloses else {
             context.write(data, promise: promise)
-            answerWritten(context: context, written: nil)
+            answerWritten(context: context)
             return
         }
         let written = context.eventLoop.makePromise(of: Void.self)
         if let promise { written.futureResult.cascade(to: promise) }
         context.write(data, promise: written)
-        answerWritten(context: context, written: written.futureResult)
+        if routerRequestCloses {
+            closing = true
+            let channel = context.channel
+            context.flush()
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            lastAnswerSent = written.futureResult
+        }
+        answerWritten(context: context)
     }
 
     /// Reads stop only while parts are held, so at most one read's worth ever waits here.
@@ -258,7 +274,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             quiescing = true
-            if !busy { context.close(promise: nil) }
+            if !busy { closeWhenSent(context: context) }
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed, mustHoldInputClosed {
@@ -271,8 +287,20 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// A request is being read, or waits for its answer, or waits its turn.
     private var busy: Bool { requestOpen || awaitingAnswer || !held.isEmpty }
 
+    /// Closes the connection once the last answer written while stopping is sent (at once when
+    /// there is none: answers written before are flushed first, as Hummingbird does).
+    private func closeWhenSent(context: ChannelHandlerContext) {
+        let channel = context.channel
+        context.flush()
+        if let sent = lastAnswerSent {
+            sent.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            channel.close(promise: nil)
+        }
+    }
+
     private func scheduleIdleCheck(context: ChannelHandlerContext) {
-        guard idleCheck == nil else { return }
+        guard idleCheck == nil, !inactive else { return }
         idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: lastActive + idleTimeout) { [self] in
             idleCheck = nil
             idleCheckDue(context: context)
@@ -299,15 +327,15 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelInactive(context: ChannelHandlerContext) {
         held.removeAll()
+        inactive = true
         idleCheck?.cancel()
         idleCheck = nil
         context.fireChannelInactive()
     }
 
     /// The current request's answer is written: requests held meanwhile are handled now, in
-    /// order, until one waits for its answer again. `written` completes when the answer is on
-    /// the socket (given while the server stops, to close the connection after it).
-    private func answerWritten(context: ChannelHandlerContext, written: EventLoopFuture<Void>?) {
+    /// order, until one waits for its answer again.
+    private func answerWritten(context: ChannelHandlerContext) {
         awaitingAnswer = false
         lastActive = .now()
         guard !replaying else { return }
@@ -338,17 +366,13 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             inputClosedHeld = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
-        if quiescing {
-            guard !busy else { return }
-            let channel = context.channel
-            if let written { written.whenComplete { _ in channel.close(promise: nil) } } else {
-                context.flush()
-                channel.close(promise: nil)
-            }
-        } else {
-            // Also while the next request is being read: a client that stalls in it is idle.
-            scheduleIdleCheck(context: context)
+        if quiescing && !busy && !closing {
+            closeWhenSent(context: context)
+            return
         }
+        // Also while the next request is being read (a client that stalls in it is idle), and
+        // while stopping.
+        scheduleIdleCheck(context: context)
     }
 
     /// `requestRead`: the whole request has been read. An answer given before that (413, or
@@ -359,21 +383,20 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(answer.body.count)),
                                    ("Date", date.now()), ("Server", "lymph")])
         if let retryAfter = answer.retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
-        let closes = answer.closesConnection || webhook.closeAfter
-        if closes { headers.add(name: "Connection", value: "close") }
+        // While stopping, the client is told the connection ends with this answer.
+        let closes = answer.closesConnection || webhook.closeAfter || quiescing
+        if closes {
+            headers.add(name: "Connection", value: "close")
+        } else if webhook.version == .http1_0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
         let status = HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: webhook.version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: answer.body)))), promise: nil)
         server.answered(status: answer.status, since: webhook.start)
         guard closes else {
-            guard quiescing else {
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                answerWritten(context: context, written: nil)
-                return
-            }
-            let written = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
-            answerWritten(context: context, written: written.futureResult)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            answerWritten(context: context)
             return
         }
         let written = context.eventLoop.makePromise(of: Void.self)
@@ -397,6 +420,12 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func isWebhookPath(_ target: String) -> Bool {
         // The path exactly as configured (what senders use) without splitting it.
         if target == server.options.path { return true }
+        var target = target[...]
+        // The absolute form (`http://host:port/webhooks`), which a proxy may send.
+        if !target.hasPrefix("/"), let scheme = target.range(of: "://") {
+            let rest = target[scheme.upperBound...]
+            target = rest.firstIndex(of: "/").map { rest[$0...] } ?? "/"
+        }
         let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
         return path.split(separator: "/").elementsEqual(pathComponents)
     }

@@ -319,6 +319,62 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == ["evt_idle_1", "evt_idle_http10"])
     }
 
+    @Test("request forms: an absolute-form target, a signature with trailing blanks, HTTP/1.0 with and without keep-alive on both paths")
+    func requestForms() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        // The absolute form, as a proxy sends it.
+        let body = ServeHarness.event("evt_form_absolute")
+        let absolute = try RawHTTP.request(port: h.port, method: "POST", path: "http://127.0.0.1:\(h.port)/webhooks",
+                                           headers: [("x-immune-signature", ServeHarness.sign(body))], body: body)
+        #expect(absolute.status == 202, "\(absolute.body)")
+        // Blanks around a field's value are not part of it.
+        let padded = ServeHarness.event("evt_form_padded")
+        let blanks = try RawHTTP.request(port: h.port, method: "POST", path: "/webhooks",
+                                         headers: [("x-immune-signature", ServeHarness.sign(padded) + " \t")], body: padded)
+        #expect(blanks.status == 202, "\(blanks.body)")
+        // HTTP/1.0 keep-alive: told so, and the connection takes a second request.
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        var request = Self.keepAliveWebhook("evt_form_http10_a", version: "HTTP/1.0")
+        request.insert(contentsOf: Array("connection: keep-alive\r\n".utf8), at: request.firstIndex(of: UInt8(ascii: "\n"))! + 1)
+        RawHTTP.send(fd, request)
+        let first = try RawHTTP.readReply(fd)
+        #expect(first.status == 202 && first.headers["connection"]?.lowercased() == "keep-alive", "\(first.headers)")
+        RawHTTP.send(fd, Self.keepAliveWebhook("evt_form_http10_b", version: "HTTP/1.0"))
+        let second = RawHTTP.readUntilClose(fd)
+        #expect(String(decoding: second, as: UTF8.self).hasPrefix("HTTP/1.0 202"))
+        // A router request over HTTP/1.0 without keep-alive: answered, then closed at once.
+        let router = try RawHTTP.connect(port: h.port)
+        defer { close(router) }
+        RawHTTP.send(router, Array("GET /healthz HTTP/1.0\r\n\r\n".utf8))
+        let started = Date()
+        let health = String(decoding: RawHTTP.readUntilClose(router), as: UTF8.self)
+        #expect(health.contains(" 200 "), "\(health)")
+        #expect(Date().timeIntervalSince(started) < 5, "closed after \(Date().timeIntervalSince(started)) s")
+        try h.waitForDrain()
+        #expect(Self.lines(h, "processed.log") == ["evt_form_absolute", "evt_form_padded", "evt_form_http10_a", "evt_form_http10_b"])
+    }
+
+    @Test("SIGTERM during an upload the router already answered: the connection closes when the upload ends, and lymph serve exits promptly")
+    func sigtermAfterEarlyRouterAnswer() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        let upload = [UInt8](repeating: UInt8(ascii: "x"), count: 100_000)
+        RawHTTP.send(fd, Array("POST /elsewhere HTTP/1.1\r\nhost: x\r\ncontent-length: \(upload.count)\r\n\r\n".utf8) + upload.prefix(1000))
+        #expect(try RawHTTP.readReply(fd).status == 404)
+        let started = Date()
+        kill(h.process!.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.3)
+        RawHTTP.send(fd, Array(upload.dropFirst(1000)))
+        #expect(RawHTTP.readUntilClose(fd).isEmpty)
+        #expect(h.stop(0) == 0)
+        #expect(Date().timeIntervalSince(started) < 10, "exit took \(Date().timeIntervalSince(started)) s")
+    }
+
     @Test("SIGTERM closes an idle keep-alive connection at once (not after the 30 s idle timeout) and lymph serve exits 0")
     func sigtermClosesIdleConnections() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
