@@ -27,7 +27,7 @@ public final class SpoolWriter: Sendable {
 
     struct State {
         /// Entries not yet taken by a commit, oldest first.
-        var queue: [(ticket: UInt64, item: [UInt8])] = []
+        var queue: [(ticket: UInt64, item: [UInt8], body: JSONDocument?)] = []
         /// Callers not yet answered, by ticket (queued or being committed).
         var waiters: [UInt64: Waiter] = [:]
         var nextTicket: UInt64 = 0
@@ -103,14 +103,17 @@ public final class SpoolWriter: Sendable {
     /// that loop runs in one job: calling each from the writer's thread takes the loop's task
     /// lock from outside once per request, which was a fifth of the writer's time in profiles.
     /// Without, it runs on the writer's or the watchdog's thread.
-    public func append(_ item: [UInt8], on loop: (any EventLoop)?, completion: @escaping Completion) {
+    ///
+    /// `body`: the webhook's body as the server parsed it, handed to the worker with the entry
+    /// (see `RawItem.parsedBody`); nil when it is not exactly what the entry's body holds.
+    public func append(_ item: [UInt8], body: JSONDocument? = nil, on loop: (any EventLoop)?, completion: @escaping Completion) {
         enum Outcome { case closed, wake, queued }
         let now = ContinuousClock.now
         let outcome: Outcome = state.withLock { s in
             if s.closed { return .closed }
             let ticket = s.nextTicket
             s.nextTicket += 1
-            s.queue.append((ticket, item))
+            s.queue.append((ticket, item, body))
             s.waiters[ticket] = Waiter(since: now, completion: completion, loop: loop)
             if s.idle { s.idle = false; return .wake }
             return .queued
@@ -167,7 +170,7 @@ public final class SpoolWriter: Sendable {
         // A delete that failed: retried with the next commit, never in a loop of its own.
         var carriedDelete: Int64?
         while true {
-            let (group, requested, closed): ([(ticket: UInt64, item: [UInt8])], Int64?, Bool) = state.withLock { s in
+            let (group, requested, closed): ([(ticket: UInt64, item: [UInt8], body: JSONDocument?)], Int64?, Bool) = state.withLock { s in
                 let n = min(s.queue.count, Self.maxGroup)
                 let group = Array(s.queue.prefix(n))
                 s.queue.removeFirst(n)
@@ -200,7 +203,7 @@ public final class SpoolWriter: Sendable {
                 result = Result { try store.spoolAppend(items, receivedAt: Timestamp.now()) }
             }
             if case .success(let seqs) = result {
-                handoff?.offer(seqs: seqs, items: items)
+                handoff?.offer(seqs: seqs, items: items, bodies: group.map(\.body))
                 onCommit()
                 appended.add(group.count, ordering: .relaxed)
                 doorbell.ring()

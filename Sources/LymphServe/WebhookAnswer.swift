@@ -1,4 +1,5 @@
 import HTTPTypes
+import Lymph
 
 /// A webhook request's answer: a status and a small JSON object, with the headers it needs.
 struct WebhookAnswer {
@@ -20,5 +21,6 @@ struct WebhookAnswer {
 /// and answer once the entry is on disk.
 enum WebhookAdmission {
     case answer(WebhookAnswer)
-    case store(item: [UInt8], id: String)
+    /// `body`: the parsed body, for the worker (nil when the entry's body differs from it).
+    case store(item: [UInt8], id: String, body: JSONDocument?)
 }

@@ -217,14 +217,14 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .answer(let answer):
             state = .idle
             respond(answer, to: reply, requestRead: true, context: context)
-        case .store(let item, let id):
+        case .store(let item, let id, let parsedBody):
             // The completion holds only what the answer needs: the body's buffer (a slice of
             // the decoder's, which can be much larger) is let go now, not after the commit.
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             let server = server
-            let itemBytes = item.count
-            server.writer.append(item, on: loop) { outcome in
+            let itemBytes = WebhookServer.queuedSize(item, parsedBody)
+            server.writer.append(item, body: parsedBody, on: loop) { outcome in
                 let (handler, context) = bound.value
                 handler.state = .idle
                 handler.respond(server.stored(outcome, id: id, itemBytes: itemBytes), to: reply, requestRead: true, context: context)

@@ -209,17 +209,19 @@ public final class WebhookServer: Sendable {
             return .answer(WebhookAnswer(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
                                          retryAfter: Self.retryAfterSeconds))
         }
-        let item = Self.spoolItem(body: body, headers: headers)
-        let bytesWaiting = queuedBytes.wrappingAdd(item.count, ordering: .relaxed).newValue
+        let (item, replaced) = Self.spoolItem(body: body, headers: headers)
+        // A body that was not UTF-8 is spooled with U+FFFD in its place: not the parsed bytes.
+        let parsed = replaced ? nil : document
+        let bytesWaiting = queuedBytes.wrappingAdd(Self.queuedSize(item, parsed), ordering: .relaxed).newValue
         if bytesWaiting > Self.maxQueuedBytes && waiting > 1 {
-            release(itemBytes: item.count)
+            release(itemBytes: Self.queuedSize(item, parsed))
             if let skipped = spoolBusyLog.allow() {
                 logger.warning("spool commits are behind; answering 503", metadata: ["queued_bytes": "\(bytesWaiting)", "since_last_line": "\(skipped)"])
             }
             return .answer(WebhookAnswer(.serviceUnavailable, ["error": "spool_busy", "message": "the spool is writing too slowly; retry later"],
                                          retryAfter: Self.retryAfterSeconds))
         }
-        return .store(item: item, id: id)
+        return .store(item: item, id: id, body: parsed)
     }
 
     /// The answer once the spool has had its say on an admitted webhook: 202 when its entry is
@@ -241,6 +243,9 @@ public final class WebhookServer: Sendable {
         }
     }
 
+    /// What a webhook waiting for its commit holds in memory: its entry, and its parsed body.
+    static func queuedSize(_ item: [UInt8], _ body: JSONDocument?) -> Int { item.count + (body?.memorySize ?? 0) }
+
     private func release(itemBytes: Int) {
         queued.wrappingSubtract(1, ordering: .relaxed)
         queuedBytes.wrappingSubtract(itemBytes, ordering: .relaxed)
@@ -252,8 +257,9 @@ public final class WebhookServer: Sendable {
         metrics.requestDuration.record(ContinuousClock.now - start)
     }
 
-    /// The delivery as the parse stage reads it: the headers that matter, and the raw body.
-    static func spoolItem(body: [UInt8], headers: RequestHeaders) -> [UInt8] {
+    /// The delivery as the parse stage reads it: the headers that matter, and the raw body;
+    /// `replaced`: the body was not UTF-8, and the entry holds U+FFFD for what was not.
+    static func spoolItem(body: [UInt8], headers: RequestHeaders) -> (item: [UInt8], replaced: Bool) {
         var out: [UInt8] = []
         out.reserveCapacity(body.count + body.count / 8 + 200)
         out.append(contentsOf: #"{"headers":{"#.utf8)
@@ -267,11 +273,11 @@ public final class WebhookServer: Sendable {
             JSONStringEncoder.append(value, to: &out)
         }
         out.append(contentsOf: #"},"body":"#.utf8)
-        JSONStringEncoder.append(body, to: &out)
+        let replaced = JSONStringEncoder.append(body, to: &out)
         out.append(contentsOf: #","received_at":"#.utf8)
         JSONStringEncoder.append(Timestamp.format(Timestamp.now()), to: &out)
         out.append(UInt8(ascii: "}"))
-        return out
+        return (out, replaced)
     }
 
     /// Store calls for `/healthz` and `/metrics` run here, not on Swift's threads, and are given

@@ -9,7 +9,7 @@ import Testing
 struct SpoolHandoffTests {
     static func item(_ n: Int64) -> [UInt8] { Array("entry \(n)".utf8) }
 
-    func seqs(_ taken: [(seq: Int64, item: [UInt8])]?) -> [Int64]? { taken?.map(\.seq) }
+    func seqs(_ taken: [SpoolHandoff.Entry]?) -> [Int64]? { taken?.map(\.seq) }
 
     @Test("gives consecutive entries, says when the worker has caught up, and sends it to the file past a gap")
     func consecutive() {
@@ -83,6 +83,29 @@ struct SpoolHandoffTests {
         let fromMemory = try await source.nextBatch(control: RunControl())
         #expect(fromMemory?.items.map(\.signatureChecked) == [true])
         #expect(try await outcomes(fromMemory) == ["pass"])
+    }
+
+    @Test("a body the server parsed and handed over gives the same event as the body read from the delivery line; one with line breaks is parsed again")
+    func parsedBodyHandedOver() throws {
+        let bodies = [#"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"note":"say \"hi\" \\ ok","x":[1,2.5,null]}}"#,
+                      "{\"id\":\"e2\",\n \"type\":\"alert.triggered\",\r\n \"created_at\":\"2026-06-01T00:00:00Z\",\"data\":{}}"]
+        for body in bodies {
+            let line = Array(Fixture.delivery(body, secret: "topsecret").utf8)
+            let plain = RawItem(bytes: line[...], source: SourcePosition(file: "spool", line: 1))
+            var handed = plain
+            handed.parsedBody = try JSONDocument(parsing: Array(body.utf8))
+            guard case .event(let a) = ParseStage().parse(plain), case .event(let b) = ParseStage().parse(handed) else {
+                Issue.record("did not parse: \(body)")
+                continue
+            }
+            #expect(Array(a.document.bytes) == Array(b.document.bytes))
+            #expect(a.id == b.id && Array(a.typeBytes) == Array(b.typeBytes))
+            #expect(Array(b.delivery?.body ?? []) == Array(body.utf8))
+            #expect(!b.document.bytes.contains(UInt8(ascii: "\n")))
+            // Without line breaks the event holds the handed-over document itself (no second parse).
+            let same = b.document.bytes.withUnsafeBufferPointer { e in handed.parsedBody!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress } }
+            #expect(same == !body.contains("\n"))
+        }
     }
 
     @Test("the flag covers the item itself, not a delivery replayed from inside a dead-letter record")

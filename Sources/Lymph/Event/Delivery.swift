@@ -4,17 +4,21 @@ public struct Delivery: Sendable {
     public let document: JSONDocument
     /// Tape index of the `headers` object inside `document`.
     let headersIndex: Int
-    /// The body exactly as sent (the signature covers these bytes).
-    public let body: ArraySlice<UInt8>
+    /// Tape index of the `body` string inside `document`.
+    let bodyIndex: Int
     /// Its signature was checked before it was spooled (see `RawItem.signatureChecked`).
     let signatureChecked: Bool
 
-    init(document: JSONDocument, headersIndex: Int, body: ArraySlice<UInt8>, signatureChecked: Bool = false) {
+    init(document: JSONDocument, headersIndex: Int, bodyIndex: Int, signatureChecked: Bool = false) {
         self.document = document
         self.headersIndex = headersIndex
-        self.body = body
+        self.bodyIndex = bodyIndex
         self.signatureChecked = signatureChecked
     }
+
+    /// The body exactly as sent (the signature covers these bytes). Unescaped when asked for:
+    /// a webhook `lymph serve` already verified never needs it.
+    public var body: ArraySlice<UInt8> { document.stringBytes(at: bodyIndex) ?? [] }
 
     /// When `lymph serve` received it (`received_at`, seconds since the epoch); nil for
     /// deliveries captured elsewhere.

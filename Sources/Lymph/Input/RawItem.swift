@@ -9,6 +9,10 @@ public struct RawItem: Sendable {
     /// stage then skips the HMAC. Set only by `SpoolSource`, in memory: nothing read from a
     /// file or a request can set it, and it is not public API.
     package var signatureChecked = false
+    /// The delivery's body as `lymph serve` parsed it before spooling it: the same bytes the
+    /// item's `body` string holds (only valid UTF-8 bodies are handed on), so the parse stage
+    /// neither unescapes nor parses the body again. Set only by `SpoolSource`, in memory.
+    package var parsedBody: JSONDocument?
 
     public init(bytes: ArraySlice<UInt8>, source: SourcePosition, oversize: Bool = false) {
         self.bytes = bytes

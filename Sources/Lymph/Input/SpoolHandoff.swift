@@ -10,11 +10,14 @@ import Synchronization
 /// reads the file after each wait all the same.
 public final class SpoolHandoff: Sendable {
     struct State {
-        var entries = FIFO<(seq: Int64, item: [UInt8])>()
+        var entries = FIFO<Entry>()
         var bytes = 0
         /// The newest sequence number offered, kept or not.
         var lastOffered: Int64?
     }
+
+    /// A committed entry, with its body as the server parsed it when it has that.
+    public typealias Entry = (seq: Int64, item: [UInt8], body: JSONDocument?)
 
     let state = Mutex(State())
     /// Bounds on what waits here; past them, new entries are left to be read from the file.
@@ -26,37 +29,42 @@ public final class SpoolHandoff: Sendable {
         self.maxBytes = maxBytes
     }
 
-    /// Called by the spool's writer after `items` committed as `seqs` (same order).
-    public func offer(seqs: [Int64], items: [[UInt8]]) {
+    /// Called by the spool's writer after `items` committed as `seqs` (same order); `bodies`,
+    /// when given, holds each one's parsed body or nil (see `RawItem.parsedBody`).
+    public func offer(seqs: [Int64], items: [[UInt8]], bodies: [JSONDocument?] = []) {
         state.withLock { s in
             if let last = seqs.last { s.lastOffered = last }
             // Stops at the first entry that does not fit: what is kept stays consecutive, and
             // the rest of the group is read from the file.
-            for (seq, item) in zip(seqs, items) {
-                guard s.entries.count < maxEntries, s.bytes + item.count <= maxBytes else { return }
-                s.entries.append((seq, item))
-                s.bytes += item.count
+            for (i, (seq, item)) in zip(seqs, items).enumerated() {
+                let body = i < bodies.count ? bodies[i] : nil
+                let size = Self.size(item, body)
+                guard s.entries.count < maxEntries, s.bytes + size <= maxBytes else { return }
+                s.entries.append((seq, item, body))
+                s.bytes += size
             }
         }
     }
+
+    static func size(_ item: [UInt8], _ body: JSONDocument?) -> Int { item.count + (body?.memorySize ?? 0) }
 
     /// Up to `limit` entries (and about `maxBytes`) that follow `seq` without a gap, oldest
     /// first. Empty when `seq` is the newest entry committed (nothing to read anywhere); nil
     /// when the entry after `seq` is not here (read the file instead). Entries at or before
     /// `seq` are dropped: the worker has read them from the file.
-    func take(after seq: Int64, limit: Int, maxBytes: Int) -> [(seq: Int64, item: [UInt8])]? {
+    func take(after seq: Int64, limit: Int, maxBytes: Int) -> [Entry]? {
         state.withLock { s in
             while let first = s.entries.first, first.seq <= seq {
                 _ = s.entries.popFirst()
-                s.bytes -= first.item.count
+                s.bytes -= Self.size(first.item, first.body)
             }
             guard s.entries.first?.seq == seq + 1 else { return s.entries.isEmpty && s.lastOffered == seq ? [] : nil }
-            var out: [(seq: Int64, item: [UInt8])] = []
+            var out: [Entry] = []
             var bytes = 0
             var next = seq + 1
             while out.count < limit, bytes < maxBytes, let first = s.entries.first, first.seq == next {
                 _ = s.entries.popFirst()
-                s.bytes -= first.item.count
+                s.bytes -= Self.size(first.item, first.body)
                 bytes += first.item.count
                 out.append(first)
                 next += 1

@@ -73,6 +73,7 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
             let oversize = entry.item.count > maxItemBytes
             var item = RawItem(bytes: entry.item[...], source: SourcePosition(file: Self.sourceName, line: Int(entry.seq)), oversize: oversize)
             item.signatureChecked = checked
+            item.parsedBody = entry.body
             items.append(item)
         }
         lastFetched = entries.last!.seq
@@ -86,11 +87,11 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     /// When the handoff says there is nothing newer, that is trusted once; after a wait the
     /// file is read anyway, so an entry committed without passing through the handoff waits
     /// at most one idle wait.
-    func fetch(afterWait: Bool) throws -> (entries: [(seq: Int64, item: [UInt8])], checked: Bool) {
+    func fetch(afterWait: Bool) throws -> (entries: [SpoolHandoff.Entry], checked: Bool) {
         if let taken = handoff?.take(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes), !(taken.isEmpty && afterWait) {
             return (taken, handoffSignatureChecked)
         }
-        return (try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes).map { ($0.seq, $0.item) }, false)
+        return (try store.spoolFetch(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes).map { ($0.seq, $0.item, nil) }, false)
     }
 
     static let maxBatchBytes = 1 << 20

@@ -32,6 +32,9 @@ public struct JSONDocument: Sendable {
     /// The root value.
     public var root: JSONValue { JSONValue(document: self, index: 0) }
 
+    /// Bytes this document holds on to (its bytes and its tape), for memory bounds.
+    public var memorySize: Int { bytes.count + tape.count * MemoryLayout<JSONTapeEntry>.stride }
+
     // Index-based lookups: no JSONValue (and so no reference counting) on the hot paths.
 
     /// Tape index of the member `key` of the object at `container`.

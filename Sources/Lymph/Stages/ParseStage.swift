@@ -64,7 +64,8 @@ public struct ParseStage: Sendable {
             return .rejected(DeadLetter(stage: name, reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
-            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, signatureChecked: item.signatureChecked))
+            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, signatureChecked: item.signatureChecked,
+                                        parsedBody: item.parsedBody))
         } catch let r as Rejection {
             return .rejected(DeadLetter(stage: name, reason: r.reason, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
@@ -110,7 +111,8 @@ public struct ParseStage: Sendable {
 
     /// `signatureChecked` (see `RawItem`) holds for the item itself, not for a delivery replayed
     /// from inside a dead-letter record.
-    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil, signatureChecked: Bool = false) throws -> Event {
+    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil, signatureChecked: Bool = false,
+                   parsedBody: JSONDocument? = nil) throws -> Event {
         if bytes.count > maxBytes {
             throw Rejection(reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes)")
         }
@@ -129,7 +131,7 @@ public struct ParseStage: Sendable {
         let fields = EventFields(doc)
         if fields.headers >= 0 && fields.body >= 0 {
             return try parseDelivery(doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
-                                     signatureChecked: signatureChecked)
+                                     signatureChecked: signatureChecked, parsedBody: parsedBody)
         }
         if replayDepth < 4, fields.error >= 0 {
             if let delivery = root.member(Self.deliveryKey) {
@@ -157,20 +159,31 @@ public struct ParseStage: Sendable {
         return Event(document: eventDoc, fields: eventFields, source: source, origin: ItemOrigin(form: .raw, bytes: bytes), delivery: nil)
     }
 
-    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition, signatureChecked: Bool = false) throws -> Event {
+    /// `parsedBody`: the body already parsed by the process that received it (see
+    /// `RawItem.parsedBody`); used only when it has no line breaks to strip.
+    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition, signatureChecked: Bool = false,
+                       parsedBody: JSONDocument? = nil) throws -> Event {
         guard headers.kind == .object else {
             throw Rejection(reason: "invalid_delivery", message: "delivery 'headers' must be an object of header names to values")
         }
-        guard let bodyBytes = body.stringBytes else {
+        guard body.kind == .string else {
             throw Rejection(reason: "invalid_delivery", message: "delivery 'body' must be a string holding the raw request body")
         }
-        if bodyBytes.count > maxBytes {
-            throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
-        }
-        let stripped = Self.withoutLineBreaks(bodyBytes)
         let eventDoc: JSONDocument
-        do { eventDoc = try JSONDocument(parsing: stripped) } catch {
-            throw Rejection(reason: "invalid_json", message: "delivery body: \(error.description)")
+        if let parsedBody, !ByteScan.containsLineBreak(parsedBody.bytes) {
+            if parsedBody.bytes.count > maxBytes {
+                throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
+            }
+            eventDoc = parsedBody
+        } else {
+            let bodyBytes = body.stringBytes ?? []
+            if bodyBytes.count > maxBytes {
+                throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
+            }
+            let stripped = Self.withoutLineBreaks(bodyBytes)
+            do { eventDoc = try JSONDocument(parsing: stripped) } catch {
+                throw Rejection(reason: "invalid_json", message: "delivery body: \(error.description)")
+            }
         }
         guard eventDoc.root.kind == .object else {
             throw Rejection(reason: "not_an_object", message: "delivery body: expected a JSON object, found \(Self.kindName(eventDoc.root.kind))")
@@ -178,7 +191,7 @@ public struct ParseStage: Sendable {
         let fields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
         return Event(document: eventDoc, fields: fields, source: source, origin: nil,
-                     delivery: Delivery(document: doc, headersIndex: headers.index, body: bodyBytes, signatureChecked: signatureChecked))
+                     delivery: Delivery(document: doc, headersIndex: headers.index, bodyIndex: body.index, signatureChecked: signatureChecked))
     }
 
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
