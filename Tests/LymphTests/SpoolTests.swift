@@ -105,7 +105,13 @@ struct SpoolHandoffTests {
             // Without line breaks the event holds the handed-over document itself (no second parse).
             let same = b.document.bytes.withUnsafeBufferPointer { e in handed.parsedBody!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress } }
             #expect(same == !body.contains("\n"))
+            // Unescaped once: kept by the parse stage when it had to, never when handed over.
+            #expect(a.delivery?.unescapedBody != nil)
+            #expect((b.delivery?.unescapedBody == nil) == !body.contains("\n"))
         }
+        // The bound counts what the parser reserved, not only the entries it used.
+        let long = Array(#"{"id":"e3","s":""#.utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 120_000) + Array(#""}"#.utf8)
+        #expect(try JSONDocument(parsing: long).memorySize >= long.count + long.count / 12 * MemoryLayout<JSONTapeEntry>.stride)
     }
 
     @Test("the flag covers the item itself, not a delivery replayed from inside a dead-letter record")

@@ -6,19 +6,22 @@ public struct Delivery: Sendable {
     let headersIndex: Int
     /// Tape index of the `body` string inside `document`.
     let bodyIndex: Int
+    /// The body already unescaped, when the parse stage had to (kept, so no stage does it again).
+    let unescapedBody: ArraySlice<UInt8>?
     /// Its signature was checked before it was spooled (see `RawItem.signatureChecked`).
     let signatureChecked: Bool
 
-    init(document: JSONDocument, headersIndex: Int, bodyIndex: Int, signatureChecked: Bool = false) {
+    init(document: JSONDocument, headersIndex: Int, bodyIndex: Int, unescapedBody: ArraySlice<UInt8>?, signatureChecked: Bool = false) {
         self.document = document
         self.headersIndex = headersIndex
         self.bodyIndex = bodyIndex
+        self.unescapedBody = unescapedBody
         self.signatureChecked = signatureChecked
     }
 
-    /// The body exactly as sent (the signature covers these bytes). Unescaped when asked for:
-    /// a webhook `lymph serve` already verified never needs it.
-    public var body: ArraySlice<UInt8> { document.stringBytes(at: bodyIndex) ?? [] }
+    /// The body exactly as sent (the signature covers these bytes). Unescaped when asked for, if
+    /// parsing did not need it: a webhook `lymph serve` already verified never does.
+    public var body: ArraySlice<UInt8> { unescapedBody ?? document.stringBytes(at: bodyIndex) ?? [] }
 
     /// When `lymph serve` received it (`received_at`, seconds since the epoch); nil for
     /// deliveries captured elsewhere.

@@ -32,8 +32,10 @@ public struct JSONDocument: Sendable {
     /// The root value.
     public var root: JSONValue { JSONValue(document: self, index: 0) }
 
-    /// Bytes this document holds on to (its bytes and its tape), for memory bounds.
-    public var memorySize: Int { bytes.count + tape.count * MemoryLayout<JSONTapeEntry>.stride }
+    /// Bytes this document may hold on to (its bytes and its tape's storage), for memory bounds:
+    /// an upper bound, since the parser reserves an entry per 12 bytes up front (a body of long
+    /// strings uses far fewer) and a grown array holds up to twice its count.
+    public var memorySize: Int { bytes.count + max(2 * tape.count, bytes.count / 12, 8) * MemoryLayout<JSONTapeEntry>.stride }
 
     // Index-based lookups: no JSONValue (and so no reference counting) on the hot paths.
 

@@ -170,6 +170,7 @@ public struct ParseStage: Sendable {
             throw Rejection(reason: "invalid_delivery", message: "delivery 'body' must be a string holding the raw request body")
         }
         let eventDoc: JSONDocument
+        var unescapedBody: ArraySlice<UInt8>?
         if let parsedBody, !ByteScan.containsLineBreak(parsedBody.bytes) {
             if parsedBody.bytes.count > maxBytes {
                 throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
@@ -177,6 +178,7 @@ public struct ParseStage: Sendable {
             eventDoc = parsedBody
         } else {
             let bodyBytes = body.stringBytes ?? []
+            unescapedBody = bodyBytes
             if bodyBytes.count > maxBytes {
                 throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
             }
@@ -191,7 +193,8 @@ public struct ParseStage: Sendable {
         let fields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
         return Event(document: eventDoc, fields: fields, source: source, origin: nil,
-                     delivery: Delivery(document: doc, headersIndex: headers.index, bodyIndex: body.index, signatureChecked: signatureChecked))
+                     delivery: Delivery(document: doc, headersIndex: headers.index, bodyIndex: body.index, unescapedBody: unescapedBody,
+                                        signatureChecked: signatureChecked))
     }
 
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
