@@ -11,7 +11,6 @@ struct RequestHeaders {
     var contentLength: String?
     var contentType: String?
     var signature: String?
-    var connection: String?
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
@@ -24,8 +23,6 @@ struct RequestHeaders {
                 Self.add(value, to: &contentType)
             } else if n == Self.signatureName.count, Self.named(name, Self.signatureName) {
                 Self.add(value, to: &signature)
-            } else if n == Self.connectionName.count, Self.named(name, Self.connectionName) {
-                Self.add(value, to: &connection)
             }
         }
     }
@@ -33,7 +30,6 @@ struct RequestHeaders {
     static let contentLengthName = Array("content-length".utf8)
     static let contentTypeName = Array("content-type".utf8)
     static let signatureName = Array(WebhookSignature.header.lowercased().utf8)
-    static let connectionName = Array("connection".utf8)
 
     /// `name` equals `lowercased` ignoring ASCII case (same length already checked).
     private static func named(_ name: String, _ lowercased: [UInt8]) -> Bool {
@@ -44,12 +40,6 @@ struct RequestHeaders {
             i += 1
         }
         return true
-    }
-
-    /// `Connection: close` from the client: the connection ends after this request's answer.
-    var asksToClose: Bool {
-        guard let connection else { return false }
-        return connection.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
     }
 
     private static func add(_ value: String, to slot: inout String?) {

@@ -160,7 +160,8 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             awaitingAnswer = true
             guard head.method == .POST, isWebhookPath(head.uri) else {
                 state = .passing
-                routerRequestCloses = !head.isKeepAlive || RequestHeaders(head.headers).asksToClose
+                // NIO's reading of `Connection` (a `close` token, or HTTP/1.0 without keep-alive).
+                routerRequestCloses = !head.isKeepAlive
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }

@@ -287,30 +287,25 @@ struct ServeCommandTests {
         let h = ServeHarness(pipeline: Self.pipeline(serve: "  idle_timeout: 1s"))
         try h.start()
         defer { h.stop() }
-        func closedAfter(_ fd: Int32) -> (data: [UInt8], seconds: Double) {
-            let started = Date()
-            let data = RawHTTP.readUntilClose(fd)
-            return (data, Date().timeIntervalSince(started))
-        }
         // Answered, then left open and silent: closed about a second later.
         let idle = try RawHTTP.connect(port: h.port)
         defer { close(idle) }
         RawHTTP.send(idle, Self.keepAliveWebhook("evt_idle_1"))
         #expect(try RawHTTP.readReply(idle).status == 202)
-        let afterAnswer = closedAfter(idle)
+        let afterAnswer = RawHTTP.readUntilCloseTimed(idle)
         #expect(afterAnswer.data.isEmpty)
         #expect(afterAnswer.seconds > 0.5 && afterAnswer.seconds < 5, "closed after \(afterAnswer.seconds) s")
         // A head and no body: closed too, nothing stored.
         let stalled = try RawHTTP.connect(port: h.port)
         defer { close(stalled) }
         RawHTTP.send(stalled, Array(Self.keepAliveWebhook("evt_idle_stalled").prefix { $0 != UInt8(ascii: "{") }))
-        let midRequest = closedAfter(stalled)
+        let midRequest = RawHTTP.readUntilCloseTimed(stalled)
         #expect(midRequest.seconds > 0.5 && midRequest.seconds < 5, "closed after \(midRequest.seconds) s")
         // HTTP/1.0 closes after each answer unless the client asks to keep it.
         let old = try RawHTTP.connect(port: h.port)
         defer { close(old) }
         RawHTTP.send(old, Self.keepAliveWebhook("evt_idle_http10", version: "HTTP/1.0"))
-        let reply = closedAfter(old)
+        let reply = RawHTTP.readUntilCloseTimed(old)
         let text = String(decoding: reply.data, as: UTF8.self)
         #expect(text.hasPrefix("HTTP/1.0 202"), "\(text)")
         #expect(text.lowercased().contains("connection: close"))
@@ -349,10 +344,10 @@ struct ServeCommandTests {
         let router = try RawHTTP.connect(port: h.port)
         defer { close(router) }
         RawHTTP.send(router, Array("GET /healthz HTTP/1.0\r\n\r\n".utf8))
-        let started = Date()
-        let health = String(decoding: RawHTTP.readUntilClose(router), as: UTF8.self)
+        let closed = RawHTTP.readUntilCloseTimed(router)
+        let health = String(decoding: closed.data, as: UTF8.self)
         #expect(health.contains(" 200 "), "\(health)")
-        #expect(Date().timeIntervalSince(started) < 5, "closed after \(Date().timeIntervalSince(started)) s")
+        #expect(closed.seconds < 5, "closed after \(closed.seconds) s")
         try h.waitForDrain()
         #expect(Self.lines(h, "processed.log") == ["evt_form_absolute", "evt_form_padded", "evt_form_http10_a", "evt_form_http10_b"])
     }

@@ -173,6 +173,13 @@ enum RawHTTP {
         }
     }
 
+    /// `readUntilClose`, and how long the server took to close.
+    static func readUntilCloseTimed(_ fd: Int32) -> (data: [UInt8], seconds: Double) {
+        let started = Date()
+        let data = readUntilClose(fd)
+        return (data, Date().timeIntervalSince(started))
+    }
+
     /// Reads one response (the server closes after it, or says its length).
     static func readReply(_ fd: Int32) throws -> HTTPReply {
         var data: [UInt8] = []

@@ -169,21 +169,18 @@ public struct ParseStage: Sendable {
         guard body.kind == .string else {
             throw Rejection(reason: "invalid_delivery", message: "delivery 'body' must be a string holding the raw request body")
         }
+        // The body the server parsed, when there are no line breaks to strip from it; else the
+        // body string, unescaped (and kept, so no stage unescapes it again).
+        let handed = parsedBody.flatMap { ByteScan.containsLineBreak($0.bytes) ? nil : $0 }
+        let unescapedBody = handed == nil ? body.stringBytes ?? [] : nil
+        if (handed?.bytes.count ?? unescapedBody?.count ?? 0) > maxBytes {
+            throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
+        }
         let eventDoc: JSONDocument
-        var unescapedBody: ArraySlice<UInt8>?
-        if let parsedBody, !ByteScan.containsLineBreak(parsedBody.bytes) {
-            if parsedBody.bytes.count > maxBytes {
-                throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
-            }
-            eventDoc = parsedBody
+        if let handed {
+            eventDoc = handed
         } else {
-            let bodyBytes = body.stringBytes ?? []
-            unescapedBody = bodyBytes
-            if bodyBytes.count > maxBytes {
-                throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
-            }
-            let stripped = Self.withoutLineBreaks(bodyBytes)
-            do { eventDoc = try JSONDocument(parsing: stripped) } catch {
+            do { eventDoc = try JSONDocument(parsing: Self.withoutLineBreaks(unescapedBody ?? [])) } catch {
                 throw Rejection(reason: "invalid_json", message: "delivery body: \(error.description)")
             }
         }
