@@ -83,6 +83,7 @@ struct PipelineLoaderTests {
             "p.yaml:5:5: unknown stage 'dedupe'; did you mean 'dedup'?",
             "p.yaml:8:7: unknown key 'windw' in stage 'dedup'; did you mean 'window'?",
             "p.yaml:12:28: unknown operator 'gtee'; did you mean 'gte'?",
+            "p.yaml:13:5: verify must come right after parse (only filter stages may precede it); 'dedup-3' at line 7 would see unverified events",
             "p.yaml:14:17: secrets must be references, env:NAME or file:PATH; a secret written into the pipeline file is refused (put it in an environment variable or a file)",
             "p.yaml:16:15: format must be 'json' or 'text'; expected one of: json, text",
         ])

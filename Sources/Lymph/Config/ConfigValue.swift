@@ -82,7 +82,7 @@ public struct ConfigValue {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
         default:
-            d.error("\(what) must be true or false, found '\(s.string)'", at: self)
+            d.error("\(what) must be true or false, found '\(s.string.cutForMessage())'", at: self)
             return nil
         }
     }
@@ -202,7 +202,7 @@ public struct ConfigMapping {
     /// Reports every key not in `allowed`, with a suggestion.
     func rejectUnknownKeys(allowed: [String], _ d: inout ConfigDiagnostics) {
         for entry in entries where !allowed.contains(entry.key) {
-            d.error("unknown key '\(entry.key)' in \(context)\(Suggestion.didYouMean(entry.key, in: allowed))", at: entry.keyValue)
+            d.error("unknown key '\(entry.key.cutForMessage())' in \(context)\(Suggestion.didYouMean(entry.key, in: allowed))", at: entry.keyValue)
         }
     }
 }

@@ -6,7 +6,10 @@ public enum PipelineLoader {
     static let topLevelKeys = ["pipeline", "state", "output", "dead_letter", "serve", "stages"]
     static let commonStageKeys = ["name", "when"]
     /// Largest pipeline file read; pipelines are small, anything bigger is a mistake.
-    static let maxFileBytes = 4 << 20
+    static let maxFileBytes = 1 << 20
+    /// Most YAML nodes a pipeline may hold once its aliases are expanded: every walk over the
+    /// tree (Yams' duplicate-key check, the loader's, a condition's) visits each use.
+    static let maxExpandedNodes = 100_000
 
     /// Reads and validates `path`. Throws `PipelineFileError` listing every error; warnings
     /// (which do not stop a run) are returned beside the spec.
@@ -30,6 +33,10 @@ public enum PipelineLoader {
     public static func parse(yaml: String, file: String) -> (PipelineSpec?, ConfigDiagnostics) {
         var d = ConfigDiagnostics(file: file)
         let root: Node
+        if let mark = YAMLAliasBound.firstExcess(in: yaml, limit: maxExpandedNodes) {
+            d.add("the pipeline expands to more than \(maxExpandedNodes) YAML nodes once its aliases are expanded (an alias bomb?); refused", line: mark.line, column: mark.column)
+            return (nil, d)
+        }
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
                 d.add("the pipeline file is empty; it needs at least 'stages:'", line: 1, column: 1)
@@ -55,11 +62,15 @@ public enum PipelineLoader {
         }
         var statePath: String? = ".lymph/\(name).sqlite"
         if let v = m["state"], let s = v.string(&d, "state") {
-            statePath = s == "memory" ? nil : s
+            if s.isEmpty {
+                d.error("state must be a file path or 'memory'", at: v)
+            } else {
+                statePath = s == "memory" ? nil : s
+            }
         }
         var output: String? = "-"
         if let v = m["output"], let s = v.string(&d, "output") {
-            output = s == "none" ? nil : (s.isEmpty ? "-" : s)
+            if s.isEmpty { d.error("output must be '-' (stdout), a file path, or 'none'", at: v) } else { output = s == "none" ? nil : s }
         }
         var deadLetter = ".lymph/\(name).dead.ndjson"
         if let v = m["dead_letter"], let s = v.string(&d, "dead_letter") {
@@ -77,7 +88,13 @@ public enum PipelineLoader {
                 if ServeSettings.parseListen(text) == nil { d.error("listen must be HOST:PORT, such as 127.0.0.1:8080", at: l) } else { serve.listen = text }
             }
             if let p = sm["path"], let text = p.string(&d, "path") {
-                if !text.hasPrefix("/") { d.error("path must start with '/', such as /webhooks", at: p) } else { serve.path = text }
+                if !text.hasPrefix("/") {
+                    d.error("path must start with '/', such as /webhooks", at: p)
+                } else if ["/healthz", "/metrics"].contains(text) {
+                    d.error("path \(text) is taken by the server's own GET route; choose another, such as /webhooks", at: p)
+                } else {
+                    serve.path = text
+                }
             }
             serve.maxBody = sm["max_body"].flatMap { $0.byteSize(&d, "max_body", range: 64...(64 << 20)) } ?? serve.maxBody
             serve.maxSpool = sm["max_spool"].flatMap { $0.int(&d, "max_spool", range: 1...100_000_000) } ?? serve.maxSpool
@@ -108,10 +125,10 @@ public enum PipelineLoader {
                     continue
                 }
                 if position == 0 {
-                    d.error("the first stage must be 'parse' (add '- parse' before '\(kind)')", at: kindValue)
+                    d.error("the first stage must be 'parse' (add '- parse' before '\(kind.cutForMessage())')", at: kindValue)
                 }
                 guard let stageKind = StageCatalog.kind(named: kind) else {
-                    d.error("unknown stage '\(kind)'\(Suggestion.didYouMean(kind, in: StageCatalog.names))", at: kindValue)
+                    d.error("unknown stage '\(kind.cutForMessage())'\(Suggestion.didYouMean(kind, in: StageCatalog.names))", at: kindValue)
                     continue
                 }
                 guard let om = ConfigMapping(options, context: "stage '\(kind)'", diagnostics: &d) else { continue }
@@ -119,29 +136,52 @@ public enum PipelineLoader {
                 var stageName = "\(kind)-\(position + 1)"
                 var explicit = false
                 if let nv = om["name"], let s = nv.string(&d, "name") {
+                    if s.isEmpty { d.error("a stage name cannot be empty", at: nv) }
                     if let earlier = names[s] {
-                        d.error("stage name '\(s)' is already used at line \(earlier.line)", at: nv)
+                        d.error("stage name '\(s.cutForMessage())' is already used at line \(earlier.line)", at: nv)
                     }
                     stageName = s
                     explicit = true
                     names[s] = nv
                 }
                 var when: Condition?
+                if kind == "verify", let wv = om["when"] {
+                    // Events that did not match would skip verification: fail open.
+                    d.error("verify cannot take 'when:': every event must be verified (the sender controls type and data)", at: wv)
+                }
+                if kind == "verify", let effect = stages.first(where: { $0.kind != "filter" && $0.kind != "verify" }) {
+                    // Earlier stages would act on forged events: log, run plugins, open tickets, or
+                    // claim a dedup key so that the real event is dropped as its duplicate.
+                    d.error("verify must come right after parse (only filter stages may precede it); '\(effect.name)' at line \(effect.line) would see unverified events", at: kindValue)
+                }
                 if let wv = om["when"], let wm = ConfigMapping(wv, context: "when", diagnostics: &d) {
                     wm.rejectUnknownKeys(allowed: ["types", "match"], &d)
                     when = ConditionParser.typesAndMatch(wm, &d)
                     if when == nil && !d.hasErrors { d.error("when needs 'types:' and/or 'match:'", at: wv) }
                 }
+                let errorsBefore = d.errors.count
                 if let spec = stageKind.configure(om, &d) {
                     stages.append(StageEntry(kind: kind, name: stageName, hasExplicitName: explicit, line: kindValue.line, column: kindValue.column, when: when, spec: spec))
+                } else if d.errors.count == errorsBefore {
+                    // Options never remove a stage: one that cannot do its job is an error.
+                    d.error("stage '\(kind)' cannot run with these options", at: kindValue)
                 }
             }
         } else if m["stages"] == nil {
             d.error("the pipeline has no 'stages:' list", at: top)
         }
+        if let output, let v = m["dead_letter"] ?? m["output"], Self.sameSink(output, deadLetter) {
+            d.error("dead_letter and output are the same ('\(deadLetter.cutForMessage())'): rejected items would mix with passed events", at: v)
+        }
         var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
         spec.serve = serve
         return (d.hasErrors ? nil : spec, d)
+    }
+
+    /// Whether two sink names write to the same place (`./x` and `x` do).
+    static func sameSink(_ a: String, _ b: String) -> Bool {
+        if a == "-" || b == "-" || a == "stderr" || b == "stderr" { return a == b }
+        return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path
     }
 
     /// `- kind` or `- kind: {options}`: the kind, where it is written, and its options node.
@@ -162,7 +202,7 @@ public enum PipelineLoader {
             let keys = pairs.compactMap { $0.key.scalar?.string }
             let kinds = keys.filter { StageCatalog.names.contains($0) }
             let hint = kinds.count == 1 ? "; indent the options of '\(kinds[0])' under it" : ""
-            d.error("a stage is one kind with its options below it, found several keys at one level (\(keys.joined(separator: ", ")))\(hint)", at: item)
+            d.error("a stage is one kind with its options below it, found several keys at one level (\(keys.map { $0.cutForMessage() }.joined(separator: ", ")))\(hint)", at: item)
             return nil
         default:
             d.error("a stage is written '- kind' or '- kind: {options}', found \(item.kindName)", at: item)
@@ -178,7 +218,7 @@ public enum PipelineLoader {
             let ctx = context.map { "\($0.text), " } ?? ""
             return (mark.line, mark.column, ctx + problem)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return (context.mark.line, context.mark.column, "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
+            return (context.mark.line, context.mark.column, "duplicate key \(duplicates.map { "'\($0.cutForMessage())'" }.joined(separator: ", ")) in a mapping")
         case .reader(let problem, _, _, _):
             return (1, 1, problem)
         default:

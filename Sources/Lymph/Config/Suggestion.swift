@@ -1,9 +1,12 @@
 /// "Did you mean …?" for misspelt keys and stage names.
 enum Suggestion {
     static func closest(to word: String, in candidates: [String]) -> String? {
+        // No candidate is long: a word far longer than every one is nobody's typo, and the
+        // distance table must not grow with pasted text.
+        guard word.count <= 64 else { return nil }
         let limit = max(1, min(3, word.count / 3 + 1))
         var best: (String, Int)?
-        for c in candidates {
+        for c in candidates where abs(c.count - word.count) <= limit {
             let d = distance(word.lowercased(), c.lowercased())
             if d <= limit && (best == nil || d < best!.1) { best = (c, d) }
         }

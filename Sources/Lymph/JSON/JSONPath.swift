@@ -22,30 +22,30 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
             bytes = bytes.dropFirst()
             switch b {
             case UInt8(ascii: "."):
-                if expectKey && key.isEmpty { throw ParseError(description: "path '\(text)' has an empty key") }
+                if expectKey && key.isEmpty { throw ParseError(description: "path '\(text.cutForMessage())' has an empty key") }
                 if !key.isEmpty { components.append(.key(key)); key = [] }
                 expectKey = true
             case UInt8(ascii: "["):
                 if !key.isEmpty { components.append(.key(key)); key = [] }
                 guard let close = bytes.firstIndex(of: UInt8(ascii: "]")),
                       let n = Int(String(decoding: bytes[bytes.startIndex..<close], as: UTF8.self)), n >= 0 else {
-                    throw ParseError(description: "path '\(text)': '[' must be followed by a whole number and ']'")
+                    throw ParseError(description: "path '\(text.cutForMessage())': '[' must be followed by a whole number and ']'")
                 }
                 components.append(.index(n))
                 bytes = bytes[(close + 1)...]
                 expectKey = false
                 if let next = bytes.first, next != UInt8(ascii: "."), next != UInt8(ascii: "[") {
-                    throw ParseError(description: "path '\(text)': expected '.' or '[' after ']'")
+                    throw ParseError(description: "path '\(text.cutForMessage())': expected '.' or '[' after ']'")
                 }
             case UInt8(ascii: "]"):
-                throw ParseError(description: "path '\(text)' has a ']' without '['")
+                throw ParseError(description: "path '\(text.cutForMessage())' has a ']' without '['")
             default:
                 key.append(b)
                 expectKey = false
             }
         }
         if !key.isEmpty { components.append(.key(key)) } else if expectKey {
-            throw ParseError(description: "path '\(text)' ends with '.'")
+            throw ParseError(description: "path '\(text.cutForMessage())' ends with '.'")
         }
         self.components = components
         self.description = text

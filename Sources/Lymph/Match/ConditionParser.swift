@@ -15,7 +15,7 @@ enum ConditionParser {
                     return nil
                 }
                 if s.contains("*") && !(s == "*" || (s.hasSuffix(".*") && !s.dropLast(2).contains("*"))) {
-                    d.error("'\(s)': the only wildcard is a trailing '.*' (as in 'alert.*') or '*' alone", at: v)
+                    d.error("'\(s.cutForMessage())': the only wildcard is a trailing '.*' (as in 'alert.*') or '*' alone", at: v)
                     return nil
                 }
                 return s
@@ -23,8 +23,12 @@ enum ConditionParser {
             if names.isEmpty { d.error("types is an empty list: nothing would match", at: t) }
             parts.append(.types(TypeMatcher(patterns)))
         }
-        if let matchValue = m["match"], let c = match(matchValue, &d) {
-            parts.append(c)
+        if let matchValue = m["match"] {
+            if let c = match(matchValue, &d) {
+                parts.append(c)
+            } else if case .mapping(let mm) = matchValue.node, mm.isEmpty {
+                d.error("match is empty: it would test nothing (remove it, or add a condition)", at: matchValue)
+            }
         }
         if parts.isEmpty { return nil }
         return parts.count == 1 ? parts[0] : .all(parts)
@@ -48,10 +52,10 @@ enum ConditionParser {
             case "any", "all":
                 guard let items = val.list(&d, name) else { continue }
                 if items.isEmpty { d.error("\(name) needs at least one condition", at: val) }
-                let subs = items.compactMap { match($0, &d) }
+                let subs = items.compactMap { nonEmptyMatch($0, &d) }
                 if subs.count == items.count { parts.append(name == "any" ? .any(subs) : .all(subs)) }
             case "not":
-                if let sub = match(val, &d) { parts.append(.not(sub)) }
+                if let sub = nonEmptyMatch(val, &d) { parts.append(.not(sub)) }
             default:
                 let path: JSONPath
                 do { path = try JSONPath(parsing: name) } catch {
@@ -65,6 +69,16 @@ enum ConditionParser {
         }
         if parts.isEmpty { return nil }
         return parts.count == 1 ? parts[0] : .all(parts)
+    }
+
+    /// A condition inside `any`, `all` or `not`: an empty one is an error, never dropped.
+    static func nonEmptyMatch(_ value: ConfigValue, _ d: inout ConfigDiagnostics) -> Condition? {
+        let errorsBefore = d.errors.count
+        let c = match(value, &d)
+        if c == nil && d.errors.count == errorsBefore {
+            d.error("an empty condition tests nothing; write at least one field test", at: value)
+        }
+        return c
     }
 
     static func fieldTests(_ value: ConfigValue, _ d: inout ConfigDiagnostics) -> [FieldTest]? {
@@ -101,10 +115,19 @@ enum ConditionParser {
                     case "gte": tests.append(.gte(c))
                     case "lt": tests.append(.lt(c))
                     case "lte": tests.append(.lte(c))
-                    default: tests.append(.contains(c))
+                    default:
+                        if case .string(let needle) = c, needle.isEmpty {
+                            d.error("contains is empty: every string would match (use 'exists: true' to test presence)", at: arg)
+                            continue
+                        }
+                        tests.append(.contains(c))
                     }
                 case "in", "nin":
                     guard let items = arg.list(&d, op) else { continue }
+                    if items.isEmpty {
+                        d.error("\(op) needs at least one value (an empty list would \(op == "in" ? "match nothing" : "match everything"))", at: arg)
+                        continue
+                    }
                     let values = items.compactMap { scalar($0, &d) }
                     guard values.count == items.count else { continue }
                     tests.append(op == "in" ? .isIn(values) : .notIn(values))
@@ -112,14 +135,22 @@ enum ConditionParser {
                     if let b = arg.bool(&d, "exists") { tests.append(.exists(b)) }
                 case "prefix", "suffix":
                     guard let s = arg.string(&d, op) else { continue }
+                    if s.isEmpty {
+                        d.error("\(op) is empty: every string would match (use 'exists: true' to test presence)", at: arg)
+                        continue
+                    }
                     tests.append(op == "prefix" ? .prefix(Array(s.utf8)) : .suffix(Array(s.utf8)))
                 case "regex":
                     guard let s = arg.string(&d, "regex") else { continue }
+                    if s.isEmpty {
+                        d.error("regex is empty: every string would match (use 'exists: true' to test presence)", at: arg)
+                        continue
+                    }
                     do { tests.append(.regex(try RegexPattern(s))) } catch {
-                        d.error("invalid regular expression '\(s)'", at: arg)
+                        d.error("invalid regular expression '\(s.cutForMessage())'", at: arg)
                     }
                 default:
-                    d.error("unknown operator '\(op)'\(Suggestion.didYouMean(op, in: operators))", at: key)
+                    d.error("unknown operator '\(op.cutForMessage())'\(Suggestion.didYouMean(op, in: operators))", at: key)
                 }
             }
             if tests.isEmpty && !d.hasErrors { d.error("no operator given", at: value) }

@@ -19,6 +19,16 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Why this reference cannot name a secret (a malformed variable name, a blank path), or nil.
+    public var problem: String? {
+        switch self {
+        case .environment(let name):
+            return ExecEnvironment.isValidName(name) ? nil : "'\(name.cutForMessage())' is not an environment variable name (letters, digits and '_', not starting with a digit)"
+        case .file(let path):
+            return path.allSatisfy(\.isWhitespace) ? "the file path is blank" : nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .environment(let name): return "env:\(name)"
@@ -34,7 +44,9 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
             guard let value = environment[name] else {
                 throw SecretError(reference: self, message: "environment variable \(name) is not set")
             }
-            guard !value.isEmpty else { throw SecretError(reference: self, message: "environment variable \(name) is empty") }
+            guard !value.allSatisfy(\.isWhitespace) else {
+                throw SecretError(reference: self, message: "environment variable \(name) is \(value.isEmpty ? "empty" : "blank")")
+            }
             return Array(value.utf8)
         case .file(let path):
             guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -47,7 +59,9 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
             }
             var bytes = [UInt8](data)
             while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
-            guard !bytes.isEmpty else { throw SecretError(reference: self, message: "file '\(path)' is empty") }
+            guard !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                throw SecretError(reference: self, message: "file '\(path)' is \(bytes.isEmpty ? "empty" : "blank")")
+            }
             return bytes
         }
     }

@@ -89,7 +89,7 @@ public struct ExecSpec: StageSpec {
         if let e = m["env"], let em = ConfigMapping(e, context: "env", diagnostics: &d) {
             for entry in em.entries {
                 guard ExecEnvironment.isValidName(entry.key) else {
-                    d.error("environment variable name '\(entry.key)' must be letters, digits and '_', not starting with a digit", at: entry.keyValue)
+                    d.error("environment variable name '\(entry.key.cutForMessage())' must be letters, digits and '_', not starting with a digit", at: entry.keyValue)
                     continue
                 }
                 if ExecEnvironment.reservedNames.contains(entry.key) {

@@ -26,6 +26,9 @@ public struct LogSpec: StageSpec {
         var template: LogTemplate?
         var templateText: String?
         if let t = m["template"], let text = t.string(&d, "template") {
+            if text.allSatisfy(\.isWhitespace) {
+                d.error("template is empty: every event would log a blank line", at: t)
+            }
             do {
                 template = try LogTemplate(parsing: text)
                 templateText = text

@@ -24,10 +24,13 @@ public struct ScheduleMaintenanceSpec: StageSpec {
             }
         }
         if let v = m["alert_severities"], let items = v.strings(&d, "alert_severities") {
+            if items.isEmpty {
+                d.error("alert_severities is empty: no alert would ever open a ticket (leave it out for [high, critical])", at: v)
+            }
             o.alertSeverities = items.compactMap { item in
                 guard let s = item.string(&d, "a severity") else { return nil }
                 guard Ticket.Priority(name: s) != nil else {
-                    d.error("unknown severity '\(s)'\(Suggestion.didYouMean(s, in: Ticket.Priority.allCases.map(\.description)))", at: item)
+                    d.error("unknown severity '\(s.cutForMessage())'\(Suggestion.didYouMean(s, in: Ticket.Priority.allCases.map(\.description)))", at: item)
                     return nil
                 }
                 return s
@@ -65,8 +68,12 @@ public struct TrackSensorsSpec: StageSpec {
     }
 
     static let kind = StageKind(name: "track_sensors", optionKeys: ["offline_ticket", "ticket_due_in"]) { m, d in
-        TrackSensorsSpec(offlineTicket: m["offline_ticket"].flatMap { $0.duration(&d, "offline_ticket") },
-                         dueIn: m["ticket_due_in"].flatMap { $0.duration(&d, "ticket_due_in") } ?? 24 * 3600)
+        let offlineTicket = m["offline_ticket"].flatMap { $0.duration(&d, "offline_ticket") }
+        let dueIn = m["ticket_due_in"].flatMap { $0.duration(&d, "ticket_due_in") } ?? 24 * 3600
+        if let v = m["ticket_due_in"], m["offline_ticket"] == nil {
+            d.error("ticket_due_in is only used with offline_ticket (which opens the tickets it dates)", at: v)
+        }
+        return TrackSensorsSpec(offlineTicket: offlineTicket, dueIn: dueIn)
     }
 }
 

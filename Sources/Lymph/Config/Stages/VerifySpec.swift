@@ -18,22 +18,34 @@ public struct VerifySpec: StageSpec {
 
     static let kind = StageKind(name: "verify", optionKeys: ["secrets", "secret", "max_age", "scheme"]) { m, d in
         var refs: [SecretReference] = []
+        if m["secrets"] != nil, let both = m["secret"] {
+            d.error("give either 'secrets' or 'secret', not both", at: both)
+        }
         let value = m["secrets"] ?? m["secret"]
         guard let value else {
             d.error("verify needs 'secrets: [env:NAME]' (or file:PATH): the secrets to check signatures with", at: m.owner)
             return nil
         }
-        for v in value.strings(&d, "secrets") ?? [] {
+        let items = value.strings(&d, "secrets")
+        if let items, items.isEmpty {
+            // An empty list would verify nothing: refused, never a pipeline without verification.
+            d.error("secrets is empty; verify needs at least one secret (env:NAME or file:PATH) to check signatures with", at: value)
+        }
+        for v in items ?? [] {
             guard let text = v.string(&d, "a secret") else { continue }
             guard let ref = SecretReference(text) else {
                 // Never echo the value: it may be the secret itself.
                 d.error("secrets must be references, env:NAME or file:PATH; a secret written into the pipeline file is refused (put it in an environment variable or a file)", at: v)
                 continue
             }
+            if let problem = ref.problem {
+                d.error("secret \(ref.description.cutForMessage()): \(problem)", at: v)
+                continue
+            }
             refs.append(ref)
         }
         if let scheme = m["scheme"], let s = scheme.string(&d, "scheme"), s != "immune" {
-            d.error("unknown signature scheme '\(s)'; the supported scheme is 'immune'", at: scheme)
+            d.error("unknown signature scheme '\(s.cutForMessage())'; the supported scheme is 'immune'", at: scheme)
         }
         let maxAge = m["max_age"].flatMap { $0.duration(&d, "max_age") }
         if refs.isEmpty { return nil }

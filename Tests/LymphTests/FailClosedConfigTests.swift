@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+/// Options that would leave a stage unable to do its job, or let unverified events through,
+/// are errors with a position: never a silent no-op.
+@Suite("Pipeline files fail closed")
+struct FailClosedConfigTests {
+    func diagnostics(_ yaml: String) -> [String] {
+        let (_, d) = PipelineLoader.parse(yaml: yaml, file: "p.yaml")
+        return d.errors.map(\.description)
+    }
+
+    @Test("an empty secrets list is an error, and verify never vanishes from the pipeline")
+    func emptySecrets() {
+        #expect(diagnostics("stages:\n  - parse\n  - verify: {secrets: []}\n") == [
+            "p.yaml:3:23: secrets is empty; verify needs at least one secret (env:NAME or file:PATH) to check signatures with",
+        ])
+        #expect(diagnostics("stages:\n  - parse\n  - verify:\n      secrets: []\n      secret: env:K\n") == [
+            "p.yaml:5:15: give either 'secrets' or 'secret', not both",
+            "p.yaml:4:16: secrets is empty; verify needs at least one secret (env:NAME or file:PATH) to check signatures with",
+        ])
+    }
+
+    @Test("a stage whose options build nothing is an error, never dropped", arguments: [
+        "stages:\n  - parse\n  - verify: {secrets: []}\n",
+        "stages:\n  - parse\n  - verify: {secrets: [\"env:A-B\"]}\n",
+        "stages:\n  - parse\n  - verify: {secrets: [\"file:  \"]}\n",
+    ])
+    func neverDropped(_ yaml: String) {
+        let (spec, d) = PipelineLoader.parse(yaml: yaml, file: "p.yaml")
+        #expect(spec == nil)
+        #expect(d.hasErrors)
+    }
+
+    @Test("malformed secret references are refused where they are written", arguments: [
+        ("env:A-B", "p.yaml:3:24: secret env:A-B: 'A-B' is not an environment variable name (letters, digits and '_', not starting with a digit)"),
+        ("env: FOO", "p.yaml:3:24: secret env: FOO: ' FOO' is not an environment variable name (letters, digits and '_', not starting with a digit)"),
+        ("file:  ", "p.yaml:3:24: secret file:  : the file path is blank"),
+    ])
+    func badReferences(_ reference: String, _ expected: String) {
+        #expect(diagnostics("stages:\n  - parse\n  - verify: {secrets: [\"\(reference)\"]}\n") == [expected])
+    }
+
+    @Test("a secret that resolves to an empty or blank value stops the run before it starts")
+    func blankSecrets() throws {
+        let env = ["EMPTY": "", "BLANK": "  \t", "REAL": "whsec_x"]
+        #expect(throws: SecretError.self) { try SecretReference.environment("EMPTY").resolve(environment: env) }
+        #expect(throws: SecretError.self) { try SecretReference.environment("BLANK").resolve(environment: env) }
+        #expect(try SecretReference.environment("REAL").resolve(environment: env) == Array("whsec_x".utf8))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-secret-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let empty = dir.appendingPathComponent("empty").path, blank = dir.appendingPathComponent("blank").path
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        FileManager.default.createFile(atPath: blank, contents: Data(" \n\n".utf8))
+        do {
+            _ = try SecretReference.file(empty).resolve()
+            Issue.record("an empty secret file was accepted")
+        } catch {
+            #expect(error.description.hasSuffix("is empty"))
+        }
+        do {
+            _ = try SecretReference.file(blank).resolve()
+            Issue.record("a blank secret file was accepted")
+        } catch {
+            #expect(error.description.hasSuffix("is blank"))
+            #expect(!error.description.contains("\n"))
+        }
+    }
+
+    @Test("verify cannot be skipped by 'when:' nor placed after stages that act on events")
+    func verifyPlacement() {
+        #expect(diagnostics("stages:\n  - parse\n  - verify: {secrets: [env:K], when: {types: [alert.*]}}\n") == [
+            "p.yaml:3:38: verify cannot take 'when:': every event must be verified (the sender controls type and data)",
+        ])
+        #expect(diagnostics("stages:\n  - parse\n  - dedup\n  - verify: {secrets: [env:K]}\n") == [
+            "p.yaml:4:5: verify must come right after parse (only filter stages may precede it); 'dedup-2' at line 3 would see unverified events",
+        ])
+        #expect(diagnostics("stages:\n  - parse\n  - filter: {types: [a]}\n  - verify: {secrets: [env:K]}\n  - log\n").isEmpty)
+    }
+
+    @Test("empty conditions and empty operator arguments are errors", arguments: [
+        ("  - filter:\n      types: [a]\n      match: {}\n", "p.yaml:5:14: match is empty: it would test nothing (remove it, or add a condition)"),
+        ("  - filter:\n      match: {all: [{}, {data.severity: critical}]}\n", "p.yaml:4:21: an empty condition tests nothing; write at least one field test"),
+        ("  - filter:\n      match: {any: [{}, {data.severity: critical}]}\n", "p.yaml:4:21: an empty condition tests nothing; write at least one field test"),
+        ("  - filter:\n      match: {not: {}, data.x: 1}\n", "p.yaml:4:20: an empty condition tests nothing; write at least one field test"),
+        ("  - filter:\n      match: {data.x: {nin: []}}\n", "p.yaml:4:29: nin needs at least one value (an empty list would match everything)"),
+        ("  - filter:\n      match: {data.x: {in: []}}\n", "p.yaml:4:28: in needs at least one value (an empty list would match nothing)"),
+        ("  - filter:\n      match: {data.x: {prefix: \"\"}}\n", "p.yaml:4:32: prefix is empty: every string would match (use 'exists: true' to test presence)"),
+        ("  - filter:\n      match: {data.x: {contains: \"\"}}\n", "p.yaml:4:34: contains is empty: every string would match (use 'exists: true' to test presence)"),
+        ("  - filter:\n      match: {data.x: {regex: \"\"}}\n", "p.yaml:4:31: regex is empty: every string would match (use 'exists: true' to test presence)"),
+        ("  - log:\n      when: {types: [a], match: {}}\n", "p.yaml:4:33: match is empty: it would test nothing (remove it, or add a condition)"),
+        ("  - schedule_maintenance: {alert_severities: []}\n", "p.yaml:3:46: alert_severities is empty: no alert would ever open a ticket (leave it out for [high, critical])"),
+        ("  - track_sensors: {ticket_due_in: 2h}\n", "p.yaml:3:36: ticket_due_in is only used with offline_ticket (which opens the tickets it dates)"),
+        ("  - log: {format: text, template: \"  \"}\n", "p.yaml:3:35: template is empty: every event would log a blank line"),
+        ("  - log: {name: \"\"}\n", "p.yaml:3:17: a stage name cannot be empty"),
+    ])
+    func emptyOptions(_ stage: String, _ expected: String) {
+        #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])
+    }
+
+    @Test("top-level values that would lose state or mix outputs are errors", arguments: [
+        ("state: \"\"\n", "p.yaml:1:8: state must be a file path or 'memory'"),
+        ("output: \"\"\n", "p.yaml:1:9: output must be '-' (stdout), a file path, or 'none'"),
+        ("output: out.ndjson\ndead_letter: ./out.ndjson\n", "p.yaml:2:14: dead_letter and output are the same ('./out.ndjson'): rejected items would mix with passed events"),
+        ("dead_letter: \"-\"\n", "p.yaml:1:14: dead_letter and output are the same ('-'): rejected items would mix with passed events"),
+        ("serve: {path: /healthz}\n", "p.yaml:1:15: path /healthz is taken by the server's own GET route; choose another, such as /webhooks"),
+    ])
+    func topLevel(_ head: String, _ expected: String) {
+        #expect(diagnostics(head + "stages: [parse]\n") == [expected])
+    }
+}
+
+@Suite("Pipeline files: hostile sizes")
+struct HostilePipelineTests {
+    @Test("a YAML alias bomb is refused at once, within the node limit")
+    func aliasBomb() {
+        var bomb = "defs:\n"
+        bomb += "  a0: &a0 {data.x: 1}\n"
+        for level in 1...9 {
+            let refs = Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ")
+            bomb += "  a\(level): &a\(level) {any: [\(refs)]}\n"
+        }
+        bomb += "stages:\n  - parse\n  - filter:\n      match: *a9\n"
+        let start = ContinuousClock.now
+        let (spec, d) = PipelineLoader.parse(yaml: bomb, file: "p.yaml")
+        let elapsed = ContinuousClock.now - start
+        #expect(spec == nil)
+        #expect(d.errors.count == 1)
+        #expect(d.errors.first?.message.contains("more than 100000 YAML nodes once its aliases are expanded") == true, "\(d.errors)")
+        #expect(elapsed < .seconds(1), "took \(elapsed)")
+    }
+
+    @Test("aliases within the limit still work")
+    func smallAliases() throws {
+        let (spec, d) = PipelineLoader.parse(yaml: """
+            stages:
+              - parse
+              - filter:
+                  match: &serious { data.severity: { in: [high, critical] } }
+              - log:
+                  when: { match: *serious }
+            """, file: "p.yaml")
+        #expect(d.errors.isEmpty, "\(d.errors)")
+        #expect(try #require(spec).stages.count == 2)
+    }
+
+    @Test("a 400 KB unknown stage name is reported at once, cut to 80 characters, with no suggestion search")
+    func hugeKey() {
+        let name = String(repeating: "x", count: 400_000)
+        let start = ContinuousClock.now
+        let errors = PipelineLoader.parse(yaml: "stages:\n  - parse\n  - \(name)\n", file: "p.yaml").1.errors
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(errors.count == 1)
+        let message = errors.first?.message ?? ""
+        #expect(message.hasPrefix("unknown stage '\(String(repeating: "x", count: 80))…'"), "\(message.prefix(200))")
+        #expect(message.count < 400)
+    }
+
+    @Test("suggestions skip words far from every candidate in length")
+    func suggestionBound() {
+        #expect(Suggestion.closest(to: "dedupe", in: ["dedup", "parse"]) == "dedup")
+        #expect(Suggestion.closest(to: String(repeating: "d", count: 5000), in: ["dedup"]) == nil)
+    }
+}
+
+@Suite("Pipeline files: alias bombs in keys")
+struct AliasKeyBombTests {
+    @Test("an alias bomb used as a mapping key is refused before Yams composes it")
+    func keyBomb() {
+        var yaml = "defs:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            yaml += "  a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        yaml += "keys:\n  ? *a8\n  : 1\n  ? *a7\n  : 2\nstages: [parse]\n"
+        let start = ContinuousClock.now
+        let (spec, d) = PipelineLoader.parse(yaml: yaml, file: "p.yaml")
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(spec == nil)
+        #expect(d.errors.map(\.description).first?.hasPrefix("p.yaml:") == true)
+        #expect(d.errors.first?.message.contains("alias bomb") == true, "\(d.errors)")
+    }
+}
