@@ -27,6 +27,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Path that takes webhooks (default: the file's serve.path, else /webhooks).")
     var path: String?
 
+    @Flag(help: "Serve a pipeline that has no verify stage: anyone who can reach the port can submit events.")
+    var allowUnsigned = false
+
     @Option(name: .customLong("log-format"), help: "Log lines on stderr as text or json.")
     var logFormat: String = "text"
 
@@ -44,6 +47,14 @@ struct ServeCommand: AsyncParsableCommand {
         var spec = try PipelineFile.load(pipeline)
         if let listen { spec.serve.listen = listen }
         if let path { spec.serve.path = path }
+        // Fail closed: a receiver without verify takes forged webhooks, so it needs saying so.
+        if !spec.verifiesSignatures {
+            guard allowUnsigned else {
+                Console.error("lymph: \(pipeline): the pipeline has no verify stage, so lymph serve would accept unsigned webhooks from anyone who can reach it; add '- verify: {secrets: [env:IMMUNE_WEBHOOK_SECRET]}' after parse, or pass --allow-unsigned")
+                throw ExitCode(2)
+            }
+            Console.error("lymph serve: warning: --allow-unsigned: the pipeline has no verify stage; unsigned webhooks are accepted")
+        }
         guard spec.statePath != nil else {
             Console.error("lymph: \(pipeline): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
             throw ExitCode(2)

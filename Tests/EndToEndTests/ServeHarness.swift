@@ -19,10 +19,10 @@ final class ServeHarness: @unchecked Sendable {
     }
 
     /// Starts the server and waits for its "listening on" line.
-    func start(timeout: Double = 30) throws {
+    func start(timeout: Double = 30, arguments: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: LymphBinary.path)
-        p.arguments = ["serve", "serve.yaml", "--listen", "127.0.0.1:0"]
+        p.arguments = ["serve", "serve.yaml", "--listen", "127.0.0.1:0"] + arguments
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "IMMUNE_WEBHOOK_SECRET")

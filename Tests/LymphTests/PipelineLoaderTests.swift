@@ -123,7 +123,8 @@ struct PipelineLoaderTests {
         ("  - log:\n      format: text\n", "p.yaml:4:15: format: text needs a 'template:' such as \"{created_at} {type} {id}\""),
         ("  - filter: {}\n", "p.yaml:3:13: filter needs 'types:' and/or 'match:'"),
         ("  - verify\n", "p.yaml:3:5: verify needs 'secrets: [env:NAME]' (or file:PATH): the secrets to check signatures with"),
-        ("  - log:\n      when: { typos: [a] }\n", "p.yaml:4:15: unknown key 'typos' in when; did you mean 'types'?"),
+        ("  - log:\n      when: { typos: [a], match: {id: x} }\n", "p.yaml:4:15: unknown key 'typos' in when; did you mean 'types'?"),
+        ("  - log:\n      when: {}\n", "p.yaml:4:13: when needs 'types:' and/or 'match:'"),
         ("  - dedup:\n      window: inf\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
         ("  - dedup:\n      window: 1e300\n", "p.yaml:4:15: window must be at most 100 years"),
     ])

@@ -157,7 +157,7 @@ public enum PipelineLoader {
                 if let wv = om["when"], let wm = ConfigMapping(wv, context: "when", diagnostics: &d) {
                     wm.rejectUnknownKeys(allowed: ["types", "match"], &d)
                     when = ConditionParser.typesAndMatch(wm, &d)
-                    if when == nil && !d.hasErrors { d.error("when needs 'types:' and/or 'match:'", at: wv) }
+                    if wm["types"] == nil && wm["match"] == nil { d.error("when needs 'types:' and/or 'match:'", at: wv) }
                 }
                 let errorsBefore = d.errors.count
                 if let spec = stageKind.configure(om, &d) {
@@ -233,6 +233,9 @@ extension PipelineLoader {
         do {
             let (spec, warnings) = try load(path: path)
             var items = warnings
+            if !spec.verifiesSignatures {
+                items.append(ConfigDiagnostic(file: path, line: 1, column: 1, message: PipelineSpec.unsignedWarning, severity: .warning))
+            }
             for stage in spec.stages {
                 for reference in stage.spec.secrets {
                     do { _ = try reference.resolve() } catch {

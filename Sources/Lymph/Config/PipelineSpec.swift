@@ -14,6 +14,12 @@ public struct PipelineSpec: Sendable {
     /// `serve:`: how `lymph serve` takes this pipeline's webhooks.
     public var serve = ServeSettings()
 
+    /// Whether a verify stage checks every event's signature.
+    public var verifiesSignatures: Bool { stages.contains { $0.kind == "verify" } }
+
+    /// Said by `lymph check` and refused by `lymph serve` (unless `--allow-unsigned`).
+    public static let unsignedWarning = "the pipeline has no verify stage: it accepts unsigned events, and lymph serve refuses it unless started with --allow-unsigned"
+
     /// Whether any stage keeps state in the store.
     public var usesStore: Bool { stages.contains { $0.spec.usesStore } }
 }

@@ -153,7 +153,7 @@ enum ConditionParser {
                     d.error("unknown operator '\(op.cutForMessage())'\(Suggestion.didYouMean(op, in: operators))", at: key)
                 }
             }
-            if tests.isEmpty && !d.hasErrors { d.error("no operator given", at: value) }
+            if ops.isEmpty { d.error("no operator given", at: value) }
             return tests
         }
     }

@@ -9,7 +9,7 @@ public struct FilterSpec: StageSpec {
 
     static let kind = StageKind(name: "filter", optionKeys: ["types", "match"]) { m, d in
         guard let condition = ConditionParser.typesAndMatch(m, &d) else {
-            if !d.hasErrors { d.error("filter needs 'types:' and/or 'match:'", at: m.owner) }
+            if m["types"] == nil && m["match"] == nil { d.error("filter needs 'types:' and/or 'match:'", at: m.owner) }
             return nil
         }
         return FilterSpec(condition: condition)
