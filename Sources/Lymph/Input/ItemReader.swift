@@ -213,6 +213,11 @@ final class SourceReader {
     }
 
     /// Looks at the start of the source to choose between lines, an array and one document.
+    ///
+    /// Detection never throws lines away: a first line that is a whole JSON value makes the
+    /// source NDJSON (an object line, or an array line followed by more lines); an array or an
+    /// object spread over several lines is taken as one only when the whole source is exactly
+    /// that one value; anything else is read as lines.
     func sniff(control: RunControl?) throws(InputError) -> [RawItem]? {
         var block: [UInt8] = []
         // Read until the first line is complete (or the end, or the item limit).
@@ -221,6 +226,8 @@ final class SourceReader {
             if stopped { return nil }
             if n == 0 || block.contains(0x0A) || block.count > maxItemBytes { break }
         }
+        // A UTF-8 byte order mark (some editors write one) is not part of the first item.
+        if block.starts(with: Self.byteOrderMark) { block.removeFirst(Self.byteOrderMark.count) }
         guard let first = block.firstIndex(where: { !Self.isBlank($0) }) else {
             if eof {
                 mode = .done
@@ -229,67 +236,75 @@ final class SourceReader {
             mode = .lines
             return splitLines(block, atEnd: false)
         }
-        if block[first] == UInt8(ascii: "[") {
-            return try readArray(block, first: first, control: control)
+        let opener = block[first]
+        guard opener == UInt8(ascii: "[") || opener == UInt8(ascii: "{") else { return lines(block) }
+        if opener == UInt8(ascii: "{"), let lineEnd = block[first...].firstIndex(of: 0x0A),
+           Self.shape(block[first..<lineEnd], atEnd: true) == .complete {
+            // The usual NDJSON file: an event on the first line. Decided without reading on, so
+            // a live stream is never held up.
+            return lines(block)
         }
-        if block[first] == UInt8(ascii: "{") {
-            let lineEnd = block[first...].firstIndex(of: 0x0A) ?? block.count
-            var firstLine = block[first..<lineEnd]
-            while let last = firstLine.last, Self.isBlank(last) { firstLine = firstLine.dropLast() }
-            // Only a first line that is "{" alone starts a pretty-printed object: a broken
-            // event line must not make a live stream wait for the end of its input.
-            if firstLine.count == 1, let doc = try readDocument(block, first: first, control: control) {
-                return doc
+        // One value may span lines: read on while what has been read can still be the start
+        // of exactly one value, checking again each time the block has doubled.
+        let limit = opener == UInt8(ascii: "[") ? ItemReader.maxArrayBytes : maxItemBytes
+        while true {
+            switch Self.shape(block[first...], atEnd: eof) {
+            case .broken:
+                return lines(block)
+            case .complete where eof:
+                return opener == UInt8(ascii: "[") ? arrayItems(block, first: first) : [document(block, first: first)]
+            case .complete, .prefix:
+                break
+            }
+            if eof || block.count > limit { return lines(block) }
+            let target = block.count * 2
+            while !eof && !stopped && block.count < target && block.count <= limit {
+                _ = try fill(&block, count: 4 * readSize, control: control)
             }
             if stopped { return nil }
         }
+    }
+
+    static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    /// Line mode from here on, starting with what has been read.
+    func lines(_ block: [UInt8]) -> [RawItem] {
         mode = .lines
         return splitLines(block, atEnd: eof)
     }
 
-    /// A file whose first line is not a whole item: one pretty-printed object, if it parses.
-    /// Otherwise nil, with everything read kept for line mode.
-    func readDocument(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
-        var block = start
-        while !eof && !stopped && block.count <= maxItemBytes {
-            _ = try fill(&block, count: readSize, control: control)
+    enum Shape { case complete, prefix, broken }
+
+    /// Whether `bytes` is one whole JSON value, the start of one that more input could
+    /// complete, or neither. Before the end of the input, an error in the last few bytes may be
+    /// a character or a literal cut by the read, so it counts as a prefix.
+    static func shape(_ bytes: ArraySlice<UInt8>, atEnd: Bool) -> Shape {
+        do {
+            _ = try JSONParser.parse(bytes)
+            return .complete
+        } catch {
+            if error.truncated { return .prefix }
+            return !atEnd && error.offset >= bytes.count - 8 ? .prefix : .broken
         }
-        if stopped { return nil }
-        guard eof, block.count <= maxItemBytes, (try? JSONParser.parse(block[...])) != nil else {
-            carry = []
-            mode = .lines
-            let items = splitLines(block, atEnd: eof)
-            return items
-        }
+    }
+
+    /// The whole source as one pretty-printed object.
+    func document(_ block: [UInt8], first: Int) -> RawItem {
         mode = .done
         let startLine = block[..<first].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
         var end = block.count
         while end > first && Self.isBlank(block[end - 1]) { end -= 1 }
-        return [RawItem(bytes: block[first..<end], source: SourcePosition(fileID: fileID, line: startLine))]
+        let bytes = block[first..<end]
+        return bytes.count > maxItemBytes
+            ? RawItem(bytes: bytes.prefix(ItemReader.oversizePrefix), source: SourcePosition(fileID: fileID, line: startLine), oversize: true)
+            : RawItem(bytes: bytes, source: SourcePosition(fileID: fileID, line: startLine))
     }
 
-    /// A JSON array of items: read whole (bounded), each element an item at its own line.
-    func readArray(_ start: [UInt8], first: Int, control: RunControl?) throws(InputError) -> [RawItem]? {
-        var block = start
-        while !eof && !stopped && block.count <= ItemReader.maxArrayBytes {
-            _ = try fill(&block, count: 4 * readSize, control: control)
-        }
-        if stopped { return nil }
+    /// The whole source as one JSON array of items, each element an item at its own line.
+    func arrayItems(_ block: [UInt8], first: Int) -> [RawItem] {
         mode = .done
+        guard let tape = try? JSONParser.parse(block[...]) else { return lines(block) }
         let startLine = block[..<first].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
-        if block.count > ItemReader.maxArrayBytes {
-            return [RawItem(bytes: block[first...].prefix(ItemReader.oversizePrefix), source: SourcePosition(fileID: fileID, line: startLine), oversize: true)]
-        }
-        let tape: [JSONTapeEntry]
-        do { tape = try JSONParser.parse(block[...]) } catch {
-            // The array as a whole is broken: one item, so parse reports where.
-            let errorLine = block[..<min(error.offset, block.count)].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
-            var end = block.count
-            while end > first && Self.isBlank(block[end - 1]) { end -= 1 }
-            let bytes = block[first..<end]
-            return [RawItem(bytes: bytes.count > maxItemBytes ? bytes.prefix(ItemReader.oversizePrefix) : bytes,
-                            source: SourcePosition(fileID: fileID, line: errorLine), oversize: bytes.count > maxItemBytes)]
-        }
         var items: [RawItem] = []
         var i = 1
         let end = Int(tape[0].next)

@@ -167,7 +167,7 @@ extension JSONParser {
         }
 
         func fail(_ offset: Int, _ message: String) -> JSONSyntaxError {
-            JSONSyntaxError(offset: offset, message: message)
+            JSONSyntaxError(offset: offset, message: message, truncated: offset >= p.count)
         }
 
         func describe(_ i: Int) -> String {
@@ -326,7 +326,7 @@ extension JSONParser {
                     let b = p[i]
                     if b >= 0x20 && b < 0x80 && b != JSONParser.quote && b != JSONParser.backslash { i += 1 } else { break }
                 }
-                guard i < n else { throw fail(open, "unterminated string") }
+                guard i < n else { throw JSONSyntaxError(offset: open, message: "unterminated string", truncated: true) }
                 let b = p[i]
                 if b == JSONParser.quote { break }
                 if b == JSONParser.backslash {
@@ -344,7 +344,7 @@ extension JSONParser {
         }
 
         func escape(_ i: Int) throws(JSONSyntaxError) -> Int {
-            guard i + 1 < p.count else { throw fail(i, "unterminated string") }
+            guard i + 1 < p.count else { throw JSONSyntaxError(offset: i, message: "unterminated string", truncated: true) }
             switch p[i + 1] {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
                  UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
