@@ -47,6 +47,24 @@ struct RunCommand: AsyncParsableCommand {
             unreadable.forEach { Console.error("lymph: \($0)") }
             throw ExitCode(2)
         }
+        if let out = output ?? spec.output, PipelineLoader.sameSink(out, deadLetter ?? spec.deadLetter) {
+            Console.error("lymph: the output and the dead letters would both go to '\(out)': rejected items would mix with passed events")
+            throw ExitCode(2)
+        }
+        var written = [OwnOutputGuard.Written]()
+        if let out = output ?? spec.output { written.append(.init(path: out, role: "output")) }
+        for stage in spec.stages {
+            if let log = stage.spec as? LogSpec { written.append(.init(path: log.path, role: "log file (stage '\(stage.name)')")) }
+        }
+        let inputs: [String]
+        do {
+            let prepared = try OwnOutputGuard.prepare(inputs: self.inputs, deadLetter: deadLetter ?? spec.deadLetter, written: written)
+            prepared.notes.forEach { Console.error("lymph: \($0)") }
+            inputs = prepared.inputs
+        } catch {
+            Console.error("lymph: \(error)")
+            throw ExitCode(2)
+        }
         let opened = try PipelineFile.open(pipeline) {
             try Pipeline.open(spec, overrides: .init(statePath: state, output: output, deadLetter: deadLetter))
         }

@@ -179,7 +179,7 @@ public enum PipelineLoader {
     }
 
     /// Whether two sink names write to the same place (`./x` and `x` do).
-    static func sameSink(_ a: String, _ b: String) -> Bool {
+    public static func sameSink(_ a: String, _ b: String) -> Bool {
         if a == "-" || b == "-" || a == "stderr" || b == "stderr" { return a == b }
         return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path
     }

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Keeps a run from reading what it writes. Replaying the dead-letter file into the pipeline
+/// that writes it would read back the records it appends, for ever on a large file, so the file
+/// is first moved aside (one atomic rename: new failures go to a fresh file). An input that is
+/// the pipeline's output or a log stage's file is refused.
+public enum OwnOutputGuard {
+    /// A file this run writes, and what it is, for the messages.
+    public struct Written: Sendable {
+        public let path: String
+        public let role: String
+        public init(path: String, role: String) {
+            self.path = path
+            self.role = role
+        }
+    }
+
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// What to read instead of `inputs`, and a note for each dead-letter file moved aside.
+    /// `now` names the moved file (`<dead letters>.replay-<UTC time>`).
+    public static func prepare(inputs: [String], deadLetter: String, written: [Written],
+                               now: Date = Date()) throws(Refusal) -> (inputs: [String], notes: [String]) {
+        var result: [String] = []
+        var notes: [String] = []
+        var moved: [FileIdentity: String] = [:]
+        let deadIdentity = FileIdentity(path: deadLetter)
+        for input in inputs {
+            guard input != "-", let identity = FileIdentity(path: input) else {
+                result.append(input)
+                continue
+            }
+            if let other = written.first(where: { FileIdentity(path: $0.path) == identity }) {
+                throw Refusal(description: "input '\(input)' is this pipeline's \(other.role) ('\(other.path)'): a run never reads what it writes")
+            }
+            if identity == deadIdentity {
+                if let already = moved[identity] {
+                    result.append(already)
+                    continue
+                }
+                let aside = try moveAside(deadLetter, now: now)
+                moved[identity] = aside
+                notes.append("replaying '\(input)' from '\(aside)'; new dead letters go to a fresh '\(deadLetter)'")
+                result.append(aside)
+            } else {
+                result.append(input)
+            }
+        }
+        return (result, notes)
+    }
+
+    static func moveAside(_ path: String, now: Date) throws(Refusal) -> String {
+        let stamp = ISO8601DateFormatter.string(from: now, timeZone: TimeZone(identifier: "UTC")!,
+                                                formatOptions: [.withYear, .withMonth, .withDay, .withTime, .withTimeZone])
+        for attempt in 0..<100 {
+            let candidate = "\(path).replay-\(stamp)" + (attempt == 0 ? "" : "-\(attempt)")
+            // link + unlink is an atomic rename that never replaces an existing file.
+            if link(path, candidate) == 0 {
+                unlink(path)
+                return candidate
+            }
+            if errno != EEXIST {
+                throw Refusal(description: "cannot move the dead-letter file '\(path)' aside before replaying it: \(String(cString: strerror(errno)))")
+            }
+        }
+        throw Refusal(description: "cannot move the dead-letter file '\(path)' aside before replaying it: too many earlier replays this second")
+    }
+}
+
+/// A file's device and inode: two paths name the same file when these are equal.
+struct FileIdentity: Hashable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// A run never reads what it writes: replaying the dead-letter file with the default paths ends,
+/// and reads each record once.
+@Suite("replay never reads its own output, end to end")
+struct ReplayGuardTests {
+    static let pipeline = """
+        pipeline: replay
+        state: memory
+        output: out.ndjson
+        dead_letter: .lymph/replay.dead.ndjson
+        stages:
+          - parse
+          - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }
+          - log: { path: seen.log }
+        """
+
+    static func setUp(events: Int) throws -> String {
+        let dir = LymphBinary.workDirectory()
+        try pipeline.write(toFile: dir + "/replay.yaml", atomically: true, encoding: .utf8)
+        // Unsigned events: each fails verify again on every replay.
+        let padding = String(repeating: "x", count: 200)
+        let lines = (1...events).map { #"{"id":"e\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"pad":"\#(padding)"}}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
+        let first = try LymphBinary.run(["run", "replay.yaml", "events.ndjson", "--summary", "none"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
+        #expect(first.status == 1)
+        #expect(LymphBinary.lines(dir + "/.lymph/replay.dead.ndjson").count == events)
+        return dir
+    }
+
+    @Test("replaying a dead-letter file over 1 MiB with the default paths ends, with each record failing once")
+    func largeReplayEnds() throws {
+        let dir = try Self.setUp(events: 5_000)
+        let size = (try FileManager.default.attributesOfItem(atPath: dir + "/.lymph/replay.dead.ndjson")[.size] as? Int) ?? 0
+        #expect(size > 1 << 20)
+        let r = try LymphBinary.run(["run", "replay.yaml", ".lymph/replay.dead.ndjson", "--summary", "json"], in: dir,
+                                    environment: ["IMMUNE_WEBHOOK_SECRET": "s3"], timeout: 60)
+        #expect(r.status == 1)
+        #expect(r.summary["events_read"] as? Int == 5_000)
+        #expect(r.stderr.contains("replaying '.lymph/replay.dead.ndjson' from '.lymph/replay.dead.ndjson.replay-"), "\(r.stderr)")
+        #expect(LymphBinary.lines(dir + "/.lymph/replay.dead.ndjson").count == 5_000)
+        let moved = try FileManager.default.contentsOfDirectory(atPath: dir + "/.lymph").filter { $0.hasPrefix("replay.dead.ndjson.replay-") }
+        #expect(moved.count == 1)
+    }
+
+    @Test("replaying twice never doubles the records")
+    func noDoubling() throws {
+        let dir = try Self.setUp(events: 9)
+        for _ in 0..<2 {
+            let r = try LymphBinary.run(["run", "replay.yaml", ".lymph/replay.dead.ndjson", "--summary", "none"], in: dir,
+                                        environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
+            #expect(r.status == 1)
+            #expect(LymphBinary.lines(dir + "/.lymph/replay.dead.ndjson").count == 9)
+        }
+    }
+
+    @Test("an input that is the pipeline's output or a log file is refused, exit 2, before anything is written")
+    func refusesOwnOutput() throws {
+        let dir = try Self.setUp(events: 3)
+        try "x\n".write(toFile: dir + "/out.ndjson", atomically: true, encoding: .utf8)
+        try "y\n".write(toFile: dir + "/seen.log", atomically: true, encoding: .utf8)
+        for (input, role) in [("out.ndjson", "output"), ("./seen.log", "log file (stage 'log-3')")] {
+            let r = try LymphBinary.run(["run", "replay.yaml", input], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
+            #expect(r.status == 2)
+            #expect(r.stderr.contains("input '\(input)' is this pipeline's \(role)"), "\(r.stderr)")
+        }
+        #expect(LymphBinary.lines(dir + "/out.ndjson") == ["x"])
+        let same = try LymphBinary.run(["run", "replay.yaml", "events.ndjson", "--output", "d.ndjson", "--dead-letter", "./d.ndjson"], in: dir,
+                                       environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
+        #expect(same.status == 2)
+        #expect(same.stderr.contains("would both go to 'd.ndjson'"))
+    }
+}
