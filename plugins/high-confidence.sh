@@ -1,7 +1,8 @@
 #!/bin/bash
 # high-confidence.sh — a stream-mode stage: one long-lived process, one event per input line,
-# exactly one answer line per event, in order. It drops predictions below a confidence
-# threshold (answers `null`) and answers every other event with the event itself.
+# exactly one answer line per event, in order, naming the event it answers. It drops
+# predictions below a confidence threshold (answers {"answer_to": ID, "events": []}) and answers
+# every other event with the event itself.
 #
 #   env:  MIN_CONFIDENCE_PERCENT (default 80)
 #
@@ -22,7 +23,10 @@ while IFS= read -r line; do
     fraction=${fraction}00
     percent=$(( 10#${whole:-0} * 100 + 10#${fraction:0:2} ))
     if (( percent < min )); then
-      echo null
+      # IMMUNE writes "id" first; its value is what the answer names.
+      id=${line#*\"id\":\"}
+      id=${id%%\"*}
+      printf '{"answer_to":"%s","events":[]}\n' "$id"
       continue
     fi
   fi

@@ -3,8 +3,9 @@
 
 Reads one event per line and answers each with exactly one line, in order: alerts get
 `data.priority` (P1..P4 from `data.severity`), other events come back unchanged. An alert
-with an unknown severity is answered with {"error": "..."}: that event fails (dead letter)
-and the process goes on with the next one.
+with an unknown severity is answered with {"answer_to": ID, "error": "..."}: that event fails
+(dead letter) and the process goes on with the next one. Every answer names the event it answers
+(its "id", or "answer_to"), so Lymph can tell when a plugin's lines fall out of step.
 
 Flush after every answer: Lymph waits for it (up to `timeout`) before counting it late.
 
@@ -23,7 +24,7 @@ def answer(line: str) -> str:
         return line
     severity = event.get("data", {}).get("severity")
     if severity not in PRIORITY:
-        return json.dumps({"error": f"unknown severity {severity!r}; expected one of {sorted(PRIORITY)}"})
+        return json.dumps({"answer_to": event["id"], "error": f"unknown severity {severity!r}; expected one of {sorted(PRIORITY)}"})
     event["data"]["priority"] = PRIORITY[severity]
     return json.dumps(event, separators=(",", ":"))
 
@@ -31,7 +32,7 @@ def answer(line: str) -> str:
 for raw in sys.stdin:
     try:
         out = answer(raw.rstrip("\n"))
-    except ValueError as error:  # not JSON: answer for this line only, stay in step
+    except ValueError as error:  # Lymph writes JSON; an answer that names no event fails the events in flight
         out = json.dumps({"error": f"not JSON: {error}"})
     sys.stdout.write(out + "\n")
     sys.stdout.flush()

@@ -361,7 +361,7 @@ struct ExecEventModeTests {
         #expect(!r.stderr.contains("tok-secret-5678"))
         let h2 = ExecHarness()
         h2.events(1)
-        h2.script("err.sh", "#!/bin/bash\nwhile IFS= read -r line; do echo \"{\\\"error\\\": \\\"auth failed for $API_TOKEN\\\"}\"; done\n")
+        h2.script("err.sh", "#!/bin/bash\nwhile IFS= read -r line; do id=${line#*\\\"id\\\":\\\"}; id=${id%%\\\"*}; echo \"{\\\"answer_to\\\": \\\"$id\\\", \\\"error\\\": \\\"auth failed for $API_TOKEN\\\"}\"; done\n")
         let r2 = try h2.run("  - exec: { name: err, command: ./err.sh, mode: stream, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
                             environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
         #expect(r2.status == 1)
@@ -373,7 +373,7 @@ struct ExecEventModeTests {
     func stopLeavesNothing() throws {
         let h = ExecHarness()
         h.events(5)
-        h.script("kid.sh", "#!/bin/bash\nsleep 3043 &\nwhile IFS= read -r line; do if [[ $line == *'\"e3\"'* ]]; then echo '{\"error\":\"no\"}'; else printf '%s\\n' \"$line\"; fi; done\n")
+        h.script("kid.sh", "#!/bin/bash\nsleep 3043 &\nwhile IFS= read -r line; do if [[ $line == *'\"e3\"'* ]]; then echo '{\"answer_to\":\"e3\",\"error\":\"no\"}'; else printf '%s\\n' \"$line\"; fi; done\n")
         let r = try h.run("  - exec: { name: kid, command: ./kid.sh, mode: stream, on_error: stop }")
         #expect(r.status == 3)
         Thread.sleep(forTimeInterval: 0.3)
@@ -531,7 +531,7 @@ struct ExecEventModeTests {
 
 @Suite("exec stage, stream mode", .serialized)
 struct ExecStreamModeTests {
-    @Test("answers: an event, null, an array (fan-out), [] and {\"error\"}, matched to events in order")
+    @Test("answers: an event, a drop, a fan-out and an error, each naming the event it answers")
     func answers() throws {
         let h = ExecHarness()
         h.events(6)
@@ -542,10 +542,10 @@ struct ExecStreamModeTests {
                 e = json.loads(line)
                 n = int(e["id"][1:])
                 if n == 1: out = dict(e, type="changed")
-                elif n == 2: out = None
-                elif n == 3: out = [{"id": "f1", "type": "x"}, {"id": "f2", "type": "x"}]
-                elif n == 4: out = []
-                elif n == 5: out = {"error": "cannot handle e5"}
+                elif n == 2: out = {"answer_to": e["id"], "events": []}
+                elif n == 3: out = {"answer_to": e["id"], "events": [{"id": "f1", "type": "x"}, {"id": "f2", "type": "x"}]}
+                elif n == 4: out = {"answer_to": e["id"], "events": []}
+                elif n == 5: out = {"answer_to": e["id"], "error": "cannot handle e5"}
                 else: out = e
                 sys.stdout.write(json.dumps(out) + "\\n")
                 sys.stdout.flush()
@@ -561,7 +561,7 @@ struct ExecStreamModeTests {
         #expect(dead.first?.line == 5)
     }
 
-    @Test("garbage, an answer without id, and an over-long line fail their event only; later answers stay in step")
+    @Test("garbage and an answer naming no event fail the events in flight (plugin_protocol) and restart the plugin; an over-long line fails its event")
     func garbageStaysInStep() throws {
         let h = ExecHarness()
         h.events(5)
@@ -576,11 +576,13 @@ struct ExecStreamModeTests {
               esac
             done
             """)
-        let r = try h.run("  - exec: { name: g, command: ./g.sh, mode: stream, max_output: 1KiB }")
+        // One event in flight at a time, so each broken answer can only be its event's.
+        let r = try h.run("  - exec: { name: g, command: ./g.sh, mode: stream, max_output: 1KiB, max_in_flight: 1 }")
         #expect(r.status == 1)
         #expect(h.outputIDs == ["e1", "e5"])
         let dead = h.deadLetters
         #expect(dead.map(\.line) == [2, 3, 4])
+        #expect(dead.map(\.reason) == ["plugin_protocol", "plugin_protocol", "plugin_output"])
         #expect(dead[0].message.contains("not valid JSON"))
         #expect(dead[1].message.contains("no string 'id'"))
         #expect(dead[2].message.contains("longer than 1024 bytes"))

@@ -65,15 +65,31 @@ struct ExecTests {
         #expect(events[0].source.line == 7)
     }
 
-    @Test("stream answers: {\"error\"} is a failure that may be retried; an event with an error field is an event")
+    @Test("stream answers name the event they answer: an event by its id, or answer_to with events or an error")
     func streamAnswers() throws {
         let e = try Self.original()
-        func answer(_ s: String) -> Result<StageOutcome, ExecFailure> { ExecOutputParser.answer(Array(s.utf8)[...], replacing: e, stage: "x") }
-        guard case .failure(let f) = answer(#"{"error":"boom"}"#) else { Issue.record("expected a failure"); return }
+        func answer(_ s: String) -> (names: String?, result: Result<StageOutcome, ExecFailure>) {
+            ExecOutputParser.streamAnswer(Array(s.utf8)[...], replacing: e, stage: "x")
+        }
+        let failed = answer(#"{"answer_to":"a","error":"boom"}"#)
+        #expect(failed.names == "a")
+        guard case .failure(let f) = failed.result else { Issue.record("expected a failure"); return }
         #expect(f.reason == "plugin_error" && f.message.contains("boom") && f.retryable)
-        #expect(Self.ids(answer(#"{"id":"a","type":"t","error":"field"}"#)) == ["a"])
-        #expect(Self.ids(answer("[]")) == [])
-        guard case .failure(let g) = answer("") else { Issue.record("an empty line must fail"); return }
-        #expect(g.message.contains("null to drop"))
+        let event = answer(#"{"id":"a","type":"t","error":"field"}"#)
+        #expect(event.names == "a" && Self.ids(event.result) == ["a"])
+        let fanOut = answer(#"{"answer_to":"a","events":[{"id":"b","type":"t"},{"id":"c","type":"t"}]}"#)
+        #expect(fanOut.names == "a" && Self.ids(fanOut.result) == ["b", "c"])
+        let dropped = answer(#"{"answer_to":"a","events":[]}"#)
+        #expect(dropped.names == "a" && Self.ids(dropped.result) == [])
+        // Answers that name no event: the worker cannot match them, so they are never applied.
+        for unnamed in ["", "null", "[]", #"{"error":"boom"}"#, "not json", #"{"type":"t"}"#, #"{"answer_to":"a"}"#] {
+            let r = answer(unnamed)
+            if unnamed == #"{"answer_to":"a"}"# {
+                #expect(r.names == "a")
+                guard case .failure = r.result else { Issue.record("answer_to alone must fail"); continue }
+            } else {
+                #expect(r.names == nil, "\(unnamed)")
+            }
+        }
     }
 }

@@ -132,4 +132,7 @@ enum EventField {
     static let headers = Array("headers".utf8)
     static let body = Array("body".utf8)
     static let error = Array("error".utf8)
+    /// Stream plugins' answers that replace or fail an event name it with these.
+    static let answerTo = Array("answer_to".utf8)
+    static let events = Array("events".utf8)
 }

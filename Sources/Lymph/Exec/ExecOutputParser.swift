@@ -32,22 +32,44 @@ enum ExecOutputParser {
         return .success(.replace(events))
     }
 
-    /// Stream mode: one answer line for one event.
-    static func answer(_ line: ArraySlice<UInt8>, replacing original: Event, stage: String) -> Result<StageOutcome, ExecFailure> {
+    /// Stream mode: what one answer line means, and the id of the event it names (nil when it
+    /// names none: then it cannot be matched to an event, and the worker treats the stream as
+    /// out of step). Every answer names its event, so a plugin that writes a line too many or
+    /// too few is caught instead of shifting answers onto other events:
+    /// - an event object: the event whose `id` it carries (changed or not);
+    /// - `{"answer_to": ID, "events": [...]}`: zero or more events in its place (`[]` drops);
+    /// - `{"answer_to": ID, "error": "message"}`: that event failed.
+    static func streamAnswer(_ line: ArraySlice<UInt8>, replacing original: Event, stage: String) -> (names: String?, result: Result<StageOutcome, ExecFailure>) {
         let trimmed = trim(line)
         if trimmed.isEmpty {
-            return .failure(invalid(stage, "answer is an empty line; answer null to drop an event"))
+            return (nil, .failure(invalid(stage, "answer is an empty line")))
         }
         let document: JSONDocument
         do { document = try JSONDocument(parsing: trimmed) } catch {
-            return .failure(invalid(stage, "answer is not valid JSON (\(error)): \(excerpt(trimmed))"))
+            return (nil, .failure(invalid(stage, "answer is not valid JSON (\(error)): \(excerpt(trimmed))")))
         }
         let root = document.root
-        if root.kind == .object, root.member(EventField.id) == nil, let error = root.member(EventField.error) {
-            let message = error.string ?? String(decoding: error.rawBytes, as: UTF8.self)
-            return .failure(ExecFailure(reason: "plugin_error", message: "stage '\(stage)': the plugin reported: \(message)", retryable: true))
+        guard root.kind == .object else {
+            return (nil, .failure(invalid(stage, "answer \(excerpt(trimmed)) names no event; drop with {\"answer_to\": ID, \"events\": []}")))
         }
-        return whole(document, original: original, stage: stage, what: "answer")
+        if let answerTo = root.member(EventField.answerTo) {
+            guard let id = answerTo.string, !id.isEmpty else {
+                return (nil, .failure(invalid(stage, "answer_to must be the id (a string) of the event answered: \(excerpt(trimmed))")))
+            }
+            if let error = root.member(EventField.error) {
+                let message = error.string ?? String(decoding: error.rawBytes, as: UTF8.self)
+                return (id, .failure(ExecFailure(reason: "plugin_error", message: "stage '\(stage)': the plugin reported: \(message)", retryable: true)))
+            }
+            guard let events = root.member(EventField.events), events.kind == .array,
+                  let list = try? JSONDocument(parsing: Array(events.rawBytes)) else {
+                return (id, .failure(invalid(stage, "an answer_to answer needs 'events' (a list; [] drops) or 'error': \(excerpt(trimmed))")))
+            }
+            return (id, whole(list, original: original, stage: stage, what: "answer"))
+        }
+        guard let id = root.member(EventField.id)?.string, !id.isEmpty else {
+            return (nil, .failure(invalid(stage, "answer \(excerpt(trimmed)) has no string 'id' and no 'answer_to': it names no event")))
+        }
+        return (id, whole(document, original: original, stage: stage, what: "answer"))
     }
 
     static func whole(_ document: JSONDocument, original: Event, stage: String, what: String) -> Result<StageOutcome, ExecFailure> {

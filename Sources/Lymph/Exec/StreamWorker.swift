@@ -39,6 +39,8 @@ final class StreamWorker: Sendable {
         var lastAnswerAt: ContinuousClock.Instant?
         /// The running process's stderr, for the tail quoted in its events' failures.
         var stderr: StderrCollector?
+        /// The running process, for stopping it when its answers fall out of step.
+        var pid: pid_t?
         var workSignal: AsyncStream<Void>.Continuation?
         var supervisor: Task<Void, Never>?
     }
@@ -161,6 +163,7 @@ final class StreamWorker: Sendable {
                     s.doorbell = doorbell
                     s.lastAnswerAt = nil
                     s.stderr = stderr
+                    s.pid = pid
                 }
                 doorbell.yield()
                 await withTaskGroup(of: Void.self) { group in
@@ -192,6 +195,7 @@ final class StreamWorker: Sendable {
             s.running = false
             s.doorbell = nil
             s.stderr = nil
+            s.pid = nil
             var again: [Item] = []
             for (n, var item) in s.inFlight.removeAll().enumerated() {
                 item.sentAt = nil
@@ -306,38 +310,87 @@ final class StreamWorker: Sendable {
         return answered
     }
 
-    /// Returns how many lines answered an event.
+    /// Matches answer lines to the events they name and delivers them; returns how many
+    /// answered an event.
+    ///
+    /// Answers come in order, so the oldest unanswered event is expected. An answer naming a
+    /// later event in flight means the plugin skipped the ones before it: they fail. An answer
+    /// that names no event in flight (an extra line, a banner, a second answer) means the
+    /// stream is out of step: every event in flight fails with `plugin_protocol` and the
+    /// process is restarted, so no event is ever given an answer written for another.
     private func answer(_ lines: [AnswerLine]) -> Int {
         let now = clock.now
-        let (items, stderr): ([Item?], StderrCollector?) = state.withLock { s in
-            if s.abandoned { return ([], nil) }
-            s.lastAnswerAt = now
-            return (lines.map { _ in s.inFlight.popFirst() }, s.stderr)
-        }
-        func withTail(_ result: Result<StageOutcome, ExecFailure>) -> Result<StageOutcome, ExecFailure> {
-            guard case .failure(var f) = result, let stderr else { return result }
-            f.message += stderr.tailDescription
-            return .failure(f)
-        }
+        var deliveries: [(Item, Result<StageOutcome, ExecFailure>)] = []
         var unsolicited = 0
-        for (line, item) in zip(lines, items) {
-            guard let item else { unsolicited += 1; continue }
-            switch line {
-            case .tooLong:
-                item.box.deliver(item.slot, withTail(.failure(ExecOutputParser.invalid(stageName, "answer line is longer than \(maxLineBytes) bytes (max_output)"))))
-            case .line(let bytes):
-                // An answer that is the event itself, byte for byte, keeps the parsed event.
-                if bytes.count == item.line.count - 1, bytes.elementsEqual(item.line.prefix(bytes.count)) {
-                    item.box.deliver(item.slot, .success(.pass))
-                } else {
-                    item.box.deliver(item.slot, withTail(ExecOutputParser.answer(bytes, replacing: item.box.events[item.slot], stage: stageName)))
+        var outOfStep: (detail: String, pid: pid_t?)?
+        let stderr: StderrCollector? = state.withLock { (s: inout State) -> StderrCollector? in
+            if s.abandoned { return nil }
+            s.lastAnswerAt = now
+            for line in lines {
+                guard let head = s.inFlight.first else {
+                    unsolicited += 1
+                    continue
                 }
+                let bytes: ArraySlice<UInt8>
+                switch line {
+                case .tooLong:
+                    // Its id cannot be read without reading the whole line: the oldest event
+                    // was being answered, and its answer is what broke the limit.
+                    deliveries.append((s.inFlight.popFirst()!, .failure(ExecOutputParser.invalid(stageName, "answer line is longer than \(maxLineBytes) bytes (max_output)"))))
+                    continue
+                case .line(let b):
+                    bytes = b
+                }
+                // An answer that is the event itself, byte for byte, keeps the parsed event.
+                if bytes.count == head.line.count - 1, bytes.elementsEqual(head.line.prefix(bytes.count)) {
+                    deliveries.append((s.inFlight.popFirst()!, .success(.pass)))
+                    continue
+                }
+                let parsed = ExecOutputParser.streamAnswer(bytes, replacing: head.box.events[head.slot], stage: stageName)
+                guard let names = parsed.names,
+                      let position = s.inFlight.firstIndex(where: { $0.box.events[$0.slot].id == names }) else {
+                    let detail: String
+                    if let names = parsed.names {
+                        detail = "an answer names event '\(names.cutForMessage())', which is not waiting for one (a line too many?)"
+                    } else if case .failure(let f) = parsed.result {
+                        detail = f.message
+                    } else {
+                        detail = "an answer names no event"
+                    }
+                    outOfStep = (detail, s.pid)
+                    s.abandoned = true
+                    for item in s.inFlight.removeAll() {
+                        deliveries.append((item, .failure(ExecFailure(reason: "plugin_protocol", message: "stage '\(stageName)': the plugin's answers fell out of step (\(detail)); this event was sent but got no answer that names it, so it failed rather than take another event's answer; the process was restarted", retryable: false))))
+                    }
+                    break
+                }
+                for _ in 0..<position {
+                    let skipped = s.inFlight.popFirst()!
+                    deliveries.append((skipped, .failure(ExecFailure(reason: "plugin_protocol", message: "stage '\(stageName)': the plugin gave no answer for this event (it answered event '\(names.cutForMessage())', sent after it)", retryable: false))))
+                }
+                let item = s.inFlight.popFirst()!
+                let result = position == 0 ? parsed.result
+                    : ExecOutputParser.streamAnswer(bytes, replacing: item.box.events[item.slot], stage: stageName).result
+                deliveries.append((item, result))
+            }
+            return s.stderr
+        }
+        for (item, result) in deliveries {
+            if case .failure(var f) = result, let stderr {
+                f.message += stderr.tailDescription
+                item.box.deliver(item.slot, .failure(f))
+            } else {
+                item.box.deliver(item.slot, result)
             }
         }
         if unsolicited > 0 {
             logger.warning("plugin wrote \(unsolicited) line(s) with no event waiting for an answer; ignored (answer each input line with exactly one line)")
         }
-        return items.count - unsolicited
+        if let outOfStep {
+            logger.warning("plugin answers fell out of step (\(outOfStep.detail)); failing the events in flight and restarting it")
+            if let pid = outOfStep.pid { Task { await self.stop(pid) } }
+        }
+        return deliveries.count
     }
 
     /// Fails the oldest event when its answer is late, and stops the process (restarted by the

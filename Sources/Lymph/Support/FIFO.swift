@@ -7,6 +7,11 @@ struct FIFO<Element> {
     var count: Int { items.count - head }
     var first: Element? { isEmpty ? nil : items[head] }
 
+    /// The position (0 for the first) of the first element that satisfies `predicate`.
+    func firstIndex(where predicate: (Element) -> Bool) -> Int? {
+        items[head...].firstIndex(where: predicate).map { $0 - head }
+    }
+
     mutating func append(_ e: Element) { items.append(e) }
     mutating func append(contentsOf s: some Sequence<Element>) { items.append(contentsOf: s) }
 
