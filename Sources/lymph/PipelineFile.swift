@@ -23,6 +23,9 @@ enum PipelineFile {
         } catch let error as SecretError {
             Console.error("lymph: \(path): \(error)")
             throw ExitCode(2)
+        } catch let error as StoreLockError {
+            Console.error("lymph: \(path): \(error)")
+            throw ExitCode(2)
         } catch {
             Console.error("lymph: \(path): \(error)")
             throw ExitCode(3)

@@ -10,7 +10,9 @@ struct StateOptions: ParsableArguments {
     @Option(help: "Take the store from this pipeline file's 'state:'.")
     var pipeline: String?
 
-    func open() throws -> StateStore {
+    /// The store, for reading; with `writing`, also its lock (kept until the process exits), so
+    /// a change never races a server or a run that owns the store.
+    func open(writing: Bool = false) throws -> StateStore {
         let path: String
         if let state {
             path = state
@@ -27,6 +29,13 @@ struct StateOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: path) else {
             Console.error("lymph: no store at '\(path)' (has the pipeline run yet?)")
             throw ExitCode(2)
+        }
+        if writing {
+            // Held until the process exits (commands that write end right after their change).
+            do { _ = Unmanaged.passRetained(try StoreLock.acquire(forState: path)) } catch {
+                Console.error("lymph: \(error)")
+                throw ExitCode(2)
+            }
         }
         do { return try StateStore.open(path: path) } catch {
             Console.error("lymph: \(error)")

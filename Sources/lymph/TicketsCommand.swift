@@ -59,7 +59,7 @@ struct TicketsCommand: AsyncParsableCommand {
         @Option(help: "A note kept with the ticket.") var note: String?
 
         func run() async throws {
-            guard let t = try withStore(location.open(), { store throws(StoreError) in
+            guard let t = try withStore(location.open(writing: true), { store throws(StoreError) in
                 try store.closeTicket(id: id, cancel: cancel, note: note, at: Timestamp.now())
             }) else {
                 Console.error("lymph: no ticket '\(id)'")

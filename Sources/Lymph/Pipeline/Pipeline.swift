@@ -24,6 +24,8 @@ public final class Pipeline: Sendable {
 
     public let spec: PipelineSpec
     public let store: StateStore?
+    /// Held while the pipeline is open: its store belongs to this process.
+    let lock: StoreLock?
     let parse: ParseStage
     let stages: [RunningStage]
     let output: FileSink?
@@ -45,7 +47,9 @@ public final class Pipeline: Sendable {
         if let dl = overrides.deadLetter { spec.deadLetter = dl }
 
         var store: StateStore?
+        var lock: StoreLock?
         if spec.usesStore || requireStore {
+            if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
         }
         let sinks = SinkRegistry()
@@ -58,12 +62,13 @@ public final class Pipeline: Sendable {
                                             stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now)
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
-        return Pipeline(spec: spec, store: store, parse: spec.parse, stages: stages, output: output, deadLetters: deadLetters, sinks: sinks)
+        return Pipeline(spec: spec, store: store, lock: lock, parse: spec.parse, stages: stages, output: output, deadLetters: deadLetters, sinks: sinks)
     }
 
-    private init(spec: PipelineSpec, store: StateStore?, parse: ParseStage, stages: [RunningStage], output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
+    private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, parse: ParseStage, stages: [RunningStage], output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
         self.spec = spec
         self.store = store
+        self.lock = lock
         self.parse = parse
         self.stages = stages
         self.output = output

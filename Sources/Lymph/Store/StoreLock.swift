@@ -1,0 +1,53 @@
+import Foundation
+
+/// One state file (and its spool) belongs to one process at a time: two servers draining one
+/// spool process entries twice. Held as an exclusive `flock` on `<state>.lock` for the life of
+/// the process (the kernel drops it when the process dies, `kill -9` included); the holder
+/// writes its pid there for the message a second process prints. Readers (`lymph tickets`,
+/// `lymph sensors`) take no lock: SQLite's WAL lets them read while the owner writes.
+public final class StoreLock: Sendable {
+    public let path: String
+    private let fd: Int32
+
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    public static func lockPath(forState state: String) -> String { state + ".lock" }
+
+    /// Takes the lock of the store at `state` at once, or throws naming the holder's pid.
+    public static func acquire(forState state: String) throws(StoreLockError) -> StoreLock {
+        let path = lockPath(forState: state)
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw StoreLockError(state: state, message: "cannot open its lock file '\(path)': \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let reason = errno
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &buffer, buffer.count, 0)
+            close(fd)
+            guard reason == EWOULDBLOCK else {
+                throw StoreLockError(state: state, message: "cannot lock '\(path)': \(String(cString: strerror(reason)))")
+            }
+            let holder = n > 0 ? Int(String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) : nil
+            throw StoreLockError(state: state, message: "is in use by another lymph process\(holder.map { " (pid \($0))" } ?? ""); one state file belongs to one process at a time (read-only commands such as 'lymph tickets' still work)")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        return StoreLock(path: path, fd: fd)
+    }
+}
+
+/// The store is held by another process, or its lock cannot be taken: nothing was done (exit 2).
+public struct StoreLockError: Error, Sendable, CustomStringConvertible {
+    public let state: String
+    public let message: String
+    public var description: String { "state '\(state)' \(message)" }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+/// One state file (and spool) belongs to one process at a time.
+@Suite("one process per store, end to end", .serialized)
+struct SingleInstanceTests {
+    @Test("a second serve, a run and tickets close on a served store exit 2 at once naming the holder; reading still works")
+    func secondInstance() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        #expect(try h.post(ServeHarness.event("a1")).status == 202)
+        try h.waitForDrain()
+        let pid = h.process.map { Int($0.processIdentifier) } ?? -1
+        let env = ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret]
+        let started = Date()
+        let second = try LymphBinary.run(["serve", "serve.yaml", "--listen", "127.0.0.1:0"], in: h.dir, environment: env, timeout: 30)
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("state '.lymph/serve.sqlite' is in use by another lymph process (pid \(pid))"), "\(second.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10)
+        let run = try LymphBinary.run(["run", "serve.yaml"], in: h.dir, environment: env, stdin: Data())
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("is in use by another lymph process"))
+
+        let tickets = try LymphBinary.run(["tickets", "--pipeline", "serve.yaml", "--format", "json"], in: h.dir, environment: env)
+        #expect(tickets.status == 0, "\(tickets.stderr)")
+        #expect(tickets.stdoutLines.count == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(tickets.stdoutLines[0].utf8)) as? [String: Any]
+        let id = try #require(object?["ticket_id"] as? String)
+        let close = try LymphBinary.run(["tickets", "close", id, "--pipeline", "serve.yaml"], in: h.dir, environment: env)
+        #expect(close.status == 2)
+        #expect(close.stderr.contains("is in use by another lymph process"))
+
+        #expect(h.stop() == 0)
+        // Once the server is gone the store is free again.
+        let after = try LymphBinary.run(["tickets", "close", id, "--pipeline", "serve.yaml"], in: h.dir, environment: env)
+        #expect(after.status == 0, "\(after.stderr)")
+    }
+}
