@@ -7,6 +7,8 @@ struct WebhookAnswer {
     var body: [UInt8]
     /// Sent with 503: when to try again, in seconds.
     var retryAfter: String?
+    /// Sent with 405: the methods the server takes.
+    var allow: String?
     /// Close the connection once the answer is written (413: the rest of the body is unread).
     var closesConnection = false
 

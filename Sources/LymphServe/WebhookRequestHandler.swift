@@ -69,6 +69,8 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     let server: WebhookServer
     static let maxHeldParts = 1024
+    /// POST takes webhooks; GET and HEAD reach the router (health, metrics, the path's 405).
+    static let servedMethods: [HTTPMethod] = [.GET, .HEAD, .POST]
     /// The webhook path's components ("/webhooks/" and "//webhooks" match "/webhooks", as in
     /// Hummingbird's router).
     let pathComponents: [Substring]
@@ -158,6 +160,14 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .head(let head):
             requestOpen = true
             awaitingAnswer = true
+            guard Self.servedMethods.contains(head.method) else {
+                // CONNECT would make the rest of the connection a tunnel the router never
+                // answers properly, and TRACE would echo the request back: every method the
+                // server does not serve gets a 405 with its length, and the connection closes.
+                state = .discarding
+                respond(server.methodNotAllowed(), to: Reply(start: .now, version: head.version, closeAfter: true), requestRead: false, context: context)
+                return
+            }
             guard head.method == .POST, isWebhookPath(head.uri) else {
                 state = .passing
                 // NIO's reading of `Connection` (a `close` token, or HTTP/1.0 without keep-alive).
@@ -384,6 +394,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(answer.body.count)),
                                    ("Date", date.now()), ("Server", "lymph")])
         if let retryAfter = answer.retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
+        if let allow = answer.allow { headers.add(name: "Allow", value: allow) }
         // While stopping, the client is told the connection ends with this answer.
         let closes = answer.closesConnection || webhook.closeAfter || quiescing
         if closes {

@@ -137,7 +137,11 @@ public final class WebhookServer: Sendable {
         // A shutdown asked for before the group existed.
         if shuttingDown.load(ordering: .relaxed) { await serviceGroup.triggerGracefulShutdown() }
         defer { writer.close() }
-        try await serviceGroup.run()
+        do {
+            try await serviceGroup.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ServeError(message: "\(host):\(options.port) is already in use (another server listens there)", isAddressInUse: true)
+        }
     }
 
     /// Stops accepting (new requests get 503), answers those in flight, lets the worker finish
@@ -162,6 +166,14 @@ public final class WebhookServer: Sendable {
         // A declared length over the limit is refused before reading any of the body.
         if let declared = headers.contentLength, let n = Int(declared), n > options.maxBody { return tooLarge() }
         return nil
+    }
+
+    /// 405 for a method the server does not serve; the connection closes after it.
+    func methodNotAllowed() -> WebhookAnswer {
+        var answer = WebhookAnswer(.methodNotAllowed, ["error": "method_not_allowed", "message": "this server takes POST (webhooks) and GET (/healthz, /metrics)"])
+        answer.allow = "GET, HEAD, POST"
+        answer.closesConnection = true
+        return answer
     }
 
     /// 413; the connection is then closed for writing and dropped two seconds later, so the
@@ -402,5 +414,7 @@ enum FirstOf {
 
 public struct ServeError: Error, CustomStringConvertible {
     public let message: String
+    /// The listening address is taken: a usage problem (exit 2), not a failure while serving.
+    public var isAddressInUse = false
     public var description: String { message }
 }

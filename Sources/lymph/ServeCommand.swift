@@ -83,6 +83,10 @@ struct ServeCommand: AsyncParsableCommand {
                 // On stderr for people and scripts: the port is known only now when 0 was asked for.
                 Console.error("lymph serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(route)")
             }
+        } catch let error as ServeError where error.isAddressInUse {
+            ChildProcesses.killAll()
+            Console.error("lymph serve: \(error)")
+            throw ExitCode(2)
         } catch {
             ChildProcesses.killAll()
             Console.error("lymph serve: stopped: \(error)")
@@ -115,6 +119,14 @@ final class ServeSignals {
             source.resume()
             sources.append(source)
         }
+        // Reload is not supported: a hangup must not end a server that is taking webhooks.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler {
+            Console.error("lymph serve: SIGHUP ignored: reloading the pipeline is not supported; restart to apply changes (SIGTERM stops gracefully)")
+        }
+        hangup.resume()
+        sources.append(hangup)
         self.sources = sources
     }
 

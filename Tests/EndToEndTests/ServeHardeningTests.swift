@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// `lymph serve` against requests and signals it does not take.
+@Suite("lymph serve hardening, end to end", .serialized)
+struct ServeHardeningTests {
+    @Test("CONNECT, TRACE, PUT, DELETE, OPTIONS and PATCH get a 405 with a length, and the connection closes", arguments: ["CONNECT", "TRACE", "PUT", "DELETE", "OPTIONS", "PATCH"])
+    func unservedMethods(_ method: String) throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        let target = method == "CONNECT" ? "example.com:443" : "/webhooks"
+        // No `Connection: close` from the client: the server must close by itself.
+        RawHTTP.send(fd, Array("\(method) \(target) HTTP/1.1\r\nhost: example.com\r\ncontent-length: 0\r\n\r\n".utf8))
+        let (data, seconds) = RawHTTP.readUntilCloseTimed(fd)
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 405"), "\(text)")
+        #expect(text.lowercased().contains("allow: get, head, post"))
+        #expect(text.lowercased().contains("connection: close"))
+        if method == "CONNECT" {
+            // NIO frames every answer to CONNECT without a body (RFC 9112 §6.3 makes a 2xx one a
+            // tunnel): the answer ends at its blank line, and the connection closes.
+            #expect(text.hasSuffix("\r\n\r\n"), "\(text)")
+        } else {
+            #expect(text.lowercased().contains("content-length: "), "\(text)")
+            #expect(RawHTTP.parse(data)?.complete == true)
+        }
+        #expect(seconds < 5, "the connection stayed open \(seconds)s")
+        // The server goes on serving.
+        #expect(try h.post(ServeHarness.event("m1")).status == 202)
+    }
+
+    @Test("SIGHUP is logged and ignored: the server keeps taking webhooks and stops cleanly on SIGTERM")
+    func hangup() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        let pid = try #require(h.process?.processIdentifier)
+        kill(pid, SIGHUP)
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(pid, SIGHUP)
+        Thread.sleep(forTimeInterval: 5)
+        #expect(h.process?.isRunning == true)
+        #expect(try h.post(ServeHarness.event("hup1")).status == 202)
+        #expect(h.stderrText.get().contains("SIGHUP ignored"))
+        #expect(h.stop() == 0)
+    }
+}
