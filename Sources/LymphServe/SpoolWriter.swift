@@ -51,6 +51,11 @@ public final class SpoolWriter: Sendable {
     let stopWatchdog = DispatchSemaphore(value: 0)
     /// Most entries in one transaction.
     static let maxGroup = 4096
+    /// Why the last append failed (a full disk, say), until one succeeds: webhooks get 503
+    /// meanwhile, and `/healthz` says why.
+    let failure = Mutex<String?>(nil)
+    public var problem: String? { failure.withLock { $0 } }
+    func clearProblem() { failure.withLock { $0 = nil } }
     /// Entries committed since start.
     let appended = Atomic<Int>(0)
     /// Called on the writer's thread after each transaction commits.
@@ -201,6 +206,10 @@ public final class SpoolWriter: Sendable {
                 // A delete that keeps failing must not take the appends down with it.
                 carriedDelete = deleteThrough
                 result = Result { try store.spoolAppend(items, receivedAt: Timestamp.now()) }
+            }
+            switch result {
+            case .success: failure.withLock { $0 = nil }
+            case .failure(let error): failure.withLock { $0 = "\(error)" }
             }
             if case .success(let seqs) = result {
                 handoff?.offer(seqs: seqs, items: items, bodies: group.map(\.body))

@@ -148,6 +148,8 @@ public final class WebhookServer: Sendable {
     /// its batches, then `run` returns.
     public func shutdown() async {
         shuttingDown.store(true, ordering: .relaxed)
+        // A worker waiting for disk space stops waiting: what it had not finished stays spooled.
+        pipeline.diskFull?.stop()
         if let g = group.withLock({ $0 }) { await g.triggerGracefulShutdown() }
     }
 
@@ -311,9 +313,18 @@ public final class WebhookServer: Sendable {
 
     func health() async -> Response {
         var problems: [String] = []
-        if let p = worker.problem { problems.append(p) }
         let spool = spoolStore
-        do { try await storeCall { try spool.probeWritable() } } catch { problems.append("the spool is not writable: \(error)") }
+        do {
+            try await storeCall { try spool.probeWritable() }
+            // A write went through: the last append's failure is over (no webhook may have
+            // come since to clear it).
+            writer.clearProblem()
+        } catch {
+            problems.append("the spool is not writable: \(error)")
+        }
+        if let p = writer.problem { problems.append("the spool cannot be written: \(p)") }
+        if let p = pipeline.diskFull?.problem { problems.append("the pipeline is waiting for disk space: \(p)") }
+        if let p = worker.problem { problems.append(p) }
         if shuttingDown.load(ordering: .relaxed) { problems.append("shutting down") }
         var out: [UInt8] = Array(#"{"status":"#.utf8)
         JSONStringEncoder.append(problems.isEmpty ? "ok" : "unhealthy", to: &out)

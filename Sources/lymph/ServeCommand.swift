@@ -65,7 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
         if spec.parse.maxBytes < entryLimit { spec.parse = ParseStage(name: spec.parse.name, maxBytes: entryLimit) }
         // The state file syncs on commit too: the spool forgets an entry only after its
         // work is committed, and that must hold across a power cut, not only a crash.
-        let opened = try PipelineFile.open(pipeline) { try Pipeline.open(spec, requireStore: true, storeDurability: .full) }
+        // A full disk pauses the worker until space returns, instead of ending the server.
+        let opened = try PipelineFile.open(pipeline) { try Pipeline.open(spec, requireStore: true, storeDurability: .full, diskFull: DiskFullWait()) }
         defer { opened.close() }
         let logger = Logger(label: "lymph.serve")
         let server: WebhookServer

@@ -110,6 +110,16 @@ public final class TicketBook: Sendable {
         for (event, ticket) in sources { try insert.execute(arguments: [event, ticket]) }
     }
 
+    /// The transaction rolled back: what it was writing is dirty again, for the next one.
+    func pendingNotWritten() {
+        overlay.withLock { o in
+            for t in o.writing { o.dirty.insert(Self.pairKey(t.equipmentID, t.action)) }
+            o.newSources = o.writingSources + o.newSources
+            o.writing = []
+            o.writingSources = []
+        }
+    }
+
     /// After the commit the store holds the truth; the overlay keeps only what came since.
     func pendingWritten() {
         overlay.withLock { o in

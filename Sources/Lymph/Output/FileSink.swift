@@ -16,19 +16,23 @@ public final class FileSink: Sendable {
     public let path: String
     let fd: Int32
     let ownsDescriptor: Bool
+    /// With one, a write that finds the disk full waits for space and goes on from where it
+    /// stopped (no torn or doubled line); without, it fails.
+    let diskFull: DiskFullWait?
     private let closed = Mutex(false)
 
-    init(path: String, fd: Int32, ownsDescriptor: Bool) {
+    init(path: String, fd: Int32, ownsDescriptor: Bool, diskFull: DiskFullWait? = nil) {
         self.path = path
         self.fd = fd
         self.ownsDescriptor = ownsDescriptor
+        self.diskFull = diskFull
     }
 
     public static let standardOutput = FileSink(path: "stdout", fd: 1, ownsDescriptor: false)
     public static let standardError = FileSink(path: "stderr", fd: 2, ownsDescriptor: false)
 
     /// Opens `path` for appending (never truncating), creating it and its parent folders.
-    public static func append(path: String) throws(OutputError) -> FileSink {
+    public static func append(path: String, diskFull: DiskFullWait? = nil) throws(OutputError) -> FileSink {
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty {
             do {
@@ -39,23 +43,32 @@ public final class FileSink: Sendable {
         }
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OutputError(path: path, message: "cannot open for appending: \(String(cString: strerror(errno)))") }
-        return FileSink(path: path, fd: fd, ownsDescriptor: true)
+        return FileSink(path: path, fd: fd, ownsDescriptor: true, diskFull: diskFull)
     }
 
     public func write(_ bytes: [UInt8]) throws(OutputError) {
         guard !bytes.isEmpty else { return }
+        let diskFull = self.diskFull, path = self.path
+        var waited = 0
         let result: Int32 = bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
                 if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
+                    let code = errno
+                    if code == EINTR { continue }
+                    if DiskFullWait.isNoSpace(code), let diskFull,
+                       diskFull.pause("output '\(path)': \(String(cString: strerror(code))); waiting for space", attempt: waited) {
+                        waited += 1
+                        continue
+                    }
+                    return code
                 }
                 offset += n
             }
             return 0
         }
+        if waited > 0 && result == 0 { diskFull?.cleared() }
         if result != 0 {
             let reason = result == EPIPE ? "the reader closed it (broken pipe)" : String(cString: strerror(result))
             throw OutputError(path: path, message: "cannot write: \(reason)")

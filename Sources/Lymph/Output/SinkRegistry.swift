@@ -4,8 +4,11 @@ import Synchronization
 /// (or `-`) share one descriptor and their lines stay in order.
 public final class SinkRegistry: Sendable {
     private let sinks = Mutex<[String: FileSink]>([:])
+    let diskFull: DiskFullWait?
 
-    public init() {}
+    public init(diskFull: DiskFullWait? = nil) {
+        self.diskFull = diskFull
+    }
 
     /// `-` and `stdout` are standard output, `stderr` standard error; anything else a file path.
     public func sink(for path: String) throws(OutputError) -> FileSink {
@@ -17,7 +20,7 @@ public final class SinkRegistry: Sendable {
         let result: Result<FileSink, OutputError> = sinks.withLock { sinks in
             if let existing = sinks[path] { return .success(existing) }
             do throws(OutputError) {
-                let sink = try FileSink.append(path: path)
+                let sink = try FileSink.append(path: path, diskFull: diskFull)
                 sinks[path] = sink
                 return .success(sink)
             } catch {

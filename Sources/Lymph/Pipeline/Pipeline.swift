@@ -26,6 +26,8 @@ public final class Pipeline: Sendable {
     public let store: StateStore?
     /// Held while the pipeline is open: its store belongs to this process.
     let lock: StoreLock?
+    /// Set by `lymph serve`: writes wait out a full disk instead of failing.
+    public let diskFull: DiskFullWait?
     let parse: ParseStage
     let stages: [RunningStage]
     let output: FileSink?
@@ -37,7 +39,7 @@ public final class Pipeline: Sendable {
     public static func open(_ spec: PipelineSpec, overrides: Overrides = Overrides(),
                             environment: [String: String] = ProcessInfo.processInfo.environment,
                             now: Double = Timestamp.now(), requireStore: Bool = false,
-                            storeDurability: StateStore.Durability = .normal) throws -> Pipeline {
+                            storeDurability: StateStore.Durability = .normal, diskFull: DiskFullWait? = nil) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
@@ -52,7 +54,7 @@ public final class Pipeline: Sendable {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
         }
-        let sinks = SinkRegistry()
+        let sinks = SinkRegistry(diskFull: diskFull)
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)
         let tickets = store.map { TicketBook(store: $0) }
@@ -62,13 +64,14 @@ public final class Pipeline: Sendable {
                                             stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now)
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
-        return Pipeline(spec: spec, store: store, lock: lock, parse: spec.parse, stages: stages, output: output, deadLetters: deadLetters, sinks: sinks)
+        return Pipeline(spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, output: output, deadLetters: deadLetters, sinks: sinks)
     }
 
-    private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, parse: ParseStage, stages: [RunningStage], output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
+    private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage], output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
         self.spec = spec
         self.store = store
         self.lock = lock
+        self.diskFull = diskFull
         self.parse = parse
         self.stages = stages
         self.output = output

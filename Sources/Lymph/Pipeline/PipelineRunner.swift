@@ -89,10 +89,22 @@ public struct PipelineRunner: Sendable {
     /// left behind.
     func commitPending(source: some ItemSource) throws {
         if let store = pipeline.store {
-            try store.write { db in
-                for s in pipeline.stages { try s.stage.writePending(db) }
-                try source.writePending(db)
+            var waited = 0
+            while true {
+                do {
+                    try store.write { db in
+                        for s in pipeline.stages { try s.stage.writePending(db) }
+                        try source.writePending(db)
+                    }
+                    break
+                } catch {
+                    for s in pipeline.stages { s.stage.pendingNotWritten() }
+                    guard error.isDiskFull, let wait = pipeline.diskFull,
+                          wait.pause("\(error); waiting for space", attempt: waited) else { throw error }
+                    waited += 1
+                }
             }
+            if waited > 0 { pipeline.diskFull?.cleared() }
         }
         for s in pipeline.stages { s.stage.pendingWritten() }
         source.pendingWritten()

@@ -26,6 +26,10 @@ public protocol Stage: Sendable {
     /// Called after that transaction committed (also when the pipeline has no store).
     func pendingWritten()
 
+    /// Called when that transaction failed and rolled back: what `writePending` took is to be
+    /// written by the next one.
+    func pendingNotWritten()
+
     /// Called once at the end of the run, after the last batch; flush and close here.
     func finish() async throws
 }
@@ -35,6 +39,7 @@ extension Stage {
     public func batchDidFinish(_ batch: FinishedBatch) throws {}
     public func writePending(_ db: Database) throws {}
     public func pendingWritten() {}
+    public func pendingNotWritten() {}
     public func finish() async throws {}
 }
 

@@ -114,6 +114,13 @@ public final class DedupStage: Stage {
         }
     }
 
+    public func pendingNotWritten() {
+        unflushed.withLock { u in
+            u.waiting = u.writing + u.waiting
+            u.writing = []
+        }
+    }
+
     public func pendingWritten() {
         let keys = unflushed.withLock { u in
             // Without a store there was no writePending: everything waiting is done now.

@@ -136,5 +136,6 @@ public struct ScheduleMaintenanceStage: Stage {
     }
 
     public func writePending(_ db: Database) throws { try book.writePending(db) }
+    public func pendingNotWritten() { book.pendingNotWritten() }
     public func pendingWritten() { book.pendingWritten() }
 }

@@ -124,6 +124,12 @@ public final class TrackSensorsStage: Stage {
         try book.writePending(db)
     }
 
+    public func pendingNotWritten() {
+        // `changed` still holds what was being written: the next writePending takes it again.
+        state.withLock { $0.writing = [] }
+        book.pendingNotWritten()
+    }
+
     public func pendingWritten() {
         state.withLock { s in
             for w in s.writing where s.changed[w.sensorID] == w { s.changed.removeValue(forKey: w.sensorID) }

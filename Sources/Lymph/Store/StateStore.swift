@@ -121,7 +121,7 @@ public final class StateStore: Sendable {
         do {
             return try queue.write(body)
         } catch {
-            throw StoreError(location: location, message: "write failed: \(error)")
+            throw StoreError(location: location, writeFailure: error)
         }
     }
 
@@ -141,7 +141,7 @@ public final class StateStore: Sendable {
                 }
             }
         } catch {
-            throw StoreError(location: location, message: "write failed: \(error)")
+            throw StoreError(location: location, writeFailure: error)
         }
     }
 
@@ -186,5 +186,23 @@ public final class StateStore: Sendable {
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public let location: String
     public let message: String
+    /// SQLite could not write for lack of space (or an I/O error writing, which is how a full
+    /// disk often shows): worth waiting out in a server, fatal in a run.
+    public var isDiskFull = false
     public var description: String { "store '\(location)': \(message)" }
+
+    public init(location: String, message: String, isDiskFull: Bool = false) {
+        self.location = location
+        self.message = message
+        self.isDiskFull = isDiskFull
+    }
+
+    /// A failed write, keeping whether it was for lack of space.
+    init(location: String, writeFailure error: any Error) {
+        var full = false
+        if let e = error as? DatabaseError {
+            full = e.resultCode.primaryResultCode == .SQLITE_FULL || e.resultCode.primaryResultCode == .SQLITE_IOERR
+        }
+        self.init(location: location, message: "write failed: \(error)", isDiskFull: full)
+    }
 }
