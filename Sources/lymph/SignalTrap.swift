@@ -2,15 +2,16 @@ import Dispatch
 import Foundation
 import Lymph
 
-/// SIGINT/SIGTERM: the first asks the run to stop after the batches in flight; a second exits
-/// at once. SIGPIPE is ignored so a closed output is an error we can report, not a silent death.
+/// SIGINT/SIGTERM/SIGHUP: the first asks the run to stop after the batches in flight; a second
+/// exits at once. (A hangup of the terminal a run was started from ends it the same orderly way,
+/// with its summary and its finished work committed, not in the middle of a batch.) SIGPIPE is ignored so a closed output is an error we can report, not a silent death.
 final class SignalTrap {
     private let sources: [any DispatchSourceSignal]
 
     init(control: RunControl) {
         signal(SIGPIPE, SIG_IGN)
         var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {

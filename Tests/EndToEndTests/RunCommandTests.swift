@@ -184,8 +184,8 @@ struct RunCommandTests {
         #expect(process.terminationStatus == 0)
     }
 
-    @Test("SIGTERM stops reading, flushes, prints the summary and exits 143")
-    func sigterm() throws {
+    @Test("SIGTERM, SIGINT and SIGHUP stop reading, flush, print the summary and exit 128 + the signal", arguments: [SIGTERM, SIGINT, SIGHUP])
+    func sigterm(_ sig: Int32) throws {
         let dir = LymphBinary.workDirectory()
         try "state: memory\noutput: out.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
         let input = Pipe(), err = Pipe()
@@ -194,9 +194,9 @@ struct RunCommandTests {
         // Wait for the event to come out, then stop the run while stdin is still open.
         let deadline = Date().addingTimeInterval(30)
         while LymphBinary.lines(dir + "/out.ndjson").isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        process.terminate()
+        kill(process.processIdentifier, sig)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 143)
+        #expect(process.terminationStatus == 128 + sig)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(stderr.contains("\"interrupted\":true"))
         #expect(LymphBinary.lines(dir + "/out.ndjson").count == 1)
