@@ -41,13 +41,30 @@ struct TicketsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one ticket with every source event.")
         @OptionGroup var location: StateOptions
         @Argument(help: "The ticket id (mt_...).") var id: String
+        @Option(help: "table (default on a terminal) or json (the ticket as one line).") var format: OutputFormat?
 
         func run() async throws {
             guard let t = try withStore(location.open(), { store throws(StoreError) in try store.ticket(id: id) }) else {
                 Console.error("lymph: no ticket '\(id)'")
                 throw ExitCode(1)
             }
-            print(String(decoding: t.json(), as: UTF8.self))
+            switch format ?? .automatic {
+            case .json: print(String(decoding: t.json(), as: UTF8.self))
+            case .table: print(Self.details(t))
+            }
+        }
+
+        /// One field a line, then every source event on a line of its own.
+        static func details(_ t: Ticket) -> String {
+            var rows: [(String, String)] = [
+                ("TICKET", t.ticketID), ("EQUIPMENT", t.equipmentID), ("ACTION", t.action), ("PRIORITY", t.priority.description),
+                ("STATUS", t.status.rawValue), ("DUE BY", Timestamp.format(t.dueBy)), ("CREATED", Timestamp.format(t.createdAt)),
+                ("UPDATED", Timestamp.format(t.updatedAt)),
+            ]
+            if let note = t.note { rows.append(("NOTE", note)) }
+            for (i, source) in t.sourceEventIDs.enumerated() { rows.append((i == 0 ? "SOURCES" : "", source)) }
+            let width = rows.map(\.0.count).max() ?? 0
+            return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
         }
     }
 

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+/// `lymph tickets` and `lymph sensors` as the README describes them: `--format` on `show`, a
+/// close that changes nothing says so, misuse shows the command's own usage.
+@Suite("tickets and sensors commands")
+struct TicketsAndSensorsCommandTests {
+    static let secret = ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"]
+
+    /// A folder whose store holds the maintenance tickets of the example deliveries, and the
+    /// `--pipeline` arguments that find it.
+    func maintenanceStore() throws -> (dir: String, pipeline: [String], ticket: String) {
+        let dir = LymphBinary.workDirectory()
+        try LymphBinary.run(["run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
+                             "--summary", "none", "--output", "none"], in: dir, environment: Self.secret)
+        let pipeline = ["--pipeline", LymphBinary.repo("pipelines/maintenance.yaml")]
+        let list = try LymphBinary.run(["tickets", "--format", "json"] + pipeline, in: dir)
+        let first = try #require(list.stdoutLines.first)
+        let ticket = try #require((try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])?["ticket_id"] as? String)
+        return (dir, pipeline, ticket)
+    }
+
+    @Test("tickets show takes --format: json prints the ticket as one JSON line, table one field a line")
+    func showFormat() throws {
+        let (dir, pipeline, id) = try maintenanceStore()
+        let json = try LymphBinary.run(["tickets", "show", id, "--format", "json"] + pipeline, in: dir)
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect(json.stdoutLines.count == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["ticket_id"] as? String == id)
+        #expect((object?["source_event_ids"] as? [String])?.isEmpty == false)
+
+        let table = try LymphBinary.run(["tickets", "show", id, "--format", "table"] + pipeline, in: dir)
+        #expect(table.status == 0, "\(table.stderr)")
+        let lines = table.stdoutLines
+        #expect(lines.first?.hasPrefix("TICKET") == true && lines.first?.hasSuffix(id) == true, "\(table.stdout)")
+        #expect(lines.contains { $0.hasPrefix("STATUS") && $0.hasSuffix("open") })
+        #expect(lines.contains { $0.hasPrefix("SOURCES") && $0.contains("evt_") })
+    }
+}
