@@ -75,11 +75,20 @@ struct TicketsCommand: AsyncParsableCommand {
         @Flag(help: "Cancel instead of marking done.") var cancel = false
         @Option(help: "A note kept with the ticket.") var note: String?
 
+        /// A ticket already done or cancelled is left as it is (its note too): that is said on
+        /// stderr, exit 1, so neither a second close nor a cancel after a close passes unnoticed.
         func run() async throws {
+            let now = Timestamp.now()
             guard let t = try withStore(location.open(writing: true), { store throws(StoreError) in
-                try store.closeTicket(id: id, cancel: cancel, note: note, at: Timestamp.now())
+                try store.closeTicket(id: id, cancel: cancel, note: note, at: now)
             }) else {
                 Console.error("lymph: no ticket '\(id)'")
+                throw ExitCode(1)
+            }
+            // The store changes only an open ticket, stamping it with `now`; any other answer is
+            // the ticket as an earlier close left it.
+            guard t.status == (cancel ? .cancelled : .done), t.updatedAt == now else {
+                Console.error("lymph: ticket \(t.ticketID) is already \(t.status.rawValue) (closed \(Timestamp.format(t.updatedAt))); nothing changed")
                 throw ExitCode(1)
             }
             print("\(t.ticketID): \(t.status.rawValue)")

@@ -37,4 +37,37 @@ struct TicketsAndSensorsCommandTests {
         #expect(lines.contains { $0.hasPrefix("STATUS") && $0.hasSuffix("open") })
         #expect(lines.contains { $0.hasPrefix("SOURCES") && $0.contains("evt_") })
     }
+
+    @Test("closing or cancelling a ticket already closed says so, changes nothing and exits 1")
+    func closeClosedTicket() throws {
+        let (dir, pipeline, id) = try maintenanceStore()
+        let close = try LymphBinary.run(["tickets", "close", id, "--note", "bearing replaced"] + pipeline, in: dir)
+        #expect(close.status == 0)
+        #expect(close.stdout == "\(id): done\n")
+
+        let cancel = try LymphBinary.run(["tickets", "close", id, "--cancel", "--note", "changed my mind"] + pipeline, in: dir)
+        #expect(cancel.status == 1)
+        #expect(cancel.stdout.isEmpty)
+        #expect(cancel.stderr.contains("ticket \(id) is already done (closed 20"), "\(cancel.stderr)")
+        #expect(cancel.stderr.contains("nothing changed"))
+
+        let again = try LymphBinary.run(["tickets", "close", id] + pipeline, in: dir)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("is already done"), "\(again.stderr)")
+
+        // Still done, with the first close's note.
+        let shown = try LymphBinary.run(["tickets", "show", id, "--format", "json"] + pipeline, in: dir)
+        #expect(shown.stdout.contains(#""status":"done""#) && shown.stdout.contains(#""note":"bearing replaced""#), "\(shown.stdout)")
+    }
+
+    @Test("a cancelled ticket closed again says it is already cancelled")
+    func closeCancelledTicket() throws {
+        let (dir, pipeline, id) = try maintenanceStore()
+        let cancel = try LymphBinary.run(["tickets", "close", id, "--cancel"] + pipeline, in: dir)
+        #expect(cancel.status == 0)
+        #expect(cancel.stdout == "\(id): cancelled\n")
+        let close = try LymphBinary.run(["tickets", "close", id] + pipeline, in: dir)
+        #expect(close.status == 1)
+        #expect(close.stderr.contains("ticket \(id) is already cancelled (closed "), "\(close.stderr)")
+    }
 }
