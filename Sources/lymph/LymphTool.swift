@@ -19,8 +19,10 @@ struct LymphTool: AsyncParsableCommand {
     /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.
     static func main() async {
         LogSetup.bootstrap()
+        var parsed: (any ParsableCommand.Type)?
         do {
             var command = try parseAsRoot()
+            parsed = type(of: command)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -28,10 +30,28 @@ struct LymphTool: AsyncParsableCommand {
             }
         } catch {
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                FileHandle.standardError.write(Data((usageMessage(for: error, in: parsed) + "\n").utf8))
                 Foundation.exit(2)
             }
             exit(withError: error)
         }
+    }
+
+    /// The error with the usage of the command it came from. ArgumentParser knows that command
+    /// for errors found while parsing; for a `ValidationError` thrown by `run()` it would show
+    /// the root's usage (`lymph <subcommand>`), so the command that ran is named here.
+    static func usageMessage(for error: any Error, in command: (any ParsableCommand.Type)?) -> String {
+        guard let command, command != LymphTool.self, let path = names(to: command) else { return fullMessage(for: error) }
+        return "Error: \(message(for: error))\n" + "Usage: " + usageString(for: command)
+            + "\n  See '\(path.joined(separator: " ")) --help' for more information."
+    }
+
+    /// The command names from `lymph` down to `target`, or nil when it is not a subcommand.
+    static func names(to target: any ParsableCommand.Type, from root: any ParsableCommand.Type = LymphTool.self) -> [String]? {
+        if root == target { return [root._commandName] }
+        for sub in root.configuration.subcommands {
+            if let rest = names(to: target, from: sub) { return [root._commandName] + rest }
+        }
+        return nil
     }
 }

@@ -70,4 +70,19 @@ struct TicketsAndSensorsCommandTests {
         #expect(close.status == 1)
         #expect(close.stderr.contains("ticket \(id) is already cancelled (closed "), "\(close.stderr)")
     }
+
+    @Test("without --state or --pipeline, tickets and sensors show their own usage, not lymph's", arguments: [
+        (["tickets"], "lymph tickets list"),
+        (["tickets", "show", "mt_0000000000000000"], "lymph tickets show"),
+        (["tickets", "close", "mt_0000000000000000"], "lymph tickets close"),
+        (["sensors"], "lymph sensors"),
+    ])
+    func usageWithoutState(arguments: [String], command: String) throws {
+        let r = try LymphBinary.run(arguments, in: LymphBinary.workDirectory())
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("--state PATH or --pipeline FILE"), "\(r.stderr)")
+        #expect(r.stderr.contains("Usage: \(command) "), "\(r.stderr)")
+        #expect(r.stderr.contains("See '\(command) --help'"), "\(r.stderr)")
+        #expect(!r.stderr.contains("<subcommand>"), "\(r.stderr)")
+    }
 }
