@@ -95,28 +95,3 @@ struct TicketsCommand: AsyncParsableCommand {
         }
     }
 }
-
-struct SensorsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sensors", abstract: "List the last known status of each sensor.")
-
-    enum StatusFilter: String, ExpressibleByArgument, CaseIterable { case online, offline, error, all }
-
-    @OptionGroup var location: StateOptions
-    @Option(help: "Which sensors.") var status: StatusFilter = .all
-    @Option(help: "table (default on a terminal) or json (one sensor a line).") var format: OutputFormat?
-
-    func run() async throws {
-        let sensors = try withStore(location.open()) { store throws(StoreError) in
-            try store.sensors(status: status == .all ? nil : status.rawValue)
-        }
-        switch format ?? .automatic {
-        case .json:
-            for s in sensors { print(String(decoding: s.json(), as: UTF8.self)) }
-        case .table:
-            print(renderTable(["SENSOR", "STATUS", "SINCE", "EQUIPMENT", "LAST EVENT"], sensors.map {
-                [$0.sensorID, $0.status, Timestamp.format($0.since).prefix(16).replacingOccurrences(of: "T", with: " "), $0.equipmentID ?? "-", $0.lastEventID]
-            }))
-            print("\(sensors.count) sensor\(sensors.count == 1 ? "" : "s")")
-        }
-    }
-}

@@ -85,4 +85,35 @@ struct TicketsAndSensorsCommandTests {
         #expect(r.stderr.contains("See '\(command) --help'"), "\(r.stderr)")
         #expect(!r.stderr.contains("<subcommand>"), "\(r.stderr)")
     }
+
+    @Test("sensors on a pipeline without a track_sensors stage says so on stderr and exits 2")
+    func sensorsWithoutTrackSensors() throws {
+        let dir = LymphBinary.workDirectory()
+        let yaml = """
+            pipeline: nosensors
+            state: .lymph/nosensors.sqlite
+            output: out.ndjson
+            dead_letter: dead.ndjson
+            stages:
+              - parse
+              - dedup
+            """
+        _ = FileManager.default.createFile(atPath: dir + "/p.yaml", contents: Data(yaml.utf8))
+        // The store exists (the pipeline has run), so the question is only the stage.
+        let run = try LymphBinary.run(["run", "p.yaml", LymphBinary.repo("examples/events.ndjson"), "--summary", "none"], in: dir)
+        #expect(FileManager.default.fileExists(atPath: dir + "/.lymph/nosensors.sqlite"), "\(run.stderr)")
+        for format in ["json", "table"] {
+            let r = try LymphBinary.run(["sensors", "--pipeline", "p.yaml", "--format", format], in: dir)
+            #expect(r.status == 2)
+            #expect(r.stdout.isEmpty)
+            #expect(r.stderr.contains("p.yaml tracks no sensors (it has no track_sensors stage)"), "\(r.stderr)")
+        }
+        // A pipeline that tracks sensors still lists them.
+        let maintenance = LymphBinary.workDirectory()
+        try LymphBinary.run(["run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
+                             "--summary", "none", "--output", "none"], in: maintenance, environment: Self.secret)
+        let listed = try LymphBinary.run(["sensors", "--pipeline", LymphBinary.repo("pipelines/maintenance.yaml"), "--format", "json"], in: maintenance)
+        #expect(listed.status == 0)
+        #expect(!listed.stdoutLines.isEmpty)
+    }
 }
