@@ -4,11 +4,18 @@ import Logging
 import Lymph
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// `lymph send`: POSTs events (or captured deliveries) to a webhook receiver the way IMMUNE
 /// would: `Content-Type: application/json`, `x-immune-signature` over the exact body bytes,
-/// retrying connection errors and 5xx with exponential backoff (honouring `Retry-After`).
+/// retrying connection errors, timeouts and 5xx with exponential backoff (honouring `Retry-After`).
+///
+/// Every wait is bounded: an attempt (connecting, the answer and its body) has `timeout`, the
+/// connection `connectTimeout` of it, a backoff at most 30 s (`Retry-After` at most 60 s). When
+/// a request still gets no answer after its retries the receiver is taken as gone: nothing more
+/// is sent, and `send` returns the summary so far (`stopped`). So once the receiver goes away,
+/// `send` ends within one request's attempts and backoffs, however much input is left.
 public final class WebhookSender: Sendable {
     public struct Options: Sendable {
         public var url: String
@@ -16,7 +23,10 @@ public final class WebhookSender: Sendable {
         public var concurrency = 8
         /// Requests per second at most (nil: as fast as the receiver answers).
         public var rate: Double?
+        /// One attempt: connecting, sending, the answer and its body.
         public var timeout: Duration = .seconds(10)
+        /// Connecting, within `timeout`.
+        public var connectTimeout: Duration = .seconds(5)
         public var retries = 5
         public var firstBackoff: Duration = .milliseconds(500)
 
@@ -27,16 +37,48 @@ public final class WebhookSender: Sendable {
     }
 
     public struct Summary: Sendable {
+        /// Requests sent (each line once, however many attempts it took).
         public var sent = 0
+        /// Final statuses, and for each the receiver's reasons (the `error` member of a JSON
+        /// answer) with their counts: at most `maxReasons` a status, the rest as `other`.
         public var statuses: [Int: Int] = [:]
-        /// Requests that never got an answer (connection errors after every retry).
-        public var failed = 0
+        public var reasons: [Int: [String: Int]] = [:]
+        /// Requests that never got an answer, by the error of their last attempt
+        /// (`connection refused to 127.0.0.1:9`); at most `maxReasons`, the rest as `other`.
+        public var unanswered: [String: Int] = [:]
         public var retries = 0
         public var invalid = 0
         public var seconds = 0.0
         public var latencies: [Double] = []
+        /// Set when the receiver was taken as gone (a request got no answer after its
+        /// retries): why. Nothing was sent after it.
+        public var stopped: String?
 
-        public var allAccepted: Bool { failed == 0 && invalid == 0 && statuses.keys.allSatisfy { (200..<300).contains($0) } }
+        public static let maxReasons = 16
+
+        public init() {}
+
+        /// Requests that did not get a 2xx: another status, or no answer at all.
+        public var failed: Int {
+            statuses.filter { !(200..<300).contains($0.key) }.values.reduce(0, +) + unanswered.values.reduce(0, +)
+        }
+
+        /// Every line was sent and got a 2xx.
+        public var allAccepted: Bool { failed == 0 && invalid == 0 && stopped == nil }
+
+        mutating func record(status: Int, reason: String?) {
+            statuses[status, default: 0] += 1
+            if let reason { Self.count(reason, in: &reasons[status, default: [:]]) }
+        }
+
+        mutating func record(unanswered reason: String) {
+            Self.count(reason, in: &unanswered)
+        }
+
+        static func count(_ reason: String, in counts: inout [String: Int]) {
+            let key = counts[reason] != nil || counts.count < maxReasons ? reason : "other"
+            counts[key, default: 0] += 1
+        }
 
         public func percentile(_ p: Double) -> Double? {
             guard !latencies.isEmpty else { return nil }
@@ -45,17 +87,42 @@ public final class WebhookSender: Sendable {
             return sorted[max(0, min(sorted.count - 1, rank - 1))]
         }
 
+        /// `reason: count, ...`, the most frequent first.
+        static func list(_ counts: [String: Int]) -> String {
+            counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        }
+
+        /// One line: `sent 3 in 0.02s (150/s); status 202: 1, 401: 2 (bad_signature: 2); retried 0; failed 2; ...`.
         public var text: String {
-            let status = statuses.keys.sorted().map { "\($0): \(statuses[$0]!)" }.joined(separator: ", ")
+            let status: String = statuses.keys.sorted().map { code -> String in
+                let why = reasons[code].map { " (\(Self.list($0)))" } ?? ""
+                return "\(code): \(statuses[code]!)\(why)"
+            }.joined(separator: ", ")
+            let lost = unanswered.values.reduce(0, +)
             var s = "sent \(sent) in \(String(format: "%.2f", seconds))s (\(String(format: "%.0f", seconds > 0 ? Double(sent) / seconds : 0))/s)"
-            s += "; status \(status.isEmpty ? "none" : status)"
+            if !status.isEmpty || lost == 0 { s += "; status \(status.isEmpty ? "none" : status)" }
+            if lost > 0 { s += "; no answer: \(lost) (\(Self.list(unanswered)))" }
             s += "; retried \(retries); failed \(failed)"
             if invalid > 0 { s += "; not sent (not JSON) \(invalid)" }
+            if let stopped { s += "; gave up: \(stopped), nothing more sent" }
             if let p50 = percentile(50), let p95 = percentile(95), let p99 = percentile(99) {
                 s += String(format: "; latency p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", p50 * 1000, p95 * 1000, p99 * 1000)
             }
             return s
         }
+    }
+
+    /// How one request ended: the final status (with the receiver's reason), or why no answer
+    /// came; the retries it used; seconds from its first attempt to the end.
+    struct Outcome: Sendable {
+        enum End: Sendable {
+            case answered(status: Int, reason: String?)
+            case unanswered(reason: String)
+        }
+
+        var end: End
+        var retries: Int
+        var seconds: Double
     }
 
     /// One request to send: the body and any headers it carried (a captured delivery).
@@ -72,10 +139,15 @@ public final class WebhookSender: Sendable {
         self.logger = logger
     }
 
-    /// Sends every item `reader` yields; returns when all are answered or given up on.
+    /// Sends every item `reader` yields; returns when all are answered or given up on, or once
+    /// the receiver is taken as gone (`Summary.stopped`) and the requests in flight have ended.
     public func send(_ reader: ItemReader) async throws -> Summary {
-        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(Int64(options.timeout.components.seconds) + 1)))
+        let connect = min(options.connectTimeout, options.timeout)
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: Self.timeAmount(connect), read: Self.timeAmount(options.timeout)))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, options.concurrency)
+        // A refused connection fails the request at once; the retries here (with their
+        // backoff and their count in the summary) are the only ones.
+        configuration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let queue = SendQueue(reader: reader)
         let results = SummaryBox()
@@ -90,11 +162,22 @@ public final class WebhookSender: Sendable {
                             continue
                         }
                         await pacer.wait()
-                        let (status, retried, latency) = await self.deliver(outgoing, client: client)
+                        if queue.isStopped { break }
+                        let outcome = await self.deliver(outgoing, client: client, stop: queue)
                         results.state.withLock { s in
                             s.sent += 1
-                            s.retries += retried
-                            if let status { s.statuses[status, default: 0] += 1; s.latencies.append(latency) } else { s.failed += 1 }
+                            s.retries += outcome.retries
+                            switch outcome.end {
+                            case .answered(let status, let reason):
+                                s.record(status: status, reason: reason)
+                                s.latencies.append(outcome.seconds)
+                            case .unanswered(let reason):
+                                s.record(unanswered: reason)
+                                if s.stopped == nil {
+                                    s.stopped = "\(reason) after \(outcome.retries) \(outcome.retries == 1 ? "retry" : "retries")"
+                                    queue.stop()
+                                }
+                            }
                         }
                     }
                 }
@@ -103,9 +186,17 @@ public final class WebhookSender: Sendable {
         try? await client.shutdown()
         var summary = results.state.withLock { $0 }
         let elapsed = ContinuousClock.now - start
-        summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        summary.seconds = Self.seconds(elapsed)
         if let error = queue.error { throw error }
         return summary
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    static func timeAmount(_ d: Duration) -> TimeAmount {
+        .nanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
     }
 
     /// An event line is sent as it is; a delivery (`{"headers", "body"}`) sends its body with
@@ -130,9 +221,9 @@ public final class WebhookSender: Sendable {
         return Outgoing(body: body, headers: headers)
     }
 
-    /// Final status (nil when every attempt failed to connect), retries used, and seconds from
-    /// the first attempt to the final answer.
-    func deliver(_ outgoing: Outgoing, client: HTTPClient) async -> (Int?, Int, Double) {
+    /// Sends one request, retrying connection errors, timeouts and 5xx while retries are left
+    /// and `stop` has not been asked for.
+    func deliver(_ outgoing: Outgoing, client: HTTPClient, stop: SendQueue) async -> Outcome {
         var request = HTTPClientRequest(url: options.url)
         request.method = .POST
         for (k, v) in outgoing.headers { request.headers.add(name: k, value: v) }
@@ -142,24 +233,84 @@ public final class WebhookSender: Sendable {
         var attempt = 0
         while true {
             request.body = .bytes(outgoing.body)
-            var status: Int?
+            let end: Outcome.End
             var retryAfter: Duration?
             do {
-                let response = try await client.execute(request, timeout: .nanoseconds(Int64(options.timeout.components.seconds) * 1_000_000_000 + options.timeout.components.attoseconds / 1_000_000_000))
-                status = Int(response.status.code)
-                if let ra = response.headers.first(name: "retry-after"), let secs = Int(ra) { retryAfter = .seconds(min(secs, 60)) }
-                _ = try? await response.body.collect(upTo: 64 * 1024)
+                let deadline = ContinuousClock.now + options.timeout
+                let response = try await client.execute(request, timeout: Self.timeAmount(options.timeout))
+                if let ra = response.headers.first(name: "retry-after"), let secs = Int(ra) { retryAfter = .seconds(min(max(secs, 0), 60)) }
+                let body = await Self.collect(response.body, upTo: 64 * 1024, by: deadline)
+                end = .answered(status: Int(response.status.code), reason: body.flatMap(Self.reason(inAnswer:)))
             } catch {
                 logger.debug("send failed: \(error)")
+                end = .unanswered(reason: Self.describe(error, target: target, timeout: options.timeout))
             }
-            let retryable = status == nil || (status! >= 500 && status! < 600)
-            if !retryable || attempt >= options.retries {
-                let elapsed = ContinuousClock.now - start
-                return (status, attempt, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            let retryable: Bool
+            switch end {
+            case .answered(let status, _): retryable = (500..<600).contains(status)
+            case .unanswered: retryable = true
+            }
+            if !retryable || attempt >= options.retries || stop.isStopped {
+                return Outcome(end: end, retries: attempt, seconds: Self.seconds(ContinuousClock.now - start))
             }
             attempt += 1
             try? await Task.sleep(for: max(delay, retryAfter ?? .zero))
             delay = min(delay * 2, .seconds(30))
+        }
+    }
+
+    /// `host:port` of the URL, for messages.
+    var target: String {
+        guard let url = URL(string: options.url), let host = url.host else { return options.url }
+        return "\(host):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
+    }
+
+    /// At most `limit` bytes of the body, or nil when it does not all come by `deadline` (a
+    /// body that trickles in must not hold the request past its timeout).
+    static func collect(_ body: HTTPClientResponse.Body, upTo limit: Int, by deadline: ContinuousClock.Instant) async -> [UInt8]? {
+        await withTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask { (try? await body.collect(upTo: limit)).map { Array($0.readableBytesView) } }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// The `error` member of a JSON answer (`{"error": "bad_signature", ...}`), cut to 64
+    /// characters, control characters shown as `?`.
+    static func reason(inAnswer body: [UInt8]) -> String? {
+        guard let document = try? JSONDocument(parsing: body[...]), let text = document.root.member("error")?.string, !text.isEmpty else { return nil }
+        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(64).map { $0.properties.generalCategory == .control ? "?" : $0 }))
+    }
+
+    /// Why an attempt got no answer, in a few words: `connection refused to 127.0.0.1:9`.
+    static func describe(_ error: any Error, target: String, timeout: Duration) -> String {
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .connectTimeout: return "connect timeout to \(target)"
+            case .deadlineExceeded, .readTimeout: return "no answer within \(timeout.components.seconds)s from \(target)"
+            case .remoteConnectionClosed: return "connection closed by \(target) before the answer"
+            default: return "\(e) (\(target))"
+            }
+        }
+        if let e = error as? ChannelError, case .connectTimeout = e { return "connect timeout to \(target)" }
+        var code: CInt?
+        if let e = error as? IOError { code = e.errnoCode }
+        if let e = error as? NIOConnectionError {
+            if e.connectionErrors.isEmpty, e.dnsAError != nil || e.dnsAAAAError != nil { return "cannot resolve \(e.host)" }
+            code = e.connectionErrors.lazy.compactMap { ($0.error as? IOError)?.errnoCode }.first
+        }
+        switch code {
+        case ECONNREFUSED?: return "connection refused to \(target)"
+        case EHOSTUNREACH?, ENETUNREACH?: return "\(target) is unreachable"
+        case ETIMEDOUT?: return "connect timeout to \(target)"
+        case ECONNRESET?, EPIPE?: return "connection reset by \(target)"
+        case let c?: return "\(String(cString: strerror(c))) (\(target))"
+        case nil: return "\(error) (\(target))"
         }
     }
 }
@@ -176,14 +327,19 @@ final class SendQueue: @unchecked Sendable {
     var index = 0
     var done = false
     var error: (any Error)?
+    private let stopped = Atomic(false)
 
     init(reader: ItemReader) { self.reader = reader }
+
+    /// No more items are handed out (the receiver is gone); items in flight are not retried.
+    func stop() { stopped.store(true, ordering: .relaxed) }
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
     func next() -> [UInt8]? {
         lock.lock()
         defer { lock.unlock() }
-        while index >= buffer.count {
-            if done { return nil }
+        while index >= buffer.count || isStopped {
+            if done || isStopped { return nil }
             do {
                 guard let batch = try reader.nextBatch(control: nil) else { done = true; return nil }
                 buffer = batch.items

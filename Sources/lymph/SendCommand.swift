@@ -11,9 +11,12 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             Each line is one request: an event is sent as its exact bytes; a delivery line \
             ({"headers", "body"}, as `lymph sample --sign` writes) sends its body with its headers. With \
-            --secret the body is (re)signed. Connection errors and 5xx answers are retried with \
-            exponential backoff (honouring Retry-After). A summary goes to stderr: requests, statuses, \
-            latency p50/p95/p99. Exit 0 when every request got a 2xx, 1 otherwise.
+            --secret the body is (re)signed. Connection errors, timeouts and 5xx answers are retried with \
+            exponential backoff (honouring Retry-After). A request that still gets no answer after its \
+            retries stops the send (the receiver is taken as gone): nothing more is sent. A summary goes \
+            to stderr: requests, statuses with the receiver's reasons ("401: 3 (bad_signature: 3)"), \
+            requests with no answer and why, failed (every request without a 2xx), latency p50/p95/p99. \
+            Exit 0 when every request got a 2xx, 1 otherwise.
             Example: lymph sample --count 1000 | lymph send http://127.0.0.1:8080/webhooks --secret env:S
             """
     )
@@ -33,10 +36,10 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: "At most this many requests per second (e.g. 500 or 500/s).")
     var rate: String?
 
-    @Option(help: "Retries of a request after a connection error or 5xx.")
+    @Option(help: "Retries of a request after a connection error, a timeout or a 5xx.")
     var retries: Int = 5
 
-    @Option(help: "Time allowed for one attempt, in seconds.")
+    @Option(help: "Time allowed for one attempt (connecting, the answer and its body), in seconds.")
     var timeout: Int = 10
 
     func validate() throws {

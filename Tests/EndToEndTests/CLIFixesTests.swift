@@ -117,3 +117,126 @@ struct TicketsAndSensorsCommandTests {
         #expect(!listed.stdoutLines.isEmpty)
     }
 }
+
+/// `lymph send`: reasons for refusals and for no answer, `failed` agreeing with the exit status,
+/// and every wait bounded.
+@Suite("lymph send reports and bounds")
+struct SendReportTests {
+    /// A loopback port nothing listens on.
+    static func closedPort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        return bindLoopback(fd)
+    }
+
+    /// Binds `fd` to a free loopback port and returns it.
+    static func bindLoopback(_ fd: Int32) -> Int {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// A captured delivery line: `body` with the signature `signature`.
+    static func delivery(_ body: [UInt8], signature: String) -> String {
+        let text = String(decoding: body, as: UTF8.self)
+        let encoded = try! JSONSerialization.data(withJSONObject: ["body": text, "headers": ["x-immune-signature": signature]], options: [.sortedKeys])
+        return String(decoding: encoded, as: UTF8.self)
+    }
+
+    static func lines(_ lines: [String]) -> Data { Data((lines.joined(separator: "\n") + "\n").utf8) }
+
+    @Test("refusals are counted with the receiver's reason: 401: 3 (bad_signature: 3)")
+    func refusalReasons() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let events = (1...3).map { String(decoding: ServeHarness.event("evt_wrong_\($0)"), as: UTF8.self) }
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S"], in: h.dir,
+                                    environment: ["S": "whsec_not_the_one"], stdin: Self.lines(events))
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("status 401: 3 (bad_signature: 3)"), "\(r.stderr)")
+        #expect(r.stderr.contains("failed 3"), "\(r.stderr)")
+    }
+
+    @Test("failed counts every request without a 2xx, so it agrees with the exit status")
+    func failedCountsRefusals() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let good = (1...2).map { ServeHarness.event("evt_mixed_\($0)") }
+        let bad = ServeHarness.event("evt_mixed_bad")
+        let lines = good.map { Self.delivery($0, signature: ServeHarness.sign($0)) } + [Self.delivery(bad, signature: ServeHarness.sign(bad, secret: "whsec_other"))]
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--concurrency", "1"], in: h.dir, stdin: Self.lines(lines))
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("status 202: 2, 401: 1 (bad_signature: 1)"), "\(r.stderr)")
+        #expect(r.stderr.contains("failed 1"), "\(r.stderr)")
+
+        // All accepted: failed 0 and exit 0.
+        let again = (3...4).map { ServeHarness.event("evt_mixed_\($0)") }.map { Self.delivery($0, signature: ServeHarness.sign($0)) }
+        let ok = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks"], in: h.dir, stdin: Self.lines(again))
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stderr.contains("failed 0"), "\(ok.stderr)")
+    }
+
+    @Test("an unreachable URL reports the connection error, counts it as failed, and fails fast without retries")
+    func unreachable() throws {
+        let port = Self.closedPort()
+        let start = Date()
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(port)/webhooks", "--retries", "0"], in: LymphBinary.workDirectory(),
+                                    stdin: Self.lines([String(decoding: ServeHarness.event("evt_nowhere"), as: UTF8.self)]))
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("no answer: 1 (connection refused to 127.0.0.1:\(port): 1)"), "\(r.stderr)")
+        #expect(!r.stderr.contains("status none"), "\(r.stderr)")
+        #expect(r.stderr.contains("failed 1"), "\(r.stderr)")
+        // A refused connection is not waited on until the connect timeout (5 s).
+        #expect(Date().timeIntervalSince(start) < 4, "took \(Date().timeIntervalSince(start))s")
+    }
+
+    @Test("a receiver that takes the connection but never answers is given up on after --timeout")
+    func silentReceiver() throws {
+        // Listening but never accepting: the kernel completes the connection, nobody answers.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        let port = Self.bindLoopback(fd)
+        #expect(listen(fd, 64) == 0)
+        let dir = LymphBinary.workDirectory()
+        let events = (1...20).map { String(decoding: ServeHarness.event("evt_silent_\($0)"), as: UTF8.self) }
+        _ = FileManager.default.createFile(atPath: dir + "/events.ndjson", contents: Self.lines(events))
+        let start = Date()
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(port)/webhooks", "events.ndjson", "--retries", "0", "--timeout", "1", "--concurrency", "2"],
+                                    in: dir, timeout: 60)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("no answer within 1s from 127.0.0.1:\(port)"), "\(r.stderr)")
+        #expect(r.stderr.contains("gave up: no answer within 1s"), "\(r.stderr)")
+        // One round of attempts (1 s each), not twenty.
+        #expect(elapsed < 8, "took \(elapsed)s")
+    }
+
+    @Test("when the receiver dies mid-run, send ends in bounded time, prints its summary and exits 1", arguments: [0, 1])
+    func receiverDiesMidRun(retries: Int) throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        // A file, not stdin: send stops reading once the receiver is gone, and a writer to its
+        // stdin would get SIGPIPE.
+        let events = (1...3000).map { String(decoding: ServeHarness.event("evt_dies_\($0)"), as: UTF8.self) }
+        _ = FileManager.default.createFile(atPath: h.dir + "/events.ndjson", contents: Self.lines(events))
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) { h.stop(SIGKILL) }
+        let start = Date()
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "events.ndjson", "--secret", "env:S", "--retries", String(retries),
+                                     "--rate", "200", "--concurrency", "4"], in: h.dir, environment: ["S": ServeHarness.secret], timeout: 90)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("lymph send: sent "), "\(r.stderr)")
+        #expect(r.stderr.contains("202: "), "\(r.stderr)")
+        #expect(r.stderr.contains("gave up: "), "\(r.stderr)")
+        #expect(r.stderr.range(of: #"failed [1-9]"#, options: .regularExpression) != nil, "\(r.stderr)")
+        // 3000 lines at 200/s would take 15 s; the rest is not sent once the receiver is gone
+        // (with a retry: after 0.5 s of backoff).
+        #expect(elapsed < 12, "took \(elapsed)s: \(r.stderr)")
+    }
+}
