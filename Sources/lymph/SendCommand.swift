@@ -59,7 +59,7 @@ struct SendCommand: AsyncParsableCommand {
 
     func run() async throws {
         let key = try secret.map { try SecretOption.resolve($0, command: "send") }
-        let unreadable = ItemReader.checkReadable(inputs)
+        let unreadable = ItemReader.checkReadable(inputs, command: "send URL")
         if !unreadable.isEmpty {
             unreadable.forEach { Console.error("lymph send: \($0)") }
             throw ExitCode(2)

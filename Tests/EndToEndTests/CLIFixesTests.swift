@@ -240,3 +240,47 @@ struct SendReportTests {
         #expect(elapsed < 12, "took \(elapsed)s: \(r.stderr)")
     }
 }
+
+/// A gzip file given as input is refused before anything runs.
+@Suite("gzip input")
+struct GzipInputTests {
+    /// `{"id":"evt_gz1",...}` and a newline, through `gzip -9n`.
+    static let gzipped: [UInt8] = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xab, 0x56, 0xca, 0x4c, 0x51, 0xb2, 0x52, 0x4a, 0x2d, 0x2b, 0x89, 0x4f,
+        0xaf, 0x32, 0x54, 0xd2, 0x51, 0x2a, 0xa9, 0x2c, 0x48, 0x05, 0x0a, 0x14, 0x14, 0xa5, 0xa6, 0x64, 0x26, 0x97, 0x64, 0xe6, 0xe7, 0xe9,
+        0x25, 0x17, 0xa5, 0x26, 0x96, 0xa4, 0xa6, 0x00, 0xe5, 0xa0, 0xac, 0xf8, 0xc4, 0x12, 0xa0, 0x0a, 0x23, 0x03, 0x23, 0x33, 0x5d, 0x03,
+        0x20, 0x32, 0x0c, 0x31, 0x30, 0xb0, 0x02, 0xa3, 0x28, 0xa0, 0x9a, 0x94, 0xc4, 0x92, 0x44, 0x25, 0xab, 0xea, 0xda, 0x5a, 0x2e, 0x00,
+        0x9c, 0x19, 0x2a, 0x6e, 0x5b, 0x00, 0x00, 0x00,
+    ]
+
+    static let pipeline = """
+        pipeline: gz
+        state: memory
+        output: out.ndjson
+        dead_letter: dead.ndjson
+        stages:
+          - parse
+        """
+
+    @Test("lymph run refuses a gzip file with exit 2 and the zcat advice, processing nothing (not even earlier files)")
+    func runRefusesGzip() throws {
+        let dir = LymphBinary.workDirectory()
+        _ = FileManager.default.createFile(atPath: dir + "/p.yaml", contents: Data(Self.pipeline.utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/events.ndjson.gz", contents: Data(Self.gzipped))
+        let r = try LymphBinary.run(["run", "p.yaml", LymphBinary.repo("examples/events.ndjson"), "events.ndjson.gz"], in: dir)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("lymph: input 'events.ndjson.gz' is gzip-compressed; use zcat events.ndjson.gz | lymph run"), "\(r.stderr)")
+        #expect(LymphBinary.lines(dir + "/out.ndjson").isEmpty)
+        #expect(LymphBinary.lines(dir + "/dead.ndjson").isEmpty)
+    }
+
+    @Test("lymph send refuses a gzip file with exit 2 before sending anything")
+    func sendRefusesGzip() throws {
+        let dir = LymphBinary.workDirectory()
+        _ = FileManager.default.createFile(atPath: dir + "/events.ndjson.gz", contents: Data(Self.gzipped))
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(SendReportTests.closedPort())/webhooks", "events.ndjson.gz"], in: dir)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("lymph send: input 'events.ndjson.gz' is gzip-compressed; use zcat events.ndjson.gz | lymph send URL"), "\(r.stderr)")
+        #expect(!r.stderr.contains("sent "))
+    }
+}

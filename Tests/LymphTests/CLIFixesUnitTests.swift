@@ -3,6 +3,27 @@ import Lymph
 @testable import LymphServe
 import Testing
 
+@Suite("inputs checked before a run")
+struct CheckReadableTests {
+    func file(_ bytes: [UInt8]) -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-check-\(UUID().uuidString)").path
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    @Test("a file that starts with gzip's magic bytes is refused, with the zcat advice for the command")
+    func gzipRefused() {
+        let path = file([0x1F, 0x8B, 0x08, 0x00, 0x0A, 0x7B])
+        #expect(ItemReader.checkReadable([path]) == ["input '\(path)' is gzip-compressed; use zcat \(path) | lymph run PIPELINE"])
+        #expect(ItemReader.checkReadable(["-", path], command: "send URL") == ["input '\(path)' is gzip-compressed; use zcat \(path) | lymph send URL"])
+    }
+
+    @Test("JSON, an empty file and a file of one byte 1f pass", arguments: [Array(#"{"id":"a"}"#.utf8), [], [0x1F], [0x8B, 0x1F]])
+    func othersPass(bytes: [UInt8]) {
+        #expect(ItemReader.checkReadable([file(bytes)]).isEmpty)
+    }
+}
+
 @Suite("lymph send's summary")
 struct SendSummaryTests {
     @Test("failed counts every request without a 2xx: other statuses and no answer")

@@ -40,16 +40,30 @@ public final class ItemReader: @unchecked Sendable {
         self.readSize = readSize
     }
 
-    /// Checks that every named file can be opened, before anything runs.
-    public static func checkReadable(_ paths: [String]) -> [String] {
+    /// Checks that every named file can be opened, and is not gzip-compressed, before anything
+    /// runs. `command` completes the advice for a gzip file: `zcat FILE | lymph <command>`.
+    /// Only regular files are looked into (reading a pipe would take its bytes); stdin is not.
+    public static func checkReadable(_ paths: [String], command: String = "run PIPELINE") -> [String] {
         paths.filter { $0 != "-" }.compactMap { path in
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0 { return "cannot read input '\(path)': \(String(cString: strerror(errno)))" }
             var st = stat()
             defer { close(fd) }
-            if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { return "input '\(path)' is a folder" }
+            guard fstat(fd, &st) == 0 else { return nil }
+            if (st.st_mode & S_IFMT) == S_IFDIR { return "input '\(path)' is a folder" }
+            if (st.st_mode & S_IFMT) == S_IFREG && startsWithGzipMagic(fd) {
+                return "input '\(path)' is gzip-compressed; use zcat \(path) | lymph \(command)"
+            }
             return nil
         }
+    }
+
+    /// Whether the file starts with gzip's magic bytes, 1f 8b (read at offset 0, leaving the
+    /// descriptor's position alone).
+    static func startsWithGzipMagic(_ fd: Int32) -> Bool {
+        var magic: (UInt8, UInt8) = (0, 0)
+        let n = withUnsafeMutableBytes(of: &magic) { pread(fd, $0.baseAddress, 2, 0) }
+        return n == 2 && magic == (0x1F, 0x8B)
     }
 
     /// The next batch, nil at the end of the last source (or when a stop is requested). An
