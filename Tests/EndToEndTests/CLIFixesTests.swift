@@ -284,3 +284,17 @@ struct GzipInputTests {
         #expect(!r.stderr.contains("sent "))
     }
 }
+
+@Suite("gzip on stdin, end to end")
+struct GzipStdinTests {
+    @Test("gzip bytes on stdin are dead letters whose message says to zcat the input")
+    func gzipStdin() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let gz = Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x0A, 0x41, 0x42])
+        let r = try LymphBinary.run(["run", "p.yaml", "--summary", "none"], in: dir, stdin: gz)
+        #expect(r.status == 1)
+        let dead = LymphBinary.lines(dir + "/dead.ndjson")
+        #expect(dead.first?.contains("the input looks gzip-compressed: use zcat FILE | lymph run PIPELINE") == true, "\(dead)")
+    }
+}

@@ -52,8 +52,8 @@ struct FailClosedConfigTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let empty = dir.appendingPathComponent("empty").path, blank = dir.appendingPathComponent("blank").path
-        FileManager.default.createFile(atPath: empty, contents: Data())
-        FileManager.default.createFile(atPath: blank, contents: Data(" \n\n".utf8))
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: blank, contents: Data(" \n\n".utf8))
         do {
             _ = try SecretReference.file(empty).resolve()
             Issue.record("an empty secret file was accepted")

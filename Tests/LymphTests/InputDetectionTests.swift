@@ -8,7 +8,7 @@ import Testing
 struct InputDetectionTests {
     func items(_ content: [UInt8], maxItemBytes: Int = 1 << 20, readSize: Int = ItemReader.blockSize) throws -> [RawItem] {
         let path = Fixture.temporaryDirectory() + "/input"
-        FileManager.default.createFile(atPath: path, contents: Data(content))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(content))
         let reader = ItemReader(paths: [path], maxItemBytes: maxItemBytes, readSize: readSize)
         var all: [RawItem] = []
         while let batch = try reader.nextBatch() { all += batch.items }

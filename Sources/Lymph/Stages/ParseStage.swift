@@ -121,6 +121,10 @@ public struct ParseStage: Sendable {
             doc = document
         } else {
             do { doc = try JSONDocument(parsing: bytes) } catch {
+                // Named gzip files are refused before a run; on stdin only the bytes tell.
+                if bytes.starts(with: [0x1F, 0x8B]) {
+                    throw Rejection(reason: "invalid_json", message: "\(error.description); the input looks gzip-compressed: use zcat FILE | lymph run PIPELINE")
+                }
                 throw Rejection(reason: "invalid_json", message: error.description)
             }
         }
