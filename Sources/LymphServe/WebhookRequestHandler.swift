@@ -69,8 +69,8 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     let server: WebhookServer
     static let maxHeldParts = 1024
-    /// POST takes webhooks; GET and HEAD reach the router (health, metrics, the path's 405).
-    static let servedMethods: [HTTPMethod] = [.GET, .HEAD, .POST]
+    /// POST takes webhooks; GET reaches the router (health, metrics, the path's 405).
+    static let servedMethods: [HTTPMethod] = [.GET, .POST]
     /// The webhook path's components ("/webhooks/" and "//webhooks" match "/webhooks", as in
     /// Hummingbird's router).
     let pathComponents: [Substring]

@@ -50,6 +50,7 @@ public final class WebhookServer: Sendable {
     let options: Options
     let logger: Logger
     let spoolStore: StateStore
+    let spoolLock: StoreLock
     let doorbell = Doorbell()
     let writer: SpoolWriter
     let source: SpoolSource
@@ -82,6 +83,8 @@ public final class WebhookServer: Sendable {
         self.options = options
         self.logger = logger
         let spoolPath = StateStore.spoolPath(forState: store.location)
+        // The spool is a store file too: nothing else may open it as its state.
+        spoolLock = try StoreLock.acquire(forState: spoolPath)
         spoolStore = try StateStore.open(path: spoolPath, durability: .full)
         initialDepth = try spoolStore.spoolDepth().count
         try spoolStore.checkpointEvery(pages: 256)
@@ -173,7 +176,7 @@ public final class WebhookServer: Sendable {
     /// 405 for a method the server does not serve; the connection closes after it.
     func methodNotAllowed() -> WebhookAnswer {
         var answer = WebhookAnswer(.methodNotAllowed, ["error": "method_not_allowed", "message": "this server takes POST (webhooks) and GET (/healthz, /metrics)"])
-        answer.allow = "GET, HEAD, POST"
+        answer.allow = "GET, POST"
         answer.closesConnection = true
         return answer
     }

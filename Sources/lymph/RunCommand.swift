@@ -60,7 +60,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             let prepared = try OwnOutputGuard.prepare(inputs: self.inputs, deadLetter: deadLetter ?? spec.deadLetter, written: written)
             prepared.notes.forEach { Console.error("lymph: \($0)") }
-            inputs = prepared.inputs
+            inputs = prepared.inputs == ["-"] && self.inputs.isEmpty ? [] : prepared.inputs
         } catch {
             Console.error("lymph: \(error)")
             throw ExitCode(2)

@@ -72,6 +72,9 @@ struct ServeCommand: AsyncParsableCommand {
         let server: WebhookServer
         do {
             server = try WebhookServer(pipeline: opened, options: .init(settings: spec.serve), logger: logger)
+        } catch let error as StoreLockError {
+            Console.error("lymph: \(pipeline): \(error)")
+            throw ExitCode(2)
         } catch {
             Console.error("lymph: \(error)")
             throw ExitCode(3)

@@ -72,3 +72,47 @@ struct ReplayGuardTests {
         #expect(same.stderr.contains("would both go to 'd.ndjson'"))
     }
 }
+
+@Suite("replay from stdin and linked sinks, end to end")
+struct ReplayStdinTests {
+    @Test("the dead-letter file redirected to stdin is moved aside and read once; the output on stdin is refused")
+    func stdinReplay() throws {
+        let dir = try ReplayGuardTests.setUp(events: 3_000)
+        let dead = dir + "/.lymph/replay.dead.ndjson"
+        let r = try LymphBinary.run(["run", "replay.yaml", "--summary", "json"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "s3"],
+                                    stdin: try Data(contentsOf: URL(fileURLWithPath: dead)), timeout: 60)
+        // Data on a pipe is a copy, not the file: read once, its failures appended (6,000 now).
+        #expect(r.summary["events_read"] as? Int == 3_000)
+        #expect(LymphBinary.lines(dead).count == 6_000)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "IMMUNE_WEBHOOK_SECRET=s3 timeout 60 '\(LymphBinary.path)' run replay.yaml --summary json < .lymph/replay.dead.ndjson 2> err.txt; echo $? > status.txt"]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try p.run()
+        p.waitUntilExit()
+        #expect(LymphBinary.lines(dir + "/status.txt") == ["1"])
+        let err = (try? String(contentsOfFile: dir + "/err.txt", encoding: .utf8)) ?? ""
+        #expect(err.contains("replaying stdin (the dead-letter file, now '.lymph/replay.dead.ndjson.replay-"), "\(err)")
+        #expect(err.contains("\"events_read\":6000"), "\(err)")
+        #expect(LymphBinary.lines(dead).count == 6_000)
+
+        try "x\n".write(toFile: dir + "/out.ndjson", atomically: true, encoding: .utf8)
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: "/bin/sh")
+        q.arguments = ["-c", "IMMUNE_WEBHOOK_SECRET=s3 timeout 60 '\(LymphBinary.path)' run replay.yaml < out.ndjson 2> err2.txt; echo $? > status2.txt"]
+        q.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try q.run()
+        q.waitUntilExit()
+        #expect(LymphBinary.lines(dir + "/status2.txt") == ["2"])
+        #expect(((try? String(contentsOfFile: dir + "/err2.txt", encoding: .utf8)) ?? "").contains("input 'stdin' is this pipeline's output"))
+    }
+
+    @Test("an output that is the dead-letter file under another name (a symlink) is refused, exit 2")
+    func linkedSinks() throws {
+        let dir = try ReplayGuardTests.setUp(events: 2)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/dlsym", withDestinationPath: dir + "/.lymph/replay.dead.ndjson")
+        let r = try LymphBinary.run(["run", "replay.yaml", "events.ndjson", "--output", "dlsym"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("are the same file"), "\(r.stderr)")
+    }
+}

@@ -31,6 +31,20 @@ struct SingleInstanceTests {
         #expect(close.status == 2)
         #expect(close.stderr.contains("is in use by another lymph process"))
 
+        // Other spellings of the same store: a symlink, the spool file, a hard link.
+        try FileManager.default.createSymbolicLink(atPath: h.dir + "/link.sqlite", withDestinationPath: h.dir + "/.lymph/serve.sqlite")
+        let viaLink = try LymphBinary.run(["tickets", "close", id, "--state", "link.sqlite"], in: h.dir, environment: env)
+        #expect(viaLink.status == 2, "\(viaLink.stderr)")
+        #expect(viaLink.stderr.contains("is in use by another lymph process"))
+        let spool = try LymphBinary.run(["run", "serve.yaml", "--state", ".lymph/serve.spool.sqlite"], in: h.dir, environment: env, stdin: Data())
+        #expect(spool.status == 2, "\(spool.stderr)")
+        #expect(spool.stderr.contains("is in use by another lymph process"))
+        try FileManager.default.linkItem(atPath: h.dir + "/.lymph/serve.sqlite", toPath: h.dir + "/hard.sqlite")
+        let hard = try LymphBinary.run(["tickets", "close", id, "--state", "hard.sqlite"], in: h.dir, environment: env)
+        #expect(hard.status == 2)
+        #expect(hard.stderr.contains("has 2 hard links"), "\(hard.stderr)")
+        try FileManager.default.removeItem(atPath: h.dir + "/hard.sqlite")
+
         #expect(h.stop() == 0)
         // Once the server is gone the store is free again.
         let after = try LymphBinary.run(["tickets", "close", id, "--pipeline", "serve.yaml"], in: h.dir, environment: env)

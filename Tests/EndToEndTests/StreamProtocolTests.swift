@@ -73,6 +73,34 @@ struct StreamProtocolTests {
         #expect(dead.first?.message.contains("gave no answer for this event (it answered event 'e58'") == true)
     }
 
+    @Test("two events with one id are never in flight together: a skipped answer fails the first, the second keeps its own")
+    func repeatedIDs() throws {
+        let h = ExecHarness()
+        try ([#"{"id":"a","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"n":0}}"#]
+            + (1...2).map { #"{"id":"x","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"n":\#($0)}}"# }
+            + [#"{"id":"b","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"n":3}}"#]).joined(separator: "\n")
+            .write(toFile: h.dir + "/events.ndjson", atomically: true, encoding: .utf8)
+        h.script("skipx.py", """
+            #!/usr/bin/env python3
+            import json, sys
+            for line in sys.stdin:
+                e = json.loads(line)
+                if e["data"]["n"] == 1: continue
+                e["data"]["for"] = e["data"]["n"]
+                sys.stdout.write(json.dumps(e) + "\\n")
+                sys.stdout.flush()
+            """)
+        let r = try h.run("  - exec: { name: skipx, command: ./skipx.py, mode: stream, timeout: 2s }")
+        #expect(r.status == 1)
+        for line in h.output {
+            let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+            let data = object?["data"] as? [String: Any]
+            #expect(data?["for"] as? Int == data?["n"] as? Int, "an event carries another's answer: \(line)")
+        }
+        #expect(h.output.count == 3)
+        #expect(h.deadLetters.map(\.line) == [2])
+    }
+
     @Test("an answer that names no event (null) is never applied by position")
     func unnamedAnswer() throws {
         let h = ExecHarness()

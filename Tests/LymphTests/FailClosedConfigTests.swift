@@ -158,6 +158,17 @@ struct HostilePipelineTests {
         #expect(message.count < 400)
     }
 
+    @Test("a pipeline name is short and printable; a file of 40,000 bad keys lists 100 problems and says so")
+    func namesAndCaps() {
+        #expect(PipelineLoader.parse(yaml: "pipeline: \"a\\nb\"\nstages: [parse]\n", file: "p.yaml").1.errors.first?.message
+                == "pipeline name must be 1 to 100 characters with no '/' and no control characters")
+        #expect(PipelineLoader.parse(yaml: "pipeline: \(String(repeating: "n", count: 101))\nstages: [parse]\n", file: "p.yaml").0 == nil)
+        let keys = (0..<40_000).map { "k\($0): 1" }.joined(separator: "\n")
+        let errors = PipelineLoader.parse(yaml: keys + "\nstages: [parse]\n", file: "p.yaml").1.errors
+        #expect(errors.count == 101)
+        #expect(errors.last?.message == "too many problems; the rest are not listed")
+    }
+
     @Test("suggestions skip words far from every candidate in length")
     func suggestionBound() {
         #expect(Suggestion.closest(to: "dedupe", in: ["dedup", "parse"]) == "dedup")
@@ -180,5 +191,39 @@ struct AliasKeyBombTests {
         #expect(spec == nil)
         #expect(d.errors.map(\.description).first?.hasPrefix("p.yaml:") == true)
         #expect(d.errors.first?.message.contains("alias bomb") == true, "\(d.errors)")
+    }
+}
+
+@Suite("regex conditions on hostile values")
+struct RegexConditionTests {
+    static func condition(_ pattern: String, negated: Bool = false) throws -> Condition {
+        let match = negated ? "{not: {data.x: {regex: '\(pattern)'}}}" : "{data.x: {regex: '\(pattern)'}}"
+        let (spec, d) = PipelineLoader.parse(yaml: "stages:\n  - parse\n  - filter: {match: \(match)}\n", file: "p.yaml")
+        let filter = try #require(spec?.stages.first?.spec as? FilterSpec, "\(d.items)")
+        return filter.condition
+    }
+
+    static func event(_ value: String) throws -> Event {
+        Fixture.event(data: #"{"x":"\#(value)"}"#)
+    }
+
+    @Test("a catastrophic pattern on a crafted value answers in milliseconds, correctly", arguments: [
+        ("(a+)+$", String(repeating: "a", count: 30) + "!", false),
+        ("(a|aa)+$", String(repeating: "a", count: 5000) + "!", false),
+        ("(.*a){20}", String(repeating: "a", count: 20), true),
+        ("^(a|b)*$", String(repeating: "a", count: 200_000), true),
+    ])
+    func linear(_ pattern: String, _ value: String, _ expected: Bool) throws {
+        let c = try Self.condition(pattern)
+        let e = try Self.event(value)
+        let start = ContinuousClock.now
+        #expect(c.matches(e) == expected)
+        #expect(ContinuousClock.now - start < .milliseconds(500), "\(pattern) took \(ContinuousClock.now - start)")
+    }
+
+    @Test("a match the engine could not finish is never turned into a pass by not:")
+    func negatedLongValue() throws {
+        let c = try Self.condition("(.*a){20}", negated: true)
+        #expect(c.matches(try Self.event(String(repeating: "a", count: 21) + "!")) == false)
     }
 }

@@ -119,7 +119,7 @@ struct PipelineLoaderTests {
         ("  - dedup:\n      window: soon\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
         ("  - filter:\n      match:\n        data.x: [1, 2]\n", "p.yaml:5:17: a field maps to one value or to operators; for a list of allowed values write 'in: [...]'"),
         ("  - filter:\n      types: [\"al*rt\"]\n", "p.yaml:4:15: 'al*rt': the only wildcard is a trailing '.*' (as in 'alert.*') or '*' alone"),
-        ("  - filter:\n      match:\n        data.x: { regex: \"([\" }\n", "p.yaml:5:26: invalid regular expression '(['"),
+        ("  - filter:\n      match:\n        data.x: { regex: \"([\" }\n", "p.yaml:5:26: invalid regular expression '([': unbalanced '[' at offset 1: missing ']'"),
         ("  - log:\n      format: text\n", "p.yaml:4:15: format: text needs a 'template:' such as \"{created_at} {type} {id}\""),
         ("  - filter: {}\n", "p.yaml:3:13: filter needs 'types:' and/or 'match:'"),
         ("  - verify\n", "p.yaml:3:5: verify needs 'secrets: [env:NAME]' (or file:PATH): the secrets to check signatures with"),

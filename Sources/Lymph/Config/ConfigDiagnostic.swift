@@ -40,7 +40,15 @@ public struct ConfigDiagnostics: Sendable {
         add(message, line: value.line, column: value.column, severity: .warning)
     }
 
+    /// Past this many, one more line says the rest were left out: a generated or pasted file
+    /// can hold tens of thousands of bad keys.
+    static let maxItems = 100
+
     mutating func add(_ message: String, line: Int, column: Int, severity: ConfigDiagnostic.Severity = .error) {
+        if items.count == Self.maxItems {
+            items.append(ConfigDiagnostic(file: file, line: line, column: column, message: "too many problems; the rest are not listed", severity: .error))
+        }
+        guard items.count < Self.maxItems else { return }
         items.append(ConfigDiagnostic(file: file, line: line, column: column, message: message, severity: severity))
     }
 }

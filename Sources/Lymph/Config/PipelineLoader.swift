@@ -58,7 +58,12 @@ public enum PipelineLoader {
         let defaultName = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         var name = defaultName.isEmpty ? "pipeline" : defaultName
         if let v = m["pipeline"], let s = v.string(&d, "pipeline") {
-            if s.isEmpty || s.contains("/") { d.error("pipeline name must be non-empty and contain no '/'", at: v) } else { name = s }
+            // The name is printed in summaries and messages, and names the default files.
+            if s.isEmpty || s.contains("/") || s.count > 100 || s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                d.error("pipeline name must be 1 to 100 characters with no '/' and no control characters", at: v)
+            } else {
+                name = s
+            }
         }
         var statePath: String? = ".lymph/\(name).sqlite"
         if let v = m["state"], let s = v.string(&d, "state") {
@@ -172,6 +177,11 @@ public enum PipelineLoader {
         }
         if let output, let v = m["dead_letter"] ?? m["output"], Self.sameSink(output, deadLetter) {
             d.error("dead_letter and output are the same ('\(deadLetter.cutForMessage())'): rejected items would mix with passed events", at: v)
+        }
+        for stage in stages {
+            if let log = stage.spec as? LogSpec, sameSink(log.path, deadLetter) {
+                d.add("stage '\(stage.name.cutForMessage())' logs to the dead-letter file ('\(deadLetter.cutForMessage())'): rejected items would mix with logged events", line: stage.line, column: stage.column)
+            }
         }
         var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
         spec.serve = serve

@@ -62,11 +62,11 @@ public struct ExecCommand: Sendable {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: standardized, isDirectory: &isDirectory) else {
                 let relative = program.hasPrefix("/") ? "" : " (relative paths resolve against the pipeline file's folder, \(folder))"
-                return .failure(Problem(message: "command '\(program)' does not exist\(relative)"))
+                return .failure(Problem(message: "command '\(program.cutForMessage())' does not exist\(relative)"))
             }
-            guard !isDirectory.boolValue else { return .failure(Problem(message: "command '\(program)' is a folder, not a program")) }
+            guard !isDirectory.boolValue else { return .failure(Problem(message: "command '\(program.cutForMessage())' is a folder, not a program")) }
             guard access(standardized, X_OK) == 0 else {
-                return .failure(Problem(message: "command '\(program)' is not executable; run: chmod +x \(standardized)"))
+                return .failure(Problem(message: "command '\(program.cutForMessage())' is not executable; run: chmod +x \(standardized.cutForMessage(200))"))
             }
             return .success(standardized)
         }
@@ -77,7 +77,7 @@ public struct ExecCommand: Sendable {
                 return .success(candidate)
             }
         }
-        return .failure(Problem(message: "command '\(program)' was not found in PATH; write a path (with a '/') for a program beside the pipeline"))
+        return .failure(Problem(message: "command '\(program.cutForMessage())' was not found in PATH; write a path (with a '/') for a program beside the pipeline"))
     }
 }
 

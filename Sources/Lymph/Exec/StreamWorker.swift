@@ -18,13 +18,55 @@ final class StreamWorker: Sendable {
         let line: [UInt8]
         let slot: Int
         let box: AnswerBox
+        /// The event's id: what its answer must name.
+        let id: String
         var crashes = 0
         var sentAt: ContinuousClock.Instant? = nil
+
+        init(line: [UInt8], slot: Int, box: AnswerBox) {
+            self.line = line
+            self.slot = slot
+            self.box = box
+            id = box.events[slot].id
+        }
+    }
+
+    /// Events sent and not yet answered, oldest first, with a count per id: an answer is matched
+    /// by the id it names, so two events with one id are never in flight on a process at once.
+    struct InFlight {
+        private var items = FIFO<Item>()
+        private var ids: [String: Int] = [:]
+
+        var isEmpty: Bool { items.isEmpty }
+        var count: Int { items.count }
+        var first: Item? { items.first }
+        func holds(_ id: String) -> Bool { ids[id] != nil }
+        func firstIndex(where predicate: (Item) -> Bool) -> Int? { items.firstIndex(where: predicate) }
+
+        mutating func append(_ item: Item) {
+            items.append(item)
+            ids[item.id, default: 0] += 1
+        }
+
+        mutating func popFirst() -> Item? {
+            guard let item = items.popFirst() else { return nil }
+            forget(item.id)
+            return item
+        }
+
+        mutating func removeAll() -> [Item] {
+            ids.removeAll(keepingCapacity: true)
+            return items.removeAll()
+        }
+
+        private mutating func forget(_ id: String) {
+            if let n = ids[id], n > 1 { ids[id] = n - 1 } else { ids[id] = nil }
+        }
     }
 
     struct State {
         var pending = FIFO<Item>()
-        var inFlight = FIFO<Item>()
+        var inFlight = InFlight()
         /// A process is running and taking events.
         var running = false
         /// The running process was given up on (timeout): its late answers are ignored.
@@ -233,7 +275,9 @@ final class StreamWorker: Sendable {
                 let step: Step = state.withLock { s in
                     if s.abandoned || s.stdinClosedAt != nil { return .wait }
                     var out: [UInt8] = []
-                    while s.inFlight.count < maxInFlight, var item = s.pending.popFirst() {
+                    // An event whose id is already in flight waits for that one's answer.
+                    while s.inFlight.count < maxInFlight, let next = s.pending.first, !s.inFlight.holds(next.id),
+                          var item = s.pending.popFirst() {
                         item.sentAt = now
                         out.append(contentsOf: item.line)
                         s.inFlight.append(item)
@@ -348,7 +392,7 @@ final class StreamWorker: Sendable {
                 }
                 let parsed = ExecOutputParser.streamAnswer(bytes, replacing: head.box.events[head.slot], stage: stageName)
                 guard let names = parsed.names,
-                      let position = s.inFlight.firstIndex(where: { $0.box.events[$0.slot].id == names }) else {
+                      let position = s.inFlight.firstIndex(where: { $0.id == names }) else {
                     let detail: String
                     if let names = parsed.names {
                         detail = "an answer names event '\(names.cutForMessage())', which is not waiting for one (a line too many?)"

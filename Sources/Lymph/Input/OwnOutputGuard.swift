@@ -27,13 +27,18 @@ public enum OwnOutputGuard {
         var notes: [String] = []
         var moved: [FileIdentity: String] = [:]
         let deadIdentity = FileIdentity(path: deadLetter)
-        for input in inputs {
-            guard input != "-", let identity = FileIdentity(path: input) else {
+        // Two names for one file (a symlink, a hard link) must not split dead letters from events.
+        if let deadIdentity, let same = written.first(where: { FileIdentity(path: $0.path) == deadIdentity }) {
+            throw Refusal(description: "the dead letters ('\(deadLetter)') and the \(same.role) ('\(same.path)') are the same file: rejected items would mix with the others")
+        }
+        for input in inputs.isEmpty ? ["-"] : inputs {
+            // stdin may be a file redirected in: it is checked by what it is, not by its name.
+            guard let identity = input == "-" ? FileIdentity(descriptor: 0) : FileIdentity(path: input) else {
                 result.append(input)
                 continue
             }
             if let other = written.first(where: { FileIdentity(path: $0.path) == identity }) {
-                throw Refusal(description: "input '\(input)' is this pipeline's \(other.role) ('\(other.path)'): a run never reads what it writes")
+                throw Refusal(description: "input '\(input == "-" ? "stdin" : input)' is this pipeline's \(other.role) ('\(other.path)'): a run never reads what it writes")
             }
             if identity == deadIdentity {
                 if let already = moved[identity] {
@@ -42,8 +47,14 @@ public enum OwnOutputGuard {
                 }
                 let aside = try moveAside(deadLetter, now: now)
                 moved[identity] = aside
-                notes.append("replaying '\(input)' from '\(aside)'; new dead letters go to a fresh '\(deadLetter)'")
-                result.append(aside)
+                if input == "-" {
+                    // The open descriptor follows the file to its new name.
+                    notes.append("replaying stdin (the dead-letter file, now '\(aside)'); new dead letters go to a fresh '\(deadLetter)'")
+                    result.append(input)
+                } else {
+                    notes.append("replaying '\(input)' from '\(aside)'; new dead letters go to a fresh '\(deadLetter)'")
+                    result.append(aside)
+                }
             } else {
                 result.append(input)
             }
@@ -76,7 +87,18 @@ struct FileIdentity: Hashable {
 
     init?(path: String) {
         var st = stat()
-        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard stat(path, &st) == 0 else { return nil }
+        self.init(st)
+    }
+
+    init?(descriptor: Int32) {
+        var st = stat()
+        guard fstat(descriptor, &st) == 0 else { return nil }
+        self.init(st)
+    }
+
+    private init?(_ st: stat) {
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
     }

@@ -123,17 +123,18 @@ public enum FieldTest: Sendable, CustomStringConvertible {
     }
 }
 
-/// A compiled regular expression; NSRegularExpression is documented as safe to share.
-public struct RegexPattern: @unchecked Sendable {
+/// A compiled `regex:` condition. Event values come from outside, so matching runs on
+/// `LinearRegex`: its cost is bounded by the value's length times the pattern's size, and it
+/// has no stack to run out of (a backtracking engine can be stalled for minutes by one crafted
+/// value, or give up and report "no match", which a `not:` would turn into a pass).
+public struct RegexPattern: Sendable {
     public let pattern: String
-    let regex: NSRegularExpression
+    let regex: LinearRegex
 
-    public init(_ pattern: String) throws {
+    public init(_ pattern: String) throws(LinearRegex.SyntaxError) {
         self.pattern = pattern
-        self.regex = try NSRegularExpression(pattern: pattern)
+        self.regex = try LinearRegex(pattern)
     }
 
-    func matches(_ s: String) -> Bool {
-        regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
-    }
+    public func matches(_ s: String) -> Bool { regex.matches(s) }
 }

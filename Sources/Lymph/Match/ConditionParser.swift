@@ -147,7 +147,7 @@ enum ConditionParser {
                         continue
                     }
                     do { tests.append(.regex(try RegexPattern(s))) } catch {
-                        d.error("invalid regular expression '\(s.cutForMessage())'", at: arg)
+                        d.error("invalid regular expression '\(s.cutForMessage())': \(error)", at: arg)
                     }
                 default:
                     d.error("unknown operator '\(op.cutForMessage())'\(Suggestion.didYouMean(op, in: operators))", at: key)

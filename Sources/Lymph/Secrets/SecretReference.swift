@@ -42,25 +42,29 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .environment(let name):
             guard let value = environment[name] else {
-                throw SecretError(reference: self, message: "environment variable \(name) is not set")
+                throw SecretError(reference: self, message: "environment variable \(name.cutForMessage()) is not set")
             }
             guard !value.allSatisfy(\.isWhitespace) else {
                 throw SecretError(reference: self, message: "environment variable \(name) is \(value.isEmpty ? "empty" : "blank")")
             }
             return Array(value.utf8)
         case .file(let path):
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+                throw SecretError(reference: self, message: "'\(path.cutForMessage())' is a folder, not a file")
+            }
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw SecretError(reference: self, message: "cannot read file '\(path)'")
+                throw SecretError(reference: self, message: "cannot read file '\(path.cutForMessage())'")
             }
             defer { try? handle.close() }
             let data = (try? handle.read(upToCount: Self.maxFileBytes + 1)) ?? Data()
             guard data.count <= Self.maxFileBytes else {
-                throw SecretError(reference: self, message: "file '\(path)' is larger than \(Self.maxFileBytes) bytes")
+                throw SecretError(reference: self, message: "file '\(path.cutForMessage())' is larger than \(Self.maxFileBytes) bytes")
             }
             var bytes = [UInt8](data)
             while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
             guard !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
-                throw SecretError(reference: self, message: "file '\(path)' is \(bytes.isEmpty ? "empty" : "blank")")
+                throw SecretError(reference: self, message: "file '\(path.cutForMessage())' is \(bytes.isEmpty ? "empty" : "blank")")
             }
             return bytes
         }
@@ -70,5 +74,5 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
 public struct SecretError: Error, Sendable, CustomStringConvertible {
     public let reference: SecretReference
     public let message: String
-    public var description: String { "secret \(reference): \(message)" }
+    public var description: String { "secret \(reference.description.cutForMessage()): \(message)" }
 }

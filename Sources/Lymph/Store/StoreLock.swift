@@ -16,13 +16,33 @@ public final class StoreLock: Sendable {
 
     deinit { close(fd) }
 
-    public static func lockPath(forState state: String) -> String { state + ".lock" }
+    /// `<state>.lock` beside the store's real path, so every spelling of the path (relative,
+    /// absolute, through a symlink) takes the same lock.
+    public static func lockPath(forState state: String) -> String { resolved(state) + ".lock" }
+
+    /// The path with its folder's symlinks resolved (the file itself may not exist yet).
+    static func resolved(_ path: String) -> String {
+        if let real = realpath(path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        guard let real = realpath(parent.isEmpty ? "." : parent, nil) else { return path }
+        defer { free(real) }
+        return (String(cString: real) as NSString).appendingPathComponent((path as NSString).lastPathComponent)
+    }
 
     /// Takes the lock of the store at `state` at once, or throws naming the holder's pid.
     public static func acquire(forState state: String) throws(StoreLockError) -> StoreLock {
-        let path = lockPath(forState: state)
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = (state as NSString).deletingLastPathComponent
         if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        // A second name for the database (a hard link) would get its own lock and its own
+        // journal: SQLite names the journal after the path, so two writers could corrupt it.
+        var st = stat()
+        if stat(state, &st) == 0, st.st_nlink > 1 {
+            throw StoreLockError(state: state, message: "has \(st.st_nlink) hard links; a SQLite store needs exactly one name (its journal is named after it): remove the other links")
+        }
+        let path = lockPath(forState: state)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw StoreLockError(state: state, message: "cannot open its lock file '\(path)': \(String(cString: strerror(errno)))")
