@@ -75,3 +75,38 @@ struct VerifyHardeningTests {
         #expect(dead.first?.contains(#""reason":"malformed_signature""#) == true)
     }
 }
+
+/// A regex whose worst case on a value would take more than its bound is not run: the event is a
+/// dead letter, never silently kept (under `not:`) or dropped.
+@Suite("regex cost bound, end to end")
+struct RegexBoundTests {
+    @Test("filter, not: and when: on a value too long for a big pattern: dead letters with the reason; short values match as usual")
+    func bound() throws {
+        let dir = LymphBinary.workDirectory()
+        try """
+            state: memory
+            output: out.ndjson
+            dead_letter: dead.ndjson
+            stages:
+              - parse
+              - filter: { match: { not: { data.x: { regex: '(a{1,30}){1,30}$' } } } }
+              - log: { path: seen.log, when: { match: { data.y: { regex: '(b{1,30}){1,30}$' } } } }
+            """.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let long = String(repeating: "a", count: 5_000)
+        let lines = [
+            #"{"id":"short","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"x":"zzz","y":"bbb"}}"#,
+            #"{"id":"longx","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"x":"\#(long)","y":"b"}}"#,
+            #"{"id":"longy","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"x":"z","y":"\#(String(repeating: "b", count: 5_000))"}}"#,
+        ]
+        let start = Date()
+        let r = try LymphBinary.run(["run", "p.yaml", "--summary", "json"], in: dir, stdin: Data(lines.joined(separator: "\n").utf8))
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 1)
+        let dead = LymphBinary.lines(dir + "/dead.ndjson")
+        #expect(dead.count == 2)
+        #expect(dead.allSatisfy { $0.contains(#""reason":"regex_too_costly""#) }, "\(dead.map { $0.prefix(300) })")
+        #expect(dead.first?.contains("data.x is 5000 bytes") == true)
+        #expect(dead.last?.contains("data.y is 5000 bytes") == true)
+    }
+}

@@ -10,6 +10,9 @@ public enum PipelineLoader {
     /// Most YAML nodes a pipeline may hold once its aliases are expanded: every walk over the
     /// tree (Yams' duplicate-key check, the loader's, a condition's) visits each use.
     static let maxExpandedNodes = 100_000
+    /// Most bytes of scalars once aliases are expanded: a long value used many times costs
+    /// its length at every use (in each condition built from it, and in every comparison).
+    static let maxExpandedBytes = 4 << 20
 
     /// Reads and validates `path`. Throws `PipelineFileError` listing every error; warnings
     /// (which do not stop a run) are returned beside the spec.
@@ -33,8 +36,8 @@ public enum PipelineLoader {
     public static func parse(yaml: String, file: String) -> (PipelineSpec?, ConfigDiagnostics) {
         var d = ConfigDiagnostics(file: file)
         let root: Node
-        if let mark = YAMLAliasBound.firstExcess(in: yaml, limit: maxExpandedNodes) {
-            d.add("the pipeline expands to more than \(maxExpandedNodes) YAML nodes once its aliases are expanded (an alias bomb?); refused", line: mark.line, column: mark.column)
+        if let mark = YAMLAliasBound.firstExcess(in: yaml, limit: maxExpandedNodes, byteLimit: maxExpandedBytes) {
+            d.add("the pipeline expands to more than \(maxExpandedNodes) YAML nodes or \(maxExpandedBytes >> 20) MiB of text once its aliases are expanded (an alias bomb?); refused", line: mark.line, column: mark.column)
             return (nil, d)
         }
         do {

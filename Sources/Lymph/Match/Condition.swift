@@ -8,32 +8,36 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
     case any([Condition])
     case not(Condition)
 
-    public func matches(_ event: Event) -> Bool {
+    /// Throws when a test cannot be decided within its bound (a `regex` on a value too long for
+    /// its pattern): the event is then a dead letter, never silently kept or dropped.
+    public func matches(_ event: Event) throws(ConditionError) -> Bool {
         switch self {
         case .types(let m):
             return m.matches(event.typeBytes)
         case .field(let path, let test):
-            return test.matches(event.value(at: path))
+            return try test.matches(event.value(at: path), path: path)
         case .all(let cs):
-            return cs.allSatisfy { $0.matches(event) }
+            for c in cs where try !c.matches(event) { return false }
+            return true
         case .any(let cs):
-            return cs.contains { $0.matches(event) }
+            for c in cs where try c.matches(event) { return true }
+            return false
         case .not(let c):
-            return !c.matches(event)
+            return try !c.matches(event)
         }
     }
 
     /// The first top-level part that fails, as a short reason for drop counts
     /// (`type`, `data.confidence gte 0.8`).
-    public func failingReason(_ event: Event) -> String? {
+    public func failingReason(_ event: Event) throws(ConditionError) -> String? {
         switch self {
         case .types:
-            return matches(event) ? nil : "type"
+            return try matches(event) ? nil : "type"
         case .all(let cs):
-            for c in cs where !c.matches(event) { return c.failingReason(event) ?? c.description }
+            for c in cs where try !c.matches(event) { return try c.failingReason(event) ?? c.description }
             return nil
         default:
-            return matches(event) ? nil : description
+            return try matches(event) ? nil : description
         }
     }
 
@@ -62,7 +66,15 @@ public enum FieldTest: Sendable, CustomStringConvertible {
     case regex(RegexPattern)
 
     /// Absent values fail every test except `ne`, `nin` and `exists: false` (as in MongoDB).
-    public func matches(_ value: JSONValue?) -> Bool {
+    public func matches(_ value: JSONValue?, path: JSONPath) throws(ConditionError) -> Bool {
+        if case .regex(let r) = self, let s = value?.string {
+            return try r.matches(s, path: path)
+        }
+        return matches(value)
+    }
+
+    /// Every test but `regex`, which `matches(_:path:)` decides.
+    private func matches(_ value: JSONValue?) -> Bool {
         switch self {
         case .exists(let want): return (value != nil) == want
         case .ne(let c): return value.map { !c.equals($0) } ?? true
@@ -87,9 +99,8 @@ public enum FieldTest: Sendable, CustomStringConvertible {
             if let elements = v.elements { return elements.contains { c.equals($0) } }
             guard case .string(let needle) = c, let s = v.stringBytes else { return false }
             return needle.isEmpty || Self.find(needle, in: s)
-        case .regex(let r):
-            guard let s = v.string else { return false }
-            return r.matches(s)
+        case .regex:
+            return false  // decided by matches(_:path:), which bounds its cost
         case .exists, .ne, .notIn: return false  // handled above
         }
     }
@@ -136,5 +147,21 @@ public struct RegexPattern: Sendable {
         self.regex = try LinearRegex(pattern)
     }
 
-    public func matches(_ s: String) -> Bool { regex.matches(s) }
+    /// The most steps one match may take (about 20 ms): a value long enough to need more for
+    /// this pattern is not matched at all, and its event becomes a dead letter.
+    public static let maxSteps = 4_000_000
+
+    public func matches(_ s: String, path: JSONPath) throws(ConditionError) -> Bool {
+        guard regex.worstCaseSteps(s) <= Self.maxSteps else {
+            throw ConditionError(reason: "regex_too_costly", message: "\(path) is \(s.utf8.count) bytes: too long to match against regex '\(pattern.cutForMessage())' (\(regex.instructionCount) instructions) within \(Self.maxSteps) steps; shorten the value upstream or simplify the pattern")
+        }
+        return regex.matches(s)
+    }
+}
+
+/// A condition that could not be decided for an event (see `Condition.matches`).
+public struct ConditionError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public let message: String
+    public var description: String { message }
 }

@@ -49,6 +49,12 @@ public struct LinearRegex: Sendable {
     public func matches(_ text: String) -> Bool {
         program.matches(text)
     }
+
+    /// The most steps a match on `text` can take: its length times the program's size.
+    public func worstCaseSteps(_ text: String) -> Int { text.utf8.count * program.code.count }
+
+    /// The compiled program's size, in instructions.
+    public var instructionCount: Int { program.code.count }
 }
 
 // The machinery is nested in the type, so that its short names (Node, Parser, Program) do

@@ -205,9 +205,39 @@ public struct PipelineRunner: Sendable {
         if let when = running.when {
             selected = []
             var positions: [Int] = []
-            for (i, e) in batch.events.enumerated() where when.matches(e) {
-                selected.append(e)
-                positions.append(i)
+            var undecided: [(Int, ConditionError)] = []
+            for (i, e) in batch.events.enumerated() {
+                do {
+                    if try when.matches(e) {
+                        selected.append(e)
+                        positions.append(i)
+                    }
+                } catch {
+                    undecided.append((i, error))
+                }
+            }
+            if !undecided.isEmpty {
+                // A `when:` that cannot be decided (a regex on an over-long value) neither runs
+                // the stage on the event nor lets it skip: the event is a dead letter here.
+                selected = []
+                positions = []
+                let failing = Dictionary(undecided, uniquingKeysWith: { a, _ in a })
+                var kept: [Event] = []
+                for (i, e) in batch.events.enumerated() {
+                    if let error = failing[i] {
+                        batch.stats[statsIndex].received += 1
+                        batch.stats[statsIndex].deadLetters += 1
+                        batch.failedClaims.append(contentsOf: e.claims)
+                        batch.deadLetters.append(DeadLetter(stage: running.name, reason: error.reason, message: error.message, source: e.source, origin: e.origin))
+                    } else {
+                        kept.append(e)
+                    }
+                }
+                batch.events = kept
+                for (i, e) in batch.events.enumerated() where (try? when.matches(e)) == true {
+                    selected.append(e)
+                    positions.append(i)
+                }
             }
             selectedPositions = positions
             batch.stats[statsIndex].skipped += batch.events.count - selected.count

@@ -7,8 +7,12 @@ public struct FilterStage: Stage {
 
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         events.map { event in
-            guard let reason = condition.failingReason(event) else { return .pass }
-            return .drop(reason: reason)
+            do throws(ConditionError) {
+                guard let reason = try condition.failingReason(event) else { return .pass }
+                return .drop(reason: reason)
+            } catch {
+                return .fail(reason: error.reason, message: error.message)
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import HTTPTypes
+import NIOHTTP1
 @testable import Lymph
 @testable import LymphServe
 
@@ -15,10 +15,22 @@ enum FuzzTargets {
         "yaml": yaml,
         "reader": reader,
         "filter": filter,
+        "yaml-alias": yamlAlias,
+        "regex": regex,
     ]
 
     static func broken(_ promise: String, _ input: some Collection<UInt8>) -> Never {
-        fatalError("\(promise); input: \(Array(input.prefix(300)))")
+        fatalError("\(promise); input: \(Array(input.prefix(300)))\(Replay.current.map { " (replaying \($0))" } ?? "")")
+    }
+
+    /// `body`, stopped with `broken` when it took longer than `limit` (judged once it returns:
+    /// a call that never returns is libFuzzer's -timeout, or the replay watchdog's).
+    static func timed<T>(_ limit: Duration, _ what: @autoclosure () -> String, _ input: [UInt8], _ body: () throws -> T) rethrows -> T {
+        let start = ContinuousClock.now
+        let result = try body()
+        let took = ContinuousClock.now - start
+        if took > limit { broken("\(what()) took \(took) (over \(limit))", input) }
+        return result
     }
 
     /// The parser never crashes; every string it accepts, encoded again by JSONStringEncoder,
@@ -114,10 +126,12 @@ enum FuzzTargets {
         guard let document = try? JSONDocument(parsing: bytes), document.root.kind == .object,
               let id = document.root.member("id")?.string, !id.isEmpty else { return }
         let signature = WebhookSignature.sign(bytes, secret: secret)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[WebhookServer.signatureField] = signature
-        let item = WebhookServer.spoolItem(body: bytes, headers: headers)
+        // The headers as the handler reads them from NIO's request head.
+        let headers = RequestHeaders(HTTPHeaders([("Content-Type", "application/json"), (WebhookSignature.header, signature)]))
+        let (item, replaced) = WebhookServer.spoolItem(body: bytes, headers: headers)
+        // The parser accepts only UTF-8, so an accepted body is spooled as it came (the handler
+        // hands the parsed body to the worker only when nothing was replaced).
+        guard !replaced else { broken("an accepted body spooled with U+FFFD in it", bytes) }
         let raw = RawItem(bytes: item[...], source: SourcePosition(file: "spool", line: 1))
         switch ParseStage().parse(raw) {
         case .event(let event):
@@ -143,14 +157,17 @@ enum FuzzTargets {
         return e
     }()
 
-    /// Whatever a plugin writes, its answer is events or a failure with a readable reason.
+    /// Whatever a plugin writes, its answer is events or a failure with a readable reason; a
+    /// stream-mode answer line names the event it answers by a non-empty id, or none.
     static func execOutput(_ bytes: [UInt8]) {
         switch ExecOutputParser.events(fromOutput: bytes, replacing: original, stage: "fuzz") {
         case .success(let outcome): _ = outcome
         case .failure(let failure): _ = "\(failure)"
         }
         if let newline = bytes.firstIndex(of: 0x0A) {
-            _ = ExecOutputParser.answer(bytes[..<newline], replacing: original, stage: "fuzz")
+            let (names, result) = ExecOutputParser.streamAnswer(bytes[..<newline], replacing: original, stage: "fuzz")
+            if names?.isEmpty == true { broken("a stream answer that names the empty id", bytes) }
+            if case .failure(let failure) = result { _ = "\(failure)" }
         }
     }
 
@@ -248,9 +265,16 @@ enum FuzzTargets {
     static func filter(_ bytes: [UInt8]) {
         guard case .event(let event) = ParseStage().parse(RawItem(bytes: bytes[...], source: SourcePosition(file: "f", line: 1))) else { return }
         for condition in conditions {
-            let matched = condition.matches(event)
-            let reason = condition.failingReason(event)
-            if matched == (reason != nil) { broken("matches (\(matched)) and failingReason (\(reason ?? "nil")) disagree", bytes) }
+            // Undecidable within the regex bound: both must say so, never one verdict each.
+            let matched = try? condition.matches(event)
+            let reason = Result { () throws(ConditionError) in try condition.failingReason(event) }
+            switch (matched, reason) {
+            case (nil, .failure), (.some, .success): break
+            default: broken("matches and failingReason disagree on whether the condition can be decided", bytes)
+            }
+            if let matched, case .success(let r) = reason, matched == (r != nil) {
+                broken("matches (\(matched)) and failingReason (\(r ?? "nil")) disagree", bytes)
+            }
         }
     }
 
