@@ -128,7 +128,7 @@ struct HostilePipelineTests {
         let elapsed = ContinuousClock.now - start
         #expect(spec == nil)
         #expect(d.errors.count == 1)
-        #expect(d.errors.first?.message.contains("more than 100000 YAML nodes or 4 MiB of text once its aliases are expanded") == true, "\(d.errors)")
+        #expect(d.errors.first?.message.contains("more than 20000 YAML nodes or 4 MiB of text once its aliases are expanded") == true, "\(d.errors)")
         #expect(elapsed < .seconds(1), "took \(elapsed)")
     }
 
@@ -171,12 +171,12 @@ struct HostilePipelineTests {
         #expect(message.count < 400)
     }
 
-    @Test("a pipeline name is short and printable; a file of 40,000 bad keys lists 100 problems and says so")
+    @Test("a pipeline name is short and printable; a file of 4,000 bad keys lists 100 problems and says so")
     func namesAndCaps() {
         #expect(PipelineLoader.parse(yaml: "pipeline: \"a\\nb\"\nstages: [parse]\n", file: "p.yaml").1.errors.first?.message
                 == "pipeline name must be 1 to 100 characters with no '/' and no control characters")
         #expect(PipelineLoader.parse(yaml: "pipeline: \(String(repeating: "n", count: 101))\nstages: [parse]\n", file: "p.yaml").0 == nil)
-        let keys = (0..<40_000).map { "k\($0): 1" }.joined(separator: "\n")
+        let keys = (0..<4_000).map { "k\($0): 1" }.joined(separator: "\n")
         let errors = PipelineLoader.parse(yaml: keys + "\nstages: [parse]\n", file: "p.yaml").1.errors
         #expect(errors.count == 101)
         #expect(errors.last?.message == "too many problems; the rest are not listed")

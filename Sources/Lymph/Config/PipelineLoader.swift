@@ -9,7 +9,7 @@ public enum PipelineLoader {
     static let maxFileBytes = 1 << 20
     /// Most YAML nodes a pipeline may hold once its aliases are expanded: every walk over the
     /// tree (Yams' duplicate-key check, the loader's, a condition's) visits each use.
-    static let maxExpandedNodes = 100_000
+    static let maxExpandedNodes = 20_000
     /// Most bytes of scalars once aliases are expanded: a long value used many times costs
     /// its length at every use (in each condition built from it, and in every comparison).
     static let maxExpandedBytes = 4 << 20
@@ -37,7 +37,7 @@ public enum PipelineLoader {
         var d = ConfigDiagnostics(file: file)
         let root: Node
         if let mark = YAMLAliasBound.firstExcess(in: yaml, limit: maxExpandedNodes, byteLimit: maxExpandedBytes) {
-            d.add("the pipeline expands to more than \(maxExpandedNodes) YAML nodes or \(maxExpandedBytes >> 20) MiB of text once its aliases are expanded (an alias bomb?); refused", line: mark.line, column: mark.column)
+            d.add("the pipeline expands to more than \(maxExpandedNodes) YAML nodes or \(maxExpandedBytes >> 20) MiB of text once its aliases are expanded (each alias counted at each use; a pipeline is far smaller: an alias bomb?); refused", line: mark.line, column: mark.column)
             return (nil, d)
         }
         do {
