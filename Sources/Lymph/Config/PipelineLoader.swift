@@ -12,7 +12,7 @@ public enum PipelineLoader {
     static let maxExpandedNodes = 20_000
     /// Most bytes of scalars once aliases are expanded: a long value used many times costs
     /// its length at every use (in each condition built from it, and in every comparison).
-    static let maxExpandedBytes = 4 << 20
+    static let maxExpandedBytes = 1 << 20
 
     /// Reads and validates `path`. Throws `PipelineFileError` listing every error; warnings
     /// (which do not stop a run) are returned beside the spec.
