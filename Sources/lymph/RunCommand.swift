@@ -79,7 +79,7 @@ struct RunCommand: AsyncParsableCommand {
         let runner = PipelineRunner(pipeline: opened, control: control, maxBatchesInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount)
         let result: RunSummary
         do {
-            result = try await runner.run(reader: ItemReader(paths: inputs, maxItemBytes: spec.parse.maxBytes))
+            result = try await runner.run(reader: ItemReader(paths: inputs, maxItemBytes: spec.parse.maxRecordBytes))
         } catch {
             progress?.stop()
             // Plugin processes of stages that did not get to finish must not outlive the run.

@@ -101,8 +101,9 @@ struct RunnerTests {
         let dead = lines("dead.ndjson")
         #expect(dead.count == 1)
         #expect(dead[0].contains(#""source":{"file":"\#(input)","line":2}"#))
-        // The cause is fixed: replaying the dead-letter file processes the event once.
-        let replay = try await run(spec(), dir + "/dead.ndjson")
+        // The cause is fixed (the stage keeps its name): replaying the dead-letter file
+        // processes the event once.
+        let replay = try await run(spec([RejectSpec(ids: [])]), dir + "/dead.ndjson")
         #expect(replay.passed == 1 && replay.duplicates == 0)
         #expect(lines("out.ndjson").last?.contains(#""id":"bad""#) == true)
     }

@@ -15,6 +15,11 @@ public struct Event: Sendable {
     var claims: [DedupClaim] = []
     /// Tape indices of the envelope fields, found once (-1 when absent).
     let fields: EventFields
+    /// Set by parse for a dead-letter record that resumes at a stage (see `ResumePoint`).
+    var resumeRequest: ResumeRequest?
+    /// Index (in the pipeline's stages) of the stage a replayed event re-enters at: the stages
+    /// before it let the event pass untouched. -1 for an event that runs every stage.
+    var resumeAt: Int32 = -1
 
     public init(document: JSONDocument, source: SourcePosition, origin: ItemOrigin, delivery: Delivery? = nil) {
         self.init(document: document, fields: EventFields(document), source: source, origin: origin, delivery: delivery)

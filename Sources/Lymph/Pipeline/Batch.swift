@@ -20,6 +20,8 @@ struct Batch: Sendable {
     var encodedDeadLetters: [UInt8] = []
     var passed = 0
     var deadLetterCount = 0
+    /// Some events are replays that re-enter at a later stage (`Event.resumeAt`).
+    var resuming = false
 
     init(sequence: Int, stageCount: Int) {
         self.sequence = sequence

@@ -4,21 +4,28 @@ import Foundation
 ///
 /// Written as one JSON line: `{"error": {"stage", "reason", "message"}, "source": {"file",
 /// "line"}, "at", "delivery": {...}}` or `..., "raw": "<line>"}` (plus `"raw_base64"` when the
-/// line is not valid UTF-8). Feeding the dead-letter file back to `lymph run` re-processes the
-/// delivery or raw line, byte for byte.
+/// line is not valid UTF-8). A record from a stage after the last `verify` also holds
+/// `"resume": {"stage", "kind", "event": {...}, "claims": [{"stage", "key"}]}`: the event as it
+/// entered that stage, where replay continues (see `ResumePoint`). Without `resume`, feeding
+/// the dead-letter file back to `lymph run` re-processes the delivery or raw line, byte for byte,
+/// from the top.
 public struct DeadLetter: Sendable {
     public var stage: String
     public var reason: String
     public var message: String
     public var source: SourcePosition
     public var origin: ItemOrigin
+    /// Where replay continues, with the event's bytes as they entered that stage.
+    public var resume: (point: ResumePoint, event: ArraySlice<UInt8>)?
 
-    public init(stage: String, reason: String, message: String, source: SourcePosition, origin: ItemOrigin) {
+    public init(stage: String, reason: String, message: String, source: SourcePosition, origin: ItemOrigin,
+                resume: (point: ResumePoint, event: ArraySlice<UInt8>)? = nil) {
         self.stage = stage
         self.reason = reason
         self.message = message
         self.source = source
         self.origin = origin
+        self.resume = resume
     }
 
     /// Appends the record and a newline to `out`.
@@ -37,6 +44,26 @@ public struct DeadLetter: Sendable {
         JSONStringEncoder.append(time, to: &out)
         if origin.truncated {
             out.append(contentsOf: #","truncated":true"#.utf8)
+        }
+        if let resume {
+            let point = resume.point
+            out.append(contentsOf: #","resume":{"stage":"#.utf8)
+            JSONStringEncoder.append(point.stage, to: &out)
+            out.append(contentsOf: #","kind":"#.utf8)
+            JSONStringEncoder.append(point.kind, to: &out)
+            out.append(contentsOf: #","event":"#.utf8)
+            appendWithoutLineBreaks(resume.event, to: &out)
+            out.append(contentsOf: #","claims":["#.utf8)
+            for (n, claim) in point.claims.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: #"{"stage":"#.utf8)
+                JSONStringEncoder.append(claim.stage, to: &out)
+                out.append(contentsOf: #","key":""#.utf8)
+                // Keys are the bytes of a JSON string or number, base64 so any byte survives.
+                out.append(contentsOf: Data(claim.key).base64EncodedString().utf8)
+                out.append(contentsOf: #""}"#.utf8)
+            }
+            out.append(contentsOf: "]}".utf8)
         }
         switch origin.form {
         case .delivery:

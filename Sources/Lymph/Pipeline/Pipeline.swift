@@ -30,6 +30,10 @@ public final class Pipeline: Sendable {
     public let diskFull: DiskFullWait?
     let parse: ParseStage
     let stages: [RunningStage]
+    /// Index of the first stage whose dead letters resume at their stage on replay: the one
+    /// after the last `verify` (a failure up to there replays the delivery from the top, so its
+    /// signature is checked over the bytes that came in).
+    let resumableFrom: Int
     let output: FileSink?
     let deadLetters: FileSink
     let sinks: SinkRegistry
@@ -74,6 +78,7 @@ public final class Pipeline: Sendable {
         self.diskFull = diskFull
         self.parse = parse
         self.stages = stages
+        self.resumableFrom = (stages.lastIndex { $0.kind == "verify" } ?? -1) + 1
         self.output = output
         self.deadLetters = deadLetters
         self.sinks = sinks

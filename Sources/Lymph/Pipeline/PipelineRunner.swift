@@ -122,6 +122,7 @@ public struct PipelineRunner: Sendable {
         batch.events.reserveCapacity(items.count)
         let parseStart = ContinuousClock.now
         pipeline.parse.parse(items, events: &batch.events, deadLetters: &batch.deadLetters)
+        if batch.events.contains(where: { $0.resumeRequest != nil }) { resolveResumes(&batch) }
         batch.stageSeconds[0] = Self.seconds(ContinuousClock.now - parseStart)
         batch.stats[0].received = items.count
         batch.stats[0].emitted = batch.events.count
@@ -202,11 +203,19 @@ public struct PipelineRunner: Sendable {
         let statsIndex = index + 1
         var selected: [Event]
         var selectedPositions: [Int]? = nil
-        if let when = running.when {
+        let resumeAt = Int32(index)
+        // Replayed events that re-enter at a later stage pass this one untouched, like `when:`.
+        let resumingLater = batch.resuming && batch.events.contains { $0.resumeAt > resumeAt }
+        if running.when != nil || resumingLater {
             selected = []
             var positions: [Int] = []
             var undecided: [(Int, ConditionError)] = []
-            for (i, e) in batch.events.enumerated() {
+            for (i, e) in batch.events.enumerated() where e.resumeAt <= resumeAt {
+                guard let when = running.when else {
+                    selected.append(e)
+                    positions.append(i)
+                    continue
+                }
                 do {
                     if try when.matches(e) {
                         selected.append(e)
@@ -228,13 +237,13 @@ public struct PipelineRunner: Sendable {
                         batch.stats[statsIndex].received += 1
                         batch.stats[statsIndex].deadLetters += 1
                         batch.failedClaims.append(contentsOf: e.claims)
-                        batch.deadLetters.append(DeadLetter(stage: running.name, reason: error.reason, message: error.message, source: e.source, origin: e.origin))
+                        batch.deadLetters.append(deadLetter(e, stage: index, reason: error.reason, message: error.message))
                     } else {
                         kept.append(e)
                     }
                 }
                 batch.events = kept
-                for (i, e) in batch.events.enumerated() where (try? when.matches(e)) == true {
+                for (i, e) in batch.events.enumerated() where e.resumeAt <= resumeAt && (try? running.when?.matches(e)) == true {
                     selected.append(e)
                     positions.append(i)
                 }
@@ -275,7 +284,7 @@ public struct PipelineRunner: Sendable {
                     stats.deadLetters += 1
                     let event = batch.events[read]
                     batch.failedClaims.append(contentsOf: event.claims)
-                    batch.deadLetters.append(DeadLetter(stage: running.name, reason: reason, message: message, source: event.source, origin: event.origin))
+                    batch.deadLetters.append(deadLetter(event, stage: index, reason: reason, message: message))
                     continue
                 case .replace:
                     preconditionFailure("excluded above")
@@ -325,11 +334,62 @@ public struct PipelineRunner: Sendable {
             case .fail(let reason, let message):
                 stats.deadLetters += 1
                 batch.failedClaims.append(contentsOf: event.claims)
-                batch.deadLetters.append(DeadLetter(stage: running.name, reason: reason, message: message, source: event.source, origin: event.origin))
+                batch.deadLetters.append(deadLetter(event, stage: index, reason: reason, message: message))
             }
         }
         batch.stats[statsIndex] = stats
         batch.events = result
+    }
+}
+
+extension PipelineRunner {
+    /// The dead letter of an event that stage `index` failed. Past the last `verify` it records
+    /// where replay continues: this stage, the event as it entered it, and its claims by name.
+    func deadLetter(_ event: Event, stage index: Int, reason: String, message: String) -> DeadLetter {
+        let running = pipeline.stages[index]
+        var letter = DeadLetter(stage: running.name, reason: reason, message: message, source: event.source, origin: event.origin)
+        if index >= pipeline.resumableFrom {
+            let stages = pipeline.stages
+            let claims = event.claims.compactMap { claim in
+                stages.indices.contains(claim.stageIndex - 1) ? ResumePoint.Claim(stage: stages[claim.stageIndex - 1].name, key: claim.key) : nil
+            }
+            letter.resume = (ResumePoint(stage: running.name, kind: running.kind, claims: claims), event.document.bytes)
+        }
+        return letter
+    }
+
+    /// Finds the stage each replayed record resumes at. A stage that is gone by name, or is now
+    /// of another kind, makes the record a dead letter again (`replay_stage_missing`) that still
+    /// resumes there: running it from the top would repeat work its first run did. Claims of
+    /// dedup stages that are gone are left out: there is nothing left to settle them in.
+    func resolveResumes(_ batch: inout Batch) {
+        let stages = pipeline.stages
+        var kept: [Event] = []
+        kept.reserveCapacity(batch.events.count)
+        for var event in batch.events {
+            guard let point = event.resumeRequest?.point else {
+                kept.append(event)
+                continue
+            }
+            guard let index = stages.firstIndex(where: { $0.name == point.stage }), stages[index].kind == point.kind else {
+                let now = stages.first { $0.name == point.stage }.map { " (a stage of that name is now a '\($0.kind)' stage)" } ?? ""
+                let message = "this record resumes at stage '\(point.stage.cutForMessage())' ('\(point.kind)'), which pipeline '\(pipeline.spec.name)' no longer has\(now); "
+                    + "give the stage its name back and replay again: the stages before it already ran for this event"
+                batch.deadLetters.append(DeadLetter(stage: pipeline.parse.name, reason: ResumePoint.stageMissingReason, message: message,
+                                                    source: event.source, origin: event.origin, resume: (point, event.document.bytes)))
+                continue
+            }
+            event.resumeAt = Int32(index)
+            event.resumeRequest = nil
+            for claim in point.claims {
+                guard let d = stages.firstIndex(where: { $0.name == claim.stage }), let dedup = stages[d].stage as? DedupStage else { continue }
+                dedup.hold(claim.key)
+                event.claims.append(DedupClaim(stageIndex: d + 1, key: claim.key))
+            }
+            batch.resuming = true
+            kept.append(event)
+        }
+        batch.events = kept
     }
 }
 

@@ -94,6 +94,13 @@ public final class DedupStage: Stage {
         return outcomes
     }
 
+    /// A replayed event that resumes past this stage holds `key` again, claimed in its first
+    /// run: it is not checked again (that run already decided), only held until the event
+    /// leaves the pipeline, then committed or released like any claim.
+    func hold(_ key: [UInt8]) {
+        _ = pending.withLock { $0.insert(key) }
+    }
+
     public func batchDidFinish(_ batch: FinishedBatch) throws {
         let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !failed.isEmpty {

@@ -10,6 +10,14 @@ public struct ParseStage: Sendable {
     public let maxBytes: Int
     public let name: String
 
+    /// The largest dead-letter record replay reads: it holds the event (up to `maxBytes`), the
+    /// delivery it came in (its body escaped into a string: up to twice as long) and room for
+    /// headers. Other items stay within `maxBytes`.
+    public var maxRecordBytes: Int {
+        let (times4, overflow) = maxBytes.multipliedReportingOverflow(by: 4)
+        return overflow ? Int.max / 2 : times4 + 65_536
+    }
+
     public init(name: String = "parse", maxBytes: Int = ParseStage.defaultMaxBytes) {
         self.name = name
         self.maxBytes = maxBytes
@@ -32,6 +40,7 @@ public struct ParseStage: Sendable {
     static let rawKey = Array("raw".utf8)
     static let rawBase64Key = Array("raw_base64".utf8)
     static let truncatedKey = Array("truncated".utf8)
+    static let resumeKey = Array("resume".utf8)
 
     /// Parses a batch: the tapes of all its documents go into one shared array, so a batch
     /// costs one tape allocation instead of one per event. Results are in item order.
@@ -39,7 +48,7 @@ public struct ParseStage: Sendable {
         var arena: [JSONTapeEntry] = []
         arena.reserveCapacity(items.reduce(0) { $0 + $1.bytes.count } / 8)
         var spans = [Range<Int>?](repeating: nil, count: items.count)
-        for i in items.indices where !items[i].oversize && items[i].bytes.count <= maxBytes {
+        for i in items.indices where !items[i].oversize && items[i].bytes.count <= maxRecordBytes {
             let start = arena.count
             if (try? JSONParser.parse(items[i].bytes, appendingTo: &arena)) != nil { spans[i] = start..<arena.count }
         }
@@ -74,7 +83,8 @@ public struct ParseStage: Sendable {
     }
 
     /// A rejected item keeps its delivery form when it is recognisably one, so replay works; a
-    /// rejected dead-letter record keeps the item it stands for, exactly as replay read it.
+    /// rejected dead-letter record keeps the item it stands for, exactly as replay read it (a
+    /// record that resumes at a stage is that item itself).
     func rejectedOrigin(_ bytes: ArraySlice<UInt8>) -> ItemOrigin {
         // One level less than the limit: the dead-letter record adds one around a delivery.
         if let doc = try? JSONDocument(parsing: bytes, maxDepth: JSONParser.defaultMaxDepth - 1),
@@ -82,6 +92,9 @@ public struct ParseStage: Sendable {
             return ItemOrigin(form: .delivery, bytes: doc.root.rawBytes)  // without surrounding blanks, as replay reads it
         }
         if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.errorKey) != nil {
+            // A record that resumes at a stage stays whole: its delivery alone would replay from
+            // the top, past a stage that already did its work.
+            if doc.root.member(Self.resumeKey) != nil { return ItemOrigin(form: .raw, bytes: bytes) }
             if let d = doc.root.member(Self.deliveryKey) {
                 // Not a delivery replay can read: the record itself is the item.
                 return d.kind == .object ? ItemOrigin(form: .delivery, bytes: d.rawBytes) : ItemOrigin(form: .raw, bytes: bytes)
@@ -113,14 +126,14 @@ public struct ParseStage: Sendable {
     /// from inside a dead-letter record.
     func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil, signatureChecked: Bool = false,
                    parsedBody: JSONDocument? = nil) throws -> Event {
-        if bytes.count > maxBytes {
-            throw Rejection(reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes)")
-        }
+        let tooLarge = Rejection(reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes)")
+        if bytes.count > maxRecordBytes { throw tooLarge }
         let doc: JSONDocument
         if let document {
             doc = document
         } else {
             do { doc = try JSONDocument(parsing: bytes) } catch {
+                if bytes.count > maxBytes { throw tooLarge }
                 // Named gzip files are refused before a run; on stdin only the bytes tell.
                 if bytes.starts(with: [0x1F, 0x8B]) {
                     throw Rejection(reason: "invalid_json", message: "\(error.description); the input looks gzip-compressed: use zcat FILE | lymph run PIPELINE")
@@ -133,11 +146,16 @@ public struct ParseStage: Sendable {
             throw Rejection(reason: "not_an_object", message: "expected a JSON object (an event or a delivery), found \(Self.kindName(root.kind))")
         }
         let fields = EventFields(doc)
+        // Only Lymph's own dead-letter records may be longer than max_bytes (`maxRecordBytes`).
+        if bytes.count > maxBytes && !(replayDepth < 4 && fields.error >= 0 && !(fields.headers >= 0 && fields.body >= 0)) { throw tooLarge }
         if fields.headers >= 0 && fields.body >= 0 {
             return try parseDelivery(doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
                                      signatureChecked: signatureChecked, parsedBody: parsedBody)
         }
         if replayDepth < 4, fields.error >= 0 {
+            if let resume = root.member(Self.resumeKey) {
+                return try resumedEvent(root, resume: resume, source: source)
+            }
             if let delivery = root.member(Self.deliveryKey) {
                 guard delivery.kind == .object else {
                     throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'delivery' must be an object")
@@ -161,6 +179,52 @@ public struct ParseStage: Sendable {
         let eventFields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, eventFields, context: "event")
         return Event(document: eventDoc, fields: eventFields, source: source, origin: ItemOrigin(form: .raw, bytes: bytes), delivery: nil)
+    }
+
+    /// The event a record with `resume` stands for: the event as it entered the stage that failed
+    /// it, at its first run's source position, still carrying the original item for the next
+    /// dead letter. The runner finds the stage (`PipelineRunner.resolveResumes`).
+    func resumedEvent(_ record: JSONValue, resume: JSONValue, source: SourcePosition) throws -> Event {
+        func invalid(_ what: String) -> Rejection {
+            Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'resume' \(what)")
+        }
+        guard resume.kind == .object else { throw invalid("must be an object") }
+        guard let stage = resume.member("stage")?.string, !stage.isEmpty else { throw invalid("needs the name of a stage in 'stage'") }
+        guard let kind = resume.member("kind")?.string, !kind.isEmpty else { throw invalid("needs the stage's kind in 'kind'") }
+        guard let event = resume.member("event"), event.kind == .object else { throw invalid("needs the event object in 'event'") }
+        var claims: [ResumePoint.Claim] = []
+        if let list = resume.member("claims") {
+            guard let elements = list.elements else { throw invalid("'claims' must be a list") }
+            for claim in elements {
+                guard let dedup = claim.member("stage")?.string, let text = claim.member("key")?.string,
+                      let key = Data(base64Encoded: text) else { throw invalid("'claims' must hold {\"stage\", \"key\" (base64)} objects") }
+                claims.append(ResumePoint.Claim(stage: dedup, key: Array(key)))
+            }
+        }
+        let eventBytes = event.rawBytes
+        if eventBytes.count > maxBytes {
+            throw Rejection(reason: "too_large", message: "resumed event is larger than max_bytes (\(maxBytes) bytes)")
+        }
+        let doc = try JSONDocument(parsing: eventBytes)
+        let fields = EventFields(doc)
+        try Self.checkEnvelope(doc, fields, context: "resumed event")
+        let origin: ItemOrigin
+        if let delivery = record.member(Self.deliveryKey), delivery.kind == .object {
+            origin = ItemOrigin(form: .delivery, bytes: delivery.rawBytes)
+        } else if let raw = record.member(Self.rawKey) {
+            origin = ItemOrigin(form: .raw, bytes: try Self.replayedLine(record, raw: raw))
+        } else {
+            // The record is its own item: a later dead letter still holds the resume point.
+            origin = ItemOrigin(form: .raw, bytes: eventBytes)
+        }
+        var position = source
+        if let first = record.member("source"), let file = first.member("file")?.string, let line = first.member("line")?.double,
+           line >= 0, line < 1e15, line == line.rounded() {
+            position = SourcePosition(file: file, line: Int(line))
+        }
+        var e = Event(document: doc, fields: fields, source: position, origin: origin, delivery: nil)
+        e.resumeRequest = ResumeRequest(ResumePoint(stage: stage, kind: kind, claims: claims))
+        return e
     }
 
     /// `parsedBody`: the body already parsed by the process that received it (see
