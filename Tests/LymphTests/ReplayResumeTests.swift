@@ -120,6 +120,8 @@ struct ReplayResumeTests {
         let replay = try await run(spec(rejecting: []), try takeDeadLetters())
         #expect(replay.passed == 1 && replay.deadLetters == 0)
         #expect(seen.all == ["ok", "bad"], "the stages before the failed one ran again")
+        #expect(replay.stages.first { $0.name == "see" }?.stats.resumedPast == 1)
+        #expect(replay.stages.first { $0.name == "notify" }?.stats.received == 1)
         let out = lines("out.ndjson")
         #expect(out.count == 2)
         // Marked once: the event went on as it entered the failed stage, not through `mark` again.

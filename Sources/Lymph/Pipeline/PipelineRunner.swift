@@ -249,7 +249,9 @@ public struct PipelineRunner: Sendable {
                 }
             }
             selectedPositions = positions
-            batch.stats[statsIndex].skipped += batch.events.count - selected.count
+            let passedOver = resumingLater ? batch.events.count { $0.resumeAt > resumeAt } : 0
+            batch.stats[statsIndex].resumedPast += passedOver
+            batch.stats[statsIndex].skipped += batch.events.count - selected.count - passedOver
         } else {
             selected = batch.events
         }

@@ -37,7 +37,7 @@ public struct RunSummary: Sendable {
         for s in stages {
             stageObjects.append([
                 "name": s.name, "kind": s.kind, "in": s.stats.received, "out": s.stats.emitted,
-                "skipped": s.stats.skipped, "dropped": s.stats.dropped, "dead_letters": s.stats.deadLetters,
+                "skipped": s.stats.skipped, "resumed_past": s.stats.resumedPast, "dropped": s.stats.dropped, "dead_letters": s.stats.deadLetters,
             ])
         }
         let object: [String: Any] = [
@@ -64,6 +64,7 @@ public struct RunSummary: Sendable {
             let reasons = s.stats.dropped.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }
             if !reasons.isEmpty { line += "   (" + reasons.joined(separator: ", ") + ")" }
             if s.stats.skipped > 0 { line += "   skipped by when: \(s.stats.skipped)" }
+            if s.stats.resumedPast > 0 { line += "   replayed past: \(s.stats.resumedPast)" }
             lines.append(line)
         }
         return lines.joined(separator: "\n")

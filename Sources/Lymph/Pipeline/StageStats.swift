@@ -6,6 +6,8 @@ public struct StageStats: Sendable, Equatable {
     public var emitted = 0
     /// Events that did not match `when:` and went on untouched.
     public var skipped = 0
+    /// Replayed events that resume at a later stage and went past this one untouched.
+    public var resumedPast = 0
     public var dropped: [String: Int] = [:]
     public var deadLetters = 0
 
@@ -17,6 +19,7 @@ public struct StageStats: Sendable, Equatable {
         received += other.received
         emitted += other.emitted
         skipped += other.skipped
+        resumedPast += other.resumedPast
         deadLetters += other.deadLetters
         for (k, v) in other.dropped { dropped[k, default: 0] += v }
     }
