@@ -193,3 +193,30 @@ struct ReplayResumeTests {
         #expect(records("dead.ndjson").first.flatMap { ($0["error"] as? [String: Any])?["reason"] as? String } == "bad_signature")
     }
 }
+
+extension ReplayResumeTests {
+    @Test("a record replayed twice (a kept file, an interrupted replay run again) does its stage's work once; one that failed stays replayable")
+    func replayedOnce() async throws {
+        let input = write([Fixture.eventText(id: "a"), Fixture.eventText(id: "b")])
+        _ = try await run(spec(rejecting: ["a", "b"]), input)
+        let kept = try takeDeadLetters()
+        let copy = dir + "/copy.ndjson"
+        try FileManager.default.copyItem(atPath: kept, toPath: copy)
+        // "b" still fails: it stays replayable; "a" completes.
+        let first = try await run(spec(rejecting: ["b"]), kept)
+        #expect(first.passed == 1 && first.deadLetters == 1)
+        let again = try await run(spec(rejecting: []), copy)
+        #expect(again.passed == 1 && again.deadLetters == 0)
+        #expect(again.stages.first?.stats.dropped["already_replayed"] == 1)
+        // The same record twice in one run: once.
+        try FileManager.default.removeItem(atPath: dir + "/dead.ndjson")
+        _ = try await run(spec(rejecting: ["c"]), write([Fixture.eventText(id: "c")]))
+        let twice = try takeDeadLetters()
+        let both = write(lines((twice as NSString).lastPathComponent) + lines((twice as NSString).lastPathComponent))
+        let once = try await run(spec(rejecting: []), both)
+        #expect(once.passed == 1 && once.stages.first?.stats.dropped["already_replayed"] == 1)
+        let out = lines("out.ndjson").filter { $0.contains(#""marked":true"#) }
+        #expect(out.filter { $0.contains(#""id":"a""#) }.count == 1 && out.filter { $0.contains(#""id":"b""#) }.count == 1)
+        #expect(out.filter { $0.contains(#""id":"c""#) }.count == 1)
+    }
+}

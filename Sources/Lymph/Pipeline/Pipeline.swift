@@ -34,6 +34,7 @@ public final class Pipeline: Sendable {
     /// after the last `verify` (a failure up to there replays the delivery from the top, so its
     /// signature is checked over the bytes that came in).
     let resumableFrom: Int
+    let replays: ReplayLedger
     let output: FileSink?
     let deadLetters: FileSink
     let sinks: SinkRegistry
@@ -68,10 +69,13 @@ public final class Pipeline: Sendable {
                                             stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now)
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
-        return Pipeline(spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, output: output, deadLetters: deadLetters, sinks: sinks)
+        let replays = try ReplayLedger(store: store, now: now)
+        return Pipeline(spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, replays: replays,
+                        output: output, deadLetters: deadLetters, sinks: sinks)
     }
 
-    private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage], output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
+    private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage],
+                 replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
         self.spec = spec
         self.store = store
         self.lock = lock
@@ -79,6 +83,7 @@ public final class Pipeline: Sendable {
         self.parse = parse
         self.stages = stages
         self.resumableFrom = (stages.lastIndex { $0.kind == "verify" } ?? -1) + 1
+        self.replays = replays
         self.output = output
         self.deadLetters = deadLetters
         self.sinks = sinks

@@ -94,11 +94,13 @@ public struct PipelineRunner: Sendable {
                 do {
                     try store.write { db in
                         for s in pipeline.stages { try s.stage.writePending(db) }
+                        try pipeline.replays.writePending(db)
                         try source.writePending(db)
                     }
                     break
                 } catch {
                     for s in pipeline.stages { s.stage.pendingNotWritten() }
+                    pipeline.replays.pendingNotWritten()
                     guard error.isDiskFull, let wait = pipeline.diskFull,
                           wait.pause("\(error); waiting for space", attempt: waited) else { throw error }
                     waited += 1
@@ -107,6 +109,7 @@ public struct PipelineRunner: Sendable {
             if waited > 0 { pipeline.diskFull?.cleared() }
         }
         for s in pipeline.stages { s.stage.pendingWritten() }
+        pipeline.replays.pendingWritten()
         source.pendingWritten()
         commitState.eventsSinceCommit = 0
         commitState.lastCommit = Timestamp.now()
@@ -122,7 +125,7 @@ public struct PipelineRunner: Sendable {
         batch.events.reserveCapacity(items.count)
         let parseStart = ContinuousClock.now
         pipeline.parse.parse(items, events: &batch.events, deadLetters: &batch.deadLetters)
-        if batch.events.contains(where: { $0.resumeRequest != nil }) { resolveResumes(&batch) }
+        if batch.events.contains(where: { $0.resumeRequest != nil }) { try resolveResumes(&batch) }
         batch.stageSeconds[0] = Self.seconds(ContinuousClock.now - parseStart)
         batch.stats[0].received = items.count
         batch.stats[0].emitted = batch.events.count
@@ -181,6 +184,7 @@ public struct PipelineRunner: Sendable {
         let failed = Set(batch.failedClaims)
         let finished = FinishedBatch(completed: batch.completedClaims.filter { !failed.contains($0) }, failed: Array(failed), now: Timestamp.now())
         for s in pipeline.stages { try s.stage.batchDidFinish(finished) }
+        pipeline.replays.batchDidFinish(finished)
         source.batchFinished()
         commitState.eventsSinceCommit += batch.itemsRead
         if commitState.eventsSinceCommit >= Self.commitEvery || finished.now - commitState.lastCommit >= Self.commitInterval {
@@ -363,17 +367,28 @@ extension PipelineRunner {
     /// Finds the stage each replayed record resumes at. A stage that is gone by name, or is now
     /// of another kind, makes the record a dead letter again (`replay_stage_missing`) that still
     /// resumes there: running it from the top would repeat work its first run did. Claims of
-    /// dedup stages that are gone are left out: there is nothing left to settle them in.
-    func resolveResumes(_ batch: inout Batch) {
+    /// dedup stages that are gone are left out: there is nothing left to settle them in. A record
+    /// whose replay completed before is dropped (`ReplayLedger`).
+    func resolveResumes(_ batch: inout Batch) throws {
         let stages = pipeline.stages
+        // The stage each record resumes at (nil: not a record, or its stage is gone), and the
+        // ledger's key for those that can resume.
+        let targets: [Int?] = batch.events.map { e in
+            e.resumeRequest.flatMap { r in stages.firstIndex { $0.name == r.point.stage && $0.kind == r.point.kind } }
+        }
+        var keys: [[UInt8]?] = Array(repeating: nil, count: batch.events.count)
+        for (n, e) in batch.events.enumerated() where targets[n] != nil {
+            keys[n] = ReplayLedger.key(stage: e.resumeRequest!.point.stage, source: e.source, event: e.document.bytes)
+        }
+        var replayed = try pipeline.replays.begin(keys.compactMap { $0 }).makeIterator()
         var kept: [Event] = []
         kept.reserveCapacity(batch.events.count)
-        for var event in batch.events {
+        for (n, var event) in batch.events.enumerated() {
             guard let point = event.resumeRequest?.point else {
                 kept.append(event)
                 continue
             }
-            guard let index = stages.firstIndex(where: { $0.name == point.stage }), stages[index].kind == point.kind else {
+            guard let index = targets[n], let key = keys[n] else {
                 let now = stages.first { $0.name == point.stage }.map { " (a stage of that name is now a '\($0.kind)' stage)" } ?? ""
                 let message = "this record resumes at stage '\(point.stage.cutForMessage())' ('\(point.kind)'), which pipeline '\(pipeline.spec.name)' no longer has\(now); "
                     + "give the stage its name back and replay again: the stages before it already ran for this event"
@@ -381,8 +396,13 @@ extension PipelineRunner {
                                                     source: event.source, origin: event.origin, resume: (point, event.document.bytes)))
                 continue
             }
+            if replayed.next() == true {
+                batch.stats[0].dropped[ReplayLedger.reason, default: 0] += 1
+                continue
+            }
             event.resumeAt = Int32(index)
             event.resumeRequest = nil
+            event.claims.append(DedupClaim(stageIndex: ReplayLedger.claimIndex, key: key))
             for claim in point.claims {
                 guard let d = stages.firstIndex(where: { $0.name == claim.stage }), let dedup = stages[d].stage as? DedupStage else { continue }
                 dedup.hold(claim.key)

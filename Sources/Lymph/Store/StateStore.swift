@@ -113,6 +113,16 @@ public final class StateStore: Sendable {
                 )
                 """)
         }
+        m.registerMigration("v4-replays") { db in
+            // Resume points whose replay completed (see `ReplayLedger`): a record replayed twice
+            // does its work once.
+            try db.execute(sql: """
+                CREATE TABLE lymph_replayed (
+                    key BLOB PRIMARY KEY,
+                    replayed_at REAL NOT NULL
+                ) WITHOUT ROWID
+                """)
+        }
         return m
     }
 
