@@ -19,12 +19,28 @@ public enum OwnOutputGuard {
         public let description: String
     }
 
+    /// The dead-letter file moved aside: read from `aside`, while new dead letters go to a fresh
+    /// `original`.
+    public struct Moved: Sendable, Equatable {
+        public let original: String
+        public let aside: String
+    }
+
+    public struct Prepared: Sendable {
+        /// What to read instead of the inputs given.
+        public let inputs: [String]
+        /// One for each dead-letter file moved aside, for stderr.
+        public let notes: [String]
+        public let moved: [Moved]
+    }
+
     /// What to read instead of `inputs`, and a note for each dead-letter file moved aside.
     /// `now` names the moved file (`<dead letters>.replay-<UTC time>`).
     public static func prepare(inputs: [String], deadLetter: String, written: [Written],
-                               now: Date = Date()) throws(Refusal) -> (inputs: [String], notes: [String]) {
+                               now: Date = Date()) throws(Refusal) -> Prepared {
         var result: [String] = []
         var notes: [String] = []
+        var movedFiles: [Moved] = []
         var moved: [FileIdentity: String] = [:]
         let deadIdentity = FileIdentity(path: deadLetter)
         // Two names for one file (a symlink, a hard link) must not split dead letters from events.
@@ -47,6 +63,7 @@ public enum OwnOutputGuard {
                 }
                 let aside = try moveAside(deadLetter, now: now)
                 moved[identity] = aside
+                movedFiles.append(Moved(original: deadLetter, aside: aside))
                 if input == "-" {
                     // The open descriptor follows the file to its new name.
                     notes.append("replaying stdin (the dead-letter file, now '\(aside)'); new dead letters go to a fresh '\(deadLetter)'")
@@ -59,7 +76,22 @@ public enum OwnOutputGuard {
                 result.append(input)
             }
         }
-        return (result, notes)
+        return Prepared(inputs: result, notes: notes, moved: movedFiles)
+    }
+
+    /// Undoes a move when the run never started (the pipeline could not be opened): the file
+    /// gets its name back unless a non-empty file has taken that name since (opening the
+    /// pipeline may have created an empty one). Returns a message saying what was done.
+    public static func putBack(_ moved: Moved) -> String {
+        var st = stat()
+        if stat(moved.original, &st) == 0, st.st_size > 0 || (st.st_mode & S_IFMT) != S_IFREG {
+            return "left the dead letters in '\(moved.aside)': '\(moved.original)' is in use again"
+        }
+        // rename(2) replaces the empty file in one step.
+        guard rename(moved.aside, moved.original) == 0 else {
+            return "left the dead letters in '\(moved.aside)': cannot rename it back: \(String(cString: strerror(errno)))"
+        }
+        return "put the dead letters back in '\(moved.original)'"
     }
 
     static func moveAside(_ path: String, now: Date) throws(Refusal) -> String {

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Lymph
+
+/// The options `lymph run` and `lymph replay` share.
+struct RunOptions: ParsableArguments {
+    enum SummaryFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json, none
+    }
+
+    @Option(help: "How to print the summary on stderr.")
+    var summary: SummaryFormat = .text
+
+    @Flag(name: .customLong("no-progress"), help: "Never show the progress line.")
+    var noProgress = false
+
+    @Option(help: "Use this store instead of the file's 'state' ('memory' keeps nothing).")
+    var state: String?
+
+    @Option(help: "Write events here instead of the file's 'output' ('-' stdout, 'none').")
+    var output: String?
+
+    @Option(name: .customLong("dead-letter"), help: "Write dead letters here instead of the file's 'dead_letter'.")
+    var deadLetter: String?
+
+    /// The dead-letter file this run writes.
+    func deadLetter(of spec: PipelineSpec) -> String { deadLetter ?? spec.deadLetter }
+}
+
+/// `lymph run`'s way from a loaded pipeline to its summary, which `lymph replay` takes too:
+/// inputs checked, the pipeline's own dead-letter file moved aside (`OwnOutputGuard`), the
+/// pipeline opened, the run under SIGINT/SIGTERM/SIGHUP with a progress line, the summary on
+/// stderr.
+enum PipelineRun {
+    struct Outcome {
+        /// Dead-letter files moved aside to be read.
+        let moved: [OwnOutputGuard.Moved]
+        /// Nil when the run stopped on an error (said on stderr).
+        let summary: RunSummary?
+
+        /// `lymph run`'s exit status for the outcome: nil for 0.
+        var exitCode: ExitCode? {
+            guard let summary else { return ExitCode(3) }
+            if summary.interruptedBy != 0 { return ExitCode(128 + summary.interruptedBy) }
+            if summary.deadLetters > 0 { return ExitCode(1) }
+            return nil
+        }
+    }
+
+    /// Runs the pipeline at `path` (loaded as `spec`) over `inputs` (stdin when empty). Problems
+    /// found before anything is read are printed and thrown as exit status 2 or 3; a dead-letter
+    /// file moved aside by then gets its name back. A run that stops on an error is an outcome
+    /// without a summary (exit 3), after its plugin processes are killed.
+    static func run(pipeline path: String, spec: PipelineSpec, inputs given: [String], options: RunOptions) async throws -> Outcome {
+        let unreadable = ItemReader.checkReadable(given)
+        if !unreadable.isEmpty {
+            unreadable.forEach { Console.error("lymph: \($0)") }
+            throw ExitCode(2)
+        }
+        let deadLetter = options.deadLetter(of: spec)
+        if let out = options.output ?? spec.output, PipelineLoader.sameSink(out, deadLetter) {
+            Console.error("lymph: the output and the dead letters would both go to '\(out)': rejected items would mix with passed events")
+            throw ExitCode(2)
+        }
+        var written = [OwnOutputGuard.Written]()
+        if let out = options.output ?? spec.output { written.append(.init(path: out, role: "output")) }
+        for stage in spec.stages {
+            if let log = stage.spec as? LogSpec { written.append(.init(path: log.path, role: "log file (stage '\(stage.name)')")) }
+        }
+        let prepared: OwnOutputGuard.Prepared
+        do {
+            prepared = try OwnOutputGuard.prepare(inputs: given, deadLetter: deadLetter, written: written)
+        } catch {
+            Console.error("lymph: \(error)")
+            throw ExitCode(2)
+        }
+        prepared.notes.forEach { Console.error("lymph: \($0)") }
+        let inputs = prepared.inputs == ["-"] && given.isEmpty ? [] : prepared.inputs
+        let opened: Pipeline
+        do {
+            opened = try PipelineFile.open(path) {
+                try Pipeline.open(spec, overrides: .init(statePath: options.state, output: options.output, deadLetter: options.deadLetter))
+            }
+        } catch {
+            // Nothing was read: the dead letters stay where the operator left them.
+            for moved in prepared.moved { Console.error("lymph: \(OwnOutputGuard.putBack(moved))") }
+            throw error
+        }
+        defer { opened.close() }
+
+        let control = RunControl()
+        let signals = SignalTrap(control: control)
+        defer { signals.cancel() }
+        let progress = (options.noProgress || isatty(2) == 0) ? nil : ProgressLine(control: control)
+        progress?.start()
+
+        let runner = PipelineRunner(pipeline: opened, control: control, maxBatchesInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount)
+        let result: RunSummary
+        do {
+            result = try await runner.run(reader: ItemReader(paths: inputs, maxItemBytes: spec.parse.maxRecordBytes))
+        } catch {
+            progress?.stop()
+            // Plugin processes of stages that did not get to finish must not outlive the run.
+            ChildProcesses.killAll()
+            Console.error("lymph: run stopped: \(error)")
+            return Outcome(moved: prepared.moved, summary: nil)
+        }
+        progress?.stop()
+        switch options.summary {
+        case .text: Console.error(result.text())
+        case .json: Console.error(result.json())
+        case .none: break
+        }
+        return Outcome(moved: prepared.moved, summary: result)
+    }
+}
