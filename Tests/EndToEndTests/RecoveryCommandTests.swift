@@ -1,0 +1,260 @@
+import Foundation
+import Testing
+
+/// A pipeline whose `deliver` stage fails every event (exit 65) until a file named `fixed`
+/// exists: the operator's "fix the cause, then replay".
+struct FixableHarness {
+    let dir = LymphBinary.workDirectory()
+    static let dead = ".lymph/fixme.dead.ndjson"
+
+    init(events: Int = 5) throws {
+        let yaml = """
+            pipeline: fixme
+            state: .lymph/fixme.sqlite
+            output: out.ndjson
+            dead_letter: \(Self.dead)
+            stages:
+              - parse
+              - dedup
+              - exec: { name: deliver, command: ./deliver.sh }
+            """
+        try yaml.write(toFile: dir + "/fixme.yaml", atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: dir + "/deliver.sh",
+                                       contents: Data("#!/bin/sh\nif [ ! -f fixed ]; then echo 'downstream not configured' >&2; exit 65; fi\ncat\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+        let lines = (1...events).map { #"{"id":"e\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"n":\#($0)}}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
+        let first = try run(["run", "fixme.yaml", "events.ndjson"])
+        #expect(first.status == 1, "\(first.stderr)")
+        #expect(LymphBinary.lines(dir + "/" + Self.dead).count == events)
+    }
+
+    func run(_ arguments: [String]) throws -> LymphBinary.Result {
+        try LymphBinary.run(arguments + ["--summary", "json"], in: dir)
+    }
+
+    func fix() { _ = FileManager.default.createFile(atPath: dir + "/fixed", contents: Data()) }
+
+    /// Files kept by replays beside the dead-letter file.
+    var kept: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/.lymph")) ?? []).filter { $0.hasPrefix("fixme.dead.ndjson.replay-") }.sorted()
+    }
+}
+
+@Suite("lymph replay, end to end")
+struct ReplayCommandTests {
+    @Test("after the fix, replay processes every dead letter, deletes the moved file and exits 0; a second replay has nothing to do")
+    func replayAfterFix() throws {
+        let h = try FixableHarness()
+        h.fix()
+        let r = try h.run(["replay", "fixme.yaml"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.count("events_read") == 5 && r.count("passed") == 5 && r.count("dead_letters") == 0)
+        #expect(r.stderr.contains("replaying '\(FixableHarness.dead)' from '\(FixableHarness.dead).replay-"), "\(r.stderr)")
+        #expect(r.stderr.contains("every record went through: deleted '\(FixableHarness.dead).replay-"), "\(r.stderr)")
+        #expect(h.kept.isEmpty)
+        #expect(LymphBinary.lines(h.dir + "/out.ndjson").count == 5)
+        #expect(LymphBinary.lines(h.dir + "/" + FixableHarness.dead).isEmpty)
+
+        let again = try h.run(["replay", "fixme.yaml"])
+        #expect(again.status == 0)
+        #expect(again.stderr.contains("nothing to replay: '\(FixableHarness.dead)' is empty"), "\(again.stderr)")
+        #expect(again.summary.isEmpty)
+        #expect(LymphBinary.lines(h.dir + "/out.ndjson").count == 5)
+    }
+
+    @Test("records that fail again go to a fresh file; the moved file is kept and named; exit 1")
+    func replayFailsAgain() throws {
+        let h = try FixableHarness(events: 3)
+        let r = try h.run(["replay", "fixme.yaml"])
+        #expect(r.status == 1)
+        #expect(r.count("dead_letters") == 3)
+        let kept = try #require(h.kept.first)
+        #expect(h.kept.count == 1)
+        #expect(r.stderr.contains("kept '.lymph/\(kept)': 3 records failed again (now in '\(FixableHarness.dead)')"), "\(r.stderr)")
+        #expect(LymphBinary.lines(h.dir + "/.lymph/" + kept).count == 3)
+        #expect(LymphBinary.lines(h.dir + "/" + FixableHarness.dead).count == 3)
+
+        // The summary lists the kept file; a later replay after the fix replays only the fresh file.
+        let summary = try LymphBinary.run(["dead-letters", "fixme.yaml", "--format", "table"], in: h.dir)
+        #expect(summary.stdout.contains("kept by an earlier replay: '.lymph/\(kept)' (3 records"), "\(summary.stdout)")
+        h.fix()
+        let fixed = try h.run(["replay", "fixme.yaml"])
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        #expect(fixed.count("passed") == 3)
+        #expect(h.kept == [kept])
+    }
+
+    @Test("another file is read in place and never moved or deleted; a missing one is exit 2")
+    func otherFile() throws {
+        let h = try FixableHarness(events: 2)
+        try FileManager.default.moveItem(atPath: h.dir + "/" + FixableHarness.dead, toPath: h.dir + "/saved.ndjson")
+        h.fix()
+        let r = try h.run(["replay", "fixme.yaml", "saved.ndjson"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.count("passed") == 2)
+        #expect(LymphBinary.lines(h.dir + "/saved.ndjson").count == 2)
+        #expect(h.kept.isEmpty)
+
+        let missing = try h.run(["replay", "fixme.yaml", "typo.ndjson"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("'typo.ndjson': cannot read"), "\(missing.stderr)")
+    }
+
+    @Test("the pipeline's own file named explicitly is moved and deleted as by default")
+    func ownFileNamed() throws {
+        let h = try FixableHarness(events: 2)
+        h.fix()
+        let r = try h.run(["replay", "fixme.yaml", "./" + FixableHarness.dead])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("deleted"))
+        #expect(h.kept.isEmpty)
+    }
+
+    @Test("a pipeline that has never run has nothing to replay, and nothing is created")
+    func neverRan() throws {
+        let dir = LymphBinary.workDirectory()
+        let r = try LymphBinary.run(["replay", LymphBinary.repo("pipelines/quickstart.yaml")], in: dir)
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("nothing to replay: '.lymph/quickstart.dead.ndjson' does not exist"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
+    @Test("a replay that cannot open the pipeline puts the dead letters back under their name")
+    func putBackOnOpenFailure() throws {
+        let h = try FixableHarness(events: 2)
+        // The store is held by another process: exit 2 before anything is read.
+        let lock = Pipe()
+        let holder = try LymphBinary.launch(["run", "fixme.yaml", "-", "--output", "none"], in: h.dir, stdin: lock)
+        defer { try? lock.fileHandleForWriting.close(); holder.waitUntilExit() }
+        // The holder writes its pid into the lock file once it holds the lock.
+        let lockFile = h.dir + "/.lymph/fixme.sqlite.lock"
+        for _ in 0..<300 where (try? String(contentsOfFile: lockFile, encoding: .utf8))?.hasPrefix("\(holder.processIdentifier)") != true {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let r = try h.run(["replay", "fixme.yaml"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("is in use by another lymph process"), "\(r.stderr)")
+        #expect(r.stderr.contains("put the dead letters back in '\(FixableHarness.dead)'"), "\(r.stderr)")
+        #expect(LymphBinary.lines(h.dir + "/" + FixableHarness.dead).count == 2)
+        #expect(h.kept.isEmpty)
+    }
+}
+
+@Suite("lymph dead-letters, end to end")
+struct DeadLettersCommandTests {
+    /// A folder where the quickstart pipeline has run over the example events (9 dead letters in parse).
+    static func quickstart() throws -> (dir: String, pipeline: String) {
+        let dir = LymphBinary.workDirectory()
+        let pipeline = LymphBinary.repo("pipelines/quickstart.yaml")
+        let r = try LymphBinary.run(["run", pipeline, LymphBinary.repo("examples/events.ndjson"), "--summary", "none", "--output", "none"], in: dir)
+        #expect(r.status == 1)
+        return (dir, pipeline)
+    }
+
+    @Test("json: the quickstart's 9 dead letters, all in parse, grouped by reason with counts, times and examples")
+    func summaryJSON() throws {
+        let (dir, pipeline) = try Self.quickstart()
+        let r = try LymphBinary.run(["dead-letters", pipeline, "--format", "json"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdoutLines.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["file"] as? String == ".lymph/quickstart.dead.ndjson")
+        #expect(object["records"] as? Int == 9 && object["from_start"] as? Int == 9 && object["resumes"] as? Int == 0)
+        let groups = try #require(object["groups"] as? [[String: Any]])
+        #expect(groups.allSatisfy { $0["stage"] as? String == "parse" })
+        #expect(groups.reduce(0) { $0 + ($1["count"] as? Int ?? 0) } == 9)
+        let counts = groups.map { $0["count"] as? Int ?? 0 }
+        #expect(counts == counts.sorted(by: >))
+        #expect(groups.allSatisfy { ($0["oldest"] as? String)?.hasPrefix("20") == true && !($0["example"] as? String ?? "").isEmpty })
+        #expect((object["unreadable"] as? [String: Any])?["count"] as? Int == 0)
+    }
+
+    @Test("table: a row per group and a total line; the file named directly gives the same groups")
+    func summaryTable() throws {
+        let (dir, pipeline) = try Self.quickstart()
+        let r = try LymphBinary.run(["dead-letters", pipeline, "--format", "table"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdoutLines
+        #expect(lines.first?.hasPrefix("STAGE") == true && lines.first?.contains("RESUMES") == true, "\(r.stdout)")
+        #expect(lines.contains("9 dead letters in '.lymph/quickstart.dead.ndjson' (9 replay from the start, 0 resume at their stage)"), "\(r.stdout)")
+        let direct = try LymphBinary.run(["dead-letters", ".lymph/quickstart.dead.ndjson", "--format", "table"], in: dir)
+        #expect(direct.status == 0)
+        #expect(direct.stdoutLines.count == lines.count)
+    }
+
+    @Test("lines that are not records are counted as unreadable with their line numbers")
+    func unreadable() throws {
+        let (dir, _) = try Self.quickstart()
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/.lymph/quickstart.dead.ndjson"))
+        handle.seekToEndOfFile()
+        handle.write(Data("garbage\n{\"no\":\"error\"}\n".utf8))
+        try handle.close()
+        let r = try LymphBinary.run(["dead-letters", ".lymph/quickstart.dead.ndjson", "--format", "json"], in: dir)
+        #expect(r.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let unreadable = object?["unreadable"] as? [String: Any]
+        #expect(unreadable?["count"] as? Int == 2)
+        #expect((unreadable?["lines"] as? [[String: Any]])?.compactMap { $0["line"] as? Int } == [10, 11])
+        #expect(object?["records"] as? Int == 9)
+        let table = try LymphBinary.run(["dead-letters", ".lymph/quickstart.dead.ndjson", "--format", "table"], in: dir)
+        #expect(table.stdout.contains("2 unreadable lines (not dead-letter records): line 10: not JSON"), "\(table.stdout)")
+    }
+
+    @Test("show N prints record N with its line number, pretty-printed; json is one line; out of range is exit 1")
+    func show() throws {
+        let (dir, pipeline) = try Self.quickstart()
+        let table = try LymphBinary.run(["dead-letters", "show", "2", pipeline, "--format", "table"], in: dir)
+        #expect(table.status == 0, "\(table.stderr)")
+        let lines = table.stdoutLines
+        #expect(lines.first == "LINE     2 of '.lymph/quickstart.dead.ndjson'", "\(table.stdout)")
+        #expect(lines.contains { $0.hasPrefix("STAGE") && $0.hasSuffix("parse") })
+        #expect(lines.contains { $0.hasPrefix("REPLAY") && $0.hasSuffix("from the start") })
+        #expect(lines.contains("{") && lines.contains("  \"error\": {"))
+
+        let json = try LymphBinary.run(["dead-letters", "show", "2", ".lymph/quickstart.dead.ndjson", "--format", "json"], in: dir)
+        #expect(json.status == 0)
+        #expect(json.stdoutLines.count == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["line"] as? Int == 2)
+        #expect(((object?["record"] as? [String: Any])?["error"] as? [String: Any])?["stage"] as? String == "parse")
+
+        let beyond = try LymphBinary.run(["dead-letters", "show", "10", pipeline], in: dir)
+        #expect(beyond.status == 1)
+        #expect(beyond.stderr.contains("'.lymph/quickstart.dead.ndjson' has 9 lines: no record 10"), "\(beyond.stderr)")
+    }
+
+    @Test("signatures: never in the summary, cut to 8 characters in show")
+    func signatures() throws {
+        let dir = LymphBinary.workDirectory()
+        let pipeline = LymphBinary.repo("pipelines/verified.yaml")
+        let run = try LymphBinary.run(["run", pipeline, LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "none", "--output", "none"],
+                                      in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "wrong_secret"])
+        #expect(run.status == 1)
+        let dead = try #require(try FileManager.default.contentsOfDirectory(atPath: dir + "/.lymph").first { $0.hasSuffix(".dead.ndjson") })
+        let firstLine = try #require(LymphBinary.lines(dir + "/.lymph/" + dead).first { $0.contains("x-immune-signature") })
+        let signature = try #require(firstLine.range(of: #"[0-9a-f]{64}"#, options: .regularExpression).map { String(firstLine[$0]) })
+        let number = try #require(LymphBinary.lines(dir + "/.lymph/" + dead).firstIndex(of: firstLine)) + 1
+
+        let summary = try LymphBinary.run(["dead-letters", pipeline, "--format", "json"], in: dir)
+        #expect(summary.status == 0)
+        #expect(!summary.stdout.contains(signature.prefix(12)))
+        for format in ["table", "json"] {
+            let shown = try LymphBinary.run(["dead-letters", "show", String(number), pipeline, "--format", format], in: dir)
+            #expect(shown.status == 0, "\(shown.stderr)")
+            #expect(!shown.stdout.contains(signature))
+            #expect(shown.stdout.contains(signature.prefix(8) + "…"), "\(shown.stdout)")
+        }
+    }
+
+    @Test("a pipeline with no dead-letter file yet: no dead letters, exit 0; a missing file named directly: exit 2")
+    func missing() throws {
+        let dir = LymphBinary.workDirectory()
+        let r = try LymphBinary.run(["dead-letters", LymphBinary.repo("pipelines/quickstart.yaml"), "--format", "table"], in: dir)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("no dead letters: '.lymph/quickstart.dead.ndjson' does not exist"))
+        let file = try LymphBinary.run(["dead-letters", "nothing.ndjson"], in: dir)
+        #expect(file.status == 2)
+        #expect(file.stderr.contains("cannot read 'nothing.ndjson'"))
+    }
+}
