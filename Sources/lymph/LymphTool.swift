@@ -14,7 +14,7 @@ struct LymphTool: AsyncParsableCommand {
             """,
         version: Lymph.version,
         subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, ServeCommand.self, SendCommand.self, SignCommand.self, SampleCommand.self,
-                      TicketsCommand.self, SensorsCommand.self, DeadLettersCommand.self]
+                      TicketsCommand.self, SensorsCommand.self, DeadLettersCommand.self, SpoolCommand.self]
     )
 
     /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.

@@ -258,3 +258,54 @@ struct DeadLettersCommandTests {
         #expect(file.stderr.contains("cannot read 'nothing.ndjson'"))
     }
 }
+
+@Suite("lymph spool, end to end", .serialized)
+struct SpoolCommandTests {
+    @Test("a pipeline that has never served: no spool, depth 0, exit 0, nothing created")
+    func neverServed() throws {
+        let dir = LymphBinary.workDirectory()
+        let pipeline = LymphBinary.repo("pipelines/serve.yaml")
+        let table = try LymphBinary.run(["spool", pipeline, "--format", "table"], in: dir)
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("no spool: \(pipeline) has never served"), "\(table.stdout)")
+        let json = try LymphBinary.run(["spool", pipeline, "--format", "json"], in: dir)
+        #expect(json.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["exists"] as? Bool == false && object?["entries"] as? Int == 0)
+        #expect(object?["spool"] as? String == ".lymph/serve.spool.sqlite")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
+    @Test("state: memory has no spool (exit 2); no spool named at all is a usage error (exit 2)")
+    func noSpool() throws {
+        let dir = LymphBinary.workDirectory()
+        try "pipeline: m\nstate: memory\nstages: [parse]\n".write(toFile: dir + "/m.yaml", atomically: true, encoding: .utf8)
+        let memory = try LymphBinary.run(["spool", "m.yaml"], in: dir)
+        #expect(memory.status == 2)
+        #expect(memory.stderr.contains("m.yaml keeps its state in memory: it has no spool"), "\(memory.stderr)")
+        let none = try LymphBinary.run(["spool"], in: dir)
+        #expect(none.status == 2)
+        #expect(none.stderr.contains("Usage: lymph spool"), "\(none.stderr)")
+    }
+
+    @Test("while lymph serve runs and events wait in the spool, lymph spool reads it without blocking the server")
+    func whileServing() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline(extra: ServeCommandTests.slowStage))
+        ServeCommandTests.writeSlowPlugin(h, seconds: "0.3")
+        try h.start()
+        for i in 1...6 { #expect(try h.post(ServeHarness.event("sp\(i)")).status == 202) }
+        let r = try LymphBinary.run(["spool", "serve.yaml", "--format", "json"], in: h.dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(object?["exists"] as? Bool == true)
+        #expect((object?["entries"] as? Int ?? 0) >= 1, "\(r.stdout)")
+        #expect((object?["pending"] as? Int ?? 0) + (object?["done"] as? Int ?? 0) == object?["entries"] as? Int)
+        #expect((object?["oldest_received_at"] as? String)?.hasPrefix("20") == true)
+        let table = try LymphBinary.run(["spool", "--state", ".lymph/serve.sqlite", "--format", "table"], in: h.dir)
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("ENTRIES"), "\(table.stdout)")
+        // The server still answers and accepts.
+        #expect(try h.post(ServeHarness.event("sp7")).status == 202)
+        #expect(h.stop() == 0)
+    }
+}

@@ -274,3 +274,95 @@ struct DeadLetterReplayTests {
         #expect(FileManager.default.fileExists(atPath: again.aside))
     }
 }
+
+@Suite("spool status")
+struct SpoolStatusTests {
+    func makeSpool(_ items: [String], receivedAt: Double) throws -> (dir: String, spool: String, state: String) {
+        let dir = Fixture.temporaryDirectory()
+        let state = dir + "/serve.sqlite"
+        let spool = StateStore.spoolPath(forState: state)
+        let store = try StateStore.open(path: spool)
+        for (i, item) in items.enumerated() { _ = try store.spoolAppend([Array(item.utf8)], receivedAt: receivedAt + Double(i)) }
+        return (dir, spool, state)
+    }
+
+    @Test("depth, bytes and the oldest entry; with no state file every entry is pending")
+    func noProgress() throws {
+        let t = Timestamp.parse("2026-06-01T12:00:00Z")!
+        let (_, spool, state) = try makeSpool(["aaaa", "bb", "c"], receivedAt: t)
+        let s = try SpoolStatus.read(spoolPath: spool, statePath: state)
+        #expect(s.exists)
+        #expect(s.entries == 3 && s.bytes == 7)
+        #expect(s.pending == 3 && s.done == 0 && s.doneThrough == nil)
+        #expect(s.oldestSeq == 1 && s.oldestReceivedAt == t)
+        #expect(s.oldestAge(now: t + 90) == 90)
+        #expect(!FileManager.default.fileExists(atPath: state))
+    }
+
+    @Test("entries up to the state store's done_through are done, the rest pending")
+    func progress() throws {
+        let t = Timestamp.parse("2026-06-01T12:00:00Z")!
+        let (_, spool, state) = try makeSpool(["a", "b", "c", "d"], receivedAt: t)
+        let store = try StateStore.open(path: state)
+        try store.write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS lymph_spool_progress (id INTEGER PRIMARY KEY CHECK (id = 1), done_through INTEGER NOT NULL)")
+            try db.execute(sql: "INSERT OR REPLACE INTO lymph_spool_progress (id, done_through) VALUES (1, 3)")
+        }
+        let s = try SpoolStatus.read(spoolPath: spool, statePath: state)
+        #expect(s.doneThrough == 3)
+        #expect(s.done == 3 && s.pending == 1)
+        #expect(s.oldestPendingReceivedAt == t + 3)
+        let json = try JSONSerialization.jsonObject(with: Data(s.json(now: t + 10).utf8)) as? [String: Any]
+        #expect(json?["pending"] as? Int == 1 && json?["done"] as? Int == 3 && json?["entries"] as? Int == 4)
+        #expect(json?["oldest_received_at"] as? String == "2026-06-01T12:00:00.000Z")
+        #expect(json?["oldest_age_seconds"] as? Double == 10)
+    }
+
+    @Test("a state file without the progress table leaves every entry pending")
+    func stateWithoutProgress() throws {
+        let (_, spool, state) = try makeSpool(["a", "b"], receivedAt: 0)
+        _ = try StateStore.open(path: state)
+        let s = try SpoolStatus.read(spoolPath: spool, statePath: state)
+        #expect(s.pending == 2 && s.done == 0 && s.doneThrough == nil)
+    }
+
+    @Test("a missing spool is reported as such and no file is created")
+    func missing() throws {
+        let dir = Fixture.temporaryDirectory()
+        let s = try SpoolStatus.read(spoolPath: dir + "/x.spool.sqlite", statePath: dir + "/x.sqlite")
+        #expect(!s.exists && s.entries == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
+    @Test("reading works while a server holds the locks and a write transaction is open")
+    func whileServing() throws {
+        let (_, spool, state) = try makeSpool(["a", "b"], receivedAt: 0)
+        let stateLock = try StoreLock.acquire(forState: state)
+        let spoolLock = try StoreLock.acquire(forState: spool)
+        let writer = try StateStore.open(path: spool, durability: .full)
+        let seen = try writer.write { db -> Int in
+            try db.execute(sql: "INSERT INTO lymph_spool (received_at, item) VALUES (1, x'00')")
+            // Not yet committed: the reader sees the last commit, without waiting.
+            return (try? SpoolStatus.read(spoolPath: spool, statePath: state).entries) ?? -1
+        }
+        #expect(seen == 2)
+        #expect(try SpoolStatus.read(spoolPath: spool, statePath: state).entries == 3)
+        withExtendedLifetime((stateLock, spoolLock)) {}
+    }
+
+    @Test("a file that is not a SQLite store is an error naming it")
+    func notAStore() throws {
+        let dir = Fixture.temporaryDirectory()
+        let path = dir + "/x.spool.sqlite"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 4096))
+        #expect(throws: SpoolStatusError.self) { try SpoolStatus.read(spoolPath: path, statePath: nil) }
+    }
+
+    @Test("the state file of a spool file", arguments: [
+        ("a/serve.spool.sqlite", "a/serve.sqlite"), ("state.db.spool", "state.db"), ("other", nil),
+    ] as [(String, String?)])
+    func statePath(spool: String, state: String?) {
+        #expect(SpoolStatus.statePath(forSpool: spool) == state)
+        if let state { #expect(StateStore.spoolPath(forState: state) == spool) }
+    }
+}
