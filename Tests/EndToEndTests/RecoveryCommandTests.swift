@@ -111,6 +111,46 @@ struct ReplayCommandTests {
         #expect(h.kept.isEmpty)
     }
 
+    @Test("records that resume at their stage: counted and shown as such, and replayed there once the stage is fixed")
+    func resumeAtStage() throws {
+        // pipelines/maintenance-notify.yaml without the notifier's env: every announcement fails (exit 78).
+        let dir = LymphBinary.workDirectory()
+        try FileManager.default.createDirectory(atPath: dir + "/pipes", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/plugins", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: LymphBinary.repo("plugins/ticket-notify.sh"), toPath: dir + "/plugins/ticket-notify.sh")
+        let fixed = try String(contentsOfFile: LymphBinary.repo("pipelines/maintenance-notify.yaml"), encoding: .utf8)
+        let broken = fixed.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("      env:") && !$0.hasPrefix("        TICKET_CHANNEL") }.joined(separator: "\n")
+        #expect(broken != fixed)
+        try broken.write(toFile: dir + "/pipes/mn.yaml", atomically: true, encoding: .utf8)
+        let secret = ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"]
+        let run = try LymphBinary.run(["run", "pipes/mn.yaml", LymphBinary.repo("examples/deliveries.ndjson"), "--output", "none", "--summary", "none"],
+                                      in: dir, environment: secret)
+        #expect(run.status == 1)
+
+        let summary = try LymphBinary.run(["dead-letters", "pipes/mn.yaml", "--format", "json"], in: dir)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(summary.stdout.utf8)) as? [String: Any])
+        let groups = try #require(object["groups"] as? [[String: Any]])
+        let notify = try #require(groups.first { $0["stage"] as? String == "notify" })
+        let announcements = try #require(notify["count"] as? Int)
+        #expect(announcements > 0)
+        #expect(notify["resumes"] as? Int == announcements && notify["from_start"] as? Int == 0)
+        #expect(groups.last?["stage"] as? String == "notify", "pipeline order: parse and verify first")
+        #expect(groups.filter { $0["stage"] as? String != "notify" }.allSatisfy { $0["resumes"] as? Int == 0 })
+
+        let line = try #require(LymphBinary.lines(dir + "/.lymph/maintenance-notify.dead.ndjson").firstIndex { $0.contains(#""resume":"#) }) + 1
+        let shown = try LymphBinary.run(["dead-letters", "show", String(line), "pipes/mn.yaml", "--format", "table"], in: dir)
+        #expect(shown.stdoutLines.contains { $0.hasPrefix("REPLAY") && $0.hasSuffix("resumes at stage 'notify' (exec)") }, "\(shown.stdout)")
+
+        try fixed.write(toFile: dir + "/pipes/mn.yaml", atomically: true, encoding: .utf8)
+        let replay = try LymphBinary.run(["replay", "pipes/mn.yaml", "--output", "none", "--summary", "json"], in: dir, environment: secret)
+        // The malformed and forged deliveries fail again; every announcement goes out, once.
+        #expect(replay.status == 1)
+        #expect(replay.count("dead_letters") == (object["from_start"] as? Int ?? -1))
+        #expect(LymphBinary.lines(dir + "/logs/tickets-channel.log").count == announcements)
+        #expect(replay.stderr.contains("records failed again"), "\(replay.stderr)")
+    }
+
     @Test("a pipeline that has never run has nothing to replay, and nothing is created")
     func neverRan() throws {
         let dir = LymphBinary.workDirectory()
