@@ -96,5 +96,6 @@ final class BeatingSource: ItemSource {
 
     var finished: Bool { source.finished }
     func batchFinished() { source.batchFinished() }
+    func writePending(_ db: Database) throws { try source.writePending(db) }
     func pendingWritten() { source.pendingWritten() }
 }

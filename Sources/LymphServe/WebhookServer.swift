@@ -86,6 +86,16 @@ public final class WebhookServer: Sendable {
         // The spool is a store file too: nothing else may open it as its state.
         spoolLock = try StoreLock.acquire(forState: spoolPath)
         spoolStore = try StateStore.open(path: spoolPath, durability: .full)
+        let source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
+        // Entries whose work committed just before a crash are done: not again (nothing is
+        // appended yet, so this connection may write the spool once).
+        switch try source.skipDone(recordedIn: store) {
+        case .skipped(0): break
+        case .skipped(let n):
+            logger.notice("skipped \(n) spool entries processed before the last stop (their work was committed, their deletion from the spool was not)")
+        case .recordDropped(let done):
+            logger.warning("the state file says spool entries through \(done) are done, but this spool never held that many (it was replaced): the record is dropped and every entry in the spool is processed")
+        }
         initialDepth = try spoolStore.spoolDepth().count
         try spoolStore.checkpointEvery(pages: 256)
         let metrics = ServeMetrics()
@@ -95,7 +105,6 @@ public final class WebhookServer: Sendable {
                                  onCommit: { metrics.spoolCommits.increment() },
                                  onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
         self.writer = writer
-        let source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
         // One connection writes the spool (see SpoolSource.deleteEntries), and checkpoints it.
         source.deleteEntries = { seq in writer.delete(through: seq) }
         // Every webhook spooled passed `verifier` first. With a second verify stage the flag

@@ -1,11 +1,12 @@
 import GRDB
 import Synchronization
 
-/// Reads `lymph serve`'s spool in arrival order, for the pipeline worker. An entry is deleted
+/// Reads `lymph serve`'s spool in arrival order, for the pipeline worker. An entry is done
 /// once its batch has left the pipeline (written out, dropped or dead-lettered) and the dedup
-/// keys and tickets it produced are committed to the state file: a crash before that leaves
-/// the entry to be processed again (dedup then drops it; tickets are idempotent by event id),
-/// never lost.
+/// keys, tickets and output lengths it produced are committed to the state file, in the same
+/// transaction as `lymph_spool_progress` (the last entry done). It is deleted from the spool
+/// after that commit; a crash in between leaves it in the spool, and the next start skips it
+/// (`skipDone`). A crash before the commit leaves it to be processed again, never lost.
 public final class SpoolSource: ItemSource, @unchecked Sendable {
     /// The spool file (not the state file).
     let store: StateStore
@@ -24,6 +25,8 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
     var finishedThrough: Int64 = 0
     var finishedCount = 0
     var deletedThrough: Int64 = 0
+    /// The last entry recorded as done in the state file.
+    var recordedThrough: Int64 = 0
     public private(set) var finished = false
     /// Entries handed to the pipeline so far.
     public let taken = Atomic<Int>(0)
@@ -103,8 +106,41 @@ public final class SpoolSource: ItemSource, @unchecked Sendable {
         }
     }
 
+    /// What `skipDone` found.
+    public enum DoneEntries: Sendable, Equatable {
+        /// This many entries were done but still in the spool, and are deleted now.
+        case skipped(Int)
+        /// The state file said entries through this one were done, but this spool never gave
+        /// that number (the spool file was replaced): the record is dropped, nothing skipped.
+        case recordDropped(doneThrough: Int64)
+    }
+
+    /// Skips (and deletes) the entries the state file records as done: their work was
+    /// committed before a crash kept their deletion from the spool. Call before the first
+    /// batch, and before anything else writes the spool.
+    @discardableResult
+    public func skipDone(recordedIn state: StateStore) throws -> DoneEntries {
+        guard let done = try state.spoolDoneThrough(), done > 0 else { return .skipped(0) }
+        guard done <= (try store.spoolHighestSeq()) else {
+            try state.clearSpoolProgress()
+            return .recordDropped(doneThrough: done)
+        }
+        lastFetched = max(lastFetched, done)
+        finishedThrough = max(finishedThrough, done)
+        recordedThrough = max(recordedThrough, done)
+        deletedThrough = max(deletedThrough, done)
+        return .skipped(try store.spoolDelete(through: done))
+    }
+
+    /// In the state file's transaction: entries through `finishedThrough` are done.
+    public func writePending(_ db: Database) throws {
+        guard finishedThrough > recordedThrough else { return }
+        try StateStore.recordSpoolProgress(db, doneThrough: finishedThrough)
+    }
+
     /// After the state file committed: the entries whose work is now remembered can go.
     public func pendingWritten() {
+        recordedThrough = max(recordedThrough, finishedThrough)
         guard finishedThrough > deletedThrough else { return }
         do {
             if let deleteEntries { try deleteEntries(finishedThrough) } else { try store.spoolDelete(through: finishedThrough) }

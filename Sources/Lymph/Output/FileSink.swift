@@ -20,6 +20,8 @@ public final class FileSink: Sendable {
     /// stopped (no torn or doubled line); without, it fails.
     let diskFull: DiskFullWait?
     private let closed = Mutex(false)
+    /// What went through `write`, for `OutputLedger`'s commit-time check.
+    let progress = Mutex(WriteProgress())
 
     init(path: String, fd: Int32, ownsDescriptor: Bool, diskFull: DiskFullWait? = nil) {
         self.path = path
@@ -50,7 +52,7 @@ public final class FileSink: Sendable {
         guard !bytes.isEmpty else { return }
         let diskFull = self.diskFull, path = self.path
         var waited = 0
-        let result: Int32 = bytes.withUnsafeBytes { buffer in
+        let (result, written): (Int32, Int) = bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
@@ -62,12 +64,13 @@ public final class FileSink: Sendable {
                         waited += 1
                         continue
                     }
-                    return code
+                    return (code, offset)
                 }
                 offset += n
             }
-            return 0
+            return (0, offset)
         }
+        progress.withLock { $0.record(bytes[..<written]) }
         if waited > 0 && result == 0 { diskFull?.cleared() }
         if result != 0 {
             let reason = result == EPIPE ? "the reader closed it (broken pipe)" : String(cString: strerror(result))
@@ -91,6 +94,37 @@ public final class FileSink: Sendable {
     }
 
     deinit { close() }
+}
+
+/// The bytes a sink has written since it was opened, and the last of them: with no other
+/// writer, a file ends with `tail`'s last `trustedTail` bytes.
+struct WriteProgress: Sendable {
+    static let tailLimit = 64
+    var total = 0
+    var tail: [UInt8] = []
+    /// How many of `tail`'s last bytes are known to be the file's last bytes.
+    var trustedTail = 0
+
+    mutating func record(_ bytes: ArraySlice<UInt8>) {
+        guard !bytes.isEmpty else { return }
+        total += bytes.count
+        if bytes.count >= Self.tailLimit {
+            tail = Array(bytes.suffix(Self.tailLimit))
+        } else {
+            tail.append(contentsOf: bytes)
+            if tail.count > Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
+        }
+        trustedTail = min(tail.count, trustedTail + bytes.count)
+    }
+
+    /// The file's last bytes, read at start: what follows is appended to them.
+    mutating func seed(_ bytes: [UInt8]) {
+        tail = Array(bytes.suffix(Self.tailLimit))
+        trustedTail = tail.count
+    }
+
+    /// The bytes the fingerprint covers: the trusted end of `tail`.
+    var trustedBytes: ArraySlice<UInt8> { tail.suffix(trustedTail) }
 }
 
 /// An output that cannot be written: the run cannot continue (exit 3).

@@ -1,7 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Synchronization
 
 /// Opens each output path once, so stages and the pipeline output that name the same file
-/// (or `-`) share one descriptor and their lines stay in order.
+/// (or `-`) share one descriptor and their lines stay in order. Two paths that name one
+/// regular file (`out.jsonl` and `./out.jsonl`, a symlink) share one sink too.
 public final class SinkRegistry: Sendable {
     private let sinks = Mutex<[String: FileSink]>([:])
     let diskFull: DiskFullWait?
@@ -20,7 +26,12 @@ public final class SinkRegistry: Sendable {
         let result: Result<FileSink, OutputError> = sinks.withLock { sinks in
             if let existing = sinks[path] { return .success(existing) }
             do throws(OutputError) {
-                let sink = try FileSink.append(path: path, diskFull: diskFull)
+                var sink = try FileSink.append(path: path, diskFull: diskFull)
+                if let identity = FileIdentity(descriptor: sink.fd),
+                   let same = sinks.values.first(where: { FileIdentity(descriptor: $0.fd) == identity }) {
+                    sink.close()
+                    sink = same
+                }
                 sinks[path] = sink
                 return .success(sink)
             } catch {
@@ -28,6 +39,14 @@ public final class SinkRegistry: Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// The files opened so far, each once, by path.
+    var openFiles: [FileSink] {
+        sinks.withLock { sinks in
+            var seen = Set<ObjectIdentifier>()
+            return sinks.values.filter { seen.insert(ObjectIdentifier($0)).inserted }.sorted { $0.path < $1.path }
+        }
     }
 
     public func closeAll() {

@@ -38,6 +38,9 @@ public final class Pipeline: Sendable {
     let output: FileSink?
     let deadLetters: FileSink
     let sinks: SinkRegistry
+    /// Commits the output files' lengths with the store, and cut them back at start: nil
+    /// without a state file (nothing to remember them in).
+    public let outputs: OutputLedger?
 
     /// Secrets are read first, so a missing one stops the run before anything is opened.
     /// `requireStore`: open the store even when no stage keeps state (`lymph serve`'s spool).
@@ -70,12 +73,17 @@ public final class Pipeline: Sendable {
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
         let replays = try ReplayLedger(store: store, now: now)
+        // Every sink is open now (log stages open theirs when built), and nothing is written yet.
+        var outputs: OutputLedger?
+        if let store, store.location != ":memory:" {
+            outputs = try OutputLedger.open(store: store, sinks: sinks.openFiles)
+        }
         return Pipeline(spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, replays: replays,
-                        output: output, deadLetters: deadLetters, sinks: sinks)
+                        output: output, deadLetters: deadLetters, sinks: sinks, outputs: outputs)
     }
 
     private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage],
-                 replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry) {
+                 replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry, outputs: OutputLedger?) {
         self.spec = spec
         self.store = store
         self.lock = lock
@@ -87,6 +95,7 @@ public final class Pipeline: Sendable {
         self.output = output
         self.deadLetters = deadLetters
         self.sinks = sinks
+        self.outputs = outputs
     }
 
     /// The pipeline's first verify stage, for checking signatures before anything is stored.

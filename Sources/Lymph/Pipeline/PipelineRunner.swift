@@ -96,17 +96,21 @@ public struct PipelineRunner: Sendable {
                         for s in pipeline.stages { try s.stage.writePending(db) }
                         try pipeline.replays.writePending(db)
                         try source.writePending(db)
+                        // Every finished batch is written: the files' lengths now belong to this work.
+                        try pipeline.outputs?.writePending(db)
                     }
                     break
                 } catch {
                     for s in pipeline.stages { s.stage.pendingNotWritten() }
                     pipeline.replays.pendingNotWritten()
+                    pipeline.outputs?.pendingNotWritten()
                     guard error.isDiskFull, let wait = pipeline.diskFull,
                           wait.pause("\(error); waiting for space", attempt: waited) else { throw error }
                     waited += 1
                 }
             }
             if waited > 0 { pipeline.diskFull?.cleared() }
+            pipeline.outputs?.pendingWritten()
         }
         for s in pipeline.stages { s.stage.pendingWritten() }
         pipeline.replays.pendingWritten()

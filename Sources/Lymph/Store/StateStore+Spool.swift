@@ -83,9 +83,19 @@ extension StateStore {
         }
     }
 
-    /// Removes entries up to `seq`.
-    public func spoolDelete(through seq: Int64) throws(StoreError) {
-        try write { db in try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq]) }
+    /// Removes entries up to `seq`; returns how many there were.
+    @discardableResult
+    public func spoolDelete(through seq: Int64) throws(StoreError) -> Int {
+        try write { db in
+            try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq])
+            return db.changesCount
+        }
+    }
+
+    /// The newest sequence number this spool file ever gave (0 for none): sequence numbers
+    /// are never reused, even after deletes (AUTOINCREMENT keeps the high mark).
+    public func spoolHighestSeq() throws(StoreError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'lymph_spool'") ?? 0 }
     }
 
     /// Makes this connection, the spool's only writer, checkpoint its write-ahead log after

@@ -123,6 +123,28 @@ public final class StateStore: Sendable {
                 ) WITHOUT ROWID
                 """)
         }
+        m.registerMigration("v5-exactly-once") { db in
+            // Each output file's length as of the last commit, committed with the work that wrote
+            // it (OutputLedger), and how far `lymph serve`'s spool is done (SpoolSource): both are
+            // written in the runner's transaction, so they always match the committed work.
+            try db.execute(sql: """
+                CREATE TABLE lymph_output_files (
+                    real_path TEXT PRIMARY KEY,
+                    path TEXT NOT NULL,
+                    device INTEGER NOT NULL,
+                    inode INTEGER NOT NULL,
+                    length INTEGER NOT NULL,
+                    fingerprint INTEGER NOT NULL,
+                    fingerprint_length INTEGER NOT NULL,
+                    shared INTEGER NOT NULL DEFAULT 0,
+                    committed_at REAL NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS lymph_spool_progress (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    done_through INTEGER NOT NULL
+                );
+                """)
+        }
         return m
     }
 

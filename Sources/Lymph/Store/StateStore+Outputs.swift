@@ -1,0 +1,47 @@
+import GRDB
+
+/// Output files as of the last commit (`lymph_output_files`), for `OutputLedger`: a restart
+/// after a crash cuts each back to what its committed work wrote.
+extension StateStore {
+    /// A row of `lymph_output_files`: an output file as of the last commit.
+    struct OutputFileRecord: Sendable, Equatable {
+        /// `realpath(3)` of the file: the row's key.
+        var realPath: String
+        /// The path as the pipeline opened it.
+        var path: String
+        var device: UInt64
+        var inode: UInt64
+        /// Bytes of the file that belong to committed work.
+        var length: Int64
+        /// FNV-1a of the `fingerprintLength` (at most 64) bytes before `length`.
+        var fingerprint: UInt64
+        var fingerprintLength: Int
+        /// Another program appends to the file too: it is never cut back.
+        var shared: Bool
+    }
+
+    /// The row for `realPath`, if any.
+    func outputFile(realPath: String) throws(StoreError) -> OutputFileRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT real_path, path, device, inode, length, fingerprint, fingerprint_length, shared
+                FROM lymph_output_files WHERE real_path = ?
+                """, arguments: [realPath]).map { row in
+                OutputFileRecord(realPath: row[0], path: row[1], device: UInt64(bitPattern: row[2]), inode: UInt64(bitPattern: row[3]),
+                                 length: row[4], fingerprint: UInt64(bitPattern: row[5]), fingerprintLength: row[6], shared: row[7])
+            }
+        }
+    }
+
+    /// Inserts or replaces `record`'s row (inside the caller's transaction).
+    static func recordOutputFile(_ db: Database, _ record: OutputFileRecord, at now: Double) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO lymph_output_files (real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, committed_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (real_path) DO UPDATE SET path = excluded.path, device = excluded.device, inode = excluded.inode,
+                length = excluded.length, fingerprint = excluded.fingerprint, fingerprint_length = excluded.fingerprint_length,
+                shared = excluded.shared, committed_at = excluded.committed_at
+            """).execute(arguments: [record.realPath, record.path, Int64(bitPattern: record.device), Int64(bitPattern: record.inode),
+                                     record.length, Int64(bitPattern: record.fingerprint), record.fingerprintLength, record.shared, now])
+    }
+}
