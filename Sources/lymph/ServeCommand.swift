@@ -59,10 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(pipeline): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
             throw ExitCode(2)
         }
-        // A spool entry holds the body as a JSON string (escaping can make it up to six times
-        // longer) plus headers: parse must take any entry whose body passed max_body.
-        let entryLimit = 6 * spec.serve.maxBody + 4096
-        if spec.parse.maxBytes < entryLimit { spec.parse = ParseStage(name: spec.parse.name, maxBytes: entryLimit) }
+        spec.parse = SpoolWriter.parseStage(for: spec)
         // The state file syncs on commit too: the spool forgets an entry only after its
         // work is committed, and that must hold across a power cut, not only a crash.
         // A full disk pauses the worker until space returns, instead of ending the server.
