@@ -76,7 +76,13 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(error)")
             throw ExitCode(3)
         }
-        let signals = ServeSignals(server: server)
+        // The first SIGTERM/SIGINT starts a graceful shutdown; a second exits at once (the
+        // spool still holds everything accepted). Reload is not supported: a hangup must not
+        // end a server that is taking webhooks.
+        let signals = SignalTrap(stopOn: [SIGINT, SIGTERM], ignoring: [SIGHUP: Self.hangupMessage]) { sig in
+            Console.error("lymph serve: \(SignalTrap.name(sig)): finishing requests in flight and the batches in hand (again to exit at once)")
+            Task { await server.shutdown() }
+        }
         defer { signals.cancel() }
         let route = spec.serve.path
         do {
@@ -97,47 +103,6 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// SIGTERM/SIGINT: the first starts a graceful shutdown; a second exits at once (the spool
-/// still holds everything that was accepted), taking plugin processes along.
-final class ServeSignals {
-    private let sources: [any DispatchSourceSignal]
-
-    init(server: WebhookServer) {
-        signal(SIGPIPE, SIG_IGN)
-        var sources: [any DispatchSourceSignal] = []
-        let count = Counter()
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                if count.next() > 1 {
-                    ChildProcesses.killAll()
-                    _exit(128 + sig)
-                }
-                Console.error("lymph serve: \(sig == SIGINT ? "SIGINT" : "SIGTERM"): finishing requests in flight and the batches in hand (again to exit at once)")
-                Task { await server.shutdown() }
-            }
-            source.resume()
-            sources.append(source)
-        }
-        // Reload is not supported: a hangup must not end a server that is taking webhooks.
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler {
-            Console.error("lymph serve: SIGHUP ignored: reloading the pipeline is not supported; restart to apply changes (SIGTERM stops gracefully)")
-        }
-        hangup.resume()
-        sources.append(hangup)
-        self.sources = sources
-    }
-
-    func cancel() {
-        for s in sources { s.cancel() }
-    }
-
-    final class Counter: @unchecked Sendable {
-        private var n = 0
-        private let lock = NSLock()
-        func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
-    }
+extension ServeCommand {
+    static let hangupMessage = "lymph serve: SIGHUP ignored: reloading the pipeline is not supported; restart to apply changes (SIGTERM stops gracefully)"
 }
