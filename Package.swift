@@ -30,10 +30,13 @@ let package = Package(
     targets: [
         // glibc's posix_spawn extensions and pidfd_open, for event-mode plugins (EventProcess).
         .target(name: "CLymphSpawn"),
+        // The system's zlib (Debian's zlib1g-dev, which scripts/setup installs), for gzip input.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "Lymph",
             dependencies: [
                 "CLymphSpawn",
+                "CZlib",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,7 +78,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LymphTests",
-            dependencies: ["Lymph", "LymphServe", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["Lymph", "LymphServe", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["Lymph"]),
     ],

@@ -140,8 +140,9 @@ public final class WebhookSender: Sendable {
     }
 
     /// Sends every item `reader` yields; returns when all are answered or given up on, or once
-    /// the receiver is taken as gone (`Summary.stopped`) and the requests in flight have ended.
-    public func send(_ reader: ItemReader) async throws -> Summary {
+    /// the receiver is taken as gone (`Summary.stopped`) or `control` asks for a stop, and the
+    /// requests in flight have ended.
+    public func send(_ reader: ItemReader, control: RunControl? = nil) async throws -> Summary {
         let connect = min(options.connectTimeout, options.timeout)
         var configuration = HTTPClient.Configuration(timeout: .init(connect: Self.timeAmount(connect), read: Self.timeAmount(options.timeout)))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, options.concurrency)
@@ -149,7 +150,7 @@ public final class WebhookSender: Sendable {
         // backoff and their count in the summary) are the only ones.
         configuration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        let queue = SendQueue(reader: reader)
+        let queue = SendQueue(reader: reader, control: control)
         let results = SummaryBox()
         let pacer = Pacer(rate: options.rate)
         let start = ContinuousClock.now
@@ -322,6 +323,7 @@ final class SummaryBox: Sendable {
 /// Items from the reader, one at a time, for several senders.
 final class SendQueue: @unchecked Sendable {
     let reader: ItemReader
+    let control: RunControl?
     let lock = NSLock()
     var buffer: [RawItem] = []
     var index = 0
@@ -329,7 +331,10 @@ final class SendQueue: @unchecked Sendable {
     var error: (any Error)?
     private let stopped = Atomic(false)
 
-    init(reader: ItemReader) { self.reader = reader }
+    init(reader: ItemReader, control: RunControl? = nil) {
+        self.reader = reader
+        self.control = control
+    }
 
     /// No more items are handed out (the receiver is gone); items in flight are not retried.
     func stop() { stopped.store(true, ordering: .relaxed) }
@@ -338,10 +343,10 @@ final class SendQueue: @unchecked Sendable {
     func next() -> [UInt8]? {
         lock.lock()
         defer { lock.unlock() }
-        while index >= buffer.count || isStopped {
-            if done || isStopped { return nil }
+        while index >= buffer.count || isStopped || control?.isStopRequested == true {
+            if done || isStopped || control?.isStopRequested == true { return nil }
             do {
-                guard let batch = try reader.nextBatch(control: nil) else { done = true; return nil }
+                guard let batch = try reader.nextBatch(control: control) else { done = true; return nil }
                 buffer = batch.items
                 index = 0
             } catch {

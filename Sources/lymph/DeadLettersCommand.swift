@@ -72,6 +72,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @OptionGroup var source: Source
         @Option(help: "table (default on a terminal) or json (one object).") var format: OutputFormat?
 
+        @OptionGroup var time: TimeZoneOptions
         func run() async throws {
             let resolved = try source.resolve()
             let summary: DeadLetterSummary
@@ -86,14 +87,14 @@ struct DeadLettersCommand: AsyncParsableCommand {
             case .json:
                 print(summary.json(extra: ["kept_replays": kept.map { ["file": $0.path, "bytes": $0.bytes, "records": $0.records] as [String: Any] }]))
             case .table:
-                print(Self.table(summary, kept: kept))
+                print(Self.table(summary, kept: kept, time: time.zone))
             }
         }
 
-        static func table(_ s: DeadLetterSummary, kept: [DeadLetterReplay.Kept]) -> String {
+        static func table(_ s: DeadLetterSummary, kept: [DeadLetterReplay.Kept], time zone: TimeZoneOptions.Zone = .utc) -> String {
             var lines: [String] = []
             if !s.groups.isEmpty {
-                func time(_ t: String?) -> String { t.map { String($0.prefix(19)).replacingOccurrences(of: "T", with: " ") } ?? "-" }
+                func time(_ t: String?) -> String { t.map { zone.show($0) } ?? "-" }
                 lines.append(renderTable(["STAGE", "REASON", "COUNT", "RESUMES", "OLDEST", "NEWEST", "EXAMPLE"], s.groups.map {
                     [$0.stage.cutForMessage(30), $0.reason.cutForMessage(30), String($0.count), String($0.resumes), time($0.oldest), time($0.newest),
                      $0.example.cutForMessage(60)]
@@ -135,6 +136,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @OptionGroup var source: Source
         @Option(help: "table (default on a terminal) or json (one line).") var format: OutputFormat?
 
+        @OptionGroup var time: TimeZoneOptions
         func run() async throws {
             let resolved = try source.resolve()
             guard number >= 1 else {
@@ -166,15 +168,15 @@ struct DeadLettersCommand: AsyncParsableCommand {
             case .json:
                 print(record.json(file: resolved.file, line: number))
             case .table:
-                print(Self.details(record, line: number, file: resolved.file))
+                print(Self.details(record, line: number, file: resolved.file, time: time.zone))
             }
         }
 
-        static func details(_ r: DeadLetterRecord, line: Int, file: String) -> String {
+        static func details(_ r: DeadLetterRecord, line: Int, file: String, time: TimeZoneOptions.Zone = .utc) -> String {
             var rows: [(String, String)] = [("LINE", "\(line) of '\(file)'"), ("STAGE", r.stage), ("REASON", r.reason)]
             let message = r.message.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
             for (i, part) in message.enumerated() { rows.append((i == 0 ? "MESSAGE" : "", String(part))) }
-            if let at = r.at { rows.append(("AT", at)) }
+            if let at = r.at { rows.append(("AT", time.show(at))) }
             if let file = r.sourceFile { rows.append(("SOURCE", file + (r.sourceLine.map { ":\($0)" } ?? ""))) }
             if let stage = r.resumeStage {
                 rows.append(("REPLAY", "resumes at stage '\(stage)'" + (r.resumeKind.map { " (\($0))" } ?? "")))

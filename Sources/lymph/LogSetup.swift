@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Lymph
 
 /// Lymph's log goes to stderr (stdout may carry events), as text or one JSON object per line.
 /// The level comes from `--log-level`, else `LYMPH_LOG_LEVEL`, else info.
@@ -79,7 +80,7 @@ struct JSONLogHandler: LogHandler {
     func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        var line = "{\"ts\":\(Self.quote(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])))"
+        var line = "{\"ts\":\(Self.quote(Timestamp.format(Timestamp.now())))"
         line += ",\"level\":\"\(event.level.rawValue)\",\"label\":\(Self.quote(label)),\"msg\":\(Self.quote(event.message.description))"
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             line += ",\(Self.quote(key)):\(Self.quote(value.description))"

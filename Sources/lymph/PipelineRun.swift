@@ -38,10 +38,16 @@ enum PipelineRun {
         let moved: [OwnOutputGuard.Moved]
         /// Nil when the run stopped on an error (said on stderr).
         let summary: RunSummary?
+        /// A broken input (corrupt or truncated gzip) that ended reading: what came before it
+        /// was processed and is in the summary.
+        var inputFailure: InputError? = nil
+
+        /// Whether every input was read to its end (no signal, no error).
+        var readToEnd: Bool { summary.map { $0.interruptedBy == 0 } == true && inputFailure == nil }
 
         /// `lymph run`'s exit status for the outcome: nil for 0.
         var exitCode: ExitCode? {
-            guard let summary else { return ExitCode(3) }
+            guard let summary, inputFailure == nil else { return ExitCode(3) }
             if summary.interruptedBy != 0 { return ExitCode(128 + summary.interruptedBy) }
             if summary.deadLetters > 0 { return ExitCode(1) }
             return nil
@@ -97,8 +103,9 @@ enum PipelineRun {
 
         let runner = PipelineRunner(pipeline: opened, control: control, maxBatchesInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount)
         let result: RunSummary
+        let reader = ItemReader(paths: inputs, maxItemBytes: spec.parse.maxRecordBytes)
         do {
-            result = try await runner.run(reader: ItemReader(paths: inputs, maxItemBytes: spec.parse.maxRecordBytes))
+            result = try await runner.run(reader: reader)
         } catch {
             progress?.stop()
             // Plugin processes of stages that did not get to finish must not outlive the run.
@@ -112,6 +119,9 @@ enum PipelineRun {
         case .json: Console.error(result.json())
         case .none: break
         }
-        return Outcome(moved: prepared.moved, summary: result)
+        if let failure = reader.failure {
+            Console.error("lymph: \(failure); reading stopped there: the items before it were processed (above), later inputs were not read")
+        }
+        return Outcome(moved: prepared.moved, summary: result, inputFailure: reader.failure)
     }
 }

@@ -45,7 +45,7 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         let outcome = try await PipelineRun.run(pipeline: pipeline, spec: spec, inputs: [path], options: options)
         for moved in outcome.moved {
-            let ending = DeadLetterReplay.finish(moved: moved.aside, deadLetters: outcome.summary?.deadLetters,
+            let ending = DeadLetterReplay.finish(moved: moved.aside, deadLetters: outcome.inputFailure == nil ? outcome.summary?.deadLetters : nil,
                                                  interruptedBy: outcome.summary?.interruptedBy ?? 0, into: moved.original)
             Console.error("lymph: \(ending.message)")
         }

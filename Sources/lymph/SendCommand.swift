@@ -59,7 +59,7 @@ struct SendCommand: AsyncParsableCommand {
 
     func run() async throws {
         let key = try secret.map { try SecretOption.resolve($0, command: "send") }
-        let unreadable = ItemReader.checkReadable(inputs, command: "send URL")
+        let unreadable = ItemReader.checkReadable(inputs)
         if !unreadable.isEmpty {
             unreadable.forEach { Console.error("lymph send: \($0)") }
             throw ExitCode(2)
@@ -71,13 +71,27 @@ struct SendCommand: AsyncParsableCommand {
         options.timeout = .seconds(timeout)
         let sender = WebhookSender(options: options, logger: Logger(label: "lymph.send"))
         let summary: WebhookSender.Summary
+        let reader = ItemReader(paths: inputs, maxItemBytes: 64 << 20)
+        // The first SIGINT/SIGTERM/SIGHUP stops reading: the requests in flight end and the
+        // summary is printed (exit 128 + the signal); a second exits at once.
+        let control = RunControl()
+        let signals = SignalTrap(stopOn: SignalTrap.runSignals) { control.requestStop(signal: $0) }
+        defer { signals.cancel() }
         do {
-            summary = try await sender.send(ItemReader(paths: inputs, maxItemBytes: 64 << 20))
+            summary = try await sender.send(reader, control: control)
         } catch {
             Console.error("lymph send: \(error)")
             throw ExitCode(2)
         }
         Console.error("lymph send: " + summary.text)
+        if control.isStopRequested && !reader.finished {
+            Console.error("lymph send: stopped by \(SignalTrap.name(control.stopSignal)): the rest of the input was not sent")
+            throw ExitCode(128 + control.stopSignal)
+        }
+        if let failure = reader.failure {
+            Console.error("lymph send: \(failure); reading stopped there: the lines before it were sent")
+            throw ExitCode(1)
+        }
         if !summary.allAccepted { throw ExitCode(1) }
     }
 }

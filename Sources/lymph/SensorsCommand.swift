@@ -11,6 +11,8 @@ struct SensorsCommand: AsyncParsableCommand {
     @Option(help: "Which sensors.") var status: StatusFilter = .all
     @Option(help: "table (default on a terminal) or json (one sensor a line).") var format: OutputFormat?
 
+    @OptionGroup var time: TimeZoneOptions
+
     /// A pipeline (`--pipeline`) without a `track_sensors` stage records no sensors: that is
     /// said on stderr, exit 2, as for a pipeline with no store; not an empty list.
     func run() async throws {
@@ -27,7 +29,7 @@ struct SensorsCommand: AsyncParsableCommand {
             for s in sensors { print(String(decoding: s.json(), as: UTF8.self)) }
         case .table:
             print(renderTable(["SENSOR", "STATUS", "SINCE", "EQUIPMENT", "LAST EVENT"], sensors.map {
-                [$0.sensorID, $0.status, Timestamp.format($0.since).prefix(16).replacingOccurrences(of: "T", with: " "), $0.equipmentID ?? "-", $0.lastEventID]
+                [$0.sensorID, $0.status, time.zone.show($0.since), $0.equipmentID ?? "-", $0.lastEventID]
             }))
             print("\(sensors.count) sensor\(sensors.count == 1 ? "" : "s")")
         }

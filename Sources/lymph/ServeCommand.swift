@@ -59,10 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(pipeline): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
             throw ExitCode(2)
         }
-        // A spool entry holds the body as a JSON string (escaping can make it up to six times
-        // longer) plus headers: parse must take any entry whose body passed max_body.
-        let entryLimit = 6 * spec.serve.maxBody + 4096
-        if spec.parse.maxBytes < entryLimit { spec.parse = ParseStage(name: spec.parse.name, maxBytes: entryLimit) }
+        spec.parse = SpoolWriter.parseStage(for: spec)
         // The state file syncs on commit too: the spool forgets an entry only after its
         // work is committed, and that must hold across a power cut, not only a crash.
         // A full disk pauses the worker until space returns, instead of ending the server.
@@ -79,7 +76,13 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(error)")
             throw ExitCode(3)
         }
-        let signals = ServeSignals(server: server)
+        // The first SIGTERM/SIGINT starts a graceful shutdown; a second exits at once (the
+        // spool still holds everything accepted). Reload is not supported: a hangup must not
+        // end a server that is taking webhooks.
+        let signals = SignalTrap(stopOn: [SIGINT, SIGTERM], ignoring: [SIGHUP: Self.hangupMessage]) { sig in
+            Console.error("lymph serve: \(SignalTrap.name(sig)): finishing requests in flight and the batches in hand (again to exit at once)")
+            Task { await server.shutdown() }
+        }
         defer { signals.cancel() }
         let route = spec.serve.path
         do {
@@ -100,47 +103,6 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// SIGTERM/SIGINT: the first starts a graceful shutdown; a second exits at once (the spool
-/// still holds everything that was accepted), taking plugin processes along.
-final class ServeSignals {
-    private let sources: [any DispatchSourceSignal]
-
-    init(server: WebhookServer) {
-        signal(SIGPIPE, SIG_IGN)
-        var sources: [any DispatchSourceSignal] = []
-        let count = Counter()
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                if count.next() > 1 {
-                    ChildProcesses.killAll()
-                    _exit(128 + sig)
-                }
-                Console.error("lymph serve: \(sig == SIGINT ? "SIGINT" : "SIGTERM"): finishing requests in flight and the batches in hand (again to exit at once)")
-                Task { await server.shutdown() }
-            }
-            source.resume()
-            sources.append(source)
-        }
-        // Reload is not supported: a hangup must not end a server that is taking webhooks.
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler {
-            Console.error("lymph serve: SIGHUP ignored: reloading the pipeline is not supported; restart to apply changes (SIGTERM stops gracefully)")
-        }
-        hangup.resume()
-        sources.append(hangup)
-        self.sources = sources
-    }
-
-    func cancel() {
-        for s in sources { s.cancel() }
-    }
-
-    final class Counter: @unchecked Sendable {
-        private var n = 0
-        private let lock = NSLock()
-        func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
-    }
+extension ServeCommand {
+    static let hangupMessage = "lymph serve: SIGHUP ignored: reloading the pipeline is not supported; restart to apply changes (SIGTERM stops gracefully)"
 }

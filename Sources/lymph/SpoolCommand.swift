@@ -27,6 +27,8 @@ struct SpoolCommand: AsyncParsableCommand {
 
     @Option(help: "table (default on a terminal) or json (one object).") var format: OutputFormat?
 
+    @OptionGroup var time: TimeZoneOptions
+
     func run() async throws {
         let (spoolPath, statePath, owner) = try locate()
         let status: SpoolStatus
@@ -40,7 +42,7 @@ struct SpoolCommand: AsyncParsableCommand {
         case .json:
             print(status.json())
         case .table:
-            print(Self.details(status, owner: owner))
+            print(Self.details(status, owner: owner, time: time.zone))
         }
     }
 
@@ -60,7 +62,7 @@ struct SpoolCommand: AsyncParsableCommand {
         return (StateStore.spoolPath(forState: statePath), statePath, file)
     }
 
-    static func details(_ s: SpoolStatus, owner: String, now: Double = Timestamp.now()) -> String {
+    static func details(_ s: SpoolStatus, owner: String, now: Double = Timestamp.now(), time: TimeZoneOptions.Zone = .utc) -> String {
         guard s.exists else { return "no spool: \(owner) has never served ('\(s.path)' does not exist)\nentries  0" }
         var rows: [(String, String)] = [
             ("SPOOL", s.path),
@@ -70,12 +72,12 @@ struct SpoolCommand: AsyncParsableCommand {
             ("BYTES", "\(s.bytes) in entries; \(s.fileBytes) on disk"),
         ]
         if let seq = s.oldestSeq, let at = s.oldestReceivedAt {
-            rows.append(("OLDEST", "#\(seq), received \(Timestamp.format(at)) (\(age(now - at)) ago)"))
+            rows.append(("OLDEST", "#\(seq), received \(time.show(at, seconds: true)) (\(age(now - at)) ago)"))
         } else {
             rows.append(("OLDEST", "-"))
         }
         if let at = s.oldestPendingReceivedAt, at != s.oldestReceivedAt {
-            rows.append(("OLDEST PENDING", "received \(Timestamp.format(at)) (\(age(now - at)) ago)"))
+            rows.append(("OLDEST PENDING", "received \(time.show(at, seconds: true)) (\(age(now - at)) ago)"))
         }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")

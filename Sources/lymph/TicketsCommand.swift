@@ -20,6 +20,7 @@ struct TicketsCommand: AsyncParsableCommand {
         @Option(help: "Only this equipment.") var equipment: String?
         @Option(help: "table (default on a terminal) or json (one ticket a line).") var format: OutputFormat?
 
+        @OptionGroup var time: TimeZoneOptions
         func run() async throws {
             let tickets = try withStore(location.open()) { store throws(StoreError) in
                 try store.tickets(status: status == .all ? nil : Ticket.Status(rawValue: status.rawValue), equipment: equipment)
@@ -29,7 +30,7 @@ struct TicketsCommand: AsyncParsableCommand {
                 for t in tickets { print(String(decoding: t.json(), as: UTF8.self)) }
             case .table:
                 print(renderTable(["TICKET", "DUE BY", "PRIORITY", "STATUS", "EQUIPMENT", "SOURCES", "ACTION"], tickets.map {
-                    [$0.ticketID, Timestamp.format($0.dueBy).prefix(16).replacingOccurrences(of: "T", with: " "), $0.priority.description,
+                    [$0.ticketID, time.zone.show($0.dueBy), $0.priority.description,
                      $0.status.rawValue, $0.equipmentID, String($0.sourceEventIDs.count), $0.action]
                 }))
                 print("\(tickets.count) ticket\(tickets.count == 1 ? "" : "s")")
@@ -43,6 +44,7 @@ struct TicketsCommand: AsyncParsableCommand {
         @Argument(help: "The ticket id (mt_...).") var id: String
         @Option(help: "table (default on a terminal) or json (the ticket as one line).") var format: OutputFormat?
 
+        @OptionGroup var time: TimeZoneOptions
         func run() async throws {
             guard let t = try withStore(location.open(), { store throws(StoreError) in try store.ticket(id: id) }) else {
                 Console.error("lymph: no ticket '\(id)'")
@@ -50,16 +52,16 @@ struct TicketsCommand: AsyncParsableCommand {
             }
             switch format ?? .automatic {
             case .json: print(String(decoding: t.json(), as: UTF8.self))
-            case .table: print(Self.details(t))
+            case .table: print(Self.details(t, time: time.zone))
             }
         }
 
         /// One field a line, then every source event on a line of its own.
-        static func details(_ t: Ticket) -> String {
+        static func details(_ t: Ticket, time: TimeZoneOptions.Zone = .utc) -> String {
             var rows: [(String, String)] = [
                 ("TICKET", t.ticketID), ("EQUIPMENT", t.equipmentID), ("ACTION", t.action), ("PRIORITY", t.priority.description),
-                ("STATUS", t.status.rawValue), ("DUE BY", Timestamp.format(t.dueBy)), ("CREATED", Timestamp.format(t.createdAt)),
-                ("UPDATED", Timestamp.format(t.updatedAt)),
+                ("STATUS", t.status.rawValue), ("DUE BY", time.show(t.dueBy, seconds: true)), ("CREATED", time.show(t.createdAt, seconds: true)),
+                ("UPDATED", time.show(t.updatedAt, seconds: true)),
             ]
             if let note = t.note { rows.append(("NOTE", note)) }
             for (i, source) in t.sourceEventIDs.enumerated() { rows.append((i == 0 ? "SOURCES" : "", source)) }

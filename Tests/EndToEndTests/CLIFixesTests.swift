@@ -241,60 +241,104 @@ struct SendReportTests {
     }
 }
 
-/// A gzip file given as input is refused before anything runs.
-@Suite("gzip input")
+/// gzip input, found by its magic bytes: files and stdin are decompressed as they are read.
+@Suite("gzip input, end to end")
 struct GzipInputTests {
-    /// `{"id":"evt_gz1",...}` and a newline, through `gzip -9n`.
-    static let gzipped: [UInt8] = [
-        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xab, 0x56, 0xca, 0x4c, 0x51, 0xb2, 0x52, 0x4a, 0x2d, 0x2b, 0x89, 0x4f,
-        0xaf, 0x32, 0x54, 0xd2, 0x51, 0x2a, 0xa9, 0x2c, 0x48, 0x05, 0x0a, 0x14, 0x14, 0xa5, 0xa6, 0x64, 0x26, 0x97, 0x64, 0xe6, 0xe7, 0xe9,
-        0x25, 0x17, 0xa5, 0x26, 0x96, 0xa4, 0xa6, 0x00, 0xe5, 0xa0, 0xac, 0xf8, 0xc4, 0x12, 0xa0, 0x0a, 0x23, 0x03, 0x23, 0x33, 0x5d, 0x03,
-        0x20, 0x32, 0x0c, 0x31, 0x30, 0xb0, 0x02, 0xa3, 0x28, 0xa0, 0x9a, 0x94, 0xc4, 0x92, 0x44, 0x25, 0xab, 0xea, 0xda, 0x5a, 0x2e, 0x00,
-        0x9c, 0x19, 0x2a, 0x6e, 0x5b, 0x00, 0x00, 0x00,
-    ]
-
-    static let pipeline = """
-        pipeline: gz
-        state: memory
-        output: out.ndjson
-        dead_letter: dead.ndjson
-        stages:
-          - parse
-        """
-
-    @Test("lymph run refuses a gzip file with exit 2 and the zcat advice, processing nothing (not even earlier files)")
-    func runRefusesGzip() throws {
-        let dir = LymphBinary.workDirectory()
-        _ = FileManager.default.createFile(atPath: dir + "/p.yaml", contents: Data(Self.pipeline.utf8))
-        _ = FileManager.default.createFile(atPath: dir + "/events.ndjson.gz", contents: Data(Self.gzipped))
-        let r = try LymphBinary.run(["run", "p.yaml", LymphBinary.repo("examples/events.ndjson"), "events.ndjson.gz"], in: dir)
-        #expect(r.status == 2)
-        #expect(r.stderr.contains("lymph: input 'events.ndjson.gz' is gzip-compressed; use zcat events.ndjson.gz | lymph run"), "\(r.stderr)")
-        #expect(LymphBinary.lines(dir + "/out.ndjson").isEmpty)
-        #expect(LymphBinary.lines(dir + "/dead.ndjson").isEmpty)
+    /// `path` compressed with the system's gzip (`-n`: no name or time in the header).
+    static func gzip(_ path: String, to target: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "gzip -cn \"$0\" > \"$1\"", path, target]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
     }
 
-    @Test("lymph send refuses a gzip file with exit 2 before sending anything")
-    func sendRefusesGzip() throws {
-        let dir = LymphBinary.workDirectory()
-        _ = FileManager.default.createFile(atPath: dir + "/events.ndjson.gz", contents: Data(Self.gzipped))
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(SendReportTests.closedPort())/webhooks", "events.ndjson.gz"], in: dir)
-        #expect(r.status == 2)
-        #expect(r.stderr.contains("lymph send: input 'events.ndjson.gz' is gzip-compressed; use zcat events.ndjson.gz | lymph send URL"), "\(r.stderr)")
-        #expect(!r.stderr.contains("sent "))
+    /// A dead-letter record without what differs between two runs (time, input file name).
+    static func comparable(_ line: String) throws -> NSDictionary {
+        var record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        record["at"] = nil
+        var source = record["source"] as? [String: Any] ?? [:]
+        source["file"] = nil
+        record["source"] = source
+        return record as NSDictionary
     }
-}
 
-@Suite("gzip on stdin, end to end")
-struct GzipStdinTests {
-    @Test("gzip bytes on stdin are dead letters whose message says to zcat the input")
-    func gzipStdin() throws {
+    /// The JSON summary without its times.
+    static func comparable(summary: [String: Any]) -> NSDictionary {
+        var s = summary
+        s["seconds"] = nil
+        s["events_per_second"] = nil
+        return s as NSDictionary
+    }
+
+    @Test("lymph run pipelines/quickstart.yaml events.ndjson.gz gives the uncompressed run's output, summary and dead letters")
+    func quickstartGzipFile() throws {
+        let plainDir = LymphBinary.workDirectory(), gzDir = LymphBinary.workDirectory()
+        try Self.gzip(LymphBinary.repo("examples/events.ndjson"), to: gzDir + "/events.ndjson.gz")
+        let pipeline = LymphBinary.repo("pipelines/quickstart.yaml")
+        let plain = try LymphBinary.run(["run", pipeline, LymphBinary.repo("examples/events.ndjson"), "--summary", "json"], in: plainDir)
+        let gz = try LymphBinary.run(["run", pipeline, "events.ndjson.gz", "--summary", "json"], in: gzDir)
+        #expect(plain.status == 1 && gz.status == 1, "\(gz.stderr)")
+        #expect(gz.count("events_read") == 300 && gz.count("passed") == 72)
+        #expect(gz.stdout == plain.stdout)
+        #expect(Self.comparable(summary: gz.summary) == Self.comparable(summary: plain.summary))
+        let plainDead = try LymphBinary.lines(plainDir + "/.lymph/quickstart.dead.ndjson").map(Self.comparable)
+        let gzDead = LymphBinary.lines(gzDir + "/.lymph/quickstart.dead.ndjson")
+        #expect(try gzDead.map(Self.comparable) == plainDead)
+        #expect(gzDead.allSatisfy { $0.contains(#""file":"events.ndjson.gz""#) })
+        #expect(try String(contentsOfFile: gzDir + "/logs/quickstart.log", encoding: .utf8)
+                == String(contentsOfFile: plainDir + "/logs/quickstart.log", encoding: .utf8))
+    }
+
+    @Test("gzip on stdin (and gzip files concatenated) is read like the uncompressed events")
+    func quickstartGzipStdin() throws {
+        let plainDir = LymphBinary.workDirectory(), gzDir = LymphBinary.workDirectory()
+        try Self.gzip(LymphBinary.repo("examples/events.ndjson"), to: gzDir + "/events.ndjson.gz")
+        let gz = try Data(contentsOf: URL(fileURLWithPath: gzDir + "/events.ndjson.gz"))
+        let plainEvents = try Data(contentsOf: URL(fileURLWithPath: LymphBinary.repo("examples/events.ndjson")))
+        let pipeline = LymphBinary.repo("pipelines/quickstart.yaml")
+        let plain = try LymphBinary.run(["run", pipeline, "--summary", "json"], in: plainDir, stdin: plainEvents + plainEvents)
+        let r = try LymphBinary.run(["run", pipeline, "--summary", "json"], in: gzDir, stdin: gz + gz)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.count("events_read") == 600 && r.count("duplicates") == 19 + 291)
+        #expect(r.stdout == plain.stdout)
+        #expect(Self.comparable(summary: r.summary) == Self.comparable(summary: plain.summary))
+    }
+
+    @Test("a corrupt gzip file: the lines before the damage are processed, then exit 3 naming the file and the byte")
+    func corruptFile() throws {
         let dir = LymphBinary.workDirectory()
         try "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
-        let gz = Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x0A, 0x41, 0x42])
-        let r = try LymphBinary.run(["run", "p.yaml", "--summary", "none"], in: dir, stdin: gz)
-        #expect(r.status == 1)
+        try Self.gzip(LymphBinary.repo("examples/events.ndjson"), to: dir + "/good.gz")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/good.gz"))
+        let good = bytes.count
+        // A second member whose first block has an invalid type.
+        bytes += Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xFF, 0x00])
+        try bytes.write(to: URL(fileURLWithPath: dir + "/broken.ndjson.gz"))
+        try "{\"id\":\"later\",\"type\":\"t\",\"created_at\":\"2026-06-01T00:00:00Z\",\"data\":{}}\n".write(toFile: dir + "/later.ndjson", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["run", "p.yaml", "broken.ndjson.gz", "later.ndjson", "--summary", "json"], in: dir)
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stderr.contains("lymph: input 'broken.ndjson.gz': gzip data is corrupt at compressed byte \(good + 11)"), "\(r.stderr)")
+        #expect(r.count("events_read") == 300)
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 291)
+        #expect(!LymphBinary.lines(dir + "/out.ndjson").contains { $0.contains("later") })
+    }
+
+    @Test("truncated gzip on stdin: what came before is processed, the cut line is a dead letter, exit 3")
+    func truncatedStdin() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let lines = (1...50).map { #"{"id":"evt_\#($0)","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"# }.joined(separator: "\n") + "\n"
+        try lines.write(toFile: dir + "/e.ndjson", atomically: true, encoding: .utf8)
+        try Self.gzip(dir + "/e.ndjson", to: dir + "/e.gz")
+        let gz = try Data(contentsOf: URL(fileURLWithPath: dir + "/e.gz"))
+        let r = try LymphBinary.run(["run", "p.yaml", "--summary", "json"], in: dir, stdin: gz.prefix(gz.count - 12))
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stderr.contains("lymph: input 'stdin': gzip data is truncated"), "\(r.stderr)")
+        let out = LymphBinary.lines(dir + "/out.ndjson")
         let dead = LymphBinary.lines(dir + "/dead.ndjson")
-        #expect(dead.first?.contains("the input looks gzip-compressed: use zcat FILE | lymph run PIPELINE") == true, "\(dead)")
+        #expect(out.count + dead.count == r.count("events_read") && !out.isEmpty)
+        #expect(out == Array(lines.split(separator: "\n").map(String.init).prefix(out.count)))
     }
 }

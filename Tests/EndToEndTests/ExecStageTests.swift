@@ -113,7 +113,7 @@ struct ExecEventModeTests {
         #expect(r.status == 0)
         #expect(h.outputIDs == ["e2", "e4"])
         #expect(r.count("dead_letters") == 0)
-        #expect((ExecHarness.stage(r, "even")["dropped"] as? [String: Int])?["no output"] == 2)
+        #expect((ExecHarness.stage(r, "even")["dropped"] as? [String: Int])?["no_output"] == 2)
     }
 
     @Test("fan-out: several lines, a JSON array, or one pretty-printed object")
@@ -265,7 +265,7 @@ struct ExecEventModeTests {
         let r2 = try h2.run("  - exec: { name: closes, command: ./closes.sh }")
         #expect(r2.status == 0, "\(r2.stderr)")
         #expect(h2.output.isEmpty)
-        #expect((ExecHarness.stage(r2, "closes")["dropped"] as? [String: Int])?["no output"] == 3)
+        #expect((ExecHarness.stage(r2, "closes")["dropped"] as? [String: Int])?["no_output"] == 3)
     }
 
     @Test("workers: 4 runs processes at once and still writes events in input order")
@@ -389,7 +389,7 @@ struct ExecEventModeTests {
         #expect(dropped.status == 0)
         #expect(h.outputIDs == ["e1", "e3"])
         #expect(dropped.count("dead_letters") == 0)
-        #expect((ExecHarness.stage(dropped, "f")["dropped"] as? [String: Int])?["failed (on_error: drop)"] == 1)
+        #expect((ExecHarness.stage(dropped, "f")["dropped"] as? [String: Int])?["on_error_drop"] == 1)
         let stopped = try h.run("  - exec: { name: f, command: ./fail2.sh, on_error: stop }")
         #expect(stopped.status == 3)
         #expect(stopped.stderr.contains("stage 'f' failed on event e2"))

@@ -25,7 +25,7 @@ struct PluginsPipelineTests {
         #expect(r.count("passed") == 213)
         #expect(r.count("duplicates") == 19)
         #expect(r.count("dropped") == 78)  // 19 duplicates + 59 predictions under 80% confidence
-        #expect((ExecHarness.stage(r, "high-confidence")["dropped"] as? [String: Int])?["no output"] == 59)
+        #expect((ExecHarness.stage(r, "high-confidence")["dropped"] as? [String: Int])?["no_output"] == 59)
         #expect(r.count("dead_letters") == 9)
         let events = r.stdoutLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(events.count == 213)

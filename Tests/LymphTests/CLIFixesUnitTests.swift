@@ -11,16 +11,17 @@ struct CheckReadableTests {
         return path
     }
 
-    @Test("a file that starts with gzip's magic bytes is refused, with the zcat advice for the command")
-    func gzipRefused() {
-        let path = file([0x1F, 0x8B, 0x08, 0x00, 0x0A, 0x7B])
-        #expect(ItemReader.checkReadable([path]) == ["input '\(path)' is gzip-compressed; use zcat \(path) | lymph run PIPELINE"])
-        #expect(ItemReader.checkReadable(["-", path], command: "send URL") == ["input '\(path)' is gzip-compressed; use zcat \(path) | lymph send URL"])
-    }
-
-    @Test("JSON, an empty file and a file of one byte 1f pass", arguments: [Array(#"{"id":"a"}"#.utf8), [], [0x1F], [0x8B, 0x1F]])
+    @Test("gzip, JSON, an empty file and a file of one byte 1f pass (gzip is read, not refused)",
+          arguments: [[0x1F, 0x8B, 0x08, 0x00, 0x0A, 0x7B], Array(#"{"id":"a"}"#.utf8), [], [0x1F], [0x8B, 0x1F]])
     func othersPass(bytes: [UInt8]) {
         #expect(ItemReader.checkReadable([file(bytes)]).isEmpty)
+    }
+
+    @Test("a folder and a missing file are refused")
+    func refused() {
+        let dir = FileManager.default.temporaryDirectory.path
+        #expect(ItemReader.checkReadable([dir]) == ["input '\(dir)' is a folder"])
+        #expect(ItemReader.checkReadable(["-", "/nonexistent/x"]) == ["cannot read input '/nonexistent/x': No such file or directory"])
     }
 }
 
@@ -82,5 +83,27 @@ struct SendSummaryTests {
         #expect(WebhookSender.reason(inAnswer: Array(#"{"error":"a\nb"}"#.utf8)) == "a?b")
         let long = String(repeating: "x", count: 500)
         #expect(WebhookSender.reason(inAnswer: Array(#"{"error":"\#(long)"}"#.utf8))?.count == 64)
+    }
+}
+
+@Suite("lymph serve's pieces that the CLI used to compute")
+struct ServeLibraryTests {
+    @Test("the HTTP Date header uses the library's calendar (RFC 9110's example)")
+    func httpDate() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+    }
+
+    @Test("a spool entry may be six times max_body plus 4 KiB; parse is raised to take it, never lowered")
+    func spoolEntryLimit() throws {
+        #expect(SpoolWriter.maxEntryBytes(maxBody: 1 << 20) == 6 << 20 + 4096)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-serve-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "stages:\n  - parse:\n      max_bytes: 1KiB\n".write(toFile: dir + "/small.yaml", atomically: true, encoding: .utf8)
+        try "stages:\n  - parse:\n      max_bytes: 64MiB\nserve:\n  max_body: 1KiB\n".write(toFile: dir + "/large.yaml", atomically: true, encoding: .utf8)
+        let small = try PipelineLoader.load(path: dir + "/small.yaml").spec
+        #expect(SpoolWriter.parseStage(for: small).maxBytes == 6 * small.serve.maxBody + 4096)
+        let large = try PipelineLoader.load(path: dir + "/large.yaml").spec
+        #expect(SpoolWriter.parseStage(for: large).maxBytes == 64 << 20)
     }
 }

@@ -2,7 +2,7 @@
 /// another attempt might succeed.
 struct ExecFailure: Error, Sendable {
     /// Short code for the dead letter: `plugin_exit`, `plugin_timeout`, `plugin_output`, ...
-    var reason: String
+    var reason: Reason
     /// A sentence a human can act on; names the stage and quotes the stderr tail.
     var message: String
     var retryable: Bool

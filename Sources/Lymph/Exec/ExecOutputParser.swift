@@ -58,7 +58,7 @@ enum ExecOutputParser {
             }
             if let error = root.member(EventField.error) {
                 let message = error.string ?? String(decoding: error.rawBytes, as: UTF8.self)
-                return (id, .failure(ExecFailure(reason: "plugin_error", message: "stage '\(stage)': the plugin reported: \(message)", retryable: true)))
+                return (id, .failure(ExecFailure(reason: .pluginError, message: "stage '\(stage)': the plugin reported: \(message)", retryable: true)))
             }
             guard let events = root.member(EventField.events), events.kind == .array,
                   let list = try? JSONDocument(parsing: Array(events.rawBytes)) else {
@@ -115,7 +115,7 @@ enum ExecOutputParser {
     }
 
     static func invalid(_ stage: String, _ text: String) -> ExecFailure {
-        ExecFailure(reason: "plugin_output", message: "stage '\(stage)': \(text)", retryable: false)
+        ExecFailure(reason: .pluginOutput, message: "stage '\(stage)': \(text)", retryable: false)
     }
 
     static func trim(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {

@@ -137,7 +137,7 @@ final class StreamWorker: Sendable {
     }
 
     func failingFast(_ problem: String) -> ExecFailure {
-        ExecFailure(reason: "plugin_unavailable", message: "stage '\(stageName)': \(command.name) failed to start \(Self.maxFailedStarts) times in a row (last: \(problem)); failing events at once while it keeps restarting in the background", retryable: false)
+        ExecFailure(reason: .pluginUnavailable, message: "stage '\(stageName)': \(command.name) failed to start \(Self.maxFailedStarts) times in a row (last: \(problem)); failing events at once while it keeps restarting in the background", retryable: false)
     }
 
     /// Closes stdin once everything queued is answered, gives the process `timeout` to exit,
@@ -258,7 +258,7 @@ final class StreamWorker: Sendable {
         let failFast = state.withLock { $0.failedStarts >= Self.maxFailedStarts }
         for item in failed {
             if item.crashes >= 2 {
-                item.box.deliver(item.slot, .failure(ExecFailure(reason: "plugin_crash", message: "stage '\(stageName)': plugin crashed twice while handling it (last: \(command.name) \(problem))\(tail)", retryable: false)))
+                item.box.deliver(item.slot, .failure(ExecFailure(reason: .pluginCrash, message: "stage '\(stageName)': plugin crashed twice while handling it (last: \(command.name) \(problem))\(tail)", retryable: false)))
             } else if failFast {
                 item.box.deliver(item.slot, .failure(failingFast(problem + tail)))
             }
@@ -404,13 +404,13 @@ final class StreamWorker: Sendable {
                     outOfStep = (detail, s.pid)
                     s.abandoned = true
                     for item in s.inFlight.removeAll() {
-                        deliveries.append((item, .failure(ExecFailure(reason: "plugin_protocol", message: "stage '\(stageName)': the plugin's answers fell out of step (\(detail)); this event was sent but got no answer that names it, so it failed rather than take another event's answer; the process was restarted", retryable: false))))
+                        deliveries.append((item, .failure(ExecFailure(reason: .pluginProtocol, message: "stage '\(stageName)': the plugin's answers fell out of step (\(detail)); this event was sent but got no answer that names it, so it failed rather than take another event's answer; the process was restarted", retryable: false))))
                     }
                     break
                 }
                 for _ in 0..<position {
                     let skipped = s.inFlight.popFirst()!
-                    deliveries.append((skipped, .failure(ExecFailure(reason: "plugin_protocol", message: "stage '\(stageName)': the plugin gave no answer for this event (it answered event '\(names.cutForMessage())', sent after it)", retryable: false))))
+                    deliveries.append((skipped, .failure(ExecFailure(reason: .pluginProtocol, message: "stage '\(stageName)': the plugin gave no answer for this event (it answered event '\(names.cutForMessage())', sent after it)", retryable: false))))
                 }
                 let item = s.inFlight.popFirst()!
                 let result = position == 0 ? parsed.result
@@ -466,7 +466,7 @@ final class StreamWorker: Sendable {
                 continue
             case .late(let item, let tail):
                 logger.warning("plugin gave no answer within \(DedupSpec.describe(timeout)) for event \(item.box.events[item.slot].id); restarting it")
-                item.box.deliver(item.slot, .failure(ExecFailure(reason: "plugin_timeout", message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) without answering; the process was restarted\(tail)", retryable: true)))
+                item.box.deliver(item.slot, .failure(ExecFailure(reason: .pluginTimeout, message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) without answering; the process was restarted\(tail)", retryable: true)))
                 await stop(pid)
                 return
             case .lingering:

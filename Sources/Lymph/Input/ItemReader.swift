@@ -8,7 +8,9 @@ import Darwin
 
 /// Reads items from files (or stdin, named `-`) in order, in batches.
 ///
-/// Each source is NDJSON (one item a line, blank lines skipped, CRLF accepted), a JSON array of
+/// A source that starts with gzip's magic bytes (1f 8b), whatever its name, is decompressed as
+/// it is read (`GzipInflater`: bounded buffers, members one after another); everything below
+/// applies to the decompressed bytes, and line numbers count their lines. Each source is NDJSON (one item a line, blank lines skipped, CRLF accepted), a JSON array of
 /// items (first non-blank character `[`), or one pretty-printed object. Input is read in large
 /// blocks and split on bytes; items are slices of the block, never copied. A line longer than
 /// `maxItemBytes` is not buffered: its beginning is kept for the dead letter and the rest
@@ -27,8 +29,13 @@ public final class ItemReader: @unchecked Sendable {
     let readSize: Int
     var nextPath = 0
     var current: SourceReader?
-    /// Every source was read to its end (as opposed to a stop request).
+    /// Every source was read to its end (as opposed to a stop request or damage).
     public private(set) var finished = false
+    /// A gzip source whose data is corrupt or cut short, naming it and the compressed byte
+    /// where that was found. Reading ended there: the items before it were handed over (an
+    /// unfinished last line too, as an item), and no later source was read. Not thrown, so a
+    /// run finishes and commits what came before.
+    public private(set) var failure: InputError?
 
     public convenience init(paths: [String], maxItemBytes: Int) {
         self.init(paths: paths, maxItemBytes: maxItemBytes, readSize: Self.blockSize)
@@ -40,10 +47,9 @@ public final class ItemReader: @unchecked Sendable {
         self.readSize = readSize
     }
 
-    /// Checks that every named file can be opened, and is not gzip-compressed, before anything
-    /// runs. `command` completes the advice for a gzip file: `zcat FILE | lymph <command>`.
-    /// Only regular files are looked into (reading a pipe would take its bytes); stdin is not.
-    public static func checkReadable(_ paths: [String], command: String = "run PIPELINE") -> [String] {
+    /// Checks that every named file can be opened and is not a folder, before anything runs.
+    /// stdin (`-`) is not looked at.
+    public static func checkReadable(_ paths: [String]) -> [String] {
         paths.filter { $0 != "-" }.compactMap { path in
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0 { return "cannot read input '\(path)': \(String(cString: strerror(errno)))" }
@@ -51,19 +57,8 @@ public final class ItemReader: @unchecked Sendable {
             defer { close(fd) }
             guard fstat(fd, &st) == 0 else { return nil }
             if (st.st_mode & S_IFMT) == S_IFDIR { return "input '\(path)' is a folder" }
-            if (st.st_mode & S_IFMT) == S_IFREG && startsWithGzipMagic(fd) {
-                return "input '\(path)' is gzip-compressed; use zcat \(path) | lymph \(command)"
-            }
             return nil
         }
-    }
-
-    /// Whether the file starts with gzip's magic bytes, 1f 8b (read at offset 0, leaving the
-    /// descriptor's position alone).
-    static func startsWithGzipMagic(_ fd: Int32) -> Bool {
-        var magic: (UInt8, UInt8) = (0, 0)
-        let n = withUnsafeMutableBytes(of: &magic) { pread(fd, $0.baseAddress, 2, 0) }
-        return n == 2 && magic == (0x1F, 0x8B)
     }
 
     /// The next batch, nil at the end of the last source (or when a stop is requested). An
@@ -83,6 +78,13 @@ public final class ItemReader: @unchecked Sendable {
                 if !batch.isEmpty || batch.idle { return batch }
             } else {
                 if current!.stopped { return nil }
+                if let damage = current!.damage {
+                    // Nothing after a broken input is read: the run ends as if the inputs ended here.
+                    failure = damage
+                    current = nil
+                    nextPath = paths.count
+                    return nil
+                }
                 current = nil
             }
         }
@@ -125,6 +127,17 @@ final class SourceReader {
     var carry: [UInt8] = []
     var line = 0  // lines completed so far
     var eof = false
+    /// The raw input has ended (for gzip, the decompressed output may not have yet).
+    var rawEOF = false
+    /// Whether the source's first bytes have been looked at for gzip's magic bytes.
+    var decided = false
+    /// The first bytes read, before that decision; handed out (or inflated) first.
+    var lookahead: [UInt8] = []
+    /// Set for a gzip source.
+    var inflater: GzipInflater?
+    /// A gzip source whose data is corrupt or cut short: the source ended there, after the
+    /// bytes before it.
+    var damage: InputError?
     /// A stop was requested while waiting for input: what was read of an unfinished item is
     /// not passed on as if it were complete.
     var stopped = false
@@ -153,23 +166,46 @@ final class SourceReader {
         if fd != 0 { close(fd) }
     }
 
-    /// Appends up to `count` bytes to `buffer`; returns how many (0 at end of input or on a
-    /// stop, which also sets `stopped`). With `idleAfter`, returns -1 when a pipe stays quiet
-    /// for 200 ms, so the caller can finish what is in flight.
+    /// Appends up to `count` bytes to `buffer` (decompressed, for gzip); returns how many (0 at
+    /// end of input, on a stop, which also sets `stopped`, or on damage, which sets `damage`).
+    /// With `idleAfter`, returns -1 when a pipe stays quiet for 200 ms, so the caller can
+    /// finish what is in flight.
     func fill(_ buffer: inout [UInt8], count: Int, control: RunControl?, idleAfter: Bool = false) throws(InputError) -> Int {
         if eof || stopped { return 0 }
-        if isPipe {
-            // Wait in short slices so a stop request is seen even when no input comes.
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            while poll(&pfd, 1, 200) == 0 {
-                if control?.isStopRequested == true {
-                    stopped = true
-                    return 0
-                }
-                if idleAfter { return -1 }
-            }
+        if damage != nil {
+            eof = true
+            return 0
         }
-        let old = buffer.count
+        if !decided {
+            // The first bytes say whether the source is gzip (by its magic bytes, not its name).
+            while lookahead.count < GzipInflater.magic.count && !rawEOF {
+                switch wait(control: control, idleAfter: idleAfter) {
+                case .stopped: return 0
+                case .idle: return -1
+                case .ready: break
+                }
+                let more = try readRaw(upTo: count - lookahead.count)
+                if more.isEmpty { rawEOF = true }
+                lookahead += more
+            }
+            decided = true
+            if lookahead.starts(with: GzipInflater.magic) { inflater = GzipInflater() }
+        }
+        if inflater != nil { return try fillInflated(&buffer, count: count, control: control, idleAfter: idleAfter) }
+        if !lookahead.isEmpty {
+            buffer += lookahead
+            defer { lookahead = [] }
+            return lookahead.count
+        }
+        if rawEOF {
+            eof = true
+            return 0
+        }
+        switch wait(control: control, idleAfter: idleAfter) {
+        case .stopped: return 0
+        case .idle: return -1
+        case .ready: break
+        }
         var n = 0
         var err: Int32 = 0
         let fd = self.fd
@@ -179,28 +215,147 @@ final class SourceReader {
                 err = n < 0 ? errno : 0
             } while n < 0 && err == EINTR
         }
-        if old <= 64 * 1024 {
-            // The usual case (a short carried-over line): one new block, read straight into
-            // it, with no zero-filling first.
-            let previous = buffer
-            buffer = [UInt8](unsafeUninitializedCapacity: old + count) { raw, initialized in
-                if old > 0 { previous.withUnsafeBufferPointer { raw.baseAddress!.update(from: $0.baseAddress!, count: old) } }
-                readInto(UnsafeMutableBufferPointer(rebasing: raw[old...]))
-                initialized = old + max(0, n)
-            }
-        } else {
-            // A growing buffer (an array file, a long first line): append, amortised.
-            let tail = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
-                readInto(raw)
-                initialized = max(0, n)
-            }
-            buffer.append(contentsOf: tail)
+        Self.append(to: &buffer, count: count) { target in
+            readInto(target)
+            return max(0, n)
         }
         if n < 0 {
             throw InputError(path: path, message: "read failed: \(String(cString: strerror(err)))")
         }
         if n == 0 { eof = true }
         return n
+    }
+
+    /// Appends what `write` puts into a `count`-byte space (returning how many) to `buffer`.
+    static func append(to buffer: inout [UInt8], count: Int, _ write: (UnsafeMutableBufferPointer<UInt8>) -> Int) {
+        let old = buffer.count
+        if old <= 64 * 1024 {
+            // The usual case (a short carried-over line): one new block, written straight into
+            // it, with no zero-filling first.
+            let previous = buffer
+            buffer = [UInt8](unsafeUninitializedCapacity: old + count) { raw, initialized in
+                if old > 0 { previous.withUnsafeBufferPointer { raw.baseAddress!.update(from: $0.baseAddress!, count: old) } }
+                initialized = old + write(UnsafeMutableBufferPointer(rebasing: raw[old...]))
+            }
+        } else {
+            // A growing buffer (an array file, a long first line): append, amortised.
+            let tail = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+                initialized = write(raw)
+            }
+            buffer.append(contentsOf: tail)
+        }
+    }
+
+    enum Wait { case ready, stopped, idle }
+
+    /// Waits until a pipe has bytes (a file always has). `.stopped` (and `stopped` set) when a
+    /// stop is requested meanwhile; `.idle` after 200 ms of quiet, with `idleAfter`.
+    func wait(control: RunControl?, idleAfter: Bool) -> Wait {
+        guard isPipe else { return .ready }
+        // Wait in short slices so a stop request is seen even when no input comes.
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while poll(&pfd, 1, 200) == 0 {
+            if control?.isStopRequested == true {
+                stopped = true
+                return .stopped
+            }
+            if idleAfter { return .idle }
+        }
+        return .ready
+    }
+
+    /// Whether a pipe has bytes to read right now.
+    func readableNow() -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, 0) > 0
+    }
+
+    /// One read(2) of up to `count` raw bytes into `target`; 0 at the end.
+    func readRaw(into target: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        var n: Int
+        repeat {
+            n = Glibc.read(fd, target.baseAddress!, target.count)
+        } while n < 0 && errno == EINTR
+        if n < 0 { throw InputError(path: path, message: "read failed: \(String(cString: strerror(errno)))") }
+        return n
+    }
+
+    /// Compressed bytes for the inflater: first those read to look for the magic bytes.
+    func compressed(into target: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        guard lookahead.isEmpty else {
+            let n = min(target.count, lookahead.count)
+            target.copyBytes(from: lookahead[..<n])
+            lookahead.removeFirst(n)
+            return n
+        }
+        return try readRaw(into: target)
+    }
+
+    func readRaw(upTo count: Int) throws(InputError) -> [UInt8] {
+        var failure: InputError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(1, count)) { raw, initialized in
+            do throws(InputError) { initialized = try readRaw(into: UnsafeMutableRawBufferPointer(raw)) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+
+    /// `fill` for a gzip source: up to `count` decompressed bytes. Compressed bytes are read 64
+    /// KiB at a time, only when the inflater has used up the last ones. From a file it fills
+    /// the whole `count`; from a pipe it returns what it has rather than wait for more.
+    /// Corrupt or truncated data sets `damage` and ends the source after the bytes before it.
+    func fillInflated(_ buffer: inout [UInt8], count: Int, control: RunControl?, idleAfter: Bool) throws(InputError) -> Int {
+        let inflater = self.inflater!
+        var produced = 0
+        var waited = Wait.ready
+        var failure: InputError?
+        Self.append(to: &buffer, count: count) { target in
+            let out = UnsafeMutableRawBufferPointer(target)
+            while produced < count {
+                if inflater.needsInput {
+                    if rawEOF && lookahead.isEmpty {
+                        if let d = inflater.endOfInput() { damage = InputError(path: displayName, message: "\(d)") }
+                        break
+                    }
+                    if lookahead.isEmpty {
+                        if produced > 0 && isPipe && !readableNow() { break }
+                        waited = wait(control: control, idleAfter: idleAfter && produced == 0)
+                        guard waited == .ready else { break }
+                    }
+                    var readFailure: InputError?
+                    let n = inflater.refill { raw in
+                        do throws(InputError) { return try compressed(into: raw) } catch {
+                            readFailure = error
+                            return -1
+                        }
+                    }
+                    if let readFailure {
+                        failure = readFailure
+                        break
+                    }
+                    if n == 0 { rawEOF = true }
+                    continue
+                }
+                var wrote = 0
+                do throws(GzipInflater.Damage) {
+                    defer { produced += wrote }
+                    try inflater.inflate(into: UnsafeMutableRawBufferPointer(rebasing: out[produced...]), produced: &wrote)
+                } catch {
+                    damage = InputError(path: displayName, message: "\(error)")
+                    break
+                }
+            }
+            return produced
+        }
+        if let failure { throw failure }
+        if produced > 0 { return produced }
+        switch waited {
+        case .stopped: return 0
+        case .idle: return -1
+        case .ready:
+            eof = true
+            return 0
+        }
     }
 
     /// The next batch; an empty one when a read produced no complete item, nil at the end.

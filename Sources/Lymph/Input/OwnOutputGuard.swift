@@ -95,8 +95,7 @@ public enum OwnOutputGuard {
     }
 
     static func moveAside(_ path: String, now: Date) throws(Refusal) -> String {
-        let stamp = ISO8601DateFormatter.string(from: now, timeZone: TimeZone(identifier: "UTC")!,
-                                                formatOptions: [.withYear, .withMonth, .withDay, .withTime, .withTimeZone])
+        let stamp = Timestamp.compact(now.timeIntervalSince1970)
         for attempt in 0..<100 {
             let candidate = "\(path).replay-\(stamp)" + (attempt == 0 ? "" : "-\(attempt)")
             // link + unlink is an atomic rename that never replaces an existing file.

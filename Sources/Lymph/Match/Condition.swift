@@ -32,7 +32,7 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
     public func failingReason(_ event: Event) throws(ConditionError) -> String? {
         switch self {
         case .types:
-            return try matches(event) ? nil : "type"
+            return try matches(event) ? nil : Reason.eventType.rawValue
         case .all(let cs):
             for c in cs where try !c.matches(event) { return try c.failingReason(event) ?? c.description }
             return nil
@@ -153,7 +153,7 @@ public struct RegexPattern: Sendable {
 
     public func matches(_ s: String, path: JSONPath) throws(ConditionError) -> Bool {
         guard regex.worstCaseSteps(s) <= Self.maxSteps else {
-            throw ConditionError(reason: "regex_too_costly", message: "\(path) is \(s.utf8.count) bytes: too long to match against regex '\(pattern.cutForMessage())' (\(regex.instructionCount) instructions) within \(Self.maxSteps) steps; shorten the value upstream or simplify the pattern")
+            throw ConditionError(.regexTooCostly, message: "\(path) is \(s.utf8.count) bytes: too long to match against regex '\(pattern.cutForMessage())' (\(regex.instructionCount) instructions) within \(Self.maxSteps) steps; shorten the value upstream or simplify the pattern")
         }
         return regex.matches(s)
     }
@@ -164,4 +164,9 @@ public struct ConditionError: Error, Sendable, CustomStringConvertible {
     public let reason: String
     public let message: String
     public var description: String { message }
+
+    init(_ reason: Reason, message: String) {
+        self.reason = reason.rawValue
+        self.message = message
+    }
 }

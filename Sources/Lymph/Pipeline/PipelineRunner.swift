@@ -331,7 +331,7 @@ public struct PipelineRunner: Sendable {
             case .replace(let replacements):
                 stats.emitted += replacements.count
                 if replacements.isEmpty {
-                    stats.dropped["no output", default: 0] += 1
+                    stats.dropped[Reason.noOutput.rawValue, default: 0] += 1
                     batch.completedClaims.append(contentsOf: event.claims)
                 }
                 for var r in replacements {

@@ -16,7 +16,7 @@ final class ReplayLedger: Sendable {
     static let claimIndex = 0
     /// How long a completed replay is remembered.
     static let memory: Double = 90 * 86_400
-    static let reason = "already_replayed"
+    static let reason = Reason.alreadyReplayed.rawValue
 
     let store: StateStore?
     private let state = Mutex<State>(State())

@@ -31,7 +31,7 @@ public struct ResumePoint: Sendable {
     }
 
     /// The reason of a record whose stage the pipeline no longer has.
-    public static let stageMissingReason = "replay_stage_missing"
+    public static let stageMissingReason = Reason.replayStageMissing.rawValue
 }
 
 /// A resume point read back by parse, kept behind one reference so events that are not

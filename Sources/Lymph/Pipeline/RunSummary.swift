@@ -20,7 +20,7 @@ public struct RunSummary: Sendable {
 
     /// Events dropped as duplicates by dedup stages.
     public var duplicates: Int {
-        stages.filter { $0.kind == "dedup" }.reduce(0) { $0 + ($1.stats.dropped["duplicate"] ?? 0) }
+        stages.filter { $0.kind == "dedup" }.reduce(0) { $0 + ($1.stats.dropped[Reason.duplicate.rawValue] ?? 0) }
     }
 
     /// Events dropped by filter stages.

@@ -459,7 +459,7 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
 
     /// Plausible-looking but not RFC 3339 (no offset, wrong layout, epoch number...).
     private mutating func writeBadTimestamp(_ millis: Int64, to out: inout ByteCursor) {
-        let t = CivilTime(millis)
+        let t = CivilTime(millis: millis)
         switch random.below(5) {
         case 0:  // space instead of T, no offset
             out.timestamp(millis)
@@ -730,63 +730,8 @@ extension SampleGenerator {
         }
     }
 
-    /// Proleptic Gregorian UTC fields of a millisecond Unix time (Hinnant's civil_from_days).
-    fileprivate struct CivilTime {
-        var year, month, day, hour, minute, second, millisecond: Int
-        var weekdaySince1970: Int
-
-        init(_ millis: Int64) {
-            var days = Int(millis / 86_400_000)
-            var rest = Int(millis % 86_400_000)
-            if rest < 0 {
-                rest += 86_400_000
-                days -= 1
-            }
-            weekdaySince1970 = ((days % 7) + 7) % 7
-            let z = days + 719_468
-            let era = (z >= 0 ? z : z - 146_096) / 146_097
-            let dayOfEra = z - era * 146_097
-            let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-            let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-            let mp = (5 * dayOfYear + 2) / 153
-            day = dayOfYear - (153 * mp + 2) / 5 + 1
-            month = mp < 10 ? mp + 3 : mp - 9
-            year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-            hour = rest / 3_600_000
-            minute = rest / 60_000 % 60
-            second = rest / 1_000 % 60
-            millisecond = rest % 1_000
-        }
-
-        var weekdayName: StaticString {
-            switch weekdaySince1970 {
-            case 0: "Thu"
-            case 1: "Fri"
-            case 2: "Sat"
-            case 3: "Sun"
-            case 4: "Mon"
-            case 5: "Tue"
-            default: "Wed"
-            }
-        }
-
-        var monthName: StaticString {
-            switch month {
-            case 1: "Jan"
-            case 2: "Feb"
-            case 3: "Mar"
-            case 4: "Apr"
-            case 5: "May"
-            case 6: "Jun"
-            case 7: "Jul"
-            case 8: "Aug"
-            case 9: "Sep"
-            case 10: "Oct"
-            case 11: "Nov"
-            default: "Dec"
-            }
-        }
-    }
+    /// Calendar fields of a millisecond Unix time, in UTC.
+    fileprivate typealias CivilTime = Timestamp.Civil
 
     @inline(__always)
     fileprivate static func hexDigit(_ value: UInt8) -> UInt8 {
@@ -869,7 +814,7 @@ extension SampleGenerator {
 
         /// RFC 3339 UTC with milliseconds: `2026-06-01T00:00:01.250Z`.
         mutating func timestamp(_ millis: Int64) {
-            let t = CivilTime(millis)
+            let t = CivilTime(millis: millis)
             twoDigits(t.year / 100)
             twoDigits(t.year % 100)
             byte(0x2D)

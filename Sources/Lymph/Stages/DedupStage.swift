@@ -58,7 +58,7 @@ public final class DedupStage: Stage {
         keys.reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
             guard let value = event.value(at: key) else {
-                outcomes[i] = .fail(reason: "missing_key", message: "dedup key '\(key)' is missing from the event")
+                outcomes[i] = .fail(.missingKey, message: "dedup key '\(key)' is missing from the event")
                 continue
             }
             let bytes: ArraySlice<UInt8>
@@ -66,7 +66,7 @@ public final class DedupStage: Stage {
             case .string: bytes = value.stringBytes ?? []
             case .number: bytes = value.rawBytes
             default:
-                outcomes[i] = .fail(reason: "invalid_key", message: "dedup key '\(key)' must be a string or a number")
+                outcomes[i] = .fail(.invalidKey, message: "dedup key '\(key)' must be a string or a number")
                 continue
             }
             keys.append(Array(bytes))
@@ -84,7 +84,7 @@ public final class DedupStage: Stage {
             for (n, i) in positions.enumerated() {
                 let k = keys[n]
                 if seen[n] || pending.contains(k) {
-                    outcomes[i] = .drop(reason: "duplicate")
+                    outcomes[i] = .drop(.duplicate)
                 } else {
                     pending.insert(k)
                     outcomes[i] = .claim(DedupClaim(stageIndex: stageIndex, key: k))

@@ -91,10 +91,10 @@ public final class ExecStage: Stage {
     func handle(_ failure: ExecFailure, event: Event) throws -> StageOutcome {
         switch spec.onError {
         case .deadLetter:
-            return .fail(reason: failure.reason, message: failure.message)
+            return .fail(failure.reason, message: failure.message)
         case .drop:
             logger.warning("event \(event.id) dropped (on_error: drop): \(failure.message)")
-            return .drop(reason: "failed (on_error: drop)")
+            return .drop(.onErrorDrop)
         case .stop:
             throw ExecStageStopped(stage: stageName, eventID: event.id, position: event.source.description, failure: failure)
         }

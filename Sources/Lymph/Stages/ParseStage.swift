@@ -29,7 +29,7 @@ public struct ParseStage: Sendable {
     }
 
     struct Rejection: Error {
-        let reason: String
+        let reason: Reason
         let message: String
     }
 
@@ -70,15 +70,15 @@ public struct ParseStage: Sendable {
     /// `document`: the item's bytes already parsed, when the caller has them.
     func parse(_ item: RawItem, document: JSONDocument?) -> Result {
         if item.oversize {
-            return .rejected(DeadLetter(stage: name, reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
+            return .rejected(DeadLetter(stage: name, reason: Reason.tooLarge.rawValue, message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
             return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, signatureChecked: item.signatureChecked,
                                         parsedBody: item.parsedBody))
         } catch let r as Rejection {
-            return .rejected(DeadLetter(stage: name, reason: r.reason, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
+            return .rejected(DeadLetter(stage: name, reason: r.reason.rawValue, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
-            return .rejected(DeadLetter(stage: name, reason: "invalid", message: "\(error)", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes)))
+            return .rejected(DeadLetter(stage: name, reason: Reason.invalid.rawValue, message: "\(error)", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes)))
         }
     }
 
@@ -112,11 +112,11 @@ public struct ParseStage: Sendable {
     /// shows them: an operator who fixed `raw` by hand gets the fixed line replayed.
     static func replayedLine(_ record: JSONValue, raw: JSONValue) throws(Rejection) -> ArraySlice<UInt8> {
         guard let shown = raw.stringBytes else {
-            throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw' must be a string")
+            throw Rejection(reason: .invalidDeadLetter, message: "dead-letter record: 'raw' must be a string")
         }
         guard let encoded = record.member(Self.rawBase64Key) else { return shown }
         guard let text = encoded.string, let data = Data(base64Encoded: text) else {
-            throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'raw_base64' must be base64 text")
+            throw Rejection(reason: .invalidDeadLetter, message: "dead-letter record: 'raw_base64' must be base64 text")
         }
         let exact = Array(data)
         return String(decoding: exact, as: UTF8.self).utf8.elementsEqual(shown) ? exact[...] : shown
@@ -126,7 +126,7 @@ public struct ParseStage: Sendable {
     /// from inside a dead-letter record.
     func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil, signatureChecked: Bool = false,
                    parsedBody: JSONDocument? = nil) throws -> Event {
-        let tooLarge = Rejection(reason: "too_large", message: "item is larger than max_bytes (\(maxBytes) bytes)")
+        let tooLarge = Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)")
         if bytes.count > maxRecordBytes { throw tooLarge }
         let doc: JSONDocument
         if let document {
@@ -134,16 +134,12 @@ public struct ParseStage: Sendable {
         } else {
             do { doc = try JSONDocument(parsing: bytes) } catch {
                 if bytes.count > maxBytes { throw tooLarge }
-                // Named gzip files are refused before a run; on stdin only the bytes tell.
-                if bytes.starts(with: [0x1F, 0x8B]) {
-                    throw Rejection(reason: "invalid_json", message: "\(error.description); the input looks gzip-compressed: use zcat FILE | lymph run PIPELINE")
-                }
-                throw Rejection(reason: "invalid_json", message: error.description)
+                throw Rejection(reason: .invalidJSON, message: error.description)
             }
         }
         let root = doc.root
         guard root.kind == .object else {
-            throw Rejection(reason: "not_an_object", message: "expected a JSON object (an event or a delivery), found \(Self.kindName(root.kind))")
+            throw Rejection(reason: .notAnObject, message: "expected a JSON object (an event or a delivery), found \(Self.kindName(root.kind))")
         }
         let fields = EventFields(doc)
         // Only Lymph's own dead-letter records may be longer than max_bytes (`maxRecordBytes`).
@@ -158,14 +154,14 @@ public struct ParseStage: Sendable {
             }
             if let delivery = root.member(Self.deliveryKey) {
                 guard delivery.kind == .object else {
-                    throw Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'delivery' must be an object")
+                    throw Rejection(reason: .invalidDeadLetter, message: "dead-letter record: 'delivery' must be an object")
                 }
                 return try parseItem(delivery.rawBytes, source: source, replayDepth: replayDepth + 1)
             }
             if let raw = root.member(Self.rawKey) {
                 let rawBytes = try Self.replayedLine(root, raw: raw)
                 if root.member(Self.truncatedKey)?.bool == true {
-                    throw Rejection(reason: "too_large", message: "dead-letter record holds only the beginning of an over-long item; it cannot be replayed")
+                    throw Rejection(reason: .tooLarge, message: "dead-letter record holds only the beginning of an over-long item; it cannot be replayed")
                 }
                 return try parseItem(rawBytes, source: source, replayDepth: replayDepth + 1)
             }
@@ -186,7 +182,7 @@ public struct ParseStage: Sendable {
     /// dead letter. The runner finds the stage (`PipelineRunner.resolveResumes`).
     func resumedEvent(_ record: JSONValue, resume: JSONValue, source: SourcePosition) throws -> Event {
         func invalid(_ what: String) -> Rejection {
-            Rejection(reason: "invalid_dead_letter", message: "dead-letter record: 'resume' \(what)")
+            Rejection(reason: .invalidDeadLetter, message: "dead-letter record: 'resume' \(what)")
         }
         guard resume.kind == .object else { throw invalid("must be an object") }
         guard let stage = resume.member("stage")?.string, !stage.isEmpty else { throw invalid("needs the name of a stage in 'stage'") }
@@ -203,7 +199,7 @@ public struct ParseStage: Sendable {
         }
         let eventBytes = event.rawBytes
         if eventBytes.count > maxBytes {
-            throw Rejection(reason: "too_large", message: "resumed event is larger than max_bytes (\(maxBytes) bytes)")
+            throw Rejection(reason: .tooLarge, message: "resumed event is larger than max_bytes (\(maxBytes) bytes)")
         }
         let doc = try JSONDocument(parsing: eventBytes)
         let fields = EventFields(doc)
@@ -232,28 +228,28 @@ public struct ParseStage: Sendable {
     func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition, signatureChecked: Bool = false,
                        parsedBody: JSONDocument? = nil) throws -> Event {
         guard headers.kind == .object else {
-            throw Rejection(reason: "invalid_delivery", message: "delivery 'headers' must be an object of header names to values")
+            throw Rejection(reason: .invalidDelivery, message: "delivery 'headers' must be an object of header names to values")
         }
         guard body.kind == .string else {
-            throw Rejection(reason: "invalid_delivery", message: "delivery 'body' must be a string holding the raw request body")
+            throw Rejection(reason: .invalidDelivery, message: "delivery 'body' must be a string holding the raw request body")
         }
         // The body the server parsed, when there are no line breaks to strip from it; else the
         // body string, unescaped (and kept, so no stage unescapes it again).
         let handed = parsedBody.flatMap { ByteScan.containsLineBreak($0.bytes) ? nil : $0 }
         let unescapedBody = handed == nil ? body.stringBytes ?? [] : nil
         if (handed?.bytes.count ?? unescapedBody?.count ?? 0) > maxBytes {
-            throw Rejection(reason: "too_large", message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
+            throw Rejection(reason: .tooLarge, message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
         }
         let eventDoc: JSONDocument
         if let handed {
             eventDoc = handed
         } else {
             do { eventDoc = try JSONDocument(parsing: Self.withoutLineBreaks(unescapedBody ?? [])) } catch {
-                throw Rejection(reason: "invalid_json", message: "delivery body: \(error.description)")
+                throw Rejection(reason: .invalidJSON, message: "delivery body: \(error.description)")
             }
         }
         guard eventDoc.root.kind == .object else {
-            throw Rejection(reason: "not_an_object", message: "delivery body: expected a JSON object, found \(Self.kindName(eventDoc.root.kind))")
+            throw Rejection(reason: .notAnObject, message: "delivery body: expected a JSON object, found \(Self.kindName(eventDoc.root.kind))")
         }
         let fields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
@@ -265,26 +261,26 @@ public struct ParseStage: Sendable {
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
         func field(_ index: Int32, _ name: String) throws -> Int {
             guard index >= 0 else {
-                throw Rejection(reason: "missing_field", message: "\(context) has no '\(name)' field")
+                throw Rejection(reason: .missingField, message: "\(context) has no '\(name)' field")
             }
             return Int(index)
         }
         func value(_ i: Int) -> JSONValue { JSONValue(document: doc, index: i) }
         let id = try field(fields.id, "id")
         guard let idBytes = doc.stringBytes(at: id), !idBytes.isEmpty else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'id' must be a non-empty string, found \(describe(value(id)))")
+            throw Rejection(reason: .invalidField, message: "\(context): 'id' must be a non-empty string, found \(describe(value(id)))")
         }
         let type = try field(fields.type, "type")
         guard let typeBytes = doc.stringBytes(at: type), !typeBytes.isEmpty else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'type' must be a non-empty string, found \(describe(value(type)))")
+            throw Rejection(reason: .invalidField, message: "\(context): 'type' must be a non-empty string, found \(describe(value(type)))")
         }
         let created = try field(fields.createdAt, "created_at")
         guard let createdBytes = doc.stringBytes(at: created), Timestamp.parse(createdBytes) != nil else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(value(created)))")
+            throw Rejection(reason: .invalidField, message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(value(created)))")
         }
         let data = try field(fields.data, "data")
         guard doc.entry(data).kind == .object else {
-            throw Rejection(reason: "invalid_field", message: "\(context): 'data' must be an object, found \(describe(value(data)))")
+            throw Rejection(reason: .invalidField, message: "\(context): 'data' must be an object, found \(describe(value(data)))")
         }
     }
 

@@ -40,7 +40,7 @@ public struct ScheduleMaintenanceStage: Stage {
     static let alert = Array("alert.triggered".utf8)
 
     struct Rejection: Error {
-        let reason: String
+        let reason: Reason
         let message: String
     }
 
@@ -55,7 +55,7 @@ public struct ScheduleMaintenanceStage: Stage {
                     positions.append(i)
                 }
             } catch let r as Rejection {
-                outcomes[i] = .fail(reason: r.reason, message: r.message)
+                outcomes[i] = .fail(r.reason, message: r.message)
             }
         }
         // One read transaction for the whole batch: per-event transactions cost more than the lookups.
@@ -75,23 +75,23 @@ public struct ScheduleMaintenanceStage: Stage {
         let type = event.typeBytes
         let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
         func string(_ path: JSONPath, _ what: String) throws -> String {
-            guard let v = event.value(at: path) else { throw Rejection(reason: "missing_field", message: "\(what) (\(path)) is missing") }
-            guard let s = v.string, !s.isEmpty else { throw Rejection(reason: "invalid_field", message: "\(what) (\(path)) must be a non-empty string") }
+            guard let v = event.value(at: path) else { throw Rejection(reason: .missingField, message: "\(what) (\(path)) is missing") }
+            guard let s = v.string, !s.isEmpty else { throw Rejection(reason: .invalidField, message: "\(what) (\(path)) must be a non-empty string") }
             return s
         }
         if type.elementsEqual(Self.prediction) {
             guard let confidence = event.value(at: options.confidence)?.double else {
-                throw Rejection(reason: "missing_field", message: "confidence (\(options.confidence)) is missing or not a number")
+                throw Rejection(reason: .missingField, message: "confidence (\(options.confidence)) is missing or not a number")
             }
             if confidence < options.minConfidence { return nil }
             let equipment = try string(options.equipment, "equipment")
             let action = try string(options.action, "recommended action")
             let failureText = try string(options.failureTime, "predicted failure time")
             guard let failure = Timestamp.parse(failureText) else {
-                throw Rejection(reason: "invalid_field", message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(failureText)'")
+                throw Rejection(reason: .invalidField, message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(failureText)'")
             }
             guard failure > created else {
-                throw Rejection(reason: "past_failure_time", message: "predicted_failure_time \(failureText) is not after the event's created_at: nothing left to schedule")
+                throw Rejection(reason: .pastFailureTime, message: "predicted_failure_time \(failureText) is not after the event's created_at: nothing left to schedule")
             }
             let left = failure - created
             let priority: Ticket.Priority

@@ -50,10 +50,10 @@ public final class TrackSensorsStage: Stage {
         do {
             guard event.typeBytes.elementsEqual(Self.type) else { return .pass }
             guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
-                return .fail(reason: "missing_field", message: "sensor.status_changed needs a non-empty data.sensor_id")
+                return .fail(.missingField, message: "sensor.status_changed needs a non-empty data.sensor_id")
             }
             guard let status = event.value(at: statusPath)?.string, ["online", "offline", "error"].contains(status) else {
-                return .fail(reason: "invalid_field", message: "data.status must be online, offline or error")
+                return .fail(.invalidField, message: "data.status must be online, offline or error")
             }
             let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
             let eventID = event.id
@@ -62,7 +62,7 @@ public final class TrackSensorsStage: Stage {
                 known = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [sensorID]).map(Sensor.init(row:))
             }
             if let k = known {
-                if created < k.lastEventAt { return .drop(reason: "stale") }
+                if created < k.lastEventAt { return .drop(.stale) }
                 if k.lastEventID == eventID { return .pass }  // applied before (a replay): nothing changes
             }
             let since = (known?.status == status) ? known!.since : created

@@ -24,7 +24,7 @@ public struct VerifyStage: Stage {
 
     func check(_ event: Event, now: Double) -> StageOutcome {
         guard let delivery = event.delivery else {
-            return .fail(reason: "unsigned", message: "event arrived without a signature (a plain event line, not a delivery with headers and body); verify rejects unsigned events")
+            return .fail(.unsigned, message: "event arrived without a signature (a plain event line, not a delivery with headers and body); verify rejects unsigned events")
         }
         // `lymph serve` checked this delivery with these secrets before spooling it.
         if !delivery.signatureChecked, let problem = checkSignature(delivery.headerBytes(Self.headerBytes), body: delivery.body) {
@@ -43,10 +43,10 @@ public struct VerifyStage: Stage {
         guard let maxAge else { return nil }
         let created = createdAt.flatMap(Timestamp.parse) ?? 0
         if created < now - maxAge {
-            return ("too_old", "created_at is older than max_age (\(Int(maxAge))s): a late delivery or a replay")
+            return (Reason.tooOld.rawValue, "created_at is older than max_age (\(Int(maxAge))s): a late delivery or a replay")
         }
         if created > now + maxAge {
-            return ("in_future", "created_at is more than max_age (\(Int(maxAge))s) in the future: check the sender's clock")
+            return (Reason.inFuture.rawValue, "created_at is more than max_age (\(Int(maxAge))s) in the future: check the sender's clock")
         }
         return nil
     }
@@ -55,16 +55,16 @@ public struct VerifyStage: Stage {
     /// request (`lymph serve` checks before storing anything); messages never hold a secret.
     public func checkSignature(_ header: ArraySlice<UInt8>?, body: ArraySlice<UInt8>) -> (reason: String, message: String)? {
         guard var signature = header else {
-            return ("missing_signature", "no \(Self.header) header")
+            return (Reason.missingSignature.rawValue, "no \(Self.header) header")
         }
         if signature.starts(with: Self.prefixBytes) { signature = signature.dropFirst(Self.prefixBytes.count) }
         guard let provided = Self.decodeHex(signature), provided.count == SHA256.byteCount else {
-            return ("malformed_signature", "\(Self.header) is not 64 hex digits (optionally prefixed with sha256=)")
+            return (Reason.malformedSignature.rawValue, "\(Self.header) is not 64 hex digits (optionally prefixed with sha256=)")
         }
         var matched = false
         for key in keyed where key.matches(provided, body: body) { matched = true }
         guard matched else {
-            return ("bad_signature", "\(Self.header) does not match the body under any configured secret (wrong secret, or the body was altered)")
+            return (Reason.badSignature.rawValue, "\(Self.header) does not match the body under any configured secret (wrong secret, or the body was altered)")
         }
         return nil
     }

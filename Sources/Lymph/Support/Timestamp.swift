@@ -1,7 +1,8 @@
 import Foundation
 
 /// RFC 3339 timestamps, read and written without Foundation's formatters (they are slow and
-/// lenient). Seconds since the Unix epoch, as a Double.
+/// lenient), and times for people. Seconds since the Unix epoch, as a Double. Lymph's only
+/// calendar arithmetic is here (`Civil`, `daysFromCivil`, `civilFromDays`).
 public enum Timestamp {
     /// Parses `2026-06-01T12:00:00Z`, with optional fraction and a `Z` or `±HH:MM` offset.
     /// Returns nil for anything else, including impossible dates (Feb 30, hour 24).
@@ -66,29 +67,144 @@ public enum Timestamp {
 
     /// `2026-06-01T12:00:00.250Z` (UTC, milliseconds).
     public static func format(_ t: Double) -> String {
-        let millis = Int((t * 1000).rounded(.down))
-        let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
-        let ms = millis - seconds * 1000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secOfDay = seconds - days * 86_400
-        let (y, m, d) = civilFromDays(days)
+        let c = Civil(t)
         // Built as bytes: this runs for every ticket and emitted event.
         var out = [UInt8](repeating: 0, count: 24)
-        func put(_ v: Int, _ at: Int, _ width: Int) {
-            var v = v
-            for k in stride(from: at + width - 1, through: at, by: -1) {
-                out[k] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
+        put(min(max(c.year, 0), 9999), 4, at: 0, in: &out); out[4] = UInt8(ascii: "-")
+        put(c.month, 2, at: 5, in: &out); out[7] = UInt8(ascii: "-")
+        put(c.day, 2, at: 8, in: &out); out[10] = UInt8(ascii: "T")
+        put(c.hour, 2, at: 11, in: &out); out[13] = UInt8(ascii: ":")
+        put(c.minute, 2, at: 14, in: &out); out[16] = UInt8(ascii: ":")
+        put(c.second, 2, at: 17, in: &out); out[19] = UInt8(ascii: ".")
+        put(c.millisecond, 3, at: 20, in: &out); out[23] = UInt8(ascii: "Z")
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `20260601T120000Z` (UTC, whole seconds, no separators): for file names.
+    public static func compact(_ t: Double) -> String {
+        let c = Civil(t)
+        var out = [UInt8](repeating: 0, count: 16)
+        put(min(max(c.year, 0), 9999), 4, at: 0, in: &out)
+        put(c.month, 2, at: 4, in: &out)
+        put(c.day, 2, at: 6, in: &out); out[8] = UInt8(ascii: "T")
+        put(c.hour, 2, at: 9, in: &out)
+        put(c.minute, 2, at: 11, in: &out)
+        put(c.second, 2, at: 13, in: &out); out[15] = UInt8(ascii: "Z")
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// For people, in tables: `2026-06-01 16:45Z`, or at an offset east of UTC (seconds)
+    /// `2026-06-01 18:45+02:00`; with `seconds`, `2026-06-01 16:45:07Z`. The zone is always
+    /// shown. Not RFC 3339 (a space, no fraction): JSON output uses `format`.
+    public static func display(_ t: Double, offset: Int = 0, seconds: Bool = false) -> String {
+        let c = Civil(t + Double(offset))
+        var out = [UInt8](repeating: 0, count: seconds ? 19 : 16)
+        put(min(max(c.year, 0), 9999), 4, at: 0, in: &out); out[4] = UInt8(ascii: "-")
+        put(c.month, 2, at: 5, in: &out); out[7] = UInt8(ascii: "-")
+        put(c.day, 2, at: 8, in: &out); out[10] = UInt8(ascii: " ")
+        put(c.hour, 2, at: 11, in: &out); out[13] = UInt8(ascii: ":")
+        put(c.minute, 2, at: 14, in: &out)
+        if seconds {
+            out[16] = UInt8(ascii: ":")
+            put(c.second, 2, at: 17, in: &out)
+        }
+        return String(decoding: out, as: UTF8.self) + zone(offset)
+    }
+
+    /// `Z` for UTC, else `+HH:MM` / `-HH:MM` (seconds east of UTC).
+    public static func zone(_ offset: Int) -> String {
+        guard offset != 0 else { return "Z" }
+        let minutes = abs(offset) / 60
+        var out: [UInt8] = [offset < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"), 0, 0, UInt8(ascii: ":"), 0, 0]
+        put(minutes / 60 % 100, 2, at: 1, in: &out)
+        put(minutes % 60, 2, at: 4, in: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The local time zone's offset from UTC at `t`, in seconds east (from `TZ`, else
+    /// /etc/localtime; the C library reads the zone rules, the calendar is `Civil`'s).
+    public static func localOffset(at t: Double) -> Int {
+        tzset()
+        var clock = time_t(t.rounded(.down))
+        var parts = tm()
+        guard localtime_r(&clock, &parts) != nil else { return 0 }
+        return Int(parts.tm_gmtoff)
+    }
+
+    /// Writes `value` as `width` decimal digits at `at`.
+    static func put(_ value: Int, _ width: Int, at: Int, in out: inout [UInt8]) {
+        var v = value
+        for k in stride(from: at + width - 1, through: at, by: -1) {
+            out[k] = UInt8(ascii: "0") + UInt8(v % 10)
+            v /= 10
+        }
+    }
+
+    /// A UTC instant's calendar fields (proleptic Gregorian): the one calendar in Lymph, used
+    /// for every date it writes (RFC 3339, table times, HTTP dates, sample events).
+    public struct Civil: Sendable, Equatable {
+        public var year: Int
+        /// 1...12
+        public var month: Int
+        public var day: Int
+        public var hour: Int
+        public var minute: Int
+        public var second: Int
+        public var millisecond: Int
+        /// 0 Sunday ... 6 Saturday.
+        public var weekday: Int
+
+        /// From milliseconds since the Unix epoch (negative ones too).
+        public init(millis: Int64) {
+            var days = Int(millis / 86_400_000)
+            var rest = Int(millis % 86_400_000)
+            if rest < 0 {
+                rest += 86_400_000
+                days -= 1
+            }
+            (year, month, day) = Timestamp.civilFromDays(days)
+            weekday = ((days + 4) % 7 + 7) % 7  // 1970-01-01 was a Thursday
+            hour = rest / 3_600_000
+            minute = rest / 60_000 % 60
+            second = rest / 1_000 % 60
+            millisecond = rest % 1_000
+        }
+
+        /// From seconds since the Unix epoch, rounded down to the millisecond.
+        public init(_ t: Double) {
+            self.init(millis: Int64((t * 1000).rounded(.down)))
+        }
+
+        /// `Sun` ... `Sat`.
+        public var weekdayName: StaticString {
+            switch weekday {
+            case 0: "Sun"
+            case 1: "Mon"
+            case 2: "Tue"
+            case 3: "Wed"
+            case 4: "Thu"
+            case 5: "Fri"
+            default: "Sat"
             }
         }
-        put(min(max(y, 0), 9999), 0, 4); out[4] = UInt8(ascii: "-")
-        put(m, 5, 2); out[7] = UInt8(ascii: "-")
-        put(d, 8, 2); out[10] = UInt8(ascii: "T")
-        put(secOfDay / 3600, 11, 2); out[13] = UInt8(ascii: ":")
-        put(secOfDay / 60 % 60, 14, 2); out[16] = UInt8(ascii: ":")
-        put(secOfDay % 60, 17, 2); out[19] = UInt8(ascii: ".")
-        put(ms, 20, 3); out[23] = UInt8(ascii: "Z")
-        return String(decoding: out, as: UTF8.self)
+
+        /// `Jan` ... `Dec`.
+        public var monthName: StaticString {
+            switch month {
+            case 1: "Jan"
+            case 2: "Feb"
+            case 3: "Mar"
+            case 4: "Apr"
+            case 5: "May"
+            case 6: "Jun"
+            case 7: "Jul"
+            case 8: "Aug"
+            case 9: "Sep"
+            case 10: "Oct"
+            case 11: "Nov"
+            default: "Dec"
+            }
+        }
     }
 
     public static func now() -> Double { Date().timeIntervalSince1970 }

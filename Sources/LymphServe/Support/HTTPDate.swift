@@ -1,22 +1,23 @@
-import Foundation
+import Lymph
 
 /// The `Date` header's value (RFC 9110's IMF-fixdate), formatted once a second at most.
 struct HTTPDate {
     private var second = -1
-    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     private var text = ""
 
     mutating func now() -> String {
-        var t = time(nil)
+        let t = Int(Timestamp.now().rounded(.down))
         if t != second {
-            var parts = tm()
-            gmtime_r(&t, &parts)
-            func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-            text = "\(Self.days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(Self.months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
-                + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+            text = Self.format(t)
             second = t
         }
         return text
+    }
+
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` for whole seconds since the Unix epoch.
+    static func format(_ t: Int) -> String {
+        let c = Timestamp.Civil(millis: Int64(t) * 1000)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(c.weekdayName), \(two(c.day)) \(c.monthName) \(c.year) \(two(c.hour)):\(two(c.minute)):\(two(c.second)) GMT"
     }
 }
