@@ -9,7 +9,7 @@ struct CheckCommand: AsyncParsableCommand {
         discussion: "Prints every error as FILE:LINE:COLUMN: message and exits 2; with none, prints the stages in order and exits 0."
     )
 
-    @Argument(help: "Pipeline files to check.")
+    @Argument(help: "Pipeline files to check.", completion: .pipelineFile)
     var pipelines: [String]
 
     func run() async throws {

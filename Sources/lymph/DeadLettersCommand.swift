@@ -20,7 +20,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     /// read) or a dead-letter file.
     struct Source: ParsableArguments {
         @Argument(help: ArgumentHelp("A pipeline file (.yaml/.yml: its 'dead_letter' is read) or a dead-letter file.",
-                                     valueName: "pipeline-or-file"))
+                                     valueName: "pipeline-or-file"), completion: .file())
         var source: String
 
         struct Resolved {

@@ -30,6 +30,11 @@ struct LymphTool: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            if parsed == nil, exitCode(for: error) == .validationFailure,
+               let message = UnknownCommand.message(for: Array(CommandLine.arguments.dropFirst())) {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+                Foundation.exit(2)
+            }
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((usageMessage(for: error, in: parsed) + "\n").utf8))
                 Foundation.exit(2)

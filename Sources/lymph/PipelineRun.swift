@@ -15,13 +15,14 @@ struct RunOptions: ParsableArguments {
     @Flag(name: .customLong("no-progress"), help: "Never show the progress line.")
     var noProgress = false
 
-    @Option(help: "Use this store instead of the file's 'state' ('memory' keeps nothing).")
+    @Option(help: "Use this store instead of the file's 'state' ('memory' keeps nothing).", completion: .file())
     var state: String?
 
-    @Option(help: "Write events here instead of the file's 'output' ('-' stdout, 'none').")
+    @Option(help: "Write events here instead of the file's 'output' ('-' stdout, 'none').", completion: .file())
     var output: String?
 
-    @Option(name: .customLong("dead-letter"), help: "Write dead letters here instead of the file's 'dead_letter'.")
+    @Option(name: .customLong("dead-letter"), help: "Write dead letters here instead of the file's 'dead_letter'.",
+            completion: .file())
     var deadLetter: String?
 
     /// The dead-letter file this run writes.

@@ -17,10 +17,10 @@ struct ReplayCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The pipeline file.")
+    @Argument(help: "The pipeline file.", completion: .pipelineFile)
     var pipeline: String
 
-    @Argument(help: "The dead-letter file to replay (default: the pipeline's 'dead_letter', or --dead-letter).")
+    @Argument(help: "The dead-letter file to replay (default: the pipeline's 'dead_letter', or --dead-letter).", completion: .file())
     var file: String?
 
     @OptionGroup var options: RunOptions

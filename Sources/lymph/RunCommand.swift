@@ -16,10 +16,10 @@ struct RunCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The pipeline file.")
+    @Argument(help: "The pipeline file.", completion: .pipelineFile)
     var pipeline: String
 
-    @Argument(help: "Input files (NDJSON, a JSON array, or one JSON object); stdin when none or '-'.")
+    @Argument(help: "Input files (NDJSON, a JSON array, or one JSON object); stdin when none or '-'.", completion: .file())
     var inputs: [String] = []
 
     @OptionGroup var options: RunOptions

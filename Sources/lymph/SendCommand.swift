@@ -24,7 +24,7 @@ struct SendCommand: AsyncParsableCommand {
     @Argument(help: "The receiver's URL.")
     var url: String
 
-    @Argument(help: "Files of events or deliveries (NDJSON); stdin when none or '-'.")
+    @Argument(help: "Files of events or deliveries (NDJSON); stdin when none or '-'.", completion: .file())
     var inputs: [String] = []
 
     @Option(help: "Secret to sign with: env:NAME or file:PATH.")

@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The pipeline file.")
+    @Argument(help: "The pipeline file.", completion: .pipelineFile)
     var pipeline: String
 
     @Option(help: "HOST:PORT to listen on (default: the file's serve.listen, else 127.0.0.1:8080; port 0 picks a free one).")

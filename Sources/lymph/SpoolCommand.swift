@@ -16,13 +16,13 @@ struct SpoolCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The pipeline file (the spool is beside its 'state').")
+    @Argument(help: "The pipeline file (the spool is beside its 'state').", completion: .pipelineFile)
     var pipeline: String?
 
-    @Option(help: "The state file whose spool to read (instead of a pipeline).")
+    @Option(help: "The state file whose spool to read (instead of a pipeline).", completion: .file())
     var state: String?
 
-    @Option(help: "The spool file itself (instead of a pipeline).")
+    @Option(help: "The spool file itself (instead of a pipeline).", completion: .file())
     var spool: String?
 
     @Option(help: "table (default on a terminal) or json (one object).") var format: OutputFormat?

@@ -4,10 +4,10 @@ import Lymph
 
 /// Where the store is: `--state PATH`, or the `state:` of `--pipeline FILE`.
 struct StateOptions: ParsableArguments {
-    @Option(help: "The store (SQLite file) to read.")
+    @Option(help: "The store (SQLite file) to read.", completion: .file())
     var state: String?
 
-    @Option(help: "Take the store from this pipeline file's 'state:'.")
+    @Option(help: "Take the store from this pipeline file's 'state:'.", completion: .pipelineFile)
     var pipeline: String?
 
     /// The store, for reading; with `writing`, also its lock (kept until the process exits), so

@@ -1,6 +1,8 @@
-/// "Did you mean …?" for misspelt keys and stage names.
-enum Suggestion {
-    static func closest(to word: String, in candidates: [String]) -> String? {
+/// "Did you mean …?" for misspelt keys, stage names and commands.
+public enum Suggestion {
+    /// The candidate nearest to `word` (case ignored), or nil when none is within a few edits
+    /// (one for short words, at most three).
+    public static func closest(to word: String, in candidates: [String]) -> String? {
         // No candidate is long: a word far longer than every one is nobody's typo, and the
         // distance table must not grow with pasted text.
         guard word.count <= 64 else { return nil }
@@ -13,13 +15,13 @@ enum Suggestion {
         return best?.0
     }
 
-    static func didYouMean(_ word: String, in candidates: [String]) -> String {
+    public static func didYouMean(_ word: String, in candidates: [String]) -> String {
         if let s = closest(to: word, in: candidates) { return "; did you mean '\(s)'?" }
         return "; expected one of: \(candidates.joined(separator: ", "))"
     }
 
     /// Levenshtein distance, with adjacent swaps counted as one edit.
-    static func distance(_ a: String, _ b: String) -> Int {
+    public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
