@@ -25,6 +25,10 @@ struct RunOptions: ParsableArguments {
             completion: .file())
     var deadLetter: String?
 
+    @Flag(name: .customLong("from-start"),
+          help: "Read the inputs from the start even when an interrupted run over the same files was recorded.")
+    var fromStart = false
+
     /// The dead-letter file this run writes.
     func deadLetter(of spec: PipelineSpec) -> String { deadLetter ?? spec.deadLetter }
 }
@@ -103,10 +107,25 @@ enum PipelineRun {
         progress?.start()
 
         let runner = PipelineRunner(pipeline: opened, control: control, maxBatchesInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount)
-        let result: RunSummary
+        var result: RunSummary
         let reader = ItemReader(paths: inputs, maxItemBytes: spec.parse.maxRecordBytes)
         do {
+            if let store = opened.store, opened.outputs != nil {
+                // Only with a state file: its outputs are cut back to the same commit.
+                switch try reader.continueInterrupted(recordedIn: store, fromStart: options.fromStart) {
+                case .continuing(let done):
+                    let total = done.reduce(0, +)
+                    if total > 0 {
+                        Console.error("lymph: continuing an interrupted run over the same inputs: the \(total) items whose work was committed are skipped (--from-start reads them again)")
+                    }
+                case .replaced(let paths):
+                    Console.error("lymph: an interrupted run over other inputs (\(paths.joined(separator: ", "))) was recorded; these inputs are read from the start")
+                case .fresh, .unavailable:
+                    break
+                }
+            }
             result = try await runner.run(reader: reader)
+            result.skippedDone = reader.skippedDone
         } catch {
             progress?.stop()
             // Plugin processes of stages that did not get to finish must not outlive the run.

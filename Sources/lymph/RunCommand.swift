@@ -11,6 +11,9 @@ struct RunCommand: AsyncParsableCommand {
             items go to its dead-letter file with their position and the reason. A summary goes to stderr. \
             SIGINT/SIGTERM stop reading, finish the batches in flight, flush, and exit 130/143; a second \
             signal exits at once (nothing unwritten is remembered as done, so a re-run processes it). \
+            With a state file, a run over files that was cut short (a signal, kill -9) is continued \
+            by the next run over the same files: the items whose work was committed are skipped, so \
+            no event, log line or dead letter is written twice ('--from-start' reads them again). \
             An input that is the pipeline's own dead-letter file is moved aside first and read from \
             there ('lymph replay' does this and deletes it when every record went through).
             """

@@ -20,10 +20,9 @@ struct ExactlyOnceTests {
           - log: { path: logs/processed.log, format: text, template: "{id} {type} {data.equipment_id}" }
         """
 
-    /// Events in the `lymph run` test. They reach `lymph run` through a pipe (`cat events |
-    /// lymph run`), which the debug build reads in pipe-sized batches at about 10,000
-    /// events/s; a named file is read in 1 MiB batches, which the debug build parses more than
-    /// ten times slower (20,000 events: 25 s against 1.9 s). LYMPH_EXACTLY_ONCE_COUNT changes it.
+    /// Events in the piped `lymph run` test (`cat events | lymph run`): a pipe cannot be read
+    /// twice, so each restart reads everything again and dedup drops what was done.
+    /// LYMPH_EXACTLY_ONCE_COUNT changes it.
     static let runCount = ProcessInfo.processInfo.environment["LYMPH_EXACTLY_ONCE_COUNT"].flatMap(Int.init) ?? 200_000
 
     /// `cat input | lymph run once.yaml` in `dir`; stderr is collected as it comes.
@@ -180,6 +179,89 @@ struct ExactlyOnceTests {
             #expect(same, "\(file): \(got.count) bytes, never-killed run \(expected.count)")
         }
         #expect(!Self.bytes(reference + "/out.ndjson").isEmpty && !Self.bytes(reference + "/logs/processed.log").isEmpty)
+    }
+
+    /// Events in the named-file test. LYMPH_EXACTLY_ONCE_FILE_COUNT changes it.
+    static let fileCount = ProcessInfo.processInfo.environment["LYMPH_EXACTLY_ONCE_FILE_COUNT"].flatMap(Int.init) ?? 150_000
+
+    /// A dead-letter line without its `"at"` time, which differs between any two runs.
+    static func withoutTime(_ line: Substring) -> String {
+        line.replacingOccurrences(of: #","at":"[^"]*""#, with: "", options: .regularExpression)
+    }
+
+    @Test("lymph run over a named file with malformed lines, killed with -9 three times: each restart continues after the committed items, so no dead letter is written twice")
+    func namedFileContinues() throws {
+        let dir = LymphBinary.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let reference = dir + "/reference", killed = dir + "/killed"
+        for d in [reference, killed] {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: d + "/once.yaml", contents: Data(Self.runPipeline.utf8))
+        }
+        let (sample, _) = try Self.launch(["sample", "--count", "\(Self.fileCount)", "--seed", "23", "--duplicates", "0.02", "--malformed", "0.03"],
+                                          in: dir, stdoutPath: dir + "/events.ndjson")
+        sample.waitUntilExit()
+        let arguments = ["run", "once.yaml", "../events.ndjson", "--summary", "json", "--no-progress"]
+
+        let (whole, wholeErr) = try Self.launch(arguments, in: reference)
+        let wholeText = String(decoding: wholeErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        whole.waitUntilExit()
+        #expect(whole.terminationStatus == 1, "dead letters: exit 1; \(wholeText)")
+        let deadLines = String(decoding: Self.bytes(reference + "/dead.ndjson"), as: UTF8.self).split(separator: "\n")
+        #expect(deadLines.count > Self.fileCount / 100)
+
+        // Kill after 1.2 to 1.8 s of running: past the first commit (one a second), before the
+        // end. A run that finishes first ends the rounds: running the file again after a run
+        // that finished is a new run over it, not a restart.
+        var generator = SystemRandomNumberGenerator()
+        var continued: [String] = []
+        var killedMidway = 0
+        var finishedEarly = false
+        for _ in 1...3 {
+            let (run, err) = try Self.launch(arguments, in: killed)
+            let deadline = Date().addingTimeInterval(Double.random(in: 1.2...1.8, using: &generator))
+            while run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+            if run.isRunning {
+                kill(run.processIdentifier, SIGKILL)
+                killedMidway += 1
+            }
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            run.waitUntilExit()
+            continued += text.split(separator: "\n").filter { $0.contains("continuing an interrupted run") }.map(String.init)
+            if run.terminationReason == .exit {
+                finishedEarly = true
+                break
+            }
+        }
+        var lastText = ""
+        if !finishedEarly {
+            let (last, lastErr) = try Self.launch(arguments, in: killed)
+            lastText = String(decoding: lastErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            last.waitUntilExit()
+            #expect(last.terminationStatus == 1, "\(lastText)")
+            continued += lastText.split(separator: "\n").filter { $0.contains("continuing an interrupted run") }.map(String.init)
+        }
+
+        print("named-file run: killed \(killedMidway) times; \(continued.joined(separator: "; "))")
+        #expect(killedMidway >= 1, "the first run at least must be killed while running")
+        // Each restart continues after what was committed.
+        #expect(continued.count == killedMidway, "\(continued)")
+        for file in ["out.ndjson", "logs/processed.log"] {
+            let same = Self.bytes(reference + "/" + file) == Self.bytes(killed + "/" + file)
+            #expect(same, "\(file) differs from the never-killed run's")
+        }
+        let got = String(decoding: Self.bytes(killed + "/dead.ndjson"), as: UTF8.self).split(separator: "\n")
+        #expect(got.count == deadLines.count, "dead letters: \(got.count), never-killed run \(deadLines.count)")
+        let sameDead = got.map(Self.withoutTime) == deadLines.map(Self.withoutTime)
+        #expect(sameDead, "dead letters differ from the never-killed run's (times aside)")
+
+        // The run that finished deleted the record: the same file again is read from the start
+        // (every event a duplicate now, every malformed line a dead letter again).
+        let (again, againErr) = try Self.launch(arguments + ["--dead-letter", "again.ndjson"], in: killed)
+        let againText = String(decoding: againErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        again.waitUntilExit()
+        #expect(!againText.contains("continuing an interrupted run"), "\(againText)")
+        #expect(againText.contains(#""events_read":\#(Self.fileCount)"#), "\(againText)")
     }
 
     /// parse, verify and a log file, no dedup: every entry of the spool is written once.

@@ -36,6 +36,10 @@ public final class ItemReader: @unchecked Sendable {
     /// unfinished last line too, as an item), and no later source was read. Not thrown, so a
     /// run finishes and commits what came before.
     public private(set) var failure: InputError?
+    /// Set by `continueInterrupted`: where the run is, committed with its work.
+    var checkpoint: InputCheckpoint?
+    /// Items skipped because an interrupted run over the same files had done them.
+    public var skippedDone: Int { checkpoint?.skipped ?? 0 }
 
     public convenience init(paths: [String], maxItemBytes: Int) {
         self.init(paths: paths, maxItemBytes: maxItemBytes, readSize: Self.blockSize)
@@ -61,6 +65,16 @@ public final class ItemReader: @unchecked Sendable {
         }
     }
 
+    /// Reads what `store` recorded of an interrupted run: over the same files, the items it
+    /// had done are skipped. From now on the reader records its position in the runner's
+    /// transactions (`writePending`), until it has read every input to the end. With
+    /// `fromStart`, an interrupted run is not continued. Call before the first batch.
+    public func continueInterrupted(recordedIn store: StateStore, fromStart: Bool = false) throws(StoreError) -> InterruptedRun {
+        guard let (checkpoint, start) = try InputCheckpoint.open(paths: paths, store: store, fromStart: fromStart) else { return .unavailable }
+        self.checkpoint = checkpoint
+        return start
+    }
+
     /// The next batch, nil at the end of the last source (or when a stop is requested). An
     /// empty batch means a pipe has been quiet for a moment: a chance to finish work in flight.
     public func nextBatch(control: RunControl? = nil) throws(InputError) -> InputBatch? {
@@ -74,7 +88,10 @@ public final class ItemReader: @unchecked Sendable {
                 current = try SourceReader(path: paths[nextPath], maxItemBytes: maxItemBytes, readSize: readSize)
                 nextPath += 1
             }
-            if let batch = try current!.read(control: control) {
+            if var batch = try current!.read(control: control) {
+                if let checkpoint, !batch.isEmpty {
+                    checkpoint.handOut(&batch.items, input: nextPath - 1)
+                }
                 if !batch.isEmpty || batch.idle { return batch }
             } else {
                 if current!.stopped { return nil }

@@ -27,4 +27,18 @@ extension ItemReader: ItemSource {
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         try nextBatch(control: Optional(control))
     }
+
+    public func batchFinished() {
+        checkpoint?.batchFinished()
+    }
+
+    public func writePending(_ db: Database) throws {
+        guard let checkpoint else { return }
+        checkpoint.complete = finished
+        try checkpoint.write(db)
+    }
+
+    public func pendingWritten() {
+        checkpoint?.written()
+    }
 }

@@ -258,7 +258,10 @@ extension JSONParser {
         mutating func memberKey(_ i: Int) throws(JSONSyntaxError) -> Int {
             guard i < p.count else { throw fail(i, "unexpected end of input, expected an object key") }
             guard p[i] == JSONParser.quote else { throw fail(i, "unexpected \(describe(i)), expected a string key") }
-            var j = skipWhitespace(try string(i))
+            // Two statements: as one expression a debug build copies `self` for `skipWhitespace`
+            // before `string` appends to the tape, which then copies the whole tape.
+            let keyEnd = try string(i)
+            var j = skipWhitespace(keyEnd)
             guard j < p.count, p[j] == UInt8(ascii: ":") else { throw fail(j, "unexpected \(describe(j)), expected ':' after object key") }
             j = skipWhitespace(j + 1)
             return j

@@ -17,6 +17,8 @@ public struct RunSummary: Sendable {
     /// Set when a signal stopped reading early.
     public var interruptedBy: Int32 = 0
     public var stages: [StageLine] = []
+    /// Items not read again because an interrupted run over the same files had done them.
+    public var skippedDone = 0
 
     /// Events dropped as duplicates by dedup stages.
     public var duplicates: Int {
@@ -44,7 +46,7 @@ public struct RunSummary: Sendable {
             "pipeline": pipeline, "events_read": itemsRead, "passed": passed, "duplicates": duplicates,
             "filtered": filtered, "dropped": dropped, "dead_letters": deadLetters,
             "seconds": (seconds * 1000).rounded() / 1000, "events_per_second": eventsPerSecond.rounded(),
-            "interrupted": interruptedBy != 0, "stages": stageObjects,
+            "interrupted": interruptedBy != 0, "skipped_done": skippedDone, "stages": stageObjects,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
@@ -55,6 +57,7 @@ public struct RunSummary: Sendable {
         let head = "\(pipeline): \(itemsRead) read, \(passed) passed, \(duplicates) duplicates, \(filtered) filtered, \(deadLetters) dead letters"
         lines.append(head + String(format: " in %.3fs (%.0f events/s)", seconds, eventsPerSecond))
         if interruptedBy != 0 { lines.append("stopped early by signal \(interruptedBy): the rest of the input was not read") }
+        if skippedDone > 0 { lines.append("continued an interrupted run: \(skippedDone) items done before it were skipped") }
         let width = max(8, stages.map(\.name.count).max() ?? 8)
         lines.append("  " + "stage".padding(toLength: width, withPad: " ", startingAt: 0) + "        in       out   dropped   dead")
         for s in stages {

@@ -145,6 +145,21 @@ public final class StateStore: Sendable {
                 );
                 """)
         }
+        m.registerMigration("v6-run-inputs") { db in
+            // How far an interrupted `lymph run` got in its input files (InputCheckpoint),
+            // committed with the work of the items it counts.
+            try db.execute(sql: """
+                CREATE TABLE lymph_run_inputs (
+                    position INTEGER PRIMARY KEY,
+                    path TEXT NOT NULL,
+                    device INTEGER NOT NULL,
+                    inode INTEGER NOT NULL,
+                    head_length INTEGER NOT NULL,
+                    head_fingerprint INTEGER NOT NULL,
+                    done INTEGER NOT NULL
+                )
+                """)
+        }
         return m
     }
 

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import GRDB
+
+/// How far `lymph run` got through its input files, committed in the runner's transaction
+/// (`lymph_run_inputs`) with the work those items left behind, so the two always match.
+///
+/// A run that ends normally deletes the record. A run cut short (`kill -9`, a signal, a store
+/// failure) leaves it, and the next run over the same files skips the items whose work was
+/// committed: their events, dead letters and log lines are already in the files (which
+/// `OutputLedger` cut back to the same commit), so nothing is written twice. Without this a
+/// restart re-reads everything: dedup drops the events already done, but an item that failed
+/// (a malformed line, a bad signature) has no key, and would be a dead letter a second time.
+///
+/// "The same files" means the same list, in the same order, each the same file (device and
+/// inode) starting with the same bytes (a fingerprint of its first 4 KiB as first read), so a
+/// file rewritten in place, renamed over or replaced is read from the start. Files may have
+/// grown. stdin and pipes cannot be read twice, so a run that reads one keeps no record
+/// (at-least-once, as before).
+final class InputCheckpoint {
+    /// One input file as recorded.
+    struct Identity: Sendable, Equatable {
+        var path: String
+        var device: UInt64
+        var inode: UInt64
+        var headLength: Int
+        var headFingerprint: UInt64
+    }
+
+    static let headBytes = 4096
+
+    let inputs: [Identity]
+    /// Items of each input whose work is committed.
+    private(set) var done: [Int]
+    /// Items of each input still to skip (done by the interrupted run).
+    var toSkip: [Int]
+    /// Items handed out so far from each input, skipped ones included.
+    var handedOut: [Int]
+    /// The end of each batch handed out and not yet finished, in order.
+    var batchEnds = FIFO<(input: Int, through: Int)>()
+    /// Inputs whose `done` changed since the last write.
+    var changed = Set<Int>()
+    /// The rows of this run are in the table (the old record was replaced).
+    var recorded = false
+    /// Every item was read and every batch finished: the record goes at the next commit.
+    var complete = false
+    /// Items skipped because the interrupted run had done them.
+    private(set) var skipped = 0
+
+    init(inputs: [Identity], done: [Int], recorded: Bool) {
+        self.inputs = inputs
+        self.done = done
+        self.toSkip = done
+        self.handedOut = Array(repeating: 0, count: inputs.count)
+        self.recorded = recorded
+    }
+
+    /// The identity of each path, or nil when one of them cannot be read twice (stdin, a pipe,
+    /// a device) or cannot be opened now.
+    static func identities(of paths: [String]) -> [Identity]? {
+        var result: [Identity] = []
+        for path in paths {
+            guard path != "-" else { return nil }
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            var head = [UInt8](repeating: 0, count: headBytes)
+            var got = 0
+            while got < headBytes {
+                let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, headBytes - got, off_t(got)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                got += n
+            }
+            result.append(Identity(path: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), headLength: got,
+                                   headFingerprint: OutputLedger.fingerprint(head[0..<got])))
+        }
+        return result
+    }
+
+    /// The checkpoint for a run over `paths`, after reading what `store` recorded. Nil when the
+    /// inputs cannot be read twice. With `fromStart`, a recorded interrupted run is ignored
+    /// (and replaced at the first commit).
+    static func open(paths: [String], store: StateStore, fromStart: Bool) throws(StoreError) -> (InputCheckpoint, InterruptedRun)? {
+        guard let inputs = identities(of: paths) else { return nil }
+        let rows = try store.runInputs()
+        if rows.isEmpty {
+            return (InputCheckpoint(inputs: inputs, done: Array(repeating: 0, count: inputs.count), recorded: false), .fresh)
+        }
+        let same = !fromStart && rows.count == inputs.count && zip(rows, inputs).allSatisfy { row, input in
+            row.identity.device == input.device && row.identity.inode == input.inode
+                && row.identity.headFingerprint == (input.headLength >= row.identity.headLength
+                    ? fingerprint(path: input.path, length: row.identity.headLength) : nil)
+        }
+        if same {
+            // The recorded identities stay: the fingerprint is of the bytes first read.
+            let checkpoint = InputCheckpoint(inputs: rows.map(\.identity), done: rows.map(\.done), recorded: true)
+            return (checkpoint, .continuing(done: rows.map(\.done)))
+        }
+        return (InputCheckpoint(inputs: inputs, done: Array(repeating: 0, count: inputs.count), recorded: false),
+                .replaced(paths: rows.map(\.identity.path)))
+    }
+
+    /// The fingerprint of the first `length` bytes of `path`, nil when it has fewer.
+    static func fingerprint(path: String, length: Int) -> UInt64? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: length)
+        var got = 0
+        while got < length {
+            let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, length - got, off_t(got)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            got += n
+        }
+        return got == length ? OutputLedger.fingerprint(head[...]) : nil
+    }
+
+    /// Drops from `items` (read from input `index`) those the interrupted run had done, and
+    /// remembers where the batch ends.
+    func handOut(_ items: inout [RawItem], input index: Int) {
+        if toSkip[index] > 0 {
+            let n = min(toSkip[index], items.count)
+            items.removeFirst(n)
+            toSkip[index] -= n
+            handedOut[index] += n
+            skipped += n
+        }
+        guard !items.isEmpty else { return }
+        handedOut[index] += items.count
+        batchEnds.append((index, handedOut[index]))
+    }
+
+    /// The oldest batch handed out has left the pipeline.
+    func batchFinished() {
+        guard let end = batchEnds.popFirst() else { return }
+        done[end.input] = end.through
+        changed.insert(end.input)
+    }
+
+    /// Inside the runner's transaction.
+    func write(_ db: Database) throws {
+        if complete && batchEnds.isEmpty {
+            try StateStore.clearRunInputs(db)
+            return
+        }
+        if !recorded {
+            try StateStore.clearRunInputs(db)
+            for (index, input) in inputs.enumerated() { try StateStore.recordRunInput(db, index: index, input, done: done[index]) }
+        } else {
+            for index in changed.sorted() { try StateStore.updateRunInput(db, index: index, done: done[index]) }
+        }
+    }
+
+    /// After that transaction committed.
+    func written() {
+        recorded = true
+        changed.removeAll()
+    }
+}
+
+/// What a run over files found recorded of an earlier, interrupted run (`ItemReader.continueInterrupted`).
+public enum InterruptedRun: Sendable, Equatable {
+    /// The inputs include stdin or a pipe, which cannot be read twice: no record is kept.
+    case unavailable
+    /// No interrupted run was recorded.
+    case fresh
+    /// An interrupted run over the same files: this many items of each were done, and are skipped.
+    case continuing(done: [Int])
+    /// An interrupted run over other files (or files changed since) was recorded; this run
+    /// reads its inputs from the start and replaces the record.
+    case replaced(paths: [String])
+}

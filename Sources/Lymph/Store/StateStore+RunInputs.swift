@@ -1,0 +1,40 @@
+import GRDB
+
+/// Where an interrupted `lymph run` got to in its input files (`lymph_run_inputs`), for
+/// `InputCheckpoint`: one row per input, in order, written in the runner's transaction and
+/// deleted when a run reads its inputs to the end.
+extension StateStore {
+    struct RunInputRecord: Sendable, Equatable {
+        var identity: InputCheckpoint.Identity
+        /// Items of the input whose work is committed.
+        var done: Int
+    }
+
+    /// The recorded inputs, in order (empty when no run was interrupted).
+    func runInputs() throws(StoreError) -> [RunInputRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT path, device, inode, head_length, head_fingerprint, done FROM lymph_run_inputs ORDER BY position
+                """).map { row in
+                RunInputRecord(identity: .init(path: row[0], device: UInt64(bitPattern: row[1]), inode: UInt64(bitPattern: row[2]),
+                                               headLength: row[3], headFingerprint: UInt64(bitPattern: row[4])),
+                               done: row[5])
+            }
+        }
+    }
+
+    static func clearRunInputs(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM lymph_run_inputs")
+    }
+
+    static func recordRunInput(_ db: Database, index: Int, _ input: InputCheckpoint.Identity, done: Int) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO lymph_run_inputs (position, path, device, inode, head_length, head_fingerprint, done) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [index, input.path, Int64(bitPattern: input.device), Int64(bitPattern: input.inode),
+                                     input.headLength, Int64(bitPattern: input.headFingerprint), done])
+    }
+
+    static func updateRunInput(_ db: Database, index: Int, done: Int) throws {
+        try db.cachedStatement(sql: "UPDATE lymph_run_inputs SET done = ? WHERE position = ?").execute(arguments: [done, index])
+    }
+}

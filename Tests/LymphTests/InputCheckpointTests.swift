@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Lymph
+
+/// `lymph run` records how far it got in its input files with each commit, so a run over the
+/// same files after a crash skips what was done, and an item that failed is a dead letter once.
+@Suite("input checkpoint")
+struct InputCheckpointTests {
+    let dir = Fixture.temporaryDirectory()
+    let store: StateStore
+
+    init() throws {
+        store = try StateStore.open(path: dir + "/state.sqlite")
+    }
+
+    /// `count` NDJSON lines `{"id":"e<first+i>"}`, written to `name` in the test folder.
+    func file(_ name: String, first: Int = 0, count: Int, append: Bool = false) throws -> String {
+        let path = dir + "/" + name
+        let text = (first..<(first + count)).map { #"{"id":"e\#($0)"}"# + "\n" }.joined()
+        if append, let handle = FileHandle(forWritingAtPath: path) {
+            handle.seekToEndOfFile()
+            handle.write(Data(text.utf8))
+            handle.closeFile()
+        } else {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        }
+        return path
+    }
+
+    /// A reader with small blocks, so a file comes in many batches.
+    func reader(_ paths: [String]) -> ItemReader {
+        ItemReader(paths: paths, maxItemBytes: 4096, readSize: 64)
+    }
+
+    /// The runner's commit, reduced to the reader.
+    func commit(_ reader: ItemReader) throws {
+        try store.write { db in try reader.writePending(db) }
+        reader.pendingWritten()
+    }
+
+    static func ids(_ batch: InputBatch) -> [String] {
+        batch.items.map { String(decoding: $0.bytes, as: UTF8.self) }
+    }
+
+    /// Reads every batch to the end.
+    static func drain(_ reader: ItemReader) throws -> [RawItem] {
+        var items: [RawItem] = []
+        while let batch = try reader.nextBatch() { items += batch.items }
+        return items
+    }
+
+    @Test("a run cut short records the items of its finished batches; the next run over the file starts after them")
+    func continuesAfterCommittedItems() throws {
+        let path = try file("events.ndjson", count: 100)
+        let first = reader([path])
+        #expect(try first.continueInterrupted(recordedIn: store) == .fresh)
+        var handed = 0
+        var finished = 0
+        for n in 0..<4 {
+            let batch = try #require(try first.nextBatch())
+            handed += batch.items.count
+            // Three batches leave the pipeline; the fourth is still in flight at the crash.
+            if n < 3 {
+                first.batchFinished()
+                finished += batch.items.count
+            }
+        }
+        try commit(first)
+        #expect(handed > finished && finished > 0)
+        // The process dies here: the fourth batch's work was never committed.
+
+        let second = reader([path])
+        #expect(try second.continueInterrupted(recordedIn: store) == .continuing(done: [finished]))
+        let rest = try Self.drain(second)
+        #expect(rest.first?.source.line == finished + 1)
+        #expect(rest.count == 100 - finished)
+        #expect(second.skippedDone == finished)
+    }
+
+    @Test("a run that reads every input to the end deletes the record: the next run reads from the start")
+    func completeRunForgets() throws {
+        let path = try file("events.ndjson", count: 30)
+        let r = reader([path])
+        _ = try r.continueInterrupted(recordedIn: store)
+        while let batch = try r.nextBatch() {
+            #expect(!batch.items.isEmpty)
+            r.batchFinished()
+        }
+        try commit(r)
+        #expect(try store.runInputs().isEmpty)
+        let again = reader([path])
+        #expect(try again.continueInterrupted(recordedIn: store) == .fresh)
+        #expect(try Self.drain(again).count == 30)
+    }
+
+    /// Reads two batches, finishes them, commits: a crash after that.
+    func crashAfterTwoBatches(_ paths: [String]) throws -> Int {
+        let r = reader(paths)
+        _ = try r.continueInterrupted(recordedIn: store)
+        var done = 0
+        for _ in 0..<2 {
+            done += try #require(try r.nextBatch()).items.count
+            r.batchFinished()
+        }
+        try commit(r)
+        return done
+    }
+
+    @Test("a file that grew since is continued; one rewritten with other first bytes, or replaced, is read from the start")
+    func identityOfTheFile() throws {
+        let path = try file("events.ndjson", count: 50)
+        let done = try crashAfterTwoBatches([path])
+        _ = try file("events.ndjson", first: 50, count: 10, append: true)
+        let grown = reader([path])
+        #expect(try grown.continueInterrupted(recordedIn: store) == .continuing(done: [done]))
+        #expect(try Self.drain(grown).count == 60 - done)
+
+        // Same length, other bytes at the start, same inode (rewritten in place).
+        _ = try crashAfterTwoBatches([path])
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.write(Data(#"{"id":"X0"}"#.utf8))
+        handle.closeFile()
+        let rewritten = reader([path])
+        #expect(try rewritten.continueInterrupted(recordedIn: store) == .replaced(paths: [path]))
+        #expect(try Self.drain(rewritten).count == 60)
+
+        // Another file under the same name (another inode).
+        _ = try crashAfterTwoBatches([path])
+        try FileManager.default.removeItem(atPath: path)
+        _ = try file("events.ndjson", count: 60)
+        let replaced = reader([path])
+        #expect(try replaced.continueInterrupted(recordedIn: store) == .replaced(paths: [path]))
+        #expect(try Self.drain(replaced).count == 60)
+    }
+
+    @Test("other inputs, or --from-start, read from the start and replace the record")
+    func otherInputs() throws {
+        let a = try file("a.ndjson", count: 40), b = try file("b.ndjson", count: 40)
+        _ = try crashAfterTwoBatches([a])
+        let other = reader([b])
+        #expect(try other.continueInterrupted(recordedIn: store) == .replaced(paths: [a]))
+        #expect(try Self.drain(other).count == 40)
+
+        _ = try crashAfterTwoBatches([a])
+        let both = reader([a, b])
+        #expect(try both.continueInterrupted(recordedIn: store) == .replaced(paths: [a]))
+
+        let done = try crashAfterTwoBatches([a])
+        #expect(done > 0)
+        let forced = reader([a])
+        #expect(try forced.continueInterrupted(recordedIn: store, fromStart: true) == .replaced(paths: [a]))
+        #expect(try Self.drain(forced).count == 40)
+    }
+
+    @Test("several files: those done are skipped whole, the one in progress from where it stopped")
+    func severalFiles() throws {
+        let a = try file("a.ndjson", count: 10), b = try file("b.ndjson", first: 10, count: 40)
+        let r = reader([a, b])
+        _ = try r.continueInterrupted(recordedIn: store)
+        var done = 0
+        // Through the end of a, and into b.
+        while done <= 10 {
+            done += try #require(try r.nextBatch()).items.count
+            r.batchFinished()
+        }
+        try commit(r)
+        let rows = try store.runInputs()
+        #expect(rows.map(\.done) == [10, done - 10])
+
+        let next = reader([a, b])
+        #expect(try next.continueInterrupted(recordedIn: store) == .continuing(done: [10, done - 10]))
+        let rest = try Self.drain(next)
+        #expect(rest.count == 50 - done)
+        #expect(rest.first.map { String(decoding: $0.bytes, as: UTF8.self) } == #"{"id":"e\#(done)"}"#)
+    }
+
+    @Test("stdin cannot be read twice: no record is kept")
+    func stdinKeepsNothing() throws {
+        let path = try file("a.ndjson", count: 5)
+        #expect(try reader([path, "-"]).continueInterrupted(recordedIn: store) == .unavailable)
+        #expect(try reader([]).continueInterrupted(recordedIn: store) == .unavailable)
+        #expect(try store.runInputs().isEmpty)
+    }
+}
