@@ -496,8 +496,8 @@ struct ServeCommandTests {
         let statuses = Locked<[String: Int]>([:])
         let group = DispatchGroup()
         // Threads of their own, not Dispatch's: with the other suites running, Dispatch's
-        // threads were once busy for over a second, and the second request then came after
-        // the lock went and was stored (202).
+        // threads can be busy for over a second, and the second request would then come after
+        // the lock went and be stored (202).
         for (delay, id) in [(0.0, "evt_in_commit"), (0.5, "evt_queued")] {
             group.enter()
             Thread {
