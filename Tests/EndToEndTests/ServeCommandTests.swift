@@ -39,7 +39,7 @@ struct ServeCommandTests {
         return r.stdoutLines.count
     }
 
-    @Test("pipelines/serve.yaml: the example deliveries sent with lymph send open tickets, as the README shows")
+    @Test("pipelines/serve.yaml: the example deliveries sent with lymph send open tickets")
     func examplePipeline() throws {
         let yaml = try String(contentsOfFile: LymphBinary.repo("pipelines/serve.yaml"), encoding: .utf8)
         let h = ServeHarness(pipeline: yaml, environment: ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"])
