@@ -3,7 +3,7 @@ import Testing
 
 /// The commands the documentation tells a user to type, run with the built `lymph` on a copy
 /// of the repository's example data; where a page shows their output, it must be what they print.
-/// The convention (`sh run`, `sh norun REASON`, `text output`, `# exit N`, `…`) is in
+/// The convention (`sh run`, `sh norun: REASON`, `text output`, `# exit N`, `…`) is in
 /// docs/testing.md, "Docs that run".
 @Suite("Docs that run")
 struct DocCommandsTests {
@@ -15,9 +15,9 @@ struct DocCommandsTests {
         for page in DocBlocks.pages {
             for fence in DocBlocks.fences(in: DocBlocks.text(of: page)) where fence.isShell {
                 if fence.isRunnable { runnable += 1; continue }
-                #expect(fence.isNotRunnable, "\(page):\(fence.line): a ```\(fence.info) block: mark it `\(fence.language) run` or `\(fence.language) norun REASON`")
+                #expect(fence.isNotRunnable, "\(page):\(fence.line): a ```\(fence.info) block: mark it `\(fence.language) run` or `\(fence.language) norun: REASON`")
                 if fence.isNotRunnable {
-                    #expect(!fence.notRunnableReason.isEmpty, "\(page):\(fence.line): `norun` needs a reason after it")
+                    #expect(!fence.notRunnableReason.isEmpty, "\(page):\(fence.line): `norun:` needs a reason after it")
                 }
             }
         }
