@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Yams
 
@@ -17,6 +18,13 @@ public enum PipelineLoader {
     /// Reads and validates `path`. Throws `PipelineFileError` listing every error; warnings
     /// (which do not stop a run) are returned beside the spec.
     public static func load(path: String) throws(PipelineFileError) -> (spec: PipelineSpec, warnings: [ConfigDiagnostic]) {
+        let (spec, warnings, _) = try loadWithDigest(path: path)
+        return (spec, warnings)
+    }
+
+    /// `load`, with the SHA-256 of the bytes it read, in hex (what `sha256sum FILE` prints):
+    /// how `lymph serve` names the pipeline it runs.
+    public static func loadWithDigest(path: String) throws(PipelineFileError) -> (spec: PipelineSpec, warnings: [ConfigDiagnostic], sha256: String) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot read the pipeline file")])
         }
@@ -30,7 +38,8 @@ public enum PipelineLoader {
         guard let spec, !diagnostics.hasErrors else {
             throw PipelineFileError(diagnostics: diagnostics.errors)
         }
-        return (spec, diagnostics.items.filter { $0.severity == .warning })
+        let digest = SHA256.hash(data: data).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+        return (spec, diagnostics.items.filter { $0.severity == .warning }, digest)
     }
 
     public static func parse(yaml: String, file: String) -> (PipelineSpec?, ConfigDiagnostics) {
