@@ -123,6 +123,7 @@ public enum PipelineLoader {
 
         var parse = ParseStage()
         var stages: [StageEntry] = []
+        var stageNodes: [SchemaCheck.StageNodes] = []
         if let v = m["stages"], let items = v.list(&d, "stages") {
             if items.isEmpty { d.error("stages is empty; a pipeline needs at least 'parse'", at: v) }
             var names: [String: ConfigValue] = [:]
@@ -177,6 +178,12 @@ public enum PipelineLoader {
                     if wm["types"] == nil && wm["match"] == nil { d.error("when needs 'types:' and/or 'match:'", at: wv) }
                 }
                 let errorsBefore = d.errors.count
+                var whenNodes: ConfigMapping?
+                if let wv = om["when"] {
+                    var reported = ConfigDiagnostics(file: d.file)  // said above already
+                    whenNodes = ConfigMapping(wv, context: "when", diagnostics: &reported)
+                }
+                stageNodes.append(.init(kind: kind, name: stageName, at: kindValue, options: om, when: whenNodes))
                 if let spec = stageKind.configure(om, &d) {
                     stages.append(StageEntry(kind: kind, name: stageName, hasExplicitName: explicit, line: kindValue.line, column: kindValue.column, when: when, spec: spec))
                 } else if d.errors.count == errorsBefore {
@@ -197,6 +204,9 @@ public enum PipelineLoader {
         }
         var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
         spec.serve = serve
+        // Against IMMUNE's events only once the file is otherwise valid: warnings about a
+        // pipeline that cannot run would bury its errors.
+        if !d.hasErrors { spec.flow = SchemaCheck.run(stageNodes, output: output, &d) }
         return (d.hasErrors ? nil : spec, d)
     }
 
