@@ -65,8 +65,11 @@ public final class PipelineWorker: Service, Sendable {
                 let summary = try await withTaskExecutorPreference(executor) {
                     try await withGracefulShutdownHandler {
                         try await runner.run(reader: BeatingSource(source, worker: self))
-                    } onGracefulShutdown: {
+                    } onGracefulShutdown: { [diskFull = self.pipeline.diskFull] in
                         source.stopping.store(true, ordering: .relaxed)
+                        // A worker waiting for disk space stops waiting: what it had not
+                        // finished stays spooled.
+                        diskFull?.stop()
                         doorbell.ring()
                     }
                 }

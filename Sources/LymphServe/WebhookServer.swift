@@ -35,6 +35,8 @@ public final class WebhookServer: Sendable {
         public var shutdownTimeout: Duration = .seconds(30)
         /// Reload the pipeline when its file changes (`--watch`).
         public var watch = false
+        /// The server's group takes SIGTERM and SIGINT (graceful shutdown) and SIGHUP (reload).
+        public var handleSignals = false
 
         public init(settings: ServeSettings, watch: Bool = false) {
             self.watch = watch
@@ -148,7 +150,9 @@ public final class WebhookServer: Sendable {
         // Shut down in reverse order: HTTP first (no new 202s), then the worker drains.
         var services: [any Service] = [worker, HTTPService(app: app, server: self)]
         if options.watch { services.append(PipelineFileWatcher(served: served)) }
+        if options.handleSignals { services.append(HangupReload(served: served)) }
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        if options.handleSignals { configuration.gracefulShutdownSignals = [.sigterm, .sigint] }
         configuration.maximumGracefulShutdownDuration = options.shutdownTimeout
         let serviceGroup = ServiceGroup(configuration: configuration)
         group.withLock { $0 = serviceGroup }
@@ -400,7 +404,9 @@ struct HTTPService<App: Service>: Service {
 }
 
 /// The result of `operation`, or `timeoutError` once `deadline` passes, whichever is first. The
-/// operation is not cancelled (a spool append that finishes late still counts).
+/// operation is not cancelled (a spool append that finishes late still counts). Hand-made because
+/// a task group waits for its children, and a store call blocked on a stalled disk cannot be
+/// cancelled: racing the two in a group would wait for the very call it gives up on.
 enum FirstOf {
     final class Settler<T: Sendable>: Sendable {
         struct State {

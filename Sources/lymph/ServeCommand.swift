@@ -80,7 +80,9 @@ struct ServeCommand: AsyncParsableCommand {
                                     allowUnsigned: allowUnsigned, metrics: ServeMetrics(), logger: logger)
         let server: WebhookServer
         do {
-            server = try WebhookServer(pipeline: opened, served: served, options: .init(settings: spec.serve, watch: watch), logger: logger)
+            var options = WebhookServer.Options(settings: spec.serve, watch: watch)
+            options.handleSignals = true
+            server = try WebhookServer(pipeline: opened, served: served, options: options, logger: logger)
         } catch let error as StoreLockError {
             Console.error("lymph: \(pipeline): \(error)")
             throw ExitCode(2)
@@ -88,11 +90,12 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(error)")
             throw ExitCode(3)
         }
-        // The first SIGTERM/SIGINT starts a graceful shutdown; a second exits at once (the
-        // spool still holds everything accepted). A hangup reloads the pipeline file.
-        let signals = SignalTrap(stopOn: [SIGINT, SIGTERM], handling: [SIGHUP: { served.reload(trigger: "SIGHUP") }]) { sig in
+        // The server's service group shuts down gracefully on SIGTERM/SIGINT and reloads on
+        // SIGHUP. SignalTrap says so on stderr and turns a second SIGTERM/SIGINT into an exit
+        // at once (the spool still holds everything accepted), which the group cannot: it
+        // ignores a second shutdown signal, and its cancellation waits for tasks to end.
+        let signals = SignalTrap(stopOn: [SIGINT, SIGTERM], handling: [SIGHUP: {}]) { sig in
             Console.error("lymph serve: \(SignalTrap.name(sig)): finishing requests in flight and the batches in hand (again to exit at once)")
-            Task { await server.shutdown() }
         }
         defer { signals.cancel() }
         let route = spec.serve.path

@@ -6,7 +6,8 @@ import Synchronization
 /// How every lymph command that runs for a while takes signals (run, replay, serve, send): the
 /// first of `stopOn` asks for an orderly stop through `onStop`; a second one of them exits at
 /// once with 128 + the signal, taking plugin processes along (they must not outlive Lymph).
-/// Each of `handling` calls its handler, every time (`lymph serve` reloads on SIGHUP). SIGPIPE is
+/// Each of `handling` calls its handler, every time (an empty one keeps the signal from ending
+/// the process while another listener, such as `lymph serve`'s service group, handles it). SIGPIPE is
 /// ignored, so a closed output is an error the command reports, not a silent death.
 ///
 /// Handlers run on a Dispatch queue, not on Swift's cooperative threads: a run whose threads
