@@ -628,7 +628,9 @@ struct ServeCommandTests {
     @Test("a second SIGTERM exits at once; everything accepted is still in the spool or processed")
     func secondSignal() throws {
         let h = ServeHarness(pipeline: Self.pipeline(extra: Self.slowStage))
-        Self.writeSlowPlugin(h, seconds: "0.2")
+        // 2 s an event: whatever the batch in hand holds (one event when the posts come
+        // slowly, on a loaded machine), the second signal lands while it is being worked on.
+        Self.writeSlowPlugin(h, seconds: "2")
         try h.start()
         for i in 0..<30 { #expect(try h.post(ServeHarness.event("evt_sig_\(i)")).status == 202) }
         let pid = h.process!.processIdentifier
@@ -641,6 +643,7 @@ struct ServeCommandTests {
         #expect(processes(containing: "slow.sh").isEmpty)
         let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
         #expect(left > 0)
+        Self.writeSlowPlugin(h, seconds: "0")
         try h.start()
         defer { h.stop() }
         try h.waitForDrain(timeout: 60)

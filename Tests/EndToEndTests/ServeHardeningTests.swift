@@ -31,19 +31,4 @@ struct ServeHardeningTests {
         // The server goes on serving.
         #expect(try h.post(ServeHarness.event("m1")).status == 202)
     }
-
-    @Test("SIGHUP is logged and ignored: the server keeps taking webhooks and stops cleanly on SIGTERM")
-    func hangup() throws {
-        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
-        try h.start()
-        let pid = try #require(h.process?.processIdentifier)
-        kill(pid, SIGHUP)
-        Thread.sleep(forTimeInterval: 0.5)
-        kill(pid, SIGHUP)
-        Thread.sleep(forTimeInterval: 5)
-        #expect(h.process?.isRunning == true)
-        #expect(try h.post(ServeHarness.event("hup1")).status == 202)
-        #expect(h.stderrText.get().contains("SIGHUP ignored"))
-        #expect(h.stop() == 0)
-    }
 }

@@ -13,6 +13,8 @@ public struct PipelineSpec: Sendable {
     public var stages: [StageEntry]
     /// `serve:`: how `lymph serve` takes this pipeline's webhooks.
     public var serve = ServeSettings()
+    /// Stage by stage, the IMMUNE types that can reach it and the fields it reads (`lymph check --explain`).
+    public var flow: [StageFlow] = []
 
     /// Whether a verify stage checks every event's signature.
     public var verifiesSignatures: Bool { stages.contains { $0.kind == "verify" } }

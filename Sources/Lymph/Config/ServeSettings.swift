@@ -1,6 +1,6 @@
 /// The `serve:` section of a pipeline file: limits for `lymph serve` (the command line may
 /// override `listen` and `path`).
-public struct ServeSettings: Sendable {
+public struct ServeSettings: Sendable, Equatable {
     public var listen = "127.0.0.1:8080"
     public var path = "/webhooks"
     /// Largest request body read; a bigger one gets 413 without being read.

@@ -62,6 +62,26 @@ public final class Pipeline: Sendable {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
         }
+        return try build(spec, store: store, lock: lock, diskFull: diskFull, environment: environment, now: now)
+    }
+
+    /// The pipeline file as edited since, over this pipeline's store and its lock (`lymph
+    /// serve`'s reload): a running process keeps its store, so `state` stays as it is, whatever
+    /// `spec` says. Secrets are read first. Stages and outputs are new; this pipeline is left
+    /// as it was, and the caller closes it once it no longer runs.
+    public func reloaded(_ spec: PipelineSpec, environment: [String: String] = ProcessInfo.processInfo.environment,
+                         now: Double = Timestamp.now()) throws -> Pipeline {
+        for entry in spec.stages {
+            for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
+        }
+        var spec = spec
+        spec.statePath = self.spec.statePath
+        return try Self.build(spec, store: store, lock: lock, diskFull: diskFull, environment: environment, now: now)
+    }
+
+    /// Stages and outputs over an open store.
+    private static func build(_ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?,
+                              environment: [String: String], now: Double) throws -> Pipeline {
         let sinks = SinkRegistry(diskFull: diskFull)
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)

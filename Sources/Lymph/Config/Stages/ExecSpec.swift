@@ -56,7 +56,7 @@ public struct ExecSpec: StageSpec {
     static let defaultMaxOutput = 1 << 20
 
     static let kind = StageKind(name: "exec", optionKeys: ["command", "mode", "output", "timeout", "workers", "retries", "backoff",
-                                                          "on_error", "env", "max_output", "max_in_flight"]) { m, d in
+                                                          "on_error", "env", "max_output", "max_in_flight", "schema"]) { m, d in
         let folder = (d.file as NSString).deletingLastPathComponent
         var command: ExecCommand?
         if let c = m["command"] {
