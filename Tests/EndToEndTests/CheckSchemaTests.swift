@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-/// `lymph check` reads pipelines against IMMUNE's event types and payloads: the mistakes that
-/// used to pass with exit 0 and then did the wrong thing in `run` are warnings at their line.
+/// `lymph check` reads pipelines against IMMUNE's event types and payloads: mistakes that are
+/// valid YAML and valid options, but would do the wrong thing in `run`, are warnings at their line.
 @Suite("lymph check knows the IMMUNE schema")
 struct CheckSchemaTests {
     /// Checks `yaml` (written as `p.yaml` in a fresh folder); stderr and the exit status.
