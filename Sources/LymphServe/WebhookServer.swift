@@ -29,7 +29,7 @@ public final class WebhookServer: Sendable {
         public var idleTimeout: Duration = .seconds(30)
         /// Threads reading and writing sockets; a connection's handlers run on its loop too. The
         /// pipeline worker and the spool writer have threads of their own: on a small machine one
-        /// loop leaves them a core (two loops measured no faster on two cores).
+        /// loop leaves them a core (on two cores a second loop competes with them for it).
         public var eventLoops = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         /// How long graceful shutdown may take before in-flight work is cancelled.
         public var shutdownTimeout: Duration = .seconds(30)

@@ -39,7 +39,7 @@ struct ServeCommandTests {
         return r.stdoutLines.count
     }
 
-    @Test("pipelines/serve.yaml: the example deliveries sent with lymph send open tickets, as the README shows")
+    @Test("pipelines/serve.yaml: the example deliveries sent with lymph send open tickets")
     func examplePipeline() throws {
         let yaml = try String(contentsOfFile: LymphBinary.repo("pipelines/serve.yaml"), encoding: .utf8)
         let h = ServeHarness(pipeline: yaml, environment: ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"])
@@ -496,8 +496,8 @@ struct ServeCommandTests {
         let statuses = Locked<[String: Int]>([:])
         let group = DispatchGroup()
         // Threads of their own, not Dispatch's: with the other suites running, Dispatch's
-        // threads were once busy for over a second, and the second request then came after
-        // the lock went and was stored (202).
+        // threads can be busy for over a second, and the second request would then come after
+        // the lock went and be stored (202).
         for (delay, id) in [(0.0, "evt_in_commit"), (0.5, "evt_queued")] {
             group.enter()
             Thread {

@@ -100,7 +100,7 @@ public enum PipelineLoader {
 
         var serve = ServeSettings()
         if let v = m["serve"], let sm = ConfigMapping(v, context: "serve", diagnostics: &d) {
-            sm.rejectUnknownKeys(allowed: ["listen", "path", "max_body", "max_spool", "max_connections", "idle_timeout"], &d)
+            sm.rejectUnknownKeys(allowed: ServeSettings.keys, &d)
             if let l = sm["listen"], let text = l.string(&d, "listen") {
                 if ServeSettings.parseListen(text) == nil { d.error("listen must be HOST:PORT, such as 127.0.0.1:8080", at: l) } else { serve.listen = text }
             }

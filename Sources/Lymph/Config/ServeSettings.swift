@@ -13,6 +13,9 @@ public struct ServeSettings: Sendable, Equatable {
     /// closed; one waiting for its answer is never idle.
     public var idleTimeout = 30.0
 
+    /// The keys of the `serve:` section.
+    static let keys = ["listen", "path", "max_body", "max_spool", "max_connections", "idle_timeout"]
+
     public init() {}
 
     /// `HOST:PORT` (an IPv6 host in brackets) into its parts.

@@ -744,7 +744,7 @@ extension SampleGenerator {
     }
 
     /// Unchecked writer over a buffer sized for the worst case; it avoids the per-append
-    /// uniqueness and capacity checks of `[UInt8]` that dominated profiles.
+    /// uniqueness and capacity checks of `[UInt8]` on the path that writes every byte.
     fileprivate struct ByteCursor {
         var position: UnsafeMutablePointer<UInt8>
 
