@@ -1,6 +1,7 @@
 /// A problem in a pipeline file, with its position: `FILE:LINE:COLUMN: message`.
 public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
-    /// An error keeps the pipeline from loading; a warning is reported and the pipeline still loads.
+    /// An error keeps the pipeline from loading; a warning is reported and the pipeline still
+    /// loads.
     public enum Severity: Sendable, Equatable { case error, warning }
 
     /// The pipeline file's path, as it was given.
@@ -34,7 +35,8 @@ public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
 public struct ConfigDiagnostics: Sendable {
     /// The pipeline file's path, put into every diagnostic.
     public let file: String
-    /// The problems in the order they were found; past `maxItems`, one more says the rest were left out.
+    /// The problems in the order they were found; past `maxItems`, one more says the rest were left
+    /// out.
     public private(set) var items: [ConfigDiagnostic] = []
 
     /// No problems yet, for the pipeline file at `file`.

@@ -119,7 +119,8 @@ struct ConfigValue {
     /// The longest duration accepted anywhere (100 years): bigger ones are mistakes.
     static let maxDuration = 100 * 365 * 86_400.0
 
-    /// Seconds in `text`: a bare number, or numbers with units `ms`, `s`, `m`, `h`, `d` (`1h30m`); nil otherwise.
+    /// Seconds in `text`: a bare number, or numbers with units `ms`, `s`, `m`, `h`, `d` (`1h30m`);
+    /// nil otherwise.
     static func parseDuration(_ text: String) -> Double? {
         let t = text.trimmingCharacters(in: .whitespaces)
         if let n = Double(t) { return n }

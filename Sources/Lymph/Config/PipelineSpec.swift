@@ -9,7 +9,8 @@ public struct PipelineSpec: Sendable {
     public var statePath: String?
     /// `-` (stdout), a file path, or nil for `none`.
     public var output: String?
-    /// Where rejected events go: a file path, `-` or `stderr` (`.lymph/NAME.dead.ndjson` by default).
+    /// Where rejected events go: a file path, `-` or `stderr` (`.lymph/NAME.dead.ndjson` by
+    /// default).
     public var deadLetter: String
     /// The parse stage every pipeline starts with, as configured by its `parse` entry.
     public var parse: ParseStage

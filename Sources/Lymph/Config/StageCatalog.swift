@@ -1,6 +1,7 @@
 /// Every built-in stage kind. A new built-in stage adds its `StageKind` here.
 enum StageCatalog {
-    /// Every kind, `parse` among them for its option keys only: `PipelineLoader` reads parse itself.
+    /// Every kind, `parse` among them for its option keys only: `PipelineLoader` reads parse
+    /// itself.
     static let kinds: [StageKind] = [
         StageKind(name: "parse", optionKeys: ["max_bytes"]) { _, _ in nil },  // read by PipelineLoader
         VerifySpec.kind,

@@ -29,7 +29,8 @@ public struct StageBuildEnvironment: Sendable {
     public let hasExplicitName: Bool
     /// The stage's place among the stages after parse, counting from 1.
     public let stageIndex: Int
-    /// The pipeline's open store; nil when it has none (no stage keeps state and none was asked for).
+    /// The pipeline's open store; nil when it has none (no stage keeps state and none was asked
+    /// for).
     public let store: StateStore?
     /// The pipeline's one ticket book (present with a store): every stage that opens tickets
     /// shares it, so two stages never open the same job twice in one commit.
@@ -66,7 +67,8 @@ struct StageKind: Sendable {
     let name: String
     /// The keys of this kind's own options (`name` and `when` are common to every stage).
     let optionKeys: [String]
-    /// Reads the options into a spec; nil, with the problems in the diagnostics, when they are not usable.
+    /// Reads the options into a spec; nil, with the problems in the diagnostics, when they are not
+    /// usable.
     let configure: @Sendable (ConfigMapping, inout ConfigDiagnostics) -> (any StageSpec)?
 
     init(name: String, optionKeys: [String], configure: @escaping @Sendable (ConfigMapping, inout ConfigDiagnostics) -> (any StageSpec)?) {

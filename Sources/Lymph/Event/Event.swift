@@ -23,7 +23,8 @@ public struct Event: Sendable {
     /// before it let the event pass untouched. -1 for an event that runs every stage.
     var resumeAt: Int32 = -1
 
-    /// An event over `document`, read as `origin`; `delivery` when it came as a captured webhook request.
+    /// An event over `document`, read as `origin`; `delivery` when it came as a captured webhook
+    /// request.
     public init(document: JSONDocument, source: SourcePosition, origin: ItemOrigin, delivery: Delivery? = nil) {
         self.init(document: document, fields: EventFields(document), source: source, origin: origin, delivery: delivery)
     }

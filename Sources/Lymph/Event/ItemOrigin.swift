@@ -15,7 +15,8 @@ public struct ItemOrigin: Sendable {
     /// True when `bytes` is only the first part of an over-long item.
     public var truncated: Bool
 
-    /// An origin of `bytes` read as `form`; `truncated` when they are only the first part of the item.
+    /// An origin of `bytes` read as `form`; `truncated` when they are only the first part of the
+    /// item.
     public init(form: Form, bytes: ArraySlice<UInt8>, truncated: Bool = false) {
         self.form = form
         self.bytes = bytes

@@ -8,7 +8,8 @@ import Synchronization
 public struct SourcePosition: Sendable, Hashable, CustomStringConvertible {
     /// The file's index in `SourceFiles`.
     let fileID: UInt32
-    /// The line the item starts on, counted from 1 (a spool entry's sequence number for `lymph serve`).
+    /// The line the item starts on, counted from 1 (a spool entry's sequence number for `lymph
+    /// serve`).
     public var line: Int
 
     /// A position in `file` at `line`; each file name is stored once per process.

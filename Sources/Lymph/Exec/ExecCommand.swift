@@ -15,7 +15,8 @@ public struct ExecCommand: Sendable {
     /// The pipeline file's folder: the process's working directory.
     public let workingDirectory: String
 
-    /// A command already resolved: `executable` is run as `name` with `arguments`, in `workingDirectory`.
+    /// A command already resolved: `executable` is run as `name` with `arguments`, in
+    /// `workingDirectory`.
     public init(executable: String, arguments: [String], name: String, workingDirectory: String) {
         self.executable = executable
         self.arguments = arguments
@@ -86,14 +87,15 @@ public struct ExecCommand: Sendable {
 /// Splits a command string into words like a POSIX shell (spaces, single and double quotes,
 /// backslash escapes), without expanding anything: no variables, globs or substitutions.
 enum ShellWords {
-    /// Why a command string cannot be split: an unterminated quote, a trailing backslash, or shell syntax.
+    /// Why a command string cannot be split: an unterminated quote, a trailing backslash, or shell
+    /// syntax.
     struct SplitError: Error, CustomStringConvertible {
         /// What is wrong, in one line.
         let description: String
     }
 
-    /// The words of `text`; throws on shell syntax (pipes, redirections, variables, globs), which would
-    /// need a shell to mean anything.
+    /// The words of `text`; throws on shell syntax (pipes, redirections, variables, globs), which
+    /// would need a shell to mean anything.
     static func split(_ text: String) throws(SplitError) -> [String] {
         var words: [String] = []
         var current = ""

@@ -10,8 +10,9 @@ struct ExecEnvironment: Sendable {
     /// `NAME=value` entries shared by every process of the stage.
     let base: [[UInt8]]
 
-    /// `PATH`, `HOME`, `LANG`, `TZ`, `TMPDIR` and `LC_*` from `inherited` (a default `PATH` when unset),
-    /// `LYMPH_PIPELINE` and `LYMPH_STAGE`, then `extra` (the stage's `env:`), which wins over the rest.
+    /// `PATH`, `HOME`, `LANG`, `TZ`, `TMPDIR` and `LC_*` from `inherited` (a default `PATH` when
+    /// unset), `LYMPH_PIPELINE` and `LYMPH_STAGE`, then `extra` (the stage's `env:`), which wins
+    /// over the rest.
     init(inherited: [String: String], pipeline: String, stage: String, extra: [(String, String)]) {
         var entries: [(String, String)] = []
         for name in Self.passedThrough { if let v = inherited[name] { entries.append((name, v)) } }

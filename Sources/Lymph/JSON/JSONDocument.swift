@@ -144,7 +144,7 @@ public struct JSONValue: Sendable {
         return JSONParser.parseDouble(rawBytes)
     }
 
-    /// For `true` or `false`: that; nil for any other kind.
+    /// For `true` and `false`, the value; nil for any other kind.
     public var bool: Bool? {
         switch kind {
         case .true: return true

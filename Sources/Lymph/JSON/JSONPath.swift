@@ -17,7 +17,8 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
         public let description: String
     }
 
-    /// Parses `data.readings[0].value` style paths: keys are split at `.`, `[N]` takes element N (from 0).
+    /// Parses `data.readings[0].value` style paths: keys are split at `.`, `[N]` takes element N
+    /// (from 0).
     public init(parsing text: String) throws(ParseError) {
         guard !text.isEmpty else { throw ParseError(description: "empty path") }
         var components: [Component] = []

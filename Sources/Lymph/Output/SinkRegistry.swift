@@ -12,7 +12,8 @@ public final class SinkRegistry: Sendable {
     private let sinks = Mutex<[String: FileSink]>([:])
     let diskFull: DiskFullWait?
 
-    /// No file open yet; with `diskFull`, writes to the files opened wait out a full disk instead of failing.
+    /// No file open yet; with `diskFull`, writes to the files opened wait out a full disk instead
+    /// of failing.
     public init(diskFull: DiskFullWait? = nil) {
         self.diskFull = diskFull
     }

@@ -14,7 +14,7 @@ public struct DeadLetter: Sendable {
     public var stage: String
     /// The snake_case code from `Reason`.
     public var reason: String
-    /// What went wrong, in one line, for people.
+    /// What went wrong, for people.
     public var message: String
     /// Where the item was read.
     public var source: SourcePosition

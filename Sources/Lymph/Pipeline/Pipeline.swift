@@ -26,7 +26,8 @@ public final class Pipeline: Sendable {
         }
     }
 
-    /// The pipeline file as read, with the overrides applied (`state` as the store was opened with).
+    /// The pipeline file as read, with the overrides applied (`state` as the store was opened
+    /// with).
     public let spec: PipelineSpec
     /// The pipeline's store: nil when no stage keeps state and none was asked for.
     public let store: StateStore?

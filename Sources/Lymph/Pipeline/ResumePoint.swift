@@ -8,7 +8,8 @@
 /// them; a stage that is gone by name (or is now another kind) is a dead letter again,
 /// `replay_stage_missing`, never a silent re-run from the top.
 public struct ResumePoint: Sendable {
-    /// A dedup key the event holds, to be settled (committed or released) when replay finishes with it.
+    /// A dedup key the event holds, to be settled (committed or released) when replay finishes with
+    /// it.
     public struct Claim: Sendable, Equatable {
         /// Name of the dedup stage that made the claim.
         public let stage: String

@@ -109,7 +109,8 @@ public final class DedupStage: Stage {
         _ = pending.withLock { $0.insert(key) }
     }
 
-    /// Releases the claims of dead-lettered events and sets the completed ones aside to be remembered.
+    /// Releases the claims of dead-lettered events and sets the completed ones aside to be
+    /// remembered.
     public func batchDidFinish(_ batch: FinishedBatch) throws {
         let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !failed.isEmpty {
@@ -119,7 +120,8 @@ public final class DedupStage: Stage {
         if !done.isEmpty { unflushed.withLock { $0.waiting.append(contentsOf: done) } }
     }
 
-    /// Writes the completed keys to the store (with `.store` backing), stamped with the current time.
+    /// Writes the completed keys to the store (with `.store` backing), stamped with the current
+    /// time.
     public func writePending(_ db: Database) throws {
         let keys = unflushed.withLock { u in
             u.writing = u.waiting

@@ -52,8 +52,9 @@ public final class ExecStage: Stage {
         }
     }
 
-    /// Runs the plugin on every event, retrying the failures that may succeed on another attempt, and
-    /// turns what is still failed into a dead letter, a drop or a thrown `ExecStageStopped` (`on_error`).
+    /// Runs the plugin on every event, retrying the failures that may succeed on another attempt,
+    /// and turns what is still failed into a dead letter, a drop or a thrown `ExecStageStopped`
+    /// (`on_error`).
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         var attempts = [Int](repeating: 0, count: events.count)

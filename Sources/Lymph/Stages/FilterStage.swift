@@ -7,8 +7,8 @@ public struct FilterStage: Stage {
     /// A stage that keeps what satisfies `condition`.
     public init(condition: Condition) { self.condition = condition }
 
-    /// Passes or drops each event; one the condition cannot decide within its bound (a `regex` on
-    /// a value too long for it) is rejected.
+    /// Passes or drops each event; one the condition cannot decide within its bound (a `regex` on a
+    /// value too long for it) is rejected.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         events.map { event in
             do throws(ConditionError) {

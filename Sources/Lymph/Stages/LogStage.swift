@@ -13,7 +13,8 @@ public struct LogStage: Stage {
     let format: Format
     let fsync: Bool
 
-    /// A stage appending to `sink`; with `fsync`, each batch's lines are synced to disk before it goes on.
+    /// A stage appending to `sink`; with `fsync`, each batch's lines are synced to disk before it
+    /// goes on.
     public init(sink: FileSink, format: Format, fsync: Bool) {
         self.sink = sink
         self.format = format
@@ -53,8 +54,8 @@ public struct LogTemplate: Sendable {
 
     let parts: [Part]
 
-    /// Parses a template: `{path}` for a value, `{{` and `}}` for literal braces; throws on a
-    /// `{` without its `}` or an invalid path.
+    /// Parses a template: `{path}` for a value, `{{` and `}}` for literal braces; throws on a `{`
+    /// without its `}` or an invalid path.
     public init(parsing text: String) throws(JSONPath.ParseError) {
         var parts: [Part] = []
         var literal: [UInt8] = []

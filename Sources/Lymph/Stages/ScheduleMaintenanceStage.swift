@@ -17,7 +17,8 @@ public struct ScheduleMaintenanceStage: Stage {
         public var minConfidence = 0.8
         /// `alert_severities`: the alert severities that open a ticket.
         public var alertSeverities = ["high", "critical"]
-        /// `lead_time`: seconds before the predicted failure a ticket is due (never before the prediction).
+        /// `lead_time`: seconds before the predicted failure a ticket is due (never before the
+        /// prediction).
         public var leadTime = 48.0 * 3600
         /// `alert_due_in`: seconds after an alert its ticket is due.
         public var alertDueIn = 24.0 * 3600

@@ -113,8 +113,8 @@ public final class TrackSensorsStage: Stage {
         try judge(at: Timestamp.now())
     }
 
-    /// Writes the changed statuses (never over a newer one) and the book's changes in the
-    /// runner's transaction.
+    /// Writes the changed statuses (never over a newer one) and the book's changes in the runner's
+    /// transaction.
     public func writePending(_ db: Database) throws {
         let sensors = state.withLock { s in
             s.writing = Array(s.changed.values)

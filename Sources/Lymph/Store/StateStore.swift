@@ -16,8 +16,8 @@ public final class StateStore: Sendable {
     /// spool needs before it answers 202.
     public enum Durability: Sendable { case normal, full }
 
-    /// Opens (creating it and its folder) and migrates the store at `path`, or an in-memory one
-    /// for `:memory:`; throws when it cannot.
+    /// Opens (creating it and its folder) and migrates the store at `path`, or an in-memory one for
+    /// `:memory:`; throws when it cannot.
     public static func open(path: String, durability: Durability = .normal) throws(StoreError) -> StateStore {
         do {
             var config = Configuration()

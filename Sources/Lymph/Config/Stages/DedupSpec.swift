@@ -16,7 +16,8 @@ public struct DedupSpec: StageSpec {
     public var usesStore: Bool { !inMemory }
 
     /// Builds the stage over the store (unless in memory), its keys filed under its `name:` when it
-    /// has one, else under its key path: a default name would move when stages are inserted before it.
+    /// has one, else under its key path: a default name would move when stages are inserted before
+    /// it.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         let backing: DedupStage.Backing
         if !inMemory, let store = env.store { backing = .store(store) } else { backing = .memory }

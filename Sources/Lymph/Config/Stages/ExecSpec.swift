@@ -3,11 +3,14 @@ import Foundation
 /// `exec`: a stage that is an external program (a shell script, `jq`, a Python script) speaking
 /// JSON over stdin/stdout. See docs/stages.md for the contract.
 public struct ExecSpec: StageSpec {
-    /// `mode:`: one process per event (`event`), or long-lived processes answering a line per event (`stream`).
+    /// `mode:`: one process per event (`event`), or long-lived processes answering a line per event
+    /// (`stream`).
     public enum Mode: String, Sendable { case event, stream }
-    /// `output:`: the plugin's output replaces the event (`events`), or is logged and the event goes on unchanged (`ignore`).
+    /// `output:`: the plugin's output replaces the event (`events`), or is logged and the event
+    /// goes on unchanged (`ignore`).
     public enum Output: String, Sendable { case events, ignore }
-    /// `on_error:`: what a failure does once retries are spent: dead-letter the event, drop it, or end the run (exit 3).
+    /// `on_error:`: what a failure does once retries are spent: dead-letter the event, drop it, or
+    /// end the run (exit 3).
     public enum OnError: String, Sendable { case deadLetter = "dead_letter", drop, stop }
 
     /// `command:`: the program and its arguments.
@@ -28,7 +31,8 @@ public struct ExecSpec: StageSpec {
     public var onError: OnError
     /// Extra environment: plain values, or references read when the stage is built.
     public var environment: [(name: String, value: ExecEnvironmentValue)]
-    /// `max_output:`: most bytes of stdout per event in event mode, of one answer line in stream mode.
+    /// `max_output:`: most bytes of stdout per event in event mode, of one answer line in stream
+    /// mode.
     public var maxOutput: Int
     /// `max_in_flight:`: stream mode's most unanswered events per process.
     public var maxInFlight: Int
@@ -46,8 +50,8 @@ public struct ExecSpec: StageSpec {
         environment.compactMap { if case .reference(let r) = $0.value { return r } else { return nil } }
     }
 
-    /// Reads the `env:` references and builds the stage with the plugin's environment; the
-    /// resolved secrets are redacted from whatever plugin output is logged.
+    /// Reads the `env:` references and builds the stage with the plugin's environment; the resolved
+    /// secrets are redacted from whatever plugin output is logged.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         var extra: [(String, String)] = []
         var redactions: [String] = []

@@ -1,4 +1,5 @@
-/// `filter`: passes the events that match `types:` and `match:` (either or both) and drops the rest.
+/// `filter`: passes the events that match `types:` and `match:` (either or both) and drops the
+/// rest.
 public struct FilterSpec: StageSpec {
     /// The `types:` and `match:` options, as one condition.
     public var condition: Condition

@@ -14,7 +14,8 @@ public struct LogSpec: StageSpec {
         "to \(path), " + (templateText.map { "text \"\($0)\"" } ?? "json") + (fsync ? ", fsync" : "")
     }
 
-    /// Opens the path through the pipeline's sinks, so that a file named twice is written through one descriptor.
+    /// Opens the path through the pipeline's sinks, so that a file named twice is written through
+    /// one descriptor.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         LogStage(sink: try env.sinks.sink(for: path), format: template.map { .text($0) } ?? .json, fsync: fsync)
     }

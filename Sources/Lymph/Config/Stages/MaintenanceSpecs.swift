@@ -57,8 +57,8 @@ public struct ScheduleMaintenanceSpec: StageSpec {
 
 /// Options of `track_sensors`.
 public struct TrackSensorsSpec: StageSpec {
-    /// `offline_ticket:`: seconds a sensor may stay offline or in error before a ticket opens;
-    /// nil opens none.
+    /// `offline_ticket:`: seconds a sensor may stay offline or in error before a ticket opens; nil
+    /// opens none.
     public var offlineTicket: Double?
     /// `ticket_due_in:`: seconds from the ticket's opening to its due date, 24 hours by default.
     public var dueIn: Double

@@ -1,10 +1,11 @@
-/// `verify`: checks each event's IMMUNE signature against one of the secrets; events without
-/// a valid one are rejected.
+/// `verify`: checks each event's IMMUNE signature against one of the secrets; events without a
+/// valid one are rejected.
 public struct VerifySpec: StageSpec {
-    /// `secrets:` (or `secret:`): where the keys are read from when the stage is built, never the keys themselves.
+    /// `secrets:` (or `secret:`): where the keys are read from when the stage is built, never the
+    /// keys themselves.
     public var secretReferences: [SecretReference]
-    /// `max_age:`: how many seconds `created_at` may be from when the event arrived, either way; nil
-    /// checks no age.
+    /// `max_age:`: how many seconds `created_at` may be from when the event arrived, either way;
+    /// nil checks no age.
     public var maxAge: Double?
 
     /// The secrets' references (never their values), then `max_age` when set.
