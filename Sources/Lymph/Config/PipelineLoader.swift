@@ -42,6 +42,8 @@ public enum PipelineLoader {
         return (spec, diagnostics.items.filter { $0.severity == .warning }, digest)
     }
 
+    /// Reads pipeline YAML already in memory, `file` naming it in diagnostics: the spec, nil when
+    /// there is an error, and every problem found, warnings included.
     public static func parse(yaml: String, file: String) -> (PipelineSpec?, ConfigDiagnostics) {
         var d = ConfigDiagnostics(file: file)
         let root: Node

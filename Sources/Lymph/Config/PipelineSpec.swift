@@ -1,5 +1,7 @@
 /// A pipeline file, read and validated: nothing opened yet.
 public struct PipelineSpec: Sendable {
+    /// `pipeline:`, else the file's name without its extension: shown in summaries and messages,
+    /// and the default state and dead-letter file names.
     public var name: String
     /// The pipeline file's path, as given.
     public var file: String
@@ -7,7 +9,10 @@ public struct PipelineSpec: Sendable {
     public var statePath: String?
     /// `-` (stdout), a file path, or nil for `none`.
     public var output: String?
+    /// Where rejected events go: a file path, `-` or `stderr` (`.lymph/NAME.dead.ndjson` by
+    /// default).
     public var deadLetter: String
+    /// The parse stage every pipeline starts with, as configured by its `parse` entry.
     public var parse: ParseStage
     /// The stages after parse, in order.
     public var stages: [StageEntry]

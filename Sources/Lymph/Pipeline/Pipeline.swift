@@ -12,9 +12,13 @@ public final class Pipeline: Sendable {
 
     /// Command-line replacements for paths in the file.
     public struct Overrides: Sendable {
+        /// `--state`: a path for the store, or `memory`.
         public var statePath: String?
+        /// `--output`: `-`, a file path, or `none`.
         public var output: String?
+        /// `--dead-letter`: where rejected events go.
         public var deadLetter: String?
+        /// Nothing replaced unless given.
         public init(statePath: String? = nil, output: String? = nil, deadLetter: String? = nil) {
             self.statePath = statePath
             self.output = output
@@ -22,7 +26,10 @@ public final class Pipeline: Sendable {
         }
     }
 
+    /// The pipeline file as read, with the overrides applied (`state` as the store was opened
+    /// with).
     public let spec: PipelineSpec
+    /// The pipeline's store: nil when no stage keeps state and none was asked for.
     public let store: StateStore?
     /// Held while the pipeline is open: its store belongs to this process.
     let lock: StoreLock?
@@ -128,6 +135,8 @@ public final class Pipeline: Sendable {
         stages.lazy.filter { $0.stage is VerifyStage }.count
     }
 
+    /// Closes every file the pipeline writes to (output, dead letters, log stages); standard output
+    /// and standard error stay open.
     public func close() {
         sinks.closeAll()
     }

@@ -296,9 +296,13 @@ extension PipelineSpec {
     /// What `lymph check --explain` shows of a stage: the IMMUNE types that can reach it (nil:
     /// unknown, after a plugin that replaces events) and the fields it reads.
     public struct StageFlow: Sendable {
+        /// The stage's name.
         public let name: String
+        /// The stage's kind.
         public let kind: String
+        /// The IMMUNE event types that can reach the stage, sorted; nil when unknown.
         public let types: [String]?
+        /// The field paths the stage reads, in the order its options name them.
         public let reads: [String]
     }
 }
