@@ -40,6 +40,10 @@ final class WebhookRequestHandler<Intake: WebhookIntake>: ChannelDuplexHandler, 
         var body: ByteBuffer?
 
         var reply: Reply { Reply(start: start, version: version) }
+
+        mutating func append(_ chunk: ByteBuffer) {
+            if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
+        }
     }
 
     /// What an answer needs of its request.
@@ -175,7 +179,7 @@ final class WebhookRequestHandler<Intake: WebhookIntake>: ChannelDuplexHandler, 
             case .passOn:
                 context.fireChannelRead(wrapInboundOut(part))
             case .append:
-                if webhook?.body == nil { webhook?.body = chunk } else { webhook?.body?.writeImmutableBuffer(chunk) }
+                webhook?.append(chunk)
             case .tooLarge:
                 guard let reply = webhook?.reply else { return }
                 webhook = nil
