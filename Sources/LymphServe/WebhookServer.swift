@@ -192,21 +192,8 @@ public final class WebhookServer: Sendable {
         return nil
     }
 
-    /// 405 for a method the server does not serve; the connection closes after it.
-    func methodNotAllowed() -> WebhookAnswer {
-        var answer = WebhookAnswer(.methodNotAllowed, ["error": "method_not_allowed", "message": "this server takes POST (webhooks) and GET (/healthz, /metrics)"])
-        answer.allow = "GET, POST"
-        answer.closesConnection = true
-        return answer
-    }
-
-    /// 413; the connection is then closed for writing and dropped two seconds later, so the
-    /// rest of an oversized body is never read into memory.
-    func tooLarge() -> WebhookAnswer {
-        var answer = WebhookAnswer(.contentTooLarge, ["error": "too_large", "message": "the body is larger than max_body (\(options.maxBody) bytes)"])
-        answer.closesConnection = true
-        return answer
-    }
+    /// 413 (see `WebhookAnswer.tooLarge`).
+    func tooLarge() -> WebhookAnswer { .tooLarge(maxBody: options.maxBody) }
 
     /// What to do with a complete webhook body: answer at once (401, 400, 503), or store it.
     /// A `.store` holds a place against `max_spool` until `stored` is called with its outcome.
