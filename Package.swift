@@ -80,6 +80,18 @@ let package = Package(
             name: "LymphTests",
             dependencies: ["Lymph", "LymphServe", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
+        // The webhook connection's state machine and channel handler, driven through EmbeddedChannel.
+        .testTarget(
+            name: "LymphServeTests",
+            dependencies: [
+                "LymphServe",
+                "Lymph",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["Lymph"]),
     ],
     swiftLanguageModes: [.v6]

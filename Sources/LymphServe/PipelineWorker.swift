@@ -10,7 +10,9 @@ import GRDB
 /// spool for the next start.
 public final class PipelineWorker: Service, Sendable {
     let pipeline: Pipeline
+    let served: ServedPipeline
     let source: SpoolSource
+    let handoff: SpoolHandoff
     let doorbell: Doorbell
     let metrics: ServeMetrics
     let logger: Logger
@@ -23,9 +25,13 @@ public final class PipelineWorker: Service, Sendable {
     /// a third of nice 0 when both want a core).
     static let niceness: Int32 = 5
 
-    public init(pipeline: Pipeline, source: SpoolSource, doorbell: Doorbell, metrics: ServeMetrics, logger: Logger) {
+    /// `pipeline` is the one opened from `served`'s current spec; a reload replaces it.
+    public init(pipeline: Pipeline, served: ServedPipeline, source: SpoolSource, handoff: SpoolHandoff, doorbell: Doorbell,
+                metrics: ServeMetrics, logger: Logger) {
         self.pipeline = pipeline
+        self.served = served
         self.source = source
+        self.handoff = handoff
         self.doorbell = doorbell
         self.metrics = metrics
         self.logger = logger
@@ -35,35 +41,74 @@ public final class PipelineWorker: Service, Sendable {
         running.store(true, ordering: .relaxed)
         beat()
         defer { running.store(false, ordering: .relaxed) }
-        let control = RunControl()
-        // One batch at a time, on the worker's own thread (below): latency of answers over the
-        // worker's throughput.
-        var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 1)
         let metrics = self.metrics
-        runner.observer = { [self] report in
-            metrics.record(report)
-            beat()
-        }
         let source = self.source
         let doorbell = self.doorbell
         let executor = WorkerThreadExecutor(name: "lymph-worker", niceness: Self.niceness)
         ChildProcesses.runPlugins(atNiceness: Self.niceness)
-        runner.taskExecutor = executor
+        var pipeline = self.pipeline
+        // Pipelines swapped in are this worker's to close; the first is its opener's.
+        defer { if pipeline !== self.pipeline { pipeline.close() } }
+        var totals = (read: 0, passed: 0, deadLetters: 0)
         do {
-            let summary = try await withTaskExecutorPreference(executor) {
-                try await withGracefulShutdownHandler {
-                    try await runner.run(reader: BeatingSource(source, worker: self))
-                } onGracefulShutdown: {
-                    source.stopping.store(true, ordering: .relaxed)
-                    doorbell.ring()
+            while true {
+                let control = RunControl()
+                served.running(control) { doorbell.ring() }
+                // One batch at a time, on the worker's own thread (below): latency of answers
+                // over the worker's throughput.
+                var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 1)
+                runner.observer = { [self] report in
+                    metrics.record(report)
+                    beat()
                 }
+                runner.taskExecutor = executor
+                let summary = try await withTaskExecutorPreference(executor) {
+                    try await withGracefulShutdownHandler {
+                        try await runner.run(reader: BeatingSource(source, worker: self))
+                    } onGracefulShutdown: { [diskFull = self.pipeline.diskFull] in
+                        source.stopping.store(true, ordering: .relaxed)
+                        // A worker waiting for disk space stops waiting: what it had not
+                        // finished stays spooled.
+                        diskFull?.stop()
+                        doorbell.ring()
+                    }
+                }
+                totals.read += summary.itemsRead
+                totals.passed += summary.passed
+                totals.deadLetters += summary.deadLetters
+                // A stop that is not a shutdown is a reload: the batches in hand are finished
+                // and committed, so the next pipeline takes over at a batch boundary.
+                if source.stopping.load(ordering: .relaxed) || Task.isCancelled { break }
+                guard let next = served.takePending() else { continue }
+                pipeline = try swap(pipeline, for: next)
             }
-            logger.notice("pipeline worker stopped", metadata: ["read": "\(summary.itemsRead)", "passed": "\(summary.passed)",
-                                                               "dead_letters": "\(summary.deadLetters)"])
+            logger.notice("pipeline worker stopped", metadata: ["read": "\(totals.read)", "passed": "\(totals.passed)",
+                                                               "dead_letters": "\(totals.deadLetters)"])
         } catch {
             failure.withLock { $0 = "\(error)" }
             logger.critical("pipeline worker failed: \(error)")
             throw error
+        }
+    }
+
+    /// The pipeline of `next` over the same store; when it cannot be opened, `old` built again
+    /// (its stages finished with its run), and the reload counted as failed.
+    func swap(_ old: Pipeline, for next: ServedPipeline.Loaded) throws -> Pipeline {
+        let running = served.current
+        do {
+            let new = try old.reloaded(next.spec)
+            if old !== pipeline { old.close() }
+            // Entries the server spooled after checking them with the new pipeline's only verify
+            // stage need not be checked again (see `SpoolSource.takeFrom`).
+            source.takeFrom(handoff, signaturesChecked: new.verifyStageCount == 1)
+            served.swapped(next)
+            logger.notice("pipeline swapped in", metadata: ["sha256": "\(next.sha256)", "stages": "\(next.spec.stages.count)"])
+            return new
+        } catch {
+            let again = try old.reloaded(old.spec)
+            if old !== pipeline { old.close() }
+            served.swapFailed(next, keeping: running, verifier: again.verifier, error: error)
+            return again
         }
     }
 

@@ -20,6 +20,8 @@ public final class ServeMetrics: Sendable {
     let spoolTimeouts: Prometheus.Counter
     let deadLetters: Prometheus.Counter
     let eventsRead: Prometheus.Counter
+    let reloads: Prometheus.Counter
+    let reloadFailures: Prometheus.Counter
 
     static let latencyBuckets: [Duration] = [.microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
                                              .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2.5)]
@@ -49,6 +51,8 @@ public final class ServeMetrics: Sendable {
         spoolTimeouts = registry.makeCounter(descriptor: Self.name("spool_timeouts", "total", "Webhooks answered 503 because the spool did not commit within 3 s"))
         deadLetters = registry.makeCounter(descriptor: Self.name("dead_letters", "total", "Events sent to the dead-letter output"))
         eventsRead = registry.makeCounter(descriptor: Self.name("pipeline_items", "total", "Spool entries taken through the pipeline"))
+        reloads = registry.makeCounter(descriptor: Self.name("pipeline_reloads", "total", "Pipelines swapped in by a reload (SIGHUP or --watch)"))
+        reloadFailures = registry.makeCounter(descriptor: Self.name("pipeline_reload_failures", "total", "Reloads refused (the running pipeline stayed)"))
     }
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {

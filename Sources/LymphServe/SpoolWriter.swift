@@ -12,8 +12,8 @@ import Synchronization
 /// (`synchronous = FULL`): that is what makes a 202 safe to send.
 ///
 /// A caller waits at most `deadline`: a watchdog answers the ones a stalled commit holds longer
-/// with `SpoolTimeout`. One timer serves all callers: a timer task per request showed up in
-/// profiles as a tenth of the server's time (two tasks and a timer-heap entry each).
+/// with `SpoolTimeout`. One timer serves all callers, rather than a timer task per request,
+/// which would add two tasks and a timer-heap entry to every webhook's path.
 public final class SpoolWriter: Sendable {
     struct Waiter {
         let since: ContinuousClock.Instant
@@ -105,8 +105,8 @@ public final class SpoolWriter: Sendable {
     /// `SpoolTimeout` past the deadline, or with the store's error. Returns at once.
     ///
     /// With `loop`, `completion` runs on that event loop, and every completion of a commit for
-    /// that loop runs in one job: calling each from the writer's thread takes the loop's task
-    /// lock from outside once per request, which was a fifth of the writer's time in profiles.
+    /// that loop runs in one job: calling each from the writer's thread would take the loop's
+    /// task lock from outside once per request, on the thread every commit waits for.
     /// Without, it runs on the writer's or the watchdog's thread.
     ///
     /// `body`: the webhook's body as the server parsed it, handed to the worker with the entry

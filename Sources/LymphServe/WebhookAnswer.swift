@@ -17,6 +17,22 @@ struct WebhookAnswer {
         body = WebhookServer.jsonBytes(fields)
         self.retryAfter = retryAfter
     }
+
+    /// 405 for a method the server does not serve; the connection closes after it.
+    static var methodNotAllowed: WebhookAnswer {
+        var answer = WebhookAnswer(.methodNotAllowed, ["error": "method_not_allowed", "message": "this server takes POST (webhooks) and GET (/healthz, /metrics)"])
+        answer.allow = "GET, POST"
+        answer.closesConnection = true
+        return answer
+    }
+
+    /// 413; the connection is then closed for writing and dropped two seconds later, so the
+    /// rest of an oversized body is never read into memory.
+    static func tooLarge(maxBody: Int) -> WebhookAnswer {
+        var answer = WebhookAnswer(.contentTooLarge, ["error": "too_large", "message": "the body is larger than max_body (\(maxBody) bytes)"])
+        answer.closesConnection = true
+        return answer
+    }
 }
 
 /// What the server does with a complete webhook: answer it at once, or store it in the spool

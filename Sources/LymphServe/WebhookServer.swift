@@ -29,12 +29,17 @@ public final class WebhookServer: Sendable {
         public var idleTimeout: Duration = .seconds(30)
         /// Threads reading and writing sockets; a connection's handlers run on its loop too. The
         /// pipeline worker and the spool writer have threads of their own: on a small machine one
-        /// loop leaves them a core (two loops measured no faster on two cores).
+        /// loop leaves them a core (on two cores a second loop competes with them for it).
         public var eventLoops = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         /// How long graceful shutdown may take before in-flight work is cancelled.
         public var shutdownTimeout: Duration = .seconds(30)
+        /// Reload the pipeline when its file changes (`--watch`).
+        public var watch = false
+        /// The server's group takes SIGTERM and SIGINT (graceful shutdown) and SIGHUP (reload).
+        public var handleSignals = false
 
-        public init(settings: ServeSettings) {
+        public init(settings: ServeSettings, watch: Bool = false) {
+            self.watch = watch
             let listen = ServeSettings.parseListen(settings.listen) ?? ("127.0.0.1", 8080)
             host = listen.host
             port = listen.port
@@ -56,7 +61,8 @@ public final class WebhookServer: Sendable {
     let source: SpoolSource
     let worker: PipelineWorker
     public let metrics: ServeMetrics
-    let verifier: VerifyStage?
+    /// The pipeline as loaded, and its replacement on reload.
+    let served: ServedPipeline
     let initialDepth: Int
     let shuttingDown = Atomic<Bool>(false)
     /// Appends queued but not yet committed: counted against `max_spool` too.
@@ -74,12 +80,13 @@ public final class WebhookServer: Sendable {
     static let signatureField = HTTPField.Name(WebhookSignature.header)!
     static let retryAfterSeconds = "5"
 
-    /// `pipeline` must have been opened with a store (the spool lives in it).
-    public init(pipeline: Pipeline, options: Options, logger: Logger) throws {
+    /// `pipeline` must have been opened with a store (the spool lives in it), from `served`'s spec.
+    public init(pipeline: Pipeline, served: ServedPipeline, options: Options, logger: Logger) throws {
         guard let store = pipeline.store, store.location != ":memory:" else {
             throw ServeError(message: "lymph serve needs the pipeline's state file for its spool; 'state: memory' cannot keep accepted webhooks across a restart")
         }
         self.pipeline = pipeline
+        self.served = served
         self.options = options
         self.logger = logger
         let spoolPath = StateStore.spoolPath(forState: store.location)
@@ -98,7 +105,7 @@ public final class WebhookServer: Sendable {
         }
         initialDepth = try spoolStore.spoolDepth().count
         try spoolStore.checkpointEvery(pages: 256)
-        let metrics = ServeMetrics()
+        let metrics = served.metrics
         self.metrics = metrics
         let handoff = SpoolHandoff()
         let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, handoff: handoff, deadline: Self.appendDeadline,
@@ -111,8 +118,7 @@ public final class WebhookServer: Sendable {
         // could not say which one it stands for, so each then checks for itself.
         source.takeFrom(handoff, signaturesChecked: pipeline.verifyStageCount == 1)
         self.source = source
-        worker = PipelineWorker(pipeline: pipeline, source: source, doorbell: doorbell, metrics: metrics, logger: logger)
-        verifier = pipeline.verifier
+        worker = PipelineWorker(pipeline: pipeline, served: served, source: source, handoff: handoff, doorbell: doorbell, metrics: metrics, logger: logger)
     }
 
     /// Entries accepted and not yet committed as done.
@@ -142,7 +148,11 @@ public final class WebhookServer: Sendable {
             logger: logger
         )
         // Shut down in reverse order: HTTP first (no new 202s), then the worker drains.
-        var configuration = ServiceGroupConfiguration(services: [worker, HTTPService(app: app, server: self)], logger: logger)
+        var services: [any Service] = [worker, HTTPService(app: app, server: self)]
+        if options.watch { services.append(PipelineFileWatcher(served: served)) }
+        if options.handleSignals { services.append(HangupReload(served: served)) }
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        if options.handleSignals { configuration.gracefulShutdownSignals = [.sigterm, .sigint] }
         configuration.maximumGracefulShutdownDuration = options.shutdownTimeout
         let serviceGroup = ServiceGroup(configuration: configuration)
         group.withLock { $0 = serviceGroup }
@@ -182,26 +192,14 @@ public final class WebhookServer: Sendable {
         return nil
     }
 
-    /// 405 for a method the server does not serve; the connection closes after it.
-    func methodNotAllowed() -> WebhookAnswer {
-        var answer = WebhookAnswer(.methodNotAllowed, ["error": "method_not_allowed", "message": "this server takes POST (webhooks) and GET (/healthz, /metrics)"])
-        answer.allow = "GET, POST"
-        answer.closesConnection = true
-        return answer
-    }
-
-    /// 413; the connection is then closed for writing and dropped two seconds later, so the
-    /// rest of an oversized body is never read into memory.
-    func tooLarge() -> WebhookAnswer {
-        var answer = WebhookAnswer(.contentTooLarge, ["error": "too_large", "message": "the body is larger than max_body (\(options.maxBody) bytes)"])
-        answer.closesConnection = true
-        return answer
-    }
+    /// 413 (see `WebhookAnswer.tooLarge`).
+    func tooLarge() -> WebhookAnswer { .tooLarge(maxBody: options.maxBody) }
 
     /// What to do with a complete webhook body: answer at once (401, 400, 503), or store it.
     /// A `.store` holds a place against `max_spool` until `stored` is called with its outcome.
     func admit(body: [UInt8], headers: RequestHeaders) -> WebhookAdmission {
         metrics.requestBytes.increment(by: Int64(body.count))
+        let verifier = served.verifier
         if let verifier {
             let header = headers.signature.map { Array($0.utf8)[...] }
             if let problem = verifier.checkSignature(header, body: body[...]) {
@@ -340,7 +338,12 @@ public final class WebhookServer: Sendable {
         if shuttingDown.load(ordering: .relaxed) { problems.append("shutting down") }
         var out: [UInt8] = Array(#"{"status":"#.utf8)
         JSONStringEncoder.append(problems.isEmpty ? "ok" : "unhealthy", to: &out)
-        out.append(contentsOf: #","spool_depth":\#(spoolDepth),"problems":["#.utf8)
+        let loaded = served.current
+        out.append(contentsOf: #","spool_depth":\#(spoolDepth),"pipeline":{"sha256":"#.utf8)
+        JSONStringEncoder.append(loaded.sha256, to: &out)
+        out.append(contentsOf: #","loaded_at":"#.utf8)
+        JSONStringEncoder.append(Timestamp.format(loaded.loadedAt), to: &out)
+        out.append(contentsOf: #"},"problems":["#.utf8)
         for (i, p) in problems.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             JSONStringEncoder.append(p, to: &out)
@@ -388,7 +391,9 @@ struct HTTPService<App: Service>: Service {
 }
 
 /// The result of `operation`, or `timeoutError` once `deadline` passes, whichever is first. The
-/// operation is not cancelled (a spool append that finishes late still counts).
+/// operation is not cancelled (a spool append that finishes late still counts). Hand-made because
+/// a task group waits for its children, and a store call blocked on a stalled disk cannot be
+/// cancelled: racing the two in a group would wait for the very call it gives up on.
 enum FirstOf {
     final class Settler<T: Sendable>: Sendable {
         struct State {

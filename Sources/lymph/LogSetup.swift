@@ -32,8 +32,8 @@ enum LogSetup {
 
 /// swift-log's text handler, with metadata kept as set and rendered only when a line is
 /// logged. StreamLogHandler renders its metadata string on every change, and Hummingbird sets a
-/// request id on each request's logger: that showed as 3% of the server's loop at notice level,
-/// where nothing is logged.
+/// request id on each request's logger: the server's loop would render a string per request
+/// even at notice level, where nothing is logged.
 struct TextLogHandler: LogHandler {
     var stream: StreamLogHandler
     var metadata: Logger.Metadata = [:]

@@ -14,7 +14,11 @@ struct ServeCommand: AsyncParsableCommand {
             missing signature (when the pipeline verifies); 400 not a JSON object with an id; 413 body over \
             max_body; 503 with Retry-After when the spool is full or the server is stopping. GET /healthz, \
             GET /metrics (Prometheus). SIGTERM/SIGINT: stop accepting, answer requests in flight, finish the \
-            batches in hand, exit 0; a second signal exits at once (the spool keeps everything accepted).
+            batches in hand, exit 0; a second signal exits at once (the spool keeps everything accepted). \
+            SIGHUP (or a change of the file, with --watch) reloads the pipeline file: an invalid one is \
+            refused with its errors in the log and the running pipeline stays; a valid one checks the next \
+            request's signature at once and takes over the worker between two batches. 'serve:' settings \
+            and 'state' apply at the next restart.
             """
     )
 
@@ -30,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve a pipeline that has no verify stage: anyone who can reach the port can submit events.")
     var allowUnsigned = false
 
+    @Flag(help: "Reload the pipeline when its file changes (checked every second), as SIGHUP does.")
+    var watch = false
+
     @Option(name: .customLong("log-format"), help: "Log lines on stderr as text or json.")
     var logFormat: String = "text"
 
@@ -44,31 +51,38 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var spec = try PipelineFile.load(pipeline)
-        if let listen { spec.serve.listen = listen }
-        if let path { spec.serve.path = path }
-        // Fail closed: a receiver without verify takes forged webhooks, so it needs saying so.
-        if !spec.verifiesSignatures {
-            guard allowUnsigned else {
-                Console.error("lymph: \(pipeline): the pipeline has no verify stage, so lymph serve would accept unsigned webhooks from anyone who can reach it; add '- verify: {secrets: [env:IMMUNE_WEBHOOK_SECRET]}' after parse, or pass --allow-unsigned")
-                throw ExitCode(2)
-            }
-            Console.error("lymph serve: warning: --allow-unsigned: the pipeline has no verify stage; unsigned webhooks are accepted")
-        }
-        guard spec.statePath != nil else {
-            Console.error("lymph: \(pipeline): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
+        let file: PipelineSpec, sha256: String
+        do {
+            let loaded = try PipelineLoader.loadWithDigest(path: pipeline)
+            for w in loaded.warnings { Console.error(w.description) }
+            (file, sha256) = (loaded.spec, loaded.sha256)
+        } catch {
+            Console.error(error.description)
             throw ExitCode(2)
         }
-        spec.parse = SpoolWriter.parseStage(for: spec)
+        let spec: PipelineSpec
+        do {
+            spec = try ServedPipeline.prepare(file, file: pipeline, listen: listen, path: path, allowUnsigned: allowUnsigned)
+        } catch {
+            Console.error("lymph: \(error)")
+            throw ExitCode(2)
+        }
+        if !spec.verifiesSignatures {
+            Console.error("lymph serve: warning: --allow-unsigned: the pipeline has no verify stage; unsigned webhooks are accepted")
+        }
         // The state file syncs on commit too: the spool forgets an entry only after its
         // work is committed, and that must hold across a power cut, not only a crash.
         // A full disk pauses the worker until space returns, instead of ending the server.
         let opened = try PipelineFile.open(pipeline) { try Pipeline.open(spec, requireStore: true, storeDurability: .full, diskFull: DiskFullWait()) }
         defer { opened.close() }
         let logger = Logger(label: "lymph.serve")
+        let served = ServedPipeline(path: pipeline, file: file, sha256: sha256, prepared: spec, verifier: opened.verifier,
+                                    allowUnsigned: allowUnsigned, metrics: ServeMetrics(), logger: logger)
         let server: WebhookServer
         do {
-            server = try WebhookServer(pipeline: opened, options: .init(settings: spec.serve), logger: logger)
+            var options = WebhookServer.Options(settings: spec.serve, watch: watch)
+            options.handleSignals = true
+            server = try WebhookServer(pipeline: opened, served: served, options: options, logger: logger)
         } catch let error as StoreLockError {
             Console.error("lymph: \(pipeline): \(error)")
             throw ExitCode(2)
@@ -76,12 +90,12 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(error)")
             throw ExitCode(3)
         }
-        // The first SIGTERM/SIGINT starts a graceful shutdown; a second exits at once (the
-        // spool still holds everything accepted). Reload is not supported: a hangup must not
-        // end a server that is taking webhooks.
-        let signals = SignalTrap(stopOn: [SIGINT, SIGTERM], ignoring: [SIGHUP: Self.hangupMessage]) { sig in
+        // The server's service group shuts down gracefully on SIGTERM/SIGINT and reloads on
+        // SIGHUP. SignalTrap says so on stderr and turns a second SIGTERM/SIGINT into an exit
+        // at once (the spool still holds everything accepted), which the group cannot: it
+        // ignores a second shutdown signal, and its cancellation waits for tasks to end.
+        let signals = SignalTrap(stopOn: [SIGINT, SIGTERM], handling: [SIGHUP: {}]) { sig in
             Console.error("lymph serve: \(SignalTrap.name(sig)): finishing requests in flight and the batches in hand (again to exit at once)")
-            Task { await server.shutdown() }
         }
         defer { signals.cancel() }
         let route = spec.serve.path
@@ -101,8 +115,4 @@ struct ServeCommand: AsyncParsableCommand {
         }
         Console.error("lymph serve: stopped")
     }
-}
-
-extension ServeCommand {
-    static let hangupMessage = "lymph serve: SIGHUP ignored: reloading the pipeline is not supported; restart to apply changes (SIGTERM stops gracefully)"
 }

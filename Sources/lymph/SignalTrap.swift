@@ -6,7 +6,8 @@ import Synchronization
 /// How every lymph command that runs for a while takes signals (run, replay, serve, send): the
 /// first of `stopOn` asks for an orderly stop through `onStop`; a second one of them exits at
 /// once with 128 + the signal, taking plugin processes along (they must not outlive Lymph).
-/// Each of `ignoring` is reported through its message and otherwise ignored. SIGPIPE is
+/// Each of `handling` calls its handler, every time (an empty one keeps the signal from ending
+/// the process while another listener, such as `lymph serve`'s service group, handles it). SIGPIPE is
 /// ignored, so a closed output is an error the command reports, not a silent death.
 ///
 /// Handlers run on a Dispatch queue, not on Swift's cooperative threads: a run whose threads
@@ -19,7 +20,7 @@ final class SignalTrap {
     /// committed, not in the middle of a batch.
     static let runSignals = [SIGINT, SIGTERM, SIGHUP]
 
-    init(stopOn: [Int32], ignoring: [Int32: String] = [:], onStop: @escaping @Sendable (Int32) -> Void) {
+    init(stopOn: [Int32], handling: [Int32: @Sendable () -> Void] = [:], onStop: @escaping @Sendable (Int32) -> Void) {
         signal(SIGPIPE, SIG_IGN)
         let received = Received()
         var sources: [any DispatchSourceSignal] = []
@@ -36,10 +37,10 @@ final class SignalTrap {
             source.resume()
             sources.append(source)
         }
-        for (sig, message) in ignoring {
+        for (sig, handler) in handling {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { Console.error(message) }
+            source.setEventHandler { handler() }
             source.resume()
             sources.append(source)
         }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `lymph tickets` and `lymph sensors` as the README describes them: `--format` on `show`, a
+/// `lymph tickets` and `lymph sensors` as docs/operations.md describes them: `--format` on `show`, a
 /// close that changes nothing says so, misuse shows the command's own usage.
 @Suite("tickets and sensors commands")
 struct TicketsAndSensorsCommandTests {

@@ -39,7 +39,7 @@ struct ServeCommandTests {
         return r.stdoutLines.count
     }
 
-    @Test("pipelines/serve.yaml: the example deliveries sent with lymph send open tickets, as the README shows")
+    @Test("pipelines/serve.yaml: the example deliveries sent with lymph send open tickets")
     func examplePipeline() throws {
         let yaml = try String(contentsOfFile: LymphBinary.repo("pipelines/serve.yaml"), encoding: .utf8)
         let h = ServeHarness(pipeline: yaml, environment: ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"])
@@ -241,8 +241,9 @@ struct ServeCommandTests {
         #expect(Self.lines(h, "processed.log") == ["evt_p1", "evt_p2", "evt_p3", "evt_p4"])
     }
 
-    @Test("a client that shuts down its side after sending the webhook (or two, pipelined) still gets its 202s")
+    @Test("a client that shuts down its side after sending the webhook still gets its 202")
     func halfClose() throws {
+        // Two pipelined webhooks and then the half-close: LymphServeTests (WebhookRequestHandler).
         let h = ServeHarness(pipeline: Self.pipeline())
         try h.start()
         defer { h.stop() }
@@ -258,22 +259,8 @@ struct ServeCommandTests {
             #expect(reply.status == 202)
             #expect(reply.body.contains("evt_half\(i)"))
         }
-        // Two pipelined on one connection, then the half-close: both answered, in order.
-        let fd = try RawHTTP.connect(port: h.port)
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        for id in ["evt_halfA", "evt_halfB"] {
-            let body = ServeHarness.event(id)
-            bytes += Array("POST /webhooks HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n".utf8) + body
-        }
-        RawHTTP.send(fd, bytes)
-        shutdown(fd, Int32(SHUT_WR))
-        let data = RawHTTP.readUntilClose(fd)
-        let text = String(decoding: data, as: UTF8.self)
-        #expect(text.components(separatedBy: "HTTP/1.1 202").count == 3, "\(text)")
-        #expect((text.range(of: "evt_halfA")?.lowerBound).map { a in text.range(of: "evt_halfB").map { a < $0.lowerBound } ?? false } == true)
         try h.waitForDrain()
-        #expect(Self.lines(h, "processed.log") == (0..<5).map { "evt_half\($0)" } + ["evt_halfA", "evt_halfB"])
+        #expect(Self.lines(h, "processed.log") == (0..<5).map { "evt_half\($0)" })
     }
 
     /// One webhook request that keeps the connection open (HTTP/1.1 without `Connection: close`).
@@ -282,8 +269,9 @@ struct ServeCommandTests {
         return Array("POST /webhooks \(version)\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n".utf8) + body
     }
 
-    @Test("serve.idle_timeout closes a keep-alive connection left idle, and one stalled inside a request; an HTTP/1.0 webhook is answered and its connection closed")
+    @Test("serve.idle_timeout closes a keep-alive connection left idle after its answer")
     func idleConnections() throws {
+        // A request stalled inside its head, and HTTP/1.0's close after the answer: LymphServeTests.
         let h = ServeHarness(pipeline: Self.pipeline(serve: "  idle_timeout: 1s"))
         try h.start()
         defer { h.stop() }
@@ -295,23 +283,8 @@ struct ServeCommandTests {
         let afterAnswer = RawHTTP.readUntilCloseTimed(idle)
         #expect(afterAnswer.data.isEmpty)
         #expect(afterAnswer.seconds > 0.5 && afterAnswer.seconds < 5, "closed after \(afterAnswer.seconds) s")
-        // A head and no body: closed too, nothing stored.
-        let stalled = try RawHTTP.connect(port: h.port)
-        defer { close(stalled) }
-        RawHTTP.send(stalled, Array(Self.keepAliveWebhook("evt_idle_stalled").prefix { $0 != UInt8(ascii: "{") }))
-        let midRequest = RawHTTP.readUntilCloseTimed(stalled)
-        #expect(midRequest.seconds > 0.5 && midRequest.seconds < 5, "closed after \(midRequest.seconds) s")
-        // HTTP/1.0 closes after each answer unless the client asks to keep it.
-        let old = try RawHTTP.connect(port: h.port)
-        defer { close(old) }
-        RawHTTP.send(old, Self.keepAliveWebhook("evt_idle_http10", version: "HTTP/1.0"))
-        let reply = RawHTTP.readUntilCloseTimed(old)
-        let text = String(decoding: reply.data, as: UTF8.self)
-        #expect(text.hasPrefix("HTTP/1.0 202"), "\(text)")
-        #expect(text.lowercased().contains("connection: close"))
-        #expect(reply.seconds < 0.9, "closed after \(reply.seconds) s, not at once")
         try h.waitForDrain()
-        #expect(Self.lines(h, "processed.log") == ["evt_idle_1", "evt_idle_http10"])
+        #expect(Self.lines(h, "processed.log") == ["evt_idle_1"])
     }
 
     @Test("request forms: an absolute-form target, a signature with trailing blanks, HTTP/1.0 with and without keep-alive on both paths")
@@ -384,26 +357,6 @@ struct ServeCommandTests {
         #expect(RawHTTP.readUntilClose(fd).isEmpty)
         let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
         #expect(left + Self.lines(h, "processed.log").filter { $0 == "evt_term_idle" }.count == 1)
-    }
-
-    @Test("a client that pipelines hundreds of requests behind a webhook is cut off: at most 1,024 parts wait for an answer")
-    func pipelinedFlood() throws {
-        let h = ServeHarness(pipeline: Self.pipeline())
-        try h.start()
-        defer { h.stop() }
-        let body = ServeHarness.event("evt_flood")
-        var bytes = Array("POST /webhooks HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n".utf8) + body
-        // 600 requests of two parts each, in one write: read while the webhook waits for the disk.
-        for _ in 0..<600 { bytes += Array("GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n".utf8) }
-        let fd = try RawHTTP.connect(port: h.port)
-        defer { close(fd) }
-        RawHTTP.send(fd, bytes)
-        let data = RawHTTP.readUntilClose(fd)
-        let answers = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }.count
-        #expect(answers < 600, "\(answers) answers")
-        // The server goes on serving others.
-        #expect(try h.get("/healthz").status == 200)
-        #expect(try h.post(ServeHarness.event("evt_after_flood")).status == 202)
     }
 
     @Test("503 with Retry-After when the spool is full")
@@ -496,8 +449,8 @@ struct ServeCommandTests {
         let statuses = Locked<[String: Int]>([:])
         let group = DispatchGroup()
         // Threads of their own, not Dispatch's: with the other suites running, Dispatch's
-        // threads were once busy for over a second, and the second request then came after
-        // the lock went and was stored (202).
+        // threads can be busy for over a second, and the second request would then come after
+        // the lock went and be stored (202).
         for (delay, id) in [(0.0, "evt_in_commit"), (0.5, "evt_queued")] {
             group.enter()
             Thread {
@@ -628,7 +581,9 @@ struct ServeCommandTests {
     @Test("a second SIGTERM exits at once; everything accepted is still in the spool or processed")
     func secondSignal() throws {
         let h = ServeHarness(pipeline: Self.pipeline(extra: Self.slowStage))
-        Self.writeSlowPlugin(h, seconds: "0.2")
+        // 2 s an event: whatever the batch in hand holds (one event when the posts come
+        // slowly, on a loaded machine), the second signal lands while it is being worked on.
+        Self.writeSlowPlugin(h, seconds: "2")
         try h.start()
         for i in 0..<30 { #expect(try h.post(ServeHarness.event("evt_sig_\(i)")).status == 202) }
         let pid = h.process!.processIdentifier
@@ -641,6 +596,7 @@ struct ServeCommandTests {
         #expect(processes(containing: "slow.sh").isEmpty)
         let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
         #expect(left > 0)
+        Self.writeSlowPlugin(h, seconds: "0")
         try h.start()
         defer { h.stop() }
         try h.waitForDrain(timeout: 60)

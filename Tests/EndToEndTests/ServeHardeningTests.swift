@@ -4,7 +4,9 @@ import Testing
 /// `lymph serve` against requests and signals it does not take.
 @Suite("lymph serve hardening, end to end", .serialized)
 struct ServeHardeningTests {
-    @Test("CONNECT, TRACE, PUT, DELETE, OPTIONS, PATCH and HEAD get a 405 with a length, and the connection closes", arguments: ["CONNECT", "TRACE", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"])
+    /// The other methods (TRACE, PUT, DELETE, OPTIONS, PATCH) are refused the same way by the
+    /// handler: LymphServeTests. These two are framed by NIO's encoder without a body.
+    @Test("CONNECT and HEAD get a 405 that ends at its blank line, and the connection closes", arguments: ["CONNECT", "HEAD"])
     func unservedMethods(_ method: String) throws {
         let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
         try h.start()
@@ -19,31 +21,11 @@ struct ServeHardeningTests {
         #expect(text.hasPrefix("HTTP/1.1 405"), "\(text)")
         #expect(text.lowercased().contains("allow: get, post"))
         #expect(text.lowercased().contains("connection: close"))
-        if method == "CONNECT" || method == "HEAD" {
-            // NIO frames every answer to HEAD and CONNECT without a body (RFC 9112 §6.3): the
-            // answer ends at its blank line, and the connection closes.
-            #expect(text.hasSuffix("\r\n\r\n"), "\(text)")
-        } else {
-            #expect(text.lowercased().contains("content-length: "), "\(text)")
-            #expect(RawHTTP.parse(data)?.complete == true)
-        }
+        // NIO frames every answer to HEAD and CONNECT without a body (RFC 9112 §6.3): the
+        // answer ends at its blank line, and the connection closes.
+        #expect(text.hasSuffix("\r\n\r\n"), "\(text)")
         #expect(seconds < 5, "the connection stayed open \(seconds)s")
         // The server goes on serving.
         #expect(try h.post(ServeHarness.event("m1")).status == 202)
-    }
-
-    @Test("SIGHUP is logged and ignored: the server keeps taking webhooks and stops cleanly on SIGTERM")
-    func hangup() throws {
-        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
-        try h.start()
-        let pid = try #require(h.process?.processIdentifier)
-        kill(pid, SIGHUP)
-        Thread.sleep(forTimeInterval: 0.5)
-        kill(pid, SIGHUP)
-        Thread.sleep(forTimeInterval: 5)
-        #expect(h.process?.isRunning == true)
-        #expect(try h.post(ServeHarness.event("hup1")).status == 202)
-        #expect(h.stderrText.get().contains("SIGHUP ignored"))
-        #expect(h.stop() == 0)
     }
 }

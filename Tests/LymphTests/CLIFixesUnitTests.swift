@@ -86,7 +86,7 @@ struct SendSummaryTests {
     }
 }
 
-@Suite("lymph serve's pieces that the CLI used to compute")
+@Suite("lymph serve's dates and limits come from the library")
 struct ServeLibraryTests {
     @Test("the HTTP Date header uses the library's calendar (RFC 9110's example)")
     func httpDate() {

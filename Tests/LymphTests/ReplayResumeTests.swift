@@ -167,7 +167,7 @@ struct ReplayResumeTests {
         #expect(try dedupKeys() == 1)
     }
 
-    @Test("a record without a resume point (written before it existed) replays from the top")
+    @Test("a record without a resume point replays from the top")
     func oldRecord() async throws {
         var line: [UInt8] = []
         JSONStringEncoder.append(Fixture.eventText(id: "old"), to: &line)

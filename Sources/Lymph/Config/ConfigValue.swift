@@ -2,10 +2,13 @@ import Yams
 
 /// A node of a pipeline file with its position, and typed readers that report problems
 /// to `ConfigDiagnostics` instead of throwing, so reading goes on.
-public struct ConfigValue {
-    public let node: Node
-    public let line: Int
-    public let column: Int
+struct ConfigValue {
+    /// The YAML node as Yams parsed it.
+    let node: Node
+    /// The node's line, counted from 1 (its parent's when Yams gives none).
+    let line: Int
+    /// The node's column, counted from 1 (its parent's when Yams gives none).
+    let column: Int
 
     init(_ node: Node, fallbackLine: Int = 1, fallbackColumn: Int = 1) {
         self.node = node
@@ -116,7 +119,9 @@ public struct ConfigValue {
     /// The longest duration accepted anywhere (100 years): bigger ones are mistakes.
     static let maxDuration = 100 * 365 * 86_400.0
 
-    public static func parseDuration(_ text: String) -> Double? {
+    /// Seconds in `text`: a bare number, or numbers with units `ms`, `s`, `m`, `h`, `d` (`1h30m`);
+    /// nil otherwise.
+    static func parseDuration(_ text: String) -> Double? {
         let t = text.trimmingCharacters(in: .whitespaces)
         if let n = Double(t) { return n }
         var total = 0.0
@@ -150,7 +155,9 @@ public struct ConfigValue {
         return number.isEmpty && sawUnit ? total : nil
     }
 
-    public static func parseByteSize(_ text: String) -> Int? {
+    /// Bytes in `text`: a whole number with an optional unit `b`, `k`/`kb`/`kib`, `m`/`mb`/`mib` or
+    /// `g`/`gb`/`gib` (any case, binary either way); nil otherwise or on overflow.
+    static func parseByteSize(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces)
         let digits = t.prefix { $0.isNumber }
         guard let n = Int(digits) else { return nil }
@@ -170,7 +177,7 @@ public struct ConfigValue {
 
 /// The members of a YAML mapping, read once each; keys nobody asked for are reported as
 /// unknown (a typo must never silently disable a check).
-public struct ConfigMapping {
+struct ConfigMapping {
     let owner: ConfigValue
     let entries: [(key: String, keyValue: ConfigValue, value: ConfigValue)]
     let context: String

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Yams
 
@@ -17,6 +18,13 @@ public enum PipelineLoader {
     /// Reads and validates `path`. Throws `PipelineFileError` listing every error; warnings
     /// (which do not stop a run) are returned beside the spec.
     public static func load(path: String) throws(PipelineFileError) -> (spec: PipelineSpec, warnings: [ConfigDiagnostic]) {
+        let (spec, warnings, _) = try loadWithDigest(path: path)
+        return (spec, warnings)
+    }
+
+    /// `load`, with the SHA-256 of the bytes it read, in hex (what `sha256sum FILE` prints):
+    /// how `lymph serve` names the pipeline it runs.
+    public static func loadWithDigest(path: String) throws(PipelineFileError) -> (spec: PipelineSpec, warnings: [ConfigDiagnostic], sha256: String) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot read the pipeline file")])
         }
@@ -30,9 +38,12 @@ public enum PipelineLoader {
         guard let spec, !diagnostics.hasErrors else {
             throw PipelineFileError(diagnostics: diagnostics.errors)
         }
-        return (spec, diagnostics.items.filter { $0.severity == .warning })
+        let digest = SHA256.hash(data: data).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+        return (spec, diagnostics.items.filter { $0.severity == .warning }, digest)
     }
 
+    /// Reads pipeline YAML already in memory, `file` naming it in diagnostics: the spec, nil when
+    /// there is an error, and every problem found, warnings included.
     public static func parse(yaml: String, file: String) -> (PipelineSpec?, ConfigDiagnostics) {
         var d = ConfigDiagnostics(file: file)
         let root: Node
@@ -91,7 +102,7 @@ public enum PipelineLoader {
 
         var serve = ServeSettings()
         if let v = m["serve"], let sm = ConfigMapping(v, context: "serve", diagnostics: &d) {
-            sm.rejectUnknownKeys(allowed: ["listen", "path", "max_body", "max_spool", "max_connections", "idle_timeout"], &d)
+            sm.rejectUnknownKeys(allowed: ServeSettings.keys, &d)
             if let l = sm["listen"], let text = l.string(&d, "listen") {
                 if ServeSettings.parseListen(text) == nil { d.error("listen must be HOST:PORT, such as 127.0.0.1:8080", at: l) } else { serve.listen = text }
             }
@@ -114,6 +125,7 @@ public enum PipelineLoader {
 
         var parse = ParseStage()
         var stages: [StageEntry] = []
+        var stageNodes: [SchemaCheck.StageNodes] = []
         if let v = m["stages"], let items = v.list(&d, "stages") {
             if items.isEmpty { d.error("stages is empty; a pipeline needs at least 'parse'", at: v) }
             var names: [String: ConfigValue] = [:]
@@ -168,6 +180,12 @@ public enum PipelineLoader {
                     if wm["types"] == nil && wm["match"] == nil { d.error("when needs 'types:' and/or 'match:'", at: wv) }
                 }
                 let errorsBefore = d.errors.count
+                var whenNodes: ConfigMapping?
+                if let wv = om["when"] {
+                    var reported = ConfigDiagnostics(file: d.file)  // said above already
+                    whenNodes = ConfigMapping(wv, context: "when", diagnostics: &reported)
+                }
+                stageNodes.append(.init(kind: kind, name: stageName, at: kindValue, options: om, when: whenNodes))
                 if let spec = stageKind.configure(om, &d) {
                     stages.append(StageEntry(kind: kind, name: stageName, hasExplicitName: explicit, line: kindValue.line, column: kindValue.column, when: when, spec: spec))
                 } else if d.errors.count == errorsBefore {
@@ -188,6 +206,9 @@ public enum PipelineLoader {
         }
         var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
         spec.serve = serve
+        // Against IMMUNE's events only once the file is otherwise valid: warnings about a
+        // pipeline that cannot run would bury its errors.
+        if !d.hasErrors { spec.flow = SchemaCheck.run(stageNodes, output: output, &d) }
         return (d.hasErrors ? nil : spec, d)
     }
 

@@ -1,5 +1,7 @@
 /// A pipeline file, read and validated: nothing opened yet.
 public struct PipelineSpec: Sendable {
+    /// `pipeline:`, else the file's name without its extension: shown in summaries and messages,
+    /// and the default state and dead-letter file names.
     public var name: String
     /// The pipeline file's path, as given.
     public var file: String
@@ -7,12 +9,17 @@ public struct PipelineSpec: Sendable {
     public var statePath: String?
     /// `-` (stdout), a file path, or nil for `none`.
     public var output: String?
+    /// Where rejected events go: a file path, `-` or `stderr` (`.lymph/NAME.dead.ndjson` by
+    /// default).
     public var deadLetter: String
+    /// The parse stage every pipeline starts with, as configured by its `parse` entry.
     public var parse: ParseStage
     /// The stages after parse, in order.
     public var stages: [StageEntry]
     /// `serve:`: how `lymph serve` takes this pipeline's webhooks.
     public var serve = ServeSettings()
+    /// Stage by stage, the IMMUNE types that can reach it and the fields it reads (`lymph check --explain`).
+    public var flow: [StageFlow] = []
 
     /// Whether a verify stage checks every event's signature.
     public var verifiesSignatures: Bool { stages.contains { $0.kind == "verify" } }

@@ -1,7 +1,9 @@
 /// The `serve:` section of a pipeline file: limits for `lymph serve` (the command line may
 /// override `listen` and `path`).
-public struct ServeSettings: Sendable {
+public struct ServeSettings: Sendable, Equatable {
+    /// `listen:`: `HOST:PORT` to listen on (an IPv6 host in brackets).
     public var listen = "127.0.0.1:8080"
+    /// `path:`: the URL path webhooks are posted to.
     public var path = "/webhooks"
     /// Largest request body read; a bigger one gets 413 without being read.
     public var maxBody = 1 << 20
@@ -13,6 +15,10 @@ public struct ServeSettings: Sendable {
     /// closed; one waiting for its answer is never idle.
     public var idleTimeout = 30.0
 
+    /// The keys of the `serve:` section.
+    static let keys = ["listen", "path", "max_body", "max_spool", "max_connections", "idle_timeout"]
+
+    /// The defaults, for a pipeline file without `serve:`.
     public init() {}
 
     /// `HOST:PORT` (an IPv6 host in brackets) into its parts.

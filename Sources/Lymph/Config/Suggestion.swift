@@ -15,6 +15,8 @@ public enum Suggestion {
         return best?.0
     }
 
+    /// `; did you mean 'X'?` for the closest candidate, else `; expected one of: ...` listing them
+    /// all, to end an error message.
     public static func didYouMean(_ word: String, in candidates: [String]) -> String {
         if let s = closest(to: word, in: candidates) { return "; did you mean '\(s)'?" }
         return "; expected one of: \(candidates.joined(separator: ", "))"

@@ -4,7 +4,9 @@
 /// object with `id`, `type`, `created_at` and `data`. Stages that change an event build a new
 /// document; untouched events are written out as the bytes they arrived as.
 public struct Event: Sendable {
+    /// The event's JSON: its bytes and their index.
     public var document: JSONDocument
+    /// Where the item was read: file (or `stdin`) and line.
     public var source: SourcePosition
     /// Present when the event arrived as a captured webhook request.
     public var delivery: Delivery?
@@ -21,6 +23,8 @@ public struct Event: Sendable {
     /// before it let the event pass untouched. -1 for an event that runs every stage.
     var resumeAt: Int32 = -1
 
+    /// An event over `document`, read as `origin`; `delivery` when it came as a captured webhook
+    /// request.
     public init(document: JSONDocument, source: SourcePosition, origin: ItemOrigin, delivery: Delivery? = nil) {
         self.init(document: document, fields: EventFields(document), source: source, origin: origin, delivery: delivery)
     }
@@ -43,8 +47,10 @@ public struct Event: Sendable {
         set { storedOrigin = newValue }
     }
 
+    /// The top-level value: an object, once parse has checked it.
     public var root: JSONValue { document.root }
 
+    /// The value at `path`, or nil when the event has none there.
     public func value(at path: JSONPath) -> JSONValue? {
         document.index(at: path).map { JSONValue(document: document, index: $0) }
     }
@@ -54,11 +60,13 @@ public struct Event: Sendable {
         fields.type >= 0 ? document.stringBytes(at: Int(fields.type)) ?? [] : []
     }
 
+    /// The `id` string, or empty when there is none.
     public var id: String {
         guard fields.id >= 0, let b = document.stringBytes(at: Int(fields.id)) else { return "" }
         return String(decoding: b, as: UTF8.self)
     }
 
+    /// The `created_at` string's bytes, or nil when it is absent or not a string.
     public var createdAtBytes: ArraySlice<UInt8>? {
         fields.createdAt >= 0 ? document.stringBytes(at: Int(fields.createdAt)) : nil
     }

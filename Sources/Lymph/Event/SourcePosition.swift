@@ -6,29 +6,37 @@ import Synchronization
 /// with every event on several threads at once, and a shared string's reference count would
 /// make those threads contend on one cache line.
 public struct SourcePosition: Sendable, Hashable, CustomStringConvertible {
-    public let fileID: UInt32
+    /// The file's index in `SourceFiles`.
+    let fileID: UInt32
+    /// The line the item starts on, counted from 1 (a spool entry's sequence number for `lymph
+    /// serve`).
     public var line: Int
 
+    /// A position in `file` at `line`; each file name is stored once per process.
     public init(file: String, line: Int) {
         self.fileID = SourceFiles.id(for: file)
         self.line = line
     }
 
-    public init(fileID: UInt32, line: Int) {
+    /// A position in the file `SourceFiles` numbered `fileID`.
+    init(fileID: UInt32, line: Int) {
         self.fileID = fileID
         self.line = line
     }
 
+    /// The file's name: a path as given, `stdin`, or `spool` for `lymph serve`'s entries.
     public var file: String { SourceFiles.name(for: fileID) }
 
+    /// `FILE:LINE`.
     public var description: String { "\(file):\(line)" }
 }
 
 /// The names behind `SourcePosition.fileID`; a run reads few files, so this stays small.
-public enum SourceFiles {
+enum SourceFiles {
     private static let table = Mutex<(names: [String], ids: [String: UInt32])>(([], [:]))
 
-    public static func id(for name: String) -> UInt32 {
+    /// The number of `name`, given it on first use.
+    static func id(for name: String) -> UInt32 {
         table.withLock { t in
             if let id = t.ids[name] { return id }
             let id = UInt32(t.names.count)
@@ -38,7 +46,8 @@ public enum SourceFiles {
         }
     }
 
-    public static func name(for id: UInt32) -> String {
+    /// The name numbered `id`, or `?` for a number never given.
+    static func name(for id: UInt32) -> String {
         table.withLock { t in Int(id) < t.names.count ? t.names[Int(id)] : "?" }
     }
 }

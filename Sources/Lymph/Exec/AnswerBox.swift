@@ -1,45 +1,36 @@
-import Synchronization
-
-/// Collects the results of a batch's events from plugin processes (any order, any task) and
-/// wakes the batch once every slot is filled.
+/// Collects the results of a batch's events from plugin processes (any order, any task): each
+/// result is a `(slot, result)` element of an `AsyncStream`, read until every slot is filled.
+/// A slot answered twice (a failure racing a late answer) keeps its first result. The stream
+/// holds at most a few elements per slot, so its unbounded buffer is bounded by the batch.
 final class AnswerBox: Sendable {
-    struct State {
-        var results: [Result<StageOutcome, ExecFailure>?]
-        var remaining: Int
-        var waiter: CheckedContinuation<Void, Never>?
-    }
+    typealias Answer = (slot: Int, result: Result<StageOutcome, ExecFailure>)
 
-    let state: Mutex<State>
     /// The events being answered, by slot.
     let events: [Event]
+    private let answers: AsyncStream<Answer>
+    private let continuation: AsyncStream<Answer>.Continuation
 
     init(events: [Event]) {
         self.events = events
-        state = Mutex(State(results: Array(repeating: nil, count: events.count), remaining: events.count))
+        (answers, continuation) = AsyncStream.makeStream(of: Answer.self)
     }
 
     func deliver(_ slot: Int, _ result: Result<StageOutcome, ExecFailure>) {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
-            guard s.results[slot] == nil else { return nil }
-            s.results[slot] = result
-            s.remaining -= 1
-            if s.remaining == 0, let w = s.waiter { s.waiter = nil; return w }
-            return nil
-        }
-        waiter?.resume()
+        continuation.yield((slot, result))
     }
 
     /// Every result, in slot order, once all have arrived.
     func wait() async -> [Result<StageOutcome, ExecFailure>] {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s in
-                if s.remaining == 0 { return true }
-                s.waiter = c
-                return false
+        var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
+        var remaining = events.count
+        if remaining > 0 {
+            for await answer in answers where results[answer.slot] == nil {
+                results[answer.slot] = answer.result
+                remaining -= 1
+                if remaining == 0 { break }
             }
-            if ready { c.resume() }
         }
-        return state.withLock { $0.results.map { $0! } }
+        continuation.finish()
+        return results.map { $0! }
     }
 }
-

@@ -8,9 +8,9 @@ import Synchronization
 ///
 /// Event mode starts its processes with glibc's `posix_spawn` rather than swift-subprocess
 /// (which stream mode uses): swift-subprocess 1.0.2 starts every process on one shared
-/// background thread, so two workers could never start two processes at once. Measured on 2
-/// cores with a `/bin/true`-like script (scripts/bench_spawn_floor): 1.42× from two at once
-/// through swift-subprocess, 1.99× with `posix_spawn` called from two threads.
+/// background thread, so two workers could never start two processes at once, while
+/// `posix_spawn` called from each worker's own thread can (scripts/bench_spawn_floor compares
+/// the two).
 ///
 /// What swift-subprocess gave is kept: the process leads a process group of its own; its signal
 /// mask is empty and every signal has its default action (Lymph ignores SIGPIPE, a plugin must

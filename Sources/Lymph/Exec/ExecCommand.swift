@@ -15,6 +15,8 @@ public struct ExecCommand: Sendable {
     /// The pipeline file's folder: the process's working directory.
     public let workingDirectory: String
 
+    /// A command already resolved: `executable` is run as `name` with `arguments`, in
+    /// `workingDirectory`.
     public init(executable: String, arguments: [String], name: String, workingDirectory: String) {
         self.executable = executable
         self.arguments = arguments
@@ -22,6 +24,7 @@ public struct ExecCommand: Sendable {
         self.workingDirectory = workingDirectory
     }
 
+    /// The command as one would type it in a shell, each word quoted when it needs to be.
     public var display: String { ([name] + arguments).map(ShellWords.quote).joined(separator: " ") }
 
     static func configure(_ value: ConfigValue, pipelineFolder: String, _ d: inout ConfigDiagnostics) -> ExecCommand? {
@@ -83,12 +86,17 @@ public struct ExecCommand: Sendable {
 
 /// Splits a command string into words like a POSIX shell (spaces, single and double quotes,
 /// backslash escapes), without expanding anything: no variables, globs or substitutions.
-public enum ShellWords {
-    public struct SplitError: Error, CustomStringConvertible {
-        public let description: String
+enum ShellWords {
+    /// Why a command string cannot be split: an unterminated quote, a trailing backslash, or shell
+    /// syntax.
+    struct SplitError: Error, CustomStringConvertible {
+        /// What is wrong, in one line.
+        let description: String
     }
 
-    public static func split(_ text: String) throws(SplitError) -> [String] {
+    /// The words of `text`; throws on shell syntax (pipes, redirections, variables, globs), which
+    /// would need a shell to mean anything.
+    static func split(_ text: String) throws(SplitError) -> [String] {
         var words: [String] = []
         var current = ""
         var inWord = false
@@ -132,7 +140,7 @@ public enum ShellWords {
     }
 
     /// A word as a shell would need it written (for messages).
-    public static func quote(_ word: String) -> String {
+    static func quote(_ word: String) -> String {
         if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }) { return word }
         return "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
     }

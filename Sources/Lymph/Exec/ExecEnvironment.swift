@@ -1,7 +1,7 @@
 /// The clean environment an `exec` process gets: never Lymph's own (which may hold the
 /// webhook secret), only the variables a program needs to behave like it does in a shell,
 /// the `LYMPH_*` variables and the stage's `env:`.
-public struct ExecEnvironment: Sendable {
+struct ExecEnvironment: Sendable {
     /// Taken from Lymph's environment when set.
     static let passedThrough = ["PATH", "HOME", "LANG", "TZ", "TMPDIR"]
     /// Set by Lymph; `env:` may not override them.
@@ -10,7 +10,10 @@ public struct ExecEnvironment: Sendable {
     /// `NAME=value` entries shared by every process of the stage.
     let base: [[UInt8]]
 
-    public init(inherited: [String: String], pipeline: String, stage: String, extra: [(String, String)]) {
+    /// `PATH`, `HOME`, `LANG`, `TZ`, `TMPDIR` and `LC_*` from `inherited` (a default `PATH` when
+    /// unset), `LYMPH_PIPELINE` and `LYMPH_STAGE`, then `extra` (the stage's `env:`), which wins
+    /// over the rest.
+    init(inherited: [String: String], pipeline: String, stage: String, extra: [(String, String)]) {
         var entries: [(String, String)] = []
         for name in Self.passedThrough { if let v = inherited[name] { entries.append((name, v)) } }
         for (name, value) in inherited.sorted(by: { $0.key < $1.key }) where name.hasPrefix("LC_") { entries.append((name, value)) }

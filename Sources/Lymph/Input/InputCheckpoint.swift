@@ -18,8 +18,8 @@ import GRDB
 /// "The same files" means the same list, in the same order, each the same file (device and
 /// inode) starting with the same bytes (a fingerprint of its first 4 KiB as first read), so a
 /// file rewritten in place, renamed over or replaced is read from the start. Files may have
-/// grown. stdin and pipes cannot be read twice, so a run that reads one keeps no record
-/// (at-least-once, as before).
+/// grown. stdin and pipes cannot be read twice, so a run that reads one keeps no record: after
+/// a crash it reads from the start (at-least-once).
 final class InputCheckpoint {
     /// One input file as recorded.
     struct Identity: Sendable, Equatable {

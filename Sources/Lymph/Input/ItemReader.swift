@@ -16,7 +16,8 @@ import Darwin
 /// `maxItemBytes` is not buffered: its beginning is kept for the dead letter and the rest
 /// skipped. Used by one task at a time.
 public final class ItemReader: @unchecked Sendable {
-    public static let blockSize = 1 << 20
+    /// How much is read at a time.
+    static let blockSize = 1 << 20
     /// The largest JSON array file read as a whole (an array must be parsed entire).
     public static let maxArrayBytes = 256 << 20
     /// How much of an over-long line is kept for its dead letter.
@@ -41,6 +42,8 @@ public final class ItemReader: @unchecked Sendable {
     /// Items skipped because an interrupted run over the same files had done them.
     public var skippedDone: Int { checkpoint?.skipped ?? 0 }
 
+    /// A reader of `paths` in order (stdin when the list is empty, or for `-`); of a line longer
+    /// than `maxItemBytes`, only the beginning is kept, for its dead letter.
     public convenience init(paths: [String], maxItemBytes: Int) {
         self.init(paths: paths, maxItemBytes: maxItemBytes, readSize: Self.blockSize)
     }
@@ -110,6 +113,7 @@ public final class ItemReader: @unchecked Sendable {
 
 /// What the reader hands over: the items of one read, or a note that a pipe is quiet.
 public struct InputBatch: Sendable {
+    /// The items read, in order.
     public var items: [RawItem] = []
     /// Nothing arrived for a while (a quiet pipe): a chance to finish work in flight.
     public var idle = false
@@ -124,8 +128,11 @@ public struct InputBatch: Sendable {
 
 /// An input that cannot be read: the run cannot continue (exit 3).
 public struct InputError: Error, Sendable, CustomStringConvertible {
+    /// The input as named on the command line (`-` for stdin).
     public let path: String
+    /// What went wrong, such as the system's reason.
     public let message: String
+    /// `input 'PATH': message`.
     public var description: String { "input '\(path)': \(message)" }
 }
 

@@ -18,26 +18,34 @@ public protocol ItemSource: AnyObject {
 }
 
 extension ItemSource {
+    /// Nothing to do, for a source that keeps no position.
     public func batchFinished() {}
+    /// Nothing to write, for a source that keeps no position.
     public func writePending(_ db: Database) throws {}
+    /// Nothing to do, for a source that keeps no position.
     public func pendingWritten() {}
 }
 
 extension ItemReader: ItemSource {
+    /// The next batch, as `nextBatch(control:)` reads it.
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         try nextBatch(control: Optional(control))
     }
 
+    /// The oldest batch handed out has left the pipeline: its items count as done once committed.
     public func batchFinished() {
         checkpoint?.batchFinished()
     }
 
+    /// Records how far the run got over its files, in the runner's transaction (when continuing
+    /// interrupted runs).
     public func writePending(_ db: Database) throws {
         guard let checkpoint else { return }
         checkpoint.complete = finished
         try checkpoint.write(db)
     }
 
+    /// The recorded position is committed.
     public func pendingWritten() {
         checkpoint?.written()
     }

@@ -7,30 +7,40 @@ import Foundation
 public enum OwnOutputGuard {
     /// A file this run writes, and what it is, for the messages.
     public struct Written: Sendable {
+        /// The file's path, as the run was given it.
         public let path: String
+        /// What the file is, for messages: `output`, `log file (stage 'NAME')`.
         public let role: String
+        /// A file this run writes to at `path`, described as `role`.
         public init(path: String, role: String) {
             self.path = path
             self.role = role
         }
     }
 
+    /// Why the run cannot start: an input it also writes to, dead letters sharing a file with
+    /// another output, or a dead-letter file that cannot be moved aside.
     public struct Refusal: Error, Sendable, CustomStringConvertible {
+        /// What is refused and why, in one line.
         public let description: String
     }
 
     /// The dead-letter file moved aside: read from `aside`, while new dead letters go to a fresh
     /// `original`.
     public struct Moved: Sendable, Equatable {
+        /// The dead-letter file's path, where new dead letters go.
         public let original: String
+        /// Where its records were moved to and are read from: `ORIGINAL.replay-TIME`.
         public let aside: String
     }
 
+    /// The inputs to read, and what was moved to make that safe.
     public struct Prepared: Sendable {
         /// What to read instead of the inputs given.
         public let inputs: [String]
         /// One for each dead-letter file moved aside, for stderr.
         public let notes: [String]
+        /// The dead-letter files moved aside, for the caller to put back or clean up after.
         public let moved: [Moved]
     }
 

@@ -25,6 +25,7 @@ public struct JSONDocument: Sendable {
     @inline(__always)
     func entry(_ i: Int) -> JSONTapeEntry { tape[tape.startIndex + i] }
 
+    /// Parses and validates `bytes` (RFC 8259), as `init(parsing:maxDepth:)` on a slice.
     public init(parsing bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONSyntaxError) {
         try self.init(parsing: bytes[...], maxDepth: maxDepth)
     }
@@ -109,10 +110,13 @@ public struct JSONDocument: Sendable {
 
 /// A value inside a `JSONDocument`, by its position on the tape.
 public struct JSONValue: Sendable {
+    /// The document the value is in.
     public let document: JSONDocument
+    /// The value's index on the document's tape.
     public let index: Int
 
     var entry: JSONTapeEntry { document.entry(index) }
+    /// Object, array, string, number, true, false or null.
     public var kind: JSONTapeEntry.Kind { entry.kind }
 
     /// The value's bytes as they appear in the document (strings include their quotes).
@@ -128,16 +132,19 @@ public struct JSONValue: Sendable {
     /// For a string: its decoded UTF-8 bytes (a slice of the document when it has no escapes).
     public var stringBytes: ArraySlice<UInt8>? { document.stringBytes(at: index) }
 
+    /// For a string: its decoded text; nil for any other kind.
     public var string: String? {
         guard let bytes = stringBytes else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// For a number: its value as a `Double`; nil for any other kind.
     public var double: Double? {
         guard kind == .number else { return nil }
         return JSONParser.parseDouble(rawBytes)
     }
 
+    /// For `true` and `false`, the value; nil for any other kind.
     public var bool: Bool? {
         switch kind {
         case .true: return true
@@ -146,6 +153,7 @@ public struct JSONValue: Sendable {
         }
     }
 
+    /// Whether the value is `null`.
     public var isNull: Bool { kind == .null }
 
     /// Members of an object, in document order.
@@ -163,6 +171,7 @@ public struct JSONValue: Sendable {
         document.memberIndex(index, key).map { JSONValue(document: document, index: $0) }
     }
 
+    /// The member named `key` (compared after unescaping); the first one when repeated.
     public func member(_ key: String) -> JSONValue? {
         member(Array(key.utf8))
     }
@@ -172,19 +181,23 @@ public struct JSONValue: Sendable {
         document.elementIndex(index, position).map { JSONValue(document: document, index: $0) }
     }
 
+    /// The value at `path` below this one, or nil when there is none.
     public func value(at path: JSONPath) -> JSONValue? {
         document.index(at: path, from: index).map { JSONValue(document: document, index: $0) }
     }
 }
 
+/// An object's members as (key, value) pairs, in document order; keys are string values.
 public struct JSONMembers: Sequence, Sendable {
     let document: JSONDocument
     let container: Int
 
+    /// Walks the members, skipping each value's subtree in one step.
     public struct Iterator: IteratorProtocol {
         let document: JSONDocument
         var i: Int
         let end: Int
+        /// The next member, or nil after the last.
         public mutating func next() -> (key: JSONValue, value: JSONValue)? {
             guard i < end else { return nil }
             let key = JSONValue(document: document, index: i)
@@ -194,19 +207,23 @@ public struct JSONMembers: Sequence, Sendable {
         }
     }
 
+    /// An iterator from the first member.
     public func makeIterator() -> Iterator {
         Iterator(document: document, i: container + 1, end: Int(document.entry(container).next))
     }
 }
 
+/// An array's elements, in document order.
 public struct JSONElements: Sequence, Sendable {
     let document: JSONDocument
     let container: Int
 
+    /// Walks the elements, skipping each one's subtree in one step.
     public struct Iterator: IteratorProtocol {
         let document: JSONDocument
         var i: Int
         let end: Int
+        /// The next element, or nil after the last.
         public mutating func next() -> JSONValue? {
             guard i < end else { return nil }
             let value = JSONValue(document: document, index: i)
@@ -215,6 +232,7 @@ public struct JSONElements: Sequence, Sendable {
         }
     }
 
+    /// An iterator from the first element.
     public func makeIterator() -> Iterator {
         Iterator(document: document, i: container + 1, end: Int(document.entry(container).next))
     }

@@ -13,11 +13,13 @@ import Darwin
 /// escapes (`"\uD800"`) are rejected, since they cannot be written as UTF-8. Nesting deeper
 /// than `maxDepth` is rejected instead of recursing, so no input can exhaust the stack.
 public enum JSONParser {
+    /// The deepest nesting accepted by default; deeper documents are rejected, never recursed into.
     public static let defaultMaxDepth = 512
 
     static let quote = UInt8(ascii: "\"")
     static let backslash = UInt8(ascii: "\\")
 
+    /// Parses and validates `bytes` into a tape of their own.
     public static func parse(_ bytes: ArraySlice<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [JSONTapeEntry] {
         var tape: [JSONTapeEntry] = []
         tape.reserveCapacity(max(8, bytes.count / 12))

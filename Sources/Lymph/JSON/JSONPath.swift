@@ -1,17 +1,24 @@
 /// A path into a JSON value: dots for object keys, `[N]` for array items (`data.readings[0].value`).
 public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
+    /// One step of a path: an object key (its UTF-8 bytes) or an array index.
     public enum Component: Sendable, Hashable {
         case key([UInt8])
         case index(Int)
     }
 
+    /// The steps, from the outside in.
     public let components: [Component]
+    /// The path as written.
     public let description: String
 
+    /// Why a path is not valid: an empty key, a bad `[N]`, a stray `]` or a trailing `.`.
     public struct ParseError: Error, Sendable, CustomStringConvertible {
+        /// What is wrong, quoting the path.
         public let description: String
     }
 
+    /// Parses `data.readings[0].value` style paths: keys are split at `.`, `[N]` takes element N
+    /// (from 0).
     public init(parsing text: String) throws(ParseError) {
         guard !text.isEmpty else { throw ParseError(description: "empty path") }
         var components: [Component] = []

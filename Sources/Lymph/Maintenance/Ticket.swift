@@ -3,28 +3,42 @@ import Foundation
 
 /// A maintenance job: at most one open ticket per (equipment, action).
 public struct Ticket: Sendable, Equatable {
+    /// A ticket is open until `lymph tickets` closes it as done or cancelled.
     public enum Status: String, Sendable, CaseIterable { case open, done, cancelled }
 
+    /// How urgent the job is, from `low` to `critical`; merging keeps the higher one.
     public enum Priority: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
         case low, medium, high, critical
+        /// Orders by urgency: `low` before `critical`.
         public static func < (a: Priority, b: Priority) -> Bool { a.rawValue < b.rawValue }
+        /// `low`, `medium`, `high` or `critical`.
         public var description: String { ["low", "medium", "high", "critical"][rawValue] }
+        /// The priority named `name` (`low`, `medium`, `high`, `critical`), or nil.
         public init?(name: String) {
             guard let p = Priority.allCases.first(where: { $0.description == name }) else { return nil }
             self = p
         }
     }
 
+    /// `mt_` and 16 hex digits, stable across replays (see `makeID`).
     public var ticketID: String
+    /// The equipment the job is for.
     public var equipmentID: String
+    /// What to do, such as a prediction's recommended action or `Inspect sensor S-1`.
     public var action: String
+    /// The highest priority any of its requests asked for.
     public var priority: Priority
     /// Seconds since the epoch.
     public var dueBy: Double
+    /// Open, done or cancelled.
     public var status: Status
+    /// The events that opened the ticket or merged into it, in the order they were applied.
     public var sourceEventIDs: [String]
+    /// When the ticket was opened (the time of the request that opened it), in seconds since 1970.
     public var createdAt: Double
+    /// When it last changed, in seconds since 1970.
     public var updatedAt: Double
+    /// The note given when it was closed, if any.
     public var note: String?
 
     /// `mt_` and 16 hex digits of SHA-256 over equipment, action and the event that opened it:

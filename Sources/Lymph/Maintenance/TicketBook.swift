@@ -24,6 +24,7 @@ public final class TicketBook: Sendable {
         var newSources: [(String, String)] = []
     }
 
+    /// A book over `store`, with nothing pending yet.
     public init(store: StateStore) { self.store = store }
 
     static func pairKey(_ equipment: String, _ action: String) -> String { equipment + "\u{0}" + action }
@@ -34,6 +35,7 @@ public final class TicketBook: Sendable {
         return try store.read { db in try requests.map { try apply($0, db: db) } }
     }
 
+    /// Applies one request (see `apply(_:)` for a list).
     public func apply(_ r: TicketRequest) throws -> TicketChange {
         try apply([r])[0]
     }

@@ -1,9 +1,14 @@
 /// What one event asks of the ticket book.
 public struct TicketRequest: Sendable {
+    /// The equipment the job is for.
     public var equipmentID: String
+    /// What to do; with `equipmentID`, the job an open ticket is found by.
     public var action: String
+    /// How urgent the event says the job is.
     public var priority: Ticket.Priority
+    /// When the job should be done by, in seconds since 1970.
     public var dueBy: Double
+    /// The event asking, which applies once however often it is seen.
     public var sourceEventID: String
     /// When the request was made (the event's `created_at`, or the judging time).
     public var at: Double

@@ -41,6 +41,7 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The condition in one line, such as `all(type in [alert.*], data.severity in ['high'])`.
     public var description: String {
         switch self {
         case .types(let m): return "type in [\(m)]"
@@ -115,6 +116,7 @@ public enum FieldTest: Sendable, CustomStringConvertible {
         return false
     }
 
+    /// The operator and its operand, such as `gte 0.8` or `in ['high', 'critical']`.
     public var description: String {
         switch self {
         case .eq(let c): return "eq \(c)"
@@ -139,9 +141,11 @@ public enum FieldTest: Sendable, CustomStringConvertible {
 /// has no stack to run out of (a backtracking engine can be stalled for minutes by one crafted
 /// value, or give up and report "no match", which a `not:` would turn into a pass).
 public struct RegexPattern: Sendable {
+    /// The pattern as written in the pipeline file.
     public let pattern: String
     let regex: LinearRegex
 
+    /// Compiles `pattern` with `LinearRegex`; throws, saying what and where, when it refuses it.
     public init(_ pattern: String) throws(LinearRegex.SyntaxError) {
         self.pattern = pattern
         self.regex = try LinearRegex(pattern)
@@ -151,6 +155,8 @@ public struct RegexPattern: Sendable {
     /// this pattern is not matched at all, and its event becomes a dead letter.
     public static let maxSteps = 4_000_000
 
+    /// Whether the pattern matches somewhere in `s`, the value at `path` (anywhere, unless
+    /// anchored); throws when the match could take more than `maxSteps`.
     public func matches(_ s: String, path: JSONPath) throws(ConditionError) -> Bool {
         guard regex.worstCaseSteps(s) <= Self.maxSteps else {
             throw ConditionError(.regexTooCostly, message: "\(path) is \(s.utf8.count) bytes: too long to match against regex '\(pattern.cutForMessage())' (\(regex.instructionCount) instructions) within \(Self.maxSteps) steps; shorten the value upstream or simplify the pattern")
@@ -161,8 +167,11 @@ public struct RegexPattern: Sendable {
 
 /// A condition that could not be decided for an event (see `Condition.matches`).
 public struct ConditionError: Error, Sendable, CustomStringConvertible {
+    /// The dead-letter reason (`regex_too_costly`).
     public let reason: String
+    /// What could not be decided and why, naming the path.
     public let message: String
+    /// The message.
     public var description: String { message }
 
     init(_ reason: Reason, message: String) {

@@ -21,9 +21,11 @@
 public struct LinearRegex: Sendable {
     /// Why a pattern was refused.
     public struct SyntaxError: Error, Sendable, CustomStringConvertible {
+        /// What is wrong with the pattern, and at which offset when that is known.
         public let message: String
         /// Where in the pattern, counted in Unicode scalars; nil when the whole pattern is at fault.
         public let offset: Int?
+        /// The message.
         public var description: String { message }
     }
 
@@ -35,9 +37,11 @@ public struct LinearRegex: Sendable {
     /// the syntax tree recurses once per level.
     public static let maxNesting = 100
 
+    /// The pattern as given.
     public let pattern: String
     let program: Program
 
+    /// Parses and compiles `pattern`; throws when it is invalid, unsupported or over the limits.
     public init(_ pattern: String) throws(LinearRegex.SyntaxError) {
         self.pattern = pattern
         var parser = Parser(pattern)

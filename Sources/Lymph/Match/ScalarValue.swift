@@ -5,6 +5,8 @@ public enum ScalarValue: Sendable, Equatable, CustomStringConvertible {
     case bool(Bool)
     case null
 
+    /// The constant as the pipeline file would write it: strings in single quotes, whole numbers
+    /// without a decimal point.
     public var description: String {
         switch self {
         case .string(let b): return "'\(String(decoding: b, as: UTF8.self))'"

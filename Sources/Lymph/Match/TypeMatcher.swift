@@ -3,8 +3,10 @@ public struct TypeMatcher: Sendable, CustomStringConvertible {
     let exact: [[UInt8]]
     let prefixes: [[UInt8]]
     let matchesAll: Bool
+    /// The patterns, separated by `, `.
     public let description: String
 
+    /// A matcher for `patterns`: each an exact type, `prefix.*` or `*`.
     public init(_ patterns: [String]) {
         var exact: [[UInt8]] = []
         var prefixes: [[UInt8]] = []
@@ -24,6 +26,7 @@ public struct TypeMatcher: Sendable, CustomStringConvertible {
         self.description = patterns.joined(separator: ", ")
     }
 
+    /// Whether `type` is one of the exact names, or starts with a `prefix.` and has more after it.
     public func matches(_ type: ArraySlice<UInt8>) -> Bool {
         if matchesAll { return true }
         for e in exact where e.count == type.count && type.elementsEqual(e) { return true }

@@ -13,6 +13,7 @@ import Synchronization
 /// Callers hand over whole batches, so each `write` is a single write(2) loop with no buffering
 /// here; data is with the kernel when `write` returns, and on disk after `sync()`.
 public final class FileSink: Sendable {
+    /// The path as named in the pipeline, or `stdout` / `stderr`.
     public let path: String
     let fd: Int32
     let ownsDescriptor: Bool
@@ -30,7 +31,9 @@ public final class FileSink: Sendable {
         self.diskFull = diskFull
     }
 
+    /// Standard output, never closed.
     public static let standardOutput = FileSink(path: "stdout", fd: 1, ownsDescriptor: false)
+    /// Standard error, never closed.
     public static let standardError = FileSink(path: "stderr", fd: 2, ownsDescriptor: false)
 
     /// Opens `path` for appending (never truncating), creating it and its parent folders.
@@ -48,6 +51,8 @@ public final class FileSink: Sendable {
         return FileSink(path: path, fd: fd, ownsDescriptor: true, diskFull: diskFull)
     }
 
+    /// Writes all of `bytes` in one write(2) loop (retrying on EINTR); throws on the first error,
+    /// or on a full disk unless the sink waits one out.
     public func write(_ bytes: [UInt8]) throws(OutputError) {
         guard !bytes.isEmpty else { return }
         let diskFull = self.diskFull, path = self.path
@@ -85,6 +90,7 @@ public final class FileSink: Sendable {
         }
     }
 
+    /// Closes the file once (later calls do nothing); standard output and standard error stay open.
     public func close() {
         let wasClosed = closed.withLock { c in
             defer { c = true }
@@ -129,7 +135,10 @@ struct WriteProgress: Sendable {
 
 /// An output that cannot be written: the run cannot continue (exit 3).
 public struct OutputError: Error, Sendable, CustomStringConvertible {
+    /// The path that cannot be written, as named in the pipeline.
     public let path: String
+    /// What went wrong, such as the system's reason.
     public let message: String
+    /// `output 'PATH': message`.
     public var description: String { "output '\(path)': \(message)" }
 }

@@ -12,6 +12,8 @@ public final class SinkRegistry: Sendable {
     private let sinks = Mutex<[String: FileSink]>([:])
     let diskFull: DiskFullWait?
 
+    /// No file open yet; with `diskFull`, writes to the files opened wait out a full disk instead
+    /// of failing.
     public init(diskFull: DiskFullWait? = nil) {
         self.diskFull = diskFull
     }
@@ -49,6 +51,7 @@ public final class SinkRegistry: Sendable {
         }
     }
 
+    /// Closes every file opened so far and forgets them: a later `sink(for:)` opens its path again.
     public func closeAll() {
         sinks.withLock { sinks in
             for sink in sinks.values { sink.close() }

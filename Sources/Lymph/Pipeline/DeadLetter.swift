@@ -10,14 +10,21 @@ import Foundation
 /// the dead-letter file back to `lymph run` re-processes the delivery or raw line, byte for byte,
 /// from the top.
 public struct DeadLetter: Sendable {
+    /// The name of the stage that rejected the item (parse's for an item that is not an event).
     public var stage: String
+    /// The snake_case code from `Reason`.
     public var reason: String
+    /// What went wrong, for people.
     public var message: String
+    /// Where the item was read.
     public var source: SourcePosition
+    /// The item exactly as it came in, so that replay reads it the same way.
     public var origin: ItemOrigin
     /// Where replay continues, with the event's bytes as they entered that stage.
     public var resume: (point: ResumePoint, event: ArraySlice<UInt8>)?
 
+    /// A record of `origin`, read at `source`, rejected by `stage`; with `resume`, replay continues
+    /// at that stage.
     public init(stage: String, reason: String, message: String, source: SourcePosition, origin: ItemOrigin,
                 resume: (point: ResumePoint, event: ArraySlice<UInt8>)? = nil) {
         self.stage = stage

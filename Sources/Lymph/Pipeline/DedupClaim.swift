@@ -5,8 +5,10 @@
 public struct DedupClaim: Sendable, Hashable {
     /// Index of the claiming stage in the pipeline.
     public let stageIndex: Int
+    /// The key's bytes: a string's contents, or a number as written.
     public let key: [UInt8]
 
+    /// A claim of `key` by the stage at `stageIndex`.
     public init(stageIndex: Int, key: [UInt8]) {
         self.stageIndex = stageIndex
         self.key = key

@@ -13,6 +13,7 @@ public final class DiskFullWait: Sendable {
     static let firstDelay = 0.1
     static let maxDelay = 5.0
 
+    /// No write waiting yet.
     public init() {}
 
     /// The write waiting for space, or nil when none is.

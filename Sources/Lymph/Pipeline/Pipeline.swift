@@ -12,9 +12,13 @@ public final class Pipeline: Sendable {
 
     /// Command-line replacements for paths in the file.
     public struct Overrides: Sendable {
+        /// `--state`: a path for the store, or `memory`.
         public var statePath: String?
+        /// `--output`: `-`, a file path, or `none`.
         public var output: String?
+        /// `--dead-letter`: where rejected events go.
         public var deadLetter: String?
+        /// Nothing replaced unless given.
         public init(statePath: String? = nil, output: String? = nil, deadLetter: String? = nil) {
             self.statePath = statePath
             self.output = output
@@ -22,7 +26,10 @@ public final class Pipeline: Sendable {
         }
     }
 
+    /// The pipeline file as read, with the overrides applied (`state` as the store was opened
+    /// with).
     public let spec: PipelineSpec
+    /// The pipeline's store: nil when no stage keeps state and none was asked for.
     public let store: StateStore?
     /// Held while the pipeline is open: its store belongs to this process.
     let lock: StoreLock?
@@ -62,6 +69,26 @@ public final class Pipeline: Sendable {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
         }
+        return try build(spec, store: store, lock: lock, diskFull: diskFull, environment: environment, now: now)
+    }
+
+    /// The pipeline file as edited since, over this pipeline's store and its lock (`lymph
+    /// serve`'s reload): a running process keeps its store, so `state` stays as it is, whatever
+    /// `spec` says. Secrets are read first. Stages and outputs are new; this pipeline is left
+    /// as it was, and the caller closes it once it no longer runs.
+    public func reloaded(_ spec: PipelineSpec, environment: [String: String] = ProcessInfo.processInfo.environment,
+                         now: Double = Timestamp.now()) throws -> Pipeline {
+        for entry in spec.stages {
+            for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
+        }
+        var spec = spec
+        spec.statePath = self.spec.statePath
+        return try Self.build(spec, store: store, lock: lock, diskFull: diskFull, environment: environment, now: now)
+    }
+
+    /// Stages and outputs over an open store.
+    private static func build(_ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?,
+                              environment: [String: String], now: Double) throws -> Pipeline {
         let sinks = SinkRegistry(diskFull: diskFull)
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)
@@ -108,6 +135,8 @@ public final class Pipeline: Sendable {
         stages.lazy.filter { $0.stage is VerifyStage }.count
     }
 
+    /// Closes every file the pipeline writes to (output, dead letters, log stages); standard output
+    /// and standard error stay open.
     public func close() {
         sinks.closeAll()
     }

@@ -6,8 +6,11 @@
 /// and only then lets stages commit (`Stage.batchDidFinish`). So output order equals input
 /// order, and nothing is remembered as done before it has been written.
 public struct PipelineRunner: Sendable {
+    /// The pipeline the batches go through.
     public let pipeline: Pipeline
+    /// How the run is stopped, and where it counts what it read and wrote.
     public let control: RunControl
+    /// How many batches may be in the concurrent stages at once (at least 1).
     public let maxBatchesInFlight: Int
     /// Told about every batch once it has left the pipeline (for metrics), in batch order.
     public var observer: (@Sendable (BatchReport) -> Void)?
@@ -17,6 +20,7 @@ public struct PipelineRunner: Sendable {
     /// Touched only by the ordered (serial) part of a run.
     let commitState = CommitState()
 
+    /// A runner for `pipeline`; `maxBatchesInFlight` below 1 counts as 1.
     public init(pipeline: Pipeline, control: RunControl = RunControl(), maxBatchesInFlight: Int = 4) {
         self.pipeline = pipeline
         self.control = control
@@ -421,17 +425,26 @@ extension PipelineRunner {
 
 /// What one batch did, for observers (metrics): per stage, in pipeline order, parse first.
 public struct BatchReport: Sendable {
+    /// The stages' names, parse first.
     public let stageNames: [String]
+    /// Each stage's counts for the batch, in the order of `stageNames`.
     public let stats: [StageStats]
+    /// Seconds each stage spent on the batch, in the order of `stageNames`.
     public let stageSeconds: [Double]
+    /// Items read into the batch.
     public let itemsRead: Int
+    /// Events that left the last stage.
     public let passed: Int
+    /// Items that went to the dead letters.
     public let deadLetters: Int
 }
 
 /// A stage broke the stage contract (a bug in the stage, not in the data).
 public struct StageContractError: Error, Sendable, CustomStringConvertible {
+    /// The stage's name.
     public let stage: String
+    /// What it did wrong, after the stage's name.
     public let message: String
+    /// `stage 'NAME' message`.
     public var description: String { "stage '\(stage)' \(message)" }
 }

@@ -5,12 +5,17 @@
 /// the part of its condition that failed (`data.confidence gte 0.8`), which is made at run time
 /// with `init(_:)`.
 public struct Reason: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    /// The code, as written in dead-letter records and drop counts.
     public let rawValue: String
 
+    /// The reason with code `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
+    /// The reason with code `rawValue`.
     public init(_ rawValue: String) { self.rawValue = rawValue }
+    /// The reason with code `value`.
     public init(stringLiteral value: String) { self.rawValue = value }
 
+    /// The code.
     public var description: String { rawValue }
 }
 
@@ -18,6 +23,7 @@ extension Reason {
     // parse
     /// An item over `max_bytes`, or a record that holds only the beginning of one.
     public static let tooLarge = Reason("too_large")
+    /// An item (or a delivery's body) that is not valid JSON.
     public static let invalidJSON = Reason("invalid_json")
     /// Valid JSON, but not an object.
     public static let notAnObject = Reason("not_an_object")
@@ -35,8 +41,11 @@ extension Reason {
     // verify
     /// A plain event where a signed delivery is needed.
     public static let unsigned = Reason("unsigned")
+    /// A delivery without an `x-immune-signature` header.
     public static let missingSignature = Reason("missing_signature")
+    /// An `x-immune-signature` that is not 64 hex digits (after an optional `sha256=`).
     public static let malformedSignature = Reason("malformed_signature")
+    /// A signature that does not match the body under any of the secrets.
     public static let badSignature = Reason("bad_signature")
     /// `created_at` more than `max_age` in the past.
     public static let tooOld = Reason("too_old")
@@ -46,7 +55,9 @@ extension Reason {
     // dedup
     /// Seen within the window (a drop, not a dead letter).
     public static let duplicate = Reason("duplicate")
+    /// The dedup key's path is absent from the event.
     public static let missingKey = Reason("missing_key")
+    /// The dedup key is neither a string nor a number.
     public static let invalidKey = Reason("invalid_key")
 
     // filter and `when:`
@@ -56,19 +67,29 @@ extension Reason {
     public static let regexTooCostly = Reason("regex_too_costly")
 
     // schedule_maintenance, track_sensors
+    /// A prediction whose `predicted_failure_time` is not after its `created_at`.
     public static let pastFailureTime = Reason("past_failure_time")
     /// An event older than the latest recorded for its sensor (a drop).
     public static let stale = Reason("stale")
 
     // exec
+    /// The plugin could not be started.
     public static let pluginStart = Reason("plugin_start")
+    /// The plugin exited with a status other than 0, or its status could not be read.
     public static let pluginExit = Reason("plugin_exit")
+    /// The plugin ran past `timeout`, or something it started held its output open past it.
     public static let pluginTimeout = Reason("plugin_timeout")
+    /// The plugin wrote more than `max_output`, or output that is not valid events or answers.
     public static let pluginOutput = Reason("plugin_output")
+    /// The plugin answered with `{"error": ...}` for the event.
     public static let pluginError = Reason("plugin_error")
+    /// The plugin was stopped because the run is ending.
     public static let pluginCancelled = Reason("plugin_cancelled")
+    /// A stream plugin crashed twice while handling the event.
     public static let pluginCrash = Reason("plugin_crash")
+    /// A stream plugin's answers fell out of step with the events sent to it.
     public static let pluginProtocol = Reason("plugin_protocol")
+    /// A stream plugin failed to start several times in a row: events fail at once meanwhile.
     public static let pluginUnavailable = Reason("plugin_unavailable")
     /// A plugin failure under `on_error: drop` (a drop).
     public static let onErrorDrop = Reason("on_error_drop")

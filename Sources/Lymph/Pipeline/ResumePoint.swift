@@ -8,11 +8,15 @@
 /// them; a stage that is gone by name (or is now another kind) is a dead letter again,
 /// `replay_stage_missing`, never a silent re-run from the top.
 public struct ResumePoint: Sendable {
+    /// A dedup key the event holds, to be settled (committed or released) when replay finishes with
+    /// it.
     public struct Claim: Sendable, Equatable {
         /// Name of the dedup stage that made the claim.
         public let stage: String
+        /// The key's bytes, as the dedup stage read them.
         public let key: [UInt8]
 
+        /// A claim of `key` by the dedup stage named `stage`.
         public init(stage: String, key: [UInt8]) {
             self.stage = stage
             self.key = key
@@ -21,9 +25,12 @@ public struct ResumePoint: Sendable {
 
     /// Name and kind of the stage the event failed in.
     public let stage: String
+    /// The stage's kind, so that replay refuses a stage of that name that is now of another kind.
     public let kind: String
+    /// The dedup claims the event held when it failed.
     public let claims: [Claim]
 
+    /// A resume point at the stage `stage` of kind `kind`, with the event's claims.
     public init(stage: String, kind: String, claims: [Claim]) {
         self.stage = stage
         self.kind = kind

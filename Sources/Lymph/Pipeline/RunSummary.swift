@@ -2,20 +2,29 @@ import Foundation
 
 /// What a run did, stage by stage.
 public struct RunSummary: Sendable {
+    /// One stage's counts over the run.
     public struct StageLine: Sendable {
+        /// The stage's name.
         public let name: String
+        /// The stage's kind (`parse`, `dedup`, ...).
         public let kind: String
+        /// What the stage received, emitted, dropped and dead-lettered.
         public let stats: StageStats
     }
 
+    /// The pipeline's name.
     public let pipeline: String
+    /// Items read from the inputs.
     public var itemsRead = 0
     /// Events that left the last stage (written to the output, unless it is `none`).
     public var passed = 0
+    /// Items that went to the dead letters.
     public var deadLetters = 0
+    /// Seconds the run took.
     public var seconds = 0.0
     /// Set when a signal stopped reading early.
     public var interruptedBy: Int32 = 0
+    /// Every stage, parse first, in pipeline order.
     public var stages: [StageLine] = []
     /// Items not read again because an interrupted run over the same files had done them.
     public var skippedDone = 0
@@ -30,10 +39,13 @@ public struct RunSummary: Sendable {
         stages.filter { $0.kind == "filter" }.reduce(0) { $0 + $1.stats.droppedTotal }
     }
 
+    /// Events dropped by any stage, for any reason.
     public var dropped: Int { stages.reduce(0) { $0 + $1.stats.droppedTotal } }
 
+    /// Items read per second over the run; 0 for a run that took no time.
     public var eventsPerSecond: Double { seconds > 0 ? Double(itemsRead) / seconds : 0 }
 
+    /// The summary as one JSON object (`--summary json`), keys sorted.
     public func json() -> String {
         var stageObjects: [[String: Any]] = []
         for s in stages {
@@ -52,6 +64,7 @@ public struct RunSummary: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The summary for people: a headline, then a table of stages with their drop reasons.
     public func text() -> String {
         var lines: [String] = []
         let head = "\(pipeline): \(itemsRead) read, \(passed) passed, \(duplicates) duplicates, \(filtered) filtered, \(deadLetters) dead letters"

@@ -1,10 +1,10 @@
+import GRDB
+
 /// A step of a pipeline: receives a batch of events in order, says what became of each.
 ///
 /// The runner owns everything around a stage: `when:` conditions (a stage only sees events that
 /// match), counting, dead letters, ordering and the store commit at the end of the batch. A stage
 /// that throws stops the whole run (exit 3); a problem with one event is a `.fail` outcome instead.
-import GRDB
-
 public protocol Stage: Sendable {
     /// Whether several batches may be inside this stage at once, on different threads.
     /// Stages holding state that depends on batch order (dedup) must say false.
@@ -35,11 +35,17 @@ public protocol Stage: Sendable {
 }
 
 extension Stage {
+    /// Concurrent unless the stage says otherwise.
     public var runsConcurrently: Bool { true }
+    /// Nothing to set aside, for a stage that keeps no state.
     public func batchDidFinish(_ batch: FinishedBatch) throws {}
+    /// Nothing to write, for a stage that keeps no state.
     public func writePending(_ db: Database) throws {}
+    /// Nothing to do, for a stage that keeps no state.
     public func pendingWritten() {}
+    /// Nothing to take back, for a stage that keeps no state.
     public func pendingNotWritten() {}
+    /// Nothing to flush or close.
     public func finish() async throws {}
 }
 
@@ -59,8 +65,11 @@ public enum StageOutcome: Sendable {
 
 /// What a stage may know about where it runs.
 public struct StageContext: Sendable {
+    /// The pipeline's name.
     public let pipeline: String
+    /// The stage's `name:`, else its default `KIND-N`.
     public let stageName: String
+    /// The stage's place among the stages after parse, counting from 1.
     public let stageIndex: Int
     /// Wall-clock time the batch started this stage, seconds since the epoch.
     public let now: Double
@@ -72,5 +81,6 @@ public struct FinishedBatch: Sendable {
     public let completed: [DedupClaim]
     /// Claims of events that went to the dead letters: not done, to be processed again.
     public let failed: [DedupClaim]
+    /// When the batch left the pipeline, in seconds since 1970.
     public let now: Double
 }

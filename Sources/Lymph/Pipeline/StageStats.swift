@@ -8,11 +8,15 @@ public struct StageStats: Sendable, Equatable {
     public var skipped = 0
     /// Replayed events that resume at a later stage and went past this one untouched.
     public var resumedPast = 0
+    /// Events dropped, by reason (`duplicate`, `stale`, a filter's failing condition).
     public var dropped: [String: Int] = [:]
+    /// Events the stage sent to the dead letters.
     public var deadLetters = 0
 
+    /// All counts zero.
     public init() {}
 
+    /// Events dropped, whatever the reason.
     public var droppedTotal: Int { dropped.values.reduce(0, +) }
 
     mutating func merge(_ other: StageStats) {

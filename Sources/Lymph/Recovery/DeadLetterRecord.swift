@@ -2,15 +2,19 @@
 ///
 /// Only what the summary needs is decoded; `document` keeps the whole record for `show`.
 public struct DeadLetterRecord: Sendable {
+    /// `error.stage`: the stage that rejected the item.
     public let stage: String
+    /// `error.reason`: the snake_case code from `Reason`.
     public let reason: String
     /// The error's message; empty when the record has none.
     public let message: String
     /// `at` as written (UTC, ISO 8601), and as seconds since the epoch when it parses.
     public let at: String?
+    /// `at` in seconds since 1970, when it parses.
     public let atTime: Double?
     /// Where the item was read from, when the record says.
     public let sourceFile: String?
+    /// The line the item was read at, when the record says.
     public let sourceLine: Int?
     /// The stage a replay re-enters the pipeline at (`resume.stage`); nil when it replays from
     /// the start (the delivery or raw line goes through parse again).
@@ -22,6 +26,7 @@ public struct DeadLetterRecord: Sendable {
 
     /// Why a line is not a dead-letter record.
     public struct Unreadable: Error, Sendable, CustomStringConvertible {
+        /// What is wrong with the line, in one line.
         public let description: String
     }
 

@@ -4,6 +4,7 @@ import Foundation
 /// replayed file afterwards. The run is `lymph run`'s; `OwnOutputGuard` moves the pipeline's own
 /// dead-letter file aside before it, so failures go to a fresh file.
 public enum DeadLetterReplay {
+    /// Which file a replay reads, and so whether it may move and delete it.
     public enum Source: Sendable, Equatable {
         /// Nothing to do, and why (the file is missing or empty): nothing is changed.
         case nothing(String)
@@ -41,11 +42,13 @@ public enum DeadLetterReplay {
         return StoreLock.resolved(a) == StoreLock.resolved(b)
     }
 
+    /// What became of the replayed file once the run ended.
     public enum Ending: Sendable, Equatable {
         case deleted(String)
         /// Kept, and why.
         case kept(String, String)
 
+        /// What became of the file, in one line for stderr.
         public var message: String {
             switch self {
             case .deleted(let path): return "every record went through: deleted '\(path)'"
@@ -71,7 +74,9 @@ public enum DeadLetterReplay {
 
     /// A file moved aside by an earlier replay and kept: `<dead letters>.replay-<UTC time>`.
     public struct Kept: Sendable {
+        /// The file's path.
         public let path: String
+        /// The file's size in bytes.
         public let bytes: Int64
         /// Its lines that are not blank (records, unless edited by hand).
         public let records: Int

@@ -7,15 +7,20 @@ import Foundation
 /// the file. Header values never reach the summary (only the error's stage, reason, message and
 /// time do; Lymph's messages hold no secret or signature).
 public struct DeadLetterSummary: Sendable {
+    /// The records rejected by one stage for one reason.
     public struct Group: Sendable {
+        /// The stage that rejected them.
         public let stage: String
+        /// Why, the snake_case code from `Reason`.
         public let reason: String
+        /// How many records the group has.
         public internal(set) var count = 0
         /// Records that a replay resumes at a later stage (`resume`); the others replay from
         /// the start.
         public internal(set) var resumes = 0
-        /// The earliest and latest `at` (as written), among the records whose `at` parses.
+        /// The earliest `at` (as written), among the records whose `at` parses.
         public internal(set) var oldest: String?
+        /// The latest `at` (as written), among the records whose `at` parses.
         public internal(set) var newest: String?
         var oldestTime = Double.infinity
         var newestTime = -Double.infinity
@@ -24,6 +29,7 @@ public struct DeadLetterSummary: Sendable {
         /// Line number of the group's first record (for `lymph dead-letters show`).
         public internal(set) var firstLine = 0
 
+        /// Records that replay from the start (the delivery or raw line goes through parse again).
         public var fromStart: Int { count - resumes }
     }
 
@@ -36,13 +42,17 @@ public struct DeadLetterSummary: Sendable {
     public let groups: [Group]
     /// Lines that are not dead-letter records, and why (the first `maxUnreadableListed`).
     public let unreadable: [(line: Int, why: String)]
+    /// How many lines are not dead-letter records, listed or not.
     public let unreadableCount: Int
     /// Blank lines (skipped, as replay skips them).
     public let blankLines: Int
 
+    /// Dead-letter records read, every group together.
     public var records: Int { groups.reduce(0) { $0 + $1.count } }
+    /// Records that a replay resumes at a later stage, every group together.
     public var resumes: Int { groups.reduce(0) { $0 + $1.resumes } }
 
+    /// How many unreadable lines `unreadable` lists at most.
     public static let maxUnreadableListed = 100
     /// Length of a group's example message.
     public static let exampleLimit = 200

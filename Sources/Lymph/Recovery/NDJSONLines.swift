@@ -13,9 +13,11 @@ import Darwin
 /// dropped; a last line without a newline is still a line. A line longer than `maxLineBytes` is
 /// not buffered: it comes as `.tooLong` with its length, and reading goes on after it.
 public enum NDJSONLines {
+    /// The longest line read by default; a longer one comes as `.tooLong`.
     public static let defaultMaxLineBytes = 16 << 20
     static let blockSize = 1 << 20
 
+    /// One line as handed to the caller.
     public enum Line {
         /// The line's bytes, without its terminator; valid only during the call.
         case bytes(ArraySlice<UInt8>)
@@ -101,7 +103,10 @@ public enum NDJSONLines {
 
 /// A file the recovery commands read cannot be read (it is missing, or reading failed).
 public struct RecoveryFileError: Error, Sendable, CustomStringConvertible {
+    /// The file's path, as given.
     public let path: String
+    /// What went wrong, such as the system's reason.
     public let message: String
+    /// `'PATH': message`.
     public var description: String { "'\(path)': \(message)" }
 }

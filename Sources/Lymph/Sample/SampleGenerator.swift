@@ -13,6 +13,7 @@ import Darwin
 public struct SampleOptions: Sendable {
     /// Number of lines to produce.
     public var count: Int
+    /// The random generator's seed: the same seed gives the same lines.
     public var seed: UInt64
     /// Event types to draw from (a subset of `SampleGenerator.knownTypes`).
     public var types: [String]
@@ -28,6 +29,8 @@ public struct SampleOptions: Sendable {
     /// 2026-06-01T00:00:00Z.
     public static let defaultStart = Date(timeIntervalSince1970: 1_780_272_000)
 
+    /// Options for `count` lines: by default every known type, no duplicates, nothing broken,
+    /// unsigned, from `defaultStart`.
     public init(
         count: Int,
         seed: UInt64 = 1,
@@ -49,7 +52,9 @@ public struct SampleOptions: Sendable {
 
 /// Invalid `SampleOptions`, or a failed write.
 public struct SampleError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong, in one line.
     public var description: String
+    /// An error saying `description`.
     public init(_ description: String) { self.description = description }
 }
 
@@ -57,6 +62,7 @@ public struct SampleError: Error, CustomStringConvertible, Sendable {
 ///
 /// Lines never contain a raw newline (0x0A) or carriage return (0x0D).
 public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
+    /// The IMMUNE event types the generator can write.
     public static let knownTypes = [
         "prediction.created", "alert.triggered", "sensor.status_changed", "maintenance.scheduled",
     ]
@@ -64,6 +70,7 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
     /// Malformed kinds in the order they are cycled through.
     public static let malformedKinds = Defect.allCases.map(\.name)
 
+    /// The options the lines are made from.
     public let options: SampleOptions
 
     private var random: SampleRandom
@@ -83,6 +90,8 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
     private var ringNext = 0
     private static let ringCapacity = 1_000
 
+    /// A generator for `options`; throws `SampleError` for options it cannot honour (a negative
+    /// count, a ratio out of range, an unknown type, an empty secret, dates past year 9999).
     public init(options: SampleOptions) throws {
         guard options.count >= 0 else {
             throw SampleError("count must not be negative (got \(options.count))")
@@ -744,7 +753,7 @@ extension SampleGenerator {
     }
 
     /// Unchecked writer over a buffer sized for the worst case; it avoids the per-append
-    /// uniqueness and capacity checks of `[UInt8]` that dominated profiles.
+    /// uniqueness and capacity checks of `[UInt8]` on the path that writes every byte.
     fileprivate struct ByteCursor {
         var position: UnsafeMutablePointer<UInt8>
 

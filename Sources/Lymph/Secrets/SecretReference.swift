@@ -29,6 +29,7 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// `env:NAME` or `file:PATH`, as written in the pipeline file: never the secret itself.
     public var description: String {
         switch self {
         case .environment(let name): return "env:\(name)"
@@ -71,8 +72,13 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A secret that cannot be read (unset, missing, blank, a folder, too large); it names the
+/// reference, never the value.
 public struct SecretError: Error, Sendable, CustomStringConvertible {
+    /// The reference that could not be read.
     public let reference: SecretReference
+    /// Why, in one line.
     public let message: String
+    /// `secret REFERENCE: message`.
     public var description: String { "secret \(reference.description.cutForMessage()): \(message)" }
 }

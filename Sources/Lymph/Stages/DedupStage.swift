@@ -14,7 +14,9 @@ import Synchronization
 /// means those events are processed again.
 public final class DedupStage: Stage {
 
+    /// Where each event's key is.
     public let key: JSONPath
+    /// Seconds a key is remembered: an event whose key was seen that recently is dropped.
     public let window: Double
     let scope: String
     let scopeID: Int64
@@ -22,6 +24,7 @@ public final class DedupStage: Stage {
     let backing: Backing
     private let pending = Mutex<Set<[UInt8]>>([])
 
+    /// Where finished keys are remembered.
     public enum Backing: Sendable {
         /// Keys live in the state store and survive the run.
         case store(StateStore)
@@ -35,6 +38,8 @@ public final class DedupStage: Stage {
     /// Finished keys waiting for the next transaction, and those being written in it.
     private let unflushed = Mutex<(waiting: [[UInt8]], writing: [[UInt8]])>(([], []))
 
+    /// A stage whose keys are filed under `scope`; with a store, keys older than `window` at `now`
+    /// are purged first.
     public init(key: JSONPath, window: Double, scope: String, stageIndex: Int, backing: Backing, now: Double) throws(StoreError) {
         self.key = key
         self.window = window
@@ -49,8 +54,11 @@ public final class DedupStage: Stage {
         }
     }
 
+    /// False: which of two duplicates goes on depends on the order batches come in.
     public var runsConcurrently: Bool { false }
 
+    /// Claims each event's key, drops an event whose key was seen within the window or is claimed
+    /// already, and rejects one whose key is missing or neither a string nor a number.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var outcomes = [StageOutcome](repeating: .pass, count: events.count)
         var keys: [[UInt8]] = []
@@ -101,6 +109,8 @@ public final class DedupStage: Stage {
         _ = pending.withLock { $0.insert(key) }
     }
 
+    /// Releases the claims of dead-lettered events and sets the completed ones aside to be
+    /// remembered.
     public func batchDidFinish(_ batch: FinishedBatch) throws {
         let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !failed.isEmpty {
@@ -110,6 +120,8 @@ public final class DedupStage: Stage {
         if !done.isEmpty { unflushed.withLock { $0.waiting.append(contentsOf: done) } }
     }
 
+    /// Writes the completed keys to the store (with `.store` backing), stamped with the current
+    /// time.
     public func writePending(_ db: Database) throws {
         let keys = unflushed.withLock { u in
             u.writing = u.waiting
@@ -121,6 +133,7 @@ public final class DedupStage: Stage {
         }
     }
 
+    /// Keeps the keys of the rolled-back transaction for the next one.
     public func pendingNotWritten() {
         unflushed.withLock { u in
             u.waiting = u.writing + u.waiting
@@ -128,6 +141,7 @@ public final class DedupStage: Stage {
         }
     }
 
+    /// Remembers the written keys (in memory with `.memory` backing) and releases their claims.
     public func pendingWritten() {
         let keys = unflushed.withLock { u in
             // Without a store there was no writePending: everything waiting is done now.

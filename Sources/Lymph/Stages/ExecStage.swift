@@ -52,6 +52,9 @@ public final class ExecStage: Stage {
         }
     }
 
+    /// Runs the plugin on every event, retrying the failures that may succeed on another attempt,
+    /// and turns what is still failed into a dead letter, a drop or a thrown `ExecStageStopped`
+    /// (`on_error`).
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         var attempts = [Int](repeating: 0, count: events.count)
@@ -180,10 +183,14 @@ public final class ExecStage: Stage {
 
 /// `on_error: stop`: a plugin failure ends the run (exit 3).
 public struct ExecStageStopped: Error, CustomStringConvertible {
+    /// The stage's name.
     public let stage: String
+    /// The `id` of the event the plugin failed on.
     public let eventID: String
+    /// Where that event was read, `FILE:LINE`.
     public let position: String
     let failure: ExecFailure
+    /// The stage, the event, its position and the plugin's failure, in one line.
     public var description: String {
         "stage '\(stage)' failed on event \(eventID) (\(position)) and has on_error: stop: \(failure.message)"
     }

@@ -1,10 +1,14 @@
 /// Keeps events whose type and fields satisfy the condition; drops the rest, counted by the
 /// first part of the condition that failed (`type`, `data.confidence gte 0.8`).
 public struct FilterStage: Stage {
+    /// What an event must satisfy to go on.
     public let condition: Condition
 
+    /// A stage that keeps what satisfies `condition`.
     public init(condition: Condition) { self.condition = condition }
 
+    /// Passes or drops each event; one the condition cannot decide within its bound (a `regex` on a
+    /// value too long for it) is rejected.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         events.map { event in
             do throws(ConditionError) {

@@ -3,6 +3,7 @@ import Foundation
 /// Appends each event to a file (or stdout/stderr) as a JSON line or a line from a template,
 /// and passes it on. Lines are written once per batch, in event order.
 public struct LogStage: Stage {
+    /// How each event becomes a line.
     public enum Format: Sendable {
         case json
         case text(LogTemplate)
@@ -12,14 +13,18 @@ public struct LogStage: Stage {
     let format: Format
     let fsync: Bool
 
+    /// A stage appending to `sink`; with `fsync`, each batch's lines are synced to disk before it
+    /// goes on.
     public init(sink: FileSink, format: Format, fsync: Bool) {
         self.sink = sink
         self.format = format
         self.fsync = fsync
     }
 
+    /// False: lines are written in event order, batch after batch.
     public var runsConcurrently: Bool { false }
 
+    /// Writes the batch's lines in one write, syncs when asked, and passes every event on.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var out: [UInt8] = []
         out.reserveCapacity(events.count * 256)
@@ -49,6 +54,8 @@ public struct LogTemplate: Sendable {
 
     let parts: [Part]
 
+    /// Parses a template: `{path}` for a value, `{{` and `}}` for literal braces; throws on a `{`
+    /// without its `}` or an invalid path.
     public init(parsing text: String) throws(JSONPath.ParseError) {
         var parts: [Part] = []
         var literal: [UInt8] = []

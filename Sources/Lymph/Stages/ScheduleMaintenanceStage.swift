@@ -11,29 +11,45 @@ import GRDB
 /// confidence ≥ 0.9; medium when confidence ≥ 0.8 or ≤ 14 days are left; low otherwise.
 /// Alerts take their severity (low, medium, high, critical).
 public struct ScheduleMaintenanceStage: Stage {
+    /// The options of `schedule_maintenance`: thresholds, due dates and where the fields are.
     public struct Options: Sendable {
+        /// `min_confidence`: predictions less confident than this open no ticket.
         public var minConfidence = 0.8
+        /// `alert_severities`: the alert severities that open a ticket.
         public var alertSeverities = ["high", "critical"]
+        /// `lead_time`: seconds before the predicted failure a ticket is due (never before the
+        /// prediction).
         public var leadTime = 48.0 * 3600
+        /// `alert_due_in`: seconds after an alert its ticket is due.
         public var alertDueIn = 24.0 * 3600
+        /// `emit`: whether a `maintenance.scheduled` event follows each ticket opened or moved.
         public var emit = true
+        /// `fields.equipment`: where the equipment's id is.
         public var equipment = try! JSONPath(parsing: "data.equipment_id")
+        /// `fields.action`: where the action to take is.
         public var action = try! JSONPath(parsing: "data.recommended_action")
+        /// `fields.failure_time`: where a prediction's failure time (RFC 3339) is.
         public var failureTime = try! JSONPath(parsing: "data.predicted_failure_time")
+        /// `fields.confidence`: where a prediction's confidence (0 to 1) is.
         public var confidence = try! JSONPath(parsing: "data.confidence")
+        /// `fields.severity`: where an alert's severity is.
         public var severity = try! JSONPath(parsing: "data.severity")
+        /// `fields.metric`: where an alert's metric is, named in its action when it has none.
         public var metric = try! JSONPath(parsing: "data.metric")
+        /// The defaults, as for a `schedule_maintenance` stage with no options.
         public init() {}
     }
 
     let options: Options
     let book: TicketBook
 
+    /// A stage applying its tickets to `book`.
     public init(options: Options, book: TicketBook) {
         self.options = options
         self.book = book
     }
 
+    /// False: tickets merge in event order.
     public var runsConcurrently: Bool { false }
 
     static let prediction = Array("prediction.created".utf8)
@@ -44,6 +60,8 @@ public struct ScheduleMaintenanceStage: Stage {
         let message: String
     }
 
+    /// Turns the batch's predictions and alerts into ticket requests, applies them to the book, and
+    /// puts a `maintenance.scheduled` event after each source event whose ticket opened or moved.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var outcomes = [StageOutcome](repeating: .pass, count: events.count)
         var requests: [TicketRequest] = []
@@ -135,7 +153,10 @@ public struct ScheduleMaintenanceStage: Stage {
         return Event(document: document, source: source.source, origin: ItemOrigin(form: .raw, bytes: out[...]))
     }
 
+    /// Writes the book's changes in the runner's transaction.
     public func writePending(_ db: Database) throws { try book.writePending(db) }
+    /// Keeps the book's changes for the next transaction.
     public func pendingNotWritten() { book.pendingNotWritten() }
+    /// The book's changes are committed.
     public func pendingWritten() { book.pendingWritten() }
 }

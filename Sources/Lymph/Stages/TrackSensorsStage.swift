@@ -28,6 +28,8 @@ public final class TrackSensorsStage: Stage {
     }
     private let state = Mutex(State())
 
+    /// A stage keeping sensor statuses in `store`; with `offlineTicket`, its tickets go to `book`,
+    /// due `dueIn` seconds after they open.
     public init(store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600) {
         self.store = store
         self.book = book
@@ -35,8 +37,11 @@ public final class TrackSensorsStage: Stage {
         self.dueIn = dueIn
     }
 
+    /// False: statuses change in event order.
     public var runsConcurrently: Bool { false }
 
+    /// Records the status of each `sensor.status_changed` event (dropping stale ones), then, with
+    /// `offlineTicket`, opens tickets for sensors down too long by the newest event time seen.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         // One read transaction for the batch.
         let outcomes = try store.read { db in try events.map { try self.track($0, db: db) } }
@@ -103,10 +108,13 @@ public final class TrackSensorsStage: Stage {
         _ = try book.apply(requests)
     }
 
+    /// Opens tickets for sensors down too long by the wall clock, at the end of the run.
     public func finish() async throws {
         try judge(at: Timestamp.now())
     }
 
+    /// Writes the changed statuses (never over a newer one) and the book's changes in the runner's
+    /// transaction.
     public func writePending(_ db: Database) throws {
         let sensors = state.withLock { s in
             s.writing = Array(s.changed.values)
@@ -124,12 +132,14 @@ public final class TrackSensorsStage: Stage {
         try book.writePending(db)
     }
 
+    /// Keeps the changes for the next transaction.
     public func pendingNotWritten() {
         // `changed` still holds what was being written: the next writePending takes it again.
         state.withLock { $0.writing = [] }
         book.pendingNotWritten()
     }
 
+    /// The changes are committed: forgets those written, unless the sensor changed again since.
     public func pendingWritten() {
         state.withLock { s in
             for w in s.writing where s.changed[w.sensorID] == w { s.changed.removeValue(forKey: w.sensorID) }

@@ -6,7 +6,7 @@ import GRDBSQLite
 /// Uses prepared statements through the raw SQLite API: this is on the per-event path.
 extension StateStore {
     /// The number standing for a dedup scope (a dedup stage's name) in this store.
-    public func dedupScope(_ name: String) throws(StoreError) -> Int64 {
+    func dedupScope(_ name: String) throws(StoreError) -> Int64 {
         try write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO lymph_dedup_scope (name) VALUES (?)", arguments: [name])
             return try Int64.fetchOne(db, sql: "SELECT id FROM lymph_dedup_scope WHERE name = ?", arguments: [name])!
@@ -14,7 +14,7 @@ extension StateStore {
     }
 
     /// For each key, whether it was recorded at or after `since`.
-    public func dedupSeen(scope: Int64, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
+    func dedupSeen(scope: Int64, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
         if keys.isEmpty { return [] }
         return try readInDeferredTransaction { db in
             let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND key = ?2")
@@ -41,7 +41,7 @@ extension StateStore {
     }
 
     /// Records `keys` as seen at `time`, in one transaction.
-    public func dedupCommit(scope: Int64, keys: [[UInt8]], at time: Double) throws(StoreError) {
+    func dedupCommit(scope: Int64, keys: [[UInt8]], at time: Double) throws(StoreError) {
         if keys.isEmpty { return }
         try write { db in try Self.dedupInsert(db, scope: scope, keys: keys, at: time) }
     }
@@ -66,14 +66,15 @@ extension StateStore {
 
     /// Forgets keys recorded before `before`; returns how many.
     @discardableResult
-    public func dedupPurge(scope: Int64, before: Double) throws(StoreError) -> Int {
+    func dedupPurge(scope: Int64, before: Double) throws(StoreError) -> Int {
         try write { db in
             try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND seen_at < ?", arguments: [scope, before])
             return db.changesCount
         }
     }
 
-    public func dedupCount(scope: Int64) throws(StoreError) -> Int {
+    /// How many keys the scope has recorded.
+    func dedupCount(scope: Int64) throws(StoreError) -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup WHERE scope = ?", arguments: [scope]) ?? 0 }
     }
 }

@@ -20,6 +20,7 @@ extension StateStore {
         }
     }
 
+    /// The ticket `id` (`mt_...`), open or closed, or nil when there is none.
     public func ticket(id: String) throws(StoreError) -> Ticket? {
         try read { db in try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:)) }
     }
@@ -34,6 +35,7 @@ extension StateStore {
         }
     }
 
+    /// Every sensor's last known state, by sensor id; with `status`, only the sensors in it.
     public func sensors(status: String?) throws(StoreError) -> [Sensor] {
         try read { db in
             var sql = "SELECT * FROM lymph_sensors"
@@ -47,12 +49,17 @@ extension StateStore {
 
 /// The last known state of one sensor.
 public struct Sensor: Sendable, Equatable {
+    /// The sensor's `data.sensor_id`.
     public var sensorID: String
+    /// The equipment it is on, from the latest event that named one.
     public var equipmentID: String?
+    /// `online`, `offline` or `error`.
     public var status: String
     /// Since when the sensor has had this status (the `created_at` of the event that set it).
     public var since: Double
+    /// The `id` of the event that set its state last.
     public var lastEventID: String
+    /// That event's `created_at`, in seconds since 1970: an older event is stale.
     public var lastEventAt: Double
 
     init(sensorID: String, equipmentID: String?, status: String, since: Double, lastEventID: String, lastEventAt: Double) {
@@ -69,6 +76,7 @@ public struct Sensor: Sendable, Equatable {
                   lastEventID: row["last_event_id"], lastEventAt: row["last_event_at"])
     }
 
+    /// The sensor as a JSON object (`lymph sensors --format json`).
     public func json() -> [UInt8] {
         var out: [UInt8] = Array(#"{"sensor_id":"#.utf8)
         JSONStringEncoder.append(sensorID, to: &out)

@@ -16,6 +16,8 @@ public final class StateStore: Sendable {
     /// spool needs before it answers 202.
     public enum Durability: Sendable { case normal, full }
 
+    /// Opens (creating it and its folder) and migrates the store at `path`, or an in-memory one for
+    /// `:memory:`; throws when it cannot.
     public static func open(path: String, durability: Durability = .normal) throws(StoreError) -> StateStore {
         do {
             var config = Configuration()
@@ -220,6 +222,7 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Runs `body` in a read-only transaction: one consistent snapshot, whatever commits meanwhile.
     public func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try queue.read(body)
@@ -231,13 +234,17 @@ public final class StateStore: Sendable {
 
 /// The store cannot be used: the run cannot continue (exit 3).
 public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// The store's path, or `:memory:`.
     public let location: String
+    /// What failed, with SQLite's reason.
     public let message: String
     /// SQLite could not write for lack of space (or an I/O error writing, which is how a full
     /// disk often shows): worth waiting out in a server, fatal in a run.
     public var isDiskFull = false
+    /// `store 'PATH': message`.
     public var description: String { "store '\(location)': \(message)" }
 
+    /// A failure of the store at `location`; `isDiskFull` when a write failed for lack of space.
     public init(location: String, message: String, isDiskFull: Bool = false) {
         self.location = location
         self.message = message

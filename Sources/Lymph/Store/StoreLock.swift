@@ -6,6 +6,7 @@ import Foundation
 /// writes its pid there for the message a second process prints. Readers (`lymph tickets`,
 /// `lymph sensors`) take no lock: SQLite's WAL lets them read while the owner writes.
 public final class StoreLock: Sendable {
+    /// The lock file's path, `<state>.lock`.
     public let path: String
     private let fd: Int32
 
@@ -67,7 +68,11 @@ public final class StoreLock: Sendable {
 
 /// The store is held by another process, or its lock cannot be taken: nothing was done (exit 2).
 public struct StoreLockError: Error, Sendable, CustomStringConvertible {
+    /// The state file's path, as given.
     public let state: String
+    /// Why the lock could not be taken, after the path: held by another process (its pid when
+    /// known), a hard-linked store, or a system error.
     public let message: String
+    /// `state 'PATH' message`.
     public var description: String { "state '\(state)' \(message)" }
 }

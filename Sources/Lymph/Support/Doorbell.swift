@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// A wait costs one continuation and no timer of its own: `lymph serve`'s worker waits
 /// thousands of times a second under load, and a sleeping child task per wait (a task group,
-/// two tasks and a Dispatch timer, cancelled at each ring) was a twentieth of its time. One
+/// two tasks and a Dispatch timer, cancelled at each ring) would cost all that each time. One
 /// timer at a time serves every wait: when it fires before the current waiter's deadline, it
 /// is set again for that deadline.
 public final class Doorbell: Sendable {

@@ -10,6 +10,7 @@ public enum Timestamp {
         s.withUnsafeBufferPointer { parse(buffer: $0) }
     }
 
+    /// `parse(_:)` on a string's UTF-8 bytes.
     public static func parse(_ s: String) -> Double? {
         parse(Array(s.utf8)[...])
     }
@@ -143,13 +144,19 @@ public enum Timestamp {
     /// A UTC instant's calendar fields (proleptic Gregorian): the one calendar in Lymph, used
     /// for every date it writes (RFC 3339, table times, HTTP dates, sample events).
     public struct Civil: Sendable, Equatable {
+        /// The year, such as 2026.
         public var year: Int
         /// 1...12
         public var month: Int
+        /// The day of the month, from 1.
         public var day: Int
+        /// 0...23
         public var hour: Int
+        /// 0...59
         public var minute: Int
+        /// 0...59
         public var second: Int
+        /// 0...999
         public var millisecond: Int
         /// 0 Sunday ... 6 Saturday.
         public var weekday: Int
@@ -207,6 +214,7 @@ public enum Timestamp {
         }
     }
 
+    /// The wall clock, in seconds since 1970.
     public static func now() -> Double { Date().timeIntervalSince1970 }
 
     static func daysIn(month: Int, year: Int) -> Int {

@@ -1,14 +1,23 @@
+/// `dedup`: drops an event whose key was already seen within the window.
 public struct DedupSpec: StageSpec {
+    /// `key:`: where each event's key is, `id` by default.
     public var key: JSONPath
+    /// `window:`: seconds a key is remembered, 7 days by default.
     public var window: Double
+    /// `store: memory`: keys are remembered for this run only, not in the pipeline's store.
     public var inMemory: Bool
 
+    /// The key and the window, then `store memory` when keys are kept in memory.
     public var summary: String {
         "key \(key), window \(DedupSpec.describe(window))" + (inMemory ? ", store memory" : "")
     }
 
+    /// Unless keys are kept in memory.
     public var usesStore: Bool { !inMemory }
 
+    /// Builds the stage over the store (unless in memory), its keys filed under its `name:` when it
+    /// has one, else under its key path: a default name would move when stages are inserted before
+    /// it.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         let backing: DedupStage.Backing
         if !inMemory, let store = env.store { backing = .store(store) } else { backing = .memory }

@@ -3,25 +3,41 @@ import Foundation
 /// `exec`: a stage that is an external program (a shell script, `jq`, a Python script) speaking
 /// JSON over stdin/stdout. See docs/stages.md for the contract.
 public struct ExecSpec: StageSpec {
+    /// `mode:`: one process per event (`event`), or long-lived processes answering a line per event
+    /// (`stream`).
     public enum Mode: String, Sendable { case event, stream }
+    /// `output:`: the plugin's output replaces the event (`events`), or is logged and the event
+    /// goes on unchanged (`ignore`).
     public enum Output: String, Sendable { case events, ignore }
+    /// `on_error:`: what a failure does once retries are spent: dead-letter the event, drop it, or
+    /// end the run (exit 3).
     public enum OnError: String, Sendable { case deadLetter = "dead_letter", drop, stop }
 
+    /// `command:`: the program and its arguments.
     public var command: ExecCommand
+    /// `mode:`, `event` by default.
     public var mode: Mode
+    /// `output:`, `events` by default.
     public var output: Output
     /// Seconds allowed per event (event mode: the whole process; stream mode: one answer).
     public var timeout: Double
+    /// `workers:`: processes at once (1 to 256, default 1); events still leave in input order.
     public var workers: Int
+    /// `retries:`: attempts after the first failure (0 to 20, default 0).
     public var retries: Int
     /// First retry delay in seconds; doubles on each further attempt.
     public var backoff: Double
+    /// `on_error:`, `dead_letter` by default.
     public var onError: OnError
     /// Extra environment: plain values, or references read when the stage is built.
     public var environment: [(name: String, value: ExecEnvironmentValue)]
+    /// `max_output:`: most bytes of stdout per event in event mode, of one answer line in stream
+    /// mode.
     public var maxOutput: Int
+    /// `max_in_flight:`: stream mode's most unanswered events per process.
     public var maxInFlight: Int
 
+    /// The command, mode, output, timeout and workers, then retries when any and `on_error`.
     public var summary: String {
         var s = "\(command.display), mode \(mode.rawValue), output \(output.rawValue), timeout \(DedupSpec.describe(timeout)), workers \(workers)"
         if retries > 0 { s += ", retries \(retries)" }
@@ -29,10 +45,13 @@ public struct ExecSpec: StageSpec {
         return s
     }
 
+    /// The `env:` values that are `env:NAME` or `file:PATH` references.
     public var secrets: [SecretReference] {
         environment.compactMap { if case .reference(let r) = $0.value { return r } else { return nil } }
     }
 
+    /// Reads the `env:` references and builds the stage with the plugin's environment; the resolved
+    /// secrets are redacted from whatever plugin output is logged.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         var extra: [(String, String)] = []
         var redactions: [String] = []
@@ -56,7 +75,7 @@ public struct ExecSpec: StageSpec {
     static let defaultMaxOutput = 1 << 20
 
     static let kind = StageKind(name: "exec", optionKeys: ["command", "mode", "output", "timeout", "workers", "retries", "backoff",
-                                                          "on_error", "env", "max_output", "max_in_flight"]) { m, d in
+                                                          "on_error", "env", "max_output", "max_in_flight", "schema"]) { m, d in
         let folder = (d.file as NSString).deletingLastPathComponent
         var command: ExecCommand?
         if let c = m["command"] {

@@ -1,8 +1,13 @@
+/// `filter`: passes the events that match `types:` and `match:` (either or both) and drops the
+/// rest.
 public struct FilterSpec: StageSpec {
+    /// The `types:` and `match:` options, as one condition.
     public var condition: Condition
 
+    /// The condition, as it reads in the file.
     public var summary: String { condition.description }
 
+    /// The stage; it needs nothing from the environment.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         FilterStage(condition: condition)
     }

@@ -1,13 +1,21 @@
+/// `log`: appends each event to a file, stdout or stderr, as a JSON line or a line from a template.
 public struct LogSpec: StageSpec {
+    /// `path:`: `-` (stdout, the default), `stderr`, or a file path.
     public var path: String
+    /// The parsed `template:`; with it each line is the template's, without it the event's JSON.
     public var template: LogTemplate?
+    /// `template:` as written, for the summary.
     public var templateText: String?
+    /// `fsync:`: sync the file to disk after each batch's lines (default false).
     public var fsync: Bool
 
+    /// The path, then `json` or the template, then `fsync` when set.
     public var summary: String {
         "to \(path), " + (templateText.map { "text \"\($0)\"" } ?? "json") + (fsync ? ", fsync" : "")
     }
 
+    /// Opens the path through the pipeline's sinks, so that a file named twice is written through
+    /// one descriptor.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         LogStage(sink: try env.sinks.sink(for: path), format: template.map { .text($0) } ?? .json, fsync: fsync)
     }

@@ -1,13 +1,17 @@
 /// Options of `schedule_maintenance`.
 public struct ScheduleMaintenanceSpec: StageSpec {
+    /// The thresholds, due dates and field paths, defaults where the file says nothing.
     public var options: ScheduleMaintenanceStage.Options
 
+    /// The thresholds and due dates, then whether it emits `maintenance.scheduled` events.
     public var summary: String {
         "min_confidence \(options.minConfidence), alerts \(options.alertSeverities.joined(separator: "/")), lead_time \(DedupSpec.describe(options.leadTime)), alert_due_in \(DedupSpec.describe(options.alertDueIn))" + (options.emit ? ", emits maintenance.scheduled" : "")
     }
 
+    /// Tickets live in the store.
     public var usesStore: Bool { true }
 
+    /// Builds the stage over the pipeline's ticket book; throws without a store.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         guard let book = env.tickets else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
         return ScheduleMaintenanceStage(options: options, book: book)
@@ -53,15 +57,21 @@ public struct ScheduleMaintenanceSpec: StageSpec {
 
 /// Options of `track_sensors`.
 public struct TrackSensorsSpec: StageSpec {
+    /// `offline_ticket:`: seconds a sensor may stay offline or in error before a ticket opens; nil
+    /// opens none.
     public var offlineTicket: Double?
+    /// `ticket_due_in:`: seconds from the ticket's opening to its due date, 24 hours by default.
     public var dueIn: Double
 
+    /// How long a sensor may be down and when its ticket is due, or `no tickets`.
     public var summary: String {
         offlineTicket.map { "ticket when offline or in error for \(DedupSpec.describe($0)), due in \(DedupSpec.describe(dueIn))" } ?? "no tickets"
     }
 
+    /// Sensor statuses live in the store.
     public var usesStore: Bool { true }
 
+    /// Builds the stage over the pipeline's store and ticket book; throws without a store.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         guard let store = env.store, let book = env.tickets else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
         return TrackSensorsStage(store: store, book: book, offlineTicket: offlineTicket, dueIn: dueIn)
@@ -79,7 +89,10 @@ public struct TrackSensorsSpec: StageSpec {
 
 /// A stage could not be built from valid options (a missing resource).
 public struct StageBuildError: Error, Sendable, CustomStringConvertible {
+    /// The stage's name.
     public let stage: String
+    /// Why it could not be built.
     public let message: String
+    /// `stage 'NAME': message`.
     public var description: String { "stage '\(stage)': \(message)" }
 }

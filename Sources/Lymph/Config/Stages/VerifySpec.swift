@@ -1,13 +1,22 @@
+/// `verify`: checks each event's IMMUNE signature against one of the secrets; events without a
+/// valid one are rejected.
 public struct VerifySpec: StageSpec {
+    /// `secrets:` (or `secret:`): where the keys are read from when the stage is built, never the
+    /// keys themselves.
     public var secretReferences: [SecretReference]
+    /// `max_age:`: how many seconds `created_at` may be from when the event arrived, either way;
+    /// nil checks no age.
     public var maxAge: Double?
 
+    /// The secrets' references (never their values), then `max_age` when set.
     public var summary: String {
         "secrets \(secretReferences.map(\.description).joined(separator: ", "))" + (maxAge.map { ", max_age \(Int($0))s" } ?? "")
     }
 
+    /// The secret references, read when the stage is built.
     public var secrets: [SecretReference] { secretReferences }
 
+    /// Reads every secret and builds the stage with their bytes.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         var keys: [[UInt8]] = []
         for reference in secretReferences {

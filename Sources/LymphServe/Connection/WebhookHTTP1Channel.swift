@@ -8,8 +8,9 @@ import NIOHTTPTypesHTTP1
 /// Hummingbird's HTTP/1 connection with two changes, both for the webhook's speed:
 /// - `WebhookRequestHandler`, right after NIO's HTTP/1 decoder and encoder, answers the webhook
 ///   path itself; other requests go on through the HTTPTypes codec to the router as usual. It
-///   also keeps pipelined requests in order between the two, and does the idle timeout and
-///   graceful close that Hummingbird's `HTTPConnectionStateHandler` does in `HTTP1Channel`.
+///   also keeps the connection's rules (`ConnectionStateMachine`) for both: pipelined requests
+///   in order, the idle timeout and graceful close that Hummingbird's
+///   `HTTPConnectionStateHandler` keeps in `HTTP1Channel`.
 /// - The connection's task prefers its own event loop as executor, so the router's requests
 ///   are handled on the thread that reads and writes the socket, with no hop to Swift's
 ///   global threads and back.
@@ -31,7 +32,9 @@ struct WebhookHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                      withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
                                                      withDecoderLimitConfiguration: limits)
-            try pipeline.addHandler(WebhookRequestHandler(server: server))
+            let options = server.options
+            try pipeline.addHandler(WebhookRequestHandler(intake: server, path: options.path, maxBody: options.maxBody,
+                                                          idleTimeout: options.idleTimeout, now: channel.eventLoop.now))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
