@@ -57,17 +57,16 @@ struct SpoolHandoffTests {
     func verifiedAgainFromFile() async throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try StateStore.open(path: dir + "/state.spool.sqlite")
+        let store = try SQLiteSpoolStore.open(path: dir + "/state.spool.sqlite")
         let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
         // Signed with a secret this pipeline does not have: what a spool written under another
         // configuration (before a restart) may hold.
         let foreign = Array(Fixture.delivery(body, secret: "other").utf8)
-        let seqs = try store.spoolAppend([foreign], receivedAt: Timestamp.now())
+        let seqs = try store.append([foreign], receivedAt: Timestamp.now())
         #expect(seqs == [1])
 
         let handoff = SpoolHandoff()
-        let source = SpoolSource(store: store, doorbell: Doorbell(), maxItemBytes: 1 << 20)
-        source.takeFrom(handoff, signaturesChecked: true)
+        let source = SpoolSource(backend: store, deleter: store, handoff: handoff, handoffSignaturesChecked: true, doorbell: Doorbell(), maxItemBytes: 1 << 20)
         handoff.offer(seqs: [2], items: [foreign])
 
         let verify = VerifyStage(secrets: [Array("topsecret".utf8)])
@@ -135,10 +134,10 @@ struct SpoolHandoffTests {
         let path = dir + "/state.spool.sqlite"
         let doorbell = Doorbell()
         let handoff = SpoolHandoff(maxEntries: 16, maxBytes: 1 << 20)
-        let writer = SpoolWriter(store: try StateStore.open(path: path), doorbell: doorbell, handoff: handoff)
+        let writer = SpoolWriter(backend: try SQLiteSpoolStore.open(path: path), doorbell: doorbell, handoff: handoff)
         defer { writer.close() }
-        let source = SpoolSource(store: try StateStore.open(path: path), doorbell: doorbell, maxItemBytes: 1 << 20)
-        source.takeFrom(handoff, signaturesChecked: true)
+        let source = SpoolSource(backend: try SQLiteSpoolStore.open(path: path), deleter: writer, handoff: handoff, handoffSignaturesChecked: true,
+                                 doorbell: doorbell, maxItemBytes: 1 << 20)
 
         func append(_ count: Int, tasks: Int) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -183,7 +182,7 @@ struct SpoolHandoffTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/state.spool.sqlite"
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let writer = SpoolWriter(store: try StateStore.open(path: path), doorbell: Doorbell(), deadline: .seconds(1))
+        let writer = SpoolWriter(backend: try SQLiteSpoolStore.open(path: path), doorbell: Doorbell(), deadline: .seconds(1))
         defer { writer.close() }
 
         let seqs = try await withThrowingTaskGroup(of: [Int64].self) { group in
@@ -201,7 +200,7 @@ struct SpoolHandoffTests {
 
         // Another program holds the spool's write lock past the deadline: the watchdog answers
         // the caller (SpoolTimeout), and the commit that lands later resumes nobody a second time.
-        let locker = try StateStore.open(path: path)
+        let locker = try SQLiteSpoolStore.open(path: path)
         let release = DispatchSemaphore(value: 0)
         let locked = DispatchSemaphore(value: 0)
         Thread {

@@ -2,28 +2,58 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// The durable queue between `lymph serve`'s HTTP handlers and its pipeline worker.
+/// The spool in a SQLite file of its own beside the state file (`x.sqlite` → `x.spool.sqlite`):
+/// HTTP appends then never wait for the pipeline's commits to the state file, which may take a
+/// while. Its schema is its own (`lymph_spool`, and `lymph_health` for `/healthz`'s probe).
 ///
-/// An entry is a delivery line (`{"headers": {...}, "body": "...", "received_at": ...}`), the
-/// same form `lymph run` reads, so the worker parses it with the parse stage it already has.
-extension StateStore {
-    /// The spool's own file beside the state file (`x.sqlite` → `x.spool.sqlite`): HTTP appends
-    /// then never wait for the pipeline's commits to the state file, which may take a while.
-    public static func spoolPath(forState path: String) -> String {
+/// Spool files made before the spool had a schema of its own were opened as state stores: they
+/// also hold the state store's tables (empty) and migration ids. They open as they are: the
+/// spool's migration creates only what is missing, and the rest is left alone.
+public final class SQLiteSpoolStore: SpoolBackend {
+    /// The database path.
+    public let location: String
+    let queue: DatabaseQueue
+
+    /// Opens (creating) the spool file at `path`. `lymph serve`'s writer opens it `.full`: an
+    /// entry must survive a power loss before its 202. Each connection is one `SQLiteSpoolStore`;
+    /// the worker reads through one of its own, so its reads never wait behind an append.
+    public static func open(path: String, durability: StoreDurability = .normal) throws(StoreError) -> SQLiteSpoolStore {
+        do {
+            return SQLiteSpoolStore(location: path, queue: try SQLiteFile.open(path: path, durability: durability, migrator: migrator))
+        } catch {
+            throw StoreError(location: path, message: "cannot open the spool: \(error)")
+        }
+    }
+
+    private init(location: String, queue: DatabaseQueue) {
+        self.location = location
+        self.queue = queue
+    }
+
+    /// The spool file of the state file at `path`.
+    public static func path(forState path: String) -> String {
         path.hasSuffix(".sqlite") ? String(path.dropLast(7)) + ".spool.sqlite" : path + ".spool"
     }
 
-    public struct SpoolEntry: Sendable {
-        public let seq: Int64
-        public let receivedAt: Double
-        public let item: [UInt8]
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("spool-v1") { db in
+            // Webhooks accepted by `lymph serve`, oldest first. AUTOINCREMENT: a sequence number
+            // is never reused, so arrival order survives deletes and restarts. IF NOT EXISTS: an
+            // older spool file has both tables already, with its entries.
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS lymph_spool (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    received_at REAL NOT NULL,
+                    item BLOB NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS lymph_health (at REAL NOT NULL);
+                """)
+        }
+        return m
     }
 
-    /// Appends `items` in one transaction (a group commit) and returns their sequence numbers.
-    /// `lymph serve` appends only through its `SpoolWriter`, which offers what committed to the
-    /// worker's `SpoolHandoff`; the worker still reads the file whenever it waited in vain.
-    /// Entries up to `deleteThrough` are removed in the same transaction (no commit of their own).
-    public func spoolAppend(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64? = nil) throws(StoreError) -> [Int64] {
+    public func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64? = nil) throws(StoreError) -> [Int64] {
         // Raw SQLite calls on cached statements: this runs for every group commit, and GRDB's
         // argument and transaction wrappers were a sixth of the spool writer's time in profiles.
         try writeInTransaction { db in
@@ -58,8 +88,7 @@ extension StateStore {
         }
     }
 
-    /// Up to `limit` entries (and about `maxBytes`) after `seq`, oldest first.
-    public func spoolFetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
+    public func fetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
         try readOneStatement { db in
             var out: [SpoolEntry] = []
             var bytes = 0
@@ -74,28 +103,33 @@ extension StateStore {
         }
     }
 
-    /// Entries waiting, and when the oldest arrived (seconds since the epoch).
-    public func spoolDepth() throws(StoreError) -> (count: Int, oldest: Double?) {
+    public func depth() throws(StoreError) -> SpoolDepth {
         try read { db in
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_spool") ?? 0
             let oldest = try Double.fetchOne(db, sql: "SELECT received_at FROM lymph_spool ORDER BY seq LIMIT 1")
-            return (count, oldest)
+            return SpoolDepth(count: count, oldestReceivedAt: oldest)
         }
     }
 
-    /// Removes entries up to `seq`; returns how many there were.
     @discardableResult
-    public func spoolDelete(through seq: Int64) throws(StoreError) -> Int {
+    public func delete(through seq: Int64) throws(StoreError) -> Int {
         try write { db in
             try db.execute(sql: "DELETE FROM lymph_spool WHERE seq <= ?", arguments: [seq])
             return db.changesCount
         }
     }
 
-    /// The newest sequence number this spool file ever gave (0 for none): sequence numbers
-    /// are never reused, even after deletes (AUTOINCREMENT keeps the high mark).
-    public func spoolHighestSeq() throws(StoreError) -> Int64 {
+    /// AUTOINCREMENT keeps the high mark in `sqlite_sequence`, deletes or not.
+    public func highestSeq() throws(StoreError) -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'lymph_spool'") ?? 0 }
+    }
+
+    /// Rewrites the one-row `lymph_health`.
+    public func probeWritable() throws(StoreError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM lymph_health")
+            try db.execute(sql: "INSERT INTO lymph_health (at) VALUES (?)", arguments: [Timestamp.now()])
+        }
     }
 
     /// Makes this connection, the spool's only writer, checkpoint its write-ahead log after
@@ -103,9 +137,8 @@ extension StateStore {
     /// With one writer nothing is appended during the checkpoint, so it copies everything and
     /// the next commit starts the log over: the file stays about `pages` pages long and appends
     /// overwrite it in place. A checkpoint from another connection could never catch up with a
-    /// writer still appending: the log grew to 64 MiB (each growing append costs `fdatasync` a
-    /// metadata write, and the final copy stalls every waiting request), and p99 was about twice
-    /// as high (docs/architecture.md).
+    /// writer still appending: the log grew without bound, and each growing append cost
+    /// `fdatasync` a metadata write (docs/architecture.md).
     public func checkpointEvery(pages: Int) throws(StoreError) {
         do {
             try queue.writeWithoutTransaction { db in
@@ -114,15 +147,56 @@ extension StateStore {
                 _ = try Int.fetchOne(db, sql: "PRAGMA journal_size_limit = 4194304")
             }
         } catch {
-            throw StoreError(location: location, message: "cannot configure the store: \(error)")
+            throw StoreError(location: location, message: "cannot configure the spool: \(error)")
         }
     }
 
-    /// A real write to this file (for health checks): a one-row table, rewritten.
-    public func probeWritable() throws(StoreError) {
-        try write { db in
-            try db.execute(sql: "CREATE TABLE IF NOT EXISTS lymph_health (at REAL NOT NULL); DELETE FROM lymph_health")
-            try db.execute(sql: "INSERT INTO lymph_health (at) VALUES (?)", arguments: [Timestamp.now()])
+    // MARK: - Transactions
+
+    func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.write(body)
+        } catch {
+            throw StoreError(location: location, writeFailure: error)
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.read(body)
+        } catch {
+            throw StoreError(location: location, message: "read failed: \(error)")
+        }
+    }
+
+    /// `write` for the per-commit path: `BEGIN IMMEDIATE` and `COMMIT` are prepared once and
+    /// reused, where GRDB's transaction parses its SQL text each time.
+    func writeInTransaction<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+                do {
+                    let result = try body(db)
+                    try db.cachedStatement(sql: "COMMIT").execute()
+                    return result
+                } catch {
+                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+                    throw error
+                }
+            }
+        } catch {
+            throw StoreError(location: location, writeFailure: error)
+        }
+    }
+
+    /// One statement's read, outside a transaction: a single statement sees a consistent
+    /// snapshot by itself. Spares the four statements `read` wraps around it (read-only mode on
+    /// and off, begin, commit), which showed in profiles of `lymph serve`'s worker.
+    func readOneStatement<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.unsafeRead(body)
+        } catch {
+            throw StoreError(location: location, message: "read failed: \(error)")
         }
     }
 }
