@@ -77,10 +77,10 @@ struct SpoolHandoffTests {
             return try await verify.process(events, context: Fixture.context()).map(\.label)
         }
         let fromFile = try await source.nextBatch(control: RunControl())
-        #expect(fromFile?.items.map(\.signatureChecked) == [false])
+        #expect(fromFile?.items.map { $0.prepared == nil } == [true])
         #expect(try await outcomes(fromFile) == ["fail(bad_signature)"])
         let fromMemory = try await source.nextBatch(control: RunControl())
-        #expect(fromMemory?.items.map(\.signatureChecked) == [true])
+        #expect(fromMemory?.items.map { $0.prepared?.signatureChecked } == [true])
         #expect(try await outcomes(fromMemory) == ["pass"])
     }
 
@@ -92,7 +92,7 @@ struct SpoolHandoffTests {
             let line = Array(Fixture.delivery(body, secret: "topsecret").utf8)
             let plain = RawItem(bytes: line[...], source: SourcePosition(file: "spool", line: 1))
             var handed = plain
-            handed.parsedBody = try JSONDocument(parsing: Array(body.utf8))
+            handed.prepared = PreparedDelivery(body: try JSONDocument(parsing: Array(body.utf8)), signatureChecked: false)
             guard case .event(let a) = ParseStage().parse(plain), case .event(let b) = ParseStage().parse(handed) else {
                 Issue.record("did not parse: \(body)")
                 continue
@@ -102,7 +102,7 @@ struct SpoolHandoffTests {
             #expect(Array(b.delivery?.body ?? []) == Array(body.utf8))
             #expect(!b.document.bytes.contains(UInt8(ascii: "\n")))
             // Without line breaks the event holds the handed-over document itself (no second parse).
-            let same = b.document.bytes.withUnsafeBufferPointer { e in handed.parsedBody!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress } }
+            let same = b.document.bytes.withUnsafeBufferPointer { e in handed.prepared!.body!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress } }
             #expect(same == !body.contains("\n"))
             // Unescaped once: kept by the parse stage when it had to, never when handed over.
             #expect(a.delivery?.unescapedBody != nil)
@@ -113,12 +113,12 @@ struct SpoolHandoffTests {
         #expect(try JSONDocument(parsing: long).memorySize >= long.count + long.count / 12 * MemoryLayout<JSONTapeEntry>.stride)
     }
 
-    @Test("the flag covers the item itself, not a delivery replayed from inside a dead-letter record")
+    @Test("what the server prepared covers the item itself, not a delivery replayed from inside a dead-letter record")
     func notThroughReplay() async throws {
         let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
         let record = #"{"error":{"stage":"verify","reason":"bad_signature"},"delivery":\#(Fixture.delivery(body, secret: "other"))}"#
         var item = RawItem(bytes: Array(record.utf8)[...], source: SourcePosition(file: "spool", line: 1))
-        item.signatureChecked = true
+        item.prepared = PreparedDelivery(body: nil, signatureChecked: true)
         guard case .event(let event) = ParseStage().parse(item) else {
             Issue.record("the record did not parse")
             return
@@ -156,7 +156,7 @@ struct SpoolHandoffTests {
             var deadline = Date().addingTimeInterval(30)
             while taken.count < total, Date() < deadline {
                 guard let batch = try await source.nextBatch(control: RunControl()) else { break }
-                taken += batch.items.map { ($0.source.line, $0.signatureChecked) }
+                taken += batch.items.map { ($0.source.line, $0.prepared?.signatureChecked == true) }
                 if !batch.items.isEmpty { deadline = Date().addingTimeInterval(30) }
             }
             return taken

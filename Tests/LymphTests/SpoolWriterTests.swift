@@ -178,6 +178,8 @@ struct SpoolWriterTests {
 
 @Suite("spool source")
 struct SpoolSourceTests {
+    static let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+
     @Test("done entries go to the deleter it was given, after the state commit, not to the backend", .timeLimit(.minutes(1)))
     func injectedDeleter() async throws {
         let dir = Fixture.temporaryDirectory()
@@ -198,6 +200,36 @@ struct SpoolSourceTests {
         #expect(deleter.calls == [.delete(through: 3)])
         #expect(source.deleted.load(ordering: .relaxed) == 3)
         #expect(try backend.depth().count == 3)
+    }
+
+    @Test("only entries taken from the handoff carry what the server prepared; the signature verdict follows the running pipeline", .timeLimit(.minutes(1)))
+    func preparedOnlyFromHandoff() async throws {
+        let line = Array(Fixture.delivery(Self.body).utf8)
+        let backend = RecordingBackend()
+        _ = try backend.append([line], receivedAt: 0, deleteThrough: nil)
+        let handoff = SpoolHandoff()
+        let source = SpoolSource(backend: backend, deleter: backend, handoff: handoff, handoffSignaturesChecked: true, doorbell: Doorbell(), maxItemBytes: 1 << 20)
+        let parsed = try JSONDocument(parsing: Array(Self.body.utf8))
+        // Entry 1 is only in the backend (before a restart); 2 and 3 were handed over, 3 without a body.
+        handoff.offer(seqs: [2, 3], items: [line, line], bodies: [parsed, nil])
+
+        let fromBackend = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(fromBackend.items.map(\.source.line) == [1])
+        #expect(fromBackend.items[0].prepared == nil)
+
+        let handed = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(handed.items.map(\.source.line) == [2, 3])
+        #expect(handed.items.map { $0.prepared?.signatureChecked } == [true, true])
+        #expect(handed.items[0].prepared?.body?.bytes.elementsEqual(Self.body.utf8) == true)
+        #expect(handed.items[1].prepared?.body == nil)
+
+        // A pipeline with two verify stages: handed-over bodies still save the parse, not the HMAC.
+        source.handoffSignaturesChecked = false
+        handoff.offer(seqs: [4, 5], items: [line, line], bodies: [parsed, nil])
+        let after = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(after.items.map(\.source.line) == [4, 5])
+        #expect(after.items[0].prepared?.signatureChecked == false && after.items[0].prepared?.body != nil)
+        #expect(after.items[1].prepared == nil)
     }
 
     @Test("after stop the source hands out nothing more and says it read everything it was to", .timeLimit(.minutes(1)))

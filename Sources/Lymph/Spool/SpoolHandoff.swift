@@ -30,7 +30,7 @@ public final class SpoolHandoff: Sendable {
     }
 
     /// Called by the spool's writer after `items` committed as `seqs` (same order); `bodies`,
-    /// when given, holds each one's parsed body or nil (see `RawItem.parsedBody`).
+    /// when given, holds each one's parsed body or nil (see `PreparedDelivery.body`).
     public func offer(seqs: [Int64], items: [[UInt8]], bodies: [JSONDocument?] = []) {
         state.withLock { s in
             if let last = seqs.last { s.lastOffered = last }

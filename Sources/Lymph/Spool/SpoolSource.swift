@@ -12,8 +12,7 @@ import Synchronization
 /// to be processed again, never lost.
 ///
 /// Entries come from `handoff` while it holds the ones that follow the last taken, else from
-/// `backend`. Only handed-over entries carry what the server already did (`RawItem.signatureChecked`,
-/// `RawItem.parsedBody`).
+/// `backend`. Only handed-over entries carry what the server already did (`RawItem.prepared`).
 public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Sendable {
     /// The spool, read through an instance (a connection) of the worker's own.
     let backend: Backend
@@ -96,8 +95,7 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
         for entry in entries {
             let oversize = entry.item.count > maxItemBytes
             var item = RawItem(bytes: entry.item[...], source: SourcePosition(file: Self.sourceName, line: Int(entry.seq)), oversize: oversize)
-            item.signatureChecked = checked
-            item.parsedBody = entry.body
+            if checked || entry.body != nil { item.prepared = PreparedDelivery(body: entry.body, signatureChecked: checked) }
             items.append(item)
         }
         lastFetched = entries.last!.seq

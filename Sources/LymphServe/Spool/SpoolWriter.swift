@@ -111,7 +111,7 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
     /// Without, it runs on the writer's or the watchdog's thread.
     ///
     /// `body`: the webhook's body as the server parsed it, handed to the worker with the entry
-    /// (see `RawItem.parsedBody`); nil when it is not exactly what the entry's body holds.
+    /// (see `PreparedDelivery.body`); nil when it is not exactly what the entry's body holds.
     public func append(_ item: [UInt8], body: JSONDocument? = nil, on loop: (any EventLoop)?, completion: @escaping Completion) {
         enum Outcome { case closed, wake, queued }
         let now = ContinuousClock.now
