@@ -53,6 +53,8 @@ public final class SQLiteSpoolStore: SpoolBackend {
         return m
     }
 
+    /// Appends `items` in one `BEGIN IMMEDIATE` transaction, after deleting through
+    /// `deleteThrough`; durable on return when the store was opened `.full`.
     public func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64? = nil) throws(StoreError) -> [Int64] {
         // Raw SQLite calls on cached statements: this runs for every group commit, and GRDB's
         // argument and transaction wrappers were a sixth of the spool writer's time in profiles.
@@ -88,6 +90,7 @@ public final class SQLiteSpoolStore: SpoolBackend {
         }
     }
 
+    /// Up to `limit` entries after `seq` (and about `maxBytes`), oldest first, in one statement.
     public func fetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
         try readOneStatement { db in
             var out: [SpoolEntry] = []
@@ -103,6 +106,7 @@ public final class SQLiteSpoolStore: SpoolBackend {
         }
     }
 
+    /// The number of entries and the oldest one's arrival, from one snapshot.
     public func depth() throws(StoreError) -> SpoolDepth {
         try read { db in
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_spool") ?? 0
@@ -111,6 +115,7 @@ public final class SQLiteSpoolStore: SpoolBackend {
         }
     }
 
+    /// Deletes entries through `seq` in a transaction of its own; returns how many there were.
     @discardableResult
     public func delete(through seq: Int64) throws(StoreError) -> Int {
         try write { db in

@@ -44,6 +44,7 @@ public protocol SpoolEntryDeleter: Sendable {
 }
 
 extension SpoolBackend {
+    /// Deletes at once, in a transaction of the backend's own.
     public func deleteEntries(through seq: Int64) throws {
         try delete(through: seq)
     }
@@ -53,11 +54,14 @@ extension SpoolBackend {
 /// (`{"headers": {...}, "body": "...", "received_at": ...}`), the form `lymph run` reads, so
 /// the worker parses it with the parse stage it already has.
 public struct SpoolEntry: Sendable {
+    /// Its place in arrival order (see `SpoolBackend`).
     public let seq: Int64
-    /// Seconds since the epoch.
+    /// When it was stored, in seconds since the epoch.
     public let receivedAt: Double
+    /// The delivery line.
     public let item: [UInt8]
 
+    /// An entry as a backend read it.
     public init(seq: Int64, receivedAt: Double, item: [UInt8]) {
         self.seq = seq
         self.receivedAt = receivedAt
@@ -67,10 +71,12 @@ public struct SpoolEntry: Sendable {
 
 /// How many entries wait, and since when.
 public struct SpoolDepth: Sendable, Equatable {
+    /// Entries in the spool.
     public let count: Int
     /// When the oldest entry arrived (seconds since the epoch); nil when there is none.
     public let oldestReceivedAt: Double?
 
+    /// A depth as a backend counted it.
     public init(count: Int, oldestReceivedAt: Double?) {
         self.count = count
         self.oldestReceivedAt = oldestReceivedAt

@@ -24,6 +24,7 @@ public final class SpoolHandoff: Sendable {
     let maxEntries: Int
     let maxBytes: Int
 
+    /// A handoff that holds at most `maxEntries` entries and `maxBytes` of items and parsed bodies.
     public init(maxEntries: Int = 8192, maxBytes: Int = 16 << 20) {
         self.maxEntries = maxEntries
         self.maxBytes = maxBytes

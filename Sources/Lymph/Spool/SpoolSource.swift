@@ -22,6 +22,7 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     let handoff: SpoolHandoff?
     let doorbell: Doorbell
     let maxItemBytes: Int
+    /// The file name in an entry's `SourcePosition` (its line is the entry's sequence number).
     public static var sourceName: String { "spool" }
     /// Entries per batch. Small on purpose: a batch is one uninterrupted job on one of Swift's
     /// few threads, which the HTTP handlers share, so a long one shows up as request latency.
@@ -45,6 +46,7 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     var deletedThrough: Int64 = 0
     /// The last entry recorded as done in the state file.
     var recordedThrough: Int64 = 0
+    /// The source was stopped: the runner reports the run as finished, not interrupted.
     public private(set) var finished = false
     /// Entries handed to the pipeline so far.
     public let taken = Atomic<Int>(0)
@@ -80,6 +82,9 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     /// `stop` was called.
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
+    /// Up to `batchLimit` entries after the last taken, oldest first; when there are none it
+    /// waits on the doorbell (at most `idleWait`) and returns an idle batch, so the runner
+    /// commits; nil once stopped.
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
         var (entries, handedOver) = try fetch(afterWait: false)
@@ -115,6 +120,7 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
         return (try backend.fetch(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes).map { ($0.seq, $0.item, nil) }, false)
     }
 
+    /// The oldest batch handed out has left the pipeline: its entries are done once committed.
     public func batchFinished() {
         if let batch = batchEnds.popFirst() {
             finishedThrough = batch.end

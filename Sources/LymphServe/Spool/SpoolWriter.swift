@@ -24,6 +24,7 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
         let loop: (any EventLoop)?
     }
 
+    /// Called once per append: the entry's sequence number, or why it was not stored.
     public typealias Completion = @Sendable (Result<Int64, any Error>) -> Void
 
     struct State {
