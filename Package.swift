@@ -80,7 +80,7 @@ let package = Package(
             name: "LymphTests",
             dependencies: ["Lymph", "LymphServe", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        // The webhook connection's state machine and channel handler, driven through EmbeddedChannel.
+        // The webhook connection's state machine and channel handler (through EmbeddedChannel), and the spool.
         .testTarget(
             name: "LymphServeTests",
             dependencies: [
@@ -89,7 +89,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["Lymph"]),

@@ -8,12 +8,10 @@ import GRDB
 /// Drains the spool through the pipeline, in arrival order, as a `Service`. On graceful
 /// shutdown it finishes the batches in hand, commits, and stops; what is left stays in the
 /// spool for the next start.
-public final class PipelineWorker: Service, Sendable {
+public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
     let pipeline: Pipeline
     let served: ServedPipeline
-    let source: SpoolSource
-    let handoff: SpoolHandoff
-    let doorbell: Doorbell
+    let source: SpoolSource<Backend>
     let metrics: ServeMetrics
     let logger: Logger
     /// Milliseconds since the epoch of the last sign of life (a poll of the spool or a batch).
@@ -23,16 +21,13 @@ public final class PipelineWorker: Service, Sendable {
 
     /// How much lower the worker's thread is scheduled than the HTTP side (nice 5 weighs about
     /// a third of nice 0 when both want a core).
-    static let niceness: Int32 = 5
+    static var niceness: Int32 { 5 }
 
     /// `pipeline` is the one opened from `served`'s current spec; a reload replaces it.
-    public init(pipeline: Pipeline, served: ServedPipeline, source: SpoolSource, handoff: SpoolHandoff, doorbell: Doorbell,
-                metrics: ServeMetrics, logger: Logger) {
+    public init(pipeline: Pipeline, served: ServedPipeline, source: SpoolSource<Backend>, metrics: ServeMetrics, logger: Logger) {
         self.pipeline = pipeline
         self.served = served
         self.source = source
-        self.handoff = handoff
-        self.doorbell = doorbell
         self.metrics = metrics
         self.logger = logger
     }
@@ -43,7 +38,6 @@ public final class PipelineWorker: Service, Sendable {
         defer { running.store(false, ordering: .relaxed) }
         let metrics = self.metrics
         let source = self.source
-        let doorbell = self.doorbell
         let executor = WorkerThreadExecutor(name: "lymph-worker", niceness: Self.niceness)
         ChildProcesses.runPlugins(atNiceness: Self.niceness)
         var pipeline = self.pipeline
@@ -53,7 +47,7 @@ public final class PipelineWorker: Service, Sendable {
         do {
             while true {
                 let control = RunControl()
-                served.running(control) { doorbell.ring() }
+                served.running(control) { source.wake() }
                 // One batch at a time, on the worker's own thread (below): latency of answers
                 // over the worker's throughput.
                 var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 1)
@@ -66,11 +60,10 @@ public final class PipelineWorker: Service, Sendable {
                     try await withGracefulShutdownHandler {
                         try await runner.run(reader: BeatingSource(source, worker: self))
                     } onGracefulShutdown: { [diskFull = self.pipeline.diskFull] in
-                        source.stopping.store(true, ordering: .relaxed)
+                        source.stop()
                         // A worker waiting for disk space stops waiting: what it had not
                         // finished stays spooled.
                         diskFull?.stop()
-                        doorbell.ring()
                     }
                 }
                 totals.read += summary.itemsRead
@@ -78,7 +71,7 @@ public final class PipelineWorker: Service, Sendable {
                 totals.deadLetters += summary.deadLetters
                 // A stop that is not a shutdown is a reload: the batches in hand are finished
                 // and committed, so the next pipeline takes over at a batch boundary.
-                if source.stopping.load(ordering: .relaxed) || Task.isCancelled { break }
+                if source.isStopping || Task.isCancelled { break }
                 guard let next = served.takePending() else { continue }
                 pipeline = try swap(pipeline, for: next)
             }
@@ -99,8 +92,8 @@ public final class PipelineWorker: Service, Sendable {
             let new = try old.reloaded(next.spec)
             if old !== pipeline { old.close() }
             // Entries the server spooled after checking them with the new pipeline's only verify
-            // stage need not be checked again (see `SpoolSource.takeFrom`).
-            source.takeFrom(handoff, signaturesChecked: new.verifyStageCount == 1)
+            // stage need not be checked again (see `SpoolSource.handoffSignaturesChecked`).
+            source.handoffSignaturesChecked = new.verifyStageCount == 1
             served.swapped(next)
             logger.notice("pipeline swapped in", metadata: ["sha256": "\(next.sha256)", "stages": "\(next.spec.stages.count)"])
             return new
@@ -125,11 +118,11 @@ public final class PipelineWorker: Service, Sendable {
 }
 
 /// The spool source, noting each poll as a sign of life.
-final class BeatingSource: ItemSource {
-    let source: SpoolSource
-    let worker: PipelineWorker
+final class BeatingSource<Backend: SpoolBackend>: ItemSource {
+    let source: SpoolSource<Backend>
+    let worker: PipelineWorker<Backend>
 
-    init(_ source: SpoolSource, worker: PipelineWorker) {
+    init(_ source: SpoolSource<Backend>, worker: PipelineWorker<Backend>) {
         self.source = source
         self.worker = worker
     }

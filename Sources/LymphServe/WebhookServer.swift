@@ -54,16 +54,14 @@ public final class WebhookServer: Sendable {
     let pipeline: Pipeline
     let options: Options
     let logger: Logger
-    let spoolStore: StateStore
-    let spoolLock: StoreLock
-    let doorbell = Doorbell()
+    /// Where accepted webhooks wait for the worker (the SQLite file beside the state file).
+    let spool: Spool<SQLiteSpoolStore>
+    /// The spool's group-commit writer, which every webhook goes through.
     let writer: SpoolWriter
-    let source: SpoolSource
-    let worker: PipelineWorker
+    let worker: PipelineWorker<SQLiteSpoolStore>
     public let metrics: ServeMetrics
     /// The pipeline as loaded, and its replacement on reload.
     let served: ServedPipeline
-    let initialDepth: Int
     let shuttingDown = Atomic<Bool>(false)
     /// Appends queued but not yet committed: counted against `max_spool` too.
     let queued = Atomic<Int>(0)
@@ -89,42 +87,16 @@ public final class WebhookServer: Sendable {
         self.served = served
         self.options = options
         self.logger = logger
-        let spoolPath = StateStore.spoolPath(forState: store.location)
-        // The spool is a store file too: nothing else may open it as its state.
-        spoolLock = try StoreLock.acquire(forState: spoolPath)
-        spoolStore = try StateStore.open(path: spoolPath, durability: .full)
-        let source = SpoolSource(store: try StateStore.open(path: spoolPath), doorbell: doorbell, maxItemBytes: pipeline.spec.parse.maxBytes)
-        // Entries whose work committed just before a crash are done: not again (nothing is
-        // appended yet, so this connection may write the spool once).
-        switch try source.skipDone(recordedIn: store) {
-        case .skipped(0): break
-        case .skipped(let n):
-            logger.notice("skipped \(n) spool entries processed before the last stop (their work was committed, their deletion from the spool was not)")
-        case .recordDropped(let done):
-            logger.warning("the state file says spool entries through \(done) are done, but this spool never held that many (it was replaced): the record is dropped and every entry in the spool is processed")
-        }
-        initialDepth = try spoolStore.spoolDepth().count
-        try spoolStore.checkpointEvery(pages: 256)
-        let metrics = served.metrics
-        self.metrics = metrics
-        let handoff = SpoolHandoff()
-        let writer = SpoolWriter(store: spoolStore, doorbell: doorbell, handoff: handoff, deadline: Self.appendDeadline,
-                                 onCommit: { metrics.spoolCommits.increment() },
-                                 onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
-        self.writer = writer
-        // One connection writes the spool (see SpoolSource.deleteEntries), and checkpoints it.
-        source.deleteEntries = { seq in writer.delete(through: seq) }
-        // Every webhook spooled passed `verifier` first. With a second verify stage the flag
-        // could not say which one it stands for, so each then checks for itself.
-        source.takeFrom(handoff, signaturesChecked: pipeline.verifyStageCount == 1)
-        self.source = source
-        worker = PipelineWorker(pipeline: pipeline, served: served, source: source, handoff: handoff, doorbell: doorbell, metrics: metrics, logger: logger)
+        metrics = served.metrics
+        // Every webhook spooled passed `served.verifier` first (see `SpoolSource.handoffSignaturesChecked`).
+        spool = try Spool.open(forState: store, maxItemBytes: pipeline.spec.parse.maxBytes, handoffSignaturesChecked: pipeline.verifyStageCount == 1,
+                               metrics: metrics, deadline: Self.appendDeadline, logger: logger)
+        writer = spool.writer
+        worker = PipelineWorker(pipeline: pipeline, served: served, source: spool.source, metrics: metrics, logger: logger)
     }
 
     /// Entries accepted and not yet committed as done.
-    var spoolDepth: Int {
-        initialDepth + writer.appended.load(ordering: .relaxed) - source.deleted.load(ordering: .relaxed)
-    }
+    var spoolDepth: Int { spool.depth }
 
     /// Runs until `shutdown()`; `onListening` gets the bound address (port 0 picks one).
     public func run(onListening: @escaping @Sendable (String, Int) -> Void) async throws {
@@ -158,7 +130,7 @@ public final class WebhookServer: Sendable {
         group.withLock { $0 = serviceGroup }
         // A shutdown asked for before the group existed.
         if shuttingDown.load(ordering: .relaxed) { await serviceGroup.triggerGracefulShutdown() }
-        defer { writer.close() }
+        defer { spool.close() }
         do {
             try await serviceGroup.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
@@ -323,9 +295,9 @@ public final class WebhookServer: Sendable {
 
     func health() async -> Response {
         var problems: [String] = []
-        let spool = spoolStore
+        let backend = spool.backend
         do {
-            try await storeCall { try spool.probeWritable() }
+            try await storeCall { try backend.probeWritable() }
             // A write went through: the last append's failure is over (no webhook may have
             // come since to clear it).
             writer.clearProblem()
@@ -355,8 +327,8 @@ public final class WebhookServer: Sendable {
 
     func renderMetrics() async -> Response {
         var oldestAge = 0.0
-        let spool = spoolStore
-        if spoolDepth > 0, let oldest = try? await storeCall({ try spool.spoolDepth().oldest }) ?? nil { oldestAge = max(0, Timestamp.now() - oldest) }
+        let backend = spool.backend
+        if spoolDepth > 0, let oldest = try? await storeCall({ try backend.depth().oldestReceivedAt }) ?? nil { oldestAge = max(0, Timestamp.now() - oldest) }
         let bytes = metrics.render(depth: spoolDepth, oldestAge: oldestAge)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -52,14 +52,14 @@ struct SpoolCommand: AsyncParsableCommand {
             throw ValidationError("say which spool: a pipeline file, --state PATH or --spool PATH (one of them)")
         }
         if let spool { return (spool, SpoolStatus.statePath(forSpool: spool), "'\(spool)'") }
-        if let state { return (StateStore.spoolPath(forState: state), state, "'\(state)'") }
+        if let state { return (SQLiteSpoolStore.path(forState: state), state, "'\(state)'") }
         let file = pipeline!
         let spec = try PipelineFile.load(file)
         guard let statePath = spec.statePath else {
             Console.error("lymph: \(file) keeps its state in memory: it has no spool (lymph serve needs a state file)")
             throw ExitCode(2)
         }
-        return (StateStore.spoolPath(forState: statePath), statePath, file)
+        return (SQLiteSpoolStore.path(forState: statePath), statePath, file)
     }
 
     static func details(_ s: SpoolStatus, owner: String, now: Double = Timestamp.now(), time: TimeZoneOptions.Zone = .utc) -> String {

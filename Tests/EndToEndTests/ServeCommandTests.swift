@@ -355,7 +355,7 @@ struct ServeCommandTests {
         #expect(h.stop(SIGTERM) == 0)
         #expect(Date().timeIntervalSince(started) < 10, "exit took \(Date().timeIntervalSince(started)) s")
         #expect(RawHTTP.readUntilClose(fd).isEmpty)
-        let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
+        let left = try SQLiteSpoolStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").depth().count
         #expect(left + Self.lines(h, "processed.log").filter { $0 == "evt_term_idle" }.count == 1)
     }
 
@@ -528,8 +528,8 @@ struct ServeCommandTests {
         try h.waitForDrain(timeout: 60)
         // Each accepted event opened exactly one ticket, whatever was written before the crash.
         #expect(try Self.tickets(h) == 60)
-        let store = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite")
-        #expect(try store.spoolDepth().count == 0)
+        let store = try SQLiteSpoolStore.open(path: h.dir + "/.lymph/serve.spool.sqlite")
+        #expect(try store.depth().count == 0)
         #expect(Set(Self.lines(h, "processed.log")) == Set(accepted))
     }
 
@@ -544,8 +544,8 @@ struct ServeCommandTests {
         #expect(h.stop(SIGTERM) == 0)
         #expect(h.stderrText.get().contains("stopped"))
         // Processed, or still in the spool for the next start: never both, never neither.
-        let store = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite")
-        let left = try store.spoolDepth().count
+        let store = try SQLiteSpoolStore.open(path: h.dir + "/.lymph/serve.spool.sqlite")
+        let left = try store.depth().count
         let processed = Set(Self.lines(h, "processed.log")).count
         #expect(processed + left == 20, "processed \(processed), left \(left)")
         try h.start()
@@ -574,7 +574,7 @@ struct ServeCommandTests {
         let reply = try RawHTTP.readReply(fd)
         #expect(reply.status == 202, "\(reply.status) \(reply.body)")
         #expect(h.stop(0) == 0)  // signal 0: only wait for the exit the first SIGTERM started
-        let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
+        let left = try SQLiteSpoolStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").depth().count
         #expect(left + Self.lines(h, "processed.log").filter { $0 == "evt_inflight" }.count == 1)
     }
 
@@ -594,7 +594,7 @@ struct ServeCommandTests {
         #expect(status == 128 + SIGTERM)
         #expect(Date().timeIntervalSince(start) < 3)
         #expect(processes(containing: "slow.sh").isEmpty)
-        let left = try StateStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").spoolDepth().count
+        let left = try SQLiteSpoolStore.open(path: h.dir + "/.lymph/serve.spool.sqlite").depth().count
         #expect(left > 0)
         Self.writeSlowPlugin(h, seconds: "0")
         try h.start()

@@ -280,9 +280,9 @@ struct SpoolStatusTests {
     func makeSpool(_ items: [String], receivedAt: Double) throws -> (dir: String, spool: String, state: String) {
         let dir = Fixture.temporaryDirectory()
         let state = dir + "/serve.sqlite"
-        let spool = StateStore.spoolPath(forState: state)
-        let store = try StateStore.open(path: spool)
-        for (i, item) in items.enumerated() { _ = try store.spoolAppend([Array(item.utf8)], receivedAt: receivedAt + Double(i)) }
+        let spool = SQLiteSpoolStore.path(forState: state)
+        let store = try SQLiteSpoolStore.open(path: spool)
+        for (i, item) in items.enumerated() { _ = try store.append([Array(item.utf8)], receivedAt: receivedAt + Double(i)) }
         return (dir, spool, state)
     }
 
@@ -339,7 +339,7 @@ struct SpoolStatusTests {
         let (_, spool, state) = try makeSpool(["a", "b"], receivedAt: 0)
         let stateLock = try StoreLock.acquire(forState: state)
         let spoolLock = try StoreLock.acquire(forState: spool)
-        let writer = try StateStore.open(path: spool, durability: .full)
+        let writer = try SQLiteSpoolStore.open(path: spool, durability: .full)
         let seen = try writer.write { db -> Int in
             try db.execute(sql: "INSERT INTO lymph_spool (received_at, item) VALUES (1, x'00')")
             // Not yet committed: the reader sees the last commit, without waiting.
@@ -363,6 +363,6 @@ struct SpoolStatusTests {
     ] as [(String, String?)])
     func statePath(spool: String, state: String?) {
         #expect(SpoolStatus.statePath(forSpool: spool) == state)
-        if let state { #expect(StateStore.spoolPath(forState: state) == spool) }
+        if let state { #expect(SQLiteSpoolStore.path(forState: state) == spool) }
     }
 }

@@ -8,15 +8,16 @@ public struct Delivery: Sendable {
     let bodyIndex: Int
     /// The body already unescaped, when the parse stage had to (kept, so no stage does it again).
     let unescapedBody: ArraySlice<UInt8>?
-    /// Its signature was checked before it was spooled (see `RawItem.signatureChecked`).
-    let signatureChecked: Bool
+    /// What `lymph serve` already did with it before spooling it (`RawItem.prepared`); nil for
+    /// every delivery read from a file or replayed.
+    let prepared: PreparedDelivery?
 
-    init(document: JSONDocument, headersIndex: Int, bodyIndex: Int, unescapedBody: ArraySlice<UInt8>?, signatureChecked: Bool = false) {
+    init(document: JSONDocument, headersIndex: Int, bodyIndex: Int, unescapedBody: ArraySlice<UInt8>?, prepared: PreparedDelivery? = nil) {
         self.document = document
         self.headersIndex = headersIndex
         self.bodyIndex = bodyIndex
         self.unescapedBody = unescapedBody
-        self.signatureChecked = signatureChecked
+        self.prepared = prepared
     }
 
     /// The body exactly as sent (the signature covers these bytes). Unescaped when asked for, if

@@ -4,15 +4,10 @@ public struct RawItem: Sendable {
     public var source: SourcePosition
     /// The item was longer than the limit; `bytes` holds only its beginning.
     public var oversize: Bool
-    /// The signature of this delivery was already checked, with the secrets of the pipeline's
-    /// only verify stage, by the process that read it (`lymph serve` before spooling it); that
-    /// stage then skips the HMAC. Set only by `SpoolSource`, in memory: nothing read from a
-    /// file or a request can set it, and it is not public API.
-    package var signatureChecked = false
-    /// The delivery's body as `lymph serve` parsed it before spooling it: the same bytes the
-    /// item's `body` string holds (only valid UTF-8 bodies are handed on), so the parse stage
-    /// neither unescapes nor parses the body again. Set only by `SpoolSource`, in memory.
-    package var parsedBody: JSONDocument?
+    /// What `lymph serve` already did with this delivery (parsed its body, checked its
+    /// signature); nil for everything read from a file, stdin or the spool file. Set only by
+    /// `SpoolSource`, in memory (see `PreparedDelivery`).
+    package var prepared: PreparedDelivery?
 
     public init(bytes: ArraySlice<UInt8>, source: SourcePosition, oversize: Bool = false) {
         self.bytes = bytes

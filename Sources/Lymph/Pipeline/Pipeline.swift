@@ -54,7 +54,7 @@ public final class Pipeline: Sendable {
     public static func open(_ spec: PipelineSpec, overrides: Overrides = Overrides(),
                             environment: [String: String] = ProcessInfo.processInfo.environment,
                             now: Double = Timestamp.now(), requireStore: Bool = false,
-                            storeDurability: StateStore.Durability = .normal, diskFull: DiskFullWait? = nil) throws -> Pipeline {
+                            storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }

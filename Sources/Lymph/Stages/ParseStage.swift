@@ -73,8 +73,7 @@ public struct ParseStage: Sendable {
             return .rejected(DeadLetter(stage: name, reason: Reason.tooLarge.rawValue, message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
-            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, signatureChecked: item.signatureChecked,
-                                        parsedBody: item.parsedBody))
+            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, prepared: item.prepared))
         } catch let r as Rejection {
             return .rejected(DeadLetter(stage: name, reason: r.reason.rawValue, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
@@ -122,10 +121,10 @@ public struct ParseStage: Sendable {
         return String(decoding: exact, as: UTF8.self).utf8.elementsEqual(shown) ? exact[...] : shown
     }
 
-    /// `signatureChecked` (see `RawItem`) holds for the item itself, not for a delivery replayed
-    /// from inside a dead-letter record.
-    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil, signatureChecked: Bool = false,
-                   parsedBody: JSONDocument? = nil) throws -> Event {
+    /// `prepared` (see `RawItem`) holds for the item itself, not for a delivery replayed from
+    /// inside a dead-letter record.
+    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil,
+                   prepared: PreparedDelivery? = nil) throws -> Event {
         let tooLarge = Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)")
         if bytes.count > maxRecordBytes { throw tooLarge }
         let doc: JSONDocument
@@ -146,7 +145,7 @@ public struct ParseStage: Sendable {
         if bytes.count > maxBytes && !(replayDepth < 4 && fields.error >= 0 && !(fields.headers >= 0 && fields.body >= 0)) { throw tooLarge }
         if fields.headers >= 0 && fields.body >= 0 {
             return try parseDelivery(doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
-                                     signatureChecked: signatureChecked, parsedBody: parsedBody)
+                                     prepared: prepared)
         }
         if replayDepth < 4, fields.error >= 0 {
             if let resume = root.member(Self.resumeKey) {
@@ -223,10 +222,10 @@ public struct ParseStage: Sendable {
         return e
     }
 
-    /// `parsedBody`: the body already parsed by the process that received it (see
-    /// `RawItem.parsedBody`); used only when it has no line breaks to strip.
-    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition, signatureChecked: Bool = false,
-                       parsedBody: JSONDocument? = nil) throws -> Event {
+    /// `prepared`: what the process that received it already did (see `PreparedDelivery`); its
+    /// parsed body is used only when it has no line breaks to strip.
+    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition,
+                       prepared: PreparedDelivery? = nil) throws -> Event {
         guard headers.kind == .object else {
             throw Rejection(reason: .invalidDelivery, message: "delivery 'headers' must be an object of header names to values")
         }
@@ -235,7 +234,7 @@ public struct ParseStage: Sendable {
         }
         // The body the server parsed, when there are no line breaks to strip from it; else the
         // body string, unescaped (and kept, so no stage unescapes it again).
-        let handed = parsedBody.flatMap { ByteScan.containsLineBreak($0.bytes) ? nil : $0 }
+        let handed = prepared?.body.flatMap { ByteScan.containsLineBreak($0.bytes) ? nil : $0 }
         let unescapedBody = handed == nil ? body.stringBytes ?? [] : nil
         if (handed?.bytes.count ?? unescapedBody?.count ?? 0) > maxBytes {
             throw Rejection(reason: .tooLarge, message: "delivery body is larger than max_bytes (\(maxBytes) bytes)")
@@ -255,7 +254,7 @@ public struct ParseStage: Sendable {
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
         return Event(document: eventDoc, fields: fields, source: source, origin: nil,
                      delivery: Delivery(document: doc, headersIndex: headers.index, bodyIndex: body.index, unescapedBody: unescapedBody,
-                                        signatureChecked: signatureChecked))
+                                        prepared: prepared))
     }
 
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {

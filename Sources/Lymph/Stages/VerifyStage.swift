@@ -27,7 +27,7 @@ public struct VerifyStage: Stage {
             return .fail(.unsigned, message: "event arrived without a signature (a plain event line, not a delivery with headers and body); verify rejects unsigned events")
         }
         // `lymph serve` checked this delivery with these secrets before spooling it.
-        if !delivery.signatureChecked, let problem = checkSignature(delivery.headerBytes(Self.headerBytes), body: delivery.body) {
+        if delivery.prepared?.signatureChecked != true, let problem = checkSignature(delivery.headerBytes(Self.headerBytes), body: delivery.body) {
             return .fail(reason: problem.reason, message: problem.message)
         }
         // A spooled webhook is judged by when it arrived, not by when the worker reaches it:

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 
-/// The embedded store (SQLite through GRDB): dedup memory now, tickets and the HTTP spool later.
+/// The embedded store (SQLite through GRDB): dedup keys, tickets, sensors, replays, output
+/// files' committed lengths, input checkpoints and how far `lymph serve`'s spool is done. The
+/// spool itself is another file (`SQLiteSpoolStore`).
 ///
 /// WAL mode with `synchronous = NORMAL`: a committed transaction survives a crash of Lymph;
 /// after a power loss the last transactions may roll back, never half-apply.
@@ -11,39 +12,11 @@ public final class StateStore: Sendable {
     public let location: String
     let queue: DatabaseQueue
 
-    /// How a commit reaches the disk. `normal` (WAL, the default) survives a crash of Lymph;
-    /// `full` also syncs the log on every commit, so it survives a power loss: what the HTTP
-    /// spool needs before it answers 202.
-    public enum Durability: Sendable { case normal, full }
-
     /// Opens (creating it and its folder) and migrates the store at `path`, or an in-memory one for
     /// `:memory:`; throws when it cannot.
-    public static func open(path: String, durability: Durability = .normal) throws(StoreError) -> StateStore {
+    public static func open(path: String, durability: StoreDurability = .normal) throws(StoreError) -> StateStore {
         do {
-            var config = Configuration()
-            config.busyMode = .timeout(5)
-            let queue: DatabaseQueue
-            if path == ":memory:" {
-                queue = try DatabaseQueue(configuration: config)
-            } else {
-                let parent = (path as NSString).deletingLastPathComponent
-                if !parent.isEmpty {
-                    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-                }
-                config.prepareDatabase { db in
-                    try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-                    // Dedup keys arrive in random order, so the B-tree is touched everywhere:
-                    // a 32 MiB page cache keeps most of it in memory. Bounded, and no mmap, so
-                    // memory does not grow with the size of the store.
-                    try db.execute(sql: "PRAGMA cache_size = -32768")
-                }
-                queue = try DatabaseQueue(path: path, configuration: config)
-                try queue.writeWithoutTransaction { db in
-                    _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-                }
-            }
-            try Self.migrator.migrate(queue)
-            return StateStore(location: path, queue: queue)
+            return StateStore(location: path, queue: try SQLiteFile.open(path: path, durability: durability, migrator: migrator))
         } catch {
             throw StoreError(location: path, message: "cannot open the store: \(error)")
         }
@@ -104,17 +77,8 @@ public final class StateStore: Sendable {
                 );
                 """)
         }
-        m.registerMigration("v3-spool") { db in
-            // Webhooks accepted by `lymph serve`, oldest first. AUTOINCREMENT: a sequence number
-            // is never reused, so arrival order survives deletes and restarts.
-            try db.execute(sql: """
-                CREATE TABLE lymph_spool (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    received_at REAL NOT NULL,
-                    item BLOB NOT NULL
-                )
-                """)
-        }
+        // "v3-spool" made `lymph_spool` here; the spool has a file and a schema of its own
+        // (`SQLiteSpoolStore`). State files made before keep that table, empty.
         m.registerMigration("v4-replays") { db in
             // Resume points whose replay completed (see `ReplayLedger`): a record replayed twice
             // does its work once.
@@ -171,37 +135,6 @@ public final class StateStore: Sendable {
             return try queue.write(body)
         } catch {
             throw StoreError(location: location, writeFailure: error)
-        }
-    }
-
-    /// `write` for the per-request path: `BEGIN IMMEDIATE` and `COMMIT` are prepared once and
-    /// reused, where GRDB's transaction parses its SQL text each time.
-    func writeInTransaction<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
-        do {
-            return try queue.writeWithoutTransaction { db in
-                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
-                do {
-                    let result = try body(db)
-                    try db.cachedStatement(sql: "COMMIT").execute()
-                    return result
-                } catch {
-                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
-                    throw error
-                }
-            }
-        } catch {
-            throw StoreError(location: location, writeFailure: error)
-        }
-    }
-
-    /// One statement's read, outside a transaction: a single statement sees a consistent
-    /// snapshot by itself. Spares the four statements `read` wraps around it (read-only mode on
-    /// and off, begin, commit), which showed in profiles of `lymph serve`'s worker.
-    func readOneStatement<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
-        do {
-            return try queue.unsafeRead(body)
-        } catch {
-            throw StoreError(location: location, message: "read failed: \(error)")
         }
     }
 

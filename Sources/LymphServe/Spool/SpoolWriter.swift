@@ -8,13 +8,14 @@ import Synchronization
 /// requests costs one fsync, not one each.
 ///
 /// Commits run on a thread of their own, so a slow disk never blocks the event loops or Swift's
-/// cooperative threads. Each caller hears back only after its entry is durable
-/// (`synchronous = FULL`): that is what makes a 202 safe to send.
+/// cooperative threads. Each caller hears back only after its entry is durable (the backend's
+/// `append` returned): that is what makes a 202 safe to send. The writer is the backend's only
+/// writer: the worker's deletes come to it as a `SpoolEntryDeleter` and ride in its next commit.
 ///
 /// A caller waits at most `deadline`: a watchdog answers the ones a stalled commit holds longer
 /// with `SpoolTimeout`. One timer serves all callers, rather than a timer task per request,
 /// which would add two tasks and a timer-heap entry to every webhook's path.
-public final class SpoolWriter: Sendable {
+public final class SpoolWriter: SpoolEntryDeleter, Sendable {
     struct Waiter {
         let since: ContinuousClock.Instant
         let completion: Completion
@@ -23,6 +24,7 @@ public final class SpoolWriter: Sendable {
         let loop: (any EventLoop)?
     }
 
+    /// Called once per append: the entry's sequence number, or why it was not stored.
     public typealias Completion = @Sendable (Result<Int64, any Error>) -> Void
 
     struct State {
@@ -38,7 +40,6 @@ public final class SpoolWriter: Sendable {
         var idle = false
     }
 
-    let store: StateStore
     let doorbell: Doorbell
     /// Committed entries go here too, for the worker to take from memory.
     let handoff: SpoolHandoff?
@@ -63,17 +64,18 @@ public final class SpoolWriter: Sendable {
     /// Called with the number of callers the watchdog has just answered with `SpoolTimeout`.
     let onTimeout: @Sendable (Int) -> Void
 
-    /// `store` should be opened with `.full` durability, on the pipeline's state file.
-    public init(store: StateStore, doorbell: Doorbell, handoff: SpoolHandoff? = nil, deadline: Duration = .seconds(3), onCommit: @escaping @Sendable () -> Void = {},
-                onTimeout: @escaping @Sendable (Int) -> Void = { _ in }) {
+    /// Starts the writer's thread, which alone writes `backend` from now on (a SQLite one
+    /// opened with `.full` durability). Committed entries are offered to `handoff` and `doorbell`
+    /// is rung after each commit.
+    public init(backend: some SpoolBackend, doorbell: Doorbell, handoff: SpoolHandoff? = nil, deadline: Duration = .seconds(3),
+                onCommit: @escaping @Sendable () -> Void = {}, onTimeout: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.onCommit = onCommit
         self.onTimeout = onTimeout
-        self.store = store
         self.doorbell = doorbell
         self.handoff = handoff
         self.deadline = deadline
         NamedThread.start("lymph-spool") { [self] in
-            loop()
+            loop(backend)
             ended.signal()
         }
         let tick = max(deadline.wholeMilliseconds / 8, 10)
@@ -83,8 +85,8 @@ public final class SpoolWriter: Sendable {
     }
 
     /// Deletes entries through `seq` in the next commit (with appends, when there are any).
-    /// Returns at once; a failed delete is retried with the next one, which covers it.
-    public func delete(through seq: Int64) {
+    /// Returns at once; a failed delete is retried with the next commit.
+    public func deleteEntries(through seq: Int64) {
         let wake = state.withLock { s in
             s.deleteThrough = max(s.deleteThrough ?? seq, seq)
             if s.idle { s.idle = false; return true }
@@ -110,7 +112,7 @@ public final class SpoolWriter: Sendable {
     /// Without, it runs on the writer's or the watchdog's thread.
     ///
     /// `body`: the webhook's body as the server parsed it, handed to the worker with the entry
-    /// (see `RawItem.parsedBody`); nil when it is not exactly what the entry's body holds.
+    /// (see `PreparedDelivery.body`); nil when it is not exactly what the entry's body holds.
     public func append(_ item: [UInt8], body: JSONDocument? = nil, on loop: (any EventLoop)?, completion: @escaping Completion) {
         enum Outcome { case closed, wake, queued }
         let now = ContinuousClock.now
@@ -171,7 +173,7 @@ public final class SpoolWriter: Sendable {
         Self.complete(late.map { ($0, .failure(error)) })
     }
 
-    private func loop() {
+    private func loop(_ backend: some SpoolBackend) {
         // A delete that failed: retried with the next commit, never in a loop of its own.
         var carriedDelete: Int64?
         while true {
@@ -186,7 +188,7 @@ public final class SpoolWriter: Sendable {
             }
             if group.isEmpty && requested == nil {
                 if closed {
-                    if let carriedDelete { _ = try? store.spoolDelete(through: carriedDelete) }
+                    if let carriedDelete { _ = try? backend.delete(through: carriedDelete) }
                     return
                 }
                 wakeup.wait()
@@ -196,16 +198,16 @@ public final class SpoolWriter: Sendable {
             carriedDelete = nil
             if group.isEmpty {
                 if let deleteThrough {
-                    if (try? store.spoolDelete(through: deleteThrough)) == nil { carriedDelete = deleteThrough } else { onCommit() }
+                    if (try? backend.delete(through: deleteThrough)) == nil { carriedDelete = deleteThrough } else { onCommit() }
                 }
                 continue
             }
             let items = group.map(\.item)
-            var result = Result { try store.spoolAppend(items, receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
+            var result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
             if case .failure = result, deleteThrough != nil {
                 // A delete that keeps failing must not take the appends down with it.
                 carriedDelete = deleteThrough
-                result = Result { try store.spoolAppend(items, receivedAt: Timestamp.now()) }
+                result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: nil) }
             }
             switch result {
             case .success: failure.withLock { $0 = nil }

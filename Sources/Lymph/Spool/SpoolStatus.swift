@@ -89,7 +89,7 @@ public struct SpoolStatus: Sendable {
         try Bool.fetchOne(db, sql: "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [name]) ?? false
     }
 
-    /// The state file that a spool file belongs to: the inverse of `StateStore.spoolPath(forState:)`.
+    /// The state file that a spool file belongs to: the inverse of `SQLiteSpoolStore.path(forState:)`.
     public static func statePath(forSpool path: String) -> String? {
         if path.hasSuffix(".spool.sqlite") { return String(path.dropLast(13)) + ".sqlite" }
         if path.hasSuffix(".spool") { return String(path.dropLast(6)) }

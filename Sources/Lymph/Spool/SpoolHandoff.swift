@@ -24,13 +24,14 @@ public final class SpoolHandoff: Sendable {
     let maxEntries: Int
     let maxBytes: Int
 
+    /// A handoff that holds at most `maxEntries` entries and `maxBytes` of items and parsed bodies.
     public init(maxEntries: Int = 8192, maxBytes: Int = 16 << 20) {
         self.maxEntries = maxEntries
         self.maxBytes = maxBytes
     }
 
     /// Called by the spool's writer after `items` committed as `seqs` (same order); `bodies`,
-    /// when given, holds each one's parsed body or nil (see `RawItem.parsedBody`).
+    /// when given, holds each one's parsed body or nil (see `PreparedDelivery.body`).
     public func offer(seqs: [Int64], items: [[UInt8]], bodies: [JSONDocument?] = []) {
         state.withLock { s in
             if let last = seqs.last { s.lastOffered = last }

@@ -57,17 +57,16 @@ struct SpoolHandoffTests {
     func verifiedAgainFromFile() async throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try StateStore.open(path: dir + "/state.spool.sqlite")
+        let store = try SQLiteSpoolStore.open(path: dir + "/state.spool.sqlite")
         let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
         // Signed with a secret this pipeline does not have: what a spool written under another
         // configuration (before a restart) may hold.
         let foreign = Array(Fixture.delivery(body, secret: "other").utf8)
-        let seqs = try store.spoolAppend([foreign], receivedAt: Timestamp.now())
+        let seqs = try store.append([foreign], receivedAt: Timestamp.now())
         #expect(seqs == [1])
 
         let handoff = SpoolHandoff()
-        let source = SpoolSource(store: store, doorbell: Doorbell(), maxItemBytes: 1 << 20)
-        source.takeFrom(handoff, signaturesChecked: true)
+        let source = SpoolSource(backend: store, deleter: store, handoff: handoff, handoffSignaturesChecked: true, doorbell: Doorbell(), maxItemBytes: 1 << 20)
         handoff.offer(seqs: [2], items: [foreign])
 
         let verify = VerifyStage(secrets: [Array("topsecret".utf8)])
@@ -78,10 +77,10 @@ struct SpoolHandoffTests {
             return try await verify.process(events, context: Fixture.context()).map(\.label)
         }
         let fromFile = try await source.nextBatch(control: RunControl())
-        #expect(fromFile?.items.map(\.signatureChecked) == [false])
+        #expect(fromFile?.items.map { $0.prepared == nil } == [true])
         #expect(try await outcomes(fromFile) == ["fail(bad_signature)"])
         let fromMemory = try await source.nextBatch(control: RunControl())
-        #expect(fromMemory?.items.map(\.signatureChecked) == [true])
+        #expect(fromMemory?.items.map { $0.prepared?.signatureChecked } == [true])
         #expect(try await outcomes(fromMemory) == ["pass"])
     }
 
@@ -93,7 +92,7 @@ struct SpoolHandoffTests {
             let line = Array(Fixture.delivery(body, secret: "topsecret").utf8)
             let plain = RawItem(bytes: line[...], source: SourcePosition(file: "spool", line: 1))
             var handed = plain
-            handed.parsedBody = try JSONDocument(parsing: Array(body.utf8))
+            handed.prepared = PreparedDelivery(body: try JSONDocument(parsing: Array(body.utf8)), signatureChecked: false)
             guard case .event(let a) = ParseStage().parse(plain), case .event(let b) = ParseStage().parse(handed) else {
                 Issue.record("did not parse: \(body)")
                 continue
@@ -103,7 +102,7 @@ struct SpoolHandoffTests {
             #expect(Array(b.delivery?.body ?? []) == Array(body.utf8))
             #expect(!b.document.bytes.contains(UInt8(ascii: "\n")))
             // Without line breaks the event holds the handed-over document itself (no second parse).
-            let same = b.document.bytes.withUnsafeBufferPointer { e in handed.parsedBody!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress } }
+            let same = b.document.bytes.withUnsafeBufferPointer { e in handed.prepared!.body!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress } }
             #expect(same == !body.contains("\n"))
             // Unescaped once: kept by the parse stage when it had to, never when handed over.
             #expect(a.delivery?.unescapedBody != nil)
@@ -114,12 +113,12 @@ struct SpoolHandoffTests {
         #expect(try JSONDocument(parsing: long).memorySize >= long.count + long.count / 12 * MemoryLayout<JSONTapeEntry>.stride)
     }
 
-    @Test("the flag covers the item itself, not a delivery replayed from inside a dead-letter record")
+    @Test("what the server prepared covers the item itself, not a delivery replayed from inside a dead-letter record")
     func notThroughReplay() async throws {
         let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
         let record = #"{"error":{"stage":"verify","reason":"bad_signature"},"delivery":\#(Fixture.delivery(body, secret: "other"))}"#
         var item = RawItem(bytes: Array(record.utf8)[...], source: SourcePosition(file: "spool", line: 1))
-        item.signatureChecked = true
+        item.prepared = PreparedDelivery(body: nil, signatureChecked: true)
         guard case .event(let event) = ParseStage().parse(item) else {
             Issue.record("the record did not parse")
             return
@@ -135,10 +134,10 @@ struct SpoolHandoffTests {
         let path = dir + "/state.spool.sqlite"
         let doorbell = Doorbell()
         let handoff = SpoolHandoff(maxEntries: 16, maxBytes: 1 << 20)
-        let writer = SpoolWriter(store: try StateStore.open(path: path), doorbell: doorbell, handoff: handoff)
+        let writer = SpoolWriter(backend: try SQLiteSpoolStore.open(path: path), doorbell: doorbell, handoff: handoff)
         defer { writer.close() }
-        let source = SpoolSource(store: try StateStore.open(path: path), doorbell: doorbell, maxItemBytes: 1 << 20)
-        source.takeFrom(handoff, signaturesChecked: true)
+        let source = SpoolSource(backend: try SQLiteSpoolStore.open(path: path), deleter: writer, handoff: handoff, handoffSignaturesChecked: true,
+                                 doorbell: doorbell, maxItemBytes: 1 << 20)
 
         func append(_ count: Int, tasks: Int) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -157,7 +156,7 @@ struct SpoolHandoffTests {
             var deadline = Date().addingTimeInterval(30)
             while taken.count < total, Date() < deadline {
                 guard let batch = try await source.nextBatch(control: RunControl()) else { break }
-                taken += batch.items.map { ($0.source.line, $0.signatureChecked) }
+                taken += batch.items.map { ($0.source.line, $0.prepared?.signatureChecked == true) }
                 if !batch.items.isEmpty { deadline = Date().addingTimeInterval(30) }
             }
             return taken
@@ -183,7 +182,7 @@ struct SpoolHandoffTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/state.spool.sqlite"
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let writer = SpoolWriter(store: try StateStore.open(path: path), doorbell: Doorbell(), deadline: .seconds(1))
+        let writer = SpoolWriter(backend: try SQLiteSpoolStore.open(path: path), doorbell: Doorbell(), deadline: .seconds(1))
         defer { writer.close() }
 
         let seqs = try await withThrowingTaskGroup(of: [Int64].self) { group in
@@ -201,7 +200,7 @@ struct SpoolHandoffTests {
 
         // Another program holds the spool's write lock past the deadline: the watchdog answers
         // the caller (SpoolTimeout), and the commit that lands later resumes nobody a second time.
-        let locker = try StateStore.open(path: path)
+        let locker = try SQLiteSpoolStore.open(path: path)
         let release = DispatchSemaphore(value: 0)
         let locked = DispatchSemaphore(value: 0)
         Thread {

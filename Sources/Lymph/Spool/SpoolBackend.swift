@@ -1,0 +1,84 @@
+/// Where `lymph serve`'s spool keeps accepted webhooks: the durable queue between the HTTP
+/// handlers and the pipeline worker. `SQLiteSpoolStore` is the backend there is; another (a
+/// shared database) is another type conforming to this, and the writer, the worker's source
+/// and the server take it as it is.
+///
+/// What every backend keeps:
+/// - `append` returns only once its entries are durable (the 202 follows), all of them in one
+///   transaction, with increasing sequence numbers in the order given. A number is never given
+///   twice, even after deletes and restarts: arrival order is sequence order.
+/// - `fetch` gives entries in sequence order, and sees every `append` that returned.
+/// - One writer (`SpoolWriter`, on its own thread) appends and deletes; the worker's source
+///   fetches, on an instance of its own, while the writer goes on.
+public protocol SpoolBackend: SpoolEntryDeleter {
+    /// Appends `items` in one transaction (a group commit) and returns their sequence numbers,
+    /// in order. Entries through `deleteThrough` are deleted in the same transaction, so the
+    /// worker's deletes need no commit of their own.
+    func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64]
+
+    /// Up to `limit` entries after `seq`, oldest first; stops at the first entry that brings the
+    /// total of their items to `maxBytes` or more.
+    func fetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry]
+
+    /// Deletes entries through `seq`; returns how many there were.
+    @discardableResult
+    func delete(through seq: Int64) throws(StoreError) -> Int
+
+    /// The newest sequence number this spool ever gave (0 for none), deleted or not.
+    func highestSeq() throws(StoreError) -> Int64
+
+    /// Entries waiting, and when the oldest arrived.
+    func depth() throws(StoreError) -> SpoolDepth
+
+    /// A real write that changes no entry, for `/healthz`.
+    func probeWritable() throws(StoreError)
+}
+
+/// Removes spool entries whose work is committed: the worker's source calls it after each
+/// state commit. The spool's writer is one (it folds the delete into its next transaction),
+/// and so is every backend (a transaction of its own).
+public protocol SpoolEntryDeleter: Sendable {
+    /// Entries through `seq` are done and may go. It may return before they are gone; one that
+    /// fails is covered by the next call, whose `seq` is higher.
+    func deleteEntries(through seq: Int64) throws
+}
+
+extension SpoolBackend {
+    /// Deletes at once, in a transaction of the backend's own.
+    public func deleteEntries(through seq: Int64) throws {
+        try delete(through: seq)
+    }
+}
+
+/// One accepted webhook as the spool holds it: a delivery line
+/// (`{"headers": {...}, "body": "...", "received_at": ...}`), the form `lymph run` reads, so
+/// the worker parses it with the parse stage it already has.
+public struct SpoolEntry: Sendable {
+    /// Its place in arrival order (see `SpoolBackend`).
+    public let seq: Int64
+    /// When it was stored, in seconds since the epoch.
+    public let receivedAt: Double
+    /// The delivery line.
+    public let item: [UInt8]
+
+    /// An entry as a backend read it.
+    public init(seq: Int64, receivedAt: Double, item: [UInt8]) {
+        self.seq = seq
+        self.receivedAt = receivedAt
+        self.item = item
+    }
+}
+
+/// How many entries wait, and since when.
+public struct SpoolDepth: Sendable, Equatable {
+    /// Entries in the spool.
+    public let count: Int
+    /// When the oldest entry arrived (seconds since the epoch); nil when there is none.
+    public let oldestReceivedAt: Double?
+
+    /// A depth as a backend counted it.
+    public init(count: Int, oldestReceivedAt: Double?) {
+        self.count = count
+        self.oldestReceivedAt = oldestReceivedAt
+    }
+}

@@ -1,0 +1,177 @@
+import GRDB
+import Synchronization
+
+/// Reads `lymph serve`'s spool in arrival order, for the pipeline worker: the engine sees the
+/// spool only through this `ItemSource`.
+///
+/// An entry is done once its batch has left the pipeline (written out, dropped or
+/// dead-lettered) and the dedup keys, tickets and output lengths it produced are committed to
+/// the state file, in the same transaction as `lymph_spool_progress` (the last entry done). It
+/// is deleted from the spool after that commit, through `deleter`; a crash in between leaves it
+/// in the spool, and the next start skips it (`skipDone`). A crash before the commit leaves it
+/// to be processed again, never lost.
+///
+/// Entries come from `handoff` while it holds the ones that follow the last taken, else from
+/// `backend`. Only handed-over entries carry what the server already did (`RawItem.prepared`).
+public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Sendable {
+    /// The spool, read through an instance (a connection) of the worker's own.
+    let backend: Backend
+    /// Deletes done entries after each state commit.
+    let deleter: any SpoolEntryDeleter
+    /// Entries the writer has just committed, taken from memory instead of the backend.
+    let handoff: SpoolHandoff?
+    let doorbell: Doorbell
+    let maxItemBytes: Int
+    /// The file name in an entry's `SourcePosition` (its line is the entry's sequence number).
+    public static var sourceName: String { "spool" }
+    /// Entries per batch. Small on purpose: a batch is one uninterrupted job on one of Swift's
+    /// few threads, which the HTTP handlers share, so a long one shows up as request latency.
+    public var batchLimit = 256
+    /// How long an empty spool is waited on before an idle batch lets the runner commit.
+    static var idleWait: Duration { .milliseconds(200) }
+    static var maxBatchBytes: Int { 1 << 20 }
+
+    /// Handed-over entries were checked, before they were spooled, with the secrets of the
+    /// running pipeline's only verify stage. The worker says so for each pipeline it runs
+    /// (`Pipeline.verifyStageCount == 1`: with a second verify stage one check could not say
+    /// which it stands for). Entries read from the backend are always checked again: they may
+    /// come from before a restart, under another configuration.
+    package var handoffSignaturesChecked: Bool
+
+    // Touched by the runner's loop only (one task).
+    var lastFetched: Int64 = 0
+    var batchEnds: FIFO<(end: Int64, count: Int)> = FIFO()
+    var finishedThrough: Int64 = 0
+    var finishedCount = 0
+    var deletedThrough: Int64 = 0
+    /// The last entry recorded as done in the state file.
+    var recordedThrough: Int64 = 0
+    /// The source was stopped: the runner reports the run as finished, not interrupted.
+    public private(set) var finished = false
+    /// Entries handed to the pipeline so far.
+    public let taken = Atomic<Int>(0)
+    /// Entries handed to `deleter` (their work committed) so far.
+    public let deleted = Atomic<Int>(0)
+    /// Set when the worker is asked to stop: the batch in hand is finished, nothing more is taken.
+    let stopping = Atomic<Bool>(false)
+
+    /// `deleter` removes done entries: `lymph serve` passes its spool writer, which folds the
+    /// deletes into its next append commit (two connections writing one file would make each
+    /// wait for the other's lock, and SQLite's busy wait sleeps in steps of milliseconds, which
+    /// answers would feel); anything else may pass the backend itself.
+    /// `handoffSignaturesChecked`: see the property.
+    public init(backend: Backend, deleter: any SpoolEntryDeleter, handoff: SpoolHandoff? = nil, handoffSignaturesChecked: Bool = false,
+                doorbell: Doorbell, maxItemBytes: Int) {
+        self.backend = backend
+        self.deleter = deleter
+        self.handoff = handoff
+        self.handoffSignaturesChecked = handoffSignaturesChecked
+        self.doorbell = doorbell
+        self.maxItemBytes = maxItemBytes
+    }
+
+    /// Rouses a wait for new entries: the runner then sees its control's stop at once.
+    public func wake() { doorbell.ring() }
+
+    /// Finishes the batch in hand and takes nothing more (graceful shutdown).
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        doorbell.ring()
+    }
+
+    /// `stop` was called.
+    public var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// Up to `batchLimit` entries after the last taken, oldest first; when there are none it
+    /// waits on the doorbell (at most `idleWait`) and returns an idle batch, so the runner
+    /// commits; nil once stopped.
+    public func nextBatch(control: RunControl) async throws -> InputBatch? {
+        if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
+        var (entries, handedOver) = try fetch(afterWait: false)
+        if entries.isEmpty {
+            await doorbell.wait(timeout: Self.idleWait)
+            if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
+            (entries, handedOver) = try fetch(afterWait: true)
+            if entries.isEmpty { return InputBatch(items: [], idle: true) }
+        }
+        let checked = handedOver && handoffSignaturesChecked
+        var items: [RawItem] = []
+        items.reserveCapacity(entries.count)
+        for entry in entries {
+            let oversize = entry.item.count > maxItemBytes
+            var item = RawItem(bytes: entry.item[...], source: SourcePosition(file: Self.sourceName, line: Int(entry.seq)), oversize: oversize)
+            if checked || entry.body != nil { item.prepared = PreparedDelivery(body: entry.body, signatureChecked: checked) }
+            items.append(item)
+        }
+        lastFetched = entries.last!.seq
+        batchEnds.append((lastFetched, entries.count))
+        taken.add(entries.count, ordering: .relaxed)
+        return InputBatch(items: items, idle: false)
+    }
+
+    /// The entries after `lastFetched`: from the handoff when it holds the next ones, else from
+    /// the backend (`handedOver` false, and no body). When the handoff says there is nothing
+    /// newer, that is trusted once; after a wait the backend is read anyway, so an entry
+    /// committed without passing through the handoff waits at most one idle wait.
+    func fetch(afterWait: Bool) throws -> (entries: [SpoolHandoff.Entry], handedOver: Bool) {
+        if let taken = handoff?.take(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes), !(taken.isEmpty && afterWait) {
+            return (taken, true)
+        }
+        return (try backend.fetch(after: lastFetched, limit: batchLimit, maxBytes: Self.maxBatchBytes).map { ($0.seq, $0.item, nil) }, false)
+    }
+
+    /// The oldest batch handed out has left the pipeline: its entries are done once committed.
+    public func batchFinished() {
+        if let batch = batchEnds.popFirst() {
+            finishedThrough = batch.end
+            finishedCount += batch.count
+        }
+    }
+
+    /// Skips (and deletes, through the backend) the entries the state file records as done:
+    /// their work was committed before a crash kept their deletion from the spool. Call before
+    /// the first batch, and before anything else writes the spool.
+    @discardableResult
+    public func skipDone(recordedIn state: StateStore) throws -> SpoolDoneEntries {
+        guard let done = try state.spoolDoneThrough(), done > 0 else { return .skipped(0) }
+        guard done <= (try backend.highestSeq()) else {
+            try state.clearSpoolProgress()
+            return .recordDropped(doneThrough: done)
+        }
+        lastFetched = max(lastFetched, done)
+        finishedThrough = max(finishedThrough, done)
+        recordedThrough = max(recordedThrough, done)
+        deletedThrough = max(deletedThrough, done)
+        return .skipped(try backend.delete(through: done))
+    }
+
+    /// In the state file's transaction: entries through `finishedThrough` are done.
+    public func writePending(_ db: Database) throws {
+        guard finishedThrough > recordedThrough else { return }
+        try StateStore.recordSpoolProgress(db, doneThrough: finishedThrough)
+    }
+
+    /// After the state file committed: the entries whose work is now remembered can go.
+    public func pendingWritten() {
+        recordedThrough = max(recordedThrough, finishedThrough)
+        guard finishedThrough > deletedThrough else { return }
+        do {
+            try deleter.deleteEntries(through: finishedThrough)
+        } catch {
+            // Left in the spool: the next call covers them, and a restart skips them (`skipDone`).
+            return
+        }
+        deletedThrough = finishedThrough
+        deleted.add(finishedCount, ordering: .relaxed)
+        finishedCount = 0
+    }
+}
+
+/// What `SpoolSource.skipDone` found.
+public enum SpoolDoneEntries: Sendable, Equatable {
+    /// This many entries were done but still in the spool, and are deleted now.
+    case skipped(Int)
+    /// The state file said entries through this one were done, but this spool never gave
+    /// that number (the spool file was replaced): the record is dropped, nothing skipped.
+    case recordDropped(doneThrough: Int64)
+}

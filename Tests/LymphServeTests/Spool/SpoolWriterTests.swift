@@ -1,0 +1,247 @@
+import Foundation
+import LymphServe
+import Synchronization
+import Testing
+@testable import Lymph
+
+/// A spool backend that records what the writer asks of it and can hold a commit "on the disk"
+/// until the test lets it go: the writer and the source take any `SpoolBackend`.
+final class RecordingBackend: SpoolBackend {
+    struct Append: Equatable {
+        let items: [String]
+        let deleteThrough: Int64?
+    }
+
+    enum Call: Equatable {
+        case append(Append)
+        case delete(through: Int64)
+    }
+
+    struct State {
+        var calls: [Call] = []
+        var entries: [SpoolEntry] = []
+        var next: Int64 = 1
+        /// Appends carrying a delete fail this many more times.
+        var failingDeletes = 0
+    }
+
+    let state = Mutex(State())
+    /// Signalled when an append starts.
+    let started = DispatchSemaphore(value: 0)
+    /// While closed, appends wait for it (a commit stalled on the disk).
+    let gate = Mutex<DispatchSemaphore?>(nil)
+
+    var calls: [Call] { state.withLock { $0.calls } }
+
+    func hold() { gate.withLock { $0 = DispatchSemaphore(value: 0) } }
+    func release() { gate.withLock { $0?.signal(); $0 = nil } }
+
+    func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64] {
+        started.signal()
+        if let gate = gate.withLock({ $0 }) {
+            _ = gate.wait(timeout: .now() + 30)
+            gate.signal()
+        }
+        let failed: Bool = state.withLock { s in
+            s.calls.append(.append(Append(items: items.map { String(decoding: $0, as: UTF8.self) }, deleteThrough: deleteThrough)))
+            if deleteThrough != nil && s.failingDeletes > 0 {
+                s.failingDeletes -= 1
+                return true
+            }
+            if let deleteThrough { s.entries.removeAll { $0.seq <= deleteThrough } }
+            return false
+        }
+        if failed { throw StoreError(location: "test", message: "the delete failed") }
+        return state.withLock { s in
+            items.map { item in
+                defer { s.next += 1 }
+                s.entries.append(SpoolEntry(seq: s.next, receivedAt: receivedAt, item: item))
+                return s.next
+            }
+        }
+    }
+
+    func fetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
+        state.withLock { s in Array(s.entries.filter { $0.seq > seq }.prefix(limit)) }
+    }
+
+    func delete(through seq: Int64) throws(StoreError) -> Int {
+        state.withLock { s in
+            s.calls.append(.delete(through: seq))
+            let before = s.entries.count
+            s.entries.removeAll { $0.seq <= seq }
+            return before - s.entries.count
+        }
+    }
+
+    func highestSeq() throws(StoreError) -> Int64 { state.withLock { $0.next - 1 } }
+    func depth() throws(StoreError) -> SpoolDepth { state.withLock { SpoolDepth(count: $0.entries.count, oldestReceivedAt: $0.entries.first?.receivedAt) } }
+    func probeWritable() throws(StoreError) {}
+}
+
+/// Sequence numbers (or errors) from completions run on the writer's thread, waited for with a deadline.
+final class Completions: Sendable {
+    let results = Mutex<[String: Result<Int64, any Error>]>([:])
+    let done = DispatchSemaphore(value: 0)
+
+    func completion(_ name: String) -> SpoolWriter.Completion {
+        { result in
+            self.results.withLock { $0[name] = result }
+            self.done.signal()
+        }
+    }
+
+    /// Waits for `count` completions, 30 s at most in all.
+    func wait(_ count: Int) -> Bool {
+        let deadline = DispatchTime.now() + 30
+        for _ in 0..<count where done.wait(timeout: deadline) == .timedOut { return false }
+        return true
+    }
+
+    func seq(_ name: String) -> Int64? { results.withLock { try? $0[name]?.get() } }
+}
+
+@Suite("spool writer")
+struct SpoolWriterTests {
+    @Test("appends that arrive while a commit is on the disk go together in the next one", .timeLimit(.minutes(1)))
+    func groupCommit() throws {
+        let backend = RecordingBackend()
+        let commits = Atomic<Int>(0)
+        let writer = SpoolWriter(backend: backend, doorbell: Doorbell(), deadline: .seconds(30), onCommit: { commits.add(1, ordering: .relaxed) })
+        defer { writer.close() }
+        let done = Completions()
+        backend.hold()
+        writer.append(Array("first".utf8), on: nil, completion: done.completion("first"))
+        #expect(backend.started.wait(timeout: .now() + 30) == .success)
+        for i in 0..<50 { writer.append(Array("e\(i)".utf8), on: nil, completion: done.completion("e\(i)")) }
+        backend.release()
+        #expect(done.wait(51))
+
+        #expect(backend.calls == [.append(.init(items: ["first"], deleteThrough: nil)), .append(.init(items: (0..<50).map { "e\($0)" }, deleteThrough: nil))])
+        #expect(commits.load(ordering: .relaxed) == 2)
+        // Each caller gets its own entry's number, in the order they came.
+        #expect(done.seq("first") == 1)
+        #expect((0..<50).map { done.seq("e\($0)") } == (2...51).map { Int64($0) })
+    }
+
+    @Test("the worker's deletes ride in the next append's transaction", .timeLimit(.minutes(1)))
+    func deleteRidesWithAppend() throws {
+        let backend = RecordingBackend()
+        let writer = SpoolWriter(backend: backend, doorbell: Doorbell())
+        defer { writer.close() }
+        let done = Completions()
+        backend.hold()
+        writer.append(Array("a".utf8), on: nil, completion: done.completion("a"))
+        #expect(backend.started.wait(timeout: .now() + 30) == .success)
+        writer.deleteEntries(through: 1)
+        writer.append(Array("b".utf8), on: nil, completion: done.completion("b"))
+        backend.release()
+        #expect(done.wait(2))
+        #expect(backend.calls == [.append(.init(items: ["a"], deleteThrough: nil)), .append(.init(items: ["b"], deleteThrough: 1))])
+    }
+
+    @Test("a delete that fails does not take the appends with it: they commit alone, and the delete rides with the next commit", .timeLimit(.minutes(1)))
+    func failedDeleteCarried() throws {
+        let backend = RecordingBackend()
+        let writer = SpoolWriter(backend: backend, doorbell: Doorbell())
+        defer { writer.close() }
+        let done = Completions()
+        backend.hold()
+        writer.append(Array("a".utf8), on: nil, completion: done.completion("a"))
+        #expect(backend.started.wait(timeout: .now() + 30) == .success)
+        backend.state.withLock { $0.failingDeletes = 1 }
+        writer.deleteEntries(through: 1)
+        writer.append(Array("b".utf8), on: nil, completion: done.completion("b"))
+        backend.release()
+        #expect(done.wait(2))
+        #expect(done.seq("b") == 2)
+        writer.append(Array("c".utf8), on: nil, completion: done.completion("c"))
+        #expect(done.wait(1))
+        #expect(backend.calls == [.append(.init(items: ["a"], deleteThrough: nil)), .append(.init(items: ["b"], deleteThrough: 1)),
+                                  .append(.init(items: ["b"], deleteThrough: nil)), .append(.init(items: ["c"], deleteThrough: 1))])
+    }
+
+    @Test("a delete with nothing to append commits on its own")
+    func deleteAlone() throws {
+        let backend = RecordingBackend()
+        let writer = SpoolWriter(backend: backend, doorbell: Doorbell())
+        let done = Completions()
+        writer.append(Array("a".utf8), on: nil, completion: done.completion("a"))
+        #expect(done.wait(1))
+        writer.deleteEntries(through: 1)
+        // Close commits what is queued before the thread ends.
+        writer.close()
+        #expect(backend.calls == [.append(.init(items: ["a"], deleteThrough: nil)), .delete(through: 1)])
+        #expect(try backend.depth().count == 0)
+    }
+}
+
+@Suite("spool source")
+struct SpoolSourceTests {
+    static let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+
+    @Test("done entries go to the deleter it was given, after the state commit, not to the backend", .timeLimit(.minutes(1)))
+    func injectedDeleter() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let state = try StateStore.open(path: dir + "/state.sqlite")
+        let backend = RecordingBackend()
+        _ = try backend.append((1...3).map { Array("entry \($0)".utf8) }, receivedAt: 0, deleteThrough: nil)
+        let deleter = RecordingBackend()
+        let source = SpoolSource(backend: backend, deleter: deleter, doorbell: Doorbell(), maxItemBytes: 1 << 20)
+        let batch = try await source.nextBatch(control: RunControl())
+        #expect(batch?.items.map(\.source.line) == [1, 2, 3])
+        source.batchFinished()
+        // Finished, not yet committed: nothing may go.
+        #expect(deleter.calls == [])
+        try state.write { db in try source.writePending(db) }
+        #expect(try state.spoolDoneThrough() == 3)
+        source.pendingWritten()
+        #expect(deleter.calls == [.delete(through: 3)])
+        #expect(source.deleted.load(ordering: .relaxed) == 3)
+        #expect(try backend.depth().count == 3)
+    }
+
+    @Test("only entries taken from the handoff carry what the server prepared; the signature verdict follows the running pipeline", .timeLimit(.minutes(1)))
+    func preparedOnlyFromHandoff() async throws {
+        let line = Array(Fixture.delivery(Self.body).utf8)
+        let backend = RecordingBackend()
+        _ = try backend.append([line], receivedAt: 0, deleteThrough: nil)
+        let handoff = SpoolHandoff()
+        let source = SpoolSource(backend: backend, deleter: backend, handoff: handoff, handoffSignaturesChecked: true, doorbell: Doorbell(), maxItemBytes: 1 << 20)
+        let parsed = try JSONDocument(parsing: Array(Self.body.utf8))
+        // Entry 1 is only in the backend (before a restart); 2 and 3 were handed over, 3 without a body.
+        handoff.offer(seqs: [2, 3], items: [line, line], bodies: [parsed, nil])
+
+        let fromBackend = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(fromBackend.items.map(\.source.line) == [1])
+        #expect(fromBackend.items[0].prepared == nil)
+
+        let handed = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(handed.items.map(\.source.line) == [2, 3])
+        #expect(handed.items.map { $0.prepared?.signatureChecked } == [true, true])
+        #expect(handed.items[0].prepared?.body?.bytes.elementsEqual(Self.body.utf8) == true)
+        #expect(handed.items[1].prepared?.body == nil)
+
+        // A pipeline with two verify stages: handed-over bodies still save the parse, not the HMAC.
+        source.handoffSignaturesChecked = false
+        handoff.offer(seqs: [4, 5], items: [line, line], bodies: [parsed, nil])
+        let after = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(after.items.map(\.source.line) == [4, 5])
+        #expect(after.items[0].prepared?.signatureChecked == false && after.items[0].prepared?.body != nil)
+        #expect(after.items[1].prepared == nil)
+    }
+
+    @Test("after stop the source hands out nothing more and says it read everything it was to", .timeLimit(.minutes(1)))
+    func stopWakesAWait() async throws {
+        let backend = RecordingBackend()
+        let source = SpoolSource(backend: backend, deleter: backend, doorbell: Doorbell(), maxItemBytes: 1 << 20)
+        // An empty spool: the source waits for the doorbell (up to its idle wait), then says idle.
+        let idle = try await source.nextBatch(control: RunControl())
+        #expect(idle?.idle == true && idle?.items.isEmpty == true)
+        source.stop()
+        #expect(source.isStopping)
+        #expect(try await source.nextBatch(control: RunControl()) == nil)
+        #expect(source.finished)
+    }
+}
