@@ -463,6 +463,10 @@ struct ServeCommandTests {
         #expect(group.wait(timeout: .now() + 10) == .success)
         #expect(statuses.get() == ["evt_in_commit": 503, "evt_queued": 503])
         locker.waitUntilExit()
+        // The commit lands when SQLite's busy wait next looks at the lock, which under load can
+        // be after the spool already reads empty: wait for the line, then for the spool.
+        let deadline = Date().addingTimeInterval(15)
+        while Self.lines(h, "processed.log").isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         try h.waitForDrain()
         // The entry in the commit landed once the lock went; the queued one was let go (its
         // sender retries), so a stalled disk does not pile up bodies nobody waits for.
