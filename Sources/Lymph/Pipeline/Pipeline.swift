@@ -51,10 +51,12 @@ public final class Pipeline: Sendable {
 
     /// Secrets are read first, so a missing one stops the run before anything is opened.
     /// `requireStore`: open the store even when no stage keeps state (`lymph serve`'s spool).
-    public static func open(_ spec: PipelineSpec, overrides: Overrides = Overrides(),
-                            environment: [String: String] = ProcessInfo.processInfo.environment,
-                            now: Double = Timestamp.now(), requireStore: Bool = false,
-                            storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil) throws -> Pipeline {
+    public static func open(
+        _ spec: PipelineSpec, overrides: Overrides = Overrides(),
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        now: Double = Timestamp.now(), requireStore: Bool = false,
+        storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil
+    ) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
@@ -76,8 +78,10 @@ public final class Pipeline: Sendable {
     /// serve`'s reload): a running process keeps its store, so `state` stays as it is, whatever
     /// `spec` says. Secrets are read first. Stages and outputs are new; this pipeline is left
     /// as it was, and the caller closes it once it no longer runs.
-    public func reloaded(_ spec: PipelineSpec, environment: [String: String] = ProcessInfo.processInfo.environment,
-                         now: Double = Timestamp.now()) throws -> Pipeline {
+    public func reloaded(
+        _ spec: PipelineSpec, environment: [String: String] = ProcessInfo.processInfo.environment,
+        now: Double = Timestamp.now()
+    ) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
@@ -87,16 +91,19 @@ public final class Pipeline: Sendable {
     }
 
     /// Stages and outputs over an open store.
-    private static func build(_ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?,
-                              environment: [String: String], now: Double) throws -> Pipeline {
+    private static func build(
+        _ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?,
+        environment: [String: String], now: Double
+    ) throws -> Pipeline {
         let sinks = SinkRegistry(diskFull: diskFull)
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)
         let tickets = store.map { TicketBook(store: $0) }
         var stages: [RunningStage] = []
         for (offset, entry) in spec.stages.enumerated() {
-            let env = StageBuildEnvironment(pipelineName: spec.name, stageName: entry.name, hasExplicitName: entry.hasExplicitName,
-                                            stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now)
+            let env = StageBuildEnvironment(
+                pipelineName: spec.name, stageName: entry.name, hasExplicitName: entry.hasExplicitName,
+                stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now)
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
         let replays = try ReplayLedger(store: store, now: now)
@@ -105,12 +112,15 @@ public final class Pipeline: Sendable {
         if let store, store.location != ":memory:" {
             outputs = try OutputLedger.open(store: store, sinks: sinks.openFiles)
         }
-        return Pipeline(spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, replays: replays,
-                        output: output, deadLetters: deadLetters, sinks: sinks, outputs: outputs)
+        return Pipeline(
+            spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, replays: replays,
+            output: output, deadLetters: deadLetters, sinks: sinks, outputs: outputs)
     }
 
-    private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage],
-                 replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry, outputs: OutputLedger?) {
+    private init(
+        spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage],
+        replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry, outputs: OutputLedger?
+    ) {
         self.spec = spec
         self.store = store
         self.lock = lock

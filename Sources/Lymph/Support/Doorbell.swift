@@ -5,11 +5,10 @@ import Synchronization
 /// next wait. Used where a consumer would otherwise poll (the spool worker). One waiter at a
 /// time: a second wait releases the first, which returns as if rung.
 ///
-/// A wait costs one continuation and no timer of its own: `lymph serve`'s worker waits
-/// thousands of times a second under load, and a sleeping child task per wait (a task group,
-/// two tasks and a Dispatch timer, cancelled at each ring) would cost all that each time. One
-/// timer at a time serves every wait: when it fires before the current waiter's deadline, it
-/// is set again for that deadline.
+/// Hand-made rather than an `AsyncStream` raced against a sleeping task: the worker waits
+/// thousands of times a second under load, and here a wait costs one continuation, with one
+/// Dispatch timer at a time serving every wait (set again for the current waiter's deadline
+/// when it fires early), where the race would cost a task group, a task and a timer per wait.
 public final class Doorbell: Sendable {
     struct State {
         var rung = false
