@@ -12,7 +12,9 @@ struct CheckCommand: AsyncParsableCommand {
             which types reach each stage (filter, when, and the maintenance.scheduled events schedule_maintenance \
             emits): a type no event has, a path no event reaching the stage has, a comparison with a value of \
             another JSON type, two writers on stdout and a side effect that sees emitted and source events alike \
-            are warnings (FILE:LINE:COLUMN: warning: ...), which do not change the exit status unless --strict.
+            are warnings (FILE:LINE:COLUMN: warning: ...), which do not change the exit status unless --strict. \
+            A pipeline without a verify stage gets a warning when it has a serve: section, and a note (never an \
+            error, even with --strict) when it only reads files.
             """
     )
 
@@ -46,9 +48,10 @@ struct CheckCommand: AsyncParsableCommand {
                 [("1", spec.parse.name, "parse", "max_bytes \(spec.parse.maxBytes)")]
                 + spec.stages.enumerated().map { (String($0 + 2), $1.name, $1.kind, ($1.when.map { "when \($0); " } ?? "") + $1.spec.summary) }
             let nameWidth = rows.map(\.1.count).max() ?? 0
+            let kindWidth = max(8, rows.map(\.2.count).max() ?? 0)
             for (n, name, kind, summary) in rows {
                 print(
-                    "  \(n.leftPadded(2)). \(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(kind.padding(toLength: 8, withPad: " ", startingAt: 0))  \(summary)"
+                    "  \(n.leftPadded(2)). \(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(kind.padding(toLength: kindWidth, withPad: " ", startingAt: 0))  \(summary)"
                 )
             }
             if explain {

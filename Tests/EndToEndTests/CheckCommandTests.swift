@@ -13,8 +13,8 @@ struct CheckCommandTests {
         #expect(r.stdout.contains("pipeline '\(name)' is valid"))
         #expect(r.stdout.contains(" 1. parse"))
         if name == "quickstart" {
-            // Plain events, no signatures: check says what that means for serve.
-            #expect(r.stderr == "\(LymphBinary.repo("pipelines/quickstart.yaml")):1:1: warning: \(PipelineSpec.unsignedWarning)\n")
+            // Plain events, no signatures, no serve: section: a note says what that means for serve.
+            #expect(r.stderr == "\(LymphBinary.repo("pipelines/quickstart.yaml")):1:1: note: \(PipelineSpec.unsignedWarning)\n")
         } else {
             #expect(r.stderr.isEmpty)
         }

@@ -120,17 +120,46 @@ struct CheckSchemaTests {
         #expect(strict.status == 2, "\(strict.stderr)")
     }
 
-    @Test("the example pipelines get no warning about events, types or fields")
+    @Test("the example pipelines get no warning: each passes --strict (the secret they name set)")
     func examplesAreClean() throws {
-        let pipelines = try FileManager.default.contentsOfDirectory(atPath: LymphBinary.repo("pipelines")).filter { $0.hasSuffix(".yaml") }.sorted()
+        let pipelines = try FileManager.default.contentsOfDirectory(atPath: LymphBinary.repo("pipelines"))
+            .filter { $0.hasSuffix(".yaml") && !$0.hasSuffix(".test.yaml") }.sorted()
         #expect(pipelines.count >= 5)
         for name in pipelines {
-            let r = try LymphBinary.run(["check", "pipelines/" + name], in: LymphBinary.repo("."), environment: ["IMMUNE_WEBHOOK_SECRET": "x"])
+            let r = try LymphBinary.run(["check", "--strict", "pipelines/" + name], in: LymphBinary.repo("."), environment: ["IMMUNE_WEBHOOK_SECRET": "x"])
             #expect(r.status == 0, "\(name): \(r.stderr)")
-            let schemaWarnings = r.stderr.split(separator: "\n").filter {
-                $0.contains("warning:") && !$0.contains("has no verify stage")
-            }
-            #expect(schemaWarnings.isEmpty, "\(name): \(schemaWarnings)")
+            let warnings = r.stderr.split(separator: "\n").filter { $0.contains("warning:") }
+            #expect(warnings.isEmpty, "\(name): \(warnings)")
         }
+    }
+
+    @Test("no verify stage: a warning for a pipeline with serve: (--strict fails), a note for one that reads files (--strict passes)")
+    func unsignedNoteOrWarning() throws {
+        let files = try Self.check(Self.head + "  - log: { path: log.txt }\n", ["--strict"])
+        #expect(files.status == 0, "\(files.stderr)")
+        #expect(files.stderr.contains("p.yaml:1:1: note: the pipeline has no verify stage"), "\(files.stderr)")
+        #expect(!files.stderr.contains("warning:"), "\(files.stderr)")
+
+        let served = Self.head.replacingOccurrences(of: "stages:\n", with: "serve: { listen: 127.0.0.1:8080 }\nstages:\n") + "  - log: { path: log.txt }\n"
+        let plain = try Self.check(served)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(plain.stderr.contains("p.yaml:1:1: warning: the pipeline has no verify stage"), "\(plain.stderr)")
+        let strict = try Self.check(served, ["--strict"])
+        #expect(strict.status == 2, "\(strict.stderr)")
+    }
+
+    @Test("the kind column fits the longest stage kind, and --explain lists dedup's default key")
+    func checkTable() throws {
+        let r = try Self.check(
+            Self.head + """
+                  - dedup: {}
+                  - schedule_maintenance: {}
+                  - log: { path: log.txt, when: { types: [maintenance.scheduled] } }
+
+                """, ["--explain"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("schedule_maintenance  "), "\(r.stdout)")
+        let dedup = r.stdout.split(separator: "\n").last { $0.contains("dedup-2") } ?? ""
+        #expect(dedup.hasSuffix("; reads id"), "\(r.stdout)")
     }
 }

@@ -1,8 +1,9 @@
 /// A problem in a pipeline file, with its position: `FILE:LINE:COLUMN: message`.
 public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
     /// An error keeps the pipeline from loading; a warning is reported and the pipeline still
-    /// loads.
-    public enum Severity: Sendable, Equatable { case error, warning }
+    /// loads; a note says something worth knowing that is not a mistake (`lymph check --strict`
+    /// does not count it).
+    public enum Severity: Sendable, Equatable { case error, warning, note }
 
     /// The pipeline file's path, as it was given.
     public var file: String
@@ -24,9 +25,15 @@ public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
         self.severity = severity
     }
 
-    /// `FILE:LINE:COLUMN: message`, with `warning: ` before the message for a warning.
+    /// `FILE:LINE:COLUMN: message`, with `warning: ` or `note: ` before the message.
     public var description: String {
-        "\(file):\(line):\(column): \(severity == .warning ? "warning: " : "")\(message)"
+        let label =
+            switch severity {
+            case .error: ""
+            case .warning: "warning: "
+            case .note: "note: "
+            }
+        return "\(file):\(line):\(column): \(label)\(message)"
     }
 }
 

@@ -216,6 +216,7 @@ public enum PipelineLoader {
         }
         var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
         spec.serve = serve
+        spec.declaresServe = m["serve"] != nil
         // Against IMMUNE's events only once the file is otherwise valid: warnings about a
         // pipeline that cannot run would bury its errors.
         if !d.hasErrors { spec.flow = SchemaCheck.run(stageNodes, output: output, &d) }
@@ -277,12 +278,16 @@ public enum PipelineLoader {
 
 extension PipelineLoader {
     /// For `lymph check`: every diagnostic, and warnings for secrets that cannot be read here.
+    /// A pipeline without verify gets a warning when it has a `serve:` section, and a note when
+    /// it does not: reading trusted files unsigned is a use, serving unsigned webhooks a mistake.
     public static func load(checking path: String) -> (PipelineSpec?, [ConfigDiagnostic]) {
         do {
             let (spec, warnings) = try load(path: path)
             var items = warnings
             if !spec.verifiesSignatures {
-                items.append(ConfigDiagnostic(file: path, line: 1, column: 1, message: PipelineSpec.unsignedWarning, severity: .warning))
+                items.append(
+                    ConfigDiagnostic(
+                        file: path, line: 1, column: 1, message: PipelineSpec.unsignedWarning, severity: spec.declaresServe ? .warning : .note))
             }
             for stage in spec.stages {
                 for reference in stage.spec.secrets {

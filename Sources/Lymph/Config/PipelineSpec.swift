@@ -24,7 +24,11 @@ public struct PipelineSpec: Sendable {
     /// Whether a verify stage checks every event's signature.
     public var verifiesSignatures: Bool { stages.contains { $0.kind == "verify" } }
 
-    /// Said by `lymph check` and refused by `lymph serve` (unless `--allow-unsigned`).
+    /// Whether the file has a `serve:` section: it is meant for `lymph serve`.
+    public var declaresServe = false
+
+    /// Said by `lymph check` (a warning for a pipeline with `serve:`, a note for one that reads
+    /// files) and refused by `lymph serve` (unless `--allow-unsigned`).
     public static let unsignedWarning =
         "the pipeline has no verify stage: it accepts unsigned events, and lymph serve refuses it unless started with --allow-unsigned"
 

@@ -72,7 +72,11 @@ struct SchemaCheck {
             if let m = options?["match"] { checkMatch(m, seen: passing, &d) }
             flow.types = flow.types.subtracting(seen).union(passing)
         case "dedup":
-            if let k = options?["key"], case .scalar(let s) = k.node { checkPath(s.string, at: k, seen: seen, &d) }
+            if let k = options?["key"], case .scalar(let s) = k.node {
+                checkPath(s.string, at: k, seen: seen, &d)
+            } else {
+                reads.append("id")  // the default key
+            }
         case "log":
             var path = "-"
             if let p = options?["path"], case .scalar(let s) = p.node { path = s.string }
