@@ -13,7 +13,7 @@ struct LymphTool: AsyncParsableCommand {
             3 the run could not continue (store or output unusable); 130/143 stopped by SIGINT/SIGTERM.
             """,
         version: Lymph.version,
-        subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, ServeCommand.self, SendCommand.self, SignCommand.self, SampleCommand.self,
+        subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, TestCommand.self, ServeCommand.self, SendCommand.self, SignCommand.self, SampleCommand.self,
                       TicketsCommand.self, SensorsCommand.self, DeadLettersCommand.self, SpoolCommand.self]
     )
 
