@@ -119,8 +119,10 @@ public struct ExpectationDiff: Sendable {
             case .matched(let expected):
                 out.append("    \(Self.show(expected))")
             case .changed(let expected, let actual, let mismatch, let note):
-                out.append("  ~ expected \(Self.show(expected))")
-                out.append("         got \(Self.show(actual))")
+                // Two lines of text are shown quoted, so a difference in blanks can be seen.
+                let quote = expected.string != nil && actual.string != nil
+                out.append("  ~ expected \(Self.show(expected, quoted: quote))")
+                out.append("         got \(Self.show(actual, quoted: quote))")
                 if !mismatch.path.isEmpty || mismatch.actual == nil { out.append("      \(mismatch)") }
                 if let note { out.append("      \(note)") }
             case .missing(let expected, let note):
@@ -135,8 +137,8 @@ public struct ExpectationDiff: Sendable {
 
     static func count(_ n: Int) -> String { n == 1 ? "1 entry" : "\(n) entries" }
 
-    static func show(_ value: TestValue) -> String {
-        let text = value.string ?? value.json
+    static func show(_ value: TestValue, quoted: Bool = false) -> String {
+        let text = quoted ? value.json : value.string ?? value.json
         return text.count > maxValueLength ? String(text.prefix(maxValueLength)) + "…" : text
     }
 }

@@ -129,9 +129,14 @@ public enum PipelineTestRun {
     static func inputs(_ test: PipelineTestCase, in file: PipelineTestFile) throws -> [RawItem] {
         let secret = file.secrets.first.map { Array($0.value.utf8) }
         var bodies: [[UInt8]] = test.input.map { value in
-            // A string is a raw line, as it comes.
-            let bytes = Array((value.string ?? value.json).utf8)
-            return test.signed ? signed(value.string == nil ? value : nil, bytes: bytes, secret: secret!) : bytes
+            // A string is a raw line, as it comes; a delivery's body written as a mapping is sent
+            // as its JSON text.
+            if let line = value.string { return test.signed ? signed(nil, bytes: Array(line.utf8), secret: secret!) : Array(line.utf8) }
+            if let delivery = deliveryWithTextBody(value) {
+                return Array((test.signed ? signedDelivery(delivery, secret: secret!) : delivery).json.utf8)
+            }
+            let bytes = Array(value.json.utf8)
+            return test.signed ? signed(value, bytes: bytes, secret: secret!) : bytes
         }
         if let path = test.inputFile {
             let reader = ItemReader(paths: [path], maxItemBytes: file.spec.parse.maxBytes)
@@ -153,17 +158,7 @@ public enum PipelineTestRun {
     /// The input as a signed delivery: a delivery keeps a signature it already has (a test of a
     /// bad one), anything else becomes the body of a delivery signed with `secret`.
     static func signed(_ value: TestValue?, bytes: [UInt8], secret: [UInt8]) -> [UInt8] {
-        if case .object(var members) = value, let headers = value?["headers"], case .object(var fields) = headers, let body = value?["body"] {
-            let text = body.string ?? body.json
-            if !fields.contains(where: { $0.key.lowercased() == WebhookSignature.header }) {
-                fields.append(.init(WebhookSignature.header, .string(WebhookSignature.sign(Array(text.utf8), secret: secret))))
-            }
-            for (n, member) in members.enumerated() {
-                if member.key == "headers" { members[n].value = .object(fields) }
-                if member.key == "body" { members[n].value = .string(text) }
-            }
-            return Array(TestValue.object(members).json.utf8)
-        }
+        if let value, let delivery = deliveryWithTextBody(value) { return Array(signedDelivery(delivery, secret: secret).json.utf8) }
         let body = String(decoding: bytes, as: UTF8.self)
         let delivery = TestValue.object([
             .init("headers", .object([.init("content-type", .string("application/json")),
@@ -171,6 +166,24 @@ public enum PipelineTestRun {
             .init("body", .string(body)),
         ])
         return Array(delivery.json.utf8)
+    }
+
+    /// A delivery (`headers` and `body`) with its body as text; nil for anything else.
+    static func deliveryWithTextBody(_ value: TestValue) -> TestValue? {
+        guard case .object(var members) = value, case .object = value["headers"] ?? .null, let body = value["body"] else { return nil }
+        for (n, member) in members.enumerated() where member.key == "body" { members[n].value = .string(body.string ?? body.json) }
+        return .object(members)
+    }
+
+    /// The delivery with `x-immune-signature` over its body, unless it has one.
+    static func signedDelivery(_ delivery: TestValue, secret: [UInt8]) -> TestValue {
+        guard case .object(var members) = delivery, case .object(var fields) = delivery["headers"] ?? .null,
+              let body = delivery["body"]?.string else { return delivery }
+        if !fields.contains(where: { $0.key.lowercased() == WebhookSignature.header }) {
+            fields.append(.init(WebhookSignature.header, .string(WebhookSignature.sign(Array(body.utf8), secret: secret))))
+        }
+        for (n, member) in members.enumerated() where member.key == "headers" { members[n].value = .object(fields) }
+        return .object(members)
     }
 
     /// The lines of what a sink captured, without their newlines.

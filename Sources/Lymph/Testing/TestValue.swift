@@ -140,6 +140,14 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
         return .string(text)
     }
 
+    /// The value of a YAML document; nil when it does not parse, is empty, or expands past the
+    /// pipeline loader's alias bound.
+    public init?(yaml text: String) {
+        guard YAMLAliasBound.firstExcess(in: text, limit: PipelineLoader.maxExpandedNodes, byteLimit: PipelineLoader.maxExpandedBytes) == nil,
+              let node = try? Yams.compose(yaml: text) else { return nil }
+        self.init(yaml: node)
+    }
+
     /// The value of a YAML node: quoted scalars are strings, plain ones as `plainScalar` reads them.
     init(yaml node: Node) {
         switch node {
