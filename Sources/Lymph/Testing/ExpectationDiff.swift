@@ -3,8 +3,9 @@
 ///
 /// Entries are aligned by the longest run of in-order matches (`SubsetMatcher`), so one missing
 /// event shows as one missing line rather than shifting every later pair out of step. Between two
-/// aligned entries, left-over expected and actual entries are paired as changed (with the first
-/// field that differs); what is left after that is missing or unexpected.
+/// aligned entries, a left-over expected entry is paired with the next left-over actual one as
+/// changed (with the first field that differs), unless it names an `id` the actual one does not
+/// have; what is left after that is missing or unexpected.
 public struct ExpectationDiff: Sendable {
     /// One entry of the comparison, in order.
     public enum Entry: Sendable, Equatable {
@@ -44,14 +45,20 @@ public struct ExpectationDiff: Sendable {
         var entries: [Entry] = []
         var e = 0, a = 0
         func gap(untilExpected eEnd: Int, actual aEnd: Int) {
-            while e < eEnd && a < aEnd {
-                let m = SubsetMatcher.mismatch(expected[e], actual[a]) ?? SubsetMatcher.Mismatch(path: "", expected: expected[e], actual: actual[a])
-                entries.append(.changed(expected: expected[e], actual: actual[a], mismatch: m, note: explain(expected[e])))
-                e += 1
-                a += 1
-            }
             while e < eEnd {
-                entries.append(.missing(expected: expected[e], note: explain(expected[e])))
+                // The next left-over actual entry that is the same event (same `id`) when the
+                // expectation names one, else the next one.
+                if let t = (a..<aEnd).first(where: { Self.corresponds(expected[e], actual[$0]) }) {
+                    while a < t {
+                        entries.append(.unexpected(actual: actual[a]))
+                        a += 1
+                    }
+                    let m = SubsetMatcher.mismatch(expected[e], actual[a]) ?? SubsetMatcher.Mismatch(path: "", expected: expected[e], actual: actual[a])
+                    entries.append(.changed(expected: expected[e], actual: actual[a], mismatch: m, note: explain(expected[e])))
+                    a += 1
+                } else {
+                    entries.append(.missing(expected: expected[e], note: explain(expected[e])))
+                }
                 e += 1
             }
             while a < aEnd {
@@ -67,6 +74,13 @@ public struct ExpectationDiff: Sendable {
         }
         gap(untilExpected: expected.count, actual: actual.count)
         self.entries = entries
+    }
+
+    /// Whether a left-over actual entry stands against a left-over expected one: the same `id`
+    /// when the expected entry names one (another event is not a changed version of it).
+    static func corresponds(_ expected: TestValue, _ actual: TestValue) -> Bool {
+        guard let id = expected["id"] else { return true }
+        return actual["id"] == id
     }
 
     /// Index pairs (expected, actual) of the longest in-order run of matches.
