@@ -31,16 +31,21 @@ struct TestCommand: AsyncParsableCommand {
         let format = self.format
         let report = await PipelineTestSuite.run(paths: paths, filter: filter) { result in
             guard format == .text else { return }
-            print(PipelineTestReport.lines(for: result).joined(separator: "\n"))
+            Self.output(PipelineTestReport.lines(for: result).joined(separator: "\n"))
         }
         for problem in report.problems { Console.error(problem.description) }
         if let nothing = report.nothingToRun { Console.error("lymph test: \(nothing)") }
         switch format {
         case .text:
-            if !report.results.isEmpty || !report.problems.isEmpty { print(report.summaryLine) }
+            if !report.results.isEmpty || !report.problems.isEmpty { Self.output(report.summaryLine) }
         case .json:
-            print(report.json())
+            Self.output(report.json())
         }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+    }
+
+    /// Straight to stdout, unbuffered: each result shows as it comes, in order with stderr.
+    static func output(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }
