@@ -148,6 +148,40 @@ struct PipelineTestingTests {
         #expect(spec.summary.hasPrefix("stubbed: "))
     }
 
+    // MARK: the engine's seams
+
+    @Test("a capturing registry opens no file: '-' and 'stdout' are one sink, and a write past the limit fails")
+    func capturingSinks() throws {
+        let registry = SinkRegistry.capturing(limit: 8)
+        let a = try registry.sink(for: "-")
+        #expect(try registry.sink(for: "stdout") === a)
+        try a.write(Array("1234\n".utf8))
+        try a.sync()
+        #expect(registry.captured("stdout") == Array("1234\n".utf8))
+        #expect(throws: OutputError.self) { try a.write(Array("56789".utf8)) }
+        let file = Fixture.temporaryDirectory() + "/never.log"
+        try registry.sink(for: file).write([0x41])
+        #expect(!FileManager.default.fileExists(atPath: file))
+        #expect(registry.captured(file) == [0x41])
+    }
+
+    @Test("the runner tells the drop observer each drop with its stage and reason; stages see the pipeline's clock")
+    func dropsAndClock() async throws {
+        let dir = Fixture.temporaryDirectory()
+        let spec = try PipelineLoader.parse(yaml: "state: memory\noutput: none\nstages: [parse, dedup, {filter: {name: only-alerts, types: [alert.triggered]}}]\n", file: dir + "/q.yaml").0!
+        let now = Timestamp.parse("2026-06-01T12:00:00Z")!
+        let pipeline = try Pipeline.open(spec, sinks: .capturing(limit: 1 << 20), clock: { now })
+        defer { pipeline.close() }
+        #expect(pipeline.clock() == now)
+        let seen = LockedValue<[DroppedEvent]>([])
+        var runner = PipelineRunner(pipeline: pipeline)
+        runner.dropObserver = { drop in seen.mutate { $0.append(drop) } }
+        let items = [Fixture.eventText(id: "a", type: "alert.triggered"), Fixture.eventText(id: "a", type: "alert.triggered"), Fixture.eventText(id: "b")]
+            .enumerated().map { RawItem(bytes: Array($1.utf8)[...], source: SourcePosition(file: "input", line: $0 + 1)) }
+        _ = try await runner.run(reader: TestInputSource(items))
+        #expect(seen.value.map { "\($0.id) \($0.stage) \($0.reason)" } == ["a dedup-2 duplicate", "b only-alerts type"])
+    }
+
     // MARK: test files
 
     static func write(_ dir: String, pipeline: String, tests: String) throws -> PipelineTestFile {
@@ -247,3 +281,11 @@ struct PipelineTestingTests {
     }
 }
 
+/// A value behind a lock, for closures that record from other tasks.
+final class LockedValue<T: Sendable>: @unchecked Sendable {
+    private var stored: T
+    private let lock = NSLock()
+    init(_ value: T) { stored = value }
+    var value: T { lock.lock(); defer { lock.unlock() }; return stored }
+    func mutate(_ change: (inout T) -> Void) { lock.lock(); change(&stored); lock.unlock() }
+}

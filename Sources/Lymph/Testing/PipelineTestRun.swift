@@ -13,6 +13,8 @@ public enum PipelineTestRun {
     public static let captureLimit = 16 << 20
     /// Most items a test may feed in (`input` and `input_file` together).
     public static let maxInputItems = 100_000
+    /// Most bytes of items a test may feed in: they are all held at once, as one batch.
+    public static let maxInputBytes = 64 << 20
 
     /// What a run produced, as the expectations name it.
     struct Actual {
@@ -140,10 +142,12 @@ public enum PipelineTestRun {
         }
         if let path = test.inputFile {
             let reader = ItemReader(paths: [path], maxItemBytes: file.spec.parse.maxBytes)
+            var total = bodies.reduce(0) { $0 + $1.count }
             while let batch = try reader.nextBatch() {
                 for item in batch.items {
-                    guard bodies.count < maxInputItems else {
-                        throw Stopped(description: "more than \(maxInputItems) inputs; a test needs far fewer")
+                    total += item.bytes.count
+                    guard bodies.count < maxInputItems, total <= maxInputBytes else {
+                        throw Stopped(description: "more than \(maxInputItems) inputs or \(maxInputBytes >> 20) MiB of them; a test needs far fewer")
                     }
                     let bytes = Array(item.bytes)
                     bodies.append(test.signed ? signed(TestValue(json: bytes), bytes: bytes, secret: secret!) : bytes)
