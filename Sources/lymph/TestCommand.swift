@@ -29,11 +29,12 @@ struct TestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let format = self.format
-        let report = await PipelineTestSuite.run(paths: paths, filter: filter) { result in
+        let report = await PipelineTestSuite.run(paths: paths, filter: filter, problems: { problems in
+            for problem in problems { Console.error(problem.description) }
+        }) { result in
             guard format == .text else { return }
             Self.output(PipelineTestReport.lines(for: result).joined(separator: "\n"))
         }
-        for problem in report.problems { Console.error(problem.description) }
         if let nothing = report.nothingToRun { Console.error("lymph test: \(nothing)") }
         switch format {
         case .text:

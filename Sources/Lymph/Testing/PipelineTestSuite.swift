@@ -40,8 +40,9 @@ public enum PipelineTestSuite {
     }
 
     /// Runs the tests of every test file under `paths` (the current folder when empty) whose
-    /// names contain `filter` (all when nil); `progress` hears each result as it comes.
-    public static func run(paths: [String], filter: String? = nil,
+    /// names contain `filter` (all when nil). `problems` hears of the broken files once every file
+    /// is read, before any test runs; `progress` hears each result as it comes.
+    public static func run(paths: [String], filter: String? = nil, problems reportProblems: ([ConfigDiagnostic]) -> Void = { _ in },
                            progress: (PipelineTestResult) -> Void = { _ in }) async -> PipelineTestReport {
         var report = PipelineTestReport()
         let (files, problems) = testFiles(under: paths.isEmpty ? ["."] : paths)
@@ -57,6 +58,7 @@ public enum PipelineTestSuite {
                 report.problems += error.diagnostics
             }
         }
+        if !report.problems.isEmpty { reportProblems(report.problems) }
         var selected = 0
         for file in loaded {
             for test in file.tests where filter.map({ test.name.contains($0) }) ?? true {
