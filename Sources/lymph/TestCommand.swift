@@ -35,6 +35,7 @@ struct TestCommand: AsyncParsableCommand {
             guard format == .text else { return }
             Self.output(PipelineTestReport.lines(for: result).joined(separator: "\n"))
         }
+        for path in report.missing { Console.error("lymph test: \(path): no such file or folder") }
         if let nothing = report.nothingToRun { Console.error("lymph test: \(nothing)") }
         switch format {
         case .text:

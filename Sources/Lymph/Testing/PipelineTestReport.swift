@@ -1,8 +1,10 @@
 /// What `lymph test` found and how each test went, for people (`ok`/`FAIL` lines with diffs) or
 /// scripts (one JSON object); and the exit status that goes with it.
 public struct PipelineTestReport: Sendable {
-    /// Broken test files and paths that name nothing, every problem with its position.
+    /// Broken test files, every problem with its position.
     public var problems: [ConfigDiagnostic] = []
+    /// Paths given that name no file or folder.
+    public var missing: [String] = []
     /// Every test run, in file order then the order written.
     public var results: [PipelineTestResult] = []
     /// The test files found (broken ones included).
@@ -21,9 +23,10 @@ public struct PipelineTestReport: Sendable {
     /// How many tests failed.
     public var failed: Int { results.count { !$0.passed } }
 
-    /// 2 for a broken test file or nothing to run, else 1 when a test failed, else 0.
+    /// 2 for a broken test file, a path that names nothing or nothing to run, else 1 when a test
+    /// failed, else 0.
     public var exitStatus: Int32 {
-        if !problems.isEmpty || nothingToRun != nil { return 2 }
+        if !problems.isEmpty || !missing.isEmpty || nothingToRun != nil { return 2 }
         return failed > 0 ? 1 : 0
     }
 
@@ -44,7 +47,7 @@ public struct PipelineTestReport: Sendable {
     }
 
     /// The report as one JSON object: `passed`, `failed`, `problems` (file, line, column,
-    /// message), and `tests`, each with its file, name, line, `status` (`ok` or `fail`), seconds,
+    /// message), `missing` paths when any, `nothing_to_run` when so, and `tests`, each with its file, name, line, `status` (`ok` or `fail`), seconds,
     /// and for a failure its `error` or its `failures`, one per expectation, with every entry
     /// (`matched`, `changed`, `missing`, `extra`) and the values compared. Secrets are redacted.
     public func json() -> String {
@@ -67,6 +70,7 @@ public struct PipelineTestReport: Sendable {
             .object([.init("file", string($0.file)), .init("line", number($0.line)), .init("column", number($0.column)), .init("message", string($0.message))])
         }
         var top: [TestValue.Member] = [.init("passed", number(passed)), .init("failed", number(failed)), .init("problems", .array(problemValues))]
+        if !missing.isEmpty { top.append(.init("missing", .array(missing.map(string)))) }
         if let nothingToRun { top.append(.init("nothing_to_run", string(nothingToRun))) }
         top.append(.init("tests", .array(tests)))
         // Secrets as they read inside JSON strings too (quotes and backslashes escaped).

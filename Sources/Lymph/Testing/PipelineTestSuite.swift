@@ -8,15 +8,15 @@ public enum PipelineTestSuite {
     public static let suffix = ".test.yaml"
 
     /// The test files named or found (recursively, skipping folders whose names start with `.`)
-    /// under `paths`, each once, in order; and a problem for each path that names nothing.
-    public static func testFiles(under paths: [String]) -> (files: [String], problems: [ConfigDiagnostic]) {
+    /// under `paths`, each once, in order; and the paths that name nothing.
+    public static func testFiles(under paths: [String]) -> (files: [String], missing: [String]) {
         var files: [String] = []
-        var problems: [ConfigDiagnostic] = []
+        var missing: [String] = []
         let fm = FileManager.default
         for path in paths {
             var isFolder: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isFolder) else {
-                problems.append(ConfigDiagnostic(file: path, line: 1, column: 1, message: "no such file or folder"))
+                missing.append(path)
                 continue
             }
             guard isFolder.boolValue else {
@@ -36,7 +36,7 @@ public enum PipelineTestSuite {
             files += found.sorted()
         }
         var seen = Set<String>()
-        return (files.filter { seen.insert($0).inserted }, problems)
+        return (files.filter { seen.insert($0).inserted }, missing)
     }
 
     /// Runs the tests of every test file under `paths` (the current folder when empty) whose
@@ -45,9 +45,9 @@ public enum PipelineTestSuite {
     public static func run(paths: [String], filter: String? = nil, problems reportProblems: ([ConfigDiagnostic]) -> Void = { _ in },
                            progress: (PipelineTestResult) -> Void = { _ in }) async -> PipelineTestReport {
         var report = PipelineTestReport()
-        let (files, problems) = testFiles(under: paths.isEmpty ? ["."] : paths)
+        let (files, missing) = testFiles(under: paths.isEmpty ? ["."] : paths)
         report.files = files
-        report.problems = problems
+        report.missing = missing
         var loaded: [PipelineTestFile] = []
         for path in files {
             do {
@@ -68,7 +68,7 @@ public enum PipelineTestSuite {
                 report.results.append(result)
             }
         }
-        if files.isEmpty && problems.isEmpty {
+        if files.isEmpty && missing.isEmpty {
             report.nothingToRun = "no test files (*\(suffix)) under \(paths.isEmpty ? "the current folder" : paths.joined(separator: ", "))"
         } else if selected == 0 && !loaded.isEmpty, let filter {
             report.nothingToRun = "no test's name contains '\(filter)'"
