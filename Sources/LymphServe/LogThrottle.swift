@@ -18,7 +18,8 @@ final class LogThrottle: Sendable {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let last = lastMillis.load(ordering: .relaxed)
         guard now - last >= intervalMillis,
-              lastMillis.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else {
+            lastMillis.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+        else {
             skipped.add(1, ordering: .relaxed)
             return nil
         }

@@ -75,8 +75,12 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
                 guard let next = served.takePending() else { continue }
                 pipeline = try swap(pipeline, for: next)
             }
-            logger.notice("pipeline worker stopped", metadata: ["read": "\(totals.read)", "passed": "\(totals.passed)",
-                                                               "dead_letters": "\(totals.deadLetters)"])
+            logger.notice(
+                "pipeline worker stopped",
+                metadata: [
+                    "read": "\(totals.read)", "passed": "\(totals.passed)",
+                    "dead_letters": "\(totals.deadLetters)",
+                ])
         } catch {
             failure.withLock { $0 = "\(error)" }
             logger.critical("pipeline worker failed: \(error)")

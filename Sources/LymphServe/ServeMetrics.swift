@@ -23,8 +23,10 @@ public final class ServeMetrics: Sendable {
     let reloads: Prometheus.Counter
     let reloadFailures: Prometheus.Counter
 
-    static let latencyBuckets: [Duration] = [.microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
-                                             .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2.5)]
+    static let latencyBuckets: [Duration] = [
+        .microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2.5),
+    ]
 
     public init() {
         let registry = self.registry
@@ -38,17 +40,21 @@ public final class ServeMetrics: Sendable {
             registry.makeCounter(descriptor: Self.name("stage_events", "total", "Events per pipeline stage and outcome"), labels: labels)
         }
         stageSeconds = LabelledMetrics(["stage"]) { labels in
-            registry.makeDurationHistogram(descriptor: Self.name("stage_batch_duration", "seconds", "Time a stage spent on one batch"),
-                                           labels: labels, buckets: Self.latencyBuckets)
+            registry.makeDurationHistogram(
+                descriptor: Self.name("stage_batch_duration", "seconds", "Time a stage spent on one batch"),
+                labels: labels, buckets: Self.latencyBuckets)
         }
         requestBytes = registry.makeCounter(descriptor: Self.name("http_request_body", "bytes_total", "Bytes of request bodies read"))
-        requestDuration = registry.makeDurationHistogram(descriptor: Self.name("http_request_duration", "seconds", "Time from request to response, webhooks only"),
-                                                         buckets: Self.latencyBuckets)
+        requestDuration = registry.makeDurationHistogram(
+            descriptor: Self.name("http_request_duration", "seconds", "Time from request to response, webhooks only"),
+            buckets: Self.latencyBuckets)
         spoolDepth = registry.makeGauge(descriptor: Self.name("spool_depth", "entries", "Accepted webhooks not yet through the pipeline"))
         spoolOldestAge = registry.makeGauge(descriptor: Self.name("spool_oldest_age", "seconds", "Age of the oldest spool entry (0 when empty)"))
         spoolAppended = registry.makeCounter(descriptor: Self.name("spool_appended", "total", "Webhooks stored in the spool (answered 202)"))
-        spoolCommits = registry.makeCounter(descriptor: Self.name("spool_commits", "total", "Spool transactions committed (appended / commits = webhooks per group commit)"))
-        spoolTimeouts = registry.makeCounter(descriptor: Self.name("spool_timeouts", "total", "Webhooks answered 503 because the spool did not commit within 3 s"))
+        spoolCommits = registry.makeCounter(
+            descriptor: Self.name("spool_commits", "total", "Spool transactions committed (appended / commits = webhooks per group commit)"))
+        spoolTimeouts = registry.makeCounter(
+            descriptor: Self.name("spool_timeouts", "total", "Webhooks answered 503 because the spool did not commit within 3 s"))
         deadLetters = registry.makeCounter(descriptor: Self.name("dead_letters", "total", "Events sent to the dead-letter output"))
         eventsRead = registry.makeCounter(descriptor: Self.name("pipeline_items", "total", "Spool entries taken through the pipeline"))
         reloads = registry.makeCounter(descriptor: Self.name("pipeline_reloads", "total", "Pipelines swapped in by a reload (SIGHUP or --watch)"))

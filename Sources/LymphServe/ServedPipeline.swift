@@ -55,8 +55,10 @@ public final class ServedPipeline: Sendable {
 
     /// `file` is the spec as loaded from `path`, with the file's `sha256`; `prepared` the same
     /// as `prepare` made it, which the server opened; `verifier` that pipeline's signature check.
-    public init(path: String, file: PipelineSpec, sha256: String, prepared: PipelineSpec, verifier: VerifyStage?, allowUnsigned: Bool,
-                metrics: ServeMetrics, logger: Logger) {
+    public init(
+        path: String, file: PipelineSpec, sha256: String, prepared: PipelineSpec, verifier: VerifyStage?, allowUnsigned: Bool,
+        metrics: ServeMetrics, logger: Logger
+    ) {
         self.path = path
         self.allowUnsigned = allowUnsigned
         self.metrics = metrics
@@ -69,13 +71,18 @@ public final class ServedPipeline: Sendable {
     /// file's, the parse stage sized for `max_body`. Refused: a pipeline without `verify`
     /// (unless `allowUnsigned`: anyone who can reach the port could submit events), and
     /// `state: memory` (the spool needs a file).
-    public static func prepare(_ spec: PipelineSpec, file: String, listen: String? = nil, path: String? = nil,
-                               allowUnsigned: Bool) throws(Refusal) -> PipelineSpec {
+    public static func prepare(
+        _ spec: PipelineSpec, file: String, listen: String? = nil, path: String? = nil,
+        allowUnsigned: Bool
+    ) throws(Refusal) -> PipelineSpec {
         var spec = spec
         if let listen { spec.serve.listen = listen }
         if let path { spec.serve.path = path }
         if !spec.verifiesSignatures && !allowUnsigned {
-            throw Refusal(description: "\(file): the pipeline has no verify stage, so lymph serve would accept unsigned webhooks from anyone who can reach it; add '- verify: {secrets: [env:IMMUNE_WEBHOOK_SECRET]}' after parse, or pass --allow-unsigned")
+            throw Refusal(
+                description:
+                    "\(file): the pipeline has no verify stage, so lymph serve would accept unsigned webhooks from anyone who can reach it; add '- verify: {secrets: [env:IMMUNE_WEBHOOK_SECRET]}' after parse, or pass --allow-unsigned"
+            )
         }
         guard spec.statePath != nil else {
             throw Refusal(description: "\(file): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
@@ -133,8 +140,9 @@ public final class ServedPipeline: Sendable {
         }
         control?.requestStop(signal: SIGHUP)
         wake?()
-        logger.notice("pipeline reloaded; the worker switches to it after the batch in hand (webhooks already in the spool are processed by it)",
-                      metadata: ["trigger": "\(trigger)", "sha256": "\(loaded.sha256)"])
+        logger.notice(
+            "pipeline reloaded; the worker switches to it after the batch in hand (webhooks already in the spool are processed by it)",
+            metadata: ["trigger": "\(trigger)", "sha256": "\(loaded.sha256)"])
         return .swapping(sha256: loaded.sha256)
     }
 
@@ -189,6 +197,8 @@ public final class ServedPipeline: Sendable {
         state.withLock { s in
             if s.pending == nil { s.verifier = verifier }
         }
-        logger.error("reload failed while opening the new pipeline: \(error); the running pipeline stays", metadata: ["sha256": "\(loaded.sha256)", "kept": "\(old.sha256)"])
+        logger.error(
+            "reload failed while opening the new pipeline: \(error); the running pipeline stays",
+            metadata: ["sha256": "\(loaded.sha256)", "kept": "\(old.sha256)"])
     }
 }

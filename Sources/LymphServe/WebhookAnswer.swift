@@ -20,7 +20,8 @@ struct WebhookAnswer {
 
     /// 405 for a method the server does not serve; the connection closes after it.
     static var methodNotAllowed: WebhookAnswer {
-        var answer = WebhookAnswer(.methodNotAllowed, ["error": "method_not_allowed", "message": "this server takes POST (webhooks) and GET (/healthz, /metrics)"])
+        var answer = WebhookAnswer(
+            .methodNotAllowed, ["error": "method_not_allowed", "message": "this server takes POST (webhooks) and GET (/healthz, /metrics)"])
         answer.allow = "GET, POST"
         answer.closesConnection = true
         return answer

@@ -81,7 +81,8 @@ public final class WebhookServer: Sendable {
     /// `pipeline` must have been opened with a store (the spool lives in it), from `served`'s spec.
     public init(pipeline: Pipeline, served: ServedPipeline, options: Options, logger: Logger) throws {
         guard let store = pipeline.store, store.location != ":memory:" else {
-            throw ServeError(message: "lymph serve needs the pipeline's state file for its spool; 'state: memory' cannot keep accepted webhooks across a restart")
+            throw ServeError(
+                message: "lymph serve needs the pipeline's state file for its spool; 'state: memory' cannot keep accepted webhooks across a restart")
         }
         self.pipeline = pipeline
         self.served = served
@@ -89,8 +90,9 @@ public final class WebhookServer: Sendable {
         self.logger = logger
         metrics = served.metrics
         // Every webhook spooled passed `served.verifier` first (see `SpoolSource.handoffSignaturesChecked`).
-        spool = try Spool.open(forState: store, maxItemBytes: pipeline.spec.parse.maxBytes, handoffSignaturesChecked: pipeline.verifyStageCount == 1,
-                               metrics: metrics, deadline: Self.appendDeadline, logger: logger)
+        spool = try Spool.open(
+            forState: store, maxItemBytes: pipeline.spec.parse.maxBytes, handoffSignaturesChecked: pipeline.verifyStageCount == 1,
+            metrics: metrics, deadline: Self.appendDeadline, logger: logger)
         writer = spool.writer
         worker = PipelineWorker(pipeline: pipeline, served: served, source: spool.source, metrics: metrics, logger: logger)
     }
@@ -104,8 +106,9 @@ public final class WebhookServer: Sendable {
         // on the connection's event loop.
         let router = Router(context: BasicRequestContext.self)
         router.get(RouterPath(options.path)) { _, _ in
-            Response(status: .methodNotAllowed, headers: [.allow: "POST", .contentType: "application/json"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.jsonBytes(["error": "method_not_allowed", "message": "webhooks are POSTed here"]))))
+            Response(
+                status: .methodNotAllowed, headers: [.allow: "POST", .contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.jsonBytes(["error": "method_not_allowed", "message": "webhooks are POSTed here"]))))
         }
         router.get("/healthz") { _, _ in await self.health() }
         router.get("/metrics") { _, _ in await self.renderMetrics() }
@@ -113,8 +116,9 @@ public final class WebhookServer: Sendable {
         let app = Application(
             router: router,
             server: HTTPServerBuilder { responder in WebhookHTTP1Channel(responder: responder, server: self) },
-            configuration: .init(address: .hostname(host, port: options.port), serverName: "lymph",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
+            configuration: .init(
+                address: .hostname(host, port: options.port), serverName: "lymph",
+                availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
             onServerRunning: { channel in onListening(host, channel.localAddress?.port ?? -1) },
             eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup(numberOfThreads: options.eventLoops)),
             logger: logger
@@ -156,8 +160,9 @@ public final class WebhookServer: Sendable {
     /// length over the limit. Nil when the body should be read.
     func refuseBeforeBody(_ headers: RequestHeaders) -> WebhookAnswer? {
         if shuttingDown.load(ordering: .relaxed) {
-            return WebhookAnswer(.serviceUnavailable, ["error": "shutting_down", "message": "the server is shutting down; retry later"],
-                                 retryAfter: Self.retryAfterSeconds)
+            return WebhookAnswer(
+                .serviceUnavailable, ["error": "shutting_down", "message": "the server is shutting down; retry later"],
+                retryAfter: Self.retryAfterSeconds)
         }
         // A declared length over the limit is refused before reading any of the body.
         if let declared = headers.contentLength, let n = Int(declared), n > options.maxBody { return tooLarge() }
@@ -200,10 +205,13 @@ public final class WebhookServer: Sendable {
         if spoolDepth + waiting > options.maxSpool {
             queued.wrappingSubtract(1, ordering: .relaxed)
             if let skipped = spoolFullLog.allow() {
-                logger.warning("spool full; answering 503", metadata: ["depth": "\(spoolDepth)", "max_spool": "\(options.maxSpool)", "since_last_line": "\(skipped)"])
+                logger.warning(
+                    "spool full; answering 503", metadata: ["depth": "\(spoolDepth)", "max_spool": "\(options.maxSpool)", "since_last_line": "\(skipped)"])
             }
-            return .answer(WebhookAnswer(.serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
-                                         retryAfter: Self.retryAfterSeconds))
+            return .answer(
+                WebhookAnswer(
+                    .serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
+                    retryAfter: Self.retryAfterSeconds))
         }
         let (item, replaced) = Self.spoolItem(body: body, headers: headers)
         // A body that was not UTF-8 is spooled with U+FFFD in its place: not the parsed bytes.
@@ -214,8 +222,10 @@ public final class WebhookServer: Sendable {
             if let skipped = spoolBusyLog.allow() {
                 logger.warning("spool commits are behind; answering 503", metadata: ["queued_bytes": "\(bytesWaiting)", "since_last_line": "\(skipped)"])
             }
-            return .answer(WebhookAnswer(.serviceUnavailable, ["error": "spool_busy", "message": "the spool is writing too slowly; retry later"],
-                                         retryAfter: Self.retryAfterSeconds))
+            return .answer(
+                WebhookAnswer(
+                    .serviceUnavailable, ["error": "spool_busy", "message": "the spool is writing too slowly; retry later"],
+                    retryAfter: Self.retryAfterSeconds))
         }
         return .store(item: item, id: id, body: parsed)
     }
@@ -234,8 +244,9 @@ public final class WebhookServer: Sendable {
             if let skipped = storeErrorLog.allow() {
                 logger.error("could not store a webhook: \(error)", metadata: ["since_last_line": "\(skipped)"])
             }
-            return WebhookAnswer(.serviceUnavailable, ["error": "store_unavailable", "message": "the webhook could not be stored; retry later"],
-                                 retryAfter: Self.retryAfterSeconds)
+            return WebhookAnswer(
+                .serviceUnavailable, ["error": "store_unavailable", "message": "the webhook could not be stored; retry later"],
+                retryAfter: Self.retryAfterSeconds)
         }
     }
 
@@ -321,8 +332,9 @@ public final class WebhookServer: Sendable {
             JSONStringEncoder.append(p, to: &out)
         }
         out.append(contentsOf: "]}\n".utf8)
-        return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
+        return Response(
+            status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
     }
 
     func renderMetrics() async -> Response {
@@ -330,8 +342,9 @@ public final class WebhookServer: Sendable {
         let backend = spool.backend
         if spoolDepth > 0, let oldest = try? await storeCall({ try backend.depth().oldestReceivedAt }) ?? nil { oldestAge = max(0, Timestamp.now() - oldest) }
         let bytes = metrics.render(depth: spoolDepth, oldestAge: oldestAge)
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func jsonBytes(_ fields: KeyValuePairs<String, String>) -> [UInt8] {
@@ -398,8 +411,10 @@ enum FirstOf {
         }
     }
 
-    static func value<T: Sendable>(within deadline: Duration, timeoutError: any Error & Sendable,
-                                   _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func value<T: Sendable>(
+        within deadline: Duration, timeoutError: any Error & Sendable,
+        _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let settler = Settler<T>()
         Task {
             do { settler.settle(.success(try await operation())) } catch { settler.settle(.failure(error)) }

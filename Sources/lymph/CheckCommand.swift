@@ -42,11 +42,14 @@ struct CheckCommand: AsyncParsableCommand {
             }
             print("\(path): pipeline '\(spec.name)' is valid")
             print("  state: \(spec.statePath ?? "memory")   output: \(spec.output ?? "none")   dead letters: \(spec.deadLetter)")
-            let rows = [("1", spec.parse.name, "parse", "max_bytes \(spec.parse.maxBytes)")]
+            let rows =
+                [("1", spec.parse.name, "parse", "max_bytes \(spec.parse.maxBytes)")]
                 + spec.stages.enumerated().map { (String($0 + 2), $1.name, $1.kind, ($1.when.map { "when \($0); " } ?? "") + $1.spec.summary) }
             let nameWidth = rows.map(\.1.count).max() ?? 0
             for (n, name, kind, summary) in rows {
-                print("  \(n.leftPadded(2)). \(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(kind.padding(toLength: 8, withPad: " ", startingAt: 0))  \(summary)")
+                print(
+                    "  \(n.leftPadded(2)). \(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(kind.padding(toLength: 8, withPad: " ", startingAt: 0))  \(summary)"
+                )
             }
             if explain {
                 print("  what reaches each stage (IMMUNE types) and what it reads:")

@@ -19,8 +19,10 @@ struct DeadLettersCommand: AsyncParsableCommand {
     /// The positional that says which file: a pipeline (`.yaml`/`.yml`, whose `dead_letter` is
     /// read) or a dead-letter file.
     struct Source: ParsableArguments {
-        @Argument(help: ArgumentHelp("A pipeline file (.yaml/.yml: its 'dead_letter' is read) or a dead-letter file.",
-                                     valueName: "pipeline-or-file"), completion: .file())
+        @Argument(
+            help: ArgumentHelp(
+                "A pipeline file (.yaml/.yml: its 'dead_letter' is read) or a dead-letter file.",
+                valueName: "pipeline-or-file"), completion: .file())
         var source: String
 
         struct Resolved {
@@ -48,8 +50,9 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 Console.error("lymph: \(source) writes its dead letters to \(spec.deadLetter), not to a file: name the file to read")
                 throw ExitCode(2)
             }
-            return Resolved(file: spec.deadLetter, stageOrder: [spec.parse.name] + spec.stages.map(\.name),
-                            maxLineBytes: max(NDJSONLines.defaultMaxLineBytes, spec.parse.maxRecordBytes))
+            return Resolved(
+                file: spec.deadLetter, stageOrder: [spec.parse.name] + spec.stages.map(\.name),
+                maxLineBytes: max(NDJSONLines.defaultMaxLineBytes, spec.parse.maxRecordBytes))
         }
     }
 
@@ -95,23 +98,31 @@ struct DeadLettersCommand: AsyncParsableCommand {
             var lines: [String] = []
             if !s.groups.isEmpty {
                 func time(_ t: String?) -> String { t.map { zone.show($0) } ?? "-" }
-                lines.append(renderTable(["STAGE", "REASON", "COUNT", "RESUMES", "OLDEST", "NEWEST", "EXAMPLE"], s.groups.map {
-                    [$0.stage.cutForMessage(30), $0.reason.cutForMessage(30), String($0.count), String($0.resumes), time($0.oldest), time($0.newest),
-                     $0.example.cutForMessage(60)]
-                }))
+                lines.append(
+                    renderTable(
+                        ["STAGE", "REASON", "COUNT", "RESUMES", "OLDEST", "NEWEST", "EXAMPLE"],
+                        s.groups.map {
+                            [
+                                $0.stage.cutForMessage(30), $0.reason.cutForMessage(30), String($0.count), String($0.resumes), time($0.oldest), time($0.newest),
+                                $0.example.cutForMessage(60),
+                            ]
+                        }))
             }
             if !s.exists {
                 lines.append("no dead letters: '\(s.file)' does not exist")
             } else if s.records == 0 {
                 lines.append("no dead letters in '\(s.file)'")
             } else {
-                lines.append("\(s.records) dead letter\(s.records == 1 ? "" : "s") in '\(s.file)' (\(s.records - s.resumes) replay from the start, \(s.resumes) resume at their stage)")
+                lines.append(
+                    "\(s.records) dead letter\(s.records == 1 ? "" : "s") in '\(s.file)' (\(s.records - s.resumes) replay from the start, \(s.resumes) resume at their stage)"
+                )
             }
             if s.unreadableCount > 0 {
                 let listed = s.unreadable.prefix(10).map { "line \($0.line): \($0.why.cutForMessage(60))" }
                 let more = s.unreadableCount - listed.count
-                lines.append("\(s.unreadableCount) unreadable line\(s.unreadableCount == 1 ? "" : "s") (not dead-letter records): "
-                             + listed.joined(separator: "; ") + (more > 0 ? "; and \(more) more" : ""))
+                lines.append(
+                    "\(s.unreadableCount) unreadable line\(s.unreadableCount == 1 ? "" : "s") (not dead-letter records): "
+                        + listed.joined(separator: "; ") + (more > 0 ? "; and \(more) more" : ""))
             }
             for k in kept {
                 lines.append("kept by an earlier replay: '\(k.path)' (\(k.records) record\(k.records == 1 ? "" : "s"), \(k.bytes) bytes)")

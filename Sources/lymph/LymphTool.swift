@@ -13,8 +13,10 @@ struct LymphTool: AsyncParsableCommand {
             3 the run could not continue (store or output unusable); 130/143 stopped by SIGINT/SIGTERM.
             """,
         version: Lymph.version,
-        subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, TestCommand.self, ServeCommand.self, SendCommand.self, SignCommand.self, SampleCommand.self,
-                      TicketsCommand.self, SensorsCommand.self, DeadLettersCommand.self, SpoolCommand.self]
+        subcommands: [
+            RunCommand.self, ReplayCommand.self, CheckCommand.self, TestCommand.self, ServeCommand.self, SendCommand.self, SignCommand.self, SampleCommand.self,
+            TicketsCommand.self, SensorsCommand.self, DeadLettersCommand.self, SpoolCommand.self,
+        ]
     )
 
     /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.
@@ -31,7 +33,8 @@ struct LymphTool: AsyncParsableCommand {
             }
         } catch {
             if parsed == nil, exitCode(for: error) == .validationFailure,
-               let message = UnknownCommand.message(for: Array(CommandLine.arguments.dropFirst())) {
+                let message = UnknownCommand.message(for: Array(CommandLine.arguments.dropFirst()))
+            {
                 FileHandle.standardError.write(Data((message + "\n").utf8))
                 Foundation.exit(2)
             }

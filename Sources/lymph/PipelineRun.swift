@@ -21,12 +21,14 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Write events here instead of the file's 'output' ('-' stdout, 'none').", completion: .file())
     var output: String?
 
-    @Option(name: .customLong("dead-letter"), help: "Write dead letters here instead of the file's 'dead_letter'.",
-            completion: .file())
+    @Option(
+        name: .customLong("dead-letter"), help: "Write dead letters here instead of the file's 'dead_letter'.",
+        completion: .file())
     var deadLetter: String?
 
-    @Flag(name: .customLong("from-start"),
-          help: "Read the inputs from the start even when an interrupted run over the same files was recorded.")
+    @Flag(
+        name: .customLong("from-start"),
+        help: "Read the inputs from the start even when an interrupted run over the same files was recorded.")
     var fromStart = false
 
     /// The dead-letter file this run writes.
@@ -116,10 +118,13 @@ enum PipelineRun {
                 case .continuing(let done):
                     let total = done.reduce(0, +)
                     if total > 0 {
-                        Console.error("lymph: continuing an interrupted run over the same inputs: the \(total) items whose work was committed are skipped (--from-start reads them again)")
+                        Console.error(
+                            "lymph: continuing an interrupted run over the same inputs: the \(total) items whose work was committed are skipped (--from-start reads them again)"
+                        )
                     }
                 case .replaced(let paths):
-                    Console.error("lymph: an interrupted run over other inputs (\(paths.joined(separator: ", "))) was recorded; these inputs are read from the start")
+                    Console.error(
+                        "lymph: an interrupted run over other inputs (\(paths.joined(separator: ", "))) was recorded; these inputs are read from the start")
                 case .fresh, .unavailable:
                     break
                 }

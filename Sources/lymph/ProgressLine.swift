@@ -20,7 +20,8 @@ final class ProgressLine: Sendable {
                 guard elapsed > .seconds(2) else { continue }
                 let p = control.progress
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                let line = String(format: "\r\u{1B}[K  %d read  %.0f events/s  %d passed  %d dead letters", p.read, Double(p.read) / seconds, p.written, p.deadLetters)
+                let line = String(
+                    format: "\r\u{1B}[K  %d read  %.0f events/s  %d passed  %d dead letters", p.read, Double(p.read) / seconds, p.written, p.deadLetters)
                 FileHandle.standardError.write(Data(line.utf8))
                 shown.store(true, ordering: .relaxed)
             }

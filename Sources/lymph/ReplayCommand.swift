@@ -45,8 +45,9 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         let outcome = try await PipelineRun.run(pipeline: pipeline, spec: spec, inputs: [path], options: options)
         for moved in outcome.moved {
-            let ending = DeadLetterReplay.finish(moved: moved.aside, deadLetters: outcome.inputFailure == nil ? outcome.summary?.deadLetters : nil,
-                                                 interruptedBy: outcome.summary?.interruptedBy ?? 0, into: moved.original)
+            let ending = DeadLetterReplay.finish(
+                moved: moved.aside, deadLetters: outcome.inputFailure == nil ? outcome.summary?.deadLetters : nil,
+                interruptedBy: outcome.summary?.interruptedBy ?? 0, into: moved.original)
             Console.error("lymph: \(ending.message)")
         }
         if let code = outcome.exitCode { throw code }

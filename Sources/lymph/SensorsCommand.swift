@@ -17,7 +17,8 @@ struct SensorsCommand: AsyncParsableCommand {
     /// said on stderr, exit 2, as for a pipeline with no store; not an empty list.
     func run() async throws {
         if let pipeline = location.pipeline, let spec = try? PipelineLoader.load(path: pipeline).spec,
-           !spec.stages.contains(where: { $0.kind == "track_sensors" }) {
+            !spec.stages.contains(where: { $0.kind == "track_sensors" })
+        {
             Console.error("lymph: \(pipeline) tracks no sensors (it has no track_sensors stage)")
             throw ExitCode(2)
         }
@@ -28,9 +29,12 @@ struct SensorsCommand: AsyncParsableCommand {
         case .json:
             for s in sensors { print(String(decoding: s.json(), as: UTF8.self)) }
         case .table:
-            print(renderTable(["SENSOR", "STATUS", "SINCE", "EQUIPMENT", "LAST EVENT"], sensors.map {
-                [$0.sensorID, $0.status, time.zone.show($0.since), $0.equipmentID ?? "-", $0.lastEventID]
-            }))
+            print(
+                renderTable(
+                    ["SENSOR", "STATUS", "SINCE", "EQUIPMENT", "LAST EVENT"],
+                    sensors.map {
+                        [$0.sensorID, $0.status, time.zone.show($0.since), $0.equipmentID ?? "-", $0.lastEventID]
+                    }))
             print("\(sensors.count) sensor\(sensors.count == 1 ? "" : "s")")
         }
     }

@@ -45,7 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
         if let listen, ServeSettings.parseListen(listen) == nil { throw ValidationError("--listen must be HOST:PORT, such as 127.0.0.1:8080") }
         if let path, !path.hasPrefix("/") { throw ValidationError("--path must start with '/'") }
     }
@@ -76,8 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
         let opened = try PipelineFile.open(pipeline) { try Pipeline.open(spec, requireStore: true, storeDurability: .full, diskFull: DiskFullWait()) }
         defer { opened.close() }
         let logger = Logger(label: "lymph.serve")
-        let served = ServedPipeline(path: pipeline, file: file, sha256: sha256, prepared: spec, verifier: opened.verifier,
-                                    allowUnsigned: allowUnsigned, metrics: ServeMetrics(), logger: logger)
+        let served = ServedPipeline(
+            path: pipeline, file: file, sha256: sha256, prepared: spec, verifier: opened.verifier,
+            allowUnsigned: allowUnsigned, metrics: ServeMetrics(), logger: logger)
         let server: WebhookServer
         do {
             var options = WebhookServer.Options(settings: spec.serve, watch: watch)

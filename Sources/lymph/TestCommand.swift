@@ -29,9 +29,12 @@ struct TestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let format = self.format
-        let report = await PipelineTestSuite.run(paths: paths, filter: filter, problems: { problems in
-            for problem in problems { Console.error(problem.description) }
-        }) { result in
+        let report = await PipelineTestSuite.run(
+            paths: paths, filter: filter,
+            problems: { problems in
+                for problem in problems { Console.error(problem.description) }
+            }
+        ) { result in
             guard format == .text else { return }
             Self.output(PipelineTestReport.lines(for: result).joined(separator: "\n"))
         }

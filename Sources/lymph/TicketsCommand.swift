@@ -29,10 +29,15 @@ struct TicketsCommand: AsyncParsableCommand {
             case .json:
                 for t in tickets { print(String(decoding: t.json(), as: UTF8.self)) }
             case .table:
-                print(renderTable(["TICKET", "DUE BY", "PRIORITY", "STATUS", "EQUIPMENT", "SOURCES", "ACTION"], tickets.map {
-                    [$0.ticketID, time.zone.show($0.dueBy), $0.priority.description,
-                     $0.status.rawValue, $0.equipmentID, String($0.sourceEventIDs.count), $0.action]
-                }))
+                print(
+                    renderTable(
+                        ["TICKET", "DUE BY", "PRIORITY", "STATUS", "EQUIPMENT", "SOURCES", "ACTION"],
+                        tickets.map {
+                            [
+                                $0.ticketID, time.zone.show($0.dueBy), $0.priority.description,
+                                $0.status.rawValue, $0.equipmentID, String($0.sourceEventIDs.count), $0.action,
+                            ]
+                        }))
                 print("\(tickets.count) ticket\(tickets.count == 1 ? "" : "s")")
             }
         }
@@ -81,9 +86,13 @@ struct TicketsCommand: AsyncParsableCommand {
         /// stderr, exit 1, so neither a second close nor a cancel after a close passes unnoticed.
         func run() async throws {
             let now = Timestamp.now()
-            guard let t = try withStore(location.open(writing: true), { store throws(StoreError) in
-                try store.closeTicket(id: id, cancel: cancel, note: note, at: now)
-            }) else {
+            guard
+                let t = try withStore(
+                    location.open(writing: true),
+                    { store throws(StoreError) in
+                        try store.closeTicket(id: id, cancel: cancel, note: note, at: now)
+                    })
+            else {
                 Console.error("lymph: no ticket '\(id)'")
                 throw ExitCode(1)
             }

@@ -11,8 +11,11 @@ struct TicketsAndSensorsCommandTests {
     /// `--pipeline` arguments that find it.
     func maintenanceStore() throws -> (dir: String, pipeline: [String], ticket: String) {
         let dir = LymphBinary.workDirectory()
-        try LymphBinary.run(["run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
-                             "--summary", "none", "--output", "none"], in: dir, environment: Self.secret)
+        try LymphBinary.run(
+            [
+                "run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
+                "--summary", "none", "--output", "none",
+            ], in: dir, environment: Self.secret)
         let pipeline = ["--pipeline", LymphBinary.repo("pipelines/maintenance.yaml")]
         let list = try LymphBinary.run(["tickets", "--format", "json"] + pipeline, in: dir)
         let first = try #require(list.stdoutLines.first)
@@ -71,12 +74,14 @@ struct TicketsAndSensorsCommandTests {
         #expect(close.stderr.contains("ticket \(id) is already cancelled (closed "), "\(close.stderr)")
     }
 
-    @Test("without --state or --pipeline, tickets and sensors show their own usage, not lymph's", arguments: [
-        (["tickets"], "lymph tickets list"),
-        (["tickets", "show", "mt_0000000000000000"], "lymph tickets show"),
-        (["tickets", "close", "mt_0000000000000000"], "lymph tickets close"),
-        (["sensors"], "lymph sensors"),
-    ])
+    @Test(
+        "without --state or --pipeline, tickets and sensors show their own usage, not lymph's",
+        arguments: [
+            (["tickets"], "lymph tickets list"),
+            (["tickets", "show", "mt_0000000000000000"], "lymph tickets show"),
+            (["tickets", "close", "mt_0000000000000000"], "lymph tickets close"),
+            (["sensors"], "lymph sensors"),
+        ])
     func usageWithoutState(arguments: [String], command: String) throws {
         let r = try LymphBinary.run(arguments, in: LymphBinary.workDirectory())
         #expect(r.status == 2)
@@ -110,8 +115,11 @@ struct TicketsAndSensorsCommandTests {
         }
         // A pipeline that tracks sensors still lists them.
         let maintenance = LymphBinary.workDirectory()
-        try LymphBinary.run(["run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
-                             "--summary", "none", "--output", "none"], in: maintenance, environment: Self.secret)
+        try LymphBinary.run(
+            [
+                "run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
+                "--summary", "none", "--output", "none",
+            ], in: maintenance, environment: Self.secret)
         let listed = try LymphBinary.run(["sensors", "--pipeline", LymphBinary.repo("pipelines/maintenance.yaml"), "--format", "json"], in: maintenance)
         #expect(listed.status == 0)
         #expect(!listed.stdoutLines.isEmpty)
@@ -155,8 +163,9 @@ struct SendReportTests {
         try h.start()
         defer { h.stop() }
         let events = (1...3).map { String(decoding: ServeHarness.event("evt_wrong_\($0)"), as: UTF8.self) }
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S"], in: h.dir,
-                                    environment: ["S": "whsec_not_the_one"], stdin: Self.lines(events))
+        let r = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S"], in: h.dir,
+            environment: ["S": "whsec_not_the_one"], stdin: Self.lines(events))
         #expect(r.status == 1)
         #expect(r.stderr.contains("status 401: 3 (bad_signature: 3)"), "\(r.stderr)")
         #expect(r.stderr.contains("failed 3"), "\(r.stderr)")
@@ -169,7 +178,8 @@ struct SendReportTests {
         defer { h.stop() }
         let good = (1...2).map { ServeHarness.event("evt_mixed_\($0)") }
         let bad = ServeHarness.event("evt_mixed_bad")
-        let lines = good.map { Self.delivery($0, signature: ServeHarness.sign($0)) } + [Self.delivery(bad, signature: ServeHarness.sign(bad, secret: "whsec_other"))]
+        let lines =
+            good.map { Self.delivery($0, signature: ServeHarness.sign($0)) } + [Self.delivery(bad, signature: ServeHarness.sign(bad, secret: "whsec_other"))]
         let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--concurrency", "1"], in: h.dir, stdin: Self.lines(lines))
         #expect(r.status == 1)
         #expect(r.stderr.contains("status 202: 2, 401: 1 (bad_signature: 1)"), "\(r.stderr)")
@@ -186,8 +196,9 @@ struct SendReportTests {
     func unreachable() throws {
         let port = Self.closedPort()
         let start = Date()
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(port)/webhooks", "--retries", "0"], in: LymphBinary.workDirectory(),
-                                    stdin: Self.lines([String(decoding: ServeHarness.event("evt_nowhere"), as: UTF8.self)]))
+        let r = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(port)/webhooks", "--retries", "0"], in: LymphBinary.workDirectory(),
+            stdin: Self.lines([String(decoding: ServeHarness.event("evt_nowhere"), as: UTF8.self)]))
         #expect(r.status == 1)
         #expect(r.stderr.contains("no answer: 1 (connection refused to 127.0.0.1:\(port): 1)"), "\(r.stderr)")
         #expect(!r.stderr.contains("status none"), "\(r.stderr)")
@@ -207,8 +218,9 @@ struct SendReportTests {
         let events = (1...20).map { String(decoding: ServeHarness.event("evt_silent_\($0)"), as: UTF8.self) }
         _ = FileManager.default.createFile(atPath: dir + "/events.ndjson", contents: Self.lines(events))
         let start = Date()
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(port)/webhooks", "events.ndjson", "--retries", "0", "--timeout", "1", "--concurrency", "2"],
-                                    in: dir, timeout: 60)
+        let r = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(port)/webhooks", "events.ndjson", "--retries", "0", "--timeout", "1", "--concurrency", "2"],
+            in: dir, timeout: 60)
         let elapsed = Date().timeIntervalSince(start)
         #expect(r.status == 1)
         #expect(r.stderr.contains("no answer within 1s from 127.0.0.1:\(port)"), "\(r.stderr)")
@@ -227,8 +239,11 @@ struct SendReportTests {
         _ = FileManager.default.createFile(atPath: h.dir + "/events.ndjson", contents: Self.lines(events))
         DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) { h.stop(SIGKILL) }
         let start = Date()
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "events.ndjson", "--secret", "env:S", "--retries", String(retries),
-                                     "--rate", "200", "--concurrency", "4"], in: h.dir, environment: ["S": ServeHarness.secret], timeout: 90)
+        let r = try LymphBinary.run(
+            [
+                "send", "http://127.0.0.1:\(h.port)/webhooks", "events.ndjson", "--secret", "env:S", "--retries", String(retries),
+                "--rate", "200", "--concurrency", "4",
+            ], in: h.dir, environment: ["S": ServeHarness.secret], timeout: 90)
         let elapsed = Date().timeIntervalSince(start)
         #expect(r.status == 1)
         #expect(r.stderr.contains("lymph send: sent "), "\(r.stderr)")
@@ -287,7 +302,8 @@ struct GzipInputTests {
         let gzDead = LymphBinary.lines(gzDir + "/.lymph/quickstart.dead.ndjson")
         #expect(try gzDead.map(Self.comparable) == plainDead)
         #expect(gzDead.allSatisfy { $0.contains(#""file":"events.ndjson.gz""#) })
-        #expect(try String(contentsOfFile: gzDir + "/logs/quickstart.log", encoding: .utf8)
+        #expect(
+            try String(contentsOfFile: gzDir + "/logs/quickstart.log", encoding: .utf8)
                 == String(contentsOfFile: plainDir + "/logs/quickstart.log", encoding: .utf8))
     }
 
@@ -316,7 +332,8 @@ struct GzipInputTests {
         // A second member whose first block has an invalid type.
         bytes += Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xFF, 0x00])
         try bytes.write(to: URL(fileURLWithPath: dir + "/broken.ndjson.gz"))
-        try "{\"id\":\"later\",\"type\":\"t\",\"created_at\":\"2026-06-01T00:00:00Z\",\"data\":{}}\n".write(toFile: dir + "/later.ndjson", atomically: true, encoding: .utf8)
+        try "{\"id\":\"later\",\"type\":\"t\",\"created_at\":\"2026-06-01T00:00:00Z\",\"data\":{}}\n".write(
+            toFile: dir + "/later.ndjson", atomically: true, encoding: .utf8)
         let r = try LymphBinary.run(["run", "p.yaml", "broken.ndjson.gz", "later.ndjson", "--summary", "json"], in: dir)
         #expect(r.status == 3, "\(r.stderr)")
         #expect(r.stderr.contains("lymph: input 'broken.ndjson.gz': gzip data is corrupt at compressed byte \(good + 11)"), "\(r.stderr)")

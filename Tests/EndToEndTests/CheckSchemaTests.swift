@@ -25,11 +25,22 @@ struct CheckSchemaTests {
 
         """
 
-    @Test("a misspelled path in match: a warning at its line, with the field meant", arguments: [
-        ("  - filter: { match: { data.confidnce: { gte: 0.8 } } }", "p.yaml:6:24: warning: no event that reaches this stage has 'data.confidnce'", "did you mean 'data.confidence'?"),
-        ("  - filter: { types: [alert.trigered] }", "p.yaml:6:23: warning: no IMMUNE event has the type 'alert.trigered'", "did you mean 'alert.triggered'?"),
-        ("  - filter: { match: { data.confidence: { gte: \"0.85\" } } }", "p.yaml:6:48: warning: '0.85' is a string, but data.confidence is a number", "write 0.85 without quotes"),
-    ])
+    @Test(
+        "a misspelled path in match: a warning at its line, with the field meant",
+        arguments: [
+            (
+                "  - filter: { match: { data.confidnce: { gte: 0.8 } } }", "p.yaml:6:24: warning: no event that reaches this stage has 'data.confidnce'",
+                "did you mean 'data.confidence'?"
+            ),
+            (
+                "  - filter: { types: [alert.trigered] }", "p.yaml:6:23: warning: no IMMUNE event has the type 'alert.trigered'",
+                "did you mean 'alert.triggered'?"
+            ),
+            (
+                "  - filter: { match: { data.confidence: { gte: \"0.85\" } } }", "p.yaml:6:48: warning: '0.85' is a string, but data.confidence is a number",
+                "write 0.85 without quotes"
+            ),
+        ])
     func pathTypeAndValue(stage: String, warning: String, suggestion: String) throws {
         let r = try Self.check(Self.head + stage + "\n")
         #expect(r.status == 0, "warnings do not change the exit status: \(r.stderr)")
@@ -40,13 +51,17 @@ struct CheckSchemaTests {
 
     @Test("a log template field that no event reaching the stage has: data.tiket_id, after schedule_maintenance")
     func templateField() throws {
-        let r = try Self.check(Self.head + """
-              - schedule_maintenance
-              - log: { path: t.log, format: text, template: "TICKET {data.equipment_id} {data.tiket_id}", when: { types: [maintenance.scheduled] } }
+        let r = try Self.check(
+            Self.head + """
+                  - schedule_maintenance
+                  - log: { path: t.log, format: text, template: "TICKET {data.equipment_id} {data.tiket_id}", when: { types: [maintenance.scheduled] } }
 
-            """)
+                """)
         #expect(r.stderr.contains("p.yaml:7:5") == false)
-        #expect(r.stderr.contains("p.yaml:7:49: warning: no event that reaches this stage has 'data.tiket_id' (types: maintenance.scheduled); did you mean 'data.ticket_id'?"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains(
+                "p.yaml:7:49: warning: no event that reaches this stage has 'data.tiket_id' (types: maintenance.scheduled); did you mean 'data.ticket_id'?"),
+            "\(r.stderr)")
     }
 
     @Test("a bare log stage while the output is stdout too: every event twice")
@@ -59,36 +74,45 @@ struct CheckSchemaTests {
 
     @Test("log and exec stages after schedule_maintenance without when: they see the source events too, and the warning names the types")
     func sideEffectsAfterTickets() throws {
-        let r = try Self.check(Self.head + """
-              - schedule_maintenance
-              - log: { path: t.log, format: text, template: "TICKET {data.equipment_id}: {data.ticket_id} (due {data.due_by})" }
-              - exec: { command: ./notify.sh, output: ignore }
+        let r = try Self.check(
+            Self.head + """
+                  - schedule_maintenance
+                  - log: { path: t.log, format: text, template: "TICKET {data.equipment_id}: {data.ticket_id} (due {data.due_by})" }
+                  - exec: { command: ./notify.sh, output: ignore }
 
-            """)
-        #expect(r.stderr.contains("p.yaml:7:5: warning: this log stage comes after schedule_maintenance and has no 'when:', so it sees the source events and the maintenance.scheduled events emitted for them alike (types: alert.triggered, maintenance.scheduled, prediction.created, sensor.status_changed)"), "\(r.stderr)")
+                """)
+        #expect(
+            r.stderr.contains(
+                "p.yaml:7:5: warning: this log stage comes after schedule_maintenance and has no 'when:', so it sees the source events and the maintenance.scheduled events emitted for them alike (types: alert.triggered, maintenance.scheduled, prediction.created, sensor.status_changed)"
+            ), "\(r.stderr)")
         #expect(r.stderr.contains("p.yaml:8:5: warning: this exec stage comes after schedule_maintenance"), "\(r.stderr)")
         // With when: nothing to say.
-        let fixed = try Self.check(Self.head + """
-              - schedule_maintenance
-              - log: { path: t.log, format: text, template: "TICKET {data.ticket_id}", when: { types: [maintenance.scheduled] } }
+        let fixed = try Self.check(
+            Self.head + """
+                  - schedule_maintenance
+                  - log: { path: t.log, format: text, template: "TICKET {data.ticket_id}", when: { types: [maintenance.scheduled] } }
 
-            """)
+                """)
         #expect(!fixed.stderr.contains("warning: this log stage"), "\(fixed.stderr)")
     }
 
-    @Test("after a plugin that replaces events, paths are not judged; schema.add declares what it adds; --strict makes warnings an error; --explain shows what reaches each stage")
+    @Test(
+        "after a plugin that replaces events, paths are not judged; schema.add declares what it adds; --strict makes warnings an error; --explain shows what reaches each stage"
+    )
     func pluginsStrictAndExplain() throws {
-        let unknown = try Self.check(Self.head + """
-              - exec: { command: ./notify.sh }
-              - filter: { match: { data.site: plant-1 } }
+        let unknown = try Self.check(
+            Self.head + """
+                  - exec: { command: ./notify.sh }
+                  - filter: { match: { data.site: plant-1 } }
 
-            """)
+                """)
         #expect(!unknown.stderr.contains("warning: no event"), "\(unknown.stderr)")
-        let declared = try Self.check(Self.head + """
-              - exec: { command: ./notify.sh, schema: { add: { data.site: string } } }
-              - filter: { match: { data.site: plant-1, data.sight: x } }
+        let declared = try Self.check(
+            Self.head + """
+                  - exec: { command: ./notify.sh, schema: { add: { data.site: string } } }
+                  - filter: { match: { data.site: plant-1, data.sight: x } }
 
-            """, ["--explain"])
+                """, ["--explain"])
         #expect(!declared.stderr.contains("has 'data.site'"), "\(declared.stderr)")
         #expect(declared.stderr.contains("p.yaml:7:44: warning: no event that reaches this stage has 'data.sight'"), "\(declared.stderr)")
         #expect(declared.stdout.contains("reads data.site, data.sight"), "\(declared.stdout)")
@@ -98,7 +122,9 @@ struct CheckSchemaTests {
 
     @Test("the example pipelines get no warning about events, types or fields")
     func examplesAreClean() throws {
-        let pipelines = try FileManager.default.contentsOfDirectory(atPath: LymphBinary.repo("pipelines")).filter { $0.hasSuffix(".yaml") && !$0.hasSuffix(".test.yaml") }.sorted()
+        let pipelines = try FileManager.default.contentsOfDirectory(atPath: LymphBinary.repo("pipelines")).filter {
+            $0.hasSuffix(".yaml") && !$0.hasSuffix(".test.yaml")
+        }.sorted()
         #expect(pipelines.count >= 5)
         for name in pipelines {
             let r = try LymphBinary.run(["check", "pipelines/" + name], in: LymphBinary.repo("."), environment: ["IMMUNE_WEBHOOK_SECRET": "x"])

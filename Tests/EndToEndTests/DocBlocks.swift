@@ -135,8 +135,10 @@ enum DocBlocks {
                 }
             }
             i += 1
-            commands.append(Command(text: text, line: startLine, expectedStatus: expectedStatus(of: first),
-                                    background: isBackground(first)))
+            commands.append(
+                Command(
+                    text: text, line: startLine, expectedStatus: expectedStatus(of: first),
+                    background: isBackground(first)))
         }
         return commands
     }
@@ -157,7 +159,8 @@ enum DocBlocks {
 
     static func hereDocumentEnd(in text: String) -> (word: String, stripTabs: Bool)? {
         guard let range = text.range(of: #"<<(-?)\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?"#, options: .regularExpression),
-              !text[..<range.lowerBound].hasSuffix("<") else { return nil }
+            !text[..<range.lowerBound].hasSuffix("<")
+        else { return nil }
         let match = String(text[range])
         let stripTabs = match.hasPrefix("<<-")
         let word = match.drop { "<-'\" \t".contains($0) }.filter { $0 != "'" && $0 != "\"" }

@@ -15,7 +15,9 @@ struct DocCommandsTests {
         for page in DocBlocks.pages {
             for fence in DocBlocks.fences(in: DocBlocks.text(of: page)) where fence.isShell {
                 if fence.isRunnable { runnable += 1; continue }
-                #expect(fence.isNotRunnable, "\(page):\(fence.line): a ```\(fence.info) block: mark it `\(fence.language) run` or `\(fence.language) norun: REASON`")
+                #expect(
+                    fence.isNotRunnable, "\(page):\(fence.line): a ```\(fence.info) block: mark it `\(fence.language) run` or `\(fence.language) norun: REASON`"
+                )
                 if fence.isNotRunnable {
                     #expect(!fence.notRunnableReason.isEmpty, "\(page):\(fence.line): `norun:` needs a reason after it")
                 }
@@ -47,17 +49,19 @@ struct DocCommandsTests {
 
     @Test("commands: continuation lines, here-documents, # exit N and background jobs")
     func commandSplitting() {
-        let fence = DocBlocks.Fence(info: "sh run", line: 10, lines: [
-            "# a comment line",
-            "lymph run p.yaml a.ndjson   # exit 1: some lines are dead letters",
-            "lymph sample --count 3 \\",
-            "  --seed 7",
-            "cat > x.yaml <<'EOF'",
-            "stages: [parse]",
-            "EOF",
-            "lymph serve p.yaml 2> serve.log &   # in the background",
-            "true && echo ok",
-        ])
+        let fence = DocBlocks.Fence(
+            info: "sh run", line: 10,
+            lines: [
+                "# a comment line",
+                "lymph run p.yaml a.ndjson   # exit 1: some lines are dead letters",
+                "lymph sample --count 3 \\",
+                "  --seed 7",
+                "cat > x.yaml <<'EOF'",
+                "stages: [parse]",
+                "EOF",
+                "lymph serve p.yaml 2> serve.log &   # in the background",
+                "true && echo ok",
+            ])
         let commands = DocBlocks.commands(of: fence)
         #expect(commands.map(\.line) == [12, 13, 15, 18, 19])
         #expect(commands.map(\.expectedStatus) == [1, 0, 0, 0, 0])
@@ -174,12 +178,17 @@ struct DocSession {
         let failures = ((try? String(contentsOfFile: status, encoding: .utf8)) ?? "").split(separator: "\n")
         for failure in failures {
             let parts = failure.split(separator: " ")
-            Issue.record("\(page):\(parts[0]): exited \(parts[1]), the page expects \(parts[2])\(parts[2] == "0" ? "" : " (# exit \(parts[2]))")\n--- printed by the block:\n\(printed)")
+            Issue.record(
+                "\(page):\(parts[0]): exited \(parts[1]), the page expects \(parts[2])\(parts[2] == "0" ? "" : " (# exit \(parts[2]))")\n--- printed by the block:\n\(printed)"
+            )
         }
         if let shown = runnable.output {
             let actual = printed.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let matched = DocBlocks.matches(expected: shown.lines, actual: actual)
-            #expect(matched, "\(page):\(shown.line): the output shown differs from what the block printed:\n--- shown:\n\(shown.lines.joined(separator: "\n"))\n--- printed:\n\(printed)")
+            #expect(
+                matched,
+                "\(page):\(shown.line): the output shown differs from what the block printed:\n--- shown:\n\(shown.lines.joined(separator: "\n"))\n--- printed:\n\(printed)"
+            )
         }
     }
 

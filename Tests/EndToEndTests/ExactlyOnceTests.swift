@@ -152,7 +152,8 @@ struct ExactlyOnceTests {
             }
             let text = run.wait().stderr
             cuts += text.split(separator: "\n").filter { $0.contains("cut ") }.map(String.init)
-            timings.append("round \(round): killed at \(Self.size(out)) of \(finalSize) bytes (+\(String(format: "%.2f", delay)) s) after \(clock.now - started)")
+            timings.append(
+                "round \(round): killed at \(Self.size(out)) of \(finalSize) bytes (+\(String(format: "%.2f", delay)) s) after \(clock.now - started)")
         }
         started = clock.now
         let last = try PipedRun(input: events, in: killed).wait()
@@ -189,7 +190,9 @@ struct ExactlyOnceTests {
         line.replacingOccurrences(of: #","at":"[^"]*""#, with: "", options: .regularExpression)
     }
 
-    @Test("lymph run over a named file with malformed lines, killed with -9 three times: each restart continues after the committed items, so no dead letter is written twice")
+    @Test(
+        "lymph run over a named file with malformed lines, killed with -9 three times: each restart continues after the committed items, so no dead letter is written twice"
+    )
     func namedFileContinues() throws {
         let dir = LymphBinary.workDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -198,8 +201,9 @@ struct ExactlyOnceTests {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: d + "/once.yaml", contents: Data(Self.runPipeline.utf8))
         }
-        let (sample, _) = try Self.launch(["sample", "--count", "\(Self.fileCount)", "--seed", "23", "--duplicates", "0.02", "--malformed", "0.03"],
-                                          in: dir, stdoutPath: dir + "/events.ndjson")
+        let (sample, _) = try Self.launch(
+            ["sample", "--count", "\(Self.fileCount)", "--seed", "23", "--duplicates", "0.02", "--malformed", "0.03"],
+            in: dir, stdoutPath: dir + "/events.ndjson")
         sample.waitUntilExit()
         let arguments = ["run", "once.yaml", "../events.ndjson", "--summary", "json", "--no-progress"]
 
@@ -322,8 +326,11 @@ struct ExactlyOnceTests {
             return left.count
         }
         func sender(_ file: String, retries: Int) throws -> (Process, Pipe) {
-            try Self.launch(["send", "http://127.0.0.1:\(h.port)/webhooks", file, "--secret", "env:IMMUNE_WEBHOOK_SECRET", "--concurrency", "16",
-                             "--retries", "\(retries)"], in: h.dir, environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret])
+            try Self.launch(
+                [
+                    "send", "http://127.0.0.1:\(h.port)/webhooks", file, "--secret", "env:IMMUNE_WEBHOOK_SECRET", "--concurrency", "16",
+                    "--retries", "\(retries)",
+                ], in: h.dir, environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret])
         }
 
         var timings: [String] = []
@@ -360,7 +367,9 @@ struct ExactlyOnceTests {
             try h.waitForDrain(timeout: 120)
             let left = rest("rest\(round).ndjson")
             file = h.dir + "/rest\(round).ndjson"
-            timings.append("round \(round): killed at \(target) output lines (\(depth)); \(sendText.split(separator: "\n").last ?? ""); \(left) left to send; \(clock.now - started)")
+            timings.append(
+                "round \(round): killed at \(target) output lines (\(depth)); \(sendText.split(separator: "\n").last ?? ""); \(left) left to send; \(clock.now - started)"
+            )
         }
         let (last, lastErr) = try sender(file, retries: 5)
         last.waitUntilExit()

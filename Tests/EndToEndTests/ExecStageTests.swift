@@ -24,8 +24,10 @@ struct ExecHarness {
     }
 
     /// Runs a pipeline whose stages after parse are `stages` (YAML, indented by four spaces).
-    func run(_ stages: String, input: String = "events.ndjson", state: String = "memory", environment: [String: String] = [:],
-             timeout: Double = 120) throws -> LymphBinary.Result {
+    func run(
+        _ stages: String, input: String = "events.ndjson", state: String = "memory", environment: [String: String] = [:],
+        timeout: Double = 120
+    ) throws -> LymphBinary.Result {
         let yaml = """
             pipeline: exec-test
             state: \(state)
@@ -120,7 +122,9 @@ struct ExecEventModeTests {
     func fanOut() throws {
         let h = ExecHarness()
         h.events(3)
-        h.script("fan.sh", """
+        h.script(
+            "fan.sh",
+            """
             #!/bin/sh
             cat >/dev/null
             case $LYMPH_EVENT_ID in
@@ -177,7 +181,9 @@ struct ExecEventModeTests {
     func exit75() throws {
         let h = ExecHarness()
         h.events(1)
-        h.script("flaky.sh", """
+        h.script(
+            "flaky.sh",
+            """
             #!/bin/sh
             echo "$(date +%s%N)" >> attempts.txt
             if [ $(wc -l < attempts.txt) -lt 3 ]; then echo 'service unavailable' >&2; exit 75; fi
@@ -243,7 +249,9 @@ struct ExecEventModeTests {
     func oversizedOutput() throws {
         let h = ExecHarness()
         h.events(1)
-        h.script("big.sh", "#!/bin/sh\nwhile :; do echo '{\"id\":\"x\",\"type\":\"y\",\"pad\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}'; done\n")
+        h.script(
+            "big.sh",
+            "#!/bin/sh\nwhile :; do echo '{\"id\":\"x\",\"type\":\"y\",\"pad\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}'; done\n")
         let r = try h.run("  - exec: { name: big, command: ./big.sh, max_output: 64KiB }")
         #expect(r.status == 1)
         let dead = try #require(h.deadLetters.first)
@@ -304,7 +312,8 @@ struct ExecEventModeTests {
         h.events(1)
         h.script("env.sh", "#!/bin/sh\nenv > env.txt\ncat\n")
         FileManager.default.createFile(atPath: h.dir + "/token.txt", contents: Data("tok-from-file-1234\n".utf8))
-        let r = try h.run("""
+        let r = try h.run(
+            """
               - exec:
                   name: envdump
                   command: ./env.sh
@@ -312,8 +321,11 @@ struct ExecEventModeTests {
                     REGION: eu
                     API_TOKEN: env:LYMPH_TEST_TOKEN
                     FILE_TOKEN: file:token.txt
-            """, environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678", "IMMUNE_WEBHOOK_SECRET": "whsec_never_passed", "LYMPH_TEST_LEAK": "1",
-                               "LC_ALL": "C.UTF-8", "TZ": "UTC"])
+            """,
+            environment: [
+                "LYMPH_TEST_TOKEN": "tok-secret-5678", "IMMUNE_WEBHOOK_SECRET": "whsec_never_passed", "LYMPH_TEST_LEAK": "1",
+                "LC_ALL": "C.UTF-8", "TZ": "UTC",
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         var env: [String: String] = [:]
         for line in h.file("env.txt").split(separator: "\n") {
@@ -331,8 +343,10 @@ struct ExecEventModeTests {
         #expect(env["PATH"] != nil)
         #expect(env["IMMUNE_WEBHOOK_SECRET"] == nil)
         #expect(env["LYMPH_TEST_LEAK"] == nil)
-        let allowed: Set<String> = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "LYMPH_EVENT_ID", "LYMPH_EVENT_TYPE", "LYMPH_STAGE", "LYMPH_PIPELINE",
-                                    "REGION", "API_TOKEN", "FILE_TOKEN", "PWD", "SHLVL", "_"]  // the last three: set by sh itself
+        let allowed: Set<String> = [
+            "PATH", "HOME", "LANG", "TZ", "TMPDIR", "LYMPH_EVENT_ID", "LYMPH_EVENT_TYPE", "LYMPH_STAGE", "LYMPH_PIPELINE",
+            "REGION", "API_TOKEN", "FILE_TOKEN", "PWD", "SHLVL", "_",
+        ]  // the last three: set by sh itself
         #expect(env.keys.filter { !allowed.contains($0) && !$0.hasPrefix("LC_") }.isEmpty, "\(env.keys.sorted())")
     }
 
@@ -341,8 +355,9 @@ struct ExecEventModeTests {
         let h = ExecHarness()
         h.events(1)
         h.script("leak.sh", "#!/bin/sh\necho \"token is $API_TOKEN\" >&2\nexit 1\n")
-        let r = try h.run("  - exec: { name: leak, command: ./leak.sh, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
-                          environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
+        let r = try h.run(
+            "  - exec: { name: leak, command: ./leak.sh, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+            environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
         #expect(r.status == 1)
         #expect(!r.stderr.contains("tok-secret-5678"))
         #expect(r.stderr.contains("token is [redacted]"))
@@ -354,16 +369,21 @@ struct ExecEventModeTests {
         let h = ExecHarness()
         h.events(1)
         h.script("tell.sh", "#!/bin/sh\ncat >/dev/null\necho \"calling pager with token $API_TOKEN\"\n")
-        let r = try h.run("  - exec: { name: tell, command: ./tell.sh, output: ignore, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
-                          environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
+        let r = try h.run(
+            "  - exec: { name: tell, command: ./tell.sh, output: ignore, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+            environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
         #expect(r.status == 0)
         #expect(r.stderr.contains("calling pager with token [redacted]"))
         #expect(!r.stderr.contains("tok-secret-5678"))
         let h2 = ExecHarness()
         h2.events(1)
-        h2.script("err.sh", "#!/bin/bash\nwhile IFS= read -r line; do id=${line#*\\\"id\\\":\\\"}; id=${id%%\\\"*}; echo \"{\\\"answer_to\\\": \\\"$id\\\", \\\"error\\\": \\\"auth failed for $API_TOKEN\\\"}\"; done\n")
-        let r2 = try h2.run("  - exec: { name: err, command: ./err.sh, mode: stream, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
-                            environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
+        h2.script(
+            "err.sh",
+            "#!/bin/bash\nwhile IFS= read -r line; do id=${line#*\\\"id\\\":\\\"}; id=${id%%\\\"*}; echo \"{\\\"answer_to\\\": \\\"$id\\\", \\\"error\\\": \\\"auth failed for $API_TOKEN\\\"}\"; done\n"
+        )
+        let r2 = try h2.run(
+            "  - exec: { name: err, command: ./err.sh, mode: stream, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+            environment: ["LYMPH_TEST_TOKEN": "tok-secret-5678"])
         #expect(r2.status == 1)
         #expect(h2.deadLetters.first?.message.contains("auth failed for [redacted]") == true)
         #expect(!h2.file("dead.ndjson").contains("tok-secret-5678"))
@@ -373,7 +393,10 @@ struct ExecEventModeTests {
     func stopLeavesNothing() throws {
         let h = ExecHarness()
         h.events(5)
-        h.script("kid.sh", "#!/bin/bash\nsleep 3043 &\nwhile IFS= read -r line; do if [[ $line == *'\"e3\"'* ]]; then echo '{\"answer_to\":\"e3\",\"error\":\"no\"}'; else printf '%s\\n' \"$line\"; fi; done\n")
+        h.script(
+            "kid.sh",
+            "#!/bin/bash\nsleep 3043 &\nwhile IFS= read -r line; do if [[ $line == *'\"e3\"'* ]]; then echo '{\"answer_to\":\"e3\",\"error\":\"no\"}'; else printf '%s\\n' \"$line\"; fi; done\n"
+        )
         let r = try h.run("  - exec: { name: kid, command: ./kid.sh, mode: stream, on_error: stop }")
         #expect(r.status == 3)
         Thread.sleep(forTimeInterval: 0.3)
@@ -400,7 +423,9 @@ struct ExecEventModeTests {
     func noLeakedDescriptors() throws {
         let h = ExecHarness()
         h.events(1)
-        h.script("fds.py", """
+        h.script(
+            "fds.py",
+            """
             #!/usr/bin/env python3
             import os, sys
             fds = {}
@@ -442,7 +467,8 @@ struct ExecEventModeTests {
         h.events(1)
         // Read with builtins only: while dash waits for a child (grep, say) it blocks every
         // signal itself, so a child reading the shell's status could see that mask instead.
-        h.script("sig.sh", "#!/bin/sh\nwhile IFS= read -r line; do case $line in SigBlk*|SigIgn*) echo \"$line\";; esac; done < /proc/$$/status > sig.txt\ncat\n")
+        h.script(
+            "sig.sh", "#!/bin/sh\nwhile IFS= read -r line; do case $line in SigBlk*|SigIgn*) echo \"$line\";; esac; done < /proc/$$/status > sig.txt\ncat\n")
         let r = try h.run("  - exec: { name: sig, command: ./sig.sh }")
         #expect(r.status == 0, "\(r.stderr)")
         // Masks from /proc: bit n-1 is signal n. Signals 32 and 33 are glibc's own (threads'
@@ -535,7 +561,9 @@ struct ExecStreamModeTests {
     func answers() throws {
         let h = ExecHarness()
         h.events(6)
-        h.script("answer.py", """
+        h.script(
+            "answer.py",
+            """
             #!/usr/bin/env python3
             import json, sys
             for line in sys.stdin:
@@ -565,7 +593,9 @@ struct ExecStreamModeTests {
     func garbageStaysInStep() throws {
         let h = ExecHarness()
         h.events(5)
-        h.script("g.sh", """
+        h.script(
+            "g.sh",
+            """
             #!/bin/bash
             while IFS= read -r line; do
               case $line in
@@ -592,7 +622,10 @@ struct ExecStreamModeTests {
     func stderrNoise() throws {
         let h = ExecHarness()
         h.events(50)
-        h.script("noisy.sh", "#!/bin/bash\nwhile IFS= read -r line; do echo \"working on it\" >&2; head -c 3000 /dev/zero | tr '\\0' 'n' >&2; echo >&2; printf '%s\\n' \"$line\"; done\n")
+        h.script(
+            "noisy.sh",
+            "#!/bin/bash\nwhile IFS= read -r line; do echo \"working on it\" >&2; head -c 3000 /dev/zero | tr '\\0' 'n' >&2; echo >&2; printf '%s\\n' \"$line\"; done\n"
+        )
         let r = try h.run("  - exec: { name: noisy, command: ./noisy.sh, mode: stream }")
         #expect(r.status == 0)
         #expect(h.outputIDs == (1...50).map { "e\($0)" })
@@ -603,7 +636,9 @@ struct ExecStreamModeTests {
     func timeoutRestarts() throws {
         let h = ExecHarness()
         h.events(6)
-        h.script("stall.sh", """
+        h.script(
+            "stall.sh",
+            """
             #!/bin/bash
             echo start >> starts.txt
             while IFS= read -r line; do
@@ -628,7 +663,10 @@ struct ExecStreamModeTests {
         let h = ExecHarness()
         h.events(10)
         // Answers three events, then dies reading the fourth.
-        h.script("crashy.sh", "#!/bin/bash\necho start >> starts.txt\nn=0\nwhile IFS= read -r line; do n=$((n+1)); if [ $n -gt 3 ]; then exit 1; fi; printf '%s\\n' \"$line\"; done\n")
+        h.script(
+            "crashy.sh",
+            "#!/bin/bash\necho start >> starts.txt\nn=0\nwhile IFS= read -r line; do n=$((n+1)); if [ $n -gt 3 ]; then exit 1; fi; printf '%s\\n' \"$line\"; done\n"
+        )
         let r = try h.run("  - exec: { name: crashy, command: ./crashy.sh, mode: stream, max_in_flight: 1 }")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(h.outputIDs == (1...10).map { "e\($0)" })
@@ -712,9 +750,10 @@ struct ExecStreamModeTests {
         let r = try h.run("  - exec: { name: tag, command: ./tag.sh, mode: stream, workers: 4 }")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(h.outputIDs == (1...2000).map { "e\($0)" })
-        let workers = Set(h.output.compactMap { line -> Int? in
-            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["worker"] as? Int
-        })
+        let workers = Set(
+            h.output.compactMap { line -> Int? in
+                ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["worker"] as? Int
+            })
         #expect(workers.count == 4)
     }
 
@@ -735,8 +774,9 @@ struct ExecStreamModeTests {
         let h = ExecHarness()
         h.events(1)
         h.script("env.sh", "#!/bin/sh\nenv > env.txt\nexec cat\n")
-        let r = try h.run("  - exec: { name: senv, command: ./env.sh, mode: stream, env: { REGION: eu } }",
-                          environment: ["IMMUNE_WEBHOOK_SECRET": "whsec_never_passed", "LYMPH_TEST_LEAK": "1"])
+        let r = try h.run(
+            "  - exec: { name: senv, command: ./env.sh, mode: stream, env: { REGION: eu } }",
+            environment: ["IMMUNE_WEBHOOK_SECRET": "whsec_never_passed", "LYMPH_TEST_LEAK": "1"])
         #expect(r.status == 0)
         let env = h.file("env.txt")
         #expect(env.contains("LYMPH_STAGE=senv") && env.contains("LYMPH_PIPELINE=exec-test") && env.contains("REGION=eu"))
@@ -747,7 +787,8 @@ struct ExecStreamModeTests {
     func shutdown() throws {
         let h = ExecHarness()
         h.events(3)
-        h.script("stubborn.sh", "#!/bin/bash\nsleep 3071 &\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done\ntrap '' TERM\nwhile :; do sleep 0.1; done\n")
+        h.script(
+            "stubborn.sh", "#!/bin/bash\nsleep 3071 &\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done\ntrap '' TERM\nwhile :; do sleep 0.1; done\n")
         let start = Date()
         let r = try h.run("  - exec: { name: stubborn, command: ./stubborn.sh, mode: stream, timeout: 1s }")
         #expect(Date().timeIntervalSince(start) < 10)

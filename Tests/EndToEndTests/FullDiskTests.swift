@@ -17,20 +17,22 @@ struct FullDiskTests {
         return p.terminationStatus
     }
 
-    @Test("503 with Retry-After and an unhealthy /healthz while full; no exit; everything accepted is processed once space returns",
-          .enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+    @Test(
+        "503 with Retry-After and an unhealthy /healthz while full; no exit; everything accepted is processed once space returns",
+        .enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
     func fullDisk() throws {
-        let h = ServeHarness(pipeline: """
-            pipeline: full
-            state: disk/.lymph/serve.sqlite
-            output: none
-            dead_letter: disk/dead.ndjson
-            stages:
-              - parse
-              - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }
-              - dedup
-              - log: { path: disk/processed.log, format: text, template: "{id}" }
-            """)
+        let h = ServeHarness(
+            pipeline: """
+                pipeline: full
+                state: disk/.lymph/serve.sqlite
+                output: none
+                dead_letter: disk/dead.ndjson
+                stages:
+                  - parse
+                  - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }
+                  - dedup
+                  - log: { path: disk/processed.log, format: text, template: "{id}" }
+                """)
         let disk = h.dir + "/disk"
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
         guard Self.sh("mount -t tmpfs -o size=12m tmpfs '\(disk)'") == 0 else {

@@ -11,7 +11,8 @@ struct LymphBinary {
         /// The `--summary json` object printed last on stderr.
         var summary: [String: Any] {
             guard let line = stderr.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return [:] }
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            else { return [:] }
             return object
         }
         func count(_ key: String) -> Int { summary[key] as? Int ?? -1 }
@@ -38,8 +39,10 @@ struct LymphBinary {
     }
 
     @discardableResult
-    static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:], stdin: Data? = nil,
-                    timeout: Double = 120) throws -> Result {
+    static func run(
+        _ arguments: [String], in directory: String, environment: [String: String] = [:], stdin: Data? = nil,
+        timeout: Double = 120
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -72,8 +75,9 @@ struct LymphBinary {
             Issue.record("lymph \(arguments.joined(separator: " ")) timed out after \(timeout)s")
         }
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData.get(), as: UTF8.self),
-                      stderr: String(decoding: errData.get(), as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: outData.get(), as: UTF8.self),
+            stderr: String(decoding: errData.get(), as: UTF8.self))
     }
 
     /// Starts `lymph` with stdin from `stdin`, for tests that talk to a running process.

@@ -6,8 +6,11 @@ struct MaintenanceCommandTests {
     static let secret = ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"]
 
     func runMaintenance(in dir: String) throws -> LymphBinary.Result {
-        try LymphBinary.run(["run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
-                             "--summary", "json", "--output", "none"], in: dir, environment: Self.secret)
+        try LymphBinary.run(
+            [
+                "run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
+                "--summary", "json", "--output", "none",
+            ], in: dir, environment: Self.secret)
     }
 
     @Test("the example deliveries make tickets; replays leave the table as it was")

@@ -53,7 +53,9 @@ struct PluginsPipelineTests {
         FileManager.default.createFile(atPath: dir + "/logs/pager-down", contents: Data())
         let r = try LymphBinary.run(["run", "pipelines/plugins.yaml", Self.events, "--summary", "json"], in: dir)
         #expect(r.status == 1)
-        let dead = LymphBinary.lines(dir + "/.lymph/plugins.dead.ndjson").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let dead = LymphBinary.lines(dir + "/.lymph/plugins.dead.ndjson").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         let notify = dead.filter { ($0["error"] as? [String: Any])?["stage"] as? String == "notify" }
         #expect(!notify.isEmpty)
         #expect(r.count("passed") == 213 - notify.count)
@@ -66,8 +68,11 @@ struct PluginsPipelineTests {
         #expect(LymphBinary.lines(dir + "/logs/notifications.log").isEmpty)
         // The pager is back: the dead letters go through the pipeline again.
         try FileManager.default.removeItem(atPath: dir + "/logs/pager-down")
-        let replay = try LymphBinary.run(["run", "pipelines/plugins.yaml", ".lymph/plugins.dead.ndjson", "--dead-letter", ".lymph/replay.dead.ndjson",
-                                          "--summary", "json"], in: dir)
+        let replay = try LymphBinary.run(
+            [
+                "run", "pipelines/plugins.yaml", ".lymph/plugins.dead.ndjson", "--dead-letter", ".lymph/replay.dead.ndjson",
+                "--summary", "json",
+            ], in: dir)
         #expect(LymphBinary.lines(dir + "/logs/notifications.log").count == notify.count)
         #expect(replay.count("passed") >= notify.count)
     }

@@ -19,9 +19,10 @@ struct FixableHarness {
               - exec: { name: deliver, command: ./deliver.sh }
             """
         try yaml.write(toFile: dir + "/fixme.yaml", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: dir + "/deliver.sh",
-                                       contents: Data("#!/bin/sh\nif [ ! -f fixed ]; then echo 'downstream not configured' >&2; exit 65; fi\ncat\n".utf8),
-                                       attributes: [.posixPermissions: 0o755])
+        _ = FileManager.default.createFile(
+            atPath: dir + "/deliver.sh",
+            contents: Data("#!/bin/sh\nif [ ! -f fixed ]; then echo 'downstream not configured' >&2; exit 65; fi\ncat\n".utf8),
+            attributes: [.posixPermissions: 0o755])
         let lines = (1...events).map { #"{"id":"e\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"n":\#($0)}}"# }
         try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
         let first = try run(["run", "fixme.yaml", "events.ndjson"])
@@ -124,8 +125,9 @@ struct ReplayCommandTests {
         #expect(broken != fixed)
         try broken.write(toFile: dir + "/pipes/mn.yaml", atomically: true, encoding: .utf8)
         let secret = ["IMMUNE_WEBHOOK_SECRET": "whsec_lymph_example_only"]
-        let run = try LymphBinary.run(["run", "pipes/mn.yaml", LymphBinary.repo("examples/deliveries.ndjson"), "--output", "none", "--summary", "none"],
-                                      in: dir, environment: secret)
+        let run = try LymphBinary.run(
+            ["run", "pipes/mn.yaml", LymphBinary.repo("examples/deliveries.ndjson"), "--output", "none", "--summary", "none"],
+            in: dir, environment: secret)
         #expect(run.status == 1)
 
         let summary = try LymphBinary.run(["dead-letters", "pipes/mn.yaml", "--format", "json"], in: dir)
@@ -268,8 +270,9 @@ struct DeadLettersCommandTests {
     func signatures() throws {
         let dir = LymphBinary.workDirectory()
         let pipeline = LymphBinary.repo("pipelines/verified.yaml")
-        let run = try LymphBinary.run(["run", pipeline, LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "none", "--output", "none"],
-                                      in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "wrong_secret"])
+        let run = try LymphBinary.run(
+            ["run", pipeline, LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "none", "--output", "none"],
+            in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "wrong_secret"])
         #expect(run.status == 1)
         let dead = try #require(try FileManager.default.contentsOfDirectory(atPath: dir + "/.lymph").first { $0.hasSuffix(".dead.ndjson") })
         let firstLine = try #require(LymphBinary.lines(dir + "/.lymph/" + dead).first { $0.contains("x-immune-signature") })

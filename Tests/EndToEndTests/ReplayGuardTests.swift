@@ -34,8 +34,9 @@ struct ReplayGuardTests {
         let dir = try Self.setUp(events: 5_000)
         let size = (try FileManager.default.attributesOfItem(atPath: dir + "/.lymph/replay.dead.ndjson")[.size] as? Int) ?? 0
         #expect(size > 1 << 20)
-        let r = try LymphBinary.run(["run", "replay.yaml", ".lymph/replay.dead.ndjson", "--summary", "json"], in: dir,
-                                    environment: ["IMMUNE_WEBHOOK_SECRET": "s3"], timeout: 60)
+        let r = try LymphBinary.run(
+            ["run", "replay.yaml", ".lymph/replay.dead.ndjson", "--summary", "json"], in: dir,
+            environment: ["IMMUNE_WEBHOOK_SECRET": "s3"], timeout: 60)
         #expect(r.status == 1)
         #expect(r.summary["events_read"] as? Int == 5_000)
         #expect(r.stderr.contains("replaying '.lymph/replay.dead.ndjson' from '.lymph/replay.dead.ndjson.replay-"), "\(r.stderr)")
@@ -48,8 +49,9 @@ struct ReplayGuardTests {
     func noDoubling() throws {
         let dir = try Self.setUp(events: 9)
         for _ in 0..<2 {
-            let r = try LymphBinary.run(["run", "replay.yaml", ".lymph/replay.dead.ndjson", "--summary", "none"], in: dir,
-                                        environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
+            let r = try LymphBinary.run(
+                ["run", "replay.yaml", ".lymph/replay.dead.ndjson", "--summary", "none"], in: dir,
+                environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
             #expect(r.status == 1)
             #expect(LymphBinary.lines(dir + "/.lymph/replay.dead.ndjson").count == 9)
         }
@@ -66,8 +68,9 @@ struct ReplayGuardTests {
             #expect(r.stderr.contains("input '\(input)' is this pipeline's \(role)"), "\(r.stderr)")
         }
         #expect(LymphBinary.lines(dir + "/out.ndjson") == ["x"])
-        let same = try LymphBinary.run(["run", "replay.yaml", "events.ndjson", "--output", "d.ndjson", "--dead-letter", "./d.ndjson"], in: dir,
-                                       environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
+        let same = try LymphBinary.run(
+            ["run", "replay.yaml", "events.ndjson", "--output", "d.ndjson", "--dead-letter", "./d.ndjson"], in: dir,
+            environment: ["IMMUNE_WEBHOOK_SECRET": "s3"])
         #expect(same.status == 2)
         #expect(same.stderr.contains("would both go to 'd.ndjson'"))
     }
@@ -79,13 +82,15 @@ struct ReplayStdinTests {
     func stdinReplay() throws {
         let dir = try ReplayGuardTests.setUp(events: 3_000)
         let dead = dir + "/.lymph/replay.dead.ndjson"
-        let r = try LymphBinary.run(["run", "replay.yaml", "--summary", "json"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "s3"],
-                                    stdin: try Data(contentsOf: URL(fileURLWithPath: dead)), timeout: 60)
+        let r = try LymphBinary.run(
+            ["run", "replay.yaml", "--summary", "json"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "s3"],
+            stdin: try Data(contentsOf: URL(fileURLWithPath: dead)), timeout: 60)
         // Data on a pipe is a copy, not the file: read once, its failures appended (6,000 now).
         #expect(r.summary["events_read"] as? Int == 3_000)
         #expect(LymphBinary.lines(dead).count == 6_000)
         // A shell redirect, so stdin is the file itself rather than a pipe holding a copy.
-        let replay = try Self.shell("IMMUNE_WEBHOOK_SECRET=s3 timeout 60 '\(LymphBinary.path)' run replay.yaml --summary json < .lymph/replay.dead.ndjson", in: dir)
+        let replay = try Self.shell(
+            "IMMUNE_WEBHOOK_SECRET=s3 timeout 60 '\(LymphBinary.path)' run replay.yaml --summary json < .lymph/replay.dead.ndjson", in: dir)
         #expect(replay.status == 1)
         #expect(replay.stderr.contains("replaying stdin (the dead-letter file, now '.lymph/replay.dead.ndjson.replay-"), "\(replay.stderr)")
         #expect(replay.stderr.contains("\"events_read\":6000"), "\(replay.stderr)")

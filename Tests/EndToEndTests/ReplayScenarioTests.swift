@@ -18,8 +18,9 @@ struct ReplayScenarioTests {
         }
         // Signed deliveries with retries among them, and nothing malformed: every dead letter
         // then comes from the broken stage.
-        let sample = try LymphBinary.run(["sample", "--count", "400", "--seed", "17", "--duplicates", "0.05", "--sign", "env:IMMUNE_WEBHOOK_SECRET"],
-                                         in: dir, environment: Self.secret)
+        let sample = try LymphBinary.run(
+            ["sample", "--count", "400", "--seed", "17", "--duplicates", "0.05", "--sign", "env:IMMUNE_WEBHOOK_SECRET"],
+            in: dir, environment: Self.secret)
         #expect(sample.status == 0)
         try sample.stdout.write(toFile: dir + "/examples/deliveries.ndjson", atomically: true, encoding: .utf8)
         return dir
@@ -43,7 +44,8 @@ struct ReplayScenarioTests {
         // The operator's mistake: the variable the plugin needs is not passed through env:.
         try fixed.replacingOccurrences(of: passThrough, with: "").write(toFile: dir + "/" + pipeline, atomically: true, encoding: .utf8)
 
-        let first = try LymphBinary.run(["run", pipeline, "examples/deliveries.ndjson", "--output", "none", "--summary", "json"], in: dir, environment: Self.secret)
+        let first = try LymphBinary.run(
+            ["run", pipeline, "examples/deliveries.ndjson", "--output", "none", "--summary", "json"], in: dir, environment: Self.secret)
         #expect(first.status == 1)
         #expect(first.count("dead_letters") > 10)
         let tickets = try LymphBinary.run(["tickets", "--status", "all", "--format", "json", "--pipeline", pipeline], in: dir)
@@ -75,7 +77,8 @@ struct ReplayScenarioTests {
         // Replaying again does nothing; the original deliveries again announce nothing more.
         let again = try LymphBinary.run(["replay", pipeline, "--output", "none"], in: dir, environment: Self.secret)
         #expect(again.status == 0 && again.stderr.contains("nothing to replay"))
-        let original = try LymphBinary.run(["run", pipeline, "examples/deliveries.ndjson", "--output", "none", "--summary", "json"], in: dir, environment: Self.secret)
+        let original = try LymphBinary.run(
+            ["run", pipeline, "examples/deliveries.ndjson", "--output", "none", "--summary", "json"], in: dir, environment: Self.secret)
         #expect(original.status == 0 && original.count("passed") == 0)
         #expect(lines(channel).count == ticketIDs.count)
         let after = try LymphBinary.run(["tickets", "--status", "all", "--format", "json", "--pipeline", pipeline], in: dir)

@@ -41,8 +41,9 @@ struct RunCommandTests {
     @Test("verified pipeline on the signed example deliveries")
     func verified() throws {
         let dir = LymphBinary.workDirectory()
-        let r = try LymphBinary.run(["run", LymphBinary.repo("pipelines/verified.yaml"), LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "json"],
-                                    in: dir, environment: Self.secret)
+        let r = try LymphBinary.run(
+            ["run", LymphBinary.repo("pipelines/verified.yaml"), LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "json"],
+            in: dir, environment: Self.secret)
         #expect(r.status == 1)
         #expect(r.count("events_read") == 200)
         #expect(r.count("passed") == 114)
@@ -62,8 +63,9 @@ struct RunCommandTests {
     func replayAfterFix() throws {
         let dir = LymphBinary.workDirectory()
         let pipeline = LymphBinary.repo("pipelines/verified.yaml")
-        let wrong = try LymphBinary.run(["run", pipeline, LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "json"],
-                                        in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "not-the-secret"])
+        let wrong = try LymphBinary.run(
+            ["run", pipeline, LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "json"],
+            in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "not-the-secret"])
         #expect(wrong.count("passed") == 0)
         #expect(wrong.count("dead_letters") == 200)  // verify runs before dedup, so duplicates are rejected too
         try FileManager.default.moveItem(atPath: dir + "/.lymph/verified.dead.ndjson", toPath: dir + "/replay.ndjson")
@@ -103,10 +105,11 @@ struct RunCommandTests {
         try "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
         let r = try LymphBinary.run(["run", "p.yaml", "events.ndjson", "--summary", "json"], in: dir)
         #expect(r.status == 1)
-        let deadLines = Set(LymphBinary.lines(dir + "/dead.ndjson").map { line -> Int in
-            let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            return (o["source"] as! [String: Any])["line"] as! Int
-        })
+        let deadLines = Set(
+            LymphBinary.lines(dir + "/dead.ndjson").map { line -> Int in
+                let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return (o["source"] as! [String: Any])["line"] as! Int
+            })
         #expect(deadLines == bad)
         #expect(r.count("passed") == 3000 - bad.count)
         #expect(LymphBinary.lines(dir + "/out.ndjson").count == 3000 - bad.count)
@@ -149,7 +152,8 @@ struct RunCommandTests {
         try "[\n  \(e1),\n  \(e2)\n]\n".write(toFile: dir + "/array.json", atomically: true, encoding: .utf8)
         let array = try LymphBinary.run(["run", "p.yaml", "array.json"], in: dir)
         #expect(array.stdoutLines == [e1, e2])
-        try "{\n  \"id\": \"p\",\n  \"type\": \"t\",\n  \"created_at\": \"2026-06-01T00:00:00Z\",\n  \"data\": {}\n}\n".write(toFile: dir + "/pretty.json", atomically: true, encoding: .utf8)
+        try "{\n  \"id\": \"p\",\n  \"type\": \"t\",\n  \"created_at\": \"2026-06-01T00:00:00Z\",\n  \"data\": {}\n}\n".write(
+            toFile: dir + "/pretty.json", atomically: true, encoding: .utf8)
         let pretty = try LymphBinary.run(["run", "p.yaml", "pretty.json"], in: dir)
         #expect(pretty.stdoutLines == [#"{  "id": "p",  "type": "t",  "created_at": "2026-06-01T00:00:00Z",  "data": {}}"#])
     }

@@ -29,9 +29,10 @@ struct ServeCommandTests {
     static let slowStage = "  - exec: { name: slow, command: ./slow.sh, mode: stream, timeout: 30s }"
 
     static func writeSlowPlugin(_ h: ServeHarness, seconds: String) {
-        _ = FileManager.default.createFile(atPath: h.dir + "/slow.sh",
-                                       contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep \(seconds); printf '%s\\n' \"$line\"; done\n".utf8),
-                                       attributes: [.posixPermissions: 0o755])
+        _ = FileManager.default.createFile(
+            atPath: h.dir + "/slow.sh",
+            contents: Data("#!/bin/bash\nwhile IFS= read -r line; do sleep \(seconds); printf '%s\\n' \"$line\"; done\n".utf8),
+            attributes: [.posixPermissions: 0o755])
     }
 
     static func tickets(_ h: ServeHarness) throws -> Int {
@@ -99,8 +100,9 @@ struct ServeCommandTests {
 
     @Test("secret rotation: the old and the new secret are both accepted")
     func rotation() throws {
-        let h = ServeHarness(pipeline: Self.pipeline(secrets: "[env:NEW_SECRET, env:OLD_SECRET]"),
-                             environment: ["NEW_SECRET": "whsec_new_5678", "OLD_SECRET": "whsec_old_1234"])
+        let h = ServeHarness(
+            pipeline: Self.pipeline(secrets: "[env:NEW_SECRET, env:OLD_SECRET]"),
+            environment: ["NEW_SECRET": "whsec_new_5678", "OLD_SECRET": "whsec_old_1234"])
         try h.start()
         defer { h.stop() }
         let a = ServeHarness.event("evt_new"), b = ServeHarness.event("evt_old")
@@ -146,7 +148,10 @@ struct ServeCommandTests {
         defer { h.stop() }
         // Declares 50 MiB but sends only the head: the answer must come without the body.
         let fd = try RawHTTP.connect(port: h.port)
-        RawHTTP.send(fd, RawHTTP.head(method: "POST", path: "/webhooks", headers: [("content-length", String(50 << 20)), ("x-immune-signature", String(repeating: "0", count: 64))]))
+        RawHTTP.send(
+            fd,
+            RawHTTP.head(
+                method: "POST", path: "/webhooks", headers: [("content-length", String(50 << 20)), ("x-immune-signature", String(repeating: "0", count: 64))]))
         let start = Date()
         let r = try RawHTTP.readReply(fd)
         close(fd)
@@ -190,7 +195,9 @@ struct ServeCommandTests {
         #expect(try Self.tickets(h) == 1)
     }
 
-    @Test("pipelined requests on one keep-alive connection are answered in order, webhooks and router requests alike, a parse error's 400 included; Connection: close ends it")
+    @Test(
+        "pipelined requests on one keep-alive connection are answered in order, webhooks and router requests alike, a parse error's 400 included; Connection: close ends it"
+    )
     func pipelinedKeepAlive() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
         try h.start()
@@ -207,12 +214,14 @@ struct ServeCommandTests {
         // answers behind it must not overtake it. The path's variants are the webhook path too.
         let fd = try RawHTTP.connect(port: h.port)
         defer { close(fd) }
-        RawHTTP.send(fd, request("POST", "/webhooks", body: ServeHarness.event("evt_p1"))
-            + request("GET", "/healthz")
-            + request("POST", "/webhooks/?source=test", body: ServeHarness.event("evt_p2"))
-            + request("GET", "/webhooks")
-            + request("POST", "/webhooks", body: Array("not json".utf8))
-            + request("POST", "/webhooks", body: ServeHarness.event("evt_p3"), close: true))
+        RawHTTP.send(
+            fd,
+            request("POST", "/webhooks", body: ServeHarness.event("evt_p1"))
+                + request("GET", "/healthz")
+                + request("POST", "/webhooks/?source=test", body: ServeHarness.event("evt_p2"))
+                + request("GET", "/webhooks")
+                + request("POST", "/webhooks", body: Array("not json".utf8))
+                + request("POST", "/webhooks", body: ServeHarness.event("evt_p3"), close: true))
         let data = RawHTTP.readUntilClose(fd)
         var replies: [HTTPReply] = []
         var rest = data[...]
@@ -229,9 +238,11 @@ struct ServeCommandTests {
         // garbage, and a webhook pipelined after the garbage is never stored.
         let fd2 = try RawHTTP.connect(port: h.port)
         defer { close(fd2) }
-        RawHTTP.send(fd2, request("POST", "/webhooks", body: ServeHarness.event("evt_p4"))
-            + Array("NOT HTTP AT ALL\r\n\r\n".utf8)
-            + request("POST", "/webhooks", body: ServeHarness.event("evt_p5")))
+        RawHTTP.send(
+            fd2,
+            request("POST", "/webhooks", body: ServeHarness.event("evt_p4"))
+                + Array("NOT HTTP AT ALL\r\n\r\n".utf8)
+                + request("POST", "/webhooks", body: ServeHarness.event("evt_p5")))
         let data2 = RawHTTP.readUntilClose(fd2)
         let text = String(decoding: data2, as: UTF8.self)
         let statuses = text.split(separator: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }.map { String($0.prefix(12)) }
@@ -251,9 +262,14 @@ struct ServeCommandTests {
             let body = ServeHarness.event("evt_half\(i)")
             let fd = try RawHTTP.connect(port: h.port)
             defer { close(fd) }
-            RawHTTP.send(fd, RawHTTP.head(method: "POST", path: "/webhooks",
-                                          headers: [("content-type", "application/json"), ("x-immune-signature", ServeHarness.sign(body)),
-                                                    ("content-length", String(body.count))]) + body)
+            RawHTTP.send(
+                fd,
+                RawHTTP.head(
+                    method: "POST", path: "/webhooks",
+                    headers: [
+                        ("content-type", "application/json"), ("x-immune-signature", ServeHarness.sign(body)),
+                        ("content-length", String(body.count)),
+                    ]) + body)
             shutdown(fd, Int32(SHUT_WR))
             let reply = try RawHTTP.readReply(fd)
             #expect(reply.status == 202)
@@ -266,7 +282,9 @@ struct ServeCommandTests {
     /// One webhook request that keeps the connection open (HTTP/1.1 without `Connection: close`).
     static func keepAliveWebhook(_ id: String, version: String = "HTTP/1.1") -> [UInt8] {
         let body = ServeHarness.event(id)
-        return Array("POST /webhooks \(version)\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n".utf8) + body
+        return Array(
+            "POST /webhooks \(version)\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-immune-signature: \(ServeHarness.sign(body))\r\ncontent-length: \(body.count)\r\n\r\n"
+                .utf8) + body
     }
 
     @Test("serve.idle_timeout closes a keep-alive connection left idle after its answer")
@@ -294,13 +312,15 @@ struct ServeCommandTests {
         defer { h.stop() }
         // The absolute form, as a proxy sends it.
         let body = ServeHarness.event("evt_form_absolute")
-        let absolute = try RawHTTP.request(port: h.port, method: "POST", path: "http://127.0.0.1:\(h.port)/webhooks",
-                                           headers: [("x-immune-signature", ServeHarness.sign(body))], body: body)
+        let absolute = try RawHTTP.request(
+            port: h.port, method: "POST", path: "http://127.0.0.1:\(h.port)/webhooks",
+            headers: [("x-immune-signature", ServeHarness.sign(body))], body: body)
         #expect(absolute.status == 202, "\(absolute.body)")
         // Blanks around a field's value are not part of it.
         let padded = ServeHarness.event("evt_form_padded")
-        let blanks = try RawHTTP.request(port: h.port, method: "POST", path: "/webhooks",
-                                         headers: [("x-immune-signature", ServeHarness.sign(padded) + " \t")], body: padded)
+        let blanks = try RawHTTP.request(
+            port: h.port, method: "POST", path: "/webhooks",
+            headers: [("x-immune-signature", ServeHarness.sign(padded) + " \t")], body: padded)
         #expect(blanks.status == 202, "\(blanks.body)")
         // HTTP/1.0 keep-alive: told so, and the connection takes a second request.
         let fd = try RawHTTP.connect(port: h.port)
@@ -383,14 +403,17 @@ struct ServeCommandTests {
     static func lockSpool(_ h: ServeHarness, seconds: Double) throws -> Process {
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        locker.arguments = ["python3", "-c", """
+        locker.arguments = [
+            "python3", "-c",
+            """
             import sqlite3, sys, time
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute("BEGIN IMMEDIATE")
             print("locked", flush=True)
             time.sleep(float(sys.argv[2]))
             c.execute("ROLLBACK")
-            """, h.dir + "/.lymph/serve.spool.sqlite", "\(seconds)"]
+            """, h.dir + "/.lymph/serve.spool.sqlite", "\(seconds)",
+        ]
         let out = Pipe()
         locker.standardOutput = out
         try locker.run()
@@ -473,17 +496,20 @@ struct ServeCommandTests {
 
     @Test("the pipeline worker, and the plugins it starts, run at a lower priority than the thread answering requests")
     func workerPriority() throws {
-        let h = ServeHarness(pipeline: Self.pipeline(extra: """
-              - exec: { name: nice-stream, command: ./nice-stream.sh, mode: stream }
-              - exec: { name: nice-event, command: ./nice-event.sh, output: ignore }
-            """))
+        let h = ServeHarness(
+            pipeline: Self.pipeline(
+                extra: """
+                      - exec: { name: nice-stream, command: ./nice-stream.sh, mode: stream }
+                      - exec: { name: nice-event, command: ./nice-event.sh, output: ignore }
+                    """))
         // Each plugin records its own nice value (field 19 of /proc/PID/stat, the 17th after the
         // command name in parentheses), after a moment: Lymph sets it just after the start. The
         // stream one then echoes its events.
         let record = #"sleep 0.2; awk '{ sub(/.*\) /, ""); print $17 }' /proc/$$/stat"#
         for (name, rest) in [("nice-event", ""), ("nice-stream", "exec cat\n")] {
-            _ = FileManager.default.createFile(atPath: h.dir + "/\(name).sh", contents: Data("#!/bin/sh\n\(record) >> \(name).txt\n\(rest)".utf8),
-                                           attributes: [.posixPermissions: 0o755])
+            _ = FileManager.default.createFile(
+                atPath: h.dir + "/\(name).sh", contents: Data("#!/bin/sh\n\(record) >> \(name).txt\n\(rest)".utf8),
+                attributes: [.posixPermissions: 0o755])
         }
         try h.start()
         defer { h.stop() }
@@ -492,8 +518,9 @@ struct ServeCommandTests {
         var nice: [String: Int] = [:]
         for tid in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
             guard let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8),
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             nice[comm.trimmingCharacters(in: .whitespacesAndNewlines)] = Int(fields[16])
         }
@@ -562,14 +589,23 @@ struct ServeCommandTests {
         // Head and half the body, then the signal, then the rest.
         let fd = try RawHTTP.connect(port: h.port)
         defer { close(fd) }
-        RawHTTP.send(fd, RawHTTP.head(method: "POST", path: "/webhooks", headers: [("content-length", String(body.count)),
-                                                                                  ("x-immune-signature", ServeHarness.sign(body))]))
+        RawHTTP.send(
+            fd,
+            RawHTTP.head(
+                method: "POST", path: "/webhooks",
+                headers: [
+                    ("content-length", String(body.count)),
+                    ("x-immune-signature", ServeHarness.sign(body)),
+                ]))
         RawHTTP.send(fd, Array(body.prefix(body.count / 2)))
         Thread.sleep(forTimeInterval: 0.3)
         kill(h.process!.processIdentifier, SIGTERM)
         Thread.sleep(forTimeInterval: 0.3)
         // New connections are refused while the one in flight is finished.
-        #expect((try? RawHTTP.connect(port: h.port)).map { close($0); return false } ?? true)
+        #expect(
+            (try? RawHTTP.connect(port: h.port)).map {
+                close($0); return false
+            } ?? true)
         RawHTTP.send(fd, Array(body.suffix(from: body.count / 2)))
         let reply = try RawHTTP.readReply(fd)
         #expect(reply.status == 202, "\(reply.status) \(reply.body)")
@@ -612,8 +648,9 @@ struct ServeCommandTests {
         let dir = LymphBinary.workDirectory()
         _ = FileManager.default.createFile(atPath: dir + "/serve.yaml", contents: Data(yaml.utf8))
         let start = Date()
-        let r = try LymphBinary.run(["serve", "serve.yaml", "--listen", "127.0.0.1:\(first.port)"], in: dir,
-                                    environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret], timeout: 30)
+        let r = try LymphBinary.run(
+            ["serve", "serve.yaml", "--listen", "127.0.0.1:\(first.port)"], in: dir,
+            environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret], timeout: 30)
         #expect(r.status == 2, "\(r.stderr)")
         #expect(r.stderr.contains("lymph serve: 127.0.0.1:\(first.port) is already in use"), "\(r.stderr)")
         #expect(!r.stderr.contains("bind(descriptor"))
@@ -622,15 +659,17 @@ struct ServeCommandTests {
 
     @Test("max_age is judged when a webhook arrives: a backlog or a restart does not turn accepted events into too_old")
     func maxAgeAtArrival() throws {
-        let yaml = Self.pipeline(extra: Self.slowStage).replacingOccurrences(of: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }",
-                                                                    with: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET], max_age: 2s }")
+        let yaml = Self.pipeline(extra: Self.slowStage).replacingOccurrences(
+            of: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }",
+            with: "- verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET], max_age: 2s }")
         let h = ServeHarness(pipeline: yaml)
         Self.writeSlowPlugin(h, seconds: "0.2")
         try h.start()
         func fresh(_ id: String) -> [UInt8] {
             let now = Timestamp.format(Timestamp.now()), later = Timestamp.format(Timestamp.now() + 8 * 86_400)
-            return Array(String(decoding: ServeHarness.event(id), as: UTF8.self).replacingOccurrences(of: "2026-06-01T00:00:00Z", with: now)
-                .replacingOccurrences(of: "2026-06-09T00:00:00Z", with: later).utf8)
+            return Array(
+                String(decoding: ServeHarness.event(id), as: UTF8.self).replacingOccurrences(of: "2026-06-01T00:00:00Z", with: now)
+                    .replacingOccurrences(of: "2026-06-09T00:00:00Z", with: later).utf8)
         }
         // An old event is refused at the door.
         let stale = try h.post(ServeHarness.event("evt_stale"))
@@ -714,8 +753,9 @@ struct ServeCommandTests {
             }
         }
         watcher.start()
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S", "--concurrency", "16"], in: h.dir,
-                                    environment: ["S": ServeHarness.secret], stdin: Data(sample.stdout.utf8))
+        let r = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S", "--concurrency", "16"], in: h.dir,
+            environment: ["S": ServeHarness.secret], stdin: Data(sample.stdout.utf8))
         try h.waitForDrain()
         watching.set(false)
         #expect(r.stderr.contains("202: 6000"), "\(r.stderr)")
@@ -731,8 +771,9 @@ struct ServeCommandTests {
         try h.start()
         defer { h.stop() }
         let sample = try LymphBinary.run(["sample", "--count", "100", "--seed", "5"], in: h.dir)
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S", "--concurrency", "4"], in: h.dir,
-                                    environment: ["S": ServeHarness.secret], stdin: Data(sample.stdout.utf8))
+        let r = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(h.port)/webhooks", "--secret", "env:S", "--concurrency", "4"], in: h.dir,
+            environment: ["S": ServeHarness.secret], stdin: Data(sample.stdout.utf8))
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("sent 100"))
         #expect(r.stderr.contains("202: 100"))
@@ -759,8 +800,9 @@ struct SendAndLogTests {
         let port = Int(UInt16(bigEndian: addr.sin_port))
         close(fd)
         let start = Date()
-        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(port)/webhooks", "--secret", "env:S", "--retries", "2"], in: dir,
-                                    environment: ["S": "whsec_x_1234"], stdin: Data(ServeHarness.event("evt_nowhere") + [0x0A]))
+        let r = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(port)/webhooks", "--secret", "env:S", "--retries", "2"], in: dir,
+            environment: ["S": "whsec_x_1234"], stdin: Data(ServeHarness.event("evt_nowhere") + [0x0A]))
         #expect(r.status == 1)
         #expect(r.stderr.contains("retried 2; failed 1"), "\(r.stderr)")
         // 0.5 s then 1 s of backoff between the three attempts.

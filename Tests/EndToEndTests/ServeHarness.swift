@@ -80,7 +80,9 @@ final class ServeHarness: @unchecked Sendable {
 
     /// An IMMUNE event with id `id` (a high-confidence prediction, so maintenance opens a ticket).
     static func event(_ id: String, equipment: String? = nil) -> [UInt8] {
-        Array(#"{"id":"\#(id)","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"prediction_id":"p_\#(id)","equipment_id":"\#(equipment ?? "pump_\(id)")","confidence":0.95,"predicted_failure_time":"2026-06-09T00:00:00Z","recommended_action":"Replace seal"}}"#.utf8)
+        Array(
+            #"{"id":"\#(id)","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"prediction_id":"p_\#(id)","equipment_id":"\#(equipment ?? "pump_\(id)")","confidence":0.95,"predicted_failure_time":"2026-06-09T00:00:00Z","recommended_action":"Replace seal"}}"#
+                .utf8)
     }
 
     /// POSTs `body` to the webhook path, signed unless `signature` says otherwise.
@@ -139,7 +141,9 @@ enum RawHTTP {
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var tv = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard rc == 0 else { close(fd); throw Failure(description: "connect: \(errno)") }
         return fd
     }
@@ -195,9 +199,12 @@ enum RawHTTP {
     }
 
     static func parse(_ data: [UInt8]) -> (reply: HTTPReply, complete: Bool)? {
-        guard let end = data.indices.first(where: { i in i + 3 < data.count && data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 }) else { return nil }
+        guard let end = data.indices.first(where: { i in i + 3 < data.count && data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 })
+        else { return nil }
         let head = String(decoding: data[..<end], as: UTF8.self).components(separatedBy: "\r\n")
-        guard let statusLine = head.first, statusLine.split(separator: " ").count >= 2, let status = Int(statusLine.split(separator: " ")[1]) else { return nil }
+        guard let statusLine = head.first, statusLine.split(separator: " ").count >= 2, let status = Int(statusLine.split(separator: " ")[1]) else {
+            return nil
+        }
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }

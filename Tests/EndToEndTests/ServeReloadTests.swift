@@ -53,10 +53,14 @@ struct ServeReloadTests {
     }
 
     static func alert(_ id: String) -> [UInt8] {
-        Array(#"{"id":"\#(id)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"alert_id":"a_\#(id)","equipment_id":"pump_1","severity":"high"}}"#.utf8)
+        Array(
+            #"{"id":"\#(id)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"alert_id":"a_\#(id)","equipment_id":"pump_1","severity":"high"}}"#
+                .utf8)
     }
 
-    @Test("SIGHUP with a filter added: events after the swap are filtered, those before were not; /healthz shows the new file's sha256; serve settings changed wait for a restart")
+    @Test(
+        "SIGHUP with a filter added: events after the swap are filtered, those before were not; /healthz shows the new file's sha256; serve settings changed wait for a restart"
+    )
     func reloadAddsFilter() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
         try h.start()

@@ -76,11 +76,14 @@ struct StreamProtocolTests {
     @Test("two events with one id are never in flight together: a skipped answer fails the first, the second keeps its own")
     func repeatedIDs() throws {
         let h = ExecHarness()
-        try ([#"{"id":"a","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"n":0}}"#]
+        try
+            ([#"{"id":"a","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"n":0}}"#]
             + (1...2).map { #"{"id":"x","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"n":\#($0)}}"# }
             + [#"{"id":"b","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"n":3}}"#]).joined(separator: "\n")
             .write(toFile: h.dir + "/events.ndjson", atomically: true, encoding: .utf8)
-        h.script("skipx.py", """
+        h.script(
+            "skipx.py",
+            """
             #!/usr/bin/env python3
             import json, sys
             for line in sys.stdin:

@@ -77,18 +77,19 @@ struct TestCommandTests {
         let dir = try Self.folder()
         let r = try LymphBinary.run(["test"], in: dir)
         #expect(r.status == 1)
-        #expect(r.stdoutLines == [
-            "ok    shop.test.yaml: an alert opens a ticket",
-            "FAIL  shop.test.yaml:15: a sensor event passes (it does not)",
-            "      output: expected 2 entries, got 1",
-            #"        - missing  {"id":"s1"}"#,
-            "            s1 was dropped by filter-4 (type)",
-            #"        ~ expected {"id":"s2","data":{"severity":"high"}}"#,
-            #"               got {"id":"s2","type":"alert.triggered","created_at":"2026-06-01T11:00:00Z","data":{"equipment_id":"pump_2","severity":"low","note":"[redacted]"}}"#,
-            #"            data.severity: expected "high", got "low""#,
-            "ok    shop.test.yaml: an unsigned event is a dead letter",
-            "3 tests in 1 file: 2 passed, 1 failed",
-        ])
+        #expect(
+            r.stdoutLines == [
+                "ok    shop.test.yaml: an alert opens a ticket",
+                "FAIL  shop.test.yaml:15: a sensor event passes (it does not)",
+                "      output: expected 2 entries, got 1",
+                #"        - missing  {"id":"s1"}"#,
+                "            s1 was dropped by filter-4 (type)",
+                #"        ~ expected {"id":"s2","data":{"severity":"high"}}"#,
+                #"               got {"id":"s2","type":"alert.triggered","created_at":"2026-06-01T11:00:00Z","data":{"equipment_id":"pump_2","severity":"low","note":"[redacted]"}}"#,
+                #"            data.severity: expected "high", got "low""#,
+                "ok    shop.test.yaml: an unsigned event is a dead letter",
+                "3 tests in 1 file: 2 passed, 1 failed",
+            ])
         #expect(!r.stdout.contains("sekrit") && !r.stderr.contains("sekrit"))
         // Captured, not written: the pipeline's output, log, dead letters and state are not there.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["shop.test.yaml", "shop.yaml"])
@@ -128,24 +129,25 @@ struct TestCommandTests {
         let dir = try Self.folder()
         try FileManager.default.createDirectory(atPath: dir + "/more", withIntermediateDirectories: true)
         try """
-            pipeline: ../shop.yaml
-            now: 2026-06-01T12:00:00Z
-            secrets: { SHOP_SECRET: x }
-            stubs: { verify-2: pass }
-            tests:
-              - name: typo
-                input: [ {id: e1} ]
-                expect:
-                  dropped: [ { id: e1, stage: dedup-3, reson: duplicate } ]
-                  logs: { log-5: [] }
-            """.write(toFile: dir + "/more/broken.test.yaml", atomically: true, encoding: .utf8)
+        pipeline: ../shop.yaml
+        now: 2026-06-01T12:00:00Z
+        secrets: { SHOP_SECRET: x }
+        stubs: { verify-2: pass }
+        tests:
+          - name: typo
+            input: [ {id: e1} ]
+            expect:
+              dropped: [ { id: e1, stage: dedup-3, reson: duplicate } ]
+              logs: { log-5: [] }
+        """.write(toFile: dir + "/more/broken.test.yaml", atomically: true, encoding: .utf8)
         let r = try LymphBinary.run(["test"], in: dir)
         #expect(r.status == 2)
-        #expect(r.stderr.split(separator: "\n").map(String.init) == [
-            "more/broken.test.yaml:4:10: stage 'verify-2' is a verify stage; only exec stages can be stubbed",
-            "more/broken.test.yaml:9:44: unknown key 'reson' in an entry of dropped; did you mean 'reason'?",
-            "more/broken.test.yaml:10:15: no log stage named 'log-5' in the pipeline; did you mean 'log-6'?",
-        ])
+        #expect(
+            r.stderr.split(separator: "\n").map(String.init) == [
+                "more/broken.test.yaml:4:10: stage 'verify-2' is a verify stage; only exec stages can be stubbed",
+                "more/broken.test.yaml:9:44: unknown key 'reson' in an entry of dropped; did you mean 'reason'?",
+                "more/broken.test.yaml:10:15: no log stage named 'log-5' in the pipeline; did you mean 'log-6'?",
+            ])
         #expect(r.stdoutLines.last == "3 tests in 2 files: 2 passed, 1 failed, 1 broken file (see above)")
         let yaml = try LymphBinary.run(["test", "more/broken.test.yaml"], in: dir, environment: [:])
         #expect(yaml.status == 2)

@@ -11,8 +11,11 @@ struct TimeZoneTableTests {
 
     static func maintenance() throws -> (dir: String, pipeline: [String]) {
         let dir = LymphBinary.workDirectory()
-        try LymphBinary.run(["run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
-                             "--summary", "none", "--output", "none"], in: dir, environment: Self.secret)
+        try LymphBinary.run(
+            [
+                "run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"),
+                "--summary", "none", "--output", "none",
+            ], in: dir, environment: Self.secret)
         return (dir, ["--pipeline", LymphBinary.repo("pipelines/maintenance.yaml")])
     }
 
@@ -39,13 +42,15 @@ struct TimeZoneTableTests {
         let local = try Self.firstDue(dir, pipeline, ["--local"], environment: Self.india)
         #expect(local.json == utc.json)
         let t = try #require(ISO8601DateFormatter().date(from: String(utc.json.prefix(19)) + "Z"))
-        let shifted = ISO8601DateFormatter.string(from: t.addingTimeInterval(19_800), timeZone: TimeZone(identifier: "UTC")!,
-                                                  formatOptions: [.withInternetDateTime])
+        let shifted = ISO8601DateFormatter.string(
+            from: t.addingTimeInterval(19_800), timeZone: TimeZone(identifier: "UTC")!,
+            formatOptions: [.withInternetDateTime])
         let expected = String(shifted.prefix(16)).replacingOccurrences(of: "T", with: " ") + "+05:30"
         #expect(local.row.contains(" \(expected) "), "\(local.row)")
 
-        let show = try LymphBinary.run(["tickets", "show", String(local.row.prefix(19)), "--format", "table", "--local"] + pipeline,
-                                       in: dir, environment: Self.india)
+        let show = try LymphBinary.run(
+            ["tickets", "show", String(local.row.prefix(19)), "--format", "table", "--local"] + pipeline,
+            in: dir, environment: Self.india)
         #expect(show.stdoutLines.contains { $0.hasPrefix("DUE BY") && $0.hasSuffix("+05:30") }, "\(show.stdout)")
         #expect(show.stdoutLines.contains { $0.hasPrefix("CREATED") && $0.hasSuffix("+05:30") }, "\(show.stdout)")
     }

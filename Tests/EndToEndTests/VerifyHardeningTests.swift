@@ -32,7 +32,8 @@ struct VerifyHardeningTests {
     func emptySecretValue() throws {
         let dir = LymphBinary.workDirectory()
         try "state: memory\nstages:\n  - parse\n  - verify: {secrets: [env:WEBHOOK_SECRET]}\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
-        try "state: s.sqlite\nstages:\n  - parse\n  - verify: {secrets: [env:WEBHOOK_SECRET]}\n".write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        try "state: s.sqlite\nstages:\n  - parse\n  - verify: {secrets: [env:WEBHOOK_SECRET]}\n".write(
+            toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
         for arguments in [["run", "p.yaml"], ["serve", "s.yaml", "--listen", "127.0.0.1:0"]] {
             let r = try LymphBinary.run(arguments, in: dir, environment: ["WEBHOOK_SECRET": ""], stdin: Data(), timeout: 30)
             #expect(r.status == 2, "\(arguments): \(r.stderr)")
@@ -67,8 +68,9 @@ struct VerifyHardeningTests {
             return #"{"headers":{"x-immune-signature":"\#(signature)"},"body":"\#(escaped)"}"#
         }
         let lines = [delivery(lower), delivery(lower.uppercased()), delivery("sha256=" + lower.uppercased()), delivery(String(lower.dropLast()) + "g")]
-        let r = try LymphBinary.run(["run", "p.yaml", "--summary", "json"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret],
-                                    stdin: Data(lines.joined(separator: "\n").utf8))
+        let r = try LymphBinary.run(
+            ["run", "p.yaml", "--summary", "json"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret],
+            stdin: Data(lines.joined(separator: "\n").utf8))
         #expect(r.stdoutLines.count == 3, "\(r.stderr)")
         let dead = LymphBinary.lines(dir + "/dead.ndjson")
         #expect(dead.count == 1)
@@ -84,14 +86,14 @@ struct RegexBoundTests {
     func bound() throws {
         let dir = LymphBinary.workDirectory()
         try """
-            state: memory
-            output: out.ndjson
-            dead_letter: dead.ndjson
-            stages:
-              - parse
-              - filter: { match: { not: { data.x: { regex: '(a{1,30}){1,30}$' } } } }
-              - log: { path: seen.log, when: { match: { data.y: { regex: '(b{1,30}){1,30}$' } } } }
-            """.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        state: memory
+        output: out.ndjson
+        dead_letter: dead.ndjson
+        stages:
+          - parse
+          - filter: { match: { not: { data.x: { regex: '(a{1,30}){1,30}$' } } } }
+          - log: { path: seen.log, when: { match: { data.y: { regex: '(b{1,30}){1,30}$' } } } }
+        """.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
         let long = String(repeating: "a", count: 5_000)
         let lines = [
             #"{"id":"short","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"x":"zzz","y":"bbb"}}"#,

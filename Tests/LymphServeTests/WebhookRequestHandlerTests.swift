@@ -275,8 +275,9 @@ struct WebhookRequestHandlerTests {
         #expect(h.intake.admitted == ["evt_next"])
     }
 
-    @Test("methods the server does not serve get 405 with Allow and a length; the output closes once it is written",
-          arguments: [HTTPMethod.PUT, .DELETE, .OPTIONS, .PATCH, .TRACE])
+    @Test(
+        "methods the server does not serve get 405 with Allow and a length; the output closes once it is written",
+        arguments: [HTTPMethod.PUT, .DELETE, .OPTIONS, .PATCH, .TRACE])
     func unservedMethods(_ method: HTTPMethod) throws {
         let h = try HandlerHarness()
         try h.read([Request.head(method, "/webhooks", headers: [("content-length", "0")]), .end(nil)])

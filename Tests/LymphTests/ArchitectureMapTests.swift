@@ -9,8 +9,9 @@ struct ArchitectureMapTests {
     static func mappedFiles() -> Set<String> {
         let text = PipelineDocsTests.page("docs/architecture.md")
         guard let section = PipelineDocsTests.section(named: "Targets and files", heading: true, in: text),
-              let open = section.range(of: "```text\n"),
-              let close = section.range(of: "\n```", range: open.upperBound..<section.endIndex) else { return [] }
+            let open = section.range(of: "```text\n"),
+            let close = section.range(of: "\n```", range: open.upperBound..<section.endIndex)
+        else { return [] }
         var files = Set<String>()
         var target = "", folder = ""
         for line in section[open.upperBound..<close.lowerBound].split(separator: "\n") {

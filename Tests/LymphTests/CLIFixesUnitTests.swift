@@ -11,8 +11,9 @@ struct CheckReadableTests {
         return path
     }
 
-    @Test("gzip, JSON, an empty file and a file of one byte 1f pass (gzip is read, not refused)",
-          arguments: [[0x1F, 0x8B, 0x08, 0x00, 0x0A, 0x7B], Array(#"{"id":"a"}"#.utf8), [], [0x1F], [0x8B, 0x1F]])
+    @Test(
+        "gzip, JSON, an empty file and a file of one byte 1f pass (gzip is read, not refused)",
+        arguments: [[0x1F, 0x8B, 0x08, 0x00, 0x0A, 0x7B], Array(#"{"id":"a"}"#.utf8), [], [0x1F], [0x8B, 0x1F]])
     func othersPass(bytes: [UInt8]) {
         #expect(ItemReader.checkReadable([file(bytes)]).isEmpty)
     }

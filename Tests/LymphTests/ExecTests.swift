@@ -4,13 +4,15 @@ import Testing
 
 @Suite("exec: command words, environment and plugin output")
 struct ExecTests {
-    @Test("a command string splits into words like a shell, with no expansion", arguments: [
-        ("plugins/x.sh --region eu", ["plugins/x.sh", "--region", "eu"]),
-        ("jq -c '.data | {a: .x}'", ["jq", "-c", ".data | {a: .x}"]),
-        (#"echo "a \"b\" c" d\ e"#, ["echo", #"a "b" c"#, "d e"]),
-        ("  spaced   out  ", ["spaced", "out"]),
-        ("a=b", ["a=b"]),
-    ])
+    @Test(
+        "a command string splits into words like a shell, with no expansion",
+        arguments: [
+            ("plugins/x.sh --region eu", ["plugins/x.sh", "--region", "eu"]),
+            ("jq -c '.data | {a: .x}'", ["jq", "-c", ".data | {a: .x}"]),
+            (#"echo "a \"b\" c" d\ e"#, ["echo", #"a "b" c"#, "d e"]),
+            ("  spaced   out  ", ["spaced", "out"]),
+            ("a=b", ["a=b"]),
+        ])
     func split(text: String, words: [String]) throws {
         #expect(try ShellWords.split(text) == words)
     }
@@ -30,18 +32,23 @@ struct ExecTests {
 
     @Test("the environment passes only the listed variables through, and env: wins")
     func environment() {
-        let env = ExecEnvironment(inherited: ["PATH": "/bin", "HOME": "/root", "SECRET": "x", "LC_ALL": "C", "TZ": "UTC"],
-                                  pipeline: "p", stage: "s", extra: [("PATH", "/opt/bin"), ("REGION", "eu")])
+        let env = ExecEnvironment(
+            inherited: ["PATH": "/bin", "HOME": "/root", "SECRET": "x", "LC_ALL": "C", "TZ": "UTC"],
+            pipeline: "p", stage: "s", extra: [("PATH", "/opt/bin"), ("REGION", "eu")])
         let entries = env.forEvent(id: "e1", type: "t").map { String(decoding: $0.dropLast(), as: UTF8.self) }
-        #expect(Set(entries) == ["PATH=/opt/bin", "HOME=/root", "LC_ALL=C", "TZ=UTC", "LYMPH_PIPELINE=p", "LYMPH_STAGE=s", "REGION=eu",
-                                 "LYMPH_EVENT_ID=e1", "LYMPH_EVENT_TYPE=t"])
+        #expect(
+            Set(entries) == [
+                "PATH=/opt/bin", "HOME=/root", "LC_ALL=C", "TZ=UTC", "LYMPH_PIPELINE=p", "LYMPH_STAGE=s", "REGION=eu",
+                "LYMPH_EVENT_ID=e1", "LYMPH_EVENT_TYPE=t",
+            ])
         // NUL-terminated for the C library.
         #expect(env.base.allSatisfy { $0.last == 0 })
     }
 
     static func original() throws -> Event {
         let bytes = Array(#"{"id":"e1","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"#.utf8)
-        return Event(document: try JSONDocument(parsing: bytes), source: SourcePosition(file: "in.ndjson", line: 7), origin: ItemOrigin(form: .raw, bytes: bytes[...]))
+        return Event(
+            document: try JSONDocument(parsing: bytes), source: SourcePosition(file: "in.ndjson", line: 7), origin: ItemOrigin(form: .raw, bytes: bytes[...]))
     }
 
     static func ids(_ result: Result<StageOutcome, ExecFailure>) -> [String]? {

@@ -13,31 +13,37 @@ struct FailClosedConfigTests {
 
     @Test("an empty secrets list is an error, and verify never vanishes from the pipeline")
     func emptySecrets() {
-        #expect(diagnostics("stages:\n  - parse\n  - verify: {secrets: []}\n") == [
-            "p.yaml:3:23: secrets is empty; verify needs at least one secret (env:NAME or file:PATH) to check signatures with",
-        ])
-        #expect(diagnostics("stages:\n  - parse\n  - verify:\n      secrets: []\n      secret: env:K\n") == [
-            "p.yaml:5:15: give either 'secrets' or 'secret', not both",
-            "p.yaml:4:16: secrets is empty; verify needs at least one secret (env:NAME or file:PATH) to check signatures with",
-        ])
+        #expect(
+            diagnostics("stages:\n  - parse\n  - verify: {secrets: []}\n") == [
+                "p.yaml:3:23: secrets is empty; verify needs at least one secret (env:NAME or file:PATH) to check signatures with"
+            ])
+        #expect(
+            diagnostics("stages:\n  - parse\n  - verify:\n      secrets: []\n      secret: env:K\n") == [
+                "p.yaml:5:15: give either 'secrets' or 'secret', not both",
+                "p.yaml:4:16: secrets is empty; verify needs at least one secret (env:NAME or file:PATH) to check signatures with",
+            ])
     }
 
-    @Test("a stage whose options build nothing is an error, never dropped", arguments: [
-        "stages:\n  - parse\n  - verify: {secrets: []}\n",
-        "stages:\n  - parse\n  - verify: {secrets: [\"env:A-B\"]}\n",
-        "stages:\n  - parse\n  - verify: {secrets: [\"file:  \"]}\n",
-    ])
+    @Test(
+        "a stage whose options build nothing is an error, never dropped",
+        arguments: [
+            "stages:\n  - parse\n  - verify: {secrets: []}\n",
+            "stages:\n  - parse\n  - verify: {secrets: [\"env:A-B\"]}\n",
+            "stages:\n  - parse\n  - verify: {secrets: [\"file:  \"]}\n",
+        ])
     func neverDropped(_ yaml: String) {
         let (spec, d) = PipelineLoader.parse(yaml: yaml, file: "p.yaml")
         #expect(spec == nil)
         #expect(d.hasErrors)
     }
 
-    @Test("malformed secret references are refused where they are written", arguments: [
-        ("env:A-B", "p.yaml:3:24: secret env:A-B: 'A-B' is not an environment variable name (letters, digits and '_', not starting with a digit)"),
-        ("env: FOO", "p.yaml:3:24: secret env: FOO: ' FOO' is not an environment variable name (letters, digits and '_', not starting with a digit)"),
-        ("file:  ", "p.yaml:3:24: secret file:  : the file path is blank"),
-    ])
+    @Test(
+        "malformed secret references are refused where they are written",
+        arguments: [
+            ("env:A-B", "p.yaml:3:24: secret env:A-B: 'A-B' is not an environment variable name (letters, digits and '_', not starting with a digit)"),
+            ("env: FOO", "p.yaml:3:24: secret env: FOO: ' FOO' is not an environment variable name (letters, digits and '_', not starting with a digit)"),
+            ("file:  ", "p.yaml:3:24: secret file:  : the file path is blank"),
+        ])
     func badReferences(_ reference: String, _ expected: String) {
         #expect(diagnostics("stages:\n  - parse\n  - verify: {secrets: [\"\(reference)\"]}\n") == [expected])
     }
@@ -71,42 +77,69 @@ struct FailClosedConfigTests {
 
     @Test("verify cannot be skipped by 'when:' nor placed after stages that act on events")
     func verifyPlacement() {
-        #expect(diagnostics("stages:\n  - parse\n  - verify: {secrets: [env:K], when: {types: [alert.*]}}\n") == [
-            "p.yaml:3:38: verify cannot take 'when:': every event must be verified (the sender controls type and data)",
-        ])
-        #expect(diagnostics("stages:\n  - parse\n  - dedup\n  - verify: {secrets: [env:K]}\n") == [
-            "p.yaml:4:5: verify must come right after parse (only filter stages may precede it); 'dedup-2' at line 3 would see unverified events",
-        ])
+        #expect(
+            diagnostics("stages:\n  - parse\n  - verify: {secrets: [env:K], when: {types: [alert.*]}}\n") == [
+                "p.yaml:3:38: verify cannot take 'when:': every event must be verified (the sender controls type and data)"
+            ])
+        #expect(
+            diagnostics("stages:\n  - parse\n  - dedup\n  - verify: {secrets: [env:K]}\n") == [
+                "p.yaml:4:5: verify must come right after parse (only filter stages may precede it); 'dedup-2' at line 3 would see unverified events"
+            ])
         #expect(diagnostics("stages:\n  - parse\n  - filter: {types: [a]}\n  - verify: {secrets: [env:K]}\n  - log\n").isEmpty)
     }
 
-    @Test("empty conditions and empty operator arguments are errors", arguments: [
-        ("  - filter:\n      types: [a]\n      match: {}\n", "p.yaml:5:14: match is empty: it would test nothing (remove it, or add a condition)"),
-        ("  - filter:\n      match: {all: [{}, {data.severity: critical}]}\n", "p.yaml:4:21: an empty condition tests nothing; write at least one field test"),
-        ("  - filter:\n      match: {any: [{}, {data.severity: critical}]}\n", "p.yaml:4:21: an empty condition tests nothing; write at least one field test"),
-        ("  - filter:\n      match: {not: {}, data.x: 1}\n", "p.yaml:4:20: an empty condition tests nothing; write at least one field test"),
-        ("  - filter:\n      match: {data.x: {nin: []}}\n", "p.yaml:4:29: nin needs at least one value (an empty list would match everything)"),
-        ("  - filter:\n      match: {data.x: {in: []}}\n", "p.yaml:4:28: in needs at least one value (an empty list would match nothing)"),
-        ("  - filter:\n      match: {data.x: {prefix: \"\"}}\n", "p.yaml:4:32: prefix is empty: every string would match (use 'exists: true' to test presence)"),
-        ("  - filter:\n      match: {data.x: {contains: \"\"}}\n", "p.yaml:4:34: contains is empty: every string would match (use 'exists: true' to test presence)"),
-        ("  - filter:\n      match: {data.x: {regex: \"\"}}\n", "p.yaml:4:31: regex is empty: every string would match (use 'exists: true' to test presence)"),
-        ("  - log:\n      when: {types: [a], match: {}}\n", "p.yaml:4:33: match is empty: it would test nothing (remove it, or add a condition)"),
-        ("  - schedule_maintenance: {alert_severities: []}\n", "p.yaml:3:46: alert_severities is empty: no alert would ever open a ticket (leave it out for [high, critical])"),
-        ("  - track_sensors: {ticket_due_in: 2h}\n", "p.yaml:3:36: ticket_due_in is only used with offline_ticket (which opens the tickets it dates)"),
-        ("  - log: {format: text, template: \"  \"}\n", "p.yaml:3:35: template is empty: every event would log a blank line"),
-        ("  - log: {name: \"\"}\n", "p.yaml:3:17: a stage name cannot be empty"),
-    ])
+    @Test(
+        "empty conditions and empty operator arguments are errors",
+        arguments: [
+            ("  - filter:\n      types: [a]\n      match: {}\n", "p.yaml:5:14: match is empty: it would test nothing (remove it, or add a condition)"),
+            (
+                "  - filter:\n      match: {all: [{}, {data.severity: critical}]}\n",
+                "p.yaml:4:21: an empty condition tests nothing; write at least one field test"
+            ),
+            (
+                "  - filter:\n      match: {any: [{}, {data.severity: critical}]}\n",
+                "p.yaml:4:21: an empty condition tests nothing; write at least one field test"
+            ),
+            ("  - filter:\n      match: {not: {}, data.x: 1}\n", "p.yaml:4:20: an empty condition tests nothing; write at least one field test"),
+            ("  - filter:\n      match: {data.x: {nin: []}}\n", "p.yaml:4:29: nin needs at least one value (an empty list would match everything)"),
+            ("  - filter:\n      match: {data.x: {in: []}}\n", "p.yaml:4:28: in needs at least one value (an empty list would match nothing)"),
+            (
+                "  - filter:\n      match: {data.x: {prefix: \"\"}}\n",
+                "p.yaml:4:32: prefix is empty: every string would match (use 'exists: true' to test presence)"
+            ),
+            (
+                "  - filter:\n      match: {data.x: {contains: \"\"}}\n",
+                "p.yaml:4:34: contains is empty: every string would match (use 'exists: true' to test presence)"
+            ),
+            (
+                "  - filter:\n      match: {data.x: {regex: \"\"}}\n",
+                "p.yaml:4:31: regex is empty: every string would match (use 'exists: true' to test presence)"
+            ),
+            ("  - log:\n      when: {types: [a], match: {}}\n", "p.yaml:4:33: match is empty: it would test nothing (remove it, or add a condition)"),
+            (
+                "  - schedule_maintenance: {alert_severities: []}\n",
+                "p.yaml:3:46: alert_severities is empty: no alert would ever open a ticket (leave it out for [high, critical])"
+            ),
+            ("  - track_sensors: {ticket_due_in: 2h}\n", "p.yaml:3:36: ticket_due_in is only used with offline_ticket (which opens the tickets it dates)"),
+            ("  - log: {format: text, template: \"  \"}\n", "p.yaml:3:35: template is empty: every event would log a blank line"),
+            ("  - log: {name: \"\"}\n", "p.yaml:3:17: a stage name cannot be empty"),
+        ])
     func emptyOptions(_ stage: String, _ expected: String) {
         #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])
     }
 
-    @Test("top-level values that would lose state or mix outputs are errors", arguments: [
-        ("state: \"\"\n", "p.yaml:1:8: state must be a file path or 'memory'"),
-        ("output: \"\"\n", "p.yaml:1:9: output must be '-' (stdout), a file path, or 'none'"),
-        ("output: out.ndjson\ndead_letter: ./out.ndjson\n", "p.yaml:2:14: dead_letter and output are the same ('./out.ndjson'): rejected items would mix with passed events"),
-        ("dead_letter: \"-\"\n", "p.yaml:1:14: dead_letter and output are the same ('-'): rejected items would mix with passed events"),
-        ("serve: {path: /healthz}\n", "p.yaml:1:15: path /healthz is taken by the server's own GET route; choose another, such as /webhooks"),
-    ])
+    @Test(
+        "top-level values that would lose state or mix outputs are errors",
+        arguments: [
+            ("state: \"\"\n", "p.yaml:1:8: state must be a file path or 'memory'"),
+            ("output: \"\"\n", "p.yaml:1:9: output must be '-' (stdout), a file path, or 'none'"),
+            (
+                "output: out.ndjson\ndead_letter: ./out.ndjson\n",
+                "p.yaml:2:14: dead_letter and output are the same ('./out.ndjson'): rejected items would mix with passed events"
+            ),
+            ("dead_letter: \"-\"\n", "p.yaml:1:14: dead_letter and output are the same ('-'): rejected items would mix with passed events"),
+            ("serve: {path: /healthz}\n", "p.yaml:1:15: path /healthz is taken by the server's own GET route; choose another, such as /webhooks"),
+        ])
     func topLevel(_ head: String, _ expected: String) {
         #expect(diagnostics(head + "stages: [parse]\n") == [expected])
     }
@@ -147,14 +180,15 @@ struct HostilePipelineTests {
 
     @Test("aliases within the limit still work")
     func smallAliases() throws {
-        let (spec, d) = PipelineLoader.parse(yaml: """
-            stages:
-              - parse
-              - filter:
-                  match: &serious { data.severity: { in: [high, critical] } }
-              - log:
-                  when: { match: *serious }
-            """, file: "p.yaml")
+        let (spec, d) = PipelineLoader.parse(
+            yaml: """
+                stages:
+                  - parse
+                  - filter:
+                      match: &serious { data.severity: { in: [high, critical] } }
+                  - log:
+                      when: { match: *serious }
+                """, file: "p.yaml")
         #expect(d.errors.isEmpty, "\(d.errors)")
         #expect(try #require(spec).stages.count == 2)
     }
@@ -173,7 +207,8 @@ struct HostilePipelineTests {
 
     @Test("a pipeline name is short and printable; a file of 4,000 bad keys lists 100 problems and says so")
     func namesAndCaps() {
-        #expect(PipelineLoader.parse(yaml: "pipeline: \"a\\nb\"\nstages: [parse]\n", file: "p.yaml").1.errors.first?.message
+        #expect(
+            PipelineLoader.parse(yaml: "pipeline: \"a\\nb\"\nstages: [parse]\n", file: "p.yaml").1.errors.first?.message
                 == "pipeline name must be 1 to 100 characters with no '/' and no control characters")
         #expect(PipelineLoader.parse(yaml: "pipeline: \(String(repeating: "n", count: 101))\nstages: [parse]\n", file: "p.yaml").0 == nil)
         let keys = (0..<4_000).map { "k\($0): 1" }.joined(separator: "\n")
@@ -220,12 +255,14 @@ struct RegexConditionTests {
         Fixture.event(data: #"{"x":"\#(value)"}"#)
     }
 
-    @Test("a catastrophic pattern on a crafted value answers in milliseconds, correctly", arguments: [
-        ("(a+)+$", String(repeating: "a", count: 30) + "!", false),
-        ("(a|aa)+$", String(repeating: "a", count: 5000) + "!", false),
-        ("(.*a){20}", String(repeating: "a", count: 20), true),
-        ("^(a|b)*$", String(repeating: "a", count: 200_000), true),
-    ])
+    @Test(
+        "a catastrophic pattern on a crafted value answers in milliseconds, correctly",
+        arguments: [
+            ("(a+)+$", String(repeating: "a", count: 30) + "!", false),
+            ("(a|aa)+$", String(repeating: "a", count: 5000) + "!", false),
+            ("(.*a){20}", String(repeating: "a", count: 20), true),
+            ("^(a|b)*$", String(repeating: "a", count: 200_000), true),
+        ])
     func linear(_ pattern: String, _ value: String, _ expected: Bool) throws {
         let c = try Self.condition(pattern)
         let e = try Self.event(value)

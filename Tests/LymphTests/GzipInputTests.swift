@@ -47,10 +47,12 @@ struct GzipInputTests {
         return Read(items: all, failure: reader.failure)
     }
 
-    static let ndjson = (1...2000).map { #"{"id":"evt_\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"# }.joined(separator: "\n") + "\n"
+    static let ndjson =
+        (1...2000).map { #"{"id":"evt_\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"# }.joined(separator: "\n") + "\n"
 
-    @Test("a gzip file reads as its decompressed lines, with the same line numbers, whatever the read size",
-          arguments: [1, 7, 100, 4096, 1 << 20])
+    @Test(
+        "a gzip file reads as its decompressed lines, with the same line numbers, whatever the read size",
+        arguments: [1, 7, 100, 4096, 1 << 20])
     func sameAsPlain(readSize: Int) throws {
         let plain = try read(Array(Self.ndjson.utf8), name: "plain.ndjson", readSize: readSize)
         let gz = try read(Gzip.member(Self.ndjson), readSize: readSize)

@@ -66,7 +66,9 @@ struct InputDetectionTests {
 
     @Test("a pretty-printed array read in small blocks is still one array (a cut character is not a syntax error)")
     func smallBlocks() throws {
-        let text = "[\n" + (1...50).map { "  " + Self.event($0).replacingOccurrences(of: "0.9", with: "0.9, \"note\": \"ünïcödé\"") }.joined(separator: ",\n") + "\n]\n"
+        let text =
+            "[\n" + (1...50).map { "  " + Self.event($0).replacingOccurrences(of: "0.9", with: "0.9, \"note\": \"ünïcödé\"") }.joined(separator: ",\n")
+            + "\n]\n"
         for readSize in [7, 64, 333] {
             let r = try items(Array(text.utf8), readSize: readSize)
             #expect(r.count == 50, "read size \(readSize)")

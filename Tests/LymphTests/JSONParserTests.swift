@@ -8,22 +8,26 @@ struct JSONParserTests {
         (try? JSONDocument(parsing: Array(text.utf8))) != nil
     }
 
-    @Test("accepts valid documents", arguments: [
-        "{}", "[]", "0", "-0", "1.5e10", "-1E-7", "\"\"", "true", "false", "null",
-        #"{"a":[1,2,{"b":null}],"c":"\u00e9\ud83d\ude00"}"#, " \t\n{ \"a\" : 1 }\r\n",
-        #""\"\\\/\b\f\n\r\t""#, "1.7976931348623157e308", "5e-324", "123456789012345678901234567890",
-        "\"h\u{e9}llo \u{1F600}\"",
-    ])
+    @Test(
+        "accepts valid documents",
+        arguments: [
+            "{}", "[]", "0", "-0", "1.5e10", "-1E-7", "\"\"", "true", "false", "null",
+            #"{"a":[1,2,{"b":null}],"c":"\u00e9\ud83d\ude00"}"#, " \t\n{ \"a\" : 1 }\r\n",
+            #""\"\\\/\b\f\n\r\t""#, "1.7976931348623157e308", "5e-324", "123456789012345678901234567890",
+            "\"h\u{e9}llo \u{1F600}\"",
+        ])
     func acceptsValid(_ text: String) {
         #expect(accepts(text))
     }
 
-    @Test("rejects invalid documents", arguments: [
-        "", " ", "{", "[1,]", "{\"a\":1,}", "[01]", "-", "1.", ".5", "1e", "+1", "[1 2]", "{\"a\" 1}",
-        "{a:1}", "'x'", "\"\\x\"", "\"\\u12\"", "\"\\uD800\"", "\"\\uDC00\"", "\"\\uD800\\u0041\"",
-        "\"a\tb\"", "\"line\nbreak\"", "tru", "nul", "[1]]", "{} {}", "NaN", "Infinity", "[\"\\u00G1\"]",
-        "\u{FEFF}{}",
-    ])
+    @Test(
+        "rejects invalid documents",
+        arguments: [
+            "", " ", "{", "[1,]", "{\"a\":1,}", "[01]", "-", "1.", ".5", "1e", "+1", "[1 2]", "{\"a\" 1}",
+            "{a:1}", "'x'", "\"\\x\"", "\"\\u12\"", "\"\\uD800\"", "\"\\uDC00\"", "\"\\uD800\\u0041\"",
+            "\"a\tb\"", "\"line\nbreak\"", "tru", "nul", "[1]]", "{} {}", "NaN", "Infinity", "[\"\\u00G1\"]",
+            "\u{FEFF}{}",
+        ])
     func rejectsInvalid(_ text: String) {
         #expect(!accepts(text))
     }

@@ -6,8 +6,10 @@ import Testing
 struct MaintenanceTests {
     let dir = Fixture.temporaryDirectory()
 
-    static func prediction(_ id: String, equipment: String = "pump_001", action: String = "Replace bearing", confidence: Double = 0.9,
-                           created: String = "2026-06-01T00:00:00Z", failure: String = "2026-06-20T00:00:00Z") -> String {
+    static func prediction(
+        _ id: String, equipment: String = "pump_001", action: String = "Replace bearing", confidence: Double = 0.9,
+        created: String = "2026-06-01T00:00:00Z", failure: String = "2026-06-20T00:00:00Z"
+    ) -> String {
         #"{"id":"\#(id)","type":"prediction.created","created_at":"\#(created)","data":{"equipment_id":"\#(equipment)","confidence":\#(confidence),"predicted_failure_time":"\#(failure)","recommended_action":"\#(action)"}}"#
     }
 
@@ -20,18 +22,19 @@ struct MaintenanceTests {
     }
 
     func spec(_ yaml: String = "") -> PipelineSpec {
-        let (spec, d) = PipelineLoader.parse(yaml: """
-            state: \(dir)/state.sqlite
-            output: \(dir)/out.ndjson
-            dead_letter: \(dir)/dead.ndjson
-            stages:
-              - parse
-              - dedup
-              - schedule_maintenance
-              - track_sensors:
-                  offline_ticket: 30m
-            \(yaml)
-            """, file: "m.yaml")
+        let (spec, d) = PipelineLoader.parse(
+            yaml: """
+                state: \(dir)/state.sqlite
+                output: \(dir)/out.ndjson
+                dead_letter: \(dir)/dead.ndjson
+                stages:
+                  - parse
+                  - dedup
+                  - schedule_maintenance
+                  - track_sensors:
+                      offline_ticket: 30m
+                \(yaml)
+                """, file: "m.yaml")
         #expect(!d.hasErrors, "\(d.items)")
         return spec!
     }
@@ -74,10 +77,12 @@ struct MaintenanceTests {
         #expect(try tickets().map(\.action).sorted() == ["Replace bearing", "Replace seal"])
     }
 
-    @Test("priority rules", arguments: [
-        (0.95, "2026-06-03T00:00:00Z", "critical"), (0.85, "2026-06-03T00:00:00Z", "high"), (0.92, "2026-06-06T00:00:00Z", "high"),
-        (0.85, "2026-06-06T00:00:00Z", "medium"), (0.81, "2026-07-30T00:00:00Z", "medium"),
-    ])
+    @Test(
+        "priority rules",
+        arguments: [
+            (0.95, "2026-06-03T00:00:00Z", "critical"), (0.85, "2026-06-03T00:00:00Z", "high"), (0.92, "2026-06-06T00:00:00Z", "high"),
+            (0.85, "2026-06-06T00:00:00Z", "medium"), (0.81, "2026-07-30T00:00:00Z", "medium"),
+        ])
     func priorities(_ confidence: Double, _ failure: String, _ expected: String) async throws {
         _ = try await run([Self.prediction("p", confidence: confidence, failure: failure)])
         #expect(try tickets().first?.priority.description == expected)
@@ -99,7 +104,8 @@ struct MaintenanceTests {
         _ = try await run(lines)
         let first = try tickets(nil)
         // No dedup here, so only the ticket book's own idempotency protects the table.
-        let (noDedup, _) = PipelineLoader.parse(yaml: "state: \(dir)/state.sqlite\noutput: none\ndead_letter: \(dir)/dead.ndjson\nstages: [parse, schedule_maintenance]\n", file: "x.yaml")
+        let (noDedup, _) = PipelineLoader.parse(
+            yaml: "state: \(dir)/state.sqlite\noutput: none\ndead_letter: \(dir)/dead.ndjson\nstages: [parse, schedule_maintenance]\n", file: "x.yaml")
         _ = try await run(lines, spec: noDedup!)
         _ = try await run(lines, spec: noDedup!)
         #expect(try tickets(nil) == first)
@@ -129,12 +135,17 @@ struct MaintenanceTests {
         #expect(open.count == 1 && open[0].ticketID != first.ticketID && open[0].sourceEventIDs == ["p2"])
     }
 
-    @Test("bad payloads are dead letters with the reason", arguments: [
-        (prediction("x", failure: "2026-05-01T00:00:00Z"), "past_failure_time"),
-        (#"{"id":"y","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"confidence":0.9}}"#, "missing_field"),
-        (#"{"id":"z","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"confidence":0.9,"equipment_id":"e","recommended_action":"a","predicted_failure_time":"soon"}}"#, "invalid_field"),
-        (#"{"id":"w","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"e"}}"#, "missing_field"),
-    ])
+    @Test(
+        "bad payloads are dead letters with the reason",
+        arguments: [
+            (prediction("x", failure: "2026-05-01T00:00:00Z"), "past_failure_time"),
+            (#"{"id":"y","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"confidence":0.9}}"#, "missing_field"),
+            (
+                #"{"id":"z","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"confidence":0.9,"equipment_id":"e","recommended_action":"a","predicted_failure_time":"soon"}}"#,
+                "invalid_field"
+            ),
+            (#"{"id":"w","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"e"}}"#, "missing_field"),
+        ])
     func badPayloads(_ line: String, _ reason: String) async throws {
         let s = try await run([line])
         #expect(s.deadLetters == 1)
@@ -161,15 +172,16 @@ struct MaintenanceTests {
 
     @Test("two stages that open tickets share one book: the same job in one commit is one ticket")
     func sharedBook() async throws {
-        let (twoStages, d) = PipelineLoader.parse(yaml: """
-            state: \(dir)/state.sqlite
-            output: none
-            dead_letter: \(dir)/dead.ndjson
-            stages:
-              - parse
-              - schedule_maintenance: { name: first, emit: false }
-              - schedule_maintenance: { name: second, emit: false }
-            """, file: "two.yaml")
+        let (twoStages, d) = PipelineLoader.parse(
+            yaml: """
+                state: \(dir)/state.sqlite
+                output: none
+                dead_letter: \(dir)/dead.ndjson
+                stages:
+                  - parse
+                  - schedule_maintenance: { name: first, emit: false }
+                  - schedule_maintenance: { name: second, emit: false }
+                """, file: "two.yaml")
         #expect(!d.hasErrors)
         let s = try await run([Self.prediction("p1"), Self.prediction("p2")], spec: twoStages!)
         #expect(s.deadLetters == 0)

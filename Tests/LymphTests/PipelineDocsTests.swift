@@ -47,8 +47,9 @@ struct PipelineDocsTests {
     @Test("every stage kind has a section in docs/pipeline.md naming each of its options", arguments: StageCatalog.kinds.map(\.name))
     func stageOptions(_ name: String) throws {
         let kind = try #require(StageCatalog.kind(named: name))
-        let section = try #require(Self.section(named: name, in: Self.page("docs/pipeline.md")),
-                                   "docs/pipeline.md has no heading naming `\(name)`")
+        let section = try #require(
+            Self.section(named: name, in: Self.page("docs/pipeline.md")),
+            "docs/pipeline.md has no heading naming `\(name)`")
         for option in Self.options(of: kind) {
             #expect(section.contains("`\(option)`"), "docs/pipeline.md, section `\(name)`: option `\(option)` is not described")
         }

@@ -10,22 +10,23 @@ struct PipelineLoaderTests {
 
     @Test("a complete file reads into a spec with defaults")
     func reads() throws {
-        let (spec, d) = PipelineLoader.parse(yaml: """
-            stages:
-              - parse
-              - verify:
-                  secrets: [env:S1, file:/run/secret]
-                  max_age: 10m
-              - dedup
-              - filter:
-                  types: [prediction.created, "alert.*"]
-                  match:
-                    data.confidence: { gte: 0.8 }
-              - log:
-                  path: out.log
-                  template: "{id} {type}"
-                  when: { types: [alert.triggered] }
-            """, file: "dir/my-pipe.yaml")
+        let (spec, d) = PipelineLoader.parse(
+            yaml: """
+                stages:
+                  - parse
+                  - verify:
+                      secrets: [env:S1, file:/run/secret]
+                      max_age: 10m
+                  - dedup
+                  - filter:
+                      types: [prediction.created, "alert.*"]
+                      match:
+                        data.confidence: { gte: 0.8 }
+                  - log:
+                      path: out.log
+                      template: "{id} {type}"
+                      when: { types: [alert.triggered] }
+                """, file: "dir/my-pipe.yaml")
         #expect(d.items.isEmpty, "\(d.items)")
         let s = try #require(spec)
         #expect(s.name == "my-pipe")
@@ -60,7 +61,8 @@ struct PipelineLoaderTests {
 
     @Test("every planted error is reported with its line and column")
     func plantedErrors() {
-        let errors = diagnostics("""
+        let errors = diagnostics(
+            """
             pipeline: broken
             outptu: "-"
             stages:
@@ -78,15 +80,16 @@ struct PipelineLoaderTests {
               - log:
                   format: yaml
             """)
-        #expect(errors == [
-            "p.yaml:2:1: unknown key 'outptu' in the pipeline file; did you mean 'output'?",
-            "p.yaml:5:5: unknown stage 'dedupe'; did you mean 'dedup'?",
-            "p.yaml:8:7: unknown key 'windw' in stage 'dedup'; did you mean 'window'?",
-            "p.yaml:12:28: unknown operator 'gtee'; did you mean 'gte'?",
-            "p.yaml:13:5: verify must come right after parse (only filter stages may precede it); 'dedup-3' at line 7 would see unverified events",
-            "p.yaml:14:17: secrets must be references, env:NAME or file:PATH; a secret written into the pipeline file is refused (put it in an environment variable or a file)",
-            "p.yaml:16:15: format must be 'json' or 'text'; expected one of: json, text",
-        ])
+        #expect(
+            errors == [
+                "p.yaml:2:1: unknown key 'outptu' in the pipeline file; did you mean 'output'?",
+                "p.yaml:5:5: unknown stage 'dedupe'; did you mean 'dedup'?",
+                "p.yaml:8:7: unknown key 'windw' in stage 'dedup'; did you mean 'window'?",
+                "p.yaml:12:28: unknown operator 'gtee'; did you mean 'gte'?",
+                "p.yaml:13:5: verify must come right after parse (only filter stages may precede it); 'dedup-3' at line 7 would see unverified events",
+                "p.yaml:14:17: secrets must be references, env:NAME or file:PATH; a secret written into the pipeline file is refused (put it in an environment variable or a file)",
+                "p.yaml:16:15: format must be 'json' or 'text'; expected one of: json, text",
+            ])
     }
 
     @Test("a plain secret is refused without echoing it")
@@ -105,29 +108,39 @@ struct PipelineLoaderTests {
 
     @Test("parse must come first; stages need a kind")
     func structure() {
-        #expect(diagnostics("stages:\n  - dedup\n  - parse\n") == [
-            "p.yaml:2:5: the first stage must be 'parse' (add '- parse' before 'dedup')",
-            "p.yaml:3:5: parse must be the first stage (every other stage works on parsed events)",
-        ])
-        #expect(diagnostics("stages:\n  - parse\n  - filter:\n    types: [a]\n") == [
-            "p.yaml:3:5: a stage is one kind with its options below it, found several keys at one level (filter, types); indent the options of 'filter' under it",
-        ])
+        #expect(
+            diagnostics("stages:\n  - dedup\n  - parse\n") == [
+                "p.yaml:2:5: the first stage must be 'parse' (add '- parse' before 'dedup')",
+                "p.yaml:3:5: parse must be the first stage (every other stage works on parsed events)",
+            ])
+        #expect(
+            diagnostics("stages:\n  - parse\n  - filter:\n    types: [a]\n") == [
+                "p.yaml:3:5: a stage is one kind with its options below it, found several keys at one level (filter, types); indent the options of 'filter' under it"
+            ])
         #expect(diagnostics("state: x\n") == ["p.yaml:1:1: the pipeline has no 'stages:' list"])
     }
 
-    @Test("option values are checked", arguments: [
-        ("  - dedup:\n      window: soon\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
-        ("  - filter:\n      match:\n        data.x: [1, 2]\n", "p.yaml:5:17: a field maps to one value or to operators; for a list of allowed values write 'in: [...]'"),
-        ("  - filter:\n      types: [\"al*rt\"]\n", "p.yaml:4:15: 'al*rt': the only wildcard is a trailing '.*' (as in 'alert.*') or '*' alone"),
-        ("  - filter:\n      match:\n        data.x: { regex: \"([\" }\n", "p.yaml:5:26: invalid regular expression '([': unbalanced '[' at offset 1: missing ']'"),
-        ("  - log:\n      format: text\n", "p.yaml:4:15: format: text needs a 'template:' such as \"{created_at} {type} {id}\""),
-        ("  - filter: {}\n", "p.yaml:3:13: filter needs 'types:' and/or 'match:'"),
-        ("  - verify\n", "p.yaml:3:5: verify needs 'secrets: [env:NAME]' (or file:PATH): the secrets to check signatures with"),
-        ("  - log:\n      when: { typos: [a], match: {id: x} }\n", "p.yaml:4:15: unknown key 'typos' in when; did you mean 'types'?"),
-        ("  - log:\n      when: {}\n", "p.yaml:4:13: when needs 'types:' and/or 'match:'"),
-        ("  - dedup:\n      window: inf\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
-        ("  - dedup:\n      window: 1e300\n", "p.yaml:4:15: window must be at most 100 years"),
-    ])
+    @Test(
+        "option values are checked",
+        arguments: [
+            ("  - dedup:\n      window: soon\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
+            (
+                "  - filter:\n      match:\n        data.x: [1, 2]\n",
+                "p.yaml:5:17: a field maps to one value or to operators; for a list of allowed values write 'in: [...]'"
+            ),
+            ("  - filter:\n      types: [\"al*rt\"]\n", "p.yaml:4:15: 'al*rt': the only wildcard is a trailing '.*' (as in 'alert.*') or '*' alone"),
+            (
+                "  - filter:\n      match:\n        data.x: { regex: \"([\" }\n",
+                "p.yaml:5:26: invalid regular expression '([': unbalanced '[' at offset 1: missing ']'"
+            ),
+            ("  - log:\n      format: text\n", "p.yaml:4:15: format: text needs a 'template:' such as \"{created_at} {type} {id}\""),
+            ("  - filter: {}\n", "p.yaml:3:13: filter needs 'types:' and/or 'match:'"),
+            ("  - verify\n", "p.yaml:3:5: verify needs 'secrets: [env:NAME]' (or file:PATH): the secrets to check signatures with"),
+            ("  - log:\n      when: { typos: [a], match: {id: x} }\n", "p.yaml:4:15: unknown key 'typos' in when; did you mean 'types'?"),
+            ("  - log:\n      when: {}\n", "p.yaml:4:13: when needs 'types:' and/or 'match:'"),
+            ("  - dedup:\n      window: inf\n", "p.yaml:4:15: window must be a positive duration like 30s, 10m, 48h or 7d"),
+            ("  - dedup:\n      window: 1e300\n", "p.yaml:4:15: window must be at most 100 years"),
+        ])
     func optionErrors(_ stage: String, _ expected: String) {
         #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])
     }

@@ -25,7 +25,8 @@ struct PipelineTestingTests {
     @Test("the mismatch names the first differing path, and a missing key as missing")
     func mismatchPath() {
         let actual = Self.yaml("{id: e1, data: {priority: high, ids: [a, b]}}")
-        #expect(SubsetMatcher.mismatch(Self.yaml("{data: {priority: critical}}"), actual)?.description
+        #expect(
+            SubsetMatcher.mismatch(Self.yaml("{data: {priority: critical}}"), actual)?.description
                 == #"data.priority: expected "critical", got "high""#)
         #expect(SubsetMatcher.mismatch(Self.yaml("{data: {site: x}}"), actual)?.description == #"data.site: expected "x", but there is no such key"#)
         #expect(SubsetMatcher.mismatch(Self.yaml("{data: {ids: [a, c]}}"), actual)?.path == "data.ids[1]")
@@ -56,7 +57,8 @@ struct PipelineTestingTests {
 
     @Test("YAML scalars: plain ones are null, booleans, JSON numbers or text; quoted ones are text")
     func yamlScalars() {
-        #expect(Self.yaml("{a: ~, b: true, c: -1.5e2, d: 2026-06-01T10:00:00Z, e: '3', f: 0x1F, g: yes}").json
+        #expect(
+            Self.yaml("{a: ~, b: true, c: -1.5e2, d: 2026-06-01T10:00:00Z, e: '3', f: 0x1F, g: yes}").json
                 == #"{"a":null,"b":true,"c":-1.5e2,"d":"2026-06-01T10:00:00Z","e":"3","f":"0x1F","g":"yes"}"#)
     }
 
@@ -68,26 +70,29 @@ struct PipelineTestingTests {
         let actual = [Self.yaml("{id: e1}"), Self.yaml("{id: e3}")]
         let diff = ExpectationDiff(key: "output", expected: expected, actual: actual) { $0["id"]?.string == "e2" ? "e2 was dropped by filter-3 (type)" : nil }
         #expect(!diff.matches)
-        #expect(diff.lines() == [
-            "output: expected 3 entries, got 2",
-            #"    {"id":"e1"}"#,
-            #"  - missing  {"id":"e2"}"#,
-            "      e2 was dropped by filter-3 (type)",
-            #"    {"id":"e3"}"#,
-        ])
+        #expect(
+            diff.lines() == [
+                "output: expected 3 entries, got 2",
+                #"    {"id":"e1"}"#,
+                #"  - missing  {"id":"e2"}"#,
+                "      e2 was dropped by filter-3 (type)",
+                #"    {"id":"e3"}"#,
+            ])
     }
 
     @Test("a changed entry shows both values and where they differ; an extra one is marked +")
     func diffChangedAndExtra() {
-        let diff = ExpectationDiff(key: "tickets", expected: [Self.yaml("{equipment_id: p1, priority: critical}")],
-                                   actual: [Self.yaml("{equipment_id: p1, priority: high}"), Self.yaml("{equipment_id: p2}")])
-        #expect(diff.lines() == [
-            "tickets: expected 1 entry, got 2",
-            #"  ~ expected {"equipment_id":"p1","priority":"critical"}"#,
-            #"         got {"equipment_id":"p1","priority":"high"}"#,
-            #"      priority: expected "critical", got "high""#,
-            #"  + extra    {"equipment_id":"p2"}"#,
-        ])
+        let diff = ExpectationDiff(
+            key: "tickets", expected: [Self.yaml("{equipment_id: p1, priority: critical}")],
+            actual: [Self.yaml("{equipment_id: p1, priority: high}"), Self.yaml("{equipment_id: p2}")])
+        #expect(
+            diff.lines() == [
+                "tickets: expected 1 entry, got 2",
+                #"  ~ expected {"equipment_id":"p1","priority":"critical"}"#,
+                #"         got {"equipment_id":"p1","priority":"high"}"#,
+                #"      priority: expected "critical", got "high""#,
+                #"  + extra    {"equipment_id":"p2"}"#,
+            ])
     }
 
     @Test("lines of text are quoted when they differ, so a blank shows; [] expected against nothing matches")
@@ -102,8 +107,9 @@ struct PipelineTestingTests {
     // MARK: stubs
 
     static func run(_ stub: StubStage.Answer, onError: ExecSpec.OnError = .deadLetter) async throws -> [StageOutcome] {
-        try await StubStage(answer: stub, stageName: "notify", onError: onError).process([Fixture.event(id: "e1"), Fixture.event(id: "e2")],
-                                                                                        context: Fixture.context())
+        try await StubStage(answer: stub, stageName: "notify", onError: onError).process(
+            [Fixture.event(id: "e1"), Fixture.event(id: "e2")],
+            context: Fixture.context())
     }
 
     @Test("stub pass lets every event on; drop answers nothing (no_output, as a plugin's empty answer)")
@@ -134,14 +140,16 @@ struct PipelineTestingTests {
     @Test("stub command runs the exec stage itself with the other program")
     func stubCommand() throws {
         let dir = Fixture.temporaryDirectory()
-        let file = try Self.write(dir, pipeline: "stages: [parse, {exec: {name: enrich, command: /bin/false, timeout: 2s}}]\n", tests: """
-            pipeline: p.yaml
-            now: 2026-06-01T12:00:00Z
-            stubs:
-              enrich: { command: [/bin/cat] }
-            tests:
-              - { name: t, input: [ {id: e1, type: t, created_at: 2026-06-01T00:00:00Z, data: {}} ], expect: { output: [ {id: e1} ] } }
-            """)
+        let file = try Self.write(
+            dir, pipeline: "stages: [parse, {exec: {name: enrich, command: /bin/false, timeout: 2s}}]\n",
+            tests: """
+                pipeline: p.yaml
+                now: 2026-06-01T12:00:00Z
+                stubs:
+                  enrich: { command: [/bin/cat] }
+                tests:
+                  - { name: t, input: [ {id: e1, type: t, created_at: 2026-06-01T00:00:00Z, data: {}} ], expect: { output: [ {id: e1} ] } }
+                """)
         guard case .command(let command) = file.stubs["enrich"] else { Issue.record("not a command stub"); return }
         #expect(command.executable == "/bin/cat")
         let spec = StubSpec(original: file.spec.stages[0].spec as! ExecSpec, stub: file.stubs["enrich"]!)
@@ -168,7 +176,9 @@ struct PipelineTestingTests {
     @Test("the runner tells the drop observer each drop with its stage and reason; stages see the pipeline's clock")
     func dropsAndClock() async throws {
         let dir = Fixture.temporaryDirectory()
-        let spec = try PipelineLoader.parse(yaml: "state: memory\noutput: none\nstages: [parse, dedup, {filter: {name: only-alerts, types: [alert.triggered]}}]\n", file: dir + "/q.yaml").0!
+        let spec = try PipelineLoader.parse(
+            yaml: "state: memory\noutput: none\nstages: [parse, dedup, {filter: {name: only-alerts, types: [alert.triggered]}}]\n", file: dir + "/q.yaml"
+        ).0!
         let now = Timestamp.parse("2026-06-01T12:00:00Z")!
         let pipeline = try Pipeline.open(spec, sinks: .capturing(limit: 1 << 20), clock: { now })
         defer { pipeline.close() }
@@ -197,43 +207,47 @@ struct PipelineTestingTests {
         return diagnostics.map { $0.description.replacingOccurrences(of: dir + "/", with: "") }
     }
 
-    static let verifyPipeline = "stages: [parse, {verify: {secrets: [env:HOOK_SECRET, file:/etc/lymph/old]}}, {exec: {name: notify, command: /bin/cat, output: ignore}}, {log: {path: x.log}}]\n"
+    static let verifyPipeline =
+        "stages: [parse, {verify: {secrets: [env:HOOK_SECRET, file:/etc/lymph/old]}}, {exec: {name: notify, command: /bin/cat, output: ignore}}, {log: {path: x.log}}]\n"
 
     @Test("every mistake in a test file is reported at its line and column, with a suggestion")
     func loaderErrors() {
-        let problems = Self.problems(pipeline: Self.verifyPipeline, tests: """
-            pipeline: p.yaml
-            now: yesterday
-            secrets:
-              HOOK_SECRT: s1
-            stubs:
-              notfy: pass
-              notify: { events: [ {id: x, type: t} ] }
-            tests:
-              - name: t
-                input: [ [3] ]
-                expct: {}
-                signed: maybe
-              - name: u
-                input: [ {id: e1} ]
-                expect:
-                  dropped: [ { id: e1, stge: dedup-2 } ]
-                  logs: { log-3: [] }
-            """)
-        #expect(problems == [
-            "p.test.yaml:2:6: now must be an RFC 3339 time such as 2026-06-01T12:00:00Z, found 'yesterday'",
-            "p.test.yaml:4:3: the pipeline reads no secret 'HOOK_SECRT'; did you mean 'HOOK_SECRET'?",
-            "p.test.yaml:4:3: the pipeline reads secret env:HOOK_SECRET (stage 'verify-2', line 1); give it a value under 'secrets:' (tests never read real secrets)",
-            "p.test.yaml:4:3: the pipeline reads secret file:/etc/lymph/old (stage 'verify-2', line 1); give it a value under 'secrets:' (tests never read real secrets)",
-            "p.test.yaml:6:3: no stage named 'notfy' in the pipeline; did you mean 'notify'?",
-            "p.test.yaml:7:13: this stage has output: ignore, so its plugin's answer never replaces events; stub it with pass, drop or {error: ...}",
-            "p.test.yaml:11:5: unknown key 'expct' in a test; did you mean 'expect'?",
-            "p.test.yaml:10:14: each input is an event or a delivery ({headers, body}) written as a mapping, or a raw line as a string; found a list",
-            "p.test.yaml:12:13: signed must be true or false, found 'maybe'",
-            "p.test.yaml:9:5: a test needs 'expect:' (output, dropped, dead_letters, tickets, sensors, logs)",
-            "p.test.yaml:16:28: unknown key 'stge' in an entry of dropped; did you mean 'stage'?",
-            "p.test.yaml:17:15: no log stage named 'log-3' in the pipeline; did you mean 'log-4'?",
-        ])
+        let problems = Self.problems(
+            pipeline: Self.verifyPipeline,
+            tests: """
+                pipeline: p.yaml
+                now: yesterday
+                secrets:
+                  HOOK_SECRT: s1
+                stubs:
+                  notfy: pass
+                  notify: { events: [ {id: x, type: t} ] }
+                tests:
+                  - name: t
+                    input: [ [3] ]
+                    expct: {}
+                    signed: maybe
+                  - name: u
+                    input: [ {id: e1} ]
+                    expect:
+                      dropped: [ { id: e1, stge: dedup-2 } ]
+                      logs: { log-3: [] }
+                """)
+        #expect(
+            problems == [
+                "p.test.yaml:2:6: now must be an RFC 3339 time such as 2026-06-01T12:00:00Z, found 'yesterday'",
+                "p.test.yaml:4:3: the pipeline reads no secret 'HOOK_SECRT'; did you mean 'HOOK_SECRET'?",
+                "p.test.yaml:4:3: the pipeline reads secret env:HOOK_SECRET (stage 'verify-2', line 1); give it a value under 'secrets:' (tests never read real secrets)",
+                "p.test.yaml:4:3: the pipeline reads secret file:/etc/lymph/old (stage 'verify-2', line 1); give it a value under 'secrets:' (tests never read real secrets)",
+                "p.test.yaml:6:3: no stage named 'notfy' in the pipeline; did you mean 'notify'?",
+                "p.test.yaml:7:13: this stage has output: ignore, so its plugin's answer never replaces events; stub it with pass, drop or {error: ...}",
+                "p.test.yaml:11:5: unknown key 'expct' in a test; did you mean 'expect'?",
+                "p.test.yaml:10:14: each input is an event or a delivery ({headers, body}) written as a mapping, or a raw line as a string; found a list",
+                "p.test.yaml:12:13: signed must be true or false, found 'maybe'",
+                "p.test.yaml:9:5: a test needs 'expect:' (output, dropped, dead_letters, tickets, sensors, logs)",
+                "p.test.yaml:16:28: unknown key 'stge' in an entry of dropped; did you mean 'stage'?",
+                "p.test.yaml:17:15: no log stage named 'log-3' in the pipeline; did you mean 'log-4'?",
+            ])
     }
 
     @Test("a pipeline with errors is reported at its own positions; YAML syntax and alias bombs at theirs")
@@ -250,24 +264,26 @@ struct PipelineTestingTests {
     @Test("a whole test runs in memory: signed inputs, a stub, captured log lines, and a failure's diff without the secret")
     func runsATest() async throws {
         let dir = Fixture.temporaryDirectory()
-        let file = try Self.write(dir, pipeline: Self.verifyPipeline, tests: """
-            pipeline: p.yaml
-            now: 2026-06-01T12:00:00Z
-            secrets: { HOOK_SECRET: hunter2-secret, "file:/etc/lymph/old": older-secret }
-            stubs: { notify: { error: "no pager" } }
-            tests:
-              - name: passes
-                signed: true
-                input: [ {id: e1, type: t, created_at: 2026-06-01T00:00:00Z, data: {}} ]
-                expect:
-                  output: []
-                  dead_letters: [ {id: e1, stage: notify, reason: plugin_error} ]
-                  logs: { log-4: [] }
-              - name: fails
-                input: [ {id: e2, type: t, created_at: 2026-06-01T00:00:00Z, data: {note: hunter2-secret}} ]
-                expect:
-                  output: [ {id: e2} ]
-            """)
+        let file = try Self.write(
+            dir, pipeline: Self.verifyPipeline,
+            tests: """
+                pipeline: p.yaml
+                now: 2026-06-01T12:00:00Z
+                secrets: { HOOK_SECRET: hunter2-secret, "file:/etc/lymph/old": older-secret }
+                stubs: { notify: { error: "no pager" } }
+                tests:
+                  - name: passes
+                    signed: true
+                    input: [ {id: e1, type: t, created_at: 2026-06-01T00:00:00Z, data: {}} ]
+                    expect:
+                      output: []
+                      dead_letters: [ {id: e1, stage: notify, reason: plugin_error} ]
+                      logs: { log-4: [] }
+                  - name: fails
+                    input: [ {id: e2, type: t, created_at: 2026-06-01T00:00:00Z, data: {note: hunter2-secret}} ]
+                    expect:
+                      output: [ {id: e2} ]
+                """)
         let passed = await PipelineTestRun.run(file.tests[0], in: file)
         #expect(passed.passed, "\(passed.failureLines())")
         let failed = await PipelineTestRun.run(file.tests[1], in: file)

@@ -4,10 +4,13 @@ import Testing
 @testable import Lymph
 
 /// A dead-letter record line as `DeadLetter` writes it, with optional `resume`.
-private func record(stage: String, reason: String, message: String = "m", at: String = "2026-06-01T12:00:00.000Z",
-                    resume: String? = nil, tail: String = #""raw":"x""#) -> String {
+private func record(
+    stage: String, reason: String, message: String = "m", at: String = "2026-06-01T12:00:00.000Z",
+    resume: String? = nil, tail: String = #""raw":"x""#
+) -> String {
     let resumed = resume.map { #","resume":{"stage":"\#($0)","kind":"dedup","event":{"id":"e1"},"claims":[]}"# } ?? ""
-    return #"{"error":{"stage":"\#(stage)","reason":"\#(reason)","message":"\#(message)"},"source":{"file":"in.ndjson","line":3},"at":"\#(at)"\#(resumed),\#(tail)}"#
+    return
+        #"{"error":{"stage":"\#(stage)","reason":"\#(reason)","message":"\#(message)"},"source":{"file":"in.ndjson","line":3},"at":"\#(at)"\#(resumed),\#(tail)}"#
 }
 
 private func write(_ lines: [String], to name: String = "dead.ndjson") -> String {
@@ -29,8 +32,10 @@ struct DeadLetterSummaryTests {
             record(stage: "gone-9", reason: "old"),
         ])
         let s = try DeadLetterSummary.read(path: path, stageOrder: ["parse", "verify-2", "exec-3"])
-        #expect(s.groups.map { "\($0.stage)/\($0.reason)/\($0.count)" } ==
-                ["parse/missing_field/2", "parse/invalid_json/1", "verify-2/bad_signature/1", "exec-3/plugin_exit/1", "gone-9/old/1"])
+        #expect(
+            s.groups.map { "\($0.stage)/\($0.reason)/\($0.count)" } == [
+                "parse/missing_field/2", "parse/invalid_json/1", "verify-2/bad_signature/1", "exec-3/plugin_exit/1", "gone-9/old/1",
+            ])
         #expect(s.records == 6)
         #expect(s.groups[0].firstLine == 3)
     }
@@ -149,7 +154,8 @@ struct NDJSONLinesTests {
 
     @Test("an over-long line is reported with its length wherever the blocks end", arguments: [1, 3, 5, 64])
     func tooLong(readSize: Int) throws {
-        #expect(try lines("abc\n0123456789\nxy\n0123456789", max: 5, readSize: readSize)
+        #expect(
+            try lines("abc\n0123456789\nxy\n0123456789", max: 5, readSize: readSize)
                 == ["1:abc", "2:tooLong(10)", "3:xy", "4:tooLong(10)"])
     }
 
@@ -233,9 +239,11 @@ struct DeadLetterReplayTests {
     func finish() throws {
         let dir = Fixture.temporaryDirectory()
         let moved = dir + "/d.replay-x"
-        for (dead, signal, kept) in [(Int?.some(2), Int32(0), "2 records failed again (now in 'd')"),
-                                     (0, 15, "the replay was stopped by signal 15 before the end"),
-                                     (nil, 0, "the replay stopped on an error before the end")] {
+        for (dead, signal, kept) in [
+            (Int?.some(2), Int32(0), "2 records failed again (now in 'd')"),
+            (0, 15, "the replay was stopped by signal 15 before the end"),
+            (nil, 0, "the replay stopped on an error before the end"),
+        ] {
             _ = FileManager.default.createFile(atPath: moved, contents: Data("x\n".utf8))
             #expect(DeadLetterReplay.finish(moved: moved, deadLetters: dead, interruptedBy: signal, into: "d") == .kept(moved, kept))
             #expect(FileManager.default.fileExists(atPath: moved))
@@ -263,7 +271,7 @@ struct DeadLetterReplayTests {
         let prepared = try OwnOutputGuard.prepare(inputs: [dead], deadLetter: dead, written: [])
         let moved = try #require(prepared.moved.first)
         #expect(prepared.inputs == [moved.aside])
-        _ = FileManager.default.createFile(atPath: dead, contents: Data())   // what opening the pipeline makes
+        _ = FileManager.default.createFile(atPath: dead, contents: Data())  // what opening the pipeline makes
         #expect(OwnOutputGuard.putBack(moved) == "put the dead letters back in '\(dead)'")
         #expect(FileManager.default.contents(atPath: dead) == Data("r\n".utf8))
         #expect(!FileManager.default.fileExists(atPath: moved.aside))
@@ -358,9 +366,11 @@ struct SpoolStatusTests {
         #expect(throws: SpoolStatusError.self) { try SpoolStatus.read(spoolPath: path, statePath: nil) }
     }
 
-    @Test("the state file of a spool file", arguments: [
-        ("a/serve.spool.sqlite", "a/serve.sqlite"), ("state.db.spool", "state.db"), ("other", nil),
-    ] as [(String, String?)])
+    @Test(
+        "the state file of a spool file",
+        arguments: [
+            ("a/serve.spool.sqlite", "a/serve.sqlite"), ("state.db.spool", "state.db"), ("other", nil),
+        ] as [(String, String?)])
     func statePath(spool: String, state: String?) {
         #expect(SpoolStatus.statePath(forSpool: spool) == state)
         if let state { #expect(SQLiteSpoolStore.path(forState: state) == spool) }

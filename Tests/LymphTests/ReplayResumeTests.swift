@@ -58,8 +58,9 @@ struct ReplayResumeTests {
             entry("mark", "mark", MarkSpec()),
         ]
         if let ids { stages.append(entry("reject", "notify", RejectSpec(ids: ids))) }
-        return PipelineSpec(name: "t", file: "t.yaml", statePath: dir + "/state.sqlite", output: dir + "/out.ndjson",
-                            deadLetter: dir + "/dead.ndjson", parse: ParseStage(), stages: stages)
+        return PipelineSpec(
+            name: "t", file: "t.yaml", statePath: dir + "/state.sqlite", output: dir + "/out.ndjson",
+            deadLetter: dir + "/dead.ndjson", parse: ParseStage(), stages: stages)
     }
 
     func run(_ spec: PipelineSpec, _ input: String) async throws -> RunSummary {
@@ -171,7 +172,8 @@ struct ReplayResumeTests {
     func oldRecord() async throws {
         var line: [UInt8] = []
         JSONStringEncoder.append(Fixture.eventText(id: "old"), to: &line)
-        let record = #"{"error":{"stage":"notify","reason":"rejected","message":"x"},"source":{"file":"f","line":3},"at":"2026-06-01T00:00:00Z","raw":"#
+        let record =
+            #"{"error":{"stage":"notify","reason":"rejected","message":"x"},"source":{"file":"f","line":3},"at":"2026-06-01T00:00:00Z","raw":"#
             + String(decoding: line, as: UTF8.self) + "}"
         let replay = try await run(spec(rejecting: []), write([record]))
         #expect(replay.passed == 1 && seen.all == ["old"])

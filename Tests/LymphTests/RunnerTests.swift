@@ -44,13 +44,17 @@ struct RunnerTests {
     let dir = Fixture.temporaryDirectory()
 
     func spec(_ extra: [any StageSpec] = [], window: Double = 86_400, state: String? = nil) -> PipelineSpec {
-        var stages = [StageEntry(kind: "dedup", name: "dedup", hasExplicitName: true, line: 1, column: 1, when: nil,
-                                 spec: DedupSpec(key: try! JSONPath(parsing: "id"), window: window, inMemory: false))]
+        var stages = [
+            StageEntry(
+                kind: "dedup", name: "dedup", hasExplicitName: true, line: 1, column: 1, when: nil,
+                spec: DedupSpec(key: try! JSONPath(parsing: "id"), window: window, inMemory: false))
+        ]
         for (i, s) in extra.enumerated() {
             stages.append(StageEntry(kind: "test", name: "test\(i)", hasExplicitName: true, line: 1, column: 1, when: nil, spec: s))
         }
-        return PipelineSpec(name: "t", file: "t.yaml", statePath: state ?? dir + "/state.sqlite", output: dir + "/out.ndjson",
-                            deadLetter: dir + "/dead.ndjson", parse: ParseStage(), stages: stages)
+        return PipelineSpec(
+            name: "t", file: "t.yaml", statePath: state ?? dir + "/state.sqlite", output: dir + "/out.ndjson",
+            deadLetter: dir + "/dead.ndjson", parse: ParseStage(), stages: stages)
     }
 
     func write(_ lines: [String]) -> String {

@@ -4,9 +4,9 @@ import Lymph
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @Suite struct SampleGeneratorTests {
@@ -185,8 +185,9 @@ import Darwin
     }
 
     @Test func typesRestrictTheMix() throws {
-        let types = Set(try lines(SampleOptions(count: 300, types: ["maintenance.scheduled", "sensor.status_changed"]))
-            .map { validEvent($0)!["type"] as! String })
+        let types = Set(
+            try lines(SampleOptions(count: 300, types: ["maintenance.scheduled", "sensor.status_changed"]))
+                .map { validEvent($0)!["type"] as! String })
         #expect(types == ["maintenance.scheduled", "sensor.status_changed"])
     }
 
@@ -309,17 +310,19 @@ import Darwin
     }
 
     @Test func escapesAsRFC8259() {
-        #expect(String(decoding: encoded("a\"b\\c\n\r\t\u{8}\u{C}\u{1}\u{1F}/é"), as: UTF8.self)
-            == #""a\"b\\c\n\r\t\b\f\u0001\u001f/é""#)
+        #expect(
+            String(decoding: encoded("a\"b\\c\n\r\t\u{8}\u{C}\u{1}\u{1F}/é"), as: UTF8.self)
+                == #""a\"b\\c\n\r\t\b\f\u0001\u001f/é""#)
         // Non-ASCII (even a BOM, which JSONSerialization drops) is copied as is.
         #expect(encoded("\u{FEFF}\u{2028}") == [0x22, 0xEF, 0xBB, 0xBF, 0xE2, 0x80, 0xA8, 0x22])
     }
 
-    @Test(arguments: [
-        [0x61, 0xFF, 0x62], [0xC3], [0xC3, 0x28], [0xED, 0xA0, 0x80], [0xC0, 0xAF], [0xE2, 0x82, 0x61],
-        [0xF0, 0x9F, 0x98], [0xF4, 0x90, 0x80, 0x80], [0x80, 0x80], [0xF8, 0x88, 0x80, 0x80, 0x80],
-        [0xE2, 0x82, 0xAC, 0xFE, 0x22], [0xF0, 0x9F, 0x8E, 0x89, 0x0A, 0xC2],
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0x61, 0xFF, 0x62], [0xC3], [0xC3, 0x28], [0xED, 0xA0, 0x80], [0xC0, 0xAF], [0xE2, 0x82, 0x61],
+            [0xF0, 0x9F, 0x98], [0xF4, 0x90, 0x80, 0x80], [0x80, 0x80], [0xF8, 0x88, 0x80, 0x80, 0x80],
+            [0xE2, 0x82, 0xAC, 0xFE, 0x22], [0xF0, 0x9F, 0x8E, 0x89, 0x0A, 0xC2],
+        ] as [[UInt8]])
     func replacesInvalidUTF8LikeTheStandardLibrary(_ bytes: [UInt8]) throws {
         var out: [UInt8] = []
         JSONStringEncoder.append(bytes, to: &out)

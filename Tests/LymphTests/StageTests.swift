@@ -22,15 +22,20 @@ struct ParseStageTests {
         #expect(e.delivery == nil)
     }
 
-    @Test("envelope problems are dead letters with a reason", arguments: [
-        ("not json", "invalid_json", "invalid JSON at byte 2: unexpected 'o', expected a value"),
-        ("[1]", "not_an_object", "expected a JSON object (an event or a delivery), found an array"),
-        (#"{"type":"a","created_at":"2026-06-01T00:00:00Z","data":{}}"#, "missing_field", "event has no 'id' field"),
-        (#"{"id":"","type":"a","created_at":"2026-06-01T00:00:00Z","data":{}}"#, "invalid_field", "event: 'id' must be a non-empty string, found \"\""),
-        (#"{"id":"x","type":5,"created_at":"2026-06-01T00:00:00Z","data":{}}"#, "invalid_field", "event: 'type' must be a non-empty string, found 5"),
-        (#"{"id":"x","type":"a","created_at":"2026-02-30T00:00:00Z","data":{}}"#, "invalid_field", "event: 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \"2026-02-30T00:00:00Z\""),
-        (#"{"id":"x","type":"a","created_at":"2026-06-01T00:00:00Z","data":"s"}"#, "invalid_field", "event: 'data' must be an object, found \"s\""),
-    ])
+    @Test(
+        "envelope problems are dead letters with a reason",
+        arguments: [
+            ("not json", "invalid_json", "invalid JSON at byte 2: unexpected 'o', expected a value"),
+            ("[1]", "not_an_object", "expected a JSON object (an event or a delivery), found an array"),
+            (#"{"type":"a","created_at":"2026-06-01T00:00:00Z","data":{}}"#, "missing_field", "event has no 'id' field"),
+            (#"{"id":"","type":"a","created_at":"2026-06-01T00:00:00Z","data":{}}"#, "invalid_field", "event: 'id' must be a non-empty string, found \"\""),
+            (#"{"id":"x","type":5,"created_at":"2026-06-01T00:00:00Z","data":{}}"#, "invalid_field", "event: 'type' must be a non-empty string, found 5"),
+            (
+                #"{"id":"x","type":"a","created_at":"2026-02-30T00:00:00Z","data":{}}"#, "invalid_field",
+                "event: 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \"2026-02-30T00:00:00Z\""
+            ),
+            (#"{"id":"x","type":"a","created_at":"2026-06-01T00:00:00Z","data":"s"}"#, "invalid_field", "event: 'data' must be an object, found \"s\""),
+        ])
     func envelope(_ text: String, _ reason: String, _ message: String) throws {
         let dl = try #require(rejection(text))
         #expect(dl.reason == reason)
@@ -56,14 +61,18 @@ struct ParseStageTests {
     func replay() throws {
         let event = #"{"id":"e1","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"#
         var out: [UInt8] = []
-        DeadLetter(stage: "verify", reason: "bad_signature", message: "m", source: SourcePosition(file: "f", line: 1),
-                   origin: ItemOrigin(form: .delivery, bytes: Array(Fixture.delivery(event).utf8)[...])).encode(at: "t", into: &out)
+        DeadLetter(
+            stage: "verify", reason: "bad_signature", message: "m", source: SourcePosition(file: "f", line: 1),
+            origin: ItemOrigin(form: .delivery, bytes: Array(Fixture.delivery(event).utf8)[...])
+        ).encode(at: "t", into: &out)
         guard case .event(let e) = parse(String(decoding: out.dropLast(), as: UTF8.self)) else { Issue.record("rejected"); return }
         #expect(e.delivery != nil)
         #expect(e.id == "e1")
         out = []
-        DeadLetter(stage: "x", reason: "r", message: "m", source: SourcePosition(file: "f", line: 1),
-                   origin: ItemOrigin(form: .raw, bytes: Array(event.utf8)[...])).encode(at: "t", into: &out)
+        DeadLetter(
+            stage: "x", reason: "r", message: "m", source: SourcePosition(file: "f", line: 1),
+            origin: ItemOrigin(form: .raw, bytes: Array(event.utf8)[...])
+        ).encode(at: "t", into: &out)
         guard case .event(let e2) = parse(String(decoding: out.dropLast(), as: UTF8.self)) else { Issue.record("rejected"); return }
         #expect(String(decoding: e2.document.bytes, as: UTF8.self) == event)
     }
@@ -87,8 +96,10 @@ struct ParseStageTests {
         #expect(again.reason == dl.reason)
         // Valid UTF-8 needs no copy.
         out = []
-        DeadLetter(stage: "x", reason: "r", message: "m", source: SourcePosition(file: "f", line: 1),
-                   origin: ItemOrigin(form: .raw, bytes: Array("caf\u{E9} \u{1F600}".utf8)[...])).encode(at: "t", into: &out)
+        DeadLetter(
+            stage: "x", reason: "r", message: "m", source: SourcePosition(file: "f", line: 1),
+            origin: ItemOrigin(form: .raw, bytes: Array("caf\u{E9} \u{1F600}".utf8)[...])
+        ).encode(at: "t", into: &out)
         #expect(!String(decoding: out, as: UTF8.self).contains("raw_base64"))
     }
 
@@ -163,7 +174,8 @@ struct ParseStageTests {
 
     @Test("an oversize item is a dead letter marked truncated")
     func oversize() {
-        let r = ParseStage(maxBytes: 64).parse(RawItem(bytes: Array(repeating: UInt8(ascii: "x"), count: 64)[...], source: SourcePosition(file: "f", line: 2), oversize: true))
+        let r = ParseStage(maxBytes: 64).parse(
+            RawItem(bytes: Array(repeating: UInt8(ascii: "x"), count: 64)[...], source: SourcePosition(file: "f", line: 2), oversize: true))
         guard case .rejected(let dl) = r else { Issue.record("accepted"); return }
         #expect(dl.reason == "too_large")
         #expect(dl.origin.truncated)
@@ -174,7 +186,9 @@ struct ParseStageTests {
 struct VerifyStageTests {
     static let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
 
-    func outcome(_ line: String, secrets: [String] = ["topsecret"], maxAge: Double? = nil, now: Double = Timestamp.parse("2026-06-01T00:00:00Z")!) async throws -> String {
+    func outcome(_ line: String, secrets: [String] = ["topsecret"], maxAge: Double? = nil, now: Double = Timestamp.parse("2026-06-01T00:00:00Z")!) async throws
+        -> String
+    {
         let stage = VerifyStage(secrets: secrets.map { Array($0.utf8) }, maxAge: maxAge)
         return try await stage.process([Fixture.parsed(line)], context: Fixture.context(now: now))[0].label
     }
@@ -225,13 +239,15 @@ struct VerifyStageTests {
 struct FilterLogTests {
     @Test("filter drops by the first failing part")
     func filter() async throws {
-        let (spec, _) = PipelineLoader.parse(yaml: "stages:\n  - parse\n  - filter:\n      types: [prediction.created]\n      match: { data.confidence: { gte: 0.8 } }\n", file: "t")
+        let (spec, _) = PipelineLoader.parse(
+            yaml: "stages:\n  - parse\n  - filter:\n      types: [prediction.created]\n      match: { data.confidence: { gte: 0.8 } }\n", file: "t")
         let stage = FilterStage(condition: (spec!.stages[0].spec as! FilterSpec).condition)
-        let out = try await stage.process([
-            Fixture.event(),
-            Fixture.event(type: "alert.triggered"),
-            Fixture.event(data: #"{"confidence":0.5}"#),
-        ], context: Fixture.context())
+        let out = try await stage.process(
+            [
+                Fixture.event(),
+                Fixture.event(type: "alert.triggered"),
+                Fixture.event(data: #"{"confidence":0.5}"#),
+            ], context: Fixture.context())
         #expect(out.map(\.label) == ["pass", "drop(type)", "drop(data.confidence gte 0.8)"])
     }
 
@@ -240,38 +256,48 @@ struct FilterLogTests {
         let dir = Fixture.temporaryDirectory()
         let sinks = SinkRegistry()
         let json = LogStage(sink: try sinks.sink(for: dir + "/a/b/json.log"), format: .json, fsync: true)
-        let text = LogStage(sink: try sinks.sink(for: dir + "/text.log"), format: .text(try LogTemplate(parsing: "{{x}} {type} {data.equipment_id} {data.missing}|{data}")), fsync: false)
+        let text = LogStage(
+            sink: try sinks.sink(for: dir + "/text.log"), format: .text(try LogTemplate(parsing: "{{x}} {type} {data.equipment_id} {data.missing}|{data}")),
+            fsync: false)
         let events = [Fixture.event(id: "a"), Fixture.event(id: "b", data: #"{"equipment_id":"line\nbreak"}"#)]
         _ = try await json.process(events, context: Fixture.context())
         _ = try await text.process(events, context: Fixture.context())
         sinks.closeAll()
         let jsonLines = try String(contentsOfFile: dir + "/a/b/json.log", encoding: .utf8).split(separator: "\n")
         #expect(jsonLines.count == 2)
-        #expect(jsonLines[0] == #"{"id":"a","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"pump_001","confidence":0.9}}"#)
+        #expect(
+            jsonLines[0] == #"{"id":"a","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"pump_001","confidence":0.9}}"#)
         let textLines = try String(contentsOfFile: dir + "/text.log", encoding: .utf8)
-        #expect(textLines == """
-            {x} prediction.created pump_001 |{"equipment_id":"pump_001","confidence":0.9}
-            {x} prediction.created line break |{"equipment_id":"line\\nbreak"}
+        #expect(
+            textLines == """
+                {x} prediction.created pump_001 |{"equipment_id":"pump_001","confidence":0.9}
+                {x} prediction.created line break |{"equipment_id":"line\\nbreak"}
 
-            """)
+                """)
     }
 }
 
 @Suite("timestamps")
 struct TimestampTests {
-    @Test("RFC 3339 parsing", arguments: [
-        ("2026-06-01T00:00:00Z", 1_780_272_000.0),
-        ("2026-06-01T02:00:00+02:00", 1_780_272_000.0),
-        ("2026-06-01t00:00:00.250z", 1_780_272_000.25),
-        ("1970-01-01T00:00:00Z", 0.0),
-        ("2024-02-29T12:00:00-00:30", 1_709_209_800.0),
-    ])
+    @Test(
+        "RFC 3339 parsing",
+        arguments: [
+            ("2026-06-01T00:00:00Z", 1_780_272_000.0),
+            ("2026-06-01T02:00:00+02:00", 1_780_272_000.0),
+            ("2026-06-01t00:00:00.250z", 1_780_272_000.25),
+            ("1970-01-01T00:00:00Z", 0.0),
+            ("2024-02-29T12:00:00-00:30", 1_709_209_800.0),
+        ])
     func parses(_ s: String, _ expected: Double) {
         #expect(Timestamp.parse(s) == expected)
     }
 
-    @Test("rejects", arguments: ["2026-06-01", "2026-06-01 00:00:00Z", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
-                                 "2026-06-01T24:00:00Z", "2026-06-01T00:00:00", "2026-06-01T00:00:00.Z", "2026-06-01T00:00:00+0200"])
+    @Test(
+        "rejects",
+        arguments: [
+            "2026-06-01", "2026-06-01 00:00:00Z", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
+            "2026-06-01T24:00:00Z", "2026-06-01T00:00:00", "2026-06-01T00:00:00.Z", "2026-06-01T00:00:00+0200",
+        ])
     func rejects(_ s: String) {
         #expect(Timestamp.parse(s) == nil)
     }

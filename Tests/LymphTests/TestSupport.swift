@@ -4,8 +4,10 @@ import Foundation
 
 /// Builders shared by the unit tests.
 enum Fixture {
-    static func event(id: String = "evt_1", type: String = "prediction.created", createdAt: String = "2026-06-01T00:00:00Z",
-                      data: String = #"{"equipment_id":"pump_001","confidence":0.9}"#, line: Int = 1) -> Event {
+    static func event(
+        id: String = "evt_1", type: String = "prediction.created", createdAt: String = "2026-06-01T00:00:00Z",
+        data: String = #"{"equipment_id":"pump_001","confidence":0.9}"#, line: Int = 1
+    ) -> Event {
         let text = #"{"id":"\#(id)","type":"\#(type)","created_at":"\#(createdAt)","data":\#(data)}"#
         return parsed(text, line: line)
     }

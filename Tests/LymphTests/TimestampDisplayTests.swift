@@ -6,14 +6,16 @@ import Testing
 struct TimestampDisplayTests {
     static let t = Timestamp.parse("2026-06-01T16:45:07.250Z")!
 
-    @Test("tables: minutes or seconds, always with the zone", arguments: [
-        (0, false, "2026-06-01 16:45Z"),
-        (0, true, "2026-06-01 16:45:07Z"),
-        (7200, false, "2026-06-01 18:45+02:00"),
-        (19_800, true, "2026-06-01 22:15:07+05:30"),
-        (-36_000, false, "2026-06-01 06:45-10:00"),
-        (-17 * 3600, false, "2026-05-31 23:45-17:00"),
-    ])
+    @Test(
+        "tables: minutes or seconds, always with the zone",
+        arguments: [
+            (0, false, "2026-06-01 16:45Z"),
+            (0, true, "2026-06-01 16:45:07Z"),
+            (7200, false, "2026-06-01 18:45+02:00"),
+            (19_800, true, "2026-06-01 22:15:07+05:30"),
+            (-36_000, false, "2026-06-01 06:45-10:00"),
+            (-17 * 3600, false, "2026-05-31 23:45-17:00"),
+        ])
     func display(offset: Int, seconds: Bool, expected: String) {
         #expect(Timestamp.display(Self.t, offset: offset, seconds: seconds) == expected)
     }
@@ -29,12 +31,14 @@ struct TimestampDisplayTests {
         #expect(Timestamp.compact(0) == "19700101T000000Z")
     }
 
-    @Test("calendar fields, weekday and month names, before and after the epoch", arguments: [
-        ("2026-06-01T16:45:07.250Z", "Mon", "Jun"),
-        ("1969-12-31T23:59:59.500Z", "Wed", "Dec"),
-        ("2000-02-29T00:00:00.000Z", "Tue", "Feb"),
-        ("1970-01-01T00:00:00.000Z", "Thu", "Jan"),
-    ])
+    @Test(
+        "calendar fields, weekday and month names, before and after the epoch",
+        arguments: [
+            ("2026-06-01T16:45:07.250Z", "Mon", "Jun"),
+            ("1969-12-31T23:59:59.500Z", "Wed", "Dec"),
+            ("2000-02-29T00:00:00.000Z", "Tue", "Feb"),
+            ("1970-01-01T00:00:00.000Z", "Thu", "Jan"),
+        ])
     func civil(text: String, weekday: String, month: String) throws {
         let t = try #require(Timestamp.parse(text))
         let c = Timestamp.Civil(t)
@@ -56,8 +60,9 @@ struct TimestampDisplayTests {
             let t = Double(day) * 86_400 + 3_723.5
             let c = Timestamp.Civil(t)
             let f = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: Date(timeIntervalSince1970: t))
-            #expect([c.year, c.month, c.day, c.hour, c.minute, c.second, c.weekday + 1] == [f.year, f.month, f.day, f.hour, f.minute, f.second, f.weekday],
-                    "day \(day)")
+            #expect(
+                [c.year, c.month, c.day, c.hour, c.minute, c.second, c.weekday + 1] == [f.year, f.month, f.day, f.hour, f.minute, f.second, f.weekday],
+                "day \(day)")
         }
     }
 }

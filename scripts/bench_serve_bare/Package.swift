@@ -13,12 +13,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
     ],
     targets: [
-        .executableTarget(name: "bench-serve-bare", dependencies: [
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-        ]),
+        .executableTarget(
+            name: "bench-serve-bare",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ])
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,12 +8,14 @@ let package = Package(
     name: "bench-spawn-floor",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2")
     ],
     targets: [
-        .executableTarget(name: "bench-spawn-floor", dependencies: [
-            .product(name: "Subprocess", package: "swift-subprocess"),
-        ]),
+        .executableTarget(
+            name: "bench-spawn-floor",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess")
+            ])
     ],
     swiftLanguageModes: [.v6]
 )

@@ -22,12 +22,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
-        .executableTarget(name: "lymph-fuzz", dependencies: [
-            .product(name: "Lymph", package: lymph),
-            .product(name: "LymphServe", package: lymph),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-        ]),
+        .executableTarget(
+            name: "lymph-fuzz",
+            dependencies: [
+                .product(name: "Lymph", package: lymph),
+                .product(name: "LymphServe", package: lymph),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ])
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,7 +17,10 @@ struct ConfigValue {
     }
 
     var isNull: Bool {
-        if case .scalar(let s) = node { return s.tag.description == Tag.Name.null.rawValue || (s.string.isEmpty && s.style == .plain) || (s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string)) }
+        if case .scalar(let s) = node {
+            return s.tag.description == Tag.Name.null.rawValue || (s.string.isEmpty && s.style == .plain)
+                || (s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string))
+        }
         return false
     }
 

@@ -29,7 +29,9 @@ public enum PipelineLoader {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot read the pipeline file")])
         }
         guard data.count <= maxFileBytes else {
-            throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "pipeline file is larger than \(maxFileBytes) bytes")])
+            throw PipelineFileError(diagnostics: [
+                ConfigDiagnostic(file: path, line: 1, column: 1, message: "pipeline file is larger than \(maxFileBytes) bytes")
+            ])
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "pipeline file is not UTF-8 text")])
@@ -48,7 +50,9 @@ public enum PipelineLoader {
         var d = ConfigDiagnostics(file: file)
         let root: Node
         if let mark = YAMLAliasBound.firstExcess(in: yaml, limit: maxExpandedNodes, byteLimit: maxExpandedBytes) {
-            d.add("the pipeline expands to more than \(maxExpandedNodes) YAML nodes or \(maxExpandedBytes >> 20) MiB of text once its aliases are expanded (each alias counted at each use; a pipeline is far smaller: an alias bomb?); refused", line: mark.line, column: mark.column)
+            d.add(
+                "the pipeline expands to more than \(maxExpandedNodes) YAML nodes or \(maxExpandedBytes >> 20) MiB of text once its aliases are expanded (each alias counted at each use; a pipeline is far smaller: an alias bomb?); refused",
+                line: mark.line, column: mark.column)
             return (nil, d)
         }
         do {
@@ -172,7 +176,9 @@ public enum PipelineLoader {
                 if kind == "verify", let effect = stages.first(where: { $0.kind != "filter" && $0.kind != "verify" }) {
                     // Earlier stages would act on forged events: log, run plugins, open tickets, or
                     // claim a dedup key so that the real event is dropped as its duplicate.
-                    d.error("verify must come right after parse (only filter stages may precede it); '\(effect.name)' at line \(effect.line) would see unverified events", at: kindValue)
+                    d.error(
+                        "verify must come right after parse (only filter stages may precede it); '\(effect.name)' at line \(effect.line) would see unverified events",
+                        at: kindValue)
                 }
                 if let wv = om["when"], let wm = ConfigMapping(wv, context: "when", diagnostics: &d) {
                     wm.rejectUnknownKeys(allowed: ["types", "match"], &d)
@@ -187,7 +193,9 @@ public enum PipelineLoader {
                 }
                 stageNodes.append(.init(kind: kind, name: stageName, at: kindValue, options: om, when: whenNodes))
                 if let spec = stageKind.configure(om, &d) {
-                    stages.append(StageEntry(kind: kind, name: stageName, hasExplicitName: explicit, line: kindValue.line, column: kindValue.column, when: when, spec: spec))
+                    stages.append(
+                        StageEntry(
+                            kind: kind, name: stageName, hasExplicitName: explicit, line: kindValue.line, column: kindValue.column, when: when, spec: spec))
                 } else if d.errors.count == errorsBefore {
                     // Options never remove a stage: one that cannot do its job is an error.
                     d.error("stage '\(kind)' cannot run with these options", at: kindValue)
@@ -201,7 +209,9 @@ public enum PipelineLoader {
         }
         for stage in stages {
             if let log = stage.spec as? LogSpec, sameSink(log.path, deadLetter) {
-                d.add("stage '\(stage.name.cutForMessage())' logs to the dead-letter file ('\(deadLetter.cutForMessage())'): rejected items would mix with logged events", line: stage.line, column: stage.column)
+                d.add(
+                    "stage '\(stage.name.cutForMessage())' logs to the dead-letter file ('\(deadLetter.cutForMessage())'): rejected items would mix with logged events",
+                    line: stage.line, column: stage.column)
             }
         }
         var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
@@ -236,7 +246,9 @@ public enum PipelineLoader {
             let keys = pairs.compactMap { $0.key.scalar?.string }
             let kinds = keys.filter { StageCatalog.names.contains($0) }
             let hint = kinds.count == 1 ? "; indent the options of '\(kinds[0])' under it" : ""
-            d.error("a stage is one kind with its options below it, found several keys at one level (\(keys.map { $0.cutForMessage() }.joined(separator: ", ")))\(hint)", at: item)
+            d.error(
+                "a stage is one kind with its options below it, found several keys at one level (\(keys.map { $0.cutForMessage() }.joined(separator: ", ")))\(hint)",
+                at: item)
             return nil
         default:
             d.error("a stage is written '- kind' or '- kind: {options}', found \(item.kindName)", at: item)
@@ -247,12 +259,14 @@ public enum PipelineLoader {
     static func describe(_ error: YamlError) -> (Int, Int, String) {
         switch error {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             let ctx = context.map { "\($0.text), " } ?? ""
             return (mark.line, mark.column, ctx + problem)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return (context.mark.line, context.mark.column, "duplicate key \(duplicates.map { "'\($0.cutForMessage())'" }.joined(separator: ", ")) in a mapping")
+            return (
+                context.mark.line, context.mark.column, "duplicate key \(duplicates.map { "'\($0.cutForMessage())'" }.joined(separator: ", ")) in a mapping"
+            )
         case .reader(let problem, _, _, _):
             return (1, 1, problem)
         default:
@@ -273,8 +287,10 @@ extension PipelineLoader {
             for stage in spec.stages {
                 for reference in stage.spec.secrets {
                     do { _ = try reference.resolve() } catch {
-                        items.append(ConfigDiagnostic(file: path, line: stage.line, column: stage.column,
-                                                      message: "\(error) (a run would stop here)", severity: .warning))
+                        items.append(
+                            ConfigDiagnostic(
+                                file: path, line: stage.line, column: stage.column,
+                                message: "\(error) (a run would stop here)", severity: .warning))
                     }
                 }
             }

@@ -25,7 +25,8 @@ public struct PipelineSpec: Sendable {
     public var verifiesSignatures: Bool { stages.contains { $0.kind == "verify" } }
 
     /// Said by `lymph check` and refused by `lymph serve` (unless `--allow-unsigned`).
-    public static let unsignedWarning = "the pipeline has no verify stage: it accepts unsigned events, and lymph serve refuses it unless started with --allow-unsigned"
+    public static let unsignedWarning =
+        "the pipeline has no verify stage: it accepts unsigned events, and lymph serve refuses it unless started with --allow-unsigned"
 
     /// Whether any stage keeps state in the store.
     public var usesStore: Bool { stages.contains { $0.spec.usesStore } }

@@ -17,9 +17,9 @@ public enum ChildProcesses {
         _ = groups.withLock { $0.insert(pid) }
         let nice = niceness.load(ordering: .relaxed)
         #if canImport(Glibc)
-        // Just after the start: whatever the plugin forks before this keeps the value it had
-        // (swift-subprocess offers no hook before exec on Linux).
-        if nice != Int32.min { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), nice) }
+            // Just after the start: whatever the plugin forks before this keeps the value it had
+            // (swift-subprocess offers no hook before exec on Linux).
+            if nice != Int32.min { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), nice) }
         #endif
     }
     static func ended(_ pid: pid_t) { _ = groups.withLock { $0.remove(pid) } }

@@ -78,8 +78,10 @@ enum EventProcess {
     static let drainAfterKill: Duration = .milliseconds(200)
     static let readSize = 64 * 1024
 
-    static func run(_ command: ExecCommand, environment: [[UInt8]], input: [UInt8], timeout: Double, maxOutput: Int,
-                    stderr: StderrCollector, control: Control, processEnded: () -> Void) -> Outcome {
+    static func run(
+        _ command: ExecCommand, environment: [[UInt8]], input: [UInt8], timeout: Double, maxOutput: Int,
+        stderr: StderrCollector, control: Control, processEnded: () -> Void
+    ) -> Outcome {
         // A task cancelled before its turn starts nothing (the run is ending).
         if control.isCancelled { return .cancelled }
         var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
@@ -102,8 +104,9 @@ enum EventProcess {
         defer { if pidfd >= 0 { close(pidfd) } }
         for fd in [stdinPipe[1], stdoutPipe[0], stderrPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
 
-        var session = Session(pid: pid, pidfd: pidfd, input: input, maxOutput: maxOutput, stderr: stderr,
-                              stdinFD: stdinPipe[1], stdoutFD: stdoutPipe[0], stderrFD: stderrPipe[0])
+        var session = Session(
+            pid: pid, pidfd: pidfd, input: input, maxOutput: maxOutput, stderr: stderr,
+            stdinFD: stdinPipe[1], stdoutFD: stdoutPipe[0], stderrFD: stderrPipe[0])
         session.drive(until: ContinuousClock.now + .milliseconds(Int64((timeout * 1000).rounded(.up))), control: control)
         // Session closed what it finished with; the rest is closed by the defer above.
         stdinPipe[1] = session.stdinFD; stdoutPipe[0] = session.stdoutFD; stderrPipe[0] = session.stderrFD
@@ -279,7 +282,8 @@ enum EventProcess {
                 if stderrFD >= 0 { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
                 if pidfd >= 0 && !exited { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
                 let left = wake - now
-                let waitMs = Int32(clamping: max(0, (left.components.seconds * 1000) + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
+                let waitMs = Int32(
+                    clamping: max(0, (left.components.seconds * 1000) + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
                 let ready = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), waitMs) }
                 if ready < 0 && errno != EINTR {
                     // Cannot happen with valid descriptors; the process must not outlive the run.

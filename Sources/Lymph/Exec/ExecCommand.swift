@@ -80,7 +80,8 @@ public struct ExecCommand: Sendable {
                 return .success(candidate)
             }
         }
-        return .failure(Problem(message: "command '\(program.cutForMessage())' was not found in PATH; write a path (with a '/') for a program beside the pipeline"))
+        return .failure(
+            Problem(message: "command '\(program.cutForMessage())' was not found in PATH; write a path (with a '/') for a program beside the pipeline"))
     }
 }
 

@@ -27,8 +27,9 @@ struct ExecEventRunner: Sendable {
         // The process runs on a blocking thread of its own; a cancelled task stops it at once.
         let outcome = await withTaskCancellationHandler {
             await BlockingThreads.shared.run {
-                EventProcess.run(command, environment: environment, input: input, timeout: timeout, maxOutput: maxOutput,
-                                 stderr: stderr, control: control, processEnded: processEnded)
+                EventProcess.run(
+                    command, environment: environment, input: input, timeout: timeout, maxOutput: maxOutput,
+                    stderr: stderr, control: control, processEnded: processEnded)
             }
         } onCancel: {
             control.cancel()
@@ -36,22 +37,42 @@ struct ExecEventRunner: Sendable {
         let tail = stderr.tailDescription
         switch outcome {
         case .cancelled:
-            return .failure(ExecFailure(reason: .pluginCancelled, message: "stage '\(stageName)': \(command.name) was stopped because the run is ending\(tail)", retryable: false))
+            return .failure(
+                ExecFailure(
+                    reason: .pluginCancelled, message: "stage '\(stageName)': \(command.name) was stopped because the run is ending\(tail)", retryable: false))
         case .timedOut(afterExit: false):
-            return .failure(ExecFailure(reason: .pluginTimeout, message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) and was stopped\(tail)", retryable: true))
+            return .failure(
+                ExecFailure(
+                    reason: .pluginTimeout,
+                    message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) and was stopped\(tail)", retryable: true))
         case .timedOut(afterExit: true):
-            return .failure(ExecFailure(reason: .pluginTimeout, message: "stage '\(stageName)': \(command.name) exited, but a process it started still held its stdout or stderr open after \(DedupSpec.describe(timeout)) (timeout); its output may be incomplete (redirect what you start in the background, e.g. `cmd >/dev/null 2>&1 &`)\(tail)", retryable: true))
+            return .failure(
+                ExecFailure(
+                    reason: .pluginTimeout,
+                    message:
+                        "stage '\(stageName)': \(command.name) exited, but a process it started still held its stdout or stderr open after \(DedupSpec.describe(timeout)) (timeout); its output may be incomplete (redirect what you start in the background, e.g. `cmd >/dev/null 2>&1 &`)\(tail)",
+                    retryable: true))
         case .statusLost(let error):
-            return .failure(ExecFailure(reason: .pluginExit, message: "stage '\(stageName)': \(command.name) ended, but its exit status could not be read (\(error))\(tail)", retryable: true))
+            return .failure(
+                ExecFailure(
+                    reason: .pluginExit, message: "stage '\(stageName)': \(command.name) ended, but its exit status could not be read (\(error))\(tail)",
+                    retryable: true))
         case .failedToStart(let error):
-            return .failure(ExecFailure(reason: .pluginStart, message: "stage '\(stageName)': could not start \(command.executable): \(error)", retryable: true))
+            return .failure(
+                ExecFailure(reason: .pluginStart, message: "stage '\(stageName)': could not start \(command.executable): \(error)", retryable: true))
         case .outputTooLarge:
-            return .failure(ExecFailure(reason: .pluginOutput, message: "stage '\(stageName)': \(command.name) wrote more than \(maxOutput) bytes to stdout (max_output) and was stopped\(tail)", retryable: false))
+            return .failure(
+                ExecFailure(
+                    reason: .pluginOutput,
+                    message: "stage '\(stageName)': \(command.name) wrote more than \(maxOutput) bytes to stdout (max_output) and was stopped\(tail)",
+                    retryable: false))
         case .ran(let status, let collected):
             guard case .exited(0) = status else {
                 var retryable = true
                 if case .exited(65) = status { retryable = false }
-                return .failure(ExecFailure(reason: .pluginExit, message: "stage '\(stageName)': \(command.name) \(ExecProcess.describe(status))\(tail)", retryable: retryable))
+                return .failure(
+                    ExecFailure(
+                        reason: .pluginExit, message: "stage '\(stageName)': \(command.name) \(ExecProcess.describe(status))\(tail)", retryable: retryable))
             }
             return .success(collected.bytes)
         }

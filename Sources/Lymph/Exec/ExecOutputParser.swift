@@ -39,7 +39,8 @@ enum ExecOutputParser {
     /// - an event object: the event whose `id` it carries (changed or not);
     /// - `{"answer_to": ID, "events": [...]}`: zero or more events in its place (`[]` drops);
     /// - `{"answer_to": ID, "error": "message"}`: that event failed.
-    static func streamAnswer(_ line: ArraySlice<UInt8>, replacing original: Event, stage: String) -> (names: String?, result: Result<StageOutcome, ExecFailure>) {
+    static func streamAnswer(_ line: ArraySlice<UInt8>, replacing original: Event, stage: String) -> (names: String?, result: Result<StageOutcome, ExecFailure>)
+    {
         let trimmed = trim(line)
         if trimmed.isEmpty {
             return (nil, .failure(invalid(stage, "answer is an empty line")))
@@ -61,7 +62,8 @@ enum ExecOutputParser {
                 return (id, .failure(ExecFailure(reason: .pluginError, message: "stage '\(stage)': the plugin reported: \(message)", retryable: true)))
             }
             guard let events = root.member(EventField.events), events.kind == .array,
-                  let list = try? JSONDocument(parsing: Array(events.rawBytes)) else {
+                let list = try? JSONDocument(parsing: Array(events.rawBytes))
+            else {
                 return (id, .failure(invalid(stage, "an answer_to answer needs 'events' (a list; [] drops) or 'error': \(excerpt(trimmed))")))
             }
             return (id, whole(list, original: original, stage: stage, what: "answer"))

@@ -104,8 +104,10 @@ final class StreamWorker: Sendable {
     let closeBell = Doorbell()
     let clock = ContinuousClock()
 
-    init(command: ExecCommand, environment: ExecEnvironment, stageName: String, timeout: Double, maxInFlight: Int,
-         maxLineBytes: Int, logger: Logger, redact: Redactor) {
+    init(
+        command: ExecCommand, environment: ExecEnvironment, stageName: String, timeout: Double, maxInFlight: Int,
+        maxLineBytes: Int, logger: Logger, redact: Redactor
+    ) {
         self.command = command
         self.configuration = ExecProcess.configuration(command, environment: environment.base)
         self.stageName = stageName
@@ -137,7 +139,11 @@ final class StreamWorker: Sendable {
     }
 
     func failingFast(_ problem: String) -> ExecFailure {
-        ExecFailure(reason: .pluginUnavailable, message: "stage '\(stageName)': \(command.name) failed to start \(Self.maxFailedStarts) times in a row (last: \(problem)); failing events at once while it keeps restarting in the background", retryable: false)
+        ExecFailure(
+            reason: .pluginUnavailable,
+            message:
+                "stage '\(stageName)': \(command.name) failed to start \(Self.maxFailedStarts) times in a row (last: \(problem)); failing events at once while it keeps restarting in the background",
+            retryable: false)
     }
 
     /// Closes stdin once everything queued is answered, gives the process `timeout` to exit,
@@ -258,7 +264,13 @@ final class StreamWorker: Sendable {
         let failFast = state.withLock { $0.failedStarts >= Self.maxFailedStarts }
         for item in failed {
             if item.crashes >= 2 {
-                item.box.deliver(item.slot, .failure(ExecFailure(reason: .pluginCrash, message: "stage '\(stageName)': plugin crashed twice while handling it (last: \(command.name) \(problem))\(tail)", retryable: false)))
+                item.box.deliver(
+                    item.slot,
+                    .failure(
+                        ExecFailure(
+                            reason: .pluginCrash,
+                            message: "stage '\(stageName)': plugin crashed twice while handling it (last: \(command.name) \(problem))\(tail)", retryable: false)
+                    ))
             } else if failFast {
                 item.box.deliver(item.slot, .failure(failingFast(problem + tail)))
             }
@@ -277,7 +289,8 @@ final class StreamWorker: Sendable {
                     var out: [UInt8] = []
                     // An event whose id is already in flight waits for that one's answer.
                     while s.inFlight.count < maxInFlight, let next = s.pending.first, !s.inFlight.holds(next.id),
-                          var item = s.pending.popFirst() {
+                        var item = s.pending.popFirst()
+                    {
                         item.sentAt = now
                         out.append(contentsOf: item.line)
                         s.inFlight.append(item)
@@ -380,7 +393,9 @@ final class StreamWorker: Sendable {
                 case .tooLong:
                     // Its id cannot be read without reading the whole line: the oldest event
                     // was being answered, and its answer is what broke the limit.
-                    deliveries.append((s.inFlight.popFirst()!, .failure(ExecOutputParser.invalid(stageName, "answer line is longer than \(maxLineBytes) bytes (max_output)"))))
+                    deliveries.append(
+                        (s.inFlight.popFirst()!, .failure(ExecOutputParser.invalid(stageName, "answer line is longer than \(maxLineBytes) bytes (max_output)")))
+                    )
                     continue
                 case .line(let b):
                     bytes = b
@@ -392,7 +407,8 @@ final class StreamWorker: Sendable {
                 }
                 let parsed = ExecOutputParser.streamAnswer(bytes, replacing: head.box.events[head.slot], stage: stageName)
                 guard let names = parsed.names,
-                      let position = s.inFlight.firstIndex(where: { $0.id == names }) else {
+                    let position = s.inFlight.firstIndex(where: { $0.id == names })
+                else {
                     let detail: String
                     if let names = parsed.names {
                         detail = "an answer names event '\(names.cutForMessage())', which is not waiting for one (a line too many?)"
@@ -404,16 +420,36 @@ final class StreamWorker: Sendable {
                     outOfStep = (detail, s.pid)
                     s.abandoned = true
                     for item in s.inFlight.removeAll() {
-                        deliveries.append((item, .failure(ExecFailure(reason: .pluginProtocol, message: "stage '\(stageName)': the plugin's answers fell out of step (\(detail)); this event was sent but got no answer that names it, so it failed rather than take another event's answer; the process was restarted", retryable: false))))
+                        deliveries.append(
+                            (
+                                item,
+                                .failure(
+                                    ExecFailure(
+                                        reason: .pluginProtocol,
+                                        message:
+                                            "stage '\(stageName)': the plugin's answers fell out of step (\(detail)); this event was sent but got no answer that names it, so it failed rather than take another event's answer; the process was restarted",
+                                        retryable: false))
+                            ))
                     }
                     break
                 }
                 for _ in 0..<position {
                     let skipped = s.inFlight.popFirst()!
-                    deliveries.append((skipped, .failure(ExecFailure(reason: .pluginProtocol, message: "stage '\(stageName)': the plugin gave no answer for this event (it answered event '\(names.cutForMessage())', sent after it)", retryable: false))))
+                    deliveries.append(
+                        (
+                            skipped,
+                            .failure(
+                                ExecFailure(
+                                    reason: .pluginProtocol,
+                                    message:
+                                        "stage '\(stageName)': the plugin gave no answer for this event (it answered event '\(names.cutForMessage())', sent after it)",
+                                    retryable: false))
+                        ))
                 }
                 let item = s.inFlight.popFirst()!
-                let result = position == 0 ? parsed.result
+                let result =
+                    position == 0
+                    ? parsed.result
                     : ExecOutputParser.streamAnswer(bytes, replacing: item.box.events[item.slot], stage: stageName).result
                 deliveries.append((item, result))
             }
@@ -466,7 +502,14 @@ final class StreamWorker: Sendable {
                 continue
             case .late(let item, let tail):
                 logger.warning("plugin gave no answer within \(DedupSpec.describe(timeout)) for event \(item.box.events[item.slot].id); restarting it")
-                item.box.deliver(item.slot, .failure(ExecFailure(reason: .pluginTimeout, message: "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) without answering; the process was restarted\(tail)", retryable: true)))
+                item.box.deliver(
+                    item.slot,
+                    .failure(
+                        ExecFailure(
+                            reason: .pluginTimeout,
+                            message:
+                                "stage '\(stageName)': \(command.name) timed out after \(DedupSpec.describe(timeout)) without answering; the process was restarted\(tail)",
+                            retryable: true)))
                 await stop(pid)
                 return
             case .lingering:

@@ -107,8 +107,9 @@ final class GzipInflater {
                 return
             default:
                 let detail = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-                throw Damage(code: .corrupt, offset: consumed,
-                             detail: startedAtBoundary && members > 0 ? "bytes after gzip member \(members) are not another member: \(detail)" : detail)
+                throw Damage(
+                    code: .corrupt, offset: consumed,
+                    detail: startedAtBoundary && members > 0 ? "bytes after gzip member \(members) are not another member: \(detail)" : detail)
             }
         }
     }

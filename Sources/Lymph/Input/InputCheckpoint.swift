@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 import GRDB
 
@@ -77,8 +77,10 @@ final class InputCheckpoint {
                 guard n > 0 else { break }
                 got += n
             }
-            result.append(Identity(path: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), headLength: got,
-                                   headFingerprint: OutputLedger.fingerprint(head[0..<got])))
+            result.append(
+                Identity(
+                    path: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), headLength: got,
+                    headFingerprint: OutputLedger.fingerprint(head[0..<got])))
         }
         return result
     }
@@ -92,18 +94,23 @@ final class InputCheckpoint {
         if rows.isEmpty {
             return (InputCheckpoint(inputs: inputs, done: Array(repeating: 0, count: inputs.count), recorded: false), .fresh)
         }
-        let same = !fromStart && rows.count == inputs.count && zip(rows, inputs).allSatisfy { row, input in
-            row.identity.device == input.device && row.identity.inode == input.inode
-                && row.identity.headFingerprint == (input.headLength >= row.identity.headLength
-                    ? fingerprint(path: input.path, length: row.identity.headLength) : nil)
-        }
+        let same =
+            !fromStart && rows.count == inputs.count
+            && zip(rows, inputs).allSatisfy { row, input in
+                row.identity.device == input.device && row.identity.inode == input.inode
+                    && row.identity.headFingerprint
+                        == (input.headLength >= row.identity.headLength
+                            ? fingerprint(path: input.path, length: row.identity.headLength) : nil)
+            }
         if same {
             // The recorded identities stay: the fingerprint is of the bytes first read.
             let checkpoint = InputCheckpoint(inputs: rows.map(\.identity), done: rows.map(\.done), recorded: true)
             return (checkpoint, .continuing(done: rows.map(\.done)))
         }
-        return (InputCheckpoint(inputs: inputs, done: Array(repeating: 0, count: inputs.count), recorded: false),
-                .replaced(paths: rows.map(\.identity.path)))
+        return (
+            InputCheckpoint(inputs: inputs, done: Array(repeating: 0, count: inputs.count), recorded: false),
+            .replaced(paths: rows.map(\.identity.path))
+        )
     }
 
     /// The fingerprint of the first `length` bytes of `path`, nil when it has fewer.

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads items from files (or stdin, named `-`) in order, in batches.
@@ -432,7 +432,8 @@ final class SourceReader {
         let opener = block[first]
         guard opener == UInt8(ascii: "[") || opener == UInt8(ascii: "{") else { return lines(block) }
         if opener == UInt8(ascii: "{"), let lineEnd = block[first...].firstIndex(of: 0x0A),
-           Self.shape(block[first..<lineEnd], atEnd: true) == .complete {
+            Self.shape(block[first..<lineEnd], atEnd: true) == .complete
+        {
             // The usual NDJSON file: an event on the first line. Decided without reading on, so
             // a live stream is never held up.
             return lines(block)
@@ -511,9 +512,10 @@ final class SourceReader {
             scanned = lo
             let bytes = block[lo..<hi]
             let source = SourcePosition(fileID: fileID, line: lineAt)
-            items.append(bytes.count > maxItemBytes
-                ? RawItem(bytes: bytes.prefix(ItemReader.oversizePrefix), source: source, oversize: true)
-                : RawItem(bytes: bytes, source: source))
+            items.append(
+                bytes.count > maxItemBytes
+                    ? RawItem(bytes: bytes.prefix(ItemReader.oversizePrefix), source: source, oversize: true)
+                    : RawItem(bytes: bytes, source: source))
             i = Int(e.next)
         }
         return items
@@ -564,7 +566,8 @@ final class SourceReader {
         var e = end
         if e > start && block[e - 1] == 0x0D { e -= 1 }
         if e - start > maxItemBytes {
-            items.append(RawItem(bytes: block[start..<min(e, start + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: line), oversize: true))
+            items.append(
+                RawItem(bytes: block[start..<min(e, start + ItemReader.oversizePrefix)], source: SourcePosition(fileID: fileID, line: line), oversize: true))
             return
         }
         // Blank lines are skipped (a line of only spaces too).

@@ -46,8 +46,10 @@ public enum OwnOutputGuard {
 
     /// What to read instead of `inputs`, and a note for each dead-letter file moved aside.
     /// `now` names the moved file (`<dead letters>.replay-<UTC time>`).
-    public static func prepare(inputs: [String], deadLetter: String, written: [Written],
-                               now: Date = Date()) throws(Refusal) -> Prepared {
+    public static func prepare(
+        inputs: [String], deadLetter: String, written: [Written],
+        now: Date = Date()
+    ) throws(Refusal) -> Prepared {
         var result: [String] = []
         var notes: [String] = []
         var movedFiles: [Moved] = []
@@ -55,7 +57,9 @@ public enum OwnOutputGuard {
         let deadIdentity = FileIdentity(path: deadLetter)
         // Two names for one file (a symlink, a hard link) must not split dead letters from events.
         if let deadIdentity, let same = written.first(where: { FileIdentity(path: $0.path) == deadIdentity }) {
-            throw Refusal(description: "the dead letters ('\(deadLetter)') and the \(same.role) ('\(same.path)') are the same file: rejected items would mix with the others")
+            throw Refusal(
+                description:
+                    "the dead letters ('\(deadLetter)') and the \(same.role) ('\(same.path)') are the same file: rejected items would mix with the others")
         }
         for input in inputs.isEmpty ? ["-"] : inputs {
             // stdin may be a file redirected in: it is checked by what it is, not by its name.
@@ -64,7 +68,9 @@ public enum OwnOutputGuard {
                 continue
             }
             if let other = written.first(where: { FileIdentity(path: $0.path) == identity }) {
-                throw Refusal(description: "input '\(input == "-" ? "stdin" : input)' is this pipeline's \(other.role) ('\(other.path)'): a run never reads what it writes")
+                throw Refusal(
+                    description:
+                        "input '\(input == "-" ? "stdin" : input)' is this pipeline's \(other.role) ('\(other.path)'): a run never reads what it writes")
             }
             if identity == deadIdentity {
                 if let already = moved[identity] {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A validating, non-recursive JSON reader that builds a tape over the input bytes.
@@ -352,7 +352,7 @@ extension JSONParser {
             guard i + 1 < p.count else { throw JSONSyntaxError(offset: i, message: "unterminated string", truncated: true) }
             switch p[i + 1] {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                 UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                 return i + 2
             case UInt8(ascii: "u"):
                 let unit = try hexUnit(i + 2)

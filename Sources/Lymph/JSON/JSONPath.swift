@@ -35,7 +35,8 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
             case UInt8(ascii: "["):
                 if !key.isEmpty { components.append(.key(key)); key = [] }
                 guard let close = bytes.firstIndex(of: UInt8(ascii: "]")),
-                      let n = Int(String(decoding: bytes[bytes.startIndex..<close], as: UTF8.self)), n >= 0 else {
+                    let n = Int(String(decoding: bytes[bytes.startIndex..<close], as: UTF8.self)), n >= 0
+                else {
                     throw ParseError(description: "path '\(text.cutForMessage())': '[' must be followed by a whole number and ']'")
                 }
                 components.append(.index(n))
@@ -51,7 +52,9 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
                 expectKey = false
             }
         }
-        if !key.isEmpty { components.append(.key(key)) } else if expectKey {
+        if !key.isEmpty {
+            components.append(.key(key))
+        } else if expectKey {
             throw ParseError(description: "path '\(text.cutForMessage())' ends with '.'")
         }
         self.components = components

@@ -9,7 +9,8 @@ public enum JSONStringEncoder {
     @inlinable @discardableResult
     public static func append(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) -> Bool {
         out.append(0x22)
-        let replaced = bytes.withContiguousStorageIfAvailable({ appendContents($0, to: &out) })
+        let replaced =
+            bytes.withContiguousStorageIfAvailable({ appendContents($0, to: &out) })
             ?? Array(bytes).withUnsafeBufferPointer { appendContents($0, to: &out) }
         out.append(0x22)
         return replaced

@@ -67,16 +67,18 @@ public final class TicketBook: Sendable {
             ticket = t
             change = .merged(t, changed: changed)
         } else {
-            ticket = Ticket(ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
-                            equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
-                            sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
+            ticket = Ticket(
+                ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
+                equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
+                sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
             change = .opened(ticket)
         }
         // The whole list of sources, for the caller (an emitted event carries it).
         func complete(_ t: Ticket) throws -> Ticket {
             var full = t
-            let stored = try String.fetchAll(db.cachedStatement(sql: "SELECT event_id FROM lymph_ticket_sources WHERE ticket_id = ? ORDER BY rowid"),
-                                             arguments: [t.ticketID])
+            let stored = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT event_id FROM lymph_ticket_sources WHERE ticket_id = ? ORDER BY rowid"),
+                arguments: [t.ticketID])
             full.sourceEventIDs = stored + t.sourceEventIDs
             return full
         }
@@ -139,14 +141,17 @@ public final class TicketBook: Sendable {
         }
     }
 
-
     static func upsert(_ db: Database, _ t: Ticket) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(ticket_id) DO UPDATE SET priority = excluded.priority, due_by = excluded.due_by, updated_at = excluded.updated_at
-            """).execute(arguments: [t.ticketID, t.equipmentID, t.action, t.priority.description, t.dueBy, t.status.rawValue,
-                             t.createdAt, t.updatedAt, t.note])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(ticket_id) DO UPDATE SET priority = excluded.priority, due_by = excluded.due_by, updated_at = excluded.updated_at
+                """
+        ).execute(arguments: [
+            t.ticketID, t.equipmentID, t.action, t.priority.description, t.dueBy, t.status.rawValue,
+            t.createdAt, t.updatedAt, t.note,
+        ])
     }
 
     static func fetchOpen(_ db: Database, equipment: String, action: String) throws -> Ticket? {
@@ -158,9 +163,10 @@ public final class TicketBook: Sendable {
     static func ticket(from row: Row) -> Ticket {
         let idsText: String? = row["source_event_ids"]
         let ids = idsText.flatMap { try? JSONDocument(parsing: Array($0.utf8)) }?.root.elements.map { $0.compactMap(\.string) } ?? []
-        return Ticket(ticketID: row["ticket_id"], equipmentID: row["equipment_id"], action: row["action"],
-                      priority: Ticket.Priority(name: row["priority"]) ?? .medium, dueBy: row["due_by"],
-                      status: Ticket.Status(rawValue: row["status"]) ?? .open, sourceEventIDs: ids,
-                      createdAt: row["created_at"], updatedAt: row["updated_at"], note: row["note"])
+        return Ticket(
+            ticketID: row["ticket_id"], equipmentID: row["equipment_id"], action: row["action"],
+            priority: Ticket.Priority(name: row["priority"]) ?? .medium, dueBy: row["due_by"],
+            status: Ticket.Status(rawValue: row["status"]) ?? .open, sourceEventIDs: ids,
+            createdAt: row["created_at"], updatedAt: row["updated_at"], note: row["note"])
     }
 }

@@ -159,7 +159,11 @@ public struct RegexPattern: Sendable {
     /// anchored); throws when the match could take more than `maxSteps`.
     public func matches(_ s: String, path: JSONPath) throws(ConditionError) -> Bool {
         guard regex.worstCaseSteps(s) <= Self.maxSteps else {
-            throw ConditionError(.regexTooCostly, message: "\(path) is \(s.utf8.count) bytes: too long to match against regex '\(pattern.cutForMessage())' (\(regex.instructionCount) instructions) within \(Self.maxSteps) steps; shorten the value upstream or simplify the pattern")
+            throw ConditionError(
+                .regexTooCostly,
+                message:
+                    "\(path) is \(s.utf8.count) bytes: too long to match against regex '\(pattern.cutForMessage())' (\(regex.instructionCount) instructions) within \(Self.maxSteps) steps; shorten the value upstream or simplify the pattern"
+            )
         }
         return regex.matches(s)
     }

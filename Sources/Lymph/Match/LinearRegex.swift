@@ -68,13 +68,13 @@ extension LinearRegex {
 
     /// Zero-width tests between two scalars.
     enum Assertion: UInt32, Sendable {
-        case textStart          // ^ and \A
-        case textEnd            // \z
-        case textEndOrFinalLine // $ and \Z: the end, or before a line terminator that ends the text
-        case lineStart          // (?m)^
-        case lineEnd            // (?m)$
-        case wordBoundary       // \b
-        case notWordBoundary    // \B
+        case textStart  // ^ and \A
+        case textEnd  // \z
+        case textEndOrFinalLine  // $ and \Z: the end, or before a line terminator that ends the text
+        case lineStart  // (?m)^
+        case lineEnd  // (?m)$
+        case wordBoundary  // \b
+        case notWordBoundary  // \B
     }
 
     enum Node {
@@ -379,7 +379,9 @@ extension LinearRegex {
             if peek() == 0x3F {
                 i += 1  // lazy: the same yes/no answer as greedy
             } else if peek() == 0x2B {
-                throw error("possessive quantifiers ('\(text(at...i))' at offset \(at)) are not supported: they only change how a backtracking engine gives up; drop the final '+'", at: at)
+                throw error(
+                    "possessive quantifiers ('\(text(at...i))' at offset \(at)) are not supported: they only change how a backtracking engine gives up; drop the final '+'",
+                    at: at)
             }
             if let q = peek(), isQuantifier(q) {
                 throw error("nested quantifier '\(ch(q))' at offset \(i): a repetition cannot be repeated directly; wrap it in (?: ) first", at: i)
@@ -490,7 +492,8 @@ extension LinearRegex {
                 case 0x3D, 0x21:  // (?= (?!
                     throw error("lookahead ('(?\(ch(k))' at offset \(open)) is not supported: \(Self.linearReason)", at: open)
                 case 0x3E:  // (?>
-                    throw error("atomic groups ('(?>' at offset \(open)) are not supported: they only change how a backtracking engine gives up; use (?: )", at: open)
+                    throw error(
+                        "atomic groups ('(?>' at offset \(open)) are not supported: they only change how a backtracking engine gives up; use (?: )", at: open)
                 case 0x23:  // (?# comment )
                     while let c = peek(), c != 0x29 { i += 1 }
                     guard i < s.count else {
@@ -570,12 +573,12 @@ extension LinearRegex {
                 throw error("backreferences ('\\\(ch(c))' at offset \(at)) are not supported: \(Self.linearReason)", at: at)
             case 0x6B where peek() == 0x3C || peek() == 0x7B || peek() == 0x27:  // \k<name>
                 throw error("backreferences ('\\k' at offset \(at)) are not supported: \(Self.linearReason)", at: at)
-            case 0x64: return .set(Scalars.digit, negated: false)   // d
-            case 0x44: return .set(Scalars.digit, negated: true)    // D
-            case 0x77: return .set(Scalars.word, negated: false)    // w
-            case 0x57: return .set(Scalars.word, negated: true)     // W
-            case 0x73: return .set(Scalars.space, negated: false)   // s
-            case 0x53: return .set(Scalars.space, negated: true)    // S
+            case 0x64: return .set(Scalars.digit, negated: false)  // d
+            case 0x44: return .set(Scalars.digit, negated: true)  // D
+            case 0x77: return .set(Scalars.word, negated: false)  // w
+            case 0x57: return .set(Scalars.word, negated: true)  // W
+            case 0x73: return .set(Scalars.space, negated: false)  // s
+            case 0x53: return .set(Scalars.space, negated: true)  // S
             case 0x6E: return .scalar(0x0A)  // n
             case 0x74: return .scalar(0x09)  // t
             case 0x72: return .scalar(0x0D)  // r
@@ -614,10 +617,10 @@ extension LinearRegex {
                     throw error("bad escape '\\\(ch(c))' at offset \(at): expected \(want) hexadecimal digits", at: at)
                 }
                 return .scalar(try scalarValue(value.value, at: at))
-            case 0x62 where !inClass: return .assertion(.wordBoundary)     // b
+            case 0x62 where !inClass: return .assertion(.wordBoundary)  // b
             case 0x42 where !inClass: return .assertion(.notWordBoundary)  // B
-            case 0x41 where !inClass: return .assertion(.textStart)        // A
-            case 0x7A where !inClass: return .assertion(.textEnd)          // z
+            case 0x41 where !inClass: return .assertion(.textStart)  // A
+            case 0x7A where !inClass: return .assertion(.textEnd)  // z
             case 0x5A where !inClass: return .assertion(.textEndOrFinalLine)  // Z
             case 0x70, 0x50:
                 throw error("Unicode property classes ('\\\(ch(c))' at offset \(at)) are not supported; write the class out, such as [A-Za-z]", at: at)
@@ -748,14 +751,14 @@ extension LinearRegex {
     /// One NFA instruction. Scalar tests go on to the next instruction when they accept.
     struct Instruction: Sendable {
         enum Op: UInt8, Sendable {
-            case scalar        // arg: the scalar
+            case scalar  // arg: the scalar
             case foldedScalar  // arg: the folded scalar
-            case dot           // any scalar but "\n"
+            case dot  // any scalar but "\n"
             case any
-            case set           // arg: index in `sets`; asciiLow/asciiHigh: its answers for ASCII
-            case assertion     // arg: Assertion's raw value
-            case split         // arg and other: the two targets
-            case jump          // arg: the target
+            case set  // arg: index in `sets`; asciiLow/asciiHigh: its answers for ASCII
+            case assertion  // arg: Assertion's raw value
+            case split  // arg and other: the two targets
+            case jump  // arg: the target
             case match
         }
         var op: Op
@@ -848,7 +851,8 @@ extension LinearRegex {
         init(_ tree: Node, size: Int, sets specs: [SetSpec]) throws(LinearRegex.SyntaxError) {
             if size + 1 > LinearRegex.maxInstructions {
                 throw LinearRegex.SyntaxError(
-                    message: "pattern is too large: it compiles to more than \(LinearRegex.maxInstructions) instructions (counted repetitions multiply, as in (a{1000}){1000})",
+                    message:
+                        "pattern is too large: it compiles to more than \(LinearRegex.maxInstructions) instructions (counted repetitions multiply, as in (a{1000}){1000})",
                     offset: nil)
             }
             code.reserveCapacity(size + 1)
@@ -1065,7 +1069,9 @@ extension LinearRegex {
                         if anchoredAtStart && stamp > 1 { return false }
                         if usesPrefilter {
                             while cur != end {
-                                let wanted = cur < 64 ? firstLow >> UInt64(cur) & 1 != 0
+                                let wanted =
+                                    cur < 64
+                                    ? firstLow >> UInt64(cur) & 1 != 0
                                     : cur < 128 ? firstHigh >> UInt64(cur - 64) & 1 != 0 : firstNonASCII
                                 if wanted { break }
                                 prev = cur

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Foundation
 import Synchronization
@@ -101,7 +101,8 @@ public final class FileSink: Sendable {
                     let code = errno
                     if code == EINTR { continue }
                     if DiskFullWait.isNoSpace(code), let diskFull,
-                       diskFull.pause("output '\(path)': \(String(cString: strerror(code))); waiting for space", attempt: waited) {
+                        diskFull.pause("output '\(path)': \(String(cString: strerror(code))); waiting for space", attempt: waited)
+                    {
                         waited += 1
                         continue
                     }

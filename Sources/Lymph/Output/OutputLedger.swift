@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 import Foundation
 import GRDB
@@ -103,7 +103,8 @@ public final class OutputLedger: Sendable {
                     let before = Self.read(path: sink.path, device: device, inode: inode, offset: start, count: record.fingerprintLength)
                     if let before, Self.fingerprint(before[...]) == record.fingerprint {
                         guard ftruncate(sink.fd, off_t(record.length)) == 0 else {
-                            throw OutputError(path: sink.path, message: "cannot cut back to its committed length \(record.length): \(String(cString: strerror(errno)))")
+                            throw OutputError(
+                                path: sink.path, message: "cannot cut back to its committed length \(record.length): \(String(cString: strerror(errno)))")
                         }
                         outcome = .cut(bytes: length - record.length)
                         length = record.length
@@ -116,17 +117,25 @@ public final class OutputLedger: Sendable {
             }
             log(outcome, path: sink.path, length: length, logger: logger)
             reconciled.append((sink.path, outcome))
-            let tail = shared ? [] : Self.read(path: sink.path, device: device, inode: inode,
-                                               offset: max(0, length - Int64(WriteProgress.tailLimit)), count: Int(min(length, Int64(WriteProgress.tailLimit))))
+            let tail =
+                shared
+                ? []
+                : Self.read(
+                    path: sink.path, device: device, inode: inode,
+                    offset: max(0, length - Int64(WriteProgress.tailLimit)), count: Int(min(length, Int64(WriteProgress.tailLimit))))
             let written = sink.progress.withLock { p in
                 p.seed(tail ?? [])
                 return p.total
             }
             let trusted = sink.progress.withLock { $0.trustedBytes }
-            records.append(.init(realPath: realPath, path: sink.path, device: device, inode: inode, length: length,
-                                 fingerprint: Self.fingerprint(trusted), fingerprintLength: trusted.count, shared: shared))
-            entries.append(Entry(sink: sink, realPath: realPath, device: device, inode: inode, committedLength: length,
-                                 writtenAtCommit: written, shared: shared))
+            records.append(
+                .init(
+                    realPath: realPath, path: sink.path, device: device, inode: inode, length: length,
+                    fingerprint: Self.fingerprint(trusted), fingerprintLength: trusted.count, shared: shared))
+            entries.append(
+                Entry(
+                    sink: sink, realPath: realPath, device: device, inode: inode, committedLength: length,
+                    writtenAtCommit: written, shared: shared))
         }
         if !records.isEmpty {
             // Where each file starts is committed work too: a crash before the first commit
@@ -159,24 +168,29 @@ public final class OutputLedger: Sendable {
                     if written == e.writtenAtCommit { entries[i] = e; continue }
                 } else if size > expected {
                     shared = true
-                    if !e.warnedShared { logger.warning("""
-                        '\(e.sink.path)' grew by \(size - expected) bytes Lymph did not write since the last commit: another \
-                        program appends to it. It is marked shared and never cut back after a crash: events processed \
-                        since the last commit before a crash may appear twice in it
-                        """) }
+                    if !e.warnedShared {
+                        logger.warning(
+                            """
+                            '\(e.sink.path)' grew by \(size - expected) bytes Lymph did not write since the last commit: another \
+                            program appends to it. It is marked shared and never cut back after a crash: events processed \
+                            since the last commit before a crash may appear twice in it
+                            """)
+                    }
                     e.warnedShared = true
                 } else {
                     // Truncated behind Lymph's back (copytruncate, say): the bytes at its end are
                     // no longer known, so the fingerprint starts over with the next write.
                     e.sink.progress.withLock { $0.trustedTail = 0 }
-                    logger.warning("""
+                    logger.warning(
+                        """
                         '\(e.sink.path)' is \(expected - size) bytes shorter than what Lymph wrote to it (truncated by another \
                         program?): its length now is taken as committed
                         """)
                 }
                 let trusted = e.sink.progress.withLock { $0.trustedBytes }
-                let record = StateStore.OutputFileRecord(realPath: e.realPath, path: e.sink.path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-                                                         length: size, fingerprint: Self.fingerprint(trusted), fingerprintLength: trusted.count, shared: shared)
+                let record = StateStore.OutputFileRecord(
+                    realPath: e.realPath, path: e.sink.path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+                    length: size, fingerprint: Self.fingerprint(trusted), fingerprintLength: trusted.count, shared: shared)
                 try StateStore.recordOutputFile(db, record, at: now)
                 e.staged = (size, written, shared)
                 entries[i] = e
@@ -209,15 +223,25 @@ public final class OutputLedger: Sendable {
         case .new, .unchanged:
             logger.debug("'\(path)': \(length) bytes, as committed")
         case .cut(let bytes):
-            logger.notice("cut \(bytes) bytes from '\(path)' back to its committed length \(length): they were written after the last commit, and their events are processed again")
+            logger.notice(
+                "cut \(bytes) bytes from '\(path)' back to its committed length \(length): they were written after the last commit, and their events are processed again"
+            )
         case .replaced:
-            logger.warning("'\(path)' is not the file Lymph last committed to (another device or inode: rotated or replaced): left as is, and its length \(length) is taken as committed; events processed since the last commit before a crash may appear twice (in the old file and again here)")
+            logger.warning(
+                "'\(path)' is not the file Lymph last committed to (another device or inode: rotated or replaced): left as is, and its length \(length) is taken as committed; events processed since the last commit before a crash may appear twice (in the old file and again here)"
+            )
         case .recreated:
-            logger.notice("'\(path)' is a new file since the last commit (the old one was moved away or removed): nothing to cut; events processed since that commit may appear both in the old file and here")
+            logger.notice(
+                "'\(path)' is a new file since the last commit (the old one was moved away or removed): nothing to cut; events processed since that commit may appear both in the old file and here"
+            )
         case .shorter(let by):
-            logger.warning("'\(path)' is \(by) bytes shorter than its committed length (truncated by someone): left as is, and its length \(length) is taken as committed; events processed since the last commit before a crash may appear twice")
+            logger.warning(
+                "'\(path)' is \(by) bytes shorter than its committed length (truncated by someone): left as is, and its length \(length) is taken as committed; events processed since the last commit before a crash may appear twice"
+            )
         case .changed:
-            logger.warning("'\(path)' changed before its committed length since the last commit (its last committed bytes differ; another program rewrote it): not cut, and its length \(length) is taken as committed; events processed since the last commit before a crash may appear twice")
+            logger.warning(
+                "'\(path)' changed before its committed length since the last commit (its last committed bytes differ; another program rewrote it): not cut, and its length \(length) is taken as committed; events processed since the last commit before a crash may appear twice"
+            )
         case .shared:
             logger.info("'\(path)' is shared with another program that appends to it: not cut back (at-least-once for this file)")
         }

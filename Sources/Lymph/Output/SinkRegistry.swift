@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 import Foundation
 import Synchronization
@@ -69,7 +69,8 @@ public final class SinkRegistry: Sendable {
             do throws(OutputError) {
                 var sink = try FileSink.append(path: path, diskFull: diskFull)
                 if let identity = FileIdentity(descriptor: sink.fd),
-                   let same = sinks.values.first(where: { FileIdentity(descriptor: $0.fd) == identity }) {
+                    let same = sinks.values.first(where: { FileIdentity(descriptor: $0.fd) == identity })
+                {
                     sink.close()
                     sink = same
                 }

@@ -25,8 +25,10 @@ public struct DeadLetter: Sendable {
 
     /// A record of `origin`, read at `source`, rejected by `stage`; with `resume`, replay continues
     /// at that stage.
-    public init(stage: String, reason: String, message: String, source: SourcePosition, origin: ItemOrigin,
-                resume: (point: ResumePoint, event: ArraySlice<UInt8>)? = nil) {
+    public init(
+        stage: String, reason: String, message: String, source: SourcePosition, origin: ItemOrigin,
+        resume: (point: ResumePoint, event: ArraySlice<UInt8>)? = nil
+    ) {
         self.stage = stage
         self.reason = reason
         self.message = message

@@ -56,11 +56,13 @@ public final class Pipeline: Sendable {
     /// `requireStore`: open the store even when no stage keeps state (`lymph serve`'s spool).
     /// `sinks`: where outputs, log stages and dead letters go (files opened on demand unless
     /// given; `lymph test` gives one that keeps them in memory). `clock`: the time stages see.
-    public static func open(_ spec: PipelineSpec, overrides: Overrides = Overrides(),
-                            environment: [String: String] = ProcessInfo.processInfo.environment,
-                            now: Double = Timestamp.now(), requireStore: Bool = false,
-                            storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil,
-                            sinks: SinkRegistry? = nil, clock: @escaping @Sendable () -> Double = { Timestamp.now() }) throws -> Pipeline {
+    public static func open(
+        _ spec: PipelineSpec, overrides: Overrides = Overrides(),
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        now: Double = Timestamp.now(), requireStore: Bool = false,
+        storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil,
+        sinks: SinkRegistry? = nil, clock: @escaping @Sendable () -> Double = { Timestamp.now() }
+    ) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
@@ -75,36 +77,43 @@ public final class Pipeline: Sendable {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
         }
-        return try build(spec, store: store, lock: lock, diskFull: diskFull, sinks: sinks ?? SinkRegistry(diskFull: diskFull),
-                         environment: environment, now: now, clock: clock)
+        return try build(
+            spec, store: store, lock: lock, diskFull: diskFull, sinks: sinks ?? SinkRegistry(diskFull: diskFull),
+            environment: environment, now: now, clock: clock)
     }
 
     /// The pipeline file as edited since, over this pipeline's store and its lock (`lymph
     /// serve`'s reload): a running process keeps its store, so `state` stays as it is, whatever
     /// `spec` says. Secrets are read first. Stages and outputs are new; this pipeline is left
     /// as it was, and the caller closes it once it no longer runs.
-    public func reloaded(_ spec: PipelineSpec, environment: [String: String] = ProcessInfo.processInfo.environment,
-                         now: Double = Timestamp.now()) throws -> Pipeline {
+    public func reloaded(
+        _ spec: PipelineSpec, environment: [String: String] = ProcessInfo.processInfo.environment,
+        now: Double = Timestamp.now()
+    ) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
         var spec = spec
         spec.statePath = self.spec.statePath
-        return try Self.build(spec, store: store, lock: lock, diskFull: diskFull, sinks: SinkRegistry(diskFull: diskFull),
-                              environment: environment, now: now, clock: clock)
+        return try Self.build(
+            spec, store: store, lock: lock, diskFull: diskFull, sinks: SinkRegistry(diskFull: diskFull),
+            environment: environment, now: now, clock: clock)
     }
 
     /// Stages and outputs over an open store.
-    private static func build(_ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, sinks: SinkRegistry,
-                              environment: [String: String], now: Double, clock: @escaping @Sendable () -> Double) throws -> Pipeline {
+    private static func build(
+        _ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, sinks: SinkRegistry,
+        environment: [String: String], now: Double, clock: @escaping @Sendable () -> Double
+    ) throws -> Pipeline {
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)
         let tickets = store.map { TicketBook(store: $0) }
         var stages: [RunningStage] = []
         for (offset, entry) in spec.stages.enumerated() {
-            let env = StageBuildEnvironment(pipelineName: spec.name, stageName: entry.name, hasExplicitName: entry.hasExplicitName,
-                                            stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now,
-                                            clock: clock)
+            let env = StageBuildEnvironment(
+                pipelineName: spec.name, stageName: entry.name, hasExplicitName: entry.hasExplicitName,
+                stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now,
+                clock: clock)
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
         let replays = try ReplayLedger(store: store, now: now)
@@ -113,13 +122,16 @@ public final class Pipeline: Sendable {
         if let store, store.location != ":memory:" {
             outputs = try OutputLedger.open(store: store, sinks: sinks.openFiles)
         }
-        return Pipeline(spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, replays: replays,
-                        output: output, deadLetters: deadLetters, sinks: sinks, outputs: outputs, clock: clock)
+        return Pipeline(
+            spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, replays: replays,
+            output: output, deadLetters: deadLetters, sinks: sinks, outputs: outputs, clock: clock)
     }
 
-    private init(spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage],
-                 replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry, outputs: OutputLedger?,
-                 clock: @escaping @Sendable () -> Double) {
+    private init(
+        spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage],
+        replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry, outputs: OutputLedger?,
+        clock: @escaping @Sendable () -> Double
+    ) {
         self.spec = spec
         self.store = store
         self.lock = lock

@@ -77,7 +77,8 @@ public struct PipelineRunner: Sendable {
         summary.seconds = Self.seconds(clock.now - start)
         // A signal after the last input was read interrupted nothing.
         summary.interruptedBy = reader.finished ? 0 : control.stopSignal
-        summary.stages = [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0])]
+        summary.stages =
+            [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0])]
             + pipeline.stages.enumerated().map { RunSummary.StageLine(name: $1.name, kind: $1.kind, stats: totals[$0 + 1]) }
         return summary
     }
@@ -112,7 +113,8 @@ public struct PipelineRunner: Sendable {
                     pipeline.replays.pendingNotWritten()
                     pipeline.outputs?.pendingNotWritten()
                     guard error.isDiskFull, let wait = pipeline.diskFull,
-                          wait.pause("\(error); waiting for space", attempt: waited) else { throw error }
+                        wait.pause("\(error); waiting for space", attempt: waited)
+                    else { throw error }
                     waited += 1
                 }
             }
@@ -202,8 +204,10 @@ public struct PipelineRunner: Sendable {
             try commitPending(source: source)
         }
         for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }
-        observer?(BatchReport(stageNames: [pipeline.parse.name] + pipeline.stages.map(\.name), stats: batch.stats, stageSeconds: batch.stageSeconds,
-                              itemsRead: batch.itemsRead, passed: batch.passed, deadLetters: batch.deadLetterCount))
+        observer?(
+            BatchReport(
+                stageNames: [pipeline.parse.name] + pipeline.stages.map(\.name), stats: batch.stats, stageSeconds: batch.stageSeconds,
+                itemsRead: batch.itemsRead, passed: batch.passed, deadLetters: batch.deadLetterCount))
         summary.itemsRead += batch.itemsRead
         summary.passed += batch.passed
         summary.deadLetters += batch.deadLetterCount
@@ -404,10 +408,13 @@ extension PipelineRunner {
             }
             guard let index = targets[n], let key = keys[n] else {
                 let now = stages.first { $0.name == point.stage }.map { " (a stage of that name is now a '\($0.kind)' stage)" } ?? ""
-                let message = "this record resumes at stage '\(point.stage.cutForMessage())' ('\(point.kind)'), which pipeline '\(pipeline.spec.name)' no longer has\(now); "
+                let message =
+                    "this record resumes at stage '\(point.stage.cutForMessage())' ('\(point.kind)'), which pipeline '\(pipeline.spec.name)' no longer has\(now); "
                     + "give the stage its name back and replay again: the stages before it already ran for this event"
-                batch.deadLetters.append(DeadLetter(stage: pipeline.parse.name, reason: ResumePoint.stageMissingReason, message: message,
-                                                    source: event.source, origin: event.origin, resume: (point, event.document.bytes)))
+                batch.deadLetters.append(
+                    DeadLetter(
+                        stage: pipeline.parse.name, reason: ResumePoint.stageMissingReason, message: message,
+                        source: event.source, origin: event.origin, resume: (point, event.document.bytes)))
                 continue
             }
             if replayed.next() == true {

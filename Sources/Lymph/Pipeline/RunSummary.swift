@@ -75,7 +75,9 @@ public struct RunSummary: Sendable {
         lines.append("  " + "stage".padding(toLength: width, withPad: " ", startingAt: 0) + "        in       out   dropped   dead")
         for s in stages {
             let name = s.name.padding(toLength: width, withPad: " ", startingAt: 0)
-            var line = "  \(name) " + [s.stats.received, s.stats.emitted, s.stats.droppedTotal, s.stats.deadLetters]
+            var line =
+                "  \(name) "
+                + [s.stats.received, s.stats.emitted, s.stats.droppedTotal, s.stats.deadLetters]
                 .map { String($0).leftPadded(9) }.joined(separator: " ")
             let reasons = s.stats.dropped.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }
             if !reasons.isEmpty { line += "   (" + reasons.joined(separator: ", ") + ")" }

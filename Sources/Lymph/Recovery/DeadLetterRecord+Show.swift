@@ -36,8 +36,10 @@ extension DeadLetterRecord {
         return Self.range(of: Self.signatureHeader, in: raw) != nil
     }
 
-    private static func write(_ value: JSONValue, key: ArraySlice<UInt8>?, depth: Int, pretty: Bool, rawHasSignature: Bool,
-                              into out: inout [UInt8]) {
+    private static func write(
+        _ value: JSONValue, key: ArraySlice<UInt8>?, depth: Int, pretty: Bool, rawHasSignature: Bool,
+        into out: inout [UInt8]
+    ) {
         func newline(_ level: Int) {
             guard pretty else { return }
             out.append(0x0A)
@@ -127,8 +129,9 @@ extension DeadLetterRecord {
     }
 
     static func equalIgnoringCase(_ a: some Collection<UInt8>, _ lowercase: [UInt8]) -> Bool {
-        a.count == lowercase.count && zip(a, lowercase).allSatisfy { x, y in
-            (x >= 0x41 && x <= 0x5A ? x | 0x20 : x) == y
-        }
+        a.count == lowercase.count
+            && zip(a, lowercase).allSatisfy { x, y in
+                (x >= 0x41 && x <= 0x5A ? x | 0x20 : x) == y
+            }
     }
 }

@@ -42,7 +42,8 @@ public struct DeadLetterRecord: Sendable {
         let root = document.root
         guard root.kind == .object else { throw Unreadable(description: "not a JSON object") }
         guard let error = root.member("error"), error.kind == .object,
-              let stage = error.member("stage")?.string, let reason = error.member("reason")?.string else {
+            let stage = error.member("stage")?.string, let reason = error.member("reason")?.string
+        else {
             throw Unreadable(description: #"no "error" object with a "stage" and a "reason""#)
         }
         let at = root.member("at")?.string
@@ -78,8 +79,10 @@ extension DeadLetterRecord {
 
     /// Reads `path` up to line `number` (1-based, blank lines counted) and no further; a number
     /// under 1 is past the end without reading.
-    public static func lookUp(line number: Int, in path: String,
-                              maxLineBytes: Int = NDJSONLines.defaultMaxLineBytes) throws -> Lookup {
+    public static func lookUp(
+        line number: Int, in path: String,
+        maxLineBytes: Int = NDJSONLines.defaultMaxLineBytes
+    ) throws -> Lookup {
         var found: Lookup?
         var lines = 0
         guard number >= 1 else { return .beyondEnd(lines: 0) }

@@ -60,8 +60,10 @@ public struct DeadLetterSummary: Sendable {
     /// Reads `path`. `stageOrder` (the pipeline's stage names, parse first) orders the groups;
     /// stages it does not name follow in order of first appearance. A missing file is a summary
     /// with `exists == false`; a file that cannot be read throws.
-    public static func read(path: String, stageOrder: [String] = [],
-                            maxLineBytes: Int = NDJSONLines.defaultMaxLineBytes) throws -> DeadLetterSummary {
+    public static func read(
+        path: String, stageOrder: [String] = [],
+        maxLineBytes: Int = NDJSONLines.defaultMaxLineBytes
+    ) throws -> DeadLetterSummary {
         var st = stat()
         if stat(path, &st) != 0, errno == ENOENT {
             return DeadLetterSummary(file: path, exists: false, groups: [], unreadable: [], unreadableCount: 0, blankLines: 0)
@@ -105,8 +107,9 @@ public struct DeadLetterSummary: Sendable {
             }
             return true
         }
-        return DeadLetterSummary(file: path, exists: true, groups: ordered(groups, stageOrder: stageOrder), unreadable: unreadable,
-                                 unreadableCount: unreadableCount, blankLines: blank)
+        return DeadLetterSummary(
+            file: path, exists: true, groups: ordered(groups, stageOrder: stageOrder), unreadable: unreadable,
+            unreadableCount: unreadableCount, blankLines: blank)
     }
 
     struct GroupKey: Hashable {
@@ -136,8 +139,10 @@ public struct DeadLetterSummary: Sendable {
         var object: [String: Any] = [
             "file": file, "exists": exists, "records": records, "resumes": resumes, "from_start": records - resumes,
             "groups": groups.map { g -> [String: Any] in
-                ["stage": g.stage, "reason": g.reason, "count": g.count, "resumes": g.resumes, "from_start": g.fromStart,
-                 "oldest": g.oldest ?? NSNull(), "newest": g.newest ?? NSNull(), "example": g.example, "first_line": g.firstLine]
+                [
+                    "stage": g.stage, "reason": g.reason, "count": g.count, "resumes": g.resumes, "from_start": g.fromStart,
+                    "oldest": g.oldest ?? NSNull(), "newest": g.newest ?? NSNull(), "example": g.example, "first_line": g.firstLine,
+                ]
             },
             "unreadable": ["count": unreadableCount, "lines": unreadable.map { ["line": $0.line, "why": $0.why] as [String: Any] }] as [String: Any],
             "blank_lines": blankLines,

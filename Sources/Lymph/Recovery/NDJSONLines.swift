@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads a file line by line in fixed-size blocks, for the commands that look into dead-letter
@@ -26,8 +26,10 @@ public enum NDJSONLines {
     }
 
     /// Calls `body` with each line and its number until it returns false or the file ends.
-    public static func forEach(path: String, maxLineBytes: Int = defaultMaxLineBytes,
-                               _ body: (_ number: Int, _ line: Line) throws -> Bool) throws {
+    public static func forEach(
+        path: String, maxLineBytes: Int = defaultMaxLineBytes,
+        _ body: (_ number: Int, _ line: Line) throws -> Bool
+    ) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw RecoveryFileError(path: path, message: "cannot read: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -36,8 +38,10 @@ public enum NDJSONLines {
 
     /// The loop itself, on an open descriptor; `readSize` is small in tests so that block ends
     /// fall everywhere.
-    static func forEach(descriptor fd: Int32, path: String, maxLineBytes: Int, readSize: Int,
-                        _ body: (_ number: Int, _ line: Line) throws -> Bool) throws {
+    static func forEach(
+        descriptor fd: Int32, path: String, maxLineBytes: Int, readSize: Int,
+        _ body: (_ number: Int, _ line: Line) throws -> Bool
+    ) throws {
         var block = [UInt8](repeating: 0, count: readSize)
         // The start of a line that crossed a block's end (at most `maxLineBytes`).
         var carried: [UInt8] = []

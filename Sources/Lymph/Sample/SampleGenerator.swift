@@ -2,11 +2,11 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What `SampleGenerator` produces. Same options (including the seed) give the same bytes.
@@ -128,7 +128,9 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
         // Ordered by knownTypes so the order given in `types` does not change output.
         kinds = EventKind.allCases.filter { options.types.contains(Self.knownTypes[$0.rawValue]) }
         var total = 0
-        cumulativeWeights = kinds.map { total += $0.weight; return total }
+        cumulativeWeights = kinds.map {
+            total += $0.weight; return total
+        }
         if let secret = options.signingSecret {
             signer = HMAC<SHA256>(key: SymmetricKey(data: secret))
             defects = Defect.allCases
@@ -427,11 +429,15 @@ public struct SampleGenerator: Sequence, IteratorProtocol, Sendable {
             let sensor = random.int(in: 1...equipment.kind.sensorCount)
             let transition = random.below(100)
             let (previous, status): (SensorStatus, SensorStatus) =
-                transition < 35 ? (.online, .offline)
-                : transition < 65 ? (.offline, .online)
-                : transition < 80 ? (.online, .error)
-                : transition < 92 ? (.error, .online)
-                : transition < 96 ? (.offline, .error) : (.error, .offline)
+                transition < 35
+                ? (.online, .offline)
+                : transition < 65
+                    ? (.offline, .online)
+                    : transition < 80
+                        ? (.online, .error)
+                        : transition < 92
+                            ? (.error, .online)
+                            : transition < 96 ? (.offline, .error) : (.error, .offline)
             out.literal(#"{"sensor_id":""#)
             out.sensor(equipment, sensor)
             out.literal(#"","equipment_id":""#)
@@ -566,11 +572,11 @@ extension SampleGenerator {
 
     private static func systemWrite(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
         #if canImport(Darwin)
-        Darwin.write(fd, pointer, count)
+            Darwin.write(fd, pointer, count)
         #elseif canImport(Musl)
-        Musl.write(fd, pointer, count)
+            Musl.write(fd, pointer, count)
         #else
-        Glibc.write(fd, pointer, count)
+            Glibc.write(fd, pointer, count)
         #endif
     }
 

@@ -23,7 +23,8 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
     public var problem: String? {
         switch self {
         case .environment(let name):
-            return ExecEnvironment.isValidName(name) ? nil : "'\(name.cutForMessage())' is not an environment variable name (letters, digits and '_', not starting with a digit)"
+            return ExecEnvironment.isValidName(name)
+                ? nil : "'\(name.cutForMessage())' is not an environment variable name (letters, digits and '_', not starting with a digit)"
         case .file(let path):
             return path.allSatisfy(\.isWhitespace) ? "the file path is blank" : nil
         }

@@ -41,14 +41,15 @@ public final class SQLiteSpoolStore: SpoolBackend {
             // Webhooks accepted by `lymph serve`, oldest first. AUTOINCREMENT: a sequence number
             // is never reused, so arrival order survives deletes and restarts. IF NOT EXISTS: an
             // older spool file has both tables already, with its entries.
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS lymph_spool (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    received_at REAL NOT NULL,
-                    item BLOB NOT NULL
-                );
-                CREATE TABLE IF NOT EXISTS lymph_health (at REAL NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS lymph_spool (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        received_at REAL NOT NULL,
+                        item BLOB NOT NULL
+                    );
+                    CREATE TABLE IF NOT EXISTS lymph_health (at REAL NOT NULL);
+                    """)
         }
         return m
     }
@@ -95,7 +96,8 @@ public final class SQLiteSpoolStore: SpoolBackend {
         try readOneStatement { db in
             var out: [SpoolEntry] = []
             var bytes = 0
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT seq, received_at, item FROM lymph_spool WHERE seq > ? ORDER BY seq LIMIT ?"), arguments: [seq, limit])
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT seq, received_at, item FROM lymph_spool WHERE seq > ? ORDER BY seq LIMIT ?"), arguments: [seq, limit])
             while let row = try rows.next() {
                 let item: [UInt8] = (row[2] as Data?).map { [UInt8]($0) } ?? []
                 out.append(SpoolEntry(seq: row[0], receivedAt: row[1], item: item))

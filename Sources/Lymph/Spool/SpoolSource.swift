@@ -60,8 +60,10 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     /// wait for the other's lock, and SQLite's busy wait sleeps in steps of milliseconds, which
     /// answers would feel); anything else may pass the backend itself.
     /// `handoffSignaturesChecked`: see the property.
-    public init(backend: Backend, deleter: any SpoolEntryDeleter, handoff: SpoolHandoff? = nil, handoffSignaturesChecked: Bool = false,
-                doorbell: Doorbell, maxItemBytes: Int) {
+    public init(
+        backend: Backend, deleter: any SpoolEntryDeleter, handoff: SpoolHandoff? = nil, handoffSignaturesChecked: Bool = false,
+        doorbell: Doorbell, maxItemBytes: Int
+    ) {
         self.backend = backend
         self.deleter = deleter
         self.handoff = handoff

@@ -8,10 +8,12 @@ import GRDB
 extension StateStore {
     /// Spool entries through `seq` are done: their work is committed in this transaction.
     static func recordSpoolProgress(_ db: Database, doneThrough seq: Int64) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO lymph_spool_progress (id, done_through) VALUES (1, ?)
-            ON CONFLICT (id) DO UPDATE SET done_through = excluded.done_through
-            """).execute(arguments: [seq])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO lymph_spool_progress (id, done_through) VALUES (1, ?)
+                ON CONFLICT (id) DO UPDATE SET done_through = excluded.done_through
+                """
+        ).execute(arguments: [seq])
     }
 
     /// The last spool entry whose work is committed, or nil when none is recorded.

@@ -38,16 +38,18 @@ public final class ExecStage: Stage {
         signal(SIGCHLD, SIG_DFL)
         switch spec.mode {
         case .event:
-            eventRunner = ExecEventRunner(command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
-                                          maxOutput: spec.maxOutput, logger: logger, redact: redact)
+            eventRunner = ExecEventRunner(
+                command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
+                maxOutput: spec.maxOutput, logger: logger, redact: redact)
             streamWorkers = []
         case .stream:
             eventRunner = nil
             streamWorkers = (0..<spec.workers).map { n in
                 var l = logger
                 l[metadataKey: "worker"] = "\(n + 1)"
-                return StreamWorker(command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
-                                    maxInFlight: spec.maxInFlight, maxLineBytes: spec.maxOutput, logger: l, redact: redact)
+                return StreamWorker(
+                    command: spec.command, environment: environment, stageName: stageName, timeout: spec.timeout,
+                    maxInFlight: spec.maxInFlight, maxLineBytes: spec.maxOutput, logger: l, redact: redact)
             }
         }
     }
@@ -136,8 +138,9 @@ public final class ExecStage: Stage {
                 let slot = SlotRelease(slots)
                 group.addTask {
                     defer { slot.release() }
-                    let ran = await runner.run(Self.line(event), eventID: event.id, eventType: String(decoding: event.typeBytes, as: UTF8.self),
-                                               processEnded: { slot.release() })
+                    let ran = await runner.run(
+                        Self.line(event), eventID: event.id, eventType: String(decoding: event.typeBytes, as: UTF8.self),
+                        processEnded: { slot.release() })
                     switch ran {
                     case .failure(let f):
                         return (index, .failure(f))
@@ -149,7 +152,8 @@ public final class ExecStage: Stage {
                             return (index, ExecOutputParser.events(fromOutput: stdout, replacing: event, stage: stageName))
                         case .ignore:
                             if !stdout.isEmpty {
-                                let text = redact(String(decoding: stdout.prefix(2048 + redact.longest), as: UTF8.self)).trimmingCharacters(in: .whitespacesAndNewlines)
+                                let text = redact(String(decoding: stdout.prefix(2048 + redact.longest), as: UTF8.self)).trimmingCharacters(
+                                    in: .whitespacesAndNewlines)
                                 var l = logger
                                 l[metadataKey: "event_id"] = "\(event.id)"
                                 l.info("plugin stdout: \(text)\(stdout.count > 2048 ? "…" : "")")

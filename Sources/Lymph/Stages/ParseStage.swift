@@ -70,14 +70,20 @@ public struct ParseStage: Sendable {
     /// `document`: the item's bytes already parsed, when the caller has them.
     func parse(_ item: RawItem, document: JSONDocument?) -> Result {
         if item.oversize {
-            return .rejected(DeadLetter(stage: name, reason: Reason.tooLarge.rawValue, message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
+            return .rejected(
+                DeadLetter(
+                    stage: name, reason: Reason.tooLarge.rawValue,
+                    message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source,
+                    origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
             return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, prepared: item.prepared))
         } catch let r as Rejection {
             return .rejected(DeadLetter(stage: name, reason: r.reason.rawValue, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
-            return .rejected(DeadLetter(stage: name, reason: Reason.invalid.rawValue, message: "\(error)", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes)))
+            return .rejected(
+                DeadLetter(
+                    stage: name, reason: Reason.invalid.rawValue, message: "\(error)", source: item.source, origin: ItemOrigin(form: .raw, bytes: item.bytes)))
         }
     }
 
@@ -87,7 +93,8 @@ public struct ParseStage: Sendable {
     func rejectedOrigin(_ bytes: ArraySlice<UInt8>) -> ItemOrigin {
         // One level less than the limit: the dead-letter record adds one around a delivery.
         if let doc = try? JSONDocument(parsing: bytes, maxDepth: JSONParser.defaultMaxDepth - 1),
-           doc.root.member(Self.headersKey)?.kind == .object, doc.root.member(Self.bodyKey)?.kind == .string {
+            doc.root.member(Self.headersKey)?.kind == .object, doc.root.member(Self.bodyKey)?.kind == .string
+        {
             return ItemOrigin(form: .delivery, bytes: doc.root.rawBytes)  // without surrounding blanks, as replay reads it
         }
         if let doc = try? JSONDocument(parsing: bytes), doc.root.member(Self.errorKey) != nil {
@@ -123,8 +130,10 @@ public struct ParseStage: Sendable {
 
     /// `prepared` (see `RawItem`) holds for the item itself, not for a delivery replayed from
     /// inside a dead-letter record.
-    func parseItem(_ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil,
-                   prepared: PreparedDelivery? = nil) throws -> Event {
+    func parseItem(
+        _ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil,
+        prepared: PreparedDelivery? = nil
+    ) throws -> Event {
         let tooLarge = Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)")
         if bytes.count > maxRecordBytes { throw tooLarge }
         let doc: JSONDocument
@@ -144,8 +153,9 @@ public struct ParseStage: Sendable {
         // Only Lymph's own dead-letter records may be longer than max_bytes (`maxRecordBytes`).
         if bytes.count > maxBytes && !(replayDepth < 4 && fields.error >= 0 && !(fields.headers >= 0 && fields.body >= 0)) { throw tooLarge }
         if fields.headers >= 0 && fields.body >= 0 {
-            return try parseDelivery(doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
-                                     prepared: prepared)
+            return try parseDelivery(
+                doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
+                prepared: prepared)
         }
         if replayDepth < 4, fields.error >= 0 {
             if let resume = root.member(Self.resumeKey) {
@@ -192,7 +202,8 @@ public struct ParseStage: Sendable {
             guard let elements = list.elements else { throw invalid("'claims' must be a list") }
             for claim in elements {
                 guard let dedup = claim.member("stage")?.string, let text = claim.member("key")?.string,
-                      let key = Data(base64Encoded: text) else { throw invalid("'claims' must hold {\"stage\", \"key\" (base64)} objects") }
+                    let key = Data(base64Encoded: text)
+                else { throw invalid("'claims' must hold {\"stage\", \"key\" (base64)} objects") }
                 claims.append(ResumePoint.Claim(stage: dedup, key: Array(key)))
             }
         }
@@ -214,7 +225,8 @@ public struct ParseStage: Sendable {
         }
         var position = source
         if let first = record.member("source"), let file = first.member("file")?.string, let line = first.member("line")?.double,
-           line >= 0, line < 1e15, line == line.rounded() {
+            line >= 0, line < 1e15, line == line.rounded()
+        {
             position = SourcePosition(file: file, line: Int(line))
         }
         var e = Event(document: doc, fields: fields, source: position, origin: origin, delivery: nil)
@@ -224,8 +236,10 @@ public struct ParseStage: Sendable {
 
     /// `prepared`: what the process that received it already did (see `PreparedDelivery`); its
     /// parsed body is used only when it has no line breaks to strip.
-    func parseDelivery(_ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition,
-                       prepared: PreparedDelivery? = nil) throws -> Event {
+    func parseDelivery(
+        _ doc: JSONDocument, headers: JSONValue, body: JSONValue, source: SourcePosition,
+        prepared: PreparedDelivery? = nil
+    ) throws -> Event {
         guard headers.kind == .object else {
             throw Rejection(reason: .invalidDelivery, message: "delivery 'headers' must be an object of header names to values")
         }
@@ -252,9 +266,11 @@ public struct ParseStage: Sendable {
         }
         let fields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
-        return Event(document: eventDoc, fields: fields, source: source, origin: nil,
-                     delivery: Delivery(document: doc, headersIndex: headers.index, bodyIndex: body.index, unescapedBody: unescapedBody,
-                                        prepared: prepared))
+        return Event(
+            document: eventDoc, fields: fields, source: source, origin: nil,
+            delivery: Delivery(
+                document: doc, headersIndex: headers.index, bodyIndex: body.index, unescapedBody: unescapedBody,
+                prepared: prepared))
     }
 
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
@@ -275,7 +291,9 @@ public struct ParseStage: Sendable {
         }
         let created = try field(fields.createdAt, "created_at")
         guard let createdBytes = doc.stringBytes(at: created), Timestamp.parse(createdBytes) != nil else {
-            throw Rejection(reason: .invalidField, message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(value(created)))")
+            throw Rejection(
+                reason: .invalidField,
+                message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(value(created)))")
         }
         let data = try field(fields.data, "data")
         guard doc.entry(data).kind == .object else {

@@ -106,10 +106,12 @@ public struct ScheduleMaintenanceStage: Stage {
             let action = try string(options.action, "recommended action")
             let failureText = try string(options.failureTime, "predicted failure time")
             guard let failure = Timestamp.parse(failureText) else {
-                throw Rejection(reason: .invalidField, message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(failureText)'")
+                throw Rejection(
+                    reason: .invalidField, message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(failureText)'")
             }
             guard failure > created else {
-                throw Rejection(reason: .pastFailureTime, message: "predicted_failure_time \(failureText) is not after the event's created_at: nothing left to schedule")
+                throw Rejection(
+                    reason: .pastFailureTime, message: "predicted_failure_time \(failureText) is not after the event's created_at: nothing left to schedule")
             }
             let left = failure - created
             let priority: Ticket.Priority
@@ -122,17 +124,20 @@ public struct ScheduleMaintenanceStage: Stage {
             } else {
                 priority = .low
             }
-            return TicketRequest(equipmentID: equipment, action: action, priority: priority,
-                                 dueBy: max(failure - options.leadTime, created), sourceEventID: event.id, at: created)
+            return TicketRequest(
+                equipmentID: equipment, action: action, priority: priority,
+                dueBy: max(failure - options.leadTime, created), sourceEventID: event.id, at: created)
         }
         if type.elementsEqual(Self.alert) {
             let severity = try string(options.severity, "severity")
             if !options.alertSeverities.contains(severity) { return nil }
             let equipment = try string(options.equipment, "equipment")
-            let action = event.value(at: options.action)?.string
+            let action =
+                event.value(at: options.action)?.string
                 ?? "Inspect \(event.value(at: options.metric)?.string ?? "equipment") on \(equipment)"
-            return TicketRequest(equipmentID: equipment, action: action, priority: Ticket.Priority(name: severity) ?? .medium,
-                                 dueBy: created + options.alertDueIn, sourceEventID: event.id, at: created)
+            return TicketRequest(
+                equipmentID: equipment, action: action, priority: Ticket.Priority(name: severity) ?? .medium,
+                dueBy: created + options.alertDueIn, sourceEventID: event.id, at: created)
         }
         return nil
     }

@@ -31,8 +31,10 @@ public final class TrackSensorsStage: Stage {
 
     /// A stage keeping sensor statuses in `store`; with `offlineTicket`, its tickets go to `book`,
     /// due `dueIn` seconds after they open; `clock` is the time at the end of the run.
-    public init(store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600,
-                clock: @escaping @Sendable () -> Double = { Timestamp.now() }) {
+    public init(
+        store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600,
+        clock: @escaping @Sendable () -> Double = { Timestamp.now() }
+    ) {
         self.store = store
         self.clock = clock
         self.book = book
@@ -67,15 +69,17 @@ public final class TrackSensorsStage: Stage {
             let eventID = event.id
             var known = state.withLock { $0.changed[sensorID] }
             if known == nil {
-                known = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [sensorID]).map(Sensor.init(row:))
+                known = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [sensorID]).map(
+                    Sensor.init(row:))
             }
             if let k = known {
                 if created < k.lastEventAt { return .drop(.stale) }
                 if k.lastEventID == eventID { return .pass }  // applied before (a replay): nothing changes
             }
             let since = (known?.status == status) ? known!.since : created
-            let sensor = Sensor(sensorID: sensorID, equipmentID: event.value(at: equipmentPath)?.string ?? known?.equipmentID,
-                                status: status, since: since, lastEventID: eventID, lastEventAt: created)
+            let sensor = Sensor(
+                sensorID: sensorID, equipmentID: event.value(at: equipmentPath)?.string ?? known?.equipmentID,
+                status: status, since: since, lastEventID: eventID, lastEventAt: created)
             state.withLock { s in
                 s.changed[sensorID] = sensor
                 s.clock = max(s.clock, created)
@@ -89,8 +93,10 @@ public final class TrackSensorsStage: Stage {
         guard let limit = offlineTicket, clock > 0 else { return }
         let recent = state.withLock { Array($0.changed.values) }
         let stored = try store.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM lymph_sensors WHERE status IN ('offline', 'error') AND since <= ?",
-                             arguments: [clock - limit]).map(Sensor.init(row:))
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM lymph_sensors WHERE status IN ('offline', 'error') AND since <= ?",
+                arguments: [clock - limit]
+            ).map(Sensor.init(row:))
         }
         var byID: [String: Sensor] = [:]
         for s in stored { byID[s.sensorID] = s }
@@ -104,9 +110,11 @@ public final class TrackSensorsStage: Stage {
                 return true
             }
             if !fresh { continue }
-            requests.append(TicketRequest(equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
-                                          priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
-                                          sourceEventID: sensor.lastEventID, at: clock))
+            requests.append(
+                TicketRequest(
+                    equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
+                    priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
+                    sourceEventID: sensor.lastEventID, at: clock))
         }
         _ = try book.apply(requests)
     }
@@ -124,7 +132,8 @@ public final class TrackSensorsStage: Stage {
             s.writing = Array(s.changed.values)
             return s.writing
         }
-        let upsert = try db.cachedStatement(sql: """
+        let upsert = try db.cachedStatement(
+            sql: """
                 INSERT INTO lymph_sensors (sensor_id, equipment_id, status, since, last_event_id, last_event_at) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(sensor_id) DO UPDATE SET equipment_id = excluded.equipment_id, status = excluded.status,
                     since = excluded.since, last_event_id = excluded.last_event_id, last_event_at = excluded.last_event_at

@@ -24,7 +24,9 @@ public struct VerifyStage: Stage {
 
     func check(_ event: Event, now: Double) -> StageOutcome {
         guard let delivery = event.delivery else {
-            return .fail(.unsigned, message: "event arrived without a signature (a plain event line, not a delivery with headers and body); verify rejects unsigned events")
+            return .fail(
+                .unsigned,
+                message: "event arrived without a signature (a plain event line, not a delivery with headers and body); verify rejects unsigned events")
         }
         // `lymph serve` checked this delivery with these secrets before spooling it.
         if delivery.prepared?.signatureChecked != true, let problem = checkSignature(delivery.headerBytes(Self.headerBytes), body: delivery.body) {

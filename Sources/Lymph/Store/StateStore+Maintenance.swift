@@ -22,16 +22,20 @@ extension StateStore {
 
     /// The ticket `id` (`mt_...`), open or closed, or nil when there is none.
     public func ticket(id: String) throws(StoreError) -> Ticket? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:)) }
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:))
+        }
     }
 
     /// Marks a ticket done (or cancelled); returns it, or nil when there is no such ticket.
     /// A closed ticket frees its job: the next request for it opens a new ticket.
     public func closeTicket(id: String, cancel: Bool, note: String?, at time: Double) throws(StoreError) -> Ticket? {
         try write { db in
-            try db.execute(sql: "UPDATE lymph_tickets SET status = ?, note = COALESCE(?, note), updated_at = ? WHERE ticket_id = ? AND status = 'open'",
-                           arguments: [cancel ? "cancelled" : "done", note, time, id])
-            return try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:))
+            try db.execute(
+                sql: "UPDATE lymph_tickets SET status = ?, note = COALESCE(?, note), updated_at = ? WHERE ticket_id = ? AND status = 'open'",
+                arguments: [cancel ? "cancelled" : "done", note, time, id])
+            return try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(
+                TicketBook.ticket(from:))
         }
     }
 
@@ -72,8 +76,9 @@ public struct Sensor: Sendable, Equatable {
     }
 
     init(row: Row) {
-        self.init(sensorID: row["sensor_id"], equipmentID: row["equipment_id"], status: row["status"], since: row["since"],
-                  lastEventID: row["last_event_id"], lastEventAt: row["last_event_at"])
+        self.init(
+            sensorID: row["sensor_id"], equipmentID: row["equipment_id"], status: row["status"], since: row["since"],
+            lastEventID: row["last_event_id"], lastEventAt: row["last_event_at"])
     }
 
     /// The sensor as a JSON object (`lymph sensors --format json`).

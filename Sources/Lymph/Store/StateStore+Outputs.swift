@@ -23,25 +23,33 @@ extension StateStore {
     /// The row for `realPath`, if any.
     func outputFile(realPath: String) throws(StoreError) -> OutputFileRecord? {
         try read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT real_path, path, device, inode, length, fingerprint, fingerprint_length, shared
-                FROM lymph_output_files WHERE real_path = ?
-                """, arguments: [realPath]).map { row in
-                OutputFileRecord(realPath: row[0], path: row[1], device: UInt64(bitPattern: row[2]), inode: UInt64(bitPattern: row[3]),
-                                 length: row[4], fingerprint: UInt64(bitPattern: row[5]), fingerprintLength: row[6], shared: row[7])
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT real_path, path, device, inode, length, fingerprint, fingerprint_length, shared
+                    FROM lymph_output_files WHERE real_path = ?
+                    """, arguments: [realPath]
+            ).map { row in
+                OutputFileRecord(
+                    realPath: row[0], path: row[1], device: UInt64(bitPattern: row[2]), inode: UInt64(bitPattern: row[3]),
+                    length: row[4], fingerprint: UInt64(bitPattern: row[5]), fingerprintLength: row[6], shared: row[7])
             }
         }
     }
 
     /// Inserts or replaces `record`'s row (inside the caller's transaction).
     static func recordOutputFile(_ db: Database, _ record: OutputFileRecord, at now: Double) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO lymph_output_files (real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, committed_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (real_path) DO UPDATE SET path = excluded.path, device = excluded.device, inode = excluded.inode,
-                length = excluded.length, fingerprint = excluded.fingerprint, fingerprint_length = excluded.fingerprint_length,
-                shared = excluded.shared, committed_at = excluded.committed_at
-            """).execute(arguments: [record.realPath, record.path, Int64(bitPattern: record.device), Int64(bitPattern: record.inode),
-                                     record.length, Int64(bitPattern: record.fingerprint), record.fingerprintLength, record.shared, now])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO lymph_output_files (real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, committed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (real_path) DO UPDATE SET path = excluded.path, device = excluded.device, inode = excluded.inode,
+                    length = excluded.length, fingerprint = excluded.fingerprint, fingerprint_length = excluded.fingerprint_length,
+                    shared = excluded.shared, committed_at = excluded.committed_at
+                """
+        ).execute(arguments: [
+            record.realPath, record.path, Int64(bitPattern: record.device), Int64(bitPattern: record.inode),
+            record.length, Int64(bitPattern: record.fingerprint), record.fingerprintLength, record.shared, now,
+        ])
     }
 }

@@ -13,12 +13,17 @@ extension StateStore {
     /// The recorded inputs, in order (empty when no run was interrupted).
     func runInputs() throws(StoreError) -> [RunInputRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT path, device, inode, head_length, head_fingerprint, done FROM lymph_run_inputs ORDER BY position
-                """).map { row in
-                RunInputRecord(identity: .init(path: row[0], device: UInt64(bitPattern: row[1]), inode: UInt64(bitPattern: row[2]),
-                                               headLength: row[3], headFingerprint: UInt64(bitPattern: row[4])),
-                               done: row[5])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT path, device, inode, head_length, head_fingerprint, done FROM lymph_run_inputs ORDER BY position
+                    """
+            ).map { row in
+                RunInputRecord(
+                    identity: .init(
+                        path: row[0], device: UInt64(bitPattern: row[1]), inode: UInt64(bitPattern: row[2]),
+                        headLength: row[3], headFingerprint: UInt64(bitPattern: row[4])),
+                    done: row[5])
             }
         }
     }
@@ -28,10 +33,14 @@ extension StateStore {
     }
 
     static func recordRunInput(_ db: Database, index: Int, _ input: InputCheckpoint.Identity, done: Int) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO lymph_run_inputs (position, path, device, inode, head_length, head_fingerprint, done) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [index, input.path, Int64(bitPattern: input.device), Int64(bitPattern: input.inode),
-                                     input.headLength, Int64(bitPattern: input.headFingerprint), done])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO lymph_run_inputs (position, path, device, inode, head_length, head_fingerprint, done) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            index, input.path, Int64(bitPattern: input.device), Int64(bitPattern: input.inode),
+            input.headLength, Int64(bitPattern: input.headFingerprint), done,
+        ])
     }
 
     static func updateRunInput(_ db: Database, index: Int, done: Int) throws {

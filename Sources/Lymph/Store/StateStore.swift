@@ -31,100 +31,105 @@ public final class StateStore: Sendable {
         var m = DatabaseMigrator()
         m.registerMigration("v1-dedup") { db in
             // Scopes are numbered so the per-key B-tree compares an integer, not a name.
-            try db.execute(sql: """
-                CREATE TABLE lymph_dedup_scope (
-                    id INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL UNIQUE
-                );
-                CREATE TABLE lymph_dedup (
-                    scope INTEGER NOT NULL,
-                    key BLOB NOT NULL,
-                    seen_at REAL NOT NULL,
-                    PRIMARY KEY (scope, key)
-                ) WITHOUT ROWID
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_dedup_scope (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE
+                    );
+                    CREATE TABLE lymph_dedup (
+                        scope INTEGER NOT NULL,
+                        key BLOB NOT NULL,
+                        seen_at REAL NOT NULL,
+                        PRIMARY KEY (scope, key)
+                    ) WITHOUT ROWID
+                    """)
         }
         m.registerMigration("v2-maintenance") { db in
             // One open ticket per job: the partial unique index enforces it in the store itself.
-            try db.execute(sql: """
-                CREATE TABLE lymph_tickets (
-                    ticket_id TEXT PRIMARY KEY,
-                    equipment_id TEXT NOT NULL,
-                    action TEXT NOT NULL,
-                    priority TEXT NOT NULL,
-                    due_by REAL NOT NULL,
-                    status TEXT NOT NULL,
-                    created_at REAL NOT NULL,
-                    updated_at REAL NOT NULL,
-                    note TEXT
-                );
-                CREATE UNIQUE INDEX lymph_tickets_open ON lymph_tickets (equipment_id, action) WHERE status = 'open';
-                CREATE INDEX lymph_tickets_due ON lymph_tickets (status, due_by);
-                -- Every event that contributed to a ticket, in the order they came (rowid): kept
-                -- here rather than as a list in the ticket row, which every merge would rewrite.
-                CREATE TABLE lymph_ticket_sources (
-                    event_id TEXT NOT NULL UNIQUE,
-                    ticket_id TEXT NOT NULL
-                );
-                CREATE INDEX lymph_ticket_sources_ticket ON lymph_ticket_sources (ticket_id);
-                CREATE TABLE lymph_sensors (
-                    sensor_id TEXT PRIMARY KEY,
-                    equipment_id TEXT,
-                    status TEXT NOT NULL,
-                    since REAL NOT NULL,
-                    last_event_id TEXT NOT NULL,
-                    last_event_at REAL NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_tickets (
+                        ticket_id TEXT PRIMARY KEY,
+                        equipment_id TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        priority TEXT NOT NULL,
+                        due_by REAL NOT NULL,
+                        status TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        note TEXT
+                    );
+                    CREATE UNIQUE INDEX lymph_tickets_open ON lymph_tickets (equipment_id, action) WHERE status = 'open';
+                    CREATE INDEX lymph_tickets_due ON lymph_tickets (status, due_by);
+                    -- Every event that contributed to a ticket, in the order they came (rowid): kept
+                    -- here rather than as a list in the ticket row, which every merge would rewrite.
+                    CREATE TABLE lymph_ticket_sources (
+                        event_id TEXT NOT NULL UNIQUE,
+                        ticket_id TEXT NOT NULL
+                    );
+                    CREATE INDEX lymph_ticket_sources_ticket ON lymph_ticket_sources (ticket_id);
+                    CREATE TABLE lymph_sensors (
+                        sensor_id TEXT PRIMARY KEY,
+                        equipment_id TEXT,
+                        status TEXT NOT NULL,
+                        since REAL NOT NULL,
+                        last_event_id TEXT NOT NULL,
+                        last_event_at REAL NOT NULL
+                    );
+                    """)
         }
         // "v3-spool" made `lymph_spool` here; the spool has a file and a schema of its own
         // (`SQLiteSpoolStore`). State files made before keep that table, empty.
         m.registerMigration("v4-replays") { db in
             // Resume points whose replay completed (see `ReplayLedger`): a record replayed twice
             // does its work once.
-            try db.execute(sql: """
-                CREATE TABLE lymph_replayed (
-                    key BLOB PRIMARY KEY,
-                    replayed_at REAL NOT NULL
-                ) WITHOUT ROWID
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_replayed (
+                        key BLOB PRIMARY KEY,
+                        replayed_at REAL NOT NULL
+                    ) WITHOUT ROWID
+                    """)
         }
         m.registerMigration("v5-exactly-once") { db in
             // Each output file's length as of the last commit, committed with the work that wrote
             // it (OutputLedger), and how far `lymph serve`'s spool is done (SpoolSource): both are
             // written in the runner's transaction, so they always match the committed work.
-            try db.execute(sql: """
-                CREATE TABLE lymph_output_files (
-                    real_path TEXT PRIMARY KEY,
-                    path TEXT NOT NULL,
-                    device INTEGER NOT NULL,
-                    inode INTEGER NOT NULL,
-                    length INTEGER NOT NULL,
-                    fingerprint INTEGER NOT NULL,
-                    fingerprint_length INTEGER NOT NULL,
-                    shared INTEGER NOT NULL DEFAULT 0,
-                    committed_at REAL NOT NULL
-                );
-                CREATE TABLE IF NOT EXISTS lymph_spool_progress (
-                    id INTEGER PRIMARY KEY CHECK (id = 1),
-                    done_through INTEGER NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_output_files (
+                        real_path TEXT PRIMARY KEY,
+                        path TEXT NOT NULL,
+                        device INTEGER NOT NULL,
+                        inode INTEGER NOT NULL,
+                        length INTEGER NOT NULL,
+                        fingerprint INTEGER NOT NULL,
+                        fingerprint_length INTEGER NOT NULL,
+                        shared INTEGER NOT NULL DEFAULT 0,
+                        committed_at REAL NOT NULL
+                    );
+                    CREATE TABLE IF NOT EXISTS lymph_spool_progress (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        done_through INTEGER NOT NULL
+                    );
+                    """)
         }
         m.registerMigration("v6-run-inputs") { db in
             // How far an interrupted `lymph run` got in its input files (InputCheckpoint),
             // committed with the work of the items it counts.
-            try db.execute(sql: """
-                CREATE TABLE lymph_run_inputs (
-                    position INTEGER PRIMARY KEY,
-                    path TEXT NOT NULL,
-                    device INTEGER NOT NULL,
-                    inode INTEGER NOT NULL,
-                    head_length INTEGER NOT NULL,
-                    head_fingerprint INTEGER NOT NULL,
-                    done INTEGER NOT NULL
-                )
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_run_inputs (
+                        position INTEGER PRIMARY KEY,
+                        path TEXT NOT NULL,
+                        device INTEGER NOT NULL,
+                        inode INTEGER NOT NULL,
+                        head_length INTEGER NOT NULL,
+                        head_fingerprint INTEGER NOT NULL,
+                        done INTEGER NOT NULL
+                    )
+                    """)
         }
         return m
     }

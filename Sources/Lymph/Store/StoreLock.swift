@@ -41,7 +41,9 @@ public final class StoreLock: Sendable {
         // journal: SQLite names the journal after the path, so two writers could corrupt it.
         var st = stat()
         if stat(state, &st) == 0, st.st_nlink > 1 {
-            throw StoreLockError(state: state, message: "has \(st.st_nlink) hard links; a SQLite store needs exactly one name (its journal is named after it): remove the other links")
+            throw StoreLockError(
+                state: state,
+                message: "has \(st.st_nlink) hard links; a SQLite store needs exactly one name (its journal is named after it): remove the other links")
         }
         let path = lockPath(forState: state)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -57,7 +59,11 @@ public final class StoreLock: Sendable {
                 throw StoreLockError(state: state, message: "cannot lock '\(path)': \(String(cString: strerror(reason)))")
             }
             let holder = n > 0 ? Int(String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) : nil
-            throw StoreLockError(state: state, message: "is in use by another lymph process\(holder.map { " (pid \($0))" } ?? ""); one state file belongs to one process at a time (read-only commands such as 'lymph tickets' still work)")
+            throw StoreLockError(
+                state: state,
+                message:
+                    "is in use by another lymph process\(holder.map { " (pid \($0))" } ?? ""); one state file belongs to one process at a time (read-only commands such as 'lymph tickets' still work)"
+            )
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)

@@ -19,7 +19,9 @@ struct FIFO<Element> {
         guard head < items.count else { return nil }
         let e = items[head]
         head += 1
-        if head == items.count { items.removeAll(keepingCapacity: true); head = 0 } else if head > 1024 && head * 2 > items.count {
+        if head == items.count {
+            items.removeAll(keepingCapacity: true); head = 0
+        } else if head > 1024 && head * 2 > items.count {
             items.removeFirst(head)
             head = 0
         }

@@ -32,7 +32,9 @@ public enum PipelineTestLoader {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot read the test file")])
         }
         guard data.count <= maxFileBytes else {
-            throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "test file is larger than \(maxFileBytes) bytes; put long inputs in an input_file")])
+            throw PipelineFileError(diagnostics: [
+                ConfigDiagnostic(file: path, line: 1, column: 1, message: "test file is larger than \(maxFileBytes) bytes; put long inputs in an input_file")
+            ])
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "test file is not UTF-8 text")])
@@ -51,7 +53,9 @@ public enum PipelineTestLoader {
         var elsewhere: [ConfigDiagnostic] = []
         let root: Node
         if let mark = YAMLAliasBound.firstExcess(in: yaml, limit: PipelineLoader.maxExpandedNodes, byteLimit: PipelineLoader.maxExpandedBytes) {
-            d.add("the test file expands to more than \(PipelineLoader.maxExpandedNodes) YAML nodes or \(PipelineLoader.maxExpandedBytes >> 20) MiB of text once its aliases are expanded (each alias counted at each use); refused", line: mark.line, column: mark.column)
+            d.add(
+                "the test file expands to more than \(PipelineLoader.maxExpandedNodes) YAML nodes or \(PipelineLoader.maxExpandedBytes >> 20) MiB of text once its aliases are expanded (each alias counted at each use); refused",
+                line: mark.line, column: mark.column)
             return (nil, d.items)
         }
         do {
@@ -96,9 +100,15 @@ public enum PipelineTestLoader {
 
         var now: Double?
         if let v = m["now"], let s = v.string(&d, "now") {
-            if let t = Timestamp.parse(s) { now = t } else { d.error("now must be an RFC 3339 time such as 2026-06-01T12:00:00Z, found '\(s.cutForMessage())'", at: v) }
+            if let t = Timestamp.parse(s) {
+                now = t
+            } else {
+                d.error("now must be an RFC 3339 time such as 2026-06-01T12:00:00Z, found '\(s.cutForMessage())'", at: v)
+            }
         } else if m["now"] == nil {
-            d.error("the test file needs 'now:', the time the tests run at (such as 2026-06-01T12:00:00Z): max_age, ticket and sensor times and emitted events depend on it", at: top)
+            d.error(
+                "the test file needs 'now:', the time the tests run at (such as 2026-06-01T12:00:00Z): max_age, ticket and sensor times and emitted events depend on it",
+                at: top)
         }
 
         let secrets = readSecrets(m, spec: spec, top: top, &d)
@@ -160,7 +170,9 @@ public enum PipelineTestLoader {
         }
         for name in known where !secrets.contains(where: { $0.name == name }) {
             let (stage, line) = read[name]!
-            d.error("the pipeline reads secret \(name.hasPrefix("file:") ? name : "env:" + name) (stage '\(stage)', line \(line)); give it a value under 'secrets:' (tests never read real secrets)", at: m["secrets"] ?? top)
+            d.error(
+                "the pipeline reads secret \(name.hasPrefix("file:") ? name : "env:" + name) (stage '\(stage)', line \(line)); give it a value under 'secrets:' (tests never read real secrets)",
+                at: m["secrets"] ?? top)
         }
         return secrets
     }
@@ -196,7 +208,9 @@ public enum PipelineTestLoader {
             case "pass": return .pass
             case "drop": return .drop
             default:
-                d.error("a stub is pass, drop, {error: MESSAGE}, {events: [...]} or {command: PROGRAM}, found '\(text.cutForMessage())'\(Suggestion.didYouMean(text, in: stubAnswers))", at: v)
+                d.error(
+                    "a stub is pass, drop, {error: MESSAGE}, {events: [...]} or {command: PROGRAM}, found '\(text.cutForMessage())'\(Suggestion.didYouMean(text, in: stubAnswers))",
+                    at: v)
                 return nil
             }
         }
@@ -205,7 +219,9 @@ public enum PipelineTestLoader {
         m.rejectUnknownKeys(allowed: stubKeys, &d)
         let given = m.entries.filter { stubKeys.contains($0.key) }
         guard given.count == 1, let entry = given.first else {
-            d.error("a stub takes one of \(stubKeys.joined(separator: ", ")), found \(given.isEmpty ? "none" : given.map(\.key).joined(separator: " and "))", at: value)
+            d.error(
+                "a stub takes one of \(stubKeys.joined(separator: ", ")), found \(given.isEmpty ? "none" : given.map(\.key).joined(separator: " and "))",
+                at: value)
             return nil
         }
         switch entry.key {
@@ -216,7 +232,8 @@ public enum PipelineTestLoader {
             return .error(message)
         case "events":
             if output == .ignore {
-                d.error("this stage has output: ignore, so its plugin's answer never replaces events; stub it with pass, drop or {error: ...}", at: entry.keyValue)
+                d.error(
+                    "this stage has output: ignore, so its plugin's answer never replaces events; stub it with pass, drop or {error: ...}", at: entry.keyValue)
                 return nil
             }
             guard let items = entry.value.list(&d, "events") else { return nil }
@@ -235,8 +252,10 @@ public enum PipelineTestLoader {
         }
     }
 
-    static func readTest(_ item: ConfigValue, spec: PipelineSpec?, hasSecret: Bool, resolve: (String) -> String,
-                         _ d: inout ConfigDiagnostics) -> PipelineTestCase? {
+    static func readTest(
+        _ item: ConfigValue, spec: PipelineSpec?, hasSecret: Bool, resolve: (String) -> String,
+        _ d: inout ConfigDiagnostics
+    ) -> PipelineTestCase? {
         guard let m = ConfigMapping(item, context: "a test", diagnostics: &d) else { return nil }
         m.rejectUnknownKeys(allowed: testKeys, &d)
         var name = ""
@@ -256,7 +275,9 @@ public enum PipelineTestLoader {
                     continue
                 }
                 guard case .object = value else {
-                    d.error("each input is an event or a delivery ({headers, body}) written as a mapping, or a raw line as a string; found \(entry.kindName)", at: entry)
+                    d.error(
+                        "each input is an event or a delivery ({headers, body}) written as a mapping, or a raw line as a string; found \(entry.kindName)",
+                        at: entry)
                     continue
                 }
                 if value["headers"] != nil || value["body"] != nil {

@@ -84,8 +84,10 @@ public struct PipelineTestReport: Sendable {
             case .matched(let expected):
                 return .object([.init("status", .string("matched")), .init("expected", expected)])
             case .changed(let expected, let actual, let mismatch, let note):
-                var m: [TestValue.Member] = [.init("status", .string("changed")), .init("expected", expected), .init("actual", actual),
-                                             .init("mismatch", .string(mismatch.description))]
+                var m: [TestValue.Member] = [
+                    .init("status", .string("changed")), .init("expected", expected), .init("actual", actual),
+                    .init("mismatch", .string(mismatch.description)),
+                ]
                 if let note { m.append(.init("note", .string(note))) }
                 return .object(m)
             case .missing(let expected, let note):
@@ -96,8 +98,10 @@ public struct PipelineTestReport: Sendable {
                 return .object([.init("status", .string("extra")), .init("actual", actual)])
             }
         }
-        return .object([.init("key", .string(diff.key)), .init("expected_count", .number(Double(diff.expectedCount), text: String(diff.expectedCount))),
-                        .init("actual_count", .number(Double(diff.actualCount), text: String(diff.actualCount))), .init("entries", .array(entries))])
+        return .object([
+            .init("key", .string(diff.key)), .init("expected_count", .number(Double(diff.expectedCount), text: String(diff.expectedCount))),
+            .init("actual_count", .number(Double(diff.actualCount), text: String(diff.actualCount))), .init("entries", .array(entries)),
+        ])
     }
 
     /// Seconds with three decimals, as JSON text.

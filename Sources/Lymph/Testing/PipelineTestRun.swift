@@ -38,8 +38,9 @@ public enum PipelineTestRun {
         func result(_ diffs: [ExpectationDiff], error: String?) -> PipelineTestResult {
             let d = ContinuousClock.now - start
             let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-            return PipelineTestResult(file: file.path, name: test.name, line: test.line, diffs: diffs, error: error.map { redact($0) },
-                                      redactions: file.secretValues, seconds: seconds)
+            return PipelineTestResult(
+                file: file.path, name: test.name, line: test.line, diffs: diffs, error: error.map { redact($0) },
+                redactions: file.secretValues, seconds: seconds)
         }
         do {
             let actual = try await produce(test, in: file)
@@ -93,8 +94,9 @@ public enum PipelineTestRun {
                 logKeys[entry.name] = log.path
                 stageSpec = log
             }
-            return StageEntry(kind: entry.kind, name: entry.name, hasExplicitName: entry.hasExplicitName, line: entry.line, column: entry.column,
-                              when: entry.when, spec: stageSpec)
+            return StageEntry(
+                kind: entry.kind, name: entry.name, hasExplicitName: entry.hasExplicitName, line: entry.line, column: entry.column,
+                when: entry.when, spec: stageSpec)
         }
         let sinks = SinkRegistry.capturing(limit: captureLimit)
         let now = file.now
@@ -113,8 +115,10 @@ public enum PipelineTestRun {
         actual.output = lines(sinks.captured("(output)")).map { TestValue(json: $0.utf8) ?? .string($0) }
         // Stable sorts: within one input, in the order the stages acted.
         actual.dropped = drops.withLock { $0 }.enumerated().sorted { ($0.element.source.line, $0.offset) < ($1.element.source.line, $1.offset) }.map {
-            .object([.init("id", .string($0.element.id)), .init("type", .string($0.element.type)),
-                     .init("stage", .string($0.element.stage)), .init("reason", .string($0.element.reason))])
+            .object([
+                .init("id", .string($0.element.id)), .init("type", .string($0.element.type)),
+                .init("stage", .string($0.element.stage)), .init("reason", .string($0.element.reason)),
+            ])
         }
         actual.deadLetters = lines(sinks.captured("(dead letters)")).compactMap(deadLetter).enumerated()
             .sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element.value)
@@ -165,8 +169,12 @@ public enum PipelineTestRun {
         if let value, let delivery = deliveryWithTextBody(value) { return Array(signedDelivery(delivery, secret: secret).json.utf8) }
         let body = String(decoding: bytes, as: UTF8.self)
         let delivery = TestValue.object([
-            .init("headers", .object([.init("content-type", .string("application/json")),
-                                      .init(WebhookSignature.header, .string(WebhookSignature.sign(Array(body.utf8), secret: secret)))])),
+            .init(
+                "headers",
+                .object([
+                    .init("content-type", .string("application/json")),
+                    .init(WebhookSignature.header, .string(WebhookSignature.sign(Array(body.utf8), secret: secret))),
+                ])),
             .init("body", .string(body)),
         ])
         return Array(delivery.json.utf8)
@@ -182,7 +190,8 @@ public enum PipelineTestRun {
     /// The delivery with `x-immune-signature` over its body, unless it has one.
     static func signedDelivery(_ delivery: TestValue, secret: [UInt8]) -> TestValue {
         guard case .object(var members) = delivery, case .object(var fields) = delivery["headers"] ?? .null,
-              let body = delivery["body"]?.string else { return delivery }
+            let body = delivery["body"]?.string
+        else { return delivery }
         if !fields.contains(where: { $0.key.lowercased() == WebhookSignature.header }) {
             fields.append(.init(WebhookSignature.header, .string(WebhookSignature.sign(Array(body.utf8), secret: secret))))
         }
@@ -220,7 +229,8 @@ public enum PipelineTestRun {
                 return "\(id) was dropped by \(drop["stage"]?.string ?? "?") (\(drop["reason"]?.string ?? "?"))"
             }
             if let letter = actual.deadLetters.first(where: { $0["id"]?.string == id }) {
-                return "\(id) went to the dead letters from \(letter["stage"]?.string ?? "?") (\(letter["reason"]?.string ?? "?"): \(letter["message"]?.string ?? ""))"
+                return
+                    "\(id) went to the dead letters from \(letter["stage"]?.string ?? "?") (\(letter["reason"]?.string ?? "?"): \(letter["message"]?.string ?? ""))"
             }
             return nil
         }

@@ -42,8 +42,10 @@ public enum PipelineTestSuite {
     /// Runs the tests of every test file under `paths` (the current folder when empty) whose
     /// names contain `filter` (all when nil). `problems` hears of the broken files once every file
     /// is read, before any test runs; `progress` hears each result as it comes.
-    public static func run(paths: [String], filter: String? = nil, problems reportProblems: ([ConfigDiagnostic]) -> Void = { _ in },
-                           progress: (PipelineTestResult) -> Void = { _ in }) async -> PipelineTestReport {
+    public static func run(
+        paths: [String], filter: String? = nil, problems reportProblems: ([ConfigDiagnostic]) -> Void = { _ in },
+        progress: (PipelineTestResult) -> Void = { _ in }
+    ) async -> PipelineTestReport {
         var report = PipelineTestReport()
         let (files, missing) = testFiles(under: paths.isEmpty ? ["."] : paths)
         report.files = files

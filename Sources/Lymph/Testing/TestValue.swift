@@ -144,7 +144,8 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
     /// pipeline loader's alias bound.
     public init?(yaml text: String) {
         guard YAMLAliasBound.firstExcess(in: text, limit: PipelineLoader.maxExpandedNodes, byteLimit: PipelineLoader.maxExpandedBytes) == nil,
-              let node = try? Yams.compose(yaml: text) else { return nil }
+            let node = try? Yams.compose(yaml: text)
+        else { return nil }
         self.init(yaml: node)
     }
 

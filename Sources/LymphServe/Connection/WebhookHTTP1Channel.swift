@@ -29,12 +29,15 @@ struct WebhookHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             limits.maxHeaderListSize = decoder.maxHeaderListSize
             limits.maxHeaderFieldCount = decoder.maxHeaderFieldCount
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
-                                                     withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
-                                                     withDecoderLimitConfiguration: limits)
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false,
+                withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: limits)
             let options = server.options
-            try pipeline.addHandler(WebhookRequestHandler(intake: server, path: options.path, maxBody: options.maxBody,
-                                                          idleTimeout: options.idleTimeout, now: channel.eventLoop.now))
+            try pipeline.addHandler(
+                WebhookRequestHandler(
+                    intake: server, path: options.path, maxBody: options.maxBody,
+                    idleTimeout: options.idleTimeout, now: channel.eventLoop.now))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }

@@ -259,8 +259,10 @@ final class WebhookRequestHandler<Intake: WebhookIntake>: ChannelDuplexHandler, 
         case .writeThenClose, .writeThenCloseOutput: closes = true
         case .drop: return
         }
-        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(answer.body.count)),
-                                   ("Date", date.now()), ("Server", "lymph")])
+        var headers = HTTPHeaders([
+            ("Content-Type", "application/json"), ("Content-Length", String(answer.body.count)),
+            ("Date", date.now()), ("Server", "lymph"),
+        ])
         if let retryAfter = answer.retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
         if let allow = answer.allow { headers.add(name: "Allow", value: allow) }
         if closes {

@@ -41,8 +41,10 @@ extension Spool where Backend == SQLiteSpoolStore {
     /// the writer's (`synchronous = FULL`, checkpointing its own log) and the worker's.
     /// Entries `state` records as done are deleted first (before the writer takes appends).
     /// `handoffSignaturesChecked`: see `SpoolSource`.
-    static func open(forState state: StateStore, maxItemBytes: Int, handoffSignaturesChecked: Bool, metrics: ServeMetrics,
-                     deadline: Duration, logger: Logger) throws -> Spool {
+    static func open(
+        forState state: StateStore, maxItemBytes: Int, handoffSignaturesChecked: Bool, metrics: ServeMetrics,
+        deadline: Duration, logger: Logger
+    ) throws -> Spool {
         let path = SQLiteSpoolStore.path(forState: state.location)
         // The spool is a store file too: nothing else may open it as its state.
         let lock = try StoreLock.acquire(forState: path)
@@ -50,12 +52,14 @@ extension Spool where Backend == SQLiteSpoolStore {
         let reader = try SQLiteSpoolStore.open(path: path)
         let doorbell = Doorbell()
         let handoff = SpoolHandoff()
-        let writer = SpoolWriter(backend: backend, doorbell: doorbell, handoff: handoff, deadline: deadline,
-                                 onCommit: { metrics.spoolCommits.increment() },
-                                 onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
+        let writer = SpoolWriter(
+            backend: backend, doorbell: doorbell, handoff: handoff, deadline: deadline,
+            onCommit: { metrics.spoolCommits.increment() },
+            onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
         // The writer is the spool's only writer once appends start: the worker's deletes go through it.
-        let source = SpoolSource(backend: reader, deleter: writer, handoff: handoff, handoffSignaturesChecked: handoffSignaturesChecked,
-                                 doorbell: doorbell, maxItemBytes: maxItemBytes)
+        let source = SpoolSource(
+            backend: reader, deleter: writer, handoff: handoff, handoffSignaturesChecked: handoffSignaturesChecked,
+            doorbell: doorbell, maxItemBytes: maxItemBytes)
         let initialDepth: Int
         do {
             // Entries whose work committed just before a crash are done: not again. Nothing is
@@ -65,7 +69,9 @@ extension Spool where Backend == SQLiteSpoolStore {
             case .skipped(let n):
                 logger.notice("skipped \(n) spool entries processed before the last stop (their work was committed, their deletion from the spool was not)")
             case .recordDropped(let done):
-                logger.warning("the state file says spool entries through \(done) are done, but this spool never held that many (it was replaced): the record is dropped and every entry in the spool is processed")
+                logger.warning(
+                    "the state file says spool entries through \(done) are done, but this spool never held that many (it was replaced): the record is dropped and every entry in the spool is processed"
+                )
             }
             initialDepth = try backend.depth().count
             try backend.checkpointEvery(pages: 256)

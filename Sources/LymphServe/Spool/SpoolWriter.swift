@@ -67,8 +67,10 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
     /// Starts the writer's thread, which alone writes `backend` from now on (a SQLite one
     /// opened with `.full` durability). Committed entries are offered to `handoff` and `doorbell`
     /// is rung after each commit.
-    public init(backend: some SpoolBackend, doorbell: Doorbell, handoff: SpoolHandoff? = nil, deadline: Duration = .seconds(3),
-                onCommit: @escaping @Sendable () -> Void = {}, onTimeout: @escaping @Sendable (Int) -> Void = { _ in }) {
+    public init(
+        backend: some SpoolBackend, doorbell: Doorbell, handoff: SpoolHandoff? = nil, deadline: Duration = .seconds(3),
+        onCommit: @escaping @Sendable () -> Void = {}, onTimeout: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.onCommit = onCommit
         self.onTimeout = onTimeout
         self.doorbell = doorbell

@@ -39,4 +39,3 @@ struct SpoolProgressTests {
         #expect(try await source.nextBatch(control: RunControl())?.items.count == 1)
     }
 }
-

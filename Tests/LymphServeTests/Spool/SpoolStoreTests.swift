@@ -98,27 +98,28 @@ enum OldStoreFile {
 
     static func make(_ path: String) throws {
         try DatabaseQueue(path: path).write { db in
-            try db.execute(sql: """
-                CREATE TABLE lymph_dedup_scope (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-                CREATE TABLE lymph_dedup (scope INTEGER NOT NULL, key BLOB NOT NULL, seen_at REAL NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
-                CREATE TABLE lymph_tickets (ticket_id TEXT PRIMARY KEY, equipment_id TEXT NOT NULL, action TEXT NOT NULL, priority TEXT NOT NULL,
-                    due_by REAL NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, note TEXT);
-                CREATE UNIQUE INDEX lymph_tickets_open ON lymph_tickets (equipment_id, action) WHERE status = 'open';
-                CREATE INDEX lymph_tickets_due ON lymph_tickets (status, due_by);
-                CREATE TABLE lymph_ticket_sources (event_id TEXT NOT NULL UNIQUE, ticket_id TEXT NOT NULL);
-                CREATE INDEX lymph_ticket_sources_ticket ON lymph_ticket_sources (ticket_id);
-                CREATE TABLE lymph_sensors (sensor_id TEXT PRIMARY KEY, equipment_id TEXT, status TEXT NOT NULL, since REAL NOT NULL,
-                    last_event_id TEXT NOT NULL, last_event_at REAL NOT NULL);
-                CREATE TABLE lymph_spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL, item BLOB NOT NULL);
-                CREATE TABLE lymph_replayed (key BLOB PRIMARY KEY, replayed_at REAL NOT NULL) WITHOUT ROWID;
-                CREATE TABLE lymph_output_files (real_path TEXT PRIMARY KEY, path TEXT NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL,
-                    length INTEGER NOT NULL, fingerprint INTEGER NOT NULL, fingerprint_length INTEGER NOT NULL, shared INTEGER NOT NULL DEFAULT 0,
-                    committed_at REAL NOT NULL);
-                CREATE TABLE IF NOT EXISTS lymph_spool_progress (id INTEGER PRIMARY KEY CHECK (id = 1), done_through INTEGER NOT NULL);
-                CREATE TABLE lymph_run_inputs (position INTEGER PRIMARY KEY, path TEXT NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL,
-                    head_length INTEGER NOT NULL, head_fingerprint INTEGER NOT NULL, done INTEGER NOT NULL);
-                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_dedup_scope (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                    CREATE TABLE lymph_dedup (scope INTEGER NOT NULL, key BLOB NOT NULL, seen_at REAL NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
+                    CREATE TABLE lymph_tickets (ticket_id TEXT PRIMARY KEY, equipment_id TEXT NOT NULL, action TEXT NOT NULL, priority TEXT NOT NULL,
+                        due_by REAL NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, note TEXT);
+                    CREATE UNIQUE INDEX lymph_tickets_open ON lymph_tickets (equipment_id, action) WHERE status = 'open';
+                    CREATE INDEX lymph_tickets_due ON lymph_tickets (status, due_by);
+                    CREATE TABLE lymph_ticket_sources (event_id TEXT NOT NULL UNIQUE, ticket_id TEXT NOT NULL);
+                    CREATE INDEX lymph_ticket_sources_ticket ON lymph_ticket_sources (ticket_id);
+                    CREATE TABLE lymph_sensors (sensor_id TEXT PRIMARY KEY, equipment_id TEXT, status TEXT NOT NULL, since REAL NOT NULL,
+                        last_event_id TEXT NOT NULL, last_event_at REAL NOT NULL);
+                    CREATE TABLE lymph_spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL, item BLOB NOT NULL);
+                    CREATE TABLE lymph_replayed (key BLOB PRIMARY KEY, replayed_at REAL NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE lymph_output_files (real_path TEXT PRIMARY KEY, path TEXT NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL,
+                        length INTEGER NOT NULL, fingerprint INTEGER NOT NULL, fingerprint_length INTEGER NOT NULL, shared INTEGER NOT NULL DEFAULT 0,
+                        committed_at REAL NOT NULL);
+                    CREATE TABLE IF NOT EXISTS lymph_spool_progress (id INTEGER PRIMARY KEY CHECK (id = 1), done_through INTEGER NOT NULL);
+                    CREATE TABLE lymph_run_inputs (position INTEGER PRIMARY KEY, path TEXT NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL,
+                        head_length INTEGER NOT NULL, head_fingerprint INTEGER NOT NULL, done INTEGER NOT NULL);
+                    CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                    """)
             for id in migrations { try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [id]) }
         }
         _ = try DatabaseQueue(path: path).writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }

@@ -86,8 +86,10 @@ struct SpoolHandoffTests {
 
     @Test("a body the server parsed and handed over gives the same event as the body read from the delivery line; one with line breaks is parsed again")
     func parsedBodyHandedOver() throws {
-        let bodies = [#"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"note":"say \"hi\" \\ ok","x":[1,2.5,null]}}"#,
-                      "{\"id\":\"e2\",\n \"type\":\"alert.triggered\",\r\n \"created_at\":\"2026-06-01T00:00:00Z\",\"data\":{}}"]
+        let bodies = [
+            #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"note":"say \"hi\" \\ ok","x":[1,2.5,null]}}"#,
+            "{\"id\":\"e2\",\n \"type\":\"alert.triggered\",\r\n \"created_at\":\"2026-06-01T00:00:00Z\",\"data\":{}}",
+        ]
         for body in bodies {
             let line = Array(Fixture.delivery(body, secret: "topsecret").utf8)
             let plain = RawItem(bytes: line[...], source: SourcePosition(file: "spool", line: 1))
@@ -102,7 +104,8 @@ struct SpoolHandoffTests {
             #expect(Array(b.delivery?.body ?? []) == Array(body.utf8))
             #expect(!b.document.bytes.contains(UInt8(ascii: "\n")))
             // Without line breaks the event holds the handed-over document itself (no second parse).
-            let same = b.document.bytes.withUnsafeBufferPointer { e in handed.prepared!.body!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress } }
+            let same = b.document.bytes.withUnsafeBufferPointer { e in handed.prepared!.body!.bytes.withUnsafeBufferPointer { $0.baseAddress == e.baseAddress }
+            }
             #expect(same == !body.contains("\n"))
             // Unescaped once: kept by the parse stage when it had to, never when handed over.
             #expect(a.delivery?.unescapedBody != nil)
@@ -136,8 +139,9 @@ struct SpoolHandoffTests {
         let handoff = SpoolHandoff(maxEntries: 16, maxBytes: 1 << 20)
         let writer = SpoolWriter(backend: try SQLiteSpoolStore.open(path: path), doorbell: doorbell, handoff: handoff)
         defer { writer.close() }
-        let source = SpoolSource(backend: try SQLiteSpoolStore.open(path: path), deleter: writer, handoff: handoff, handoffSignaturesChecked: true,
-                                 doorbell: doorbell, maxItemBytes: 1 << 20)
+        let source = SpoolSource(
+            backend: try SQLiteSpoolStore.open(path: path), deleter: writer, handoff: handoff, handoffSignaturesChecked: true,
+            doorbell: doorbell, maxItemBytes: 1 << 20)
 
         func append(_ count: Int, tasks: Int) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -176,7 +180,9 @@ struct SpoolHandoffTests {
         #expect(taken.contains { $0.checked })
     }
 
-    @Test("callers on event loops are resumed there, a commit's callers in one job per loop: each gets its own sequence number, and a commit the watchdog gave up on answers them 503-style, once", .timeLimit(.minutes(3)))
+    @Test(
+        "callers on event loops are resumed there, a commit's callers in one job per loop: each gets its own sequence number, and a commit the watchdog gave up on answers them 503-style, once",
+        .timeLimit(.minutes(3)))
     func resumeOnEventLoops() async throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -34,7 +34,11 @@ final class RecordingBackend: SpoolBackend {
     var calls: [Call] { state.withLock { $0.calls } }
 
     func hold() { gate.withLock { $0 = DispatchSemaphore(value: 0) } }
-    func release() { gate.withLock { $0?.signal(); $0 = nil } }
+    func release() {
+        gate.withLock {
+            $0?.signal(); $0 = nil
+        }
+    }
 
     func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64] {
         started.signal()
@@ -157,8 +161,11 @@ struct SpoolWriterTests {
         #expect(done.seq("b") == 2)
         writer.append(Array("c".utf8), on: nil, completion: done.completion("c"))
         #expect(done.wait(1))
-        #expect(backend.calls == [.append(.init(items: ["a"], deleteThrough: nil)), .append(.init(items: ["b"], deleteThrough: 1)),
-                                  .append(.init(items: ["b"], deleteThrough: nil)), .append(.init(items: ["c"], deleteThrough: 1))])
+        #expect(
+            backend.calls == [
+                .append(.init(items: ["a"], deleteThrough: nil)), .append(.init(items: ["b"], deleteThrough: 1)),
+                .append(.init(items: ["b"], deleteThrough: nil)), .append(.init(items: ["c"], deleteThrough: 1)),
+            ])
     }
 
     @Test("a delete with nothing to append commits on its own")
@@ -208,7 +215,8 @@ struct SpoolSourceTests {
         let backend = RecordingBackend()
         _ = try backend.append([line], receivedAt: 0, deleteThrough: nil)
         let handoff = SpoolHandoff()
-        let source = SpoolSource(backend: backend, deleter: backend, handoff: handoff, handoffSignaturesChecked: true, doorbell: Doorbell(), maxItemBytes: 1 << 20)
+        let source = SpoolSource(
+            backend: backend, deleter: backend, handoff: handoff, handoffSignaturesChecked: true, doorbell: Doorbell(), maxItemBytes: 1 << 20)
         let parsed = try JSONDocument(parsing: Array(Self.body.utf8))
         // Entry 1 is only in the backend (before a restart); 2 and 3 were handed over, 3 without a body.
         handoff.offer(seqs: [2, 3], items: [line, line], bodies: [parsed, nil])

@@ -128,9 +128,11 @@ final class HandlerHarness {
 
 /// Request parts, as NIO's decoder gives them.
 enum Request {
-    static func webhook(_ id: String, path: String = "/webhooks", version: HTTPVersion = .http1_1, headers: [(String, String)] = []) -> [HTTPServerRequestPart] {
-        let head = HTTPRequestHead(version: version, method: .POST, uri: path,
-                                   headers: HTTPHeaders([("content-length", String(id.utf8.count))] + headers))
+    static func webhook(_ id: String, path: String = "/webhooks", version: HTTPVersion = .http1_1, headers: [(String, String)] = []) -> [HTTPServerRequestPart]
+    {
+        let head = HTTPRequestHead(
+            version: version, method: .POST, uri: path,
+            headers: HTTPHeaders([("content-length", String(id.utf8.count))] + headers))
         return [.head(head), .body(ByteBuffer(string: id)), .end(nil)]
     }
 

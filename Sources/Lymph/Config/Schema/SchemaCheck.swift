@@ -82,7 +82,9 @@ struct SchemaCheck {
                 for name in fields { checkPath(name, at: t, seen: seen, &d) }
             }
             if Self.isStdout(path), let output, Self.isStdout(output) {
-                d.warning("this log stage and the pipeline's output both write to stdout, so every event would appear twice there; give the log a 'path:' (or set 'output:' to a file, or 'none')", at: stage.at)
+                d.warning(
+                    "this log stage and the pipeline's output both write to stdout, so every event would appear twice there; give the log a 'path:' (or set 'output:' to a file, or 'none')",
+                    at: stage.at)
             }
             // A template written for the tickets (it reads fields only they have, and none only
             // the source events have) would log blanks for every source event.
@@ -111,8 +113,10 @@ struct SchemaCheck {
         default:
             break
         }
-        report.append(PipelineSpec.StageFlow(name: stage.name, kind: stage.kind, types: flow.known ? seen.sorted() : nil,
-                                             reads: reads))
+        report.append(
+            PipelineSpec.StageFlow(
+                name: stage.name, kind: stage.kind, types: flow.known ? seen.sorted() : nil,
+                reads: reads))
     }
 
     /// Whether `path` is a field of `type` and of no other type in `seen`.
@@ -125,7 +129,9 @@ struct SchemaCheck {
     /// sees the source events and the emitted ones alike.
     func sideEffect(_ stage: StageNodes, seen: Set<String>, _ d: inout ConfigDiagnostics) {
         guard flow.known, flow.emitted, stage.when == nil, seen.contains("maintenance.scheduled"), seen.count > 1 else { return }
-        d.warning("this \(stage.kind) stage comes after schedule_maintenance and has no 'when:', so it sees the source events and the maintenance.scheduled events emitted for them alike (types: \(seen.sorted().joined(separator: ", "))); add 'when: { types: [maintenance.scheduled] }' if it is meant for the tickets", at: stage.at)
+        d.warning(
+            "this \(stage.kind) stage comes after schedule_maintenance and has no 'when:', so it sees the source events and the maintenance.scheduled events emitted for them alike (types: \(seen.sorted().joined(separator: ", "))); add 'when: { types: [maintenance.scheduled] }' if it is meant for the tickets",
+            at: stage.at)
     }
 
     /// The entries of a `types` list, each checked against the IMMUNE types.
@@ -140,7 +146,8 @@ struct SchemaCheck {
             guard case .scalar(let s) = v.node else { continue }
             out.append(s.string)
             if flow.known, !ImmuneSchema.typeNames.contains(where: { Self.pattern(s.string, matches: $0) }) {
-                let hint = Suggestion.closest(to: s.string, in: ImmuneSchema.typeNames).map { "; did you mean '\($0)'?" }
+                let hint =
+                    Suggestion.closest(to: s.string, in: ImmuneSchema.typeNames).map { "; did you mean '\($0)'?" }
                     ?? " (IMMUNE's are \(ImmuneSchema.typeNames.joined(separator: ", ")))"
                 d.warning("no IMMUNE event has the type '\(s.string.cutForMessage())'\(hint)", at: v)
             }
@@ -177,11 +184,17 @@ struct SchemaCheck {
             guard !type.admits(scalar) else { return }
             switch scalar {
             case .string where type == .number:
-                d.warning("'\(s.string.cutForMessage())' is a string, but \(path) is a number in IMMUNE events, so this comparison is never true; write \(s.string.cutForMessage()) without quotes", at: v)
+                d.warning(
+                    "'\(s.string.cutForMessage())' is a string, but \(path) is a number in IMMUNE events, so this comparison is never true; write \(s.string.cutForMessage()) without quotes",
+                    at: v)
             case .number where type == .string || type == .nullableString:
-                d.warning("\(s.string.cutForMessage()) is a number, but \(path) is a string in IMMUNE events, so this comparison is never true; quote it: \"\(s.string.cutForMessage())\"", at: v)
+                d.warning(
+                    "\(s.string.cutForMessage()) is a number, but \(path) is a string in IMMUNE events, so this comparison is never true; quote it: \"\(s.string.cutForMessage())\"",
+                    at: v)
             default:
-                d.warning("\(s.string.cutForMessage()) is \(Self.describe(scalar)), but \(path) is \(type.rawValue == "array" || type.rawValue == "object" ? "an" : "a") \(type.rawValue) in IMMUNE events, so this comparison is never true", at: v)
+                d.warning(
+                    "\(s.string.cutForMessage()) is \(Self.describe(scalar)), but \(path) is \(type.rawValue == "array" || type.rawValue == "object" ? "an" : "a") \(type.rawValue) in IMMUNE events, so this comparison is never true",
+                    at: v)
             }
         }
         switch value.node {
@@ -239,8 +252,11 @@ struct SchemaCheck {
         if let type = candidates[normalized] { return type }
         // Below a field a plugin added, or inside an array: not described, not judged.
         if candidates.contains(where: { field, type in
-            normalized.hasPrefix(field + ".") && (type == .array || flow.added[field] != nil || type == .object && !candidates.keys.contains { $0.hasPrefix(field + ".") })
-        }) { return nil }
+            normalized.hasPrefix(field + ".")
+                && (type == .array || flow.added[field] != nil || type == .object && !candidates.keys.contains { $0.hasPrefix(field + ".") })
+        }) {
+            return nil
+        }
         let hint = Suggestion.closest(to: normalized, in: candidates.keys.sorted()).map { "; did you mean '\($0)'?" } ?? ""
         d.warning("no event that reaches this stage has '\(path.cutForMessage())' (types: \(seen.sorted().joined(separator: ", ")))\(hint)", at: value)
         return nil

@@ -74,8 +74,13 @@ public struct ExecSpec: StageSpec {
     static let onErrors = ["dead_letter", "drop", "stop"]
     static let defaultMaxOutput = 1 << 20
 
-    static let kind = StageKind(name: "exec", optionKeys: ["command", "mode", "output", "timeout", "workers", "retries", "backoff",
-                                                          "on_error", "env", "max_output", "max_in_flight", "schema"]) { m, d in
+    static let kind = StageKind(
+        name: "exec",
+        optionKeys: [
+            "command", "mode", "output", "timeout", "workers", "retries", "backoff",
+            "on_error", "env", "max_output", "max_in_flight", "schema",
+        ]
+    ) { m, d in
         let folder = (d.file as NSString).deletingLastPathComponent
         var command: ExecCommand?
         if let c = m["command"] {
@@ -108,7 +113,9 @@ public struct ExecSpec: StageSpec {
         if let e = m["env"], let em = ConfigMapping(e, context: "env", diagnostics: &d) {
             for entry in em.entries {
                 guard ExecEnvironment.isValidName(entry.key) else {
-                    d.error("environment variable name '\(entry.key.cutForMessage())' must be letters, digits and '_', not starting with a digit", at: entry.keyValue)
+                    d.error(
+                        "environment variable name '\(entry.key.cutForMessage())' must be letters, digits and '_', not starting with a digit",
+                        at: entry.keyValue)
                     continue
                 }
                 if ExecEnvironment.reservedNames.contains(entry.key) {
@@ -124,8 +131,9 @@ public struct ExecSpec: StageSpec {
             }
         }
         guard let command else { return nil }
-        return ExecSpec(command: command, mode: mode, output: output, timeout: timeout, workers: workers, retries: retries,
-                        backoff: backoff, onError: onError, environment: environment, maxOutput: maxOutput, maxInFlight: maxInFlight)
+        return ExecSpec(
+            command: command, mode: mode, output: output, timeout: timeout, workers: workers, retries: retries,
+            backoff: backoff, onError: onError, environment: environment, maxOutput: maxOutput, maxInFlight: maxInFlight)
     }
 }
 

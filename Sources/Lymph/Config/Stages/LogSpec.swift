@@ -27,7 +27,9 @@ public struct LogSpec: StageSpec {
         }
         var format = "json"
         if let f = m["format"], let text = f.string(&d, "format") {
-            if text == "json" || text == "text" { format = text } else {
+            if text == "json" || text == "text" {
+                format = text
+            } else {
                 d.error("format must be 'json' or 'text'\(Suggestion.didYouMean(text, in: ["json", "text"]))", at: f)
             }
         }

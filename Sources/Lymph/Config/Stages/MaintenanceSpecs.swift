@@ -5,7 +5,8 @@ public struct ScheduleMaintenanceSpec: StageSpec {
 
     /// The thresholds and due dates, then whether it emits `maintenance.scheduled` events.
     public var summary: String {
-        "min_confidence \(options.minConfidence), alerts \(options.alertSeverities.joined(separator: "/")), lead_time \(DedupSpec.describe(options.leadTime)), alert_due_in \(DedupSpec.describe(options.alertDueIn))" + (options.emit ? ", emits maintenance.scheduled" : "")
+        "min_confidence \(options.minConfidence), alerts \(options.alertSeverities.joined(separator: "/")), lead_time \(DedupSpec.describe(options.leadTime)), alert_due_in \(DedupSpec.describe(options.alertDueIn))"
+            + (options.emit ? ", emits maintenance.scheduled" : "")
     }
 
     /// Tickets live in the store.
@@ -19,11 +20,15 @@ public struct ScheduleMaintenanceSpec: StageSpec {
 
     static let fieldKeys = ["equipment", "action", "failure_time", "confidence", "severity", "metric"]
 
-    static let kind = StageKind(name: "schedule_maintenance",
-                                optionKeys: ["min_confidence", "alert_severities", "lead_time", "alert_due_in", "emit", "fields"]) { m, d in
+    static let kind = StageKind(
+        name: "schedule_maintenance",
+        optionKeys: ["min_confidence", "alert_severities", "lead_time", "alert_due_in", "emit", "fields"]
+    ) { m, d in
         var o = ScheduleMaintenanceStage.Options()
         if let v = m["min_confidence"] {
-            if case .scalar(let s) = v.node, let x = Double(s.string), (0...1).contains(x) { o.minConfidence = x } else {
+            if case .scalar(let s) = v.node, let x = Double(s.string), (0...1).contains(x) {
+                o.minConfidence = x
+            } else {
                 d.error("min_confidence must be a number from 0 to 1", at: v)
             }
         }
@@ -45,8 +50,10 @@ public struct ScheduleMaintenanceSpec: StageSpec {
         if let v = m["emit"], let b = v.bool(&d, "emit") { o.emit = b }
         if let v = m["fields"], let fm = ConfigMapping(v, context: "fields", diagnostics: &d) {
             fm.rejectUnknownKeys(allowed: fieldKeys, &d)
-            for (key, keyPath) in [("equipment", \ScheduleMaintenanceStage.Options.equipment), ("action", \.action),
-                                   ("failure_time", \.failureTime), ("confidence", \.confidence), ("severity", \.severity), ("metric", \.metric)] {
+            for (key, keyPath) in [
+                ("equipment", \ScheduleMaintenanceStage.Options.equipment), ("action", \.action),
+                ("failure_time", \.failureTime), ("confidence", \.confidence), ("severity", \.severity), ("metric", \.metric),
+            ] {
                 guard let fv = fm[key], let text = fv.string(&d, key) else { continue }
                 do { o[keyPath: keyPath] = try JSONPath(parsing: text) } catch { d.error("\(error)", at: fv) }
             }

@@ -44,7 +44,9 @@ public struct VerifySpec: StageSpec {
             guard let text = v.string(&d, "a secret") else { continue }
             guard let ref = SecretReference(text) else {
                 // Never echo the value: it may be the secret itself.
-                d.error("secrets must be references, env:NAME or file:PATH; a secret written into the pipeline file is refused (put it in an environment variable or a file)", at: v)
+                d.error(
+                    "secrets must be references, env:NAME or file:PATH; a secret written into the pipeline file is refused (put it in an environment variable or a file)",
+                    at: v)
                 continue
             }
             if let problem = ref.problem {

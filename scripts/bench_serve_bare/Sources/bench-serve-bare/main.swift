@@ -39,8 +39,9 @@ router.post("/webhooks") { request, _ -> Response in
     let expected = Signature.hex(HMAC<SHA256>.authenticationCode(for: body.readableBytesView, using: key))
     let given = request.headers[signatureField].map { Array($0.utf8) } ?? []
     guard Signature.constantTimeEqual(given, expected) else { return Response(status: .unauthorized) }
-    return Response(status: .accepted, headers: [.contentType: "application/json"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"accepted\":true}\n")))
+    return Response(
+        status: .accepted, headers: [.contentType: "application/json"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"accepted\":true}\n")))
 }
 router.get("/healthz") { _, _ in HTTPResponse.Status.ok }
 let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))

@@ -26,8 +26,9 @@ func viaSubprocess() async throws {
     var options = PlatformOptions()
     options.processGroupID = 0
     let env = environment.map { Array($0.utf8) }
-    _ = try await Subprocess.run(.path(FilePath(script)), environment: .custom(env), platformOptions: options,
-                                 input: .none, output: .discarded, error: .discarded)
+    _ = try await Subprocess.run(
+        .path(FilePath(script)), environment: .custom(env), platformOptions: options,
+        input: .none, output: .discarded, error: .discarded)
 }
 
 func viaPosixSpawn() async {

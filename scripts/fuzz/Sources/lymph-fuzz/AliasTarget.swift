@@ -20,7 +20,9 @@ extension FuzzTargets {
             // `lymph check` prints them, so they are part of the cost.
             let shown = diagnostics.items.map { "\($0)" }
             _ = spec?.stages.count
-            if showText { FileHandle.standardError.write(Data("=> \(spec == nil ? "no spec" : "a spec"), \(shown.count) diagnostics: \(shown.prefix(3))\n".utf8)) }
+            if showText {
+                FileHandle.standardError.write(Data("=> \(spec == nil ? "no spec" : "a spec"), \(shown.count) diagnostics: \(shown.prefix(3))\n".utf8))
+            }
         }
     }
 }
@@ -142,7 +144,9 @@ struct AliasPipeline {
             case " "..."~": out.unicodeScalars.append(scalar)
             default:
                 let hex = String(scalar.value, radix: 16)
-                out += scalar.value <= 0xFFFF ? "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                out +=
+                    scalar.value <= 0xFFFF
+                    ? "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                     : "\\U" + String(repeating: "0", count: 8 - hex.count) + hex
             }
         }

@@ -119,7 +119,8 @@ enum Replay {
                     if took > slowest.0 { slowest = (took, input.file) }
                 }
             }
-            print("\(name): \(inputs.count) inputs in \(seconds(total)) s; slowest \(milliseconds(slowest.0)) ms (\((slowest.1 as NSString).lastPathComponent))")
+            print(
+                "\(name): \(inputs.count) inputs in \(seconds(total)) s; slowest \(milliseconds(slowest.0)) ms (\((slowest.1 as NSString).lastPathComponent))")
         }
         return 0
     }
@@ -130,7 +131,9 @@ enum Replay {
     }
 
     static func seconds(_ d: Duration) -> String { String(format: "%.2f", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) }
-    static func milliseconds(_ d: Duration) -> String { String(format: "%.1f", (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) * 1000) }
+    static func milliseconds(_ d: Duration) -> String {
+        String(format: "%.1f", (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) * 1000)
+    }
 
     /// Stops the process when one input runs longer than the timeout (a hang never returns to
     /// the check after the call), naming the input, as libFuzzer's -timeout does.

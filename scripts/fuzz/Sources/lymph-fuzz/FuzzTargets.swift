@@ -97,7 +97,8 @@ enum FuzzTargets {
             switch deadLetter.origin.form {
             case .raw:
                 guard let shown = document.root.member("raw"), let raw = try? ParseStage.replayedLine(document.root, raw: shown),
-                      raw.elementsEqual(deadLetter.origin.bytes) else {
+                    raw.elementsEqual(deadLetter.origin.bytes)
+                else {
                     broken("a dead letter whose raw line is not the item", bytes)
                 }
             case .delivery:
@@ -124,7 +125,8 @@ enum FuzzTargets {
     /// entry read back from the file, agrees with the handler's).
     static func spool(_ bytes: [UInt8]) {
         guard let document = try? JSONDocument(parsing: bytes), document.root.kind == .object,
-              let id = document.root.member("id")?.string, !id.isEmpty else { return }
+            let id = document.root.member("id")?.string, !id.isEmpty
+        else { return }
         let signature = WebhookSignature.sign(bytes, secret: secret)
         // The headers as the handler reads them from NIO's request head.
         let headers = RequestHeaders(HTTPHeaders([("Content-Type", "application/json"), (WebhookSignature.header, signature)]))
@@ -225,7 +227,9 @@ enum FuzzTargets {
         }
         guard got.count == expected.count else { broken("the reader gave \(got.count) items for \(expected.count) lines", input) }
         for (g, e) in zip(got, expected) {
-            guard g.line == e.line, g.oversize == e.oversize else { broken("item at line \(g.line) (oversize \(g.oversize)) for line \(e.line) (oversize \(e.oversize))", input) }
+            guard g.line == e.line, g.oversize == e.oversize else {
+                broken("item at line \(g.line) (oversize \(g.oversize)) for line \(e.line) (oversize \(e.oversize))", input)
+            }
             guard g.bytes == e.bytes else { broken("line \(e.line) read as different bytes", input) }
         }
     }
