@@ -16,7 +16,7 @@ struct LymphTool: AsyncParsableCommand {
             """,
         version: Lymph.version,
         subcommands: [
-            RunCommand.self, ReplayCommand.self, CheckCommand.self, ServeCommand.self, SendCommand.self, SignCommand.self, SampleCommand.self,
+            RunCommand.self, ReplayCommand.self, CheckCommand.self, TestCommand.self, ServeCommand.self, SendCommand.self, SignCommand.self, SampleCommand.self,
             TicketsCommand.self, SensorsCommand.self, DeadLettersCommand.self, SpoolCommand.self,
         ]
     )

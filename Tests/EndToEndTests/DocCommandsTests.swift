@@ -104,7 +104,8 @@ struct DocSession {
         for folder in ["pipelines", "plugins", "examples"] {
             try fm.copyItem(atPath: LymphBinary.repo(folder), toPath: work + "/" + folder)
         }
-        for file in try fm.contentsOfDirectory(atPath: work + "/pipelines") {
+        // Pipelines and their tests; not the tests' fixtures folder.
+        for file in try fm.contentsOfDirectory(atPath: work + "/pipelines") where file.hasSuffix(".yaml") {
             let path = work + "/pipelines/" + file
             let text = try String(contentsOfFile: path, encoding: .utf8)
             try substitutePort(text).write(toFile: path, atomically: true, encoding: .utf8)

@@ -41,6 +41,8 @@ public struct StageBuildEnvironment: Sendable {
     public let environment: [String: String]
     /// When the pipeline was built, in seconds since 1970.
     public let now: Double
+    /// The pipeline's clock (`Pipeline.clock`), for a stage that looks at the time outside a batch.
+    public let clock: @Sendable () -> Double
 }
 
 /// A stage line of a pipeline file: common options plus the kind's own.

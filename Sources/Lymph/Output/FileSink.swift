@@ -23,13 +23,40 @@ public final class FileSink: Sendable {
     private let closed = Mutex(false)
     /// What went through `write`, for `OutputLedger`'s commit-time check.
     let progress = Mutex(WriteProgress())
+    /// Set for a sink that keeps what it is given in memory instead (`lymph test`), with its limit.
+    private let memory: CaptureBuffer?
+
+    /// What a capturing sink keeps, and its limit.
+    private final class CaptureBuffer: Sendable {
+        let bytes = Mutex<[UInt8]>([])
+        let limit: Int
+        init(limit: Int) { self.limit = limit }
+    }
 
     init(path: String, fd: Int32, ownsDescriptor: Bool, diskFull: DiskFullWait? = nil) {
         self.path = path
         self.fd = fd
         self.ownsDescriptor = ownsDescriptor
         self.diskFull = diskFull
+        self.memory = nil
     }
+
+    private init(capturing path: String, limit: Int) {
+        self.path = path
+        self.fd = -1
+        self.ownsDescriptor = false
+        self.diskFull = nil
+        self.memory = CaptureBuffer(limit: limit)
+    }
+
+    /// A sink that writes nothing anywhere: it keeps the bytes in memory (`captured`), and a write
+    /// that would take it past `limit` bytes fails as a full file would.
+    public static func capturing(path: String, limit: Int) -> FileSink {
+        FileSink(capturing: path, limit: limit)
+    }
+
+    /// What a capturing sink was given, in order; empty for any other sink.
+    public var captured: [UInt8] { memory?.bytes.withLock { $0 } ?? [] }
 
     /// Standard output, never closed.
     public static let standardOutput = FileSink(path: "stdout", fd: 1, ownsDescriptor: false)
@@ -55,6 +82,15 @@ public final class FileSink: Sendable {
     /// or on a full disk unless the sink waits one out.
     public func write(_ bytes: [UInt8]) throws(OutputError) {
         guard !bytes.isEmpty else { return }
+        if let memory {
+            let fits = memory.bytes.withLock { kept in
+                guard kept.count + bytes.count <= memory.limit else { return false }
+                kept.append(contentsOf: bytes)
+                return true
+            }
+            if !fits { throw OutputError(path: path, message: "more than \(memory.limit) bytes written in a test") }
+            return
+        }
         let diskFull = self.diskFull, path = self.path
         var waited = 0
         let (result, written): (Int32, Int) = bytes.withUnsafeBytes { buffer in
@@ -86,6 +122,7 @@ public final class FileSink: Sendable {
 
     /// Forces written data to disk (no-op for terminals and pipes).
     public func sync() throws(OutputError) {
+        if memory != nil { return }
         if fsync(fd) != 0 && errno != EINVAL && errno != EROFS {
             throw OutputError(path: path, message: "cannot sync to disk: \(String(cString: strerror(errno)))")
         }

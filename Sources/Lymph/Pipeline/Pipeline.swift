@@ -48,14 +48,20 @@ public final class Pipeline: Sendable {
     /// Commits the output files' lengths with the store, and cut them back at start: nil
     /// without a state file (nothing to remember them in).
     public let outputs: OutputLedger?
+    /// The time stages are told it is (`StageContext.now`), in seconds since 1970: the wall
+    /// clock, or a test's fixed time (`lymph test`).
+    public let clock: @Sendable () -> Double
 
     /// Secrets are read first, so a missing one stops the run before anything is opened.
     /// `requireStore`: open the store even when no stage keeps state (`lymph serve`'s spool).
+    /// `sinks`: where outputs, log stages and dead letters go (files opened on demand unless
+    /// given; `lymph test` gives one that keeps them in memory). `clock`: the time stages see.
     public static func open(
         _ spec: PipelineSpec, overrides: Overrides = Overrides(),
         environment: [String: String] = ProcessInfo.processInfo.environment,
         now: Double = Timestamp.now(), requireStore: Bool = false,
-        storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil
+        storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil,
+        sinks: SinkRegistry? = nil, clock: @escaping @Sendable () -> Double = { Timestamp.now() }
     ) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
@@ -71,7 +77,9 @@ public final class Pipeline: Sendable {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
         }
-        return try build(spec, store: store, lock: lock, diskFull: diskFull, environment: environment, now: now)
+        return try build(
+            spec, store: store, lock: lock, diskFull: diskFull, sinks: sinks ?? SinkRegistry(diskFull: diskFull),
+            environment: environment, now: now, clock: clock)
     }
 
     /// The pipeline file as edited since, over this pipeline's store and its lock (`lymph
@@ -87,15 +95,16 @@ public final class Pipeline: Sendable {
         }
         var spec = spec
         spec.statePath = self.spec.statePath
-        return try Self.build(spec, store: store, lock: lock, diskFull: diskFull, environment: environment, now: now)
+        return try Self.build(
+            spec, store: store, lock: lock, diskFull: diskFull, sinks: SinkRegistry(diskFull: diskFull),
+            environment: environment, now: now, clock: clock)
     }
 
     /// Stages and outputs over an open store.
     private static func build(
-        _ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?,
-        environment: [String: String], now: Double
+        _ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, sinks: SinkRegistry,
+        environment: [String: String], now: Double, clock: @escaping @Sendable () -> Double
     ) throws -> Pipeline {
-        let sinks = SinkRegistry(diskFull: diskFull)
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)
         let tickets = store.map { TicketBook(store: $0) }
@@ -103,7 +112,8 @@ public final class Pipeline: Sendable {
         for (offset, entry) in spec.stages.enumerated() {
             let env = StageBuildEnvironment(
                 pipelineName: spec.name, stageName: entry.name, hasExplicitName: entry.hasExplicitName,
-                stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now)
+                stageIndex: offset + 1, store: store, tickets: tickets, sinks: sinks, environment: environment, now: now,
+                clock: clock)
             stages.append(RunningStage(name: entry.name, kind: entry.kind, when: entry.when, stage: try entry.spec.build(env)))
         }
         let replays = try ReplayLedger(store: store, now: now)
@@ -114,12 +124,13 @@ public final class Pipeline: Sendable {
         }
         return Pipeline(
             spec: spec, store: store, lock: lock, diskFull: diskFull, parse: spec.parse, stages: stages, replays: replays,
-            output: output, deadLetters: deadLetters, sinks: sinks, outputs: outputs)
+            output: output, deadLetters: deadLetters, sinks: sinks, outputs: outputs, clock: clock)
     }
 
     private init(
         spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, parse: ParseStage, stages: [RunningStage],
-        replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry, outputs: OutputLedger?
+        replays: ReplayLedger, output: FileSink?, deadLetters: FileSink, sinks: SinkRegistry, outputs: OutputLedger?,
+        clock: @escaping @Sendable () -> Double
     ) {
         self.spec = spec
         self.store = store
@@ -133,6 +144,7 @@ public final class Pipeline: Sendable {
         self.deadLetters = deadLetters
         self.sinks = sinks
         self.outputs = outputs
+        self.clock = clock
     }
 
     /// The pipeline's first verify stage, for checking signatures before anything is stored.

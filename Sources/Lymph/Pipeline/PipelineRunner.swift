@@ -14,6 +14,9 @@ public struct PipelineRunner: Sendable {
     public let maxBatchesInFlight: Int
     /// Told about every batch once it has left the pipeline (for metrics), in batch order.
     public var observer: (@Sendable (BatchReport) -> Void)?
+    /// Told about every event a stage drops (`lymph test` compares them with its expectations);
+    /// called from the task running that stage, so calls for different batches may interleave.
+    public var dropObserver: (@Sendable (DroppedEvent) -> Void)?
     /// Where the concurrent part of each batch runs (its own task does not inherit the
     /// caller's preference); nil for Swift's global threads. `lymph serve` gives its worker's.
     public var taskExecutor: (any TaskExecutor)?
@@ -140,7 +143,7 @@ public struct PipelineRunner: Sendable {
         batch.stats[0].received = items.count
         batch.stats[0].emitted = batch.events.count
         batch.stats[0].deadLetters = batch.deadLetters.count
-        let now = Timestamp.now()
+        let now = pipeline.clock()
         for index in 0..<concurrentPrefix {
             try await apply(index, to: &batch, now: now)
         }
@@ -179,7 +182,7 @@ public struct PipelineRunner: Sendable {
 
     func serialPart(_ incoming: Batch, source: some ItemSource, totals: inout [StageStats], summary: inout RunSummary) async throws {
         var batch = incoming
-        let now = Timestamp.now()
+        let now = pipeline.clock()
         for index in concurrentPrefix..<pipeline.stages.count {
             try await apply(index, to: &batch, now: now)
         }
@@ -297,6 +300,7 @@ public struct PipelineRunner: Sendable {
                 case .drop(let reason):
                     stats.dropped[reason, default: 0] += 1
                     batch.completedClaims.append(contentsOf: batch.events[read].claims)
+                    dropObserver?(DroppedEvent(batch.events[read], stage: running.name, reason: reason))
                     continue
                 case .fail(let reason, let message):
                     stats.deadLetters += 1
@@ -341,6 +345,7 @@ public struct PipelineRunner: Sendable {
                 if replacements.isEmpty {
                     stats.dropped[Reason.noOutput.rawValue, default: 0] += 1
                     batch.completedClaims.append(contentsOf: event.claims)
+                    dropObserver?(DroppedEvent(event, stage: running.name, reason: Reason.noOutput.rawValue))
                 }
                 for var r in replacements {
                     r.claims = event.claims + r.claims
@@ -349,6 +354,7 @@ public struct PipelineRunner: Sendable {
             case .drop(let reason):
                 stats.dropped[reason, default: 0] += 1
                 batch.completedClaims.append(contentsOf: event.claims)
+                dropObserver?(DroppedEvent(event, stage: running.name, reason: reason))
             case .fail(let reason, let message):
                 stats.deadLetters += 1
                 batch.failedClaims.append(contentsOf: event.claims)
@@ -413,6 +419,7 @@ extension PipelineRunner {
             }
             if replayed.next() == true {
                 batch.stats[0].dropped[ReplayLedger.reason, default: 0] += 1
+                dropObserver?(DroppedEvent(event, stage: pipeline.parse.name, reason: ReplayLedger.reason))
                 continue
             }
             event.resumeAt = Int32(index)

@@ -13,6 +13,7 @@ public final class TrackSensorsStage: Stage {
     let book: TicketBook
     let offlineTicket: Double?
     let dueIn: Double
+    let clock: @Sendable () -> Double
     let sensorPath = try! JSONPath(parsing: "data.sensor_id")
     let equipmentPath = try! JSONPath(parsing: "data.equipment_id")
     let statusPath = try! JSONPath(parsing: "data.status")
@@ -29,9 +30,13 @@ public final class TrackSensorsStage: Stage {
     private let state = Mutex(State())
 
     /// A stage keeping sensor statuses in `store`; with `offlineTicket`, its tickets go to `book`,
-    /// due `dueIn` seconds after they open.
-    public init(store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600) {
+    /// due `dueIn` seconds after they open; `clock` is the time at the end of the run.
+    public init(
+        store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600,
+        clock: @escaping @Sendable () -> Double = { Timestamp.now() }
+    ) {
         self.store = store
+        self.clock = clock
         self.book = book
         self.offlineTicket = offlineTicket
         self.dueIn = dueIn
@@ -114,9 +119,10 @@ public final class TrackSensorsStage: Stage {
         _ = try book.apply(requests)
     }
 
-    /// Opens tickets for sensors down too long by the wall clock, at the end of the run.
+    /// Opens tickets for sensors down too long by the clock (the wall clock, or a test's), at the
+    /// end of the run.
     public func finish() async throws {
-        try judge(at: Timestamp.now())
+        try judge(at: clock())
     }
 
     /// Writes the changed statuses (never over a newer one) and the book's changes in the runner's

@@ -81,7 +81,7 @@ public struct TrackSensorsSpec: StageSpec {
     /// Builds the stage over the pipeline's store and ticket book; throws without a store.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         guard let store = env.store, let book = env.tickets else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
-        return TrackSensorsStage(store: store, book: book, offlineTicket: offlineTicket, dueIn: dueIn)
+        return TrackSensorsStage(store: store, book: book, offlineTicket: offlineTicket, dueIn: dueIn, clock: env.clock)
     }
 
     static let kind = StageKind(name: "track_sensors", optionKeys: ["offline_ticket", "ticket_due_in"]) { m, d in

@@ -1,0 +1,64 @@
+/// What a stubbed `exec` stage runs in `lymph test` instead of its plugin: every event gets the
+/// same answer, decided without starting a process.
+///
+/// The answers mean what the plugin's would: an empty answer is a drop counted as `no_output`,
+/// `{"error": ...}` is a `plugin_error` failure handled by the stage's `on_error`, and events
+/// replace the one answered (keeping its source position, as a plugin's do).
+struct StubStage: Stage {
+    enum Answer: Sendable {
+        case pass, drop
+        case error(String)
+        case events([JSONDocument])
+    }
+
+    let answer: Answer
+    let stageName: String
+    let onError: ExecSpec.OnError
+
+    func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        try events.map { event in
+            switch answer {
+            case .pass:
+                return .pass
+            case .drop:
+                return .replace([])
+            case .events(let documents):
+                return .replace(documents.map { Event(document: $0, source: event.source, origin: event.origin) })
+            case .error(let text):
+                let failure = ExecFailure(reason: .pluginError, message: "stage '\(stageName)': the plugin reported: \(text) (a test's stub)", retryable: true)
+                switch onError {
+                case .deadLetter: return .fail(failure.reason, message: failure.message)
+                case .drop: return .drop(.onErrorDrop)
+                case .stop: throw ExecStageStopped(stage: stageName, eventID: event.id, position: event.source.description, failure: failure)
+                }
+            }
+        }
+    }
+}
+
+/// An `exec` stage's spec with a test's stub in place of its plugin: a `StubStage`, or for
+/// `command:` the stage itself running another program (with its own limits and `env:`).
+struct StubSpec: StageSpec {
+    let original: ExecSpec
+    let stub: TestStub
+
+    var summary: String { "stubbed: " + original.summary }
+    /// The stage's own references: a test gives them values whether or not the stub reads them.
+    var secrets: [SecretReference] { original.secrets }
+
+    func build(_ env: StageBuildEnvironment) throws -> any Stage {
+        switch stub {
+        case .pass: return StubStage(answer: .pass, stageName: env.stageName, onError: original.onError)
+        case .drop: return StubStage(answer: .drop, stageName: env.stageName, onError: original.onError)
+        case .error(let text): return StubStage(answer: .error(text), stageName: env.stageName, onError: original.onError)
+        case .events(let values):
+            // The loader checked each is an object with an id and a type.
+            let documents = values.compactMap { try? JSONDocument(parsing: Array($0.json.utf8)) }
+            return StubStage(answer: .events(documents), stageName: env.stageName, onError: original.onError)
+        case .command(let command):
+            var spec = original
+            spec.command = command
+            return try spec.build(env)
+        }
+    }
+}
