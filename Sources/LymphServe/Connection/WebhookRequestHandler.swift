@@ -24,8 +24,11 @@ import NIOHTTP1
 /// restarts reading around every request (two `epoll_ctl` calls each): here only a client that
 /// pipelines pays.
 ///
-/// `Intake` decides on each webhook and stores it (`WebhookServer`; a fake in tests).
-final class WebhookRequestHandler<Intake: WebhookIntake>: ChannelDuplexHandler, RemovableChannelHandler {
+/// The intake decides on each webhook and stores it (`WebhookServer`; a fake in tests). It is
+/// held as an existential, not a generic parameter: NIO calls a handler through its protocol
+/// witnesses, and a generic class's witnesses run unspecialized, looking up generic metadata
+/// on every part read.
+final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -52,7 +55,7 @@ final class WebhookRequestHandler<Intake: WebhookIntake>: ChannelDuplexHandler, 
         let version: HTTPVersion
     }
 
-    let intake: Intake
+    let intake: any WebhookIntake
     let path: String
     /// The webhook path's components ("/webhooks/" and "//webhooks" match "/webhooks", as in
     /// Hummingbird's router).
@@ -66,7 +69,7 @@ final class WebhookRequestHandler<Intake: WebhookIntake>: ChannelDuplexHandler, 
     var lastAnswerSent: EventLoopFuture<Void>?
 
     /// `now`: the event loop's time when the connection was accepted.
-    init(intake: Intake, path: String, maxBody: Int, idleTimeout: Duration, now: NIODeadline) {
+    init(intake: any WebhookIntake, path: String, maxBody: Int, idleTimeout: Duration, now: NIODeadline) {
         self.intake = intake
         self.path = path
         pathComponents = path.split(separator: "/")
