@@ -10,8 +10,12 @@ struct RequestHeaders {
     var contentLength: String?
     var contentType: String?
     var signature: String?
+    /// Every field, for the headers of other signature schemes (looked up by name, only when
+    /// the pipeline's scheme is not IMMUNE's).
+    let all: HTTPHeaders
 
     init(_ headers: HTTPHeaders) {
+        all = headers
         for (name, value) in headers {
             // Names compared ignoring ASCII case, the length first: most fields are skipped
             // without looking at their bytes.
@@ -24,6 +28,16 @@ struct RequestHeaders {
                 Self.add(value, to: &signature)
             }
         }
+    }
+
+    /// The value of the header named `lowercasedName` (repeated ones joined with ", "), as bytes.
+    func value(_ lowercasedName: [UInt8]) -> ArraySlice<UInt8>? {
+        if lowercasedName == Self.signatureName { return signature.map { Array($0.utf8)[...] } }
+        var joined: String?
+        for (name, value) in all where name.utf8.count == lowercasedName.count && Self.named(name, lowercasedName) {
+            Self.add(value, to: &joined)
+        }
+        return joined.map { Array($0.utf8)[...] }
     }
 
     static let contentLengthName = Array("content-length".utf8)

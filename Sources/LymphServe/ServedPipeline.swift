@@ -45,6 +45,8 @@ public final class ServedPipeline: Sendable {
     private struct State {
         var loaded: Loaded
         var verifier: VerifyStage?
+        /// The request headers spooled with each webhook (see `keptHeaders(of:verifier:)`).
+        var keptHeaders: [String]
         /// Checked and waiting for the worker to swap it in.
         var pending: Loaded?
         /// The worker's current run, stopped to swap (nil while none runs).
@@ -64,7 +66,7 @@ public final class ServedPipeline: Sendable {
         self.metrics = metrics
         self.logger = logger
         let loaded = Loaded(spec: prepared, fileServe: file.serve, fileState: file.statePath, sha256: sha256, loadedAt: Timestamp.now())
-        state = Mutex(State(loaded: loaded, verifier: verifier))
+        state = Mutex(State(loaded: loaded, verifier: verifier, keptHeaders: Self.keptHeaders(of: prepared, verifier: verifier)))
     }
 
     /// The spec as `lymph serve` runs it: `listen` and `path` from the command line over the
@@ -96,6 +98,19 @@ public final class ServedPipeline: Sendable {
 
     /// The signature check for the next request.
     var verifier: VerifyStage? { state.withLock { $0.verifier } }
+
+    /// The signature check for the next request, and the headers to spool with it.
+    var intake: (verifier: VerifyStage?, keptHeaders: [String]) { state.withLock { ($0.verifier, $0.keptHeaders) } }
+
+    /// The headers a spooled webhook keeps (lowercased), besides its content type: those its
+    /// signature scheme reads, and those a dedup stage takes its key from.
+    static func keptHeaders(of spec: PipelineSpec, verifier: VerifyStage?) -> [String] {
+        var names = verifier?.verifier.scheme.headerNames ?? [WebhookSignature.header]
+        for entry in spec.stages {
+            if let dedup = entry.spec as? DedupSpec, case .header(let name) = dedup.key, !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
 
     /// Loads the file again and, when it is valid, has the worker swap it in. `trigger` says
     /// why, for the log.
@@ -136,6 +151,7 @@ public final class ServedPipeline: Sendable {
         let (control, wake) = state.withLock { s in
             s.pending = next
             s.verifier = verifier
+            s.keptHeaders = Self.keptHeaders(of: prepared, verifier: verifier)
             return (s.control, s.wake)
         }
         control?.requestStop(signal: SIGHUP)
@@ -161,7 +177,7 @@ public final class ServedPipeline: Sendable {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
         guard let verify = spec.stages.lazy.compactMap({ $0.spec as? VerifySpec }).first else { return nil }
-        return VerifyStage(secrets: try verify.secretReferences.map { try $0.resolve(environment: environment) }, maxAge: verify.maxAge)
+        return try verify.stage(environment: environment)
     }
 
     // MARK: - The worker's side
@@ -195,7 +211,10 @@ public final class ServedPipeline: Sendable {
     func swapFailed(_ loaded: Loaded, keeping old: Loaded, verifier: VerifyStage?, error: any Error) {
         metrics.reloadFailures.increment()
         state.withLock { s in
-            if s.pending == nil { s.verifier = verifier }
+            if s.pending == nil {
+                s.verifier = verifier
+                s.keptHeaders = Self.keptHeaders(of: old.spec, verifier: verifier)
+            }
         }
         logger.error(
             "reload failed while opening the new pipeline: \(error); the running pipeline stays",

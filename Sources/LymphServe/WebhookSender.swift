@@ -19,7 +19,10 @@ import Synchronization
 public final class WebhookSender: Sendable {
     public struct Options: Sendable {
         public var url: String
+        /// The HMAC key to sign with (made from the secret for `scheme`); nil sends as read.
         public var secret: [UInt8]?
+        /// How requests are signed.
+        public var scheme: SignatureScheme = .immune
         public var concurrency = 8
         /// Requests per second at most (nil: as fast as the receiver answers).
         public var rate: Double?
@@ -215,8 +218,11 @@ public final class WebhookSender: Sendable {
             }
         }
         if let secret = options.secret {
-            headers.removeAll { $0.0 == WebhookSignature.header }
-            headers.append((WebhookSignature.header, WebhookSignature.sign(body, secret: secret)))
+            let names = Set(options.scheme.headerNames)
+            headers.removeAll { names.contains($0.0) }
+            let signed = WebhookSignature.headers(
+                options.scheme, key: secret, body: body[...], id: WebhookSignature.messageID(for: body[...]), timestamp: Int(Date().timeIntervalSince1970))
+            for (name, value) in signed { headers.append((name.lowercased(), value)) }
         }
         if !headers.contains(where: { $0.0 == "content-type" }) { headers.append(("content-type", "application/json")) }
         return Outgoing(body: body, headers: headers)

@@ -178,10 +178,9 @@ public final class WebhookServer: Sendable {
     /// A `.store` holds a place against `max_spool` until `stored` is called with its outcome.
     func admit(body: [UInt8], headers: RequestHeaders) -> WebhookAdmission {
         metrics.requestBytes.increment(by: Int64(body.count))
-        let verifier = served.verifier
+        let (verifier, keptHeaders) = served.intake
         if let verifier {
-            let header = headers.signature.map { Array($0.utf8)[...] }
-            if let problem = verifier.checkSignature(header, body: body[...]) {
+            if let problem = verifier.checkSignature(header: { headers.value($0) }, body: body[...], now: Timestamp.now()) {
                 metrics.signatureFailure(reason: problem.reason)
                 logger.notice("signature refused", metadata: ["reason": "\(problem.reason)", "bytes": "\(body.count)"])
                 return .answer(WebhookAnswer(.unauthorized, ["error": problem.reason, "message": problem.message]))
@@ -215,7 +214,7 @@ public final class WebhookServer: Sendable {
                     .serviceUnavailable, ["error": "spool_full", "message": "\(options.maxSpool) webhooks are waiting to be processed; retry later"],
                     retryAfter: Self.retryAfterSeconds))
         }
-        let (item, replaced) = Self.spoolItem(body: body, headers: headers)
+        let (item, replaced) = Self.spoolItem(body: body, headers: headers, kept: keptHeaders)
         // A body that was not UTF-8 is spooled with U+FFFD in its place: not the parsed bytes.
         let parsed = replaced ? nil : document
         let bytesWaiting = queuedBytes.wrappingAdd(Self.queuedSize(item, parsed), ordering: .relaxed).newValue
@@ -268,18 +267,29 @@ public final class WebhookServer: Sendable {
 
     /// The delivery as the parse stage reads it: the headers that matter, and the raw body;
     /// `replaced`: the body was not UTF-8, and the entry holds U+FFFD for what was not.
-    static func spoolItem(body: [UInt8], headers: RequestHeaders) -> (item: [UInt8], replaced: Bool) {
+    /// The headers kept are the content type and `kept` (`ServedPipeline.keptHeaders`: those
+    /// the signature scheme and a dedup key read). IMMUNE's signature, the usual case, is taken
+    /// as `RequestHeaders` found it, without a lookup.
+    static func spoolItem(body: [UInt8], headers: RequestHeaders, kept: [String] = [WebhookSignature.header]) -> (item: [UInt8], replaced: Bool) {
         var out: [UInt8] = []
         out.reserveCapacity(body.count + body.count / 8 + 200)
         out.append(contentsOf: #"{"headers":{"#.utf8)
         var first = true
-        for (name, value) in [(HTTPField.Name.contentType, headers.contentType), (signatureField, headers.signature)] {
-            guard let value else { continue }
+        func add(_ name: String, _ value: String?) {
+            guard let value else { return }
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
-            JSONStringEncoder.append(name.canonicalName, to: &out)
+            JSONStringEncoder.append(name, to: &out)
             out.append(UInt8(ascii: ":"))
             JSONStringEncoder.append(value, to: &out)
+        }
+        add(HTTPField.Name.contentType.canonicalName, headers.contentType)
+        for name in kept {
+            if name == WebhookSignature.header {
+                add(signatureField.canonicalName, headers.signature)
+            } else {
+                add(name, headers.value(Array(name.utf8)).map { String(decoding: $0, as: UTF8.self) })
+            }
         }
         out.append(contentsOf: #"},"body":"#.utf8)
         let replaced = JSONStringEncoder.append(body, to: &out)

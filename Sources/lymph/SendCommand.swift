@@ -7,7 +7,7 @@ import LymphServe
 struct SendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
-        abstract: "POST events (or captured deliveries) to a webhook receiver, signed as IMMUNE signs them.",
+        abstract: "POST events (or captured deliveries) to a webhook receiver, signed as IMMUNE (or --scheme) signs them.",
         discussion: """
             Each line is one request: an event is sent as its exact bytes; a delivery line \
             ({"headers", "body"}, as `lymph sample --sign` writes) sends its body with its headers. With \
@@ -29,6 +29,8 @@ struct SendCommand: AsyncParsableCommand {
 
     @Option(help: "Secret to sign with: env:NAME or file:PATH.")
     var secret: String?
+
+    @OptionGroup var scheme: SchemeOptions
 
     @Option(help: "Requests in flight at once.")
     var concurrency: Int = 8
@@ -58,13 +60,14 @@ struct SendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let key = try secret.map { try SecretOption.resolve($0, command: "send") }
+        let key = try secret.map { try scheme.key(secret: $0, command: "send") }
         let unreadable = ItemReader.checkReadable(inputs)
         if !unreadable.isEmpty {
             unreadable.forEach { Console.error("lymph send: \($0)") }
             throw ExitCode(2)
         }
         var options = WebhookSender.Options(url: url, secret: key)
+        options.scheme = try scheme.parsed()
         options.concurrency = concurrency
         options.rate = rate.flatMap(Self.parseRate)
         options.retries = retries

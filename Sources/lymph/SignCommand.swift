@@ -5,38 +5,53 @@ import Lymph
 struct SignCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sign",
-        abstract: "Print the webhook signature header for a body read on stdin.",
+        abstract: "Print a webhook's signature headers for a body read on stdin.",
         discussion: """
             The signature covers the exact bytes on stdin, a trailing newline included: use \
-            `printf '%s' "$body" | lymph sign --secret env:S` for a body without one. Prints \
-            `x-immune-signature: <hex>`; --value prints the hex only.
+            `printf '%s' "$body" | lymph sign --secret env:S` for a body without one. Prints one \
+            `Name: value` line per header of the scheme (IMMUNE's: `x-immune-signature: <hex>`); \
+            --value prints the signature header's value only. Standard Webhooks signs an id and a \
+            timestamp, Stripe a timestamp: --id (default: the body's "id", else a random one) and \
+            --timestamp (default: now) fix them, for tests and test vectors.
             """
     )
 
     @Option(help: "The secret: env:NAME or file:PATH (never the value itself).")
     var secret: String
 
-    @Option(help: "Signature scheme (immune: lowercase hex HMAC-SHA256 of the raw body).")
-    var scheme: String = "immune"
+    @OptionGroup var scheme: SchemeOptions
 
-    @Flag(help: "Print only the signature value, without the header name.")
+    @Option(help: "Standard Webhooks' webhook-id (default: the body's \"id\" member, else a random msg_ id).")
+    var id: String?
+
+    @Option(help: "The signed timestamp, in seconds since the epoch (default: now).")
+    var timestamp: Int?
+
+    @Flag(help: "Print only the signature header's value, without its name.")
     var value = false
 
     static let maxBody = 64 << 20
 
     func validate() throws {
-        guard scheme == "immune" else { throw ValidationError("--scheme: only 'immune' is known") }
         try SecretOption.validate(secret)
+        if let timestamp, timestamp < 0 { throw ValidationError("--timestamp must be seconds since the epoch (0 or more)") }
     }
 
     func run() throws {
-        let key = try SecretOption.resolve(secret, command: "sign")
+        let key = try scheme.key(secret: secret, command: "sign")
         let data = (try? FileHandle.standardInput.read(upToCount: Self.maxBody + 1)) ?? Data()
         guard data.count <= Self.maxBody else {
             Console.error("lymph sign: the body on stdin is larger than \(Self.maxBody) bytes")
             throw ExitCode(2)
         }
-        let signature = WebhookSignature.sign([UInt8](data), secret: key)
-        print(value ? signature : "\(WebhookSignature.header): \(signature)")
+        let body = [UInt8](data)
+        let headers = WebhookSignature.headers(
+            try scheme.parsed(), key: key, body: body[...], id: id ?? WebhookSignature.messageID(for: body[...]),
+            timestamp: timestamp ?? Int(Date().timeIntervalSince1970))
+        if value {
+            print(headers.last!.value)
+        } else {
+            for (name, value) in headers { print("\(name): \(value)") }
+        }
     }
 }

@@ -64,11 +64,11 @@ struct TestCommandTests {
         let dir = LymphBinary.workDirectory()
         let r = try LymphBinary.run(["test", LymphBinary.repo("pipelines")], in: dir)
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-        let files = ["maintenance-notify", "maintenance", "plugins", "quickstart", "serve", "verified"]
+        let files = ["maintenance-notify", "maintenance", "plugins", "quickstart", "serve", "standard-webhooks", "verified"]
         for name in files {
             #expect(r.stdout.contains("ok    \(LymphBinary.repo("pipelines/\(name).test.yaml")): "), "no passing test for \(name)")
         }
-        #expect(r.stdoutLines.last?.hasSuffix("in 6 files: \(r.stdoutLines.count - 1) passed, 0 failed") == true, "\(r.stdout)")
+        #expect(r.stdoutLines.last?.hasSuffix("in 7 files: \(r.stdoutLines.count - 1) passed, 0 failed") == true, "\(r.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 

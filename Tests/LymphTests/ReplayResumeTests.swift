@@ -53,7 +53,7 @@ struct ReplayResumeTests {
         var stages: [StageEntry] = []
         if verify { stages.append(entry("verify", "verify", VerifySpec(secretReferences: [SecretReference("env:RESUME_TEST_SECRET")!], maxAge: nil))) }
         stages += [
-            entry("dedup", "dedup", DedupSpec(key: try! JSONPath(parsing: "id"), window: 86_400, inMemory: false)),
+            entry("dedup", "dedup", DedupSpec(key: .path(try! JSONPath(parsing: "id")), window: 86_400, inMemory: false)),
             entry("see", "see", SeeSpec(seen: seen)),
             entry("mark", "mark", MarkSpec()),
         ]

@@ -47,7 +47,7 @@ struct RunnerTests {
         var stages = [
             StageEntry(
                 kind: "dedup", name: "dedup", hasExplicitName: true, line: 1, column: 1, when: nil,
-                spec: DedupSpec(key: try! JSONPath(parsing: "id"), window: window, inMemory: false))
+                spec: DedupSpec(key: .path(try! JSONPath(parsing: "id")), window: window, inMemory: false))
         ]
         for (i, s) in extra.enumerated() {
             stages.append(StageEntry(kind: "test", name: "test\(i)", hasExplicitName: true, line: 1, column: 1, when: nil, spec: s))

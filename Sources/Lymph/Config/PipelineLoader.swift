@@ -291,11 +291,22 @@ extension PipelineLoader {
             }
             for stage in spec.stages {
                 for reference in stage.spec.secrets {
-                    do { _ = try reference.resolve() } catch {
+                    var problem: String?
+                    do {
+                        let secret = try reference.resolve()
+                        // A secret the stage's signature scheme cannot use as a key (Standard
+                        // Webhooks' is whsec_ and base64).
+                        if let verify = stage.spec as? VerifySpec, case .failure(let p) = verify.scheme.key(forSecret: secret) {
+                            problem = "secret \(reference): \(p)"
+                        }
+                    } catch {
+                        problem = "\(error)"
+                    }
+                    if let problem {
                         items.append(
                             ConfigDiagnostic(
                                 file: path, line: stage.line, column: stage.column,
-                                message: "\(error) (a run would stop here)", severity: .warning))
+                                message: "\(problem) (a run would stop here)", severity: .warning))
                     }
                 }
             }

@@ -15,7 +15,9 @@ import Synchronization
 public final class DedupStage: Stage {
 
     /// Where each event's key is.
-    public let key: JSONPath
+    public let key: DedupKey
+    /// A header key's name, as bytes.
+    private let headerName: [UInt8]
     /// Seconds a key is remembered: an event whose key was seen that recently is dropped.
     public let window: Double
     let scope: String
@@ -40,8 +42,9 @@ public final class DedupStage: Stage {
 
     /// A stage whose keys are filed under `scope`; with a store, keys older than `window` at `now`
     /// are purged first.
-    public init(key: JSONPath, window: Double, scope: String, stageIndex: Int, backing: Backing, now: Double) throws(StoreError) {
+    public init(key: DedupKey, window: Double, scope: String, stageIndex: Int, backing: Backing, now: Double) throws(StoreError) {
         self.key = key
+        if case .header(let name) = key { headerName = Array(name.utf8) } else { headerName = [] }
         self.window = window
         self.scope = scope
         self.stageIndex = stageIndex
@@ -65,17 +68,28 @@ public final class DedupStage: Stage {
         var positions: [Int] = []
         keys.reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
-            guard let value = event.value(at: key) else {
-                outcomes[i] = .fail(.missingKey, message: "dedup key '\(key)' is missing from the event")
-                continue
-            }
             let bytes: ArraySlice<UInt8>
-            switch value.kind {
-            case .string: bytes = value.stringBytes ?? []
-            case .number: bytes = value.rawBytes
-            default:
-                outcomes[i] = .fail(.invalidKey, message: "dedup key '\(key)' must be a string or a number")
-                continue
+            switch key {
+            case .path(let path):
+                guard let value = event.value(at: path) else {
+                    outcomes[i] = .fail(.missingKey, message: "dedup key '\(key)' is missing from the event")
+                    continue
+                }
+                switch value.kind {
+                case .string: bytes = value.stringBytes ?? []
+                case .number: bytes = value.rawBytes
+                default:
+                    outcomes[i] = .fail(.invalidKey, message: "dedup key '\(key)' must be a string or a number")
+                    continue
+                }
+            case .header:
+                guard let value = event.delivery?.headerBytes(headerName), !value.isEmpty else {
+                    outcomes[i] = .fail(
+                        .missingKey,
+                        message: "dedup key '\(key)': the event did not arrive as a delivery with that header (or it is empty)")
+                    continue
+                }
+                bytes = value
             }
             keys.append(Array(bytes))
             positions.append(i)

@@ -133,7 +133,7 @@ public enum PipelineTestRun {
     /// The test's items: `input` then `input_file`, numbered from 1 in that order (their
     /// `SourcePosition` is `input:N`), signed when the test asks.
     static func inputs(_ test: PipelineTestCase, in file: PipelineTestFile) throws -> [RawItem] {
-        let secret = file.secrets.first.map { Array($0.value.utf8) }
+        let secret = try file.secrets.first.map { try TestSigner(secret: Array($0.value.utf8), spec: file.spec, now: file.now) }
         var bodies: [[UInt8]] = test.input.map { value in
             // A string is a raw line, as it comes; a delivery's body written as a mapping is sent
             // as its JSON text.
@@ -163,18 +163,37 @@ public enum PipelineTestRun {
         return bodies.enumerated().map { RawItem(bytes: $1[...], source: SourcePosition(file: "input", line: $0 + 1)) }
     }
 
+    /// Signs inputs as the pipeline's first verify stage checks them (its scheme; IMMUNE's when
+    /// it has none), with the test file's first secret, at the test's `now`.
+    struct TestSigner {
+        let scheme: SignatureScheme
+        let key: [UInt8]
+        let now: Double
+
+        init(secret: [UInt8], spec: PipelineSpec, now: Double) throws {
+            scheme = spec.stages.lazy.compactMap { $0.spec as? VerifySpec }.first?.scheme ?? .immune
+            switch scheme.key(forSecret: secret) {
+            case .success(let key): self.key = key
+            case .failure(let problem): throw Stopped(description: "the first secret cannot sign for scheme \(scheme.name): \(problem)")
+            }
+            self.now = now
+        }
+
+        /// The scheme's headers for `body`.
+        func headers(_ body: String) -> [TestValue.Member] {
+            let bytes = Array(body.utf8)
+            return WebhookSignature.headers(scheme, key: key, body: bytes[...], id: WebhookSignature.messageID(for: bytes[...]), timestamp: Int(now))
+                .map { .init($0.name.lowercased(), .string($0.value)) }
+        }
+    }
+
     /// The input as a signed delivery: a delivery keeps a signature it already has (a test of a
     /// bad one), anything else becomes the body of a delivery signed with `secret`.
-    static func signed(_ value: TestValue?, bytes: [UInt8], secret: [UInt8]) -> [UInt8] {
+    static func signed(_ value: TestValue?, bytes: [UInt8], secret: TestSigner) -> [UInt8] {
         if let value, let delivery = deliveryWithTextBody(value) { return Array(signedDelivery(delivery, secret: secret).json.utf8) }
         let body = String(decoding: bytes, as: UTF8.self)
         let delivery = TestValue.object([
-            .init(
-                "headers",
-                .object([
-                    .init("content-type", .string("application/json")),
-                    .init(WebhookSignature.header, .string(WebhookSignature.sign(Array(body.utf8), secret: secret))),
-                ])),
+            .init("headers", .object([.init("content-type", .string("application/json"))] + secret.headers(body))),
             .init("body", .string(body)),
         ])
         return Array(delivery.json.utf8)
@@ -187,13 +206,15 @@ public enum PipelineTestRun {
         return .object(members)
     }
 
-    /// The delivery with `x-immune-signature` over its body, unless it has one.
-    static func signedDelivery(_ delivery: TestValue, secret: [UInt8]) -> TestValue {
+    /// The delivery with the scheme's signature over its body, unless it has a signature header
+    /// of the scheme already.
+    static func signedDelivery(_ delivery: TestValue, secret: TestSigner) -> TestValue {
         guard case .object(var members) = delivery, case .object(var fields) = delivery["headers"] ?? .null,
             let body = delivery["body"]?.string
         else { return delivery }
-        if !fields.contains(where: { $0.key.lowercased() == WebhookSignature.header }) {
-            fields.append(.init(WebhookSignature.header, .string(WebhookSignature.sign(Array(body.utf8), secret: secret))))
+        let names = Set(secret.scheme.headerNames)
+        if !fields.contains(where: { names.contains($0.key.lowercased()) }) {
+            fields.append(contentsOf: secret.headers(body))
         }
         for (n, member) in members.enumerated() where member.key == "headers" { members[n].value = .object(fields) }
         return .object(members)

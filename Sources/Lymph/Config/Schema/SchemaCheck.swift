@@ -73,7 +73,8 @@ struct SchemaCheck {
             flow.types = flow.types.subtracting(seen).union(passing)
         case "dedup":
             if let k = options?["key"], case .scalar(let s) = k.node {
-                checkPath(s.string, at: k, seen: seen, &d)
+                // A header key is not a field of the event.
+                if !s.string.hasPrefix("header:") { checkPath(s.string, at: k, seen: seen, &d) }
             } else {
                 reads.append("id")  // the default key
             }

@@ -1,7 +1,42 @@
+/// Where a dedup stage finds each event's key.
+public enum DedupKey: Sendable, Equatable, CustomStringConvertible {
+    /// A field of the event (`id`, `data.prediction_id`).
+    case path(JSONPath)
+    /// A request header of the delivery the event came in (`header:webhook-id`: Standard
+    /// Webhooks' message id), by its lowercased name.
+    case header(String)
+
+    public var description: String {
+        switch self {
+        case .path(let path): "\(path)"
+        case .header(let name): "header:\(name)"
+        }
+    }
+
+    /// `header:NAME`, or a path.
+    init(parsing text: String) throws(DedupKeyError) {
+        if text.hasPrefix("header:") {
+            let name = String(text.dropFirst(7)).lowercased()
+            guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }) else {
+                throw DedupKeyError(message: "key 'header:NAME' needs a header name (visible ASCII, no ':' or spaces)")
+            }
+            self = .header(name)
+            return
+        }
+        do { self = .path(try JSONPath(parsing: text)) } catch { throw DedupKeyError(message: "\(error)") }
+    }
+}
+
+/// A `key:` that is neither a path nor `header:NAME`.
+struct DedupKeyError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
 /// `dedup`: drops an event whose key was already seen within the window.
 public struct DedupSpec: StageSpec {
-    /// `key:`: where each event's key is, `id` by default.
-    public var key: JSONPath
+    /// `key:`: where each event's key is (a field, or `header:NAME`), `id` by default.
+    public var key: DedupKey
     /// `window:`: seconds a key is remembered, 7 days by default.
     public var window: Double
     /// `store: memory`: keys are remembered for this run only, not in the pipeline's store.
@@ -37,9 +72,9 @@ public struct DedupSpec: StageSpec {
     }
 
     static let kind = StageKind(name: "dedup", optionKeys: ["key", "window", "store"]) { m, d in
-        var key = try! JSONPath(parsing: "id")
+        var key = DedupKey.path(try! JSONPath(parsing: "id"))
         if let k = m["key"], let text = k.string(&d, "key") {
-            do { key = try JSONPath(parsing: text) } catch { d.error("\(error)", at: k) }
+            do { key = try DedupKey(parsing: text) } catch { d.error("\(error)", at: k) }
         }
         let window = m["window"].flatMap { $0.duration(&d, "window") } ?? 7 * 86_400
         var inMemory = false
