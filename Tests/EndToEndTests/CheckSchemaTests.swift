@@ -120,13 +120,23 @@ struct CheckSchemaTests {
         #expect(strict.status == 2, "\(strict.stderr)")
     }
 
-    @Test("the example pipelines get no warning: each passes --strict (the secret they name set)")
+    /// A value, valid for its use, for every environment variable the example pipelines name.
+    static let exampleEnvironment = [
+        "IMMUNE_WEBHOOK_SECRET": "x",
+        "SW_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "FORWARD_URL": "https://lymph.example.com/webhooks",
+        "FORWARD_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "CHAT_WEBHOOK_URL": "https://hooks.example.com/T000/B000/XXX",
+        "PAGERDUTY_ROUTING_KEY": "R0000000000000000000000000000000",
+    ]
+
+    @Test("the example pipelines get no warning: each passes --strict (the secrets they name set)")
     func examplesAreClean() throws {
         let pipelines = try FileManager.default.contentsOfDirectory(atPath: LymphBinary.repo("pipelines"))
             .filter { $0.hasSuffix(".yaml") && !$0.hasSuffix(".test.yaml") }.sorted()
         #expect(pipelines.count >= 5)
         for name in pipelines {
-            let r = try LymphBinary.run(["check", "--strict", "pipelines/" + name], in: LymphBinary.repo("."), environment: ["IMMUNE_WEBHOOK_SECRET": "x"])
+            let r = try LymphBinary.run(["check", "--strict", "pipelines/" + name], in: LymphBinary.repo("."), environment: Self.exampleEnvironment)
             #expect(r.status == 0, "\(name): \(r.stderr)")
             let warnings = r.stderr.split(separator: "\n").filter { $0.contains("warning:") }
             #expect(warnings.isEmpty, "\(name): \(warnings)")
