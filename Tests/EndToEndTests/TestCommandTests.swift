@@ -64,11 +64,11 @@ struct TestCommandTests {
         let dir = LymphBinary.workDirectory()
         let r = try LymphBinary.run(["test", LymphBinary.repo("pipelines")], in: dir)
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-        let files = ["maintenance-notify", "maintenance", "plugins", "quickstart", "serve", "standard-webhooks", "verified"]
+        let files = ["maintenance-http", "maintenance-notify", "maintenance", "plugins", "quickstart", "serve", "standard-webhooks", "verified"]
         for name in files {
             #expect(r.stdout.contains("ok    \(LymphBinary.repo("pipelines/\(name).test.yaml")): "), "no passing test for \(name)")
         }
-        #expect(r.stdoutLines.last?.hasSuffix("in 7 files: \(r.stdoutLines.count - 1) passed, 0 failed") == true, "\(r.stdout)")
+        #expect(r.stdoutLines.last?.hasSuffix("in 8 files: \(r.stdoutLines.count - 1) passed, 0 failed") == true, "\(r.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 
@@ -144,7 +144,7 @@ struct TestCommandTests {
         #expect(r.status == 2)
         #expect(
             r.stderr.split(separator: "\n").map(String.init) == [
-                "more/broken.test.yaml:4:10: stage 'verify-2' is a verify stage; only exec stages can be stubbed",
+                "more/broken.test.yaml:4:10: stage 'verify-2' is a verify stage; only exec and http stages can be stubbed",
                 "more/broken.test.yaml:9:44: unknown key 'reson' in an entry of dropped; did you mean 'reason'?",
                 "more/broken.test.yaml:10:15: no log stage named 'log-5' in the pipeline; did you mean 'log-6'?",
             ])

@@ -152,7 +152,8 @@ struct PipelineTestingTests {
                 """)
         guard case .command(let command) = file.stubs["enrich"] else { Issue.record("not a command stub"); return }
         #expect(command.executable == "/bin/cat")
-        let spec = StubSpec(original: file.spec.stages[0].spec as! ExecSpec, stub: file.stubs["enrich"]!)
+        let exec = file.spec.stages[0].spec as! ExecSpec
+        let spec = StubSpec(original: exec, onError: exec.onError, stub: file.stubs["enrich"]!)
         #expect(spec.summary.hasPrefix("stubbed: "))
     }
 

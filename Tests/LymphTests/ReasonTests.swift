@@ -9,7 +9,8 @@ struct ReasonTests {
         .unsigned, .missingSignature, .malformedSignature, .badSignature, .tooOld, .inFuture,
         .duplicate, .missingKey, .invalidKey, .eventType, .regexTooCostly, .pastFailureTime, .stale,
         .pluginStart, .pluginExit, .pluginTimeout, .pluginOutput, .pluginError, .pluginCancelled, .pluginCrash, .pluginProtocol,
-        .pluginUnavailable, .onErrorDrop, .noOutput, .replayStageMissing, .alreadyReplayed,
+        .pluginUnavailable, .onErrorDrop, .noOutput, .replayStageMissing, .alreadyReplayed, .httpStatus, .httpUnavailable,
+        .httpForbiddenAddress, .httpTemplate,
     ]
 
     @Test("every reason is snake_case and distinct")

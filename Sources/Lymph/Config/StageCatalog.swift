@@ -11,6 +11,7 @@ enum StageCatalog {
         ScheduleMaintenanceSpec.kind,
         TrackSensorsSpec.kind,
         ExecSpec.kind,
+        HTTPSpec.kind,
     ]
 
     /// The kinds' names, for suggestions when a stage name is misspelt.

@@ -91,7 +91,18 @@ extension Reason {
     public static let pluginProtocol = Reason("plugin_protocol")
     /// A stream plugin failed to start several times in a row: events fail at once meanwhile.
     public static let pluginUnavailable = Reason("plugin_unavailable")
-    /// A plugin failure under `on_error: drop` (a drop).
+    // http
+    /// The destination answered a 4xx that is not retried (the request itself is wrong).
+    public static let httpStatus = Reason("http_status")
+    /// No 2xx after every retry: connection errors, timeouts, 408, 429 or 5xx.
+    public static let httpUnavailable = Reason("http_unavailable")
+    /// The destination is (or resolves to) a loopback, private, link-local or unspecified
+    /// address, and the stage does not have `allow_private`.
+    public static let httpForbiddenAddress = Reason("http_forbidden_address")
+    /// The body template gave invalid JSON for this event.
+    public static let httpTemplate = Reason("http_template")
+
+    /// A plugin's or a request's failure under `on_error: drop` (a drop).
     public static let onErrorDrop = Reason("on_error_drop")
 
     // the runner and replay

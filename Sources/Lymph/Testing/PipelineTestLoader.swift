@@ -181,20 +181,33 @@ public enum PipelineTestLoader {
         guard let v = m["stubs"], let sm = ConfigMapping(v, context: "stubs", diagnostics: &d) else { return [:] }
         var stubs: [String: TestStub] = [:]
         let stages = spec?.stages ?? []
-        let execNames = stages.filter { $0.kind == "exec" }.map(\.name)
+        let execNames = stages.filter { $0.kind == "exec" || $0.kind == "http" }.map(\.name)
         for entry in sm.entries {
             var output = ExecSpec.Output.events
             if let spec {
                 guard let stage = spec.stages.first(where: { $0.name == entry.key }) else {
-                    let names = execNames.isEmpty ? "; the pipeline has no exec stage" : Suggestion.didYouMean(entry.key, in: execNames)
+                    let names = execNames.isEmpty ? "; the pipeline has no exec or http stage" : Suggestion.didYouMean(entry.key, in: execNames)
                     d.error("no stage named '\(entry.key.cutForMessage())' in the pipeline\(names)", at: entry.keyValue)
                     continue
                 }
-                guard let exec = stage.spec as? ExecSpec else {
-                    d.error("stage '\(entry.key.cutForMessage())' is a \(stage.kind) stage; only exec stages can be stubbed", at: entry.keyValue)
+                if let exec = stage.spec as? ExecSpec {
+                    output = exec.output
+                } else if stage.spec is HTTPSpec {
+                    // An http stage passes its events on unchanged; a stub stands in for the destination.
+                    if let stub = readStub(entry.value, output: output, folder: folder, &d) {
+                        if case .command = stub {
+                            d.error(
+                                "stage '\(entry.key.cutForMessage())' is an http stage: its stub is pass, drop, {error: MESSAGE} or {events: [...]}, not a command",
+                                at: entry.value)
+                        } else {
+                            stubs[entry.key] = stub
+                        }
+                    }
+                    continue
+                } else {
+                    d.error("stage '\(entry.key.cutForMessage())' is a \(stage.kind) stage; only exec and http stages can be stubbed", at: entry.keyValue)
                     continue
                 }
-                output = exec.output
             }
             if let stub = readStub(entry.value, output: output, folder: folder, &d) { stubs[entry.key] = stub }
         }

@@ -87,7 +87,10 @@ public enum PipelineTestRun {
                     return item
                 }
                 stageSpec = exec
-                if let stub = file.stubs[entry.name] { stageSpec = StubSpec(original: exec, stub: stub) }
+                if let stub = file.stubs[entry.name] { stageSpec = StubSpec(original: exec, onError: exec.onError, stub: stub) }
+            }
+            if let http = stageSpec as? HTTPSpec, let stub = file.stubs[entry.name] {
+                stageSpec = StubSpec(original: http, onError: http.onError, stub: stub)
             }
             if var log = stageSpec as? LogSpec {
                 log.path = "(log \(index + 1))"

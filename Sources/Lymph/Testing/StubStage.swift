@@ -36,10 +36,12 @@ struct StubStage: Stage {
     }
 }
 
-/// An `exec` stage's spec with a test's stub in place of its plugin: a `StubStage`, or for
-/// `command:` the stage itself running another program (with its own limits and `env:`).
+/// An `exec` or `http` stage's spec with a test's stub in place of its plugin or destination:
+/// a `StubStage`, or for `command:` (exec only) the stage itself running another program (with
+/// its own limits and `env:`).
 struct StubSpec: StageSpec {
-    let original: ExecSpec
+    let original: any StageSpec
+    let onError: ExecSpec.OnError
     let stub: TestStub
 
     var summary: String { "stubbed: " + original.summary }
@@ -48,15 +50,16 @@ struct StubSpec: StageSpec {
 
     func build(_ env: StageBuildEnvironment) throws -> any Stage {
         switch stub {
-        case .pass: return StubStage(answer: .pass, stageName: env.stageName, onError: original.onError)
-        case .drop: return StubStage(answer: .drop, stageName: env.stageName, onError: original.onError)
-        case .error(let text): return StubStage(answer: .error(text), stageName: env.stageName, onError: original.onError)
+        case .pass: return StubStage(answer: .pass, stageName: env.stageName, onError: onError)
+        case .drop: return StubStage(answer: .drop, stageName: env.stageName, onError: onError)
+        case .error(let text): return StubStage(answer: .error(text), stageName: env.stageName, onError: onError)
         case .events(let values):
             // The loader checked each is an object with an id and a type.
             let documents = values.compactMap { try? JSONDocument(parsing: Array($0.json.utf8)) }
-            return StubStage(answer: .events(documents), stageName: env.stageName, onError: original.onError)
+            return StubStage(answer: .events(documents), stageName: env.stageName, onError: onError)
         case .command(let command):
-            var spec = original
+            // The loader allows a command only in place of an exec stage's plugin.
+            guard var spec = original as? ExecSpec else { return StubStage(answer: .pass, stageName: env.stageName, onError: onError) }
             spec.command = command
             return try spec.build(env)
         }

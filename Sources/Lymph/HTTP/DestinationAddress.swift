@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// An address a host name resolved to, and whether the http stage may connect to it.
+///
+/// The SSRF guard: by default the stage refuses destinations inside the machine or its
+/// network (loopback, RFC 1918 and unique-local private ranges, link-local, which holds cloud
+/// metadata services such as 169.254.169.254, and unspecified), judged on the address the name
+/// resolves to at connect time, so a public name that points inward is refused too.
+struct DestinationAddress: Sendable, Equatable, CustomStringConvertible {
+    /// 4 or 16 bytes.
+    let bytes: [UInt8]
+
+    var isIPv6: Bool { bytes.count == 16 }
+
+    /// The address as `inet_ntop` writes it.
+    var description: String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        var copy = bytes
+        let family = isIPv6 ? AF_INET6 : AF_INET
+        _ = copy.withUnsafeMutableBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// An IPv4 or IPv6 literal (IPv6 with or without brackets); nil for a host name.
+    init?(literal text: String) {
+        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        var v4 = in_addr()
+        if inet_pton(AF_INET, bare, &v4) == 1 {
+            bytes = withUnsafeBytes(of: v4) { Array($0) }
+            return
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, bare, &v6) == 1 {
+            bytes = withUnsafeBytes(of: v6) { Array($0) }
+            return
+        }
+        return nil
+    }
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Why the guard refuses this address (`loopback`, `private`, `link-local`, `unspecified`);
+    /// nil for a public one.
+    var refusal: String? {
+        if isIPv6 {
+            // An IPv4-mapped address (::ffff:a.b.c.d) is judged as the IPv4 address it is.
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return DestinationAddress(bytes: Array(bytes[12..<16])).refusal
+            }
+            if bytes.allSatisfy({ $0 == 0 }) { return "unspecified" }
+            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return "loopback" }
+            if bytes[0] & 0xFE == 0xFC { return "private" }  // fc00::/7
+            if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return "link-local" }  // fe80::/10
+            return nil
+        }
+        switch (bytes[0], bytes[1]) {
+        case (0, _): return "unspecified"  // 0.0.0.0/8, "this network"
+        case (127, _): return "loopback"
+        case (10, _), (172, 16...31), (192, 168): return "private"
+        case (169, 254): return "link-local"
+        default: return nil
+        }
+    }
+
+    /// The addresses `host` resolves to (getaddrinfo: the system's resolver, /etc/hosts
+    /// included), in its order; throws the resolver's message when there are none.
+    static func resolve(_ host: String) throws(ResolveError) -> [DestinationAddress] {
+        if let literal = DestinationAddress(literal: host) { return [literal] }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, nil, &hints, &list)
+        guard rc == 0, let first = list else {
+            throw ResolveError(message: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(first) }
+        var out: [DestinationAddress] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let n = node {
+            if let sa = n.pointee.ai_addr {
+                if n.pointee.ai_family == AF_INET {
+                    let a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                    out.append(DestinationAddress(bytes: withUnsafeBytes(of: a) { Array($0) }))
+                } else if n.pointee.ai_family == AF_INET6 {
+                    let a = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                    out.append(DestinationAddress(bytes: withUnsafeBytes(of: a) { Array($0) }))
+                }
+            }
+            node = n.pointee.ai_next
+        }
+        var unique: [DestinationAddress] = []
+        for a in out where !unique.contains(a) { unique.append(a) }
+        guard !unique.isEmpty else { throw ResolveError(message: "cannot resolve \(host): no address") }
+        return unique
+    }
+
+    struct ResolveError: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+}

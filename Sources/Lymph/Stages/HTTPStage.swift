@@ -1,0 +1,221 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Sends each event to a URL and passes it on once the destination answered 2xx.
+///
+/// Up to `concurrency` requests are in flight; outcomes keep the events' order, and batches go
+/// through one at a time, so the output order is the input order. Every attempt carries
+/// `Idempotency-Key: <event id>` (and, signed, the same Standard Webhooks `webhook-id`), so a
+/// receiver can drop a retry as a duplicate. Connection errors, timeouts, 408, 429 and 5xx are
+/// retried with exponential back-off and full jitter (Retry-After honoured, a minute at most);
+/// any other 4xx fails at once (`http_status`), and a request still failing after its retries is
+/// `http_unavailable`, which a replay delivers again once the destination is back. Messages name
+/// the host, never the URL (a chat webhook's URL is its secret).
+public final class HTTPStage: Stage {
+    let spec: HTTPSpec
+    let url: String
+    let host: String
+    let method: HTTPMethod
+    let headers: [(String, String)]
+    let signer: (scheme: SignatureScheme, key: [UInt8])?
+    let stageName: String
+    let destination: HTTPDestination
+    let logger: Logger
+
+    /// The most of a refused answer quoted in its dead letter.
+    static let quotedBytes = 512
+    /// The most of an answer's body read before the connection is given up.
+    static let maxAnswerBytes = 64 << 10
+    /// The longest back-off, and the most of a Retry-After honoured.
+    static let maxBackoff = 60.0
+
+    init(spec: HTTPSpec, url: String, host: String, headers: [(String, String)], signer: (SignatureScheme, [UInt8])?, stageName: String) {
+        self.spec = spec
+        self.url = url
+        self.host = host
+        method = HTTPMethod(rawValue: spec.method)
+        self.headers = headers
+        self.signer = signer.map { (scheme: $0.0, key: $0.1) }
+        self.stageName = stageName
+        destination = HTTPDestination(host: host, allowPrivate: spec.allowPrivate, concurrency: spec.concurrency, timeout: spec.timeout)
+        var logger = Logger(label: "lymph.http")
+        logger[metadataKey: "stage"] = "\(stageName)"
+        self.logger = logger
+    }
+
+    /// Batches one at a time: requests leave in input order, a batch's up to `concurrency` at once.
+    public var runsConcurrently: Bool { false }
+
+    public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        var results = [HTTPFailure??](repeating: nil, count: events.count)
+        let limit = spec.concurrency
+        await withTaskGroup(of: (Int, HTTPFailure?).self) { group in
+            var inFlight = 0
+            for (index, event) in events.enumerated() {
+                if inFlight == limit, let (done, result) = await group.next() {
+                    results[done] = .some(result)
+                    inFlight -= 1
+                }
+                group.addTask { (index, await self.deliver(event)) }
+                inFlight += 1
+            }
+            for await (done, result) in group { results[done] = .some(result) }
+        }
+        var outcomes: [StageOutcome] = []
+        outcomes.reserveCapacity(events.count)
+        for (index, result) in results.enumerated() {
+            guard let failure = result ?? nil else {
+                outcomes.append(.pass)
+                continue
+            }
+            switch spec.onError {
+            case .deadLetter:
+                outcomes.append(.fail(failure.reason, message: failure.message))
+            case .drop:
+                logger.warning("event \(events[index].id) dropped (on_error: drop): \(failure.message)")
+                outcomes.append(.drop(.onErrorDrop))
+            case .stop:
+                throw HTTPStageStopped(stage: stageName, eventID: events[index].id, position: events[index].source.description, message: failure.message)
+            }
+        }
+        return outcomes
+    }
+
+    /// Why an event was not delivered.
+    struct HTTPFailure: Error {
+        let reason: Reason
+        let message: String
+    }
+
+    /// One event, its retries included; nil once delivered.
+    func deliver(_ event: Event) async -> HTTPFailure? {
+        let body: [UInt8]
+        switch spec.body {
+        case .event:
+            body = Array(event.document.bytes)
+        case .template(let template):
+            body = template.render(event)
+            guard (try? JSONDocument(parsing: body)) != nil else {
+                return HTTPFailure(
+                    reason: .httpTemplate,
+                    message:
+                        "stage '\(stageName)': the template gave invalid JSON for this event (a placeholder outside quotes whose value is missing or not a number?)"
+                )
+            }
+        }
+        var attempt = 0
+        while true {
+            await destination.waitTurn()
+            let outcome = await attemptOnce(event: event, body: body)
+            switch outcome {
+            case .delivered:
+                destination.answered()
+                return nil
+            case .refused(let failure):
+                return failure
+            case .retry(let message, let retryAfter):
+                destination.failed(base: spec.backoff, cap: Self.maxBackoff, retryAfter: retryAfter)
+                guard attempt < spec.retries, !Task.isCancelled else {
+                    return HTTPFailure(
+                        reason: .httpUnavailable,
+                        message: "stage '\(stageName)': \(host) did not accept the event after \(attempt + 1) attempt\(attempt == 0 ? "" : "s"): \(message)")
+                }
+                // Exponential, with full jitter (retries of many events spread out), a minute at most.
+                var delay = Double.random(in: 0...min(Self.maxBackoff, spec.backoff * pow(2, Double(min(attempt, 16)))))
+                if let retryAfter { delay = max(delay, min(retryAfter, Self.maxBackoff)) }
+                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                attempt += 1
+            }
+        }
+    }
+
+    enum Attempt {
+        case delivered
+        case refused(HTTPFailure)
+        case retry(String, retryAfter: Double?)
+    }
+
+    func attemptOnce(event: Event, body: [UInt8]) async -> Attempt {
+        let client: HTTPClient
+        do {
+            client = try await destination.client()
+        } catch {
+            switch error {
+            case .forbidden(let why):
+                return .refused(
+                    HTTPFailure(reason: .httpForbiddenAddress, message: "stage '\(stageName)': refused to connect: \(why) (allow_private: true allows it)"))
+            case .unresolved(let why):
+                return .retry(why, retryAfter: nil)
+            }
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "lymph/\(Lymph.version)")
+        request.headers.add(name: "idempotency-key", value: event.id)
+        for (name, value) in headers {
+            if name.lowercased() == "content-type" { request.headers.remove(name: "content-type") }
+            request.headers.add(name: name, value: value)
+        }
+        if let signer {
+            // Signed at each attempt (a retry's timestamp is its own), always with the event's id.
+            let signed = WebhookSignature.headers(signer.scheme, key: signer.key, body: body[...], id: event.id, timestamp: Int(Date().timeIntervalSince1970))
+            for (name, value) in signed {
+                request.headers.remove(name: name)
+                request.headers.add(name: name, value: value)
+            }
+        }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(spec.timeout * 1000)))
+            var quoted: [UInt8] = []
+            var read = 0
+            for try await chunk in response.body {
+                if quoted.count < Self.quotedBytes { quoted.append(contentsOf: chunk.readableBytesView.prefix(Self.quotedBytes - quoted.count)) }
+                read += chunk.readableBytes
+                if read > Self.maxAnswerBytes { break }
+            }
+            let status = Int(response.status.code)
+            if (200..<300).contains(status) { return .delivered }
+            let answer = String(decoding: quoted, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let said = "\(host) answered \(status)\(answer.isEmpty ? "" : ": \(answer)")"
+            if status == 408 || status == 429 || status >= 500 {
+                return .retry(said, retryAfter: response.headers.first(name: "retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
+            }
+            destination.answered()
+            return .refused(HTTPFailure(reason: .httpStatus, message: "stage '\(stageName)': \(said)"))
+        } catch {
+            return .retry("\(host): \(Self.describe(error))", retryAfter: nil)
+        }
+    }
+
+    /// An error of the client, said briefly.
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .deadlineExceeded, .readTimeout: return "no answer within the timeout"
+            case .connectTimeout: return "could not connect within the timeout"
+            default: return "\(e)"
+            }
+        }
+        return "\(error)"
+    }
+
+    public func finish() async throws {
+        await destination.shutdown()
+    }
+}
+
+/// `on_error: stop`: a request that failed ends the run (exit 3).
+public struct HTTPStageStopped: Error, CustomStringConvertible {
+    public let stage: String
+    public let eventID: String
+    public let position: String
+    let message: String
+    public var description: String {
+        "stage '\(stage)' failed on event \(eventID) (\(position)) and has on_error: stop: \(message)"
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import Testing
+
+/// The http stage against a real local receiver that fails on purpose
+/// (scripts/http_receiver.py): 503s, a 400, a hang past the timeout, a refused connection.
+/// Every event is checked: delivered exactly once (one 2xx) at the receiver, or in the dead
+/// letters with the right reason.
+@Suite("http stage, end to end", .serialized)
+struct HTTPStageTests {
+    /// A running receiver and what it logged.
+    final class Receiver {
+        let process: Process
+        let port: Int
+        let log: String
+
+        init(_ arguments: [String] = []) throws {
+            log = LymphBinary.workDirectory() + "/received.ndjson"
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", LymphBinary.repo("scripts/http_receiver.py"), "--log", log] + arguments
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let line = String(decoding: out.fileHandleForReading.availableDataOrFirstLine(), as: UTF8.self)
+            port = Int(line.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        }
+
+        /// Each request: its key and the status answered.
+        var requests: [(key: String, status: Int, body: String, headers: [String: String])] {
+            LymphBinary.lines(log).compactMap { line in
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                let headers = (o["headers"] as? [String: String] ?? [:]).reduce(into: [String: String]()) { $0[$1.key.lowercased()] = $1.value }
+                return (o["key"] as? String ?? "", o["status"] as? Int ?? 0, o["body"] as? String ?? "", headers)
+            }
+        }
+
+        /// SIGKILL: the receiver inherits the test process's blocked signals, SIGTERM among them.
+        deinit {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    static func events(_ ids: [String]) -> String {
+        ids.map {
+            #"{"id":"\#($0)","type":"maintenance.scheduled","created_at":"2026-06-01T10:00:00Z","data":{"ticket_id":"T-\#($0)","equipment_id":"pump_1"}}"#
+        }
+        .joined(separator: "\n") + "\n"
+    }
+
+    static func pipeline(_ http: String) -> String {
+        "state: memory\ndead_letter: dead.ndjson\nstages:\n  - parse\n  - http: \(http)\n"
+    }
+
+    static func deadLetters(_ dir: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in LymphBinary.lines(dir + "/dead.ndjson") {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let error = o["error"] as? [String: Any],
+                let raw = o["raw"] as? String, let event = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any],
+                let id = event["id"] as? String
+            else { continue }
+            out[id] = "\(error["reason"] ?? "") \(error["message"] ?? "")"
+        }
+        return out
+    }
+
+    @Test("503s are retried, a 400 is a dead letter at once: every good event reaches the receiver exactly once, in order downstream")
+    func retriesAndRefusals() throws {
+        let receiver = try Receiver(["--fail-every", "7", "--status", "bad=400", "--flaky", "flaky=2"])
+        let dir = LymphBinary.workDirectory()
+        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, concurrency: 8, retries: 6, backoff: 10ms}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let good = (1...150).map { "e\($0)" } + (1...5).map { "flaky\($0)" }
+        let bad = ["bad1", "bad2"]
+        var ids = good
+        ids.insert(contentsOf: bad, at: 40)
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(ids).utf8), timeout: 120)
+        #expect(r.status == 1, "\(r.stderr)")
+        // Downstream order is input order, the refused ones left out.
+        #expect(r.stdoutLines.compactMap { $0.split(separator: "\"")[safe: 3].map(String.init) } == good)
+        let requests = receiver.requests
+        for id in good {
+            #expect(requests.filter { $0.key == id && $0.status == 200 }.count == 1, "\(id)")
+        }
+        #expect(requests.contains { $0.status == 503 })
+        for id in bad { #expect(requests.filter { $0.key == id }.count == 1, "a 400 is not retried") }
+        let dead = Self.deadLetters(dir)
+        #expect(dead.count == 2)
+        for id in bad {
+            #expect(dead[id]?.hasPrefix("http_status ") == true, "\(dead)")
+            #expect(dead[id]?.contains("answered 400: {\"error\": \"answered 400 on purpose\"}") == true, "\(dead)")
+        }
+        // Each attempt carried the event's id and its JSON.
+        #expect(requests.allSatisfy { !$0.key.isEmpty && $0.body.contains(#""id":"\#($0.key)""#) })
+    }
+
+    @Test("a destination that hangs past the timeout, and one that refuses connections: http_unavailable after the retries")
+    func unavailable() throws {
+        let receiver = try Receiver(["--hang", "slow"])
+        let dir = LymphBinary.workDirectory()
+        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, timeout: 300ms, retries: 2, backoff: 10ms}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["slow1", "fine1"]).utf8), timeout: 60)
+        #expect(r.stdoutLines.count == 1, "\(r.stderr)")
+        let dead = Self.deadLetters(dir)
+        #expect(dead["slow1"]?.hasPrefix("http_unavailable ") == true, "\(dead)")
+        #expect(dead["slow1"]?.contains("after 3 attempts") == true, "\(dead)")
+        #expect(receiver.requests.filter { $0.key == "fine1" && $0.status == 200 }.count == 1)
+
+        // Nothing listens on this port.
+        let closed = try Receiver()
+        let port = closed.port
+        kill(closed.process.processIdentifier, SIGKILL)
+        closed.process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: dir + "/dead.ndjson")
+        try Self.pipeline("{url: 'http://127.0.0.1:\(port)/hook', allow_private: true, retries: 1, backoff: 10ms}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let refused = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["r1"]).utf8), timeout: 60)
+        #expect(refused.stdoutLines.isEmpty)
+        #expect(Self.deadLetters(dir)["r1"]?.hasPrefix("http_unavailable ") == true, "\(Self.deadLetters(dir))")
+    }
+
+    @Test(
+        "the SSRF guard refuses loopback, private, link-local and a name resolving to loopback, before connecting; allow_private lifts it",
+        arguments: [
+            "http://127.0.0.1:PORT/hook", "http://10.20.30.40/hook", "http://169.254.169.254/latest/meta-data", "http://localhost:PORT/hook",
+            "http://[::1]:PORT/hook",
+        ])
+    func ssrfGuard(url: String) throws {
+        let receiver = try Receiver()
+        let dir = LymphBinary.workDirectory()
+        let target = url.replacingOccurrences(of: "PORT", with: String(receiver.port))
+        try Self.pipeline("{url: '\(target)', retries: 3, backoff: 10ms}").write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["x1"]).utf8), timeout: 60)
+        #expect(r.stdoutLines.isEmpty)
+        let dead = Self.deadLetters(dir)
+        #expect(dead["x1"]?.hasPrefix("http_forbidden_address ") == true, "\(dead)")
+        #expect(receiver.requests.isEmpty, "nothing may reach the receiver")
+        if url.contains("localhost") {
+            #expect(dead["x1"]?.contains("localhost resolves to") == true, "\(dead)")
+            try Self.pipeline("{url: '\(target)', allow_private: true}").write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+            let allowed = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["x2"]).utf8), timeout: 60)
+            #expect(allowed.stdoutLines.count == 1, "\(allowed.stderr)")
+            #expect(receiver.requests.map(\.key) == ["x2"])
+        }
+    }
+
+    @Test("a template's values are JSON-escaped: a field cannot end its string or add keys; {env:NAME} puts a secret in the body")
+    func templateEscaping() throws {
+        let receiver = try Receiver()
+        let dir = LymphBinary.workDirectory()
+        let yaml = """
+            state: memory
+            dead_letter: dead.ndjson
+            stages:
+              - parse
+              - http:
+                  url: http://127.0.0.1:\(receiver.port)/hook
+                  allow_private: true
+                  body: template
+                  template: '{"text": "Ticket {data.ticket_id} for {data.equipment_id}", "key": "{env:ROUTING_KEY}", "nested": {"n": {data.n}}}'
+            """
+        try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let hostile =
+            #"{"id":"h1","type":"maintenance.scheduled","created_at":"2026-06-01T10:00:00Z","data":{"ticket_id":"T\",\"injected\":\"yes","equipment_id":"p\u0000\n","n":3}}"#
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, environment: ["ROUTING_KEY": "rk-\"quoted\""], stdin: Data((hostile + "\n").utf8))
+        #expect(r.stdoutLines.count == 1, "\(r.stderr)")
+        let body = try #require(receiver.requests.first?.body)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        #expect(Set(json.keys) == ["text", "key", "nested"])
+        #expect(json["text"] as? String == "Ticket T\",\"injected\":\"yes for p\u{0}\n")
+        #expect(json["key"] as? String == "rk-\"quoted\"")
+        #expect((json["nested"] as? [String: Any])?["n"] as? Int == 3)
+    }
+
+    @Test("signed requests: a lymph serve receiving Standard Webhooks accepts what the http stage forwards, once per event id")
+    func forwardSigned() throws {
+        let h = ServeHarness(
+            pipeline: """
+                pipeline: downstream
+                state: state.sqlite
+                output: out.ndjson
+                stages:
+                  - parse
+                  - verify: {scheme: standard_webhooks, secrets: [env:S]}
+                  - dedup: {key: "header:webhook-id"}
+                """, environment: ["S": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+        try h.start()
+        let dir = LymphBinary.workDirectory()
+        try Self.pipeline("{url: 'http://127.0.0.1:\(h.port)/webhooks', allow_private: true, sign: {scheme: standard_webhooks, secret: env:S}}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let ids = (1...20).map { "f\($0)" }
+        // Sent twice: the downstream drops the second copy by its webhook-id (the event id).
+        for _ in 0..<2 {
+            let r = try LymphBinary.run(
+                ["run", "p.yaml"], in: dir, environment: ["S": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], stdin: Data(Self.events(ids).utf8))
+            #expect(r.stdoutLines.count == 20, "\(r.stderr)")
+        }
+        try h.waitForDrain()
+        #expect(h.stop() == 0)
+        #expect(LymphBinary.lines(h.dir + "/out.ndjson").count == 20)
+    }
+
+    @Test("on_error: drop counts a failed request as dropped; on_error: stop ends the run with exit 3, naming the event")
+    func onError() throws {
+        let receiver = try Receiver(["--status", "bad=404"])
+        let dir = LymphBinary.workDirectory()
+        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: drop}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let dropped = try LymphBinary.run(["run", "p.yaml", "--summary", "json"], in: dir, stdin: Data(Self.events(["ok1", "bad1"]).utf8))
+        #expect(dropped.status == 0, "\(dropped.stderr)")
+        #expect(dropped.stdoutLines.count == 1)
+        #expect(dropped.stderr.contains("on_error_drop"), "\(dropped.stderr)")
+        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: stop}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let stopped = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["bad2"]).utf8))
+        #expect(stopped.status == 3)
+        #expect(stopped.stderr.contains("failed on event bad2"), "\(stopped.stderr)")
+    }
+}
+
+extension FileHandle {
+    /// The first line written (the receiver's "listening PORT"), waiting for it.
+    fileprivate func availableDataOrFirstLine() -> Data {
+        var data = Data()
+        while !data.contains(0x0A) {
+            let chunk = availableData
+            if chunk.isEmpty { break }
+            data.append(chunk)
+        }
+        return data
+    }
+}
+
+extension Array {
+    fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
