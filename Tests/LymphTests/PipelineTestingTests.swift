@@ -125,7 +125,7 @@ struct PipelineTestingTests {
         #expect(reason == "plugin_error")
         #expect(message == "stage 'notify': the plugin reported: down (a test's stub)")
         #expect(try await Self.run(.error("down"), onError: .drop).map(\.label) == ["drop(on_error_drop)", "drop(on_error_drop)"])
-        await #expect(throws: ExecStageStopped.self) { try await Self.run(.error("down"), onError: .stop) }
+        await #expect(throws: StageStopped.self) { try await Self.run(.error("down"), onError: .stop) }
     }
 
     @Test("stub events replace each event, keeping its source position")

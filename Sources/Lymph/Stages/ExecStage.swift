@@ -55,7 +55,7 @@ public final class ExecStage: Stage {
     }
 
     /// Runs the plugin on every event, retrying the failures that may succeed on another attempt,
-    /// and turns what is still failed into a dead letter, a drop or a thrown `ExecStageStopped`
+    /// and turns what is still failed into a dead letter, a drop or a thrown `StageStopped`
     /// (`on_error`).
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
@@ -101,7 +101,7 @@ public final class ExecStage: Stage {
             logger.warning("event \(event.id) dropped (on_error: drop): \(failure.message)")
             return .drop(.onErrorDrop)
         case .stop:
-            throw ExecStageStopped(stage: stageName, eventID: event.id, position: event.source.description, failure: failure)
+            throw StageStopped(stage: stageName, event: event, message: failure.message)
         }
     }
 
@@ -182,20 +182,5 @@ public final class ExecStage: Stage {
         await withTaskGroup(of: Void.self) { group in
             for worker in streamWorkers { group.addTask { await worker.close() } }
         }
-    }
-}
-
-/// `on_error: stop`: a plugin failure ends the run (exit 3).
-public struct ExecStageStopped: Error, CustomStringConvertible {
-    /// The stage's name.
-    public let stage: String
-    /// The `id` of the event the plugin failed on.
-    public let eventID: String
-    /// Where that event was read, `FILE:LINE`.
-    public let position: String
-    let failure: ExecFailure
-    /// The stage, the event, its position and the plugin's failure, in one line.
-    public var description: String {
-        "stage '\(stage)' failed on event \(eventID) (\(position)) and has on_error: stop: \(failure.message)"
     }
 }

@@ -78,7 +78,7 @@ public final class HTTPStage: Stage {
                 logger.warning("event \(events[index].id) dropped (on_error: drop): \(failure.message)")
                 outcomes.append(.drop(.onErrorDrop))
             case .stop:
-                throw HTTPStageStopped(stage: stageName, eventID: events[index].id, position: events[index].source.description, message: failure.message)
+                throw StageStopped(stage: stageName, event: events[index], message: failure.message)
             }
         }
         return outcomes
@@ -206,16 +206,5 @@ public final class HTTPStage: Stage {
 
     public func finish() async throws {
         await destination.shutdown()
-    }
-}
-
-/// `on_error: stop`: a request that failed ends the run (exit 3).
-public struct HTTPStageStopped: Error, CustomStringConvertible {
-    public let stage: String
-    public let eventID: String
-    public let position: String
-    let message: String
-    public var description: String {
-        "stage '\(stage)' failed on event \(eventID) (\(position)) and has on_error: stop: \(message)"
     }
 }

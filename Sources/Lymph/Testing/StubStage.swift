@@ -29,7 +29,7 @@ struct StubStage: Stage {
                 switch onError {
                 case .deadLetter: return .fail(failure.reason, message: failure.message)
                 case .drop: return .drop(.onErrorDrop)
-                case .stop: throw ExecStageStopped(stage: stageName, eventID: event.id, position: event.source.description, failure: failure)
+                case .stop: throw StageStopped(stage: stageName, event: event, message: failure.message)
                 }
             }
         }
