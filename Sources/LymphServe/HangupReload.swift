@@ -8,7 +8,7 @@ struct HangupReload: Service {
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await _ in hangups {
                 served.reload(trigger: "SIGHUP")
             }
