@@ -10,7 +10,9 @@ Does the same work as scripts/bench_case2.yaml run by `lymph run`:
            object with id, type, created_at (strings) and data (object)
   dedup    by "id": an in-memory set catches in-run duplicates, then a SQLite
            lookup (WAL, synchronous=NORMAL) within the window, then an insert;
-           one transaction per 1,000 events
+           one transaction per 1,000 events. With --dedup memory the set is all
+           there is (the "forgetful" reference: keys die with the process, as in
+           Vector's in-memory dedupe), and --db is not used
   filter   keep only --types (default prediction.created, alert.triggered)
   log      append the event (the body string, one line) to --log
   output   write the event (the body string, one line) to stdout
@@ -19,8 +21,8 @@ A summary object like lymph's (`--summary json`) is printed to stderr.
 Exit status: 0, or 1 if there were dead letters (same as lymph).
 
 Usage:
-  python3 scripts/bench_reference.py --json-lib json|orjson \\
-      --secret-env NAME --db PATH --log PATH INPUT > OUTPUT
+  python3 scripts/bench_reference.py --json-lib json|orjson [--dedup sqlite|memory] \\
+      --secret-env NAME [--db PATH] --log PATH INPUT > OUTPUT
 
 Standard library only, plus orjson for --json-lib orjson.
 """
@@ -54,7 +56,9 @@ def main(argv=None):
     ap.add_argument("--json-lib", choices=("json", "orjson"), default="json")
     ap.add_argument("--secret-env", action="append", required=True, metavar="NAME",
                     help="environment variable holding an HMAC secret (repeatable: any secret may match)")
-    ap.add_argument("--db", required=True, help="SQLite dedup state file")
+    ap.add_argument("--dedup", choices=("sqlite", "memory"), default="sqlite",
+                    help="where dedup keys live: a SQLite file (--db), or only an in-memory set")
+    ap.add_argument("--db", help="SQLite dedup state file (--dedup sqlite)")
     ap.add_argument("--log", required=True, help="log file (events appended, one JSON line each)")
     ap.add_argument("--dead-letter", help="optional file for rejected lines (reason + raw line)")
     ap.add_argument("--types", default="prediction.created,alert.triggered",
@@ -80,21 +84,29 @@ def main(argv=None):
             ap.error(f"environment variable {name} is not set")
         secrets.append(value.encode("utf-8"))
 
+    if args.dedup == "sqlite" and not args.db:
+        ap.error("--dedup sqlite needs --db")
+    forgetful = args.dedup == "memory"
+
     keep_types = frozenset(t.strip() for t in args.types.split(",") if t.strip())
     window = args.window
     batch = max(1, args.batch)
 
-    db = sqlite3.connect(args.db, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    # The same table shape and cache settings as Lymph's store, so the comparison is about the
-    # code, not the schema: a rowid table with a TEXT primary key keeps two B-trees.
-    db.execute("PRAGMA cache_size=-65536")
-    db.execute("PRAGMA mmap_size=268435456")
-    db.execute("CREATE TABLE IF NOT EXISTS dedup (key TEXT PRIMARY KEY, seen_at REAL NOT NULL) WITHOUT ROWID")
-    lookup_sql = "SELECT seen_at FROM dedup WHERE key = ?"
-    insert_sql = "INSERT OR REPLACE INTO dedup (key, seen_at) VALUES (?, ?)"
-    db_execute = db.execute
+    db = None
+    lookup_sql = insert_sql = None
+    db_execute = None
+    if not forgetful:
+        db = sqlite3.connect(args.db, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        # The same table shape and cache settings as Lymph's store, so the comparison is about the
+        # code, not the schema: a rowid table with a TEXT primary key keeps two B-trees.
+        db.execute("PRAGMA cache_size=-65536")
+        db.execute("PRAGMA mmap_size=268435456")
+        db.execute("CREATE TABLE IF NOT EXISTS dedup (key TEXT PRIMARY KEY, seen_at REAL NOT NULL) WITHOUT ROWID")
+        lookup_sql = "SELECT seen_at FROM dedup WHERE key = ?"
+        insert_sql = "INSERT OR REPLACE INTO dedup (key, seen_at) VALUES (?, ?)"
+        db_execute = db.execute
 
     seen_in_run = set()
     compare_digest = hmac.compare_digest
@@ -115,7 +127,8 @@ def main(argv=None):
             dead.write(json.dumps({"reason": reason, "line": events_read,
                                    "raw": raw.decode("utf-8", "replace").rstrip("\n")}).encode() + b"\n")
 
-    db_execute("BEGIN")
+    if not forgetful:
+        db_execute("BEGIN")
     in_txn = 0
     with open(args.input, "rb", buffering=BUF) as infile:
         for raw in infile:
@@ -123,7 +136,7 @@ def main(argv=None):
                 continue
             events_read += 1
             in_txn += 1
-            if in_txn >= batch:
+            if in_txn >= batch and not forgetful:
                 db_execute("COMMIT")
                 db_execute("BEGIN")
                 in_txn = 0
@@ -193,13 +206,14 @@ def main(argv=None):
             if key in seen_in_run:
                 duplicates += 1
                 continue
-            now = time.time()
-            row = db_execute(lookup_sql, (key,)).fetchone()
-            if row is not None and now - row[0] < window:
-                duplicates += 1
-                seen_in_run.add(key)
-                continue
-            db_execute(insert_sql, (key, now))
+            if not forgetful:
+                now = time.time()
+                row = db_execute(lookup_sql, (key,)).fetchone()
+                if row is not None and now - row[0] < window:
+                    duplicates += 1
+                    seen_in_run.add(key)
+                    continue
+                db_execute(insert_sql, (key, now))
             seen_in_run.add(key)
 
             # filter
@@ -213,8 +227,9 @@ def main(argv=None):
             out.write(line)
             passed += 1
 
-    db_execute("COMMIT")
-    db.close()
+    if not forgetful:
+        db_execute("COMMIT")
+        db.close()
     log.close()
     if dead is not None:
         dead.close()

@@ -78,6 +78,26 @@ struct JSONParserTests {
         #expect(String(decoding: doc.root.member("data")!.member("list")!.rawBytes, as: UTF8.self) == #"[10,{"k":"v"}]"#)
     }
 
+    @Test("strings decode as Foundation decodes them: every escape, runs, surrogate pairs, escapes at either end")
+    func unescapeMatchesFoundation() throws {
+        let pieces = [
+            "plain run", #"\""#, #"\\"#, #"\/"#, #"\b"#, #"\f"#, #"\n"#, #"\r"#, #"\t"#, #"\u0041"#, #"\u00e9"#,
+            #"\u20AC"#, #"\ud83d\ude00"#, #"\u0000"#, "h\u{e9}", "\u{1F600}", "{", "",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        var cases = pieces.map { [$0] }
+        for _ in 0..<500 {
+            cases.append((0..<Int.random(in: 1...12, using: &generator)).map { _ in pieces.randomElement(using: &generator)! })
+        }
+        for parts in cases {
+            let literal = "\"" + parts.joined() + "\""
+            let expected = try JSONSerialization.jsonObject(with: Data(literal.utf8), options: .fragmentsAllowed) as? String
+            let doc = try JSONDocument(parsing: Array(literal.utf8))
+            let decoded = try #require(doc.root.stringBytes)
+            #expect(String(decoding: decoded, as: UTF8.self) == expected, "\(literal)")
+        }
+    }
+
     @Test("numbers at the edges of Double")
     func numberEdges() throws {
         func value(_ s: String) throws -> Double? { try JSONDocument(parsing: Array(s.utf8)).root.double }

@@ -54,38 +54,82 @@ public enum JSONParser {
 
     /// Decodes a string body (without quotes) that was validated by `parse`.
     public static func unescape(_ raw: ArraySlice<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count)
-        var i = raw.startIndex
-        let end = raw.endIndex
-        while i < end {
-            let b = raw[i]
-            if b != backslash {
-                out.append(b)
-                i += 1
-                continue
-            }
-            let e = raw[i + 1]
-            i += 2
-            switch e {
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = hex4(raw, i)
-                i += 4
-                if scalar >= 0xD800 && scalar < 0xDC00 {
-                    let low = hex4(raw, i + 2)
-                    i += 6
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+        // Every escape is longer than what it stands for (`\uXXXX` is 6 bytes for at most 3, a
+        // surrogate pair 12 for 4), so the text fits in `raw.count` bytes; the runs between
+        // escapes are copied whole, as a delivery's body is mostly `\"` and long runs.
+        raw.withUnsafeBufferPointer { source in
+            [UInt8](unsafeUninitializedCapacity: source.count) { out, count in
+                guard let from = source.baseAddress, let to = out.baseAddress else {
+                    count = 0
+                    return
                 }
-                appendUTF8(scalar, to: &out)
-            default: out.append(e)  // " \ /
+                let end = source.count
+                var i = 0
+                var o = 0
+                while i < end {
+                    let next =
+                        memchr(from + i, Int32(backslash), end - i).map { $0.assumingMemoryBound(to: UInt8.self) - UnsafeMutablePointer(mutating: from) } ?? end
+                    if next > i {
+                        (to + o).update(from: from + i, count: next - i)
+                        o += next - i
+                        i = next
+                    }
+                    if i == end { break }
+                    let e = from[i + 1]
+                    i += 2
+                    switch e {
+                    case UInt8(ascii: "b"): to[o] = 0x08
+                    case UInt8(ascii: "f"): to[o] = 0x0C
+                    case UInt8(ascii: "n"): to[o] = 0x0A
+                    case UInt8(ascii: "r"): to[o] = 0x0D
+                    case UInt8(ascii: "t"): to[o] = 0x09
+                    case UInt8(ascii: "u"):
+                        var scalar = hex4(from + i)
+                        i += 4
+                        if scalar >= 0xD800 && scalar < 0xDC00 {
+                            let low = hex4(from + i + 2)
+                            i += 6
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        o += writeUTF8(scalar, to: to + o)
+                        continue
+                    default: to[o] = e  // " \ /
+                    }
+                    o += 1
+                }
+                count = o
             }
         }
-        return out
+    }
+
+    static func hex4(_ at: UnsafePointer<UInt8>) -> UInt32 {
+        var v: UInt32 = 0
+        for k in 0..<4 { v = v << 4 | UInt32(hexValue(at[k])) }
+        return v
+    }
+
+    /// Writes `scalar` as UTF-8 at `to`; returns how many bytes.
+    static func writeUTF8(_ scalar: UInt32, to: UnsafeMutablePointer<UInt8>) -> Int {
+        switch scalar {
+        case 0..<0x80:
+            to[0] = UInt8(scalar)
+            return 1
+        case 0x80..<0x800:
+            to[0] = UInt8(0xC0 | (scalar >> 6))
+            to[1] = UInt8(0x80 | (scalar & 0x3F))
+            return 2
+        case 0x800..<0x10000:
+            to[0] = UInt8(0xE0 | (scalar >> 12))
+            to[1] = UInt8(0x80 | ((scalar >> 6) & 0x3F))
+            to[2] = UInt8(0x80 | (scalar & 0x3F))
+            return 3
+        default:
+            to[0] = UInt8(0xF0 | (scalar >> 18))
+            to[1] = UInt8(0x80 | ((scalar >> 12) & 0x3F))
+            to[2] = UInt8(0x80 | ((scalar >> 6) & 0x3F))
+            to[3] = UInt8(0x80 | (scalar & 0x3F))
+            return 4
+        }
     }
 
     /// The number's value as a Double (nearest; out-of-range magnitudes become ±infinity or 0).
@@ -105,12 +149,6 @@ public enum JSONParser {
         }
     }
 
-    static func hex4(_ raw: ArraySlice<UInt8>, _ at: Int) -> UInt32 {
-        var v: UInt32 = 0
-        for k in 0..<4 { v = v << 4 | UInt32(hexValue(raw[at + k])) }
-        return v
-    }
-
     @inline(__always)
     static func hexValue(_ b: UInt8) -> UInt8 {
         switch b {
@@ -118,25 +156,6 @@ public enum JSONParser {
         case UInt8(ascii: "a")...UInt8(ascii: "f"): return b &- UInt8(ascii: "a") &+ 10
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return b &- UInt8(ascii: "A") &+ 10
         default: return 0xFF
-        }
-    }
-
-    static func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
-        switch scalar {
-        case 0..<0x80:
-            out.append(UInt8(scalar))
-        case 0x80..<0x800:
-            out.append(UInt8(0xC0 | (scalar >> 6)))
-            out.append(UInt8(0x80 | (scalar & 0x3F)))
-        case 0x800..<0x10000:
-            out.append(UInt8(0xE0 | (scalar >> 12)))
-            out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (scalar & 0x3F)))
-        default:
-            out.append(UInt8(0xF0 | (scalar >> 18)))
-            out.append(UInt8(0x80 | ((scalar >> 12) & 0x3F)))
-            out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (scalar & 0x3F)))
         }
     }
 }

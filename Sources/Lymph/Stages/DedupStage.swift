@@ -24,6 +24,8 @@ public final class DedupStage: Stage {
     let scopeID: Int64
     let stageIndex: Int
     let backing: Backing
+    /// With a store: which keys it certainly does not hold, so a new key costs no lookup.
+    let filter: DedupKeyFilter?
     private let pending = Mutex<Set<[UInt8]>>([])
 
     /// Where finished keys are remembered.
@@ -52,8 +54,10 @@ public final class DedupStage: Stage {
         if case .store(let store) = backing {
             scopeID = try store.dedupScope(scope)
             try store.dedupPurge(scope: scopeID, before: now - window)
+            filter = try store.dedupFilter(scope: scopeID)
         } else {
             scopeID = 0
+            filter = nil
         }
     }
 
@@ -97,7 +101,7 @@ public final class DedupStage: Stage {
         let seen: [Bool]
         switch backing {
         case .store(let store):
-            seen = try store.dedupSeen(scope: scopeID, keys: keys, since: context.now - window)
+            seen = try seenInStore(store, keys: keys, since: context.now - window)
         case .memory:
             let since = context.now - window
             seen = memorySeen.withLock { seen in keys.map { (seen[$0] ?? -.infinity) >= since } }
@@ -114,6 +118,18 @@ public final class DedupStage: Stage {
             }
         }
         return outcomes
+    }
+
+    /// Which keys the store holds since `since`: only those the filter may hold are looked up.
+    private func seenInStore(_ store: StateStore, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
+        guard let filter else { return try store.dedupSeen(scope: scopeID, keys: keys, since: since) }
+        let maybe = filter.mayContain(keys.map(DedupKeyFilter.fingerprint))
+        var seen = [Bool](repeating: false, count: keys.count)
+        let asked = maybe.indices.filter { maybe[$0] }
+        if asked.isEmpty { return seen }
+        let found = try store.dedupSeen(scope: scopeID, keys: asked.map { keys[$0] }, since: since)
+        for (n, i) in asked.enumerated() { seen[i] = found[n] }
+        return seen
     }
 
     /// A replayed event that resumes past this stage holds `key` again, claimed in its first
@@ -144,6 +160,9 @@ public final class DedupStage: Stage {
         }
         if case .store = backing, !keys.isEmpty {
             try StateStore.dedupInsert(db, scope: scopeID, keys: keys, at: Timestamp.now())
+            // Before the commit: a key in the filter but not (yet) in the store costs a lookup,
+            // one in the store but not in the filter would be a duplicate let through.
+            filter?.insert(keys.lazy.map(DedupKeyFilter.fingerprint))
         }
     }
 

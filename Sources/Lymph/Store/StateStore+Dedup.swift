@@ -40,6 +40,43 @@ extension StateStore {
         }
     }
 
+    /// The scope's key filter, built from the keys the store holds on first use.
+    func dedupFilter(scope: Int64) throws(StoreError) -> DedupKeyFilter {
+        if let filter = dedupFilters.withLock({ $0[scope] }) { return filter }
+        let filter = try readInDeferredTransaction { db in
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup WHERE scope = ?", arguments: [scope]) ?? 0
+            let filter = DedupKeyFilter(expectedKeys: count)
+            let statement = try db.cachedStatement(sql: "SELECT key FROM lymph_dedup WHERE scope = ?1")
+            let s = statement.sqliteStatement
+            sqlite3_reset(s)
+            sqlite3_bind_int64(s, 1, scope)
+            var chunk: [UInt64] = []
+            chunk.reserveCapacity(4096)
+            while true {
+                let rc = sqlite3_step(s)
+                if rc == SQLITE_DONE { break }
+                guard rc == SQLITE_ROW else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
+                let length = Int(sqlite3_column_bytes(s, 0))
+                let key = length == 0 ? [] : [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 0), count: length))
+                chunk.append(DedupKeyFilter.fingerprint(key))
+                if chunk.count == 4096 {
+                    filter.insert(chunk)
+                    chunk.removeAll(keepingCapacity: true)
+                }
+            }
+            sqlite3_reset(s)
+            filter.insert(chunk)
+            return filter
+        }
+        return dedupFilters.withLock { filters in
+            if let built = filters[scope] { return built }
+            filters[scope] = filter
+            return filter
+        }
+    }
+
     /// Records `keys` as seen at `time`, in one transaction.
     func dedupCommit(scope: Int64, keys: [[UInt8]], at time: Double) throws(StoreError) {
         if keys.isEmpty { return }
@@ -48,6 +85,9 @@ extension StateStore {
 
     /// The insert itself, for callers that need it inside a larger transaction.
     static func dedupInsert(_ db: Database, scope: Int64, keys: [[UInt8]], at time: Double) throws {
+        // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
+        // B-tree page is reached once per group rather than once per key.
+        let keys = keys.sorted { $0.lexicographicallyPrecedes($1) }
         let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, key, seen_at) VALUES (?1, ?2, ?3)")
         let s = statement.sqliteStatement
         sqlite3_reset(s)

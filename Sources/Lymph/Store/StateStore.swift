@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The embedded store (SQLite through GRDB): dedup keys, tickets, sensors, replays, output
 /// files' committed lengths, input checkpoints and how far `lymph serve`'s spool is done. The
@@ -11,6 +12,9 @@ public final class StateStore: Sendable {
     /// The database path, or `:memory:`.
     public let location: String
     let queue: DatabaseQueue
+    /// Each dedup scope's key filter, built on first use and shared by every stage of that
+    /// scope over this store (a reloaded pipeline's stage and the one it replaces).
+    let dedupFilters = Mutex<[Int64: DedupKeyFilter]>([:])
 
     /// Opens (creating it and its folder) and migrates the store at `path`, or an in-memory one for
     /// `:memory:`; throws when it cannot.

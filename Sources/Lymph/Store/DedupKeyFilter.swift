@@ -1,0 +1,101 @@
+import Synchronization
+
+/// Fingerprints of the dedup keys a store holds for one scope, in front of its B-tree. Nearly
+/// every key in a stream is new, and "certainly not in the store" is answered here without
+/// touching SQLite. A hit only means "maybe": the store is asked then, so a false positive
+/// costs one lookup, never an event.
+///
+/// A blocked Bloom filter (each key's bits in one 64-byte block, so a probe is one cache line),
+/// built from the store when the stage opens it. It grows by adding a layer twice the size of
+/// the last (a scalable Bloom filter), so a long run never stops to rebuild it from the store.
+/// Keys forgotten by the store (a purge, a rolled-back commit) may stay in it: that too is only
+/// a lookup more.
+final class DedupKeyFilter: Sendable {
+    /// About 1% false positives per layer.
+    static let bitsPerKey = 10
+    static let bitsPerBlock = 512
+    /// The first layer's size when the store holds fewer keys: 1.25 MiB.
+    static let minimumCapacity = 1 << 20
+
+    private struct Layer {
+        var words: [UInt64]
+        let blocks: UInt64
+        let capacity: Int
+        var count = 0
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            let blocks = max(1, (capacity * DedupKeyFilter.bitsPerKey + DedupKeyFilter.bitsPerBlock - 1) / DedupKeyFilter.bitsPerBlock)
+            self.blocks = UInt64(blocks)
+            words = [UInt64](repeating: 0, count: blocks * 8)
+        }
+
+        /// The first word of the fingerprint's block, and the 8 bits it sets there (double
+        /// hashing on the fingerprint's two halves).
+        @inline(__always)
+        func probes(_ fingerprint: UInt64, _ body: (Int, UInt64) -> Bool) -> Bool {
+            let block = Int(truncatingIfNeeded: ((fingerprint >> 32) &* blocks) >> 32) &* 8
+            let a = UInt32(truncatingIfNeeded: fingerprint)
+            let b = UInt32(truncatingIfNeeded: (fingerprint &* 0x9E37_79B9_7F4A_7C15) >> 32) | 1
+            for i in 0..<UInt32(8) {
+                let bit = (a &+ i &* b) & 511
+                if !body(block &+ Int(bit >> 6), 1 << UInt64(bit & 63)) { return false }
+            }
+            return true
+        }
+
+        func mayContain(_ fingerprint: UInt64) -> Bool {
+            probes(fingerprint) { word, mask in words[word] & mask != 0 }
+        }
+
+        mutating func insert(_ fingerprint: UInt64) {
+            var words = self.words
+            self.words = []
+            _ = probes(fingerprint) { word, mask in
+                words[word] |= mask
+                return true
+            }
+            self.words = words
+            count += 1
+        }
+    }
+
+    private let layers: Mutex<[Layer]>
+
+    /// An empty filter sized for `expectedKeys` (twice that, and at least `minimumCapacity`).
+    init(expectedKeys: Int, minimumCapacity: Int = DedupKeyFilter.minimumCapacity) {
+        layers = Mutex([Layer(capacity: max(minimumCapacity, expectedKeys * 2))])
+    }
+
+    /// Layers so far.
+    var layerCount: Int { layers.withLock { $0.count } }
+
+    /// The key's fingerprint: 64 bits of SipHash with this process's seed.
+    static func fingerprint(_ key: [UInt8]) -> UInt64 {
+        var hasher = Hasher()
+        key.withUnsafeBytes { hasher.combine(bytes: $0) }
+        return UInt64(bitPattern: Int64(hasher.finalize()))
+    }
+
+    /// Adds fingerprints, opening a layer twice the size of the last when that one is full.
+    func insert(_ fingerprints: some Sequence<UInt64>) {
+        layers.withLock { layers in
+            for fingerprint in fingerprints {
+                if layers[layers.count - 1].count >= layers[layers.count - 1].capacity {
+                    layers.append(Layer(capacity: layers[layers.count - 1].capacity * 2))
+                }
+                layers[layers.count - 1].insert(fingerprint)
+            }
+        }
+    }
+
+    /// For each fingerprint, false when its key is certainly not in the store.
+    func mayContain(_ fingerprints: [UInt64]) -> [Bool] {
+        layers.withLock { layers in
+            fingerprints.map { fingerprint in layers.contains { $0.mayContain(fingerprint) } }
+        }
+    }
+
+    /// Bytes held, for tests and figures.
+    var byteCount: Int { layers.withLock { $0.reduce(0) { $0 + $1.words.count * 8 } } }
+}

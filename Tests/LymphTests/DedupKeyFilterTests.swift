@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+@Suite("Dedup key filter")
+struct DedupKeyFilterTests {
+    static func keys(_ range: Range<Int>, prefix: String = "evt_") -> [[UInt8]] {
+        range.map { Array("\(prefix)\($0)".utf8) }
+    }
+
+    @Test("no false negatives, across the layers it adds as it fills")
+    func noFalseNegatives() {
+        let filter = DedupKeyFilter(expectedKeys: 0, minimumCapacity: 1_000)
+        let inserted = Self.keys(0..<10_000).map(DedupKeyFilter.fingerprint)
+        filter.insert(inserted)
+        #expect(filter.layerCount == 4)  // 1,000 + 2,000 + 4,000 + 8,000
+        #expect(filter.mayContain(inserted).allSatisfy { $0 })
+    }
+
+    @Test("few false positives on keys never inserted")
+    func falsePositiveRate() {
+        let filter = DedupKeyFilter(expectedKeys: 0, minimumCapacity: 20_000)
+        filter.insert(Self.keys(0..<20_000).map(DedupKeyFilter.fingerprint))
+        let hits = filter.mayContain(Self.keys(0..<100_000, prefix: "new_").map(DedupKeyFilter.fingerprint)).filter { $0 }.count
+        // 10 bits a key in 64-byte blocks: about 1%.
+        #expect(hits < 3_000, "\(hits) false positives in 100,000")
+    }
+
+    static func stage(_ store: StateStore) throws -> DedupStage {
+        try DedupStage(
+            key: .path(try JSONPath(parsing: "id")), window: 7 * 86_400, scope: "dedup", stageIndex: 1, backing: .store(store),
+            now: Timestamp.now())
+    }
+
+    @Test("a key the filter may hold but the store does not (a false positive) still passes")
+    func falsePositivePasses() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let stage = try Self.stage(store)
+        let filter = try #require(stage.filter)
+        filter.insert([DedupKeyFilter.fingerprint(Array("evt_fp".utf8))])
+        #expect(filter.mayContain([DedupKeyFilter.fingerprint(Array("evt_fp".utf8))]) == [true])
+        let outcomes = try await stage.process([Fixture.event(id: "evt_fp"), Fixture.event(id: "evt_new")], context: Fixture.context(now: Timestamp.now()))
+        #expect(outcomes.map(\.label) == ["claim", "claim"])
+    }
+
+    @Test("keys committed in an earlier run are in the filter the next run builds, and their events are dropped")
+    func builtFromTheStore() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        do {
+            let store = try StateStore.open(path: path)
+            let keys = Self.keys(0..<5_000)
+            let scope = try store.dedupScope("dedup")
+            try store.write { db in try StateStore.dedupInsert(db, scope: scope, keys: keys, at: Timestamp.now()) }
+        }
+        let store = try StateStore.open(path: path)
+        let stage = try Self.stage(store)
+        let filter = try #require(stage.filter)
+        #expect(filter.mayContain(Self.keys(0..<5_000).map(DedupKeyFilter.fingerprint)).allSatisfy { $0 })
+        let outcomes = try await stage.process(
+            [Fixture.event(id: "evt_17"), Fixture.event(id: "evt_new"), Fixture.event(id: "evt_4999")], context: Fixture.context(now: Timestamp.now()))
+        #expect(outcomes.map(\.label) == ["drop(duplicate)", "claim", "drop(duplicate)"])
+    }
+
+    @Test("a key committed by this run goes into the filter with its commit, so a later duplicate is dropped")
+    func committedKeysJoinTheFilter() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let stage = try Self.stage(store)
+        let context = Fixture.context(now: Timestamp.now())
+        let first = try await stage.process([Fixture.event(id: "evt_a")], context: context)
+        guard case .claim(let claim) = first[0] else {
+            Issue.record("expected a claim, got \(first[0].label)")
+            return
+        }
+        try stage.batchDidFinish(FinishedBatch(completed: [claim], failed: [], now: Timestamp.now()))
+        try store.write { db in try stage.writePending(db) }
+        stage.pendingWritten()
+        #expect(stage.filter?.mayContain([DedupKeyFilter.fingerprint(Array("evt_a".utf8))]) == [true])
+        let again = try await stage.process([Fixture.event(id: "evt_a")], context: context)
+        #expect(again.map(\.label) == ["drop(duplicate)"])
+    }
+}
