@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import Lymph
 
@@ -79,5 +80,20 @@ struct DedupKeyFilterTests {
         #expect(stage.filter?.mayContain([DedupKeyFilter.fingerprint(Array("evt_a".utf8))]) == [true])
         let again = try await stage.process([Fixture.event(id: "evt_a")], context: context)
         #expect(again.map(\.label) == ["drop(duplicate)"])
+    }
+
+    @Test("commit groups are sorted in SQLite's own order of blobs")
+    func blobOrderIsSQLites() throws {
+        var generator = SystemRandomNumberGenerator()
+        let keys: [[UInt8]] = [[], [0], [0, 0], [255], [1, 2, 3], [1, 2]] + (0..<300).map { _ in
+            (0..<Int.random(in: 0...6, using: &generator)).map { _ in UInt8.random(in: 0...3, using: &generator) }
+        }
+        let queue = try DatabaseQueue()
+        let sqliteOrder = try queue.write { db in
+            try db.execute(sql: "CREATE TABLE k (n INTEGER, b BLOB NOT NULL)")
+            for (n, key) in keys.enumerated() { try db.execute(sql: "INSERT INTO k VALUES (?, ?)", arguments: [n, Data(key)]) }
+            return try Data.fetchAll(db, sql: "SELECT b FROM k ORDER BY b").map { [UInt8]($0) }
+        }
+        #expect(keys.sorted(by: StateStore.blobOrder) == sqliteOrder)
     }
 }

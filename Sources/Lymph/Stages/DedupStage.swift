@@ -26,7 +26,7 @@ public final class DedupStage: Stage {
     let backing: Backing
     /// With a store: which keys it certainly does not hold, so a new key costs no lookup.
     let filter: DedupKeyFilter?
-    private let pending = Mutex<Set<[UInt8]>>([])
+    private let pending = Mutex<Set<KeyBytes>>([])
 
     /// Where finished keys are remembered.
     public enum Backing: Sendable {
@@ -38,7 +38,7 @@ public final class DedupStage: Stage {
 
     /// Keys remembered in memory when `backing` is `.memory`, with when; older than `window`
     /// they are forgotten, as in the store.
-    private let memorySeen = Mutex<[[UInt8]: Double]>([:])
+    private let memorySeen = Mutex<[KeyBytes: Double]>([:])
     /// Finished keys waiting for the next transaction, and those being written in it.
     private let unflushed = Mutex<(waiting: [[UInt8]], writing: [[UInt8]])>(([], []))
 
@@ -104,16 +104,16 @@ public final class DedupStage: Stage {
             seen = try seenInStore(store, keys: keys, since: context.now - window)
         case .memory:
             let since = context.now - window
-            seen = memorySeen.withLock { seen in keys.map { (seen[$0] ?? -.infinity) >= since } }
+            seen = memorySeen.withLock { seen in keys.map { (seen[KeyBytes($0)] ?? -.infinity) >= since } }
         }
         pending.withLock { pending in
             for (n, i) in positions.enumerated() {
-                let k = keys[n]
+                let k = KeyBytes(keys[n])
                 if seen[n] || pending.contains(k) {
                     outcomes[i] = .drop(.duplicate)
                 } else {
                     pending.insert(k)
-                    outcomes[i] = .claim(DedupClaim(stageIndex: stageIndex, key: k))
+                    outcomes[i] = .claim(DedupClaim(stageIndex: stageIndex, key: keys[n]))
                 }
             }
         }
@@ -136,7 +136,7 @@ public final class DedupStage: Stage {
     /// run: it is not checked again (that run already decided), only held until the event
     /// leaves the pipeline, then committed or released like any claim.
     func hold(_ key: [UInt8]) {
-        _ = pending.withLock { $0.insert(key) }
+        _ = pending.withLock { $0.insert(KeyBytes(key)) }
     }
 
     /// Releases the claims of dead-lettered events and sets the completed ones aside to be
@@ -144,7 +144,7 @@ public final class DedupStage: Stage {
     public func batchDidFinish(_ batch: FinishedBatch) throws {
         let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !failed.isEmpty {
-            pending.withLock { pending in for k in failed { pending.remove(k) } }
+            pending.withLock { pending in for k in failed { pending.remove(KeyBytes(k)) } }
         }
         let done = batch.completed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !done.isEmpty { unflushed.withLock { $0.waiting.append(contentsOf: done) } }
@@ -187,10 +187,22 @@ public final class DedupStage: Stage {
         if case .memory = backing {
             let now = Timestamp.now()
             memorySeen.withLock { seen in
-                for k in keys { seen[k] = now }
+                for k in keys { seen[KeyBytes(k)] = now }
                 if seen.count > 2 * keys.count + 100_000 { seen = seen.filter { $0.value >= now - window } }
             }
         }
-        pending.withLock { pending in for k in keys { pending.remove(k) } }
+        pending.withLock { pending in for k in keys { pending.remove(KeyBytes(k)) } }
+    }
+}
+
+/// A dedup key in a set or a dictionary, hashed as one block of bytes (an array hashes element
+/// by element).
+struct KeyBytes: Hashable {
+    let bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }

@@ -71,15 +71,22 @@ public struct VerifyStage: Stage {
 
     static func decodeHex(_ utf8: ArraySlice<UInt8>) -> [UInt8]? {
         guard utf8.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count / 2)
-        var i = utf8.startIndex
-        while i < utf8.endIndex {
-            let hi = JSONParser.hexValue(utf8[i]), lo = JSONParser.hexValue(utf8[i + 1])
-            guard hi != 0xFF, lo != 0xFF else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
+        var valid = true
+        let out = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { out, count in
+            var i = utf8.startIndex
+            var o = 0
+            while i < utf8.endIndex {
+                let hi = JSONParser.hexValue(utf8[i]), lo = JSONParser.hexValue(utf8[i + 1])
+                guard hi != 0xFF, lo != 0xFF else {
+                    valid = false
+                    break
+                }
+                out[o] = hi << 4 | lo
+                o += 1
+                i += 2
+            }
+            count = o
         }
-        return out
+        return valid ? out : nil
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -87,7 +88,7 @@ extension StateStore {
     static func dedupInsert(_ db: Database, scope: Int64, keys: [[UInt8]], at time: Double) throws {
         // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
         // B-tree page is reached once per group rather than once per key.
-        let keys = keys.sorted { $0.lexicographicallyPrecedes($1) }
+        let keys = keys.sorted(by: Self.blobOrder)
         let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, key, seen_at) VALUES (?1, ?2, ?3)")
         let s = statement.sqliteStatement
         sqlite3_reset(s)
@@ -116,6 +117,16 @@ extension StateStore {
     /// How many keys the scope has recorded.
     func dedupCount(scope: Int64) throws(StoreError) -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup WHERE scope = ?", arguments: [scope]) ?? 0 }
+    }
+}
+
+extension StateStore {
+    /// SQLite's order of blobs: memcmp over the common length, then the shorter first.
+    static func blobOrder(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        let common = min(a.count, b.count)
+        let order =
+            common == 0 ? 0 : a.withUnsafeBytes { a in b.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, common) } }
+        return order != 0 ? order < 0 : a.count < b.count
     }
 }
 
