@@ -85,9 +85,11 @@ struct DedupKeyFilterTests {
     @Test("commit groups are sorted in SQLite's own order of blobs")
     func blobOrderIsSQLites() throws {
         var generator = SystemRandomNumberGenerator()
-        let keys: [[UInt8]] = [[], [0], [0, 0], [255], [1, 2, 3], [1, 2]] + (0..<300).map { _ in
-            (0..<Int.random(in: 0...6, using: &generator)).map { _ in UInt8.random(in: 0...3, using: &generator) }
-        }
+        let keys: [[UInt8]] =
+            [[], [0], [0, 0], [255], [1, 2, 3], [1, 2]]
+            + (0..<300).map { _ in
+                (0..<Int.random(in: 0...6, using: &generator)).map { _ in UInt8.random(in: 0...3, using: &generator) }
+            }
         let queue = try DatabaseQueue()
         let sqliteOrder = try queue.write { db in
             try db.execute(sql: "CREATE TABLE k (n INTEGER, b BLOB NOT NULL)")
@@ -95,5 +97,48 @@ struct DedupKeyFilterTests {
             return try Data.fetchAll(db, sql: "SELECT b FROM k ORDER BY b").map { [UInt8]($0) }
         }
         #expect(keys.sorted(by: StateStore.blobOrder) == sqliteOrder)
+    }
+
+    static func request(_ source: String, equipment: String = "pump_001") -> TicketRequest {
+        TicketRequest(
+            equipmentID: equipment, action: "Replace bearing", priority: .high, dueBy: 1_800_000_000, sourceEventID: source, at: 1_790_000_000)
+    }
+
+    @Test("ticket book: a source event the filter may know but the store does not (a false positive) still applies")
+    func ticketSourceFalsePositive() throws {
+        let store = try StateStore.open(path: ":memory:")
+        let book = TicketBook(store: store)
+        guard case .opened = try book.apply(Self.request("evt_1")) else {
+            Issue.record("the first request did not open a ticket")
+            return
+        }
+        // The filter exists now (built on the first apply): make it claim a source never applied.
+        let filter = try #require(book.sourceFilterForTests)
+        filter.insert([DedupKeyFilter.fingerprint(Array("evt_fp".utf8))])
+        guard case .merged = try book.apply(Self.request("evt_fp")) else {
+            Issue.record("a false positive was taken for an applied source")
+            return
+        }
+    }
+
+    @Test("ticket book: a source committed before, in an earlier run, applies once")
+    func ticketSourceCommitted() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        do {
+            let store = try StateStore.open(path: path)
+            let book = TicketBook(store: store)
+            _ = try book.apply(Self.request("evt_1"))
+            try store.write { db in try book.writePending(db) }
+            book.pendingWritten()
+            #expect(try book.apply(Self.request("evt_1")) == .alreadyApplied)
+        }
+        let book = TicketBook(store: try StateStore.open(path: path))
+        #expect(try book.apply(Self.request("evt_1")) == .alreadyApplied)
+        guard case .merged = try book.apply(Self.request("evt_2")) else {
+            Issue.record("a new source did not merge into the open ticket")
+            return
+        }
     }
 }

@@ -12,6 +12,10 @@ import Synchronization
 public final class TicketBook: Sendable {
     let store: StateStore
     private let overlay = Mutex<Overlay>(Overlay())
+    /// Fingerprints of the source events the store holds (built on the first apply), so that a
+    /// new event, nearly every one, is known to be new without a lookup; a hit is checked in the
+    /// store. The rule and its order are the dedup stage's (`DedupKeyFilter`).
+    private let knownSources = Mutex<DedupKeyFilter?>(nil)
 
     struct Overlay {
         /// Open tickets touched since the last commit, by equipment + action.
@@ -32,7 +36,10 @@ public final class TicketBook: Sendable {
     /// Applies requests in order (one store read for all of them), following the rules above.
     public func apply(_ requests: [TicketRequest]) throws -> [TicketChange] {
         if requests.isEmpty { return [] }
-        return try store.read { db in try requests.map { try apply($0, db: db) } }
+        return try store.read { db in
+            let filter = try sourceFilter(db)
+            return try requests.map { try apply($0, db: db, filter: filter) }
+        }
     }
 
     /// Applies one request (see `apply(_:)` for a list).
@@ -40,14 +47,41 @@ public final class TicketBook: Sendable {
         try apply([r])[0]
     }
 
+    /// The source-event filter, once built (for tests).
+    var sourceFilterForTests: DedupKeyFilter? { knownSources.withLock { $0 } }
+
+    /// The source-event filter, built from the store the first time.
+    private func sourceFilter(_ db: Database) throws -> DedupKeyFilter {
+        if let filter = knownSources.withLock({ $0 }) { return filter }
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_ticket_sources") ?? 0
+        let filter = DedupKeyFilter(expectedKeys: count)
+        let rows = try String.fetchCursor(db, sql: "SELECT event_id FROM lymph_ticket_sources")
+        var chunk: [UInt64] = []
+        while let id = try rows.next() {
+            chunk.append(DedupKeyFilter.fingerprint(Array(id.utf8)))
+            if chunk.count == 4096 {
+                filter.insert(chunk)
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+        filter.insert(chunk)
+        return knownSources.withLock { known in
+            if let built = known { return built }
+            known = filter
+            return filter
+        }
+    }
+
     /// One request, with the store read through `db` (a read transaction the caller holds).
-    func apply(_ r: TicketRequest, db: Database) throws -> TicketChange {
+    func apply(_ r: TicketRequest, db: Database, filter: DedupKeyFilter) throws -> TicketChange {
         let key = Self.pairKey(r.equipmentID, r.action)
         let known = overlay.withLock { $0.sources.contains(r.sourceEventID) }
         if known { return .alreadyApplied }
-        // Cached statements: this runs for every ticketed event.
-        let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
-        if try Int.fetchOne(sources, arguments: [r.sourceEventID]) != nil { return .alreadyApplied }
+        if filter.mayContain([DedupKeyFilter.fingerprint(Array(r.sourceEventID.utf8))]) == [true] {
+            // Cached statement: this runs for every ticketed event the filter may know.
+            let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
+            if try Int.fetchOne(sources, arguments: [r.sourceEventID]) != nil { return .alreadyApplied }
+        }
         // Taken out of the overlay while it is changed, so appending to its (long) list of
         // source events does not copy the list; it is put back below.
         var current = overlay.withLock { $0.open.removeValue(forKey: key) }
@@ -112,6 +146,12 @@ public final class TicketBook: Sendable {
         for t in tickets { try Self.upsert(db, t) }
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)")
         for (event, ticket) in sources { try insert.execute(arguments: [event, ticket]) }
+        // Before the commit, as the dedup stage does: in the filter and not yet in the store
+        // costs a lookup; the other way round would apply an event twice. Built already: the
+        // sources came through `apply`.
+        if let filter = knownSources.withLock({ $0 }) {
+            filter.insert(sources.lazy.map { DedupKeyFilter.fingerprint(Array($0.0.utf8)) })
+        }
     }
 
     /// The transaction rolled back: what it was writing is dirty again, for the next one.
