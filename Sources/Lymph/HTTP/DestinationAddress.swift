@@ -7,9 +7,10 @@
 /// An address a host name resolved to, and whether the http stage may connect to it.
 ///
 /// The SSRF guard: by default the stage refuses destinations inside the machine or its
-/// network (loopback, RFC 1918 and unique-local private ranges, link-local, which holds cloud
-/// metadata services such as 169.254.169.254, and unspecified), judged on the address the name
-/// resolves to at connect time, so a public name that points inward is refused too.
+/// network (loopback, RFC 1918 and unique-local private ranges, carrier-grade NAT space,
+/// link-local, which holds cloud metadata services such as 169.254.169.254, unspecified,
+/// multicast and reserved ranges), judged on every address the name resolves to at connect
+/// time, so a public name that points inward, even among public addresses, is refused too.
 struct DestinationAddress: Sendable, Equatable, CustomStringConvertible {
     /// 4 or 16 bytes.
     let bytes: [UInt8]
@@ -43,25 +44,41 @@ struct DestinationAddress: Sendable, Equatable, CustomStringConvertible {
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
-    /// Why the guard refuses this address (`loopback`, `private`, `link-local`, `unspecified`);
-    /// nil for a public one.
+    /// Why the guard refuses this address (`loopback`, `private`, `shared` (carrier-grade NAT),
+    /// `link-local`, `unspecified`, `reserved`, `multicast`); nil for a public one. An IPv6
+    /// address that carries an IPv4 one (mapped, compatible, NAT64, 6to4) is judged as that.
     var refusal: String? {
         if isIPv6 {
-            // An IPv4-mapped address (::ffff:a.b.c.d) is judged as the IPv4 address it is.
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-                return DestinationAddress(bytes: Array(bytes[12..<16])).refusal
-            }
             if bytes.allSatisfy({ $0 == 0 }) { return "unspecified" }
             if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return "loopback" }
+            // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible, deprecated but routable by some stacks).
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && (bytes[10..<12].allSatisfy { $0 == 0xFF } || bytes[10..<12].allSatisfy { $0 == 0 }) {
+                return DestinationAddress(bytes: Array(bytes[12..<16])).refusal
+            }
+            // 64:ff9b::/96 (NAT64) reaches the IPv4 address in its last 4 bytes.
+            if bytes[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] {
+                return DestinationAddress(bytes: Array(bytes[12..<16])).refusal
+            }
+            // 2002::/16 (6to4) reaches the IPv4 address in bytes 2 to 5.
+            if bytes[0] == 0x20 && bytes[1] == 0x02 {
+                return DestinationAddress(bytes: Array(bytes[2..<6])).refusal
+            }
             if bytes[0] & 0xFE == 0xFC { return "private" }  // fc00::/7
             if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return "link-local" }  // fe80::/10
+            if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0xC0 { return "private" }  // fec0::/10, site-local
+            if bytes[0] == 0xFF { return "multicast" }
             return nil
         }
         switch (bytes[0], bytes[1]) {
         case (0, _): return "unspecified"  // 0.0.0.0/8, "this network"
         case (127, _): return "loopback"
         case (10, _), (172, 16...31), (192, 168): return "private"
+        case (100, 64...127): return "shared"  // 100.64.0.0/10, carrier-grade NAT: often a provider's inside
         case (169, 254): return "link-local"
+        case (192, 0) where bytes[2] == 0: return "reserved"  // 192.0.0.0/24, IETF protocol assignments
+        case (198, 18...19): return "reserved"  // 198.18.0.0/15, benchmarking networks
+        case (224...239, _): return "multicast"
+        case (240...255, _): return "reserved"  // 240.0.0.0/4 and the broadcast address
         default: return nil
         }
     }

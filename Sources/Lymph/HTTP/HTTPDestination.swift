@@ -55,8 +55,12 @@ final class HTTPDestination: Sendable {
         }
         if allowPrivate { return client(for: "", address: nil) }
         let addresses = try await addresses()
+        // Every address, not only the one connected to: a name that mixes an inward address
+        // among public ones is one an attacker can steer (round robin, a resolver's reordering).
+        for address in addresses {
+            if let why = address.refusal { throw .forbidden("\(host) resolves to \(address), a \(why) address") }
+        }
         let address = addresses[0]
-        if let why = address.refusal { throw .forbidden("\(host) resolves to \(address), a \(why) address") }
         return client(for: address.description, address: address)
     }
 
