@@ -2,13 +2,16 @@
 """A webhook receiver that fails on purpose, for the http stage's tests and benchmark.
 
   http_receiver.py [--port 0] [--log FILE] [--fail-every N] [--status PREFIX=CODE]...
-                   [--flaky PREFIX=K]... [--hang PREFIX]... [--retry-after SECONDS]
+                   [--flaky PREFIX=K]... [--hang PREFIX]... [--hostile PREFIX]...
+                   [--retry-after SECONDS]
 
 Prints "listening PORT" once it listens. Answers 200 {"ok":true}, except:
   --fail-every N      503 to every Nth request (counted over all requests);
   --status PREFIX=C   status C to every request whose Idempotency-Key starts with PREFIX;
   --flaky PREFIX=K    503 to the first K attempts of each key starting with PREFIX;
-  --hang PREFIX       no answer: holds the request 30 s, then closes the connection.
+  --hang PREFIX       no answer: holds the request 30 s, then closes the connection;
+  --hostile PREFIX    400 with a body that tries to forge a log line and send a terminal
+                      escape (a line break, ESC[31m, a NUL).
 With --log, one JSON line per request: its Idempotency-Key, the status answered, the headers
 and the body.
 """
@@ -27,6 +30,7 @@ ap.add_argument("--fail-every", type=int, default=0)
 ap.add_argument("--status", action="append", default=[])
 ap.add_argument("--flaky", action="append", default=[])
 ap.add_argument("--hang", action="append", default=[])
+ap.add_argument("--hostile", action="append", default=[])
 ap.add_argument("--retry-after")
 args = ap.parse_args()
 statuses = [(p, int(c)) for p, c in (s.split("=", 1) for s in args.status)]
@@ -61,6 +65,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if args.fail_every and n % args.fail_every == 0:
             status = 503
         out = b'{"ok":true}' if status < 300 else json.dumps({"error": f"answered {status} on purpose"}).encode()
+        if any(key.startswith(p) for p in args.hostile):
+            status = 400
+            out = b"no\n2026-12-04T00:00:00Z info forged line \x1b[31mred\x00"
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(out)))

@@ -291,7 +291,7 @@ public final class WebhookSender: Sendable {
     /// characters, control characters shown as `?`.
     static func reason(inAnswer body: [UInt8]) -> String? {
         guard let document = try? JSONDocument(parsing: body[...]), let text = document.root.member("error")?.string, !text.isEmpty else { return nil }
-        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(64).map { $0.properties.generalCategory == .control ? "?" : $0 }))
+        return PrintableText.of(text, limit: 64)
     }
 
     /// Why an attempt got no answer, in a few words: `connection refused to 127.0.0.1:9`.

@@ -218,6 +218,25 @@ struct HTTPStageTests {
         #expect(stopped.status == 3)
         #expect(stopped.stderr.contains("failed on event bad2"), "\(stopped.stderr)")
     }
+
+    @Test("a receiver's answer is quoted without its control characters: no forged log line, no terminal escape")
+    func hostileAnswer() throws {
+        let receiver = try Receiver(["--hostile", "evil"])
+        let dir = LymphBinary.workDirectory()
+        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: drop}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let dropped = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["evil1"]).utf8))
+        #expect(dropped.status == 0, "\(dropped.stderr)")
+        let warning = dropped.stderr.split(separator: "\n").filter { $0.contains("evil1") }
+        #expect(warning.count == 1 && warning[0].contains("answered 400: no?2026-12-04T00:00:00Z info forged line ?[31mred?"), "\(dropped.stderr)")
+        #expect(!dropped.stderr.contains("\u{1B}") && !dropped.stderr.contains("\n2026-12-04T00:00:00Z info forged"), "\(dropped.stderr)")
+        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true}")
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let dead = try LymphBinary.run(["run", "p.yaml", "--dead-letter", "dead.ndjson"], in: dir, stdin: Data(Self.events(["evil2"]).utf8))
+        #expect(dead.status == 1, "\(dead.stderr)")
+        let letter = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
+        #expect(letter.contains("answered 400: no?2026-12-04T00:00:00Z info forged line ?[31mred?"), "\(letter)")
+    }
 }
 
 extension FileHandle {

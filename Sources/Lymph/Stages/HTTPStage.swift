@@ -180,7 +180,8 @@ public final class HTTPStage: Stage {
             }
             let status = Int(response.status.code)
             if (200..<300).contains(status) { return .delivered }
-            let answer = String(decoding: quoted, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            // Shown in logs (on_error: drop) and dead letters: no line breaks or escapes of the receiver's.
+            let answer = PrintableText.of(String(decoding: quoted, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
             let said = "\(host) answered \(status)\(answer.isEmpty ? "" : ": \(answer)")"
             if status == 408 || status == 429 || status >= 500 {
                 return .retry(said, retryAfter: response.headers.first(name: "retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
