@@ -12,6 +12,7 @@ enum FuzzTargets {
         "spool": spool,
         "exec-output": execOutput,
         "signature": signature,
+        "schemes": schemes,
         "yaml": yaml,
         "reader": reader,
         "filter": filter,
