@@ -128,6 +128,15 @@ struct PipelineTestingTests {
         await #expect(throws: StageStopped.self) { try await Self.run(.error("down"), onError: .stop) }
     }
 
+    @Test("stub error for an http stage is the destination's refusal (http_status), not a plugin's")
+    func stubErrorHTTP() async throws {
+        let outcomes = try await StubStage(answer: .error("down"), stageName: "page", onError: .deadLetter, http: true).process(
+            [Fixture.event(id: "e1")], context: Fixture.context())
+        guard case .fail(let reason, let message) = outcomes[0] else { Issue.record("not a failure"); return }
+        #expect(reason == "http_status")
+        #expect(message == "stage 'page': the destination answered: down (a test's stub)")
+    }
+
     @Test("stub events replace each event, keeping its source position")
     func stubEvents() async throws {
         let doc = try JSONDocument(parsing: Array(#"{"id":"x1","type":"note"}"#.utf8))

@@ -64,8 +64,9 @@ public enum TestStub: Sendable {
     case pass
     /// Every event is dropped, as a plugin that answers nothing (`no_output`).
     case drop
-    /// Every event fails as if the plugin answered `{"error": MESSAGE}` (`plugin_error`), then
-    /// goes where the stage's `on_error` sends it.
+    /// Every event fails as if the plugin answered `{"error": MESSAGE}` (`plugin_error`; for an
+    /// http stage, as if the destination refused it: `http_status`), then goes where the stage's
+    /// `on_error` sends it.
     case error(String)
     /// Every event is replaced by these events.
     case events([TestValue])

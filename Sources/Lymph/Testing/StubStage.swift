@@ -2,8 +2,9 @@
 /// same answer, decided without starting a process.
 ///
 /// The answers mean what the plugin's would: an empty answer is a drop counted as `no_output`,
-/// `{"error": ...}` is a `plugin_error` failure handled by the stage's `on_error`, and events
-/// replace the one answered (keeping its source position, as a plugin's do).
+/// `{"error": ...}` is a failure handled by the stage's `on_error` (`plugin_error` for an exec
+/// stage; for an http stage `http_status`, a destination's refusal), and events replace the one
+/// answered (keeping its source position, as a plugin's do).
 struct StubStage: Stage {
     enum Answer: Sendable {
         case pass, drop
@@ -14,6 +15,8 @@ struct StubStage: Stage {
     let answer: Answer
     let stageName: String
     let onError: ExecSpec.OnError
+    /// The stubbed stage is an http stage: an error is the destination's, not a plugin's.
+    var http = false
 
     func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         try events.map { event in
@@ -25,11 +28,14 @@ struct StubStage: Stage {
             case .events(let documents):
                 return .replace(documents.map { Event(document: $0, source: event.source, origin: event.origin) })
             case .error(let text):
-                let failure = ExecFailure(reason: .pluginError, message: "stage '\(stageName)': the plugin reported: \(text) (a test's stub)", retryable: true)
+                let (reason, message): (Reason, String) =
+                    http
+                    ? (.httpStatus, "stage '\(stageName)': the destination answered: \(text) (a test's stub)")
+                    : (.pluginError, "stage '\(stageName)': the plugin reported: \(text) (a test's stub)")
                 switch onError {
-                case .deadLetter: return .fail(failure.reason, message: failure.message)
+                case .deadLetter: return .fail(reason, message: message)
                 case .drop: return .drop(.onErrorDrop)
-                case .stop: throw StageStopped(stage: stageName, event: event, message: failure.message)
+                case .stop: throw StageStopped(stage: stageName, event: event, message: message)
                 }
             }
         }
@@ -52,7 +58,7 @@ struct StubSpec: StageSpec {
         switch stub {
         case .pass: return StubStage(answer: .pass, stageName: env.stageName, onError: onError)
         case .drop: return StubStage(answer: .drop, stageName: env.stageName, onError: onError)
-        case .error(let text): return StubStage(answer: .error(text), stageName: env.stageName, onError: onError)
+        case .error(let text): return StubStage(answer: .error(text), stageName: env.stageName, onError: onError, http: original is HTTPSpec)
         case .events(let values):
             // The loader checked each is an object with an id and a type.
             let documents = values.compactMap { try? JSONDocument(parsing: Array($0.json.utf8)) }
