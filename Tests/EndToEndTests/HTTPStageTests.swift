@@ -53,6 +53,11 @@ struct HTTPStageTests {
         "state: memory\ndead_letter: dead.ndjson\nstages:\n  - parse\n  - http: \(http)\n"
     }
 
+    /// Writes `pipeline(http)` as `dir/p.yaml`.
+    static func writePipeline(_ http: String, in dir: String) throws {
+        try pipeline(http).write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+    }
+
     static func deadLetters(_ dir: String) -> [String: String] {
         var out: [String: String] = [:]
         for line in LymphBinary.lines(dir + "/dead.ndjson") {
@@ -69,8 +74,7 @@ struct HTTPStageTests {
     func retriesAndRefusals() throws {
         let receiver = try Receiver(["--fail-every", "7", "--status", "bad=400", "--flaky", "flaky=2"])
         let dir = LymphBinary.workDirectory()
-        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, concurrency: 8, retries: 6, backoff: 10ms}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, concurrency: 8, retries: 6, backoff: 10ms}", in: dir)
         let good = (1...150).map { "e\($0)" } + (1...5).map { "flaky\($0)" }
         let bad = ["bad1", "bad2"]
         var ids = good
@@ -99,8 +103,7 @@ struct HTTPStageTests {
     func unavailable() throws {
         let receiver = try Receiver(["--hang", "slow"])
         let dir = LymphBinary.workDirectory()
-        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, timeout: 300ms, retries: 2, backoff: 10ms}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, timeout: 300ms, retries: 2, backoff: 10ms}", in: dir)
         let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["slow1", "fine1"]).utf8), timeout: 60)
         #expect(r.stdoutLines.count == 1, "\(r.stderr)")
         let dead = Self.deadLetters(dir)
@@ -114,8 +117,7 @@ struct HTTPStageTests {
         kill(closed.process.processIdentifier, SIGKILL)
         closed.process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: dir + "/dead.ndjson")
-        try Self.pipeline("{url: 'http://127.0.0.1:\(port)/hook', allow_private: true, retries: 1, backoff: 10ms}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(port)/hook', allow_private: true, retries: 1, backoff: 10ms}", in: dir)
         let refused = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["r1"]).utf8), timeout: 60)
         #expect(refused.stdoutLines.isEmpty)
         #expect(Self.deadLetters(dir)["r1"]?.hasPrefix("http_unavailable ") == true, "\(Self.deadLetters(dir))")
@@ -131,7 +133,7 @@ struct HTTPStageTests {
         let receiver = try Receiver()
         let dir = LymphBinary.workDirectory()
         let target = url.replacingOccurrences(of: "PORT", with: String(receiver.port))
-        try Self.pipeline("{url: '\(target)', retries: 3, backoff: 10ms}").write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: '\(target)', retries: 3, backoff: 10ms}", in: dir)
         let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["x1"]).utf8), timeout: 60)
         #expect(r.stdoutLines.isEmpty)
         let dead = Self.deadLetters(dir)
@@ -139,7 +141,7 @@ struct HTTPStageTests {
         #expect(receiver.requests.isEmpty, "nothing may reach the receiver")
         if url.contains("localhost") {
             #expect(dead["x1"]?.contains("localhost resolves to") == true, "\(dead)")
-            try Self.pipeline("{url: '\(target)', allow_private: true}").write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+            try Self.writePipeline("{url: '\(target)', allow_private: true}", in: dir)
             let allowed = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["x2"]).utf8), timeout: 60)
             #expect(allowed.stdoutLines.count == 1, "\(allowed.stderr)")
             #expect(receiver.requests.map(\.key) == ["x2"])
@@ -188,8 +190,7 @@ struct HTTPStageTests {
                 """, environment: ["S": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
         try h.start()
         let dir = LymphBinary.workDirectory()
-        try Self.pipeline("{url: 'http://127.0.0.1:\(h.port)/webhooks', allow_private: true, sign: {scheme: standard_webhooks, secret: env:S}}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(h.port)/webhooks', allow_private: true, sign: {scheme: standard_webhooks, secret: env:S}}", in: dir)
         let ids = (1...20).map { "f\($0)" }
         // Sent twice: the downstream drops the second copy by its webhook-id (the event id).
         for _ in 0..<2 {
@@ -206,14 +207,12 @@ struct HTTPStageTests {
     func onError() throws {
         let receiver = try Receiver(["--status", "bad=404"])
         let dir = LymphBinary.workDirectory()
-        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: drop}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: drop}", in: dir)
         let dropped = try LymphBinary.run(["run", "p.yaml", "--summary", "json"], in: dir, stdin: Data(Self.events(["ok1", "bad1"]).utf8))
         #expect(dropped.status == 0, "\(dropped.stderr)")
         #expect(dropped.stdoutLines.count == 1)
         #expect(dropped.stderr.contains("on_error_drop"), "\(dropped.stderr)")
-        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: stop}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: stop}", in: dir)
         let stopped = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["bad2"]).utf8))
         #expect(stopped.status == 3)
         #expect(stopped.stderr.contains("failed on event bad2"), "\(stopped.stderr)")
@@ -223,16 +222,14 @@ struct HTTPStageTests {
     func hostileAnswer() throws {
         let receiver = try Receiver(["--hostile", "evil"])
         let dir = LymphBinary.workDirectory()
-        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: drop}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, on_error: drop}", in: dir)
         let dropped = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["evil1"]).utf8))
         #expect(dropped.status == 0, "\(dropped.stderr)")
         let warning = dropped.stderr.split(separator: "\n").filter { $0.contains("evil1") }
         #expect(warning.count == 1 && warning[0].contains("answered 400: no?2026-12-04T00:00:00Z info forged line ?[31mred?"), "\(dropped.stderr)")
         #expect(!dropped.stderr.contains("\u{1B}") && !dropped.stderr.contains("\n2026-12-04T00:00:00Z info forged"), "\(dropped.stderr)")
-        try Self.pipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true}")
-            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
-        let dead = try LymphBinary.run(["run", "p.yaml", "--dead-letter", "dead.ndjson"], in: dir, stdin: Data(Self.events(["evil2"]).utf8))
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true}", in: dir)
+        let dead = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["evil2"]).utf8))
         #expect(dead.status == 1, "\(dead.stderr)")
         let letter = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
         #expect(letter.contains("answered 400: no?2026-12-04T00:00:00Z info forged line ?[31mred?"), "\(letter)")

@@ -54,17 +54,8 @@ public final class TicketBook: Sendable {
     private func sourceFilter(_ db: Database) throws -> DedupKeyFilter {
         if let filter = knownSources.withLock({ $0 }) { return filter }
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_ticket_sources") ?? 0
-        let filter = DedupKeyFilter(expectedKeys: count)
         let rows = try String.fetchCursor(db, sql: "SELECT event_id FROM lymph_ticket_sources")
-        var chunk: [UInt64] = []
-        while let id = try rows.next() {
-            chunk.append(DedupKeyFilter.fingerprint(Array(id.utf8)))
-            if chunk.count == 4096 {
-                filter.insert(chunk)
-                chunk.removeAll(keepingCapacity: true)
-            }
-        }
-        filter.insert(chunk)
+        let filter = try DedupKeyFilter.built(count: count) { try rows.next().map(DedupKeyFilter.fingerprint) }
         return knownSources.withLock { known in
             if let built = known { return built }
             known = filter
@@ -77,7 +68,7 @@ public final class TicketBook: Sendable {
         let key = Self.pairKey(r.equipmentID, r.action)
         let known = overlay.withLock { $0.sources.contains(r.sourceEventID) }
         if known { return .alreadyApplied }
-        if filter.mayContain([DedupKeyFilter.fingerprint(Array(r.sourceEventID.utf8))]) == [true] {
+        if filter.mayContain(DedupKeyFilter.fingerprint(r.sourceEventID)) {
             // Cached statement: this runs for every ticketed event the filter may know.
             let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
             if try Int.fetchOne(sources, arguments: [r.sourceEventID]) != nil { return .alreadyApplied }
@@ -150,7 +141,7 @@ public final class TicketBook: Sendable {
         // costs a lookup; the other way round would apply an event twice. Built already: the
         // sources came through `apply`.
         if let filter = knownSources.withLock({ $0 }) {
-            filter.insert(sources.lazy.map { DedupKeyFilter.fingerprint(Array($0.0.utf8)) })
+            filter.insert(sources.lazy.map { DedupKeyFilter.fingerprint($0.0) })
         }
     }
 

@@ -72,9 +72,37 @@ final class DedupKeyFilter: Sendable {
 
     /// The key's fingerprint: 64 bits of SipHash with this process's seed.
     static func fingerprint(_ key: [UInt8]) -> UInt64 {
+        key.withUnsafeBytes(fingerprint(bytes:))
+    }
+
+    /// A text key's fingerprint: the same as its UTF-8 bytes'.
+    static func fingerprint(_ key: String) -> UInt64 {
+        var key = key
+        return key.withUTF8 { fingerprint(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The fingerprint of a key's bytes where they lie (a row the store is reading).
+    static func fingerprint(bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hasher = Hasher()
-        key.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(bytes: bytes)
         return UInt64(bitPattern: Int64(hasher.finalize()))
+    }
+
+    /// A filter of the keys `next` gives until it gives nil (a scan of the store), sized for
+    /// `count` of them.
+    static func built(count: Int, from next: () throws -> UInt64?) rethrows -> DedupKeyFilter {
+        let filter = DedupKeyFilter(expectedKeys: count)
+        var chunk: [UInt64] = []
+        chunk.reserveCapacity(4096)
+        while let fingerprint = try next() {
+            chunk.append(fingerprint)
+            if chunk.count == 4096 {
+                filter.insert(chunk)
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+        filter.insert(chunk)
+        return filter
     }
 
     /// Adds fingerprints, opening a layer twice the size of the last when that one is full.
@@ -94,6 +122,11 @@ final class DedupKeyFilter: Sendable {
         layers.withLock { layers in
             fingerprints.map { fingerprint in layers.contains { $0.mayContain(fingerprint) } }
         }
+    }
+
+    /// False when the key is certainly not in the store.
+    func mayContain(_ fingerprint: UInt64) -> Bool {
+        layers.withLock { layers in layers.contains { $0.mayContain(fingerprint) } }
     }
 
     /// Bytes held, for tests and figures.

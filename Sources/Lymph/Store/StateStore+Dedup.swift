@@ -46,30 +46,19 @@ extension StateStore {
         if let filter = dedupFilters.withLock({ $0[scope] }) { return filter }
         let filter = try readInDeferredTransaction { db in
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup WHERE scope = ?", arguments: [scope]) ?? 0
-            let filter = DedupKeyFilter(expectedKeys: count)
             let statement = try db.cachedStatement(sql: "SELECT key FROM lymph_dedup WHERE scope = ?1")
             let s = statement.sqliteStatement
             sqlite3_reset(s)
+            defer { sqlite3_reset(s) }
             sqlite3_bind_int64(s, 1, scope)
-            var chunk: [UInt64] = []
-            chunk.reserveCapacity(4096)
-            while true {
+            return try DedupKeyFilter.built(count: count) {
                 let rc = sqlite3_step(s)
-                if rc == SQLITE_DONE { break }
+                if rc == SQLITE_DONE { return nil }
                 guard rc == SQLITE_ROW else {
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                 }
-                let length = Int(sqlite3_column_bytes(s, 0))
-                let key = length == 0 ? [] : [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 0), count: length))
-                chunk.append(DedupKeyFilter.fingerprint(key))
-                if chunk.count == 4096 {
-                    filter.insert(chunk)
-                    chunk.removeAll(keepingCapacity: true)
-                }
+                return DedupKeyFilter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 0), count: Int(sqlite3_column_bytes(s, 0))))
             }
-            sqlite3_reset(s)
-            filter.insert(chunk)
-            return filter
         }
         return dedupFilters.withLock { filters in
             if let built = filters[scope] { return built }
