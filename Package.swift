@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         // glibc's posix_spawn extensions and pidfd_open, for event-mode plugins (EventProcess).
@@ -44,6 +45,9 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Where the pool's own errors (ConnectionPoolError) are declared.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
             ]
         ),
         .target(
@@ -77,9 +81,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A throwaway PostgreSQL server (initdb in a temporary folder) for the tests that need one.
+        .target(name: "PostgresTestSupport", dependencies: ["CLymphSpawn"], path: "Tests/PostgresTestSupport"),
         .testTarget(
             name: "LymphTests",
-            dependencies: ["Lymph", "LymphServe", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: [
+                "Lymph", "LymphServe", "CZlib", "PostgresTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // The webhook connection's state machine and channel handler (through EmbeddedChannel), and the spool.
         .testTarget(

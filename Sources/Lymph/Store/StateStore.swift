@@ -183,14 +183,18 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// SQLite could not write for lack of space (or an I/O error writing, which is how a full
     /// disk often shows): worth waiting out in a server, fatal in a run.
     public var isDiskFull = false
+    /// A database server cannot be reached now (PostgreSQL down, restarting or out of
+    /// connections): worth waiting out in a server, like a full disk.
+    public var isUnavailable = false
     /// `store 'PATH': message`.
     public var description: String { "store '\(location)': \(message)" }
 
     /// A failure of the store at `location`; `isDiskFull` when a write failed for lack of space.
-    public init(location: String, message: String, isDiskFull: Bool = false) {
+    public init(location: String, message: String, isDiskFull: Bool = false, isUnavailable: Bool = false) {
         self.location = location
         self.message = message
         self.isDiskFull = isDiskFull
+        self.isUnavailable = isUnavailable
     }
 
     /// A failed write, keeping whether it was for lack of space.

@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `lymph serve`'s spool in PostgreSQL, shared by several instances.
+///
+/// Each instance appends to a lane of its own (its name). Entries are numbered within their
+/// lane, in commit order: an append takes the lane row's lock to number its entries, so two
+/// appends to one lane cannot commit out of order. A lane is worked by one process at a time,
+/// the holder of its lease; so entries are processed in arrival order per accepting instance,
+/// and no order holds between lanes.
+///
+/// - A process holds its own lane, and takes any lane whose lease ran out (its process died
+///   or lost the database) or that its instance left with entries in it. It holds a taken lane
+///   only to drain the entries that were in it when it took it, then gives it back, so the lane's
+///   own instance, once restarted, works it again.
+/// - Leases are judged by the database's clock (`now()`), so the instances' clocks do not matter.
+/// - `markDone` runs in the state transaction and fails unless this process still holds the
+///   lane: a process that lost its lease (paused past it, or cut off) cannot commit work that
+///   another process is doing again.
+public final class PostgresSpool: Sendable {
+    public let database: PostgresDatabase
+    /// This instance's lane.
+    public let lane: String
+    /// This process, as a lane's holder: the lane and a random token, so a restarted instance
+    /// is a new holder (it waits for the old process's lease to run out).
+    public let holder: String
+    /// How long a lease lasts without renewal: the longest a dead process's entries wait.
+    public let lease: Duration
+
+    /// A lane this process holds, as `claimLanes` returned it.
+    public struct Claim: Sendable, Equatable {
+        public let lane: String
+        /// Entries through this one are done (their work committed).
+        public let doneThrough: Int64
+        /// For another instance's lane: the last entry to drain before giving it back.
+        public let drainThrough: Int64?
+    }
+
+    /// One entry, with its lane.
+    public struct Entry: Sendable, Equatable {
+        public let lane: String
+        public let seq: Int64
+        public let receivedAt: Double
+        public let item: [UInt8]
+    }
+
+    /// The spool in `database`, appending to `lane` (created if new).
+    public static func open(database: PostgresDatabase, lane: String, lease: Duration = .seconds(30)) async throws(StoreError) -> PostgresSpool {
+        guard !lane.isEmpty, lane.utf8.count <= 200 else {
+            throw StoreError(location: database.location.description, message: "an instance name must be 1 to 200 bytes")
+        }
+        let spool = PostgresSpool(database: database, lane: lane, lease: lease)
+        let lanes = database.table("lymph_spool_lanes")
+        let logger = database.logger
+        try await database.perform("cannot open the spool") { client in
+            try await client.query("INSERT INTO \(unescaped: lanes) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
+        }
+        return spool
+    }
+
+    private init(database: PostgresDatabase, lane: String, lease: Duration) {
+        self.database = database
+        self.lane = lane
+        self.lease = lease
+        self.holder = lane + "/" + UUID().uuidString.lowercased()
+    }
+
+    private var leaseInterval: String { "\(Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18) seconds" }
+
+    /// Appends `items` to this instance's lane in one statement (one transaction, durable on
+    /// return: `synchronous_commit` is on) and returns their numbers, in order.
+    public func append(_ items: [[UInt8]], receivedAt: Double) async throws(StoreError) -> [Int64] {
+        if items.isEmpty { return [] }
+        let buffers = items.map { ByteBuffer(bytes: $0) }
+        let (lanes, spool, lane, logger) = (database.table("lymph_spool_lanes"), database.table("lymph_spool"), lane, database.logger)
+        let seqs = try await database.perform("cannot append to the spool") { client in
+            let rows = try await client.query(
+                """
+                WITH l AS (UPDATE \(unescaped: lanes) SET next_seq = next_seq + \(items.count) WHERE lane = \(lane) RETURNING next_seq - \(items.count) AS base)
+                INSERT INTO \(unescaped: spool) (lane, seq, received_at, item)
+                SELECT \(lane), l.base + i.n, \(receivedAt), i.item FROM l, unnest(\(buffers)::bytea[]) WITH ORDINALITY AS i(item, n)
+                RETURNING seq
+                """, logger: logger)
+            var seqs: [Int64] = []
+            for try await seq in rows.decode(Int64.self) { seqs.append(seq) }
+            return seqs.sorted()
+        }
+        guard seqs.count == items.count else {
+            throw StoreError(location: database.location.description, message: "the spool's lane '\(lane.cutForMessage(60))' is missing")
+        }
+        return seqs
+    }
+
+    /// Renews this process's leases and takes the lanes it may: its own when free, and others'
+    /// whose lease ran out or that were left with entries. Returns every lane it holds now, its
+    /// own first.
+    public func claimLanes() async throws(StoreError) -> [Claim] {
+        let (lanes, lane, holder, logger) = (database.table("lymph_spool_lanes"), lane, holder, database.logger)
+        let interval = leaseInterval
+        let claims = try await database.perform("cannot claim spool lanes") { client in
+            let rows = try await client.query(
+                """
+                UPDATE \(unescaped: lanes) SET
+                    owner = \(holder),
+                    lease_until = now() + \(interval)::interval,
+                    drain_through = CASE WHEN owner = \(holder) THEN drain_through WHEN lane = \(lane) THEN NULL ELSE next_seq END
+                WHERE owner = \(holder)
+                   OR (lane = \(lane) AND (owner IS NULL OR lease_until < now()))
+                   OR (lane <> \(lane) AND next_seq > done_through AND (owner IS NULL OR lease_until < now()))
+                RETURNING lane, done_through, drain_through
+                """, logger: logger)
+            var claims: [Claim] = []
+            for try await (l, done, drain) in rows.decode((String, Int64, Int64?).self) {
+                claims.append(Claim(lane: l, doneThrough: done, drainThrough: drain))
+            }
+            return claims
+        }
+        return claims.sorted { ($0.lane != lane ? 1 : 0, $0.lane) < ($1.lane != lane ? 1 : 0, $1.lane) }
+    }
+
+    /// Gives up `lane` (a drained lane of another instance, or this instance's own on shutdown):
+    /// whoever may take it next does so at once, without waiting for the lease.
+    public func release(lane: String) async throws(StoreError) {
+        let (lanes, holder, logger) = (database.table("lymph_spool_lanes"), holder, database.logger)
+        try await database.perform("cannot release spool lane '\(lane.cutForMessage(60))'") { client in
+            try await client.query(
+                "UPDATE \(unescaped: lanes) SET owner = NULL, lease_until = NULL, drain_through = NULL WHERE lane = \(lane) AND owner = \(holder)",
+                logger: logger)
+        }
+    }
+
+    /// Up to `limit` entries of `lane` after `seq`, through `last` when given (and about
+    /// `maxBytes`), oldest first.
+    public func fetch(lane: String, after seq: Int64, through last: Int64? = nil, limit: Int, maxBytes: Int) async throws(StoreError) -> [Entry] {
+        let (spool, logger) = (database.table("lymph_spool"), database.logger)
+        let bound = last ?? Int64.max
+        return try await database.perform("cannot read the spool") { client in
+            let rows = try await client.query(
+                "SELECT seq, received_at, item FROM \(unescaped: spool) WHERE lane = \(lane) AND seq > \(seq) AND seq <= \(bound) ORDER BY seq LIMIT \(limit)",
+                logger: logger)
+            var out: [Entry] = []
+            var bytes = 0
+            for try await (s, at, item) in rows.decode((Int64, Double, ByteBuffer).self) {
+                // Read to the end even past the byte limit: the statement then finishes and
+                // the connection goes back to the pool clean.
+                if bytes >= maxBytes { continue }
+                out.append(Entry(lane: lane, seq: s, receivedAt: at, item: Array(buffer: item)))
+                bytes += item.readableBytes
+            }
+            return out
+        }
+    }
+
+    /// In the caller's transaction on `connection`: entries of `lane` through `seq` are done;
+    /// they are deleted. Throws `PostgresSpool.LaneLost` when this process no longer holds
+    /// the lane (the transaction must roll back: another process does that work).
+    public func markDone(lane: String, through seq: Int64, on connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            """
+            UPDATE \(unescaped: database.table("lymph_spool_lanes")) SET done_through = GREATEST(done_through, \(seq))
+            WHERE lane = \(lane) AND owner = \(holder) RETURNING 1
+            """, logger: database.logger)
+        var held = false
+        for try await _ in rows { held = true }
+        guard held else { throw LaneLost(lane: lane) }
+        try await connection.query(
+            "DELETE FROM \(unescaped: database.table("lymph_spool")) WHERE lane = \(lane) AND seq <= \(seq)", logger: database.logger)
+    }
+
+    /// `markDone` in a transaction of its own.
+    public func markDone(lane: String, through seq: Int64) async throws(StoreError) {
+        let logger = database.logger
+        try await database.perform("cannot record spool progress") { client in
+            try await client.withTransaction(logger: logger) { conn in
+                try await self.markDone(lane: lane, through: seq, on: conn)
+            }
+        }
+    }
+
+    /// Entries waiting in every lane, and when the oldest arrived.
+    public func depth() async throws(StoreError) -> SpoolDepth {
+        let (spool, logger) = (database.table("lymph_spool"), database.logger)
+        return try await database.perform("cannot count the spool") { client in
+            let rows = try await client.query("SELECT count(*), min(received_at) FROM \(unescaped: spool)", logger: logger)
+            var depth = SpoolDepth(count: 0, oldestReceivedAt: nil)
+            for try await (count, oldest) in rows.decode((Int64, Double?).self) { depth = SpoolDepth(count: Int(count), oldestReceivedAt: oldest) }
+            return depth
+        }
+    }
+
+    /// A real durable write that changes no entry, for `/healthz`.
+    public func probeWritable() async throws(StoreError) {
+        let (health, logger) = (database.table("lymph_health"), database.logger)
+        try await database.perform("cannot write") { client in
+            try await client.query("INSERT INTO \(unescaped: health) (id, at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()", logger: logger)
+        }
+    }
+
+    /// This process no longer holds a lane it was working: its lease ran out and another
+    /// process took it.
+    public struct LaneLost: Error, Sendable, CustomStringConvertible {
+        public let lane: String
+        public var description: String {
+            "this process no longer holds spool lane '\(lane.cutForMessage(60))' (its lease ran out and another instance took it): its uncommitted work is left to that instance"
+        }
+    }
+}

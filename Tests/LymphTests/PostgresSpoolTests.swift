@@ -1,0 +1,204 @@
+import Foundation
+import PostgresTestSupport
+import Testing
+
+@testable import Lymph
+
+/// The shared spool and the database under it, against a real PostgreSQL (a throwaway cluster).
+@Suite struct PostgresSpoolTests {
+    /// A fresh database on the test process's server.
+    static func freshLocation() throws -> (PostgresCluster, PostgresLocation) {
+        let cluster = try PostgresCluster.shared.get()
+        let name = try cluster.makeDatabase("spool")
+        return (cluster, try PostgresLocation(url: cluster.url(database: name)))
+    }
+
+    static func items(_ texts: [String]) -> [[UInt8]] { texts.map { Array($0.utf8) } }
+
+    @Test func concurrentFirstStartsMigrateOnce() async throws {
+        let (cluster, location) = try Self.freshLocation()
+        let databases = try await withThrowingTaskGroup(of: PostgresDatabase.self) { group in
+            for _ in 0..<6 { group.addTask { try await PostgresDatabase.open(location: location, schema: "lymph") } }
+            var all: [PostgresDatabase] = []
+            for try await d in group { all.append(d) }
+            return all
+        }
+        #expect(databases.count == 6)
+        for d in databases { d.close() }
+        let applied = try cluster.psql("SELECT count(*) FROM lymph.lymph_migrations", database: location.database)
+        #expect(applied == "\(PostgresDatabase.migrations.count)")
+        // And a later start finds nothing to do.
+        let again = try await PostgresDatabase.open(location: location)
+        again.close()
+        #expect(try cluster.psql("SELECT count(*) FROM lymph.lymph_migrations", database: location.database) == applied)
+    }
+
+    @Test func aWrongPasswordNamesTheServerNotThePassword() async throws {
+        let (cluster, location) = try Self.freshLocation()
+        var wrong = location
+        wrong.password = "not-the-password-\(UUID().uuidString)"
+        let error = await #expect(throws: StoreError.self) { try await PostgresDatabase.open(location: wrong, connectTimeout: .seconds(5)) }
+        let text = "\(error!)"
+        #expect(text.contains("127.0.0.1:\(cluster.port)/\(location.database)"))
+        #expect(!text.contains(wrong.password!))
+        #expect(!text.contains(cluster.password))
+    }
+
+    @Test func aSchemaNameOutsidePlainIdentifiersIsRefused() async throws {
+        let (_, location) = try Self.freshLocation()
+        for bad in ["", "Lymph", "a-b", "1abc", "x\"; DROP TABLE y; --", String(repeating: "a", count: 64)] {
+            await #expect(throws: StoreError.self) { try await PostgresDatabase.open(location: location, schema: bad) }
+        }
+    }
+
+    @Test func appendsAreNumberedInCommitOrderWithinALane() async throws {
+        let (_, location) = try Self.freshLocation()
+        let db = try await PostgresDatabase.open(location: location, maxConnections: 8)
+        defer { db.close() }
+        // Two processes of one instance name append at once: numbers are never given twice
+        // and none is skipped.
+        let a = try await PostgresSpool.open(database: db, lane: "alpha")
+        let b = try await PostgresSpool.open(database: db, lane: "alpha")
+        let seqs = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for i in 0..<40 {
+                let spool = i.isMultiple(of: 2) ? a : b
+                group.addTask { try await spool.append(Self.items(["{\"n\":\(i)}", "{\"m\":\(i)}"]), receivedAt: Double(i)) }
+            }
+            var all: [Int64] = []
+            for try await s in group {
+                #expect(s.count == 2 && s[1] == s[0] + 1)
+                all += s
+            }
+            return all
+        }
+        #expect(seqs.sorted() == Array(1...80))
+        let entries = try await a.fetch(lane: "alpha", after: 0, limit: 1000, maxBytes: 1 << 20)
+        #expect(entries.map(\.seq) == Array(1...80))
+        #expect(try await a.depth().count == 80)
+    }
+
+    @Test func fetchStopsAtTheByteLimitAndTheBound() async throws {
+        let (_, location) = try Self.freshLocation()
+        let db = try await PostgresDatabase.open(location: location)
+        defer { db.close() }
+        let spool = try await PostgresSpool.open(database: db, lane: "a")
+        _ = try await spool.append(Self.items((1...10).map { String(repeating: "x", count: 100) + "\($0)" }), receivedAt: 1)
+        #expect(try await spool.fetch(lane: "a", after: 0, limit: 100, maxBytes: 250).map(\.seq) == [1, 2, 3])
+        #expect(try await spool.fetch(lane: "a", after: 3, through: 5, limit: 100, maxBytes: 1 << 20).map(\.seq) == [4, 5])
+        let e = try await spool.fetch(lane: "a", after: 9, limit: 100, maxBytes: 1 << 20)
+        #expect(e.count == 1 && e[0].item == Array((String(repeating: "x", count: 100) + "10").utf8) && e[0].receivedAt == 1)
+    }
+
+    @Test func aLaneIsHeldByOneProcessAndTakenOverWhenItsLeaseRunsOut() async throws {
+        let (_, location) = try Self.freshLocation()
+        let db = try await PostgresDatabase.open(location: location)
+        defer { db.close() }
+        let a = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(1))
+        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(1))
+        _ = try await a.append(Self.items(["1", "2", "3"]), receivedAt: 1)
+        #expect(try await a.claimLanes().map(\.lane) == ["a"])
+        // b sees a's lane held: it takes only its own.
+        #expect(try await b.claimLanes().map(\.lane) == ["b"])
+        // a does some of its work, then stops renewing (it died).
+        try await a.markDone(lane: "a", through: 1)
+        try await Task.sleep(for: .milliseconds(1500))
+        let claims = try await b.claimLanes()
+        #expect(claims.map(\.lane) == ["b", "a"])
+        let taken = try #require(claims.first { $0.lane == "a" })
+        #expect(taken.doneThrough == 1 && taken.drainThrough == 3)
+        #expect(try await b.fetch(lane: "a", after: taken.doneThrough, through: taken.drainThrough, limit: 10, maxBytes: 1 << 20).map(\.seq) == [2, 3])
+        // The old process comes back to life: its commit is refused, its work is b's now.
+        await #expect(throws: StoreError.self) { try await a.markDone(lane: "a", through: 3) }
+        try await b.markDone(lane: "a", through: 3)
+        #expect(try await b.depth().count == 0)
+    }
+
+    @Test func aDrainedLaneGoesBackToItsInstance() async throws {
+        let (_, location) = try Self.freshLocation()
+        let db = try await PostgresDatabase.open(location: location)
+        defer { db.close() }
+        let old = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(1))
+        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(30))
+        _ = try await old.append(Self.items(["1", "2"]), receivedAt: 1)
+        _ = try await old.claimLanes()
+        try await Task.sleep(for: .milliseconds(1200))
+        // Instance a restarts (a new process, same name) while b takes its lane over.
+        let restarted = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(30))
+        let claims = try await b.claimLanes()
+        #expect(claims.map(\.lane) == ["b", "a"])
+        #expect(try await restarted.claimLanes().isEmpty)  // held by b until drained
+        _ = try await restarted.append(Self.items(["3"]), receivedAt: 2)  // accepting goes on meanwhile
+        try await b.markDone(lane: "a", through: 2)
+        try await b.release(lane: "a")
+        let back = try await restarted.claimLanes()
+        #expect(back == [PostgresSpool.Claim(lane: "a", doneThrough: 2, drainThrough: nil)])
+        #expect(try await restarted.fetch(lane: "a", after: 2, limit: 10, maxBytes: 1 << 20).map(\.seq) == [3])
+    }
+
+    @Test func aLaneLeftWithEntriesIsTakenAtOnce() async throws {
+        let (_, location) = try Self.freshLocation()
+        let db = try await PostgresDatabase.open(location: location)
+        defer { db.close() }
+        let a = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(30))
+        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(30))
+        _ = try await a.append(Self.items(["1"]), receivedAt: 1)
+        _ = try await a.claimLanes()
+        #expect(try await b.claimLanes().map(\.lane) == ["b"])
+        try await a.release(lane: "a")  // a shuts down with an entry left
+        #expect(try await b.claimLanes().map(\.lane) == ["b", "a"])
+        // An empty lane that was left is not taken: nothing in it to do.
+        try await b.markDone(lane: "a", through: 1)
+        try await b.release(lane: "a")
+        #expect(try await b.claimLanes().map(\.lane) == ["b"])
+    }
+
+    @Test func healthProbeWritesAndAnOutageIsUnavailableUntilTheServerIsBack() async throws {
+        // A server of its own: this test stops it.
+        let cluster = try PostgresCluster.start()
+        defer { cluster.destroy() }
+        let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("outage")))
+        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(2), operationTimeout: .seconds(3))
+        defer { db.close() }
+        let spool = try await PostgresSpool.open(database: db, lane: "a")
+        try await spool.probeWritable()
+        #expect(try await spool.append(Self.items(["1"]), receivedAt: 1) == [1])
+        try cluster.stopServer(mode: "immediate")
+        let error = await #expect(throws: StoreError.self) { try await spool.append(Self.items(["2"]), receivedAt: 2) }
+        #expect(error?.isUnavailable == true)
+        #expect(!"\(error!)".contains(cluster.password))
+        try cluster.startServer()
+        // The pool connects again; what was committed before the crash is there.
+        var appended: [Int64] = []
+        for _ in 0..<100 where appended.isEmpty {
+            appended = (try? await spool.append(Self.items(["3"]), receivedAt: 3)) ?? []
+            if appended.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(appended == [2])
+        #expect(try await spool.fetch(lane: "a", after: 0, limit: 10, maxBytes: 1 << 20).map { String(decoding: $0.item, as: UTF8.self) } == ["1", "3"])
+    }
+}
+
+@Suite struct PostgresLocationTests {
+    @Test func aURLGivesEveryPart() throws {
+        let l = try PostgresLocation(url: "postgres://ops:s%40cr%2Fet@db.example:6432/immune?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+        #expect(l.user == "ops" && l.password == "s@cr/et" && l.host == "db.example" && l.port == 6432 && l.database == "immune")
+        #expect(l.tls == .verifyFull && l.rootCertificatePath == "/etc/ca.pem")
+        #expect(l.description == "postgres://ops@db.example:6432/immune")
+        let plain = try PostgresLocation(url: "postgresql://ops@[::1]/immune")
+        #expect(plain.port == 5432 && plain.password == nil && plain.tls == .prefer && plain.description == "postgres://ops@[::1]:5432/immune")
+    }
+
+    @Test func errorsNeverQuoteTheURL() {
+        let secret = "hunter2-\(UUID().uuidString)"
+        for bad in [
+            "mysql://u:\(secret)@h/db", "postgres://u:\(secret)@/db", "postgres://:\(secret)@h/db", "postgres://u:\(secret)@h",
+            "postgres://u:\(secret)@h/db?sslmode=\(secret)", "postgres://u:\(secret)@h/db?\(secret)=1", "postgres://u:\(secret)@h:99999/db",
+        ] {
+            #expect {
+                try PostgresLocation(url: bad)
+            } throws: { error in
+                !"\(error)".contains(secret) && "\(error)".hasPrefix("the PostgreSQL URL cannot be used: ")
+            }
+        }
+    }
+}
