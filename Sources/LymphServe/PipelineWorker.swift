@@ -138,6 +138,7 @@ final class BeatingSource<Backend: SpoolBackend>: ItemSource {
 
     var finished: Bool { source.finished }
     func batchFinished() { source.batchFinished() }
-    func writePending(_ db: Database) throws { try source.writePending(db) }
+    func takePending() throws -> PendingWrite? { try source.takePending() }
     func pendingWritten() { source.pendingWritten() }
+    func pendingNotWritten() { source.pendingNotWritten() }
 }

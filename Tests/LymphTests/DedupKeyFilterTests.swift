@@ -75,7 +75,8 @@ struct DedupKeyFilterTests {
             return
         }
         try stage.batchDidFinish(FinishedBatch(completed: [claim], failed: [], now: Timestamp.now()))
-        try store.write { db in try stage.writePending(db) }
+        let write = try stage.takePending()
+        try store.write { db in try write?.write(db) }
         stage.pendingWritten()
         #expect(stage.filter?.mayContain([DedupKeyFilter.fingerprint(Array("evt_a".utf8))]) == [true])
         let again = try await stage.process([Fixture.event(id: "evt_a")], context: context)
@@ -130,7 +131,8 @@ struct DedupKeyFilterTests {
             let store = try StateStore.open(path: path)
             let book = TicketBook(store: store)
             _ = try book.apply(Self.request("evt_1"))
-            try store.write { db in try book.writePending(db) }
+            let write = book.takePending()
+            try store.write { db in try write?.write(db) }
             book.pendingWritten()
             #expect(try book.apply(Self.request("evt_1")) == .alreadyApplied)
         }

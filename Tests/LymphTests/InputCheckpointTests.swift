@@ -35,7 +35,8 @@ struct InputCheckpointTests {
 
     /// The runner's commit, reduced to the reader.
     func commit(_ reader: ItemReader) throws {
-        try store.write { db in try reader.writePending(db) }
+        let write = try reader.takePending()
+        try store.write { db in try write?.write(db) }
         reader.pendingWritten()
     }
 

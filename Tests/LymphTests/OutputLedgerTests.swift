@@ -26,7 +26,8 @@ struct OutputLedgerTests {
 
         /// The runner's commit, reduced to the ledger.
         func commit(_ ledger: OutputLedger) throws {
-            try store.write { db in try ledger.writePending(db) }
+            let write = ledger.takePending()
+            try store.write { db in try write?.write(db) }
             ledger.pendingWritten()
         }
 
@@ -263,9 +264,10 @@ struct OutputLedgerTests {
         defer { sinks.closeAll() }
         try sinks.sink(for: p.out).write(Self.lines(0, 3))
         struct Boom: Error {}
+        let write = ledger.takePending()
         #expect(throws: StoreError.self) {
             try p.store.write { db in
-                try ledger.writePending(db)
+                try write?.write(db)
                 throw Boom()
             }
         }

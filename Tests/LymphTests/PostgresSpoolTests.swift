@@ -15,10 +15,17 @@ import Testing
 
     static func items(_ texts: [String]) -> [[UInt8]] { texts.map { Array($0.utf8) } }
 
+    /// Opens with deadlines long enough for a machine busy with the rest of the suite (whose
+    /// blocking end-to-end tests can hold Swift's few threads for many seconds).
+    static func open(_ location: PostgresLocation, schema: String = "lymph", maxConnections: Int = 8) async throws -> PostgresDatabase {
+        try await PostgresDatabase.open(
+            location: location, schema: schema, maxConnections: maxConnections, connectTimeout: .seconds(60), operationTimeout: .seconds(60))
+    }
+
     @Test func concurrentFirstStartsMigrateOnce() async throws {
         let (cluster, location) = try Self.freshLocation()
         let databases = try await withThrowingTaskGroup(of: PostgresDatabase.self) { group in
-            for _ in 0..<6 { group.addTask { try await PostgresDatabase.open(location: location, schema: "lymph") } }
+            for _ in 0..<6 { group.addTask { try await Self.open(location) } }
             var all: [PostgresDatabase] = []
             for try await d in group { all.append(d) }
             return all
@@ -28,7 +35,7 @@ import Testing
         let applied = try cluster.psql("SELECT count(*) FROM lymph.lymph_migrations", database: location.database)
         #expect(applied == "\(PostgresDatabase.migrations.count)")
         // And a later start finds nothing to do.
-        let again = try await PostgresDatabase.open(location: location)
+        let again = try await Self.open(location)
         again.close()
         #expect(try cluster.psql("SELECT count(*) FROM lymph.lymph_migrations", database: location.database) == applied)
     }
@@ -37,7 +44,9 @@ import Testing
         let (cluster, location) = try Self.freshLocation()
         var wrong = location
         wrong.password = "not-the-password-\(UUID().uuidString)"
-        let error = await #expect(throws: StoreError.self) { try await PostgresDatabase.open(location: wrong, connectTimeout: .seconds(5)) }
+        let error = await #expect(throws: StoreError.self) {
+            try await PostgresDatabase.open(location: wrong, connectTimeout: .seconds(60), operationTimeout: .seconds(60))
+        }
         let text = "\(error!)"
         #expect(text.contains("127.0.0.1:\(cluster.port)/\(location.database)"))
         #expect(!text.contains(wrong.password!))
@@ -47,13 +56,13 @@ import Testing
     @Test func aSchemaNameOutsidePlainIdentifiersIsRefused() async throws {
         let (_, location) = try Self.freshLocation()
         for bad in ["", "Lymph", "a-b", "1abc", "x\"; DROP TABLE y; --", String(repeating: "a", count: 64)] {
-            await #expect(throws: StoreError.self) { try await PostgresDatabase.open(location: location, schema: bad) }
+            await #expect(throws: StoreError.self) { try await Self.open(location, schema: bad) }
         }
     }
 
     @Test func appendsAreNumberedInCommitOrderWithinALane() async throws {
         let (_, location) = try Self.freshLocation()
-        let db = try await PostgresDatabase.open(location: location, maxConnections: 8)
+        let db = try await Self.open(location, maxConnections: 8)
         defer { db.close() }
         // Two processes of one instance name append at once: numbers are never given twice
         // and none is skipped.
@@ -79,7 +88,7 @@ import Testing
 
     @Test func fetchStopsAtTheByteLimitAndTheBound() async throws {
         let (_, location) = try Self.freshLocation()
-        let db = try await PostgresDatabase.open(location: location)
+        let db = try await Self.open(location)
         defer { db.close() }
         let spool = try await PostgresSpool.open(database: db, lane: "a")
         _ = try await spool.append(Self.items((1...10).map { String(repeating: "x", count: 100) + "\($0)" }), receivedAt: 1)
@@ -91,17 +100,18 @@ import Testing
 
     @Test func aLaneIsHeldByOneProcessAndTakenOverWhenItsLeaseRunsOut() async throws {
         let (_, location) = try Self.freshLocation()
-        let db = try await PostgresDatabase.open(location: location)
+        let db = try await Self.open(location)
         defer { db.close() }
-        let a = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(1))
-        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(1))
+        // Leases of 5 s: "still held" must hold even when the suite keeps this test waiting.
+        let a = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(5))
+        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(5))
         _ = try await a.append(Self.items(["1", "2", "3"]), receivedAt: 1)
         #expect(try await a.claimLanes().map(\.lane) == ["a"])
         // b sees a's lane held: it takes only its own.
         #expect(try await b.claimLanes().map(\.lane) == ["b"])
         // a does some of its work, then stops renewing (it died).
         try await a.markDone(lane: "a", through: 1)
-        try await Task.sleep(for: .milliseconds(1500))
+        try await Task.sleep(for: .milliseconds(5500))
         let claims = try await b.claimLanes()
         #expect(claims.map(\.lane) == ["b", "a"])
         let taken = try #require(claims.first { $0.lane == "a" })
@@ -115,7 +125,7 @@ import Testing
 
     @Test func aDrainedLaneGoesBackToItsInstance() async throws {
         let (_, location) = try Self.freshLocation()
-        let db = try await PostgresDatabase.open(location: location)
+        let db = try await Self.open(location)
         defer { db.close() }
         let old = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(1))
         let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(30))
@@ -137,7 +147,7 @@ import Testing
 
     @Test func aLaneLeftWithEntriesIsTakenAtOnce() async throws {
         let (_, location) = try Self.freshLocation()
-        let db = try await PostgresDatabase.open(location: location)
+        let db = try await Self.open(location)
         defer { db.close() }
         let a = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(30))
         let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(30))
@@ -157,7 +167,8 @@ import Testing
         let cluster = try PostgresCluster.start()
         defer { cluster.destroy() }
         let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("outage")))
-        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(2), operationTimeout: .seconds(3))
+        // A short deadline per operation (what the outage is judged by), a long one to connect.
+        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(60), operationTimeout: .seconds(3))
         defer { db.close() }
         let spool = try await PostgresSpool.open(database: db, lane: "a")
         try await spool.probeWritable()
@@ -169,7 +180,7 @@ import Testing
         try cluster.startServer()
         // The pool connects again; what was committed before the crash is there.
         var appended: [Int64] = []
-        for _ in 0..<100 where appended.isEmpty {
+        for _ in 0..<300 where appended.isEmpty {
             appended = (try? await spool.append(Self.items(["3"]), receivedAt: 3)) ?? []
             if appended.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         }

@@ -47,6 +47,8 @@ final class InputCheckpoint {
     var recorded = false
     /// Every item was read and every batch finished: the record goes at the next commit.
     var complete = false
+    /// What the transaction in flight writes.
+    var writing = Writing.nothing
     /// Items skipped because the interrupted run had done them.
     private(set) var skipped = 0
 
@@ -151,25 +153,54 @@ final class InputCheckpoint {
         changed.insert(end.input)
     }
 
-    /// Inside the runner's transaction.
-    func write(_ db: Database) throws {
+    /// What to write in the runner's transaction: the inputs' progress as of now (values: the
+    /// batches finished after this belong to the next transaction).
+    func takePending() -> PendingWrite? {
         if complete && batchEnds.isEmpty {
-            try StateStore.clearRunInputs(db)
-            return
+            writing = .clear
+            return PendingWrite { db in try StateStore.clearRunInputs(db) }
         }
+        let done = done
         if !recorded {
-            try StateStore.clearRunInputs(db)
-            for (index, input) in inputs.enumerated() { try StateStore.recordRunInput(db, index: index, input, done: done[index]) }
-        } else {
-            for index in changed.sorted() { try StateStore.updateRunInput(db, index: index, done: done[index]) }
+            let inputs = inputs
+            writing = .all
+            changed.removeAll()
+            return PendingWrite { db in
+                try StateStore.clearRunInputs(db)
+                for (index, input) in inputs.enumerated() { try StateStore.recordRunInput(db, index: index, input, done: done[index]) }
+            }
+        }
+        if changed.isEmpty { return nil }
+        let indices = changed.sorted()
+        writing = .some(Set(indices))
+        changed.removeAll()
+        return PendingWrite { db in
+            for index in indices { try StateStore.updateRunInput(db, index: index, done: done[index]) }
         }
     }
 
     /// After that transaction committed.
     func written() {
-        recorded = true
-        changed.removeAll()
+        if case .all = writing { recorded = true }
+        writing = .nothing
     }
+
+    /// That transaction rolled back: what it wrote is to be written again.
+    func notWritten() {
+        switch writing {
+        case .some(let indices): changed.formUnion(indices)
+        case .all, .clear: changed.formUnion(inputs.indices)
+        case .nothing: break
+        }
+        writing = .nothing
+    }
+
+    /// What the transaction in flight writes.
+    enum Writing {
+        case nothing, clear, all
+        case some(Set<Int>)
+    }
+
 }
 
 /// What a run over files found recorded of an earlier, interrupted run (`ItemReader.continueInterrupted`).

@@ -70,7 +70,7 @@ public final class ItemReader: @unchecked Sendable {
 
     /// Reads what `store` recorded of an interrupted run: over the same files, the items it
     /// had done are skipped. From now on the reader records its position in the runner's
-    /// transactions (`writePending`), until it has read every input to the end. With
+    /// transactions (`takePending`), until it has read every input to the end. With
     /// `fromStart`, an interrupted run is not continued. Call before the first batch.
     public func continueInterrupted(recordedIn store: StateStore, fromStart: Bool = false) throws(StoreError) -> InterruptedRun {
         guard let (checkpoint, start) = try InputCheckpoint.open(paths: paths, store: store, fromStart: fromStart) else { return .unavailable }

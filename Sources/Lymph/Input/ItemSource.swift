@@ -1,5 +1,3 @@
-import GRDB
-
 /// Where a run's items come from: files and stdin (`ItemReader`) or the HTTP spool
 /// (`SpoolSource`). The runner asks for batches, says when each has left the pipeline, and lets
 /// the source write in the same store transaction as the stages (the spool deletes its
@@ -11,19 +9,24 @@ public protocol ItemSource: AnyObject {
     var finished: Bool { get }
     /// The oldest batch not yet reported has left the pipeline (called in batch order).
     func batchFinished()
-    /// Inside the runner's store transaction.
-    func writePending(_ db: Database) throws
+    /// What to write in the runner's store transaction (taken on the ordered path, written on
+    /// the commit thread; see `Stage.takePending`).
+    func takePending() throws -> PendingWrite?
     /// After that transaction committed.
     func pendingWritten()
+    /// That transaction failed and rolled back: what was taken is written by the next one.
+    func pendingNotWritten()
 }
 
 extension ItemSource {
     /// Nothing to do, for a source that keeps no position.
     public func batchFinished() {}
     /// Nothing to write, for a source that keeps no position.
-    public func writePending(_ db: Database) throws {}
+    public func takePending() throws -> PendingWrite? { nil }
     /// Nothing to do, for a source that keeps no position.
     public func pendingWritten() {}
+    /// Nothing to take back, for a source that keeps no position.
+    public func pendingNotWritten() {}
 }
 
 extension ItemReader: ItemSource {
@@ -37,16 +40,21 @@ extension ItemReader: ItemSource {
         checkpoint?.batchFinished()
     }
 
-    /// Records how far the run got over its files, in the runner's transaction (when continuing
+    /// How far the run got over its files, for the runner's transaction (when continuing
     /// interrupted runs).
-    public func writePending(_ db: Database) throws {
-        guard let checkpoint else { return }
+    public func takePending() throws -> PendingWrite? {
+        guard let checkpoint else { return nil }
         checkpoint.complete = finished
-        try checkpoint.write(db)
+        return checkpoint.takePending()
     }
 
     /// The recorded position is committed.
     public func pendingWritten() {
         checkpoint?.written()
+    }
+
+    /// The recorded position is to be written again.
+    public func pendingNotWritten() {
+        checkpoint?.notWritten()
     }
 }

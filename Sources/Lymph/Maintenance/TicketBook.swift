@@ -122,9 +122,9 @@ public final class TicketBook: Sendable {
         return reported
     }
 
-    /// Writes the changes made since the last commit, inside the runner's transaction. Several
-    /// stages share one book and each calls this: later calls in a transaction find nothing new.
-    func writePending(_ db: Database) throws {
+    /// Takes the changes made since the last commit, for the runner's transaction. Several
+    /// stages share one book and each calls this: later calls for a transaction find nothing new.
+    func takePending() -> PendingWrite? {
         let (tickets, sources) = overlay.withLock { o in
             let tickets = o.dirty.compactMap { o.open[$0] }
             let sources = o.newSources
@@ -134,14 +134,17 @@ public final class TicketBook: Sendable {
             o.newSources = []
             return (tickets, sources)
         }
-        for t in tickets { try Self.upsert(db, t) }
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)")
-        for (event, ticket) in sources { try insert.execute(arguments: [event, ticket]) }
+        if tickets.isEmpty && sources.isEmpty { return nil }
         // Before the commit, as the dedup stage does: in the filter and not yet in the store
         // costs a lookup; the other way round would apply an event twice. Built already: the
         // sources came through `apply`.
         if let filter = knownSources.withLock({ $0 }) {
             filter.insert(sources.lazy.map { DedupKeyFilter.fingerprint($0.0) })
+        }
+        return PendingWrite { db in
+            for t in tickets { try Self.upsert(db, t) }
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)")
+            for (event, ticket) in sources { try insert.execute(arguments: [event, ticket]) }
         }
     }
 
@@ -162,7 +165,7 @@ public final class TicketBook: Sendable {
                 let key = Self.pairKey(t.equipmentID, t.action)
                 if !o.dirty.contains(key) { o.open.removeValue(forKey: key) }
             }
-            // Sources applied since writePending (none while the runner is serial) stay.
+            // Sources applied since takePending (while the commit was in flight) stay.
             let since = Set(o.newSources.map(\.0))
             for (event, _) in o.writingSources where !since.contains(event) {
                 o.sources.remove(event)

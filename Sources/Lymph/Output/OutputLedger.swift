@@ -148,12 +148,14 @@ public final class OutputLedger: Sendable {
         return OutputLedger(store: store, logger: logger, entries: entries, reconciled: reconciled)
     }
 
-    /// Records each file's length inside the runner's transaction: everything written so far
-    /// belongs to the work this transaction commits. A file whose size is not what Lymph wrote
-    /// since the last commit has another writer: it is marked shared (with a warning, once).
-    public func writePending(_ db: Database) throws {
+    /// Each file's length now, for the runner's transaction: everything written so far belongs
+    /// to the work this transaction commits (taken on the ordered path, so no later batch's
+    /// lines are counted). A file whose size is not what Lymph wrote since the last commit has
+    /// another writer: it is marked shared (with a warning, once).
+    public func takePending() -> PendingWrite? {
         let now = Timestamp.now()
-        try entries.withLock { entries in
+        var records: [StateStore.OutputFileRecord] = []
+        entries.withLock { entries in
             for i in entries.indices where !entries[i].shared {
                 var e = entries[i]
                 e.staged = nil
@@ -191,10 +193,14 @@ public final class OutputLedger: Sendable {
                 let record = StateStore.OutputFileRecord(
                     realPath: e.realPath, path: e.sink.path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
                     length: size, fingerprint: Self.fingerprint(trusted), fingerprintLength: trusted.count, shared: shared)
-                try StateStore.recordOutputFile(db, record, at: now)
+                records.append(record)
                 e.staged = (size, written, shared)
                 entries[i] = e
             }
+        }
+        if records.isEmpty { return nil }
+        return PendingWrite { [records] db in
+            for record in records { try StateStore.recordOutputFile(db, record, at: now) }
         }
     }
 

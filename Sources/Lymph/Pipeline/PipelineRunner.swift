@@ -53,7 +53,11 @@ public struct PipelineRunner: Sendable {
                         let batch = try await inFlight.removeFirst().value
                         try await serialPart(batch, source: reader, totals: &totals, summary: &summary)
                     }
-                    if commitState.eventsSinceCommit > 0 { try commitPending(source: reader) }
+                    if commitState.eventsSinceCommit > 0 {
+                        try await commitPending(source: reader, wait: true)
+                    } else {
+                        try await finishCommit(source: reader)
+                    }
                     continue
                 }
                 let seq = sequence
@@ -69,9 +73,19 @@ public struct PipelineRunner: Sendable {
                 try await serialPart(batch, source: reader, totals: &totals, summary: &summary)
             }
             for s in pipeline.stages { try await s.stage.finish() }
-            try commitPending(source: reader)
+            try await commitPending(source: reader, wait: true)
         } catch {
             for task in inFlight { task.cancel() }
+            // A transaction already on its way ends (committed or not) before the run does.
+            if let commit = commitState.inFlight {
+                commitState.inFlight = nil
+                if case .success = await commit.value {
+                    pipeline.outputs?.pendingWritten()
+                    for s in pipeline.stages { s.stage.pendingWritten() }
+                    pipeline.replays.pendingWritten()
+                    reader.pendingWritten()
+                }
+            }
             throw error
         }
         summary.seconds = Self.seconds(clock.now - start)
@@ -91,41 +105,95 @@ public struct PipelineRunner: Sendable {
     final class CommitState: @unchecked Sendable {
         var eventsSinceCommit = 0
         var lastCommit = Timestamp.now()
+        /// The transaction being written on the commit thread, if any.
+        var inFlight: Task<Result<Void, StoreError>, Never>?
     }
 
-    /// One transaction in which every stage (and the source) writes what its finished events
-    /// left behind.
-    func commitPending(source: some ItemSource) throws {
-        if let store = pipeline.store {
-            var waited = 0
-            while true {
+    /// Where store transactions are written: off Swift's cooperative threads (a commit blocks
+    /// on SQLite for a while), and one at a time.
+    static let commitThread = BlockingThreads(name: "lymph-commit")
+
+    /// Takes what every stage (and the source, the replay ledger and the output files) set
+    /// aside, and starts writing it in one transaction on the commit thread; later batches go
+    /// on meanwhile. The transaction before it, if still in flight, is finished first. With
+    /// `wait`, this one is finished too before returning.
+    func commitPending(source: some ItemSource, wait: Bool = false) async throws {
+        try await finishCommit(source: source)
+        try startCommit(source: source)
+        commitState.eventsSinceCommit = 0
+        commitState.lastCommit = Timestamp.now()
+        if wait { try await finishCommit(source: source) }
+    }
+
+    /// Takes every participant's pending write and starts the transaction (without a store,
+    /// everything taken is done at once).
+    func startCommit(source: some ItemSource) throws {
+        guard let store = pipeline.store else {
+            _ = try source.takePending()
+            for s in pipeline.stages { s.stage.pendingWritten() }
+            pipeline.replays.pendingWritten()
+            source.pendingWritten()
+            return
+        }
+        var writes: [PendingWrite] = []
+        do {
+            for s in pipeline.stages { if let w = try s.stage.takePending() { writes.append(w) } }
+            if let w = pipeline.replays.takePending() { writes.append(w) }
+            if let w = try source.takePending() { writes.append(w) }
+            // Taken last, on this (ordered) path: every finished batch is written, and no later
+            // batch's lines are, so the files' lengths belong to exactly this work.
+            if let w = pipeline.outputs?.takePending() { writes.append(w) }
+        } catch {
+            notWritten(source: source)
+            throw error
+        }
+        let all = writes
+        commitState.inFlight = Task {
+            await Self.commitThread.run { () -> Result<Void, StoreError> in
                 do {
-                    try store.write { db in
-                        for s in pipeline.stages { try s.stage.writePending(db) }
-                        try pipeline.replays.writePending(db)
-                        try source.writePending(db)
-                        // Every finished batch is written: the files' lengths now belong to this work.
-                        try pipeline.outputs?.writePending(db)
-                    }
-                    break
+                    try store.write { db in for w in all { try w.write(db) } }
+                    return .success(())
+                } catch let error as StoreError {
+                    return .failure(error)
                 } catch {
-                    for s in pipeline.stages { s.stage.pendingNotWritten() }
-                    pipeline.replays.pendingNotWritten()
-                    pipeline.outputs?.pendingNotWritten()
-                    guard error.isDiskFull, let wait = pipeline.diskFull,
-                        wait.pause("\(error); waiting for space", attempt: waited)
-                    else { throw error }
-                    waited += 1
+                    return .failure(StoreError(location: store.location, message: "write failed: \(error)"))
                 }
             }
-            if waited > 0 { pipeline.diskFull?.cleared() }
-            pipeline.outputs?.pendingWritten()
         }
+    }
+
+    /// Waits for the transaction in flight, if any, and tells every participant how it went.
+    /// A write that failed for lack of space is taken again and retried while `diskFull` lets
+    /// the run wait; any other failure stops the run.
+    func finishCommit(source: some ItemSource) async throws {
+        guard let task = commitState.inFlight else { return }
+        commitState.inFlight = nil
+        var result = await task.value
+        var waited = 0
+        while case .failure(let error) = result {
+            notWritten(source: source)
+            guard error.isDiskFull, let wait = pipeline.diskFull,
+                wait.pause("\(error); waiting for space", attempt: waited)
+            else { throw error }
+            waited += 1
+            try startCommit(source: source)
+            guard let retry = commitState.inFlight else { return }
+            commitState.inFlight = nil
+            result = await retry.value
+        }
+        if waited > 0 { pipeline.diskFull?.cleared() }
+        pipeline.outputs?.pendingWritten()
         for s in pipeline.stages { s.stage.pendingWritten() }
         pipeline.replays.pendingWritten()
         source.pendingWritten()
-        commitState.eventsSinceCommit = 0
-        commitState.lastCommit = Timestamp.now()
+    }
+
+    /// The transaction rolled back: every participant keeps what it took for the next one.
+    func notWritten(source: some ItemSource) {
+        for s in pipeline.stages { s.stage.pendingNotWritten() }
+        pipeline.replays.pendingNotWritten()
+        source.pendingNotWritten()
+        pipeline.outputs?.pendingNotWritten()
     }
 
     static func seconds(_ d: Duration) -> Double {
@@ -201,7 +269,7 @@ public struct PipelineRunner: Sendable {
         source.batchFinished()
         commitState.eventsSinceCommit += batch.itemsRead
         if commitState.eventsSinceCommit >= Self.commitEvery || finished.now - commitState.lastCommit >= Self.commitInterval {
-            try commitPending(source: source)
+            try await commitPending(source: source)
         }
         for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }
         observer?(

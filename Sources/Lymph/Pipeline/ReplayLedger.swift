@@ -65,13 +65,16 @@ final class ReplayLedger: Sendable {
         }
     }
 
-    func writePending(_ db: Database) throws {
+    /// The completed records' keys, for the runner's transaction.
+    func takePending() -> PendingWrite? {
         let keys = state.withLock { s in
             s.writing = s.waiting
             s.waiting = []
             return s.writing
         }
-        if !keys.isEmpty { try StateStore.replayedInsert(db, keys: keys, at: Timestamp.now()) }
+        if keys.isEmpty { return nil }
+        let at = Timestamp.now()
+        return PendingWrite { db in try StateStore.replayedInsert(db, keys: keys, at: at) }
     }
 
     func pendingNotWritten() {
@@ -83,7 +86,7 @@ final class ReplayLedger: Sendable {
 
     func pendingWritten() {
         state.withLock { s in
-            // Without a store there was no writePending: everything waiting is done now.
+            // Without a store nothing was taken: everything waiting is done now.
             let keys = store == nil ? s.waiting : s.writing
             if store == nil { s.waiting = [] }
             s.writing = []

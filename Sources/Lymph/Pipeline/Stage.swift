@@ -1,5 +1,3 @@
-import GRDB
-
 /// A step of a pipeline: receives a batch of events in order, says what became of each.
 ///
 /// The runner owns everything around a stage: `when:` conditions (a stage only sees events that
@@ -15,18 +13,22 @@ public protocol Stage: Sendable {
 
     /// Called, in batch order, once every event of a batch has left the pipeline (written out,
     /// dropped or dead-lettered) and outputs are flushed. Work that may now be remembered is
-    /// set aside here for the next `writePending`.
+    /// set aside here for the next `takePending`.
     func batchDidFinish(_ batch: FinishedBatch) throws
 
-    /// Writes what was set aside, inside the runner's store transaction: every stage writes in
-    /// the same transaction, so dedup keys and the actions of their events commit together.
-    /// The runner groups batches into one transaction (50,000 events or one second).
-    func writePending(_ db: Database) throws
+    /// Takes what was set aside, as a write for the runner's store transaction: every stage
+    /// writes in the same transaction, so dedup keys and the actions of their events commit
+    /// together. The runner groups batches into one transaction (50,000 events or one second)
+    /// and writes it on its commit thread while later batches go on: what was taken stays
+    /// claimed in memory (duplicates are still caught) until `pendingWritten`. At most one
+    /// transaction is in flight; the runner calls `pendingWritten` or `pendingNotWritten` for it
+    /// before it takes the next. Called on the ordered path (with a store only).
+    func takePending() throws -> PendingWrite?
 
     /// Called after that transaction committed (also when the pipeline has no store).
     func pendingWritten()
 
-    /// Called when that transaction failed and rolled back: what `writePending` took is to be
+    /// Called when that transaction failed and rolled back: what `takePending` took is to be
     /// written by the next one.
     func pendingNotWritten()
 
@@ -40,7 +42,7 @@ extension Stage {
     /// Nothing to set aside, for a stage that keeps no state.
     public func batchDidFinish(_ batch: FinishedBatch) throws {}
     /// Nothing to write, for a stage that keeps no state.
-    public func writePending(_ db: Database) throws {}
+    public func takePending() throws -> PendingWrite? { nil }
     /// Nothing to do, for a stage that keeps no state.
     public func pendingWritten() {}
     /// Nothing to take back, for a stage that keeps no state.

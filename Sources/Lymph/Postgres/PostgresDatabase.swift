@@ -70,7 +70,7 @@ public final class PostgresDatabase: Sendable {
             try await withDeadline(connectTimeout + operationTimeout) {
                 let connection = try await PostgresConnection.connect(configuration: first, id: 0, logger: logger)
                 do {
-                    try await migrate(connection, schema: schema, logger: logger)
+                    try await migrate(connection, schema: schema, wait: connectTimeout + operationTimeout, logger: logger)
                 } catch {
                     try? await connection.close()
                     throw error
@@ -185,6 +185,11 @@ public final class PostgresDatabase: Sendable {
     /// A safe description of a postgres-nio error (its own `description` says nothing, on
     /// purpose; its debug description holds the query).
     static func describe(_ error: any Error) -> String {
+        if let t = error as? PostgresTransactionError {
+            // What failed inside the transaction, else in BEGIN or COMMIT.
+            if let inner = t.closureError ?? t.beginError ?? t.commitError { return describe(inner) }
+            return "the transaction failed"
+        }
         guard let e = error as? PSQLError else {
             if error is CancellationError { return "cancelled" }
             if let pool = error as? ConnectionPoolError {
@@ -220,6 +225,9 @@ public final class PostgresDatabase: Sendable {
     /// statement): worth waiting out in a server.
     static func isUnavailable(_ error: any Error) -> Bool {
         if error is DeadlinePassed || error is ConnectionPoolError { return true }
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
+            return isUnavailable(inner)
+        }
         guard let e = error as? PSQLError else { return false }
         switch e.code {
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
@@ -270,12 +278,16 @@ public final class PostgresDatabase: Sendable {
 
     /// Applies the migrations not applied yet, all in one transaction under an advisory lock
     /// on the schema's name, so concurrent first starts wait for each other.
-    static func migrate(_ conn: PostgresConnection, schema: String, logger: Logger) async throws {
+    static func migrate(_ conn: PostgresConnection, schema: String, wait: Duration, logger: Logger) async throws {
         let quoted = "\"\(schema)\""
+        let ms = wait.components.seconds * 1000
         try await conn.withTransaction(logger: logger) { conn in
-            try await conn.query("SELECT pg_advisory_xact_lock(hashtext('lymph-migrations'), hashtext(\(schema)))", logger: logger)
-            try await conn.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(quoted)"), logger: logger)
-            try await conn.query(
+            // Another process migrating holds the lock: wait for it as long as the open may take.
+            try await conn.command(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(ms)"), logger: logger)
+            try await conn.command(PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(ms)"), logger: logger)
+            try await conn.command("SELECT pg_advisory_xact_lock(hashtext('lymph-migrations'), hashtext(\(schema)))", logger: logger)
+            try await conn.command(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(quoted)"), logger: logger)
+            try await conn.command(
                 PostgresQuery(
                     unsafeSQL: "CREATE TABLE IF NOT EXISTS \(quoted).lymph_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
                 ), logger: logger)
@@ -286,10 +298,25 @@ public final class PostgresDatabase: Sendable {
             }
             for m in migrations where !applied.contains(m.id) {
                 for statement in m.statements {
-                    try await conn.query(PostgresQuery(unsafeSQL: statement.replacingOccurrences(of: "{schema}", with: quoted)), logger: logger)
+                    try await conn.command(PostgresQuery(unsafeSQL: statement.replacingOccurrences(of: "{schema}", with: quoted)), logger: logger)
                 }
-                try await conn.query("INSERT INTO \(unescaped: quoted).lymph_migrations (id) VALUES (\(m.id))", logger: logger)
+                try await conn.command("INSERT INTO \(unescaped: quoted).lymph_migrations (id) VALUES (\(m.id))", logger: logger)
             }
         }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement whose rows do not matter, to its end: an error that comes after the
+    /// row description (a lock timeout in a SELECT, say) surfaces only while rows are read.
+    func command(_ query: PostgresQuery, logger: Logger) async throws {
+        for try await _ in try await self.query(query, logger: logger) {}
+    }
+}
+
+extension PostgresClient {
+    /// Runs a statement whose rows do not matter, to its end (see `PostgresConnection.command`).
+    func command(_ query: PostgresQuery, logger: Logger) async throws {
+        for try await _ in try await self.query(query, logger: logger) {}
     }
 }

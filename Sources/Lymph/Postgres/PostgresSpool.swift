@@ -54,7 +54,7 @@ public final class PostgresSpool: Sendable {
         let lanes = database.table("lymph_spool_lanes")
         let logger = database.logger
         try await database.perform("cannot open the spool") { client in
-            try await client.query("INSERT INTO \(unescaped: lanes) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
+            try await client.command("INSERT INTO \(unescaped: lanes) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
         }
         return spool
     }
@@ -124,7 +124,7 @@ public final class PostgresSpool: Sendable {
     public func release(lane: String) async throws(StoreError) {
         let (lanes, holder, logger) = (database.table("lymph_spool_lanes"), holder, database.logger)
         try await database.perform("cannot release spool lane '\(lane.cutForMessage(60))'") { client in
-            try await client.query(
+            try await client.command(
                 "UPDATE \(unescaped: lanes) SET owner = NULL, lease_until = NULL, drain_through = NULL WHERE lane = \(lane) AND owner = \(holder)",
                 logger: logger)
         }
@@ -164,7 +164,7 @@ public final class PostgresSpool: Sendable {
         var held = false
         for try await _ in rows { held = true }
         guard held else { throw LaneLost(lane: lane) }
-        try await connection.query(
+        try await connection.command(
             "DELETE FROM \(unescaped: database.table("lymph_spool")) WHERE lane = \(lane) AND seq <= \(seq)", logger: database.logger)
     }
 
@@ -193,7 +193,7 @@ public final class PostgresSpool: Sendable {
     public func probeWritable() async throws(StoreError) {
         let (health, logger) = (database.table("lymph_health"), database.logger)
         try await database.perform("cannot write") { client in
-            try await client.query("INSERT INTO \(unescaped: health) (id, at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()", logger: logger)
+            try await client.command("INSERT INTO \(unescaped: health) (id, at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()", logger: logger)
         }
     }
 

@@ -46,6 +46,10 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     var deletedThrough: Int64 = 0
     /// The last entry recorded as done in the state file.
     var recordedThrough: Int64 = 0
+    /// What the state transaction in flight records: through which entry, and how many entries.
+    var writingThrough: (through: Int64, count: Int)?
+    /// Entries committed as done but not yet deleted (a delete failed; the next one covers them).
+    var unDeletedCount = 0
     /// The source was stopped: the runner reports the run as finished, not interrupted.
     public private(set) var finished = false
     /// Entries handed to the pipeline so far.
@@ -147,25 +151,38 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
         return .skipped(try backend.delete(through: done))
     }
 
-    /// In the state file's transaction: entries through `finishedThrough` are done.
-    public func writePending(_ db: Database) throws {
-        guard finishedThrough > recordedThrough else { return }
-        try StateStore.recordSpoolProgress(db, doneThrough: finishedThrough)
+    /// For the state file's transaction: entries through `finishedThrough` (now) are done.
+    public func takePending() throws -> PendingWrite? {
+        guard finishedThrough > recordedThrough else { return nil }
+        let through = finishedThrough
+        writingThrough = (through, finishedCount)
+        finishedCount = 0
+        return PendingWrite { db in try StateStore.recordSpoolProgress(db, doneThrough: through) }
     }
 
     /// After the state file committed: the entries whose work is now remembered can go.
     public func pendingWritten() {
-        recordedThrough = max(recordedThrough, finishedThrough)
-        guard finishedThrough > deletedThrough else { return }
+        guard let (through, count) = writingThrough else { return }
+        writingThrough = nil
+        recordedThrough = max(recordedThrough, through)
+        unDeletedCount += count
+        guard through > deletedThrough else { return }
         do {
-            try deleter.deleteEntries(through: finishedThrough)
+            try deleter.deleteEntries(through: through)
         } catch {
             // Left in the spool: the next call covers them, and a restart skips them (`skipDone`).
             return
         }
-        deletedThrough = finishedThrough
-        deleted.add(finishedCount, ordering: .relaxed)
-        finishedCount = 0
+        deletedThrough = through
+        deleted.add(unDeletedCount, ordering: .relaxed)
+        unDeletedCount = 0
+    }
+
+    /// The state file's transaction rolled back: those entries are recorded by the next one.
+    public func pendingNotWritten() {
+        guard let (_, count) = writingThrough else { return }
+        writingThrough = nil
+        finishedCount += count
     }
 }
 

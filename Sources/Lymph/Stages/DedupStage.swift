@@ -9,7 +9,7 @@ import Synchronization
 /// that goes to the dead letters releases its claim uncommitted, so replaying the dead-letter
 /// file (or a sender's retry) processes it again.
 ///
-/// Finished keys are committed with the runner's grouped transaction (`writePending`): until
+/// Finished keys are committed with the runner's grouped transaction (`takePending`): until
 /// then they stay in the pending set, so duplicates are still caught; a crash in between only
 /// means those events are processed again.
 public final class DedupStage: Stage {
@@ -40,7 +40,9 @@ public final class DedupStage: Stage {
     /// they are forgotten, as in the store.
     private let memorySeen = Mutex<[KeyBytes: Double]>([:])
     /// Finished keys waiting for the next transaction, and those being written in it.
-    private let unflushed = Mutex<(waiting: [[UInt8]], writing: [[UInt8]])>(([], []))
+    /// `taken`: a transaction took `writing` (without a store nothing is taken, and what waits is
+    /// done at once); while it is in flight, later keys wait for the next one.
+    private let unflushed = Mutex<(waiting: [[UInt8]], writing: [[UInt8]], taken: Bool)>(([], [], false))
 
     /// A stage whose keys are filed under `scope`; with a store, keys older than `window` at `now`
     /// are purged first.
@@ -150,20 +152,21 @@ public final class DedupStage: Stage {
         if !done.isEmpty { unflushed.withLock { $0.waiting.append(contentsOf: done) } }
     }
 
-    /// Writes the completed keys to the store (with `.store` backing), stamped with the current
-    /// time.
-    public func writePending(_ db: Database) throws {
+    /// Takes the completed keys, to be written to the store (with `.store` backing) stamped
+    /// with the current time.
+    public func takePending() throws -> PendingWrite? {
         let keys = unflushed.withLock { u in
             u.writing = u.waiting
             u.waiting = []
+            u.taken = true
             return u.writing
         }
-        if case .store = backing, !keys.isEmpty {
-            try StateStore.dedupInsert(db, scope: scopeID, keys: keys, at: Timestamp.now())
-            // Before the commit: a key in the filter but not (yet) in the store costs a lookup,
-            // one in the store but not in the filter would be a duplicate let through.
-            filter?.insert(keys.lazy.map(DedupKeyFilter.fingerprint))
-        }
+        guard case .store = backing, !keys.isEmpty else { return nil }
+        // Before the commit: a key in the filter but not (yet) in the store costs a lookup,
+        // one in the store but not in the filter would be a duplicate let through.
+        filter?.insert(keys.lazy.map(DedupKeyFilter.fingerprint))
+        let (scope, at) = (scopeID, Timestamp.now())
+        return PendingWrite { db in try StateStore.dedupInsert(db, scope: scope, keys: keys, at: at) }
     }
 
     /// Keeps the keys of the rolled-back transaction for the next one.
@@ -171,16 +174,19 @@ public final class DedupStage: Stage {
         unflushed.withLock { u in
             u.waiting = u.writing + u.waiting
             u.writing = []
+            u.taken = false
         }
     }
 
     /// Remembers the written keys (in memory with `.memory` backing) and releases their claims.
     public func pendingWritten() {
         let keys = unflushed.withLock { u in
-            // Without a store there was no writePending: everything waiting is done now.
-            let keys = u.writing.isEmpty ? u.waiting : u.writing
-            if u.writing.isEmpty { u.waiting = [] }
+            // Without a store nothing was taken: everything waiting is done now. With one, only
+            // what the transaction took: what came since waits for the next.
+            let keys = u.taken ? u.writing : u.waiting
+            if !u.taken { u.waiting = [] }
             u.writing = []
+            u.taken = false
             return keys
         }
         if keys.isEmpty { return }

@@ -159,7 +159,7 @@ public struct ScheduleMaintenanceStage: Stage {
     }
 
     /// Writes the book's changes in the runner's transaction.
-    public func writePending(_ db: Database) throws { try book.writePending(db) }
+    public func takePending() throws -> PendingWrite? { book.takePending() }
     /// Keeps the book's changes for the next transaction.
     public func pendingNotWritten() { book.pendingNotWritten() }
     /// The book's changes are committed.

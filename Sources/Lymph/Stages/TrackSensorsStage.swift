@@ -125,29 +125,33 @@ public final class TrackSensorsStage: Stage {
         try judge(at: clock())
     }
 
-    /// Writes the changed statuses (never over a newer one) and the book's changes in the runner's
-    /// transaction.
-    public func writePending(_ db: Database) throws {
+    /// Takes the changed statuses and the book's changes, for the runner's transaction (where a
+    /// status is never written over a newer one).
+    public func takePending() throws -> PendingWrite? {
         let sensors = state.withLock { s in
             s.writing = Array(s.changed.values)
             return s.writing
         }
-        let upsert = try db.cachedStatement(
-            sql: """
-                INSERT INTO lymph_sensors (sensor_id, equipment_id, status, since, last_event_id, last_event_at) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(sensor_id) DO UPDATE SET equipment_id = excluded.equipment_id, status = excluded.status,
-                    since = excluded.since, last_event_id = excluded.last_event_id, last_event_at = excluded.last_event_at
-                WHERE excluded.last_event_at >= lymph_sensors.last_event_at
-                """)
-        for s in sensors {
-            try upsert.execute(arguments: [s.sensorID, s.equipmentID, s.status, s.since, s.lastEventID, s.lastEventAt])
+        let tickets = book.takePending()
+        if sensors.isEmpty && tickets == nil { return nil }
+        return PendingWrite { db in
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO lymph_sensors (sensor_id, equipment_id, status, since, last_event_id, last_event_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(sensor_id) DO UPDATE SET equipment_id = excluded.equipment_id, status = excluded.status,
+                        since = excluded.since, last_event_id = excluded.last_event_id, last_event_at = excluded.last_event_at
+                    WHERE excluded.last_event_at >= lymph_sensors.last_event_at
+                    """)
+            for s in sensors {
+                try upsert.execute(arguments: [s.sensorID, s.equipmentID, s.status, s.since, s.lastEventID, s.lastEventAt])
+            }
+            try tickets?.write(db)
         }
-        try book.writePending(db)
     }
 
     /// Keeps the changes for the next transaction.
     public func pendingNotWritten() {
-        // `changed` still holds what was being written: the next writePending takes it again.
+        // `changed` still holds what was being written: the next takePending takes it again.
         state.withLock { $0.writing = [] }
         book.pendingNotWritten()
     }

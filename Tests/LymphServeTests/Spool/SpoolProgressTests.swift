@@ -17,7 +17,8 @@ struct SpoolProgressTests {
         first.batchLimit = 3
         _ = try await first.nextBatch(control: RunControl())
         first.batchFinished()
-        try state.write { db in try first.writePending(db) }
+        let write = try first.takePending()
+        try state.write { db in try write?.write(db) }
         #expect(try state.spoolDoneThrough() == seqs[2])
         let second = SpoolSource(backend: spool, deleter: spool, doorbell: Doorbell(), maxItemBytes: 1 << 20)
         #expect(try second.skipDone(recordedIn: state) == .skipped(3))

@@ -201,7 +201,8 @@ struct SpoolSourceTests {
         source.batchFinished()
         // Finished, not yet committed: nothing may go.
         #expect(deleter.calls == [])
-        try state.write { db in try source.writePending(db) }
+        let write = try source.takePending()
+        try state.write { db in try write?.write(db) }
         #expect(try state.spoolDoneThrough() == 3)
         source.pendingWritten()
         #expect(deleter.calls == [.delete(through: 3)])
