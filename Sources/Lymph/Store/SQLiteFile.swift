@@ -37,4 +37,31 @@ enum SQLiteFile {
         try migrator.migrate(queue)
         return queue
     }
+
+    /// The state store's database: at a path, a pool (one writer, up to two readers on WAL
+    /// snapshots), so lookups never wait for the runner's transaction, which is written on its
+    /// own thread while the pipeline goes on; `:memory:` is one connection.
+    static func openPool(path: String, durability: StoreDurability, migrator: DatabaseMigrator) throws -> any DatabaseWriter {
+        if path == ":memory:" { return try open(path: path, durability: durability, migrator: migrator) }
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.maximumReaderCount = 2
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        }
+        config.prepareDatabase { db in
+            if db.configuration.readonly {
+                // A reader looks up a few keys per batch: a small cache of its own.
+                try db.execute(sql: "PRAGMA cache_size = -4096")
+            } else {
+                try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+                // As in `open`: the writer's bounded 32 MiB cache, no mmap.
+                try db.execute(sql: "PRAGMA cache_size = -32768")
+            }
+        }
+        let pool = try DatabasePool(path: path, configuration: config)
+        try migrator.migrate(pool)
+        return pool
+    }
 }

@@ -11,7 +11,9 @@ import Synchronization
 public final class StateStore: Sendable {
     /// The database path, or `:memory:`.
     public let location: String
-    let queue: DatabaseQueue
+    /// A pool for a file (lookups read WAL snapshots while the runner's transaction is written);
+    /// one connection for `:memory:`.
+    let queue: any DatabaseWriter
     /// Each dedup scope's key filter, built on first use and shared by every stage of that
     /// scope over this store (a reloaded pipeline's stage and the one it replaces).
     let dedupFilters = Mutex<[Int64: DedupKeyFilter]>([:])
@@ -20,13 +22,13 @@ public final class StateStore: Sendable {
     /// `:memory:`; throws when it cannot.
     public static func open(path: String, durability: StoreDurability = .normal) throws(StoreError) -> StateStore {
         do {
-            return StateStore(location: path, queue: try SQLiteFile.open(path: path, durability: durability, migrator: migrator))
+            return StateStore(location: path, queue: try SQLiteFile.openPool(path: path, durability: durability, migrator: migrator))
         } catch {
             throw StoreError(location: path, message: "cannot open the store: \(error)")
         }
     }
 
-    private init(location: String, queue: DatabaseQueue) {
+    private init(location: String, queue: any DatabaseWriter) {
         self.location = location
         self.queue = queue
     }
