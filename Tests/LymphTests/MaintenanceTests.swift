@@ -55,6 +55,35 @@ struct MaintenanceTests {
         ((try? String(contentsOfFile: dir + "/out.ndjson", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
+    @Test("a ticket changed while its commit is in flight lists each source event once")
+    func ticketChangedDuringCommit() throws {
+        let store = try StateStore.open(path: ":memory:")
+        let book = TicketBook(store: store)
+        func request(_ source: String, _ priority: Ticket.Priority, due: Double) -> TicketRequest {
+            TicketRequest(equipmentID: "pump_7", action: "Replace bearing", priority: priority, dueBy: due, sourceEventID: source, at: 1)
+        }
+        _ = try book.apply(request("e1", .low, due: 1000))
+        // The runner takes the book's changes and its commit lands; it hears of it only at its
+        // next commit point, and batches go on meanwhile.
+        let write = book.takePending()
+        try store.write { db in try write?.write(db) }
+        guard case .merged(let t2, changed: true) = try book.apply(request("e2", .high, due: 500)) else {
+            Issue.record("expected a change to the open ticket")
+            return
+        }
+        #expect(t2.sourceEventIDs == ["e1", "e2"])
+        book.pendingWritten()
+        let write2 = book.takePending()
+        try store.write { db in try write2?.write(db) }
+        book.pendingWritten()
+        guard case .merged(let t3, changed: true) = try book.apply(request("e3", .critical, due: 400)) else {
+            Issue.record("expected a change to the open ticket")
+            return
+        }
+        #expect(t3.sourceEventIDs == ["e1", "e2", "e3"])
+        #expect(try store.tickets(status: nil, equipment: nil).map(\.sourceEventIDs) == [["e1", "e2"]])
+    }
+
     @Test("three predictions for one job merge into one ticket with three sources and the earliest due date")
     func merging() async throws {
         _ = try await run([

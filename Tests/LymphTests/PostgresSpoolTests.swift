@@ -15,6 +15,16 @@ import Testing
 
     static func items(_ texts: [String]) -> [[UInt8]] { texts.map { Array($0.utf8) } }
 
+    /// Ends `holder`'s lease now, as if its process had died a lease ago: by the database's clock,
+    /// which is what every instance judges leases by (a test that waited for it would depend on
+    /// how long the rest of the suite keeps it from running).
+    static func expire(_ holder: PostgresHolder) throws {
+        let cluster = try PostgresCluster.shared.get()
+        try cluster.psql(
+            "UPDATE \(holder.database.schema).lymph_holders SET lease_until = now() - interval '1 second' WHERE holder = '\(holder.name)'",
+            database: holder.database.location.database)
+    }
+
     /// Opens with deadlines long enough for a machine busy with the rest of the suite (whose
     /// blocking end-to-end tests can hold Swift's few threads for many seconds).
     static func open(_ location: PostgresLocation, schema: String = "lymph", maxConnections: Int = 8) async throws -> PostgresDatabase {
@@ -66,8 +76,8 @@ import Testing
         defer { db.close() }
         // Two processes of one instance name append at once: numbers are never given twice
         // and none is skipped.
-        let a = try await PostgresSpool.open(database: db, lane: "alpha")
-        let b = try await PostgresSpool.open(database: db, lane: "alpha")
+        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "alpha"), lane: "alpha")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "alpha"), lane: "alpha")
         let seqs = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for i in 0..<40 {
                 let spool = i.isMultiple(of: 2) ? a : b
@@ -90,7 +100,7 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(database: db, lane: "a")
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
         _ = try await spool.append(Self.items((1...10).map { String(repeating: "x", count: 100) + "\($0)" }), receivedAt: 1)
         #expect(try await spool.fetch(lane: "a", after: 0, limit: 100, maxBytes: 250).map(\.seq) == [1, 2, 3])
         #expect(try await spool.fetch(lane: "a", after: 3, through: 5, limit: 100, maxBytes: 1 << 20).map(\.seq) == [4, 5])
@@ -102,16 +112,15 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        // Leases of 5 s: "still held" must hold even when the suite keeps this test waiting.
-        let a = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(5))
-        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(5))
+        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(60)), lane: "a")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(30)), lane: "b")
         _ = try await a.append(Self.items(["1", "2", "3"]), receivedAt: 1)
         #expect(try await a.claimLanes().map(\.lane) == ["a"])
         // b sees a's lane held: it takes only its own.
         #expect(try await b.claimLanes().map(\.lane) == ["b"])
         // a does some of its work, then stops renewing (it died).
         try await a.markDone(lane: "a", through: 1)
-        try await Task.sleep(for: .milliseconds(5500))
+        try Self.expire(a.holder)
         let claims = try await b.claimLanes()
         #expect(claims.map(\.lane) == ["b", "a"])
         let taken = try #require(claims.first { $0.lane == "a" })
@@ -127,13 +136,13 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let old = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(1))
-        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(30))
+        let old = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(60)), lane: "a")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(30)), lane: "b")
         _ = try await old.append(Self.items(["1", "2"]), receivedAt: 1)
         _ = try await old.claimLanes()
-        try await Task.sleep(for: .milliseconds(1200))
+        try Self.expire(old.holder)
         // Instance a restarts (a new process, same name) while b takes its lane over.
-        let restarted = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(30))
+        let restarted = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(30)), lane: "a")
         let claims = try await b.claimLanes()
         #expect(claims.map(\.lane) == ["b", "a"])
         #expect(try await restarted.claimLanes().isEmpty)  // held by b until drained
@@ -149,8 +158,8 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let a = try await PostgresSpool.open(database: db, lane: "a", lease: .seconds(30))
-        let b = try await PostgresSpool.open(database: db, lane: "b", lease: .seconds(30))
+        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(30)), lane: "a")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(30)), lane: "b")
         _ = try await a.append(Self.items(["1"]), receivedAt: 1)
         _ = try await a.claimLanes()
         #expect(try await b.claimLanes().map(\.lane) == ["b"])
@@ -168,9 +177,9 @@ import Testing
         defer { cluster.destroy() }
         let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("outage")))
         // A short deadline per operation (what the outage is judged by), a long one to connect.
-        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(60), operationTimeout: .seconds(3))
+        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(120), operationTimeout: .seconds(3))
         defer { db.close() }
-        let spool = try await PostgresSpool.open(database: db, lane: "a")
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
         try await spool.probeWritable()
         #expect(try await spool.append(Self.items(["1"]), receivedAt: 1) == [1])
         try cluster.stopServer(mode: "immediate")

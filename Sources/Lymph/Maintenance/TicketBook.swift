@@ -104,7 +104,11 @@ public final class TicketBook: Sendable {
             let stored = try String.fetchAll(
                 db.cachedStatement(sql: "SELECT event_id FROM lymph_ticket_sources WHERE ticket_id = ? ORDER BY rowid"),
                 arguments: [t.ticketID])
-            full.sourceEventIDs = stored + t.sourceEventIDs
+            // The overlay may still list events whose commit has landed (it is trimmed when the
+            // runner hears of the commit, which can come a batch or more later): an event is
+            // listed once.
+            let known = Set(stored)
+            full.sourceEventIDs = stored + t.sourceEventIDs.filter { !known.contains($0) }
             return full
         }
         let reported: TicketChange
@@ -161,9 +165,17 @@ public final class TicketBook: Sendable {
     /// After the commit the store holds the truth; the overlay keeps only what came since.
     func pendingWritten() {
         overlay.withLock { o in
+            let written = Set(o.writingSources.map(\.0))
             for t in o.writing {
                 let key = Self.pairKey(t.equipmentID, t.action)
-                if !o.dirty.contains(key) { o.open.removeValue(forKey: key) }
+                if !o.dirty.contains(key) {
+                    o.open.removeValue(forKey: key)
+                } else if var kept = o.open.removeValue(forKey: key) {
+                    // Changed again while the commit was in flight: its list keeps only the
+                    // events not yet committed.
+                    kept.sourceEventIDs.removeAll { written.contains($0) }
+                    o.open[key] = kept
+                }
             }
             // Sources applied since takePending (while the commit was in flight) stay.
             let since = Set(o.newSources.map(\.0))

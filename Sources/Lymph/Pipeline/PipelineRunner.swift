@@ -84,6 +84,8 @@ public struct PipelineRunner: Sendable {
                     for s in pipeline.stages { s.stage.pendingWritten() }
                     pipeline.replays.pendingWritten()
                     reader.pendingWritten()
+                } else {
+                    notWritten(source: reader)
                 }
             }
             throw error

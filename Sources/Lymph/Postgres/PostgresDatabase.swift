@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import PostgresNIO
 import _ConnectionPoolModule
@@ -20,9 +21,6 @@ public final class PostgresDatabase: Sendable {
     private let running: Task<Void, Never>
     /// The longest an operation waits, for a connection and its answer together.
     public let operationTimeout: Duration
-
-    /// The longest any one statement may run on the server.
-    public static let statementTimeout: Duration = .seconds(30)
 
     /// Connects to `location` and migrates `schema`, which it creates if needed, on one
     /// connection of its own (so a wrong password or an unreachable server is reported as it
@@ -47,7 +45,9 @@ public final class PostgresDatabase: Sendable {
         } catch {
             throw StoreError(location: location.description, message: "cannot set up TLS: \(error)")
         }
-        let ms = statementTimeout.components.seconds * 1000
+        // The server gives up a statement (or a lock wait) when Lymph does: no work left
+        // running on it after its deadline.
+        let ms = max(1, operationTimeout.components.seconds) * 1000
         let parameters = [
             ("application_name", "lymph"),
             ("synchronous_commit", "on"),
@@ -65,12 +65,19 @@ public final class PostgresDatabase: Sendable {
                     ?? .disable)
             single.options.connectTimeout = .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000)
             single.options.tlsServerName = serverName
-            single.options.additionalStartupParameters = parameters
+            // This connection's statements may wait for another process's migration, as long as
+            // the open may take; a server that ended its session sooner would turn a slow start
+            // into a failed one.
+            let openMs = (connectTimeout + operationTimeout).components.seconds * 1000
+            single.options.additionalStartupParameters = [
+                ("application_name", "lymph"), ("synchronous_commit", "on"), ("statement_timeout", "\(openMs)"),
+                ("lock_timeout", "\(openMs)"), ("idle_in_transaction_session_timeout", "\(openMs)"),
+            ]
             let first = single
             try await withDeadline(connectTimeout + operationTimeout) {
                 let connection = try await PostgresConnection.connect(configuration: first, id: 0, logger: logger)
                 do {
-                    try await migrate(connection, schema: schema, wait: connectTimeout + operationTimeout, logger: logger)
+                    try await migrate(connection, schema: schema, logger: logger)
                 } catch {
                     try? await connection.close()
                     throw error
@@ -159,17 +166,40 @@ public final class PostgresDatabase: Sendable {
         var description: String { "no answer from the database in \(limit.components.seconds) s" }
     }
 
-    /// `body`, or `DeadlinePassed` once `limit` has passed (`body` is then cancelled).
+    /// `body`'s result, or `DeadlinePassed` once `limit` has passed, whichever comes first.
+    /// The loser is not waited for: postgres-nio does not give up a statement it sent when its
+    /// task is cancelled (the server's `statement_timeout` ends it), and a group of tasks would
+    /// wait for it.
     static func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+        let race = DeadlineRace<T>()
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            race.waiting.withLock { $0 = c }
+            let work = Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                race.timer.withLock { $0?.cancel() }
+                race.finish(with: result)
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw DeadlinePassed(limit: limit) }
-            return value
+            let clock = Task {
+                try? await Task.sleep(for: limit)
+                if Task.isCancelled { return }
+                race.finish(with: .failure(DeadlinePassed(limit: limit)))
+                work.cancel()
+            }
+            race.timer.withLock { $0 = clock }
+        }
+    }
+
+    /// The caller waiting on `withDeadline`, resumed once by whichever side finishes first.
+    final class DeadlineRace<T: Sendable>: Sendable {
+        let waiting = Mutex<CheckedContinuation<T, any Error>?>(nil)
+        let timer = Mutex<Task<Void, Never>?>(nil)
+
+        func finish(with result: Result<T, any Error>) {
+            waiting.withLock { w in
+                w?.resume(with: result)
+                w = nil
+            }
         }
     }
 
@@ -202,7 +232,7 @@ public final class PostgresDatabase: Sendable {
         if let info = e.serverInfo {
             var text = info[.message] ?? "the server refused"
             if let state = info[.sqlState] { text += " (SQLSTATE \(state))" }
-            if let detail = info[.detail] { text += ": \(detail.cutForMessage(200))" }
+            // Not the detail: for a constraint it quotes the row's values.
             return text
         }
         switch e.code {
@@ -250,16 +280,22 @@ public final class PostgresDatabase: Sendable {
         (
             "spool-v1",
             [
-                // One lane per accepting instance: its entries are numbered in the lane, in
-                // the order they were committed (the lane row's lock orders the appends).
+                // One lane per accepting instance: who works it and how far it is done. Its
+                // entries are numbered in a row of their own, in the order they were committed
+                // (that row's lock orders the appends), so a commit that records progress never
+                // holds up an append.
                 """
                 CREATE TABLE {schema}.lymph_spool_lanes (
                     lane text PRIMARY KEY,
-                    next_seq bigint NOT NULL DEFAULT 0,
                     done_through bigint NOT NULL DEFAULT 0,
                     owner text,
-                    lease_until timestamptz,
                     drain_through bigint
+                )
+                """,
+                """
+                CREATE TABLE {schema}.lymph_spool_numbers (
+                    lane text PRIMARY KEY REFERENCES {schema}.lymph_spool_lanes (lane),
+                    next_seq bigint NOT NULL DEFAULT 0
                 )
                 """,
                 """
@@ -272,19 +308,37 @@ public final class PostgresDatabase: Sendable {
                 )
                 """,
                 "CREATE TABLE {schema}.lymph_health (id int PRIMARY KEY CHECK (id = 1), at timestamptz NOT NULL)",
+                // Each process's lease (PostgresHolder): what it holds is its own while this row
+                // is renewed.
+                "CREATE TABLE {schema}.lymph_holders (holder text PRIMARY KEY, lease_until timestamptz NOT NULL)",
             ]
-        )
+        ),
+        (
+            "dedup-v1",
+            [
+                // One key space per dedup scope, shared by every instance. A key is claimed
+                // (holder set, seen_at NULL) while its event is processed, and done (holder NULL,
+                // seen_at set) once its event finished and committed.
+                """
+                CREATE TABLE {schema}.lymph_dedup (
+                    scope text NOT NULL,
+                    key bytea NOT NULL,
+                    seen_at double precision,
+                    holder text,
+                    PRIMARY KEY (scope, key)
+                )
+                """,
+                "CREATE INDEX lymph_dedup_seen ON {schema}.lymph_dedup (scope, seen_at) WHERE holder IS NULL",
+            ]
+        ),
     ]
 
     /// Applies the migrations not applied yet, all in one transaction under an advisory lock
-    /// on the schema's name, so concurrent first starts wait for each other.
-    static func migrate(_ conn: PostgresConnection, schema: String, wait: Duration, logger: Logger) async throws {
+    /// on the schema's name, so concurrent first starts wait for each other (as long as `conn`'s
+    /// lock timeout lets them).
+    static func migrate(_ conn: PostgresConnection, schema: String, logger: Logger) async throws {
         let quoted = "\"\(schema)\""
-        let ms = wait.components.seconds * 1000
         try await conn.withTransaction(logger: logger) { conn in
-            // Another process migrating holds the lock: wait for it as long as the open may take.
-            try await conn.command(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(ms)"), logger: logger)
-            try await conn.command(PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(ms)"), logger: logger)
             try await conn.command("SELECT pg_advisory_xact_lock(hashtext('lymph-migrations'), hashtext(\(schema)))", logger: logger)
             try await conn.command(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(quoted)"), logger: logger)
             try await conn.command(

@@ -10,11 +10,10 @@ import PostgresNIO
 /// the holder of its lease; so entries are processed in arrival order per accepting instance,
 /// and no order holds between lanes.
 ///
-/// - A process holds its own lane, and takes any lane whose lease ran out (its process died
-///   or lost the database) or that its instance left with entries in it. It holds a taken lane
-///   only to drain the entries that were in it when it took it, then gives it back, so the lane's
-///   own instance, once restarted, works it again.
-/// - Leases are judged by the database's clock (`now()`), so the instances' clocks do not matter.
+/// - A process holds its own lane, and takes any lane whose holder's lease ran out (its process
+///   died or lost the database; `PostgresHolder`) or that its instance left with entries in it.
+///   It holds a taken lane only to drain the entries that were in it when it took it, then gives
+///   it back, so the lane's own instance, once restarted, works it again.
 /// - `markDone` runs in the state transaction and fails unless this process still holds the
 ///   lane: a process that lost its lease (paused past it, or cut off) cannot commit work that
 ///   another process is doing again.
@@ -22,11 +21,8 @@ public final class PostgresSpool: Sendable {
     public let database: PostgresDatabase
     /// This instance's lane.
     public let lane: String
-    /// This process, as a lane's holder: the lane and a random token, so a restarted instance
-    /// is a new holder (it waits for the old process's lease to run out).
-    public let holder: String
-    /// How long a lease lasts without renewal: the longest a dead process's entries wait.
-    public let lease: Duration
+    /// This process, whose lease keeps the lanes it works.
+    public let holder: PostgresHolder
 
     /// A lane this process holds, as `claimLanes` returned it.
     public struct Claim: Sendable, Equatable {
@@ -45,39 +41,40 @@ public final class PostgresSpool: Sendable {
         public let item: [UInt8]
     }
 
-    /// The spool in `database`, appending to `lane` (created if new).
-    public static func open(database: PostgresDatabase, lane: String, lease: Duration = .seconds(30)) async throws(StoreError) -> PostgresSpool {
+    /// The spool in `holder`'s database, appending to `lane` (created if new).
+    public static func open(holder: PostgresHolder, lane: String) async throws(StoreError) -> PostgresSpool {
+        let database = holder.database
         guard !lane.isEmpty, lane.utf8.count <= 200 else {
             throw StoreError(location: database.location.description, message: "an instance name must be 1 to 200 bytes")
         }
-        let spool = PostgresSpool(database: database, lane: lane, lease: lease)
-        let lanes = database.table("lymph_spool_lanes")
+        let spool = PostgresSpool(holder: holder, lane: lane)
+        let (lanes, numbers) = (database.table("lymph_spool_lanes"), database.table("lymph_spool_numbers"))
         let logger = database.logger
         try await database.perform("cannot open the spool") { client in
-            try await client.command("INSERT INTO \(unescaped: lanes) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
+            try await client.withTransaction(logger: logger) { conn in
+                try await conn.command("INSERT INTO \(unescaped: lanes) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
+                try await conn.command("INSERT INTO \(unescaped: numbers) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
+            }
         }
         return spool
     }
 
-    private init(database: PostgresDatabase, lane: String, lease: Duration) {
-        self.database = database
+    private init(holder: PostgresHolder, lane: String) {
+        self.database = holder.database
+        self.holder = holder
         self.lane = lane
-        self.lease = lease
-        self.holder = lane + "/" + UUID().uuidString.lowercased()
     }
-
-    private var leaseInterval: String { "\(Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18) seconds" }
 
     /// Appends `items` to this instance's lane in one statement (one transaction, durable on
     /// return: `synchronous_commit` is on) and returns their numbers, in order.
     public func append(_ items: [[UInt8]], receivedAt: Double) async throws(StoreError) -> [Int64] {
         if items.isEmpty { return [] }
         let buffers = items.map { ByteBuffer(bytes: $0) }
-        let (lanes, spool, lane, logger) = (database.table("lymph_spool_lanes"), database.table("lymph_spool"), lane, database.logger)
+        let (numbers, spool, lane, logger) = (database.table("lymph_spool_numbers"), database.table("lymph_spool"), lane, database.logger)
         let seqs = try await database.perform("cannot append to the spool") { client in
             let rows = try await client.query(
                 """
-                WITH l AS (UPDATE \(unescaped: lanes) SET next_seq = next_seq + \(items.count) WHERE lane = \(lane) RETURNING next_seq - \(items.count) AS base)
+                WITH l AS (UPDATE \(unescaped: numbers) SET next_seq = next_seq + \(items.count) WHERE lane = \(lane) RETURNING next_seq - \(items.count) AS base)
                 INSERT INTO \(unescaped: spool) (lane, seq, received_at, item)
                 SELECT \(lane), l.base + i.n, \(receivedAt), i.item FROM l, unnest(\(buffers)::bytea[]) WITH ORDINALITY AS i(item, n)
                 RETURNING seq
@@ -92,23 +89,27 @@ public final class PostgresSpool: Sendable {
         return seqs
     }
 
-    /// Renews this process's leases and takes the lanes it may: its own when free, and others'
-    /// whose lease ran out or that were left with entries. Returns every lane it holds now, its
-    /// own first.
+    /// Renews this process's lease and takes the lanes it may: its own when free, and others'
+    /// whose holder's lease ran out or that were left with entries. Returns every lane it holds
+    /// now, its own first.
     public func claimLanes() async throws(StoreError) -> [Claim] {
-        let (lanes, lane, holder, logger) = (database.table("lymph_spool_lanes"), lane, holder, database.logger)
-        let interval = leaseInterval
+        try await holder.renew()
+        let (lanes, numbers, lane, holder, logger) = (
+            database.table("lymph_spool_lanes"), database.table("lymph_spool_numbers"), lane, holder.name, database.logger
+        )
+        let free = self.holder.lapsed("l.owner")
         let claims = try await database.perform("cannot claim spool lanes") { client in
             let rows = try await client.query(
                 """
-                UPDATE \(unescaped: lanes) SET
+                UPDATE \(unescaped: lanes) AS l SET
                     owner = \(holder),
-                    lease_until = now() + \(interval)::interval,
-                    drain_through = CASE WHEN owner = \(holder) THEN drain_through WHEN lane = \(lane) THEN NULL ELSE next_seq END
-                WHERE owner = \(holder)
-                   OR (lane = \(lane) AND (owner IS NULL OR lease_until < now()))
-                   OR (lane <> \(lane) AND next_seq > done_through AND (owner IS NULL OR lease_until < now()))
-                RETURNING lane, done_through, drain_through
+                    drain_through = CASE WHEN l.owner = \(holder) THEN l.drain_through WHEN l.lane = \(lane) THEN NULL ELSE n.next_seq END
+                FROM \(unescaped: numbers) AS n
+                WHERE n.lane = l.lane AND (
+                       l.owner = \(holder)
+                    OR (l.lane = \(lane) AND \(unescaped: free))
+                    OR (l.lane <> \(lane) AND n.next_seq > l.done_through AND \(unescaped: free)))
+                RETURNING l.lane, l.done_through, l.drain_through
                 """, logger: logger)
             var claims: [Claim] = []
             for try await (l, done, drain) in rows.decode((String, Int64, Int64?).self) {
@@ -122,10 +123,10 @@ public final class PostgresSpool: Sendable {
     /// Gives up `lane` (a drained lane of another instance, or this instance's own on shutdown):
     /// whoever may take it next does so at once, without waiting for the lease.
     public func release(lane: String) async throws(StoreError) {
-        let (lanes, holder, logger) = (database.table("lymph_spool_lanes"), holder, database.logger)
+        let (lanes, holder, logger) = (database.table("lymph_spool_lanes"), holder.name, database.logger)
         try await database.perform("cannot release spool lane '\(lane.cutForMessage(60))'") { client in
             try await client.command(
-                "UPDATE \(unescaped: lanes) SET owner = NULL, lease_until = NULL, drain_through = NULL WHERE lane = \(lane) AND owner = \(holder)",
+                "UPDATE \(unescaped: lanes) SET owner = NULL, drain_through = NULL WHERE lane = \(lane) AND owner = \(holder)",
                 logger: logger)
         }
     }
@@ -159,7 +160,7 @@ public final class PostgresSpool: Sendable {
         let rows = try await connection.query(
             """
             UPDATE \(unescaped: database.table("lymph_spool_lanes")) SET done_through = GREATEST(done_through, \(seq))
-            WHERE lane = \(lane) AND owner = \(holder) RETURNING 1
+            WHERE lane = \(lane) AND owner = \(holder.name) RETURNING 1
             """, logger: database.logger)
         var held = false
         for try await _ in rows { held = true }
