@@ -40,6 +40,7 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
         let source = self.source
         let executor = WorkerThreadExecutor(name: "lymph-worker", niceness: Self.niceness)
         ChildProcesses.runPlugins(atNiceness: Self.niceness)
+        PipelineRunner.commit(atNiceness: Self.niceness)
         var pipeline = self.pipeline
         // Pipelines swapped in are this worker's to close; the first is its opener's.
         defer { if pipeline !== self.pipeline { pipeline.close() } }
@@ -51,6 +52,7 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
                 // One batch at a time, on the worker's own thread (below): latency of answers
                 // over the worker's throughput.
                 var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 1)
+                runner.commitsAlongside = false
                 runner.observer = { [self] report in
                     metrics.record(report)
                     beat()

@@ -75,7 +75,9 @@ struct ServeCommand: AsyncParsableCommand {
         // The state file syncs on commit too: the spool forgets an entry only after its
         // work is committed, and that must hold across a power cut, not only a crash.
         // A full disk pauses the worker until space returns, instead of ending the server.
-        let opened = try PipelineFile.open(pipeline) { try Pipeline.open(spec, requireStore: true, storeDurability: .full, diskFull: DiskFullWait()) }
+        let opened = try PipelineFile.open(pipeline) {
+            try Pipeline.open(spec, requireStore: true, storeDurability: .full, concurrentReads: false, diskFull: DiskFullWait())
+        }
         defer { opened.close() }
         let logger = Logger(label: "lymph.serve")
         let served = ServedPipeline(

@@ -15,6 +15,9 @@ final class BlockingThreads: Sendable {
     let name: String
     let state = Mutex(State())
     let wakeup = DispatchSemaphore(value: 0)
+    /// The nice value each thread takes before its next job; `Int32.min` leaves it as
+    /// inherited. (Linux schedules threads one by one, and a thread's nice value is its own.)
+    let niceness = Atomic<Int32>(Int32.min)
 
     init(name: String) { self.name = name }
 
@@ -38,12 +41,26 @@ final class BlockingThreads: Sendable {
 
     private func startThread() {
         let thread = Thread { [self] in
+            // The kernel's name, so the thread shows in `top -H`, `perf` and /proc.
+            try? String(name.prefix(15)).write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+            var applied = Int32.min
             while true {
                 let job: (@Sendable () -> Void)? = state.withLock { s in
                     if s.jobs.isEmpty { s.idle += 1; return nil }
                     return s.jobs.removeFirst()
                 }
-                if let job { job() } else { wakeup.wait() }
+                guard let job else {
+                    wakeup.wait()
+                    continue
+                }
+                let nice = niceness.load(ordering: .relaxed)
+                if nice != applied && nice != Int32.min {
+                    #if canImport(Glibc)
+                        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+                    #endif
+                    applied = nice
+                }
+                job()
             }
         }
         thread.name = name

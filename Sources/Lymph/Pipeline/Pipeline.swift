@@ -60,7 +60,7 @@ public final class Pipeline: Sendable {
         _ spec: PipelineSpec, overrides: Overrides = Overrides(),
         environment: [String: String] = ProcessInfo.processInfo.environment,
         now: Double = Timestamp.now(), requireStore: Bool = false,
-        storeDurability: StoreDurability = .normal, diskFull: DiskFullWait? = nil,
+        storeDurability: StoreDurability = .normal, concurrentReads: Bool = true, diskFull: DiskFullWait? = nil,
         sinks: SinkRegistry? = nil, clock: @escaping @Sendable () -> Double = { Timestamp.now() }
     ) throws -> Pipeline {
         for entry in spec.stages {
@@ -75,7 +75,7 @@ public final class Pipeline: Sendable {
         var lock: StoreLock?
         if spec.usesStore || requireStore {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
-            store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability)
+            store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability, concurrentReads: concurrentReads)
         }
         return try build(
             spec, store: store, lock: lock, diskFull: diskFull, sinks: sinks ?? SinkRegistry(diskFull: diskFull),

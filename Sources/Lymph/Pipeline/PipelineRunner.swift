@@ -20,6 +20,10 @@ public struct PipelineRunner: Sendable {
     /// Where the concurrent part of each batch runs (its own task does not inherit the
     /// caller's preference); nil for Swift's global threads. `lymph serve` gives its worker's.
     public var taskExecutor: (any TaskExecutor)?
+    /// Whether later batches go on while a transaction is written (`lymph run`). `lymph serve`
+    /// waits for each: its batches are small and its worker runs at a lower priority than the
+    /// answers, and a commit beside them would take the cores the answers need.
+    public var commitsAlongside = true
     /// Touched only by the ordered (serial) part of a run.
     let commitState = CommitState()
 
@@ -115,6 +119,12 @@ public struct PipelineRunner: Sendable {
     /// on SQLite for a while), and one at a time.
     static let commitThread = BlockingThreads(name: "lymph-commit")
 
+    /// Store transactions are written at nice `value` from now on (`lymph serve`: the worker's,
+    /// so a commit never slows the answers to webhooks).
+    public static func commit(atNiceness value: Int32) {
+        commitThread.niceness.store(value, ordering: .relaxed)
+    }
+
     /// Takes what every stage (and the source, the replay ledger and the output files) set
     /// aside, and starts writing it in one transaction on the commit thread; later batches go
     /// on meanwhile. The transaction before it, if still in flight, is finished first. With
@@ -124,7 +134,7 @@ public struct PipelineRunner: Sendable {
         try startCommit(source: source)
         commitState.eventsSinceCommit = 0
         commitState.lastCommit = Timestamp.now()
-        if wait { try await finishCommit(source: source) }
+        if wait || !commitsAlongside { try await finishCommit(source: source) }
     }
 
     /// Takes every participant's pending write and starts the transaction (without a store,

@@ -20,9 +20,16 @@ public final class StateStore: Sendable {
 
     /// Opens (creating it and its folder) and migrates the store at `path`, or an in-memory one for
     /// `:memory:`; throws when it cannot.
-    public static func open(path: String, durability: StoreDurability = .normal) throws(StoreError) -> StateStore {
+    /// `concurrentReads`: a pool whose readers never wait for a commit (`lymph run`, whose
+    /// commits run beside the pipeline); else one connection (`lymph serve`, which waits for each
+    /// commit and has no reads to overlap with it).
+    public static func open(path: String, durability: StoreDurability = .normal, concurrentReads: Bool = true) throws(StoreError) -> StateStore {
         do {
-            return StateStore(location: path, queue: try SQLiteFile.openPool(path: path, durability: durability, migrator: migrator))
+            let db: any DatabaseWriter =
+                concurrentReads
+                ? try SQLiteFile.openPool(path: path, durability: durability, migrator: migrator)
+                : try SQLiteFile.open(path: path, durability: durability, migrator: migrator)
+            return StateStore(location: path, queue: db)
         } catch {
             throw StoreError(location: path, message: "cannot open the store: \(error)")
         }
