@@ -104,7 +104,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["Lymph"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Lymph", "PostgresTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresTestSupport
 import Testing
 
 /// The commands the documentation tells a user to type, run with the built `lymph` on a copy
@@ -100,7 +101,7 @@ struct DocSession {
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try fm.createSymbolicLink(atPath: bin + "/lymph", withDestinationPath: LymphBinary.path)
-        port = try Self.freePort()
+        port = try PostgresCluster.freePort()
         for folder in ["pipelines", "plugins", "examples"] {
             try fm.copyItem(atPath: LymphBinary.repo(folder), toPath: work + "/" + folder)
         }
@@ -190,20 +191,5 @@ struct DocSession {
                 "\(page):\(shown.line): the output shown differs from what the block printed:\n--- shown:\n\(shown.lines.joined(separator: "\n"))\n--- printed:\n\(printed)"
             )
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw POSIXError(.EADDRNOTAVAIL) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -177,8 +177,8 @@ public final class PostgresCluster: Sendable {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// A TCP port on loopback that nothing listens on now.
-    static func freePort() throws -> Int {
+    /// A TCP port on loopback that nothing listens on now (the doc tests' servers use it too).
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ClusterError(message: "cannot open a socket") }
         defer { close(fd) }
