@@ -23,8 +23,15 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
     /// a third of nice 0 when both want a core).
     static var niceness: Int32 { 5 }
 
+    /// Waited for before the first batch (a PostgreSQL spool: until this process holds its lane).
+    let startGate: (@Sendable () async throws -> Void)?
+
     /// `pipeline` is the one opened from `served`'s current spec; a reload replaces it.
-    public init(pipeline: Pipeline, served: ServedPipeline, source: SpoolSource<Backend>, metrics: ServeMetrics, logger: Logger) {
+    public init(
+        pipeline: Pipeline, served: ServedPipeline, source: SpoolSource<Backend>, metrics: ServeMetrics, logger: Logger,
+        startGate: (@Sendable () async throws -> Void)? = nil
+    ) {
+        self.startGate = startGate
         self.pipeline = pipeline
         self.served = served
         self.source = source
@@ -36,6 +43,13 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
         running.store(true, ordering: .relaxed)
         beat()
         defer { running.store(false, ordering: .relaxed) }
+        if let startGate {
+            do {
+                try await cancelWhenGracefulShutdown { try await startGate() }
+            } catch is CancellationError {
+                return  // shut down before it held its lane
+            }
+        }
         let metrics = self.metrics
         let source = self.source
         let executor = WorkerThreadExecutor(name: "lymph-worker", niceness: Self.niceness)

@@ -86,7 +86,7 @@ public final class ServedPipeline: Sendable {
                     "\(file): the pipeline has no verify stage, so lymph serve would accept unsigned webhooks from anyone who can reach it; add '- verify: {secrets: [env:IMMUNE_WEBHOOK_SECRET]}' after parse, or pass --allow-unsigned"
             )
         }
-        guard spec.statePath != nil else {
+        guard spec.statePath != nil || spec.postgres != nil else {
             throw Refusal(description: "\(file): lymph serve keeps accepted webhooks in the pipeline's state file; 'state: memory' cannot (set 'state: PATH')")
         }
         spec.parse = SpoolWriter.parseStage(for: spec)
@@ -128,9 +128,10 @@ public final class ServedPipeline: Sendable {
         var spec = loaded.spec
         var kept: [String] = []
         if spec.serve != running.fileServe { kept.append("serve settings") }
-        if spec.statePath != running.fileState { kept.append("state") }
+        if spec.statePath != running.fileState || spec.postgres != running.spec.postgres { kept.append("state") }
         spec.serve = running.spec.serve
         spec.statePath = running.spec.statePath
+        spec.postgres = running.spec.postgres
         let prepared: PipelineSpec
         do {
             prepared = try Self.prepare(spec, file: path, allowUnsigned: allowUnsigned)

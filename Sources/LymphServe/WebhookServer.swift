@@ -55,10 +55,12 @@ public final class WebhookServer: Sendable {
     let options: Options
     let logger: Logger
     /// Where accepted webhooks wait for the worker (the SQLite file beside the state file).
-    let spool: Spool<SQLiteSpoolStore>
+    let spool: Spool<AnySpoolBackend>
     /// The spool's group-commit writer, which every webhook goes through.
     let writer: SpoolWriter
-    let worker: PipelineWorker<SQLiteSpoolStore>
+    let worker: PipelineWorker<AnySpoolBackend>
+    /// With a PostgreSQL state: keeps this instance's spool lane and takes over dead instances'.
+    let laneKeeper: PostgresLaneKeeper?
     public let metrics: ServeMetrics
     /// The pipeline as loaded, and its replacement on reload.
     let served: ServedPipeline
@@ -90,11 +92,24 @@ public final class WebhookServer: Sendable {
         self.logger = logger
         metrics = served.metrics
         // Every webhook spooled passed `served.verifier` first (see `SpoolSource.handoffSignaturesChecked`).
-        spool = try Spool.open(
-            forState: store, maxItemBytes: pipeline.spec.parse.maxBytes, handoffSignaturesChecked: pipeline.verifyStageCount == 1,
-            metrics: metrics, deadline: Self.appendDeadline, logger: logger)
+        if let postgres = store.postgres {
+            let lane = try postgres.blocking { try await PostgresSpool.open(holder: postgres.holder, lane: postgres.instance) }
+            let keeper = PostgresLaneKeeper(spool: lane, logger: logger)
+            laneKeeper = keeper
+            spool = try Spool.open(
+                postgres: postgres, keeper: keeper, maxItemBytes: pipeline.spec.parse.maxBytes,
+                handoffSignaturesChecked: pipeline.verifyStageCount == 1, metrics: metrics, deadline: Self.appendDeadline)
+        } else {
+            laneKeeper = nil
+            spool = try Spool.open(
+                forState: store, maxItemBytes: pipeline.spec.parse.maxBytes, handoffSignaturesChecked: pipeline.verifyStageCount == 1,
+                metrics: metrics, deadline: Self.appendDeadline, logger: logger)
+        }
         writer = spool.writer
-        worker = PipelineWorker(pipeline: pipeline, served: served, source: spool.source, metrics: metrics, logger: logger)
+        var gate: (@Sendable () async throws -> Void)?
+        if let keeper = laneKeeper { gate = { try await keeper.waitForOwnLane() } }
+        worker = PipelineWorker(
+            pipeline: pipeline, served: served, source: spool.source, metrics: metrics, logger: logger, startGate: gate)
     }
 
     /// Entries accepted and not yet committed as done.
@@ -126,6 +141,7 @@ public final class WebhookServer: Sendable {
         // Shut down in reverse order: HTTP first (no new 202s), then the worker drains, then the
         // spool's writer commits what is left and stops.
         var services: [any Service] = [spool, worker, HTTPService(app: app, server: self)]
+        if let laneKeeper { services.insert(laneKeeper, at: 1) }
         if options.watch { services.append(PipelineFileWatcher(served: served)) }
         if options.handleSignals { services.append(HangupReload(served: served)) }
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
@@ -330,6 +346,8 @@ public final class WebhookServer: Sendable {
         if let p = writer.problem { problems.append("the spool cannot be written: \(p)") }
         if let p = pipeline.diskFull?.problem { problems.append("the pipeline is waiting for disk space: \(p)") }
         if let p = worker.problem { problems.append(p) }
+        if let p = laneKeeper?.problem { problems.append(p) }
+        if let p = pipeline.store?.postgres?.problem { problems.append(p) }
         if shuttingDown.load(ordering: .relaxed) { problems.append("shutting down") }
         var out: [UInt8] = Array(#"{"status":"#.utf8)
         JSONStringEncoder.append(problems.isEmpty ? "ok" : "unhealthy", to: &out)

@@ -43,7 +43,7 @@ struct CheckCommand: AsyncParsableCommand {
                 continue
             }
             print("\(path): pipeline '\(spec.name)' is valid")
-            print("  state: \(spec.statePath ?? "memory")   output: \(spec.output ?? "none")   dead letters: \(spec.deadLetter)")
+            print("  state: \(spec.postgres?.description ?? spec.statePath ?? "memory")   output: \(spec.output ?? "none")   dead letters: \(spec.deadLetter)")
             let rows =
                 [("1", spec.parse.name, "parse", "max_bytes \(spec.parse.maxBytes)")]
                 + spec.stages.enumerated().map { (String($0 + 2), $1.name, $1.kind, ($1.when.map { "when \($0); " } ?? "") + $1.spec.summary) }

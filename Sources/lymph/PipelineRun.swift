@@ -91,9 +91,18 @@ enum PipelineRun {
         prepared.notes.forEach { Console.error("lymph: \($0)") }
         let inputs = prepared.inputs == ["-"] && given.isEmpty ? [] : prepared.inputs
         let opened: Pipeline
+        let postgres: PostgresState?
         do {
-            opened = try PipelineFile.open(path) {
-                try Pipeline.open(spec, overrides: .init(statePath: options.state, output: options.output, deadLetter: options.deadLetter))
+            // A run's output files are this machine's: its instance is the machine.
+            postgres = try await PipelineFile.openPostgres(path, spec, stateOverride: options.state, instance: "run@" + PipelineFile.hostName)
+            do {
+                opened = try PipelineFile.open(path) {
+                    try Pipeline.open(
+                        spec, overrides: .init(statePath: options.state, output: options.output, deadLetter: options.deadLetter), postgres: postgres)
+                }
+            } catch {
+                await postgres?.close()
+                throw error
             }
         } catch {
             // Nothing was read: the dead letters stay where the operator left them.
@@ -112,8 +121,9 @@ enum PipelineRun {
         var result: RunSummary
         let reader = ItemReader(paths: inputs, maxItemBytes: spec.parse.maxRecordBytes)
         do {
-            if let store = opened.store, opened.outputs != nil {
-                // Only with a state file: its outputs are cut back to the same commit.
+            if let store = opened.store, opened.outputs != nil, store.postgres == nil {
+                // Only with a state file: its outputs are cut back to the same commit. (On
+                // PostgreSQL a run is not continued: running it again is safe with dedup.)
                 switch try reader.continueInterrupted(recordedIn: store, fromStart: options.fromStart) {
                 case .continuing(let done):
                     let total = done.reduce(0, +)
@@ -131,7 +141,9 @@ enum PipelineRun {
             }
             result = try await runner.run(reader: reader)
             result.skippedDone = reader.skippedDone
+            await postgres?.close()
         } catch {
+            await postgres?.close()
             progress?.stop()
             // Plugin processes of stages that did not get to finish must not outlive the run.
             ChildProcesses.killAll()

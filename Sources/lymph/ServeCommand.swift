@@ -34,6 +34,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve a pipeline that has no verify stage: anyone who can reach the port can submit events.")
     var allowUnsigned = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With a PostgreSQL state: this instance's name, unique among the instances on the database and the same across its restarts (default: HOST:PORT).",
+            valueName: "name"))
+    var instance: String?
+
     @Flag(help: "Reload the pipeline when its file changes (checked every second), as SIGHUP does.")
     var watch = false
 
@@ -75,8 +81,17 @@ struct ServeCommand: AsyncParsableCommand {
         // The state file syncs on commit too: the spool forgets an entry only after its
         // work is committed, and that must hold across a power cut, not only a crash.
         // A full disk pauses the worker until space returns, instead of ending the server.
-        let opened = try PipelineFile.open(pipeline) {
-            try Pipeline.open(spec, requireStore: true, storeDurability: .full, concurrentReads: false, diskFull: DiskFullWait())
+        let port = ServeSettings.parseListen(spec.serve.listen)?.port ?? 0
+        let postgres = try await PipelineFile.openPostgres(pipeline, spec, instance: instance ?? "\(PipelineFile.hostName):\(port)")
+        let opened: Pipeline
+        do {
+            opened = try PipelineFile.open(pipeline) {
+                try Pipeline.open(
+                    spec, requireStore: true, storeDurability: .full, concurrentReads: false, diskFull: DiskFullWait(), postgres: postgres)
+            }
+        } catch {
+            await postgres?.close()
+            throw error
         }
         defer { opened.close() }
         let logger = Logger(label: "lymph.serve")
@@ -89,9 +104,11 @@ struct ServeCommand: AsyncParsableCommand {
             options.handleSignals = true
             server = try WebhookServer(pipeline: opened, served: served, options: options, logger: logger)
         } catch let error as StoreLockError {
+            await postgres?.close()
             Console.error("lymph: \(pipeline): \(error)")
             throw ExitCode(2)
         } catch {
+            await postgres?.close()
             Console.error("lymph: \(error)")
             throw ExitCode(3)
         }
@@ -110,14 +127,18 @@ struct ServeCommand: AsyncParsableCommand {
                 Console.error("lymph serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(route)")
             }
         } catch let error as ServeError where error.isAddressInUse {
+            await postgres?.close()
             ChildProcesses.killAll()
             Console.error("lymph serve: \(error)")
             throw ExitCode(2)
         } catch {
+            await postgres?.close()
             ChildProcesses.killAll()
             Console.error("lymph serve: stopped: \(error)")
             throw ExitCode(3)
         }
+        // The lease given up: another instance takes what this one left in the spool at once.
+        await postgres?.close()
         Console.error("lymph serve: stopped")
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Lymph
+import Synchronization
 
 /// Where the store is: `--state PATH`, or the `state:` of `--pipeline FILE`.
 struct StateOptions: ParsableArguments {
@@ -18,6 +20,7 @@ struct StateOptions: ParsableArguments {
             path = state
         } else if let pipeline {
             let spec = try PipelineFile.load(pipeline)
+            if let wanted = spec.postgres { return try Self.openPostgres(wanted, pipeline: pipeline) }
             guard let p = spec.statePath else {
                 Console.error("lymph: \(pipeline) keeps its state in memory: there is no store to read")
                 throw ExitCode(2)
@@ -39,6 +42,31 @@ struct StateOptions: ParsableArguments {
         }
         do { return try StateStore.open(path: path) } catch {
             Console.error("lymph: \(error)")
+            throw ExitCode(3)
+        }
+    }
+}
+
+extension StateOptions {
+    /// The pipeline's PostgreSQL state, opened from this synchronous command (its connection
+    /// work runs on Swift's threads while this one waits, bounded by the database's deadlines).
+    static func openPostgres(_ wanted: PostgresStateSpec, pipeline: String) throws -> StateStore {
+        let result = Mutex<Result<PostgresState, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            let r: Result<PostgresState, any Error>
+            do { r = .success(try await PostgresState.open(wanted, instance: "cli@" + PipelineFile.hostName)) } catch { r = .failure(error) }
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        done.wait()
+        do {
+            return try StateStore.postgres(try result.withLock { $0! }.get())
+        } catch let error as SecretError {
+            Console.error("lymph: \(pipeline): state: \(error)")
+            throw ExitCode(2)
+        } catch {
+            Console.error("lymph: \(pipeline): \(error)")
             throw ExitCode(3)
         }
     }

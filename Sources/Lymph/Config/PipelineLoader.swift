@@ -84,11 +84,19 @@ public enum PipelineLoader {
             }
         }
         var statePath: String? = ".lymph/\(name).sqlite"
-        if let v = m["state"], let s = v.string(&d, "state") {
-            if s.isEmpty {
-                d.error("state must be a file path or 'memory'", at: v)
-            } else {
-                statePath = s == "memory" ? nil : s
+        var postgres: PostgresStateSpec?
+        if let v = m["state"] {
+            if case .mapping = v.node {
+                if let sm = ConfigMapping(v, context: "state", diagnostics: &d) {
+                    postgres = PostgresStateSpec.read(sm, &d)
+                    statePath = nil
+                }
+            } else if let s = v.string(&d, "state") {
+                if s.isEmpty {
+                    d.error("state must be a file path, 'memory', or {postgres: env:NAME}", at: v)
+                } else {
+                    statePath = s == "memory" ? nil : s
+                }
             }
         }
         var output: String? = "-"
@@ -215,6 +223,7 @@ public enum PipelineLoader {
             }
         }
         var spec = PipelineSpec(name: name, file: file, statePath: statePath, output: output, deadLetter: deadLetter, parse: parse, stages: stages)
+        spec.postgres = postgres
         spec.serve = serve
         spec.declaresServe = m["serve"] != nil
         // Against IMMUNE's events only once the file is otherwise valid: warnings about a

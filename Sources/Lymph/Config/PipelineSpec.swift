@@ -5,8 +5,10 @@ public struct PipelineSpec: Sendable {
     public var name: String
     /// The pipeline file's path, as given.
     public var file: String
-    /// Path of the SQLite store, or nil for `state: memory`.
+    /// Path of the SQLite store, or nil for `state: memory` (and for PostgreSQL).
     public var statePath: String?
+    /// `state: {postgres: ...}`: the state in a shared PostgreSQL database instead.
+    public var postgres: PostgresStateSpec?
     /// `-` (stdout), a file path, or nil for `none`.
     public var output: String?
     /// Where rejected events go: a file path, `-` or `stderr` (`.lymph/NAME.dead.ndjson` by

@@ -37,9 +37,19 @@ public final class TicketBook: Sendable {
     public func apply(_ requests: [TicketRequest]) throws -> [TicketChange] {
         if requests.isEmpty { return [] }
         return try store.read { db in
-            let filter = try sourceFilter(db)
-            return try requests.map { try apply($0, db: db, filter: filter) }
+            let reads = SQLiteTicketReads(db: db, filter: try sourceFilter(db))
+            return try requests.map { try apply($0, reads: reads) }
         }
+    }
+
+    /// `apply`, from a stage: on PostgreSQL, what the requests need is read in one round trip
+    /// first (the tickets open for their jobs, which of their events are applied already).
+    public func record(_ requests: [TicketRequest]) async throws -> [TicketChange] {
+        guard let postgres = store.postgres else { return try apply(requests) }
+        if requests.isEmpty { return [] }
+        let reads = try await postgres.ticketSnapshot(
+            jobs: requests.map { ($0.equipmentID, $0.action) }, events: requests.map(\.sourceEventID))
+        return try requests.map { try apply($0, reads: reads) }
     }
 
     /// Applies one request (see `apply(_:)` for a list).
@@ -63,20 +73,16 @@ public final class TicketBook: Sendable {
         }
     }
 
-    /// One request, with the store read through `db` (a read transaction the caller holds).
-    func apply(_ r: TicketRequest, db: Database, filter: DedupKeyFilter) throws -> TicketChange {
+    /// One request, with the store read through `reads`.
+    func apply(_ r: TicketRequest, reads: some TicketReads) throws -> TicketChange {
         let key = Self.pairKey(r.equipmentID, r.action)
         let known = overlay.withLock { $0.sources.contains(r.sourceEventID) }
         if known { return .alreadyApplied }
-        if filter.mayContain(DedupKeyFilter.fingerprint(r.sourceEventID)) {
-            // Cached statement: this runs for every ticketed event the filter may know.
-            let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
-            if try Int.fetchOne(sources, arguments: [r.sourceEventID]) != nil { return .alreadyApplied }
-        }
+        if try reads.isApplied(r.sourceEventID) { return .alreadyApplied }
         // Taken out of the overlay while it is changed, so appending to its (long) list of
         // source events does not copy the list; it is put back below.
         var current = overlay.withLock { $0.open.removeValue(forKey: key) }
-        if current == nil { current = try Self.fetchOpen(db, equipment: r.equipmentID, action: r.action) }
+        if current == nil { current = try reads.openTicket(equipment: r.equipmentID, action: r.action) }
         let change: TicketChange
         var ticket: Ticket
         if current?.status == .open {
@@ -101,9 +107,7 @@ public final class TicketBook: Sendable {
         // The whole list of sources, for the caller (an emitted event carries it).
         func complete(_ t: Ticket) throws -> Ticket {
             var full = t
-            let stored = try String.fetchAll(
-                db.cachedStatement(sql: "SELECT event_id FROM lymph_ticket_sources WHERE ticket_id = ? ORDER BY rowid"),
-                arguments: [t.ticketID])
+            let stored = try reads.storedSources(of: t.ticketID)
             // The overlay may still list events whose commit has landed (it is trimmed when the
             // runner hears of the commit, which can come a batch or more later): an event is
             // listed once.
@@ -144,6 +148,9 @@ public final class TicketBook: Sendable {
         // sources came through `apply`.
         if let filter = knownSources.withLock({ $0 }) {
             filter.insert(sources.lazy.map { DedupKeyFilter.fingerprint($0.0) })
+        }
+        if let postgres = store.postgres {
+            return PendingWrite(postgres: { conn in try await postgres.writeTickets(tickets, sources: sources, on: conn) })
         }
         return PendingWrite { db in
             for t in tickets { try Self.upsert(db, t) }
@@ -215,4 +222,49 @@ public final class TicketBook: Sendable {
             status: Ticket.Status(rawValue: row["status"]) ?? .open, sourceEventIDs: ids,
             createdAt: row["created_at"], updatedAt: row["updated_at"], note: row["note"])
     }
+}
+
+/// What applying a ticket request reads from the store.
+protocol TicketReads {
+    /// Whether the event was applied to a ticket already.
+    func isApplied(_ eventID: String) throws -> Bool
+    /// The open ticket of the job, without its source events.
+    func openTicket(equipment: String, action: String) throws -> Ticket?
+    /// The events the store holds for a ticket, in the order they came.
+    func storedSources(of ticketID: String) throws -> [String]
+}
+
+/// Reads through a SQLite read transaction, with the source-event filter in front.
+struct SQLiteTicketReads: TicketReads {
+    let db: Database
+    let filter: DedupKeyFilter
+
+    func isApplied(_ eventID: String) throws -> Bool {
+        guard filter.mayContain(DedupKeyFilter.fingerprint(eventID)) else { return false }
+        // Cached statement: this runs for every ticketed event the filter may know.
+        let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
+        return try Int.fetchOne(sources, arguments: [eventID]) != nil
+    }
+
+    func openTicket(equipment: String, action: String) throws -> Ticket? {
+        try TicketBook.fetchOpen(db, equipment: equipment, action: action)
+    }
+
+    func storedSources(of ticketID: String) throws -> [String] {
+        try String.fetchAll(
+            db.cachedStatement(sql: "SELECT event_id FROM lymph_ticket_sources WHERE ticket_id = ? ORDER BY rowid"), arguments: [ticketID])
+    }
+}
+
+/// What a batch of requests needs from PostgreSQL, read in one go (`PostgresState.ticketSnapshot`).
+struct TicketSnapshot: TicketReads {
+    var applied: Set<String> = []
+    /// Open tickets by `TicketBook.pairKey`.
+    var open: [String: Ticket] = [:]
+    /// Those tickets' source events, by ticket id.
+    var sources: [String: [String]] = [:]
+
+    func isApplied(_ eventID: String) -> Bool { applied.contains(eventID) }
+    func openTicket(equipment: String, action: String) -> Ticket? { open[TicketBook.pairKey(equipment, action)] }
+    func storedSources(of ticketID: String) -> [String] { sources[ticketID] ?? [] }
 }

@@ -88,7 +88,7 @@ public final class OutputLedger: Sendable {
             var length = Int64(st.st_size)
             let outcome: Reconciliation
             var shared = false
-            if let record = try store.outputFile(realPath: realPath) {
+            if let record = try store.outputFileRecord(realPath: realPath) {
                 if record.device != device || record.inode != inode {
                     outcome = length == 0 ? .recreated : .replaced
                 } else if record.shared {
@@ -140,10 +140,7 @@ public final class OutputLedger: Sendable {
         if !records.isEmpty {
             // Where each file starts is committed work too: a crash before the first commit
             // cuts back to here.
-            let now = Timestamp.now()
-            try store.write { db in
-                for record in records { try StateStore.recordOutputFile(db, record, at: now) }
-            }
+            try store.recordOutputFiles(records, at: Timestamp.now())
         }
         return OutputLedger(store: store, logger: logger, entries: entries, reconciled: reconciled)
     }
@@ -199,6 +196,9 @@ public final class OutputLedger: Sendable {
             }
         }
         if records.isEmpty { return nil }
+        if let postgres = store.postgres {
+            return PendingWrite(postgres: { [records] conn in try await postgres.recordOutputFiles(records, at: now, on: conn) })
+        }
         return PendingWrite { [records] db in
             for record in records { try StateStore.recordOutputFile(db, record, at: now) }
         }

@@ -61,19 +61,28 @@ public final class Pipeline: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         now: Double = Timestamp.now(), requireStore: Bool = false,
         storeDurability: StoreDurability = .normal, concurrentReads: Bool = true, diskFull: DiskFullWait? = nil,
-        sinks: SinkRegistry? = nil, clock: @escaping @Sendable () -> Double = { Timestamp.now() }
+        sinks: SinkRegistry? = nil, postgres: PostgresState? = nil, clock: @escaping @Sendable () -> Double = { Timestamp.now() }
     ) throws -> Pipeline {
         for entry in spec.stages {
             for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
         }
         var spec = spec
-        if let s = overrides.statePath { spec.statePath = s == "memory" ? nil : s }
+        if let s = overrides.statePath {
+            spec.statePath = s == "memory" ? nil : s
+            spec.postgres = nil
+        }
         if let o = overrides.output { spec.output = o == "none" ? nil : o }
         if let dl = overrides.deadLetter { spec.deadLetter = dl }
 
         var store: StateStore?
         var lock: StoreLock?
-        if spec.usesStore || requireStore {
+        if let wanted = spec.postgres, spec.usesStore || requireStore {
+            // Opened by the caller (it takes a connection and a lease, which are asynchronous).
+            guard let postgres else {
+                throw StoreError(location: wanted.description, message: "the PostgreSQL state was not opened")
+            }
+            store = try StateStore.postgres(postgres)
+        } else if spec.usesStore || requireStore {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability, concurrentReads: concurrentReads)
         }
@@ -95,6 +104,7 @@ public final class Pipeline: Sendable {
         }
         var spec = spec
         spec.statePath = self.spec.statePath
+        spec.postgres = self.spec.postgres
         return try Self.build(
             spec, store: store, lock: lock, diskFull: diskFull, sinks: SinkRegistry(diskFull: diskFull),
             environment: environment, now: now, clock: clock)

@@ -160,6 +160,23 @@ public struct PipelineRunner: Sendable {
             throw error
         }
         let all = writes
+        if let postgres = store.postgres {
+            // One PostgreSQL transaction, on the pool's connections (nothing here blocks a thread).
+            let database = postgres.database
+            commitState.inFlight = Task {
+                do {
+                    try await database.perform("cannot commit") { client in
+                        try await client.withTransaction(logger: database.logger) { conn in for w in all { try await w.write(conn) } }
+                    }
+                    return .success(())
+                } catch let error as StoreError {
+                    return .failure(error)
+                } catch {
+                    return .failure(StoreError(location: store.location, message: "write failed: \(error)"))
+                }
+            }
+            return
+        }
         commitState.inFlight = Task {
             await Self.commitThread.run { () -> Result<Void, StoreError> in
                 do {
@@ -175,8 +192,9 @@ public struct PipelineRunner: Sendable {
     }
 
     /// Waits for the transaction in flight, if any, and tells every participant how it went.
-    /// A write that failed for lack of space is taken again and retried while `diskFull` lets
-    /// the run wait; any other failure stops the run.
+    /// A write that failed for lack of space, or because the database could not be reached, is
+    /// taken again and retried while `diskFull` lets the run wait; any other failure stops the
+    /// run.
     func finishCommit(source: some ItemSource) async throws {
         guard let task = commitState.inFlight else { return }
         commitState.inFlight = nil
@@ -184,8 +202,8 @@ public struct PipelineRunner: Sendable {
         var waited = 0
         while case .failure(let error) = result {
             notWritten(source: source)
-            guard error.isDiskFull, let wait = pipeline.diskFull,
-                wait.pause("\(error); waiting for space", attempt: waited)
+            guard error.isDiskFull || error.isUnavailable, let wait = pipeline.diskFull,
+                wait.pause(error.isDiskFull ? "\(error); waiting for space" : "\(error); waiting for the database", attempt: waited)
             else { throw error }
             waited += 1
             try startCommit(source: source)
@@ -218,7 +236,7 @@ public struct PipelineRunner: Sendable {
         batch.events.reserveCapacity(items.count)
         let parseStart = ContinuousClock.now
         pipeline.parse.parse(items, events: &batch.events, deadLetters: &batch.deadLetters)
-        if batch.events.contains(where: { $0.resumeRequest != nil }) { try resolveResumes(&batch) }
+        if batch.events.contains(where: { $0.resumeRequest != nil }) { try await resolveResumes(&batch) }
         batch.stageSeconds[0] = Self.seconds(ContinuousClock.now - parseStart)
         batch.stats[0].received = items.count
         batch.stats[0].emitted = batch.events.count
@@ -467,7 +485,7 @@ extension PipelineRunner {
     /// resumes there: running it from the top would repeat work its first run did. Claims of
     /// dedup stages that are gone are left out: there is nothing left to settle them in. A record
     /// whose replay completed before is dropped (`ReplayLedger`).
-    func resolveResumes(_ batch: inout Batch) throws {
+    func resolveResumes(_ batch: inout Batch) async throws {
         let stages = pipeline.stages
         // The stage each record resumes at (nil: not a record, or its stage is gone), and the
         // ledger's key for those that can resume.
@@ -478,7 +496,7 @@ extension PipelineRunner {
         for (n, e) in batch.events.enumerated() where targets[n] != nil {
             keys[n] = ReplayLedger.key(stage: e.resumeRequest!.point.stage, source: e.source, event: e.document.bytes)
         }
-        var replayed = try pipeline.replays.begin(keys.compactMap { $0 }).makeIterator()
+        var replayed = try await pipeline.replays.begin(keys.compactMap { $0 }).makeIterator()
         var kept: [Event] = []
         kept.reserveCapacity(batch.events.count)
         for (n, var event) in batch.events.enumerated() {

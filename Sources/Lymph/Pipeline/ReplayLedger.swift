@@ -32,7 +32,8 @@ final class ReplayLedger: Sendable {
 
     init(store: StateStore?, now: Double) throws(StoreError) {
         self.store = store
-        try store?.replayedPurge(before: now - Self.memory)
+        // On PostgreSQL old replays are purged when the state opens (`PostgresState.open`).
+        if store?.postgres == nil { try store?.replayedPurge(before: now - Self.memory) }
     }
 
     static func key(stage: String, source: SourcePosition, event: ArraySlice<UInt8>) -> [UInt8] {
@@ -44,8 +45,13 @@ final class ReplayLedger: Sendable {
 
     /// For each key, whether its record was already replayed (or is being replayed right now);
     /// the others are held until their events leave the pipeline.
-    func begin(_ keys: [[UInt8]]) throws(StoreError) -> [Bool] {
-        let stored = try store?.replayed(keys) ?? []
+    func begin(_ keys: [[UInt8]]) async throws(StoreError) -> [Bool] {
+        let stored: Set<[UInt8]>
+        if let postgres = store?.postgres {
+            stored = try await postgres.replayed(keys)
+        } else {
+            stored = try store?.replayed(keys) ?? []
+        }
         return state.withLock { s in
             keys.map { key in
                 if stored.contains(key) || s.completed.contains(key) || s.pending.contains(key) { return true }
@@ -74,6 +80,9 @@ final class ReplayLedger: Sendable {
         }
         if keys.isEmpty { return nil }
         let at = Timestamp.now()
+        if let postgres = store?.postgres {
+            return PendingWrite(postgres: { conn in try await postgres.replayedInsert(conn, keys: keys, at: at) })
+        }
         return PendingWrite { db in try StateStore.replayedInsert(db, keys: keys, at: at) }
     }
 

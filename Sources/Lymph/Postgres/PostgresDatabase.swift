@@ -337,6 +337,18 @@ public final class PostgresDatabase: Sendable {
     /// on the schema's name, so concurrent first starts wait for each other (as long as `conn`'s
     /// lock timeout lets them).
     static func migrate(_ conn: PostgresConnection, schema: String, logger: Logger) async throws {
+        try await migrate(conn, schema: schema, migrations: migrations, logger: logger)
+    }
+
+    /// Applies `more` (a later part's migrations, `PostgresState`'s) on a pooled connection.
+    func migrate(_ more: [(id: String, statements: [String])]) async throws(StoreError) {
+        let (schema, logger) = (schema, logger)
+        try await perform("cannot migrate schema '\(schema)'") { client in
+            try await client.withConnection { conn in try await Self.migrate(conn, schema: schema, migrations: more, logger: logger) }
+        }
+    }
+
+    static func migrate(_ conn: PostgresConnection, schema: String, migrations: [(id: String, statements: [String])], logger: Logger) async throws {
         let quoted = "\"\(schema)\""
         try await conn.withTransaction(logger: logger) { conn in
             try await conn.command("SELECT pg_advisory_xact_lock(hashtext('lymph-migrations'), hashtext(\(schema)))", logger: logger)

@@ -54,20 +54,22 @@ public final class PostgresDedup: Sendable {
     }
 
     /// In the caller's transaction on `connection`: `keys` (claimed by this process) are done,
-    /// seen at `time`. Throws `ClaimLost` when a key is no longer this process's (its lease ran
-    /// out and another took the claim): the transaction must roll back.
+    /// seen at `time`. A key with no claim (a replayed event's, resumed past this stage) or a
+    /// lapsed one is recorded done too; one another live process holds throws `ClaimLost`
+    /// (this process's lease ran out and that one took the key): the transaction must roll
+    /// back. Written again after a commit whose answer was lost, it changes nothing more.
     public func complete(_ keys: [[UInt8]], at time: Double, on connection: PostgresConnection) async throws {
         if keys.isEmpty { return }
         let buffers = Array(Set(keys)).map { ByteBuffer(bytes: $0) }
         let dedup = database.table("lymph_dedup")
-        // The rows are locked in key order first, as `claim` locks them, so two processes
-        // touching overlapping keys wait for each other instead of deadlocking.
+        // In key order, as `claim` inserts, so two processes touching overlapping keys wait for
+        // each other instead of deadlocking.
         let rows = try await connection.query(
             """
-            UPDATE \(unescaped: dedup) AS d SET holder = NULL, seen_at = \(time)
-            FROM (SELECT key FROM \(unescaped: dedup) WHERE scope = \(scope) AND key = ANY(\(buffers)::bytea[]) AND holder = \(holder.name)
-                  ORDER BY key FOR UPDATE) AS locked
-            WHERE d.scope = \(scope) AND d.key = locked.key
+            INSERT INTO \(unescaped: dedup) AS d (scope, key, seen_at, holder)
+            SELECT \(scope), k, \(time), NULL FROM unnest(\(buffers)::bytea[]) AS u(k) ORDER BY k
+            ON CONFLICT (scope, key) DO UPDATE SET holder = NULL, seen_at = excluded.seen_at
+            WHERE d.holder = \(holder.name) OR d.holder IS NULL OR \(unescaped: holder.lapsed("d.holder"))
             RETURNING 1
             """, logger: database.logger)
         var updated = 0
@@ -87,17 +89,23 @@ public final class PostgresDedup: Sendable {
     /// again when retried or replayed).
     public func release(_ keys: [[UInt8]]) async throws(StoreError) {
         if keys.isEmpty { return }
-        let buffers = keys.map { ByteBuffer(bytes: $0) }
-        let (dedup, scope, name, logger) = (database.table("lymph_dedup"), scope, holder.name, database.logger)
         try await database.perform("cannot release dedup keys") { client in
-            try await client.command(
-                """
-                DELETE FROM \(unescaped: dedup) AS d
-                USING (SELECT key FROM \(unescaped: dedup) WHERE scope = \(scope) AND key = ANY(\(buffers)::bytea[]) AND holder = \(name)
-                       ORDER BY key FOR UPDATE) AS locked
-                WHERE d.scope = \(scope) AND d.key = locked.key
-                """, logger: logger)
+            try await client.withConnection { conn in try await self.release(keys, on: conn) }
         }
+    }
+
+    /// `release`, in the caller's transaction on `connection`.
+    public func release(_ keys: [[UInt8]], on connection: PostgresConnection) async throws {
+        if keys.isEmpty { return }
+        let buffers = keys.map { ByteBuffer(bytes: $0) }
+        let (dedup, scope, name) = (database.table("lymph_dedup"), scope, holder.name)
+        try await connection.command(
+            """
+            DELETE FROM \(unescaped: dedup) AS d
+            USING (SELECT key FROM \(unescaped: dedup) WHERE scope = \(scope) AND key = ANY(\(buffers)::bytea[]) AND holder = \(name)
+                   ORDER BY key FOR UPDATE) AS locked
+            WHERE d.scope = \(scope) AND d.key = locked.key
+            """, logger: database.logger)
     }
 
     /// Forgets done keys seen before `before`; returns how many.

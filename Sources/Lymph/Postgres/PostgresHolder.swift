@@ -64,6 +64,15 @@ public final class PostgresHolder: Sendable {
         }
     }
 
+    /// Deletes the rows of leases that ran out more than `age` ago: processes that ended
+    /// without giving theirs up (killed, or a command's short visit) leave them behind.
+    func forgetLapsed(olderThan age: Duration) async throws(StoreError) {
+        let (holders, logger, seconds) = (database.table("lymph_holders"), database.logger, "\(age.components.seconds) seconds")
+        try await database.perform("cannot clean up leases") { client in
+            try await client.command("DELETE FROM \(unescaped: holders) WHERE lease_until < now() - \(seconds)::interval", logger: logger)
+        }
+    }
+
     /// SQL true when the holder named by `column` is not alive (no lease, or a lapsed one).
     func lapsed(_ column: String) -> String {
         "(\(column) IS NULL OR NOT EXISTS (SELECT 1 FROM \(database.table("lymph_holders")) h WHERE h.holder = \(column) AND h.lease_until > now()))"

@@ -179,14 +179,74 @@ public final class PostgresSpool: Sendable {
         }
     }
 
-    /// Entries waiting in every lane, and when the oldest arrived.
-    public func depth() async throws(StoreError) -> SpoolDepth {
+    /// Entries waiting in `lane`, or in every lane, and when the oldest arrived.
+    public func depth(lane: String? = nil) async throws(StoreError) -> SpoolDepth {
         let (spool, logger) = (database.table("lymph_spool"), database.logger)
         return try await database.perform("cannot count the spool") { client in
-            let rows = try await client.query("SELECT count(*), min(received_at) FROM \(unescaped: spool)", logger: logger)
+            let rows = try await client.query(
+                "SELECT count(*), min(received_at) FROM \(unescaped: spool) WHERE \(lane)::text IS NULL OR lane = \(lane)", logger: logger)
             var depth = SpoolDepth(count: 0, oldestReceivedAt: nil)
             for try await (count, oldest) in rows.decode((Int64, Double?).self) { depth = SpoolDepth(count: Int(count), oldestReceivedAt: oldest) }
             return depth
+        }
+    }
+
+    /// The newest number this instance's lane gave (0 for none).
+    public func highestSeq() async throws(StoreError) -> Int64 {
+        let (numbers, lane, logger) = (database.table("lymph_spool_numbers"), lane, database.logger)
+        return try await database.perform("cannot read the spool") { client in
+            var n: Int64 = 0
+            for try await v in try await client.query("SELECT next_seq FROM \(unescaped: numbers) WHERE lane = \(lane)", logger: logger).decode(Int64.self) {
+                n = v
+            }
+            return n
+        }
+    }
+
+    /// Moves the entries of `claim`'s lane (another instance's, taken because it died or left)
+    /// through its `drainThrough` to the end of this instance's lane, in their order, records
+    /// that lane as done through there and gives it back, all in one transaction. This
+    /// instance's worker then processes them after its own; the other lane's instance, once
+    /// back, goes on from there. Returns how many entries moved.
+    public func adopt(_ claim: Claim) async throws(StoreError) -> Int {
+        guard claim.lane != lane, let drain = claim.drainThrough else { return 0 }
+        let (lanes, numbers, spool, own, holder, logger) = (
+            database.table("lymph_spool_lanes"), database.table("lymph_spool_numbers"), database.table("lymph_spool"), lane, holder.name,
+            database.logger
+        )
+        let other = claim.lane
+        return try await database.perform("cannot take over spool lane '\(other.cutForMessage(60))'") { client in
+            try await client.withTransaction(logger: logger) { conn in
+                // Still this process's, or another took it meanwhile: then leave it.
+                var held = false
+                for try await _ in try await conn.query(
+                    "SELECT 1 FROM \(unescaped: lanes) WHERE lane = \(other) AND owner = \(holder) FOR UPDATE", logger: logger)
+                {
+                    held = true
+                }
+                guard held else { return 0 }
+                var moved: Int64 = 0
+                for try await n in try await conn.query(
+                    """
+                    WITH moved AS (DELETE FROM \(unescaped: spool) WHERE lane = \(other) AND seq <= \(drain) RETURNING seq, received_at, item),
+                    counted AS (SELECT count(*) AS n FROM moved),
+                    base AS (UPDATE \(unescaped: numbers) SET next_seq = next_seq + (SELECT n FROM counted) WHERE lane = \(own)
+                             RETURNING next_seq - (SELECT n FROM counted) AS b),
+                    inserted AS (INSERT INTO \(unescaped: spool) (lane, seq, received_at, item)
+                                 SELECT \(own), base.b + row_number() OVER (ORDER BY moved.seq), moved.received_at, moved.item FROM moved, base
+                                 RETURNING 1)
+                    SELECT count(*) FROM inserted
+                    """, logger: logger
+                ).decode(Int64.self) {
+                    moved = n
+                }
+                try await conn.command(
+                    """
+                    UPDATE \(unescaped: lanes) SET done_through = GREATEST(done_through, \(drain)), owner = NULL, drain_through = NULL
+                    WHERE lane = \(other) AND owner = \(holder)
+                    """, logger: logger)
+                return Int(moved)
+            }
         }
     }
 

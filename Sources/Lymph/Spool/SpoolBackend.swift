@@ -32,6 +32,46 @@ public protocol SpoolBackend: SpoolEntryDeleter {
 
     /// A real write that changes no entry, for `/healthz`.
     func probeWritable() throws(StoreError)
+
+    /// For the state transaction: entries through `seq` are done (their work commits in it).
+    func progressWrite(doneThrough seq: Int64) -> PendingWrite
+
+    /// Whether the state records progress in a table of its own, to be reconciled at start
+    /// (`SpoolSource.skipDone`); false when the spool shares the state's database, and done
+    /// entries go in the transaction that commits their work.
+    var keepsProgressApart: Bool { get }
+}
+
+extension SpoolBackend {
+    /// The SQLite state file's row (`lymph_spool_progress`).
+    public func progressWrite(doneThrough seq: Int64) -> PendingWrite {
+        PendingWrite { db in try StateStore.recordSpoolProgress(db, doneThrough: seq) }
+    }
+
+    /// A spool file beside the state file: yes.
+    public var keepsProgressApart: Bool { true }
+}
+
+/// Any backend, as one type: `lymph serve` picks the backend when it starts.
+public struct AnySpoolBackend: SpoolBackend {
+    public let base: any SpoolBackend
+
+    public init(_ base: any SpoolBackend) { self.base = base }
+
+    public func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64] {
+        try base.append(items, receivedAt: receivedAt, deleteThrough: deleteThrough)
+    }
+    public func fetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
+        try base.fetch(after: seq, limit: limit, maxBytes: maxBytes)
+    }
+    @discardableResult
+    public func delete(through seq: Int64) throws(StoreError) -> Int { try base.delete(through: seq) }
+    public func highestSeq() throws(StoreError) -> Int64 { try base.highestSeq() }
+    public func depth() throws(StoreError) -> SpoolDepth { try base.depth() }
+    public func probeWritable() throws(StoreError) { try base.probeWritable() }
+    public func progressWrite(doneThrough seq: Int64) -> PendingWrite { base.progressWrite(doneThrough: seq) }
+    public var keepsProgressApart: Bool { base.keepsProgressApart }
+    public func deleteEntries(through seq: Int64) throws { try base.deleteEntries(through: seq) }
 }
 
 /// Removes spool entries whose work is committed: the worker's source calls it after each

@@ -139,6 +139,8 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     /// the first batch, and before anything else writes the spool.
     @discardableResult
     public func skipDone(recordedIn state: StateStore) throws -> SpoolDoneEntries {
+        // A spool in the state's own database deletes done entries with their work.
+        guard backend.keepsProgressApart else { return .skipped(0) }
         guard let done = try state.spoolDoneThrough(), done > 0 else { return .skipped(0) }
         guard done <= (try backend.highestSeq()) else {
             try state.clearSpoolProgress()
@@ -157,7 +159,7 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
         let through = finishedThrough
         writingThrough = (through, finishedCount)
         finishedCount = 0
-        return PendingWrite { db in try StateStore.recordSpoolProgress(db, doneThrough: through) }
+        return backend.progressWrite(doneThrough: through)
     }
 
     /// After the state file committed: the entries whose work is now remembered can go.

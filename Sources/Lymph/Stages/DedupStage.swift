@@ -34,6 +34,9 @@ public final class DedupStage: Stage {
         case store(StateStore)
         /// Keys live in memory for this run only.
         case memory
+        /// Keys live in PostgreSQL, one key space for every instance: a key is claimed there
+        /// when its event is first seen, so two instances never both process it.
+        case postgres(PostgresDedup)
     }
 
     /// Keys remembered in memory when `backing` is `.memory`, with when; older than `window`
@@ -43,6 +46,11 @@ public final class DedupStage: Stage {
     /// `taken`: a transaction took `writing` (without a store nothing is taken, and what waits is
     /// done at once); while it is in flight, later keys wait for the next one.
     private let unflushed = Mutex<(waiting: [[UInt8]], writing: [[UInt8]], taken: Bool)>(([], [], false))
+    /// PostgreSQL: claims of dead-lettered events, released in the next transaction (and
+    /// those being released in it); a retry of the event before then takes its claim back.
+    private let releases = Mutex<(waiting: Set<KeyBytes>, writing: [[UInt8]])>(([], []))
+    /// PostgreSQL: old keys are purged once, before the first claim.
+    private let purged = Mutex<Bool>(false)
 
     /// A stage whose keys are filed under `scope`; with a store, keys older than `window` at `now`
     /// are purged first.
@@ -58,6 +66,8 @@ public final class DedupStage: Stage {
             try store.dedupPurge(scope: scopeID, before: now - window)
             filter = try store.dedupFilter(scope: scopeID)
         } else {
+            // PostgreSQL: every instance's keys are in one table; no filter in front of it (it
+            // would miss the other instances' keys).
             scopeID = 0
             filter = nil
         }
@@ -107,6 +117,17 @@ public final class DedupStage: Stage {
         case .memory:
             let since = context.now - window
             seen = memorySeen.withLock { seen in keys.map { (seen[KeyBytes($0)] ?? -.infinity) >= since } }
+        case .postgres(let shared):
+            if !purged.withLock({ $0 }) {
+                try await shared.purge(before: context.now - window)
+                purged.withLock { $0 = true }
+            }
+            let won = try await shared.claim(keys, since: context.now - window)
+            // A key this process claimed for an event that went to the dead letters is still its
+            // own until the release commits: a retry of that event takes it back.
+            seen = releases.withLock { r in
+                zip(keys, won).map { key, won in won ? false : r.waiting.remove(KeyBytes(key)) == nil }
+            }
         }
         pending.withLock { pending in
             for (n, i) in positions.enumerated() {
@@ -147,6 +168,7 @@ public final class DedupStage: Stage {
         let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !failed.isEmpty {
             pending.withLock { pending in for k in failed { pending.remove(KeyBytes(k)) } }
+            if case .postgres = backing { releases.withLock { r in for k in failed { r.waiting.insert(KeyBytes(k)) } } }
         }
         let done = batch.completed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !done.isEmpty { unflushed.withLock { $0.waiting.append(contentsOf: done) } }
@@ -161,6 +183,19 @@ public final class DedupStage: Stage {
             u.taken = true
             return u.writing
         }
+        if case .postgres(let shared) = backing {
+            let released = releases.withLock { r in
+                r.writing = r.waiting.map(\.bytes)
+                r.waiting = []
+                return r.writing
+            }
+            if keys.isEmpty && released.isEmpty { return nil }
+            let at = Timestamp.now()
+            return PendingWrite(postgres: { conn in
+                try await shared.complete(keys, at: at, on: conn)
+                try await shared.release(released, on: conn)
+            })
+        }
         guard case .store = backing, !keys.isEmpty else { return nil }
         // Before the commit: a key in the filter but not (yet) in the store costs a lookup,
         // one in the store but not in the filter would be a duplicate let through.
@@ -171,6 +206,11 @@ public final class DedupStage: Stage {
 
     /// Keeps the keys of the rolled-back transaction for the next one.
     public func pendingNotWritten() {
+        releases.withLock { r in
+            // Released keys a retry took back meanwhile stay claimed; the others wait again.
+            for k in r.writing { r.waiting.insert(KeyBytes(k)) }
+            r.writing = []
+        }
         unflushed.withLock { u in
             u.waiting = u.writing + u.waiting
             u.writing = []
@@ -180,6 +220,7 @@ public final class DedupStage: Stage {
 
     /// Remembers the written keys (in memory with `.memory` backing) and releases their claims.
     public func pendingWritten() {
+        releases.withLock { $0.writing = [] }
         let keys = unflushed.withLock { u in
             // Without a store nothing was taken: everything waiting is done now. With one, only
             // what the transaction took: what came since waits for the next.

@@ -77,7 +77,7 @@ public struct ScheduleMaintenanceStage: Stage {
             }
         }
         // One read transaction for the whole batch: per-event transactions cost more than the lookups.
-        let changes = try book.apply(requests)
+        let changes = try await book.record(requests)
         for (n, i) in positions.enumerated() {
             switch changes[n] {
             case .opened(let t), .merged(let t, changed: true):

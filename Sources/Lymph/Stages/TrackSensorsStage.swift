@@ -48,15 +48,30 @@ public final class TrackSensorsStage: Stage {
     /// Records the status of each `sensor.status_changed` event (dropping stale ones), then, with
     /// `offlineTicket`, opens tickets for sensors down too long by the newest event time seen.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
-        // One read transaction for the batch.
-        let outcomes = try store.read { db in try events.map { try self.track($0, db: db) } }
+        let outcomes: [StageOutcome]
+        if let postgres = store.postgres {
+            // The batch's sensors in one round trip.
+            let ids = events.filter { $0.typeBytes.elementsEqual(Self.type) }.compactMap { $0.value(at: sensorPath)?.string }
+            let stored = try await postgres.sensors(ids: Array(Set(ids)))
+            outcomes = try events.map { try self.track($0) { stored[$0] } }
+        } else {
+            // One read transaction for the batch.
+            outcomes = try store.read { db in
+                try events.map { event in
+                    try self.track(event) { id in
+                        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [id]).map(Sensor.init(row:))
+                    }
+                }
+            }
+        }
         if offlineTicket != nil {
-            try judge(at: state.withLock { $0.clock })
+            try await judge(at: state.withLock { $0.clock })
         }
         return outcomes
     }
 
-    func track(_ event: Event, db: Database) throws -> StageOutcome {
+    /// One event, with the stored state of a sensor read through `stored`.
+    func track(_ event: Event, stored: (String) throws -> Sensor?) throws -> StageOutcome {
         do {
             guard event.typeBytes.elementsEqual(Self.type) else { return .pass }
             guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
@@ -68,10 +83,7 @@ public final class TrackSensorsStage: Stage {
             let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
             let eventID = event.id
             var known = state.withLock { $0.changed[sensorID] }
-            if known == nil {
-                known = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [sensorID]).map(
-                    Sensor.init(row:))
-            }
+            if known == nil { known = try stored(sensorID) }
             if let k = known {
                 if created < k.lastEventAt { return .drop(.stale) }
                 if k.lastEventID == eventID { return .pass }  // applied before (a replay): nothing changes
@@ -89,14 +101,19 @@ public final class TrackSensorsStage: Stage {
     }
 
     /// Opens (or merges into) an "Inspect sensor" ticket for each sensor down longer than allowed.
-    func judge(at clock: Double) throws {
+    func judge(at clock: Double) async throws {
         guard let limit = offlineTicket, clock > 0 else { return }
         let recent = state.withLock { Array($0.changed.values) }
-        let stored = try store.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM lymph_sensors WHERE status IN ('offline', 'error') AND since <= ?",
-                arguments: [clock - limit]
-            ).map(Sensor.init(row:))
+        let stored: [Sensor]
+        if let postgres = store.postgres {
+            stored = try await postgres.sensors(status: nil, downSince: clock - limit)
+        } else {
+            stored = try store.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM lymph_sensors WHERE status IN ('offline', 'error') AND since <= ?",
+                    arguments: [clock - limit]
+                ).map(Sensor.init(row:))
+            }
         }
         var byID: [String: Sensor] = [:]
         for s in stored { byID[s.sensorID] = s }
@@ -116,13 +133,13 @@ public final class TrackSensorsStage: Stage {
                     priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
                     sourceEventID: sensor.lastEventID, at: clock))
         }
-        _ = try book.apply(requests)
+        _ = try await book.record(requests)
     }
 
     /// Opens tickets for sensors down too long by the clock (the wall clock, or a test's), at the
     /// end of the run.
     public func finish() async throws {
-        try judge(at: clock())
+        try await judge(at: clock())
     }
 
     /// Takes the changed statuses and the book's changes, for the runner's transaction (where a
@@ -134,6 +151,12 @@ public final class TrackSensorsStage: Stage {
         }
         let tickets = book.takePending()
         if sensors.isEmpty && tickets == nil { return nil }
+        if let postgres = store.postgres {
+            return PendingWrite(postgres: { conn in
+                try await postgres.writeSensors(sensors, on: conn)
+                try await tickets?.write(conn)
+            })
+        }
         return PendingWrite { db in
             let upsert = try db.cachedStatement(
                 sql: """

@@ -10,7 +10,8 @@ extension StateStore {
 
     /// Tickets by due date, then creation; `status` nil means all.
     public func tickets(status: Ticket.Status?, equipment: String?) throws(StoreError) -> [Ticket] {
-        try read { db in
+        if let postgres { return try Self.storeErrors(location) { try postgres.blocking { try await postgres.tickets(status: status, equipment: equipment) } } }
+        return try read { db in
             var sql = "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE 1 = 1"
             var args: [any DatabaseValueConvertible] = []
             if let status { sql += " AND status = ?"; args.append(status.rawValue) }
@@ -22,7 +23,10 @@ extension StateStore {
 
     /// The ticket `id` (`mt_...`), open or closed, or nil when there is none.
     public func ticket(id: String) throws(StoreError) -> Ticket? {
-        try read { db in
+        if let postgres {
+            return try Self.storeErrors(location) { try postgres.blocking { try await postgres.tickets(status: nil, equipment: nil, id: id).first } }
+        }
+        return try read { db in
             try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(TicketBook.ticket(from:))
         }
     }
@@ -30,7 +34,10 @@ extension StateStore {
     /// Marks a ticket done (or cancelled); returns it, or nil when there is no such ticket.
     /// A closed ticket frees its job: the next request for it opens a new ticket.
     public func closeTicket(id: String, cancel: Bool, note: String?, at time: Double) throws(StoreError) -> Ticket? {
-        try write { db in
+        if let postgres {
+            return try Self.storeErrors(location) { try postgres.blocking { try await postgres.closeTicket(id: id, cancel: cancel, note: note, at: time) } }
+        }
+        return try write { db in
             try db.execute(
                 sql: "UPDATE lymph_tickets SET status = ?, note = COALESCE(?, note), updated_at = ? WHERE ticket_id = ? AND status = 'open'",
                 arguments: [cancel ? "cancelled" : "done", note, time, id])
@@ -41,12 +48,26 @@ extension StateStore {
 
     /// Every sensor's last known state, by sensor id; with `status`, only the sensors in it.
     public func sensors(status: String?) throws(StoreError) -> [Sensor] {
-        try read { db in
+        if let postgres { return try Self.storeErrors(location) { try postgres.blocking { try await postgres.sensors(status: status, downSince: nil) } } }
+        return try read { db in
             var sql = "SELECT * FROM lymph_sensors"
             var args: [any DatabaseValueConvertible] = []
             if let status { sql += " WHERE status = ?"; args.append(status) }
             sql += " ORDER BY sensor_id"
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(Sensor.init(row:))
+        }
+    }
+}
+
+extension StateStore {
+    /// `body`'s failure as a `StoreError` (a PostgreSQL call's is one already).
+    static func storeErrors<T>(_ location: String, _ body: () throws -> T) throws(StoreError) -> T {
+        do {
+            return try body()
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError(location: location, message: "\(error)")
         }
     }
 }

@@ -37,6 +37,29 @@ extension StateStore {
         }
     }
 
+    /// The row for `realPath` in this store (this instance's, on PostgreSQL), if any.
+    func outputFileRecord(realPath: String) throws(StoreError) -> OutputFileRecord? {
+        guard let postgres else { return try outputFile(realPath: realPath) }
+        return try Self.storeErrors(location) { try postgres.blocking { try await postgres.outputFile(realPath: realPath) } }
+    }
+
+    /// Inserts or replaces the rows of `records`, in one transaction of their own.
+    func recordOutputFiles(_ records: [OutputFileRecord], at now: Double) throws(StoreError) {
+        guard let postgres else {
+            try write { db in for record in records { try Self.recordOutputFile(db, record, at: now) } }
+            return
+        }
+        try Self.storeErrors(location) {
+            try postgres.blocking {
+                try await postgres.database.perform("cannot record output files") { client in
+                    try await client.withTransaction(logger: postgres.database.logger) { conn in
+                        try await postgres.recordOutputFiles(records, at: now, on: conn)
+                    }
+                }
+            }
+        }
+    }
+
     /// Inserts or replaces `record`'s row (inside the caller's transaction).
     static func recordOutputFile(_ db: Database, _ record: OutputFileRecord, at now: Double) throws {
         try db.cachedStatement(

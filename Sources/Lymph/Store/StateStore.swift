@@ -35,9 +35,28 @@ public final class StateStore: Sendable {
         }
     }
 
-    private init(location: String, queue: any DatabaseWriter) {
+    private init(location: String, queue: any DatabaseWriter, postgres: PostgresState? = nil) {
         self.location = location
         self.queue = queue
+        self.postgres = postgres
+    }
+
+    /// With `state: {postgres: ...}`: the state is there, and this store's SQLite side is never
+    /// used (its reads and writes throw, so a part not made for PostgreSQL fails loudly instead of
+    /// keeping state nowhere).
+    public let postgres: PostgresState?
+
+    /// A store over a PostgreSQL state.
+    public static func postgres(_ state: PostgresState) throws(StoreError) -> StateStore {
+        do {
+            return StateStore(location: state.location, queue: try DatabaseQueue(), postgres: state)
+        } catch {
+            throw StoreError(location: state.location, message: "\(error)")
+        }
+    }
+
+    private func refuseOnPostgres() throws(StoreError) {
+        if postgres != nil { throw StoreError(location: location, message: "this operation is not available on a PostgreSQL state") }
     }
 
     static var migrator: DatabaseMigrator {
@@ -149,6 +168,7 @@ public final class StateStore: Sendable {
 
     /// Runs `body` in one write transaction; everything in it commits together or not at all.
     public func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        try refuseOnPostgres()
         do {
             return try queue.write(body)
         } catch {
@@ -159,6 +179,7 @@ public final class StateStore: Sendable {
     /// Several statements' read in one deferred transaction (one snapshot, one read lock),
     /// without `read`'s read-only mode switch. `body` must not write.
     func readInDeferredTransaction<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        try refuseOnPostgres()
         do {
             return try queue.unsafeRead { db in
                 var result: T?
@@ -175,6 +196,7 @@ public final class StateStore: Sendable {
 
     /// Runs `body` in a read-only transaction: one consistent snapshot, whatever commits meanwhile.
     public func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        try refuseOnPostgres()
         do {
             return try queue.read(body)
         } catch {

@@ -53,7 +53,7 @@ extension Spool: Service {
     }
 }
 
-extension Spool where Backend == SQLiteSpoolStore {
+extension Spool where Backend == AnySpoolBackend {
     /// The spool file beside `state`'s file, locked for this process, with two connections:
     /// the writer's (`synchronous = FULL`, checkpointing its own log) and the worker's.
     /// Entries `state` records as done are deleted first (before the writer takes appends).
@@ -65,8 +65,9 @@ extension Spool where Backend == SQLiteSpoolStore {
         let path = SQLiteSpoolStore.path(forState: state.location)
         // The spool is a store file too: nothing else may open it as its state.
         let lock = try StoreLock.acquire(forState: path)
-        let backend = try SQLiteSpoolStore.open(path: path, durability: .full)
-        let reader = try SQLiteSpoolStore.open(path: path)
+        let file = try SQLiteSpoolStore.open(path: path, durability: .full)
+        let backend = AnySpoolBackend(file)
+        let reader = AnySpoolBackend(try SQLiteSpoolStore.open(path: path))
         let doorbell = Doorbell()
         let handoff = SpoolHandoff()
         let writer = SpoolWriter(
@@ -91,11 +92,40 @@ extension Spool where Backend == SQLiteSpoolStore {
                 )
             }
             initialDepth = try backend.depth().count
-            try backend.checkpointEvery(pages: 256)
+            try file.checkpointEvery(pages: 256)
         } catch {
             writer.close()
             throw error
         }
         return Spool(backend: backend, writer: writer, source: source, initialDepth: initialDepth, lock: lock)
+    }
+}
+
+extension Spool where Backend == AnySpoolBackend {
+    /// This instance's lane of the spool in `postgres` (`PostgresSpoolBackend`), shared with
+    /// the other instances on that database; `keeper` takes over the lanes of instances that
+    /// die. Nothing needs skipping at start: done entries go with their work's commit.
+    static func open(
+        postgres: PostgresState, keeper: PostgresLaneKeeper, maxItemBytes: Int, handoffSignaturesChecked: Bool, metrics: ServeMetrics,
+        deadline: Duration
+    ) throws -> Spool {
+        let spool = keeper.spool
+        let backend = AnySpoolBackend(PostgresSpoolBackend(spool: spool, state: postgres))
+        let handoff = SpoolHandoff()
+        let writer = SpoolWriter(
+            backend: backend, doorbell: keeper.doorbell, handoff: handoff, deadline: deadline,
+            onCommit: { metrics.spoolCommits.increment() },
+            onTimeout: { metrics.spoolTimeouts.increment(by: Int64($0)) })
+        let source = SpoolSource(
+            backend: backend, deleter: backend, handoff: handoff, handoffSignaturesChecked: handoffSignaturesChecked,
+            doorbell: keeper.doorbell, maxItemBytes: maxItemBytes)
+        let initialDepth: Int
+        do {
+            initialDepth = try backend.depth().count
+        } catch {
+            writer.close()
+            throw error
+        }
+        return Spool(backend: backend, writer: writer, source: source, initialDepth: initialDepth, lock: nil)
     }
 }

@@ -54,11 +54,15 @@ public struct DedupSpec: StageSpec {
     /// has one, else under its key path: a default name would move when stages are inserted before
     /// it.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
-        let backing: DedupStage.Backing
-        if !inMemory, let store = env.store { backing = .store(store) } else { backing = .memory }
         // The scope names this stage's keys in the store. A default name would change when
         // stages are inserted before it, silently forgetting every key, so use the key path.
         let scope = env.hasExplicitName ? env.stageName : "dedup:\(key)"
+        let backing: DedupStage.Backing
+        if !inMemory, let store = env.store {
+            backing = store.postgres.map { .postgres(PostgresDedup(holder: $0.holder, scope: scope)) } ?? .store(store)
+        } else {
+            backing = .memory
+        }
         return try DedupStage(key: key, window: window, scope: scope, stageIndex: env.stageIndex, backing: backing, now: env.now)
     }
 

@@ -1,0 +1,87 @@
+import Logging
+import Lymph
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps this instance's lane of the PostgreSQL spool, and takes over the lanes of instances
+/// that died (their lease ran out) or left with entries in them: every quarter of the lease it
+/// claims lanes (`PostgresSpool.claimLanes`, which renews the lease) and moves a taken lane's
+/// entries to the end of this one (`PostgresSpool.adopt`), then wakes the worker.
+///
+/// The worker starts only once this process holds its own lane (`waitForOwnLane`): after a
+/// `kill -9`, the old process's lease has to run out first, and its commits are refused from
+/// then on.
+public final class PostgresLaneKeeper: Service, Sendable {
+    public let spool: PostgresSpool
+    let doorbell = Doorbell()
+    let logger: Logger
+    let every: Duration
+    private let ownLane = Atomic<Bool>(false)
+    private let failure = Mutex<String?>(nil)
+    /// Entries moved here from other instances' lanes.
+    public let adopted = Atomic<Int>(0)
+
+    public init(spool: PostgresSpool, logger: Logger) {
+        self.spool = spool
+        self.logger = logger
+        every = spool.holder.lease / 4
+    }
+
+    /// Claims lanes once, moving taken ones' entries here; true when this process holds its own.
+    @discardableResult
+    func claimOnce() async -> Bool {
+        do {
+            let claims = try await spool.claimLanes()
+            var own = false
+            for claim in claims {
+                if claim.lane == spool.lane {
+                    own = true
+                    continue
+                }
+                let moved = try await spool.adopt(claim)
+                if moved > 0 {
+                    adopted.add(moved, ordering: .relaxed)
+                    logger.notice(
+                        "took over \(moved) spooled webhooks of instance '\(claim.lane)' (its lease ran out or it left them): they are processed here",
+                        metadata: ["lane": "\(claim.lane)"])
+                    doorbell.ring()
+                }
+            }
+            ownLane.store(own, ordering: .relaxed)
+            failure.withLock { $0 = nil }
+            return own
+        } catch {
+            failure.withLock { $0 = "\(error)" }
+            logger.error("cannot claim spool lanes: \(error)")
+            return false
+        }
+    }
+
+    /// Waits until this process holds its own lane (at most the old holder's lease, after a crash).
+    func waitForOwnLane() async throws {
+        var said = false
+        while !(await claimOnce()) {
+            if !said {
+                logger.notice("waiting for this instance's spool lane: a previous process of instance '\(spool.lane)' held it, and its lease has to run out")
+                said = true
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Why the lanes cannot be kept, or nil (for `/healthz`).
+    var problem: String? {
+        if let f = failure.withLock({ $0 }) { return "cannot claim spool lanes: \(f)" }
+        return nil
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.every)
+                if Task.isCancelled { return }
+                await self.claimOnce()
+            }
+        }
+    }
+}
