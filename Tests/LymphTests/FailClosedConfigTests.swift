@@ -131,7 +131,7 @@ struct FailClosedConfigTests {
     @Test(
         "top-level values that would lose state or mix outputs are errors",
         arguments: [
-            ("state: \"\"\n", "p.yaml:1:8: state must be a file path or 'memory'"),
+            ("state: \"\"\n", "p.yaml:1:8: state must be a file path, 'memory', or {postgres: env:NAME}"),
             ("output: \"\"\n", "p.yaml:1:9: output must be '-' (stdout), a file path, or 'none'"),
             (
                 "output: out.ndjson\ndead_letter: ./out.ndjson\n",

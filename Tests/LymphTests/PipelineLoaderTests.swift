@@ -48,6 +48,31 @@ struct PipelineLoaderTests {
         #expect(s.name == "x" && s.statePath == nil && s.output == nil)
     }
 
+    @Test("state in PostgreSQL: a secret reference to the URL, a schema, a lease; a URL written in the file is refused unquoted")
+    func postgresState() throws {
+        let (spec, d) = PipelineLoader.parse(
+            yaml: "state:\n  postgres: env:LYMPH_DATABASE_URL\n  schema: shared_1\n  lease: 30s\nstages: [parse, dedup]\n", file: "p.yaml")
+        #expect(d.items.isEmpty, "\(d.items)")
+        let s = try #require(spec)
+        #expect(s.postgres == PostgresStateSpec(url: .environment("LYMPH_DATABASE_URL"), schema: "shared_1", lease: 30))
+        #expect(s.statePath == nil)
+        #expect(
+            try #require(PipelineLoader.parse(yaml: "state: {postgres: file:/run/db-url}\nstages: [parse]\n", file: "p.yaml").0).postgres?.schema == "lymph")
+        let inline = diagnostics("state:\n  postgres: postgres://u:hunter2@db/x\nstages: [parse]\n")
+        #expect(inline.count == 1 && inline[0].hasPrefix("p.yaml:2:13: postgres must be a reference, env:NAME or file:PATH"))
+        #expect(!inline.joined().contains("hunter2"))
+        #expect(
+            diagnostics("state:\n  schema: x\nstages: [parse]\n") == [
+                "p.yaml:2:3: state as a mapping needs 'postgres: env:NAME' (or file:PATH): where the database URL is read from"
+            ])
+        #expect(
+            diagnostics("state:\n  postgres: env:U\n  schema: Lymph\nstages: [parse]\n") == [
+                "p.yaml:3:11: schema must be a plain lower-case name (letters a-z, digits and '_', at most 63, not starting with a digit)"
+            ])
+        #expect(diagnostics("state:\n  postgres: env:U\n  lease: 1s\nstages: [parse]\n") == ["p.yaml:3:10: lease must be between 2s and 10m"])
+        #expect(diagnostics("state:\n  postgres: env:U\n  pool: 3\nstages: [parse]\n").count == 1)
+    }
+
     @Test("the serve section: limits, idle_timeout, and their bounds")
     func serveSection() throws {
         let (spec, d) = PipelineLoader.parse(yaml: "serve:\n  max_body: 64KiB\n  max_connections: 10\n  idle_timeout: 2m\nstages: [parse]\n", file: "p.yaml")

@@ -44,10 +44,12 @@ import Testing
         defer { db.close() }
         let a = PostgresDedup(holder: try await Self.holder(db, "a"), scope: "dedup")
         let b = PostgresDedup(holder: try await Self.holder(db, "b"), scope: "dedup")
-        // A repeat within one batch, and the same key again while its event is in flight.
+        // A repeat within one batch, and the same key again while its event is in flight: another
+        // process's claim loses; this process's own counts as held (a claim whose answer was lost
+        // is taken again; the dedup stage's in-memory set catches its own events in flight).
         #expect(try await a.claim(Self.keys(["k1", "k2", "k1"]), since: 0) == [true, true, false])
-        #expect(try await a.claim(Self.keys(["k1"]), since: 0) == [false])
         #expect(try await b.claim(Self.keys(["k1"]), since: 0) == [false])
+        #expect(try await a.claim(Self.keys(["k1"]), since: 0) == [true])
         try await a.complete(Self.keys(["k1", "k2"]), at: 100)
         // Done: a duplicate within the window (seen at or after `since`)...
         #expect(try await b.claim(Self.keys(["k1"]), since: 100) == [false])
@@ -103,6 +105,7 @@ import Testing
         try await a.complete(Self.keys(["old"]), at: 10)
         try await a.complete(Self.keys(["new"]), at: 20)
         #expect(try await a.purge(before: 15) == 1)
-        #expect(try await a.claim(Self.keys(["old", "new", "inflight"]), since: 0) == [true, false, false])
+        let b = PostgresDedup(holder: try await Self.holder(db, "b"), scope: "dedup")
+        #expect(try await b.claim(Self.keys(["old", "new", "inflight"]), since: 0) == [true, false, false])
     }
 }

@@ -218,6 +218,24 @@ public struct PipelineRunner: Sendable {
         source.pendingWritten()
     }
 
+    /// `stage.process`, tried again while the database it reads cannot be reached and the run
+    /// may wait (`lymph serve`): its reads change nothing they cannot do again.
+    func processWaitingOutOutages(_ stage: any Stage, _ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        var attempt = 0
+        while true {
+            do {
+                let outcomes = try await stage.process(events, context: context)
+                if attempt > 0 { pipeline.diskFull?.cleared() }
+                return outcomes
+            } catch let error as StoreError {
+                guard error.isUnavailable, let wait = pipeline.diskFull, wait.pause("\(error); waiting for the database", attempt: attempt) else {
+                    throw error
+                }
+                attempt += 1
+            }
+        }
+    }
+
     /// The transaction rolled back: every participant keeps what it took for the next one.
     func notWritten(source: some ItemSource) {
         for s in pipeline.stages { s.stage.pendingNotWritten() }
@@ -375,7 +393,7 @@ public struct PipelineRunner: Sendable {
         if selected.isEmpty { return }
         let context = StageContext(pipeline: pipeline.spec.name, stageName: running.name, stageIndex: statsIndex, now: now)
         let stageStart = ContinuousClock.now
-        let outcomes = try await running.stage.process(selected, context: context)
+        let outcomes = try await processWaitingOutOutages(running.stage, selected, context: context)
         batch.stageSeconds[statsIndex] += Self.seconds(ContinuousClock.now - stageStart)
         guard outcomes.count == selected.count else {
             throw StageContractError(stage: running.name, message: "returned \(outcomes.count) outcomes for \(selected.count) events")

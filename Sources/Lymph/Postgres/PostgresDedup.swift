@@ -25,9 +25,11 @@ public final class PostgresDedup: Sendable {
         self.scope = scope
     }
 
-    /// For each of `keys`, whether this process now holds it (its event is new: process it).
-    /// False for a key done at or after `since`, claimed by a live process (this one included),
-    /// or given earlier in the same list.
+    /// For each of `keys`, whether this process now holds it (its event is new to it). False
+    /// for a key done at or after `since`, claimed by another live process, or given earlier in
+    /// the same list. A key this process holds already counts as held: the caller tells its own
+    /// events in flight from a claim whose answer it never heard (the statement ran, the
+    /// connection died before it answered), which it takes again.
     public func claim(_ keys: [[UInt8]], since: Double) async throws(StoreError) -> [Bool] {
         if keys.isEmpty { return [] }
         let buffers = keys.map { ByteBuffer(bytes: $0) }
@@ -42,7 +44,8 @@ public final class PostgresDedup: Sendable {
                 SELECT \(scope), k, \(name) FROM (SELECT DISTINCT k FROM unnest(\(buffers)::bytea[]) AS u(k)) AS input ORDER BY k
                 ON CONFLICT (scope, key) DO UPDATE SET holder = excluded.holder, seen_at = NULL
                 WHERE (d.holder IS NULL AND d.seen_at < \(since))
-                   OR (d.holder IS NOT NULL AND d.holder <> excluded.holder AND \(unescaped: lapsed))
+                   OR d.holder = excluded.holder
+                   OR (d.holder IS NOT NULL AND \(unescaped: lapsed))
                 RETURNING key
                 """, logger: logger)
             var won: Set<[UInt8]> = []

@@ -50,9 +50,11 @@ public final class PostgresHolder: Sendable {
             return n > 0
         }
         guard held else {
-            throw StoreError(
+            var error = StoreError(
                 location: database.location.description,
                 message: "this process's lease ran out before it was renewed: other instances may have taken its work, so it must start again")
+            error.isLeaseLost = true
+            throw error
         }
     }
 

@@ -31,10 +31,16 @@ public struct PostgresSpoolBackend: SpoolBackend {
         return try call { try await spool.append(items, receivedAt: receivedAt) }
     }
 
+    /// Nothing while the database cannot be reached: the worker waits and asks again (the
+    /// entries are safe there; `/healthz` reports the outage).
     public func fetch(after seq: Int64, limit: Int, maxBytes: Int) throws(StoreError) -> [SpoolEntry] {
         let spool = spool
-        return try call { try await spool.fetch(lane: spool.lane, after: seq, limit: limit, maxBytes: maxBytes) }
-            .map { SpoolEntry(seq: $0.seq, receivedAt: $0.receivedAt, item: $0.item) }
+        do {
+            return try call { try await spool.fetch(lane: spool.lane, after: seq, limit: limit, maxBytes: maxBytes) }
+                .map { SpoolEntry(seq: $0.seq, receivedAt: $0.receivedAt, item: $0.item) }
+        } catch  where error.isUnavailable {
+            return []
+        }
     }
 
     /// Nothing to do: entries go in the state transaction (`progressWrite`).

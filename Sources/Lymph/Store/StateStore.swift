@@ -217,6 +217,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// A database server cannot be reached now (PostgreSQL down, restarting or out of
     /// connections): worth waiting out in a server, like a full disk.
     public var isUnavailable = false
+    /// This process's lease on a shared database ran out: others may have taken its work, and
+    /// it must start again as a new process.
+    public var isLeaseLost = false
     /// `store 'PATH': message`.
     public var description: String { "store '\(location)': \(message)" }
 

@@ -55,6 +55,7 @@ public enum PipelineTestRun {
         let items = try inputs(test, in: file)
         var spec = file.spec
         spec.statePath = nil
+        spec.postgres = nil
         spec.output = "(output)"
         spec.deadLetter = "(dead letters)"
         var logKeys: [String: String] = [:]

@@ -30,6 +30,11 @@ public final class PostgresLaneKeeper: Service, Sendable {
     /// Claims lanes once, moving taken ones' entries here; true when this process holds its own.
     @discardableResult
     func claimOnce() async -> Bool {
+        (try? await claimOrLose()) ?? false
+    }
+
+    /// `claimOnce`, throwing when this process's lease is lost for good.
+    func claimOrLose() async throws -> Bool {
         do {
             let claims = try await spool.claimLanes()
             var own = false
@@ -50,6 +55,9 @@ public final class PostgresLaneKeeper: Service, Sendable {
             ownLane.store(own, ordering: .relaxed)
             failure.withLock { $0 = nil }
             return own
+        } catch  where error.isLeaseLost {
+            failure.withLock { $0 = "\(error)" }
+            throw error
         } catch {
             failure.withLock { $0 = "\(error)" }
             logger.error("cannot claim spool lanes: \(error)")
@@ -75,12 +83,15 @@ public final class PostgresLaneKeeper: Service, Sendable {
         return nil
     }
 
+    /// Claims every quarter of the lease until shutdown. A lease lost for good (PostgreSQL out
+    /// of reach for longer than it) ends the server (exit 3): others may have taken this
+    /// process's work, and only a new process may take part again.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
+        try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.every)
                 if Task.isCancelled { return }
-                await self.claimOnce()
+                _ = try await self.claimOrLose()
             }
         }
     }

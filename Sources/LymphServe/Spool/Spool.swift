@@ -21,7 +21,14 @@ final class Spool<Backend: SpoolBackend>: Sendable {
     /// The spool file's lock (one process per spool), held as long as the spool.
     private let lock: StoreLock?
 
-    init(backend: Backend, writer: SpoolWriter, source: SpoolSource<Backend>, initialDepth: Int, lock: StoreLock?) {
+    /// Entries moved into this spool from other instances' lanes (PostgreSQL), counted into the depth.
+    let adopted: (@Sendable () -> Int)?
+
+    init(
+        backend: Backend, writer: SpoolWriter, source: SpoolSource<Backend>, initialDepth: Int, lock: StoreLock?,
+        adopted: (@Sendable () -> Int)? = nil
+    ) {
+        self.adopted = adopted
         self.backend = backend
         self.writer = writer
         self.source = source
@@ -31,7 +38,7 @@ final class Spool<Backend: SpoolBackend>: Sendable {
 
     /// Entries accepted and not yet committed as done. Counted, not queried: every request reads it.
     var depth: Int {
-        initialDepth + writer.appended.load(ordering: .relaxed) - source.deleted.load(ordering: .relaxed)
+        initialDepth + writer.appended.load(ordering: .relaxed) + (adopted?() ?? 0) - source.deleted.load(ordering: .relaxed)
     }
 
     /// Commits what the writer has queued and stops it.
@@ -126,6 +133,8 @@ extension Spool where Backend == AnySpoolBackend {
             writer.close()
             throw error
         }
-        return Spool(backend: backend, writer: writer, source: source, initialDepth: initialDepth, lock: nil)
+        return Spool(
+            backend: backend, writer: writer, source: source, initialDepth: initialDepth, lock: nil,
+            adopted: { keeper.adopted.load(ordering: .relaxed) })
     }
 }
