@@ -8,7 +8,9 @@ struct SpoolCommand: AsyncParsableCommand {
         abstract: "Show what lymph serve's spool holds: depth, bytes, the oldest entry, pending and done.",
         discussion: """
             Read-only, and safe while lymph serve runs: both SQLite files are opened read-only and no \
-            lock is taken. pending: not yet committed by the worker; done: committed to the state \
+            lock is taken. For a pipeline whose state is in PostgreSQL: one line per instance's lane of \
+            the shared spool (entries waiting, bytes, done through, the instance working it, the oldest \
+            entry); --format json prints one object per lane. pending: not yet committed by the worker; done: committed to the state \
             store, not yet deleted from the spool. A spool file that does not exist means the pipeline \
             has never served: depth 0, exit 0, nothing created. --format json prints one object: spool, \
             exists, entries, bytes, file_bytes, pending, done, done_through, oldest_seq, \
@@ -30,6 +32,10 @@ struct SpoolCommand: AsyncParsableCommand {
     @OptionGroup var time: TimeZoneOptions
 
     func run() async throws {
+        if let file = pipeline, state == nil, spool == nil {
+            let spec = try PipelineFile.load(file)
+            if spec.postgres != nil { return try await showShared(file, spec) }
+        }
         let (spoolPath, statePath, owner) = try locate()
         let status: SpoolStatus
         do {
@@ -81,6 +87,37 @@ struct SpoolCommand: AsyncParsableCommand {
         }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+
+    /// The shared spool of a pipeline on PostgreSQL: one line per instance's lane. Done entries
+    /// are deleted with their work's commit, so every entry shown is pending.
+    func showShared(_ file: String, _ spec: PipelineSpec) async throws {
+        guard let postgres = try await PipelineFile.openPostgres(file, spec, instance: "cli@" + PipelineFile.hostName) else { return }
+        let lanes: [PostgresSpoolLane]
+        do {
+            lanes = try await PostgresSpoolLane.all(in: postgres.database)
+        } catch {
+            await postgres.close()
+            Console.error("lymph: \(error)")
+            throw ExitCode(3)
+        }
+        await postgres.close()
+        switch format ?? .automatic {
+        case .json:
+            for lane in lanes { print(lane.json()) }
+        case .table:
+            let now = Timestamp.now()
+            print(
+                renderTable(
+                    ["LANE", "ENTRIES", "BYTES", "DONE THROUGH", "WORKED BY", "OLDEST"],
+                    lanes.map { l in
+                        [
+                            l.lane, String(l.entries), String(l.bytes), "#\(l.doneThrough) of #\(l.highestSeq)",
+                            l.owner.map { ($0.split(separator: "/").first.map(String.init) ?? $0) + (l.ownerAlive ? "" : " (lease ran out)") } ?? "-",
+                            l.oldestReceivedAt.map { "\(time.zone.show($0, seconds: true)) (\(Self.age(now - $0)) ago)" } ?? "-",
+                        ]
+                    }))
+        }
     }
 
     /// `45s`, `3m12s`, `2h05m`, `3d04h`.

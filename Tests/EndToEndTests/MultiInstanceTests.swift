@@ -191,6 +191,14 @@ struct MultiInstanceTests {
         for s in servers { try s.waitForDrain() }
         for s in servers { #expect(s.stop() == 0, "\(s.stderrText.get().suffix(3000))") }
         try Self.check(sample, accepted: accepted, servers: servers, cluster: cluster, database: database, url: url)
+        // `lymph spool` shows each instance's lane, drained; the lanes' numbers add up to what was
+        // accepted (each duplicate sent twice is in two lanes).
+        let spool = try LymphBinary.run(["spool", "serve.yaml", "--format", "json"], in: servers[0].dir, environment: ["LYMPH_DATABASE_URL": url])
+        #expect(spool.status == 0, "\(spool.stderr)")
+        let lanes = try spool.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(lanes.map { $0["lane"] as! String } == ["i1", "i2", "i3"])
+        #expect(lanes.allSatisfy { $0["entries"] as! Int == 0 && $0["done_through"] as! Int == $0["highest_seq"] as! Int })
+        #expect(lanes.reduce(0) { $0 + ($1["highest_seq"] as! Int) } == sample.lines.count + (sample.lines.count + 3) / 4)
     }
 
     @Test("kill -9 of one of two instances under load: the other takes its spooled webhooks over; after a restart every event is processed once")

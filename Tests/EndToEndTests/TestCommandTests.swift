@@ -68,7 +68,7 @@ struct TestCommandTests {
         for name in files {
             #expect(r.stdout.contains("ok    \(LymphBinary.repo("pipelines/\(name).test.yaml")): "), "no passing test for \(name)")
         }
-        #expect(r.stdoutLines.last?.hasSuffix("in 8 files: \(r.stdoutLines.count - 1) passed, 0 failed") == true, "\(r.stdout)")
+        #expect(r.stdoutLines.last?.hasSuffix("in 9 files: \(r.stdoutLines.count - 1) passed, 0 failed") == true, "\(r.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 

@@ -267,3 +267,58 @@ public final class PostgresSpool: Sendable {
         }
     }
 }
+
+/// One lane of the shared spool as `lymph spool` shows it.
+public struct PostgresSpoolLane: Sendable {
+    /// The instance that accepted its entries.
+    public let lane: String
+    public let entries: Int
+    public let bytes: Int
+    /// Entries through this one are done (their work committed, and deleted).
+    public let doneThrough: Int64
+    /// The newest number the lane gave.
+    public let highestSeq: Int64
+    /// The holder working it (instance/token), if any, and whether its lease is running.
+    public let owner: String?
+    public let ownerAlive: Bool
+    public let oldestReceivedAt: Double?
+
+    /// Every lane of the spool in `database`, by name.
+    public static func all(in database: PostgresDatabase) async throws(StoreError) -> [PostgresSpoolLane] {
+        let (lanes, numbers, spool, holders, logger) = (
+            database.table("lymph_spool_lanes"), database.table("lymph_spool_numbers"), database.table("lymph_spool"),
+            database.table("lymph_holders"), database.logger
+        )
+        return try await database.perform("cannot read the spool") { client in
+            var out: [PostgresSpoolLane] = []
+            let rows = try await client.query(
+                """
+                SELECT l.lane, l.done_through, n.next_seq, l.owner,
+                       EXISTS (SELECT 1 FROM \(unescaped: holders) h WHERE h.holder = l.owner AND h.lease_until > now()),
+                       (SELECT count(*) FROM \(unescaped: spool) s WHERE s.lane = l.lane),
+                       (SELECT coalesce(sum(octet_length(s.item)), 0)::bigint FROM \(unescaped: spool) s WHERE s.lane = l.lane),
+                       (SELECT min(s.received_at) FROM \(unescaped: spool) s WHERE s.lane = l.lane)
+                FROM \(unescaped: lanes) l JOIN \(unescaped: numbers) n ON n.lane = l.lane ORDER BY l.lane
+                """, logger: logger)
+            for try await r in rows.decode((String, Int64, Int64, String?, Bool, Int64, Int64, Double?).self) {
+                out.append(
+                    PostgresSpoolLane(
+                        lane: r.0, entries: Int(r.5), bytes: Int(r.6), doneThrough: r.1, highestSeq: r.2, owner: r.3, ownerAlive: r.4,
+                        oldestReceivedAt: r.7))
+            }
+            return out
+        }
+    }
+
+    /// The lane as a JSON object.
+    public func json() -> String {
+        var out: [UInt8] = Array(#"{"lane":"#.utf8)
+        JSONStringEncoder.append(lane, to: &out)
+        out.append(contentsOf: #","entries":\#(entries),"bytes":\#(bytes),"done_through":\#(doneThrough),"highest_seq":\#(highestSeq),"owner":"#.utf8)
+        if let owner { JSONStringEncoder.append(owner, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: #","owner_alive":\#(ownerAlive),"oldest_received_at":"#.utf8)
+        if let oldestReceivedAt { JSONStringEncoder.append(Timestamp.format(oldestReceivedAt), to: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
+}
