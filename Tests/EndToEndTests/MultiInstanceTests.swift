@@ -178,7 +178,11 @@ struct MultiInstanceTests {
     }
 
     @Test("three instances, duplicates sent to different instances: each event processed once, tickets as one instance makes them")
-    func threeInstancesShareDedupAndTickets() throws {
+    func threeInstancesShareDedupAndTickets() async throws {
+        try await onOwnThread { try Self.threeInstancesShareDedupAndTicketsBody() }
+    }
+
+    static func threeInstancesShareDedupAndTicketsBody() throws {
         let cluster = try PostgresCluster.shared.get()
         let database = try cluster.makeDatabase("multi")
         let url = cluster.url(database: database)
@@ -202,7 +206,11 @@ struct MultiInstanceTests {
     }
 
     @Test("kill -9 of one of two instances under load: the other takes its spooled webhooks over; after a restart every event is processed once")
-    func killedInstanceIsTakenOver() throws {
+    func killedInstanceIsTakenOver() async throws {
+        try await onOwnThread { try Self.killedInstanceIsTakenOverBody() }
+    }
+
+    static func killedInstanceIsTakenOverBody() throws {
         let cluster = try PostgresCluster.shared.get()
         let database = try cluster.makeDatabase("multi")
         let url = cluster.url(database: database)
@@ -231,7 +239,11 @@ struct MultiInstanceTests {
     }
 
     @Test("PostgreSQL restarted under load: 503s while it is down, and nothing that got a 202 is lost or done twice")
-    func databaseRestartLosesNothing() throws {
+    func databaseRestartLosesNothing() async throws {
+        try await onOwnThread { try Self.databaseRestartLosesNothingBody() }
+    }
+
+    static func databaseRestartLosesNothingBody() throws {
         // A server of its own: the shared one serves other tests at the same time.
         let cluster = try PostgresCluster.start()
         defer { cluster.destroy() }

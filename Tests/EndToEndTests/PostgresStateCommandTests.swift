@@ -29,7 +29,11 @@ struct PostgresStateCommandTests {
     }
 
     @Test("a wrong password or a missing variable: the message names the host and the reference, never the password")
-    func secretsStayOut() throws {
+    func secretsStayOut() async throws {
+        try await onOwnThread { try Self.secretsStayOutBody() }
+    }
+
+    static func secretsStayOutBody() throws {
         let cluster = try PostgresCluster.shared.get()
         let database = try cluster.makeDatabase("cmd")
         let dir = Self.folder()
@@ -46,7 +50,11 @@ struct PostgresStateCommandTests {
     }
 
     @Test("lymph run on a PostgreSQL state: a second run, from another folder, finds every key done and every ticket there")
-    func runsShareKeysAndTickets() throws {
+    func runsShareKeysAndTickets() async throws {
+        try await onOwnThread { try Self.runsShareKeysAndTicketsBody() }
+    }
+
+    static func runsShareKeysAndTicketsBody() throws {
         let cluster = try PostgresCluster.shared.get()
         let env = ["LYMPH_DATABASE_URL": cluster.url(database: try cluster.makeDatabase("cmd"))]
         let first = Self.folder(), second = Self.folder()
