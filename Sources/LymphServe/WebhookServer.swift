@@ -107,7 +107,18 @@ public final class WebhookServer: Sendable {
         }
         writer = spool.writer
         var gate: (@Sendable () async throws -> Void)?
-        if let keeper = laneKeeper { gate = { try await keeper.waitForOwnLane() } }
+        if let keeper = laneKeeper {
+            let (source, writer) = (spool.source, spool.writer)
+            gate = {
+                // Entries this process appended before it held its lane and that another instance
+                // took over meanwhile (its lease was running out) are done: skipped, and out of
+                // the depth. Nobody else appends to this lane, so they are consecutive.
+                let done = try await keeper.waitForOwnLane()
+                source.skip(through: done)
+                let first = writer.firstSeq.load(ordering: .relaxed)
+                if first > 0, done >= first { source.deleted.add(Int(done - first + 1), ordering: .relaxed) }
+            }
+        }
         worker = PipelineWorker(
             pipeline: pipeline, served: served, source: spool.source, metrics: metrics, logger: logger, startGate: gate)
     }

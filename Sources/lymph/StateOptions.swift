@@ -59,7 +59,11 @@ extension StateOptions {
             result.withLock { $0 = r }
             done.signal()
         }
-        done.wait()
+        // Each step has its own deadline (connect, migrate, lease); this bounds them all.
+        guard done.wait(timeout: .now() + .seconds(60)) == .success else {
+            Console.error("lymph: \(pipeline): the PostgreSQL state did not open within 60 s")
+            throw ExitCode(3)
+        }
         do {
             return try StateStore.postgres(try result.withLock { $0! }.get())
         } catch let error as SecretError {

@@ -86,6 +86,37 @@ import Testing
         #expect(try await b.claim(Self.keys(["k2"]), since: 0) == [true])
     }
 
+    @Test func aProcessWhoseLeaseRanOutCannotCompleteAKeyAnotherFinished() async throws {
+        let db = try await Self.database()
+        defer { db.close() }
+        let a = PostgresDedup(holder: try await Self.holder(db, "a"), scope: "dedup")
+        let b = PostgresDedup(holder: try await Self.holder(db, "b"), scope: "dedup")
+        #expect(try await a.claim(Self.keys(["k"]), since: 0) == [true])
+        // a stalls past its lease; a retry of the event reaches b, which takes the key over and
+        // finishes it.
+        try PostgresSpoolTests.expire(a.holder)
+        #expect(try await b.claim(Self.keys(["k"]), since: 0) == [true])
+        try await b.complete(Self.keys(["k"]), at: 5)
+        // a comes back and commits its copy of the work: refused, or the event counts twice.
+        await #expect(throws: StoreError.self) { try await a.complete(Self.keys(["k"]), at: 6) }
+        // b's commit written again (its answer was lost): accepted, nothing changes.
+        try await b.complete(Self.keys(["k"]), at: 5)
+        #expect(try await a.claim(Self.keys(["k"]), since: 0) == [false])
+    }
+
+    @Test func aCommitStartsWithTheLeaseAndFailsOnceItRanOut() async throws {
+        let db = try await Self.database()
+        defer { db.close() }
+        let h = try await Self.holder(db, "a")
+        let check: @Sendable () async throws -> Void = {
+            try await db.client.withTransaction(logger: db.logger) { conn in try await h.checkLease(on: conn) }
+        }
+        try await check()
+        try PostgresSpoolTests.expire(h)
+        let error = await #expect(throws: (any Error).self) { try await check() }
+        #expect(PostgresDatabase.describe(error!).contains("lease ran out"))
+    }
+
     @Test func aLeaseThatRanOutIsNotRenewed() async throws {
         let db = try await Self.database()
         defer { db.close() }

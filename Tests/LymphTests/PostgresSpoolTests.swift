@@ -132,6 +132,22 @@ import Testing
         #expect(try await b.depth().count == 0)
     }
 
+    @Test func aNewLaneIsItsInstancesBeforeItFirstClaimsIt() async throws {
+        let (_, location) = try Self.freshLocation()
+        let db = try await Self.open(location)
+        defer { db.close() }
+        let ha = PostgresHolder(database: db, instance: "a")
+        try await ha.renew()
+        let a = try await PostgresSpool.open(holder: ha, lane: "a")
+        // The server takes webhooks at once; its lane keeper has not claimed yet.
+        _ = try await a.append(Self.items(["1", "2"]), receivedAt: 1)
+        let hb = PostgresHolder(database: db, instance: "b")
+        try await hb.renew()
+        let b = try await PostgresSpool.open(holder: hb, lane: "b")
+        #expect(try await b.claimLanes().map(\.lane) == ["b"])
+        #expect(try await a.claimLanes().map(\.lane) == ["a"])
+    }
+
     @Test func aDrainedLaneGoesBackToItsInstance() async throws {
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)

@@ -134,7 +134,9 @@ public struct PipelineRunner: Sendable {
         try startCommit(source: source)
         commitState.eventsSinceCommit = 0
         commitState.lastCommit = Timestamp.now()
-        if wait || !commitsAlongside { try await finishCommit(source: source) }
+        // On PostgreSQL every commit is waited for: a dedup claim released in a transaction in
+        // flight could otherwise be taken back by a retry of its event at the same time.
+        if wait || !commitsAlongside || pipeline.store?.postgres != nil { try await finishCommit(source: source) }
     }
 
     /// Takes every participant's pending write and starts the transaction (without a store,
@@ -166,7 +168,10 @@ public struct PipelineRunner: Sendable {
             commitState.inFlight = Task {
                 do {
                     try await database.perform("cannot commit") { client in
-                        try await client.withTransaction(logger: database.logger) { conn in for w in all { try await w.write(conn) } }
+                        try await client.withTransaction(logger: database.logger) { conn in
+                            try await postgres.holder.checkLease(on: conn)
+                            for w in all { try await w.write(conn) }
+                        }
                     }
                     return .success(())
                 } catch let error as StoreError {

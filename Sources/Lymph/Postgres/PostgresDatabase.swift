@@ -264,9 +264,11 @@ public final class PostgresDatabase: Sendable {
             return true
         case .server:
             // Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown,
-            // cannot connect now), 53300 (too many connections).
+            // cannot connect now), 53300 (too many connections); and what passes when tried
+            // again: 55P03 (a lock wait timed out), 40P01 (deadlock), 40001 (serialization),
+            // 57014 (a statement timed out).
             let state = e.serverInfo?[.sqlState] ?? ""
-            return state.hasPrefix("08") || state.hasPrefix("57P0") || state == "53300"
+            return state.hasPrefix("08") || state.hasPrefix("57P0") || ["53300", "55P03", "40P01", "40001", "57014"].contains(state)
         default:
             return false
         }
@@ -329,6 +331,14 @@ public final class PostgresDatabase: Sendable {
                 )
                 """,
                 "CREATE INDEX lymph_dedup_seen ON {schema}.lymph_dedup (scope, seen_at) WHERE holder IS NULL",
+            ]
+        ),
+        (
+            "dedup-v2",
+            [
+                // Who finished a key: a process whose lease ran out may not complete a key that
+                // another took over and finished (its work would count twice).
+                "ALTER TABLE {schema}.lymph_dedup ADD COLUMN done_by text"
             ]
         ),
     ]

@@ -57,10 +57,11 @@ public final class PostgresDedup: Sendable {
     }
 
     /// In the caller's transaction on `connection`: `keys` (claimed by this process) are done,
-    /// seen at `time`. A key with no claim (a replayed event's, resumed past this stage) or a
-    /// lapsed one is recorded done too; one another live process holds throws `ClaimLost`
-    /// (this process's lease ran out and that one took the key): the transaction must roll
-    /// back. Written again after a commit whose answer was lost, it changes nothing more.
+    /// seen at `time`, by this process. A key with no row (a replayed event's, resumed past this
+    /// stage) or a lapsed holder's is recorded done too. One another process holds, or finished
+    /// (this process's lease ran out, and that one took the key over and did the work), throws
+    /// `ClaimLost`: the transaction must roll back. Written again after a commit whose answer
+    /// was lost, it changes nothing more (the key is done by this process already).
     public func complete(_ keys: [[UInt8]], at time: Double, on connection: PostgresConnection) async throws {
         if keys.isEmpty { return }
         let buffers = Array(Set(keys)).map { ByteBuffer(bytes: $0) }
@@ -69,10 +70,11 @@ public final class PostgresDedup: Sendable {
         // each other instead of deadlocking.
         let rows = try await connection.query(
             """
-            INSERT INTO \(unescaped: dedup) AS d (scope, key, seen_at, holder)
-            SELECT \(scope), k, \(time), NULL FROM unnest(\(buffers)::bytea[]) AS u(k) ORDER BY k
-            ON CONFLICT (scope, key) DO UPDATE SET holder = NULL, seen_at = excluded.seen_at
-            WHERE d.holder = \(holder.name) OR d.holder IS NULL OR \(unescaped: holder.lapsed("d.holder"))
+            INSERT INTO \(unescaped: dedup) AS d (scope, key, seen_at, holder, done_by)
+            SELECT \(scope), k, \(time), NULL, \(holder.name) FROM unnest(\(buffers)::bytea[]) AS u(k) ORDER BY k
+            ON CONFLICT (scope, key) DO UPDATE SET holder = NULL, seen_at = excluded.seen_at, done_by = excluded.done_by
+            WHERE d.holder = \(holder.name) OR (d.holder IS NULL AND d.done_by = \(holder.name))
+               OR (d.holder IS NOT NULL AND \(unescaped: holder.lapsed("d.holder")))
             RETURNING 1
             """, logger: database.logger)
         var updated = 0

@@ -66,6 +66,26 @@ public final class PostgresHolder: Sendable {
         }
     }
 
+    /// In the caller's transaction: fails unless this process's lease is still running, and
+    /// holds its row (`FOR SHARE`) until the transaction ends. A commit starts with this: work
+    /// of a process whose lease ran out may be in other hands by now, and is never committed.
+    public func checkLease(on connection: PostgresConnection) async throws {
+        var held = false
+        for try await _ in try await connection.query(
+            "SELECT 1 FROM \(unescaped: database.table("lymph_holders")) WHERE holder = \(name) AND lease_until > clock_timestamp() FOR SHARE",
+            logger: database.logger)
+        {
+            held = true
+        }
+        guard held else {
+            var error = StoreError(
+                location: database.location.description,
+                message: "this process's lease ran out: other instances may have taken its work, so it commits nothing more and must start again")
+            error.isLeaseLost = true
+            throw error
+        }
+    }
+
     /// Deletes the rows of leases that ran out more than `age` ago: processes that ended
     /// without giving theirs up (killed, or a command's short visit) leave them behind.
     func forgetLapsed(olderThan age: Duration) async throws(StoreError) {

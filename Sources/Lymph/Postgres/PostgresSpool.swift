@@ -52,7 +52,10 @@ public final class PostgresSpool: Sendable {
         let logger = database.logger
         try await database.perform("cannot open the spool") { client in
             try await client.withTransaction(logger: logger) { conn in
-                try await conn.command("INSERT INTO \(unescaped: lanes) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
+                // A new lane is its instance's from the start: nobody else may take it before
+                // this process first claims it.
+                try await conn.command(
+                    "INSERT INTO \(unescaped: lanes) (lane, owner) VALUES (\(lane), \(holder.name)) ON CONFLICT (lane) DO NOTHING", logger: logger)
                 try await conn.command("INSERT INTO \(unescaped: numbers) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
             }
         }

@@ -22,7 +22,8 @@ extension PostgresState {
         }
     }
 
-    /// Inserts or replaces this instance's rows for `records`, in the caller's transaction.
+    /// Inserts or replaces this instance's rows for `records`, in the caller's transaction; never
+    /// with an older commit's (a transaction given up on that lands after the one retrying it).
     func recordOutputFiles(_ records: [StateStore.OutputFileRecord], at now: Double, on conn: PostgresConnection) async throws {
         let table = database.table("lymph_output_files")
         for r in records {
@@ -36,6 +37,7 @@ extension PostgresState {
                 ON CONFLICT (instance, real_path) DO UPDATE SET path = excluded.path, device = excluded.device, inode = excluded.inode,
                     length = excluded.length, fingerprint = excluded.fingerprint, fingerprint_length = excluded.fingerprint_length,
                     shared = excluded.shared, committed_at = excluded.committed_at
+                WHERE excluded.committed_at >= \(unescaped: table).committed_at
                 """, logger: database.logger)
         }
     }

@@ -153,6 +153,15 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
         return .skipped(try backend.delete(through: done))
     }
 
+    /// Entries through `seq` are done already (a shared spool's lane, as its holder found it):
+    /// never taken, whatever the handoff holds. Call before the first batch.
+    public func skip(through seq: Int64) {
+        lastFetched = max(lastFetched, seq)
+        finishedThrough = max(finishedThrough, seq)
+        recordedThrough = max(recordedThrough, seq)
+        deletedThrough = max(deletedThrough, seq)
+    }
+
     /// For the state file's transaction: entries through `finishedThrough` (now) are done.
     public func takePending() throws -> PendingWrite? {
         guard finishedThrough > recordedThrough else { return nil }

@@ -124,10 +124,13 @@ public final class DedupStage: Stage {
             }
             let won = try await shared.claim(keys, since: context.now - window)
             // A key this process claimed for an event that went to the dead letters is still its
-            // own until the release commits: a retry of that event takes it back.
-            seen = releases.withLock { r in
-                zip(keys, won).map { key, won in won ? false : r.waiting.remove(KeyBytes(key)) == nil }
+            // own until the release commits: a retry of that event takes it back, and it is not
+            // released. (The runner waits for each PostgreSQL commit, so no release is being
+            // written while a retry claims.)
+            releases.withLock { r in
+                for (key, won) in zip(keys, won) where won { r.waiting.remove(KeyBytes(key)) }
             }
+            seen = won.map { !$0 }
         }
         pending.withLock { pending in
             for (n, i) in positions.enumerated() {
@@ -207,7 +210,6 @@ public final class DedupStage: Stage {
     /// Keeps the keys of the rolled-back transaction for the next one.
     public func pendingNotWritten() {
         releases.withLock { r in
-            // Released keys a retry took back meanwhile stay claimed; the others wait again.
             for k in r.writing { r.waiting.insert(KeyBytes(k)) }
             r.writing = []
         }

@@ -17,6 +17,8 @@ public final class PostgresLaneKeeper: Service, Sendable {
     let logger: Logger
     let every: Duration
     private let ownLane = Atomic<Bool>(false)
+    /// How far the own lane was done when last claimed.
+    private let ownDoneThrough = Atomic<Int64>(0)
     private let failure = Mutex<String?>(nil)
     /// Entries moved here from other instances' lanes.
     public let adopted = Atomic<Int>(0)
@@ -41,6 +43,7 @@ public final class PostgresLaneKeeper: Service, Sendable {
             for claim in claims {
                 if claim.lane == spool.lane {
                     own = true
+                    ownDoneThrough.store(claim.doneThrough, ordering: .relaxed)
                     continue
                 }
                 let moved = try await spool.adopt(claim)
@@ -65,16 +68,28 @@ public final class PostgresLaneKeeper: Service, Sendable {
         }
     }
 
-    /// Waits until this process holds its own lane (at most the old holder's lease, after a crash).
-    func waitForOwnLane() async throws {
+    /// Waits until this process holds its own lane (the old holder's lease, after a crash), and
+    /// returns how far the lane is done: entries through there were done (or taken over by
+    /// another instance) before, whatever this process's handoff holds.
+    func waitForOwnLane() async throws -> Int64 {
+        let started = ContinuousClock.now
         var said = false
         while !(await claimOnce()) {
             if !said {
                 logger.notice("waiting for this instance's spool lane: a previous process of instance '\(spool.lane)' held it, and its lease has to run out")
                 said = true
             }
+            if ContinuousClock.now - started > spool.holder.lease * 2 {
+                // Every lease but a live one has run out by now: another running process has this
+                // instance's name.
+                let message =
+                    "spool lane '\(spool.lane)' is held by another live process: two instances are named '\(spool.lane)' (give each its own --instance); this one's worker does not start"
+                failure.withLock { $0 = message }
+                logger.error("\(message)")
+            }
             try await Task.sleep(for: .seconds(1))
         }
+        return ownDoneThrough.load(ordering: .relaxed)
     }
 
     /// Why the lanes cannot be kept, or nil (for `/healthz`).

@@ -59,6 +59,8 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
     func clearProblem() { failure.withLock { $0 = nil } }
     /// Entries committed since start.
     let appended = Atomic<Int>(0)
+    /// The sequence number of this writer's first committed entry (0 before any).
+    let firstSeq = Atomic<Int64>(0)
     /// Called on the writer's thread after each transaction commits.
     let onCommit: @Sendable () -> Void
     /// Called with the number of callers the watchdog has just answered with `SpoolTimeout`.
@@ -219,6 +221,7 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
                 handoff?.offer(seqs: seqs, items: items, bodies: group.map(\.body))
                 onCommit()
                 appended.add(group.count, ordering: .relaxed)
+                if let first = seqs.first { _ = firstSeq.compareExchange(expected: 0, desired: first, ordering: .relaxed) }
                 doorbell.ring()
             }
             // Callers the watchdog already answered are gone from `waiters`.
