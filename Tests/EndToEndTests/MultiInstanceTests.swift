@@ -177,7 +177,7 @@ struct MultiInstanceTests {
         }.sorted()
     }
 
-    @Test("three instances, duplicates sent to different instances: each event processed once, tickets as one instance makes them")
+    @Test("three instances fed by lymph send at once, duplicates sent to different instances: each event processed once, tickets as one instance makes them")
     func threeInstancesShareDedupAndTickets() async throws {
         try await onOwnThread { try Self.threeInstancesShareDedupAndTicketsBody() }
     }
@@ -189,8 +189,30 @@ struct MultiInstanceTests {
         let servers = try Self.instances(3, url: url, lease: "20s")
         defer { for s in servers { s.stop() } }
         let sample = try Self.sample(count: 900, seed: 31)
-        let (accepted, refused) = LoadBalancer(servers).send(sample, duplicateEvery: 4)
-        #expect(refused.isEmpty)
+        // `lymph send` to each instance at once, as three senders (or a balancer's three
+        // backends) would: each line to one instance, every fourth to the next one too.
+        var files: [[String]] = [[], [], []]
+        for (i, line) in sample.lines.enumerated() {
+            files[i % 3].append(String(decoding: line, as: UTF8.self))
+            if i % 4 == 0 { files[(i + 1) % 3].append(String(decoding: line, as: UTF8.self)) }
+        }
+        let senders = try servers.enumerated().map { n, server in
+            let file = server.dir + "/to-send.ndjson"
+            FileManager.default.createFile(atPath: file, contents: Data((files[n].joined(separator: "\n") + "\n").utf8))
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: LymphBinary.path)
+            p.arguments = ["send", "http://127.0.0.1:\(server.port)/webhooks", file, "--secret", "env:IMMUNE_WEBHOOK_SECRET", "--concurrency", "4"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret]) { $1 }
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        for p in senders {
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)  // every request answered 2xx
+        }
+        let accepted = Set(sample.ids)
         try Self.waitForSharedSpool(cluster, database: database)
         for s in servers { try s.waitForDrain() }
         for s in servers { #expect(s.stop() == 0, "\(s.stderrText.get().suffix(3000))") }
