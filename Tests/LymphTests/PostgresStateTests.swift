@@ -1,0 +1,70 @@
+import Foundation
+import PostgresNIO
+import PostgresTestSupport
+import Testing
+
+@testable import Lymph
+
+/// The state's parts on PostgreSQL that the end-to-end tests reach only in passing: the replay
+/// ledger shared between processes, and ticket merges from two processes' commits.
+@Suite struct PostgresStateTests {
+    static func open(_ instance: String, url: String) async throws -> PostgresState {
+        try await PostgresState.open(
+            PostgresStateSpec(url: .environment("DB")), instance: instance, environment: ["DB": url], operationTimeout: .seconds(60))
+    }
+
+    static func freshURL() throws -> String {
+        let cluster = try PostgresCluster.shared.get()
+        return cluster.url(database: try cluster.makeDatabase("state"))
+    }
+
+    /// Writes `write` in one transaction, as the runner does.
+    static func commit(_ state: PostgresState, _ write: PendingWrite?) async throws {
+        guard let write else { return }
+        try await state.database.perform("commit") { client in
+            try await client.withTransaction(logger: state.database.logger) { conn in
+                try await state.holder.checkLease(on: conn)
+                try await write.write(conn)
+            }
+        }
+    }
+
+    @Test func aRecordReplayedByOneProcessIsKnownToAnother() async throws {
+        let url = try Self.freshURL()
+        let a = try await Self.open("a", url: url), b = try await Self.open("b", url: url)
+        let ledgerA = try ReplayLedger(store: try StateStore.postgres(a), now: Timestamp.now())
+        let ledgerB = try ReplayLedger(store: try StateStore.postgres(b), now: Timestamp.now())
+        let key: [UInt8] = Array(repeating: 7, count: 16)
+        #expect(try await ledgerA.begin([key]) == [false])
+        ledgerA.batchDidFinish(FinishedBatch(completed: [DedupClaim(stageIndex: ReplayLedger.claimIndex, key: key)], failed: [], now: 1))
+        try await Self.commit(a, ledgerA.takePending())
+        ledgerA.pendingWritten()
+        #expect(try await ledgerB.begin([key]) == [true])
+        await a.close()
+        await b.close()
+    }
+
+    @Test func ticketsFromTwoProcessesMergeIntoOneOpenTicket() async throws {
+        let url = try Self.freshURL()
+        let a = try await Self.open("a", url: url), b = try await Self.open("b", url: url)
+        let bookA = TicketBook(store: try StateStore.postgres(a)), bookB = TicketBook(store: try StateStore.postgres(b))
+        func request(_ event: String, _ priority: Ticket.Priority, due: Double) -> TicketRequest {
+            TicketRequest(equipmentID: "pump_1", action: "Replace seal", priority: priority, dueBy: due, sourceEventID: event, at: 100)
+        }
+        // Both open the job's ticket before either commits: the second commit merges.
+        guard case .opened = try await bookA.record([request("e1", .medium, due: 1000)])[0] else { Issue.record("a did not open"); return }
+        guard case .opened = try await bookB.record([request("e2", .critical, due: 2000)])[0] else { Issue.record("b did not open"); return }
+        try await Self.commit(a, bookA.takePending())
+        bookA.pendingWritten()
+        try await Self.commit(b, bookB.takePending())
+        bookB.pendingWritten()
+        let tickets = try await a.tickets(status: nil, equipment: nil)
+        #expect(tickets.count == 1)
+        #expect(tickets.first?.priority == .critical && tickets.first?.dueBy == 1000)
+        #expect(Set(tickets.first?.sourceEventIDs ?? []) == ["e1", "e2"])
+        // An event applied by one process is applied already for the other.
+        #expect(try await bookB.record([request("e1", .low, due: 10)]) == [.alreadyApplied])
+        await a.close()
+        await b.close()
+    }
+}
