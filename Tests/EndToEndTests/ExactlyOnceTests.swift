@@ -108,7 +108,11 @@ struct ExactlyOnceTests {
     }
 
     @Test("lymph run killed with -9 five times at random points, then finished: output, log and dead letters equal a run never killed, byte for byte")
-    func runKilledAndRestarted() throws {
+    func runKilledAndRestarted() async throws {
+        try await onOwnThread { try Self.runKilledAndRestartedBody() }
+    }
+
+    static func runKilledAndRestartedBody() throws {
         let clock = ContinuousClock()
         let dir = LymphBinary.workDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -193,7 +197,11 @@ struct ExactlyOnceTests {
     @Test(
         "lymph run over a named file with malformed lines, killed with -9 three times: each restart continues after the committed items, so no dead letter is written twice"
     )
-    func namedFileContinues() throws {
+    func namedFileContinues() async throws {
+        try await onOwnThread { try Self.namedFileContinuesBody() }
+    }
+
+    static func namedFileContinuesBody() throws {
         let dir = LymphBinary.workDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let reference = dir + "/reference", killed = dir + "/killed"
@@ -290,7 +298,11 @@ struct ExactlyOnceTests {
     static let serveCount = 12_000
 
     @Test("lymph serve killed with -9 twice while lymph send sends, then sent the rest: every accepted event once in output, log and dead letters")
-    func serveKilledAndRestarted() throws {
+    func serveKilledAndRestarted() async throws {
+        try await onOwnThread { try Self.serveKilledAndRestartedBody() }
+    }
+
+    static func serveKilledAndRestartedBody() throws {
         let clock = ContinuousClock()
         let h = ServeHarness(pipeline: Self.servePipeline)
         defer { try? FileManager.default.removeItem(atPath: h.dir) }
