@@ -71,4 +71,8 @@ public struct PostgresSpoolBackend: SpoolBackend {
     }
 
     public var keepsProgressApart: Bool { false }
+
+    /// 20 ms: processing lags a little more behind (the 202s do not), and a worker under light
+    /// load makes a tenth of the round trips.
+    public var gatherFor: Duration? { .milliseconds(20) }
 }

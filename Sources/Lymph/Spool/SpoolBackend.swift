@@ -40,6 +40,10 @@ public protocol SpoolBackend: SpoolEntryDeleter {
     /// (`SpoolSource.skipDone`); false when the spool shares the state's database, and done
     /// entries go in the transaction that commits their work.
     var keepsProgressApart: Bool { get }
+
+    /// How long the worker lets a small batch wait for more entries (nil: not at all). A batch
+    /// over a database server costs round trips whatever its size.
+    var gatherFor: Duration? { get }
 }
 
 extension SpoolBackend {
@@ -50,6 +54,9 @@ extension SpoolBackend {
 
     /// A spool file beside the state file: yes.
     public var keepsProgressApart: Bool { true }
+
+    /// A local file: batches go as they come.
+    public var gatherFor: Duration? { nil }
 }
 
 /// Any backend, as one type: `lymph serve` picks the backend when it starts.
@@ -71,6 +78,7 @@ public struct AnySpoolBackend: SpoolBackend {
     public func probeWritable() throws(StoreError) { try base.probeWritable() }
     public func progressWrite(doneThrough seq: Int64) -> PendingWrite { base.progressWrite(doneThrough: seq) }
     public var keepsProgressApart: Bool { base.keepsProgressApart }
+    public var gatherFor: Duration? { base.gatherFor }
     public func deleteEntries(through seq: Int64) throws { try base.deleteEntries(through: seq) }
 }
 

@@ -100,6 +100,17 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
             (entries, handedOver) = try fetch(afterWait: true)
             if entries.isEmpty { return InputBatch(items: [], idle: true) }
         }
+        if let gather = backend.gatherFor, entries.count < batchLimit / 2, !isStopping {
+            // A shared database: every batch costs round trips (the dedup claim, the reads of
+            // the stages), so a small one waits a moment for the next entries to join it.
+            try? await Task.sleep(for: gather)
+            let first = lastFetched
+            lastFetched = entries.last!.seq
+            let (more, moreHandedOver) = try fetch(afterWait: false)
+            lastFetched = first
+            entries += more.prefix(batchLimit - entries.count)
+            handedOver = handedOver && (more.isEmpty || moreHandedOver)
+        }
         let checked = handedOver && handoffSignaturesChecked
         var items: [RawItem] = []
         items.reserveCapacity(entries.count)
