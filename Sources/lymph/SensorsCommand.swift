@@ -22,7 +22,7 @@ struct SensorsCommand: AsyncParsableCommand {
             Console.error("lymph: \(pipeline) tracks no sensors (it has no track_sensors stage)")
             throw ExitCode(2)
         }
-        let sensors = try withStore(location.open()) { store throws(StoreError) in
+        let sensors = try withStore(await location.open()) { store throws(StoreError) in
             try store.sensors(status: status == .all ? nil : status.rawValue)
         }
         switch format ?? .automatic {

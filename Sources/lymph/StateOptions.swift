@@ -1,8 +1,6 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Lymph
-import Synchronization
 
 /// Where the store is: `--state PATH`, or the `state:` of `--pipeline FILE`.
 struct StateOptions: ParsableArguments {
@@ -14,13 +12,15 @@ struct StateOptions: ParsableArguments {
 
     /// The store, for reading; with `writing`, also its lock (kept until the process exits), so
     /// a change never races a server or a run that owns the store.
-    func open(writing: Bool = false) throws -> StateStore {
+    func open(writing: Bool = false) async throws -> StateStore {
         let path: String
         if let state {
             path = state
         } else if let pipeline {
             let spec = try PipelineFile.load(pipeline)
-            if let wanted = spec.postgres { return try Self.openPostgres(wanted, pipeline: pipeline) }
+            if let postgres = try await PipelineFile.openPostgres(pipeline, spec, instance: "cli@" + PipelineFile.hostName) {
+                return try withStore(postgres) { postgres throws(StoreError) in try StateStore.postgres(postgres) }
+            }
             guard let p = spec.statePath else {
                 Console.error("lymph: \(pipeline) keeps its state in memory: there is no store to read")
                 throw ExitCode(2)
@@ -47,37 +47,8 @@ struct StateOptions: ParsableArguments {
     }
 }
 
-extension StateOptions {
-    /// The pipeline's PostgreSQL state, opened from this synchronous command (its connection
-    /// work runs on Swift's threads while this one waits, bounded by the database's deadlines).
-    static func openPostgres(_ wanted: PostgresStateSpec, pipeline: String) throws -> StateStore {
-        let result = Mutex<Result<PostgresState, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            let r: Result<PostgresState, any Error>
-            do { r = .success(try await PostgresState.open(wanted, instance: "cli@" + PipelineFile.hostName)) } catch { r = .failure(error) }
-            result.withLock { $0 = r }
-            done.signal()
-        }
-        // Each step has its own deadline (connect, migrate, lease); this bounds them all.
-        guard done.wait(timeout: .now() + .seconds(60)) == .success else {
-            Console.error("lymph: \(pipeline): the PostgreSQL state did not open within 60 s")
-            throw ExitCode(3)
-        }
-        do {
-            return try StateStore.postgres(try result.withLock { $0! }.get())
-        } catch let error as SecretError {
-            Console.error("lymph: \(pipeline): state: \(error)")
-            throw ExitCode(2)
-        } catch {
-            Console.error("lymph: \(pipeline): \(error)")
-            throw ExitCode(3)
-        }
-    }
-}
-
 /// Runs `body` on the store; a store that fails is exit 3 (1 means dead letters in Lymph).
-func withStore<T>(_ store: StateStore, _ body: (StateStore) throws(StoreError) -> T) throws -> T {
+func withStore<S, T>(_ store: S, _ body: (S) throws(StoreError) -> T) throws -> T {
     do {
         return try body(store)
     } catch {

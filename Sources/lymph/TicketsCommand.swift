@@ -22,7 +22,7 @@ struct TicketsCommand: AsyncParsableCommand {
 
         @OptionGroup var time: TimeZoneOptions
         func run() async throws {
-            let tickets = try withStore(location.open()) { store throws(StoreError) in
+            let tickets = try withStore(await location.open()) { store throws(StoreError) in
                 try store.tickets(status: status == .all ? nil : Ticket.Status(rawValue: status.rawValue), equipment: equipment)
             }
             switch format ?? .automatic {
@@ -51,7 +51,7 @@ struct TicketsCommand: AsyncParsableCommand {
 
         @OptionGroup var time: TimeZoneOptions
         func run() async throws {
-            guard let t = try withStore(location.open(), { store throws(StoreError) in try store.ticket(id: id) }) else {
+            guard let t = try withStore(await location.open(), { store throws(StoreError) in try store.ticket(id: id) }) else {
                 Console.error("lymph: no ticket '\(id)'")
                 throw ExitCode(1)
             }
@@ -87,7 +87,7 @@ struct TicketsCommand: AsyncParsableCommand {
         func run() async throws {
             let now = Timestamp.now()
             guard
-                let t = try withStore(
+                let t = try await withStore(
                     location.open(writing: true),
                     { store throws(StoreError) in
                         try store.closeTicket(id: id, cancel: cancel, note: note, at: now)

@@ -49,13 +49,7 @@ public final class PostgresHolder: Sendable {
             for try await c in rows.decode(Int64.self) { n = c }
             return n > 0
         }
-        guard held else {
-            var error = StoreError(
-                location: database.location.description,
-                message: "this process's lease ran out before it was renewed: other instances may have taken its work, so it must start again")
-            error.isLeaseLost = true
-            throw error
-        }
+        guard held else { throw leaseLost("ran out before it was renewed: other instances may have taken its work, so it must start again") }
     }
 
     /// Gives the lease up at once (a clean shutdown): what it held is free for the others now.
@@ -77,13 +71,14 @@ public final class PostgresHolder: Sendable {
         {
             held = true
         }
-        guard held else {
-            var error = StoreError(
-                location: database.location.description,
-                message: "this process's lease ran out: other instances may have taken its work, so it commits nothing more and must start again")
-            error.isLeaseLost = true
-            throw error
-        }
+        guard held else { throw leaseLost("ran out: other instances may have taken its work, so it commits nothing more and must start again") }
+    }
+
+    /// "this process's lease " + `what`, marked `isLeaseLost`.
+    private func leaseLost(_ what: String) -> StoreError {
+        var error = StoreError(location: database.location.description, message: "this process's lease " + what)
+        error.isLeaseLost = true
+        return error
     }
 
     /// Deletes the rows of leases that ran out more than `age` ago: processes that ended

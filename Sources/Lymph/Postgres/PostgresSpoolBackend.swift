@@ -17,13 +17,7 @@ public struct PostgresSpoolBackend: SpoolBackend {
     }
 
     func call<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws(StoreError) -> T {
-        do {
-            return try state.blocking(body)
-        } catch let e as StoreError {
-            throw e
-        } catch {
-            throw StoreError(location: state.location, message: "\(error)")
-        }
+        try StateStore.storeErrors(state.location) { try state.blocking(body) }
     }
 
     public func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64] {
