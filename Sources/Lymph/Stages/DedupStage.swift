@@ -24,8 +24,11 @@ public final class DedupStage: Stage {
     let scopeID: Int64
     let stageIndex: Int
     let backing: Backing
-    /// With a store: which keys it certainly does not hold, so a new key costs no lookup.
-    let filter: DedupKeyFilter?
+    /// With a store: which keys it certainly does not hold, so a new key costs no lookup, and
+    /// where the others may be.
+    let generations: DedupGenerations?
+    /// The filter of every key the store holds for this stage's scope.
+    var filter: DedupKeyFilter? { generations?.all }
     private let pending = Mutex<Set<KeyBytes>>([])
 
     /// Where finished keys are remembered.
@@ -64,12 +67,12 @@ public final class DedupStage: Stage {
         if case .store(let store) = backing {
             scopeID = try store.dedupScope(scope)
             try store.dedupPurge(scope: scopeID, before: now - window)
-            filter = try store.dedupFilter(scope: scopeID)
+            generations = try store.dedupGenerations(scope: scopeID)
         } else {
             // PostgreSQL: every instance's keys are in one table; no filter in front of it (it
             // would miss the other instances' keys).
             scopeID = 0
-            filter = nil
+            generations = nil
         }
     }
 
@@ -146,14 +149,15 @@ public final class DedupStage: Stage {
         return outcomes
     }
 
-    /// Which keys the store holds since `since`: only those the filter may hold are looked up.
+    /// Which keys the store holds since `since`: only those the filters may hold are looked up,
+    /// in the generations that may hold them.
     private func seenInStore(_ store: StateStore, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
-        guard let filter else { return try store.dedupSeen(scope: scopeID, keys: keys, since: since) }
-        let maybe = filter.mayContain(keys.map(DedupKeyFilter.fingerprint))
+        guard let generations else { return [Bool](repeating: false, count: keys.count) }
+        let candidates = generations.candidates(keys.map(DedupKeyFilter.fingerprint))
         var seen = [Bool](repeating: false, count: keys.count)
-        let asked = maybe.indices.filter { maybe[$0] }
+        let asked = candidates.indices.filter { !candidates[$0].isEmpty }
         if asked.isEmpty { return seen }
-        let found = try store.dedupSeen(scope: scopeID, keys: asked.map { keys[$0] }, since: since)
+        let found = try store.dedupSeen(scope: scopeID, keys: asked.map { keys[$0] }, generations: asked.map { candidates[$0] }, since: since)
         for (n, i) in asked.enumerated() { seen[i] = found[n] }
         return seen
     }
@@ -199,12 +203,11 @@ public final class DedupStage: Stage {
                 try await shared.release(released, on: conn)
             })
         }
-        guard case .store = backing, !keys.isEmpty else { return nil }
-        // Before the commit: a key in the filter but not (yet) in the store costs a lookup,
-        // one in the store but not in the filter would be a duplicate let through.
-        filter?.insert(keys.lazy.map(DedupKeyFilter.fingerprint))
+        guard case .store = backing, let generations, !keys.isEmpty else { return nil }
         let (scope, at) = (scopeID, Timestamp.now())
-        return PendingWrite { db in try StateStore.dedupInsert(db, scope: scope, keys: keys, at: at) }
+        // Into the filters before the commit (see `DedupGenerations.assign`).
+        let generation = generations.assign(keys.map(DedupKeyFilter.fingerprint), at: at)
+        return PendingWrite { db in try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: keys, at: at) }
     }
 
     /// Keeps the keys of the rolled-back transaction for the next one.

@@ -14,93 +14,127 @@ extension StateStore {
         }
     }
 
-    /// For each key, whether it was recorded at or after `since`.
-    func dedupSeen(scope: Int64, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
+    /// For each key, whether it was recorded at or after `since`, asking only the generations
+    /// given for it (newest first; see `DedupGenerations`).
+    func dedupSeen(scope: Int64, keys: [[UInt8]], generations: [[Int64]], since: Double) throws(StoreError) -> [Bool] {
         if keys.isEmpty { return [] }
         return try readInDeferredTransaction { db in
-            let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND key = ?2")
-            let s = statement.sqliteStatement
-            sqlite3_reset(s)
-            sqlite3_bind_int64(s, 1, scope)
-            var seen: [Bool] = []
-            seen.reserveCapacity(keys.count)
-            for key in keys {
-                sqlite3_reset(s)
-                key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 2, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
-                let rc = sqlite3_step(s)
-                if rc == SQLITE_ROW {
-                    seen.append(sqlite3_column_double(s, 0) >= since)
-                } else if rc == SQLITE_DONE {
-                    seen.append(false)
-                } else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-                }
-            }
-            sqlite3_reset(s)
-            return seen
-        }
-    }
-
-    /// The scope's key filter, built from the keys the store holds on first use.
-    func dedupFilter(scope: Int64) throws(StoreError) -> DedupKeyFilter {
-        if let filter = dedupFilters.withLock({ $0[scope] }) { return filter }
-        let filter = try readInDeferredTransaction { db in
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup WHERE scope = ?", arguments: [scope]) ?? 0
-            let statement = try db.cachedStatement(sql: "SELECT key FROM lymph_dedup WHERE scope = ?1")
+            let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND generation = ?2 AND key = ?3")
             let s = statement.sqliteStatement
             sqlite3_reset(s)
             defer { sqlite3_reset(s) }
             sqlite3_bind_int64(s, 1, scope)
-            return try DedupKeyFilter.built(count: count) {
+            var seen = [Bool](repeating: false, count: keys.count)
+            for (n, key) in keys.enumerated() {
+                for generation in generations[n] {
+                    sqlite3_reset(s)
+                    sqlite3_bind_int64(s, 2, generation)
+                    key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+                    let rc = sqlite3_step(s)
+                    if rc == SQLITE_ROW {
+                        // The newest generation holding the key has its latest time.
+                        seen[n] = sqlite3_column_double(s, 0) >= since
+                        break
+                    } else if rc != SQLITE_DONE {
+                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                    }
+                }
+            }
+            return seen
+        }
+    }
+
+    /// The scope's generations and key filters, built from the keys the store holds on first use.
+    func dedupGenerations(scope: Int64) throws(StoreError) -> DedupGenerations {
+        if let built = dedupIndexes.withLock({ $0[scope] }) { return built }
+        let generations = try readInDeferredTransaction { db in
+            let scanned = try Row.fetchAll(
+                db, sql: "SELECT generation, keys, oldest FROM lymph_dedup_generation WHERE scope = ? ORDER BY generation", arguments: [scope]
+            ).map { DedupGenerations.Scanned(generation: $0[0], count: $0[1], oldest: $0[2]) }
+            // In primary-key order: generation by generation.
+            let statement = try db.cachedStatement(sql: "SELECT generation, key FROM lymph_dedup WHERE scope = ?1")
+            let s = statement.sqliteStatement
+            sqlite3_reset(s)
+            defer { sqlite3_reset(s) }
+            sqlite3_bind_int64(s, 1, scope)
+            return try DedupGenerations.built(generations: scanned, totalKeys: scanned.reduce(0) { $0 + $1.count }) {
                 let rc = sqlite3_step(s)
                 if rc == SQLITE_DONE { return nil }
                 guard rc == SQLITE_ROW else {
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                 }
-                return DedupKeyFilter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 0), count: Int(sqlite3_column_bytes(s, 0))))
+                return (
+                    sqlite3_column_int64(s, 0),
+                    DedupKeyFilter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 1), count: Int(sqlite3_column_bytes(s, 1))))
+                )
             }
         }
-        return dedupFilters.withLock { filters in
-            if let built = filters[scope] { return built }
-            filters[scope] = filter
-            return filter
+        return dedupIndexes.withLock { indexes in
+            if let built = indexes[scope] { return built }
+            indexes[scope] = generations
+            return generations
         }
     }
 
-    /// Records `keys` as seen at `time`, in one transaction.
-    func dedupCommit(scope: Int64, keys: [[UInt8]], at time: Double) throws(StoreError) {
+    /// Records `keys` as seen at `time` in generation `generation`, in one transaction.
+    func dedupCommit(scope: Int64, generation: Int64, keys: [[UInt8]], at time: Double) throws(StoreError) {
         if keys.isEmpty { return }
-        try write { db in try Self.dedupInsert(db, scope: scope, keys: keys, at: time) }
+        try write { db in try Self.dedupInsert(db, scope: scope, generation: generation, keys: keys, at: time) }
     }
 
     /// The insert itself, for callers that need it inside a larger transaction.
-    static func dedupInsert(_ db: Database, scope: Int64, keys: [[UInt8]], at time: Double) throws {
+    static func dedupInsert(_ db: Database, scope: Int64, generation: Int64, keys: [[UInt8]], at time: Double) throws {
         // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
-        // B-tree page is reached once per group rather than once per key.
+        // B-tree page of the generation is reached once per group rather than once per key.
         let keys = keys.sorted(by: Self.blobOrder)
-        let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, key, seen_at) VALUES (?1, ?2, ?3)")
+        let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, generation, key, seen_at) VALUES (?1, ?2, ?3, ?4)")
         let s = statement.sqliteStatement
         sqlite3_reset(s)
         sqlite3_bind_int64(s, 1, scope)
-        sqlite3_bind_double(s, 3, time)
+        sqlite3_bind_int64(s, 2, generation)
+        sqlite3_bind_double(s, 4, time)
         for key in keys {
             sqlite3_reset(s)
-            key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 2, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+            key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
             let rc = sqlite3_step(s)
             guard rc == SQLITE_DONE else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
             }
         }
         sqlite3_reset(s)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO lymph_dedup_generation (scope, generation, keys, oldest, newest) VALUES (?1, ?2, ?3, ?4, ?4)
+                ON CONFLICT (scope, generation) DO UPDATE SET keys = keys + excluded.keys,
+                    oldest = min(oldest, excluded.oldest), newest = max(newest, excluded.newest)
+                """
+        ).execute(arguments: [scope, generation, keys.count, time])
     }
 
-    /// Forgets keys recorded before `before`; returns how many.
+    /// The insert into the scope's newest generation, for a caller without the scope's
+    /// `DedupGenerations` (keys written this way join its filters when it is next built).
+    static func dedupInsert(_ db: Database, scope: Int64, keys: [[UInt8]], at time: Double) throws {
+        let newest = try Int64.fetchOne(db, sql: "SELECT MAX(generation) FROM lymph_dedup_generation WHERE scope = ?", arguments: [scope])
+        try dedupInsert(db, scope: scope, generation: newest ?? 0, keys: keys, at: time)
+    }
+
+    /// Forgets the generations whose every key was recorded before `before` (a range of the
+    /// B-tree each); returns how many keys went.
     @discardableResult
     func dedupPurge(scope: Int64, before: Double) throws(StoreError) -> Int {
-        try write { db in
-            try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND seen_at < ?", arguments: [scope, before])
-            return db.changesCount
+        let (purged, count) = try write { db in
+            let old = try Int64.fetchAll(
+                db, sql: "SELECT generation FROM lymph_dedup_generation WHERE scope = ? AND newest < ?", arguments: [scope, before])
+            var count = 0
+            for generation in old {
+                try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND generation = ?", arguments: [scope, generation])
+                count += db.changesCount
+                try db.execute(sql: "DELETE FROM lymph_dedup_generation WHERE scope = ? AND generation = ?", arguments: [scope, generation])
+            }
+            return (Set(old), count)
         }
+        dedupIndexes.withLock { $0[scope] }?.forget(generations: purged)
+        return count
     }
 
     /// How many keys the scope has recorded.

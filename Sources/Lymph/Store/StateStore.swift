@@ -14,9 +14,9 @@ public final class StateStore: Sendable {
     /// A pool for a file (lookups read WAL snapshots while the runner's transaction is written);
     /// one connection for `:memory:`.
     let queue: any DatabaseWriter
-    /// Each dedup scope's key filter, built on first use and shared by every stage of that
-    /// scope over this store (a reloaded pipeline's stage and the one it replaces).
-    let dedupFilters = Mutex<[Int64: DedupKeyFilter]>([:])
+    /// Each dedup scope's generations and key filters, built on first use and shared by every
+    /// stage of that scope over this store (a reloaded pipeline's stage and the one it replaces).
+    let dedupIndexes = Mutex<[Int64: DedupGenerations]>([:])
 
     /// Opens (creating it and its folder) and migrates the store at `path`, or an in-memory one for
     /// `:memory:`; throws when it cannot.
@@ -161,6 +161,35 @@ public final class StateStore: Sendable {
                         head_fingerprint INTEGER NOT NULL,
                         done INTEGER NOT NULL
                     )
+                    """)
+        }
+        m.registerMigration("v7-dedup-generations") { db in
+            // Keys by generation, then key (see `DedupGenerations`): a commit's inserts stay in the
+            // newest generation's pages, and a purge drops whole generations. Keys already held
+            // become generation 0.
+            try db.execute(
+                sql: """
+                    ALTER TABLE lymph_dedup RENAME TO lymph_dedup_before_generations;
+                    CREATE TABLE lymph_dedup (
+                        scope INTEGER NOT NULL,
+                        generation INTEGER NOT NULL,
+                        key BLOB NOT NULL,
+                        seen_at REAL NOT NULL,
+                        PRIMARY KEY (scope, generation, key)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE lymph_dedup_generation (
+                        scope INTEGER NOT NULL,
+                        generation INTEGER NOT NULL,
+                        keys INTEGER NOT NULL,
+                        oldest REAL NOT NULL,
+                        newest REAL NOT NULL,
+                        PRIMARY KEY (scope, generation)
+                    ) WITHOUT ROWID;
+                    INSERT INTO lymph_dedup (scope, generation, key, seen_at)
+                        SELECT scope, 0, key, seen_at FROM lymph_dedup_before_generations;
+                    INSERT INTO lymph_dedup_generation (scope, generation, keys, oldest, newest)
+                        SELECT scope, 0, COUNT(*), MIN(seen_at), MAX(seen_at) FROM lymph_dedup_before_generations GROUP BY scope;
+                    DROP TABLE lymph_dedup_before_generations;
                     """)
         }
         return m

@@ -1,0 +1,132 @@
+import Synchronization
+
+/// Where one dedup scope's keys are in the store, and which keys it certainly does not hold.
+///
+/// Keys are written in generations: each commit group goes into the newest generation, and a
+/// generation is closed once it holds `keysPerGeneration` keys or is a day old. Keys are random,
+/// so in one B-tree ordered by key every commit would touch pages all over a tree many times the
+/// page cache; with the generation leading the key, a commit only touches the newest
+/// generation's pages, few enough to stay in the cache, whatever the store holds. The price is
+/// on lookups, which must know the generation: each one has its own fingerprint filter, asked
+/// only for the few keys the scope's filter (`all`) may hold, newest first.
+///
+/// A purge removes whole generations older than the window (a range of the B-tree, not a
+/// scan), so a key may outlive its window by up to a generation's span; lookups compare
+/// `seen_at` with the window, so such a key never drops an event.
+final class DedupGenerations: Sendable {
+    /// Small enough that the newest generation's B-tree pages (about 60 bytes a key) stay in
+    /// the writer's 32 MiB page cache beside the interior pages of the rest.
+    static let keysPerGeneration = 1 << 17
+    /// A generation is closed once its first key is this old, so a purge can drop it even when
+    /// traffic is slow.
+    static let generationSpan = 86_400.0
+
+    /// Every key of the scope: a miss here is a new key, nearly every key of a stream.
+    let all: DedupKeyFilter
+
+    private struct State {
+        /// Each generation's keys, oldest first.
+        var filters: [(generation: Int64, filter: DedupKeyFilter)] = []
+        /// The generation the next commit group goes to, how many keys it holds, and when its
+        /// first key was written.
+        var current: Int64
+        var currentCount: Int
+        var currentSince: Double?
+    }
+
+    private let state: Mutex<State>
+
+    /// What a scan of the store found: each generation's key fingerprints, in generation order,
+    /// and when each generation started.
+    struct Scanned {
+        var generation: Int64
+        var count: Int
+        var oldest: Double?
+    }
+
+    /// Generations as the store holds them: `scanned` describes each (in order); `fingerprints`
+    /// gives every key's generation and fingerprint, in generation order, until nil.
+    static func built(
+        generations: [Scanned], totalKeys: Int, fingerprints next: () throws -> (Int64, UInt64)?
+    ) rethrows -> DedupGenerations {
+        let all = DedupKeyFilter(expectedKeys: totalKeys)
+        var filters: [(generation: Int64, filter: DedupKeyFilter)] = []
+        let sizes = Dictionary(generations.map { ($0.generation, $0.count) }, uniquingKeysWith: +)
+        var chunk: [UInt64] = []
+        chunk.reserveCapacity(4096)
+        func flush() {
+            all.insert(chunk)
+            filters.last?.filter.insert(chunk)
+            chunk.removeAll(keepingCapacity: true)
+        }
+        while let (generation, fingerprint) = try next() {
+            if filters.last?.generation != generation {
+                flush()
+                filters.append((generation, Self.filter(expecting: sizes[generation] ?? 0)))
+            }
+            chunk.append(fingerprint)
+            if chunk.count == 4096 { flush() }
+        }
+        flush()
+        let last = generations.last
+        let open = last.map { $0.count < keysPerGeneration } ?? false
+        let state = State(
+            filters: filters,
+            current: last.map { open ? $0.generation : $0.generation + 1 } ?? 0,
+            currentCount: open ? last!.count : 0,
+            currentSince: open ? last!.oldest : nil)
+        return DedupGenerations(all: all, state: state)
+    }
+
+    private init(all: DedupKeyFilter, state: State) {
+        self.all = all
+        self.state = Mutex(state)
+    }
+
+    /// A generation's filter: sized for a full generation, or for what it holds when more.
+    private static func filter(expecting keys: Int) -> DedupKeyFilter {
+        DedupKeyFilter(expectedKeys: 0, minimumCapacity: max(keysPerGeneration, keys))
+    }
+
+    /// For each fingerprint, the generations that may hold its key, newest first; empty for
+    /// nearly every key (certainly new).
+    func candidates(_ fingerprints: [UInt64]) -> [[Int64]] {
+        let maybe = all.mayContain(fingerprints)
+        if !maybe.contains(true) { return Array(repeating: [], count: fingerprints.count) }
+        let filters = state.withLock { $0.filters }
+        return zip(fingerprints, maybe).map { fingerprint, maybe in
+            guard maybe else { return [] }
+            return filters.reversed().lazy.filter { $0.filter.mayContain(fingerprint) }.map(\.generation)
+        }
+    }
+
+    /// The generation a commit group of these keys goes to, written at `time`; the keys are in
+    /// the filters from now on (before the commit: a key in the filters but not yet in the store
+    /// costs a lookup, one in the store but not in the filters would let a duplicate through).
+    func assign(_ fingerprints: [UInt64], at time: Double) -> Int64 {
+        state.withLock { s in
+            if s.currentCount >= Self.keysPerGeneration || (s.currentSince.map { time - $0 >= Self.generationSpan } ?? false) {
+                s.current += 1
+                s.currentCount = 0
+                s.currentSince = nil
+            }
+            if s.filters.last?.generation != s.current {
+                s.filters.append((s.current, Self.filter(expecting: 0)))
+            }
+            s.filters[s.filters.count - 1].filter.insert(fingerprints)
+            all.insert(fingerprints)
+            s.currentCount += fingerprints.count
+            if s.currentSince == nil { s.currentSince = time }
+            return s.current
+        }
+    }
+
+    /// Forgets the filters of purged generations (their keys may stay in `all`: a lookup more).
+    func forget(generations purged: Set<Int64>) {
+        if purged.isEmpty { return }
+        state.withLock { $0.filters.removeAll { purged.contains($0.generation) } }
+    }
+
+    /// Generations with a filter, for tests and figures.
+    var generationCount: Int { state.withLock { $0.filters.count } }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Lymph
+
+@Suite("Dedup key generations")
+struct DedupGenerationsTests {
+    static let day = 86_400.0
+
+    static func stage(_ store: StateStore, now: Double = Timestamp.now()) throws -> DedupStage {
+        try DedupStage(
+            key: .path(try JSONPath(parsing: "id")), window: 7 * day, scope: "dedup", stageIndex: 1, backing: .store(store), now: now)
+    }
+
+    static func insert(_ store: StateStore, generation: Int64, _ ids: [String], at time: Double) throws {
+        let scope = try store.dedupScope("dedup")
+        try store.write { db in
+            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: ids.map { Array($0.utf8) }, at: time)
+        }
+    }
+
+    static func labels(_ stage: DedupStage, _ ids: [String]) async throws -> [String] {
+        try await stage.process(ids.map { Fixture.event(id: $0) }, context: Fixture.context(now: Timestamp.now())).map(\.label)
+    }
+
+    @Test("a key every filter may hold but the store does not (a false positive in both) is looked up and passes")
+    func falsePositiveInTheGenerationPasses() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let stage = try Self.stage(store)
+        let generations = try #require(stage.generations)
+        let fingerprint = DedupKeyFilter.fingerprint(Array("evt_fp".utf8))
+        let generation = generations.assign([fingerprint], at: Timestamp.now())
+        #expect(generations.candidates([fingerprint]) == [[generation]])
+        #expect(try await Self.labels(stage, ["evt_fp", "evt_new"]) == ["claim", "claim"])
+    }
+
+    @Test("keys in older generations are found, newest generation first, past a false positive in a newer one")
+    func keysAcrossGenerations() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        let now = Timestamp.now()
+        do {
+            let store = try StateStore.open(path: path)
+            try Self.insert(store, generation: 0, ["evt_a", "evt_b"], at: now - 2 * Self.day)
+            try Self.insert(store, generation: 1, ["evt_c"], at: now - Self.day)
+        }
+        let store = try StateStore.open(path: path)
+        let stage = try Self.stage(store)
+        let generations = try #require(stage.generations)
+        #expect(generations.generationCount == 2)
+        // Generation 1 is more than a day old: the next commit opens generation 2. Its filter
+        // claims evt_a, which only generation 0 holds.
+        #expect(generations.assign([DedupKeyFilter.fingerprint(Array("evt_a".utf8))], at: now) == 2)
+        #expect(generations.candidates([DedupKeyFilter.fingerprint(Array("evt_a".utf8))]) == [[2, 0]])
+        #expect(try await Self.labels(stage, ["evt_a", "evt_c", "evt_new"]) == ["drop(duplicate)", "drop(duplicate)", "claim"])
+    }
+
+    @Test("a key seen again after its window sits in a newer generation, whose time counts")
+    func newestGenerationHasTheLatestTime() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        try Self.insert(store, generation: 0, ["evt_old", "evt_again"], at: Timestamp.now() - 6.5 * Self.day)
+        try Self.insert(store, generation: 1, ["evt_again"], at: Timestamp.now() - 60)
+        // The stage's window starts a week ago; a day from now evt_old is out of it, evt_again not.
+        let stage = try Self.stage(store, now: Timestamp.now())
+        let later = try await stage.process(
+            [Fixture.event(id: "evt_old"), Fixture.event(id: "evt_again")], context: Fixture.context(now: Timestamp.now() + Self.day))
+        #expect(later.map(\.label) == ["claim", "drop(duplicate)"])
+    }
+
+    @Test("a purge drops the generations whose every key is older than the window, and only those")
+    func purgeDropsWholeGenerations() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let now = Timestamp.now()
+        try Self.insert(store, generation: 0, ["evt_1", "evt_2", "evt_3"], at: now - 10 * Self.day)
+        try Self.insert(store, generation: 1, ["evt_4"], at: now - 9 * Self.day)
+        try Self.insert(store, generation: 1, ["evt_5"], at: now - 2 * Self.day)
+        let scope = try store.dedupScope("dedup")
+        #expect(try store.dedupPurge(scope: scope, before: now - 7 * Self.day) == 3)
+        #expect(try store.dedupCount(scope: scope) == 2)
+        let stage = try Self.stage(store, now: now)
+        // evt_4 is out of the window but kept with its generation: it still counts as new.
+        #expect(try await Self.labels(stage, ["evt_1", "evt_4", "evt_5"]) == ["claim", "claim", "drop(duplicate)"])
+    }
+
+    @Test("a full generation is closed: the next commit group goes to a new one")
+    func fullGenerationCloses() {
+        let generations = DedupGenerations.built(generations: [], totalKeys: 0) { nil }
+        let now = Timestamp.now()
+        let full = (0..<UInt64(DedupGenerations.keysPerGeneration)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
+        #expect(generations.assign(full, at: now) == 0)
+        #expect(generations.assign([42], at: now) == 1)
+        #expect(generations.assign([43], at: now) == 1)
+        #expect(generations.generationCount == 2)
+    }
+
+    @Test("keys kept before generations existed become generation 0 and still drop their duplicates")
+    func migratedKeys() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try StateStore.migrator.migrate(queue, upTo: "v6-run-inputs")
+            try await queue.write { db in
+                try db.execute(sql: "INSERT INTO lymph_dedup_scope (id, name) VALUES (1, 'dedup')")
+                for id in ["evt_x", "evt_y"] {
+                    try db.execute(
+                        sql: "INSERT INTO lymph_dedup (scope, key, seen_at) VALUES (1, ?, ?)", arguments: [Data(id.utf8), Timestamp.now() - 60])
+                }
+            }
+        }
+        let store = try StateStore.open(path: path)
+        #expect(try store.dedupCount(scope: store.dedupScope("dedup")) == 2)
+        let stage = try Self.stage(store)
+        #expect(try await Self.labels(stage, ["evt_x", "evt_new", "evt_y"]) == ["drop(duplicate)", "claim", "drop(duplicate)"])
+        // New keys go on in the migrated generation until it is full or a day old.
+        let generations = try #require(stage.generations)
+        #expect(generations.assign([7], at: Timestamp.now()) == 0)
+    }
+}
