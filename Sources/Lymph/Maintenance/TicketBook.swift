@@ -16,6 +16,20 @@ public final class TicketBook: Sendable {
     /// new event, nearly every one, is known to be new without a lookup; a hit is checked in the
     /// store. The rule and its order are the dedup stage's (`DedupKeyFilter`).
     private let knownSources = Mutex<DedupKeyFilter?>(nil)
+    /// On SQLite: every open ticket as committed (without its source events), by
+    /// `pairKey`, so a request for a job costs no lookup; nil until the first apply loads it,
+    /// or when there are more than `maxKnownOpen`. This process is the store's only writer
+    /// but for `lymph tickets close`, which counts its closes in the store: a batch that sees
+    /// the count move loads the open tickets again.
+    private let committedOpen = Mutex<CommittedOpen>(CommittedOpen())
+    /// Open tickets kept in memory at most; beyond that each job's is read from the store.
+    let maxKnownOpen: Int
+
+    struct CommittedOpen {
+        var tickets: [String: Ticket]?
+        /// `lymph_ticket_closes.count` when `tickets` was loaded; nil before the first load.
+        var closes: Int64?
+    }
 
     struct Overlay {
         /// Open tickets touched since the last commit, by equipment + action.
@@ -28,8 +42,12 @@ public final class TicketBook: Sendable {
         var newSources: [(String, String)] = []
     }
 
-    /// A book over `store`, with nothing pending yet.
-    public init(store: StateStore) { self.store = store }
+    /// A book over `store`, with nothing pending yet, keeping up to `maxKnownOpen` open
+    /// tickets in memory.
+    public init(store: StateStore, maxKnownOpen: Int = 100_000) {
+        self.store = store
+        self.maxKnownOpen = maxKnownOpen
+    }
 
     static func pairKey(_ equipment: String, _ action: String) -> String { equipment + "\u{0}" + action }
 
@@ -37,7 +55,7 @@ public final class TicketBook: Sendable {
     public func apply(_ requests: [TicketRequest]) throws -> [TicketChange] {
         if requests.isEmpty { return [] }
         return try store.read { db in
-            let reads = SQLiteTicketReads(db: db, filter: try sourceFilter(db))
+            let reads = SQLiteTicketReads(db: db, filter: try sourceFilter(db), open: try committedOpenTickets(db))
             return try requests.map { try apply($0, reads: reads) }
         }
     }
@@ -71,6 +89,29 @@ public final class TicketBook: Sendable {
             known = filter
             return filter
         }
+    }
+
+    /// The committed open tickets, loaded again when `lymph tickets close` closed one since
+    /// (nil: too many to keep, read each from the store).
+    private func committedOpenTickets(_ db: Database) throws -> [String: Ticket]? {
+        let closes = try Int64.fetchOne(db, sql: "SELECT count FROM lymph_ticket_closes WHERE id = 1") ?? 0
+        if let kept = committedOpen.withLock({ c in c.closes == closes ? c.tickets : nil }) { return kept }
+        if committedOpen.withLock({ $0.closes == closes }) { return nil }  // too many, and nothing closed since
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_tickets WHERE status = 'open'") ?? 0
+        var tickets: [String: Ticket]? = nil
+        if count <= maxKnownOpen {
+            var loaded: [String: Ticket] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM lymph_tickets WHERE status = 'open'") {
+                let t = Self.ticket(from: row)
+                loaded[Self.pairKey(t.equipmentID, t.action)] = t
+            }
+            tickets = loaded
+        }
+        committedOpen.withLock { c in
+            c.tickets = tickets
+            c.closes = closes
+        }
+        return tickets
     }
 
     /// One request, with the store read through `reads`.
@@ -171,6 +212,20 @@ public final class TicketBook: Sendable {
 
     /// After the commit the store holds the truth; the overlay keeps only what came since.
     func pendingWritten() {
+        let written = overlay.withLock { $0.writing }
+        committedOpen.withLock { c in
+            guard c.tickets != nil else { return }
+            for var t in written {
+                let key = Self.pairKey(t.equipmentID, t.action)
+                if c.tickets![key] == nil && c.tickets!.count >= maxKnownOpen {
+                    // More open tickets than are kept: each job's is read from the store from now on.
+                    c.tickets = nil
+                    return
+                }
+                t.sourceEventIDs = []
+                c.tickets![key] = t
+            }
+        }
         overlay.withLock { o in
             let written = Set(o.writingSources.map(\.0))
             for t in o.writing {
@@ -234,10 +289,12 @@ protocol TicketReads {
     func storedSources(of ticketID: String) throws -> [String]
 }
 
-/// Reads through a SQLite read transaction, with the source-event filter in front.
+/// Reads through a SQLite read transaction, with the source-event filter in front, and the
+/// committed open tickets when they are kept in memory.
 struct SQLiteTicketReads: TicketReads {
     let db: Database
     let filter: DedupKeyFilter
+    let open: [String: Ticket]?
 
     func isApplied(_ eventID: String) throws -> Bool {
         guard filter.mayContain(DedupKeyFilter.fingerprint(eventID)) else { return false }
@@ -247,7 +304,8 @@ struct SQLiteTicketReads: TicketReads {
     }
 
     func openTicket(equipment: String, action: String) throws -> Ticket? {
-        try TicketBook.fetchOpen(db, equipment: equipment, action: action)
+        if let open { return open[TicketBook.pairKey(equipment, action)] }
+        return try TicketBook.fetchOpen(db, equipment: equipment, action: action)
     }
 
     func storedSources(of ticketID: String) throws -> [String] {

@@ -26,15 +26,40 @@ public final class TrackSensorsStage: Stage {
         /// The last event of each sensor already turned into a ticket request, so each outage
         /// is judged into the ticket book once (bounded by the number of sensors).
         var requested: [String: String] = [:]
+        /// On SQLite: every sensor's state, the store's with this stage's changes over it, and
+        /// the ids of those offline or in error (nil until the first batch loads it, or when the
+        /// store holds more than `maxKnownSensors`). This process is the store's only writer
+        /// (`StoreLock`), so nothing else changes them.
+        var known: [String: Sensor]?
+        var down: Set<String> = []
+        var loaded = false
+
+        /// Keeps a sensor's new state in `known` (and `down`), while there is room for it.
+        mutating func remember(_ sensor: Sensor, bound: Int) {
+            guard known != nil else { return }
+            if known![sensor.sensorID] == nil && known!.count >= bound {
+                // A fleet grown past the bound: back to reading the store, which holds every
+                // committed state (`changed` holds the rest).
+                known = nil
+                down = []
+                return
+            }
+            known![sensor.sensorID] = sensor
+            if sensor.status == "offline" || sensor.status == "error" { down.insert(sensor.sensorID) } else { down.remove(sensor.sensorID) }
+        }
     }
     private let state = Mutex(State())
+    /// Sensors kept in memory at most; a larger fleet is read from the store batch by batch.
+    let maxKnownSensors: Int
 
     /// A stage keeping sensor statuses in `store`; with `offlineTicket`, its tickets go to `book`,
-    /// due `dueIn` seconds after they open; `clock` is the time at the end of the run.
+    /// due `dueIn` seconds after they open; `clock` is the time at the end of the run; up to
+    /// `maxKnownSensors` are kept in memory.
     public init(
         store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600,
-        clock: @escaping @Sendable () -> Double = { Timestamp.now() }
+        clock: @escaping @Sendable () -> Double = { Timestamp.now() }, maxKnownSensors: Int = 100_000
     ) {
+        self.maxKnownSensors = maxKnownSensors
         self.store = store
         self.clock = clock
         self.book = book
@@ -54,13 +79,19 @@ public final class TrackSensorsStage: Stage {
             let ids = events.filter { $0.typeBytes.elementsEqual(Self.type) }.compactMap { $0.value(at: sensorPath)?.string }
             let stored = try await postgres.sensors(ids: Array(Set(ids)))
             outcomes = try events.map { try self.track($0) { stored[$0] } }
+        } else if try loadKnown() {
+            outcomes = try events.map { event in
+                try self.track(event) { id in
+                    // `known` is dropped if the fleet outgrows it mid-batch: then the store.
+                    if let known = self.state.withLock({ s in s.known.map { $0[id] } }) { return known }
+                    return try self.store.read { db in try Self.storedSensor(db, id) }
+                }
+            }
         } else {
             // One read transaction for the batch.
             outcomes = try store.read { db in
                 try events.map { event in
-                    try self.track(event) { id in
-                        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [id]).map(Sensor.init(row:))
-                    }
+                    try self.track(event) { id in try Self.storedSensor(db, id) }
                 }
             }
         }
@@ -95,14 +126,55 @@ public final class TrackSensorsStage: Stage {
             state.withLock { s in
                 s.changed[sensorID] = sensor
                 s.clock = max(s.clock, created)
+                s.remember(sensor, bound: maxKnownSensors)
             }
             return .pass
+        }
+    }
+
+    /// A sensor's state as the store holds it.
+    static func storedSensor(_ db: Database, _ id: String) throws -> Sensor? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM lymph_sensors WHERE sensor_id = ?"), arguments: [id]).map(Sensor.init(row:))
+    }
+
+    /// Loads every sensor from the store the first time, when there are not too many; whether
+    /// they are in memory.
+    private func loadKnown() throws -> Bool {
+        if let known = state.withLock({ s in s.loaded ? s.known != nil : nil }) { return known }
+        let sensors = try store.read { db -> [Sensor]? in
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_sensors") ?? 0
+            if count > self.maxKnownSensors { return nil }
+            return try Row.fetchAll(db, sql: "SELECT * FROM lymph_sensors").map(Sensor.init(row:))
+        }
+        return state.withLock { s in
+            s.loaded = true
+            guard let sensors else { return false }
+            s.known = [:]
+            s.known!.reserveCapacity(sensors.count)
+            for sensor in sensors { s.remember(sensor, bound: self.maxKnownSensors) }
+            // Changes made before the load (none on the first batch) are newer than the store.
+            for sensor in s.changed.values { s.remember(sensor, bound: self.maxKnownSensors) }
+            return s.known != nil
         }
     }
 
     /// Opens (or merges into) an "Inspect sensor" ticket for each sensor down longer than allowed.
     func judge(at clock: Double) async throws {
         guard let limit = offlineTicket, clock > 0 else { return }
+        if store.postgres == nil, try loadKnown() {
+            // In memory: only the sensors down now, and of those only the ones not judged yet.
+            let due = state.withLock { s -> [Sensor] in
+                var due: [Sensor] = []
+                for id in s.down {
+                    guard let sensor = s.known?[id], clock - sensor.since >= limit, s.requested[id] != sensor.lastEventID else { continue }
+                    s.requested[id] = sensor.lastEventID
+                    due.append(sensor)
+                }
+                return due
+            }
+            _ = try await book.record(due.sorted { $0.sensorID < $1.sensorID }.map { request(for: $0, at: clock) })
+            return
+        }
         let recent = state.withLock { Array($0.changed.values) }
         let stored: [Sensor]
         if let postgres = store.postgres {
@@ -127,13 +199,17 @@ public final class TrackSensorsStage: Stage {
                 return true
             }
             if !fresh { continue }
-            requests.append(
-                TicketRequest(
-                    equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
-                    priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
-                    sourceEventID: sensor.lastEventID, at: clock))
+            requests.append(request(for: sensor, at: clock))
         }
         _ = try await book.record(requests)
+    }
+
+    /// The "Inspect sensor" ticket request for a sensor down too long by `clock`.
+    private func request(for sensor: Sensor, at clock: Double) -> TicketRequest {
+        TicketRequest(
+            equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
+            priority: sensor.status == "error" ? .high : .medium, dueBy: clock + dueIn,
+            sourceEventID: sensor.lastEventID, at: clock)
     }
 
     /// Opens tickets for sensors down too long by the clock (the wall clock, or a test's), at the

@@ -41,6 +41,11 @@ extension StateStore {
             try db.execute(
                 sql: "UPDATE lymph_tickets SET status = ?, note = COALESCE(?, note), updated_at = ? WHERE ticket_id = ? AND status = 'open'",
                 arguments: [cancel ? "cancelled" : "done", note, time, id])
+            if db.changesCount > 0 {
+                // Counted, so a running pipeline that keeps the open tickets in memory
+                // (`TicketBook`) sees that one closed.
+                try db.execute(sql: "INSERT INTO lymph_ticket_closes (id, count) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET count = count + 1")
+            }
             return try Row.fetchOne(db, sql: "SELECT *, \(Self.sourcesColumn) FROM lymph_tickets t WHERE ticket_id = ?", arguments: [id]).map(
                 TicketBook.ticket(from:))
         }

@@ -192,6 +192,17 @@ public final class StateStore: Sendable {
                     DROP TABLE lymph_dedup_before_generations;
                     """)
         }
+        m.registerMigration("v8-ticket-closes") { db in
+            // How many tickets `lymph tickets close` closed: a running pipeline keeps the open
+            // tickets in memory and loads them again when the count moves.
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_ticket_closes (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        count INTEGER NOT NULL
+                    )
+                    """)
+        }
         return m
     }
 

@@ -85,9 +85,10 @@ struct SpoolStoreTests {
         let state = try StateStore.open(path: path)
         try state.write { db in try StateStore.recordSpoolProgress(db, doneThrough: 9) }
         #expect(try state.spoolDoneThrough() == 9)
-        // The only change is the state store's own later migration of dedup keys into generations.
-        #expect(try Self.tables(path) == before.union(["lymph_dedup_generation"]))
-        #expect(try Self.migrations(path) == (OldStoreFile.migrations + ["v7-dedup-generations"]).sorted())
+        // The only changes are the state store's own later migrations: dedup keys in
+        // generations, and the count of tickets closed.
+        #expect(try Self.tables(path) == before.union(["lymph_dedup_generation", "lymph_ticket_closes"]))
+        #expect(try Self.migrations(path) == (OldStoreFile.migrations + ["v7-dedup-generations", "v8-ticket-closes"]).sorted())
     }
 }
 

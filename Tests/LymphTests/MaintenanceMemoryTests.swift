@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+@testable import Lymph
+
+/// The open tickets and the sensors that a pipeline on SQLite keeps in memory between commits.
+@Suite("maintenance state kept in memory")
+struct MaintenanceMemoryTests {
+    static func request(_ source: String, equipment: String = "pump_7", priority: Ticket.Priority = .medium) -> TicketRequest {
+        TicketRequest(equipmentID: equipment, action: "Replace bearing", priority: priority, dueBy: 1_800_000_000, sourceEventID: source, at: 1_790_000_000)
+    }
+
+    static func commit(_ book: TicketBook, _ store: StateStore) throws {
+        let write = book.takePending()
+        try store.write { db in try write?.write(db) }
+        book.pendingWritten()
+    }
+
+    @Test("a ticket closed by lymph tickets close while a pipeline keeps it in memory: the pipeline's next request opens a new one")
+    func closedElsewhere() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let book = TicketBook(store: store)
+        guard case .opened(let first) = try book.apply(Self.request("e1")) else {
+            Issue.record("the first request opened no ticket")
+            return
+        }
+        try Self.commit(book, store)
+        guard case .merged = try book.apply(Self.request("e2")) else {
+            Issue.record("the second request did not merge")
+            return
+        }
+        try Self.commit(book, store)
+        // Another process (its own connection) closes it.
+        let other = try StateStore.open(path: dir + "/state.sqlite")
+        #expect(try other.closeTicket(id: first.ticketID, cancel: false, note: nil, at: 1_790_000_100)?.status == .done)
+        guard case .opened(let second) = try book.apply(Self.request("e3")) else {
+            Issue.record("a request after the close merged into the closed ticket")
+            return
+        }
+        #expect(second.ticketID != first.ticketID)
+        try Self.commit(book, store)
+        #expect(try store.ticket(id: first.ticketID)?.sourceEventIDs == ["e1", "e2"])
+        #expect(try store.ticket(id: second.ticketID)?.sourceEventIDs == ["e3"])
+    }
+
+    @Test("more open tickets than are kept: jobs are read from the store, and merge as before")
+    func moreOpenTicketsThanKept() throws {
+        let store = try StateStore.open(path: ":memory:")
+        let book = TicketBook(store: store, maxKnownOpen: 1)
+        _ = try book.apply(Self.request("a1", equipment: "pump_1"))
+        _ = try book.apply(Self.request("b1", equipment: "pump_2"))
+        try Self.commit(book, store)
+        guard case .merged(let a, changed: true) = try book.apply(Self.request("a2", equipment: "pump_1", priority: .high)),
+            case .merged(let b, changed: false) = try book.apply(Self.request("b2", equipment: "pump_2"))
+        else {
+            Issue.record("requests for the two open jobs did not merge")
+            return
+        }
+        // A changed ticket is reported with all its sources; an unchanged one with the new one.
+        #expect(a.sourceEventIDs == ["a1", "a2"] && b.sourceEventIDs == ["b2"])
+        try Self.commit(book, store)
+        #expect(try store.tickets(status: .open, equipment: nil).map(\.sourceEventIDs).sorted { $0[0] < $1[0] } == [["a1", "a2"], ["b1", "b2"]])
+    }
+
+    static func sensorEvent(_ id: String, _ sensor: String, _ status: String, minute: Int) -> Event {
+        let created = Timestamp.format(1_780_000_000 + Double(minute) * 60)
+        let line =
+            #"{"id":"\#(id)","type":"sensor.status_changed","created_at":"\#(created)","data":{"sensor_id":"\#(sensor)","equipment_id":"pump_777","status":"\#(status)"}}"#
+        return Fixture.parsed(line)
+    }
+
+    static func commit(_ stage: TrackSensorsStage, _ store: StateStore) throws {
+        let write = try stage.takePending()
+        try store.write { db in try write?.write(db) }
+        stage.pendingWritten()
+    }
+
+    @Test(
+        "sensors beyond the number kept in memory are read from the store: stale events are still dropped, and a sensor down too long opens its ticket once",
+        arguments: [1, 100_000])
+    func sensorsBeyondTheBound(kept: Int) async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let book = TicketBook(store: store)
+        let stage = TrackSensorsStage(store: store, book: book, offlineTicket: 30 * 60, maxKnownSensors: kept)
+        let context = Fixture.context(now: 1_790_000_000)
+        let first = try await stage.process(
+            [Self.sensorEvent("a1", "sen_a", "offline", minute: 10), Self.sensorEvent("b1", "sen_b", "online", minute: 10)], context: context)
+        #expect(first.map(\.label) == ["pass", "pass"])
+        try Self.commit(stage, store)
+        let second = try await stage.process(
+            [
+                Self.sensorEvent("a0", "sen_a", "online", minute: 5),  // older than a1: stale
+                Self.sensorEvent("c1", "sen_c", "error", minute: 40),
+                Self.sensorEvent("b0", "sen_b", "offline", minute: 1),  // stale
+                Self.sensorEvent("b2", "sen_b", "online", minute: 50),  // the clock passes 30 min of sen_a's outage
+            ], context: context)
+        #expect(second.map(\.label) == ["drop(stale)", "pass", "drop(stale)", "pass"])
+        _ = try await stage.process([Self.sensorEvent("b3", "sen_b", "online", minute: 55)], context: context)
+        try Self.commit(stage, store)
+        #expect(try store.sensors(status: nil).map { "\($0.sensorID) \($0.status)" } == ["sen_a offline", "sen_b online", "sen_c error"])
+        let tickets = try store.tickets(status: .open, equipment: nil)
+        #expect(tickets.map(\.action) == ["Inspect sensor sen_a"])
+        #expect(tickets.first?.sourceEventIDs == ["a1"])
+    }
+
+    @Test("the fleet outgrows what is kept in the middle of a batch: a later event of a stored sensor is judged against the store")
+    func fleetOutgrowsMidBatch() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let context = Fixture.context(now: 1_790_000_000)
+        let before = TrackSensorsStage(store: store, book: TicketBook(store: store), offlineTicket: nil)
+        _ = try await before.process([Self.sensorEvent("a1", "sen_a", "offline", minute: 10)], context: context)
+        try Self.commit(before, store)
+        let stage = TrackSensorsStage(store: store, book: TicketBook(store: store), offlineTicket: nil, maxKnownSensors: 2)
+        let outcomes = try await stage.process(
+            [
+                Self.sensorEvent("b1", "sen_b", "online", minute: 20),
+                Self.sensorEvent("c1", "sen_c", "online", minute: 20),  // a third sensor: no longer kept
+                Self.sensorEvent("a0", "sen_a", "online", minute: 5),  // older than the stored a1: stale
+            ], context: context)
+        #expect(outcomes.map(\.label) == ["pass", "pass", "drop(stale)"])
+    }
+}
