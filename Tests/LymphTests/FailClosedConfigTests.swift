@@ -128,6 +128,12 @@ struct FailClosedConfigTests {
         #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])
     }
 
+    @Test("a stage name with a control character is an error: a dedup scope named so is Lymph's own")
+    func controlCharacterInStageName() {
+        #expect(
+            diagnostics("stages:\n  - parse\n  - dedup: {name: \"\\0ticket-sources\"}\n") == ["p.yaml:3:19: a stage name cannot contain control characters"])
+    }
+
     @Test(
         "top-level values that would lose state or mix outputs are errors",
         arguments: [

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import Lymph
 
@@ -119,5 +120,36 @@ struct MaintenanceMemoryTests {
                 Self.sensorEvent("a0", "sen_a", "online", minute: 5),  // older than the stored a1: stale
             ], context: context)
         #expect(outcomes.map(\.label) == ["pass", "pass", "drop(stale)"])
+    }
+
+    @Test("tickets made before source lists keep their sources in order, and their events stay applied")
+    func migratedSources() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        do {
+            let queue = try GRDB.DatabaseQueue(path: path)
+            try StateStore.migrator.migrate(queue, upTo: "v8-ticket-closes")
+            try await queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at)
+                            VALUES ('mt_old', 'pump_7', 'Replace bearing', 'medium', 1800000000, 'open', 1790000000, 1790000000);
+                        INSERT INTO lymph_ticket_sources (event_id, ticket_id) VALUES ('e2', 'mt_old'), ('e1', 'mt_old'), ('e3', 'mt_old');
+                        """)
+            }
+        }
+        let store = try StateStore.open(path: path)
+        #expect(try store.ticket(id: "mt_old")?.sourceEventIDs == ["e2", "e1", "e3"])
+        let book = TicketBook(store: store)
+        #expect(try book.apply(Self.request("e1")) == .alreadyApplied)
+        guard case .merged(let t, changed: true) = try book.apply(Self.request("e4", priority: .high)) else {
+            Issue.record("a new event did not merge into the migrated ticket")
+            return
+        }
+        #expect(t.ticketID == "mt_old" && t.sourceEventIDs == ["e2", "e1", "e3", "e4"])
+        try Self.commit(book, store)
+        #expect(try store.ticket(id: "mt_old")?.sourceEventIDs == ["e2", "e1", "e3", "e4"])
+        #expect(try TicketBook(store: store).apply(Self.request("e4")) == .alreadyApplied)
     }
 }

@@ -169,6 +169,11 @@ public enum PipelineLoader {
                 var explicit = false
                 if let nv = om["name"], let s = nv.string(&d, "name") {
                     if s.isEmpty { d.error("a stage name cannot be empty", at: nv) }
+                    // Printed in messages and dead letters, and it names a dedup stage's keys in
+                    // the store, where names starting with a control character are Lymph's own.
+                    if s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                        d.error("a stage name cannot contain control characters", at: nv)
+                    }
                     if let earlier = names[s] {
                         d.error("stage name '\(s.cutForMessage())' is already used at line \(earlier.line)", at: nv)
                     }

@@ -8,14 +8,23 @@ import Synchronization
 /// its event, keeps the earlier due date, raises the priority); a source event applies once.
 ///
 /// In the overlay a ticket's `sourceEventIDs` holds only the events added since the last
-/// commit; the store keeps the rest (`lymph_ticket_sources`). Changes report the whole list.
+/// commit; the store keeps the rest (`lymph_ticket_source_lists`, one row per ticket per
+/// commit, in commit order, so a commit appends instead of inserting into an index all over).
+/// Changes report the whole list.
+///
+/// On SQLite, the source events applied are a set kept like a dedup scope's keys
+/// (`sourceScope`, `DedupGenerations`): in generations, with fingerprint filters in front, so
+/// a new event is known to be new without a lookup and a commit only touches the newest
+/// generation's pages.
 public final class TicketBook: Sendable {
     let store: StateStore
     private let overlay = Mutex<Overlay>(Overlay())
-    /// Fingerprints of the source events the store holds (built on the first apply), so that a
-    /// new event, nearly every one, is known to be new without a lookup; a hit is checked in the
-    /// store. The rule and its order are the dedup stage's (`DedupKeyFilter`).
-    private let knownSources = Mutex<DedupKeyFilter?>(nil)
+    /// The source events the store holds (built on the first apply): their dedup scope in the
+    /// store and its generations. A new event, nearly every one, is known to be new without a
+    /// lookup; a hit is checked in the store. The rule and its order are the dedup stage's.
+    private let knownSources = Mutex<(scope: Int64, generations: DedupGenerations)?>(nil)
+    /// The dedup scope of applied source events: no stage's name or key path starts with NUL.
+    static let sourceScope = "\u{0}ticket-sources"
     /// On SQLite: every open ticket as committed (without its source events), by
     /// `pairKey`, so a request for a job costs no lookup; nil until the first apply loads it,
     /// or when there are more than `maxKnownOpen`. This process is the store's only writer
@@ -54,8 +63,9 @@ public final class TicketBook: Sendable {
     /// Applies requests in order (one store read for all of them), following the rules above.
     public func apply(_ requests: [TicketRequest]) throws -> [TicketChange] {
         if requests.isEmpty { return [] }
+        let (scope, generations) = try sourceIndex()
         return try store.read { db in
-            let reads = SQLiteTicketReads(db: db, filter: try sourceFilter(db), open: try committedOpenTickets(db))
+            let reads = SQLiteTicketReads(db: db, scope: scope, generations: generations, open: try committedOpenTickets(db))
             return try requests.map { try apply($0, reads: reads) }
         }
     }
@@ -75,19 +85,18 @@ public final class TicketBook: Sendable {
         try apply([r])[0]
     }
 
-    /// The source-event filter, once built (for tests).
-    var sourceFilterForTests: DedupKeyFilter? { knownSources.withLock { $0 } }
+    /// The filter of every applied source event, once built (for tests).
+    var sourceFilterForTests: DedupKeyFilter? { knownSources.withLock { $0?.generations.all } }
 
-    /// The source-event filter, built from the store the first time.
-    private func sourceFilter(_ db: Database) throws -> DedupKeyFilter {
-        if let filter = knownSources.withLock({ $0 }) { return filter }
-        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_ticket_sources") ?? 0
-        let rows = try String.fetchCursor(db, sql: "SELECT event_id FROM lymph_ticket_sources")
-        let filter = try DedupKeyFilter.built(count: count) { try rows.next().map(DedupKeyFilter.fingerprint) }
+    /// The applied source events' scope and generations, built from the store the first time.
+    private func sourceIndex() throws -> (Int64, DedupGenerations) {
+        if let built = knownSources.withLock({ $0 }) { return built }
+        let scope = try store.dedupScope(Self.sourceScope)
+        let generations = try store.dedupGenerations(scope: scope)
         return knownSources.withLock { known in
             if let built = known { return built }
-            known = filter
-            return filter
+            known = (scope, generations)
+            return (scope, generations)
         }
     }
 
@@ -184,19 +193,36 @@ public final class TicketBook: Sendable {
             return (tickets, sources)
         }
         if tickets.isEmpty && sources.isEmpty { return nil }
-        // Before the commit, as the dedup stage does: in the filter and not yet in the store
-        // costs a lookup; the other way round would apply an event twice. Built already: the
-        // sources came through `apply`.
-        if let filter = knownSources.withLock({ $0 }) {
-            filter.insert(sources.lazy.map { DedupKeyFilter.fingerprint($0.0) })
-        }
         if let postgres = store.postgres {
             return PendingWrite(postgres: { conn in try await postgres.writeTickets(tickets, sources: sources, on: conn) })
         }
+        // Built already: the sources came through `apply`.
+        guard let (scope, generations) = knownSources.withLock({ $0 }) else {
+            return PendingWrite { db in for t in tickets { try Self.upsert(db, t) } }
+        }
+        // Into the filters before the commit, as the dedup stage does: in the filters and not
+        // yet in the store costs a lookup; the other way round would apply an event twice.
+        let at = Timestamp.now()
+        let events = sources.map { Array($0.0.utf8) }
+        let generation = generations.assign(events.map(DedupKeyFilter.fingerprint), at: at)
+        // Each ticket's new events, in the order they came: one row per ticket.
+        var order: [String] = []
+        var lists: [String: [UInt8]] = [:]
+        for (event, ticket) in sources {
+            if lists[ticket] == nil {
+                order.append(ticket)
+                lists[ticket] = [UInt8(ascii: "[")]
+            } else {
+                lists[ticket]!.append(UInt8(ascii: ","))
+            }
+            JSONStringEncoder.append(event, to: &lists[ticket]!)
+        }
+        let rows = order.map { ticket in (ticket, String(decoding: lists[ticket]! + [UInt8(ascii: "]")], as: UTF8.self)) }
         return PendingWrite { db in
             for t in tickets { try Self.upsert(db, t) }
-            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lymph_ticket_sources (event_id, ticket_id) VALUES (?, ?)")
-            for (event, ticket) in sources { try insert.execute(arguments: [event, ticket]) }
+            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, at: at)
+            let insert = try db.cachedStatement(sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?, ?)")
+            for (ticket, list) in rows { try insert.execute(arguments: [ticket, list]) }
         }
     }
 
@@ -289,18 +315,19 @@ protocol TicketReads {
     func storedSources(of ticketID: String) throws -> [String]
 }
 
-/// Reads through a SQLite read transaction, with the source-event filter in front, and the
+/// Reads through a SQLite read transaction, with the source-event filters in front, and the
 /// committed open tickets when they are kept in memory.
 struct SQLiteTicketReads: TicketReads {
     let db: Database
-    let filter: DedupKeyFilter
+    /// The applied source events' dedup scope and its generations.
+    let scope: Int64
+    let generations: DedupGenerations
     let open: [String: Ticket]?
 
     func isApplied(_ eventID: String) throws -> Bool {
-        guard filter.mayContain(DedupKeyFilter.fingerprint(eventID)) else { return false }
-        // Cached statement: this runs for every ticketed event the filter may know.
-        let sources = try db.cachedStatement(sql: "SELECT 1 FROM lymph_ticket_sources WHERE event_id = ?")
-        return try Int.fetchOne(sources, arguments: [eventID]) != nil
+        let candidates = generations.candidates([DedupKeyFilter.fingerprint(eventID)])[0]
+        if candidates.isEmpty { return false }
+        return try StateStore.dedupLookup(db, scope: scope, keys: [Array(eventID.utf8)], generations: [candidates], since: -.infinity)[0]
     }
 
     func openTicket(equipment: String, action: String) throws -> Ticket? {
@@ -309,8 +336,9 @@ struct SQLiteTicketReads: TicketReads {
     }
 
     func storedSources(of ticketID: String) throws -> [String] {
-        try String.fetchAll(
-            db.cachedStatement(sql: "SELECT event_id FROM lymph_ticket_sources WHERE ticket_id = ? ORDER BY rowid"), arguments: [ticketID])
+        let lists = try String.fetchAll(
+            db.cachedStatement(sql: "SELECT event_ids FROM lymph_ticket_source_lists WHERE ticket_id = ? ORDER BY rowid"), arguments: [ticketID])
+        return lists.flatMap { list in (try? JSONDocument(parsing: Array(list.utf8)))?.root.elements?.compactMap(\.string) ?? [] }
     }
 }
 

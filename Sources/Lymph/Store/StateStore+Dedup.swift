@@ -18,30 +18,33 @@ extension StateStore {
     /// given for it (newest first; see `DedupGenerations`).
     func dedupSeen(scope: Int64, keys: [[UInt8]], generations: [[Int64]], since: Double) throws(StoreError) -> [Bool] {
         if keys.isEmpty { return [] }
-        return try readInDeferredTransaction { db in
-            let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND generation = ?2 AND key = ?3")
-            let s = statement.sqliteStatement
-            sqlite3_reset(s)
-            defer { sqlite3_reset(s) }
-            sqlite3_bind_int64(s, 1, scope)
-            var seen = [Bool](repeating: false, count: keys.count)
-            for (n, key) in keys.enumerated() {
-                for generation in generations[n] {
-                    sqlite3_reset(s)
-                    sqlite3_bind_int64(s, 2, generation)
-                    key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
-                    let rc = sqlite3_step(s)
-                    if rc == SQLITE_ROW {
-                        // The newest generation holding the key has its latest time.
-                        seen[n] = sqlite3_column_double(s, 0) >= since
-                        break
-                    } else if rc != SQLITE_DONE {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-                    }
+        return try readInDeferredTransaction { db in try Self.dedupLookup(db, scope: scope, keys: keys, generations: generations, since: since) }
+    }
+
+    /// `dedupSeen` in a transaction of the caller's.
+    static func dedupLookup(_ db: Database, scope: Int64, keys: [[UInt8]], generations: [[Int64]], since: Double) throws -> [Bool] {
+        let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND generation = ?2 AND key = ?3")
+        let s = statement.sqliteStatement
+        sqlite3_reset(s)
+        defer { sqlite3_reset(s) }
+        sqlite3_bind_int64(s, 1, scope)
+        var seen = [Bool](repeating: false, count: keys.count)
+        for (n, key) in keys.enumerated() {
+            for generation in generations[n] {
+                sqlite3_reset(s)
+                sqlite3_bind_int64(s, 2, generation)
+                key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+                let rc = sqlite3_step(s)
+                if rc == SQLITE_ROW {
+                    // The newest generation holding the key has its latest time.
+                    seen[n] = sqlite3_column_double(s, 0) >= since
+                    break
+                } else if rc != SQLITE_DONE {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                 }
             }
-            return seen
         }
+        return seen
     }
 
     /// The scope's generations and key filters, built from the keys the store holds on first use.

@@ -2,10 +2,11 @@ import GRDB
 
 /// Tickets and sensors, for the maintenance stages and the `tickets` / `sensors` commands.
 extension StateStore {
-    /// A ticket's source events as a JSON array, in the order they came.
+    /// A ticket's source events as a JSON array, in the order they came: its lists in commit
+    /// order, each in its own order.
     static let sourcesColumn = """
-        (SELECT json_group_array(event_id) FROM (SELECT event_id FROM lymph_ticket_sources s
-         WHERE s.ticket_id = t.ticket_id ORDER BY s.rowid)) AS source_event_ids
+        (SELECT json_group_array(value) FROM (SELECT j.value AS value FROM lymph_ticket_source_lists l, json_each(l.event_ids) j
+         WHERE l.ticket_id = t.ticket_id ORDER BY l.rowid, j.key)) AS source_event_ids
         """
 
     /// Tickets by due date, then creation; `status` nil means all.

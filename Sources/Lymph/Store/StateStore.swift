@@ -203,6 +203,37 @@ public final class StateStore: Sendable {
                     )
                     """)
         }
+        m.registerMigration("v9-ticket-source-lists") { db in
+            // A ticket's source events as one row per ticket per commit, appended in commit
+            // order (`TicketBook`), and the set of applied events as a dedup scope of its own
+            // (the name `TicketBook.sourceScope`), in generations like dedup keys: a commit no
+            // longer inserts into two indexes all over their B-trees.
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_ticket_source_lists (
+                        ticket_id TEXT NOT NULL,
+                        event_ids TEXT NOT NULL
+                    );
+                    CREATE INDEX lymph_ticket_source_lists_ticket ON lymph_ticket_source_lists (ticket_id);
+                    INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids)
+                        SELECT ticket_id, json_group_array(event_id)
+                        FROM (SELECT ticket_id, event_id FROM lymph_ticket_sources ORDER BY ticket_id, rowid) GROUP BY ticket_id;
+                    """)
+            try db.execute(sql: "INSERT OR IGNORE INTO lymph_dedup_scope (name) VALUES (?)", arguments: [TicketBook.sourceScope])
+            let scope = try Int64.fetchOne(db, sql: "SELECT id FROM lymph_dedup_scope WHERE name = ?", arguments: [TicketBook.sourceScope])!
+            try db.execute(
+                sql: """
+                    INSERT INTO lymph_dedup (scope, generation, key, seen_at)
+                        SELECT ?1, 0, CAST(s.event_id AS BLOB), COALESCE(t.updated_at, 0)
+                        FROM lymph_ticket_sources s LEFT JOIN lymph_tickets t ON t.ticket_id = s.ticket_id
+                    """, arguments: [scope])
+            try db.execute(
+                sql: """
+                    INSERT INTO lymph_dedup_generation (scope, generation, keys, oldest, newest)
+                        SELECT scope, 0, COUNT(*), MIN(seen_at), MAX(seen_at) FROM lymph_dedup WHERE scope = ?1 GROUP BY scope
+                    """, arguments: [scope])
+            try db.execute(sql: "DROP TABLE lymph_ticket_sources")
+        }
         return m
     }
 

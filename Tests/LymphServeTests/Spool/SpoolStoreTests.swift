@@ -86,9 +86,13 @@ struct SpoolStoreTests {
         try state.write { db in try StateStore.recordSpoolProgress(db, doneThrough: 9) }
         #expect(try state.spoolDoneThrough() == 9)
         // The only changes are the state store's own later migrations: dedup keys in
-        // generations, and the count of tickets closed.
-        #expect(try Self.tables(path) == before.union(["lymph_dedup_generation", "lymph_ticket_closes"]))
-        #expect(try Self.migrations(path) == (OldStoreFile.migrations + ["v7-dedup-generations", "v8-ticket-closes"]).sorted())
+        // generations, the count of tickets closed, and tickets' source events in lists.
+        #expect(
+            try Self.tables(path)
+                == before.subtracting(["lymph_ticket_sources"]).union(["lymph_dedup_generation", "lymph_ticket_closes", "lymph_ticket_source_lists"]))
+        #expect(
+            try Self.migrations(path)
+                == (OldStoreFile.migrations + ["v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists"]).sorted())
     }
 }
 
