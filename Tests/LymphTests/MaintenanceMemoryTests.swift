@@ -45,6 +45,37 @@ struct MaintenanceMemoryTests {
         #expect(try store.ticket(id: second.ticketID)?.sourceEventIDs == ["e3"])
     }
 
+    @Test("a ticket closed elsewhere while this pipeline has a change to it in memory: once that change is written, the next request opens a new one")
+    func closedWhileChanged() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let book = TicketBook(store: store)
+        guard case .opened(let first) = try book.apply(Self.request("e1")) else {
+            Issue.record("the first request opened no ticket")
+            return
+        }
+        try Self.commit(book, store)
+        _ = try book.apply(Self.request("e2"))  // the ticket changes in memory, not committed yet
+        #expect(try StateStore.open(path: dir + "/state.sqlite").closeTicket(id: first.ticketID, cancel: false, note: nil, at: 1_790_000_100) != nil)
+        // A batch for another job sees the close and loads the open tickets again, before the
+        // change to the closed one is written.
+        guard case .opened = try book.apply(Self.request("f1", equipment: "pump_8")) else {
+            Issue.record("a request for another job opened no ticket")
+            return
+        }
+        try Self.commit(book, store)
+        guard case .opened(let second) = try book.apply(Self.request("e3")) else {
+            Issue.record("a request after the close merged into the closed ticket")
+            return
+        }
+        #expect(second.ticketID != first.ticketID)
+        guard case .merged = try book.apply(Self.request("f2", equipment: "pump_8")) else {
+            Issue.record("the ticket opened after the load was not kept")
+            return
+        }
+    }
+
     @Test("more open tickets than are kept: jobs are read from the store, and merge as before")
     func moreOpenTicketsThanKept() throws {
         let store = try StateStore.open(path: ":memory:")

@@ -38,6 +38,10 @@ public final class TicketBook: Sendable {
         var tickets: [String: Ticket]?
         /// `lymph_ticket_closes.count` when `tickets` was loaded; nil before the first load.
         var closes: Int64?
+        /// Tickets this book opened and has not committed since: a written ticket joins
+        /// `tickets` only when it is there already or opened here. One closed elsewhere was left
+        /// out of the last load, and is not put back by the commit of a change to it.
+        var openedHere: Set<String> = []
     }
 
     struct Overlay {
@@ -153,6 +157,7 @@ public final class TicketBook: Sendable {
                 equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
                 sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
             change = .opened(ticket)
+            committedOpen.withLock { c in if c.tickets != nil { c.openedHere.insert(ticket.ticketID) } }
         }
         // The whole list of sources, for the caller (an emitted event carries it).
         func complete(_ t: Ticket) throws -> Ticket {
@@ -243,9 +248,11 @@ public final class TicketBook: Sendable {
             guard c.tickets != nil else { return }
             for var t in written {
                 let key = Self.pairKey(t.equipmentID, t.action)
+                guard c.tickets![key]?.ticketID == t.ticketID || c.openedHere.remove(t.ticketID) != nil else { continue }
                 if c.tickets![key] == nil && c.tickets!.count >= maxKnownOpen {
                     // More open tickets than are kept: each job's is read from the store from now on.
                     c.tickets = nil
+                    c.openedHere = []
                     return
                 }
                 t.sourceEventIDs = []
