@@ -16,17 +16,26 @@ struct MaintenanceMemoryTests {
         book.pendingWritten()
     }
 
+    /// A book over a store at `path` whose first request ("e1") opened a ticket, committed.
+    static func bookWithCommittedTicket(at path: String) throws -> (StateStore, TicketBook, Ticket) {
+        let store = try StateStore.open(path: path)
+        let book = TicketBook(store: store)
+        let change = try book.apply(Self.request("e1"))
+        guard case .opened(let first) = change else { throw TestFailure("the first request opened no ticket: \(change)") }
+        try Self.commit(book, store)
+        return (store, book, first)
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
     @Test("a ticket closed by lymph tickets close while a pipeline keeps it in memory: the pipeline's next request opens a new one")
     func closedElsewhere() throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try StateStore.open(path: dir + "/state.sqlite")
-        let book = TicketBook(store: store)
-        guard case .opened(let first) = try book.apply(Self.request("e1")) else {
-            Issue.record("the first request opened no ticket")
-            return
-        }
-        try Self.commit(book, store)
+        let (store, book, first) = try Self.bookWithCommittedTicket(at: dir + "/state.sqlite")
         guard case .merged = try book.apply(Self.request("e2")) else {
             Issue.record("the second request did not merge")
             return
@@ -49,13 +58,7 @@ struct MaintenanceMemoryTests {
     func closedWhileChanged() throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try StateStore.open(path: dir + "/state.sqlite")
-        let book = TicketBook(store: store)
-        guard case .opened(let first) = try book.apply(Self.request("e1")) else {
-            Issue.record("the first request opened no ticket")
-            return
-        }
-        try Self.commit(book, store)
+        let (store, book, first) = try Self.bookWithCommittedTicket(at: dir + "/state.sqlite")
         _ = try book.apply(Self.request("e2"))  // the ticket changes in memory, not committed yet
         #expect(try StateStore.open(path: dir + "/state.sqlite").closeTicket(id: first.ticketID, cancel: false, note: nil, at: 1_790_000_100) != nil)
         // A batch for another job sees the close and loads the open tickets again, before the

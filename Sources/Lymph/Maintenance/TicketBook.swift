@@ -108,8 +108,8 @@ public final class TicketBook: Sendable {
     /// (nil: too many to keep, read each from the store).
     private func committedOpenTickets(_ db: Database) throws -> [String: Ticket]? {
         let closes = try Int64.fetchOne(db, sql: "SELECT count FROM lymph_ticket_closes WHERE id = 1") ?? 0
-        if let kept = committedOpen.withLock({ c in c.closes == closes ? c.tickets : nil }) { return kept }
-        if committedOpen.withLock({ $0.closes == closes }) { return nil }  // too many, and nothing closed since
+        // Unchanged since the load: the kept tickets, or nil when there were too many to keep.
+        if let kept = committedOpen.withLock({ c in c.closes == closes ? Optional(c.tickets) : nil }) { return kept }
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_tickets WHERE status = 'open'") ?? 0
         var tickets: [String: Ticket]? = nil
         if count <= maxKnownOpen {
@@ -209,7 +209,7 @@ public final class TicketBook: Sendable {
         // yet in the store costs a lookup; the other way round would apply an event twice.
         let at = Timestamp.now()
         let events = sources.map { Array($0.0.utf8) }
-        let generation = generations.assign(events.map(DedupKeyFilter.fingerprint), at: at)
+        let generation = events.isEmpty ? 0 : generations.assign(events.map(DedupKeyFilter.fingerprint), at: at)
         // Each ticket's new events, in the order they came: one row per ticket.
         var order: [String] = []
         var lists: [String: [UInt8]] = [:]
@@ -332,7 +332,7 @@ struct SQLiteTicketReads: TicketReads {
     let open: [String: Ticket]?
 
     func isApplied(_ eventID: String) throws -> Bool {
-        let candidates = generations.candidates([DedupKeyFilter.fingerprint(eventID)])[0]
+        let candidates = generations.candidates(DedupKeyFilter.fingerprint(eventID))
         if candidates.isEmpty { return false }
         return try StateStore.dedupLookup(db, scope: scope, keys: [Array(eventID.utf8)], generations: [candidates], since: -.infinity)[0]
     }

@@ -36,8 +36,8 @@ final class DedupGenerations: Sendable {
 
     private let state: Mutex<State>
 
-    /// What a scan of the store found: each generation's key fingerprints, in generation order,
-    /// and when each generation started.
+    /// A generation as the store records it (`lymph_dedup_generation`): how many keys were
+    /// written to it and when its first was.
     struct Scanned {
         var generation: Int64
         var count: Int
@@ -98,6 +98,12 @@ final class DedupGenerations: Sendable {
             guard maybe else { return [] }
             return filters.reversed().lazy.filter { $0.filter.mayContain(fingerprint) }.map(\.generation)
         }
+    }
+
+    /// `candidates` for one fingerprint, without the arrays of a batch.
+    func candidates(_ fingerprint: UInt64) -> [Int64] {
+        guard all.mayContain(fingerprint) else { return [] }
+        return state.withLock { $0.filters }.reversed().filter { $0.filter.mayContain(fingerprint) }.map(\.generation)
     }
 
     /// The generation a commit group of these keys goes to, written at `time`; the keys are in

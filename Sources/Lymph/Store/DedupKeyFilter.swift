@@ -1,12 +1,13 @@
 import Synchronization
 
-/// Fingerprints of the dedup keys a store holds for one scope, in front of its B-tree. Nearly
+/// Fingerprints of the dedup keys a store holds for one scope (or one of its generations, see
+/// `DedupGenerations`), in front of its B-tree. Nearly
 /// every key in a stream is new, and "certainly not in the store" is answered here without
 /// touching SQLite. A hit only means "maybe": the store is asked then, so a false positive
 /// costs one lookup, never an event.
 ///
 /// A blocked Bloom filter (each key's bits in one 64-byte block, so a probe is one cache line),
-/// built from the store when the stage opens it. It grows by adding a layer twice the size of
+/// built from a scan of the store when the stage opens it. It grows by adding a layer twice the size of
 /// the last (a scalable Bloom filter), so a long run never stops to rebuild it from the store.
 /// Keys forgotten by the store (a purge, a rolled-back commit) may stay in it: that too is only
 /// a lookup more.
@@ -86,23 +87,6 @@ final class DedupKeyFilter: Sendable {
         var hasher = Hasher()
         hasher.combine(bytes: bytes)
         return UInt64(bitPattern: Int64(hasher.finalize()))
-    }
-
-    /// A filter of the keys `next` gives until it gives nil (a scan of the store), sized for
-    /// `count` of them.
-    static func built(count: Int, from next: () throws -> UInt64?) rethrows -> DedupKeyFilter {
-        let filter = DedupKeyFilter(expectedKeys: count)
-        var chunk: [UInt64] = []
-        chunk.reserveCapacity(4096)
-        while let fingerprint = try next() {
-            chunk.append(fingerprint)
-            if chunk.count == 4096 {
-                filter.insert(chunk)
-                chunk.removeAll(keepingCapacity: true)
-            }
-        }
-        filter.insert(chunk)
-        return filter
     }
 
     /// Adds fingerprints, opening a layer twice the size of the last when that one is full.

@@ -79,14 +79,10 @@ extension StateStore {
         }
     }
 
-    /// Records `keys` as seen at `time` in generation `generation`, in one transaction.
-    func dedupCommit(scope: Int64, generation: Int64, keys: [[UInt8]], at time: Double) throws(StoreError) {
-        if keys.isEmpty { return }
-        try write { db in try Self.dedupInsert(db, scope: scope, generation: generation, keys: keys, at: time) }
-    }
-
-    /// The insert itself, for callers that need it inside a larger transaction.
+    /// Records `keys` as seen at `time` in generation `generation`, inside the caller's
+    /// transaction (the runner's).
     static func dedupInsert(_ db: Database, scope: Int64, generation: Int64, keys: [[UInt8]], at time: Double) throws {
+        if keys.isEmpty { return }
         // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
         // B-tree page of the generation is reached once per group rather than once per key.
         let keys = keys.sorted(by: Self.blobOrder)
