@@ -82,11 +82,11 @@ let package = Package(
             ]
         ),
         // A throwaway PostgreSQL server (initdb in a temporary folder) for the tests that need one.
-        .target(name: "PostgresTestSupport", dependencies: ["CLymphSpawn"], path: "Tests/PostgresTestSupport"),
+        .target(name: "TestSupport", dependencies: ["CLymphSpawn"], path: "Tests/TestSupport"),
         .testTarget(
             name: "LymphTests",
             dependencies: [
-                "Lymph", "LymphServe", "CZlib", "PostgresTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Lymph", "LymphServe", "CZlib", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -96,6 +96,7 @@ let package = Package(
             dependencies: [
                 "LymphServe",
                 "Lymph",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -104,7 +105,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["Lymph", "PostgresTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Lymph", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

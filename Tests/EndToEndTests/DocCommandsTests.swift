@@ -1,5 +1,5 @@
 import Foundation
-import PostgresTestSupport
+import TestSupport
 import Testing
 
 /// The commands the documentation tells a user to type, run with the built `lymph` on a copy

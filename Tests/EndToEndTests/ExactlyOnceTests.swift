@@ -1,5 +1,6 @@
 import Foundation
 import Lymph
+import TestSupport
 import Testing
 
 /// `kill -9` at random points, then a restart: the output file, the log file and the dead

@@ -1,6 +1,6 @@
 import Foundation
 import Lymph
-import PostgresTestSupport
+import TestSupport
 import Testing
 
 /// Two and three `lymph serve` instances on one PostgreSQL, fed the way a load balancer would:

@@ -1,6 +1,6 @@
 import Foundation
 import Lymph
-import PostgresTestSupport
+import TestSupport
 import Testing
 
 /// The commands on a pipeline whose state is in PostgreSQL, as an operator runs them: the URL is a
