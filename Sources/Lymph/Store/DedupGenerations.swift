@@ -15,7 +15,7 @@ import Synchronization
 /// `seen_at` with the window, so such a key never drops an event.
 final class DedupGenerations: Sendable {
     /// Small enough that the newest generation's B-tree pages (about 60 bytes a key) stay in
-    /// the writer's 32 MiB page cache beside the interior pages of the rest.
+    /// the writer's page cache (`SQLiteFile.writerCacheKiB`) beside the interior pages above them.
     static let keysPerGeneration = 1 << 17
     /// A generation is closed once its first key is this old, so a purge can drop it even when
     /// traffic is slow.

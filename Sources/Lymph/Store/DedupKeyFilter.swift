@@ -31,13 +31,21 @@ final class DedupKeyFilter: Sendable {
             words = [UInt64](repeating: 0, count: blocks * 8)
         }
 
-        /// The first word of the fingerprint's block, and the 8 bits it sets there (double
-        /// hashing on the fingerprint's two halves).
+        /// Where the fingerprint's 8 bits are: its block's first word, and the two halves of
+        /// the double hashing that picks bit `i` as `(a + i * b) % 512` inside the block.
+        @inline(__always)
+        static func place(_ fingerprint: UInt64, blocks: UInt64) -> (block: Int, a: UInt32, b: UInt32) {
+            (
+                Int(truncatingIfNeeded: ((fingerprint >> 32) &* blocks) >> 32) &* 8,
+                UInt32(truncatingIfNeeded: fingerprint),
+                UInt32(truncatingIfNeeded: (fingerprint &* 0x9E37_79B9_7F4A_7C15) >> 32) | 1
+            )
+        }
+
+        /// The first word of the fingerprint's block, and the 8 bits it sets there.
         @inline(__always)
         func probes(_ fingerprint: UInt64, _ body: (Int, UInt64) -> Bool) -> Bool {
-            let block = Int(truncatingIfNeeded: ((fingerprint >> 32) &* blocks) >> 32) &* 8
-            let a = UInt32(truncatingIfNeeded: fingerprint)
-            let b = UInt32(truncatingIfNeeded: (fingerprint &* 0x9E37_79B9_7F4A_7C15) >> 32) | 1
+            let (block, a, b) = Self.place(fingerprint, blocks: blocks)
             for i in 0..<UInt32(8) {
                 let bit = (a &+ i &* b) & 511
                 if !body(block &+ Int(bit >> 6), 1 << UInt64(bit & 63)) { return false }
@@ -49,15 +57,24 @@ final class DedupKeyFilter: Sendable {
             probes(fingerprint) { word, mask in words[word] & mask != 0 }
         }
 
-        mutating func insert(_ fingerprint: UInt64) {
-            var words = self.words
-            self.words = []
-            _ = probes(fingerprint) { word, mask in
-                words[word] |= mask
-                return true
+        /// Sets the bits of as many of `fingerprints` as this layer has room for, and returns
+        /// how many that was. One access to the words for the lot: their blocks are
+        /// random cache lines, and a loop with nothing else in it lets the processor wait for
+        /// several at once.
+        mutating func insert(_ fingerprints: UnsafeBufferPointer<UInt64>) -> Int {
+            let taken = min(fingerprints.count, capacity - count)
+            let blocks = self.blocks
+            words.withUnsafeMutableBufferPointer { words in
+                for fingerprint in fingerprints[..<taken] {
+                    let (block, a, b) = Self.place(fingerprint, blocks: blocks)
+                    for i in 0..<UInt32(8) {
+                        let bit = (a &+ i &* b) & 511
+                        words[block &+ Int(bit >> 6)] |= 1 << UInt64(bit & 63)
+                    }
+                }
             }
-            self.words = words
-            count += 1
+            count += taken
+            return taken
         }
     }
 
@@ -90,13 +107,17 @@ final class DedupKeyFilter: Sendable {
     }
 
     /// Adds fingerprints, opening a layer twice the size of the last when that one is full.
-    func insert(_ fingerprints: some Sequence<UInt64>) {
-        layers.withLock { layers in
-            for fingerprint in fingerprints {
-                if layers[layers.count - 1].count >= layers[layers.count - 1].capacity {
-                    layers.append(Layer(capacity: layers[layers.count - 1].capacity * 2))
+    func insert(_ fingerprints: [UInt64]) {
+        fingerprints.withUnsafeBufferPointer { all in
+            layers.withLock { layers in
+                var rest = all[...]
+                while !rest.isEmpty {
+                    if layers[layers.count - 1].count >= layers[layers.count - 1].capacity {
+                        layers.append(Layer(capacity: layers[layers.count - 1].capacity * 2))
+                    }
+                    let taken = layers[layers.count - 1].insert(UnsafeBufferPointer(rebasing: rest))
+                    rest = rest.dropFirst(taken)
                 }
-                layers[layers.count - 1].insert(fingerprint)
             }
         }
     }

@@ -9,6 +9,14 @@ public enum StoreDurability: Sendable { case normal, full }
 /// Opening one of Lymph's SQLite files: the state store and the spool store differ only in
 /// their schema.
 enum SQLiteFile {
+    /// The writer's page cache, bounded and without mmap, so memory does not grow with the store.
+    /// Dedup keys go into the newest generation (`DedupGenerations`), about 8 MiB of pages when
+    /// full, which a commit group may dirty all over: they and the interior pages above them fit,
+    /// so a commit neither spills pages to the log before it ends nor reads them back.
+    static let writerCacheKiB = 16 * 1024
+    /// A reader looks up a few keys per batch (the ones a filter may hold).
+    static let readerCacheKiB = 2 * 1024
+
     /// The database at `path` (created with its folder when missing; `:memory:` for one in
     /// memory), in WAL mode with `durability`, migrated by `migrator`.
     static func open(path: String, durability: StoreDurability, migrator: DatabaseMigrator) throws -> DatabaseQueue {
@@ -24,10 +32,7 @@ enum SQLiteFile {
             }
             config.prepareDatabase { db in
                 try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-                // Dedup keys arrive in random order, so the B-tree is touched everywhere:
-                // a 32 MiB page cache keeps most of it in memory. Bounded, and no mmap, so
-                // memory does not grow with the size of the store.
-                try db.execute(sql: "PRAGMA cache_size = -32768")
+                try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
             }
             queue = try DatabaseQueue(path: path, configuration: config)
             try queue.writeWithoutTransaction { db in
@@ -52,12 +57,10 @@ enum SQLiteFile {
         }
         config.prepareDatabase { db in
             if db.configuration.readonly {
-                // A reader looks up a few keys per batch: a small cache of its own.
-                try db.execute(sql: "PRAGMA cache_size = -4096")
+                try db.execute(sql: "PRAGMA cache_size = -\(readerCacheKiB)")
             } else {
                 try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-                // As in `open`: the writer's bounded 32 MiB cache, no mmap.
-                try db.execute(sql: "PRAGMA cache_size = -32768")
+                try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
             }
         }
         let pool = try DatabasePool(path: path, configuration: config)
