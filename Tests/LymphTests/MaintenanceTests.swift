@@ -84,6 +84,45 @@ struct MaintenanceTests {
         #expect(try store.tickets(status: nil, equipment: nil).map(\.sourceEventIDs) == [["e1", "e2"]])
     }
 
+    @Test(
+        "merges that change neither due date nor priority report only the event they added; the ticket keeps every one, in order, also when a commit rolls back"
+    )
+    func unchangedMergesReportTheirEvent() throws {
+        let store = try StateStore.open(path: ":memory:")
+        let book = TicketBook(store: store)
+        func request(_ source: String) -> TicketRequest {
+            TicketRequest(equipmentID: "pump_7", action: "Replace bearing", priority: .low, dueBy: 1000, sourceEventID: source, at: 1)
+        }
+        guard case .opened(let t1) = try book.apply(request("e1")) else {
+            Issue.record("expected a new ticket")
+            return
+        }
+        #expect(t1.sourceEventIDs == ["e1"])
+        var reported: [[String]] = []
+        for source in ["e2", "e3", "e4"] {
+            guard case .merged(let t, changed: false) = try book.apply(request(source)) else {
+                Issue.record("expected an unchanged merge for \(source)")
+                return
+            }
+            reported.append(t.sourceEventIDs)
+        }
+        #expect(reported == [["e2"], ["e3"], ["e4"]])
+        // A commit that rolls back leaves every event to the next; an event applied meanwhile joins.
+        _ = book.takePending()
+        book.pendingNotWritten()
+        #expect(try book.apply(request("e3")) == .alreadyApplied)
+        _ = try book.apply(request("e5"))
+        let write = book.takePending()
+        try store.write { db in try write?.write(db) }
+        book.pendingWritten()
+        #expect(try store.tickets(status: nil, equipment: nil).map(\.sourceEventIDs) == [["e1", "e2", "e3", "e4", "e5"]])
+        #expect(try book.apply(request("e4")) == .alreadyApplied)
+        guard case .merged(_, changed: false) = try book.apply(request("e6")) else {
+            Issue.record("expected an unchanged merge after the commit")
+            return
+        }
+    }
+
     @Test("three predictions for one job merge into one ticket with three sources and the earliest due date")
     func merging() async throws {
         _ = try await run([

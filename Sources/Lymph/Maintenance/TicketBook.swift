@@ -10,7 +10,8 @@ import Synchronization
 /// In the overlay a ticket's `sourceEventIDs` holds only the events added since the last
 /// commit; the store keeps the rest (`lymph_ticket_source_lists`, one row per ticket per
 /// commit, in commit order, so a commit appends instead of inserting into an index all over).
-/// Changes report the whole list.
+/// A change that opens a ticket or moves its due date or priority reports the whole list; a
+/// merge that changes neither reports the ticket with the one event it added.
 ///
 /// On SQLite, the source events applied are a set kept like a dedup scope's keys
 /// (`sourceScope`, `DedupGenerations`): in generations, with fingerprint filters in front, so
@@ -47,8 +48,11 @@ public final class TicketBook: Sendable {
     struct Overlay {
         /// Open tickets touched since the last commit, by equipment + action.
         var open: [String: Ticket] = [:]
-        /// Source events applied since the last commit.
+        /// Source events applied since the last `takePending` (the events of `newSources`).
         var sources: Set<String> = []
+        /// Source events in the transaction in flight (the events of `writingSources`): two
+        /// sets, so that a commit lets go of its events at once rather than one by one.
+        var writingSourceSet: Set<String> = []
         var writing: [Ticket] = []
         var writingSources: [(String, String)] = []
         var dirty: Set<String> = []
@@ -130,34 +134,40 @@ public final class TicketBook: Sendable {
     /// One request, with the store read through `reads`.
     func apply(_ r: TicketRequest, reads: some TicketReads) throws -> TicketChange {
         let key = Self.pairKey(r.equipmentID, r.action)
-        let known = overlay.withLock { $0.sources.contains(r.sourceEventID) }
+        let known = overlay.withLock { $0.sources.contains(r.sourceEventID) || $0.writingSourceSet.contains(r.sourceEventID) }
         if known { return .alreadyApplied }
         if try reads.isApplied(r.sourceEventID) { return .alreadyApplied }
-        // Taken out of the overlay while it is changed, so appending to its (long) list of
-        // source events does not copy the list; it is put back below.
-        var current = overlay.withLock { $0.open.removeValue(forKey: key) }
-        if current == nil { current = try reads.openTicket(equipment: r.equipmentID, action: r.action) }
-        let change: TicketChange
-        var ticket: Ticket
-        if current?.status == .open {
-            var t = current!
-            current = nil  // t is now the only reference: appending does not copy
-            let newDue = min(t.dueBy, r.dueBy)
-            let newPriority = max(t.priority, r.priority)
-            let changed = newDue != t.dueBy || newPriority != t.priority
-            t.dueBy = newDue
-            t.priority = newPriority
-            t.sourceEventIDs.append(r.sourceEventID)
-            t.updatedAt = max(t.updatedAt, r.at)
-            ticket = t
-            change = .merged(t, changed: changed)
-        } else {
-            ticket = Ticket(
-                ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
-                equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
-                sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
-            change = .opened(ticket)
-            committedOpen.withLock { c in if c.tickets != nil { c.openedHere.insert(ticket.ticketID) } }
+        // A ticket the overlay holds is merged where it is: no copy of its (long) list of
+        // source events, and no removal and insertion in the dictionary.
+        var change: TicketChange? = overlay.withLock { o in
+            guard let index = o.open.index(forKey: key), o.open.values[index].status == .open else { return nil }
+            let changed = Self.merge(r, into: &o.open.values[index])
+            let merged = o.open.values[index]
+            o.sources.insert(r.sourceEventID)
+            o.dirty.insert(key)
+            o.newSources.append((r.sourceEventID, merged.ticketID))
+            return .merged(merged, changed: changed)
+        }
+        if change == nil {
+            let ticket: Ticket
+            if var t = try reads.openTicket(equipment: r.equipmentID, action: r.action), t.status == .open {
+                let changed = Self.merge(r, into: &t)
+                change = .merged(t, changed: changed)
+                ticket = t
+            } else {
+                ticket = Ticket(
+                    ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
+                    equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
+                    sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
+                change = .opened(ticket)
+                committedOpen.withLock { c in if c.tickets != nil { c.openedHere.insert(ticket.ticketID) } }
+            }
+            overlay.withLock { o in
+                o.open[key] = ticket
+                o.sources.insert(r.sourceEventID)
+                o.dirty.insert(key)
+                o.newSources.append((r.sourceEventID, ticket.ticketID))
+            }
         }
         // The whole list of sources, for the caller (an emitted event carries it).
         func complete(_ t: Ticket) throws -> Ticket {
@@ -170,19 +180,29 @@ public final class TicketBook: Sendable {
             full.sourceEventIDs = stored + t.sourceEventIDs.filter { !known.contains($0) }
             return full
         }
-        let reported: TicketChange
-        switch change {
-        case .opened(let t): reported = .opened(try complete(t))
-        case .merged(let t, changed: true): reported = .merged(try complete(t), changed: true)
-        default: reported = change
+        switch change! {
+        case .opened(let t): return .opened(try complete(t))
+        case .merged(let t, changed: true): return .merged(try complete(t), changed: true)
+        case .merged(var t, changed: false):
+            // Only the event it added: the overlay's list is not shared with the caller, so the
+            // next merge into the ticket appends without copying it.
+            t.sourceEventIDs = [r.sourceEventID]
+            return .merged(t, changed: false)
+        case .alreadyApplied: return .alreadyApplied
         }
-        overlay.withLock { o in
-            o.open[key] = ticket
-            o.sources.insert(r.sourceEventID)
-            o.dirty.insert(key)
-            o.newSources.append((r.sourceEventID, ticket.ticketID))
-        }
-        return reported
+    }
+
+    /// Merges the request into the open ticket: the earlier due date, the higher priority, its
+    /// event added. True when the due date or the priority moved.
+    static func merge(_ r: TicketRequest, into t: inout Ticket) -> Bool {
+        let newDue = min(t.dueBy, r.dueBy)
+        let newPriority = max(t.priority, r.priority)
+        let changed = newDue != t.dueBy || newPriority != t.priority
+        t.dueBy = newDue
+        t.priority = newPriority
+        t.sourceEventIDs.append(r.sourceEventID)
+        t.updatedAt = max(t.updatedAt, r.at)
+        return changed
     }
 
     /// Takes the changes made since the last commit, for the runner's transaction. Several
@@ -193,6 +213,12 @@ public final class TicketBook: Sendable {
             let sources = o.newSources
             o.writing += tickets
             o.writingSources += sources
+            if o.writingSourceSet.isEmpty {
+                swap(&o.writingSourceSet, &o.sources)
+            } else {
+                o.writingSourceSet.formUnion(o.sources)
+                o.sources = []
+            }
             o.dirty = []
             o.newSources = []
             return (tickets, sources)
@@ -236,8 +262,10 @@ public final class TicketBook: Sendable {
         overlay.withLock { o in
             for t in o.writing { o.dirty.insert(Self.pairKey(t.equipmentID, t.action)) }
             o.newSources = o.writingSources + o.newSources
+            o.sources.formUnion(o.writingSourceSet)
             o.writing = []
             o.writingSources = []
+            o.writingSourceSet = []
         }
     }
 
@@ -260,7 +288,7 @@ public final class TicketBook: Sendable {
             }
         }
         overlay.withLock { o in
-            let written = Set(o.writingSources.map(\.0))
+            let written = o.writingSourceSet
             for t in o.writing {
                 let key = Self.pairKey(t.equipmentID, t.action)
                 if !o.dirty.contains(key) {
@@ -272,13 +300,10 @@ public final class TicketBook: Sendable {
                     o.open[key] = kept
                 }
             }
-            // Sources applied since takePending (while the commit was in flight) stay.
-            let since = Set(o.newSources.map(\.0))
-            for (event, _) in o.writingSources where !since.contains(event) {
-                o.sources.remove(event)
-            }
+            // Sources applied since takePending (while the commit was in flight) stay in `sources`.
             o.writing = []
             o.writingSources = []
+            o.writingSourceSet = []
         }
     }
 

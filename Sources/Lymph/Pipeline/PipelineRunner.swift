@@ -440,13 +440,21 @@ public struct PipelineRunner: Sendable {
             batch.stats[statsIndex] = stats
             return
         }
+        // Each event is moved out of the batch rather than copied (a copy retains all it holds):
+        // the batch's events are reversed in place, so popping from the end yields them in order.
+        selected = []
+        var pending = batch.events
+        batch.events = []
+        pending.reverse()
         var result: [Event] = []
-        result.reserveCapacity(batch.events.count)
+        result.reserveCapacity(pending.count)
         var next = 0  // index into outcomes, for events selected by `when`
-        for (i, event) in batch.events.enumerated() {
+        var i = -1
+        while let event = pending.popLast() {
+            i += 1
             if let positions = selectedPositions {
                 guard next < positions.count, positions[next] == i else {
-                    result.append(event)
+                    result.append(consume event)
                     continue
                 }
             }
@@ -455,10 +463,10 @@ public struct PipelineRunner: Sendable {
             switch outcome {
             case .pass:
                 stats.emitted += 1
-                result.append(event)
+                result.append(consume event)
             case .claim(let claim):
                 stats.emitted += 1
-                var e = event
+                var e = consume event
                 e.claims.append(claim)
                 result.append(e)
             case .replace(let replacements):
