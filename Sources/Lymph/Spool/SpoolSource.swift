@@ -89,16 +89,25 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
     /// Up to `batchLimit` entries after the last taken, oldest first; when there are none it
-    /// waits on the doorbell (at most `idleWait`) and returns an idle batch, so the runner
-    /// commits; nil once stopped.
+    /// waits on the doorbell, and returns an idle batch (so the runner commits) once `idleWait`
+    /// has passed without any; nil once stopped.
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
         if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
         var (entries, handedOver) = try fetch(afterWait: false)
         if entries.isEmpty {
-            await doorbell.wait(timeout: Self.idleWait)
-            if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
-            (entries, handedOver) = try fetch(afterWait: true)
-            if entries.isEmpty { return InputBatch(items: [], idle: true) }
+            // The writer rings after every group it commits, and under load the worker often
+            // takes a group before it waits for that group's ring. Such a ring ends the next wait
+            // with nothing new, so only a spool quiet for the whole idle wait makes an idle
+            // batch: each one makes the runner commit, and a commit of a few hundred keys writes
+            // about a page per key.
+            let deadline = ContinuousClock.now + Self.idleWait
+            while true {
+                await doorbell.wait(timeout: ContinuousClock.now.duration(to: deadline))
+                if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
+                (entries, handedOver) = try fetch(afterWait: true)
+                if !entries.isEmpty { break }
+                if ContinuousClock.now >= deadline { return InputBatch(items: [], idle: true) }
+            }
         }
         if let gather = backend.gatherFor, entries.count < batchLimit / 2, !isStopping {
             // A shared database: every batch costs round trips (the dedup claim, the reads of

@@ -52,6 +52,10 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
     let stopWatchdog = DispatchSemaphore(value: 0)
     /// Most entries in one transaction.
     static let maxGroup = 4096
+    /// Most entries one transaction deletes (by sequence number). The worker asks to delete
+    /// what one state commit finished, a second's webhooks or more; deleted in one go, that
+    /// would hold up the appends it rides with, and their 202s, for as long as it takes.
+    static let maxDeletes: Int64 = 1024
     /// Why the last append failed (a full disk, say), until one succeeds: webhooks get 503
     /// meanwhile, and `/healthz` says why.
     let failure = Mutex<String?>(nil)
@@ -180,6 +184,10 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
     private func loop(_ backend: some SpoolBackend) {
         // A delete that failed: retried with the next commit, never in a loop of its own.
         var carriedDelete: Int64?
+        // The rest of a delete that was too large for one transaction: the next one goes on with it.
+        var unfinishedDelete: Int64?
+        // Entries through here are deleted; found from the spool before the first delete.
+        var deletedThrough: Int64?
         while true {
             let (group, requested, closed): ([(ticket: UInt64, item: [UInt8], body: JSONDocument?)], Int64?, Bool) = state.withLock { s in
                 let n = min(s.queue.count, Self.maxGroup)
@@ -187,10 +195,10 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
                 s.queue.removeFirst(n)
                 let requested = s.deleteThrough
                 s.deleteThrough = nil
-                if group.isEmpty && requested == nil && !s.closed { s.idle = true }
+                if group.isEmpty && requested == nil && unfinishedDelete == nil && !s.closed { s.idle = true }
                 return (group, requested, s.closed)
             }
-            if group.isEmpty && requested == nil {
+            if group.isEmpty && requested == nil && unfinishedDelete == nil {
                 if closed {
                     if let carriedDelete { _ = try? backend.delete(through: carriedDelete) }
                     return
@@ -198,11 +206,29 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
                 wakeup.wait()
                 continue
             }
-            let deleteThrough = [requested, carriedDelete].compactMap { $0 }.max()
+            let target = [requested, unfinishedDelete, carriedDelete].compactMap { $0 }.max()
             carriedDelete = nil
+            unfinishedDelete = nil
+            var deleteThrough = target
+            if let target {
+                if deletedThrough == nil, let first = try? backend.fetch(after: 0, limit: 1, maxBytes: 0).first { deletedThrough = first.seq - 1 }
+                if let done = deletedThrough, target - done > Self.maxDeletes {
+                    deleteThrough = done + Self.maxDeletes
+                    unfinishedDelete = target
+                }
+            }
+            func deleteFailed() {
+                carriedDelete = target
+                unfinishedDelete = nil
+            }
             if group.isEmpty {
                 if let deleteThrough {
-                    if (try? backend.delete(through: deleteThrough)) == nil { carriedDelete = deleteThrough } else { onCommit() }
+                    if (try? backend.delete(through: deleteThrough)) == nil {
+                        deleteFailed()
+                    } else {
+                        deletedThrough = deleteThrough
+                        onCommit()
+                    }
                 }
                 continue
             }
@@ -210,8 +236,10 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
             var result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
             if case .failure = result, deleteThrough != nil {
                 // A delete that keeps failing must not take the appends down with it.
-                carriedDelete = deleteThrough
+                deleteFailed()
                 result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: nil) }
+            } else if case .success = result, let deleteThrough {
+                deletedThrough = deleteThrough
             }
             switch result {
             case .success: failure.withLock { $0 = nil }

@@ -1,5 +1,5 @@
 import Foundation
-import LymphServe
+@testable import LymphServe
 import Synchronization
 import Testing
 @testable import Lymph
@@ -168,6 +168,32 @@ struct SpoolWriterTests {
             ])
     }
 
+    @Test("a large delete goes a bounded number of entries per transaction: the appends it rides with do not wait for all of it", .timeLimit(.minutes(1)))
+    func largeDeleteInSteps() throws {
+        let backend = RecordingBackend()
+        // 3,000 entries a worker has finished (one state commit's worth under load).
+        _ = try backend.append((1...3000).map { Array("old\($0)".utf8) }, receivedAt: 0, deleteThrough: nil)
+        _ = backend.started.wait(timeout: .now())  // that append's signal: the writer's first is awaited below
+        let writer = SpoolWriter(backend: backend, doorbell: Doorbell())
+        let done = Completions()
+        backend.hold()
+        writer.append(Array("a".utf8), on: nil, completion: done.completion("a"))
+        #expect(backend.started.wait(timeout: .now() + 30) == .success)
+        writer.deleteEntries(through: 3000)
+        writer.append(Array("b".utf8), on: nil, completion: done.completion("b"))
+        backend.release()
+        #expect(done.wait(2))
+        writer.close()
+        let step = SpoolWriter.maxDeletes
+        #expect(step < 3000)
+        #expect(
+            Array(backend.calls.dropFirst()) == [
+                .append(.init(items: ["a"], deleteThrough: nil)), .append(.init(items: ["b"], deleteThrough: step)),
+                .delete(through: 2 * step), .delete(through: 3000),
+            ])
+        #expect(try backend.fetch(after: 0, limit: 10, maxBytes: 1 << 20).map(\.seq) == [3001, 3002])
+    }
+
     @Test("a delete with nothing to append commits on its own")
     func deleteAlone() throws {
         let backend = RecordingBackend()
@@ -239,6 +265,40 @@ struct SpoolSourceTests {
         #expect(after.items.map(\.source.line) == [4, 5])
         #expect(after.items[0].prepared?.signatureChecked == false && after.items[0].prepared?.body != nil)
         #expect(after.items[1].prepared == nil)
+    }
+
+    @Test("a ring for entries already taken does not make an idle batch: only a spool quiet for the whole idle wait does", .timeLimit(.minutes(1)))
+    func staleRingIsNotIdle() async throws {
+        let line = Array(Fixture.delivery(Self.body).utf8)
+        let backend = RecordingBackend()
+        let handoff = SpoolHandoff()
+        let doorbell = Doorbell()
+        let source = SpoolSource(backend: backend, deleter: backend, handoff: handoff, doorbell: doorbell, maxItemBytes: 1 << 20)
+        // The writer commits entry 1, offers it and rings; the worker takes it before it waits.
+        _ = try backend.append([line], receivedAt: 0, deleteThrough: nil)
+        handoff.offer(seqs: [1], items: [line])
+        doorbell.ring()
+        let first = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(first.items.map(\.source.line) == [1])
+        source.batchFinished()
+
+        // The ring is still there; nothing new is. An idle batch makes the runner commit, so it
+        // comes only after the whole idle wait (a lower bound: a slow machine only adds to it).
+        let started = ContinuousClock.now
+        let idle = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(idle.idle && idle.items.isEmpty)
+        #expect(started.duration(to: .now) >= SpoolSource<RecordingBackend>.idleWait)
+
+        // An entry committed during a wait ends it with that entry.
+        let waiting = Task { try await source.nextBatch(control: RunControl()) }
+        try await Task.sleep(for: .milliseconds(20))
+        _ = try backend.append([line], receivedAt: 0, deleteThrough: nil)
+        handoff.offer(seqs: [2], items: [line])
+        doorbell.ring()
+        var batch = try #require(try await waiting.value)
+        // Only when this machine kept the ring from the waiter past the idle wait does an idle batch come first.
+        while batch.idle { batch = try #require(try await source.nextBatch(control: RunControl())) }
+        #expect(batch.items.map(\.source.line) == [2])
     }
 
     @Test("after stop the source hands out nothing more and says it read everything it was to", .timeLimit(.minutes(1)))
