@@ -152,6 +152,11 @@ public final class SQLiteSpoolStore: SpoolBackend {
                 _ = try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint = \(pages)")
                 // After a burst (a reader holding the log open), the file is cut back to this size.
                 _ = try Int.fetchOne(db, sql: "PRAGMA journal_size_limit = 4194304")
+                // Debian's SQLite zeroes deleted content by default (secure_delete on), which
+                // writes every page a delete frees to the log: the done entries' pages, inside
+                // appends the 202s wait for. FAST zeroes only what costs no extra write; a freed
+                // page keeps its bytes until an append reuses it (the spool reuses them at once).
+                _ = try Int.fetchOne(db, sql: "PRAGMA secure_delete = FAST")
             }
         } catch {
             throw StoreError(location: location, message: "cannot configure the spool: \(error)")
