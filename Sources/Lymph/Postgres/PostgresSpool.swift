@@ -135,7 +135,7 @@ public final class PostgresSpool: Sendable {
     }
 
     /// Up to `limit` entries of `lane` after `seq`, through `last` when given (and about
-    /// `maxBytes`), oldest first.
+    /// `maxBytes`: the first entry always comes), oldest first.
     public func fetch(lane: String, after seq: Int64, through last: Int64? = nil, limit: Int, maxBytes: Int) async throws(StoreError) -> [Entry] {
         let (spool, logger) = (database.table("lymph_spool"), database.logger)
         let bound = last ?? Int64.max
@@ -148,7 +148,7 @@ public final class PostgresSpool: Sendable {
             for try await (s, at, item) in rows.decode((Int64, Double, ByteBuffer).self) {
                 // Read to the end even past the byte limit: the statement then finishes and
                 // the connection goes back to the pool clean.
-                if bytes >= maxBytes { continue }
+                if !out.isEmpty && bytes >= maxBytes { continue }
                 out.append(Entry(lane: lane, seq: s, receivedAt: at, item: Array(buffer: item)))
                 bytes += item.readableBytes
             }

@@ -126,6 +126,11 @@ public final class SQLiteSpoolStore: SpoolBackend {
         }
     }
 
+    /// The oldest entry's number, from the table's key alone (no item read).
+    public func oldestSeq() throws(StoreError) -> Int64? {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT min(seq) FROM lymph_spool") }
+    }
+
     /// AUTOINCREMENT keeps the high mark in `sqlite_sequence`, deletes or not.
     public func highestSeq() throws(StoreError) -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'lymph_spool'") ?? 0 }

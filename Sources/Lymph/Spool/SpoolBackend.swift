@@ -27,6 +27,9 @@ public protocol SpoolBackend: SpoolEntryDeleter {
     /// The newest sequence number this spool ever gave (0 for none), deleted or not.
     func highestSeq() throws(StoreError) -> Int64
 
+    /// The oldest entry's sequence number, nil when the spool is empty.
+    func oldestSeq() throws(StoreError) -> Int64?
+
     /// Entries waiting, and when the oldest arrived.
     func depth() throws(StoreError) -> SpoolDepth
 
@@ -57,6 +60,11 @@ extension SpoolBackend {
 
     /// A local file: batches go as they come.
     public var gatherFor: Duration? { nil }
+
+    /// The first entry `fetch` gives.
+    public func oldestSeq() throws(StoreError) -> Int64? {
+        try fetch(after: 0, limit: 1, maxBytes: .max).first?.seq
+    }
 }
 
 /// Any backend, as one type: `lymph serve` picks the backend when it starts.
@@ -74,6 +82,7 @@ public struct AnySpoolBackend: SpoolBackend {
     @discardableResult
     public func delete(through seq: Int64) throws(StoreError) -> Int { try base.delete(through: seq) }
     public func highestSeq() throws(StoreError) -> Int64 { try base.highestSeq() }
+    public func oldestSeq() throws(StoreError) -> Int64? { try base.oldestSeq() }
     public func depth() throws(StoreError) -> SpoolDepth { try base.depth() }
     public func probeWritable() throws(StoreError) { try base.probeWritable() }
     public func progressWrite(doneThrough seq: Int64) -> PendingWrite { base.progressWrite(doneThrough: seq) }

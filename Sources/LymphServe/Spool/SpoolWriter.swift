@@ -211,7 +211,7 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
             unfinishedDelete = nil
             var deleteThrough = target
             if let target {
-                if deletedThrough == nil, let first = try? backend.fetch(after: 0, limit: 1, maxBytes: 0).first { deletedThrough = first.seq - 1 }
+                if deletedThrough == nil, let oldest = try? backend.oldestSeq() { deletedThrough = oldest - 1 }
                 if let done = deletedThrough, target - done > Self.maxDeletes {
                     deleteThrough = done + Self.maxDeletes
                     unfinishedDelete = target

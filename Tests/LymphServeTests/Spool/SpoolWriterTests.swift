@@ -174,7 +174,7 @@ struct SpoolWriterTests {
         // 3,000 entries a worker has finished (one state commit's worth under load).
         _ = try backend.append((1...3000).map { Array("old\($0)".utf8) }, receivedAt: 0, deleteThrough: nil)
         _ = backend.started.wait(timeout: .now())  // that append's signal: the writer's first is awaited below
-        let writer = SpoolWriter(backend: backend, doorbell: Doorbell())
+        let writer = SpoolWriter(backend: backend, doorbell: Doorbell(), deadline: .seconds(30))
         let done = Completions()
         backend.hold()
         writer.append(Array("a".utf8), on: nil, completion: done.completion("a"))
