@@ -134,14 +134,15 @@ public struct ParseStage: Sendable {
         _ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil,
         prepared: PreparedDelivery? = nil
     ) throws -> Event {
-        let tooLarge = Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)")
-        if bytes.count > maxRecordBytes { throw tooLarge }
+        // A function, not a value: its message is formatted only for an item that is too large.
+        func tooLarge() -> Rejection { Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)") }
+        if bytes.count > maxRecordBytes { throw tooLarge() }
         let doc: JSONDocument
         if let document {
             doc = document
         } else {
             do { doc = try JSONDocument(parsing: bytes) } catch {
-                if bytes.count > maxBytes { throw tooLarge }
+                if bytes.count > maxBytes { throw tooLarge() }
                 throw Rejection(reason: .invalidJSON, message: error.description)
             }
         }
@@ -151,7 +152,7 @@ public struct ParseStage: Sendable {
         }
         let fields = EventFields(doc)
         // Only Lymph's own dead-letter records may be longer than max_bytes (`maxRecordBytes`).
-        if bytes.count > maxBytes && !(replayDepth < 4 && fields.error >= 0 && !(fields.headers >= 0 && fields.body >= 0)) { throw tooLarge }
+        if bytes.count > maxBytes && !(replayDepth < 4 && fields.error >= 0 && !(fields.headers >= 0 && fields.body >= 0)) { throw tooLarge() }
         if fields.headers >= 0 && fields.body >= 0 {
             return try parseDelivery(
                 doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
