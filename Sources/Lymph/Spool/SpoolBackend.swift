@@ -44,8 +44,9 @@ public protocol SpoolBackend: SpoolEntryDeleter {
     /// entries go in the transaction that commits their work.
     var keepsProgressApart: Bool { get }
 
-    /// How long the worker lets a small batch wait for more entries (nil: not at all). A batch
-    /// over a database server costs round trips whatever its size.
+    /// How long the worker lets a small batch wait for more entries (nil: not at all). Every
+    /// batch costs the same whatever its size: on a database server round trips, anywhere a
+    /// wake-up of the worker beside the event loops, the stages' calls and a log write.
     var gatherFor: Duration? { get }
 }
 
@@ -58,7 +59,7 @@ extension SpoolBackend {
     /// A spool file beside the state file: yes.
     public var keepsProgressApart: Bool { true }
 
-    /// A local file: batches go as they come.
+    /// Batches go as they come.
     public var gatherFor: Duration? { nil }
 
     /// The first entry `fetch` gives.

@@ -109,16 +109,18 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
                 if ContinuousClock.now >= deadline { return InputBatch(items: [], idle: true) }
             }
         }
-        if let gather = backend.gatherFor, entries.count < batchLimit / 2, !isStopping {
-            // A shared database: every batch costs round trips (the dedup claim, the reads of
-            // the stages), so a small one waits a moment for the next entries to join it.
+        if let gather = backend.gatherFor, handedOver, entries.count < batchLimit / 2, !isStopping {
+            // Every batch costs about the same whatever its size (`SpoolBackend.gatherFor`), so
+            // a small one waits a moment for the next entries the writer hands over to join it.
+            // Only those: a batch's entries all come one way, and what the server did for them
+            // (`RawItem.prepared`) is said per batch. Entries read back from the file (after a
+            // restart, or past the handoff's bound) come in full batches anyway.
             try? await Task.sleep(for: gather)
             let first = lastFetched
             lastFetched = entries.last!.seq
             let (more, moreHandedOver) = try fetch(afterWait: false)
             lastFetched = first
-            entries += more.prefix(batchLimit - entries.count)
-            handedOver = handedOver && (more.isEmpty || moreHandedOver)
+            if moreHandedOver { entries += more.prefix(batchLimit - entries.count) }
         }
         let checked = handedOver && handoffSignaturesChecked
         var items: [RawItem] = []
