@@ -81,6 +81,11 @@ final class RecordingBackend: SpoolBackend {
     func highestSeq() throws(StoreError) -> Int64 { state.withLock { $0.next - 1 } }
     func depth() throws(StoreError) -> SpoolDepth { state.withLock { SpoolDepth(count: $0.entries.count, oldestReceivedAt: $0.entries.first?.receivedAt) } }
     func probeWritable() throws(StoreError) {}
+    /// How long the source lets a small batch wait for more (the protocol's default: not at all).
+    let gather: Duration?
+    var gatherFor: Duration? { gather }
+
+    init(gather: Duration? = nil) { self.gather = gather }
 }
 
 /// Sequence numbers (or errors) from completions run on the writer's thread, waited for with a deadline.
@@ -299,6 +304,30 @@ struct SpoolSourceTests {
         // Only when this machine kept the ring from the waiter past the idle wait does an idle batch come first.
         while batch.idle { batch = try #require(try await source.nextBatch(control: RunControl())) }
         #expect(batch.items.map(\.source.line) == [2])
+    }
+
+    @Test(
+        "a small batch of handed-over entries waits for more, but only handed-over entries join it: what the server did is said per batch",
+        .timeLimit(.minutes(1)))
+    func gatherJoinsHandedOverOnly() async throws {
+        let line = Array(Fixture.delivery(Self.body).utf8)
+        let backend = RecordingBackend(gather: .milliseconds(5))
+        let handoff = SpoolHandoff()
+        let source = SpoolSource(
+            backend: backend, deleter: backend, handoff: handoff, handoffSignaturesChecked: true, doorbell: Doorbell(), maxItemBytes: 1 << 20)
+        // Entries 1 to 3 are in the file; the handoff holds 1 and 3 (2 was left out of it).
+        _ = try backend.append([line, line, line], receivedAt: 0, deleteThrough: nil)
+        handoff.offer(seqs: [1], items: [line])
+        handoff.offer(seqs: [3], items: [line])
+
+        // 1 comes handed over; what follows it is read back from the file, and does not join.
+        let handed = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(handed.items.map(\.source.line) == [1])
+        #expect(handed.items.map { $0.prepared?.signatureChecked } == [true])
+        // Read back from the file: a batch of its own, checked again, and no wait to join it.
+        let fromFile = try #require(try await source.nextBatch(control: RunControl()))
+        #expect(fromFile.items.map(\.source.line) == [2, 3])
+        #expect(fromFile.items.map { $0.prepared == nil } == [true, true])
     }
 
     @Test("after stop the source hands out nothing more and says it read everything it was to", .timeLimit(.minutes(1)))
