@@ -94,6 +94,21 @@ struct DedupGenerationsTests {
         #expect(generations.generationCount == 2)
     }
 
+    @Test("a group that would take the generation past its size starts the next one, so no filter grows a layer")
+    func overflowingGroupStartsNext() {
+        let generations = DedupGenerations.built(generations: [], totalKeys: 0) { nil }
+        let now = Timestamp.now()
+        let keys = (0..<UInt64(DedupGenerations.keysPerGeneration + 20)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
+        let most = Array(keys[..<(DedupGenerations.keysPerGeneration - 10)])
+        #expect(generations.assign(most, at: now) == 0)
+        let bytesBefore = generations.filterByteCount
+        #expect(generations.assign(Array(keys[most.count..<(most.count + 30)]), at: now) == 1)
+        // The new generation's filter is the only memory added: one full-generation filter.
+        #expect(generations.filterByteCount - bytesBefore == DedupKeyFilter(expectedKeys: 0, minimumCapacity: DedupGenerations.keysPerGeneration).byteCount)
+        #expect(generations.candidates(keys[0]).contains(0))
+        #expect(generations.candidates(keys[most.count]).contains(1))
+    }
+
     @Test("keys kept before generations existed become generation 0 and still drop their duplicates")
     func migratedKeys() async throws {
         let dir = Fixture.temporaryDirectory()

@@ -3,7 +3,8 @@ import Synchronization
 /// Where one dedup scope's keys are in the store, and which keys it certainly does not hold.
 ///
 /// Keys are written in generations: each commit group goes into the newest generation, and a
-/// generation is closed once it holds `keysPerGeneration` keys or is a day old. Keys are random,
+/// generation is closed once the next group would take it past `keysPerGeneration` keys, or
+/// once it is a day old. Keys are random,
 /// so in one B-tree ordered by key every commit would touch pages all over a tree many times the
 /// page cache; with the generation leading the key, a commit only touches the newest
 /// generation's pages, few enough to stay in the cache, whatever the store holds. The price is
@@ -14,8 +15,9 @@ import Synchronization
 /// scan), so a key may outlive its window by up to a generation's span; lookups compare
 /// `seen_at` with the window, so such a key never drops an event.
 final class DedupGenerations: Sendable {
-    /// Small enough that the newest generation's B-tree pages (about 60 bytes a key) stay in
-    /// the writer's page cache (`SQLiteFile.writerCacheKiB`) beside the interior pages above them.
+    /// Small enough that the newest generation's B-tree pages (about 60 bytes a key, 8 MiB when
+    /// full) stay in the operating system's page cache: a commit touches no other leaves, and
+    /// those it does not find in the writer's own cache (`SQLiteFile.writerCacheKiB`) are copies.
     static let keysPerGeneration = 1 << 17
     /// A generation is closed once its first key is this old, so a purge can drop it even when
     /// traffic is slow.
@@ -111,7 +113,11 @@ final class DedupGenerations: Sendable {
     /// costs a lookup, one in the store but not in the filters would let a duplicate through).
     func assign(_ fingerprints: [UInt64], at time: Double) -> Int64 {
         state.withLock { s in
-            if s.currentCount >= Self.keysPerGeneration || (s.currentSince.map { time - $0 >= Self.generationSpan } ?? false) {
+            // A group that would overflow the generation starts the next one: its filter is
+            // sized for a full generation, and a group past that would add a layer twice as
+            // large to every generation for a few keys.
+            let full = s.currentCount > 0 && s.currentCount + fingerprints.count > Self.keysPerGeneration
+            if full || (s.currentSince.map { time - $0 >= Self.generationSpan } ?? false) {
                 s.current += 1
                 s.currentCount = 0
                 s.currentSince = nil
@@ -135,4 +141,7 @@ final class DedupGenerations: Sendable {
 
     /// Generations with a filter, for tests and figures.
     var generationCount: Int { state.withLock { $0.filters.count } }
+
+    /// Bytes held by the generations' filters, for tests and figures.
+    var filterByteCount: Int { state.withLock { $0.filters.reduce(0) { $0 + $1.filter.byteCount } } }
 }

@@ -11,9 +11,10 @@ public enum StoreDurability: Sendable { case normal, full }
 enum SQLiteFile {
     /// The writer's page cache, bounded and without mmap, so memory does not grow with the store.
     /// Dedup keys go into the newest generation (`DedupGenerations`), about 8 MiB of pages when
-    /// full, which a commit group may dirty all over: they and the interior pages above them fit,
-    /// so a commit neither spills pages to the log before it ends nor reads them back.
-    static let writerCacheKiB = 16 * 1024
+    /// full, which a commit group dirties all over in key order. The interior pages stay here;
+    /// leaves a commit finds missing come back from the operating system's page cache, a copy,
+    /// not a disk read, since the newest generation was just written.
+    static let writerCacheKiB = 4 * 1024
     /// A reader looks up a few keys per batch (the ones a filter may hold).
     static let readerCacheKiB = 2 * 1024
 
