@@ -69,4 +69,9 @@ public struct PostgresSpoolBackend: SpoolBackend {
     /// 20 ms: processing lags a little more behind (the 202s do not), and a worker under light
     /// load makes a tenth of the round trips.
     public var gatherFor: Duration? { .milliseconds(20) }
+    /// Every append is a transaction on the server all instances share, with its round trips
+    /// and its WAL flush, whatever its size. Under load, a pause of 2 ms between appends makes
+    /// each carry more webhooks: fewer transactions, less CPU per webhook in lymph and in
+    /// PostgreSQL, for at most 2 ms more before a 202.
+    public var appendInterval: Duration? { .milliseconds(2) }
 }

@@ -48,6 +48,11 @@ public protocol SpoolBackend: SpoolEntryDeleter {
     /// batch costs the same whatever its size: on a database server round trips, anywhere a
     /// wake-up of the worker beside the event loops, the stages' calls and a log write.
     var gatherFor: Duration? { get }
+
+    /// The least time from one append's start to the next while more webhooks arrive (nil:
+    /// none). An append costs round trips and a commit whatever its size, on a database server
+    /// shared by every instance; a pause lets the next group grow instead.
+    var appendInterval: Duration? { get }
 }
 
 extension SpoolBackend {
@@ -61,6 +66,9 @@ extension SpoolBackend {
 
     /// Batches go as they come.
     public var gatherFor: Duration? { nil }
+
+    /// Appends go as soon as the last one is durable.
+    public var appendInterval: Duration? { nil }
 
     /// The first entry `fetch` gives.
     public func oldestSeq() throws(StoreError) -> Int64? {
@@ -89,6 +97,7 @@ public struct AnySpoolBackend: SpoolBackend {
     public func progressWrite(doneThrough seq: Int64) -> PendingWrite { base.progressWrite(doneThrough: seq) }
     public var keepsProgressApart: Bool { base.keepsProgressApart }
     public var gatherFor: Duration? { base.gatherFor }
+    public var appendInterval: Duration? { base.appendInterval }
     public func deleteEntries(through seq: Int64) throws { try base.deleteEntries(through: seq) }
 }
 

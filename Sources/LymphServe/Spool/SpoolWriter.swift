@@ -5,7 +5,9 @@ import Synchronization
 
 /// Appends accepted webhooks to the spool with group commit: requests that arrive while a
 /// commit is on disk wait together and go in the next transaction, so a burst of concurrent
-/// requests costs one fsync, not one each.
+/// requests costs one fsync, not one each. A backend may ask for a least time between appends
+/// (`SpoolBackend.appendInterval`, PostgreSQL's): while webhooks keep coming, the writer waits
+/// out the rest of it before the next append, so the group grows.
 ///
 /// Commits run on a thread of their own, so a slow disk never blocks the event loops or Swift's
 /// cooperative threads. Each caller hears back only after its entry is durable (the backend's
@@ -188,7 +190,15 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
         var unfinishedDelete: Int64?
         // Entries through here are deleted; found from the spool before the first delete.
         var deletedThrough: Int64?
+        // When the last append started, for `SpoolBackend.appendInterval`.
+        var lastAppend: ContinuousClock.Instant?
+        let interval = backend.appendInterval
         while true {
+            if let interval, let lastAppend {
+                let wait = lastAppend + interval - ContinuousClock.now
+                let gather = state.withLock { s in !s.closed && !s.queue.isEmpty && s.queue.count < Self.maxGroup }
+                if gather && wait > .zero { usleep(UInt32(max(1, wait.wholeMicroseconds))) }
+            }
             let (group, requested, closed): ([(ticket: UInt64, item: [UInt8], body: JSONDocument?)], Int64?, Bool) = state.withLock { s in
                 let n = min(s.queue.count, Self.maxGroup)
                 let group = Array(s.queue.prefix(n))
@@ -233,6 +243,7 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
                 continue
             }
             let items = group.map(\.item)
+            lastAppend = ContinuousClock.now
             var result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
             if case .failure = result, deleteThrough != nil {
                 // A delete that keeps failing must not take the appends down with it.

@@ -26,4 +26,9 @@ extension Duration {
     var wholeMilliseconds: Int {
         Int(components.seconds) * 1000 + Int(components.attoseconds / 1_000_000_000_000_000)
     }
+
+    /// Whole microseconds, for `usleep`.
+    var wholeMicroseconds: Int {
+        Int(components.seconds) * 1_000_000 + Int(components.attoseconds / 1_000_000_000_000)
+    }
 }

@@ -41,6 +41,7 @@ final class RecordingBackend: SpoolBackend {
     }
 
     func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64] {
+        starts.withLock { $0.append(ContinuousClock.now) }
         started.signal()
         if let gate = gate.withLock({ $0 }) {
             _ = gate.wait(timeout: .now() + 30)
@@ -84,8 +85,16 @@ final class RecordingBackend: SpoolBackend {
     /// How long the source lets a small batch wait for more (the protocol's default: not at all).
     let gather: Duration?
     var gatherFor: Duration? { gather }
+    /// The least time between the starts of two appends under load (the default: none).
+    let interval: Duration?
+    var appendInterval: Duration? { interval }
+    /// When each append started.
+    let starts = Mutex<[ContinuousClock.Instant]>([])
 
-    init(gather: Duration? = nil) { self.gather = gather }
+    init(gather: Duration? = nil, appendInterval: Duration? = nil) {
+        self.gather = gather
+        self.interval = appendInterval
+    }
 }
 
 /// Sequence numbers (or errors) from completions run on the writer's thread, waited for with a deadline.
@@ -131,6 +140,33 @@ struct SpoolWriterTests {
         // Each caller gets its own entry's number, in the order they came.
         #expect(done.seq("first") == 1)
         #expect((0..<50).map { done.seq("e\($0)") } == (2...51).map { Int64($0) })
+    }
+
+    @Test(
+        "with an append interval, webhooks arriving under load wait for it and go in one append; one arriving after a quiet spell goes at once",
+        .timeLimit(.minutes(1)))
+    func appendInterval() throws {
+        let backend = RecordingBackend(appendInterval: .milliseconds(300))
+        let writer = SpoolWriter(backend: backend, doorbell: Doorbell(), deadline: .seconds(30))
+        defer { writer.close() }
+        let done = Completions()
+        writer.append(Array("first".utf8), on: nil, completion: done.completion("first"))
+        #expect(done.wait(1))
+        for i in 0..<5 {
+            writer.append(Array("e\(i)".utf8), on: nil, completion: done.completion("e\(i)"))
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(done.wait(5))
+        let starts = backend.starts.withLock { $0 }
+        #expect(starts.count == 2)
+        #expect(starts[1] - starts[0] >= .milliseconds(300))
+        #expect(backend.calls.last == .append(.init(items: (0..<5).map { "e\($0)" }, deleteThrough: nil)))
+        // Nothing arrived for longer than the interval: the next webhook does not wait.
+        Thread.sleep(forTimeInterval: 0.4)
+        let sent = ContinuousClock.now
+        writer.append(Array("later".utf8), on: nil, completion: done.completion("later"))
+        #expect(done.wait(1))
+        #expect(ContinuousClock.now - sent < .milliseconds(250))
     }
 
     @Test("the worker's deletes ride in the next append's transaction", .timeLimit(.minutes(1)))
