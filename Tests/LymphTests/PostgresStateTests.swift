@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Synchronization
 import TestSupport
 import Testing
 
@@ -27,6 +28,49 @@ import Testing
                 try await write.write(conn)
             }
         }
+    }
+
+    /// The spool's calls (`blockingOperation`) keep the operation deadline themselves: one that
+    /// passes it fails as unavailable (the server answers 503, the worker waits), soon, and its
+    /// task is cancelled, so a wait for a pool connection does not outlive it.
+    @Test func aBlockingOperationPastItsDeadlineFailsAsUnavailableAndIsCancelled() async throws {
+        let state = try await PostgresState.open(
+            PostgresStateSpec(url: .environment("DB")), instance: "slow", environment: ["DB": try Self.freshURL()],
+            operationTimeout: .seconds(1))
+        let cancelled = Mutex(false)
+        let started = ContinuousClock.now
+        // From a thread that may block, as the spool's writer and worker call it.
+        let outcome: Result<Int, any Error> = await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                c.resume(
+                    returning: Result {
+                        try state.blockingOperation {
+                            do {
+                                try await Task.sleep(for: .seconds(30))
+                            } catch {
+                                cancelled.withLock { $0 = true }
+                                throw error
+                            }
+                            return 1
+                        }
+                    })
+            }
+        }
+        let waited = ContinuousClock.now - started
+        #expect((try? outcome.get()) == nil)
+        if case .failure(let error) = outcome {
+            #expect((error as? StoreError)?.isUnavailable == true)
+        }
+        #expect(waited >= .seconds(1) && waited < .seconds(10))
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !cancelled.withLock({ $0 }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(cancelled.withLock { $0 })
+        // A quick operation still answers.
+        let answer: Result<Int, any Error> = await withCheckedContinuation { c in
+            DispatchQueue.global().async { c.resume(returning: Result { try state.blockingOperation { 2 } }) }
+        }
+        #expect((try? answer.get()) == 2)
+        await state.close()
     }
 
     @Test func aRecordReplayedByOneProcessIsKnownToAnother() async throws {

@@ -152,6 +152,7 @@ public final class PostgresDatabase: Sendable {
     func perform<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(StoreError) -> T {
         let client = client
         do {
+            if Self.callerKeepsDeadline { return try await body(client) }
             return try await Self.withDeadline(operationTimeout) { try await body(client) }
         } catch let e as StoreError {
             throw e
@@ -159,6 +160,11 @@ public final class PostgresDatabase: Sendable {
             throw storeError(doing, error)
         }
     }
+
+    /// Set by a caller that waits for this task within `operationTimeout` and cancels it then
+    /// (`PostgresState.blockingOperation`): `perform` then adds no deadline of its own, which
+    /// would cost two more tasks and a timer on every operation of the spool's hot path.
+    @TaskLocal static var callerKeepsDeadline = false
 
     /// No answer in time.
     struct DeadlinePassed: Error, CustomStringConvertible {

@@ -16,8 +16,9 @@ public struct PostgresSpoolBackend: SpoolBackend {
         self.state = state
     }
 
+    /// `body` is one database operation (see `PostgresState.blockingOperation`).
     func call<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws(StoreError) -> T {
-        try StateStore.storeErrors(state.location) { try state.blocking(body) }
+        try StateStore.storeErrors(state.location) { try state.blockingOperation(body) }
     }
 
     public func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64] {

@@ -86,6 +86,35 @@ public final class PostgresState: Sendable {
         database.close()
     }
 
+    /// Runs `body`, one database operation, from synchronous code on a thread that may block
+    /// (never one of Swift's cooperative threads), waiting for it within the database's
+    /// operation deadline; past it, the task is cancelled and the wait fails as unavailable.
+    /// Cheaper than `blocking` for the spool's appends and fetches: the wait here is the
+    /// deadline, so `perform` sets no timer of its own.
+    public func blockingOperation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let result = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let task = Task.detached {
+            let r: Result<T, any Error>
+            do {
+                r = .success(try await PostgresDatabase.$callerKeepsDeadline.withValue(true) { try await body() })
+            } catch {
+                r = .failure(error)
+            }
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        let limit = database.operationTimeout
+        let ns = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        guard done.wait(timeout: .now() + .nanoseconds(Int(ns))) == .success, let r = result.withLock({ $0 }) else {
+            // Not waited for: postgres-nio does not give up a statement it sent (the server's
+            // statement_timeout ends it), but a wait for a pool connection ends now.
+            task.cancel()
+            throw StoreError(location: location, message: "no answer from the database in \(limit.components.seconds) s", isUnavailable: true)
+        }
+        return try r.get()
+    }
+
     /// Runs `body` from synchronous code on a thread that may block (never one of Swift's
     /// cooperative threads), waiting for it within the database's operation deadline and a
     /// margin.
