@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -185,6 +186,60 @@ import Testing
         try await b.markDone(lane: "a", through: 1)
         try await b.release(lane: "a")
         #expect(try await b.claimLanes().map(\.lane) == ["b"])
+    }
+
+    /// The spool writer's own connection (`appendBlocking`): numbered with the pool's appends in
+    /// one lane; a statement held past the deadline fails as unavailable, and the next starts on
+    /// a fresh connection; a connection the server ended is replaced.
+    @Test func blockingAppendsShareTheLaneAndOutliveALockAndAKilledConnection() async throws {
+        let (cluster, location) = try Self.freshLocation()
+        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(60), operationTimeout: .seconds(2))
+        defer { db.close() }
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
+        // From a thread that may block, as the spool writer's.
+        func blocking(_ text: String) async -> Result<[Int64], StoreError> {
+            await withCheckedContinuation { c in
+                DispatchQueue.global().async {
+                    c.resume(returning: Result { () throws(StoreError) in try spool.appendBlocking(Self.items([text]), receivedAt: 1) })
+                }
+            }
+        }
+        #expect(try await blocking("1").get() == [1])
+        #expect(try await spool.append(Self.items(["2"]), receivedAt: 2) == [2])
+        #expect(try await blocking("3").get() == [3])
+
+        // Another session holds the lane's numbering row for 3 s.
+        let held = Mutex(false)
+        let logger = db.logger
+        let holding = Task {
+            try await db.client.withTransaction(logger: logger) { conn in
+                try await conn.command("SELECT 1 FROM lymph.lymph_spool_numbers WHERE lane = 'a' FOR UPDATE", logger: logger)
+                held.withLock { $0 = true }
+                try await Task.sleep(for: .seconds(3))
+            }
+        }
+        while !held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        let started = ContinuousClock.now
+        let stuck = await blocking("lost")
+        #expect(ContinuousClock.now - started < .seconds(10))
+        guard case .failure(let error) = stuck else {
+            Issue.record("an append behind a lock held past the deadline succeeded")
+            return
+        }
+        #expect(error.isUnavailable)
+        #expect(!"\(error)".contains(cluster.password))
+        try await holding.value
+        let after = try await blocking("4").get()
+        #expect(after.count == 1 && after[0] > 3)
+
+        // The server ends every session: the next append connects again.
+        _ = try cluster.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '\(location.database)' AND pid <> pg_backend_pid()")
+        try await Task.sleep(for: .seconds(1))
+        let reconnected = try await blocking("5").get()
+        #expect(reconnected.count == 1 && reconnected[0] > after[0])
+        let texts = try await spool.fetch(lane: "a", after: 0, limit: 10, maxBytes: 1 << 20).map { String(decoding: $0.item, as: UTF8.self) }
+        #expect(Array(texts.prefix(3)) == ["1", "2", "3"] && texts.suffix(2) == ["4", "5"])
     }
 
     @Test func healthProbeWritesAndAnOutageIsUnavailableUntilTheServerIsBack() async throws {

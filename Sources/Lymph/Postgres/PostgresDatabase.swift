@@ -19,6 +19,8 @@ public final class PostgresDatabase: Sendable {
     let client: PostgresClient
     let logger: Logger
     private let running: Task<Void, Never>
+    let directConfiguration: PostgresConnection.Configuration
+    private let directs = Mutex<[PostgresDirectConnection]>([])
     /// The longest an operation waits, for a connection and its answer together.
     public let operationTimeout: Duration
 
@@ -57,14 +59,21 @@ public final class PostgresDatabase: Sendable {
         ]
         let serverName = location.tls == .verifyFull ? location.host : nil
 
-        // The first connection, outside the pool: it migrates.
+        // Connections outside the pool: the first, which migrates, and the direct ones.
+        var direct: PostgresConnection.Configuration
         do {
-            var single = PostgresConnection.Configuration(
+            direct = PostgresConnection.Configuration(
                 host: location.host, port: location.port, username: location.user, password: location.password, database: location.database,
                 tls: try tls.map { location.tls == .prefer ? .prefer(try NIOSSLContext(configuration: $0)) : .require(try NIOSSLContext(configuration: $0)) }
                     ?? .disable)
-            single.options.connectTimeout = .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000)
-            single.options.tlsServerName = serverName
+        } catch {
+            throw StoreError(location: location.description, message: "cannot set up TLS: \(error)")
+        }
+        direct.options.connectTimeout = .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000)
+        direct.options.tlsServerName = serverName
+        direct.options.additionalStartupParameters = parameters
+        do {
+            var single = direct
             // This connection's statements may wait for another process's migration, as long as
             // the open may take; a server that ended its session sooner would turn a slow start
             // into a failed one.
@@ -98,7 +107,9 @@ public final class PostgresDatabase: Sendable {
         config.options.additionalStartupParameters = parameters
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
         let running = Task { await client.run() }
-        return PostgresDatabase(location: location, schema: schema, client: client, logger: logger, running: running, operationTimeout: operationTimeout)
+        return PostgresDatabase(
+            location: location, schema: schema, client: client, logger: logger, running: running, operationTimeout: operationTimeout,
+            directConfiguration: direct)
     }
 
     /// postgres-nio's own log lines at `error` only: Lymph reports what failed itself, and the
@@ -109,8 +120,12 @@ public final class PostgresDatabase: Sendable {
         return l
     }
 
-    private init(location: PostgresLocation, schema: String, client: PostgresClient, logger: Logger, running: Task<Void, Never>, operationTimeout: Duration) {
+    private init(
+        location: PostgresLocation, schema: String, client: PostgresClient, logger: Logger, running: Task<Void, Never>, operationTimeout: Duration,
+        directConfiguration: PostgresConnection.Configuration
+    ) {
         self.operationTimeout = operationTimeout
+        self.directConfiguration = directConfiguration
         self.location = location
         self.schema = schema
         self.client = client
@@ -121,6 +136,17 @@ public final class PostgresDatabase: Sendable {
     /// Closes every connection; queries after this fail.
     public func close() {
         running.cancel()
+        for connection in directs.withLock({ d in
+            defer { d = [] }; return d
+        }) { connection.close() }
+    }
+
+    /// A connection of its own, outside the pool, with the pool's session settings, for a
+    /// thread that waits on it (`PostgresDirectConnection`); `close()` closes it.
+    func directConnection() -> PostgresDirectConnection {
+        let connection = PostgresDirectConnection(configuration: directConfiguration, operationTimeout: operationTimeout, logger: logger)
+        directs.withLock { $0.append(connection) }
+        return connection
     }
 
     /// `[a-z_][a-z0-9_]*`, at most 63 bytes (PostgreSQL's limit): it goes into SQL quoted, and
@@ -260,7 +286,7 @@ public final class PostgresDatabase: Sendable {
     /// Whether `error` says the database cannot be reached now (rather than that it refused a
     /// statement): worth waiting out in a server.
     static func isUnavailable(_ error: any Error) -> Bool {
-        if error is DeadlinePassed || error is ConnectionPoolError { return true }
+        if error is DeadlinePassed || error is ConnectionPoolError || error is PostgresDirectConnection.Closed { return true }
         if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
             return isUnavailable(inner)
         }

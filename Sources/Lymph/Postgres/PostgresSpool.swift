@@ -23,6 +23,8 @@ public final class PostgresSpool: Sendable {
     public let lane: String
     /// This process, whose lease keeps the lanes it works.
     public let holder: PostgresHolder
+    /// The connection `appendBlocking` uses.
+    let appender: PostgresDirectConnection
 
     /// A lane this process holds, as `claimLanes` returned it.
     public struct Claim: Sendable, Equatable {
@@ -64,6 +66,7 @@ public final class PostgresSpool: Sendable {
 
     private init(holder: PostgresHolder, lane: String) {
         self.database = holder.database
+        self.appender = holder.database.directConnection()
         self.holder = holder
         self.lane = lane
     }
@@ -72,24 +75,47 @@ public final class PostgresSpool: Sendable {
     /// return: `synchronous_commit` is on) and returns their numbers, in order.
     public func append(_ items: [[UInt8]], receivedAt: Double) async throws(StoreError) -> [Int64] {
         if items.isEmpty { return [] }
-        let buffers = items.map { ByteBuffer(bytes: $0) }
-        let (numbers, spool, lane, logger) = (database.table("lymph_spool_numbers"), database.table("lymph_spool"), lane, database.logger)
+        let (query, logger) = (appendQuery(items, receivedAt: receivedAt), database.logger)
         let seqs = try await database.perform("cannot append to the spool") { client in
-            let rows = try await client.query(
-                """
-                WITH l AS (UPDATE \(unescaped: numbers) SET next_seq = next_seq + \(items.count) WHERE lane = \(lane) RETURNING next_seq - \(items.count) AS base)
-                INSERT INTO \(unescaped: spool) (lane, seq, received_at, item)
-                SELECT \(lane), l.base + i.n, \(receivedAt), i.item FROM l, unnest(\(buffers)::bytea[]) WITH ORDINALITY AS i(item, n)
-                RETURNING seq
-                """, logger: logger)
             var seqs: [Int64] = []
-            for try await seq in rows.decode(Int64.self) { seqs.append(seq) }
-            return seqs.sorted()
+            for try await seq in try await client.query(query, logger: logger).decode(Int64.self) { seqs.append(seq) }
+            return seqs
         }
-        guard seqs.count == items.count else {
+        return try appended(seqs, count: items.count)
+    }
+
+    /// `append`, for the spool writer's thread, which waits for it: on a connection of its own
+    /// (`PostgresDirectConnection`), within the operation deadline.
+    public func appendBlocking(_ items: [[UInt8]], receivedAt: Double) throws(StoreError) -> [Int64] {
+        if items.isEmpty { return [] }
+        let seqs: [Int64]
+        do {
+            seqs = try appender.run(appendQuery(items, receivedAt: receivedAt)) { rows in try rows.map { try $0.decode(Int64.self) } }
+        } catch {
+            throw database.storeError("cannot append to the spool", error)
+        }
+        return try appended(seqs, count: items.count)
+    }
+
+    /// One statement that numbers `items` after the lane's last entry (under the lane row's
+    /// lock) and inserts them, returning their numbers.
+    private func appendQuery(_ items: [[UInt8]], receivedAt: Double) -> PostgresQuery {
+        let buffers = items.map { ByteBuffer(bytes: $0) }
+        let (numbers, spool) = (database.table("lymph_spool_numbers"), database.table("lymph_spool"))
+        return """
+            WITH l AS (UPDATE \(unescaped: numbers) SET next_seq = next_seq + \(items.count) WHERE lane = \(lane) RETURNING next_seq - \(items.count) AS base)
+            INSERT INTO \(unescaped: spool) (lane, seq, received_at, item)
+            SELECT \(lane), l.base + i.n, \(receivedAt), i.item FROM l, unnest(\(buffers)::bytea[]) WITH ORDINALITY AS i(item, n)
+            RETURNING seq
+            """
+    }
+
+    /// The appended numbers in order; none when the lane's row is gone.
+    private func appended(_ seqs: [Int64], count: Int) throws(StoreError) -> [Int64] {
+        guard seqs.count == count else {
             throw StoreError(location: database.location.description, message: "the spool's lane '\(lane.cutForMessage(60))' is missing")
         }
-        return seqs
+        return seqs.sorted()
     }
 
     /// Renews this process's lease and takes the lanes it may: its own when free, and others'

@@ -21,9 +21,10 @@ public struct PostgresSpoolBackend: SpoolBackend {
         try StateStore.storeErrors(state.location) { try state.blockingOperation(body) }
     }
 
+    /// On the spool's connection of its own: the writer's thread waits on it directly, with
+    /// no task or cooperative thread between it and the event loop, on every append.
     public func append(_ items: [[UInt8]], receivedAt: Double, deleteThrough: Int64?) throws(StoreError) -> [Int64] {
-        let spool = spool
-        return try call { try await spool.append(items, receivedAt: receivedAt) }
+        try spool.appendBlocking(items, receivedAt: receivedAt)
     }
 
     /// Nothing while the database cannot be reached: the worker waits and asks again (the
