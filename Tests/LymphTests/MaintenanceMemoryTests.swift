@@ -139,6 +139,33 @@ struct MaintenanceMemoryTests {
         #expect(tickets.first?.sourceEventIDs == ["a1"])
     }
 
+    @Test(
+        "a sensor still down is judged again on each new event, and one down again after coming back is judged anew: in memory as from the store",
+        arguments: [1, 100_000])
+    func outagesAreJudgedPerEvent(kept: Int) async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let stage = TrackSensorsStage(store: store, book: TicketBook(store: store), offlineTicket: 30 * 60, maxKnownSensors: kept)
+        let context = Fixture.context(now: 1_790_000_000)
+        let batches: [[Event]] = [
+            [Self.sensorEvent("a1", "sen_a", "offline", minute: 10)],  // down, not for long yet
+            [Self.sensorEvent("b1", "sen_b", "online", minute: 25)],  // 15 min: not yet
+            [Self.sensorEvent("b2", "sen_b", "online", minute: 45)],  // 35 min: its ticket opens
+            [Self.sensorEvent("b3", "sen_b", "online", minute: 46)],  // nothing new about sen_a
+            [Self.sensorEvent("a2", "sen_a", "offline", minute: 50)],  // still down: merged in
+            [Self.sensorEvent("a3", "sen_a", "online", minute: 60), Self.sensorEvent("a4", "sen_a", "error", minute: 70)],
+            [Self.sensorEvent("b4", "sen_b", "online", minute: 80)],  // 10 min in error: not yet
+            [Self.sensorEvent("b5", "sen_b", "online", minute: 101)],  // 31 min: merged in, priority high
+        ]
+        for batch in batches {
+            _ = try await stage.process(batch, context: context)
+            try Self.commit(stage, store)
+        }
+        let tickets = try store.tickets(status: .open, equipment: nil)
+        #expect(tickets.map(\.action) == ["Inspect sensor sen_a"])
+        #expect(tickets.first?.sourceEventIDs == ["a1", "a2", "a4"])
+        #expect(tickets.first?.priority == .high)
+    }
+
     @Test("the fleet outgrows what is kept in the middle of a batch: a later event of a stored sensor is judged against the store")
     func fleetOutgrowsMidBatch() async throws {
         let store = try StateStore.open(path: ":memory:")

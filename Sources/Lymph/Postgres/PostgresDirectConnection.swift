@@ -48,6 +48,9 @@ public final class PostgresDirectConnection: Sendable {
         }
     }
 
+    /// A connection left open is closed (postgres-nio asserts that none is released open).
+    deinit { close() }
+
     /// Closes the connection; later statements fail.
     public func close() {
         let connection = state.withLock { s in

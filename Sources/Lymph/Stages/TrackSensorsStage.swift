@@ -26,26 +26,32 @@ public final class TrackSensorsStage: Stage {
         /// The last event of each sensor already turned into a ticket request, so each outage
         /// is judged into the ticket book once (bounded by the number of sensors).
         var requested: [String: String] = [:]
-        /// On SQLite: every sensor's state, the store's with this stage's changes over it, and
-        /// the ids of those offline or in error (nil until the first batch loads it, or when the
-        /// store holds more than `maxKnownSensors`). This process is the store's only writer
-        /// (`StoreLock`), so nothing else changes them.
+        /// On SQLite: every sensor's state, the store's with this stage's changes over it (nil
+        /// until the first batch loads it, or when the store holds more than
+        /// `maxKnownSensors`). This process is the store's only writer (`StoreLock`), so nothing
+        /// else changes them.
         var known: [String: Sensor]?
-        var down: Set<String> = []
+        /// The sensors offline or in error whose latest event is not judged yet: each batch's
+        /// judgement looks at these, not at every sensor down (most of them judged already).
+        var unjudged: Set<String> = []
         var loaded = false
 
-        /// Keeps a sensor's new state in `known` (and `down`), while there is room for it.
+        /// Keeps a sensor's new state in `known` (and `unjudged`), while there is room for it.
         mutating func remember(_ sensor: Sensor, bound: Int) {
             guard known != nil else { return }
             if known![sensor.sensorID] == nil && known!.count >= bound {
                 // A fleet grown past the bound: back to reading the store, which holds every
                 // committed state (`changed` holds the rest).
                 known = nil
-                down = []
+                unjudged = []
                 return
             }
             known![sensor.sensorID] = sensor
-            if sensor.status == "offline" || sensor.status == "error" { down.insert(sensor.sensorID) } else { down.remove(sensor.sensorID) }
+            if sensor.status == "offline" || sensor.status == "error" {
+                unjudged.insert(sensor.sensorID)
+            } else {
+                unjudged.remove(sensor.sensorID)
+            }
         }
     }
     private let state = Mutex(State())
@@ -162,14 +168,22 @@ public final class TrackSensorsStage: Stage {
     func judge(at clock: Double) async throws {
         guard let limit = offlineTicket, clock > 0 else { return }
         if store.postgres == nil, try loadKnown() {
-            // In memory: only the sensors down now, and of those only the ones not judged yet.
+            // In memory: only the sensors down whose latest event is not judged yet. One down
+            // for less than the limit stays to be judged again by a later clock.
             let due = state.withLock { s -> [Sensor] in
                 var due: [Sensor] = []
-                for id in s.down {
-                    guard let sensor = s.known?[id], clock - sensor.since >= limit, s.requested[id] != sensor.lastEventID else { continue }
+                var judged: [String] = []
+                for id in s.unjudged {
+                    guard let sensor = s.known?[id], s.requested[id] != sensor.lastEventID else {
+                        judged.append(id)
+                        continue
+                    }
+                    guard clock - sensor.since >= limit else { continue }
                     s.requested[id] = sensor.lastEventID
                     due.append(sensor)
+                    judged.append(id)
                 }
+                for id in judged { s.unjudged.remove(id) }
                 return due
             }
             _ = try await book.record(due.sorted { $0.sensorID < $1.sensorID }.map { request(for: $0, at: clock) })
