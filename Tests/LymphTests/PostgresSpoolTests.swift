@@ -242,6 +242,65 @@ import Testing
         #expect(Array(texts.prefix(3)) == ["1", "2", "3"] && texts.suffix(2) == ["4", "5"])
     }
 
+    /// The writer's connection while the server is down: after a failed connect the next
+    /// appends fail at once, without connecting, and once the server is back (and the wait has
+    /// passed) an append connects again. A refused statement keeps the connection.
+    @Test func blockingAppendsBackOffFromAServerThatIsDownAndComeBackWithIt() async throws {
+        // A server of its own: this test stops it.
+        let cluster = try PostgresCluster.start()
+        defer { cluster.destroy() }
+        let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("backoff")))
+        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(60), operationTimeout: .seconds(5))
+        defer { db.close() }
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
+        func blocking(_ text: String, lane: PostgresSpool? = nil) async -> Result<[Int64], StoreError> {
+            let target = lane ?? spool
+            return await withCheckedContinuation { c in
+                DispatchQueue.global().async {
+                    c.resume(returning: Result { () throws(StoreError) in try target.appendBlocking(Self.items([text]), receivedAt: 1) })
+                }
+            }
+        }
+        #expect(try await blocking("1").get() == [1])
+        func sessions() throws -> Set<String> {
+            Set(
+                try cluster.psql(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = '\(location.database)' AND application_name = 'lymph'"
+                ).split(separator: "\n").map(String.init))
+        }
+        let before = try sessions()
+
+        // The server refuses an entry (a check that fails): the statement fails, and the next
+        // append goes on the same session.
+        let check = "ALTER TABLE lymph.lymph_spool ADD CONSTRAINT refuse CHECK (item <> convert_to('refused', 'UTF8'))"
+        _ = try cluster.psql(check, database: location.database)
+        let refused = await blocking("refused")
+        #expect((try? refused.get()) == nil)
+        _ = try cluster.psql("ALTER TABLE lymph.lymph_spool DROP CONSTRAINT refuse", database: location.database)
+        #expect(try await blocking("after").get() == [2])
+        #expect(try sessions().isSubset(of: before))
+
+        try cluster.stopServer(mode: "immediate")
+        var failures: [StoreError] = []
+        for text in ["2", "3"] {
+            if case .failure(let e) = await blocking(text) { failures.append(e) }
+        }
+        #expect(failures.count == 2)
+        #expect(failures.allSatisfy { $0.isUnavailable })
+        // The second did not try to connect: it says when the next try is.
+        #expect(failures.last.map { "\($0)".contains("not connecting again for another") } == true)
+        #expect(!failures.contains { "\($0)".contains(cluster.password) })
+
+        try cluster.startServer()
+        var appended: [Int64] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while appended.isEmpty && ContinuousClock.now < deadline {
+            appended = (try? await blocking("4").get()) ?? []
+            if appended.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(appended == [3])
+    }
+
     @Test func healthProbeWritesAndAnOutageIsUnavailableUntilTheServerIsBack() async throws {
         // A server of its own: this test stops it.
         let cluster = try PostgresCluster.start()

@@ -286,7 +286,11 @@ public final class PostgresDatabase: Sendable {
     /// Whether `error` says the database cannot be reached now (rather than that it refused a
     /// statement): worth waiting out in a server.
     static func isUnavailable(_ error: any Error) -> Bool {
-        if error is DeadlinePassed || error is ConnectionPoolError || error is PostgresDirectConnection.Closed { return true }
+        if error is DeadlinePassed || error is ConnectionPoolError || error is PostgresDirectConnection.Closed
+            || error is PostgresDirectConnection.Backoff
+        {
+            return true
+        }
         if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
             return isUnavailable(inner)
         }

@@ -11,9 +11,11 @@ import Synchronization
 /// statement, where the pool's async API adds a task and two more through Swift's cooperative
 /// threads, a cost every instance sharing a machine pays again.
 ///
-/// It connects on first use and again after a failure: a statement that fails or gets no
-/// answer within the operation deadline closes the connection, so the next starts on a fresh
-/// one; one the server closed while idle is replaced before use. Same session settings as the
+/// It connects on first use and again after a failure: a statement that fails without the
+/// server's answer, or gets none within the operation deadline, closes the connection, so the
+/// next starts on a fresh one; one the server closed while idle is replaced before use. After a
+/// failed connect it waits before the next (100 ms, doubling up to 2 s), failing statements at
+/// once meanwhile. Same session settings as the
 /// pool's (`synchronous_commit = on`, the statement and lock timeouts).
 public final class PostgresDirectConnection: Sendable {
     let configuration: PostgresConnection.Configuration
@@ -24,7 +26,16 @@ public final class PostgresDirectConnection: Sendable {
         var connection: PostgresConnection?
         var closed = false
         var nextID = 1
+        /// After a failed connect, none is tried before this: statements fail at once until
+        /// then, so a server that refuses or is overloaded is not asked for a session (a
+        /// handshake and an authentication) on every append.
+        var retryAt: ContinuousClock.Instant?
+        var backoff: Duration = .zero
+        var lastFailure = ""
     }
+    /// The first wait after a failed connect; it doubles with each failure up to `maxBackoff`.
+    static let firstBackoff: Duration = .milliseconds(100)
+    static let maxBackoff: Duration = .seconds(2)
     private let state = Mutex(State())
 
     init(configuration: PostgresConnection.Configuration, operationTimeout: Duration, logger: Logger) {
@@ -41,6 +52,10 @@ public final class PostgresDirectConnection: Sendable {
         let connection = try connected()
         do {
             return try Self.wait(connection.query(query, logger: logger).flatMapThrowing { try decode($0.rows) }, within: operationTimeout)
+        } catch let answered as PSQLError where answered.serverInfo != nil {
+            // The server refused the statement and the connection is ready for the next (one
+            // the server ends after its message is closed and replaced before use).
+            throw answered
         } catch {
             // Its state is unknown (a statement may still be running on it): never used again.
             drop(connection)
@@ -65,6 +80,9 @@ public final class PostgresDirectConnection: Sendable {
         let (open, id): (PostgresConnection?, Int?) = try state.withLock { s in
             if s.closed { throw Closed() }
             if let c = s.connection, !c.isClosed { return (c, nil) }
+            if let at = s.retryAt, case let left = at - ContinuousClock.now, left > .zero {
+                throw Backoff(failure: s.lastFailure, left: left)
+            }
             if let stale = s.connection { Self.shut(stale) }
             s.connection = nil
             s.nextID += 1
@@ -78,9 +96,16 @@ public final class PostgresDirectConnection: Sendable {
         } catch {
             // One that connects after the wait gave up is closed at once.
             future.whenSuccess(Self.shut)
+            state.withLock { s in
+                s.backoff = s.backoff == .zero ? Self.firstBackoff : min(s.backoff * 2, Self.maxBackoff)
+                s.retryAt = .now + s.backoff
+                s.lastFailure = PostgresDatabase.describe(error)
+            }
             throw error
         }
         let keep = state.withLock { s in
+            s.retryAt = nil
+            s.backoff = .zero
             guard !s.closed else { return false }
             s.connection = connection
             return true
@@ -103,6 +128,16 @@ public final class PostgresDirectConnection: Sendable {
     /// connection is closed when it is released).
     static func shut(_ connection: PostgresConnection) {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// A statement while connecting is not tried again yet, after a failure.
+    struct Backoff: Error, CustomStringConvertible {
+        let failure: String
+        let left: Duration
+        var description: String {
+            let ms = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+            return "\(failure); not connecting again for another \(max(1, ms)) ms"
+        }
     }
 
     /// A statement after `close()`.
