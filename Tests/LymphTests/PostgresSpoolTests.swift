@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TestSupport
 import Testing
 
@@ -193,9 +192,11 @@ import Testing
     /// a fresh connection; a connection the server ended is replaced.
     @Test func blockingAppendsShareTheLaneAndOutliveALockAndAKilledConnection() async throws {
         let (cluster, location) = try Self.freshLocation()
-        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(60), operationTimeout: .seconds(2))
+        // The pool with deadlines a busy suite cannot miss; the appends on the writer's
+        // connection with 2 s.
+        let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a", appendTimeout: .seconds(2))
         // From a thread that may block, as the spool writer's.
         func blocking(_ text: String) async -> Result<[Int64], StoreError> {
             await withCheckedContinuation { c in
@@ -208,17 +209,21 @@ import Testing
         #expect(try await spool.append(Self.items(["2"]), receivedAt: 2) == [2])
         #expect(try await blocking("3").get() == [3])
 
-        // Another session holds the lane's numbering row for 3 s.
-        let held = Mutex(false)
-        let logger = db.logger
-        let holding = Task {
-            try await db.client.withTransaction(logger: logger) { conn in
-                try await conn.command("SELECT 1 FROM lymph.lymph_spool_numbers WHERE lane = 'a' FOR UPDATE", logger: logger)
-                held.withLock { $0 = true }
-                try await Task.sleep(for: .seconds(3))
-            }
+        // Another session (psql: the server keeps it, whatever this process's threads are
+        // doing) holds the lane's numbering row for 6 s.
+        let holding = Task.detached {
+            try cluster.psql(
+                "BEGIN; SELECT 1 FROM lymph.lymph_spool_numbers WHERE lane = 'a' FOR UPDATE; SELECT pg_sleep(6); COMMIT;",
+                database: location.database)
         }
-        while !held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        let locks = """
+            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE c.relname = 'lymph_spool_numbers' AND l.mode = 'RowShareLock'
+            """
+        let lockDeadline = ContinuousClock.now + .seconds(30)
+        while try cluster.psql(locks, database: location.database) == "0" && ContinuousClock.now < lockDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let started = ContinuousClock.now
         let stuck = await blocking("lost")
         #expect(ContinuousClock.now - started < .seconds(10))
@@ -228,7 +233,7 @@ import Testing
         }
         #expect(error.isUnavailable)
         #expect(!"\(error)".contains(cluster.password))
-        try await holding.value
+        _ = try await holding.value
         let after = try await blocking("4").get()
         #expect(after.count == 1 && after[0] > 3)
 
@@ -250,9 +255,9 @@ import Testing
         let cluster = try PostgresCluster.start()
         defer { cluster.destroy() }
         let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("backoff")))
-        let db = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(60), operationTimeout: .seconds(5))
+        let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a", appendTimeout: .seconds(5))
         func blocking(_ text: String, lane: PostgresSpool? = nil) async -> Result<[Int64], StoreError> {
             let target = lane ?? spool
             return await withCheckedContinuation { c in

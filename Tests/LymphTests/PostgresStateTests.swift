@@ -34,9 +34,10 @@ import Testing
     /// passes it fails as unavailable (the server answers 503, the worker waits), soon, and its
     /// task is cancelled, so a wait for a pool connection does not outlive it.
     @Test func aBlockingOperationPastItsDeadlineFailsAsUnavailableAndIsCancelled() async throws {
+        // Opened with a deadline a busy suite cannot miss; the slow operation gets 1 s of its own.
         let state = try await PostgresState.open(
             PostgresStateSpec(url: .environment("DB")), instance: "slow", environment: ["DB": try Self.freshURL()],
-            operationTimeout: .seconds(1))
+            operationTimeout: .seconds(60))
         let cancelled = Mutex(false)
         let started = ContinuousClock.now
         // From a thread that may block, as the spool's writer and worker call it.
@@ -44,7 +45,7 @@ import Testing
             DispatchQueue.global().async {
                 c.resume(
                     returning: Result {
-                        try state.blockingOperation {
+                        try state.blockingOperation(within: .seconds(1)) {
                             do {
                                 try await Task.sleep(for: .seconds(30))
                             } catch {

@@ -143,8 +143,10 @@ public final class PostgresDatabase: Sendable {
 
     /// A connection of its own, outside the pool, with the pool's session settings, for a
     /// thread that waits on it (`PostgresDirectConnection`); `close()` closes it.
-    func directConnection() -> PostgresDirectConnection {
-        let connection = PostgresDirectConnection(configuration: directConfiguration, operationTimeout: operationTimeout, logger: logger)
+    /// `timeout` replaces the operation deadline for its statements and connects.
+    func directConnection(timeout: Duration? = nil) -> PostgresDirectConnection {
+        let connection = PostgresDirectConnection(
+            configuration: directConfiguration, operationTimeout: timeout ?? operationTimeout, logger: logger)
         directs.withLock { $0.append(connection) }
         return connection
     }

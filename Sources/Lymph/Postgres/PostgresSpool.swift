@@ -43,13 +43,14 @@ public final class PostgresSpool: Sendable {
         public let item: [UInt8]
     }
 
-    /// The spool in `holder`'s database, appending to `lane` (created if new).
-    public static func open(holder: PostgresHolder, lane: String) async throws(StoreError) -> PostgresSpool {
+    /// The spool in `holder`'s database, appending to `lane` (created if new); `appendTimeout`
+    /// replaces the operation deadline for `appendBlocking`.
+    public static func open(holder: PostgresHolder, lane: String, appendTimeout: Duration? = nil) async throws(StoreError) -> PostgresSpool {
         let database = holder.database
         guard !lane.isEmpty, lane.utf8.count <= 200 else {
             throw StoreError(location: database.location.description, message: "an instance name must be 1 to 200 bytes")
         }
-        let spool = PostgresSpool(holder: holder, lane: lane)
+        let spool = PostgresSpool(holder: holder, lane: lane, appendTimeout: appendTimeout)
         let (lanes, numbers) = (database.table("lymph_spool_lanes"), database.table("lymph_spool_numbers"))
         let logger = database.logger
         try await database.perform("cannot open the spool") { client in
@@ -64,9 +65,9 @@ public final class PostgresSpool: Sendable {
         return spool
     }
 
-    private init(holder: PostgresHolder, lane: String) {
+    private init(holder: PostgresHolder, lane: String, appendTimeout: Duration?) {
         self.database = holder.database
-        self.appender = holder.database.directConnection()
+        self.appender = holder.database.directConnection(timeout: appendTimeout)
         self.holder = holder
         self.lane = lane
     }

@@ -90,8 +90,8 @@ public final class PostgresState: Sendable {
     /// (never one of Swift's cooperative threads), waiting for it within the database's
     /// operation deadline; past it, the task is cancelled and the wait fails as unavailable.
     /// Cheaper than `blocking` for the spool's appends and fetches: the wait here is the
-    /// deadline, so `perform` sets no timer of its own.
-    public func blockingOperation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// deadline, so `perform` sets no timer of its own. `limit` replaces that deadline.
+    public func blockingOperation<T: Sendable>(within limit: Duration? = nil, _ body: @escaping @Sendable () async throws -> T) throws -> T {
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let task = Task.detached {
@@ -104,7 +104,7 @@ public final class PostgresState: Sendable {
             result.withLock { $0 = r }
             done.signal()
         }
-        let limit = database.operationTimeout
+        let limit = limit ?? database.operationTimeout
         let ns = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
         guard done.wait(timeout: .now() + .nanoseconds(Int(ns))) == .success, let r = result.withLock({ $0 }) else {
             // Not waited for: postgres-nio does not give up a statement it sent (the server's
