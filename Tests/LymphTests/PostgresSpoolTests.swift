@@ -15,6 +15,15 @@ import Testing
 
     static func items(_ texts: [String]) -> [[UInt8]] { texts.map { Array($0.utf8) } }
 
+    /// `spool.appendBlocking` of one entry, from a thread that may block, as the spool writer's.
+    static func appendBlocking(_ text: String, to spool: PostgresSpool) async -> Result<[Int64], StoreError> {
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                c.resume(returning: Result { () throws(StoreError) in try spool.appendBlocking(items([text]), receivedAt: 1) })
+            }
+        }
+    }
+
     /// Ends `holder`'s lease now, as if its process had died a lease ago: by the database's clock,
     /// which is what every instance judges leases by (a test that waited for it would depend on
     /// how long the rest of the suite keeps it from running).
@@ -197,14 +206,7 @@ import Testing
         let db = try await Self.open(location)
         defer { db.close() }
         let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a", appendTimeout: .seconds(2))
-        // From a thread that may block, as the spool writer's.
-        func blocking(_ text: String) async -> Result<[Int64], StoreError> {
-            await withCheckedContinuation { c in
-                DispatchQueue.global().async {
-                    c.resume(returning: Result { () throws(StoreError) in try spool.appendBlocking(Self.items([text]), receivedAt: 1) })
-                }
-            }
-        }
+        func blocking(_ text: String) async -> Result<[Int64], StoreError> { await Self.appendBlocking(text, to: spool) }
         #expect(try await blocking("1").get() == [1])
         #expect(try await spool.append(Self.items(["2"]), receivedAt: 2) == [2])
         #expect(try await blocking("3").get() == [3])
@@ -258,14 +260,7 @@ import Testing
         let db = try await Self.open(location)
         defer { db.close() }
         let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a", appendTimeout: .seconds(5))
-        func blocking(_ text: String, lane: PostgresSpool? = nil) async -> Result<[Int64], StoreError> {
-            let target = lane ?? spool
-            return await withCheckedContinuation { c in
-                DispatchQueue.global().async {
-                    c.resume(returning: Result { () throws(StoreError) in try target.appendBlocking(Self.items([text]), receivedAt: 1) })
-                }
-            }
-        }
+        func blocking(_ text: String) async -> Result<[Int64], StoreError> { await Self.appendBlocking(text, to: spool) }
         #expect(try await blocking("1").get() == [1])
         func sessions() throws -> Set<String> {
             Set(

@@ -136,9 +136,12 @@ public final class PostgresDatabase: Sendable {
     /// Closes every connection; queries after this fail.
     public func close() {
         running.cancel()
-        for connection in directs.withLock({ d in
-            defer { d = [] }; return d
-        }) { connection.close() }
+        let connections = directs.withLock { d in
+            let all = d
+            d = []
+            return all
+        }
+        for connection in connections { connection.close() }
     }
 
     /// A connection of its own, outside the pool, with the pool's session settings, for a

@@ -15,8 +15,8 @@ import Synchronization
 /// server's answer, or gets none within the operation deadline, closes the connection, so the
 /// next starts on a fresh one; one the server closed while idle is replaced before use. After a
 /// failed connect it waits before the next (100 ms, doubling up to 2 s), failing statements at
-/// once meanwhile. Same session settings as the
-/// pool's (`synchronous_commit = on`, the statement and lock timeouts).
+/// once meanwhile. Same session settings as the pool's (`synchronous_commit = on`, the
+/// statement and lock timeouts).
 public final class PostgresDirectConnection: Sendable {
     let configuration: PostgresConnection.Configuration
     let operationTimeout: Duration
@@ -153,8 +153,7 @@ public final class PostgresDirectConnection: Sendable {
             result.withLock { $0 = r }
             done.signal()
         }
-        let ns = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        guard done.wait(timeout: .now() + .nanoseconds(Int(ns))) == .success, let r = result.withLock({ $0 }) else {
+        guard done.wait(within: limit), let r = result.withLock({ $0 }) else {
             throw PostgresDatabase.DeadlinePassed(limit: limit)
         }
         return try r.get()

@@ -92,44 +92,33 @@ public final class PostgresState: Sendable {
     /// Cheaper than `blocking` for the spool's appends and fetches: the wait here is the
     /// deadline, so `perform` sets no timer of its own. `limit` replaces that deadline.
     public func blockingOperation<T: Sendable>(within limit: Duration? = nil, _ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let result = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let task = Task.detached {
-            let r: Result<T, any Error>
-            do {
-                r = .success(try await PostgresDatabase.$callerKeepsDeadline.withValue(true) { try await body() })
-            } catch {
-                r = .failure(error)
-            }
-            result.withLock { $0 = r }
-            done.signal()
+        try wait(within: limit ?? database.operationTimeout) {
+            try await PostgresDatabase.$callerKeepsDeadline.withValue(true) { try await body() }
         }
-        let limit = limit ?? database.operationTimeout
-        let ns = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        guard done.wait(timeout: .now() + .nanoseconds(Int(ns))) == .success, let r = result.withLock({ $0 }) else {
-            // Not waited for: postgres-nio does not give up a statement it sent (the server's
-            // statement_timeout ends it), but a wait for a pool connection ends now.
-            task.cancel()
-            throw StoreError(location: location, message: "no answer from the database in \(limit.components.seconds) s", isUnavailable: true)
-        }
-        return try r.get()
     }
 
     /// Runs `body` from synchronous code on a thread that may block (never one of Swift's
     /// cooperative threads), waiting for it within the database's operation deadline and a
     /// margin.
     public func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        try wait(within: database.operationTimeout + .seconds(5), body)
+    }
+
+    /// `body`'s result, run in a task of its own, or an unavailable `StoreError` once `limit`
+    /// has passed (the task is then cancelled and not waited for: postgres-nio does not give up
+    /// a statement it sent, the server's statement_timeout ends it, but a wait for a pool
+    /// connection ends now).
+    private func wait<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async throws -> T) throws -> T {
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task.detached {
+        let task = Task.detached {
             let r: Result<T, any Error>
             do { r = .success(try await body()) } catch { r = .failure(error) }
             result.withLock { $0 = r }
             done.signal()
         }
-        let limit = database.operationTimeout + .seconds(5)
-        let ns = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        guard done.wait(timeout: .now() + .nanoseconds(Int(ns))) == .success, let r = result.withLock({ $0 }) else {
+        guard done.wait(within: limit), let r = result.withLock({ $0 }) else {
+            task.cancel()
             throw StoreError(location: location, message: "no answer from the database in \(limit.components.seconds) s", isUnavailable: true)
         }
         return try r.get()
