@@ -74,6 +74,25 @@ struct SignatureVerifierTests {
         }
     }
 
+    @Test("hex signatures decode in either case; any byte that is not a hex digit, anywhere, or an odd length makes them not hex")
+    func hexDecoding() {
+        let bytes: [UInt8] = (0..<32).map { UInt8($0 * 8 + 3) }
+        #expect(Hex.decode(Array(Hex.string(bytes).utf8)[...]) == bytes)
+        #expect(Hex.decode(Array(Hex.string(bytes).uppercased().utf8)[...]) == bytes)
+        #expect(Hex.decode(Array("00fFa9".utf8)[2...]) == [0xFF, 0xA9])
+        #expect(Hex.decode([][...]) == [])
+        #expect(Hex.decode(Array("abc".utf8)[...]) == nil)
+        let valid = Array(Hex.string(bytes).utf8)
+        for position in valid.indices {
+            // Both sides of each digit range, and bytes far outside them.
+            for wrong in Array("gG/:@` ".utf8) + [0, 0x7F, 0xB0, 0xFF] {
+                var text = valid
+                text[position] = wrong
+                #expect(Hex.decode(text[...]) == nil, "\(wrong) at \(position)")
+            }
+        }
+    }
+
     @Test("Standard Webhooks and Stripe judge the signed timestamp against the tolerance, both ways; a late signature that matches is too_old")
     func tolerance() {
         for scheme in [SignatureScheme.standardWebhooks, .stripe] {

@@ -166,7 +166,7 @@ public enum SignatureEncoding: String, Sendable, CaseIterable {
     /// The bytes of `text`, or nil when it is not this encoding.
     public func decode(_ text: ArraySlice<UInt8>) -> [UInt8]? {
         switch self {
-        case .hex: return VerifyStage.decodeHex(text)
+        case .hex: return Hex.decode(text)
         case .base64: return Data(base64Encoded: Data(text)).map { [UInt8]($0) }
         }
     }

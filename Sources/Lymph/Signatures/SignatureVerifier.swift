@@ -43,7 +43,7 @@ public struct SignatureVerifier: Sendable {
     private func checkImmune(_ header: ArraySlice<UInt8>?, body: ArraySlice<UInt8>) -> Problem? {
         guard var signature = header else { return missing(WebhookSignature.header) }
         if signature.starts(with: Self.sha256Prefix) { signature = signature.dropFirst(Self.sha256Prefix.count) }
-        guard let provided = VerifyStage.decodeHex(signature), provided.count == 32 else {
+        guard let provided = Hex.decode(signature), provided.count == 32 else {
             return (Reason.malformedSignature.rawValue, "\(WebhookSignature.header) is not 64 hex digits (optionally prefixed with sha256=)")
         }
         return keys.contains { $0.matchesSHA256(provided, body: body) } ? nil : bad(WebhookSignature.header)
@@ -52,7 +52,7 @@ public struct SignatureVerifier: Sendable {
     private func checkGitHub(_ header: ArraySlice<UInt8>?, body: ArraySlice<UInt8>) -> Problem? {
         let name = "X-Hub-Signature-256"
         guard let signature = header else { return missing(name) }
-        guard signature.starts(with: Self.sha256Prefix), let provided = VerifyStage.decodeHex(signature.dropFirst(Self.sha256Prefix.count)),
+        guard signature.starts(with: Self.sha256Prefix), let provided = Hex.decode(signature.dropFirst(Self.sha256Prefix.count)),
             provided.count == 32
         else {
             return (Reason.malformedSignature.rawValue, "\(name) is not sha256= followed by 64 hex digits")
@@ -113,7 +113,7 @@ public struct SignatureVerifier: Sendable {
             let key = pair[..<equals], value = pair[(equals + 1)...]
             if key.elementsEqual("t".utf8), timestamp == nil {
                 timestamp = value
-            } else if key.elementsEqual("v1".utf8), let mac = VerifyStage.decodeHex(value), mac.count == 32 {
+            } else if key.elementsEqual("v1".utf8), let mac = Hex.decode(value), mac.count == 32 {
                 provided.append(mac)
             }
         }

@@ -87,31 +87,10 @@ public final class DedupStage: Stage {
         var positions: [Int] = []
         keys.reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
-            let bytes: ArraySlice<UInt8>
-            switch key {
-            case .path(let path):
-                guard let value = event.value(at: path) else {
-                    outcomes[i] = .fail(.missingKey, message: "dedup key '\(key)' is missing from the event")
-                    continue
-                }
-                switch value.kind {
-                case .string: bytes = value.stringBytes ?? []
-                case .number: bytes = value.rawBytes
-                default:
-                    outcomes[i] = .fail(.invalidKey, message: "dedup key '\(key)' must be a string or a number")
-                    continue
-                }
-            case .header:
-                guard let value = event.delivery?.headerBytes(headerName), !value.isEmpty else {
-                    outcomes[i] = .fail(
-                        .missingKey,
-                        message: "dedup key '\(key)': the event did not arrive as a delivery with that header (or it is empty)")
-                    continue
-                }
-                bytes = value
+            if let bytes = keyBytes(event, failure: &outcomes[i]) {
+                keys.append(Array(bytes))
+                positions.append(i)
             }
-            keys.append(Array(bytes))
-            positions.append(i)
         }
         let seen: [Bool]
         switch backing {
@@ -137,16 +116,41 @@ public final class DedupStage: Stage {
         }
         pending.withLock { pending in
             for (n, i) in positions.enumerated() {
-                let k = KeyBytes(keys[n])
-                if seen[n] || pending.contains(k) {
+                // One hash of the key: the insert says whether it was claimed already.
+                if seen[n] || !pending.insert(KeyBytes(keys[n])).inserted {
                     outcomes[i] = .drop(.duplicate)
                 } else {
-                    pending.insert(k)
                     outcomes[i] = .claim(DedupClaim(stageIndex: stageIndex, key: keys[n]))
                 }
             }
         }
         return outcomes
+    }
+
+    /// The event's key; nil, with `failure` set, when it has none.
+    private func keyBytes(_ event: Event, failure: inout StageOutcome) -> ArraySlice<UInt8>? {
+        switch key {
+        case .path(let path):
+            guard let value = event.value(at: path) else {
+                failure = .fail(.missingKey, message: "dedup key '\(key)' is missing from the event")
+                return nil
+            }
+            switch value.kind {
+            case .string: return value.stringBytes ?? []
+            case .number: return value.rawBytes
+            default:
+                failure = .fail(.invalidKey, message: "dedup key '\(key)' must be a string or a number")
+                return nil
+            }
+        case .header:
+            guard let value = event.delivery?.headerBytes(headerName), !value.isEmpty else {
+                failure = .fail(
+                    .missingKey,
+                    message: "dedup key '\(key)': the event did not arrive as a delivery with that header (or it is empty)")
+                return nil
+            }
+            return value
+        }
     }
 
     /// Which keys the store holds since `since`: only those the filters may hold are looked up,

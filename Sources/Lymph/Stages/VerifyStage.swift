@@ -68,25 +68,4 @@ public struct VerifyStage: Stage {
     public func checkSignature(header: ([UInt8]) -> ArraySlice<UInt8>?, body: ArraySlice<UInt8>, now: Double) -> (reason: String, message: String)? {
         verifier.check(header: header, body: body, now: now)
     }
-
-    static func decodeHex(_ utf8: ArraySlice<UInt8>) -> [UInt8]? {
-        guard utf8.count % 2 == 0 else { return nil }
-        var valid = true
-        let out = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { out, count in
-            var i = utf8.startIndex
-            var o = 0
-            while i < utf8.endIndex {
-                let hi = JSONParser.hexValue(utf8[i]), lo = JSONParser.hexValue(utf8[i + 1])
-                guard hi != 0xFF, lo != 0xFF else {
-                    valid = false
-                    break
-                }
-                out[o] = hi << 4 | lo
-                o += 1
-                i += 2
-            }
-            count = o
-        }
-        return valid ? out : nil
-    }
 }
