@@ -83,14 +83,24 @@ struct DedupKeyFilterTests {
         #expect(again.map(\.label) == ["drop(duplicate)"])
     }
 
-    @Test("commit groups are sorted in SQLite's own order of blobs")
+    @Test("commit groups are sorted in SQLite's own order of blobs, by whole keys and by their first 16 bytes first")
     func blobOrderIsSQLites() throws {
         var generator = SystemRandomNumberGenerator()
-        let keys: [[UInt8]] =
-            [[], [0], [0, 0], [255], [1, 2, 3], [1, 2]]
-            + (0..<300).map { _ in
-                (0..<Int.random(in: 0...6, using: &generator)).map { _ in UInt8.random(in: 0...3, using: &generator) }
-            }
+        let short: [[UInt8]] = (0..<300).map { _ in
+            (0..<Int.random(in: 0...6, using: &generator)).map { _ in UInt8.random(in: 0...3, using: &generator) }
+        }
+        // Around the 16 bytes the sort compares as integers: equal that far and then not,
+        // ending inside them or going on with zeros.
+        let long: [[UInt8]] = (0..<300).map { _ in
+            let head = [UInt8](repeating: 7, count: Int.random(in: 12...16, using: &generator))
+            let tail: [UInt8] = (0..<Int.random(in: 0...6, using: &generator)).map { _ in UInt8.random(in: 0...2, using: &generator) }
+            return head + tail
+        }
+        let edges: [[UInt8]] = [
+            [], [0], [0, 0], [255], [1, 2, 3], [1, 2],
+            [UInt8](repeating: 7, count: 16), [UInt8](repeating: 7, count: 16) + [0], [UInt8](repeating: 7, count: 15) + [0, 0, 0],
+        ]
+        let keys = edges + short + long
         let queue = try DatabaseQueue()
         let sqliteOrder = try queue.write { db in
             try db.execute(sql: "CREATE TABLE k (n INTEGER, b BLOB NOT NULL)")
@@ -98,6 +108,7 @@ struct DedupKeyFilterTests {
             return try Data.fetchAll(db, sql: "SELECT b FROM k ORDER BY b").map { [UInt8]($0) }
         }
         #expect(keys.sorted(by: StateStore.blobOrder) == sqliteOrder)
+        #expect(StateStore.blobOrderIndices(keys).map { keys[$0] } == sqliteOrder)
     }
 
     static func request(_ source: String, equipment: String = "pump_001") -> TicketRequest {

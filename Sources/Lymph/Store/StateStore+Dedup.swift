@@ -85,16 +85,16 @@ extension StateStore {
         if keys.isEmpty { return }
         // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
         // B-tree page of the generation is reached once per group rather than once per key.
-        let keys = keys.sorted(by: Self.blobOrder)
+        let order = Self.blobOrderIndices(keys)
         let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, generation, key, seen_at) VALUES (?1, ?2, ?3, ?4)")
         let s = statement.sqliteStatement
         sqlite3_reset(s)
         sqlite3_bind_int64(s, 1, scope)
         sqlite3_bind_int64(s, 2, generation)
         sqlite3_bind_double(s, 4, time)
-        for key in keys {
+        for i in order {
             sqlite3_reset(s)
-            key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+            keys[i].withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
             let rc = sqlite3_step(s)
             guard rc == SQLITE_DONE else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
@@ -143,6 +143,34 @@ extension StateStore {
 }
 
 extension StateStore {
+    /// The indices of `keys` in SQLite's order of blobs (`blobOrder`). A commit group is tens of
+    /// thousands of keys: sorting them as their first 16 bytes, two integers (zero after the
+    /// end), settles nearly every comparison without a call or a reference count; only keys
+    /// equal that far are compared whole. A key that ends inside the 16 bytes and one that goes
+    /// on with zeros compare equal there, and then whole, so the order is exactly SQLite's.
+    static func blobOrderIndices(_ keys: [[UInt8]]) -> [Int] {
+        struct Entry {
+            let high: UInt64
+            let low: UInt64
+            let index: Int
+        }
+        func word(_ key: UnsafeRawBufferPointer, from start: Int) -> UInt64 {
+            if key.count >= start + 8 { return UInt64(bigEndian: key.loadUnaligned(fromByteOffset: start, as: UInt64.self)) }
+            var value: UInt64 = 0
+            for k in start..<start + 8 { value = value << 8 | UInt64(k < key.count ? key[k] : 0) }
+            return value
+        }
+        var entries = keys.indices.map { i in
+            keys[i].withUnsafeBytes { key in Entry(high: word(key, from: 0), low: word(key, from: 8), index: i) }
+        }
+        entries.sort { a, b in
+            if a.high != b.high { return a.high < b.high }
+            if a.low != b.low { return a.low < b.low }
+            return blobOrder(keys[a.index], keys[b.index])
+        }
+        return entries.map(\.index)
+    }
+
     /// SQLite's order of blobs: memcmp over the common length, then the shorter first.
     static func blobOrder(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         let common = min(a.count, b.count)
