@@ -16,7 +16,6 @@ enum Hex {
         guard utf8.count % 2 == 0 else { return nil }
         var valid = true
         let out = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { out, count in
-            count = 0
             utf8.withUnsafeBufferPointer { text in
                 Self.values.withUnsafeBufferPointer { digits in
                     // Every event's signature goes through here: a table and no bounds checks,
@@ -25,7 +24,7 @@ enum Hex {
                     for o in 0..<text.count / 2 {
                         let hi = digits[Int(text[2 &* o])], lo = digits[Int(text[2 &* o &+ 1])]
                         bad |= hi | lo
-                        out[o] = hi << 4 | lo & 0x0F
+                        out[o] = hi << 4 | lo
                     }
                     valid = bad & 0xF0 == 0
                 }
