@@ -239,9 +239,19 @@ import Testing
         let after = try await blocking("4").get()
         #expect(after.count == 1 && after[0] > 3)
 
-        // The server ends every session: the next append connects again.
-        _ = try cluster.psql(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '\(location.database)' AND pid <> pg_backend_pid()")
+        // The server ends every session: the next append connects again. pg_terminate_backend
+        // only signals; the wait is for the sessions to be gone from the server (their sockets
+        // closed after the message that ends them), then a second for this side to read it.
+        let ended = try cluster.psql(
+            """
+            WITH s AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE datname = '\(location.database)' AND pid <> pg_backend_pid())
+            SELECT string_agg(pid::text, ',') FROM s WHERE pg_terminate_backend(pid)
+            """)
+        #expect(!ended.isEmpty)
+        let goneDeadline = ContinuousClock.now + .seconds(30)
+        while !ended.isEmpty, try cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE pid IN (\(ended))") != "0" && ContinuousClock.now < goneDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         try await Task.sleep(for: .seconds(1))
         let reconnected = try await blocking("5").get()
         #expect(reconnected.count == 1 && reconnected[0] > after[0])
