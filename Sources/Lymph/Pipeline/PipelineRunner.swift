@@ -103,9 +103,11 @@ public struct PipelineRunner: Sendable {
         return summary
     }
 
-    /// Finished work is written to the store in groups: random dedup keys touch pages all over
-    /// the B-tree, so one transaction per batch would rewrite most of it every time.
-    static let commitEvery = 50_000
+    /// Finished work is written to the store in groups, one transaction for many batches. Keys go
+    /// into the newest generation (`DedupGenerations`), whose pages stay in the cache, so a
+    /// group need not be large to be cheap; what a larger one costs is memory, every key of a
+    /// group held until its commit (and the next group's while it runs).
+    static let commitEvery = 20_000
     static let commitInterval = 1.0
 
     final class CommitState: @unchecked Sendable {

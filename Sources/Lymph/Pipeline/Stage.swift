@@ -18,7 +18,7 @@ public protocol Stage: Sendable {
 
     /// Takes what was set aside, as a write for the runner's store transaction: every stage
     /// writes in the same transaction, so dedup keys and the actions of their events commit
-    /// together. The runner groups batches into one transaction (50,000 events or one second)
+    /// together. The runner groups batches into one transaction (20,000 events or one second)
     /// and writes it on its commit thread while later batches go on: what was taken stays
     /// claimed in memory (duplicates are still caught) until `pendingWritten`. At most one
     /// transaction is in flight; the runner calls `pendingWritten` or `pendingNotWritten` for it
