@@ -14,7 +14,7 @@ struct DedupKeyFilterTests {
         let filter = DedupKeyFilter(expectedKeys: 0, minimumCapacity: 1_000)
         let inserted = Self.keys(0..<10_000).map(DedupKeyFilter.fingerprint)
         filter.insert(inserted)
-        #expect(filter.layerCount == 4)  // 1,000 + 2,000 + 4,000 + 8,000
+        #expect(filter.layerCount == 5)  // 1,000 + 1,500 + 2,250 + 3,375 + 5,062
         #expect(filter.mayContain(inserted).allSatisfy { $0 })
     }
 

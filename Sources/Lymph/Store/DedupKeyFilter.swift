@@ -7,8 +7,11 @@ import Synchronization
 /// costs one lookup, never an event.
 ///
 /// A blocked Bloom filter (each key's bits in one 64-byte block, so a probe is one cache line),
-/// built from a scan of the store when the stage opens it. It grows by adding a layer twice the size of
-/// the last (a scalable Bloom filter), so a long run never stops to rebuild it from the store.
+/// built from a scan of the store when the stage opens it. It grows by adding a layer half again
+/// the size of the last (a scalable Bloom filter), so a long run never stops to rebuild it from the
+/// store. Every layer is probed for a new key, so growth trades probes for room: doubling would
+/// leave up to half the filter empty, and this leaves up to a third, for one layer more per
+/// three times the keys.
 /// Keys forgotten by the store (a purge, a rolled-back commit) may stay in it: that too is only
 /// a lookup more.
 final class DedupKeyFilter: Sendable {
@@ -80,9 +83,9 @@ final class DedupKeyFilter: Sendable {
 
     private let layers: Mutex<[Layer]>
 
-    /// An empty filter sized for `expectedKeys` (twice that, and at least `minimumCapacity`).
+    /// An empty filter sized for `expectedKeys` (half again, and at least `minimumCapacity`).
     init(expectedKeys: Int, minimumCapacity: Int = DedupKeyFilter.minimumCapacity) {
-        layers = Mutex([Layer(capacity: max(minimumCapacity, expectedKeys * 2))])
+        layers = Mutex([Layer(capacity: max(minimumCapacity, Self.grown(expectedKeys)))])
     }
 
     /// Layers so far.
@@ -106,14 +109,17 @@ final class DedupKeyFilter: Sendable {
         return UInt64(bitPattern: Int64(hasher.finalize()))
     }
 
-    /// Adds fingerprints, opening a layer twice the size of the last when that one is full.
+    /// A layer's capacity after one of `capacity`: half again.
+    static func grown(_ capacity: Int) -> Int { capacity + capacity / 2 }
+
+    /// Adds fingerprints, opening a layer half again the size of the last when that one is full.
     func insert(_ fingerprints: [UInt64]) {
         fingerprints.withUnsafeBufferPointer { all in
             layers.withLock { layers in
                 var rest = all[...]
                 while !rest.isEmpty {
                     if layers[layers.count - 1].count >= layers[layers.count - 1].capacity {
-                        layers.append(Layer(capacity: layers[layers.count - 1].capacity * 2))
+                        layers.append(Layer(capacity: Self.grown(layers[layers.count - 1].capacity)))
                     }
                     let taken = layers[layers.count - 1].insert(UnsafeBufferPointer(rebasing: rest))
                     rest = rest.dropFirst(taken)
