@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Synchronization
 
 /// Where one dedup scope's keys are in the store, and which keys it certainly does not hold.
@@ -46,30 +48,46 @@ final class DedupGenerations: Sendable {
         var oldest: Double?
     }
 
-    /// Generations as the store holds them: `scanned` describes each (in order); `fingerprints`
-    /// gives every key's generation and fingerprint, in generation order, until nil.
+    /// Generations as the store holds them: `scanned` describes each (in order); `scan(range,
+    /// body)` hands `body` the generation and fingerprint of every key whose generation is in
+    /// `range`, in generation order. With a store of more than `keysPerPart` keys the scan is
+    /// split into ranges of generations read at once on the cores there are, each on its own
+    /// connection: reading and hashing every key is most of what a run on a large store waits
+    /// for before its first event. The parts add to `all` a chunk at a time, under its lock.
+    /// `parts` sets how many ranges there are (tests).
     static func built(
-        generations: [Scanned], totalKeys: Int, fingerprints next: () throws -> (Int64, UInt64)?
-    ) rethrows -> DedupGenerations {
+        generations: [Scanned], parts: Int? = nil, scan: @Sendable (ClosedRange<Int64>, (Int64, UInt64) -> Void) throws(StoreError) -> Void
+    ) throws(StoreError) -> DedupGenerations {
+        let totalKeys = generations.reduce(0) { $0 + $1.count }
         let all = DedupKeyFilter(expectedKeys: totalKeys)
-        var filters: [(generation: Int64, filter: DedupKeyFilter)] = []
         let sizes = Dictionary(generations.map { ($0.generation, $0.count) }, uniquingKeysWith: +)
-        var chunk: [UInt64] = []
-        chunk.reserveCapacity(4096)
-        func flush() {
-            all.insert(chunk)
-            filters.last?.filter.insert(chunk)
-            chunk.removeAll(keepingCapacity: true)
-        }
-        while let (generation, fingerprint) = try next() {
-            if filters.last?.generation != generation {
-                flush()
-                filters.append((generation, Self.filter(expecting: sizes[generation] ?? 0)))
+        let ranges = partRanges(generations, parts: parts ?? min(ProcessInfo.processInfo.activeProcessorCount, totalKeys / keysPerPart))
+        let parts = Mutex([Result<[(generation: Int64, filter: DedupKeyFilter)], StoreError>?](repeating: nil, count: ranges.count))
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
+            var filters: [(generation: Int64, filter: DedupKeyFilter)] = []
+            var chunk: [UInt64] = []
+            chunk.reserveCapacity(4096)
+            func flush() {
+                all.insert(chunk)
+                filters.last?.filter.insert(chunk)
+                chunk.removeAll(keepingCapacity: true)
             }
-            chunk.append(fingerprint)
-            if chunk.count == 4096 { flush() }
+            let result = Result { () throws(StoreError) in
+                try scan(ranges[part]) { generation, fingerprint in
+                    if filters.last?.generation != generation {
+                        flush()
+                        filters.append((generation, Self.filter(expecting: sizes[generation] ?? 0)))
+                    }
+                    chunk.append(fingerprint)
+                    if chunk.count == 4096 { flush() }
+                }
+                flush()
+                return filters
+            }
+            parts.withLock { $0[part] = result }
         }
-        flush()
+        var filters: [(generation: Int64, filter: DedupKeyFilter)] = []
+        for result in parts.withLock({ $0 }) { filters += try result!.get() }
         let last = generations.last
         let open = last.map { $0.count < keysPerGeneration } ?? false
         let state = State(
@@ -78,6 +96,29 @@ final class DedupGenerations: Sendable {
             currentCount: open ? last!.count : 0,
             currentSince: open ? last!.oldest : nil)
         return DedupGenerations(all: all, state: state)
+    }
+
+    /// Keys a part of the scan reads at least: below this a second thread costs more than it saves.
+    static let keysPerPart = 1 << 20
+
+    /// Up to `parts` ranges of generation numbers covering every number, each with about as many
+    /// of `generations`' keys.
+    static func partRanges(_ generations: [Scanned], parts: Int) -> [ClosedRange<Int64>] {
+        let total = generations.reduce(0) { $0 + $1.count }
+        guard parts > 1, generations.count > 1 else { return [Int64.min...Int64.max] }
+        var ranges: [ClosedRange<Int64>] = []
+        var lower = Int64.min
+        var counted = 0
+        for (i, g) in generations.enumerated() where i < generations.count - 1 {
+            counted += g.count
+            // The part ends after the generation that takes it to its share of the keys.
+            if counted * parts >= total * (ranges.count + 1) && ranges.count < parts - 1 {
+                ranges.append(lower...g.generation)
+                lower = g.generation + 1
+            }
+        }
+        ranges.append(lower...Int64.max)
+        return ranges
     }
 
     private init(all: DedupKeyFilter, state: State) {

@@ -50,32 +50,43 @@ extension StateStore {
     /// The scope's generations and key filters, built from the keys the store holds on first use.
     func dedupGenerations(scope: Int64) throws(StoreError) -> DedupGenerations {
         if let built = dedupIndexes.withLock({ $0[scope] }) { return built }
-        let generations = try readInDeferredTransaction { db in
-            let scanned = try Row.fetchAll(
-                db, sql: "SELECT generation, keys, oldest FROM lymph_dedup_generation WHERE scope = ? ORDER BY generation", arguments: [scope]
-            ).map { DedupGenerations.Scanned(generation: $0[0], count: $0[1], oldest: $0[2]) }
-            // In primary-key order: generation by generation.
-            let statement = try db.cachedStatement(sql: "SELECT generation, key FROM lymph_dedup WHERE scope = ?1")
-            let s = statement.sqliteStatement
-            sqlite3_reset(s)
-            defer { sqlite3_reset(s) }
-            sqlite3_bind_int64(s, 1, scope)
-            return try DedupGenerations.built(generations: scanned, totalKeys: scanned.reduce(0) { $0 + $1.count }) {
-                let rc = sqlite3_step(s)
-                if rc == SQLITE_DONE { return nil }
-                guard rc == SQLITE_ROW else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-                }
-                return (
-                    sqlite3_column_int64(s, 0),
-                    DedupKeyFilter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 1), count: Int(sqlite3_column_bytes(s, 1))))
-                )
-            }
-        }
+        let generations = try buildDedupGenerations(scope: scope)
         return dedupIndexes.withLock { indexes in
             if let built = indexes[scope] { return built }
             indexes[scope] = generations
             return generations
+        }
+    }
+
+    /// The scope's generations and filters as the store holds them now, read in `parts` at once
+    /// (see `DedupGenerations.built`).
+    func buildDedupGenerations(scope: Int64, parts: Int? = nil) throws(StoreError) -> DedupGenerations {
+        let scanned = try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT generation, keys, oldest FROM lymph_dedup_generation WHERE scope = ? ORDER BY generation", arguments: [scope]
+            ).map { DedupGenerations.Scanned(generation: $0[0], count: $0[1], oldest: $0[2]) }
+        }
+        return try DedupGenerations.built(generations: scanned, parts: parts) { range, body throws(StoreError) in
+            try self.readInDeferredTransaction { db in
+                // In primary-key order: generation by generation.
+                let statement = try db.cachedStatement(sql: "SELECT generation, key FROM lymph_dedup WHERE scope = ?1 AND generation BETWEEN ?2 AND ?3")
+                let s = statement.sqliteStatement
+                sqlite3_reset(s)
+                defer { sqlite3_reset(s) }
+                sqlite3_bind_int64(s, 1, scope)
+                sqlite3_bind_int64(s, 2, range.lowerBound)
+                sqlite3_bind_int64(s, 3, range.upperBound)
+                while true {
+                    let rc = sqlite3_step(s)
+                    if rc == SQLITE_DONE { return }
+                    guard rc == SQLITE_ROW else {
+                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                    }
+                    body(
+                        sqlite3_column_int64(s, 0),
+                        DedupKeyFilter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 1), count: Int(sqlite3_column_bytes(s, 1)))))
+                }
+            }
         }
     }
 
