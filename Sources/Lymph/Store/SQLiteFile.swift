@@ -14,7 +14,7 @@ enum SQLiteFile {
     /// full, which a commit group dirties all over in key order. The interior pages stay here;
     /// leaves a commit finds missing come back from the operating system's page cache, a copy,
     /// not a disk read, since the newest generation was just written.
-    static let writerCacheKiB = 4 * 1024
+    static let writerCacheKiB = 2 * 1024
     /// A reader looks up a few keys per batch (the ones a filter may hold).
     static let readerCacheKiB = 2 * 1024
 
