@@ -64,9 +64,7 @@ struct ReplayResumeTests {
     }
 
     func run(_ spec: PipelineSpec, _ input: String) async throws -> RunSummary {
-        let pipeline = try Pipeline.open(spec, environment: ["RESUME_TEST_SECRET": "s3cret"])
-        defer { pipeline.close() }
-        return try await PipelineRunner(pipeline: pipeline).run(reader: ItemReader(paths: [input], maxItemBytes: 1 << 20))
+        try await Fixture.runToRelease({ try Pipeline.open(spec, environment: ["RESUME_TEST_SECRET": "s3cret"]) }, input: input)
     }
 
     func write(_ lines: [String]) -> String {

@@ -64,9 +64,7 @@ struct RunnerTests {
     }
 
     func run(_ spec: PipelineSpec, _ input: String) async throws -> RunSummary {
-        let pipeline = try Pipeline.open(spec)
-        defer { pipeline.close() }
-        return try await PipelineRunner(pipeline: pipeline).run(reader: ItemReader(paths: [input], maxItemBytes: 1 << 20))
+        try await Fixture.runToRelease({ try Pipeline.open(spec) }, input: input)
     }
 
     func lines(_ file: String) -> [String] {

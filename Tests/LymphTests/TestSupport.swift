@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Testing
 @testable import Lymph
 
 /// Builders shared by the unit tests.
@@ -52,5 +53,28 @@ extension StageOutcome {
         case .drop(let r): return "drop(\(r))"
         case .fail(let r, _): return "fail(\(r))"
         }
+    }
+}
+
+extension Fixture {
+    /// Runs `pipeline` over the lines of `input` and closes it; then waits (up to 10 s) until
+    /// nothing holds the pipeline any more, and expects that. A run that ended, by a crash too,
+    /// lets go of its store and its lock once the tasks it started have ended, which on a busy
+    /// machine can be a moment after it returns; the next run in the same process takes the lock.
+    static func runToRelease(_ open: () throws -> Pipeline, input: String) async throws -> RunSummary {
+        weak var opened: Pipeline?
+        let result: Result<RunSummary, any Error>
+        do {
+            let pipeline = try open()
+            opened = pipeline
+            defer { pipeline.close() }
+            result = .success(try await PipelineRunner(pipeline: pipeline).run(reader: ItemReader(paths: [input], maxItemBytes: 1 << 20)))
+        } catch {
+            result = .failure(error)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while opened != nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(opened == nil, "the pipeline is still held 10 s after its run ended")
+        return try result.get()
     }
 }
