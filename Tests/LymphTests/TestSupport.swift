@@ -57,7 +57,7 @@ extension StageOutcome {
 }
 
 extension Fixture {
-    /// Runs `pipeline` over the lines of `input` and closes it; then waits (up to 10 s) until
+    /// Runs the pipeline `open` makes over the lines of `input` and closes it; then waits (up to 10 s) until
     /// nothing holds the pipeline any more, and expects that. A run that ended, by a crash too,
     /// lets go of its store and its lock once the tasks it started have ended, which on a busy
     /// machine can be a moment after it returns; the next run in the same process takes the lock.

@@ -59,7 +59,9 @@ extension StateStore {
     }
 
     /// The scope's generations and filters as the store holds them now, read in `parts` at once
-    /// (see `DedupGenerations.built`).
+    /// (see `DedupGenerations.built`). The parts read in transactions of their own, not one
+    /// snapshot: this process holds the store's lock, and a scope's keys are only written by its
+    /// own commits, which come after its filters are built.
     func buildDedupGenerations(scope: Int64, parts: Int? = nil) throws(StoreError) -> DedupGenerations {
         let scanned = try read { db in
             try Row.fetchAll(
