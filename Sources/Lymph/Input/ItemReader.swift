@@ -17,10 +17,11 @@
 /// skipped. Used by one task at a time.
 public final class ItemReader: @unchecked Sendable {
     /// How much is read at a time: each block is a batch, and `lymph run` keeps several in
-    /// flight with their parse tapes and events, so this sets most of a run's memory. Larger
-    /// blocks add memory without speed: the per-batch work is small beside a quarter MiB of
-    /// events.
-    static let blockSize = 256 << 10
+    /// flight with their parse tapes and events, so this sets most of a run's memory beside the
+    /// dedup filters. Larger blocks add memory without speed: the per-batch work (a task, the
+    /// stages' statistics, a hand-over to the ordered part) is small beside an eighth of a MiB of
+    /// events. Smaller ones save little more memory and begin to cost that work.
+    static let blockSize = 128 << 10
     /// The largest JSON array file read as a whole (an array must be parsed entire).
     public static let maxArrayBytes = 256 << 20
     /// How much of an over-long line is kept for its dead letter.
