@@ -1,4 +1,5 @@
 import Testing
+import Yams
 @testable import Lymph
 
 @Suite("Pipeline file loader")
@@ -190,5 +191,30 @@ struct PipelineLoaderTests {
         #expect(ConfigValue.parseByteSize("1MiB") == 1_048_576)
         #expect(ConfigValue.parseByteSize("512k") == 524_288)
         #expect(ConfigValue.parseByteSize("lots") == nil)
+    }
+    @Test("plain scalars are typed from their text by the readers: every YAML null form, numbers and booleans")
+    func scalarsUntypedByYams() throws {
+        let root = try #require(
+            try PipelineLoader.compose(
+                """
+                number: 5
+                yes: true
+                tilde: ~
+                word: null
+                title: Null
+                upper: NULL
+                nothing:
+                tagged: !!null ""
+                quoted: "null"
+                text: nil
+                """))
+        var values: [String: ConfigValue] = [:]
+        for (key, value) in try #require(root.mapping) { values[try #require(key.scalar).string] = ConfigValue(value) }
+        for key in ["tilde", "word", "title", "upper", "nothing", "tagged"] { #expect(values[key]?.isNull == true, "\(key)") }
+        for key in ["quoted", "text", "number"] { #expect(values[key]?.isNull == false, "\(key)") }
+        var d = ConfigDiagnostics(file: "p.yaml")
+        #expect(values["number"]?.int(&d, "number", range: 0...10) == 5)
+        #expect(values["yes"]?.bool(&d, "yes") == true)
+        #expect(d.items.isEmpty, "\(d.items)")
     }
 }

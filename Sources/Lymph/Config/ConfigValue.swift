@@ -16,6 +16,8 @@ struct ConfigValue {
         self.column = node.mark?.column ?? fallbackColumn
     }
 
+    /// An explicit `!!null`, or a plain scalar YAML reads as null (`PipelineLoader.compose`
+    /// leaves plain scalars untyped).
     var isNull: Bool {
         if case .scalar(let s) = node {
             return s.tag.description == Tag.Name.null.rawValue || (s.string.isEmpty && s.style == .plain)

@@ -44,6 +44,15 @@ public enum PipelineLoader {
         return (spec, diagnostics.items.filter { $0.severity == .warning }, digest)
     }
 
+    /// The YAML's one document as nodes; nil when it has none. Plain scalars are left untyped
+    /// (Yams' `basic` resolver): the readers (`ConfigValue`, `TestValue`) type them from their
+    /// text and style. Yams' default resolver, built the first time anything names it (a default
+    /// argument does), compiles ICU regular expressions, which load ICU's tables: over a MiB of
+    /// every run's memory for types nobody reads.
+    static func compose(_ yaml: String) throws -> Node? {
+        try Yams.compose(yaml: yaml, .basic)
+    }
+
     /// Reads pipeline YAML already in memory, `file` naming it in diagnostics: the spec, nil when
     /// there is an error, and every problem found, warnings included.
     public static func parse(yaml: String, file: String) -> (PipelineSpec?, ConfigDiagnostics) {
@@ -56,7 +65,7 @@ public enum PipelineLoader {
             return (nil, d)
         }
         do {
-            guard let node = try Yams.compose(yaml: yaml) else {
+            guard let node = try compose(yaml) else {
                 d.add("the pipeline file is empty; it needs at least 'stages:'", line: 1, column: 1)
                 return (nil, d)
             }
@@ -247,7 +256,9 @@ public enum PipelineLoader {
     static func stageHeader(_ item: ConfigValue, _ d: inout ConfigDiagnostics) -> (String, ConfigValue, ConfigValue)? {
         switch item.node {
         case .scalar(let s):
-            return (s.string, item, ConfigValue(Node.mapping(Node.Mapping([])), fallbackLine: item.line, fallbackColumn: item.column))
+            // The tag names the basic resolver: a bare `Tag.implicit` would build Yams' default one.
+            let options = Node.Mapping([], Tag(.implicit, .basic))
+            return (s.string, item, ConfigValue(Node.mapping(options), fallbackLine: item.line, fallbackColumn: item.column))
         case .mapping(let mapping):
             let pairs = Array(mapping)
             if pairs.count == 1 {

@@ -59,7 +59,7 @@ public enum PipelineTestLoader {
             return (nil, d.items)
         }
         do {
-            guard let node = try Yams.compose(yaml: yaml) else {
+            guard let node = try PipelineLoader.compose(yaml) else {
                 d.add("the test file is empty; it needs 'pipeline:', 'now:' and 'tests:'", line: 1, column: 1)
                 return (nil, d.items)
             }

@@ -144,7 +144,7 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
     /// pipeline loader's alias bound.
     public init?(yaml text: String) {
         guard YAMLAliasBound.firstExcess(in: text, limit: PipelineLoader.maxExpandedNodes, byteLimit: PipelineLoader.maxExpandedBytes) == nil,
-            let node = try? Yams.compose(yaml: text)
+            let node = try? PipelineLoader.compose(text)
         else { return nil }
         self.init(yaml: node)
     }
