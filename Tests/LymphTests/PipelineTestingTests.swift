@@ -305,6 +305,22 @@ struct PipelineTestingTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/x.log"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/.lymph"))
     }
+
+    @Test(
+        "a plain YAML scalar is a number only as JSON writes one",
+        arguments: [
+            ("3", true), ("-0.5", true), ("1e3", true), ("1E+3", true), ("0", true), ("-0", true), ("2.5e-2", true),
+            ("01", false), ("1.", false), (".5", false), ("-", false), ("1e", false), ("1e+", false), ("0x10", false),
+            ("1_000", false), ("+1", false), ("2026-06-01T00:00:00Z", false), ("", false), ("1 ", false),
+        ])
+    func plainNumbers(text: String, isNumber: Bool) {
+        #expect(TestValue.isJSONNumber(text) == isNumber)
+        if isNumber {
+            #expect(TestValue.plainScalar(text) == .number(Double(text)!, text: text))
+        } else if !text.isEmpty {
+            #expect(TestValue.plainScalar(text) == .string(text))
+        }
+    }
 }
 
 /// A value behind a lock, for closures that record from other tasks.

@@ -121,8 +121,33 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
         self.init(document.root)
     }
 
-    /// A JSON number as YAML may write one (`3`, `-0.5`, `1e3`); anything else plain is text.
-    static let numberPattern = try! NSRegularExpression(pattern: #"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"#)
+    /// Whether `text` is a JSON number as YAML may write one (`3`, `-0.5`, `1e3`): `-?`, then `0`
+    /// or digits not starting with 0, an optional fraction, an optional exponent. Anything else
+    /// plain is text. Scanned by hand: a regular expression here would load ICU.
+    static func isJSONNumber(_ text: String) -> Bool {
+        var bytes = Array(text.utf8)[...]
+        func digits() -> Int {
+            let n = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
+            bytes = bytes.dropFirst(n)
+            return n
+        }
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        if bytes.first == UInt8(ascii: "0") {
+            bytes = bytes.dropFirst()
+        } else if digits() == 0 {
+            return false
+        }
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            if digits() == 0 { return false }
+        }
+        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            if digits() == 0 { return false }
+        }
+        return bytes.isEmpty
+    }
 
     /// The value of a plain (unquoted) YAML scalar: `null`/`~`/nothing, `true`/`false`, a JSON
     /// number, else the text. A timestamp stays a string, as JSON has none.
@@ -133,8 +158,7 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
         case "false", "False", "FALSE": return .bool(false)
         default: break
         }
-        let range = NSRange(text.startIndex..., in: text)
-        if numberPattern.firstMatch(in: text, range: range) != nil, let d = Double(text), d.isFinite {
+        if isJSONNumber(text), let d = Double(text), d.isFinite {
             return .number(d, text: text)
         }
         return .string(text)
