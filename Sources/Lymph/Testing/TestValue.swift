@@ -121,32 +121,14 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
         self.init(document.root)
     }
 
-    /// Whether `text` is a JSON number as YAML may write one (`3`, `-0.5`, `1e3`): `-?`, then `0`
-    /// or digits not starting with 0, an optional fraction, an optional exponent. Anything else
-    /// plain is text. Scanned by hand: a regular expression here would load ICU.
+    /// Whether `text` is a JSON number as YAML may write one (`3`, `-0.5`, `1e3`); anything else
+    /// plain is text. Read by the project's JSON parser (a regular expression would load ICU);
+    /// JSON allows whitespace around a value, which a plain YAML scalar never has.
     static func isJSONNumber(_ text: String) -> Bool {
-        var bytes = Array(text.utf8)[...]
-        func digits() -> Int {
-            let n = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
-            bytes = bytes.dropFirst(n)
-            return n
-        }
-        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
-        if bytes.first == UInt8(ascii: "0") {
-            bytes = bytes.dropFirst()
-        } else if digits() == 0 {
-            return false
-        }
-        if bytes.first == UInt8(ascii: ".") {
-            bytes = bytes.dropFirst()
-            if digits() == 0 { return false }
-        }
-        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
-            bytes = bytes.dropFirst()
-            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
-            if digits() == 0 { return false }
-        }
-        return bytes.isEmpty
+        let bytes = Array(text.utf8)
+        let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+        guard let first = bytes.first, let last = bytes.last, !space.contains(first), !space.contains(last) else { return false }
+        return (try? JSONDocument(parsing: bytes))?.root.kind == .number
     }
 
     /// The value of a plain (unquoted) YAML scalar: `null`/`~`/nothing, `true`/`false`, a JSON
