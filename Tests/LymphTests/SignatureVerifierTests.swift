@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -124,6 +125,31 @@ struct SignatureVerifierTests {
         #expect(throws: SignatureSchemeError.self) { try SignatureScheme.named("github", header: "x") }
         let generic = try SignatureScheme.named("hmac", header: "X-Sig", algorithm: "sha512", encoding: "base64", prefix: "p=")
         #expect(generic == .hmac(.init(header: "x-sig", algorithm: .sha512, encoding: .base64, prefix: "p=")))
+    }
+
+    /// Keys shorter than a block, exactly one, and longer (hashed first); empty messages and
+    /// messages of several blocks; with and without a signed prefix.
+    @Test(
+        "KeyedMAC gives swift-crypto's HMAC for SHA-256 and SHA-512, whatever the key's length, and matchesSHA256 accepts exactly that MAC",
+        arguments: [0, 1, 32, 63, 64, 65, 127, 128, 129, 300])
+    func keyedMACMatchesHMAC(keyLength: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let key = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for bodyLength in [0, 1, 55, 56, 64, 119, 500, 4097] {
+            let body = (0..<bodyLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let prefix = Array("msg_1.1780315200.".utf8)
+            let sha256 = Array(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: key)))
+            let sha512 = Array(HMAC<SHA512>.authenticationCode(for: prefix + body, using: SymmetricKey(data: key)))
+            let mac256 = KeyedMAC(key: key, algorithm: .sha256)
+            #expect(mac256.mac(body: body[...]) == sha256)
+            #expect(mac256.mac(prefix: prefix, body: body[...]) == Array(HMAC<SHA256>.authenticationCode(for: prefix + body, using: SymmetricKey(data: key))))
+            #expect(KeyedMAC(key: key, algorithm: .sha512).mac(prefix: prefix, body: body[...]) == sha512)
+            #expect(mac256.matchesSHA256(sha256, body: body[...]))
+            var wrong = sha256
+            wrong[bodyLength % 32] ^= 1
+            #expect(!mac256.matchesSHA256(wrong, body: body[...]))
+            #expect(!mac256.matchesSHA256(Array(sha256.dropLast()), body: body[...]))
+        }
     }
 }
 

@@ -1,47 +1,42 @@
 import Crypto
 
-/// An HMAC state with its key already absorbed, copied per message so the key schedule is
-/// computed once.
+/// An HMAC (RFC 2104) over swift-crypto's SHA-256 or SHA-512, with the key already absorbed:
+/// the inner and outer hash states after the padded key's block are kept, and each message
+/// starts from copies of them, so the key schedule is computed once.
 ///
-/// `HMAC` keeps its digest context in a copy-on-write box that this type never mutates: every
-/// use copies the state first, so sharing it between threads is safe.
-struct KeyedMAC: @unchecked Sendable {
-    enum Prototype {
-        case sha256(HMAC<SHA256>)
-        case sha512(HMAC<SHA512>)
+/// Built on the hash functions rather than on swift-crypto's `HMAC`, whose `update` is generic
+/// over `DataProtocol` and not inlinable: every call walks the data's regions through
+/// unspecialised generic code, which cost several times SHA-256's own work on a webhook's body.
+/// Here the hash type is known where the code is compiled, and each message is one
+/// `update(bufferPointer:)` and one `finalize()` per state. Tests check it against `HMAC`.
+struct KeyedMAC: Sendable {
+    enum Prototype: Sendable {
+        case sha256(PaddedKeyStates<SHA256>)
+        case sha512(PaddedKeyStates<SHA512>)
     }
 
     let prototype: Prototype
 
     init(key: [UInt8], algorithm: HMACAlgorithm) {
-        let key = SymmetricKey(data: key)
         switch algorithm {
-        case .sha256: prototype = .sha256(HMAC<SHA256>(key: key))
-        case .sha512: prototype = .sha512(HMAC<SHA512>(key: key))
+        case .sha256: prototype = .sha256(PaddedKeyStates(key: key))
+        case .sha512: prototype = .sha512(PaddedKeyStates(key: key))
         }
     }
 
     /// The MAC of `prefix` followed by `body` (the signed content without joining them).
     func mac(prefix: [UInt8] = [], body: ArraySlice<UInt8>) -> [UInt8] {
         switch prototype {
-        case .sha256(var h):
-            if !prefix.isEmpty { h.update(data: prefix) }
-            body.withUnsafeBytes { h.update(data: $0) }
-            return Array(h.finalize())
-        case .sha512(var h):
-            if !prefix.isEmpty { h.update(data: prefix) }
-            body.withUnsafeBytes { h.update(data: $0) }
-            return Array(h.finalize())
+        case .sha256(let states): return states.mac(prefix: prefix, body: body) { Array($0) }
+        case .sha512(let states): return states.mac(prefix: prefix, body: body) { Array($0) }
         }
     }
 
     /// Whether `provided` is the SHA-256 MAC of `body`, compared in constant time, without
-    /// allocating: the path every IMMUNE delivery takes.
+    /// allocating an array for it: the path every IMMUNE delivery takes.
     func matchesSHA256(_ provided: [UInt8], body: ArraySlice<UInt8>) -> Bool {
-        guard case .sha256(var h) = prototype else { return false }
-        body.withUnsafeBytes { h.update(data: $0) }
-        let mac = h.finalize()
-        return mac.withUnsafeBytes { Self.equal(UnsafeRawBufferPointer($0), provided) }
+        guard case .sha256(let states) = prototype else { return false }
+        return states.mac(prefix: [], body: body) { Self.equal($0, provided) }
     }
 
     /// Equal length and bytes, in time that depends only on the length.
@@ -55,5 +50,34 @@ struct KeyedMAC: @unchecked Sendable {
     /// `equal` for two arrays.
     static func equal(_ computed: [UInt8], _ provided: [UInt8]) -> Bool {
         computed.withUnsafeBytes { equal($0, provided) }
+    }
+}
+
+/// The two hash states of an HMAC key: after `key ⊕ ipad` (inner) and `key ⊕ opad` (outer),
+/// the key first hashed when it is longer than a block and zero-padded to one.
+struct PaddedKeyStates<H: HashFunction>: Sendable {
+    let inner: H
+    let outer: H
+
+    init(key: [UInt8]) {
+        var block = key.count > H.blockByteCount ? Array(H.hash(data: key)) : key
+        block += [UInt8](repeating: 0, count: H.blockByteCount - block.count)
+        var inner = H()
+        var outer = H()
+        block.map { $0 ^ 0x36 }.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        block.map { $0 ^ 0x5C }.withUnsafeBytes { outer.update(bufferPointer: $0) }
+        self.inner = inner
+        self.outer = outer
+    }
+
+    /// Hands the MAC of `prefix` followed by `body` to `use`, as bytes that live only during the call.
+    func mac<R>(prefix: [UInt8], body: ArraySlice<UInt8>, _ use: (UnsafeRawBufferPointer) -> R) -> R {
+        var h = inner
+        if !prefix.isEmpty { prefix.withUnsafeBytes { h.update(bufferPointer: $0) } }
+        body.withUnsafeBytes { h.update(bufferPointer: $0) }
+        let innerDigest = h.finalize()
+        var o = outer
+        innerDigest.withUnsafeBytes { o.update(bufferPointer: $0) }
+        return o.finalize().withUnsafeBytes(use)
     }
 }
