@@ -238,6 +238,35 @@ struct MaintenanceTests {
         #expect(t[0].sourceEventIDs == ["s1"])
     }
 
+    @Test(
+        "a sensor is judged by its latest event: one back online opens nothing, one whose status changed is down since then, and a later event of one down too long joins its ticket"
+    )
+    func sensorsJudgedByLatestEvent() async throws {
+        _ = try await run([
+            Self.sensor("a1", "sen_a", "offline", created: "2026-06-01T00:00:00Z"),
+            Self.sensor("b1", "sen_b", "offline", created: "2026-06-01T00:05:00Z"),
+            Self.sensor("c1", "sen_c", "offline", created: "2026-06-01T00:10:00Z"),
+            Self.sensor("d1", "sen_d", "error", created: "2026-06-01T00:15:00Z"),
+            Self.sensor("b2", "sen_b", "online", created: "2026-06-01T00:20:00Z"),
+            Self.sensor("d2", "sen_d", "error", created: "2026-06-01T00:40:00Z"),
+            Self.sensor("c2", "sen_c", "error", created: "2026-06-01T00:50:00Z"),
+            Self.sensor("z1", "sen_z", "online", created: "2026-06-01T01:00:00Z"),
+        ])
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        #expect(try store.sensors(status: "error").map(\.sensorID).sorted() == ["sen_c", "sen_d"])
+        #expect(try store.sensors(status: "error").first { $0.sensorID == "sen_c" }?.since == Timestamp.parse("2026-06-01T00:50:00Z"))
+        // sen_c is down for 10 minutes by the events' clock, and for months by the wall clock
+        // the run ends with: its ticket comes from the judgement at the end.
+        var t = try tickets().sorted { $0.action < $1.action }
+        #expect(t.map(\.action) == ["Inspect sensor sen_a", "Inspect sensor sen_c", "Inspect sensor sen_d"])
+        #expect(t.map(\.sourceEventIDs) == [["a1"], ["c2"], ["d2"]])
+        #expect(t.map(\.priority) == [.medium, .high, .high])
+        _ = try await run([Self.sensor("a2", "sen_a", "offline", created: "2026-06-01T02:00:00Z")])
+        t = try tickets().sorted { $0.action < $1.action }
+        #expect(t.count == 3)
+        #expect(t.first?.sourceEventIDs == ["a1", "a2"])
+    }
+
     @Test("two stages that open tickets share one book: the same job in one commit is one ticket")
     func sharedBook() async throws {
         let (twoStages, d) = PipelineLoader.parse(

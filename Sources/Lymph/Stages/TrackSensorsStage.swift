@@ -1,4 +1,5 @@
 import GRDB
+import HeapModule
 import Synchronization
 
 /// Keeps the last known status of every sensor from `sensor.status_changed` events.
@@ -18,6 +19,7 @@ public final class TrackSensorsStage: Stage {
     let equipmentPath = try! JSONPath(parsing: "data.equipment_id")
     let statusPath = try! JSONPath(parsing: "data.status")
     static let type = Array("sensor.status_changed".utf8)
+    static let statuses: Set<String> = ["online", "offline", "error"]
 
     private struct State {
         var changed: [String: Sensor] = [:]
@@ -31,9 +33,11 @@ public final class TrackSensorsStage: Stage {
         /// `maxKnownSensors`). This process is the store's only writer (`StoreLock`), so nothing
         /// else changes them.
         var known: [String: Sensor]?
-        /// The sensors offline or in error whose latest event is not judged yet: each batch's
-        /// judgement looks at these, not at every sensor down (most of them judged already).
-        var unjudged: Set<String> = []
+        /// The latest events of sensors offline or in error, not judged yet, earliest `since`
+        /// first: each batch's judgement takes only those down long enough, not every sensor
+        /// down. An entry whose sensor has had a newer event since is passed over when it comes
+        /// up (the newer event has its own entry).
+        var unjudged = Heap<Unjudged>()
         var loaded = false
 
         /// Keeps a sensor's new state in `known` (and `unjudged`), while there is room for it.
@@ -43,16 +47,28 @@ public final class TrackSensorsStage: Stage {
                 // A fleet grown past the bound: back to reading the store, which holds every
                 // committed state (`changed` holds the rest).
                 known = nil
-                unjudged = []
+                unjudged = Heap()
                 return
             }
             known![sensor.sensorID] = sensor
-            if sensor.status == "offline" || sensor.status == "error" {
-                unjudged.insert(sensor.sensorID)
-            } else {
-                unjudged.remove(sensor.sensorID)
+            guard sensor.isDown else { return }
+            unjudged.insert(Unjudged(since: sensor.since, sensorID: sensor.sensorID, eventID: sensor.lastEventID))
+            if unjudged.count > 2 * known!.count + 1024 {
+                // Mostly entries passed over already: one per sensor down is all that counts.
+                let current = unjudged.unordered.filter { known![$0.sensorID]?.lastEventID == $0.eventID }
+                unjudged = Heap(current)
             }
         }
+    }
+
+    /// A sensor's latest event while it is down, ordered by when it went down.
+    struct Unjudged: Comparable {
+        let since: Double
+        let sensorID: String
+        let eventID: String
+
+        static func < (a: Unjudged, b: Unjudged) -> Bool { a.since < b.since }
+        static func == (a: Unjudged, b: Unjudged) -> Bool { a.since == b.since && a.sensorID == b.sensorID && a.eventID == b.eventID }
     }
     private let state = Mutex(State())
     /// Sensors kept in memory at most; a larger fleet is read from the store batch by batch.
@@ -114,7 +130,7 @@ public final class TrackSensorsStage: Stage {
             guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
                 return .fail(.missingField, message: "sensor.status_changed needs a non-empty data.sensor_id")
             }
-            guard let status = event.value(at: statusPath)?.string, ["online", "offline", "error"].contains(status) else {
+            guard let status = event.value(at: statusPath)?.string, Self.statuses.contains(status) else {
                 return .fail(.invalidField, message: "data.status must be online, offline or error")
             }
             let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
@@ -168,22 +184,18 @@ public final class TrackSensorsStage: Stage {
     func judge(at clock: Double) async throws {
         guard let limit = offlineTicket, clock > 0 else { return }
         if store.postgres == nil, try loadKnown() {
-            // In memory: only the sensors down whose latest event is not judged yet. One down
-            // for less than the limit stays to be judged again by a later clock.
+            // In memory: only the sensors down long enough by this clock, whose latest event is
+            // not judged yet. One down for less than the limit stays for a later clock.
             let due = state.withLock { s -> [Sensor] in
                 var due: [Sensor] = []
-                var judged: [String] = []
-                for id in s.unjudged {
-                    guard let sensor = s.known?[id], s.requested[id] != sensor.lastEventID else {
-                        judged.append(id)
-                        continue
-                    }
-                    guard clock - sensor.since >= limit else { continue }
-                    s.requested[id] = sensor.lastEventID
+                while let first = s.unjudged.min, clock - first.since >= limit {
+                    s.unjudged.removeMin()
+                    guard let sensor = s.known?[first.sensorID], sensor.lastEventID == first.eventID,
+                        s.requested[first.sensorID] != sensor.lastEventID
+                    else { continue }
+                    s.requested[first.sensorID] = sensor.lastEventID
                     due.append(sensor)
-                    judged.append(id)
                 }
-                for id in judged { s.unjudged.remove(id) }
                 return due
             }
             _ = try await book.record(due.sorted { $0.sensorID < $1.sensorID }.map { request(for: $0, at: clock) })
@@ -206,7 +218,7 @@ public final class TrackSensorsStage: Stage {
         for s in recent { byID[s.sensorID] = s }  // newer than the store
         var requests: [TicketRequest] = []
         for sensor in byID.values.sorted(by: { $0.sensorID < $1.sensorID })
-        where (sensor.status == "offline" || sensor.status == "error") && clock - sensor.since >= limit {
+        where sensor.isDown && clock - sensor.since >= limit {
             let fresh = state.withLock { s in
                 guard s.requested[sensor.sensorID] != sensor.lastEventID else { return false }
                 s.requested[sensor.sensorID] = sensor.lastEventID

@@ -102,6 +102,9 @@ public struct Sensor: Sendable, Equatable {
         self.lastEventAt = lastEventAt
     }
 
+    /// Offline or in error: what an "Inspect sensor" ticket is opened for, once long enough.
+    public var isDown: Bool { status == "offline" || status == "error" }
+
     init(row: Row) {
         self.init(
             sensorID: row["sensor_id"], equipmentID: row["equipment_id"], status: row["status"], since: row["since"],
