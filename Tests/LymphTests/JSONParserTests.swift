@@ -64,6 +64,60 @@ struct JSONParserTests {
         }
     }
 
+    @Test("documents appended to one tape get the same entries as each parsed alone, with nested containers closed in the right order")
+    func sharedTape() throws {
+        let documents = [
+            #"{"a":[1,[2,[3,{"b":[]}]],{}],"c":{"d":{"e":[{"f":null}]}},"g":[[],[[]]]}"#,
+            "[[[[[[1]]]]],{\"x\":{\"y\":{}}},[]]",
+            #"{"id":"e1","type":"alert.triggered","data":{"v":[1,2,{"w":"z"}],"s":{}}}"#,
+            "7", #""text""#, "[]",
+        ]
+        var shared: [JSONTapeEntry] = []
+        for text in documents {
+            let alone = try JSONParser.parse(Array(text.utf8)[...])
+            let start = shared.count
+            try JSONParser.parse(Array(text.utf8)[...], appendingTo: &shared)
+            #expect(Array(shared[start...]) == alone, "\(text)")
+            // Every container ends at its closing bracket and skips exactly its contents.
+            let bytes = Array(text.utf8)
+            for (i, entry) in alone.enumerated() where entry.kind == .object || entry.kind == .array {
+                #expect(bytes[Int(entry.end) - 1] == (entry.kind == .object ? UInt8(ascii: "}") : UInt8(ascii: "]")))
+                let after = Int(entry.next)
+                #expect(after > i && after <= alone.count)
+                for inner in alone[(i + 1)..<after] { #expect(inner.start >= entry.start && inner.end <= entry.end) }
+                if after < alone.count { #expect(alone[after].start >= entry.end) }
+            }
+        }
+        let doc = try JSONDocument(parsing: Array(documents[0].utf8))
+        #expect(doc.root.value(at: try JSONPath(parsing: "c.d.e[0]"))?.member("f")?.isNull == true)
+        #expect(doc.root.value(at: try JSONPath(parsing: "a[1][1][1].b"))?.elements.map { Array($0).isEmpty } == true)
+        #expect(doc.root.value(at: try JSONPath(parsing: "g[1][0]"))?.elements.map { Array($0).isEmpty } == true)
+        #expect(doc.root.member("g")?.elements.map { Array($0).count } == 2)
+    }
+
+    @Test("a quote, backslash, control character or non-ASCII byte is found at every place in an eight-byte word")
+    func specialBytesAtEveryOffset() throws {
+        for offset in 0..<17 {
+            let run = String(repeating: "a", count: offset)
+            for (inner, expected) in [("\\\"", "\""), ("\\n", "\n"), ("\u{e9}", "\u{e9}"), ("\u{1F600}", "\u{1F600}"), ("\\u00e9", "\u{e9}")] {
+                let text = #"{"k":""# + run + inner + run + #"","z":1}"#
+                let doc = try JSONDocument(parsing: Array(text.utf8))
+                #expect(doc.root.member("k")?.string == run + expected + run, "\(text)")
+                #expect(doc.root.member("z")?.double == 1)
+            }
+            #expect(!accepts(#"{"k":""# + run + "\t" + run + #""}"#))
+            var bad = Array((#"{"k":""# + run).utf8)
+            bad += [0xFF]
+            bad += Array((run + #""}"#).utf8)
+            #expect((try? JSONDocument(parsing: bad)) == nil)
+            // The closing quote at every place: the key and the value that follow are read.
+            let closing = #"{""# + run + #"":""# + run + #"","n":2}"#
+            let doc = try JSONDocument(parsing: Array(closing.utf8))
+            #expect(doc.root.member(run)?.string == run)
+            #expect(doc.root.member("n")?.double == 2)
+        }
+    }
+
     @Test("tape lookups: members, elements, paths, escapes")
     func lookups() throws {
         let doc = try JSONDocument(parsing: Array(#"{"id":"e\"1","n":-2.5,"data":{"list":[10,{"k":"v"}],"a\u0062":true,"nil":null}}"#.utf8))

@@ -168,7 +168,12 @@ extension JSONParser {
         /// Where this document starts on `tape`; entries' `next` are relative to it.
         let base: Int
         let maxDepth: Int
-        var stack: [Int] = []
+        /// The innermost open container's index on `tape`, or -1. The containers open around it
+        /// are chained through their entries' `next` (the parent's index from `base`, plus one;
+        /// 0 for none) until each closes and `next` takes its real value: no stack to allocate
+        /// for every document.
+        var top = -1
+        var depth = 0
 
         init(p: UnsafeBufferPointer<UInt8>, tape: [JSONTapeEntry], base: Int, maxDepth: Int) {
             self.p = p
@@ -206,9 +211,11 @@ extension JSONParser {
                 switch p[i] {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     let isObject = p[i] == UInt8(ascii: "{")
-                    if stack.count >= maxDepth { throw fail(i, "nesting deeper than \(maxDepth) levels") }
-                    tape.append(JSONTapeEntry(kind: isObject ? .object : .array, hasEscapes: false, start: UInt32(i), end: 0, next: 0))
-                    stack.append(tape.count - 1)
+                    if depth >= maxDepth { throw fail(i, "nesting deeper than \(maxDepth) levels") }
+                    let parent = UInt32(top < 0 ? 0 : top - base + 1)
+                    tape.append(JSONTapeEntry(kind: isObject ? .object : .array, hasEscapes: false, start: UInt32(i), end: 0, next: parent))
+                    top = tape.count - 1
+                    depth += 1
                     i = skipWhitespace(i + 1)
                     let closer = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
                     if i < p.count && p[i] == closer {
@@ -236,7 +243,7 @@ extension JSONParser {
                 // After a complete value: close containers or move to the next item.
                 while true {
                     i = skipWhitespace(i)
-                    guard let top = stack.last else {
+                    guard top >= 0 else {
                         if i != p.count { throw fail(i, "unexpected \(describe(i)) after the document") }
                         return
                     }
@@ -270,9 +277,12 @@ extension JSONParser {
         }
 
         mutating func close(at i: Int) {
-            let top = stack.removeLast()
-            tape[top].end = UInt32(i + 1)
-            tape[top].next = UInt32(tape.count - base)
+            let closing = top
+            let parent = Int(tape[closing].next)
+            tape[closing].end = UInt32(i + 1)
+            tape[closing].next = UInt32(tape.count - base)
+            top = parent == 0 ? -1 : base + parent - 1
+            depth -= 1
         }
 
         /// Reads `"key" :` and returns the index of the value that follows.
@@ -334,18 +344,23 @@ extension JSONParser {
             let n = p.count
             while true {
                 // Fast path, eight bytes at a time: skip words with no quote, backslash,
-                // control character or non-ASCII byte.
+                // control character or non-ASCII byte, and go straight to the first such byte
+                // of a word that has one (the lowest flag is exact: a borrow only flags bytes
+                // above a byte that is flagged itself).
                 while i + 8 <= n {
-                    let w = UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: UInt64.self)
+                    let w = UInt64(littleEndian: UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: UInt64.self))
                     let high: UInt64 = 0x8080_8080_8080_8080
                     let ones: UInt64 = 0x0101_0101_0101_0101
                     let q = w ^ (ones &* 0x22)
                     let bs = w ^ (ones &* 0x5C)
                     let special = (w | ((w &- ones &* 0x20) & ~w) | ((q &- ones) & ~q) | ((bs &- ones) & ~bs)) & high
-                    if special != 0 { break }
+                    if special != 0 {
+                        i += special.trailingZeroBitCount >> 3
+                        break
+                    }
                     i += 8
                 }
-                // Printable ASCII that needs no attention, a byte at a time.
+                // Near the end of the input: printable ASCII that needs no attention, a byte at a time.
                 while i < n {
                     let b = p[i]
                     if b >= 0x20 && b < 0x80 && b != JSONParser.quote && b != JSONParser.backslash { i += 1 } else { break }

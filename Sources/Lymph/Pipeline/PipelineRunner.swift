@@ -282,9 +282,12 @@ public struct PipelineRunner: Sendable {
     func encode(_ batch: inout Batch, now: Double) {
         if pipeline.output != nil, !batch.events.isEmpty {
             var out: [UInt8] = []
-            out.reserveCapacity(batch.events.reduce(0) { $0 + $1.document.bytes.count + 1 })
-            for event in batch.events {
-                appendWithoutLineBreaks(event.document.bytes, to: &out)
+            // By index: `for event in` copies each event, retaining all it holds.
+            var size = 0
+            for i in batch.events.indices { size += batch.events[i].document.bytes.count + 1 }
+            out.reserveCapacity(size)
+            for i in batch.events.indices {
+                appendWithoutLineBreaks(batch.events[i].document.bytes, to: &out)
                 out.append(0x0A)
             }
             batch.encodedOutput = out
@@ -295,7 +298,7 @@ public struct PipelineRunner: Sendable {
             for dl in batch.deadLetters { dl.encode(at: at, into: &out) }
             batch.encodedDeadLetters = out
         }
-        for event in batch.events where !event.claims.isEmpty { batch.completedClaims.append(contentsOf: event.claims) }
+        for i in batch.events.indices where !batch.events[i].claims.isEmpty { batch.completedClaims.append(contentsOf: batch.events[i].claims) }
         batch.passed = batch.events.count
         batch.deadLetterCount = batch.deadLetters.count
         batch.events = []
