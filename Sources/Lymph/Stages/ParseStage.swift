@@ -56,8 +56,8 @@ public struct ParseStage: Sendable {
         for i in items.indices {
             // Items that did not parse go the single-item way, which says why.
             let document = spans[i].map { JSONDocument(bytes: items[i].bytes, tape: shared[$0]) }
-            switch parse(items[i], document: document) {
-            case .event(let e): events.append(e)
+            switch parse(items[i], document: consume document) {
+            case .event(let e): events.append(consume e)
             case .rejected(let dl): deadLetters.append(dl)
             }
         }
@@ -68,7 +68,7 @@ public struct ParseStage: Sendable {
     }
 
     /// `document`: the item's bytes already parsed, when the caller has them.
-    func parse(_ item: RawItem, document: JSONDocument?) -> Result {
+    func parse(_ item: RawItem, document: consuming JSONDocument?) -> Result {
         if item.oversize {
             return .rejected(
                 DeadLetter(
@@ -77,7 +77,7 @@ public struct ParseStage: Sendable {
                     origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
-            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: document, prepared: item.prepared))
+            return .event(try parseItem(item.bytes, source: item.source, replayDepth: 0, document: consume document, prepared: item.prepared))
         } catch let r as Rejection {
             return .rejected(DeadLetter(stage: name, reason: r.reason.rawValue, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
@@ -131,14 +131,14 @@ public struct ParseStage: Sendable {
     /// `prepared` (see `RawItem`) holds for the item itself, not for a delivery replayed from
     /// inside a dead-letter record.
     func parseItem(
-        _ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: JSONDocument? = nil,
+        _ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: consuming JSONDocument? = nil,
         prepared: PreparedDelivery? = nil
     ) throws -> Event {
         // A function, not a value: its message is formatted only for an item that is too large.
         func tooLarge() -> Rejection { Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)") }
         if bytes.count > maxRecordBytes { throw tooLarge() }
         let doc: JSONDocument
-        if let document {
+        if let document = consume document {
             doc = document
         } else {
             do { doc = try JSONDocument(parsing: bytes) } catch {
@@ -146,9 +146,10 @@ public struct ParseStage: Sendable {
                 throw Rejection(reason: .invalidJSON, message: error.description)
             }
         }
-        let root = doc.root
-        guard root.kind == .object else {
-            throw Rejection(reason: .notAnObject, message: "expected a JSON object (an event or a delivery), found \(Self.kindName(root.kind))")
+        // The tape's first entry rather than `doc.root`: a JSONValue is another copy of the
+        // document, on every event's path.
+        guard doc.entry(0).kind == .object else {
+            throw Rejection(reason: .notAnObject, message: "expected a JSON object (an event or a delivery), found \(Self.kindName(doc.entry(0).kind))")
         }
         let fields = EventFields(doc)
         // Only Lymph's own dead-letter records may be longer than max_bytes (`maxRecordBytes`).
@@ -159,6 +160,7 @@ public struct ParseStage: Sendable {
                 prepared: prepared)
         }
         if replayDepth < 4, fields.error >= 0 {
+            let root = doc.root
             if let resume = root.member(Self.resumeKey) {
                 return try resumedEvent(root, resume: resume, source: source)
             }
@@ -179,7 +181,7 @@ public struct ParseStage: Sendable {
         if !ByteScan.containsLineBreak(bytes) {
             try Self.checkEnvelope(doc, fields, context: "event")
             // The origin is the document's own bytes: nothing extra to keep.
-            return Event(document: doc, fields: fields, source: source, origin: nil, delivery: nil)
+            return Event(document: consume doc, fields: fields, source: source, origin: nil, delivery: nil)
         }
         let eventDoc = try JSONDocument(parsing: Self.withoutLineBreaks(bytes))
         let eventFields = EventFields(eventDoc)
@@ -282,16 +284,19 @@ public struct ParseStage: Sendable {
             return Int(index)
         }
         func value(_ i: Int) -> JSONValue { JSONValue(document: doc, index: i) }
+        // Read from the tape and the bytes in place: this runs for every event, and a slice of
+        // the bytes would retain and release their buffer each time. A string whose text is not
+        // empty is not empty decoded either (every escape stands for at least one byte).
         let id = try field(fields.id, "id")
-        guard let idBytes = doc.stringBytes(at: id), !idBytes.isEmpty else {
+        guard doc.entry(id).kind == .string, doc.entry(id).end > doc.entry(id).start else {
             throw Rejection(reason: .invalidField, message: "\(context): 'id' must be a non-empty string, found \(describe(value(id)))")
         }
         let type = try field(fields.type, "type")
-        guard let typeBytes = doc.stringBytes(at: type), !typeBytes.isEmpty else {
+        guard doc.entry(type).kind == .string, doc.entry(type).end > doc.entry(type).start else {
             throw Rejection(reason: .invalidField, message: "\(context): 'type' must be a non-empty string, found \(describe(value(type)))")
         }
         let created = try field(fields.createdAt, "created_at")
-        guard let createdBytes = doc.stringBytes(at: created), Timestamp.parse(createdBytes) != nil else {
+        guard isTimestamp(doc, at: created) else {
             throw Rejection(
                 reason: .invalidField,
                 message: "\(context): 'created_at' must be an RFC 3339 timestamp such as 2026-06-01T12:00:00Z, found \(describe(value(created)))")
@@ -299,6 +304,16 @@ public struct ParseStage: Sendable {
         let data = try field(fields.data, "data")
         guard doc.entry(data).kind == .object else {
             throw Rejection(reason: .invalidField, message: "\(context): 'data' must be an object, found \(describe(value(data)))")
+        }
+    }
+
+    /// Whether the value at `index` is an RFC 3339 timestamp.
+    static func isTimestamp(_ doc: JSONDocument, at index: Int) -> Bool {
+        let e = doc.entry(index)
+        guard e.kind == .string else { return false }
+        if e.hasEscapes { return doc.stringBytes(at: index).flatMap(Timestamp.parse) != nil }
+        return doc.bytes.withUnsafeBufferPointer { b in
+            Timestamp.parse(buffer: UnsafeBufferPointer(rebasing: b[Int(e.start)..<Int(e.end)])) != nil
         }
     }
 
