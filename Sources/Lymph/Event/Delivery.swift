@@ -1,5 +1,8 @@
 /// The request side of a delivery: its headers and the exact body bytes that were signed.
-public struct Delivery: Sendable {
+///
+/// A class, immutable: an event holds one by reference, so copying or moving an event (which
+/// every stage does) moves one pointer, not the delivery's document and body.
+public final class Delivery: Sendable {
     /// The delivery object (`{"headers": {...}, "body": "..."}`).
     public let document: JSONDocument
     /// Tape index of the `headers` object inside `document`.
