@@ -66,4 +66,24 @@ struct ConditionTests {
         #expect(!m.matches(Array("prediction.created2".utf8)[...]))
         #expect(TypeMatcher(["*"]).matches(Array("x".utf8)[...]))
     }
+
+    @Test("an event's type matches as its decoded text, written plainly or with escapes, and a missing or non-string type matches only *")
+    func eventTypes() {
+        let m = TypeMatcher(["prediction.created", "alert.*"])
+        let cases: [(String, Bool)] = [
+            (#""alert.triggered""#, true), (#""alert\u002etriggered""#, true), (#""\u0061lert.x""#, true), (#""prediction.created""#, true),
+            (#""prediction.create""#, false), (#""alert.""#, false), (#""alert""#, false), ("7", false), ("null", false),
+        ]
+        // Built directly: the parse stage would reject the events without a string type.
+        func event(_ text: String) -> Event {
+            let bytes = Array(text.utf8)
+            return Event(document: try! JSONDocument(parsing: bytes), source: SourcePosition(file: "t", line: 1), origin: ItemOrigin(form: .raw, bytes: bytes[...]))
+        }
+        for (type, expected) in cases {
+            let e = event(#"{"id":"e","type":"# + type + #","data":{}}"#)
+            #expect(e.typeMatches(m) == expected, "\(type)")
+            #expect(e.typeMatches(TypeMatcher(["*"])))
+        }
+        #expect(!event(#"{"id":"e","data":{}}"#).typeMatches(m))
+    }
 }

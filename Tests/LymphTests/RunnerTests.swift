@@ -41,6 +41,21 @@ struct TwiceStage: Stage {
 
 @Suite("runner and dedup")
 struct RunnerTests {
+    @Test(
+        "drops are counted by reason whatever order the reasons come in",
+        arguments: [
+            [String](), ["type"], ["type", "type", "type"], ["a", "b", "a", "a", "c", "b"], ["x", "y", "y", "y", "x"],
+        ])
+    func dropTally(_ reasons: [String]) {
+        var tally = DropTally()
+        for r in reasons { tally.count(r) }
+        var counted = ["earlier": 2, "a": 1]
+        tally.add(to: &counted)
+        var expected = ["earlier": 2, "a": 1]
+        for r in reasons { expected[r, default: 0] += 1 }
+        #expect(counted == expected)
+    }
+
     let dir = Fixture.temporaryDirectory()
 
     func spec(_ extra: [any StageSpec] = [], window: Double = 86_400, state: String? = nil) -> PipelineSpec {

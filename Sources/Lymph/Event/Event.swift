@@ -67,6 +67,15 @@ public struct Event: Sendable {
     }
 
     /// The `created_at` string's bytes, or nil when it is absent or not a string.
+    /// Whether the type matches `m`, read from the bytes in place: every event is filtered by
+    /// type, and a slice of the bytes (`typeBytes`) retains and releases their buffer.
+    func typeMatches(_ m: TypeMatcher) -> Bool {
+        guard fields.type >= 0, case let e = document.entry(Int(fields.type)), e.kind == .string, !e.hasEscapes else {
+            return m.matches(typeBytes)
+        }
+        return document.bytes.withUnsafeBufferPointer { b in m.matches(UnsafeBufferPointer(rebasing: b[Int(e.start)..<Int(e.end)])) }
+    }
+
     public var createdAtBytes: ArraySlice<UInt8>? {
         fields.createdAt >= 0 ? document.stringBytes(at: Int(fields.createdAt)) : nil
     }

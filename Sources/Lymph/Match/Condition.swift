@@ -13,7 +13,7 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
     public func matches(_ event: Event) throws(ConditionError) -> Bool {
         switch self {
         case .types(let m):
-            return m.matches(event.typeBytes)
+            return event.typeMatches(m)
         case .field(let path, let test):
             return try test.matches(event.value(at: path), path: path)
         case .all(let cs):

@@ -26,6 +26,18 @@ public struct TypeMatcher: Sendable, CustomStringConvertible {
         self.description = patterns.joined(separator: ", ")
     }
 
+    /// `matches`, on bytes in place: by index, as iterating the patterns would copy each.
+    func matches(_ type: UnsafeBufferPointer<UInt8>) -> Bool {
+        if matchesAll { return true }
+        for k in exact.indices where exact[k].count == type.count {
+            if exact[k].withUnsafeBufferPointer({ $0.elementsEqual(type) }) { return true }
+        }
+        for k in prefixes.indices where type.count > prefixes[k].count {
+            if prefixes[k].withUnsafeBufferPointer({ $0.elementsEqual(UnsafeBufferPointer(rebasing: type[..<$0.count])) }) { return true }
+        }
+        return false
+    }
+
     /// Whether `type` is one of the exact names, or starts with a `prefix.` and has more after it.
     public func matches(_ type: ArraySlice<UInt8>) -> Bool {
         if matchesAll { return true }

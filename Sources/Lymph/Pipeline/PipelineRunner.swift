@@ -417,6 +417,7 @@ public struct PipelineRunner: Sendable {
             // copies every event of the batch (and retains all they hold).
             selected = []
             var write = 0
+            var drops = DropTally()
             for read in 0..<outcomes.count {
                 switch outcomes[read] {
                 case .pass:
@@ -424,7 +425,7 @@ public struct PipelineRunner: Sendable {
                 case .claim(let claim):
                     batch.events[read].claims.append(claim)
                 case .drop(let reason):
-                    stats.dropped[reason, default: 0] += 1
+                    drops.count(reason)
                     batch.completedClaims.append(contentsOf: batch.events[read].claims)
                     dropObserver?(DroppedEvent(batch.events[read], stage: running.name, reason: reason))
                     continue
@@ -441,6 +442,7 @@ public struct PipelineRunner: Sendable {
                 write += 1
             }
             stats.emitted += write
+            drops.add(to: &stats.dropped)
             batch.events.removeLast(batch.events.count - write)
             batch.stats[statsIndex] = stats
             return
@@ -595,4 +597,27 @@ public struct StageContractError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// `stage 'NAME' message`.
     public var description: String { "stage '\(stage)' \(message)" }
+}
+
+/// Drops counted by reason over one stage's outcomes for a batch: a stage nearly always drops
+/// for one reason, so it is compared with the last one before a dictionary is hashed into.
+struct DropTally {
+    var last: String? = nil
+    var lastCount = 0
+    var others: [String: Int] = [:]
+
+    mutating func count(_ reason: String) {
+        if reason == last {
+            lastCount += 1
+            return
+        }
+        if let last { others[last, default: 0] += lastCount }
+        last = reason
+        lastCount = 1
+    }
+
+    func add(to dropped: inout [String: Int]) {
+        if let last { dropped[last, default: 0] += lastCount }
+        for (reason, n) in others { dropped[reason, default: 0] += n }
+    }
 }
