@@ -306,8 +306,10 @@ public struct PipelineRunner: Sendable {
         batch.encoded = true
     }
 
-    func serialPart(_ incoming: Batch, source: some ItemSource, totals: inout [StageStats], summary: inout RunSummary) async throws {
-        var batch = incoming
+    func serialPart(_ incoming: consuming Batch, source: some ItemSource, totals: inout [StageStats], summary: inout RunSummary) async throws {
+        // Moved, not copied: a copy shares the batch's events, and the first change to them
+        // would copy every event of the batch.
+        var batch = consume incoming
         let now = pipeline.clock()
         for index in concurrentPrefix..<pipeline.stages.count {
             try await apply(index, to: &batch, now: now)
