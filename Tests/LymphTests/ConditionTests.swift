@@ -77,7 +77,8 @@ struct ConditionTests {
         // Built directly: the parse stage would reject the events without a string type.
         func event(_ text: String) -> Event {
             let bytes = Array(text.utf8)
-            return Event(document: try! JSONDocument(parsing: bytes), source: SourcePosition(file: "t", line: 1), origin: ItemOrigin(form: .raw, bytes: bytes[...]))
+            return Event(
+                document: try! JSONDocument(parsing: bytes), source: SourcePosition(file: "t", line: 1), origin: ItemOrigin(form: .raw, bytes: bytes[...]))
         }
         for (type, expected) in cases {
             let e = event(#"{"id":"e","type":"# + type + #","data":{}}"#)
