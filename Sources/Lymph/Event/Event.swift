@@ -66,7 +66,6 @@ public struct Event: Sendable {
         return String(decoding: b, as: UTF8.self)
     }
 
-    /// The `created_at` string's bytes, or nil when it is absent or not a string.
     /// Whether the type matches `m`, read from the bytes in place: every event is filtered by
     /// type, and a slice of the bytes (`typeBytes`) retains and releases their buffer.
     func typeMatches(_ m: TypeMatcher) -> Bool {
@@ -76,6 +75,7 @@ public struct Event: Sendable {
         return document.bytes.withUnsafeBufferPointer { b in m.matches(UnsafeBufferPointer(rebasing: b[Int(e.start)..<Int(e.end)])) }
     }
 
+    /// The `created_at` string's bytes, or nil when it is absent or not a string.
     public var createdAtBytes: ArraySlice<UInt8>? {
         fields.createdAt >= 0 ? document.stringBytes(at: Int(fields.createdAt)) : nil
     }

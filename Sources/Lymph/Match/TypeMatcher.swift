@@ -26,7 +26,8 @@ public struct TypeMatcher: Sendable, CustomStringConvertible {
         self.description = patterns.joined(separator: ", ")
     }
 
-    /// `matches`, on bytes in place: by index, as iterating the patterns would copy each.
+    /// `matches`, on bytes in place (an event's type, read from its buffer): by index, as
+    /// iterating the patterns would copy each.
     func matches(_ type: UnsafeBufferPointer<UInt8>) -> Bool {
         if matchesAll { return true }
         for k in exact.indices where exact[k].count == type.count {
@@ -40,9 +41,6 @@ public struct TypeMatcher: Sendable, CustomStringConvertible {
 
     /// Whether `type` is one of the exact names, or starts with a `prefix.` and has more after it.
     public func matches(_ type: ArraySlice<UInt8>) -> Bool {
-        if matchesAll { return true }
-        for e in exact where e.count == type.count && type.elementsEqual(e) { return true }
-        for p in prefixes where type.count > p.count && type.prefix(p.count).elementsEqual(p) { return true }
-        return false
+        type.withUnsafeBufferPointer { matches($0) }
     }
 }

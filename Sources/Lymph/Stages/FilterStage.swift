@@ -10,10 +10,9 @@ public struct FilterStage: Stage {
     /// Passes or drops each event; one the condition cannot decide within its bound (a `regex` on a
     /// value too long for it) is rejected.
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
-        // By index: `map` would copy each event, retaining all it holds.
-        events.indices.map { i in
+        events.map { event in
             do throws(ConditionError) {
-                guard let reason = try condition.failingReason(events[i]) else { return .pass }
+                guard let reason = try condition.failingReason(event) else { return .pass }
                 return .drop(reason: reason)
             } catch {
                 return .fail(reason: error.reason, message: error.message)

@@ -287,12 +287,16 @@ public struct ParseStage: Sendable {
         // Read from the tape and the bytes in place: this runs for every event, and a slice of
         // the bytes would retain and release their buffer each time. A string whose text is not
         // empty is not empty decoded either (every escape stands for at least one byte).
+        func isNonEmptyString(_ i: Int) -> Bool {
+            let e = doc.entry(i)
+            return e.kind == .string && e.end > e.start
+        }
         let id = try field(fields.id, "id")
-        guard doc.entry(id).kind == .string, doc.entry(id).end > doc.entry(id).start else {
+        guard isNonEmptyString(id) else {
             throw Rejection(reason: .invalidField, message: "\(context): 'id' must be a non-empty string, found \(describe(value(id)))")
         }
         let type = try field(fields.type, "type")
-        guard doc.entry(type).kind == .string, doc.entry(type).end > doc.entry(type).start else {
+        guard isNonEmptyString(type) else {
             throw Rejection(reason: .invalidField, message: "\(context): 'type' must be a non-empty string, found \(describe(value(type)))")
         }
         let created = try field(fields.createdAt, "created_at")

@@ -68,7 +68,6 @@ public final class TrackSensorsStage: Stage {
         let eventID: String
 
         static func < (a: Unjudged, b: Unjudged) -> Bool { a.since < b.since }
-        static func == (a: Unjudged, b: Unjudged) -> Bool { a.since == b.since && a.sensorID == b.sensorID && a.eventID == b.eventID }
     }
     private let state = Mutex(State())
     /// Sensors kept in memory at most; a larger fleet is read from the store batch by batch.
