@@ -34,11 +34,14 @@ let package = Package(
         .target(name: "CLymphSpawn"),
         // The system's zlib (Debian's zlib1g-dev, which scripts/setup installs), for gzip input.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's malloc.h, for the allocator's settings (AllocatorSettings).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(
             name: "Lymph",
             dependencies: [
                 "CLymphSpawn",
                 "CZlib",
+                "CMalloc",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

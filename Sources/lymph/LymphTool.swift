@@ -24,6 +24,7 @@ struct LymphTool: AsyncParsableCommand {
     /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.
     static func main() async {
         LogSetup.bootstrap()
+        AllocatorSettings.apply()
         var parsed: (any ParsableCommand.Type)?
         do {
             var command = try parseAsRoot()

@@ -307,4 +307,72 @@ struct TimestampTests {
         #expect(Timestamp.format(1_780_272_000.25) == "2026-06-01T00:00:00.250Z")
         #expect(Timestamp.parse(Timestamp.format(1_234_567_890.5)) == 1_234_567_890.5)
     }
+
+    /// The date and time are read eight bytes at a time: every byte value at every position
+    /// of several timestamps must be judged (and read) as one byte at a time would.
+    @Test(
+        "every byte at every position, as a byte-at-a-time reading judges it",
+        arguments: [
+            "2026-06-01T12:34:56Z", "2024-02-29t23:59:60.125z", "1999-12-31T00:00:00+05:30",
+            "2026-06-01T09:08:07.000001-11:59", "0000-01-01T00:00:00Z",
+        ])
+    func everyByte(_ valid: String) {
+        let base = Array(valid.utf8)
+        #expect(Timestamp.parse(base[...]) == Self.reference(base))
+        var disagreements: [String] = []
+        for position in base.indices {
+            for byte in 0...255 {
+                var bytes = base
+                bytes[position] = UInt8(byte)
+                let expected = Self.reference(bytes)
+                let (parsed, valid) = bytes.withUnsafeBufferPointer { (Timestamp.parse(buffer: $0), Timestamp.isValid(buffer: $0)) }
+                if parsed != expected || valid != (expected != nil) {
+                    disagreements.append("byte \(byte) at \(position): \(String(describing: parsed)), valid \(valid), expected \(String(describing: expected))")
+                }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(5))")
+    }
+
+    /// RFC 3339 read one byte at a time, as plainly as it can be written.
+    static func reference(_ b: [UInt8]) -> Double? {
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= b.count, range.allSatisfy({ (0x30...0x39).contains(b[$0]) }) else { return nil }
+            return range.reduce(0) { $0 * 10 + Int(b[$1] - 0x30) }
+        }
+        func isByte(_ i: Int, _ options: String) -> Bool { i < b.count && options.utf8.contains(b[i]) }
+        guard b.count >= 20, let year = number(0..<4), isByte(4, "-"), let month = number(5..<7), isByte(7, "-"),
+            let day = number(8..<10), isByte(10, "Tt"), let hour = number(11..<13), isByte(13, ":"),
+            let minute = number(14..<16), isByte(16, ":"), let second = number(17..<19)
+        else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(month), (1...lengths[month - 1]).contains(day), hour < 24, minute < 60, second <= 60 else { return nil }
+        var i = 19
+        var fraction = 0.0
+        if isByte(i, ".") {
+            var scale = 0.1
+            i += 1
+            let start = i
+            while let d = number(i..<(i + 1)) {
+                fraction += Double(d) * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > start else { return nil }
+        }
+        var offset = 0
+        if isByte(i, "Zz") {
+            i += 1
+        } else if isByte(i, "+-") {
+            guard let oh = number((i + 1)..<(i + 3)), isByte(i + 3, ":"), let om = number((i + 4)..<(i + 6)), oh < 24, om < 60 else { return nil }
+            offset = (oh * 60 + om) * 60 * (b[i] == UInt8(ascii: "-") ? -1 : 1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        let days = Timestamp.daysFromCivil(year: year, month: month, day: day)
+        return Double(days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offset) + fraction
+    }
 }

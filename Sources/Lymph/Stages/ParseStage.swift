@@ -317,7 +317,7 @@ public struct ParseStage: Sendable {
         guard e.kind == .string else { return false }
         if e.hasEscapes { return doc.stringBytes(at: index).flatMap(Timestamp.parse) != nil }
         return doc.bytes.withUnsafeBufferPointer { b in
-            Timestamp.parse(buffer: UnsafeBufferPointer(rebasing: b[Int(e.start)..<Int(e.end)])) != nil
+            Timestamp.isValid(buffer: UnsafeBufferPointer(rebasing: b[Int(e.start)..<Int(e.end)]))
         }
     }
 

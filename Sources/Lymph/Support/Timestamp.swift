@@ -16,8 +16,96 @@ public enum Timestamp {
     }
 
     static func parse(buffer b: UnsafeBufferPointer<UInt8>) -> Double? {
-        guard b.count >= 20 else { return nil }
-        func digits(_ at: Int, _ n: Int) -> Int? {
+        guard let f = Fields(b) else { return nil }
+        var fraction = 0.0
+        var scale = 0.1
+        for i in f.fraction {
+            fraction += Double(b[i] - 0x30) * scale
+            scale /= 10
+        }
+        let days = daysFromCivil(year: f.year, month: f.month, day: f.day)
+        let seconds = days * 86_400 + f.hour * 3600 + f.minute * 60 + min(f.second, 59) - f.offset
+        return Double(seconds) + fraction
+    }
+
+    /// Whether `b` is a timestamp `parse` reads, without working out the time: every event's
+    /// `created_at` is checked as it is parsed.
+    static func isValid(buffer b: UnsafeBufferPointer<UInt8>) -> Bool {
+        Fields(b) != nil
+    }
+
+    /// A timestamp's parts, checked: the date exists, the time is within its ranges.
+    struct Fields {
+        var year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0
+        /// Where the fraction's digits are (empty without one).
+        var fraction = 0..<0
+        /// The zone's offset from UTC, in seconds.
+        var offset = 0
+
+        /// The parts of `b`, or nil when it is not a timestamp.
+        init?(_ b: UnsafeBufferPointer<UInt8>) {
+            guard b.count >= 20, readDate(b) else { return nil }
+            guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+                hour < 24, minute < 60, second <= 60
+            else { return nil }
+            var i = 19
+            if b[i] == UInt8(ascii: ".") {
+                i += 1
+                let start = i
+                while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }
+                guard i > start else { return nil }
+                fraction = start..<i
+            }
+            guard i < b.count else { return nil }
+            if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
+                i += 1
+            } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+                guard i + 6 == b.count, b[i + 3] == UInt8(ascii: ":"),
+                    let oh = Self.digits(b, i + 1, 2), let om = Self.digits(b, i + 4, 2), oh < 24, om < 60
+                else { return nil }
+                offset = (oh * 60 + om) * 60 * (b[i] == UInt8(ascii: "-") ? -1 : 1)
+                i += 6
+            } else {
+                return nil
+            }
+            guard i == b.count else { return nil }
+        }
+
+        /// Reads `YYYY-MM-DDTHH:MM:SS` from the first 19 bytes (of at least 20) as three 8-byte
+        /// words: each digit becomes its value by one XOR, and one test per word finds any byte
+        /// that is not a digit (`+ 0x76` sets a byte's top bit from 10 up; a byte that carries
+        /// into the next is not ASCII, so a carry can only reject, never accept).
+        private mutating func readDate(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+            let raw = UnsafeRawPointer(b.baseAddress!)
+            let date = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) ^ Self.zeros  // YYYY-MM-
+            let time = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) ^ Self.zeros  // DDTHH:MM
+            let secs = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 11, as: UInt64.self)) ^ Self.zeros  // HH:MM:SS
+            // The separators, XORed with "0" like the rest; `T` or `t` (they differ in 0x20).
+            guard date & 0xFF00_00FF_0000_0000 == 0x1D00_001D_0000_0000,
+                (time | 0x0000_0000_0020_0000) & 0x0000_FF00_00FF_0000 == 0x0000_0A00_0064_0000,
+                secs & 0x0000_FF00_0000_0000 == 0x0000_0A00_0000_0000,
+                Self.allDigits(date, 0x00FF_FF00_FFFF_FFFF), Self.allDigits(time, 0xFFFF_00FF_FF00_FFFF),
+                Self.allDigits(secs, 0xFFFF_0000_0000_0000)
+            else { return false }
+            func at(_ w: UInt64, _ k: Int) -> Int { Int(truncatingIfNeeded: (w >> (8 * UInt64(k))) & 0xFF) }
+            year = at(date, 0) * 1000 + at(date, 1) * 100 + at(date, 2) * 10 + at(date, 3)
+            month = at(date, 5) * 10 + at(date, 6)
+            day = at(time, 0) * 10 + at(time, 1)
+            hour = at(time, 3) * 10 + at(time, 4)
+            minute = at(time, 6) * 10 + at(time, 7)
+            second = at(secs, 6) * 10 + at(secs, 7)
+            return true
+        }
+
+        static let zeros: UInt64 = 0x3030_3030_3030_3030
+
+        /// Whether every byte of `w` under `mask` (XORed with "0") is 0 to 9.
+        static func allDigits(_ w: UInt64, _ mask: UInt64) -> Bool {
+            ((w &+ 0x7676_7676_7676_7676) | w) & 0x8080_8080_8080_8080 & mask == 0
+        }
+
+        /// The `n` decimal digits at `at`, or nil.
+        static func digits(_ b: UnsafeBufferPointer<UInt8>, _ at: Int, _ n: Int) -> Int? {
             var v = 0
             for k in at..<(at + n) {
                 let c = b[k]
@@ -26,47 +114,6 @@ public enum Timestamp {
             }
             return v
         }
-        guard let year = digits(0, 4), b[4] == UInt8(ascii: "-"),
-            let month = digits(5, 2), b[7] == UInt8(ascii: "-"),
-            let day = digits(8, 2),
-            b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
-            let hour = digits(11, 2), b[13] == UInt8(ascii: ":"),
-            let minute = digits(14, 2), b[16] == UInt8(ascii: ":"),
-            let second = digits(17, 2)
-        else { return nil }
-        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
-            hour < 24, minute < 60, second <= 60
-        else { return nil }
-        var i = 19
-        var fraction = 0.0
-        if b[i] == UInt8(ascii: ".") {
-            i += 1
-            var scale = 0.1
-            let start = i
-            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
-                fraction += Double(b[i] - 0x30) * scale
-                scale /= 10
-                i += 1
-            }
-            guard i > start else { return nil }
-        }
-        guard i < b.count else { return nil }
-        var offset = 0
-        if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
-            i += 1
-        } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            guard i + 6 == b.count, let oh = digits(i + 1, 2), b[i + 3] == UInt8(ascii: ":"),
-                let om = digits(i + 4, 2), oh < 24, om < 60
-            else { return nil }
-            offset = (oh * 60 + om) * 60 * (b[i] == UInt8(ascii: "-") ? -1 : 1)
-            i += 6
-        } else {
-            return nil
-        }
-        guard i == b.count else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
-        let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offset
-        return Double(seconds) + fraction
     }
 
     /// `2026-06-01T12:00:00.250Z` (UTC, milliseconds).
