@@ -91,7 +91,9 @@ struct EventFields: Sendable {
     var body: Int32 = -1
     var error: Int32 = -1
 
-    init(_ document: JSONDocument) {
+    /// Borrowed: an initializer's parameters are otherwise owned, and every parsed event would
+    /// pay a copy of its document (a retain and release of its bytes and tape) to be read here.
+    init(_ document: borrowing JSONDocument) {
         guard document.tape.first?.kind == .object else { return }
         document.tape.withUnsafeBufferPointer { t in
             document.bytes.withUnsafeBufferPointer { b in

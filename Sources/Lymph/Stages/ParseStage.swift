@@ -264,13 +264,13 @@ public struct ParseStage: Sendable {
                 throw Rejection(reason: .invalidJSON, message: "delivery body: \(error.description)")
             }
         }
-        guard eventDoc.root.kind == .object else {
-            throw Rejection(reason: .notAnObject, message: "delivery body: expected a JSON object, found \(Self.kindName(eventDoc.root.kind))")
+        guard eventDoc.entry(0).kind == .object else {
+            throw Rejection(reason: .notAnObject, message: "delivery body: expected a JSON object, found \(Self.kindName(eventDoc.entry(0).kind))")
         }
         let fields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, fields, context: "delivery body")
         return Event(
-            document: eventDoc, fields: fields, source: source, origin: nil,
+            document: consume eventDoc, fields: fields, source: source, origin: nil,
             delivery: Delivery(
                 document: doc, headersIndex: headers.index, bodyIndex: body.index, unescapedBody: unescapedBody,
                 prepared: prepared))
