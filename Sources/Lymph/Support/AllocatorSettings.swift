@@ -9,7 +9,7 @@ import Foundation
 /// so each batch's buffers come back as new pages that fault in one by one, and large ones get a
 /// mapping of their own each time. These settings let an arena keep up to 1.5 MiB free at its top
 /// for the next batch, and serve blocks of up to 512 KiB from the arenas. What an arena keeps is
-/// bounded by the first, so memory still does not grow with the input.
+/// bounded by that 1.5 MiB, so memory still does not grow with the input.
 public enum AllocatorSettings {
     /// Allocations up to this size come from the arenas, not a mapping of their own.
     public static let mmapThreshold: Int32 = 512 * 1024
