@@ -12,9 +12,9 @@ import Foundation
 /// bounded by that 1.5 MiB, so memory still does not grow with the input.
 public enum AllocatorSettings {
     /// Allocations up to this size come from the arenas, not a mapping of their own.
-    public static let mmapThreshold: Int32 = 512 * 1024
+    static let mmapThreshold: Int32 = 512 * 1024
     /// Free memory an arena keeps at its top before giving it back.
-    public static let trimThreshold: Int32 = 1536 * 1024
+    static let trimThreshold: Int32 = 1536 * 1024
 
     /// The variables with which an operator sets malloc's tuning; with any of them set, that
     /// choice stands.
