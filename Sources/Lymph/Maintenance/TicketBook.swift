@@ -49,10 +49,10 @@ public final class TicketBook: Sendable {
         /// Open tickets touched since the last commit, by equipment + action.
         var open: [String: Ticket] = [:]
         /// Source events applied since the last `takePending` (the events of `newSources`).
-        var sources: Set<String> = []
+        var sources = EventIDSet()
         /// Source events in the transaction in flight (the events of `writingSources`): two
         /// sets, so that a commit lets go of its events at once rather than one by one.
-        var writingSourceSet: Set<String> = []
+        var writingSourceSet = EventIDSet()
         var writing: [Ticket] = []
         var writingSources: [(String, String)] = []
         var dirty: Set<String> = []
@@ -111,7 +111,7 @@ public final class TicketBook: Sendable {
     /// The committed open tickets, loaded again when `lymph tickets close` closed one since
     /// (nil: too many to keep, read each from the store).
     private func committedOpenTickets(_ db: Database) throws -> [String: Ticket]? {
-        let closes = try Int64.fetchOne(db, sql: "SELECT count FROM lymph_ticket_closes WHERE id = 1") ?? 0
+        let closes = try Int64.fetchOne(db.cachedStatement(sql: "SELECT count FROM lymph_ticket_closes WHERE id = 1")) ?? 0
         // Unchanged since the load: the kept tickets, or nil when there were too many to keep.
         if let kept = committedOpen.withLock({ c in c.closes == closes ? Optional(c.tickets) : nil }) { return kept }
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_tickets WHERE status = 'open'") ?? 0
@@ -131,29 +131,55 @@ public final class TicketBook: Sendable {
         return tickets
     }
 
+    /// What the overlay knows of a request: its event applied since the last commit, its
+    /// merge into a ticket the overlay holds, or nothing.
+    private enum InOverlay {
+        case applied
+        case merged(TicketChange)
+        case absent
+    }
+
     /// One request, with the store read through `reads`.
     func apply(_ r: TicketRequest, reads: some TicketReads) throws -> TicketChange {
+        // Applied and committed: the filters say no for nearly every event, without a lookup.
+        let fingerprint = DedupKeyFilter.fingerprint(r.sourceEventID)
+        if try reads.isApplied(r.sourceEventID, fingerprint: fingerprint) { return .alreadyApplied }
         let key = Self.pairKey(r.equipmentID, r.action)
-        let known = overlay.withLock { $0.sources.contains(r.sourceEventID) || $0.writingSourceSet.contains(r.sourceEventID) }
-        if known { return .alreadyApplied }
-        if try reads.isApplied(r.sourceEventID) { return .alreadyApplied }
-        // A ticket the overlay holds is merged where it is: no copy of its (long) list of
-        // source events, and no removal and insertion in the dictionary.
-        var change: TicketChange? = overlay.withLock { o in
-            guard let index = o.open.index(forKey: key), o.open.values[index].status == .open else { return nil }
+        // Applied since the last commit, or a merge into a ticket the overlay holds, in one
+        // hold of the lock. Such a ticket is merged where it is: no copy of its list of source
+        // events, and no removal and insertion in the dictionary.
+        let found = overlay.withLock { o -> InOverlay in
+            if o.sources.contains(r.sourceEventID, fingerprint: fingerprint) || o.writingSourceSet.contains(r.sourceEventID, fingerprint: fingerprint) {
+                return .applied
+            }
+            guard let index = o.open.index(forKey: key), o.open.values[index].status == .open else { return .absent }
             let changed = Self.merge(r, into: &o.open.values[index])
-            let merged = o.open.values[index]
-            o.sources.insert(r.sourceEventID)
+            o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
             o.dirty.insert(key)
-            o.newSources.append((r.sourceEventID, merged.ticketID))
-            return .merged(merged, changed: changed)
+            o.newSources.append((r.sourceEventID, o.open.values[index].ticketID))
+            if changed { return .merged(.merged(o.open.values[index], changed: true)) }
+            // Only the event it added: the overlay's list is not shared with the caller, so the
+            // next merge into the ticket appends without copying it.
+            var t = o.open.values[index]
+            t.sourceEventIDs = [r.sourceEventID]
+            return .merged(.merged(t, changed: false))
         }
-        if change == nil {
+        let change: TicketChange
+        switch found {
+        case .applied: return .alreadyApplied
+        case .merged(.merged(let t, changed: false)): return .merged(t, changed: false)
+        case .merged(let c): change = c
+        case .absent:
             let ticket: Ticket
             if var t = try reads.openTicket(equipment: r.equipmentID, action: r.action), t.status == .open {
                 let changed = Self.merge(r, into: &t)
-                change = .merged(t, changed: changed)
                 ticket = t
+                if changed {
+                    change = .merged(t, changed: true)
+                } else {
+                    t.sourceEventIDs = [r.sourceEventID]
+                    change = .merged(t, changed: false)
+                }
             } else {
                 ticket = Ticket(
                     ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
@@ -164,10 +190,11 @@ public final class TicketBook: Sendable {
             }
             overlay.withLock { o in
                 o.open[key] = ticket
-                o.sources.insert(r.sourceEventID)
+                o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
                 o.dirty.insert(key)
                 o.newSources.append((r.sourceEventID, ticket.ticketID))
             }
+            if case .merged(_, changed: false) = change { return change }
         }
         // The whole list of sources, for the caller (an emitted event carries it).
         func complete(_ t: Ticket) throws -> Ticket {
@@ -180,14 +207,9 @@ public final class TicketBook: Sendable {
             full.sourceEventIDs = stored + t.sourceEventIDs.filter { !known.contains($0) }
             return full
         }
-        switch change! {
+        switch change {
         case .opened(let t): return .opened(try complete(t))
-        case .merged(let t, changed: true): return .merged(try complete(t), changed: true)
-        case .merged(var t, changed: false):
-            // Only the event it added: the overlay's list is not shared with the caller, so the
-            // next merge into the ticket appends without copying it.
-            t.sourceEventIDs = [r.sourceEventID]
-            return .merged(t, changed: false)
+        case .merged(let t, let changed): return .merged(try complete(t), changed: changed)
         case .alreadyApplied: return .alreadyApplied
         }
     }
@@ -217,7 +239,7 @@ public final class TicketBook: Sendable {
                 swap(&o.writingSourceSet, &o.sources)
             } else {
                 o.writingSourceSet.formUnion(o.sources)
-                o.sources = []
+                o.sources.removeAll()
             }
             o.dirty = []
             o.newSources = []
@@ -248,12 +270,19 @@ public final class TicketBook: Sendable {
             }
             JSONStringEncoder.append(event, to: &lists[ticket]!)
         }
-        let rows = order.map { ticket in (ticket, String(decoding: lists[ticket]! + [UInt8(ascii: "]")], as: UTF8.self)) }
+        let rows = order.map { ticket in
+            lists[ticket]!.append(UInt8(ascii: "]"))
+            return (ticket, lists[ticket]!)
+        }
         return PendingWrite { db in
             for t in tickets { try Self.upsert(db, t) }
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, at: at)
-            let insert = try db.cachedStatement(sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?, ?)")
-            for (ticket, list) in rows { try insert.execute(arguments: [ticket, list]) }
+            let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
+            for (ticket, list) in rows {
+                insert.bind(1, ticket)
+                insert.bind(2, text: list)
+                try insert.run()
+            }
         }
     }
 
@@ -265,7 +294,7 @@ public final class TicketBook: Sendable {
             o.sources.formUnion(o.writingSourceSet)
             o.writing = []
             o.writingSources = []
-            o.writingSourceSet = []
+            o.writingSourceSet.removeAll()
         }
     }
 
@@ -288,36 +317,54 @@ public final class TicketBook: Sendable {
             }
         }
         overlay.withLock { o in
-            let written = o.writingSourceSet
+            // Taken out while the lists are trimmed, and put back empty with its room.
+            var written = EventIDSet()
+            swap(&written, &o.writingSourceSet)
             for t in o.writing {
                 let key = Self.pairKey(t.equipmentID, t.action)
+                guard let index = o.open.index(forKey: key) else { continue }
                 if !o.dirty.contains(key) {
-                    o.open.removeValue(forKey: key)
-                } else if var kept = o.open.removeValue(forKey: key) {
+                    o.open.remove(at: index)
+                } else {
                     // Changed again while the commit was in flight: its list keeps only the
                     // events not yet committed.
-                    kept.sourceEventIDs.removeAll { written.contains($0) }
-                    o.open[key] = kept
+                    o.open.values[index].sourceEventIDs.removeAll { written.contains($0) }
                 }
             }
             // Sources applied since takePending (while the commit was in flight) stay in `sources`.
             o.writing = []
             o.writingSources = []
-            o.writingSourceSet = []
+            written.removeAll()
+            o.writingSourceSet = written
         }
     }
 
+    /// Writes a ticket's row. A ticket written before (nearly every one: a merge) is updated by
+    /// its id, without an insert's checks of both unique indexes first; a new one is inserted.
+    /// Either way a row that exists keeps its status, equipment, action and creation time.
     static func upsert(_ db: Database, _ t: Ticket) throws {
-        try db.cachedStatement(
+        let update = try RawStatement(db, sql: "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3 WHERE ticket_id = ?4")
+        update.bind(1, t.priority.description)
+        update.bind(2, t.dueBy)
+        update.bind(3, t.updatedAt)
+        update.bind(4, t.ticketID)
+        if try update.run() > 0 { return }
+        let insert = try RawStatement(
+            db,
             sql: """
                 INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(ticket_id) DO UPDATE SET priority = excluded.priority, due_by = excluded.due_by, updated_at = excluded.updated_at
-                """
-        ).execute(arguments: [
-            t.ticketID, t.equipmentID, t.action, t.priority.description, t.dueBy, t.status.rawValue,
-            t.createdAt, t.updatedAt, t.note,
-        ])
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                """)
+        insert.bind(1, t.ticketID)
+        insert.bind(2, t.equipmentID)
+        insert.bind(3, t.action)
+        insert.bind(4, t.priority.description)
+        insert.bind(5, t.dueBy)
+        insert.bind(6, t.status.rawValue)
+        insert.bind(7, t.createdAt)
+        insert.bind(8, t.updatedAt)
+        insert.bind(9, t.note)
+        try insert.run()
     }
 
     static func fetchOpen(_ db: Database, equipment: String, action: String) throws -> Ticket? {
@@ -339,8 +386,8 @@ public final class TicketBook: Sendable {
 
 /// What applying a ticket request reads from the store.
 protocol TicketReads {
-    /// Whether the event was applied to a ticket already.
-    func isApplied(_ eventID: String) throws -> Bool
+    /// Whether the event (its `DedupKeyFilter` fingerprint given) was applied to a ticket already.
+    func isApplied(_ eventID: String, fingerprint: UInt64) throws -> Bool
     /// The open ticket of the job, without its source events.
     func openTicket(equipment: String, action: String) throws -> Ticket?
     /// The events the store holds for a ticket, in the order they came.
@@ -356,8 +403,8 @@ struct SQLiteTicketReads: TicketReads {
     let generations: DedupGenerations
     let open: [String: Ticket]?
 
-    func isApplied(_ eventID: String) throws -> Bool {
-        let candidates = generations.candidates(DedupKeyFilter.fingerprint(eventID))
+    func isApplied(_ eventID: String, fingerprint: UInt64) throws -> Bool {
+        let candidates = generations.candidates(fingerprint)
         if candidates.isEmpty { return false }
         return try StateStore.dedupLookup(db, scope: scope, keys: [Array(eventID.utf8)], generations: [candidates], since: -.infinity)[0]
     }
@@ -382,7 +429,7 @@ struct TicketSnapshot: TicketReads {
     /// Those tickets' source events, by ticket id.
     var sources: [String: [String]] = [:]
 
-    func isApplied(_ eventID: String) -> Bool { applied.contains(eventID) }
+    func isApplied(_ eventID: String, fingerprint: UInt64) -> Bool { applied.contains(eventID) }
     func openTicket(equipment: String, action: String) -> Ticket? { open[TicketBook.pairKey(equipment, action)] }
     func storedSources(of ticketID: String) -> [String] { sources[ticketID] ?? [] }
 }

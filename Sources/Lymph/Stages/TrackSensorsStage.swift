@@ -259,15 +259,22 @@ public final class TrackSensorsStage: Stage {
             })
         }
         return PendingWrite { db in
-            let upsert = try db.cachedStatement(
+            let upsert = try RawStatement(
+                db,
                 sql: """
-                    INSERT INTO lymph_sensors (sensor_id, equipment_id, status, since, last_event_id, last_event_at) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO lymph_sensors (sensor_id, equipment_id, status, since, last_event_id, last_event_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                     ON CONFLICT(sensor_id) DO UPDATE SET equipment_id = excluded.equipment_id, status = excluded.status,
                         since = excluded.since, last_event_id = excluded.last_event_id, last_event_at = excluded.last_event_at
                     WHERE excluded.last_event_at >= lymph_sensors.last_event_at
                     """)
             for s in sensors {
-                try upsert.execute(arguments: [s.sensorID, s.equipmentID, s.status, s.since, s.lastEventID, s.lastEventAt])
+                upsert.bind(1, s.sensorID)
+                upsert.bind(2, s.equipmentID)
+                upsert.bind(3, s.status)
+                upsert.bind(4, s.since)
+                upsert.bind(5, s.lastEventID)
+                upsert.bind(6, s.lastEventAt)
+                try upsert.run()
             }
             try tickets?.write(db)
         }
