@@ -28,7 +28,8 @@ struct EventIDSet {
 
     mutating func formUnion(_ other: EventIDSet) {
         for (fingerprint, id) in other.byFingerprint { insert(id, fingerprint: fingerprint) }
-        for id in other.collided { insert(id, fingerprint: DedupKeyFilter.fingerprint(id)) }
+        // Each of these collided with an id held at its fingerprint, now held here too.
+        collided.formUnion(other.collided)
     }
 
     /// Empties the set and keeps its room: the next commit group fills it as far again.

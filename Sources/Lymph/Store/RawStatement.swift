@@ -6,12 +6,14 @@ import GRDBSQLite
 /// existentials per row) costs as much as SQLite's work.
 struct RawStatement {
     private let db: Database
-    private let statement: OpaquePointer
+    /// Held so that its SQLite statement lives as long as this does.
+    private let owner: Statement
+    private var statement: OpaquePointer { owner.sqliteStatement }
 
     /// The connection's cached statement for `sql`, reset and with no values bound.
     init(_ db: Database, sql: String) throws {
         self.db = db
-        statement = try db.cachedStatement(sql: sql).sqliteStatement
+        owner = try db.cachedStatement(sql: sql)
         sqlite3_reset(statement)
         sqlite3_clear_bindings(statement)
     }

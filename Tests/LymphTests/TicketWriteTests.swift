@@ -1,0 +1,87 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Lymph
+
+@Suite("Ticket book: its sets of events and its writes")
+struct TicketWriteTests {
+    @Test("two event ids with the same fingerprint are both held, exactly, through a union and an emptying")
+    func fingerprintCollision() {
+        var set = EventIDSet()
+        set.insert("evt_a", fingerprint: 42)
+        set.insert("evt_b", fingerprint: 42)
+        set.insert("evt_a", fingerprint: 42)
+        #expect(set.contains("evt_a", fingerprint: 42))
+        #expect(set.contains("evt_b", fingerprint: 42))
+        // A third id behind the same fingerprint is new: a fingerprint hit is not a match.
+        #expect(!set.contains("evt_c", fingerprint: 42))
+        #expect(!set.contains("evt_a", fingerprint: 43))
+
+        var other = EventIDSet()
+        other.insert("evt_d", fingerprint: DedupKeyFilter.fingerprint("evt_d"))
+        other.formUnion(set)
+        #expect(other.contains("evt_d"))
+        #expect(other.contains("evt_a", fingerprint: 42) && other.contains("evt_b", fingerprint: 42))
+        #expect(!other.contains("evt_c", fingerprint: 42))
+
+        other.removeAll()
+        #expect(other.isEmpty)
+        #expect(!other.contains("evt_a", fingerprint: 42) && !other.contains("evt_b", fingerprint: 42) && !other.contains("evt_d"))
+    }
+
+    @Test("a raw statement binds empty text as text, nil as NULL, and counts the rows it changed")
+    func rawStatement() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (a TEXT, b TEXT, c REAL)")
+            let insert = try RawStatement(db, sql: "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)")
+            insert.bind(1, "")
+            insert.bind(2, nil as String?)
+            insert.bind(3, 1.5)
+            #expect(try insert.run() == 1)
+            insert.bind(1, text: Array("é x".utf8))
+            insert.bind(2, "b")
+            insert.bind(3, 2.5)
+            try insert.run()
+            let rows = try Row.fetchAll(db, sql: "SELECT a, b, c, typeof(a) AS ta, typeof(b) AS tb FROM t ORDER BY c")
+            #expect(rows.map { $0["ta"] as String } == ["text", "text"])
+            #expect(rows.map { $0["tb"] as String } == ["null", "text"])
+            #expect(rows.map { $0["a"] as String } == ["", "é x"])
+            let update = try RawStatement(db, sql: "UPDATE t SET c = ?1 WHERE b = ?2")
+            update.bind(1, 9.0)
+            update.bind(2, "nothing")
+            #expect(try update.run() == 0)
+            update.bind(2, "b")
+            #expect(try update.run() == 1)
+            // A failing step throws, and the statement is ready for the next values.
+            let strict = try RawStatement(db, sql: "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)")
+            try db.execute(sql: "CREATE UNIQUE INDEX t_a ON t (a)")
+            strict.bind(1, "")
+            strict.bind(2, "dup")
+            strict.bind(3, 3.0)
+            #expect(throws: DatabaseError.self) { try strict.run() }
+            strict.bind(1, "fresh")
+            #expect(try strict.run() == 1)
+        }
+    }
+
+    @Test("a ticket written again updates its row and keeps a close made elsewhere; a new one is inserted")
+    func upsert() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        var t = Ticket(
+            ticketID: "mt_0000000000000001", equipmentID: "pump_001", action: "Replace seal", priority: .medium, dueBy: 1_790_000_000,
+            status: .open, sourceEventIDs: ["evt_1"], createdAt: 1_789_000_000, updatedAt: 1_789_000_000, note: nil)
+        try store.write { db in try TicketBook.upsert(db, t) }
+        #expect(try store.closeTicket(id: t.ticketID, cancel: false, note: "done early", at: 1_789_000_050)?.status == .done)
+        t.priority = .critical
+        t.dueBy = 1_789_500_000
+        t.updatedAt = 1_789_000_100
+        try store.write { db in try TicketBook.upsert(db, t) }
+        let row = try #require(try store.ticket(id: t.ticketID))
+        #expect(row.status == .done && row.note == "done early")
+        #expect(row.priority == .critical && row.dueBy == 1_789_500_000 && row.updatedAt == 1_789_000_100)
+        #expect(row.createdAt == 1_789_000_000 && row.equipmentID == "pump_001" && row.action == "Replace seal")
+    }
+}
