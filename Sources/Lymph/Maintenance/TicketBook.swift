@@ -72,7 +72,9 @@ public final class TicketBook: Sendable {
     public func apply(_ requests: [TicketRequest]) throws -> [TicketChange] {
         if requests.isEmpty { return [] }
         let (scope, generations) = try sourceIndex()
-        return try store.read { db in
+        // One deferred transaction per batch, as the dedup stage reads: `read` would also switch
+        // the connection to read-only and back, four statements parsed for every batch.
+        return try store.readInDeferredTransaction { db in
             let reads = SQLiteTicketReads(db: db, scope: scope, generations: generations, open: try committedOpenTickets(db))
             return try requests.map { try apply($0, reads: reads) }
         }

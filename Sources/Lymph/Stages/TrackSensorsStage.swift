@@ -102,11 +102,21 @@ public final class TrackSensorsStage: Stage {
             outcomes = try events.map { try self.track($0) { stored[$0] } }
         } else if try loadKnown() {
             outcomes = try events.map { event in
-                try self.track(event) { id in
-                    // `known` is dropped if the fleet outgrows it mid-batch: then the store.
-                    if let known = self.state.withLock({ s in s.known.map { $0[id] } }) { return known }
-                    return try self.store.read { db in try Self.storedSensor(db, id) }
+                let reading: Reading
+                switch self.reading(of: event) {
+                case .reading(let r): reading = r
+                case .outcome(let outcome): return outcome
                 }
+                // The sensor's last state and its change in one hold of the lock; `known` is
+                // dropped if the fleet outgrows it mid-batch: then the store.
+                if let outcome = state.withLock({ s -> StageOutcome? in
+                    guard let known = s.known else { return nil }
+                    return self.apply(reading, after: known[reading.sensorID], to: &s)
+                }) {
+                    return outcome
+                }
+                let stored = try self.store.read { db in try Self.storedSensor(db, reading.sensorID) }
+                return state.withLock { s in self.apply(reading, after: s.changed[reading.sensorID] ?? stored, to: &s) }
             }
         } else {
             // One read transaction for the batch.
@@ -122,35 +132,63 @@ public final class TrackSensorsStage: Stage {
         return outcomes
     }
 
+    /// What a `sensor.status_changed` event says.
+    struct Reading {
+        let sensorID: String
+        let status: String
+        let created: Double
+        let eventID: String
+        let equipmentID: String?
+    }
+
+    /// An event's reading, or what becomes of an event with none (any other type passes; one
+    /// without a sensor or a known status fails).
+    enum ReadingOrOutcome {
+        case reading(Reading)
+        case outcome(StageOutcome)
+    }
+
+    func reading(of event: Event) -> ReadingOrOutcome {
+        guard event.typeBytes.elementsEqual(Self.type) else { return .outcome(.pass) }
+        guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
+            return .outcome(.fail(.missingField, message: "sensor.status_changed needs a non-empty data.sensor_id"))
+        }
+        guard let status = event.value(at: statusPath)?.string, Self.statuses.contains(status) else {
+            return .outcome(.fail(.invalidField, message: "data.status must be online, offline or error"))
+        }
+        return .reading(
+            Reading(
+                sensorID: sensorID, status: status, created: event.createdAtBytes.flatMap(Timestamp.parse) ?? 0, eventID: event.id,
+                equipmentID: event.value(at: equipmentPath)?.string))
+    }
+
+    /// Applies a reading to the sensor's last known state (`known`): a stale one is dropped, a
+    /// replayed one changes nothing, any other becomes the sensor's state in `s`.
+    private func apply(_ r: Reading, after known: Sensor?, to s: inout State) -> StageOutcome {
+        if let k = known {
+            if r.created < k.lastEventAt { return .drop(.stale) }
+            if k.lastEventID == r.eventID { return .pass }  // applied before (a replay): nothing changes
+        }
+        let since = (known?.status == r.status) ? known!.since : r.created
+        let sensor = Sensor(
+            sensorID: r.sensorID, equipmentID: r.equipmentID ?? known?.equipmentID, status: r.status, since: since, lastEventID: r.eventID,
+            lastEventAt: r.created)
+        s.changed[r.sensorID] = sensor
+        s.clock = max(s.clock, r.created)
+        s.remember(sensor, bound: maxKnownSensors)
+        return .pass
+    }
+
     /// One event, with the stored state of a sensor read through `stored`.
     func track(_ event: Event, stored: (String) throws -> Sensor?) throws -> StageOutcome {
-        do {
-            guard event.typeBytes.elementsEqual(Self.type) else { return .pass }
-            guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
-                return .fail(.missingField, message: "sensor.status_changed needs a non-empty data.sensor_id")
-            }
-            guard let status = event.value(at: statusPath)?.string, Self.statuses.contains(status) else {
-                return .fail(.invalidField, message: "data.status must be online, offline or error")
-            }
-            let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
-            let eventID = event.id
-            var known = state.withLock { $0.changed[sensorID] }
-            if known == nil { known = try stored(sensorID) }
-            if let k = known {
-                if created < k.lastEventAt { return .drop(.stale) }
-                if k.lastEventID == eventID { return .pass }  // applied before (a replay): nothing changes
-            }
-            let since = (known?.status == status) ? known!.since : created
-            let sensor = Sensor(
-                sensorID: sensorID, equipmentID: event.value(at: equipmentPath)?.string ?? known?.equipmentID,
-                status: status, since: since, lastEventID: eventID, lastEventAt: created)
-            state.withLock { s in
-                s.changed[sensorID] = sensor
-                s.clock = max(s.clock, created)
-                s.remember(sensor, bound: maxKnownSensors)
-            }
-            return .pass
+        let r: Reading
+        switch reading(of: event) {
+        case .reading(let reading): r = reading
+        case .outcome(let outcome): return outcome
         }
+        var known = state.withLock { $0.changed[r.sensorID] }
+        if known == nil { known = try stored(r.sensorID) }
+        return state.withLock { s in apply(r, after: known, to: &s) }
     }
 
     /// A sensor's state as the store holds it.
