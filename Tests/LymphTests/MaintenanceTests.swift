@@ -222,6 +222,20 @@ struct MaintenanceTests {
         #expect(try tickets(nil).isEmpty)
     }
 
+    @Test(
+        "a bad predicted failure time's dead letter quotes it as sent",
+        arguments: [
+            (prediction("x", failure: "2026-05-01T00:00:00Z"), "predicted_failure_time 2026-05-01T00:00:00Z is not after the event's created_at"),
+            (prediction("y", failure: "soon"), "is not an RFC 3339 timestamp: 'soon'"),
+            (prediction("z", failure: ""), "predicted failure time (data.predicted_failure_time) must be a non-empty string"),
+        ])
+    func badFailureTimeMessages(_ line: String, _ message: String) async throws {
+        let s = try await run([line])
+        #expect(s.deadLetters == 1)
+        let dead = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
+        #expect(dead.contains(message), "\(dead)")
+    }
+
     @Test("stale sensor events are dropped; a sensor down too long opens an inspection ticket")
     func sensors() async throws {
         let s = try await run([

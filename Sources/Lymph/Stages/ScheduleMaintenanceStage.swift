@@ -91,11 +91,17 @@ public struct ScheduleMaintenanceStage: Stage {
 
     func request(for event: Event) throws -> TicketRequest? {
         let type = event.typeBytes
-        let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
-        func string(_ path: JSONPath, _ what: String) throws -> String {
+        // Worked out only for an event that asks for a ticket: most events do not.
+        func createdAt() -> Double { event.createdAtBytes.flatMap(Timestamp.parse) ?? 0 }
+        func present(_ path: JSONPath, _ what: String) throws -> ArraySlice<UInt8> {
             guard let v = event.value(at: path) else { throw Rejection(reason: .missingField, message: "\(what) (\(path)) is missing") }
-            guard let s = v.string, !s.isEmpty else { throw Rejection(reason: .invalidField, message: "\(what) (\(path)) must be a non-empty string") }
-            return s
+            guard let bytes = v.stringBytes, !bytes.isEmpty else {
+                throw Rejection(reason: .invalidField, message: "\(what) (\(path)) must be a non-empty string")
+            }
+            return bytes
+        }
+        func string(_ path: JSONPath, _ what: String) throws -> String {
+            String(decoding: try present(path, what), as: UTF8.self)
         }
         if type.elementsEqual(Self.prediction) {
             guard let confidence = event.value(at: options.confidence)?.double else {
@@ -104,14 +110,19 @@ public struct ScheduleMaintenanceStage: Stage {
             if confidence < options.minConfidence { return nil }
             let equipment = try string(options.equipment, "equipment")
             let action = try string(options.action, "recommended action")
-            let failureText = try string(options.failureTime, "predicted failure time")
-            guard let failure = Timestamp.parse(failureText) else {
+            let failureBytes = try present(options.failureTime, "predicted failure time")
+            guard let failure = Timestamp.parse(failureBytes) else {
                 throw Rejection(
-                    reason: .invalidField, message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(failureText)'")
+                    reason: .invalidField,
+                    message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(String(decoding: failureBytes, as: UTF8.self))'")
             }
+            let created = createdAt()
             guard failure > created else {
                 throw Rejection(
-                    reason: .pastFailureTime, message: "predicted_failure_time \(failureText) is not after the event's created_at: nothing left to schedule")
+                    reason: .pastFailureTime,
+                    message:
+                        "predicted_failure_time \(String(decoding: failureBytes, as: UTF8.self)) is not after the event's created_at: nothing left to schedule"
+                )
             }
             let left = failure - created
             let priority: Ticket.Priority
@@ -132,6 +143,7 @@ public struct ScheduleMaintenanceStage: Stage {
             let severity = try string(options.severity, "severity")
             if !options.alertSeverities.contains(severity) { return nil }
             let equipment = try string(options.equipment, "equipment")
+            let created = createdAt()
             let action =
                 event.value(at: options.action)?.string
                 ?? "Inspect \(event.value(at: options.metric)?.string ?? "equipment") on \(equipment)"
