@@ -83,5 +83,12 @@ struct TicketWriteTests {
         #expect(row.status == .done && row.note == "done early")
         #expect(row.priority == .critical && row.dueBy == 1_789_500_000 && row.updatedAt == 1_789_000_100)
         #expect(row.createdAt == 1_789_000_000 && row.equipmentID == "pump_001" && row.action == "Replace seal")
+        // A merge that moved neither due date nor priority: only the time of the change is written.
+        t.updatedAt = 1_789_000_200
+        try store.write { db in try TicketBook.upsert(db, t) }
+        let touched = try #require(try store.ticket(id: t.ticketID))
+        #expect(touched.updatedAt == 1_789_000_200 && touched.priority == .critical && touched.dueBy == 1_789_500_000)
+        #expect(touched.status == .done && touched.note == "done early")
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_tickets") } == 1)
     }
 }

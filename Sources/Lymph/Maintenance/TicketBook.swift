@@ -345,6 +345,16 @@ public final class TicketBook: Sendable {
     /// its id, without an insert's checks of both unique indexes first; a new one is inserted.
     /// Either way a row that exists keeps its status, equipment, action and creation time.
     static func upsert(_ db: Database, _ t: Ticket) throws {
+        // Most merges move neither the due date nor the priority: then only `updated_at` is
+        // set, and the index of due dates is left alone (an UPDATE that sets an indexed column
+        // works on its index even when the value stays).
+        let touch = try RawStatement(
+            db, sql: "UPDATE lymph_tickets SET updated_at = ?3 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2")
+        touch.bind(1, t.priority.description)
+        touch.bind(2, t.dueBy)
+        touch.bind(3, t.updatedAt)
+        touch.bind(4, t.ticketID)
+        if try touch.run() > 0 { return }
         let update = try RawStatement(db, sql: "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3 WHERE ticket_id = ?4")
         update.bind(1, t.priority.description)
         update.bind(2, t.dueBy)
