@@ -39,6 +39,22 @@ struct TwiceStage: Stage {
     }
 }
 
+/// A stage that takes `pause` over each batch (a slow action).
+struct SlowSpec: StageSpec {
+    let pause: Duration
+    var summary: String { "slow" }
+    func build(_ environment: StageBuildEnvironment) throws -> any Stage { SlowStage(pause: pause) }
+}
+
+struct SlowStage: Stage {
+    let pause: Duration
+    var runsConcurrently: Bool { false }
+    func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
+        try await Task.sleep(for: pause)
+        return events.map { _ in .pass }
+    }
+}
+
 @Suite("runner and dedup")
 struct RunnerTests {
     @Test(
@@ -153,6 +169,25 @@ struct RunnerTests {
         #expect(s.stages[0].stats.received == 3 && s.stages[0].stats.deadLetters == 1)
         let json = try JSONSerialization.jsonObject(with: Data(s.json().utf8)) as! [String: Any]
         #expect(json["passed"] as? Int == 1 && json["duplicates"] as? Int == 1 && json["dead_letters"] as? Int == 1)
+    }
+
+    @Test("the JSON summary gives each stage's seconds: a slow stage's time is its own, within the run's")
+    func stageSeconds() async throws {
+        // Several batches (up to 128 KiB of input each) through a stage that takes 0.2 s a batch.
+        let input = write((0..<3_000).map { Fixture.eventText(id: "e\($0)") + String(repeating: " ", count: 100) })
+        let s = try await run(spec([SlowSpec(pause: .milliseconds(200))]), input)
+        #expect(s.itemsRead == 3_000)
+        let json = try JSONSerialization.jsonObject(with: Data(s.json().utf8)) as! [String: Any]
+        let stages = try #require(json["stages"] as? [[String: Any]])
+        let seconds = stages.map { $0["seconds"] as? Double ?? -1 }
+        #expect(stages.map { $0["name"] as? String } == ["parse", "dedup", "test0"])
+        #expect(seconds.allSatisfy { $0 >= 0 })
+        // Each batch is at most 128 KiB of input, so the stage ran at least this many times.
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: input)[.size] as? Int)
+        let batches = Double((size + (128 << 10) - 1) / (128 << 10))
+        #expect(batches >= 3)
+        #expect(seconds[2] >= 0.2 * batches - 0.01, "\(seconds), \(batches) batches")
+        #expect(seconds[1] < seconds[2] && seconds[1] + seconds[2] <= s.seconds)
     }
 }
 

@@ -100,6 +100,7 @@ public struct PipelineRunner: Sendable {
         summary.stages =
             [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0])]
             + pipeline.stages.enumerated().map { RunSummary.StageLine(name: $1.name, kind: $1.kind, stats: totals[$0 + 1]) }
+        for i in summary.stages.indices where i < summary.stageSeconds.count { summary.stages[i].seconds = summary.stageSeconds[i] }
         return summary
     }
 
@@ -336,6 +337,10 @@ public struct PipelineRunner: Sendable {
             BatchReport(
                 stageNames: [pipeline.parse.name] + pipeline.stages.map(\.name), stats: batch.stats, stageSeconds: batch.stageSeconds,
                 itemsRead: batch.itemsRead, passed: batch.passed, deadLetters: batch.deadLetterCount))
+        if summary.stageSeconds.count < batch.stageSeconds.count {
+            summary.stageSeconds += Array(repeating: 0, count: batch.stageSeconds.count - summary.stageSeconds.count)
+        }
+        for (i, seconds) in batch.stageSeconds.enumerated() { summary.stageSeconds[i] += seconds }
         summary.itemsRead += batch.itemsRead
         summary.passed += batch.passed
         summary.deadLetters += batch.deadLetterCount

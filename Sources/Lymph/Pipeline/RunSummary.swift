@@ -10,6 +10,10 @@ public struct RunSummary: Sendable {
         public let kind: String
         /// What the stage received, emitted, dropped and dead-lettered.
         public let stats: StageStats
+        /// Seconds spent in the stage, summed over its batches: for parse and the stages that
+        /// run on several batches at once, time on several cores at once; for the others, time
+        /// on the ordered path, which every batch passes one at a time.
+        public var seconds = 0.0
     }
 
     /// The pipeline's name.
@@ -26,6 +30,8 @@ public struct RunSummary: Sendable {
     public var interruptedBy: Int32 = 0
     /// Every stage, parse first, in pipeline order.
     public var stages: [StageLine] = []
+    /// Seconds per stage, parse first, summed as batches finish (into `stages` at the end).
+    var stageSeconds: [Double] = []
     /// Items not read again because an interrupted run over the same files had done them.
     public var skippedDone = 0
 
@@ -52,6 +58,7 @@ public struct RunSummary: Sendable {
             stageObjects.append([
                 "name": s.name, "kind": s.kind, "in": s.stats.received, "out": s.stats.emitted,
                 "skipped": s.stats.skipped, "resumed_past": s.stats.resumedPast, "dropped": s.stats.dropped, "dead_letters": s.stats.deadLetters,
+                "seconds": (s.seconds * 1000).rounded() / 1000,
             ])
         }
         let object: [String: Any] = [
