@@ -182,6 +182,50 @@ struct ParseStageTests {
     }
 }
 
+extension ParseStageTests {
+    @Test("a batch parses each delivery's body in shared buffers exactly as one item alone would: escapes, line breaks, bad bodies, sizes")
+    func batchBodiesMatchSingleItems() throws {
+        let event = #"{"id":"e1","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"note":"a \"quoted\" \u00e9 \ud83d\ude00 /"}}"#
+        let bodies = [
+            event,
+            #"{"id":"e2","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#,
+            "{\n\"id\":\"e3\",\"type\":\"a\",\"created_at\":\"2026-06-01T00:00:00Z\",\"data\":{}}",  // line breaks to strip
+            #"{"id":"e4","type":"a","created_at":"2026-06-01T00:00:00Z","data":{"#,  // does not parse
+            "5",  // not an object
+            "",
+            #"{"id":"","type":"a","created_at":"2026-06-01T00:00:00Z","data":{}}"#,  // fails the envelope
+            #"{"id":"e5","type":"a","created_at":"2026-06-01T00:00:00Z","data":{"pad":""# + String(repeating: "x", count: 300) + #""}}"#,  // too large
+        ]
+        var lines = bodies.map { Fixture.delivery($0) }
+        lines.insert(event, at: 2)  // a plain event among the deliveries
+        lines.insert(#"{"headers":{},"body":5}"#, at: 4)  // a body that is not a string
+        lines.insert(#"{"headers":[],"body":"{}"}"#, at: 5)  // headers that are not an object
+        let stage = ParseStage(maxBytes: 300)
+        let items = lines.enumerated().map { RawItem(bytes: Array($1.utf8)[...], source: SourcePosition(file: "in", line: $0 + 1)) }
+        var events: [Event] = []
+        var dead: [DeadLetter] = []
+        stage.parse(items, events: &events, deadLetters: &dead)
+        var alone: [Event] = []
+        var aloneDead: [DeadLetter] = []
+        for item in items {
+            switch stage.parse(item) {
+            case .event(let e): alone.append(e)
+            case .rejected(let d): aloneDead.append(d)
+            }
+        }
+        #expect(events.count == 4 && alone.count == 4)
+        #expect(events.map { Array($0.document.bytes) } == alone.map { Array($0.document.bytes) })
+        #expect(events.map { $0.id } == alone.map { $0.id })
+        #expect(events.map { $0.delivery.map { Array($0.body) } } == alone.map { $0.delivery.map { Array($0.body) } })
+        #expect(
+            events.map { $0.value(at: try! JSONPath(parsing: "data.note"))?.string } == alone.map { $0.value(at: try! JSONPath(parsing: "data.note"))?.string })
+        #expect(events[0].value(at: try JSONPath(parsing: "data.note"))?.string == "a \"quoted\" é 😀 /")
+        #expect(dead.map(\.reason) == aloneDead.map(\.reason))
+        #expect(dead.map(\.message) == aloneDead.map(\.message))
+        #expect(dead.count == 7)
+    }
+}
+
 @Suite("verify stage")
 struct VerifyStageTests {
     static let body = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#

@@ -54,66 +54,73 @@ public enum JSONParser {
 
     /// Decodes a string body (without quotes) that was validated by `parse`.
     public static func unescape(_ raw: ArraySlice<UInt8>) -> [UInt8] {
-        // Every escape is longer than what it stands for (`\uXXXX` is 6 bytes for at most 3, a
-        // surrogate pair 12 for 4), so the text fits in `raw.count` bytes, and what is written
-        // never passes what is read. The runs between escapes (in a delivery's body, mostly
-        // short runs between `\"`) are copied eight bytes at a time, each word stored whole and
-        // the output advanced to its first backslash, which the escape then overwrites.
         raw.withUnsafeBufferPointer { source in
             [UInt8](unsafeUninitializedCapacity: source.count) { out, count in
-                guard let from = source.baseAddress, let to = out.baseAddress else {
+                guard let to = out.baseAddress else {
                     count = 0
                     return
                 }
-                let end = source.count
-                var i = 0
-                var o = 0
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                while i < end {
-                    if i + 8 <= end {
-                        let w = UnsafeRawPointer(from + i).loadUnaligned(as: UInt64.self)
-                        UnsafeMutableRawPointer(to + o).storeBytes(of: w, as: UInt64.self)
-                        let x = UInt64(littleEndian: w) ^ (ones &* 0x5C)
-                        let backslashes = (x &- ones) & ~x & (ones &* 0x80)
-                        if backslashes == 0 {
-                            i += 8
-                            o += 8
-                            continue
-                        }
-                        let run = backslashes.trailingZeroBitCount >> 3
-                        i += run
-                        o += run
-                    } else if from[i] != backslash {
-                        to[o] = from[i]
-                        i += 1
-                        o += 1
-                        continue
-                    }
-                    let e = from[i + 1]
-                    i += 2
-                    switch e {
-                    case UInt8(ascii: "b"): to[o] = 0x08
-                    case UInt8(ascii: "f"): to[o] = 0x0C
-                    case UInt8(ascii: "n"): to[o] = 0x0A
-                    case UInt8(ascii: "r"): to[o] = 0x0D
-                    case UInt8(ascii: "t"): to[o] = 0x09
-                    case UInt8(ascii: "u"):
-                        var scalar = hex4(from + i)
-                        i += 4
-                        if scalar >= 0xD800 && scalar < 0xDC00 {
-                            let low = hex4(from + i + 2)
-                            i += 6
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        o += writeUTF8(scalar, to: to + o)
-                        continue
-                    default: to[o] = e  // " \ /
-                    }
-                    o += 1
-                }
-                count = o
+                count = unescape(source, into: to)
             }
         }
+    }
+
+    /// `unescape(_:)` into memory the caller has, with room for `source.count` bytes; returns
+    /// how many it wrote.
+    static func unescape(_ source: UnsafeBufferPointer<UInt8>, into to: UnsafeMutablePointer<UInt8>) -> Int {
+        // Every escape is longer than what it stands for (`\uXXXX` is 6 bytes for at most 3, a
+        // surrogate pair 12 for 4), so the text fits in `source.count` bytes, and what is written
+        // never passes what is read. The runs between escapes (in a delivery's body, mostly
+        // short runs between `\"`) are copied eight bytes at a time, each word stored whole and
+        // the output advanced to its first backslash, which the escape then overwrites.
+        guard let from = source.baseAddress else { return 0 }
+        let end = source.count
+        var i = 0
+        var o = 0
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        while i < end {
+            if i + 8 <= end {
+                let w = UnsafeRawPointer(from + i).loadUnaligned(as: UInt64.self)
+                UnsafeMutableRawPointer(to + o).storeBytes(of: w, as: UInt64.self)
+                let x = UInt64(littleEndian: w) ^ (ones &* 0x5C)
+                let backslashes = (x &- ones) & ~x & (ones &* 0x80)
+                if backslashes == 0 {
+                    i += 8
+                    o += 8
+                    continue
+                }
+                let run = backslashes.trailingZeroBitCount >> 3
+                i += run
+                o += run
+            } else if from[i] != backslash {
+                to[o] = from[i]
+                i += 1
+                o += 1
+                continue
+            }
+            let e = from[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): to[o] = 0x08
+            case UInt8(ascii: "f"): to[o] = 0x0C
+            case UInt8(ascii: "n"): to[o] = 0x0A
+            case UInt8(ascii: "r"): to[o] = 0x0D
+            case UInt8(ascii: "t"): to[o] = 0x09
+            case UInt8(ascii: "u"):
+                var scalar = hex4(from + i)
+                i += 4
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    let low = hex4(from + i + 2)
+                    i += 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                o += writeUTF8(scalar, to: to + o)
+                continue
+            default: to[o] = e  // " \ /
+            }
+            o += 1
+        }
+        return o
     }
 
     static func hex4(_ at: UnsafePointer<UInt8>) -> UInt32 {
