@@ -137,7 +137,7 @@ public final class TicketBook: Sendable {
     /// merge into a ticket the overlay holds, or nothing.
     private enum InOverlay {
         case applied
-        case merged(TicketChange)
+        case merged(Ticket, changed: Bool)
         case absent
     }
 
@@ -159,29 +159,19 @@ public final class TicketBook: Sendable {
             o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
             o.dirty.insert(key)
             o.newSources.append((r.sourceEventID, o.open.values[index].ticketID))
-            if changed { return .merged(.merged(o.open.values[index], changed: true)) }
-            // Only the event it added: the overlay's list is not shared with the caller, so the
-            // next merge into the ticket appends without copying it.
-            var t = o.open.values[index]
-            t.sourceEventIDs = [r.sourceEventID]
-            return .merged(.merged(t, changed: false))
+            return .merged(changed ? o.open.values[index] : Self.withOnly(r.sourceEventID, o.open.values[index]), changed: changed)
         }
         let change: TicketChange
         switch found {
         case .applied: return .alreadyApplied
-        case .merged(.merged(let t, changed: false)): return .merged(t, changed: false)
-        case .merged(let c): change = c
+        case .merged(let t, changed: false): return .merged(t, changed: false)
+        case .merged(let t, changed: true): change = .merged(t, changed: true)
         case .absent:
             let ticket: Ticket
             if var t = try reads.openTicket(equipment: r.equipmentID, action: r.action), t.status == .open {
                 let changed = Self.merge(r, into: &t)
                 ticket = t
-                if changed {
-                    change = .merged(t, changed: true)
-                } else {
-                    t.sourceEventIDs = [r.sourceEventID]
-                    change = .merged(t, changed: false)
-                }
+                change = .merged(changed ? t : Self.withOnly(r.sourceEventID, t), changed: changed)
             } else {
                 ticket = Ticket(
                     ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
@@ -214,6 +204,14 @@ public final class TicketBook: Sendable {
         case .merged(let t, let changed): return .merged(try complete(t), changed: changed)
         case .alreadyApplied: return .alreadyApplied
         }
+    }
+
+    /// An unchanged merge's ticket for the caller, listing only the event it added: the
+    /// overlay's list is not shared with the caller, so the next merge appends without a copy.
+    static func withOnly(_ eventID: String, _ ticket: Ticket) -> Ticket {
+        var t = ticket
+        t.sourceEventIDs = [eventID]
+        return t
     }
 
     /// Merges the request into the open ticket: the earlier due date, the higher priority, its
@@ -341,26 +339,27 @@ public final class TicketBook: Sendable {
         }
     }
 
+    /// The updates of a ticket written before, tried in turn. Most merges move neither the due
+    /// date nor the priority: then the first sets only `updated_at`, and the index of due dates
+    /// is left alone (an UPDATE that sets an indexed column works on its index even when the
+    /// value stays).
+    static let ticketUpdates = [
+        "UPDATE lymph_tickets SET updated_at = ?3 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2",
+        "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3 WHERE ticket_id = ?4",
+    ]
+
     /// Writes a ticket's row. A ticket written before (nearly every one: a merge) is updated by
     /// its id, without an insert's checks of both unique indexes first; a new one is inserted.
     /// Either way a row that exists keeps its status, equipment, action and creation time.
     static func upsert(_ db: Database, _ t: Ticket) throws {
-        // Most merges move neither the due date nor the priority: then only `updated_at` is
-        // set, and the index of due dates is left alone (an UPDATE that sets an indexed column
-        // works on its index even when the value stays).
-        let touch = try RawStatement(
-            db, sql: "UPDATE lymph_tickets SET updated_at = ?3 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2")
-        touch.bind(1, t.priority.description)
-        touch.bind(2, t.dueBy)
-        touch.bind(3, t.updatedAt)
-        touch.bind(4, t.ticketID)
-        if try touch.run() > 0 { return }
-        let update = try RawStatement(db, sql: "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3 WHERE ticket_id = ?4")
-        update.bind(1, t.priority.description)
-        update.bind(2, t.dueBy)
-        update.bind(3, t.updatedAt)
-        update.bind(4, t.ticketID)
-        if try update.run() > 0 { return }
+        for sql in ticketUpdates {
+            let update = try RawStatement(db, sql: sql)
+            update.bind(1, t.priority.description)
+            update.bind(2, t.dueBy)
+            update.bind(3, t.updatedAt)
+            update.bind(4, t.ticketID)
+            if try update.run() > 0 { return }
+        }
         let insert = try RawStatement(
             db,
             sql: """

@@ -46,6 +46,7 @@ public struct PipelineRunner: Sendable {
         let start = clock.now
         var totals = Array(repeating: StageStats(), count: pipeline.stages.count + 1)
         var summary = RunSummary(pipeline: pipeline.spec.name)
+        summary.stageSeconds = Array(repeating: 0, count: pipeline.stages.count + 1)
         var inFlight: [Task<Batch, any Error>] = []
         var sequence = 0
         do {
@@ -98,9 +99,10 @@ public struct PipelineRunner: Sendable {
         // A signal after the last input was read interrupted nothing.
         summary.interruptedBy = reader.finished ? 0 : control.stopSignal
         summary.stages =
-            [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0])]
-            + pipeline.stages.enumerated().map { RunSummary.StageLine(name: $1.name, kind: $1.kind, stats: totals[$0 + 1]) }
-        for i in summary.stages.indices where i < summary.stageSeconds.count { summary.stages[i].seconds = summary.stageSeconds[i] }
+            [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0], seconds: summary.stageSeconds[0])]
+            + pipeline.stages.enumerated().map {
+                RunSummary.StageLine(name: $1.name, kind: $1.kind, stats: totals[$0 + 1], seconds: summary.stageSeconds[$0 + 1])
+            }
         return summary
     }
 
@@ -337,9 +339,6 @@ public struct PipelineRunner: Sendable {
             BatchReport(
                 stageNames: [pipeline.parse.name] + pipeline.stages.map(\.name), stats: batch.stats, stageSeconds: batch.stageSeconds,
                 itemsRead: batch.itemsRead, passed: batch.passed, deadLetters: batch.deadLetterCount))
-        if summary.stageSeconds.count < batch.stageSeconds.count {
-            summary.stageSeconds += Array(repeating: 0, count: batch.stageSeconds.count - summary.stageSeconds.count)
-        }
         for (i, seconds) in batch.stageSeconds.enumerated() { summary.stageSeconds[i] += seconds }
         summary.itemsRead += batch.itemsRead
         summary.passed += batch.passed

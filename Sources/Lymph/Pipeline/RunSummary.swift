@@ -13,7 +13,7 @@ public struct RunSummary: Sendable {
         /// Seconds spent in the stage, summed over its batches: for parse and the stages that
         /// run on several batches at once, time on several cores at once; for the others, time
         /// on the ordered path, which every batch passes one at a time.
-        public var seconds = 0.0
+        public let seconds: Double
     }
 
     /// The pipeline's name.
