@@ -9,6 +9,7 @@ enum FuzzTargets {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "json": json,
         "record": record,
+        "batch": batch,
         "spool": spool,
         "exec-output": execOutput,
         "signature": signature,
@@ -116,6 +117,79 @@ enum FuzzTargets {
             }
             guard again.reason == deadLetter.reason else { broken("replay changed the reason (\(deadLetter.reason) -> \(again.reason))", bytes) }
         }
+    }
+
+    /// A batch of lines: parse's batch path (the deliveries' bodies unescaped into one buffer and
+    /// parsed onto one tape) gives each line the event, or the dead letter, that it gives parsed
+    /// alone, in the same order. The first byte picks the size limit, so that some bodies take
+    /// the single-item way (too large) beside others in the shared buffers.
+    static func batch(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let maxBytes = first & 0x80 != 0 ? ParseStage.defaultMaxBytes : 16 + Int(first & 0x7F) * 8
+        let stage = ParseStage(maxBytes: maxBytes)
+        let items = bytes.dropFirst().split(separator: 0x0A).prefix(256).enumerated().map { n, line in
+            RawItem(bytes: Array(line)[...], source: SourcePosition(file: "fuzz.ndjson", line: n + 1))
+        }
+        var events: [Event] = []
+        var dead: [DeadLetter] = []
+        stage.parse(items, events: &events, deadLetters: &dead)
+        var (e, d) = (0, 0)
+        for item in items {
+            switch stage.parse(item) {
+            case .event(let alone):
+                guard e < events.count, events[e].source == alone.source else { broken("line \(item.source.line): an event alone, not in the batch", bytes) }
+                let together = events[e]
+                guard together.document.bytes.elementsEqual(alone.document.bytes), canonical(together.root) == canonical(alone.root) else {
+                    broken("line \(item.source.line): the batch's event differs from the line's alone", bytes)
+                }
+                guard together.origin.form == alone.origin.form, together.origin.bytes.elementsEqual(alone.origin.bytes),
+                    together.delivery?.body.elementsEqual(alone.delivery?.body ?? []) ?? (alone.delivery == nil),
+                    together.delivery?.headerBytes(signatureHeader) == alone.delivery?.headerBytes(signatureHeader),
+                    together.id == alone.id, together.typeBytes.elementsEqual(alone.typeBytes),
+                    (together.createdAtBytes ?? []).elementsEqual(alone.createdAtBytes ?? [])
+                else {
+                    broken("line \(item.source.line): the batch's event has another origin, delivery or envelope", bytes)
+                }
+                e += 1
+            case .rejected(let alone):
+                guard d < dead.count, dead[d].source == alone.source else { broken("line \(item.source.line): a dead letter alone, not in the batch", bytes) }
+                let together = dead[d]
+                guard together.reason == alone.reason, together.message == alone.message, together.origin.form == alone.origin.form,
+                    together.origin.bytes.elementsEqual(alone.origin.bytes), together.origin.truncated == alone.origin.truncated
+                else {
+                    broken("line \(item.source.line): the batch's dead letter differs (\(together.reason) against \(alone.reason) alone)", bytes)
+                }
+                d += 1
+            }
+        }
+        guard e == events.count, d == dead.count else {
+            broken("the batch gave \(events.count) events and \(dead.count) dead letters for \(e) and \(d)", bytes)
+        }
+    }
+
+    static let signatureHeader = Array("x-immune-signature".utf8)
+
+    /// A value written out member by member (keys and strings decoded), to compare two tapes.
+    static func canonical(_ value: JSONValue) -> [UInt8] {
+        var out: [UInt8] = []
+        func write(_ value: JSONValue) {
+            out.append(0x80 | value.kind.rawValue)
+            switch value.kind {
+            case .object:
+                for (key, member) in value.members! {
+                    JSONStringEncoder.append(key.stringBytes ?? [], to: &out)
+                    write(member)
+                }
+                out.append(0x7D)
+            case .array:
+                for element in value.elements! { write(element) }
+                out.append(0x5D)
+            case .string: JSONStringEncoder.append(value.stringBytes ?? [], to: &out)
+            default: out.append(contentsOf: value.rawBytes)
+            }
+        }
+        write(value)
+        return out
     }
 
     static let secret = Array("fuzz-secret".utf8)
