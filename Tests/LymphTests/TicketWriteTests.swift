@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 @testable import Lymph
 
@@ -35,34 +36,78 @@ struct TicketWriteTests {
         try queue.write { db in
             try db.execute(sql: "CREATE TABLE t (a TEXT, b TEXT, c REAL)")
             let insert = try RawStatement(db, sql: "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)")
-            insert.bind(1, "")
-            insert.bind(2, nil as String?)
-            insert.bind(3, 1.5)
+            try insert.bind(1, "")
+            try insert.bind(2, nil as String?)
+            try insert.bind(3, 1.5)
             #expect(try insert.run() == 1)
-            insert.bind(1, text: Array("é x".utf8))
-            insert.bind(2, "b")
-            insert.bind(3, 2.5)
+            try insert.bind(1, text: Array("é x".utf8))
+            try insert.bind(2, "b")
+            try insert.bind(3, 2.5)
             try insert.run()
             let rows = try Row.fetchAll(db, sql: "SELECT a, b, c, typeof(a) AS ta, typeof(b) AS tb FROM t ORDER BY c")
             #expect(rows.map { $0["ta"] as String } == ["text", "text"])
             #expect(rows.map { $0["tb"] as String } == ["null", "text"])
             #expect(rows.map { $0["a"] as String } == ["", "é x"])
             let update = try RawStatement(db, sql: "UPDATE t SET c = ?1 WHERE b = ?2")
-            update.bind(1, 9.0)
-            update.bind(2, "nothing")
+            try update.bind(1, 9.0)
+            try update.bind(2, "nothing")
             #expect(try update.run() == 0)
-            update.bind(2, "b")
+            try update.bind(2, "b")
             #expect(try update.run() == 1)
             // A failing step throws, and the statement is ready for the next values.
             let strict = try RawStatement(db, sql: "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)")
             try db.execute(sql: "CREATE UNIQUE INDEX t_a ON t (a)")
-            strict.bind(1, "")
-            strict.bind(2, "dup")
-            strict.bind(3, 3.0)
+            try strict.bind(1, "")
+            try strict.bind(2, "dup")
+            try strict.bind(3, 3.0)
             #expect(throws: DatabaseError.self) { try strict.run() }
-            strict.bind(1, "fresh")
+            try strict.bind(1, "fresh")
             #expect(try strict.run() == 1)
         }
+    }
+
+    /// A value longer than the connection's length limit (a small one here; 1 GB by default) is
+    /// refused by SQLite's bind, which leaves the parameter NULL: a statement run anyway writes
+    /// NULL, or fails on a NOT NULL column for a reason that is not the real one.
+    static let limitedLength: Int32 = 64
+    static let overLimit = String(repeating: "x", count: 100)
+
+    @Test("a value SQLite refuses to bind throws, and no row is written without it")
+    func refusedBind() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (a TEXT)")
+            _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, Self.limitedLength)
+            let insert = try RawStatement(db, sql: "INSERT INTO t (a) VALUES (?1)")
+            try insert.bind(1, "first")
+            try insert.run()
+            #expect(throws: DatabaseError.self) { try insert.bind(1, Self.overLimit) }
+            #expect(throws: DatabaseError.self) { try insert.bind(1, text: Array(Self.overLimit.utf8)) }
+            #expect(throws: DatabaseError.self) { try insert.bind(1, Self.overLimit as String?) }
+            #expect(try String.fetchAll(db, sql: "SELECT a FROM t") == ["first"])
+        }
+    }
+
+    @Test("a dedup key SQLite refuses to bind fails the write, saying the key is too big")
+    func refusedDedupKey() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let scope = try store.dedupScope("s")
+        let error = #expect(throws: StoreError.self) {
+            try store.write { db in
+                _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, Self.limitedLength)
+                try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [Array("a".utf8), Array(Self.overLimit.utf8)], at: 1)
+            }
+        }
+        // The cause is named: the key was too big (a refused bind left unchecked makes it NULL,
+        // which the table refuses as a missing key).
+        #expect(error?.message.contains("too big") == true)
+        // The transaction rolled back: nothing of it is in the store.
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup") } == 0)
+        // An empty key is a key like any other (not NULL): written and found.
+        try store.write { db in try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [[]], at: 1) }
+        #expect(try store.read { db in try StateStore.dedupLookup(db, scope: scope, keys: [[]], generations: [[0]], since: 0) } == [true])
     }
 
     @Test("a ticket written again updates its row and keeps a close made elsewhere; a new one is inserted")

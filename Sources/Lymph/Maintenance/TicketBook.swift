@@ -279,8 +279,8 @@ public final class TicketBook: Sendable {
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, at: at)
             let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
             for (ticket, list) in rows {
-                insert.bind(1, ticket)
-                insert.bind(2, text: list)
+                try insert.bind(1, ticket)
+                try insert.bind(2, text: list)
                 try insert.run()
             }
         }
@@ -354,10 +354,10 @@ public final class TicketBook: Sendable {
     static func upsert(_ db: Database, _ t: Ticket) throws {
         for sql in ticketUpdates {
             let update = try RawStatement(db, sql: sql)
-            update.bind(1, t.priority.description)
-            update.bind(2, t.dueBy)
-            update.bind(3, t.updatedAt)
-            update.bind(4, t.ticketID)
+            try update.bind(1, t.priority.description)
+            try update.bind(2, t.dueBy)
+            try update.bind(3, t.updatedAt)
+            try update.bind(4, t.ticketID)
             if try update.run() > 0 { return }
         }
         let insert = try RawStatement(
@@ -366,15 +366,15 @@ public final class TicketBook: Sendable {
                 INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 """)
-        insert.bind(1, t.ticketID)
-        insert.bind(2, t.equipmentID)
-        insert.bind(3, t.action)
-        insert.bind(4, t.priority.description)
-        insert.bind(5, t.dueBy)
-        insert.bind(6, t.status.rawValue)
-        insert.bind(7, t.createdAt)
-        insert.bind(8, t.updatedAt)
-        insert.bind(9, t.note)
+        try insert.bind(1, t.ticketID)
+        try insert.bind(2, t.equipmentID)
+        try insert.bind(3, t.action)
+        try insert.bind(4, t.priority.description)
+        try insert.bind(5, t.dueBy)
+        try insert.bind(6, t.status.rawValue)
+        try insert.bind(7, t.createdAt)
+        try insert.bind(8, t.updatedAt)
+        try insert.bind(9, t.note)
         try insert.run()
     }
 

@@ -73,7 +73,10 @@ public final class SQLiteSpoolStore: SpoolBackend {
             sqlite3_bind_double(s, 1, receivedAt)
             for item in items {
                 sqlite3_reset(s)
-                item.withUnsafeBytes { _ = sqlite3_bind_blob(s, 2, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+                do { try item.withUnsafeBytes { try SQLiteBinding.blob(s, 2, $0, db) } } catch {
+                    sqlite3_reset(s)
+                    throw error
+                }
                 try Self.step(s, db)
                 seqs.append(sqlite3_last_insert_rowid(db.sqliteConnection))
             }

@@ -306,12 +306,12 @@ public final class TrackSensorsStage: Stage {
                     WHERE excluded.last_event_at >= lymph_sensors.last_event_at
                     """)
             for s in sensors {
-                upsert.bind(1, s.sensorID)
-                upsert.bind(2, s.equipmentID)
-                upsert.bind(3, s.status)
-                upsert.bind(4, s.since)
-                upsert.bind(5, s.lastEventID)
-                upsert.bind(6, s.lastEventAt)
+                try upsert.bind(1, s.sensorID)
+                try upsert.bind(2, s.equipmentID)
+                try upsert.bind(3, s.status)
+                try upsert.bind(4, s.since)
+                try upsert.bind(5, s.lastEventID)
+                try upsert.bind(6, s.lastEventAt)
                 try upsert.run()
             }
             try tickets?.write(db)

@@ -18,28 +18,25 @@ struct RawStatement {
         sqlite3_clear_bindings(statement)
     }
 
-    func bind(_ index: Int32, _ value: String) {
+    // Each bind throws when SQLite refuses the value (`SQLiteBinding`): a statement run after a
+    // failed bind would write NULL in its place.
+
+    func bind(_ index: Int32, _ value: String) throws {
         var text = value
-        text.withUTF8 { bindText(index, UnsafeRawBufferPointer($0)) }
+        try text.withUTF8 { try SQLiteBinding.text(statement, index, UnsafeRawBufferPointer($0), db) }
     }
 
-    func bind(_ index: Int32, _ value: String?) {
-        if let value { bind(index, value) } else { sqlite3_bind_null(statement, index) }
+    func bind(_ index: Int32, _ value: String?) throws {
+        if let value { try bind(index, value) } else { try SQLiteBinding.check(sqlite3_bind_null(statement, index), db) }
     }
 
-    func bind(_ index: Int32, _ value: Double) {
-        sqlite3_bind_double(statement, index, value)
+    func bind(_ index: Int32, _ value: Double) throws {
+        try SQLiteBinding.check(sqlite3_bind_double(statement, index, value), db)
     }
 
     /// `bytes` (UTF-8) as text.
-    func bind(_ index: Int32, text bytes: [UInt8]) {
-        bytes.withUnsafeBytes { bindText(index, $0) }
-    }
-
-    private func bindText(_ index: Int32, _ bytes: UnsafeRawBufferPointer) {
-        // An empty buffer may have no address, which SQLite would take for NULL.
-        let start = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
-        _ = sqlite3_bind_text(statement, index, start.assumingMemoryBound(to: CChar.self), Int32(bytes.count), SQLITE_TRANSIENT_VALUE)
+    func bind(_ index: Int32, text bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try SQLiteBinding.text(statement, index, $0, db) }
     }
 
     /// Runs the statement (one that returns no rows) and resets it for the next values; returns

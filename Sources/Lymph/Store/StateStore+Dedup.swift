@@ -33,7 +33,7 @@ extension StateStore {
             for generation in generations[n] {
                 sqlite3_reset(s)
                 sqlite3_bind_int64(s, 2, generation)
-                key.withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+                try key.withUnsafeBytes { try SQLiteBinding.blob(s, 3, $0, db) }
                 let rc = sqlite3_step(s)
                 if rc == SQLITE_ROW {
                     // The newest generation holding the key has its latest time.
@@ -107,7 +107,7 @@ extension StateStore {
         sqlite3_bind_double(s, 4, time)
         for i in order {
             sqlite3_reset(s)
-            keys[i].withUnsafeBytes { _ = sqlite3_bind_blob(s, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+            try keys[i].withUnsafeBytes { try SQLiteBinding.blob(s, 3, $0, db) }
             let rc = sqlite3_step(s)
             guard rc == SQLITE_DONE else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 @testable import Lymph
 
@@ -93,6 +94,20 @@ struct SpoolStoreTests {
         #expect(
             try Self.migrations(path)
                 == (OldStoreFile.migrations + ["v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists"]).sorted())
+    }
+
+    @Test("an entry SQLite refuses to bind fails its append, saying it is too big, and nothing of the append is stored")
+    func refusedEntry() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spool = try SQLiteSpoolStore.open(path: dir + "/spool.sqlite")
+        // A small length limit on the spool's one connection stands in for SQLite's 1 GB one.
+        try spool.queue.writeWithoutTransaction { db in _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, 64) }
+        let error = #expect(throws: StoreError.self) { try spool.append([Array("first".utf8), [UInt8](repeating: 0x78, count: 100)], receivedAt: 1) }
+        #expect(error?.message.contains("too big") == true)
+        #expect(try spool.fetch(after: 0, limit: 10, maxBytes: 1 << 20).isEmpty)
+        #expect(try spool.append([Array("next".utf8), []], receivedAt: 2).count == 2)
+        #expect(try spool.fetch(after: 0, limit: 10, maxBytes: 1 << 20).map { String(decoding: $0.item, as: UTF8.self) } == ["next", ""])
     }
 }
 
