@@ -67,8 +67,7 @@ public struct RunSummary: Sendable {
             "seconds": (seconds * 1000).rounded() / 1000, "events_per_second": eventsPerSecond.rounded(),
             "interrupted": interruptedBy != 0, "skipped_done": skippedDone, "stages": stageObjects,
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return ReportJSON.string(object)
     }
 
     /// The summary for people: a headline, then a table of stages with their drop reasons.

@@ -148,8 +148,7 @@ public struct DeadLetterSummary: Sendable {
             "blank_lines": blankLines,
         ]
         for (k, v) in extra { object[k] = v }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return ReportJSON.string(object)
     }
 }
 

@@ -110,8 +110,7 @@ public struct SpoolStatus: Sendable {
             "oldest_age_seconds": oldestAge(now: now).map { ($0 * 1000).rounded() / 1000 } ?? NSNull(),
             "oldest_pending_received_at": oldestPendingReceivedAt.map { Timestamp.format($0) } ?? NSNull(),
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return ReportJSON.string(object)
     }
 }
 
