@@ -13,4 +13,10 @@ public struct DedupClaim: Sendable, Hashable {
         self.stageIndex = stageIndex
         self.key = key
     }
+
+    /// The key hashed as one block of bytes (an array hashes element by element).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(stageIndex)
+        key.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
 }

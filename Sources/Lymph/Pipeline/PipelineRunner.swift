@@ -326,7 +326,14 @@ public struct PipelineRunner: Sendable {
         }
         // Everything the batch produced is with the kernel: now its work may be remembered.
         let failed = Set(batch.failedClaims)
-        let finished = FinishedBatch(completed: batch.completedClaims.filter { !failed.contains($0) }, failed: Array(failed), now: Timestamp.now())
+        var completed = batch.completedClaims
+        if batch.sharedClaims {
+            // Each claim completes once, however many events shared it: a dedup stage then
+            // knows its waiting keys are distinct (`DedupStage.takePending`).
+            var seen = Set<DedupClaim>(minimumCapacity: completed.count)
+            completed.removeAll { !seen.insert($0).inserted }
+        }
+        let finished = FinishedBatch(completed: completed.filter { !failed.contains($0) }, failed: Array(failed), now: Timestamp.now())
         for s in pipeline.stages { try s.stage.batchDidFinish(finished) }
         pipeline.replays.batchDidFinish(finished)
         source.batchFinished()
@@ -489,6 +496,7 @@ public struct PipelineRunner: Sendable {
                     batch.completedClaims.append(contentsOf: event.claims)
                     dropObserver?(DroppedEvent(event, stage: running.name, reason: Reason.noOutput.rawValue))
                 }
+                if replacements.count > 1 && !event.claims.isEmpty { batch.sharedClaims = true }
                 for var r in replacements {
                     r.claims = event.claims + r.claims
                     result.append(r)

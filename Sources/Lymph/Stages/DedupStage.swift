@@ -29,7 +29,23 @@ public final class DedupStage: Stage {
     let generations: DedupGenerations?
     /// The filter of every key the store holds for this stage's scope.
     var filter: DedupKeyFilter? { generations?.all }
-    private let pending = Mutex<Set<KeyBytes>>([])
+    private let pending = Mutex<PendingKeys>(PendingKeys())
+
+    /// Keys claimed by events in the pipeline or finished and not yet committed: a later event
+    /// with one of them is a duplicate.
+    struct PendingKeys {
+        /// Claimed keys not in the transaction in flight.
+        var claimed: Set<KeyBytes> = []
+        /// The transaction's keys, when it took every claimed key (`takePending`): let go of all
+        /// at once when it commits, rather than removed one by one, each removal hashing the
+        /// keys after it in the table again.
+        var writing: Set<KeyBytes> = []
+        /// Whether a replayed event held a key (`hold`): a key held twice is waiting twice, so
+        /// the count of waiting keys no longer tells that they are all the claimed ones.
+        var held = false
+
+        func contains(_ key: KeyBytes) -> Bool { claimed.contains(key) || writing.contains(key) }
+    }
 
     /// Where finished keys are remembered.
     public enum Backing: Sendable {
@@ -93,9 +109,11 @@ public final class DedupStage: Stage {
             }
         }
         let seen: [Bool]
+        // With a store: which keys its filters may hold (nil: every key may be anywhere).
+        var mayBeKnown: [Bool]? = nil
         switch backing {
         case .store(let store):
-            seen = try seenInStore(store, keys: keys, since: context.now - window)
+            (seen, mayBeKnown) = try seenInStore(store, keys: keys, since: context.now - window)
         case .memory:
             let since = context.now - window
             seen = memorySeen.withLock { seen in keys.map { (seen[KeyBytes($0)] ?? -.infinity) >= since } }
@@ -116,8 +134,12 @@ public final class DedupStage: Stage {
         }
         pending.withLock { pending in
             for (n, i) in positions.enumerated() {
-                // One hash of the key: the insert says whether it was claimed already.
-                if seen[n] || !pending.insert(KeyBytes(keys[n])).inserted {
+                // The insert says whether it was claimed already. A key of the transaction in
+                // flight went into the filters when it was taken (`takePending`): one the
+                // filters certainly lack is not among them, nearly every key.
+                let key = KeyBytes(keys[n])
+                let inTransaction = !pending.writing.isEmpty && mayBeKnown?[n] != false && pending.writing.contains(key)
+                if seen[n] || inTransaction || !pending.claimed.insert(key).inserted {
                     outcomes[i] = .drop(.duplicate)
                 } else {
                     outcomes[i] = .claim(DedupClaim(stageIndex: stageIndex, key: keys[n]))
@@ -154,23 +176,28 @@ public final class DedupStage: Stage {
     }
 
     /// Which keys the store holds since `since`: only those the filters may hold are looked up,
-    /// in the generations that may hold them.
-    private func seenInStore(_ store: StateStore, keys: [[UInt8]], since: Double) throws(StoreError) -> [Bool] {
-        guard let generations else { return [Bool](repeating: false, count: keys.count) }
-        let candidates = generations.candidates(keys.map(DedupKeyFilter.fingerprint))
+    /// in the generations that may hold them; and for each key whether the filters may hold it
+    /// (nil without filters).
+    private func seenInStore(_ store: StateStore, keys: [[UInt8]], since: Double) throws(StoreError) -> (seen: [Bool], mayBeKnown: [Bool]?) {
         var seen = [Bool](repeating: false, count: keys.count)
-        let asked = candidates.indices.filter { !candidates[$0].isEmpty }
-        if asked.isEmpty { return seen }
+        guard let generations else { return (seen, nil) }
+        let candidates = generations.candidates(keys.map(DedupKeyFilter.fingerprint))
+        let mayBeKnown = candidates.map { !$0.isEmpty }
+        let asked = candidates.indices.filter { mayBeKnown[$0] }
+        if asked.isEmpty { return (seen, mayBeKnown) }
         let found = try store.dedupSeen(scope: scopeID, keys: asked.map { keys[$0] }, generations: asked.map { candidates[$0] }, since: since)
         for (n, i) in asked.enumerated() { seen[i] = found[n] }
-        return seen
+        return (seen, mayBeKnown)
     }
 
     /// A replayed event that resumes past this stage holds `key` again, claimed in its first
     /// run: it is not checked again (that run already decided), only held until the event
     /// leaves the pipeline, then committed or released like any claim.
     func hold(_ key: [UInt8]) {
-        _ = pending.withLock { $0.insert(KeyBytes(key)) }
+        pending.withLock { p in
+            p.claimed.insert(KeyBytes(key))
+            p.held = true
+        }
     }
 
     /// Releases the claims of dead-lettered events and sets the completed ones aside to be
@@ -178,7 +205,7 @@ public final class DedupStage: Stage {
     public func batchDidFinish(_ batch: FinishedBatch) throws {
         let failed = batch.failed.filter { $0.stageIndex == stageIndex }.map(\.key)
         if !failed.isEmpty {
-            pending.withLock { pending in for k in failed { pending.remove(KeyBytes(k)) } }
+            pending.withLock { pending in for k in failed { pending.claimed.remove(KeyBytes(k)) } }
             if case .postgres = backing { releases.withLock { r in for k in failed { r.waiting.insert(KeyBytes(k)) } } }
         }
         let done = batch.completed.filter { $0.stageIndex == stageIndex }.map(\.key)
@@ -193,6 +220,12 @@ public final class DedupStage: Stage {
             u.waiting = []
             u.taken = true
             return u.writing
+        }
+        pending.withLock { p in
+            // Every claimed key is finished and waiting, as when the runner commits between
+            // batches: the transaction takes the whole set. Keys are distinct unless held
+            // twice, so equal counts mean the same keys.
+            if p.writing.isEmpty && !p.held && p.claimed.count == keys.count { swap(&p.claimed, &p.writing) }
         }
         if case .postgres(let shared) = backing {
             let released = releases.withLock { r in
@@ -216,6 +249,10 @@ public final class DedupStage: Stage {
 
     /// Keeps the keys of the rolled-back transaction for the next one.
     public func pendingNotWritten() {
+        pending.withLock { p in
+            p.claimed.formUnion(p.writing)
+            p.writing.removeAll(keepingCapacity: true)
+        }
         releases.withLock { r in
             for k in r.writing { r.waiting.insert(KeyBytes(k)) }
             r.writing = []
@@ -247,7 +284,17 @@ public final class DedupStage: Stage {
                 if seen.count > 2 * keys.count + 100_000 { seen = seen.filter { $0.value >= now - window } }
             }
         }
-        pending.withLock { pending in for k in keys { pending.remove(KeyBytes(k)) } }
+        pending.withLock { p in
+            if !p.writing.isEmpty {
+                // The transaction took every claimed key (`takePending`): these are they.
+                p.writing.removeAll(keepingCapacity: true)
+            } else if !p.held && p.claimed.count == keys.count {
+                // Without a store nothing is taken: every claimed key is finished, and done now.
+                p.claimed.removeAll(keepingCapacity: true)
+            } else {
+                for k in keys { p.claimed.remove(KeyBytes(k)) }
+            }
+        }
     }
 }
 
