@@ -160,6 +160,19 @@ struct RunnerTests {
         #expect(out == ids.flatMap { [$0, $0] })
     }
 
+    @Test("a claim shared by an event's replacements completes once: duplicates across commit groups are still dropped, and each key is stored once")
+    func sharedClaimsAcrossCommits() async throws {
+        // More than one commit group (PipelineRunner.commitEvery), then the first 5,000 again.
+        let ids = (0..<25_000).map { "e\($0)" } + (0..<5_000).map { "e\($0)" }
+        let input = write(ids.map { Fixture.eventText(id: $0) })
+        let s = try await run(spec([TwiceSpec()]), input)
+        #expect(s.itemsRead == 30_000 && s.duplicates == 5_000 && s.passed == 50_000)
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let stored = try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM lymph_dedup")! }
+        let counted = try store.read { db in try Int.fetchOne(db, sql: "SELECT sum(keys) FROM lymph_dedup_generation")! }
+        #expect(stored == 25_000 && counted == 25_000)
+    }
+
     @Test("summary counts per stage")
     func summary() async throws {
         let input = write([Fixture.eventText(id: "a"), "garbage", Fixture.eventText(id: "a")])

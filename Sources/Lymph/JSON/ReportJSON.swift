@@ -10,7 +10,8 @@ import Foundation
 enum ReportJSON {
     /// `value` as JSON: a `[String: Any]` (keys in byte order), `[Any]`, `String`, `Bool`,
     /// `Int`, `Int64`, `Double` (integral values without a fraction; NaN and infinities as null,
-    /// which JSON lacks) or `NSNull`. Anything else is written as null.
+    /// which JSON lacks) or `NSNull`, as Swift values (an `NSNumber` 0 or 1 would read as a
+    /// boolean). Anything else is written as null.
     static func string(_ value: Any) -> String {
         var out: [UInt8] = []
         append(value, to: &out)

@@ -13,8 +13,9 @@ struct Batch: Sendable {
     var stageSeconds: [Double]
     var completedClaims: [DedupClaim] = []
     var failedClaims: [DedupClaim] = []
-    /// An event was replaced by several, each carrying its claims: a claim may be in
-    /// `completedClaims` more than once.
+    /// An event with claims was replaced, and each of its replacements carries them (one that
+    /// came with them already carries them twice): a claim may be in `completedClaims` more
+    /// than once.
     var sharedClaims = false
     var itemsRead = 0
     /// Set once events and dead letters have been turned into bytes (and the events freed).

@@ -496,7 +496,7 @@ public struct PipelineRunner: Sendable {
                     batch.completedClaims.append(contentsOf: event.claims)
                     dropObserver?(DroppedEvent(event, stage: running.name, reason: Reason.noOutput.rawValue))
                 }
-                if replacements.count > 1 && !event.claims.isEmpty { batch.sharedClaims = true }
+                if !event.claims.isEmpty { batch.sharedClaims = true }
                 for var r in replacements {
                     r.claims = event.claims + r.claims
                     result.append(r)

@@ -43,8 +43,6 @@ public final class DedupStage: Stage {
         /// Whether a replayed event held a key (`hold`): a key held twice is waiting twice, so
         /// the count of waiting keys no longer tells that they are all the claimed ones.
         var held = false
-
-        func contains(_ key: KeyBytes) -> Bool { claimed.contains(key) || writing.contains(key) }
     }
 
     /// Where finished keys are remembered.
@@ -294,6 +292,8 @@ public final class DedupStage: Stage {
             } else {
                 for k in keys { p.claimed.remove(KeyBytes(k)) }
             }
+            // No key is claimed, so none is held twice any more.
+            if p.claimed.isEmpty { p.held = false }
         }
     }
 }
