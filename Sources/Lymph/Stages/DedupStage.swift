@@ -287,7 +287,8 @@ public final class DedupStage: Stage {
                 // The transaction took every claimed key (`takePending`): these are they.
                 p.writing.removeAll(keepingCapacity: true)
             } else if !p.held && p.claimed.count == keys.count {
-                // Without a store nothing is taken: every claimed key is finished, and done now.
+                // Every claimed key is one of these (distinct keys, as in `takePending`), as when
+                // nothing was taken, without a store: let go of them all at once.
                 p.claimed.removeAll(keepingCapacity: true)
             } else {
                 for k in keys { p.claimed.remove(KeyBytes(k)) }
