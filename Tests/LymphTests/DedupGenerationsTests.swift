@@ -15,7 +15,7 @@ struct DedupGenerationsTests {
     static func insert(_ store: StateStore, generation: Int64, _ ids: [String], at time: Double) throws {
         let scope = try store.dedupScope("dedup")
         try store.write { db in
-            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: ids.map { Array($0.utf8) }, at: time)
+            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: ids.map { Array($0.utf8) }, fingerprints: nil, at: time)
         }
     }
 
@@ -28,7 +28,7 @@ struct DedupGenerationsTests {
         let store = try StateStore.open(path: ":memory:")
         let stage = try Self.stage(store)
         let generations = try #require(stage.generations)
-        let fingerprint = DedupKeyFilter.fingerprint(Array("evt_fp".utf8))
+        let fingerprint = generations.fingerprinter.fingerprint(Array("evt_fp".utf8))
         let generation = generations.assign([fingerprint], at: Timestamp.now())
         #expect(generations.candidates([fingerprint]) == [[generation]])
         #expect(try await Self.labels(stage, ["evt_fp", "evt_new"]) == ["claim", "claim"])
@@ -51,8 +51,8 @@ struct DedupGenerationsTests {
         #expect(generations.generationCount == 2)
         // Generation 1 is more than a day old: the next commit opens generation 2. Its filter
         // claims evt_a, which only generation 0 holds.
-        #expect(generations.assign([DedupKeyFilter.fingerprint(Array("evt_a".utf8))], at: now) == 2)
-        #expect(generations.candidates([DedupKeyFilter.fingerprint(Array("evt_a".utf8))]) == [[2, 0]])
+        #expect(generations.assign([generations.fingerprinter.fingerprint(Array("evt_a".utf8))], at: now) == 2)
+        #expect(generations.candidates([generations.fingerprinter.fingerprint(Array("evt_a".utf8))]) == [[2, 0]])
         #expect(try await Self.labels(stage, ["evt_a", "evt_c", "evt_new"]) == ["drop(duplicate)", "drop(duplicate)", "claim"])
     }
 
@@ -107,11 +107,11 @@ struct DedupGenerationsTests {
             // No key is missed, each is found in its own generation, and every answer (for stored
             // keys and for keys never stored, false positives included) is the one-read filters'.
             for (generation, id) in keys {
-                let candidates = split.candidates(DedupKeyFilter.fingerprint(id))
+                let candidates = split.candidates(split.fingerprinter.fingerprint(id))
                 #expect(candidates.contains(generation), "\(id) not a candidate of generation \(generation) with \(parts) parts")
-                #expect(candidates == whole.candidates(DedupKeyFilter.fingerprint(id)))
+                #expect(candidates == whole.candidates(whole.fingerprinter.fingerprint(id)))
             }
-            let fresh = (0..<20_000).map { DedupKeyFilter.fingerprint("new_\($0)") }
+            let fresh = (0..<20_000).map { whole.fingerprinter.fingerprint("new_\($0)") }
             #expect(split.all.mayContain(fresh) == whole.all.mayContain(fresh))
             #expect(split.candidates(fresh) == whole.candidates(fresh))
             // The next commit group goes where the one-read filters would put it.
@@ -137,7 +137,7 @@ struct DedupGenerationsTests {
 
     @Test("a full generation is closed: the next commit group goes to a new one")
     func fullGenerationCloses() throws {
-        let generations = try DedupGenerations.built(generations: []) { _, _ in }
+        let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }
         let now = Timestamp.now()
         let full = (0..<UInt64(DedupGenerations.keysPerGeneration)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
         #expect(generations.assign(full, at: now) == 0)
@@ -148,7 +148,7 @@ struct DedupGenerationsTests {
 
     @Test("a group that would take the generation past its size starts the next one, so no filter grows a layer")
     func overflowingGroupStartsNext() throws {
-        let generations = try DedupGenerations.built(generations: []) { _, _ in }
+        let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }
         let now = Timestamp.now()
         let keys = (0..<UInt64(DedupGenerations.keysPerGeneration + 20)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
         let most = Array(keys[..<(DedupGenerations.keysPerGeneration - 10)])

@@ -37,9 +37,10 @@ struct DedupKeyFilterTests {
     func falsePositivePasses() async throws {
         let store = try StateStore.open(path: ":memory:")
         let stage = try Self.stage(store)
-        let filter = try #require(stage.filter)
-        filter.insert([DedupKeyFilter.fingerprint(Array("evt_fp".utf8))])
-        #expect(filter.mayContain([DedupKeyFilter.fingerprint(Array("evt_fp".utf8))]) == [true])
+        let generations = try #require(stage.generations)
+        let fingerprint = generations.fingerprinter.fingerprint(Array("evt_fp".utf8))
+        generations.all.insert([fingerprint])
+        #expect(generations.all.mayContain([fingerprint]) == [true])
         let outcomes = try await stage.process([Fixture.event(id: "evt_fp"), Fixture.event(id: "evt_new")], context: Fixture.context(now: Timestamp.now()))
         #expect(outcomes.map(\.label) == ["claim", "claim"])
     }
@@ -57,8 +58,8 @@ struct DedupKeyFilterTests {
         }
         let store = try StateStore.open(path: path)
         let stage = try Self.stage(store)
-        let filter = try #require(stage.filter)
-        #expect(filter.mayContain(Self.keys(0..<5_000).map(DedupKeyFilter.fingerprint)).allSatisfy { $0 })
+        let generations = try #require(stage.generations)
+        #expect(generations.all.mayContain(Self.keys(0..<5_000).map(generations.fingerprinter.fingerprint)).allSatisfy { $0 })
         let outcomes = try await stage.process(
             [Fixture.event(id: "evt_17"), Fixture.event(id: "evt_new"), Fixture.event(id: "evt_4999")], context: Fixture.context(now: Timestamp.now()))
         #expect(outcomes.map(\.label) == ["drop(duplicate)", "claim", "drop(duplicate)"])
@@ -78,7 +79,8 @@ struct DedupKeyFilterTests {
         let write = try stage.takePending()
         try store.write { db in try write?.write(db) }
         stage.pendingWritten()
-        #expect(stage.filter?.mayContain([DedupKeyFilter.fingerprint(Array("evt_a".utf8))]) == [true])
+        let generations = try #require(stage.generations)
+        #expect(generations.all.mayContain([generations.fingerprinter.fingerprint(Array("evt_a".utf8))]) == [true])
         let again = try await stage.process([Fixture.event(id: "evt_a")], context: context)
         #expect(again.map(\.label) == ["drop(duplicate)"])
     }
@@ -125,8 +127,10 @@ struct DedupKeyFilterTests {
             return
         }
         // The filter exists now (built on the first apply): make it claim a source never applied.
-        let filter = try #require(book.sourceFilterForTests)
-        filter.insert([DedupKeyFilter.fingerprint(Array("evt_fp".utf8))])
+        let generations = try #require(book.sourceGenerationsForTests)
+        let fingerprint = generations.fingerprinter.fingerprint(Array("evt_fp".utf8))
+        generations.all.insert([fingerprint])
+        #expect(generations.all.mayContain(fingerprint))
         guard case .merged = try book.apply(Self.request("evt_fp")) else {
             Issue.record("a false positive was taken for an applied source")
             return

@@ -97,7 +97,7 @@ struct TicketWriteTests {
         let error = #expect(throws: StoreError.self) {
             try store.write { db in
                 _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, Self.limitedLength)
-                try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [Array("a".utf8), Array(Self.overLimit.utf8)], at: 1)
+                try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [Array("a".utf8), Array(Self.overLimit.utf8)], fingerprints: nil, at: 1)
             }
         }
         // The cause is named: the key was too big (a refused bind left unchecked makes it NULL,
@@ -106,7 +106,7 @@ struct TicketWriteTests {
         // The transaction rolled back: nothing of it is in the store.
         #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup") } == 0)
         // An empty key is a key like any other (not NULL): written and found.
-        try store.write { db in try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [[]], at: 1) }
+        try store.write { db in try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [[]], fingerprints: nil, at: 1) }
         #expect(try store.read { db in try StateStore.dedupLookup(db, scope: scope, keys: [[]], generations: [[0]], since: 0) } == [true])
     }
 

@@ -95,8 +95,8 @@ public final class TicketBook: Sendable {
         try apply([r])[0]
     }
 
-    /// The filter of every applied source event, once built (for tests).
-    var sourceFilterForTests: DedupKeyFilter? { knownSources.withLock { $0?.generations.all } }
+    /// The generations and filters of the applied source events, once built (for tests).
+    var sourceGenerationsForTests: DedupGenerations? { knownSources.withLock { $0?.generations } }
 
     /// The applied source events' scope and generations, built from the store the first time.
     private func sourceIndex() throws -> (Int64, DedupGenerations) {
@@ -144,8 +144,9 @@ public final class TicketBook: Sendable {
     /// One request, with the store read through `reads`.
     func apply(_ r: TicketRequest, reads: some TicketReads) throws -> TicketChange {
         // Applied and committed: the filters say no for nearly every event, without a lookup.
+        if try reads.isApplied(r.sourceEventID) { return .alreadyApplied }
+        // The overlay's sets hold this process's fingerprints, not the store's.
         let fingerprint = DedupKeyFilter.fingerprint(r.sourceEventID)
-        if try reads.isApplied(r.sourceEventID, fingerprint: fingerprint) { return .alreadyApplied }
         let key = Self.pairKey(r.equipmentID, r.action)
         // Applied since the last commit, or a merge into a ticket the overlay holds, in one
         // hold of the lock. Such a ticket is merged where it is: no copy of its list of source
@@ -257,7 +258,8 @@ public final class TicketBook: Sendable {
         // yet in the store costs a lookup; the other way round would apply an event twice.
         let at = Timestamp.now()
         let events = sources.map { Array($0.0.utf8) }
-        let generation = events.isEmpty ? 0 : generations.assign(events.map(DedupKeyFilter.fingerprint), at: at)
+        let fingerprints = events.map(generations.fingerprinter.fingerprint)
+        let generation = events.isEmpty ? 0 : generations.assign(fingerprints, at: at)
         // Each ticket's new events, in the order they came: one row per ticket.
         var order: [String] = []
         var lists: [String: [UInt8]] = [:]
@@ -276,7 +278,7 @@ public final class TicketBook: Sendable {
         }
         return PendingWrite { db in
             for t in tickets { try Self.upsert(db, t) }
-            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, at: at)
+            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, fingerprints: fingerprints, at: at)
             let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
             for (ticket, list) in rows {
                 try insert.bind(1, ticket)
@@ -397,8 +399,8 @@ public final class TicketBook: Sendable {
 
 /// What applying a ticket request reads from the store.
 protocol TicketReads {
-    /// Whether the event (its `DedupKeyFilter` fingerprint given) was applied to a ticket already.
-    func isApplied(_ eventID: String, fingerprint: UInt64) throws -> Bool
+    /// Whether the event was applied to a ticket already.
+    func isApplied(_ eventID: String) throws -> Bool
     /// The open ticket of the job, without its source events.
     func openTicket(equipment: String, action: String) throws -> Ticket?
     /// The events the store holds for a ticket, in the order they came.
@@ -414,8 +416,8 @@ struct SQLiteTicketReads: TicketReads {
     let generations: DedupGenerations
     let open: [String: Ticket]?
 
-    func isApplied(_ eventID: String, fingerprint: UInt64) throws -> Bool {
-        let candidates = generations.candidates(fingerprint)
+    func isApplied(_ eventID: String) throws -> Bool {
+        let candidates = generations.candidates(generations.fingerprinter.fingerprint(eventID))
         if candidates.isEmpty { return false }
         return try StateStore.dedupLookup(db, scope: scope, keys: [Array(eventID.utf8)], generations: [candidates], since: -.infinity)[0]
     }
@@ -440,7 +442,7 @@ struct TicketSnapshot: TicketReads {
     /// Those tickets' source events, by ticket id.
     var sources: [String: [String]] = [:]
 
-    func isApplied(_ eventID: String, fingerprint: UInt64) -> Bool { applied.contains(eventID) }
+    func isApplied(_ eventID: String) -> Bool { applied.contains(eventID) }
     func openTicket(equipment: String, action: String) -> Ticket? { open[TicketBook.pairKey(equipment, action)] }
     func storedSources(of ticketID: String) -> [String] { sources[ticketID] ?? [] }
 }

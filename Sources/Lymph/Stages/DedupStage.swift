@@ -27,8 +27,6 @@ public final class DedupStage: Stage {
     /// With a store: which keys it certainly does not hold, so a new key costs no lookup, and
     /// where the others may be.
     let generations: DedupGenerations?
-    /// The filter of every key the store holds for this stage's scope.
-    var filter: DedupKeyFilter? { generations?.all }
     private let pending = Mutex<PendingKeys>(PendingKeys())
 
     /// Keys claimed by events in the pipeline or finished and not yet committed: a later event
@@ -179,7 +177,7 @@ public final class DedupStage: Stage {
     private func seenInStore(_ store: StateStore, keys: [[UInt8]], since: Double) throws(StoreError) -> (seen: [Bool], mayBeKnown: [Bool]?) {
         var seen = [Bool](repeating: false, count: keys.count)
         guard let generations else { return (seen, nil) }
-        let candidates = generations.candidates(keys.map(DedupKeyFilter.fingerprint))
+        let candidates = generations.candidates(keys.map(generations.fingerprinter.fingerprint))
         let mayBeKnown = candidates.map { !$0.isEmpty }
         let asked = candidates.indices.filter { mayBeKnown[$0] }
         if asked.isEmpty { return (seen, mayBeKnown) }
@@ -241,8 +239,11 @@ public final class DedupStage: Stage {
         guard case .store = backing, let generations, !keys.isEmpty else { return nil }
         let (scope, at) = (scopeID, Timestamp.now())
         // Into the filters before the commit (see `DedupGenerations.assign`).
-        let generation = generations.assign(keys.map(DedupKeyFilter.fingerprint), at: at)
-        return PendingWrite { db in try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: keys, at: at) }
+        let fingerprints = keys.map(generations.fingerprinter.fingerprint)
+        let generation = generations.assign(fingerprints, at: at)
+        return PendingWrite { db in
+            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: keys, fingerprints: fingerprints, at: at)
+        }
     }
 
     /// Keeps the keys of the rolled-back transaction for the next one.

@@ -11,7 +11,9 @@ import Synchronization
 /// page cache; with the generation leading the key, a commit only touches the newest
 /// generation's pages, few enough to stay in the cache, whatever the store holds. The price is
 /// on lookups, which must know the generation: each one has its own fingerprint filter, asked
-/// only for the few keys the scope's filter (`all`) may hold, newest first.
+/// only for the few keys the scope's filter (`all`) may hold, newest first. The filters are
+/// loaded from the fingerprints each commit saves beside its keys (`DedupFingerprinter`), not
+/// from the keys.
 ///
 /// A purge removes whole generations older than the window (a range of the B-tree, not a
 /// scan), so a key may outlive its window by up to a generation's span; lookups compare
@@ -27,6 +29,8 @@ final class DedupGenerations: Sendable {
 
     /// Every key of the scope: a miss here is a new key, nearly every key of a stream.
     let all: DedupKeyFilter
+    /// How the scope's keys become the fingerprints its filters and the store hold.
+    let fingerprinter: DedupFingerprinter
 
     private struct State {
         /// Each generation's keys, oldest first.
@@ -48,15 +52,17 @@ final class DedupGenerations: Sendable {
         var oldest: Double?
     }
 
-    /// Generations as the store holds them: `scanned` describes each (in order); `scan(range,
-    /// body)` hands `body` the generation and fingerprint of every key whose generation is in
-    /// `range`, in generation order. With a store of more than `keysPerPart` keys the scan is
-    /// split into ranges of generations read at once on the cores there are, each on its own
-    /// connection: reading and hashing every key is most of what a run on a large store waits
-    /// for before its first event. The parts add to `all` a chunk at a time, under its lock.
-    /// `parts` sets how many ranges there are (tests).
+    /// Generations as the store holds them: `generations` describes each (in order); `load(range,
+    /// body)` hands `body` the generation and the saved fingerprints (`fingerprinter`'s, 64-bit
+    /// little-endian, a whole number of them) of every key whose generation is in `range`, in generation order, a blob
+    /// at a time. With a store of more than `keysPerPart` keys the load is split into ranges of
+    /// generations read at once on the cores there are, each on its own connection: setting the
+    /// bits of every key is most of what a run on a large store waits for before its first
+    /// event. The parts add to `all` a blob at a time, under its lock. `parts` sets how many
+    /// ranges there are (tests).
     static func built(
-        generations: [Scanned], parts: Int? = nil, scan: @Sendable (ClosedRange<Int64>, (Int64, UInt64) -> Void) throws(StoreError) -> Void
+        generations: [Scanned], fingerprinter: DedupFingerprinter, parts: Int? = nil,
+        load: @Sendable (ClosedRange<Int64>, (Int64, UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) -> Void
     ) throws(StoreError) -> DedupGenerations {
         let totalKeys = generations.reduce(0) { $0 + $1.count }
         let all = DedupKeyFilter(expectedKeys: totalKeys)
@@ -65,23 +71,21 @@ final class DedupGenerations: Sendable {
         let parts = Mutex([Result<[(generation: Int64, filter: DedupKeyFilter)], StoreError>?](repeating: nil, count: ranges.count))
         DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
             var filters: [(generation: Int64, filter: DedupKeyFilter)] = []
-            var chunk: [UInt64] = []
-            chunk.reserveCapacity(4096)
-            func flush() {
-                all.insert(chunk)
-                filters.last?.filter.insert(chunk)
-                chunk.removeAll(keepingCapacity: true)
-            }
             let result = Result { () throws(StoreError) in
-                try scan(ranges[part]) { generation, fingerprint in
+                try load(ranges[part]) { generation, bytes throws(StoreError) in
                     if filters.last?.generation != generation {
-                        flush()
                         filters.append((generation, Self.filter(expecting: sizes[generation] ?? 0)))
                     }
-                    chunk.append(fingerprint)
-                    if chunk.count == 4096 { flush() }
+                    let fingerprints = [UInt64](unsafeUninitializedCapacity: bytes.count / 8) { buffer, count in
+                        if !bytes.isEmpty { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes) }
+                        count = bytes.count / 8
+                        #if _endian(big)
+                            for i in 0..<count { buffer[i] = UInt64(littleEndian: buffer[i]) }
+                        #endif
+                    }
+                    all.insert(fingerprints)
+                    filters[filters.count - 1].filter.insert(fingerprints)
                 }
-                flush()
                 return filters
             }
             parts.withLock { $0[part] = result }
@@ -95,7 +99,7 @@ final class DedupGenerations: Sendable {
             current: last.map { open ? $0.generation : $0.generation + 1 } ?? 0,
             currentCount: open ? last!.count : 0,
             currentSince: open ? last!.oldest : nil)
-        return DedupGenerations(all: all, state: state)
+        return DedupGenerations(all: all, fingerprinter: fingerprinter, state: state)
     }
 
     /// Keys a part of the scan reads at least: below this a second thread costs more than it saves.
@@ -121,8 +125,9 @@ final class DedupGenerations: Sendable {
         return ranges
     }
 
-    private init(all: DedupKeyFilter, state: State) {
+    private init(all: DedupKeyFilter, fingerprinter: DedupFingerprinter, state: State) {
         self.all = all
+        self.fingerprinter = fingerprinter
         self.state = Mutex(state)
     }
 

@@ -91,7 +91,9 @@ final class DedupKeyFilter: Sendable {
     /// Layers so far.
     var layerCount: Int { layers.withLock { $0.count } }
 
-    /// The key's fingerprint: 64 bits of SipHash with this process's seed.
+    /// The key's fingerprint: 64 bits of SipHash with this process's seed, for sets held in
+    /// memory only. A store's filters hold its scope's own (`DedupFingerprinter`), which
+    /// stay the same from run to run.
     static func fingerprint(_ key: [UInt8]) -> UInt64 {
         key.withUnsafeBytes(fingerprint(bytes:))
     }

@@ -58,20 +58,25 @@ extension StateStore {
         }
     }
 
-    /// The scope's generations and filters as the store holds them now, read in `parts` at once
-    /// (see `DedupGenerations.built`). The parts read in transactions of their own, not one
-    /// snapshot: this process holds the store's lock, and a scope's keys are only written by its
-    /// own commits, which come after its filters are built.
+    /// The scope's generations and filters as the store holds them now, loaded from the saved
+    /// fingerprints in `parts` at once (see `DedupGenerations.built`), after the fingerprints of
+    /// any generation they do not account for are made again from its keys. The parts read in
+    /// transactions of their own, not one snapshot: this process holds the store's lock, and a
+    /// scope's keys are only written by its own commits, which come after its filters are built.
     func buildDedupGenerations(scope: Int64, parts: Int? = nil) throws(StoreError) -> DedupGenerations {
+        let fingerprinter = try dedupFingerprinter(scope: scope)
+        try refreshDedupFingerprints(scope: scope, fingerprinter: fingerprinter)
         let scanned = try read { db in
             try Row.fetchAll(
                 db, sql: "SELECT generation, keys, oldest FROM lymph_dedup_generation WHERE scope = ? ORDER BY generation", arguments: [scope]
             ).map { DedupGenerations.Scanned(generation: $0[0], count: $0[1], oldest: $0[2]) }
         }
-        return try DedupGenerations.built(generations: scanned, parts: parts) { range, body throws(StoreError) in
+        let location = self.location
+        return try DedupGenerations.built(generations: scanned, fingerprinter: fingerprinter, parts: parts) { range, body throws(StoreError) in
+            var damaged: Int64?
             try self.readInDeferredTransaction { db in
-                // In primary-key order: generation by generation.
-                let statement = try db.cachedStatement(sql: "SELECT generation, key FROM lymph_dedup WHERE scope = ?1 AND generation BETWEEN ?2 AND ?3")
+                let statement = try db.cachedStatement(
+                    sql: "SELECT generation, fingerprints FROM lymph_dedup_fingerprints WHERE scope = ?1 AND generation BETWEEN ?2 AND ?3 ORDER BY generation")
                 let s = statement.sqliteStatement
                 sqlite3_reset(s)
                 defer { sqlite3_reset(s) }
@@ -84,18 +89,129 @@ extension StateStore {
                     guard rc == SQLITE_ROW else {
                         throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                     }
-                    body(
-                        sqlite3_column_int64(s, 0),
-                        DedupKeyFilter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 1), count: Int(sqlite3_column_bytes(s, 1)))))
+                    let generation = sqlite3_column_int64(s, 0)
+                    let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 1), count: Int(sqlite3_column_bytes(s, 1)))
+                    guard bytes.count % 8 == 0 else {
+                        damaged = generation
+                        return
+                    }
+                    try body(generation, bytes)
                 }
+            }
+            if let damaged {
+                throw StoreError(
+                    location: location,
+                    message: "the saved key fingerprints of dedup generation \(damaged) are damaged: the store was changed by something other than Lymph")
             }
         }
     }
 
+    /// The key of the scope's fingerprints, made the first time. Fingerprints saved under no
+    /// key (or another) are of no use: they go, to be made again from the keys.
+    func dedupFingerprinter(scope: Int64) throws(StoreError) -> DedupFingerprinter {
+        try write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT k0, k1 FROM lymph_dedup_fingerprint_key WHERE scope = ?", arguments: [scope]) {
+                return DedupFingerprinter(k0: UInt64(bitPattern: row[0]), k1: UInt64(bitPattern: row[1]))
+            }
+            let made = DedupFingerprinter.random()
+            try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ?", arguments: [scope])
+            try db.execute(
+                sql: "INSERT INTO lymph_dedup_fingerprint_key (scope, k0, k1) VALUES (?, ?, ?)",
+                arguments: [scope, Int64(bitPattern: made.k0), Int64(bitPattern: made.k1)])
+            return made
+        }
+    }
+
+    /// Fingerprints saved per commit group at most, when they are made again from a generation's keys.
+    static let fingerprintsPerRow = 1 << 16
+
+    /// Makes again, from its keys, the saved fingerprints of each generation whose rows do not
+    /// account for its every key (the count and first time of `lymph_dedup_generation`): keys
+    /// kept before fingerprints were saved, or written by a build of Lymph that did not save
+    /// them. Rows of generations the store no longer has go. One transaction per generation.
+    /// Returns how many generations it made again.
+    @discardableResult
+    func refreshDedupFingerprints(scope: Int64, fingerprinter: DedupFingerprinter) throws(StoreError) -> Int {
+        let stale = try write { db -> [(generation: Int64, keys: Int64, oldest: Double)] in
+            try db.execute(
+                sql: """
+                    DELETE FROM lymph_dedup_fingerprints WHERE scope = ?1
+                        AND generation NOT IN (SELECT generation FROM lymph_dedup_generation WHERE scope = ?1)
+                    """, arguments: [scope])
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT g.generation, g.keys, g.oldest FROM lymph_dedup_generation g
+                    LEFT JOIN (
+                        SELECT generation, SUM(keys) AS keys, MIN(first_at) AS first_at FROM lymph_dedup_fingerprints
+                        WHERE scope = ?1 GROUP BY generation
+                    ) f ON f.generation = g.generation
+                    WHERE g.scope = ?1 AND (f.keys IS NOT g.keys OR f.first_at IS NOT g.oldest)
+                    ORDER BY g.generation
+                    """, arguments: [scope]
+            ).map { ($0[0], $0[1], $0[2]) }
+        }
+        for g in stale {
+            try write { db in
+                try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ? AND generation = ?", arguments: [scope, g.generation])
+                let statement = try db.cachedStatement(sql: "SELECT key FROM lymph_dedup WHERE scope = ?1 AND generation = ?2")
+                let s = statement.sqliteStatement
+                sqlite3_reset(s)
+                defer { sqlite3_reset(s) }
+                sqlite3_bind_int64(s, 1, scope)
+                sqlite3_bind_int64(s, 2, g.generation)
+                var chunk: [UInt64] = []
+                while true {
+                    let rc = sqlite3_step(s)
+                    if rc == SQLITE_DONE { break }
+                    guard rc == SQLITE_ROW else {
+                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                    }
+                    chunk.append(
+                        fingerprinter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 0), count: Int(sqlite3_column_bytes(s, 0)))))
+                    if chunk.count == Self.fingerprintsPerRow {
+                        // The generation's count goes with its last row.
+                        try Self.saveFingerprints(db, scope: scope, generation: g.generation, chunk, counting: 0, firstAt: g.oldest)
+                        chunk.removeAll(keepingCapacity: true)
+                    }
+                }
+                try Self.saveFingerprints(db, scope: scope, generation: g.generation, chunk, counting: g.keys, firstAt: g.oldest)
+            }
+        }
+        return stale.count
+    }
+
+    /// Saves fingerprints of a generation's keys: a row that accounts for `counting` of the
+    /// keys `lymph_dedup_generation` counts, the first written at `firstAt`.
+    static func saveFingerprints(_ db: Database, scope: Int64, generation: Int64, _ fingerprints: [UInt64], counting: Int64, firstAt: Double) throws {
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO lymph_dedup_fingerprints (scope, generation, keys, first_at, fingerprints) VALUES (?1, ?2, ?3, ?4, ?5)")
+        let s = statement.sqliteStatement
+        sqlite3_reset(s)
+        defer { sqlite3_reset(s) }
+        sqlite3_bind_int64(s, 1, scope)
+        sqlite3_bind_int64(s, 2, generation)
+        sqlite3_bind_int64(s, 3, counting)
+        sqlite3_bind_double(s, 4, firstAt)
+        #if _endian(big)
+            let fingerprints = fingerprints.map(\.littleEndian)
+        #endif
+        try fingerprints.withUnsafeBytes { try SQLiteBinding.blob(s, 5, $0, db) }
+        let rc = sqlite3_step(s)
+        guard rc == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
+    }
+
     /// Records `keys` as seen at `time` in generation `generation`, inside the caller's
-    /// transaction (the runner's).
-    static func dedupInsert(_ db: Database, scope: Int64, generation: Int64, keys: [[UInt8]], at time: Double) throws {
+    /// transaction (the runner's), with their fingerprints (`DedupGenerations.fingerprinter`'s)
+    /// when given: keys written without them have theirs made again when the filters are next
+    /// built (`refreshDedupFingerprints`).
+    static func dedupInsert(_ db: Database, scope: Int64, generation: Int64, keys: [[UInt8]], fingerprints: [UInt64]?, at time: Double) throws {
         if keys.isEmpty { return }
+        if let fingerprints {
+            try saveFingerprints(db, scope: scope, generation: generation, fingerprints, counting: Int64(keys.count), firstAt: time)
+        }
         // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
         // B-tree page of the generation is reached once per group rather than once per key.
         let order = Self.blobOrderIndices(keys)
@@ -127,7 +243,7 @@ extension StateStore {
     /// `DedupGenerations` (keys written this way join its filters when it is next built).
     static func dedupInsert(_ db: Database, scope: Int64, keys: [[UInt8]], at time: Double) throws {
         let newest = try Int64.fetchOne(db, sql: "SELECT MAX(generation) FROM lymph_dedup_generation WHERE scope = ?", arguments: [scope])
-        try dedupInsert(db, scope: scope, generation: newest ?? 0, keys: keys, at: time)
+        try dedupInsert(db, scope: scope, generation: newest ?? 0, keys: keys, fingerprints: nil, at: time)
     }
 
     /// Forgets the generations whose every key was recorded before `before` (a range of the
@@ -142,6 +258,7 @@ extension StateStore {
                 try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND generation = ?", arguments: [scope, generation])
                 count += db.changesCount
                 try db.execute(sql: "DELETE FROM lymph_dedup_generation WHERE scope = ? AND generation = ?", arguments: [scope, generation])
+                try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ? AND generation = ?", arguments: [scope, generation])
             }
             return (Set(old), count)
         }

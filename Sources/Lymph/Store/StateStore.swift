@@ -234,6 +234,29 @@ public final class StateStore: Sendable {
                     """, arguments: [scope])
             try db.execute(sql: "DROP TABLE lymph_ticket_sources")
         }
+        m.registerMigration("v10-dedup-fingerprints") { db in
+            // Each commit group's key fingerprints, saved with its keys (see `DedupGenerations`):
+            // a run loads them into its filters instead of reading and hashing every key. A
+            // generation's rows count its keys and its first time, so rows that do not account
+            // for every key of the generation (keys written without them) are found and made
+            // again from the keys. The key of each scope's fingerprints (`DedupFingerprinter`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE lymph_dedup_fingerprint_key (
+                        scope INTEGER PRIMARY KEY,
+                        k0 INTEGER NOT NULL,
+                        k1 INTEGER NOT NULL
+                    );
+                    CREATE TABLE lymph_dedup_fingerprints (
+                        scope INTEGER NOT NULL,
+                        generation INTEGER NOT NULL,
+                        keys INTEGER NOT NULL,
+                        first_at REAL NOT NULL,
+                        fingerprints BLOB NOT NULL
+                    );
+                    CREATE INDEX lymph_dedup_fingerprints_generation ON lymph_dedup_fingerprints (scope, generation);
+                    """)
+        }
         return m
     }
 

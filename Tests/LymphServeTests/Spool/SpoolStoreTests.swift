@@ -87,13 +87,17 @@ struct SpoolStoreTests {
         try state.write { db in try StateStore.recordSpoolProgress(db, doneThrough: 9) }
         #expect(try state.spoolDoneThrough() == 9)
         // The only changes are the state store's own later migrations: dedup keys in
-        // generations, the count of tickets closed, and tickets' source events in lists.
+        // generations, the count of tickets closed, tickets' source events in lists, and dedup
+        // keys' saved fingerprints.
         #expect(
             try Self.tables(path)
-                == before.subtracting(["lymph_ticket_sources"]).union(["lymph_dedup_generation", "lymph_ticket_closes", "lymph_ticket_source_lists"]))
+                == before.subtracting(["lymph_ticket_sources"]).union([
+                    "lymph_dedup_generation", "lymph_ticket_closes", "lymph_ticket_source_lists", "lymph_dedup_fingerprint_key",
+                    "lymph_dedup_fingerprints",
+                ]))
         #expect(
             try Self.migrations(path)
-                == (OldStoreFile.migrations + ["v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists"]).sorted())
+                == (OldStoreFile.migrations + ["v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists", "v10-dedup-fingerprints"]).sorted())
     }
 
     @Test("an entry SQLite refuses to bind fails its append, saying it is too big, and nothing of the append is stored")

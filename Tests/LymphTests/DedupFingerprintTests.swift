@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Lymph
+
+@Suite("Dedup fingerprints saved with the keys")
+struct DedupFingerprintTests {
+    static let day = 86_400.0
+
+    static func stage(_ store: StateStore, now: Double = Timestamp.now()) throws -> DedupStage {
+        try DedupStage(
+            key: .path(try JSONPath(parsing: "id")), window: 7 * day, scope: "dedup", stageIndex: 1, backing: .store(store), now: now)
+    }
+
+    /// Claims, finishes and commits `ids` through `stage`, as a run does.
+    static func commit(_ stage: DedupStage, _ store: StateStore, _ ids: [String]) async throws {
+        let outcomes = try await stage.process(ids.map { Fixture.event(id: $0) }, context: Fixture.context(now: Timestamp.now()))
+        let claims = outcomes.compactMap { outcome -> DedupClaim? in
+            if case .claim(let claim) = outcome { return claim }
+            return nil
+        }
+        #expect(claims.count == ids.count)
+        try stage.batchDidFinish(FinishedBatch(completed: claims, failed: [], now: Timestamp.now()))
+        let write = try stage.takePending()
+        try store.write { db in try write?.write(db) }
+        stage.pendingWritten()
+    }
+
+    static func labels(_ stage: DedupStage, _ ids: [String]) async throws -> [String] {
+        try await stage.process(ids.map { Fixture.event(id: $0) }, context: Fixture.context(now: Timestamp.now())).map(\.label)
+    }
+
+    /// Keys written as a build of Lymph that saves no fingerprints writes them.
+    static func insertWithoutFingerprints(_ store: StateStore, generation: Int64, _ ids: [String], at time: Double) throws {
+        let scope = try store.dedupScope("dedup")
+        try store.write { db in
+            try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: ids.map { Array($0.utf8) }, fingerprints: nil, at: time)
+        }
+    }
+
+    static func savedRows(_ store: StateStore) throws -> Int {
+        try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_dedup_fingerprints") ?? 0 }
+    }
+
+    @Test("SipHash-2-4 gives the published vectors (key 00..0f, messages 00.. of 0, 1, 8 and 15 bytes), so SipHash-1-3 runs the same code")
+    func sipHashVectors() {
+        let k0 = UInt64(littleEndian: 0x0706_0504_0302_0100)
+        let k1 = UInt64(littleEndian: 0x0f0e_0d0c_0b0a_0908)
+        func sip24(_ length: Int) -> UInt64 {
+            let message = (0..<length).map { UInt8($0) }
+            return message.withUnsafeBytes { DedupFingerprinter.sipHash($0, k0: k0, k1: k1, compressionRounds: 2, finalizationRounds: 4) }
+        }
+        #expect(sip24(0) == 0x726f_db47_dd0e_0e31)
+        #expect(sip24(1) == 0x74f8_39c5_93dc_67fd)
+        #expect(sip24(8) == 0x93f5_f579_9a93_2462)
+        #expect(sip24(15) == 0xa129_ca61_49be_45e5)
+        // The same key gives the same fingerprints; another key others.
+        let a = DedupFingerprinter(k0: 1, k1: 2)
+        #expect(a.fingerprint("evt_1") == DedupFingerprinter(k0: 1, k1: 2).fingerprint(Array("evt_1".utf8)))
+        #expect(a.fingerprint("evt_1") != DedupFingerprinter(k0: 1, k1: 3).fingerprint("evt_1"))
+        #expect(a.fingerprint("evt_1") != a.fingerprint("evt_2"))
+    }
+
+    @Test("a run's commits save their keys' fingerprints: the next run loads them under the same key without reading a key, and drops their duplicates")
+    func savedFingerprintsAreLoaded() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        let ids = (0..<3_000).map { "evt_\($0)" }
+        let first: DedupFingerprinter
+        do {
+            let store = try StateStore.open(path: path)
+            let stage = try Self.stage(store)
+            first = try #require(stage.generations).fingerprinter
+            try await Self.commit(stage, store, Array(ids[..<1_000]))
+            try await Self.commit(stage, store, Array(ids[1_000...]))
+            #expect(try Self.savedRows(store) == 2)
+        }
+        let store = try StateStore.open(path: path)
+        let scope = try store.dedupScope("dedup")
+        #expect(try store.dedupFingerprinter(scope: scope) == first)
+        // Every generation's keys are accounted for: nothing to make again.
+        #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: first) == 0)
+        let stage = try Self.stage(store)
+        let generations = try #require(stage.generations)
+        #expect(generations.all.mayContain(ids.map(first.fingerprint)).allSatisfy { $0 })
+        #expect(try await Self.labels(stage, ["evt_0", "evt_new", "evt_2999"]) == ["drop(duplicate)", "claim", "drop(duplicate)"])
+    }
+
+    @Test("keys written without their fingerprints into a generation that has some are found: the generation's fingerprints are made again from its keys")
+    func keysWithoutFingerprintsAreNotMissed() async throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        do {
+            let store = try StateStore.open(path: path)
+            try await Self.commit(try Self.stage(store), store, ["evt_a", "evt_b"])
+            // Another build of Lymph adds keys to the same generation and saves no fingerprints.
+            try Self.insertWithoutFingerprints(store, generation: 0, ["evt_c", "evt_d"], at: Timestamp.now())
+        }
+        let store = try StateStore.open(path: path)
+        let stage = try Self.stage(store)
+        #expect(try await Self.labels(stage, ["evt_a", "evt_c", "evt_d", "evt_new"]) == ["drop(duplicate)", "drop(duplicate)", "drop(duplicate)", "claim"])
+        // Made again once: the next build finds every key accounted for.
+        let scope = try store.dedupScope("dedup")
+        #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: try #require(stage.generations).fingerprinter) == 0)
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT SUM(keys) FROM lymph_dedup_fingerprints") } == 4)
+    }
+
+    @Test(
+        "a generation number used again for other keys (purged by a build that left its fingerprints), with as many keys, is made again: its first time differs"
+    )
+    func reusedGenerationNumberIsMadeAgain() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        let fingerprinter = try store.dedupFingerprinter(scope: scope)
+        let then = Timestamp.now() - 3 * Self.day
+        try store.write { db in
+            try StateStore.dedupInsert(
+                db, scope: scope, generation: 0, keys: [Array("evt_old".utf8)], fingerprints: [fingerprinter.fingerprint("evt_old")], at: then)
+            // Purged by a build that knew nothing of fingerprints: the keys and the generation go, the fingerprints stay.
+            try db.execute(sql: "DELETE FROM lymph_dedup")
+            try db.execute(sql: "DELETE FROM lymph_dedup_generation")
+        }
+        try Self.insertWithoutFingerprints(store, generation: 0, ["evt_now"], at: Timestamp.now())
+        #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: fingerprinter) == 1)
+        let stage = try Self.stage(store)
+        #expect(try await Self.labels(stage, ["evt_now"]) == ["drop(duplicate)"])
+    }
+
+    @Test("fingerprints of generations the store no longer has, and of a purged one, go")
+    func orphanAndPurgedFingerprintsGo() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        let fingerprinter = try store.dedupFingerprinter(scope: scope)
+        let now = Timestamp.now()
+        try store.write { db in
+            try StateStore.dedupInsert(
+                db, scope: scope, generation: 0, keys: [Array("evt_1".utf8)], fingerprints: [fingerprinter.fingerprint("evt_1")], at: now - 10 * Self.day)
+            try StateStore.dedupInsert(
+                db, scope: scope, generation: 1, keys: [Array("evt_2".utf8)], fingerprints: [fingerprinter.fingerprint("evt_2")], at: now)
+            try StateStore.saveFingerprints(db, scope: scope, generation: 9, [1, 2, 3], counting: 3, firstAt: now)
+        }
+        #expect(try store.dedupPurge(scope: scope, before: now - 7 * Self.day) == 1)
+        #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: fingerprinter) == 0)
+        #expect(try store.read { db in try Int64.fetchAll(db, sql: "SELECT generation FROM lymph_dedup_fingerprints") } == [1])
+    }
+
+    @Test("a generation of more keys than a row holds is saved again in several rows, its count once")
+    func largeGenerationIsSavedInRows() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let ids = (0..<(StateStore.fingerprintsPerRow + 100)).map { "evt_\($0)" }
+        try Self.insertWithoutFingerprints(store, generation: 0, ids, at: Timestamp.now())
+        let stage = try Self.stage(store)
+        let rows = try store.read { db in try Row.fetchAll(db, sql: "SELECT keys, length(fingerprints) / 8 FROM lymph_dedup_fingerprints ORDER BY rowid") }
+        #expect(rows.map { $0[0] as Int } == [0, ids.count])
+        #expect(rows.map { $0[1] as Int } == [StateStore.fingerprintsPerRow, 100])
+        let generations = try #require(stage.generations)
+        #expect(generations.all.mayContain(ids.map(generations.fingerprinter.fingerprint)).allSatisfy { $0 })
+        #expect(try await Self.labels(stage, ["evt_0", "evt_\(ids.count - 1)", "evt_new"]) == ["drop(duplicate)", "drop(duplicate)", "claim"])
+    }
+
+    @Test("without the key they were made with, saved fingerprints are of no use: a new key, and every generation made again")
+    func lostKeyMakesEveryGenerationAgain() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        try await Self.commit(try Self.stage(store), store, ["evt_a"])
+        let before = try store.dedupFingerprinter(scope: scope)
+        try store.write { db in try db.execute(sql: "DELETE FROM lymph_dedup_fingerprint_key") }
+        let generations = try store.buildDedupGenerations(scope: scope)
+        #expect(generations.fingerprinter != before)
+        #expect(generations.candidates(generations.fingerprinter.fingerprint("evt_a")) == [0])
+    }
+
+    @Test("damaged saved fingerprints stop the build with the store and the generation named, rather than miss keys")
+    func damagedFingerprintsAreRefused() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        try await Self.commit(try Self.stage(store), store, ["evt_a", "evt_b"])
+        try store.write { db in try db.execute(sql: "UPDATE lymph_dedup_fingerprints SET fingerprints = substr(fingerprints, 1, 11)") }
+        let error = #expect(throws: StoreError.self) { try store.buildDedupGenerations(scope: scope) }
+        #expect(error?.description.contains("store ':memory:'") == true)
+        #expect(error?.message.contains("dedup generation 0 are damaged") == true)
+    }
+}
