@@ -83,21 +83,34 @@ struct DedupGenerationsTests {
         #expect(try await Self.labels(stage, ["evt_1", "evt_4", "evt_5"]) == ["claim", "claim", "drop(duplicate)"])
     }
 
-    @Test("a store read in several parts at once, each on its own connection, gives the filters one read gives")
+    @Test("saved fingerprints loaded in several parts at once, each on its own connection, give the filters one load gives")
     func partsReadAtOnceBuildTheSameFilters() throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore.open(path: dir + "/state.sqlite")
         let now = Timestamp.now()
-        // Five generations of different sizes, numbered with a gap (a purged one).
+        // Five generations of different sizes, numbered with a gap (a purged one), each saved
+        // by three commits with their fingerprints, but for one written without (made again).
         let sizes: [(Int64, Int)] = [(0, 3_000), (1, 500), (3, 4_000), (4, 1_200), (5, 2_000)]
         var keys: [(generation: Int64, id: String)] = []
+        let scope = try store.dedupScope("dedup")
+        let fingerprinter = try store.dedupFingerprinter(scope: scope)
         for (generation, count) in sizes {
             let ids = (0..<count).map { "evt_\(generation)_\($0)" }
-            try Self.insert(store, generation: generation, ids, at: now)
+            if generation == 3 {
+                try Self.insert(store, generation: generation, ids, at: now)
+            } else {
+                for part in 0..<3 {
+                    let commit = ids[(part * count / 3)..<((part + 1) * count / 3)].map { Array($0.utf8) }
+                    try store.write { db in
+                        try StateStore.dedupInsert(
+                            db, scope: scope, generation: generation, keys: commit, fingerprints: commit.map(fingerprinter.fingerprint), at: now)
+                    }
+                }
+            }
             keys += ids.map { (generation, $0) }
         }
-        let scope = try store.dedupScope("dedup")
+        #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: fingerprinter) == 1)
         let whole = try store.buildDedupGenerations(scope: scope, parts: 1)
         for parts in [2, 3, 5] {
             let split = try store.buildDedupGenerations(scope: scope, parts: parts)

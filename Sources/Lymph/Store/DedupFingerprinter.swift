@@ -7,6 +7,10 @@
 /// a random secret of the store, so that keys chosen to share fingerprints (each one costing a
 /// lookup, never an event) cannot be made without reading the store.
 struct DedupFingerprinter: Sendable, Equatable {
+    /// Saved with the key: fingerprints made by another version of this function are made
+    /// again, never mixed with these (a change here must raise it).
+    static let version: Int64 = 1
+
     let k0: UInt64
     let k1: UInt64
 

@@ -101,23 +101,28 @@ extension StateStore {
             if let damaged {
                 throw StoreError(
                     location: location,
-                    message: "the saved key fingerprints of dedup generation \(damaged) are damaged: the store was changed by something other than Lymph")
+                    message:
+                        "the saved key fingerprints of dedup generation \(damaged) changed while they were read (something other than Lymph writes to the store); run again to make them again from the keys"
+                )
             }
         }
     }
 
     /// The key of the scope's fingerprints, made the first time. Fingerprints saved under no
-    /// key (or another) are of no use: they go, to be made again from the keys.
+    /// key, another, or by another version of the function (`DedupFingerprinter.version`) are
+    /// of no use: they go, to be made again from the keys.
     func dedupFingerprinter(scope: Int64) throws(StoreError) -> DedupFingerprinter {
         try write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT k0, k1 FROM lymph_dedup_fingerprint_key WHERE scope = ?", arguments: [scope]) {
+            if let row = try Row.fetchOne(db, sql: "SELECT k0, k1, version FROM lymph_dedup_fingerprint_key WHERE scope = ?", arguments: [scope]),
+                row[2] as Int64 == DedupFingerprinter.version
+            {
                 return DedupFingerprinter(k0: UInt64(bitPattern: row[0]), k1: UInt64(bitPattern: row[1]))
             }
             let made = DedupFingerprinter.random()
             try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ?", arguments: [scope])
             try db.execute(
-                sql: "INSERT INTO lymph_dedup_fingerprint_key (scope, k0, k1) VALUES (?, ?, ?)",
-                arguments: [scope, Int64(bitPattern: made.k0), Int64(bitPattern: made.k1)])
+                sql: "INSERT OR REPLACE INTO lymph_dedup_fingerprint_key (scope, k0, k1, version) VALUES (?, ?, ?, ?)",
+                arguments: [scope, Int64(bitPattern: made.k0), Int64(bitPattern: made.k1), DedupFingerprinter.version])
             return made
         }
     }
@@ -128,7 +133,9 @@ extension StateStore {
     /// Makes again, from its keys, the saved fingerprints of each generation whose rows do not
     /// account for its every key (the count and first time of `lymph_dedup_generation`): keys
     /// kept before fingerprints were saved, or written by a build of Lymph that did not save
-    /// them. Rows of generations the store no longer has go. One transaction per generation.
+    /// them; and of a generation with a row that is not a whole number of fingerprints (the
+    /// store changed by hand). Rows of generations the store no longer has go. One
+    /// transaction per generation.
     /// Returns how many generations it made again.
     @discardableResult
     func refreshDedupFingerprints(scope: Int64, fingerprinter: DedupFingerprinter) throws(StoreError) -> Int {
@@ -143,10 +150,11 @@ extension StateStore {
                 sql: """
                     SELECT g.generation, g.keys, g.oldest FROM lymph_dedup_generation g
                     LEFT JOIN (
-                        SELECT generation, SUM(keys) AS keys, MIN(first_at) AS first_at FROM lymph_dedup_fingerprints
-                        WHERE scope = ?1 GROUP BY generation
+                        SELECT generation, SUM(keys) AS keys, MIN(first_at) AS first_at,
+                            MAX(typeof(fingerprints) != 'blob' OR length(fingerprints) % 8 != 0) AS damaged
+                        FROM lymph_dedup_fingerprints WHERE scope = ?1 GROUP BY generation
                     ) f ON f.generation = g.generation
-                    WHERE g.scope = ?1 AND (f.keys IS NOT g.keys OR f.first_at IS NOT g.oldest)
+                    WHERE g.scope = ?1 AND (f.keys IS NOT g.keys OR f.first_at IS NOT g.oldest OR f.damaged)
                     ORDER BY g.generation
                     """, arguments: [scope]
             ).map { ($0[0], $0[1], $0[2]) }

@@ -239,13 +239,15 @@ public final class StateStore: Sendable {
             // a run loads them into its filters instead of reading and hashing every key. A
             // generation's rows count its keys and its first time, so rows that do not account
             // for every key of the generation (keys written without them) are found and made
-            // again from the keys. The key of each scope's fingerprints (`DedupFingerprinter`).
+            // again from the keys. The key of each scope's fingerprints (`DedupFingerprinter`), and
+            // the version of the function that made them.
             try db.execute(
                 sql: """
                     CREATE TABLE lymph_dedup_fingerprint_key (
                         scope INTEGER PRIMARY KEY,
                         k0 INTEGER NOT NULL,
-                        k1 INTEGER NOT NULL
+                        k1 INTEGER NOT NULL,
+                        version INTEGER NOT NULL
                     );
                     CREATE TABLE lymph_dedup_fingerprints (
                         scope INTEGER NOT NULL,
