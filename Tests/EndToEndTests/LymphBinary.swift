@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the built `lymph` binary the way an operator would, with a time limit.
@@ -33,9 +34,7 @@ struct LymphBinary {
 
     /// A fresh working directory per test, so state and dead letters never leak between tests.
     static func workDirectory() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-e2e-\(UUID().uuidString)").path
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
+        TestScratch.directory("lymph-e2e")
     }
 
     @discardableResult

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Lymph
 @testable import LymphServe
 import Testing
@@ -6,7 +7,7 @@ import Testing
 @Suite("inputs checked before a run")
 struct CheckReadableTests {
     func file(_ bytes: [UInt8]) -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-check-\(UUID().uuidString)").path
+        let path = TestScratch.path("lymph-check")
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
@@ -98,8 +99,7 @@ struct ServeLibraryTests {
     @Test("a spool entry may be six times max_body plus 4 KiB; parse is raised to take it, never lowered")
     func spoolEntryLimit() throws {
         #expect(SpoolWriter.maxEntryBytes(maxBody: 1 << 20) == 6 << 20 + 4096)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-serve-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = TestScratch.directory("lymph-serve")
         try "stages:\n  - parse:\n      max_bytes: 1KiB\n".write(toFile: dir + "/small.yaml", atomically: true, encoding: .utf8)
         try "stages:\n  - parse:\n      max_bytes: 64MiB\nserve:\n  max_body: 1KiB\n".write(toFile: dir + "/large.yaml", atomically: true, encoding: .utf8)
         let small = try PipelineLoader.load(path: dir + "/small.yaml").spec

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Lymph
 
@@ -54,8 +55,7 @@ struct FailClosedConfigTests {
         #expect(throws: SecretError.self) { try SecretReference.environment("EMPTY").resolve(environment: env) }
         #expect(throws: SecretError.self) { try SecretReference.environment("BLANK").resolve(environment: env) }
         #expect(try SecretReference.environment("REAL").resolve(environment: env) == Array("whsec_x".utf8))
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-secret-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = URL(fileURLWithPath: TestScratch.directory("lymph-secret"))
         defer { try? FileManager.default.removeItem(at: dir) }
         let empty = dir.appendingPathComponent("empty").path, blank = dir.appendingPathComponent("blank").path
         _ = FileManager.default.createFile(atPath: empty, contents: Data())

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TestSupport
 import Lymph
 import Testing
 
@@ -106,7 +107,7 @@ import Testing
     @Test func writeMatchesNextAndEndsLinesWithNewline() throws {
         let options = SampleOptions(count: 5_000, seed: 9, duplicates: 0.1, malformed: 0.1)
         let expected: [UInt8] = try lines(options).flatMap { $0 + [0x0A] }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sample-\(UUID().uuidString).jsonl").path
+        let path = TestScratch.path("sample.jsonl")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         #expect(fd >= 0)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import Lymph
 
 /// Builders the spool's tests share.
@@ -15,11 +16,9 @@ enum Fixture {
         StageContext(pipeline: "test", stageName: "stage", stageIndex: 1, now: now)
     }
 
-    /// A new empty folder; the caller removes it.
+    /// A new empty folder (see `TestScratch`).
     static func temporaryDirectory() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-serve-tests-\(UUID().uuidString)").path
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
+        TestScratch.directory("lymph-serve-tests")
     }
 }
 

@@ -276,6 +276,8 @@ enum FuzzTargets {
         let readSize = 1 + Int(input[1])
         let file = Array("#\n".utf8) + input.dropFirst(2)  // a first line that makes the reader choose line mode
         guard FileManager.default.createFile(atPath: readerFile, contents: Data(file)) else { fatalError("cannot write \(readerFile)") }
+        // Gone after each input, so the run leaves nothing in the temporary folder.
+        defer { unlink(readerFile) }
         let reader = ItemReader(paths: [readerFile], maxItemBytes: maxItemBytes, readSize: readSize)
         var got: [(bytes: [UInt8], line: Int, oversize: Bool)] = []
         do {
