@@ -170,6 +170,24 @@ struct DedupFingerprintTests {
         #expect(try await Self.labels(stage, ["evt_0", "evt_\(ids.count - 1)", "evt_new"]) == ["drop(duplicate)", "drop(duplicate)", "claim"])
     }
 
+    @Test("a generation saved by many small commits is saved again in one row when the filters are next built")
+    func manySmallCommitsAreMerged() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        let commits = StateStore.fingerprintRowsPerGeneration + 6
+        do {
+            let stage = try Self.stage(store)
+            for n in 0..<commits { try await Self.commit(stage, store, ["evt_\(n)"]) }
+        }
+        #expect(try Self.savedRows(store) == commits)
+        let fingerprinter = try store.dedupFingerprinter(scope: scope)
+        #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: fingerprinter) == 1)
+        #expect(try Self.savedRows(store) == 1)
+        #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: fingerprinter) == 0)
+        let generations = try store.buildDedupGenerations(scope: scope)
+        #expect((0..<commits).allSatisfy { generations.candidates(fingerprinter.fingerprint("evt_\($0)")) == [0] })
+    }
+
     @Test("without the key they were made with, saved fingerprints are of no use: a new key, and every generation made again")
     func lostKeyMakesEveryGenerationAgain() async throws {
         let store = try StateStore.open(path: ":memory:")

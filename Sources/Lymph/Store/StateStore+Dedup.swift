@@ -129,12 +129,16 @@ extension StateStore {
 
     /// Fingerprints saved per commit group at most, when they are made again from a generation's keys.
     static let fingerprintsPerRow = 1 << 16
+    /// A generation saved in more rows than this (many small commits: `lymph serve` on a quiet
+    /// day commits every few keys) is saved again in one or two when the filters are next
+    /// built, so a start reads a few rows per generation, not one per commit.
+    static let fingerprintRowsPerGeneration = 64
 
     /// Makes again, from its keys, the saved fingerprints of each generation whose rows do not
     /// account for its every key (the count and first time of `lymph_dedup_generation`): keys
     /// kept before fingerprints were saved, or written by a build of Lymph that did not save
-    /// them; and of a generation with a row that is not a whole number of fingerprints (the
-    /// store changed by hand). Rows of generations the store no longer has go. One
+    /// them; of a generation with a row that is not a whole number of fingerprints (the
+    /// store changed by hand); and of one in more than `fingerprintRowsPerGeneration` rows. Rows of generations the store no longer has go. One
     /// transaction per generation.
     /// Returns how many generations it made again.
     @discardableResult
@@ -151,12 +155,12 @@ extension StateStore {
                     SELECT g.generation, g.keys, g.oldest FROM lymph_dedup_generation g
                     LEFT JOIN (
                         SELECT generation, SUM(keys) AS keys, MIN(first_at) AS first_at,
-                            MAX(typeof(fingerprints) != 'blob' OR length(fingerprints) % 8 != 0) AS damaged
+                            MAX(typeof(fingerprints) != 'blob' OR length(fingerprints) % 8 != 0) AS damaged, COUNT(*) AS rows
                         FROM lymph_dedup_fingerprints WHERE scope = ?1 GROUP BY generation
                     ) f ON f.generation = g.generation
-                    WHERE g.scope = ?1 AND (f.keys IS NOT g.keys OR f.first_at IS NOT g.oldest OR f.damaged)
+                    WHERE g.scope = ?1 AND (f.keys IS NOT g.keys OR f.first_at IS NOT g.oldest OR f.damaged OR f.rows > ?2)
                     ORDER BY g.generation
-                    """, arguments: [scope]
+                    """, arguments: [scope, Self.fingerprintRowsPerGeneration]
             ).map { ($0[0], $0[1], $0[2]) }
         }
         for g in stale {
