@@ -66,7 +66,9 @@ public final class PostgresCluster: Sendable {
     public static func start() throws -> PostgresCluster {
         let bin = try binFolder()
         let runAs: String? = getuid() == 0 ? "postgres" : nil
-        var template = Array((NSTemporaryDirectory() + "/lymph-pg-XXXXXX").utf8CString)
+        sweepAbandoned(bin: bin, runAs: runAs)
+        // Named after this process, so a later run knows when it is gone.
+        var template = Array((NSTemporaryDirectory() + "/lymph-pg-\(getpid())-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw ClusterError(message: "cannot make a temporary folder") }
         let folder = String(cString: made)
         let password = UUID().uuidString
@@ -107,6 +109,17 @@ public final class PostgresCluster: Sendable {
     public func restartServer() throws {
         try stopServer(mode: "immediate")
         try startServer()
+    }
+
+    /// Stops and deletes the servers of test processes that are gone without their exit
+    /// handler (killed, or timed out): each holds a few hundred MB, and may still be running.
+    static func sweepAbandoned(bin: String, runAs: String?) {
+        let temporary = NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix("lymph-pg-") {
+            let parts = name.dropFirst("lymph-pg-".count).split(separator: "-")
+            guard parts.count == 2, let pid = pid_t(parts[0]), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            PostgresCluster(folder: temporary + "/" + name, port: 0, password: "", bin: bin, runAs: runAs).destroy()
+        }
     }
 
     /// Stops the server and deletes its folder.
