@@ -54,12 +54,12 @@ final class DedupGenerations: Sendable {
 
     /// Generations as the store holds them: `generations` describes each (in order); `load(range,
     /// body)` hands `body` the generation and the saved fingerprints (`fingerprinter`'s, 64-bit
-    /// little-endian, a whole number of them) of every key whose generation is in `range`, in generation order, a blob
-    /// at a time. With a store of more than `keysPerPart` keys the load is split into ranges of
-    /// generations read at once on the cores there are, each on its own connection: setting the
-    /// bits of every key is most of what a run on a large store waits for before its first
-    /// event. The parts add to `all` a blob at a time, under its lock. `parts` sets how many
-    /// ranges there are (tests).
+    /// little-endian, a whole number of them) of every key whose generation is in `range`, in
+    /// generation order, a blob at a time. With a store of at least twice `keysPerPart` keys the
+    /// load is split into ranges of generations read at once, up to one per core, each on its
+    /// own connection: setting the bits of every key is most of what a run on a large store
+    /// waits for before its first event. The parts add to `all` a blob at a time, under its
+    /// lock. `parts` sets how many ranges there are (tests).
     static func built(
         generations: [Scanned], fingerprinter: DedupFingerprinter, parts: Int? = nil,
         load: @Sendable (ClosedRange<Int64>, (Int64, UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) -> Void
@@ -102,7 +102,7 @@ final class DedupGenerations: Sendable {
         return DedupGenerations(all: all, fingerprinter: fingerprinter, state: state)
     }
 
-    /// Keys a part of the scan reads at least: below this a second thread costs more than it saves.
+    /// Keys a part of the load reads at least: below this a second thread costs more than it saves.
     static let keysPerPart = 1 << 20
 
     /// Up to `parts` ranges of generation numbers covering every number, each with about as many
