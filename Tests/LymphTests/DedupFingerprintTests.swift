@@ -248,4 +248,138 @@ struct DedupFingerprintTests {
         #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT SUM(keys) FROM lymph_dedup_fingerprints WHERE scope = ?", arguments: [scope]) } == 3)
         #expect(try store.refreshDedupFingerprints(scope: scope, fingerprinter: store.dedupFingerprinter(scope: scope)) == 0)
     }
+
+    @Test(
+        "values that are not of their column's type in the dedup tables (a store changed by hand) stop the filters' build with the store's error, not the process"
+    )
+    func valuesOfAnotherTypeAreAnError() async throws {
+        for change in ["UPDATE lymph_dedup_generation SET keys = 'abc'", "UPDATE lymph_dedup_generation SET oldest = 'x'"] {
+            let store = try StateStore.open(path: ":memory:")
+            let scope = try store.dedupScope("dedup")
+            try await Self.commit(try Self.stage(store), store, ["evt_a"])
+            try store.write { db in try db.execute(sql: change) }
+            #expect(throws: StoreError.self, "\(change)") { try store.buildDedupGenerations(scope: scope) }
+        }
+        // The scope's key row is made again, with its fingerprints, like one of another version.
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        try await Self.commit(try Self.stage(store), store, ["evt_a"])
+        try store.write { db in try db.execute(sql: "UPDATE lymph_dedup_fingerprint_key SET k0 = 'x'") }
+        let generations = try store.buildDedupGenerations(scope: scope)
+        #expect(generations.candidates(generations.fingerprinter.fingerprint("evt_a")) == [0])
+    }
+
+    @Test("a generation's count that is not Lymph's (changed by hand) sizes no filter: they are sized by the fingerprints saved, and the keys are still found")
+    func impossibleCountSizesNoFilter() async throws {
+        for count in ["1000000000000000", "9223372036854775807", "-5"] {
+            let store = try StateStore.open(path: ":memory:")
+            let scope = try store.dedupScope("dedup")
+            try await Self.commit(try Self.stage(store), store, ["evt_a", "evt_b"])
+            try store.write { db in try db.execute(sql: "UPDATE lymph_dedup_generation SET keys = \(count)") }
+            let generations = try store.buildDedupGenerations(scope: scope)
+            #expect(generations.all.byteCount <= 2 << 20, "\(count)")
+            #expect(generations.generationFilterBytes <= 2 << 20, "\(count)")
+            #expect(generations.candidates(generations.fingerprinter.fingerprint("evt_b")) == [0], "\(count)")
+            // Keys go on being assigned without overflowing the count.
+            #expect(generations.assign([generations.fingerprinter.fingerprint("evt_c")], at: Timestamp.now()) >= 0)
+        }
+    }
+
+    @Test("a generation number out of Lymph's range (changed by hand) stops the build with the store's error: counting on from it would overflow")
+    func generationOutOfRangeIsAnError() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        try await Self.commit(try Self.stage(store), store, ["evt_a"])
+        try store.write { db in
+            for table in ["lymph_dedup_generation", "lymph_dedup", "lymph_dedup_fingerprints"] {
+                try db.execute(sql: "UPDATE \(table) SET generation = 9223372036854775807")
+            }
+        }
+        let error = try #require(throws: StoreError.self) { try store.buildDedupGenerations(scope: scope) }
+        #expect(error.description.contains("changed by something other than Lymph"))
+    }
+
+    @Test("a closed generation's filter is the size of its keys, the open one's a full generation's: a long window of quiet days costs memory by its keys")
+    func closedGenerationsAreSizedByTheirKeys() throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        let fingerprinter = try store.dedupFingerprinter(scope: scope)
+        // The last of the days a minute ago, so its generation is still open.
+        let start = Timestamp.now() - 29 * Self.day - 60
+        // Two keys a day for 30 days, a generation each, as a quiet stream writes them.
+        try store.write { db in
+            for day in 0..<30 {
+                let keys = ["evt_\(day)_a", "evt_\(day)_b"]
+                try StateStore.dedupInsert(
+                    db, scope: scope, generation: Int64(day), keys: keys.map { Array($0.utf8) }, fingerprints: keys.map { fingerprinter.fingerprint($0) },
+                    at: start + Double(day) * Self.day)
+            }
+        }
+        let generations = try store.buildDedupGenerations(scope: scope)
+        // 29 closed generations of at least smallestFilter keys, and the open one of a full generation's.
+        let smallest = DedupGenerations.smallestFilter * DedupKeyFilter.bitsPerKey / 8
+        let full = DedupGenerations.keysPerGeneration * DedupKeyFilter.bitsPerKey / 8
+        #expect(generations.generationFilterBytes <= 29 * smallest + full + 64 * 30)
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_3_b")) == [3])
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_29_a")) == [29])
+        // The open generation still takes a full generation's keys without a layer more.
+        let more = (0..<50_000).map { fingerprinter.fingerprint("evt_more_\($0)") }
+        #expect(generations.assign(more, at: Timestamp.now()) == 29)
+        #expect(generations.candidates(more[49_999]) == [29])
+    }
+
+    @Test(
+        "saved fingerprints of the right number that are not the keys' (zeroed, cut short, the scope's key changed: a store changed by hand) are found by the sample of each generation's keys and made again"
+    )
+    func wrongFingerprintsAreMadeAgain() async throws {
+        let ids = (0..<1_000).map { "evt_\($0)" }
+        for change in [
+            "UPDATE lymph_dedup_fingerprints SET fingerprints = zeroblob(length(fingerprints))",
+            "UPDATE lymph_dedup_fingerprints SET fingerprints = substr(fingerprints, 1, 4000)",
+            "UPDATE lymph_dedup_fingerprint_key SET k0 = k0 / 2 + 1",
+        ] {
+            let dir = Fixture.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = dir + "/state.sqlite"
+            do {
+                let store = try StateStore.open(path: path)
+                try await Self.commit(try Self.stage(store), store, ids)
+                try store.write { db in try db.execute(sql: change) }
+            }
+            let store = try StateStore.open(path: path)
+            let labels = try await Self.labels(try Self.stage(store), ids)
+            #expect(labels.filter { $0 == "drop(duplicate)" }.count == ids.count, "\(change)")
+        }
+    }
+
+    @Test(
+        "a stage that runs for longer than purgeInterval (lymph serve) purges keys older than its window in a commit, not only at start, and forgets their generation's filter"
+    )
+    func longRunningStagePurges() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        let fingerprinter = try store.dedupFingerprinter(scope: scope)
+        let now = Timestamp.now()
+        // Keys an hour older than a day's window now, but within it when the stage started two hours ago.
+        let old = (0..<10).map { "evt_old_\($0)" }
+        try store.write { db in
+            try StateStore.dedupInsert(
+                db, scope: scope, generation: 0, keys: old.map { Array($0.utf8) }, fingerprints: old.map { fingerprinter.fingerprint($0) },
+                at: now - Self.day - 3_600)
+        }
+        let stage = try DedupStage(
+            key: .path(try JSONPath(parsing: "id")), window: Self.day, scope: "dedup", stageIndex: 1, backing: .store(store), now: now - 7_200)
+        let generations = try #require(stage.generations)
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_old_3")) == [0])
+        try await Self.commit(stage, store, ["evt_new_1"])
+        #expect(try store.dedupCount(scope: scope) == 1)
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_old_3")) == [])
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_new_1")) == [1])
+        // The next purge is purgeInterval later: keys that age out meanwhile stay until then.
+        try store.write { db in
+            try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [Array("evt_old_again".utf8)], fingerprints: nil, at: now - 2 * Self.day)
+        }
+        try await Self.commit(stage, store, ["evt_new_2"])
+        #expect(try store.dedupCount(scope: scope) == 3)
+    }
 }

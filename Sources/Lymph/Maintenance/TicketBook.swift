@@ -121,7 +121,7 @@ public final class TicketBook: Sendable {
         if count <= maxKnownOpen {
             var loaded: [String: Ticket] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM lymph_tickets WHERE status = 'open'") {
-                let t = Self.ticket(from: row)
+                let t = try Self.ticket(from: row)
                 loaded[Self.pairKey(t.equipmentID, t.action)] = t
             }
             tickets = loaded
@@ -385,15 +385,17 @@ public final class TicketBook: Sendable {
         return try Row.fetchOne(statement, arguments: [equipment, action]).map(ticket(from:))
     }
 
-    /// A ticket from a row; `source_event_ids` (a JSON array) when the query selected it.
-    static func ticket(from row: Row) -> Ticket {
-        let idsText: String? = row["source_event_ids"]
+    /// A ticket from a row; `source_event_ids` (a JSON array) when the query selected it. Throws
+    /// when a value is not of its column's type (the store changed by hand).
+    static func ticket(from row: Row) throws -> Ticket {
+        let idsText: String? = try row.decode(forColumn: "source_event_ids")
         let ids = idsText.flatMap { try? JSONDocument(parsing: Array($0.utf8)) }?.root.elements.map { $0.compactMap(\.string) } ?? []
         return Ticket(
-            ticketID: row["ticket_id"], equipmentID: row["equipment_id"], action: row["action"],
-            priority: Ticket.Priority(name: row["priority"]) ?? .medium, dueBy: row["due_by"],
-            status: Ticket.Status(rawValue: row["status"]) ?? .open, sourceEventIDs: ids,
-            createdAt: row["created_at"], updatedAt: row["updated_at"], note: row["note"])
+            ticketID: try row.decode(forColumn: "ticket_id"), equipmentID: try row.decode(forColumn: "equipment_id"),
+            action: try row.decode(forColumn: "action"), priority: Ticket.Priority(name: try row.decode(forColumn: "priority")) ?? .medium,
+            dueBy: try row.decode(forColumn: "due_by"), status: Ticket.Status(rawValue: try row.decode(forColumn: "status")) ?? .open,
+            sourceEventIDs: ids, createdAt: try row.decode(forColumn: "created_at"), updatedAt: try row.decode(forColumn: "updated_at"),
+            note: try row.decode(forColumn: "note"))
     }
 }
 

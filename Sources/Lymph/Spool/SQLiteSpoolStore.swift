@@ -102,8 +102,8 @@ public final class SQLiteSpoolStore: SpoolBackend {
             let rows = try Row.fetchCursor(
                 db.cachedStatement(sql: "SELECT seq, received_at, item FROM lymph_spool WHERE seq > ? ORDER BY seq LIMIT ?"), arguments: [seq, limit])
             while let row = try rows.next() {
-                let item: [UInt8] = (row[2] as Data?).map { [UInt8]($0) } ?? []
-                out.append(SpoolEntry(seq: row[0], receivedAt: row[1], item: item))
+                let item: [UInt8] = (try row.decode(Data?.self, atIndex: 2)).map { [UInt8]($0) } ?? []
+                out.append(SpoolEntry(seq: try row.decode(atIndex: 0), receivedAt: try row.decode(atIndex: 1), item: item))
                 bytes += item.count
                 if bytes >= maxBytes { break }
             }

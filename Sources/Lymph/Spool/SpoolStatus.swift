@@ -53,12 +53,12 @@ public struct SpoolStatus: Sendable {
         try readOnly(spoolPath) { db in
             guard try tableExists(db, "lymph_spool") else { return }
             if let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(length(item)), 0) FROM lymph_spool") {
-                status.entries = row[0]
-                status.bytes = row[1]
+                status.entries = try row.decode(atIndex: 0)
+                status.bytes = try row.decode(atIndex: 1)
             }
             if let row = try Row.fetchOne(db, sql: "SELECT seq, received_at FROM lymph_spool ORDER BY seq LIMIT 1") {
-                status.oldestSeq = row[0]
-                status.oldestReceivedAt = row[1]
+                status.oldestSeq = try row.decode(atIndex: 0)
+                status.oldestReceivedAt = try row.decode(atIndex: 1)
             }
             let after = doneThrough ?? Int64.min
             status.pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_spool WHERE seq > ?", arguments: [after]) ?? 0

@@ -50,6 +50,12 @@ final class DedupGenerations: Sendable {
         var generation: Int64
         var count: Int
         var oldest: Double?
+        /// How many fingerprints the store holds for it (its saved rows' bytes over 8), which
+        /// size its filters: unlike `count`, bounded by what the file holds. Nil: `count`.
+        var saved: Int? = nil
+
+        /// The keys its filters are sized for: never below zero, never above what was saved.
+        var filterKeys: Int { max(0, saved ?? count) }
     }
 
     /// Generations as the store holds them: `generations` describes each (in order); `load(range,
@@ -64,9 +70,14 @@ final class DedupGenerations: Sendable {
         generations: [Scanned], fingerprinter: DedupFingerprinter, parts: Int? = nil,
         load: @Sendable (ClosedRange<Int64>, (Int64, UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) -> Void
     ) throws(StoreError) -> DedupGenerations {
-        let totalKeys = generations.reduce(0) { $0 + $1.count }
+        let totalKeys = generations.reduce(0) { $0 + $1.filterKeys }
         let all = DedupKeyFilter(expectedKeys: totalKeys)
-        let sizes = Dictionary(generations.map { ($0.generation, $0.count) }, uniquingKeysWith: +)
+        // A closed generation's filter for the keys it holds; the open one's for a full
+        // generation, as it still takes keys.
+        let openGeneration = generations.last.flatMap { $0.count < keysPerGeneration ? $0.generation : nil }
+        let sizes = Dictionary(
+            generations.map { ($0.generation, $0.generation == openGeneration ? max(keysPerGeneration, $0.filterKeys) : $0.filterKeys) },
+            uniquingKeysWith: +)
         let ranges = partRanges(generations, parts: parts ?? min(ProcessInfo.processInfo.activeProcessorCount, totalKeys / keysPerPart))
         let parts = Mutex([Result<[(generation: Int64, filter: DedupKeyFilter)], StoreError>?](repeating: nil, count: ranges.count))
         DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
@@ -74,7 +85,7 @@ final class DedupGenerations: Sendable {
             let result = Result { () throws(StoreError) in
                 try load(ranges[part]) { generation, bytes throws(StoreError) in
                     if filters.last?.generation != generation {
-                        filters.append((generation, Self.filter(expecting: sizes[generation] ?? 0)))
+                        filters.append((generation, Self.filter(expecting: sizes[generation] ?? keysPerGeneration)))
                     }
                     let fingerprints = [UInt64](unsafeUninitializedCapacity: bytes.count / 8) { buffer, count in
                         if !bytes.isEmpty { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes) }
@@ -93,7 +104,7 @@ final class DedupGenerations: Sendable {
         var filters: [(generation: Int64, filter: DedupKeyFilter)] = []
         for result in parts.withLock({ $0 }) { filters += try result!.get() }
         let last = generations.last
-        let open = last.map { $0.count < keysPerGeneration } ?? false
+        let open = openGeneration != nil
         let state = State(
             filters: filters,
             current: last.map { open ? $0.generation : $0.generation + 1 } ?? 0,
@@ -131,10 +142,21 @@ final class DedupGenerations: Sendable {
         self.state = Mutex(state)
     }
 
-    /// A generation's filter: sized for a full generation, or for what it holds when more.
+    /// A generation's filter, for `keys` keys and at least `smallestFilter`: a closed
+    /// generation's is the size of what it holds, so a long window on a quiet stream (a
+    /// generation a day of a few keys each) costs memory by its keys, not by its days.
     private static func filter(expecting keys: Int) -> DedupKeyFilter {
-        DedupKeyFilter(expectedKeys: 0, minimumCapacity: max(keysPerGeneration, keys))
+        DedupKeyFilter(expectedKeys: 0, minimumCapacity: max(smallestFilter, keys))
     }
+
+    /// Keys a generation's filter has room for at least (1.25 KiB).
+    static let smallestFilter = 1 << 10
+    /// Generation numbers from here on are not Lymph's (one is used per commit group at most):
+    /// the store was changed by hand, and counting on from one would overflow.
+    static let largestGeneration: Int64 = 1 << 62
+    /// A generation's count above this is not Lymph's either; it only decides when the open
+    /// generation is full, so it is taken as full.
+    static let largestCount = 1 << 40
 
     /// For each fingerprint, the generations that may hold its key, newest first; empty for
     /// nearly every key (certainly new).
@@ -169,7 +191,7 @@ final class DedupGenerations: Sendable {
                 s.currentSince = nil
             }
             if s.filters.last?.generation != s.current {
-                s.filters.append((s.current, Self.filter(expecting: 0)))
+                s.filters.append((s.current, Self.filter(expecting: Self.keysPerGeneration)))
             }
             s.filters[s.filters.count - 1].filter.insert(fingerprints)
             all.insert(fingerprints)
@@ -178,6 +200,9 @@ final class DedupGenerations: Sendable {
             return s.current
         }
     }
+
+    /// Bytes the generations' own filters hold (not `all`'s), for tests and figures.
+    var generationFilterBytes: Int { state.withLock { $0.filters.reduce(0) { $0 + $1.filter.byteCount } } }
 
     /// Forgets the filters of purged generations (their keys may stay in `all`: a lookup more).
     func forget(generations purged: Set<Int64>) {

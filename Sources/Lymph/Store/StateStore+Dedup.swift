@@ -63,16 +63,82 @@ extension StateStore {
     /// any generation they do not account for are made again from its keys. The parts read in
     /// transactions of their own, not one snapshot: this process holds the store's lock, and a
     /// scope's keys are only written by its own commits, which come after its filters are built.
+    ///
+    /// Then `sampledKeys` keys of each generation (the first and last in key order) are looked for in the
+    /// filters, as a lookup would: saved fingerprints of the right number that are not the keys'
+    /// (the store changed by hand: rows zeroed, cut short, the scope's key changed) would let
+    /// duplicates through. Each generation with a key not found has its fingerprints made again
+    /// from its keys, and the filters are built once more.
     func buildDedupGenerations(scope: Int64, parts: Int? = nil) throws(StoreError) -> DedupGenerations {
+        let built = try loadDedupGenerations(scope: scope, parts: parts)
+        let unfound = try generationsWithUnfoundKeys(scope: scope, built.generations, built.scanned)
+        if unfound.isEmpty { return built.generations }
+        try write { db in
+            for generation in unfound {
+                try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ? AND generation = ?", arguments: [scope, generation])
+            }
+        }
+        let again = try loadDedupGenerations(scope: scope, parts: parts)
+        if let generation = try generationsWithUnfoundKeys(scope: scope, again.generations, again.scanned).first {
+            throw StoreError(
+                location: location,
+                message:
+                    "keys of dedup generation \(generation) are not found by their fingerprints made again from them: the store was changed by something other than Lymph"
+            )
+        }
+        return again.generations
+    }
+
+    /// Keys of each generation looked for in its loaded filters (see `buildDedupGenerations`).
+    static let sampledKeys = 64
+
+    /// The generations of which one of the sampled keys is not found in `generations`.
+    func generationsWithUnfoundKeys(scope: Int64, _ generations: DedupGenerations, _ scanned: [DedupGenerations.Scanned]) throws(StoreError) -> [Int64] {
+        try read { db in
+            // Both ends of the generation in key order: ids that grow with time (sequences, ULIDs)
+            // put its first and its last commits' keys there, so rows cut short are found.
+            let first = try db.cachedStatement(sql: "SELECT key FROM lymph_dedup WHERE scope = ? AND generation = ? ORDER BY key LIMIT ?")
+            let last = try db.cachedStatement(sql: "SELECT key FROM lymph_dedup WHERE scope = ? AND generation = ? ORDER BY key DESC LIMIT ?")
+            var unfound: [Int64] = []
+            for g in scanned {
+                let keys =
+                    try Data.fetchAll(first, arguments: [scope, g.generation, Self.sampledKeys / 2])
+                    + Data.fetchAll(last, arguments: [scope, g.generation, Self.sampledKeys / 2])
+                let found = keys.allSatisfy { key in
+                    generations.candidates(key.withUnsafeBytes { generations.fingerprinter.fingerprint(bytes: $0) }).contains(g.generation)
+                }
+                if !found { unfound.append(g.generation) }
+            }
+            return unfound
+        }
+    }
+
+    /// The filters as the saved fingerprints give them, after those of generations they do not
+    /// account for are made again (see `buildDedupGenerations`).
+    func loadDedupGenerations(scope: Int64, parts: Int?) throws(StoreError) -> (generations: DedupGenerations, scanned: [DedupGenerations.Scanned]) {
         let fingerprinter = try dedupFingerprinter(scope: scope)
         try refreshDedupFingerprints(scope: scope, fingerprinter: fingerprinter)
         let scanned = try read { db in
             try Row.fetchAll(
-                db, sql: "SELECT generation, keys, oldest FROM lymph_dedup_generation WHERE scope = ? ORDER BY generation", arguments: [scope]
-            ).map { DedupGenerations.Scanned(generation: $0[0], count: $0[1], oldest: $0[2]) }
+                db,
+                sql: """
+                    SELECT g.generation, g.keys, g.oldest,
+                        (SELECT SUM(length(f.fingerprints)) FROM lymph_dedup_fingerprints f WHERE f.scope = g.scope AND f.generation = g.generation)
+                    FROM lymph_dedup_generation g WHERE g.scope = ? ORDER BY g.generation
+                    """, arguments: [scope]
+            ).map { row in
+                DedupGenerations.Scanned(
+                    generation: try row.decode(atIndex: 0), count: min(max(try row.decode(Int.self, atIndex: 1), 0), DedupGenerations.largestCount),
+                    oldest: try row.decode(atIndex: 2), saved: (try row.decode(Int?.self, atIndex: 3) ?? 0) / 8)
+            }
         }
         let location = self.location
-        return try DedupGenerations.built(generations: scanned, fingerprinter: fingerprinter, parts: parts) { range, body throws(StoreError) in
+        if let last = scanned.last, last.generation >= DedupGenerations.largestGeneration {
+            throw StoreError(
+                location: location,
+                message: "dedup generation \(last.generation) is out of Lymph's range: the store was changed by something other than Lymph")
+        }
+        let generations = try DedupGenerations.built(generations: scanned, fingerprinter: fingerprinter, parts: parts) { range, body throws(StoreError) in
             var damaged: Int64?
             try self.readInDeferredTransaction { db in
                 let statement = try db.cachedStatement(
@@ -106,6 +172,7 @@ extension StateStore {
                 )
             }
         }
+        return (generations, scanned)
     }
 
     /// The key of the scope's fingerprints, made the first time. Fingerprints saved under no
@@ -113,10 +180,13 @@ extension StateStore {
     /// of no use: they go, to be made again from the keys.
     func dedupFingerprinter(scope: Int64) throws(StoreError) -> DedupFingerprinter {
         try write { db in
+            // A row that is not Lymph's (values of another type: changed by hand) is made again
+            // like one of another version.
             if let row = try Row.fetchOne(db, sql: "SELECT k0, k1, version FROM lymph_dedup_fingerprint_key WHERE scope = ?", arguments: [scope]),
-                row[2] as Int64 == DedupFingerprinter.version
+                let version = try? row.decode(Int64.self, atIndex: 2), version == DedupFingerprinter.version,
+                let k0 = try? row.decode(Int64.self, atIndex: 0), let k1 = try? row.decode(Int64.self, atIndex: 1)
             {
-                return DedupFingerprinter(k0: UInt64(bitPattern: row[0]), k1: UInt64(bitPattern: row[1]))
+                return DedupFingerprinter(k0: UInt64(bitPattern: k0), k1: UInt64(bitPattern: k1))
             }
             let made = DedupFingerprinter.random()
             try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ?", arguments: [scope])
@@ -161,7 +231,7 @@ extension StateStore {
                     WHERE g.scope = ?1 AND (f.keys IS NOT g.keys OR f.first_at IS NOT g.oldest OR f.damaged OR f.rows > ?2)
                     ORDER BY g.generation
                     """, arguments: [scope, Self.fingerprintRowsPerGeneration]
-            ).map { ($0[0], $0[1], $0[2]) }
+            ).map { (try $0.decode(atIndex: 0), try $0.decode(atIndex: 1), try $0.decode(atIndex: 2)) }
         }
         for g in stale {
             try write { db in
@@ -262,20 +332,25 @@ extension StateStore {
     /// B-tree each); returns how many keys went.
     @discardableResult
     func dedupPurge(scope: Int64, before: Double) throws(StoreError) -> Int {
-        let (purged, count) = try write { db in
-            let old = try Int64.fetchAll(
-                db, sql: "SELECT generation FROM lymph_dedup_generation WHERE scope = ? AND newest < ?", arguments: [scope, before])
-            var count = 0
-            for generation in old {
-                try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND generation = ?", arguments: [scope, generation])
-                count += db.changesCount
-                try db.execute(sql: "DELETE FROM lymph_dedup_generation WHERE scope = ? AND generation = ?", arguments: [scope, generation])
-                try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ? AND generation = ?", arguments: [scope, generation])
-            }
-            return (Set(old), count)
-        }
+        let (purged, count) = try write { db in try Self.dedupPurge(db, scope: scope, before: before, below: .max) }
         dedupIndexes.withLock { $0[scope] }?.forget(generations: purged)
         return count
+    }
+
+    /// Deletes, in the caller's transaction, the generations numbered below `below` whose every
+    /// key was recorded before `before`; returns them and how many keys went. The caller
+    /// forgets their filters once it commits (`DedupGenerations.forget`).
+    static func dedupPurge(_ db: Database, scope: Int64, before: Double, below: Int64) throws -> (generations: Set<Int64>, keys: Int) {
+        let old = try Int64.fetchAll(
+            db, sql: "SELECT generation FROM lymph_dedup_generation WHERE scope = ? AND newest < ? AND generation < ?", arguments: [scope, before, below])
+        var count = 0
+        for generation in old {
+            try db.execute(sql: "DELETE FROM lymph_dedup WHERE scope = ? AND generation = ?", arguments: [scope, generation])
+            count += db.changesCount
+            try db.execute(sql: "DELETE FROM lymph_dedup_generation WHERE scope = ? AND generation = ?", arguments: [scope, generation])
+            try db.execute(sql: "DELETE FROM lymph_dedup_fingerprints WHERE scope = ? AND generation = ?", arguments: [scope, generation])
+        }
+        return (Set(old), count)
     }
 
     /// How many keys the scope has recorded.

@@ -105,10 +105,13 @@ public struct Sensor: Sendable, Equatable {
     /// Offline or in error: what an "Inspect sensor" ticket is opened for, once long enough.
     public var isDown: Bool { status == "offline" || status == "error" }
 
-    init(row: Row) {
+    /// Throws when a value is not of its column's type (the store changed by hand), rather than
+    /// stopping the process.
+    init(row: Row) throws {
         self.init(
-            sensorID: row["sensor_id"], equipmentID: row["equipment_id"], status: row["status"], since: row["since"],
-            lastEventID: row["last_event_id"], lastEventAt: row["last_event_at"])
+            sensorID: try row.decode(forColumn: "sensor_id"), equipmentID: try row.decode(forColumn: "equipment_id"),
+            status: try row.decode(forColumn: "status"), since: try row.decode(forColumn: "since"),
+            lastEventID: try row.decode(forColumn: "last_event_id"), lastEventAt: try row.decode(forColumn: "last_event_at"))
     }
 
     /// The sensor as a JSON object (`lymph sensors --format json`).

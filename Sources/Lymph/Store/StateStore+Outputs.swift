@@ -31,8 +31,10 @@ extension StateStore {
                     """, arguments: [realPath]
             ).map { row in
                 OutputFileRecord(
-                    realPath: row[0], path: row[1], device: UInt64(bitPattern: row[2]), inode: UInt64(bitPattern: row[3]),
-                    length: row[4], fingerprint: UInt64(bitPattern: row[5]), fingerprintLength: row[6], shared: row[7])
+                    realPath: try row.decode(atIndex: 0), path: try row.decode(atIndex: 1), device: UInt64(bitPattern: try row.decode(atIndex: 2)),
+                    inode: UInt64(bitPattern: try row.decode(atIndex: 3)), length: try row.decode(atIndex: 4),
+                    fingerprint: UInt64(bitPattern: try row.decode(atIndex: 5)), fingerprintLength: try row.decode(atIndex: 6),
+                    shared: try row.decode(atIndex: 7))
             }
         }
     }

@@ -21,9 +21,10 @@ extension StateStore {
             ).map { row in
                 RunInputRecord(
                     identity: .init(
-                        path: row[0], device: UInt64(bitPattern: row[1]), inode: UInt64(bitPattern: row[2]),
-                        headLength: row[3], headFingerprint: UInt64(bitPattern: row[4])),
-                    done: row[5])
+                        path: try row.decode(atIndex: 0), device: UInt64(bitPattern: try row.decode(atIndex: 1)),
+                        inode: UInt64(bitPattern: try row.decode(atIndex: 2)), headLength: try row.decode(atIndex: 3),
+                        headFingerprint: UInt64(bitPattern: try row.decode(atIndex: 4))),
+                    done: try row.decode(atIndex: 5))
             }
         }
     }
