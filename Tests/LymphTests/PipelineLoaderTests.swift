@@ -182,6 +182,19 @@ struct PipelineLoaderTests {
         #expect(errors == ["p.yaml:4:17: stage name 'a' is already used at line 3"])
     }
 
+    @Test("two dedup stages that would file their keys under one name in the store are refused; named apart, or one in memory, they are not")
+    func dedupStagesSharingKeys() {
+        let errors = diagnostics("stages:\n  - parse\n  - dedup\n  - dedup: {window: 1h}\n")
+        #expect(
+            errors == [
+                "p.yaml:4:5: dedup stage 'dedup-3' would file its keys in the store under 'dedup:id', as 'dedup-2' at line 3 does: give one of them its own 'name:'"
+            ])
+        #expect(diagnostics("stages:\n  - parse\n  - dedup: {name: 'dedup:id'}\n  - dedup: {window: 1h}\n").count == 1)
+        #expect(diagnostics("stages:\n  - parse\n  - dedup\n  - dedup: {window: 1h, name: hourly}\n").isEmpty)
+        #expect(diagnostics("stages:\n  - parse\n  - dedup\n  - dedup: {window: 1h, store: memory}\n").isEmpty)
+        #expect(diagnostics("stages:\n  - parse\n  - dedup\n  - dedup: {key: data.prediction_id}\n").isEmpty)
+    }
+
     @Test("durations and sizes")
     func units() {
         #expect(ConfigValue.parseDuration("7d") == 604_800)

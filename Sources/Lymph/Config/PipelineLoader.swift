@@ -229,6 +229,21 @@ public enum PipelineLoader {
         if let output, let v = m["dead_letter"] ?? m["output"], Self.sameSink(output, deadLetter) {
             d.error("dead_letter and output are the same ('\(deadLetter.cutForMessage())'): rejected items would mix with passed events", at: v)
         }
+        // Two dedup stages filing keys under one name would share them: the shorter window's
+        // purge would take keys the other still needs, and each would drop events the other
+        // passed as duplicates.
+        var scopes: [String: StageEntry] = [:]
+        for stage in stages {
+            guard let dedup = stage.spec as? DedupSpec, dedup.usesStore else { continue }
+            let scope = dedup.scope(stageName: stage.name, hasExplicitName: stage.hasExplicitName)
+            if let earlier = scopes[scope] {
+                d.add(
+                    "dedup stage '\(stage.name.cutForMessage())' would file its keys in the store under '\(scope.cutForMessage())', as '\(earlier.name.cutForMessage())' at line \(earlier.line) does: give one of them its own 'name:'",
+                    line: stage.line, column: stage.column)
+            } else {
+                scopes[scope] = stage
+            }
+        }
         for stage in stages {
             if let log = stage.spec as? LogSpec, sameSink(log.path, deadLetter) {
                 d.add(

@@ -50,13 +50,18 @@ public struct DedupSpec: StageSpec {
     /// Unless keys are kept in memory.
     public var usesStore: Bool { !inMemory }
 
+    /// The name this stage's keys are filed under in the store: its `name:`, else its key path.
+    /// A default name would change when stages are inserted before it, silently forgetting
+    /// every key. Two stages of a pipeline may not share one (`PipelineLoader`).
+    public func scope(stageName: String, hasExplicitName: Bool) -> String {
+        hasExplicitName ? stageName : "dedup:\(key)"
+    }
+
     /// Builds the stage over the store (unless in memory), its keys filed under its `name:` when it
     /// has one, else under its key path: a default name would move when stages are inserted before
     /// it.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
-        // The scope names this stage's keys in the store. A default name would change when
-        // stages are inserted before it, silently forgetting every key, so use the key path.
-        let scope = env.hasExplicitName ? env.stageName : "dedup:\(key)"
+        let scope = scope(stageName: env.stageName, hasExplicitName: env.hasExplicitName)
         let backing: DedupStage.Backing
         if !inMemory, let store = env.store {
             backing = store.postgres.map { .postgres(PostgresDedup(holder: $0.holder, scope: scope)) } ?? .store(store)
