@@ -134,7 +134,7 @@ struct DedupGenerationsTests {
 
     @Test("the parts of a scan cover every generation number once, with about as many keys each")
     func partRangesCoverEveryGeneration() {
-        let generations = (0..<10).map { DedupGenerations.Scanned(generation: Int64($0 * 2), count: 100, oldest: nil) }
+        let generations = (0..<10).map { DedupGenerations.Scanned(generation: Int64($0 * 2), count: 100, oldest: nil, saved: 100) }
         #expect(DedupGenerations.partRanges(generations, parts: 1) == [Int64.min...Int64.max])
         #expect(DedupGenerations.partRanges([generations[0]], parts: 4) == [Int64.min...Int64.max])
         let two = DedupGenerations.partRanges(generations, parts: 2)

@@ -90,7 +90,7 @@ public final class SQLiteSpoolStore: SpoolBackend {
         let rc = sqlite3_step(s)
         guard rc == SQLITE_DONE else {
             sqlite3_reset(s)
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            throw SQLiteBinding.failure(rc, db)
         }
     }
 

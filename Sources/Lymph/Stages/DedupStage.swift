@@ -278,12 +278,8 @@ public final class DedupStage: Stage {
     /// Keeps the keys of the rolled-back transaction for the next one.
     public func pendingNotWritten() {
         // A purge in the transaction was rolled back with it: the next one purges.
-        if purgedGenerations.generations.withLock({ gone in
-            defer { gone = [] }
-            return !gone.isEmpty
-        }) {
-            lastPurge.withLock { $0 = nil }
-        }
+        purgedGenerations.generations.withLock { $0 = [] }
+        lastPurge.withLock { $0 = nil }
         pending.withLock { p in
             p.claimed.formUnion(p.writing)
             p.writing.removeAll(keepingCapacity: true)

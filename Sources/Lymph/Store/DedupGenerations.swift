@@ -50,12 +50,10 @@ final class DedupGenerations: Sendable {
         var generation: Int64
         var count: Int
         var oldest: Double?
-        /// How many fingerprints the store holds for it (its saved rows' bytes over 8), which
-        /// size its filters: unlike `count`, bounded by what the file holds. Nil: `count`.
-        var saved: Int? = nil
-
-        /// The keys its filters are sized for: never below zero, never above what was saved.
-        var filterKeys: Int { max(0, saved ?? count) }
+        /// How many fingerprints the store holds for it (its saved rows' bytes over 8): what
+        /// sizes its filters and splits the load, since unlike `count` it is bounded by what
+        /// the file holds.
+        var saved: Int
     }
 
     /// Generations as the store holds them: `generations` describes each (in order); `load(range,
@@ -70,13 +68,13 @@ final class DedupGenerations: Sendable {
         generations: [Scanned], fingerprinter: DedupFingerprinter, parts: Int? = nil,
         load: @Sendable (ClosedRange<Int64>, (Int64, UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) -> Void
     ) throws(StoreError) -> DedupGenerations {
-        let totalKeys = generations.reduce(0) { $0 + $1.filterKeys }
+        let totalKeys = generations.reduce(0) { $0 + $1.saved }
         let all = DedupKeyFilter(expectedKeys: totalKeys)
         // A closed generation's filter for the keys it holds; the open one's for a full
         // generation, as it still takes keys.
         let openGeneration = generations.last.flatMap { $0.count < keysPerGeneration ? $0.generation : nil }
         let sizes = Dictionary(
-            generations.map { ($0.generation, $0.generation == openGeneration ? max(keysPerGeneration, $0.filterKeys) : $0.filterKeys) },
+            generations.map { ($0.generation, $0.generation == openGeneration ? max(keysPerGeneration, $0.saved) : $0.saved) },
             uniquingKeysWith: +)
         let ranges = partRanges(generations, parts: parts ?? min(ProcessInfo.processInfo.activeProcessorCount, totalKeys / keysPerPart))
         let parts = Mutex([Result<[(generation: Int64, filter: DedupKeyFilter)], StoreError>?](repeating: nil, count: ranges.count))
@@ -119,13 +117,13 @@ final class DedupGenerations: Sendable {
     /// Up to `parts` ranges of generation numbers covering every number, each with about as many
     /// of `generations`' keys.
     static func partRanges(_ generations: [Scanned], parts: Int) -> [ClosedRange<Int64>] {
-        let total = generations.reduce(0) { $0 + $1.count }
+        let total = generations.reduce(0) { $0 + $1.saved }
         guard parts > 1, generations.count > 1 else { return [Int64.min...Int64.max] }
         var ranges: [ClosedRange<Int64>] = []
         var lower = Int64.min
         var counted = 0
         for (i, g) in generations.enumerated() where i < generations.count - 1 {
-            counted += g.count
+            counted += g.saved
             // The part ends after the generation that takes it to its share of the keys.
             if counted * parts >= total * (ranges.count + 1) && ranges.count < parts - 1 {
                 ranges.append(lower...g.generation)

@@ -34,6 +34,14 @@ struct RawStatement {
         try SQLiteBinding.check(sqlite3_bind_double(statement, index, value), db)
     }
 
+    func bind(_ index: Int32, _ value: Int64) throws {
+        try SQLiteBinding.check(sqlite3_bind_int64(statement, index, value), db)
+    }
+
+    func bind(_ index: Int32, blob bytes: UnsafeRawBufferPointer) throws {
+        try SQLiteBinding.blob(statement, index, bytes, db)
+    }
+
     /// `bytes` (UTF-8) as text.
     func bind(_ index: Int32, text bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try SQLiteBinding.text(statement, index, $0, db) }
@@ -45,9 +53,7 @@ struct RawStatement {
     func run() throws -> Int {
         let rc = sqlite3_step(statement)
         defer { sqlite3_reset(statement) }
-        guard rc == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-        }
+        guard rc == SQLITE_DONE else { throw SQLiteBinding.failure(rc, db) }
         return Int(sqlite3_changes(db.sqliteConnection))
     }
 }

@@ -21,9 +21,12 @@ enum SQLiteBinding {
 
     /// Throws SQLite's error for a bind that did not return `SQLITE_OK`.
     static func check(_ rc: Int32, _ db: Database) throws {
-        guard rc == SQLITE_OK else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-        }
+        guard rc == SQLITE_OK else { throw failure(rc, db) }
+    }
+
+    /// SQLite's error for a call of its own API (a bind, a step) that returned `rc`.
+    static func failure(_ rc: Int32, _ db: Database) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
     }
 
     private static func address(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawPointer {

@@ -40,7 +40,7 @@ extension StateStore {
                     seen[n] = sqlite3_column_double(s, 0) >= since
                     break
                 } else if rc != SQLITE_DONE {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                    throw SQLiteBinding.failure(rc, db)
                 }
             }
         }
@@ -153,7 +153,7 @@ extension StateStore {
                     let rc = sqlite3_step(s)
                     if rc == SQLITE_DONE { return }
                     guard rc == SQLITE_ROW else {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                        throw SQLiteBinding.failure(rc, db)
                     }
                     let generation = sqlite3_column_int64(s, 0)
                     let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 1), count: Int(sqlite3_column_bytes(s, 1)))
@@ -247,7 +247,7 @@ extension StateStore {
                     let rc = sqlite3_step(s)
                     if rc == SQLITE_DONE { break }
                     guard rc == SQLITE_ROW else {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                        throw SQLiteBinding.failure(rc, db)
                     }
                     chunk.append(
                         fingerprinter.fingerprint(bytes: UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 0), count: Int(sqlite3_column_bytes(s, 0)))))
@@ -266,23 +266,17 @@ extension StateStore {
     /// Saves fingerprints of a generation's keys: a row that accounts for `counting` of the
     /// keys `lymph_dedup_generation` counts, the first written at `firstAt`.
     static func saveFingerprints(_ db: Database, scope: Int64, generation: Int64, _ fingerprints: [UInt64], counting: Int64, firstAt: Double) throws {
-        let statement = try db.cachedStatement(
-            sql: "INSERT INTO lymph_dedup_fingerprints (scope, generation, keys, first_at, fingerprints) VALUES (?1, ?2, ?3, ?4, ?5)")
-        let s = statement.sqliteStatement
-        sqlite3_reset(s)
-        defer { sqlite3_reset(s) }
-        sqlite3_bind_int64(s, 1, scope)
-        sqlite3_bind_int64(s, 2, generation)
-        sqlite3_bind_int64(s, 3, counting)
-        sqlite3_bind_double(s, 4, firstAt)
+        let insert = try RawStatement(
+            db, sql: "INSERT INTO lymph_dedup_fingerprints (scope, generation, keys, first_at, fingerprints) VALUES (?1, ?2, ?3, ?4, ?5)")
+        try insert.bind(1, scope)
+        try insert.bind(2, generation)
+        try insert.bind(3, counting)
+        try insert.bind(4, firstAt)
         #if _endian(big)
             let fingerprints = fingerprints.map(\.littleEndian)
         #endif
-        try fingerprints.withUnsafeBytes { try SQLiteBinding.blob(s, 5, $0, db) }
-        let rc = sqlite3_step(s)
-        guard rc == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-        }
+        try fingerprints.withUnsafeBytes { try insert.bind(5, blob: $0) }
+        try insert.run()
     }
 
     /// Records `keys` as seen at `time` in generation `generation`, inside the caller's
@@ -308,7 +302,7 @@ extension StateStore {
             try keys[i].withUnsafeBytes { try SQLiteBinding.blob(s, 3, $0, db) }
             let rc = sqlite3_step(s)
             guard rc == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                throw SQLiteBinding.failure(rc, db)
             }
         }
         sqlite3_reset(s)
