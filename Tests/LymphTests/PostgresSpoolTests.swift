@@ -218,14 +218,15 @@ import Testing
                 "BEGIN; SELECT 1 FROM lymph.lymph_spool_numbers WHERE lane = 'a' FOR UPDATE; SELECT pg_sleep(6); COMMIT;",
                 database: location.database)
         }
-        let locks = """
-            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-            WHERE c.relname = 'lymph_spool_numbers' AND l.mode = 'RowShareLock'
-            """
+        // Held once that session sleeps: its statements run in order, so the row is locked by
+        // then. (The table's RowShareLock shows a moment before the row's lock is taken, and an
+        // append in that moment takes the row first.)
+        let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
         let lockDeadline = ContinuousClock.now + .seconds(30)
-        while try cluster.psql(locks, database: location.database) == "0" && ContinuousClock.now < lockDeadline {
+        while try cluster.psql(sleeping, database: location.database) == "0" && ContinuousClock.now < lockDeadline {
             try await Task.sleep(for: .milliseconds(20))
         }
+        try #require(try cluster.psql(sleeping, database: location.database) != "0", "the other session never took the lane's row")
         let started = ContinuousClock.now
         let stuck = await blocking("lost")
         #expect(ContinuousClock.now - started < .seconds(10))
