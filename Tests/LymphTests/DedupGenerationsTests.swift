@@ -159,6 +159,48 @@ struct DedupGenerationsTests {
         #expect(generations.generationCount == 2)
     }
 
+    @Test(
+        "a scope that runs for weeks (lymph serve) keeps the keys of its window in its filters, not every key it saw: a layer of the scope's filter goes once its generations are purged"
+    )
+    func scopeFilterForgetsPurgedGenerations() throws {
+        let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }
+        let start = 1_800_000_000.0
+        let perDay = 200_000
+        let window = 2.0 * Self.day
+        var next: UInt64 = 0
+        var held: [Int64: [UInt64]] = [:]
+        var lastAt: [Int64: Double] = [:]
+        for day in 0..<15 {
+            // A day's keys in commit groups over the day, each followed by the purge of the
+            // generations whose every key left the window, as the store's purge picks them.
+            for group in 0..<10 {
+                let keys = (0..<perDay / 10).map { _ in
+                    next += 1
+                    return next &* 0x9E37_79B9_7F4A_7C15
+                }
+                let at = start + Double(day) * Self.day + Double(group) * Self.day / 10
+                let generation = generations.assign(keys, at: at)
+                held[generation, default: []] += keys
+                lastAt[generation] = at
+                let purged = Set(lastAt.filter { $0.value < at - window && $0.key != generation }.keys)
+                generations.forget(generations: purged)
+                for g in purged {
+                    held[g] = nil
+                    lastAt[g] = nil
+                }
+            }
+        }
+        // Fifteen days of 200,000 keys a day: every key kept would take three layers, room for
+        // 4.75 million keys (5.9 MiB); two days' window holds under half a million, which the
+        // smallest layer (a million) takes, so two layers at most.
+        #expect(generations.all.layerCount <= 2)
+        #expect(generations.all.byteCount <= 3 << 20, "\(generations.all.byteCount) bytes")
+        // No key of a generation still held is lost (a sample of each).
+        for (generation, keys) in held {
+            #expect(stride(from: 0, to: keys.count, by: 101).allSatisfy { generations.candidates(keys[$0]).contains(generation) }, "generation \(generation)")
+        }
+    }
+
     @Test("a group that would take the generation past its size starts the next one, so no filter grows a layer")
     func overflowingGroupStartsNext() throws {
         let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }

@@ -40,6 +40,8 @@ final class DedupGenerations: Sendable {
         var current: Int64
         var currentCount: Int
         var currentSince: Double?
+        /// Keys of the generations with a filter: what caps a new layer of `all` after a purge.
+        var liveKeys: Int
     }
 
     private let state: Mutex<State>
@@ -92,7 +94,7 @@ final class DedupGenerations: Sendable {
                             for i in 0..<count { buffer[i] = UInt64(littleEndian: buffer[i]) }
                         #endif
                     }
-                    all.insert(fingerprints)
+                    all.insert(fingerprints, generation: generation)
                     filters[filters.count - 1].filter.insert(fingerprints)
                 }
                 return filters
@@ -107,7 +109,8 @@ final class DedupGenerations: Sendable {
             filters: filters,
             current: last.map { open ? $0.generation : $0.generation + 1 } ?? 0,
             currentCount: open ? last!.count : 0,
-            currentSince: open ? last!.oldest : nil)
+            currentSince: open ? last!.oldest : nil,
+            liveKeys: totalKeys)
         return DedupGenerations(all: all, fingerprinter: fingerprinter, state: state)
     }
 
@@ -192,7 +195,8 @@ final class DedupGenerations: Sendable {
                 s.filters.append((s.current, Self.filter(expecting: Self.keysPerGeneration)))
             }
             s.filters[s.filters.count - 1].filter.insert(fingerprints)
-            all.insert(fingerprints)
+            s.liveKeys += fingerprints.count
+            all.insert(fingerprints, generation: s.current, liveKeys: s.liveKeys)
             s.currentCount += fingerprints.count
             if s.currentSince == nil { s.currentSince = time }
             return s.current
@@ -202,10 +206,19 @@ final class DedupGenerations: Sendable {
     /// Bytes the generations' own filters hold (not `all`'s), for tests and figures.
     var generationFilterBytes: Int { state.withLock { $0.filters.reduce(0) { $0 + $1.filter.byteCount } } }
 
-    /// Forgets the filters of purged generations (their keys may stay in `all`: a lookup more).
+    /// Forgets the filters of purged generations, and the layers of `all` that hold keys of
+    /// purged generations only (the others keep theirs: a lookup more for such a key).
     func forget(generations purged: Set<Int64>) {
         if purged.isEmpty { return }
-        state.withLock { $0.filters.removeAll { purged.contains($0.generation) } }
+        let oldest = state.withLock { s in
+            s.filters.removeAll { entry in
+                guard purged.contains(entry.generation) else { return false }
+                s.liveKeys -= entry.filter.keyCount
+                return true
+            }
+            return s.filters.first?.generation ?? s.current
+        }
+        all.dropLayers(before: oldest)
     }
 
     /// Generations with a filter, for tests and figures.

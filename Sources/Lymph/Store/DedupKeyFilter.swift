@@ -13,7 +13,11 @@ import Synchronization
 /// leave up to half the filter empty, and this leaves up to a third, for one layer more per
 /// three times the keys.
 /// Keys forgotten by the store (a purge, a rolled-back commit) may stay in it: that too is only
-/// a lookup more.
+/// a lookup more. So that a process that runs for months (`lymph serve`) does not keep every
+/// key it ever saw, each layer knows the newest generation (`DedupGenerations`) whose keys went
+/// into it: once every generation up to that one is purged, the layer goes. A layer opened
+/// after a purge is sized by the keys still held rather than by the layer before it, so layers
+/// do not grow from one to the next for ever on a stream whose window holds a steady number.
 final class DedupKeyFilter: Sendable {
     /// About 1% false positives per layer.
     static let bitsPerKey = 10
@@ -26,6 +30,8 @@ final class DedupKeyFilter: Sendable {
         let blocks: UInt64
         let capacity: Int
         var count = 0
+        /// The newest generation whose keys this layer took (`Int64.max` for keys of none).
+        var newestGeneration = Int64.min
 
         init(capacity: Int) {
             self.capacity = capacity
@@ -82,9 +88,12 @@ final class DedupKeyFilter: Sendable {
     }
 
     private let layers: Mutex<[Layer]>
+    /// The smallest layer this filter opens.
+    let minimumLayer: Int
 
     /// An empty filter sized for `expectedKeys` (half again, and at least `minimumCapacity`).
     init(expectedKeys: Int, minimumCapacity: Int = DedupKeyFilter.minimumCapacity) {
+        minimumLayer = minimumCapacity
         layers = Mutex([Layer(capacity: max(minimumCapacity, Self.grown(expectedKeys)))])
     }
 
@@ -114,21 +123,45 @@ final class DedupKeyFilter: Sendable {
     /// A layer's capacity after one of `capacity`: half again.
     static func grown(_ capacity: Int) -> Int { capacity + capacity / 2 }
 
-    /// Adds fingerprints, opening a layer half again the size of the last when that one is full.
-    func insert(_ fingerprints: [UInt64]) {
+    /// Adds the fingerprints of keys of `generation`, opening a layer when the last is full:
+    /// half again the size of the last, but no more than half again `liveKeys` (the keys the
+    /// owner still holds, these among them) when it says, and at least the filter's smallest.
+    /// Without purges the keys held are at least the last layer's, so the cap only bites after
+    /// one.
+    func insert(_ fingerprints: [UInt64], generation: Int64 = .max, liveKeys: Int? = nil) {
         fingerprints.withUnsafeBufferPointer { all in
             layers.withLock { layers in
                 var rest = all[...]
                 while !rest.isEmpty {
-                    if layers[layers.count - 1].count >= layers[layers.count - 1].capacity {
-                        layers.append(Layer(capacity: Self.grown(layers[layers.count - 1].capacity)))
+                    let last = layers[layers.count - 1]
+                    if last.count >= last.capacity {
+                        let grown = Self.grown(last.capacity)
+                        let capacity = liveKeys.map { min(grown, max(minimumLayer, Self.grown($0))) } ?? grown
+                        layers.append(Layer(capacity: capacity))
                     }
                     let taken = layers[layers.count - 1].insert(UnsafeBufferPointer(rebasing: rest))
+                    if taken > 0 { layers[layers.count - 1].newestGeneration = max(layers[layers.count - 1].newestGeneration, generation) }
                     rest = rest.dropFirst(taken)
                 }
             }
         }
     }
+
+    /// Lets go of every layer but the last whose keys are all of generations before `oldest`
+    /// (purged: the store no longer holds them, so "certainly not" is the truth for them).
+    func dropLayers(before oldest: Int64) {
+        layers.withLock { layers in
+            let last = layers.count - 1
+            var index = 0
+            layers.removeAll { layer in
+                defer { index += 1 }
+                return index < last && layer.newestGeneration < oldest
+            }
+        }
+    }
+
+    /// Keys inserted into the layers held.
+    var keyCount: Int { layers.withLock { $0.reduce(0) { $0 + $1.count } } }
 
     /// For each fingerprint, false when its key is certainly not in the store.
     func mayContain(_ fingerprints: [UInt64]) -> [Bool] {
