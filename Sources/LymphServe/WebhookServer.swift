@@ -74,8 +74,11 @@ public final class WebhookServer: Sendable {
     /// A request waits at most this long for the spool's commit (IMMUNE waits 5 s in all).
     static let appendDeadline: Duration = .seconds(3)
     let group = Mutex<ServiceGroup?>(nil)
-    /// Lines that could repeat on every request under load (503s) are logged once a second.
+    /// Lines that could repeat on every request (503s under load; refused signatures, which
+    /// anyone can send without a secret) are logged once a second: one line per request would
+    /// let a sender fill the disk the log goes to, and slow the event loop that writes it.
     let spoolFullLog = LogThrottle(), spoolBusyLog = LogThrottle(), storeErrorLog = LogThrottle()
+    let signatureRefusedLog = LogThrottle()
 
     static let signatureField = HTTPField.Name(WebhookSignature.header)!
     static let retryAfterSeconds = "5"
@@ -209,7 +212,10 @@ public final class WebhookServer: Sendable {
         if let verifier {
             if let problem = verifier.checkSignature(header: { headers.value($0) }, body: body[...], now: Timestamp.now()) {
                 metrics.signatureFailure(reason: problem.reason)
-                logger.notice("signature refused", metadata: ["reason": "\(problem.reason)", "bytes": "\(body.count)"])
+                if let skipped = signatureRefusedLog.allow() {
+                    logger.notice(
+                        "signature refused", metadata: ["reason": "\(problem.reason)", "bytes": "\(body.count)", "since_last_line": "\(skipped)"])
+                }
                 return .answer(WebhookAnswer(.unauthorized, ["error": problem.reason, "message": problem.message]))
             }
         }

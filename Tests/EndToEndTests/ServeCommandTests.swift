@@ -98,6 +98,30 @@ struct ServeCommandTests {
         #expect(!h.stderrText.get().contains(ServeHarness.secret))
     }
 
+    @Test("a flood of webhooks with bad signatures is logged a line a second at most, each saying how many it stands for, not a line a request")
+    func refusedSignaturesAreThrottledInTheLog() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let body = ServeHarness.event("evt_flood")
+        let started = Date()
+        for _ in 0..<60 { #expect(try h.post(body, signature: "0000").status == 401) }
+        let seconds = Date().timeIntervalSince(started)
+        Thread.sleep(forTimeInterval: 1.1)
+        // One more after the second is up: its line counts the ones skipped.
+        #expect(try h.post(body, signature: "0000").status == 401)
+        Thread.sleep(forTimeInterval: 0.3)
+        let lines = h.stderrText.get().split(separator: "\n").filter { $0.contains("signature refused") }
+        #expect(lines.count <= Int(seconds) + 2, "\(lines.count) lines for 61 requests in \(seconds) s")
+        #expect(lines.count >= 2)
+        let skipped = lines.compactMap { line -> Int? in
+            guard let r = line.range(of: "since_last_line=") else { return nil }
+            return Int(line[r.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(skipped.reduce(0, +) + lines.count == 61, "\(lines)")
+        #expect(try h.metric(#"lymph_http_requests_total{status="401"}"#) == 61)
+    }
+
     @Test("secret rotation: the old and the new secret are both accepted")
     func rotation() throws {
         let h = ServeHarness(
