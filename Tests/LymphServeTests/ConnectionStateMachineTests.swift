@@ -91,6 +91,37 @@ struct ConnectionStateMachineTests {
         #expect(m.readRequested() == .read)
     }
 
+    @Test("reads stop while the channel is not writable (answers the client does not take), and the held read goes out when it is again")
+    func readsHeldWhileOutputBlocked() {
+        var m = Self.machine()
+        #expect(m.writabilityChanged(isWritable: false) == .hold)
+        #expect(m.readRequested() == .hold)
+        #expect(m.writabilityChanged(isWritable: true) == .read)
+        #expect(m.readRequested() == .read)
+        // No read held: writability coming back asks for none.
+        #expect(m.writabilityChanged(isWritable: false) == .hold)
+        #expect(m.writabilityChanged(isWritable: true) == .hold)
+    }
+
+    @Test("waiting parts handed out while the channel is not writable leave the read held until it is")
+    func replayKeepsTheReadHeldWhileOutputBlocked() {
+        var m = Self.machine()
+        Self.readWebhook(&m)
+        for part in ["router", "end"] { _ = m.partRead(part, at: MockClock.at(.seconds(2))) }
+        #expect(m.readRequested() == .hold)
+        #expect(m.writabilityChanged(isWritable: false) == .hold)
+        #expect(m.answerReady(closesConnection: false) == .write)
+        #expect(m.answerWritten(at: MockClock.at(.seconds(3))) == .replay)
+        var handed: [String] = []
+        let after = Self.replay(&m, handed: &handed)
+        #expect(handed == ["router", "end"])
+        #expect(!after.resumeReading)
+        // The router's answer is written too; the buffer drains: now the read goes out.
+        #expect(m.routerAnswerEnds() == .write)
+        _ = m.answerWritten(at: MockClock.at(.seconds(4)))
+        #expect(m.writabilityChanged(isWritable: true) == .read)
+    }
+
     @Test("an answer written while waiting parts are handed out does not start a second round")
     func noNestedReplay() {
         var m = Self.machine()

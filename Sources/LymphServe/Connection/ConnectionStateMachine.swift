@@ -11,6 +11,12 @@
 /// - **Reads stop while parts wait** (`readRequested` holds the read), so at most one read's worth
 ///   waits. One read can still hold hundreds of tiny pipelined requests: past
 ///   `maxWaitingParts` the client is not a webhook sender, and the connection is closed.
+/// - **Reads stop while the client does not take its answers** (the channel is not writable:
+///   answers not yet sent fill its buffer past NIO's high-water mark). Answers that need no
+///   spool (401, 400) are written at once, so a client that sends requests without reading what
+///   comes back would otherwise pile them up in memory for as long as it keeps sending, a few
+///   hundred bytes a request. Reading resumes when the buffer drains; a client that never
+///   reads sends nothing more once the kernel's buffers fill, and the idle timeout closes it.
 /// - **The decoder's error and the half-close wait in line too.** Passed on early, either would
 ///   make Hummingbird's read loop answer 400 or close the connection before the answer due. The
 ///   half-close also waits while a webhook's answer waits for the spool: a client that sends its
@@ -115,6 +121,8 @@ struct ConnectionStateMachine<Part, Instant: InstantProtocol> where Instant.Dura
     /// What waits for the current answer: parts (in order), a read, the half-close.
     private var waiting = WaitingLine<Waiting>()
     private var readHeld = false
+    /// The channel is not writable: a read asked for is held until it is again.
+    private var outputBlocked = false
     private var inputClosedHeld = false
     /// Set while waiting parts are handed out: an answer written meanwhile (the handler answers
     /// some requests at once) must not start another round.
@@ -300,9 +308,17 @@ struct ConnectionStateMachine<Part, Instant: InstantProtocol> where Instant.Dura
 
     /// The channel asks to read the socket again.
     mutating func readRequested() -> ReadAction {
-        guard !waiting.isEmpty else { return .read }
+        guard !waiting.isEmpty || outputBlocked else { return .read }
         readHeld = true
         return .hold
+    }
+
+    /// The channel's writability changed: `.read` when a read held for it goes out now.
+    mutating func writabilityChanged(isWritable: Bool) -> ReadAction {
+        outputBlocked = !isWritable
+        guard isWritable, readHeld, waiting.isEmpty else { return .hold }
+        readHeld = false
+        return .read
     }
 
     enum PassOrWait: Equatable {
@@ -487,7 +503,7 @@ struct ConnectionStateMachine<Part, Instant: InstantProtocol> where Instant.Dura
         }
         var after = AfterReplay(fireReadComplete: replay?.delivered ?? false)
         replay = nil
-        if waiting.isEmpty && readHeld {
+        if waiting.isEmpty && readHeld && !outputBlocked {
             readHeld = false
             after.resumeReading = true
         }

@@ -132,6 +132,15 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
+    /// Reads are held while answers wait in the channel's buffer (see `ConnectionStateMachine`).
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        switch machine.writabilityChanged(isWritable: context.channel.isWritable) {
+        case .read: context.read()
+        case .hold: break
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     /// The half-close and the server's quiesce go to the state machine; other events pass on.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
