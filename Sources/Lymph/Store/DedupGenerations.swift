@@ -22,6 +22,10 @@ final class DedupGenerations: Sendable {
     /// Small enough that the newest generation's B-tree pages (about 60 bytes a key, 8 MiB when
     /// full) stay in the operating system's page cache: a commit touches no other leaves, and
     /// those it does not find in the writer's own cache (`SQLiteFile.writerCacheKiB`) are copies.
+    /// Not smaller: a commit group's random keys touch nearly every leaf of the generation they
+    /// go to, so smaller generations would write fewer pages a commit, but every key the scope's
+    /// filter may hold (each duplicate) is looked for in each generation's own filter, a cache
+    /// miss each, and a store holds more generations the smaller they are.
     static let keysPerGeneration = 1 << 17
     /// A generation is closed once its first key is this old, so a purge can drop it even when
     /// traffic is slow.
