@@ -2,14 +2,16 @@
 """A webhook receiver that fails on purpose, for the http stage's tests and benchmark.
 
   http_receiver.py [--port 0] [--log FILE] [--fail-every N] [--status PREFIX=CODE]...
-                   [--flaky PREFIX=K]... [--hang PREFIX]... [--hostile PREFIX]...
-                   [--retry-after SECONDS]
+                   [--flaky PREFIX=K]... [--hang PREFIX]... [--drip PREFIX]...
+                   [--hostile PREFIX]... [--retry-after SECONDS]
 
 Prints "listening PORT" once it listens. Answers 200 {"ok":true}, except:
   --fail-every N      503 to every Nth request (counted over all requests);
   --status PREFIX=C   status C to every request whose Idempotency-Key starts with PREFIX;
   --flaky PREFIX=K    503 to the first K attempts of each key starting with PREFIX;
   --hang PREFIX       no answer: holds the request 30 s, then closes the connection;
+  --drip PREFIX       answers 200 with a body of 100 bytes sent a byte every 0.2 s (each
+                      byte within a read timeout of a second, the whole 20 s later);
   --hostile PREFIX    400 with a body that tries to forge a log line and send a terminal
                       escape (a line break, ESC[31m, a NUL).
 With --log, one JSON line per request: its Idempotency-Key, the status answered, the headers
@@ -30,6 +32,7 @@ ap.add_argument("--fail-every", type=int, default=0)
 ap.add_argument("--status", action="append", default=[])
 ap.add_argument("--flaky", action="append", default=[])
 ap.add_argument("--hang", action="append", default=[])
+ap.add_argument("--drip", action="append", default=[])
 ap.add_argument("--hostile", action="append", default=[])
 ap.add_argument("--retry-after")
 args = ap.parse_args()
@@ -53,6 +56,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n, attempt = total[0], attempts[key]
         if any(key.startswith(p) for p in args.hang):
             time.sleep(30)
+            self.close_connection = True
+            return
+        if any(key.startswith(p) for p in args.drip):
+            if log:
+                with lock:
+                    log.write(json.dumps({"key": key, "status": 200, "headers": dict(self.headers), "body": body.decode("utf-8", "replace")}) + "\n")
+            self.send_response(200)
+            self.send_header("content-length", "100")
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                for _ in range(100):
+                    time.sleep(0.2)
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            except OSError:
+                pass
             self.close_connection = True
             return
         status = 200

@@ -153,6 +153,23 @@ struct HTTPStageTests {
         }
     }
 
+    @Test("a destination that answers at once but sends its body a byte at a time is given up at the timeout, not held for as long as it drips")
+    func drippingAnswerTimesOut() throws {
+        let receiver = try Receiver(["--drip", "drip"])
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, timeout: 1s, retries: 1, backoff: 10ms}", in: dir)
+        let started = Date()
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["drip1", "fine1"]).utf8), timeout: 60)
+        let seconds = Date().timeIntervalSince(started)
+        // Two attempts of a second each, and the back-off: the body takes 20 s each time.
+        #expect(seconds < 10, "the run took \(seconds) s")
+        #expect(r.stdoutLines.count == 1, "\(r.stderr)")
+        let dead = Self.deadLetters(dir)
+        #expect(dead["drip1"]?.hasPrefix("http_unavailable ") == true, "\(dead)")
+        #expect(dead["drip1"]?.contains("no whole answer within the timeout") == true, "\(dead)")
+        #expect(receiver.requests.filter { $0.key == "drip1" }.count == 2)
+    }
+
     @Test("a template's values are JSON-escaped: a field cannot end its string or add keys; {env:NAME} puts a secret in the body")
     func templateEscaping() throws {
         let receiver = try Receiver()

@@ -170,21 +170,14 @@ public final class HTTPStage: Stage {
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(spec.timeout * 1000)))
-            var quoted: [UInt8] = []
-            var read = 0
-            for try await chunk in response.body {
-                if quoted.count < Self.quotedBytes { quoted.append(contentsOf: chunk.readableBytesView.prefix(Self.quotedBytes - quoted.count)) }
-                read += chunk.readableBytes
-                if read > Self.maxAnswerBytes { break }
-            }
-            let status = Int(response.status.code)
+            let answer = try await Self.exchange(client, request, timeoutMillis: Int64(spec.timeout * 1000))
+            let status = answer.status
             if (200..<300).contains(status) { return .delivered }
             // Shown in logs (on_error: drop) and dead letters: no line breaks or escapes of the receiver's.
-            let answer = PrintableText.of(String(decoding: quoted, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-            let said = "\(host) answered \(status)\(answer.isEmpty ? "" : ": \(answer)")"
+            let text = PrintableText.of(String(decoding: answer.quoted, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            let said = "\(host) answered \(status)\(text.isEmpty ? "" : ": \(text)")"
             if status == 408 || status == 429 || status >= 500 {
-                return .retry(said, retryAfter: response.headers.first(name: "retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
+                return .retry(said, retryAfter: answer.retryAfter.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
             }
             destination.answered()
             return .refused(HTTPFailure(reason: .httpStatus, message: "stage '\(stageName)': \(said)"))
@@ -193,8 +186,48 @@ public final class HTTPStage: Stage {
         }
     }
 
+    /// What an attempt needs of an answer.
+    struct Answer: Sendable {
+        let status: Int
+        let retryAfter: String?
+        /// The start of its body, for a refusal's message.
+        let quoted: [UInt8]
+    }
+
+    /// The whole attempt, from the request to the answer's last byte read, took longer than `timeout`.
+    struct AttemptTimedOut: Error {}
+
+    /// Sends the request and reads the answer, all within the timeout. The client's own deadline
+    /// ends when the answer's head arrives, and after it only a gap longer than the read timeout
+    /// between two bytes ends the body: a receiver that sends a byte now and then would hold the
+    /// stage (and, under `lymph serve`, the spool behind it) for as long as it liked.
+    static func exchange(_ client: HTTPClient, _ request: HTTPClientRequest, timeoutMillis: Int64) async throws -> Answer {
+        try await withThrowingTaskGroup(of: Answer?.self) { group in
+            group.addTask {
+                let response = try await client.execute(request, timeout: .milliseconds(timeoutMillis))
+                var quoted: [UInt8] = []
+                var read = 0
+                for try await chunk in response.body {
+                    if quoted.count < quotedBytes { quoted.append(contentsOf: chunk.readableBytesView.prefix(quotedBytes - quoted.count)) }
+                    read += chunk.readableBytes
+                    if read > maxAnswerBytes { break }
+                }
+                return Answer(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"), quoted: quoted)
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(timeoutMillis))
+                return nil
+            }
+            // The first to finish decides; the other is cancelled (the client cancels the request).
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let answer = first else { throw AttemptTimedOut() }
+            return answer
+        }
+    }
+
     /// An error of the client, said briefly.
     static func describe(_ error: any Error) -> String {
+        if error is AttemptTimedOut { return "no whole answer within the timeout" }
         if let e = error as? HTTPClientError {
             switch e {
             case .deadlineExceeded, .readTimeout: return "no answer within the timeout"
