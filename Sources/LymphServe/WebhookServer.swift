@@ -341,19 +341,40 @@ public final class WebhookServer: Sendable {
         var description: String { "no answer within \(WebhookServer.storeCallDeadline)" }
     }
 
-    func storeCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await FirstOf.value(within: Self.storeCallDeadline, timeoutError: StoreCallTimeout()) {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-                Self.storeQueue.async { c.resume(with: Result { try body() }) }
+    /// One kind of store call (the health probe, the metrics' depth), one at a time: a call given
+    /// up at its deadline runs on until the store answers, and on a disk that hangs, each request
+    /// starting another held another thread of Dispatch's pool for as long as the hang lasted.
+    /// On Linux Swift's tasks run on that pool too: a few concurrent health checks took all of
+    /// it, and every answer, the deadline's own timer among them, waited for the disk. A request
+    /// while a call is in flight waits for that call's answer instead, within its own deadline.
+    final class StoreCallGate<T: Sendable>: Sendable {
+        let inFlight = Mutex<Task<T, any Error>?>(nil)
+    }
+
+    let probeGate = StoreCallGate<Void>(), depthGate = StoreCallGate<Double?>()
+
+    func storeCall<T: Sendable>(_ gate: StoreCallGate<T>, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let call = gate.inFlight.withLock { current -> Task<T, any Error> in
+            if let current { return current }
+            // Its last step takes the lock, so it cannot end before it is recorded here.
+            let task = Task<T, any Error> {
+                let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, any Error>, Never>) in
+                    Self.storeQueue.async { c.resume(returning: Result { try body() }) }
+                }
+                gate.inFlight.withLock { $0 = nil }
+                return try result.get()
             }
+            current = task
+            return task
         }
+        return try await FirstOf.value(within: Self.storeCallDeadline, timeoutError: StoreCallTimeout()) { try await call.value }
     }
 
     func health() async -> Response {
         var problems: [String] = []
         let backend = spool.backend
         do {
-            try await storeCall { try backend.probeWritable() }
+            try await storeCall(probeGate) { try backend.probeWritable() }
             // A write went through: the last append's failure is over (no webhook may have
             // come since to clear it).
             writer.clearProblem()
@@ -387,7 +408,9 @@ public final class WebhookServer: Sendable {
     func renderMetrics() async -> Response {
         var oldestAge = 0.0
         let backend = spool.backend
-        if spoolDepth > 0, let oldest = try? await storeCall({ try backend.depth().oldestReceivedAt }) ?? nil { oldestAge = max(0, Timestamp.now() - oldest) }
+        if spoolDepth > 0, let oldest = try? await storeCall(depthGate, { try backend.depth().oldestReceivedAt }) ?? nil {
+            oldestAge = max(0, Timestamp.now() - oldest)
+        }
         let bytes = metrics.render(depth: spoolDepth, oldestAge: oldestAge)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

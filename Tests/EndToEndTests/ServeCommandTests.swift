@@ -463,6 +463,33 @@ struct ServeCommandTests {
         #expect(try h.get("/healthz").status == 200)
     }
 
+    @Test(
+        "health checks while the spool's disk hangs share one probe: each is answered 503 within its deadline, none waits for the disk (a probe each took the threads Swift's tasks run on)"
+    )
+    func healthChecksShareOneProbe() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        #expect(try h.get("/healthz").status == 200)
+        // The probe waits for the lock up to the spool's 5 s busy timeout.
+        let locker = try Self.lockSpool(h, seconds: 6)
+        let answers = Locked([(status: Int, seconds: Double)]())
+        for _ in 0..<24 {
+            Thread {
+                let started = Date()
+                let status = (try? h.get("/healthz").status) ?? 0
+                answers.update { $0.append((status, Date().timeIntervalSince(started))) }
+            }.start()
+        }
+        while answers.get().count < 24 { Thread.sleep(forTimeInterval: 0.05) }
+        let all = answers.get()
+        #expect(all.allSatisfy { $0.status == 503 }, "\(all.map(\.status))")
+        #expect(all.allSatisfy { $0.seconds < 3.5 }, "answered after \(all.map { Int($0.seconds * 10) }) tenths of a second")
+        locker.waitUntilExit()
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try h.get("/healthz").status == 200)
+    }
+
     @Test("a spool that cannot commit (its file locked by another program) answers 503 within the 3 s deadline; the sender's retry is processed once")
     func stalledSpool() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
