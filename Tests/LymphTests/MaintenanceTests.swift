@@ -139,6 +139,30 @@ struct MaintenanceTests {
         #expect(types == ["e", "m", "e", "m", "e"])
     }
 
+    @Test(
+        "an emitted maintenance.scheduled lists the latest 100 source events and counts them all: a job predicted again and again does not make each event longer than the last"
+    )
+    func emittedListIsBounded() async throws {
+        // Each prediction an hour later and its failure an hour sooner: every one moves the due date.
+        let start = Timestamp.parse("2026-06-01T00:00:00Z")!
+        let lines = (0..<150).map { n in
+            Self.prediction(
+                "p\(n)", created: Timestamp.format(start + Double(n) * 3_600), failure: Timestamp.format(start + 30 * 86_400 - Double(n) * 3_600))
+        }
+        _ = try await run(lines)
+        let emitted = output().filter { $0.contains("maintenance.scheduled") }
+        #expect(emitted.count == 150)
+        let last = try #require(emitted.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        let data = try #require(last["data"] as? [String: Any])
+        #expect(data["source_event_ids"] as? [String] == (50..<150).map { "p\($0)" })
+        #expect(data["source_event_count"] as? Int == 150)
+        // An event with fewer lists them all, without a count.
+        let first = try #require(emitted.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        #expect((first["data"] as? [String: Any])?["source_event_count"] == nil)
+        // The store keeps every one.
+        #expect(try tickets()[0].sourceEventIDs.count == 150)
+    }
+
     @Test("different actions make different tickets; low confidence makes none")
     func separateTickets() async throws {
         _ = try await run([Self.prediction("a"), Self.prediction("b", action: "Replace seal"), Self.prediction("c", action: "Other", confidence: 0.5)])

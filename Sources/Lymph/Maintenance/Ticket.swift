@@ -49,7 +49,9 @@ public struct Ticket: Sendable, Equatable {
     }
 
     /// The ticket as a JSON object (the `data` of `maintenance.scheduled`, and `lymph tickets --format json`).
-    public func json(extra: [(String, String)] = []) -> [UInt8] {
+    /// With `listing`, a list of more source events than that gives only the latest that many,
+    /// and `source_event_count` says how many there are.
+    public func json(extra: [(String, String)] = [], listing limit: Int? = nil) -> [UInt8] {
         var out: [UInt8] = []
         func key(_ k: String) {
             out.append(out.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
@@ -65,11 +67,16 @@ public struct Ticket: Sendable, Equatable {
         string("status", status.rawValue)
         key("source_event_ids")
         out.append(UInt8(ascii: "["))
-        for (i, id) in sourceEventIDs.enumerated() {
+        let listed = limit.map { sourceEventIDs.suffix($0) } ?? sourceEventIDs[...]
+        for (i, id) in listed.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             JSONStringEncoder.append(id, to: &out)
         }
         out.append(UInt8(ascii: "]"))
+        if listed.count < sourceEventIDs.count {
+            key("source_event_count")
+            out.append(contentsOf: String(sourceEventIDs.count).utf8)
+        }
         string("created_at", Timestamp.format(createdAt))
         string("updated_at", Timestamp.format(updatedAt))
         if let note { string("note", note) }
