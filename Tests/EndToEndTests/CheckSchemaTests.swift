@@ -64,6 +64,17 @@ struct CheckSchemaTests {
             "\(r.stderr)")
     }
 
+    @Test("the fields schedule_maintenance adds to what it emits are known: source_event_count draws no warning")
+    func emittedFieldsKnown() throws {
+        let r = try Self.check(
+            Self.head + """
+                  - schedule_maintenance
+                  - log: { path: t.log, format: text, template: "{data.ticket_id} {data.source_event_count}", when: { types: [maintenance.scheduled] } }
+
+                """)
+        #expect(!r.stderr.contains("source_event_count"), "\(r.stderr)")
+    }
+
     @Test("a bare log stage while the output is stdout too: every event twice")
     func twoWritersOnStdout() throws {
         let r = try Self.check(Self.head.replacingOccurrences(of: "output: out.ndjson", with: "output: \"-\"") + "  - log\n")

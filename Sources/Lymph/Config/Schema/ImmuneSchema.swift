@@ -53,7 +53,7 @@ public enum ImmuneSchema {
             "data.priority": .string, "data.scheduled_by": .string,
             // Added by Lymph's schedule_maintenance to the events it emits.
             "data.status": .string, "data.source_event_ids": .array, "data.source_event_id": .string,
-            "data.created_at": .string, "data.updated_at": .string, "data.note": .string,
+            "data.created_at": .string, "data.updated_at": .string, "data.note": .string, "data.source_event_count": .number,
         ],
     ]
 
