@@ -213,4 +213,72 @@ struct MaintenanceMemoryTests {
         #expect(try store.ticket(id: "mt_old")?.sourceEventIDs == ["e2", "e1", "e3", "e4"])
         #expect(try TicketBook(store: store).apply(Self.request("e4")) == .alreadyApplied)
     }
+
+    /// The changed-merge request that reports a ticket with its latest events and count.
+    static func raise(_ source: String) -> TicketRequest { request(source, priority: .critical) }
+
+    @Test(
+        "a change to a ticket with many source events lists the latest 100 and counts them all, once each, whether the commit in flight has landed or not",
+        arguments: [true, false])
+    func changeListsTheLatestSources(landed: Bool) throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (store, book, first) = try Self.bookWithCommittedTicket(at: dir + "/state.sqlite")
+        // 150 more events in 30 commits, none of them moving the ticket.
+        for c in 0..<30 {
+            for n in 1...5 { _ = try book.apply(Self.request("e\(c * 5 + n + 1)")) }
+            try Self.commit(book, store)
+        }
+        // Five more taken for a commit the book has not heard of: landed, or not yet.
+        for n in 152...156 { _ = try book.apply(Self.request("e\(n)")) }
+        let inFlight = book.takePending()
+        if landed { try store.write { db in try inFlight?.write(db) } }
+        guard case .merged(let t, changed: true) = try book.apply(Self.raise("e157")) else {
+            Issue.record("the raise did not change the ticket")
+            return
+        }
+        #expect(t.ticketID == first.ticketID)
+        #expect(t.sourceEventIDs == (58...157).map { "e\($0)" })
+        #expect(t.sourceEventCount == 157)
+        #expect(t.json(listing: TicketBook.listedSources).count < 3_000)
+        if landed { book.pendingWritten() } else { book.pendingNotWritten() }
+        try Self.commit(book, store)
+        #expect(try store.ticket(id: first.ticketID)?.sourceEventIDs == (1...157).map { "e\($0)" })
+        // The count is the store's: a book opened later reports it too.
+        let later = TicketBook(store: store)
+        var sooner = Self.raise("e158")
+        sooner.dueBy -= 86_400
+        guard case .merged(let u, changed: true) = try later.apply(sooner) else {
+            Issue.record("a later book's change did not merge")
+            return
+        }
+        #expect(u.sourceEventCount == 158 && u.sourceEventIDs.last == "e158" && u.sourceEventIDs.count == 100)
+    }
+
+    @Test("tickets made before the source count get it counted from their lists")
+    func migratedSourceCount() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        do {
+            let queue = try GRDB.DatabaseQueue(path: path)
+            try StateStore.migrator.migrate(queue, upTo: "v10-dedup-fingerprints")
+            let lists = [(1...70), (71...120)].map { r in "[" + r.map { "\"e\($0)\"" }.joined(separator: ",") + "]" }
+            try queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at)
+                            VALUES ('mt_old', 'pump_7', 'Replace bearing', 'medium', 1800000000, 'open', 1790000000, 1790000000);
+                        INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES ('mt_old', ?), ('mt_old', ?);
+                        """, arguments: [lists[0], lists[1]])
+            }
+        }
+        let store = try StateStore.open(path: path)
+        let book = TicketBook(store: store)
+        guard case .merged(let t, changed: true) = try book.apply(Self.raise("e121")) else {
+            Issue.record("the raise did not merge into the migrated ticket")
+            return
+        }
+        #expect(t.ticketID == "mt_old" && t.sourceEventCount == 121 && t.sourceEventIDs == (22...121).map { "e\($0)" })
+    }
 }

@@ -112,4 +112,87 @@ import Testing
         await a.close()
         await b.close()
     }
+
+    /// A change to a ticket with many source events lists the latest 100 and counts them all,
+    /// with the other process's events among them and this one's commit landed unheard; the
+    /// count of a ticket from before it was kept is made by the migration.
+    @Test func aChangeListsTheLatestSourcesAndCountsThem() async throws {
+        let url = try Self.freshURL()
+        let a = try await Self.open("a", url: url), b = try await Self.open("b", url: url)
+        let bookA = TicketBook(store: try StateStore.postgres(a)), bookB = TicketBook(store: try StateStore.postgres(b))
+        func request(_ n: Int, _ priority: Ticket.Priority = .medium) -> TicketRequest {
+            TicketRequest(equipmentID: "pump_1", action: "Replace seal", priority: priority, dueBy: 1000, sourceEventID: "e\(n)", at: 100)
+        }
+        for c in 0..<4 {
+            let book = c.isMultiple(of: 2) ? bookA : bookB, state = c.isMultiple(of: 2) ? a : b
+            _ = try await book.record((c * 30 + 1...c * 30 + 30).map { request($0) })
+            try await Self.commit(state, book.takePending())
+            book.pendingWritten()
+        }
+        // Five more from a, committed without a's hearing of it.
+        _ = try await bookA.record((121...125).map { request($0) })
+        try await Self.commit(a, bookA.takePending())
+        guard case .merged(let t, changed: true) = try await bookA.record([request(126, .high)])[0] else {
+            Issue.record("the raise did not change the ticket")
+            return
+        }
+        #expect(t.sourceEventIDs == (27...126).map { "e\($0)" } && t.sourceEventCount == 126)
+        bookA.pendingWritten()
+        try await Self.commit(a, bookA.takePending())
+        bookA.pendingWritten()
+        guard case .merged(let u, changed: true) = try await bookB.record([request(127, .critical)])[0] else {
+            Issue.record("the other process's raise did not change the ticket")
+            return
+        }
+        #expect(u.sourceEventIDs == (28...127).map { "e\($0)" } && u.sourceEventCount == 127)
+        // As before the count was kept: the migration counts the stored events.
+        try await a.database.perform("forget the count") { client in
+            let (tickets, migrations) = (a.database.table("lymph_tickets"), a.database.table("lymph_migrations"))
+            try await client.command("ALTER TABLE \(unescaped: tickets) DROP COLUMN source_count", logger: a.database.logger)
+            try await client.command("DELETE FROM \(unescaped: migrations) WHERE id = 'state-v2'", logger: a.database.logger)
+        }
+        await a.close()
+        let again = try await Self.open("a", url: url)
+        let fresh = TicketBook(store: try StateStore.postgres(again))
+        var sooner = request(128, .critical)
+        sooner.dueBy = 500
+        guard case .merged(let v, changed: true) = try await fresh.record([sooner])[0] else {
+            Issue.record("the raise after the migration did not change the ticket")
+            return
+        }
+        #expect(v.sourceEventCount == 127 && v.sourceEventIDs == (28...126).map { "e\($0)" } + ["e128"])
+        await again.close()
+        await b.close()
+    }
+
+    /// This process's commit in flight has not landed, but the other process applied one of its
+    /// events first: that one is counted as stored, the rest as this process's, each once.
+    @Test func anEventOfTheCommitInFlightAppliedElsewhereIsCountedOnce() async throws {
+        let url = try Self.freshURL()
+        let a = try await Self.open("a", url: url), b = try await Self.open("b", url: url)
+        let bookA = TicketBook(store: try StateStore.postgres(a)), bookB = TicketBook(store: try StateStore.postgres(b))
+        func request(_ n: Int, _ priority: Ticket.Priority = .medium) -> TicketRequest {
+            TicketRequest(equipmentID: "pump_1", action: "Replace seal", priority: priority, dueBy: 1000, sourceEventID: "e\(n)", at: 100)
+        }
+        _ = try await bookA.record([request(1)])
+        try await Self.commit(a, bookA.takePending())
+        bookA.pendingWritten()
+        _ = try await bookA.record((2...5).map { request($0) })
+        let inFlight = bookA.takePending()
+        _ = try await bookB.record([request(3)])
+        try await Self.commit(b, bookB.takePending())
+        bookB.pendingWritten()
+        guard case .merged(let t, changed: true) = try await bookA.record([request(6, .high)])[0] else {
+            Issue.record("the raise did not change the ticket")
+            return
+        }
+        #expect(t.sourceEventIDs == ["e1", "e3", "e2", "e4", "e5", "e6"] && t.sourceEventCount == nil)
+        try await Self.commit(a, inFlight)
+        bookA.pendingWritten()
+        try await Self.commit(a, bookA.takePending())
+        bookA.pendingWritten()
+        #expect(try await a.tickets(status: nil, equipment: nil).first?.sourceEventIDs.count == 6)
+        await a.close()
+        await b.close()
+    }
 }

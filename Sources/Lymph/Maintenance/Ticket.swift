@@ -34,6 +34,9 @@ public struct Ticket: Sendable, Equatable {
     public var status: Status
     /// The events that opened the ticket or merged into it, in the order they were applied.
     public var sourceEventIDs: [String]
+    /// How many source events the ticket has, when `sourceEventIDs` lists only the latest of
+    /// them (a change a pipeline stage reports); nil when it lists them all.
+    public var sourceEventCount: Int? = nil
     /// When the ticket was opened (the time of the request that opened it), in seconds since 1970.
     public var createdAt: Double
     /// When it last changed, in seconds since 1970.
@@ -68,14 +71,15 @@ public struct Ticket: Sendable, Equatable {
         key("source_event_ids")
         out.append(UInt8(ascii: "["))
         let listed = limit.map { sourceEventIDs.suffix($0) } ?? sourceEventIDs[...]
+        let count = sourceEventCount ?? sourceEventIDs.count
         for (i, id) in listed.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             JSONStringEncoder.append(id, to: &out)
         }
         out.append(UInt8(ascii: "]"))
-        if listed.count < sourceEventIDs.count {
+        if listed.count < count {
             key("source_event_count")
-            out.append(contentsOf: String(sourceEventIDs.count).utf8)
+            out.append(contentsOf: String(count).utf8)
         }
         string("created_at", Timestamp.format(createdAt))
         string("updated_at", Timestamp.format(updatedAt))

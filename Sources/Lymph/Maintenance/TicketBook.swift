@@ -10,8 +10,10 @@ import Synchronization
 /// In the overlay a ticket's `sourceEventIDs` holds only the events added since the last
 /// commit; the store keeps the rest (`lymph_ticket_source_lists`, one row per ticket per
 /// commit, in commit order, so a commit appends instead of inserting into an index all over).
-/// A change that opens a ticket or moves its due date or priority reports the whole list; a
-/// merge that changes neither reports the ticket with the one event it added.
+/// A change that opens a ticket or moves its due date or priority reports the latest
+/// `listedSources` of its events and how many it has (`lymph_tickets.source_count`), read from
+/// the end of its lists: a job requested again and again costs each change the same. A merge
+/// that changes neither reports the ticket with the one event it added.
 ///
 /// On SQLite, the source events applied are a set kept like a dedup scope's keys
 /// (`sourceScope`, `DedupGenerations`): in generations, with fingerprint filters in front, so
@@ -55,6 +57,9 @@ public final class TicketBook: Sendable {
         var writingSourceSet = EventIDSet()
         var writing: [Ticket] = []
         var writingSources: [(String, String)] = []
+        /// For each ticket in the transaction in flight (by `pairKey`), how many of the first
+        /// events of its list there it writes.
+        var writingListed: [String: Int] = [:]
         var dirty: Set<String> = []
         var newSources: [(String, String)] = []
     }
@@ -68,6 +73,12 @@ public final class TicketBook: Sendable {
 
     static func pairKey(_ equipment: String, _ action: String) -> String { equipment + "\u{0}" + action }
 
+    /// Source events a reported change lists at most (the latest): a ticket merges every request
+    /// for its job while it is open, and each event that moves it would otherwise carry, and
+    /// read, the whole list, so a job predicted again and again cost work that grew with the
+    /// square of its requests. `lymph tickets` lists them all.
+    public static let listedSources = 100
+
     /// Applies requests in order (one store read for all of them), following the rules above.
     public func apply(_ requests: [TicketRequest]) throws -> [TicketChange] {
         if requests.isEmpty { return [] }
@@ -76,7 +87,10 @@ public final class TicketBook: Sendable {
         // the connection to read-only and back, four statements parsed for every batch.
         return try store.readInDeferredTransaction { db in
             let reads = SQLiteTicketReads(db: db, scope: scope, generations: generations, open: try committedOpenTickets(db))
-            return try requests.map { try apply($0, reads: reads) }
+            // One transaction is in flight at most, and lands whole: one of its events tells.
+            let last = overlay.withLock { $0.writingSources.last?.0 }
+            let commit: CommitInFlight = try last.map { try reads.isApplied($0) } == false ? .notLanded : .landed
+            return try requests.map { try apply($0, reads: reads, commit: commit) }
         }
     }
 
@@ -85,9 +99,16 @@ public final class TicketBook: Sendable {
     public func record(_ requests: [TicketRequest]) async throws -> [TicketChange] {
         guard let postgres = store.postgres else { return try apply(requests) }
         if requests.isEmpty { return [] }
+        // The events of the commit in flight too (the runner waits for each commit on
+        // PostgreSQL, so there are none but after a failure): whether it landed decides which of
+        // a ticket's events the store holds. Another instance may have applied some of them.
+        let inFlight = overlay.withLock { $0.writingSources.map(\.0) }
         let reads = try await postgres.ticketSnapshot(
-            jobs: requests.map { ($0.equipmentID, $0.action) }, events: requests.map(\.sourceEventID))
-        return try requests.map { try apply($0, reads: reads) }
+            jobs: requests.map { ($0.equipmentID, $0.action) }, events: requests.map(\.sourceEventID) + inFlight,
+            listing: Self.listedSources)
+        let stored = inFlight.count(where: { reads.applied.contains($0) })
+        let commit: CommitInFlight = stored == inFlight.count ? .landed : stored == 0 ? .notLanded : .partly
+        return try requests.map { try apply($0, reads: reads, commit: commit) }
     }
 
     /// Applies one request (see `apply(_:)` for a list).
@@ -137,12 +158,23 @@ public final class TicketBook: Sendable {
     /// merge into a ticket the overlay holds, or nothing.
     private enum InOverlay {
         case applied
-        case merged(Ticket, changed: Bool)
+        case merged(Ticket, changed: Bool, writing: Int)
         case absent
     }
 
+    /// What the store holds of the transaction in flight, as a batch's reads see it.
+    enum CommitInFlight {
+        /// All of its events (or there is none).
+        case landed
+        /// None of them.
+        case notLanded
+        /// Some: on PostgreSQL another instance may have applied an event of it first. Each is
+        /// asked of the reads.
+        case partly
+    }
+
     /// One request, with the store read through `reads`.
-    func apply(_ r: TicketRequest, reads: some TicketReads) throws -> TicketChange {
+    func apply(_ r: TicketRequest, reads: some TicketReads, commit: CommitInFlight) throws -> TicketChange {
         // Applied and committed: the filters say no for nearly every event, without a lookup.
         if try reads.isApplied(r.sourceEventID) { return .alreadyApplied }
         // The overlay's sets hold this process's fingerprints, not the store's.
@@ -160,13 +192,19 @@ public final class TicketBook: Sendable {
             o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
             o.dirty.insert(key)
             o.newSources.append((r.sourceEventID, o.open.values[index].ticketID))
-            return .merged(changed ? o.open.values[index] : Self.withOnly(r.sourceEventID, o.open.values[index]), changed: changed)
+            return .merged(
+                changed ? o.open.values[index] : Self.withOnly(r.sourceEventID, o.open.values[index]), changed: changed,
+                writing: o.writingListed[key] ?? 0)
         }
         let change: TicketChange
+        // How many of the first events of the ticket's list in the overlay are being written.
+        var writing = 0
         switch found {
         case .applied: return .alreadyApplied
-        case .merged(let t, changed: false): return .merged(t, changed: false)
-        case .merged(let t, changed: true): change = .merged(t, changed: true)
+        case .merged(let t, changed: false, _): return .merged(t, changed: false)
+        case .merged(let t, changed: true, let w):
+            change = .merged(t, changed: true)
+            writing = w
         case .absent:
             let ticket: Ticket
             if var t = try reads.openTicket(equipment: r.equipmentID, action: r.action), t.status == .open {
@@ -189,15 +227,24 @@ public final class TicketBook: Sendable {
             }
             if case .merged(_, changed: false) = change { return change }
         }
-        // The whole list of sources, for the caller (an emitted event carries it).
+        // The latest sources and their count, for the caller (an emitted event carries them).
         func complete(_ t: Ticket) throws -> Ticket {
             var full = t
-            let stored = try reads.storedSources(of: t.ticketID)
-            // The overlay may still list events whose commit has landed (it is trimmed when the
-            // runner hears of the commit, which can come a batch or more later): an event is
-            // listed once.
-            let known = Set(stored)
-            full.sourceEventIDs = stored + t.sourceEventIDs.filter { !known.contains($0) }
+            // The overlay lists the events of the transaction in flight first, until the runner
+            // hears it committed (a batch or more later): those the store holds already are
+            // listed and counted as its.
+            let list = t.sourceEventIDs
+            let inFlight = min(writing, list.count)
+            let unstored: ArraySlice<String>
+            switch commit {
+            case .landed: unstored = list[inFlight...]
+            case .notLanded: unstored = list[...]
+            case .partly: unstored = ArraySlice(try list[..<inFlight].filter { try !reads.isApplied($0) } + list[inFlight...])
+            }
+            let stored = try reads.storedSources(of: t.ticketID, latest: max(0, Self.listedSources - unstored.count))
+            full.sourceEventIDs = stored.latest + unstored.suffix(Self.listedSources)
+            let count = stored.count + unstored.count
+            full.sourceEventCount = count > full.sourceEventIDs.count ? count : nil
             return full
         }
         switch change {
@@ -233,6 +280,7 @@ public final class TicketBook: Sendable {
     func takePending() -> PendingWrite? {
         let (tickets, sources) = overlay.withLock { o in
             let tickets = o.dirty.compactMap { o.open[$0] }
+            for key in o.dirty { o.writingListed[key] = o.open[key]?.sourceEventIDs.count }
             let sources = o.newSources
             o.writing += tickets
             o.writingSources += sources
@@ -252,7 +300,7 @@ public final class TicketBook: Sendable {
         }
         // Built already: the sources came through `apply`.
         guard let (scope, generations) = knownSources.withLock({ $0 }) else {
-            return PendingWrite { db in for t in tickets { try Self.upsert(db, t) } }
+            return PendingWrite { db in for t in tickets { try Self.upsert(db, t, added: 0) } }
         }
         // Into the filters before the commit, as the dedup stage does: in the filters and not
         // yet in the store costs a lookup; the other way round would apply an event twice.
@@ -263,6 +311,7 @@ public final class TicketBook: Sendable {
         // Each ticket's new events, in the order they came: one row per ticket.
         var order: [String] = []
         var lists: [String: [UInt8]] = [:]
+        var added: [String: Int] = [:]
         for (event, ticket) in sources {
             if lists[ticket] == nil {
                 order.append(ticket)
@@ -271,13 +320,15 @@ public final class TicketBook: Sendable {
                 lists[ticket]!.append(UInt8(ascii: ","))
             }
             JSONStringEncoder.append(event, to: &lists[ticket]!)
+            added[ticket, default: 0] += 1
         }
         let rows = order.map { ticket in
             lists[ticket]!.append(UInt8(ascii: "]"))
             return (ticket, lists[ticket]!)
         }
+        let addedTo = added
         return PendingWrite { db in
-            for t in tickets { try Self.upsert(db, t) }
+            for t in tickets { try Self.upsert(db, t, added: addedTo[t.ticketID] ?? 0) }
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, fingerprints: fingerprints, at: at)
             let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
             for (ticket, list) in rows {
@@ -296,6 +347,7 @@ public final class TicketBook: Sendable {
             o.sources.formUnion(o.writingSourceSet)
             o.writing = []
             o.writingSources = []
+            o.writingListed = [:]
             o.writingSourceSet.removeAll()
         }
     }
@@ -336,6 +388,7 @@ public final class TicketBook: Sendable {
             // Sources applied since takePending (while the commit was in flight) stay in `sources`.
             o.writing = []
             o.writingSources = []
+            o.writingListed = [:]
             written.removeAll()
             o.writingSourceSet = written
         }
@@ -346,27 +399,29 @@ public final class TicketBook: Sendable {
     /// is left alone (an UPDATE that sets an indexed column works on its index even when the
     /// value stays).
     static let ticketUpdates = [
-        "UPDATE lymph_tickets SET updated_at = ?3 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2",
-        "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3 WHERE ticket_id = ?4",
+        "UPDATE lymph_tickets SET updated_at = ?3, source_count = source_count + ?5 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2",
+        "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3, source_count = source_count + ?5 WHERE ticket_id = ?4",
     ]
 
     /// Writes a ticket's row. A ticket written before (nearly every one: a merge) is updated by
     /// its id, without an insert's checks of both unique indexes first; a new one is inserted.
     /// Either way a row that exists keeps its status, equipment, action and creation time.
-    static func upsert(_ db: Database, _ t: Ticket) throws {
+    /// `added` is how many source events this commit adds to it.
+    static func upsert(_ db: Database, _ t: Ticket, added: Int) throws {
         for sql in ticketUpdates {
             let update = try RawStatement(db, sql: sql)
             try update.bind(1, t.priority.description)
             try update.bind(2, t.dueBy)
             try update.bind(3, t.updatedAt)
             try update.bind(4, t.ticketID)
+            try update.bind(5, Int64(added))
             if try update.run() > 0 { return }
         }
         let insert = try RawStatement(
             db,
             sql: """
-                INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note, source_count)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                 """)
         try insert.bind(1, t.ticketID)
         try insert.bind(2, t.equipmentID)
@@ -377,6 +432,7 @@ public final class TicketBook: Sendable {
         try insert.bind(7, t.createdAt)
         try insert.bind(8, t.updatedAt)
         try insert.bind(9, t.note)
+        try insert.bind(10, Int64(added))
         try insert.run()
     }
 
@@ -405,8 +461,15 @@ protocol TicketReads {
     func isApplied(_ eventID: String) throws -> Bool
     /// The open ticket of the job, without its source events.
     func openTicket(equipment: String, action: String) throws -> Ticket?
-    /// The events the store holds for a ticket, in the order they came.
-    func storedSources(of ticketID: String) throws -> [String]
+    /// The latest `limit` events the store holds for a ticket, in the order they came, and how
+    /// many it holds.
+    func storedSources(of ticketID: String, latest limit: Int) throws -> StoredSources
+}
+
+/// The end of a ticket's list of source events as the store holds it (`TicketReads.storedSources`).
+struct StoredSources {
+    var latest: [String]
+    var count: Int
 }
 
 /// Reads through a SQLite read transaction, with the source-event filters in front, and the
@@ -429,22 +492,38 @@ struct SQLiteTicketReads: TicketReads {
         return try TicketBook.fetchOpen(db, equipment: equipment, action: action)
     }
 
-    func storedSources(of ticketID: String) throws -> [String] {
-        let lists = try String.fetchAll(
-            db.cachedStatement(sql: "SELECT event_ids FROM lymph_ticket_source_lists WHERE ticket_id = ? ORDER BY rowid"), arguments: [ticketID])
-        return lists.flatMap { list in (try? JSONDocument(parsing: Array(list.utf8)))?.root.elements?.compactMap(\.string) ?? [] }
+    /// Reads the ticket's lists from the newest back, only as many as `limit` needs.
+    func storedSources(of ticketID: String, latest limit: Int) throws -> StoredSources {
+        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT source_count FROM lymph_tickets WHERE ticket_id = ?"), arguments: [ticketID]) ?? 0
+        var newestFirst: [[String]] = []
+        var read = 0
+        if limit > 0 {
+            let lists = try String.fetchCursor(
+                db.cachedStatement(sql: "SELECT event_ids FROM lymph_ticket_source_lists WHERE ticket_id = ? ORDER BY rowid DESC"), arguments: [ticketID])
+            while read < limit, let list = try lists.next() {
+                let ids = (try? JSONDocument(parsing: Array(list.utf8)))?.root.elements?.compactMap(\.string) ?? []
+                newestFirst.append(ids)
+                read += ids.count
+            }
+        }
+        return StoredSources(latest: Array(newestFirst.reversed().joined().suffix(limit)), count: count)
     }
 }
 
 /// What a batch of requests needs from PostgreSQL, read in one go (`PostgresState.ticketSnapshot`).
 struct TicketSnapshot: TicketReads {
+    /// Of the events asked about (the requests' and those of the commit in flight), those the
+    /// store holds.
     var applied: Set<String> = []
     /// Open tickets by `TicketBook.pairKey`.
     var open: [String: Ticket] = [:]
-    /// Those tickets' source events, by ticket id.
-    var sources: [String: [String]] = [:]
+    /// Those tickets' latest source events and how many they have, by ticket id.
+    var sources: [String: (latest: [String], count: Int)] = [:]
 
     func isApplied(_ eventID: String) -> Bool { applied.contains(eventID) }
     func openTicket(equipment: String, action: String) -> Ticket? { open[TicketBook.pairKey(equipment, action)] }
-    func storedSources(of ticketID: String) -> [String] { sources[ticketID] ?? [] }
+    func storedSources(of ticketID: String, latest limit: Int) -> StoredSources {
+        let stored = sources[ticketID] ?? ([], 0)
+        return StoredSources(latest: Array(stored.latest.suffix(limit)), count: stored.count)
+    }
 }

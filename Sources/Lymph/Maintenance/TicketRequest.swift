@@ -19,7 +19,8 @@ public enum TicketChange: Sendable, Equatable {
     /// A new open ticket.
     case opened(Ticket)
     /// Merged into the open ticket; `changed` when due date or priority moved. A changed ticket
-    /// lists all its source events; an unchanged one only the event this request added.
+    /// lists its latest source events (`TicketBook.listedSources`, with `sourceEventCount` when
+    /// it has more); an unchanged one only the event this request added.
     case merged(Ticket, changed: Bool)
     /// The source event was applied before: nothing changed (idempotency).
     case alreadyApplied

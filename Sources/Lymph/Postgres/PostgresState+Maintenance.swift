@@ -18,12 +18,17 @@ extension PostgresState {
         "ARRAY(SELECT s.event_id FROM \(database.table("lymph_ticket_sources")) s WHERE s.ticket_id = t.ticket_id ORDER BY s.n)"
     }
 
-    /// What applying requests for `jobs` (equipment, action) from `events` reads: which events
-    /// are applied already, and the open tickets of those jobs with their events.
-    func ticketSnapshot(jobs: [(String, String)], events: [String]) async throws(StoreError) -> TicketSnapshot {
+    /// What applying requests for `jobs` (equipment, action) reads: which of `events` are
+    /// applied already, and the open tickets of those jobs with their latest `listing` events
+    /// and how many they have.
+    func ticketSnapshot(jobs: [(String, String)], events: [String], listing: Int) async throws(StoreError) -> TicketSnapshot {
         let (tickets, sources, logger) = (database.table("lymph_tickets"), database.table("lymph_ticket_sources"), database.logger)
         let (equipment, actions) = (jobs.map(\.0), jobs.map(\.1))
-        let column = sourcesColumn()
+        // From the end of the ticket's index entries, newest first, then put back in order.
+        let column = """
+            ARRAY(SELECT l.event_id FROM (SELECT s.event_id, s.n FROM \(sources) s WHERE s.ticket_id = t.ticket_id
+                                            ORDER BY s.n DESC LIMIT \(listing)) l ORDER BY l.n)
+            """
         return try await database.perform("cannot read tickets") { client in
             var snapshot = TicketSnapshot()
             for try await id in try await client.query(
@@ -33,14 +38,16 @@ extension PostgresState {
             }
             let rows = try await client.query(
                 """
-                SELECT \(unescaped: Self.ticketColumns), \(unescaped: column)
+                SELECT \(unescaped: Self.ticketColumns), \(unescaped: column), t.source_count
                 FROM \(unescaped: tickets) t JOIN (SELECT DISTINCT e, a FROM unnest(\(equipment)::text[], \(actions)::text[]) AS j(e, a)) j
                   ON t.equipment_id = j.e AND t.action = j.a
                 WHERE t.status = 'open'
                 """, logger: logger)
-            for try await row in rows.decode(TicketRow.self) {
-                var ticket = Self.ticket(row)
-                snapshot.sources[ticket.ticketID] = ticket.sourceEventIDs
+            for try await (r0, r1, r2, r3, r4, r5, r6, r7, r8, latest, count) in rows.decode(
+                (String, String, String, String, Double, String, Double, Double, String?, [String], Int64).self)
+            {
+                var ticket = Self.ticket((r0, r1, r2, r3, r4, r5, r6, r7, r8, []))
+                snapshot.sources[ticket.ticketID] = (latest, Int(count))
                 ticket.sourceEventIDs = []
                 snapshot.open[TicketBook.pairKey(ticket.equipmentID, ticket.action)] = ticket
             }
@@ -92,11 +99,16 @@ extension PostgresState {
         if sources.isEmpty { return }
         let events = sources.map(\.0)
         let ids = sources.map { stored[$0.1] ?? $0.1 }
+        // Each ticket counts the events that went in (another instance may have applied one
+        // already); its row is this transaction's already, locked by the writes above.
         try await conn.command(
             """
-            INSERT INTO \(unescaped: sourceTable) (event_id, ticket_id)
-            SELECT e, t FROM unnest(\(events)::text[], \(ids)::text[]) WITH ORDINALITY AS u(e, t, o) ORDER BY o
-            ON CONFLICT (event_id) DO NOTHING
+            WITH added AS (
+                INSERT INTO \(unescaped: sourceTable) (event_id, ticket_id)
+                SELECT e, t FROM unnest(\(events)::text[], \(ids)::text[]) WITH ORDINALITY AS u(e, t, o) ORDER BY o
+                ON CONFLICT (event_id) DO NOTHING RETURNING ticket_id)
+            UPDATE \(unescaped: tickets) t SET source_count = t.source_count + a.n
+            FROM (SELECT ticket_id, count(*) AS n FROM added GROUP BY ticket_id) a WHERE t.ticket_id = a.ticket_id
             """, logger: logger)
     }
 

@@ -184,6 +184,17 @@ public final class PostgresState: Sendable {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            "state-v2",
+            [
+                // How many source events each ticket has, kept by each commit: a batch reads the
+                // count with the latest events (`TicketBook`), not every event of the ticket.
+                "ALTER TABLE {schema}.lymph_tickets ADD COLUMN source_count bigint NOT NULL DEFAULT 0",
+                """
+                UPDATE {schema}.lymph_tickets t SET source_count = (SELECT count(*) FROM {schema}.lymph_ticket_sources s WHERE s.ticket_id = t.ticket_id)
+                """,
+            ]
+        ),
     ]
 }

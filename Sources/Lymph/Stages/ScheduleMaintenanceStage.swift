@@ -154,12 +154,6 @@ public struct ScheduleMaintenanceStage: Stage {
         return nil
     }
 
-    /// Source events an emitted event lists at most (the latest): a ticket merges every request
-    /// for its job while it is open, and each event that moves it would otherwise carry the whole
-    /// list, so a job predicted again and again made output that grew with the square of its
-    /// requests. `lymph tickets` lists them all.
-    static let listedSources = 100
-
     /// `{"id": "evt_mt_…", "type": "maintenance.scheduled", "created_at": now, "data": {ticket…, "source_event_id"}}`.
     /// The id is stable for a (ticket, source event) pair, so a replay emits the same id.
     static func scheduledEvent(_ t: Ticket, source: Event, now: Double) -> Event {
@@ -170,7 +164,7 @@ public struct ScheduleMaintenanceStage: Stage {
         out.append(contentsOf: #"","type":"maintenance.scheduled","created_at":"#.utf8)
         JSONStringEncoder.append(Timestamp.format(now), to: &out)
         out.append(contentsOf: #","data":"#.utf8)
-        out.append(contentsOf: t.json(extra: [("source_event_id", sourceID)], listing: listedSources))
+        out.append(contentsOf: t.json(extra: [("source_event_id", sourceID)], listing: TicketBook.listedSources))
         out.append(UInt8(ascii: "}"))
         let document = try! JSONDocument(parsing: out)
         return Event(document: document, source: source.source, origin: ItemOrigin(form: .raw, bytes: out[...]))

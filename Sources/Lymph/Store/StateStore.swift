@@ -259,6 +259,17 @@ public final class StateStore: Sendable {
                     CREATE INDEX lymph_dedup_fingerprints_generation ON lymph_dedup_fingerprints (scope, generation);
                     """)
         }
+        m.registerMigration("v11-ticket-source-count") { db in
+            // How many source events each ticket has, kept by each commit: a change reports the
+            // count with the latest events (`TicketBook`), reading the end of its lists only.
+            try db.execute(
+                sql: """
+                    ALTER TABLE lymph_tickets ADD COLUMN source_count INTEGER NOT NULL DEFAULT 0;
+                    UPDATE lymph_tickets SET source_count = (
+                        SELECT COALESCE(SUM(json_array_length(l.event_ids)), 0) FROM lymph_ticket_source_lists l
+                        WHERE l.ticket_id = lymph_tickets.ticket_id);
+                    """)
+        }
         return m
     }
 
