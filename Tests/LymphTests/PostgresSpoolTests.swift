@@ -196,6 +196,40 @@ import Testing
         #expect(try await b.claimLanes().map(\.lane) == ["b"])
     }
 
+    /// Lanes of names that came and went are forgotten by a later start once empty, without a
+    /// live holder, and unused for a week; a lane with entries, one in use, a recent one and the
+    /// starting instance's own are kept, and a forgotten name that comes back starts anew.
+    @Test func idleEmptyLanesAreForgottenAtAStart() async throws {
+        let (cluster, location) = try Self.freshLocation()
+        let db = try await Self.open(location)
+        defer { db.close() }
+        func spool(_ name: String) async throws -> PostgresSpool {
+            let holder = PostgresHolder(database: db, instance: name, lease: .seconds(60))
+            try await holder.renew()
+            return try await PostgresSpool.open(holder: holder, lane: name)
+        }
+        let gone = try await spool("gone"), full = try await spool("full"), live = try await spool("live")
+        _ = try await spool("recent")
+        _ = try await gone.append(Self.items(["1"]), receivedAt: 1)
+        try await gone.markDone(lane: "gone", through: 1)
+        _ = try await full.append(Self.items(["1"]), receivedAt: 1)
+        _ = try await live.claimLanes()
+        for s in [gone, full] { try Self.expire(s.holder) }
+        try cluster.psql(
+            "UPDATE lymph.lymph_spool_lanes SET used_at = now() - interval '8 days' WHERE lane IN ('gone', 'full', 'live')",
+            database: location.database)
+        func lanes() throws -> String {
+            try cluster.psql("SELECT string_agg(lane, ',' ORDER BY lane) FROM lymph.lymph_spool_lanes", database: location.database)
+        }
+        #expect(try lanes() == "full,gone,live,recent")
+        _ = try await spool("new")
+        #expect(try lanes() == "full,live,new,recent")
+        #expect(try cluster.psql("SELECT count(*) FROM lymph.lymph_spool_numbers WHERE lane = 'gone'", database: location.database) == "0")
+        let back = try await spool("gone")
+        #expect(try await back.append(Self.items(["again"]), receivedAt: 2) == [1])
+        #expect(try await back.claimLanes().map(\.lane) == ["gone", "full"])
+    }
+
     /// The spool writer's own connection (`appendBlocking`): numbered with the pool's appends in
     /// one lane; a statement held past the deadline fails as unavailable, and the next starts on
     /// a fresh connection; a connection the server ended is replaced.

@@ -382,6 +382,14 @@ public final class PostgresDatabase: Sendable {
                 "ALTER TABLE {schema}.lymph_dedup ADD COLUMN done_by text"
             ]
         ),
+        (
+            "spool-v2",
+            [
+                // When a lane was last opened or claimed: a lane whose instance has not come back
+                // for a long time, and that holds nothing, is forgotten (`PostgresSpool.open`).
+                "ALTER TABLE {schema}.lymph_spool_lanes ADD COLUMN used_at timestamptz NOT NULL DEFAULT now()"
+            ]
+        ),
     ]
 
     /// Applies the migrations not applied yet, all in one transaction under an advisory lock

@@ -56,13 +56,50 @@ public final class PostgresSpool: Sendable {
         try await database.perform("cannot open the spool") { client in
             try await client.withTransaction(logger: logger) { conn in
                 // A new lane is its instance's from the start: nobody else may take it before
-                // this process first claims it.
+                // this process first claims it. An existing one is marked used, under its row's
+                // lock, so another instance's start cannot forget it now.
                 try await conn.command(
-                    "INSERT INTO \(unescaped: lanes) (lane, owner) VALUES (\(lane), \(holder.name)) ON CONFLICT (lane) DO NOTHING", logger: logger)
+                    """
+                    INSERT INTO \(unescaped: lanes) (lane, owner) VALUES (\(lane), \(holder.name))
+                    ON CONFLICT (lane) DO UPDATE SET used_at = now()
+                    """, logger: logger)
                 try await conn.command("INSERT INTO \(unescaped: numbers) (lane) VALUES (\(lane)) ON CONFLICT (lane) DO NOTHING", logger: logger)
             }
         }
+        // Housekeeping: a failure here leaves the rows for the next start, and this one goes on.
+        do {
+            try await spool.forgetIdleLanes(unusedFor: idleLaneAge)
+        } catch {
+            logger.warning("\(error)")
+        }
         return spool
+    }
+
+    /// How long a lane goes unopened and unclaimed, and empty, before a start forgets it. Each
+    /// instance name ever used has a lane (the default name is host and port, new for each
+    /// container), and every claim reads them all.
+    public static let idleLaneAge: Duration = .seconds(7 * 86_400)
+
+    /// Deletes the lanes of other instances that hold no entries, whose holder is gone, and
+    /// that nobody opened or claimed for `age`. An instance that comes back under such a name
+    /// starts its lane anew. Rows locked by a start or a claim in progress are left alone.
+    func forgetIdleLanes(unusedFor age: Duration) async throws(StoreError) {
+        let (lanes, numbers, spool, logger) = (
+            database.table("lymph_spool_lanes"), database.table("lymph_spool_numbers"), database.table("lymph_spool"), database.logger
+        )
+        let (own, seconds, free) = (lane, "\(age.components.seconds) seconds", holder.lapsed("l.owner"))
+        try await database.perform("cannot clean up spool lanes") { client in
+            try await client.command(
+                """
+                WITH idle AS (
+                    SELECT l.lane FROM \(unescaped: lanes) l
+                    WHERE l.lane <> \(own) AND l.used_at < now() - \(seconds)::interval AND \(unescaped: free)
+                      AND NOT EXISTS (SELECT 1 FROM \(unescaped: spool) s WHERE s.lane = l.lane)
+                    FOR UPDATE SKIP LOCKED),
+                numbered AS (DELETE FROM \(unescaped: numbers) n USING idle WHERE n.lane = idle.lane RETURNING n.lane)
+                DELETE FROM \(unescaped: lanes) l USING numbered WHERE l.lane = numbered.lane
+                """, logger: logger)
+        }
     }
 
     private init(holder: PostgresHolder, lane: String, appendTimeout: Duration?) {
@@ -132,7 +169,7 @@ public final class PostgresSpool: Sendable {
             let rows = try await client.query(
                 """
                 UPDATE \(unescaped: lanes) AS l SET
-                    owner = \(holder),
+                    owner = \(holder), used_at = now(),
                     drain_through = CASE WHEN l.owner = \(holder) THEN l.drain_through WHEN l.lane = \(lane) THEN NULL ELSE n.next_seq END
                 FROM \(unescaped: numbers) AS n
                 WHERE n.lane = l.lane AND (
