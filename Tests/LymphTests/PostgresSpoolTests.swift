@@ -246,16 +246,18 @@ import Testing
         #expect(try await blocking("3").get() == [3])
 
         // Another session (psql: the server keeps it, whatever this process's threads are
-        // doing) holds the lane's numbering row for 6 s.
+        // doing) holds the lane's numbering row until it is cancelled below (at most 60 s), so
+        // however late a loaded machine sees it take the row, the append meets the lock.
         let holding = Task.detached {
             try cluster.psql(
-                "BEGIN; SELECT 1 FROM lymph.lymph_spool_numbers WHERE lane = 'a' FOR UPDATE; SELECT pg_sleep(6); COMMIT;",
+                "BEGIN; SELECT 1 FROM lymph.lymph_spool_numbers WHERE lane = 'a' FOR UPDATE; SELECT pg_sleep(60); COMMIT;",
                 database: location.database)
         }
         // Held once that session sleeps: its statements run in order, so the row is locked by
         // then. (The table's RowShareLock shows a moment before the row's lock is taken, and an
         // append in that moment takes the row first.)
-        let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+        // In this test's database only: other tests of the suite sleep in sessions of their own.
+        let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = '\(location.database)'"
         let lockDeadline = ContinuousClock.now + .seconds(30)
         while try cluster.psql(sleeping, database: location.database) == "0" && ContinuousClock.now < lockDeadline {
             try await Task.sleep(for: .milliseconds(20))
@@ -270,7 +272,10 @@ import Testing
         }
         #expect(error.isUnavailable)
         #expect(!"\(error)".contains(cluster.password))
-        _ = try await holding.value
+        // Cancelled, its transaction rolls back and the row is free (psql then fails: expected).
+        _ = try cluster.psql(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = '\(location.database)'")
+        _ = try? await holding.value
         let after = try await blocking("4").get()
         #expect(after.count == 1 && after[0] > 3)
 
