@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import Lymph
 
@@ -281,4 +282,42 @@ struct MaintenanceMemoryTests {
         }
         #expect(t.ticketID == "mt_old" && t.sourceEventCount == 121 && t.sourceEventIDs == (22...121).map { "e\($0)" })
     }
+
+    @Test("applied source events are remembered 90 days: older ones are purged from the store and the filters, and apply again")
+    func appliedSourcesArePurged() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let now = TestClock(1_790_000_000)
+        let book = TicketBook(store: store, clock: { now.read() })
+        _ = try book.apply(Self.request("e1"))
+        try Self.commit(book, store)
+        now.advance(89 * 86_400)
+        _ = try book.apply(Self.request("e2"))
+        try Self.commit(book, store)
+        let generations = try #require(book.sourceGenerationsForTests)
+        #expect(generations.generationCount == 2)
+        // A day past e1's 90 days: the next commit purges its generation.
+        now.advance(2 * 86_400)
+        _ = try book.apply(Self.request("e3"))
+        try Self.commit(book, store)
+        #expect(generations.generationCount == 2)
+        let scope = try store.dedupScope(TicketBook.sourceScope)
+        #expect(try store.dedupCount(scope: scope) == 2)
+        #expect(try book.apply(Self.request("e2")) == .alreadyApplied)
+        #expect(try TicketBook(store: store).apply(Self.request("e3")) == .alreadyApplied)
+        guard case .merged(let t, changed: false) = try book.apply(Self.request("e1")) else {
+            Issue.record("an event older than the memory did not apply again")
+            return
+        }
+        #expect(t.sourceEventIDs == ["e1"])
+    }
+}
+
+/// A clock a test moves by hand.
+final class TestClock: Sendable {
+    private let time: Mutex<Double>
+    init(_ start: Double) { time = Mutex(start) }
+    func read() -> Double { time.withLock { $0 } }
+    func advance(_ seconds: Double) { time.withLock { $0 += seconds } }
 }

@@ -18,7 +18,9 @@ import Synchronization
 /// On SQLite, the source events applied are a set kept like a dedup scope's keys
 /// (`sourceScope`, `DedupGenerations`): in generations, with fingerprint filters in front, so
 /// a new event is known to be new without a lookup and a commit only touches the newest
-/// generation's pages.
+/// generation's pages. The set remembers `sourceMemory`: older generations are purged, as a
+/// dedup window's, so a process that runs for months keeps a bounded set in memory and in the
+/// store; an event replayed after that long applies again.
 public final class TicketBook: Sendable {
     let store: StateStore
     private let overlay = Mutex<Overlay>(Overlay())
@@ -36,6 +38,15 @@ public final class TicketBook: Sendable {
     private let committedOpen = Mutex<CommittedOpen>(CommittedOpen())
     /// Open tickets kept in memory at most; beyond that each job's is read from the store.
     let maxKnownOpen: Int
+    /// How long an applied source event is remembered (see the type's comment).
+    let sourceMemory: Double
+    /// The time commits are stamped with (a test's own clock).
+    let clock: @Sendable () -> Double
+    /// When the applied events were last purged, and the generations the transaction in flight
+    /// purged, forgotten from the filters once it commits (as the dedup stage does).
+    private let purge = Mutex<(last: Double?, purged: Set<Int64>)>((nil, []))
+    /// 90 days: the applied events' memory, far longer than a dedup window.
+    public static let defaultSourceMemory = 90 * 86_400.0
 
     struct CommittedOpen {
         var tickets: [String: Ticket]?
@@ -66,9 +77,14 @@ public final class TicketBook: Sendable {
 
     /// A book over `store`, with nothing pending yet, keeping up to `maxKnownOpen` open
     /// tickets in memory.
-    public init(store: StateStore, maxKnownOpen: Int = 100_000) {
+    public init(
+        store: StateStore, maxKnownOpen: Int = 100_000, sourceMemory: Double = defaultSourceMemory,
+        clock: @escaping @Sendable () -> Double = { Timestamp.now() }
+    ) {
         self.store = store
         self.maxKnownOpen = maxKnownOpen
+        self.sourceMemory = sourceMemory
+        self.clock = clock
     }
 
     static func pairKey(_ equipment: String, _ action: String) -> String { equipment + "\u{0}" + action }
@@ -304,7 +320,7 @@ public final class TicketBook: Sendable {
         }
         // Into the filters before the commit, as the dedup stage does: in the filters and not
         // yet in the store costs a lookup; the other way round would apply an event twice.
-        let at = Timestamp.now()
+        let at = clock()
         let events = sources.map { Array($0.0.utf8) }
         let fingerprints = events.map(generations.fingerprinter.fingerprint)
         let generation = events.isEmpty ? 0 : generations.assign(fingerprints, at: at)
@@ -327,9 +343,21 @@ public final class TicketBook: Sendable {
             return (ticket, lists[ticket]!)
         }
         let addedTo = added
+        // Hourly, as the dedup stage; never the generation this commit writes to (transactions
+        // commit in order, so every older one's keys are in the store by now).
+        let purgeBefore = purge.withLock { p -> Double? in
+            if events.isEmpty { return nil }
+            if let last = p.last, at - last < DedupStage.purgeInterval { return nil }
+            p.last = at
+            return at - sourceMemory
+        }
         return PendingWrite { db in
             for t in tickets { try Self.upsert(db, t, added: addedTo[t.ticketID] ?? 0) }
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, fingerprints: fingerprints, at: at)
+            if let purgeBefore {
+                let gone = try StateStore.dedupPurge(db, scope: scope, before: purgeBefore, below: generation).generations
+                self.purge.withLock { $0.purged = gone }
+            }
             let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
             for (ticket, list) in rows {
                 try insert.bind(1, ticket)
@@ -341,6 +369,8 @@ public final class TicketBook: Sendable {
 
     /// The transaction rolled back: what it was writing is dirty again, for the next one.
     func pendingNotWritten() {
+        // A purge in it was rolled back too: the next one purges.
+        purge.withLock { $0 = (nil, []) }
         overlay.withLock { o in
             for t in o.writing { o.dirty.insert(Self.pairKey(t.equipmentID, t.action)) }
             o.newSources = o.writingSources + o.newSources
@@ -354,6 +384,11 @@ public final class TicketBook: Sendable {
 
     /// After the commit the store holds the truth; the overlay keeps only what came since.
     func pendingWritten() {
+        let gone = purge.withLock { p in
+            defer { p.purged = [] }
+            return p.purged
+        }
+        if !gone.isEmpty { knownSources.withLock { $0 }?.generations.forget(generations: gone) }
         let written = overlay.withLock { $0.writing }
         committedOpen.withLock { c in
             guard c.tickets != nil else { return }
