@@ -312,6 +312,35 @@ struct MaintenanceMemoryTests {
         }
         #expect(t.sourceEventIDs == ["e1"])
     }
+
+    @Test("an event that opened a ticket since closed, replayed after the applied set forgot it, changes nothing: the next request opens a new ticket")
+    func forgottenOpenerOfAClosedTicket() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let now = TestClock(1_790_000_000)
+        let book = TicketBook(store: store, clock: { now.read() })
+        guard case .opened(let first) = try book.apply(Self.request("e1")) else {
+            Issue.record("the first request opened no ticket")
+            return
+        }
+        try Self.commit(book, store)
+        _ = try store.closeTicket(id: first.ticketID, cancel: false, note: nil, at: now.read())
+        // 91 days on, another job's commit purges e1's generation.
+        now.advance(91 * 86_400)
+        _ = try book.apply(Self.request("o1", equipment: "fan_2"))
+        try Self.commit(book, store)
+        #expect(try store.dedupCount(scope: try store.dedupScope(TicketBook.sourceScope)) == 1)
+        #expect(try book.apply(Self.request("e1")) == .alreadyApplied)
+        try Self.commit(book, store)
+        let closed = try #require(try store.ticket(id: first.ticketID))
+        #expect(closed.status == .done && closed.sourceEventIDs == ["e1"])
+        guard case .opened(let next) = try book.apply(Self.request("e2")) else {
+            Issue.record("the next request for the job opened no ticket")
+            return
+        }
+        #expect(next.ticketID != first.ticketID)
+    }
 }
 
 /// A clock a test moves by hand.

@@ -228,8 +228,12 @@ public final class TicketBook: Sendable {
                 ticket = t
                 change = .merged(changed ? t : Self.withOnly(r.sourceEventID, t), changed: changed)
             } else {
+                let id = Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID)
+                // The ticket this event opens exists (closed since): the event opened it once
+                // already, and the applied set has forgotten it (`sourceMemory`).
+                if try reads.ticketExists(id) { return .alreadyApplied }
                 ticket = Ticket(
-                    ticketID: Ticket.makeID(equipment: r.equipmentID, action: r.action, openedBy: r.sourceEventID),
+                    ticketID: id,
                     equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
                     sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
                 change = .opened(ticket)
@@ -496,6 +500,8 @@ protocol TicketReads {
     func isApplied(_ eventID: String) throws -> Bool
     /// The open ticket of the job, without its source events.
     func openTicket(equipment: String, action: String) throws -> Ticket?
+    /// Whether a ticket with this id is in the store, open or closed.
+    func ticketExists(_ ticketID: String) throws -> Bool
     /// The latest `limit` events the store holds for a ticket, in the order they came, and how
     /// many it holds.
     func storedSources(of ticketID: String, latest limit: Int) throws -> StoredSources
@@ -525,6 +531,10 @@ struct SQLiteTicketReads: TicketReads {
     func openTicket(equipment: String, action: String) throws -> Ticket? {
         if let open { return open[TicketBook.pairKey(equipment, action)] }
         return try TicketBook.fetchOpen(db, equipment: equipment, action: action)
+    }
+
+    func ticketExists(_ ticketID: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM lymph_tickets WHERE ticket_id = ?"), arguments: [ticketID]) ?? false
     }
 
     /// Reads the ticket's lists from the newest back, only as many as `limit` needs.
@@ -557,6 +567,9 @@ struct TicketSnapshot: TicketReads {
 
     func isApplied(_ eventID: String) -> Bool { applied.contains(eventID) }
     func openTicket(equipment: String, action: String) -> Ticket? { open[TicketBook.pairKey(equipment, action)] }
+    /// False: on PostgreSQL the applied events are the tickets' own lists, never forgotten, so
+    /// an event that opened a ticket is found applied first (`isApplied`).
+    func ticketExists(_ ticketID: String) -> Bool { false }
     func storedSources(of ticketID: String, latest limit: Int) -> StoredSources {
         let stored = sources[ticketID] ?? ([], 0)
         return StoredSources(latest: Array(stored.latest.suffix(limit)), count: stored.count)
