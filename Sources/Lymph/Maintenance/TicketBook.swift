@@ -299,8 +299,13 @@ public final class TicketBook: Sendable {
     /// stages share one book and each calls this: later calls for a transaction find nothing new.
     func takePending() -> PendingWrite? {
         let (tickets, sources) = overlay.withLock { o in
-            let tickets = o.dirty.compactMap { o.open[$0] }
-            for key in o.dirty { o.writingListed[key] = o.open[key]?.sourceEventIDs.count }
+            var tickets: [Ticket] = []
+            tickets.reserveCapacity(o.dirty.count)
+            for key in o.dirty {
+                guard let t = o.open[key] else { continue }
+                tickets.append(t)
+                o.writingListed[key] = t.sourceEventIDs.count
+            }
             let sources = o.newSources
             o.writing += tickets
             o.writingSources += sources
@@ -329,24 +334,25 @@ public final class TicketBook: Sendable {
         let fingerprints = events.map(generations.fingerprinter.fingerprint)
         let generation = events.isEmpty ? 0 : generations.assign(fingerprints, at: at)
         // Each ticket's new events, in the order they came: one row per ticket.
-        var order: [String] = []
-        var lists: [String: [UInt8]] = [:]
-        var added: [String: Int] = [:]
+        // Each ticket's new events, in the order they came: one row per ticket, found by one
+        // lookup an event.
+        var rowOf: [String: Int] = [:]
+        var rows: [(ticket: String, list: [UInt8], count: Int)] = []
         for (event, ticket) in sources {
-            if lists[ticket] == nil {
-                order.append(ticket)
-                lists[ticket] = [UInt8(ascii: "[")]
+            let i: Int
+            if let found = rowOf[ticket] {
+                i = found
+                rows[i].list.append(UInt8(ascii: ","))
             } else {
-                lists[ticket]!.append(UInt8(ascii: ","))
+                i = rows.count
+                rowOf[ticket] = i
+                rows.append((ticket, [UInt8(ascii: "[")], 0))
             }
-            JSONStringEncoder.append(event, to: &lists[ticket]!)
-            added[ticket, default: 0] += 1
+            JSONStringEncoder.append(event, to: &rows[i].list)
+            rows[i].count += 1
         }
-        let rows = order.map { ticket in
-            lists[ticket]!.append(UInt8(ascii: "]"))
-            return (ticket, lists[ticket]!)
-        }
-        let addedTo = added
+        for i in rows.indices { rows[i].list.append(UInt8(ascii: "]")) }
+        let (lists, addedTo) = (rows, rowOf.mapValues { rows[$0].count })
         // Hourly, as the dedup stage; never the generation this commit writes to (transactions
         // commit in order, so every older one's keys are in the store by now).
         let purgeBefore = purge.withLock { p -> Double? in
@@ -363,7 +369,7 @@ public final class TicketBook: Sendable {
                 self.purge.withLock { $0.purged = gone }
             }
             let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
-            for (ticket, list) in rows {
+            for (ticket, list, _) in lists {
                 try insert.bind(1, ticket)
                 try insert.bind(2, text: list)
                 try insert.run()
@@ -539,17 +545,26 @@ struct SQLiteTicketReads: TicketReads {
 
     /// Reads the ticket's lists from the newest back, only as many as `limit` needs.
     func storedSources(of ticketID: String, latest limit: Int) throws -> StoredSources {
-        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT source_count FROM lymph_tickets WHERE ticket_id = ?"), arguments: [ticketID]) ?? 0
+        if limit == 0 {
+            let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT source_count FROM lymph_tickets WHERE ticket_id = ?"), arguments: [ticketID])
+            return StoredSources(latest: [], count: count ?? 0)
+        }
+        // The count with each list, in one statement: no row when the ticket is not stored yet.
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: """
+                    SELECT t.source_count, l.event_ids FROM lymph_tickets t LEFT JOIN lymph_ticket_source_lists l ON l.ticket_id = t.ticket_id
+                    WHERE t.ticket_id = ? ORDER BY l.rowid DESC
+                    """), arguments: [ticketID])
+        var count = 0
         var newestFirst: [[String]] = []
         var read = 0
-        if limit > 0 {
-            let lists = try String.fetchCursor(
-                db.cachedStatement(sql: "SELECT event_ids FROM lymph_ticket_source_lists WHERE ticket_id = ? ORDER BY rowid DESC"), arguments: [ticketID])
-            while read < limit, let list = try lists.next() {
-                let ids = (try? JSONDocument(parsing: Array(list.utf8)))?.root.elements?.compactMap(\.string) ?? []
-                newestFirst.append(ids)
-                read += ids.count
-            }
+        while read < limit, let row = try rows.next() {
+            count = try row.decode(atIndex: 0)
+            guard let list: String = try row.decode(atIndex: 1) else { break }
+            let ids = (try? JSONDocument(parsing: Array(list.utf8)))?.root.elements?.compactMap(\.string) ?? []
+            newestFirst.append(ids)
+            read += ids.count
         }
         return StoredSources(latest: Array(newestFirst.reversed().joined().suffix(limit)), count: count)
     }
