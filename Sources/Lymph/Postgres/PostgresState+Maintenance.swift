@@ -100,15 +100,12 @@ extension PostgresState {
         let events = sources.map(\.0)
         let ids = sources.map { stored[$0.1] ?? $0.1 }
         // Each ticket counts the events that went in (another instance may have applied one
-        // already); its row is this transaction's already, locked by the writes above.
+        // already): the table's trigger adds them to `source_count`.
         try await conn.command(
             """
-            WITH added AS (
-                INSERT INTO \(unescaped: sourceTable) (event_id, ticket_id)
-                SELECT e, t FROM unnest(\(events)::text[], \(ids)::text[]) WITH ORDINALITY AS u(e, t, o) ORDER BY o
-                ON CONFLICT (event_id) DO NOTHING RETURNING ticket_id)
-            UPDATE \(unescaped: tickets) t SET source_count = t.source_count + a.n
-            FROM (SELECT ticket_id, count(*) AS n FROM added GROUP BY ticket_id) a WHERE t.ticket_id = a.ticket_id
+            INSERT INTO \(unescaped: sourceTable) (event_id, ticket_id)
+            SELECT e, t FROM unnest(\(events)::text[], \(ids)::text[]) WITH ORDINALITY AS u(e, t, o) ORDER BY o
+            ON CONFLICT (event_id) DO NOTHING
             """, logger: logger)
     }
 

@@ -188,11 +188,27 @@ public final class PostgresState: Sendable {
         (
             "state-v2",
             [
-                // How many source events each ticket has, kept by each commit: a batch reads the
-                // count with the latest events (`TicketBook`), not every event of the ticket.
+                // How many source events each ticket has: a batch reads the count with the latest
+                // events (`TicketBook`), not every event of the ticket. Kept by a trigger on the
+                // events' table, once a statement, so an instance of an older version still
+                // running against this schema (a rolling upgrade) keeps it right too; the ticket
+                // rows it updates are the inserting transaction's already (its writes lock them
+                // first, in job order).
                 "ALTER TABLE {schema}.lymph_tickets ADD COLUMN source_count bigint NOT NULL DEFAULT 0",
                 """
                 UPDATE {schema}.lymph_tickets t SET source_count = (SELECT count(*) FROM {schema}.lymph_ticket_sources s WHERE s.ticket_id = t.ticket_id)
+                """,
+                """
+                CREATE FUNCTION {schema}.lymph_count_ticket_sources() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    UPDATE {schema}.lymph_tickets t SET source_count = t.source_count + a.n
+                    FROM (SELECT ticket_id, count(*) AS n FROM added GROUP BY ticket_id) a WHERE t.ticket_id = a.ticket_id;
+                    RETURN NULL;
+                END $$
+                """,
+                """
+                CREATE TRIGGER lymph_count_ticket_sources AFTER INSERT ON {schema}.lymph_ticket_sources
+                REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {schema}.lymph_count_ticket_sources()
                 """,
             ]
         ),
