@@ -12,7 +12,8 @@ import Synchronization
 /// commit, in commit order, so a commit appends instead of inserting into an index all over).
 /// A change that opens a ticket or moves its due date or priority reports the latest
 /// `listedSources` of its events and how many it has (`lymph_tickets.source_count`), read from
-/// the end of its lists: a job requested again and again costs each change the same. A merge
+/// the end of its lists: a job requested again and again costs each change the same. The count
+/// is kept by a trigger on the lists' table, so an older version's writes are counted too. A merge
 /// that changes neither reports the ticket with the one event it added.
 ///
 /// On SQLite, the source events applied are a set kept like a dedup scope's keys
@@ -325,7 +326,7 @@ public final class TicketBook: Sendable {
         }
         // Built already: the sources came through `apply`.
         guard let (scope, generations) = knownSources.withLock({ $0 }) else {
-            return PendingWrite { db in for t in tickets { try Self.upsert(db, t, added: 0) } }
+            return PendingWrite { db in for t in tickets { try Self.upsert(db, t) } }
         }
         // Into the filters before the commit, as the dedup stage does: in the filters and not
         // yet in the store costs a lookup; the other way round would apply an event twice.
@@ -337,7 +338,7 @@ public final class TicketBook: Sendable {
         // Each ticket's new events, in the order they came: one row per ticket, found by one
         // lookup an event.
         var rowOf: [String: Int] = [:]
-        var rows: [(ticket: String, list: [UInt8], count: Int)] = []
+        var rows: [(ticket: String, list: [UInt8])] = []
         for (event, ticket) in sources {
             let i: Int
             if let found = rowOf[ticket] {
@@ -346,13 +347,12 @@ public final class TicketBook: Sendable {
             } else {
                 i = rows.count
                 rowOf[ticket] = i
-                rows.append((ticket, [UInt8(ascii: "[")], 0))
+                rows.append((ticket, [UInt8(ascii: "[")]))
             }
             JSONStringEncoder.append(event, to: &rows[i].list)
-            rows[i].count += 1
         }
         for i in rows.indices { rows[i].list.append(UInt8(ascii: "]")) }
-        let (lists, addedTo) = (rows, rowOf.mapValues { rows[$0].count })
+        let lists = rows
         // Hourly, as the dedup stage; never the generation this commit writes to (transactions
         // commit in order, so every older one's keys are in the store by now).
         let purgeBefore = purge.withLock { p -> Double? in
@@ -362,14 +362,14 @@ public final class TicketBook: Sendable {
             return at - sourceMemory
         }
         return PendingWrite { db in
-            for t in tickets { try Self.upsert(db, t, added: addedTo[t.ticketID] ?? 0) }
+            for t in tickets { try Self.upsert(db, t) }
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, fingerprints: fingerprints, at: at)
             if let purgeBefore {
                 let gone = try StateStore.dedupPurge(db, scope: scope, before: purgeBefore, below: generation).generations
                 self.purge.withLock { $0.purged = gone }
             }
             let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
-            for (ticket, list, _) in lists {
+            for (ticket, list) in lists {
                 try insert.bind(1, ticket)
                 try insert.bind(2, text: list)
                 try insert.run()
@@ -444,29 +444,28 @@ public final class TicketBook: Sendable {
     /// is left alone (an UPDATE that sets an indexed column works on its index even when the
     /// value stays).
     static let ticketUpdates = [
-        "UPDATE lymph_tickets SET updated_at = ?3, source_count = source_count + ?5 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2",
-        "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3, source_count = source_count + ?5 WHERE ticket_id = ?4",
+        "UPDATE lymph_tickets SET updated_at = ?3 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2",
+        "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3 WHERE ticket_id = ?4",
     ]
 
     /// Writes a ticket's row. A ticket written before (nearly every one: a merge) is updated by
     /// its id, without an insert's checks of both unique indexes first; a new one is inserted.
     /// Either way a row that exists keeps its status, equipment, action and creation time.
-    /// `added` is how many source events this commit adds to it.
-    static func upsert(_ db: Database, _ t: Ticket, added: Int) throws {
+    /// Its count of source events is the store's trigger's to keep (v12).
+    static func upsert(_ db: Database, _ t: Ticket) throws {
         for sql in ticketUpdates {
             let update = try RawStatement(db, sql: sql)
             try update.bind(1, t.priority.description)
             try update.bind(2, t.dueBy)
             try update.bind(3, t.updatedAt)
             try update.bind(4, t.ticketID)
-            try update.bind(5, Int64(added))
             if try update.run() > 0 { return }
         }
         let insert = try RawStatement(
             db,
             sql: """
-                INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note, source_count)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 """)
         try insert.bind(1, t.ticketID)
         try insert.bind(2, t.equipmentID)
@@ -477,7 +476,6 @@ public final class TicketBook: Sendable {
         try insert.bind(7, t.createdAt)
         try insert.bind(8, t.updatedAt)
         try insert.bind(9, t.note)
-        try insert.bind(10, Int64(added))
         try insert.run()
     }
 

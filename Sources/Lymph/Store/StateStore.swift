@@ -270,6 +270,21 @@ public final class StateStore: Sendable {
                         WHERE l.ticket_id = lymph_tickets.ticket_id);
                     """)
         }
+        m.registerMigration("v12-ticket-source-count-trigger") { db in
+            // The count kept by the store itself, as each commit's row of a ticket's new events
+            // goes in: an older version that opens the store (it runs the migrations it knows and
+            // goes on) writes those rows without counting them. Counted again from the lists,
+            // for any such commit before.
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER lymph_count_ticket_sources AFTER INSERT ON lymph_ticket_source_lists BEGIN
+                        UPDATE lymph_tickets SET source_count = source_count + json_array_length(NEW.event_ids) WHERE ticket_id = NEW.ticket_id;
+                    END;
+                    UPDATE lymph_tickets SET source_count = (
+                        SELECT COALESCE(SUM(json_array_length(l.event_ids)), 0) FROM lymph_ticket_source_lists l
+                        WHERE l.ticket_id = lymph_tickets.ticket_id);
+                    """)
+        }
         return m
     }
 
