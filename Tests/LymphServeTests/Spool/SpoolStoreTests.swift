@@ -87,8 +87,8 @@ struct SpoolStoreTests {
         try state.write { db in try StateStore.recordSpoolProgress(db, doneThrough: 9) }
         #expect(try state.spoolDoneThrough() == 9)
         // The only changes are the state store's own later migrations: dedup keys in
-        // generations, the count of tickets closed, tickets' source events in lists, and dedup
-        // keys' saved fingerprints.
+        // generations, the count of tickets closed, tickets' source events in lists, dedup
+        // keys' saved fingerprints, and tickets' count of source events (a column and a trigger).
         #expect(
             try Self.tables(path)
                 == before.subtracting(["lymph_ticket_sources"]).union([
@@ -97,7 +97,10 @@ struct SpoolStoreTests {
                 ]))
         #expect(
             try Self.migrations(path)
-                == (OldStoreFile.migrations + ["v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists", "v10-dedup-fingerprints"]).sorted())
+                == (OldStoreFile.migrations + [
+                    "v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists", "v10-dedup-fingerprints",
+                    "v11-ticket-source-count", "v12-ticket-source-count-trigger",
+                ]).sorted())
     }
 
     @Test("an entry SQLite refuses to bind fails its append, saying it is too big, and nothing of the append is stored")
