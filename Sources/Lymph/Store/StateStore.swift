@@ -260,8 +260,9 @@ public final class StateStore: Sendable {
                     """)
         }
         m.registerMigration("v11-ticket-source-count") { db in
-            // How many source events each ticket has, kept by each commit: a change reports the
-            // count with the latest events (`TicketBook`), reading the end of its lists only.
+            // How many source events each ticket has (kept by a trigger from v12): a change
+            // reports the count with the latest events (`TicketBook`), reading the end of its
+            // lists only.
             try db.execute(
                 sql: """
                     ALTER TABLE lymph_tickets ADD COLUMN source_count INTEGER NOT NULL DEFAULT 0;
