@@ -19,6 +19,11 @@ import Testing
         return cluster.url(database: try cluster.makeDatabase("state"))
     }
 
+    /// The request of event `e<n>` for one job, due at 1000.
+    static func numbered(_ n: Int, _ priority: Ticket.Priority = .medium) -> TicketRequest {
+        TicketRequest(equipmentID: "pump_1", action: "Replace seal", priority: priority, dueBy: 1000, sourceEventID: "e\(n)", at: 100)
+    }
+
     /// Writes `write` in one transaction, as the runner does.
     static func commit(_ state: PostgresState, _ write: PendingWrite?) async throws {
         guard let write else { return }
@@ -120,19 +125,16 @@ import Testing
         let url = try Self.freshURL()
         let a = try await Self.open("a", url: url), b = try await Self.open("b", url: url)
         let bookA = TicketBook(store: try StateStore.postgres(a)), bookB = TicketBook(store: try StateStore.postgres(b))
-        func request(_ n: Int, _ priority: Ticket.Priority = .medium) -> TicketRequest {
-            TicketRequest(equipmentID: "pump_1", action: "Replace seal", priority: priority, dueBy: 1000, sourceEventID: "e\(n)", at: 100)
-        }
         for c in 0..<4 {
             let book = c.isMultiple(of: 2) ? bookA : bookB, state = c.isMultiple(of: 2) ? a : b
-            _ = try await book.record((c * 30 + 1...c * 30 + 30).map { request($0) })
+            _ = try await book.record((c * 30 + 1...c * 30 + 30).map { Self.numbered($0) })
             try await Self.commit(state, book.takePending())
             book.pendingWritten()
         }
         // Five more from a, committed without a's hearing of it.
-        _ = try await bookA.record((121...125).map { request($0) })
+        _ = try await bookA.record((121...125).map { Self.numbered($0) })
         try await Self.commit(a, bookA.takePending())
-        guard case .merged(let t, changed: true) = try await bookA.record([request(126, .high)])[0] else {
+        guard case .merged(let t, changed: true) = try await bookA.record([Self.numbered(126, .high)])[0] else {
             Issue.record("the raise did not change the ticket")
             return
         }
@@ -140,7 +142,7 @@ import Testing
         bookA.pendingWritten()
         try await Self.commit(a, bookA.takePending())
         bookA.pendingWritten()
-        guard case .merged(let u, changed: true) = try await bookB.record([request(127, .critical)])[0] else {
+        guard case .merged(let u, changed: true) = try await bookB.record([Self.numbered(127, .critical)])[0] else {
             Issue.record("the other process's raise did not change the ticket")
             return
         }
@@ -157,7 +159,7 @@ import Testing
         await a.close()
         let again = try await Self.open("a", url: url)
         let fresh = TicketBook(store: try StateStore.postgres(again))
-        var sooner = request(128, .critical)
+        var sooner = Self.numbered(128, .critical)
         sooner.dueBy = 500
         guard case .merged(let v, changed: true) = try await fresh.record([sooner])[0] else {
             Issue.record("the raise after the migration did not change the ticket")
@@ -174,7 +176,7 @@ import Testing
         }
         let counted = try await again.tickets(status: .open, equipment: nil).first
         #expect(counted?.sourceEventIDs.count == 128)
-        var latest = request(129, .critical)
+        var latest = Self.numbered(129, .critical)
         latest.dueBy = 400
         guard case .merged(let w, changed: true) = try await TicketBook(store: try StateStore.postgres(again)).record([latest])[0] else {
             Issue.record("the raise after the older version's events did not change the ticket")
@@ -191,18 +193,15 @@ import Testing
         let url = try Self.freshURL()
         let a = try await Self.open("a", url: url), b = try await Self.open("b", url: url)
         let bookA = TicketBook(store: try StateStore.postgres(a)), bookB = TicketBook(store: try StateStore.postgres(b))
-        func request(_ n: Int, _ priority: Ticket.Priority = .medium) -> TicketRequest {
-            TicketRequest(equipmentID: "pump_1", action: "Replace seal", priority: priority, dueBy: 1000, sourceEventID: "e\(n)", at: 100)
-        }
-        _ = try await bookA.record([request(1)])
+        _ = try await bookA.record([Self.numbered(1)])
         try await Self.commit(a, bookA.takePending())
         bookA.pendingWritten()
-        _ = try await bookA.record((2...5).map { request($0) })
+        _ = try await bookA.record((2...5).map { Self.numbered($0) })
         let inFlight = bookA.takePending()
-        _ = try await bookB.record([request(3)])
+        _ = try await bookB.record([Self.numbered(3)])
         try await Self.commit(b, bookB.takePending())
         bookB.pendingWritten()
-        guard case .merged(let t, changed: true) = try await bookA.record([request(6, .high)])[0] else {
+        guard case .merged(let t, changed: true) = try await bookA.record([Self.numbered(6, .high)])[0] else {
             Issue.record("the raise did not change the ticket")
             return
         }

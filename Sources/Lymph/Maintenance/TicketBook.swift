@@ -39,15 +39,14 @@ public final class TicketBook: Sendable {
     private let committedOpen = Mutex<CommittedOpen>(CommittedOpen())
     /// Open tickets kept in memory at most; beyond that each job's is read from the store.
     let maxKnownOpen: Int
-    /// How long an applied source event is remembered (see the type's comment).
-    let sourceMemory: Double
     /// The time commits are stamped with (a test's own clock).
     let clock: @Sendable () -> Double
     /// When the applied events were last purged, and the generations the transaction in flight
     /// purged, forgotten from the filters once it commits (as the dedup stage does).
     private let purge = Mutex<(last: Double?, purged: Set<Int64>)>((nil, []))
-    /// 90 days: the applied events' memory, far longer than a dedup window.
-    public static let defaultSourceMemory = 90 * 86_400.0
+    /// How long an applied source event is remembered (see the type's comment): 90 days, far
+    /// longer than a dedup window.
+    public static let sourceMemory = 90 * 86_400.0
 
     struct CommittedOpen {
         var tickets: [String: Ticket]?
@@ -79,12 +78,10 @@ public final class TicketBook: Sendable {
     /// A book over `store`, with nothing pending yet, keeping up to `maxKnownOpen` open
     /// tickets in memory.
     public init(
-        store: StateStore, maxKnownOpen: Int = 100_000, sourceMemory: Double = defaultSourceMemory,
-        clock: @escaping @Sendable () -> Double = { Timestamp.now() }
+        store: StateStore, maxKnownOpen: Int = 100_000, clock: @escaping @Sendable () -> Double = { Timestamp.now() }
     ) {
         self.store = store
         self.maxKnownOpen = maxKnownOpen
-        self.sourceMemory = sourceMemory
         self.clock = clock
     }
 
@@ -359,7 +356,7 @@ public final class TicketBook: Sendable {
             if events.isEmpty { return nil }
             if let last = p.last, at - last < DedupStage.purgeInterval { return nil }
             p.last = at
-            return at - sourceMemory
+            return at - Self.sourceMemory
         }
         return PendingWrite { db in
             for t in tickets { try Self.upsert(db, t) }
@@ -576,7 +573,7 @@ struct TicketSnapshot: TicketReads {
     /// Open tickets by `TicketBook.pairKey`.
     var open: [String: Ticket] = [:]
     /// Those tickets' latest source events and how many they have, by ticket id.
-    var sources: [String: (latest: [String], count: Int)] = [:]
+    var sources: [String: StoredSources] = [:]
 
     func isApplied(_ eventID: String) -> Bool { applied.contains(eventID) }
     func openTicket(equipment: String, action: String) -> Ticket? { open[TicketBook.pairKey(equipment, action)] }
@@ -584,7 +581,7 @@ struct TicketSnapshot: TicketReads {
     /// an event that opened a ticket is found applied first (`isApplied`).
     func ticketExists(_ ticketID: String) -> Bool { false }
     func storedSources(of ticketID: String, latest limit: Int) -> StoredSources {
-        let stored = sources[ticketID] ?? ([], 0)
+        let stored = sources[ticketID] ?? StoredSources(latest: [], count: 0)
         return StoredSources(latest: Array(stored.latest.suffix(limit)), count: stored.count)
     }
 }

@@ -47,7 +47,7 @@ extension PostgresState {
                 (String, String, String, String, Double, String, Double, Double, String?, [String], Int64).self)
             {
                 var ticket = Self.ticket((r0, r1, r2, r3, r4, r5, r6, r7, r8, []))
-                snapshot.sources[ticket.ticketID] = (latest, Int(count))
+                snapshot.sources[ticket.ticketID] = StoredSources(latest: latest, count: Int(count))
                 ticket.sourceEventIDs = []
                 snapshot.open[TicketBook.pairKey(ticket.equipmentID, ticket.action)] = ticket
             }
