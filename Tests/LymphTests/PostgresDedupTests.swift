@@ -23,8 +23,11 @@ import Testing
     @Test func twoProcessesClaimingTheSameKeysAtOnceGetEachOnce() async throws {
         let db = try await Self.database()
         defer { db.close() }
-        let a = PostgresDedup(holder: try await Self.holder(db, "a"), scope: "dedup")
-        let b = PostgresDedup(holder: try await Self.holder(db, "b"), scope: "dedup")
+        // Leases far longer than the test: nothing renews them here, and on a loaded machine the
+        // rounds took 150 s, past a 30 s lease, after which a lapsed holder's claims are the
+        // other's to take (by design) and a key was won twice.
+        let a = PostgresDedup(holder: try await Self.holder(db, "a", lease: .seconds(3_600)), scope: "dedup")
+        let b = PostgresDedup(holder: try await Self.holder(db, "b", lease: .seconds(3_600)), scope: "dedup")
         // 20 rounds of overlapping batches, in opposite orders, claimed at the same moment.
         for round in 0..<20 {
             let names = (0..<200).map { "evt_\(round)_\($0)" }
