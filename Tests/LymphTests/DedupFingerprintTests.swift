@@ -353,7 +353,7 @@ struct DedupFingerprintTests {
     }
 
     @Test(
-        "a stage that runs for longer than purgeInterval (lymph serve) purges keys older than its window in a commit, not only at start, and forgets their generation's filter"
+        "a stage that runs for longer than the purge interval (lymph serve) purges keys older than its window in a commit, not only at start, and forgets their generation's filter"
     )
     func longRunningStagePurges() async throws {
         let store = try StateStore.open(path: ":memory:")
@@ -375,7 +375,7 @@ struct DedupFingerprintTests {
         #expect(try store.dedupCount(scope: scope) == 1)
         #expect(generations.candidates(fingerprinter.fingerprint("evt_old_3")) == [])
         #expect(generations.candidates(fingerprinter.fingerprint("evt_new_1")) == [1])
-        // The next purge is purgeInterval later: keys that age out meanwhile stay until then.
+        // The next purge is an interval (GenerationPurgeSchedule.interval) later: keys that age out meanwhile stay until then.
         try store.write { db in
             try StateStore.dedupInsert(db, scope: scope, generation: 0, keys: [Array("evt_old_again".utf8)], fingerprints: nil, at: now - 2 * Self.day)
         }

@@ -241,3 +241,44 @@ struct DedupGenerationsTests {
         #expect(generations.assign([7], at: Timestamp.now()) == 0)
     }
 }
+
+@Suite("Generation purge schedule")
+struct GenerationPurgeScheduleTests {
+    @Test("a purge is due once an interval has passed, and again at once after its transaction rolled back")
+    func dueAfterIntervalAndAfterRollback() {
+        let schedule = GenerationPurgeSchedule(lastPurge: 1_000)
+        #expect(!schedule.due(at: 1_000 + GenerationPurgeSchedule.interval - 1))
+        #expect(schedule.due(at: 1_000 + GenerationPurgeSchedule.interval))
+        // Noted: the next is an interval after this one.
+        #expect(!schedule.due(at: 1_000 + GenerationPurgeSchedule.interval + 1))
+        schedule.rolledBack()
+        #expect(schedule.due(at: 1_000 + GenerationPurgeSchedule.interval + 2))
+        #expect(GenerationPurgeSchedule().due(at: 0))
+    }
+
+    @Test("the filters of the generations a purge deleted go only when its transaction commits, and not after a rollback")
+    func filtersForgottenOnCommitOnly() throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("dedup")
+        let fingerprinter = try store.dedupFingerprinter(scope: scope)
+        try store.write { db in
+            for (generation, id) in [(Int64(0), "evt_a"), (1, "evt_b")] {
+                try StateStore.dedupInsert(
+                    db, scope: scope, generation: generation, keys: [Array(id.utf8)], fingerprints: [fingerprinter.fingerprint(id)], at: 10)
+            }
+        }
+        let generations = try store.dedupGenerations(scope: scope)
+        let schedule = GenerationPurgeSchedule()
+        schedule.deleted([0])
+        schedule.rolledBack()
+        schedule.committed(forgettingIn: generations)
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_a")) == [0])
+        schedule.deleted([0])
+        schedule.committed(forgettingIn: generations)
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_a")) == [])
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_b")) == [1])
+        // Handed over once: a later commit forgets nothing more.
+        schedule.committed(forgettingIn: generations)
+        #expect(generations.candidates(fingerprinter.fingerprint("evt_b")) == [1])
+    }
+}

@@ -41,9 +41,8 @@ public final class TicketBook: Sendable {
     let maxKnownOpen: Int
     /// The time commits are stamped with (a test's own clock).
     let clock: @Sendable () -> Double
-    /// When the applied events were last purged, and the generations the transaction in flight
-    /// purged, forgotten from the filters once it commits (as the dedup stage does).
-    private let purge = Mutex<(last: Double?, purged: Set<Int64>)>((nil, []))
+    /// When applied events older than `sourceMemory` are purged (as the dedup stage's keys).
+    private let purges = GenerationPurgeSchedule()
     /// How long an applied source event is remembered (see the type's comment): 90 days, far
     /// longer than a dedup window.
     public static let sourceMemory = 90 * 86_400.0
@@ -350,20 +349,15 @@ public final class TicketBook: Sendable {
         }
         for i in rows.indices { rows[i].list.append(UInt8(ascii: "]")) }
         let lists = rows
-        // Hourly, as the dedup stage; never the generation this commit writes to (transactions
-        // commit in order, so every older one's keys are in the store by now).
-        let purgeBefore = purge.withLock { p -> Double? in
-            if events.isEmpty { return nil }
-            if let last = p.last, at - last < DedupStage.purgeInterval { return nil }
-            p.last = at
-            return at - Self.sourceMemory
-        }
+        // Never the generation this commit writes to (transactions commit in order, so every
+        // older one's keys are in the store by now).
+        let purgeBefore = !events.isEmpty && purges.due(at: at) ? at - Self.sourceMemory : nil
+        let purges = purges
         return PendingWrite { db in
             for t in tickets { try Self.upsert(db, t) }
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, fingerprints: fingerprints, at: at)
             if let purgeBefore {
-                let gone = try StateStore.dedupPurge(db, scope: scope, before: purgeBefore, below: generation).generations
-                self.purge.withLock { $0.purged = gone }
+                purges.deleted(try StateStore.dedupPurge(db, scope: scope, before: purgeBefore, below: generation).generations)
             }
             let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
             for (ticket, list) in lists {
@@ -376,8 +370,7 @@ public final class TicketBook: Sendable {
 
     /// The transaction rolled back: what it was writing is dirty again, for the next one.
     func pendingNotWritten() {
-        // A purge in it was rolled back too: the next one purges.
-        purge.withLock { $0 = (nil, []) }
+        purges.rolledBack()
         overlay.withLock { o in
             for t in o.writing { o.dirty.insert(Self.pairKey(t.equipmentID, t.action)) }
             o.newSources = o.writingSources + o.newSources
@@ -391,11 +384,7 @@ public final class TicketBook: Sendable {
 
     /// After the commit the store holds the truth; the overlay keeps only what came since.
     func pendingWritten() {
-        let gone = purge.withLock { p in
-            defer { p.purged = [] }
-            return p.purged
-        }
-        if !gone.isEmpty { knownSources.withLock { $0 }?.generations.forget(generations: gone) }
+        purges.committed(forgettingIn: knownSources.withLock { $0 }?.generations)
         let written = overlay.withLock { $0.writing }
         committedOpen.withLock { c in
             guard c.tickets != nil else { return }

@@ -64,18 +64,9 @@ public final class DedupStage: Stage {
     /// PostgreSQL: claims of dead-lettered events, released in the next transaction (and
     /// those being released in it); a retry of the event before then takes its claim back.
     private let releases = Mutex<(waiting: Set<KeyBytes>, writing: [[UInt8]])>(([], []))
-    /// When keys older than the window were last purged. A process that runs for months (`lymph
-    /// serve`) purges every `purgeInterval`, not only at start, so its store and filters hold
-    /// about a window of keys. SQLite: in the runner's transaction, the generations it deleted
-    /// forgotten once it commits (`purgedGenerations`); PostgreSQL: before a claim.
-    private let lastPurge: Mutex<Double?>
-    private let purgedGenerations = PurgedGenerations()
-    public static let purgeInterval = 3_600.0
-
-    /// Generations a transaction's purge deleted, from the commit thread to `pendingWritten`.
-    final class PurgedGenerations: Sendable {
-        let generations = Mutex<Set<Int64>>([])
-    }
+    /// When keys older than the window are purged, besides at start: SQLite, in the runner's
+    /// transaction (`GenerationPurgeSchedule`); PostgreSQL, before a claim.
+    private let purges: GenerationPurgeSchedule
 
     /// A stage whose keys are filed under `scope`; with a store, keys older than `window` at `now`
     /// are purged first.
@@ -89,10 +80,10 @@ public final class DedupStage: Stage {
         if case .store(let store) = backing {
             scopeID = try store.dedupScope(scope)
             try store.dedupPurge(scope: scopeID, before: now - window)
-            lastPurge = Mutex(now)
+            purges = GenerationPurgeSchedule(lastPurge: now)
             generations = try store.dedupGenerations(scope: scopeID)
         } else {
-            lastPurge = Mutex(nil)
+            purges = GenerationPurgeSchedule()
             // PostgreSQL: every instance's keys are in one table; no filter in front of it (it
             // would miss the other instances' keys).
             scopeID = 0
@@ -126,7 +117,7 @@ public final class DedupStage: Stage {
             let since = context.now - window
             seen = memorySeen.withLock { seen in keys.map { (seen[KeyBytes($0)] ?? -.infinity) >= since } }
         case .postgres(let shared):
-            if purgeDue(at: context.now) {
+            if purges.due(at: context.now) {
                 try await shared.purge(before: context.now - window)
             }
             let won = try await shared.claim(keys, since: context.now - window)
@@ -252,8 +243,8 @@ public final class DedupStage: Stage {
         // Into the filters before the commit (see `DedupGenerations.assign`).
         let fingerprints = keys.map(generations.fingerprinter.fingerprint)
         let generation = generations.assign(fingerprints, at: at)
-        let purge = purgeDue(at: at)
-        let purged = purgedGenerations
+        let purge = purges.due(at: at)
+        let purges = purges
         return PendingWrite { db in
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: keys, fingerprints: fingerprints, at: at)
             // Never the generation keys are being written to: its filter must stay. Transactions
@@ -261,25 +252,14 @@ public final class DedupStage: Stage {
             // one with a key in the window is not old.
             if purge {
                 let gone = try StateStore.dedupPurge(db, scope: scope, before: at - window, below: generation).generations
-                purged.generations.withLock { $0 = gone }
+                purges.deleted(gone)
             }
-        }
-    }
-
-    /// True, and noted, when the last purge was `purgeInterval` or more before `now`.
-    private func purgeDue(at now: Double) -> Bool {
-        lastPurge.withLock { last in
-            if let done = last, now - done < Self.purgeInterval { return false }
-            last = now
-            return true
         }
     }
 
     /// Keeps the keys of the rolled-back transaction for the next one.
     public func pendingNotWritten() {
-        // A purge in the transaction was rolled back with it: the next one purges.
-        purgedGenerations.generations.withLock { $0 = [] }
-        lastPurge.withLock { $0 = nil }
+        purges.rolledBack()
         pending.withLock { p in
             p.claimed.formUnion(p.writing)
             p.writing.removeAll(keepingCapacity: true)
@@ -298,11 +278,7 @@ public final class DedupStage: Stage {
     /// Remembers the written keys (in memory with `.memory` backing) and releases their claims.
     public func pendingWritten() {
         releases.withLock { $0.writing = [] }
-        let gone = purgedGenerations.generations.withLock { gone in
-            defer { gone = [] }
-            return gone
-        }
-        generations?.forget(generations: gone)
+        purges.committed(forgettingIn: generations)
         let keys = unflushed.withLock { u in
             // Without a store nothing was taken: everything waiting is done now. With one, only
             // what the transaction took: what came since waits for the next.
