@@ -124,7 +124,7 @@ enum PipelineRun {
             if let store = opened.store, opened.outputs != nil, store.postgres == nil {
                 // Only with a state file: its outputs are cut back to the same commit. (On
                 // PostgreSQL a run is not continued: running it again is safe with dedup.)
-                switch try reader.continueInterrupted(recordedIn: store, fromStart: options.fromStart) {
+                switch try reader.continueInterrupted(recordedIn: store, pipeline: spec.name, fromStart: options.fromStart) {
                 case .continuing(let done):
                     let total = done.reduce(0, +)
                     if total > 0 {
@@ -134,7 +134,8 @@ enum PipelineRun {
                     }
                 case .replaced(let paths):
                     Console.error(
-                        "lymph: an interrupted run over other inputs (\(paths.joined(separator: ", "))) was recorded; these inputs are read from the start")
+                        "lymph: an interrupted run of '\(spec.name)' over other inputs (\(paths.joined(separator: ", "))) was recorded; these inputs are read from the start"
+                    )
                 case .fresh, .unavailable:
                     break
                 }

@@ -55,7 +55,7 @@ struct InputCheckpointTests {
     func continuesAfterCommittedItems() throws {
         let path = try file("events.ndjson", count: 100)
         let first = reader([path])
-        #expect(try first.continueInterrupted(recordedIn: store) == .fresh)
+        #expect(try first.continueInterrupted(recordedIn: store, pipeline: "p") == .fresh)
         var handed = 0
         var finished = 0
         for n in 0..<4 {
@@ -72,7 +72,7 @@ struct InputCheckpointTests {
         // The process dies here: the fourth batch's work was never committed.
 
         let second = reader([path])
-        #expect(try second.continueInterrupted(recordedIn: store) == .continuing(done: [finished]))
+        #expect(try second.continueInterrupted(recordedIn: store, pipeline: "p") == .continuing(done: [finished]))
         let rest = try Self.drain(second)
         #expect(rest.first?.source.line == finished + 1)
         #expect(rest.count == 100 - finished)
@@ -83,22 +83,22 @@ struct InputCheckpointTests {
     func completeRunForgets() throws {
         let path = try file("events.ndjson", count: 30)
         let r = reader([path])
-        _ = try r.continueInterrupted(recordedIn: store)
+        _ = try r.continueInterrupted(recordedIn: store, pipeline: "p")
         while let batch = try r.nextBatch() {
             #expect(!batch.items.isEmpty)
             r.batchFinished()
         }
         try commit(r)
-        #expect(try store.runInputs().isEmpty)
+        #expect(try store.runInputs(pipeline: "p").isEmpty)
         let again = reader([path])
-        #expect(try again.continueInterrupted(recordedIn: store) == .fresh)
+        #expect(try again.continueInterrupted(recordedIn: store, pipeline: "p") == .fresh)
         #expect(try Self.drain(again).count == 30)
     }
 
     /// Reads two batches, finishes them, commits: a crash after that.
     func crashAfterTwoBatches(_ paths: [String]) throws -> Int {
         let r = reader(paths)
-        _ = try r.continueInterrupted(recordedIn: store)
+        _ = try r.continueInterrupted(recordedIn: store, pipeline: "p")
         var done = 0
         for _ in 0..<2 {
             done += try #require(try r.nextBatch()).items.count
@@ -114,7 +114,7 @@ struct InputCheckpointTests {
         let done = try crashAfterTwoBatches([path])
         _ = try file("events.ndjson", first: 50, count: 10, append: true)
         let grown = reader([path])
-        #expect(try grown.continueInterrupted(recordedIn: store) == .continuing(done: [done]))
+        #expect(try grown.continueInterrupted(recordedIn: store, pipeline: "p") == .continuing(done: [done]))
         #expect(try Self.drain(grown).count == 60 - done)
 
         // Same length, other bytes at the start, same inode (rewritten in place).
@@ -123,7 +123,7 @@ struct InputCheckpointTests {
         handle.write(Data(#"{"id":"X0"}"#.utf8))
         handle.closeFile()
         let rewritten = reader([path])
-        #expect(try rewritten.continueInterrupted(recordedIn: store) == .replaced(paths: [path]))
+        #expect(try rewritten.continueInterrupted(recordedIn: store, pipeline: "p") == .replaced(paths: [path]))
         #expect(try Self.drain(rewritten).count == 60)
 
         // Another file under the same name (another inode).
@@ -131,7 +131,7 @@ struct InputCheckpointTests {
         try FileManager.default.removeItem(atPath: path)
         _ = try file("events.ndjson", count: 60)
         let replaced = reader([path])
-        #expect(try replaced.continueInterrupted(recordedIn: store) == .replaced(paths: [path]))
+        #expect(try replaced.continueInterrupted(recordedIn: store, pipeline: "p") == .replaced(paths: [path]))
         #expect(try Self.drain(replaced).count == 60)
     }
 
@@ -140,17 +140,17 @@ struct InputCheckpointTests {
         let a = try file("a.ndjson", count: 40), b = try file("b.ndjson", count: 40)
         _ = try crashAfterTwoBatches([a])
         let other = reader([b])
-        #expect(try other.continueInterrupted(recordedIn: store) == .replaced(paths: [a]))
+        #expect(try other.continueInterrupted(recordedIn: store, pipeline: "p") == .replaced(paths: [a]))
         #expect(try Self.drain(other).count == 40)
 
         _ = try crashAfterTwoBatches([a])
         let both = reader([a, b])
-        #expect(try both.continueInterrupted(recordedIn: store) == .replaced(paths: [a]))
+        #expect(try both.continueInterrupted(recordedIn: store, pipeline: "p") == .replaced(paths: [a]))
 
         let done = try crashAfterTwoBatches([a])
         #expect(done > 0)
         let forced = reader([a])
-        #expect(try forced.continueInterrupted(recordedIn: store, fromStart: true) == .replaced(paths: [a]))
+        #expect(try forced.continueInterrupted(recordedIn: store, pipeline: "p", fromStart: true) == .replaced(paths: [a]))
         #expect(try Self.drain(forced).count == 40)
     }
 
@@ -158,7 +158,7 @@ struct InputCheckpointTests {
     func severalFiles() throws {
         let a = try file("a.ndjson", count: 10), b = try file("b.ndjson", first: 10, count: 40)
         let r = reader([a, b])
-        _ = try r.continueInterrupted(recordedIn: store)
+        _ = try r.continueInterrupted(recordedIn: store, pipeline: "p")
         var done = 0
         // Through the end of a, and into b.
         while done <= 10 {
@@ -166,11 +166,11 @@ struct InputCheckpointTests {
             r.batchFinished()
         }
         try commit(r)
-        let rows = try store.runInputs()
+        let rows = try store.runInputs(pipeline: "p")
         #expect(rows.map(\.done) == [10, done - 10])
 
         let next = reader([a, b])
-        #expect(try next.continueInterrupted(recordedIn: store) == .continuing(done: [10, done - 10]))
+        #expect(try next.continueInterrupted(recordedIn: store, pipeline: "p") == .continuing(done: [10, done - 10]))
         let rest = try Self.drain(next)
         #expect(rest.count == 50 - done)
         #expect(rest.first.map { String(decoding: $0.bytes, as: UTF8.self) } == #"{"id":"e\#(done)"}"#)
@@ -179,8 +179,37 @@ struct InputCheckpointTests {
     @Test("stdin cannot be read twice: no record is kept")
     func stdinKeepsNothing() throws {
         let path = try file("a.ndjson", count: 5)
-        #expect(try reader([path, "-"]).continueInterrupted(recordedIn: store) == .unavailable)
-        #expect(try reader([]).continueInterrupted(recordedIn: store) == .unavailable)
-        #expect(try store.runInputs().isEmpty)
+        #expect(try reader([path, "-"]).continueInterrupted(recordedIn: store, pipeline: "p") == .unavailable)
+        #expect(try reader([]).continueInterrupted(recordedIn: store, pipeline: "p") == .unavailable)
+        #expect(try store.runInputs(pipeline: "p").isEmpty)
+    }
+
+    @Test("each pipeline on a state file has its own record: another over the same file reads it all, and neither replaces the other's")
+    func recordPerPipeline() throws {
+        let path = try file("events.ndjson", count: 100)
+        let a = reader([path])
+        _ = try a.continueInterrupted(recordedIn: store, pipeline: "a")
+        var done = 0
+        while done < 30 {
+            done += try #require(try a.nextBatch()).items.count
+            a.batchFinished()
+        }
+        try commit(a)
+        // Pipeline b, over the same file and over another: nothing of a's is skipped or replaced.
+        let b = reader([path])
+        #expect(try b.continueInterrupted(recordedIn: store, pipeline: "b") == .fresh)
+        #expect(try Self.drain(b).count == 100)
+        let other = try file("other.ndjson", count: 5)
+        let c = reader([other])
+        #expect(try c.continueInterrupted(recordedIn: store, pipeline: "c") == .fresh)
+        _ = try c.nextBatch()
+        c.batchFinished()
+        try commit(c)
+        #expect(try store.runInputs(pipeline: "c").map(\.done) == [5])
+        // b read to the end: its commit clears its own record only.
+        try commit(b)
+        let again = reader([path])
+        #expect(try again.continueInterrupted(recordedIn: store, pipeline: "a") == .continuing(done: [done]))
+        #expect(try Self.drain(again).count == 100 - done)
     }
 }

@@ -15,6 +15,9 @@ import GRDB
 /// restart re-reads everything: dedup drops the events already done, but an item that failed
 /// (a malformed line, a bad signature) has no key, and would be a dead letter a second time.
 ///
+/// The record is the pipeline's own (by its name): another pipeline on the same state file keeps
+/// its own, and reads its inputs from the start.
+///
 /// "The same files" means the same list, in the same order, each the same file (device and
 /// inode) starting with the same bytes (a fingerprint of its first 4 KiB as first read), so a
 /// file rewritten in place, renamed over or replaced is read from the start. Files may have
@@ -33,6 +36,8 @@ final class InputCheckpoint {
     static let headBytes = 4096
 
     let inputs: [Identity]
+    /// The pipeline whose record this is.
+    let pipeline: String
     /// Items of each input whose work is committed.
     private(set) var done: [Int]
     /// Items of each input still to skip (done by the interrupted run).
@@ -52,8 +57,9 @@ final class InputCheckpoint {
     /// Items skipped because the interrupted run had done them.
     private(set) var skipped = 0
 
-    init(inputs: [Identity], done: [Int], recorded: Bool) {
+    init(inputs: [Identity], pipeline: String, done: [Int], recorded: Bool) {
         self.inputs = inputs
+        self.pipeline = pipeline
         self.done = done
         self.toSkip = done
         self.handedOut = Array(repeating: 0, count: inputs.count)
@@ -87,15 +93,14 @@ final class InputCheckpoint {
         return result
     }
 
-    /// The checkpoint for a run over `paths`, after reading what `store` recorded. Nil when the
-    /// inputs cannot be read twice. With `fromStart`, a recorded interrupted run is ignored
-    /// (and replaced at the first commit).
-    static func open(paths: [String], store: StateStore, fromStart: Bool) throws(StoreError) -> (InputCheckpoint, InterruptedRun)? {
+    /// The checkpoint for a run of `pipeline` over `paths`, after reading what `store` recorded
+    /// for it. Nil when the inputs cannot be read twice. With `fromStart`, a recorded
+    /// interrupted run is ignored (and replaced at the first commit).
+    static func open(paths: [String], store: StateStore, pipeline: String, fromStart: Bool) throws(StoreError) -> (InputCheckpoint, InterruptedRun)? {
         guard let inputs = identities(of: paths) else { return nil }
-        let rows = try store.runInputs()
-        if rows.isEmpty {
-            return (InputCheckpoint(inputs: inputs, done: Array(repeating: 0, count: inputs.count), recorded: false), .fresh)
-        }
+        let rows = try store.runInputs(pipeline: pipeline)
+        let fresh = InputCheckpoint(inputs: inputs, pipeline: pipeline, done: Array(repeating: 0, count: inputs.count), recorded: false)
+        if rows.isEmpty { return (fresh, .fresh) }
         let same =
             !fromStart && rows.count == inputs.count
             && zip(rows, inputs).allSatisfy { row, input in
@@ -106,13 +111,10 @@ final class InputCheckpoint {
             }
         if same {
             // The recorded identities stay: the fingerprint is of the bytes first read.
-            let checkpoint = InputCheckpoint(inputs: rows.map(\.identity), done: rows.map(\.done), recorded: true)
+            let checkpoint = InputCheckpoint(inputs: rows.map(\.identity), pipeline: pipeline, done: rows.map(\.done), recorded: true)
             return (checkpoint, .continuing(done: rows.map(\.done)))
         }
-        return (
-            InputCheckpoint(inputs: inputs, done: Array(repeating: 0, count: inputs.count), recorded: false),
-            .replaced(paths: rows.map(\.identity.path))
-        )
+        return (fresh, .replaced(paths: rows.map(\.identity.path)))
     }
 
     /// The fingerprint of the first `length` bytes of `path`, nil when it has fewer.
@@ -156,9 +158,10 @@ final class InputCheckpoint {
     /// What to write in the runner's transaction: the inputs' progress as of now (values: the
     /// batches finished after this belong to the next transaction).
     func takePending() -> PendingWrite? {
+        let pipeline = pipeline
         if complete && batchEnds.isEmpty {
             writing = .clear
-            return PendingWrite { db in try StateStore.clearRunInputs(db) }
+            return PendingWrite { db in try StateStore.clearRunInputs(db, pipeline: pipeline) }
         }
         let done = done
         if !recorded {
@@ -166,8 +169,10 @@ final class InputCheckpoint {
             writing = .all
             changed.removeAll()
             return PendingWrite { db in
-                try StateStore.clearRunInputs(db)
-                for (index, input) in inputs.enumerated() { try StateStore.recordRunInput(db, index: index, input, done: done[index]) }
+                try StateStore.clearRunInputs(db, pipeline: pipeline)
+                for (index, input) in inputs.enumerated() {
+                    try StateStore.recordRunInput(db, pipeline: pipeline, index: index, input, done: done[index])
+                }
             }
         }
         if changed.isEmpty { return nil }
@@ -175,7 +180,7 @@ final class InputCheckpoint {
         writing = .some(Set(indices))
         changed.removeAll()
         return PendingWrite { db in
-            for index in indices { try StateStore.updateRunInput(db, index: index, done: done[index]) }
+            for index in indices { try StateStore.updateRunInput(db, pipeline: pipeline, index: index, done: done[index]) }
         }
     }
 

@@ -76,8 +76,10 @@ public final class ItemReader: @unchecked Sendable {
     /// had done are skipped. From now on the reader records its position in the runner's
     /// transactions (`takePending`), until it has read every input to the end. With
     /// `fromStart`, an interrupted run is not continued. Call before the first batch.
-    public func continueInterrupted(recordedIn store: StateStore, fromStart: Bool = false) throws(StoreError) -> InterruptedRun {
-        guard let (checkpoint, start) = try InputCheckpoint.open(paths: paths, store: store, fromStart: fromStart) else { return .unavailable }
+    public func continueInterrupted(recordedIn store: StateStore, pipeline: String, fromStart: Bool = false) throws(StoreError) -> InterruptedRun {
+        guard let (checkpoint, start) = try InputCheckpoint.open(paths: paths, store: store, pipeline: pipeline, fromStart: fromStart) else {
+            return .unavailable
+        }
         self.checkpoint = checkpoint
         return start
     }

@@ -2,7 +2,8 @@ import GRDB
 
 /// Where an interrupted `lymph run` got to in its input files (`lymph_run_inputs`), for
 /// `InputCheckpoint`: one row per input, in order, written in the runner's transaction and
-/// deleted when a run reads its inputs to the end.
+/// deleted when a run reads its inputs to the end. Each pipeline has its own: several may share
+/// a state file, and one must neither skip the items another committed nor lose its record.
 extension StateStore {
     struct RunInputRecord: Sendable, Equatable {
         var identity: InputCheckpoint.Identity
@@ -10,14 +11,14 @@ extension StateStore {
         var done: Int
     }
 
-    /// The recorded inputs, in order (empty when no run was interrupted).
-    func runInputs() throws(StoreError) -> [RunInputRecord] {
+    /// The inputs recorded for `pipeline`, in order (empty when no run of it was interrupted).
+    func runInputs(pipeline: String) throws(StoreError) -> [RunInputRecord] {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT path, device, inode, head_length, head_fingerprint, done FROM lymph_run_inputs ORDER BY position
-                    """
+                    SELECT path, device, inode, head_length, head_fingerprint, done FROM lymph_run_inputs WHERE pipeline = ? ORDER BY position
+                    """, arguments: [pipeline]
             ).map { row in
                 RunInputRecord(
                     identity: .init(
@@ -29,22 +30,25 @@ extension StateStore {
         }
     }
 
-    static func clearRunInputs(_ db: Database) throws {
-        try db.execute(sql: "DELETE FROM lymph_run_inputs")
+    static func clearRunInputs(_ db: Database, pipeline: String) throws {
+        try db.execute(sql: "DELETE FROM lymph_run_inputs WHERE pipeline = ?", arguments: [pipeline])
     }
 
-    static func recordRunInput(_ db: Database, index: Int, _ input: InputCheckpoint.Identity, done: Int) throws {
+    static func recordRunInput(_ db: Database, pipeline: String, index: Int, _ input: InputCheckpoint.Identity, done: Int) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO lymph_run_inputs (position, path, device, inode, head_length, head_fingerprint, done) VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO lymph_run_inputs (pipeline, position, path, device, inode, head_length, head_fingerprint, done)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            index, input.path, Int64(bitPattern: input.device), Int64(bitPattern: input.inode),
+            pipeline, index, input.path, Int64(bitPattern: input.device), Int64(bitPattern: input.inode),
             input.headLength, Int64(bitPattern: input.headFingerprint), done,
         ])
     }
 
-    static func updateRunInput(_ db: Database, index: Int, done: Int) throws {
-        try db.cachedStatement(sql: "UPDATE lymph_run_inputs SET done = ? WHERE position = ?").execute(arguments: [done, index])
+    static func updateRunInput(_ db: Database, pipeline: String, index: Int, done: Int) throws {
+        try db.cachedStatement(sql: "UPDATE lymph_run_inputs SET done = ? WHERE pipeline = ? AND position = ?").execute(arguments: [
+            done, pipeline, index,
+        ])
     }
 }

@@ -286,6 +286,28 @@ public final class StateStore: Sendable {
                         WHERE l.ticket_id = lymph_tickets.ticket_id);
                     """)
         }
+        m.registerMigration("v13-run-inputs-by-pipeline") { db in
+            // A record per pipeline (`InputCheckpoint`): with one per store, a second pipeline on
+            // the same state file and inputs skipped the items the first had committed, and one
+            // over other inputs deleted the first's record. A record from before names no
+            // pipeline and is not continued: that run's inputs are read again from the start
+            // (dedup drops what was done), which loses nothing.
+            try db.execute(
+                sql: """
+                    DROP TABLE lymph_run_inputs;
+                    CREATE TABLE lymph_run_inputs (
+                        pipeline TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        path TEXT NOT NULL,
+                        device INTEGER NOT NULL,
+                        inode INTEGER NOT NULL,
+                        head_length INTEGER NOT NULL,
+                        head_fingerprint INTEGER NOT NULL,
+                        done INTEGER NOT NULL,
+                        PRIMARY KEY (pipeline, position)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return m
     }
 

@@ -88,7 +88,8 @@ struct SpoolStoreTests {
         #expect(try state.spoolDoneThrough() == 9)
         // The only changes are the state store's own later migrations: dedup keys in
         // generations, the count of tickets closed, tickets' source events in lists, dedup
-        // keys' saved fingerprints, and tickets' count of source events (a column and a trigger).
+        // keys' saved fingerprints, tickets' count of source events (a column and a trigger), and
+        // interrupted runs' inputs by pipeline.
         #expect(
             try Self.tables(path)
                 == before.subtracting(["lymph_ticket_sources"]).union([
@@ -99,7 +100,7 @@ struct SpoolStoreTests {
             try Self.migrations(path)
                 == (OldStoreFile.migrations + [
                     "v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists", "v10-dedup-fingerprints",
-                    "v11-ticket-source-count", "v12-ticket-source-count-trigger",
+                    "v11-ticket-source-count", "v12-ticket-source-count-trigger", "v13-run-inputs-by-pipeline",
                 ]).sorted())
     }
 
