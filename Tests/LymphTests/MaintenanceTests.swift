@@ -228,6 +228,21 @@ struct MaintenanceTests {
     }
 
     @Test(
+        "a NUL in an equipment id or an action is a dead letter: it neither merges two jobs nor stops a later run on the store's unique index"
+    )
+    func nulInJobIsRejected() async throws {
+        let first = try await run([
+            Self.prediction("e1", equipment: #"a\u0000b"#, action: "c"), Self.prediction("e2", equipment: "a", action: #"b\u0000c"#),
+            Self.prediction("ok", equipment: "a", action: "c"),
+        ])
+        #expect(first.deadLetters == 2)
+        let second = try await run([Self.prediction("e3", equipment: #"a\u0000b"#, action: "c"), Self.prediction("ok2", equipment: "a", action: "c")])
+        #expect(second.deadLetters == 1)
+        let open = try tickets()
+        #expect(open.count == 1 && open[0].equipmentID == "a" && open[0].action == "c" && open[0].sourceEventIDs == ["ok", "ok2"])
+    }
+
+    @Test(
         "bad payloads are dead letters with the reason",
         arguments: [
             (prediction("x", failure: "2026-05-01T00:00:00Z"), "past_failure_time"),
@@ -237,6 +252,19 @@ struct MaintenanceTests {
                 "invalid_field"
             ),
             (#"{"id":"w","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"e"}}"#, "missing_field"),
+            // A field of the wrong type is invalid, not missing, and an alert's is not replaced.
+            (prediction("c", confidence: 0.9).replacingOccurrences(of: #""confidence":0.9"#, with: #""confidence":"0.9""#), "invalid_field"),
+            (alert("a").replacingOccurrences(of: #""severity""#, with: #""recommended_action":42,"severity""#), "invalid_field"),
+            (alert("b").replacingOccurrences(of: #""severity""#, with: #""recommended_action":"","severity""#), "invalid_field"),
+            (alert("m").replacingOccurrences(of: #""metric":"temperature""#, with: #""metric":7"#), "invalid_field"),
+            (#"{"id":"s","type":"sensor.status_changed","created_at":"2026-06-01T00:00:00Z","data":{"sensor_id":7,"status":"offline"}}"#, "invalid_field"),
+            (sensor("q", "s1", "offline", created: "2026-06-01T00:00:00Z").replacingOccurrences(of: #""pump_777""#, with: "5"), "invalid_field"),
+            // Control characters in what keys a job or a sensor.
+            (prediction("n1", equipment: #"a\u0000b"#), "invalid_field"),
+            (prediction("n2", action: #"Replace\u001b[2Jbearing"#), "invalid_field"),
+            (alert("n3", metric: #"temp\nerature"#), "invalid_field"),
+            (sensor("n4", #"sen\u0000x"#, "offline", created: "2026-06-01T00:00:00Z"), "invalid_field"),
+            (sensor("n5", "s1", "offline", created: "2026-06-01T00:00:00Z").replacingOccurrences(of: "pump_777", with: #"pump\u009b7"#), "invalid_field"),
         ])
     func badPayloads(_ line: String, _ reason: String) async throws {
         let s = try await run([line])

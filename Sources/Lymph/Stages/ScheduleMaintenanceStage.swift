@@ -101,11 +101,18 @@ public struct ScheduleMaintenanceStage: Stage {
             return bytes
         }
         func string(_ path: JSONPath, _ what: String) throws -> String {
-            String(decoding: try present(path, what), as: UTF8.self)
+            let value = String(decoding: try present(path, what), as: UTF8.self)
+            if let problem = IdentifierCheck.problem(value) {
+                throw Rejection(reason: .invalidField, message: "\(what) (\(path)) \(problem)")
+            }
+            return value
         }
         if type.elementsEqual(Self.prediction) {
-            guard let confidence = event.value(at: options.confidence)?.double else {
-                throw Rejection(reason: .missingField, message: "confidence (\(options.confidence)) is missing or not a number")
+            guard let value = event.value(at: options.confidence) else {
+                throw Rejection(reason: .missingField, message: "confidence (\(options.confidence)) is missing")
+            }
+            guard let confidence = value.double else {
+                throw Rejection(reason: .invalidField, message: "confidence (\(options.confidence)) must be a number")
             }
             if confidence < options.minConfidence { return nil }
             let equipment = try string(options.equipment, "equipment")
@@ -144,9 +151,16 @@ public struct ScheduleMaintenanceStage: Stage {
             if !options.alertSeverities.contains(severity) { return nil }
             let equipment = try string(options.equipment, "equipment")
             let created = createdAt()
-            let action =
-                event.value(at: options.action)?.string
-                ?? "Inspect \(event.value(at: options.metric)?.string ?? "equipment") on \(equipment)"
+            // An alert's own action when it has one (checked as a prediction's), else one made
+            // from its metric, checked the same way.
+            let action: String
+            if event.value(at: options.action) != nil {
+                action = try string(options.action, "recommended action")
+            } else if event.value(at: options.metric) != nil {
+                action = "Inspect \(try string(options.metric, "metric")) on \(equipment)"
+            } else {
+                action = "Inspect equipment on \(equipment)"
+            }
             return TicketRequest(
                 equipmentID: equipment, action: action, priority: Ticket.Priority(name: severity) ?? .medium,
                 dueBy: created + options.alertDueIn, sourceEventID: event.id, at: created)

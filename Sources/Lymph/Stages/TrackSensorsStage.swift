@@ -150,16 +150,33 @@ public final class TrackSensorsStage: Stage {
 
     func reading(of event: Event) -> ReadingOrOutcome {
         guard event.typeBytes.elementsEqual(Self.type) else { return .outcome(.pass) }
-        guard let sensorID = event.value(at: sensorPath)?.string, !sensorID.isEmpty else {
+        guard let sensorValue = event.value(at: sensorPath) else {
             return .outcome(.fail(.missingField, message: "sensor.status_changed needs a non-empty data.sensor_id"))
+        }
+        guard let sensorID = sensorValue.string, !sensorID.isEmpty else {
+            return .outcome(.fail(.invalidField, message: "data.sensor_id must be a non-empty string"))
+        }
+        if let problem = IdentifierCheck.problem(sensorID) {
+            return .outcome(.fail(.invalidField, message: "data.sensor_id \(problem)"))
         }
         guard let status = event.value(at: statusPath)?.string, Self.statuses.contains(status) else {
             return .outcome(.fail(.invalidField, message: "data.status must be online, offline or error"))
         }
+        // Optional, but a string when given: it names the sensor's tickets' equipment.
+        var equipmentID: String? = nil
+        if let value = event.value(at: equipmentPath), value.kind != .null {
+            guard let id = value.string, !id.isEmpty else {
+                return .outcome(.fail(.invalidField, message: "data.equipment_id must be a non-empty string"))
+            }
+            if let problem = IdentifierCheck.problem(id) {
+                return .outcome(.fail(.invalidField, message: "data.equipment_id \(problem)"))
+            }
+            equipmentID = id
+        }
         return .reading(
             Reading(
                 sensorID: sensorID, status: status, created: event.createdAtBytes.flatMap(Timestamp.parse) ?? 0, eventID: event.id,
-                equipmentID: event.value(at: equipmentPath)?.string))
+                equipmentID: equipmentID))
     }
 
     /// Applies a reading to the sensor's last known state (`known`): a stale one is dropped, a
