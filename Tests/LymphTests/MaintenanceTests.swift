@@ -242,6 +242,41 @@ struct MaintenanceTests {
         #expect(open.count == 1 && open[0].equipmentID == "a" && open[0].action == "c" && open[0].sourceEventIDs == ["ok", "ok2"])
     }
 
+    /// Hands out its reader's first batch, then stops the run as a signal would.
+    final class StoppedAfterFirstBatch: ItemSource {
+        let reader: ItemReader
+        var handedOut = false
+        init(_ reader: ItemReader) { self.reader = reader }
+        func nextBatch(control: RunControl) async throws -> InputBatch? {
+            if handedOut {
+                control.requestStop(signal: 15)
+                return nil
+            }
+            handedOut = true
+            return try await reader.nextBatch(control: control)
+        }
+        var finished: Bool { false }
+    }
+
+    @Test("a run a signal stops does not judge its sensors by the wall clock: the run that continues its input does, and the sensor is back by then")
+    func stoppedRunDoesNotJudge() async throws {
+        let offline = dir + "/offline.ndjson"
+        FileManager.default.createFile(atPath: offline, contents: Data((Self.sensor("x1", "sen_x", "offline", created: "2026-06-01T10:00:00Z") + "\n").utf8))
+        func runStopped() async throws -> RunSummary {
+            let pipeline = try Pipeline.open(spec())
+            defer { pipeline.close() }
+            return try await PipelineRunner(pipeline: pipeline).run(reader: StoppedAfterFirstBatch(ItemReader(paths: [offline], maxItemBytes: 1 << 20)))
+        }
+        let stopped = try await runStopped()
+        #expect(stopped.interruptedBy == 15)
+        #expect(try tickets(nil).isEmpty)
+        _ = try await run([Self.sensor("x2", "sen_x", "online", created: "2026-06-01T10:10:00Z")])
+        #expect(try tickets(nil).isEmpty)
+        // Read to the end, the same offline event is judged against the wall clock (days later).
+        _ = try await run([Self.sensor("y1", "sen_y", "offline", created: "2026-06-01T10:00:00Z")])
+        #expect(try tickets().map(\.action) == ["Inspect sensor sen_y"])
+    }
+
     @Test(
         "bad payloads are dead letters with the reason",
         arguments: [

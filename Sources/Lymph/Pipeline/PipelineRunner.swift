@@ -77,6 +77,9 @@ public struct PipelineRunner: Sendable {
                 let batch = try await inFlight.removeFirst().value
                 try await serialPart(batch, source: reader, totals: &totals, summary: &summary)
             }
+            if reader.finished {
+                for s in pipeline.stages { try await s.stage.inputEnded() }
+            }
             for s in pipeline.stages { try await s.stage.finish() }
             try await commitPending(source: reader, wait: true)
         } catch {

@@ -32,6 +32,10 @@ public protocol Stage: Sendable {
     /// written by the next one.
     func pendingNotWritten()
 
+    /// Called once when the run has read its input to the end, after the last batch and before
+    /// `finish`; not when a signal stopped it first, since a later run continues that input.
+    func inputEnded() async throws
+
     /// Called once at the end of the run, after the last batch; flush and close here.
     func finish() async throws
 }
@@ -47,6 +51,8 @@ extension Stage {
     public func pendingWritten() {}
     /// Nothing to take back, for a stage that keeps no state.
     public func pendingNotWritten() {}
+    /// Nothing to judge at the end of the input.
+    public func inputEnded() async throws {}
     /// Nothing to flush or close.
     public func finish() async throws {}
 }

@@ -8,7 +8,8 @@ import Synchronization
 /// and counted as `stale`, so a late duplicate never flips a sensor back. With `offlineTicket`, a
 /// sensor offline or in error for longer than that opens an "Inspect sensor" ticket (the ticket
 /// rules of `TicketBook`): judged against the newest event time seen after each batch, and
-/// against the wall clock at the end of the run. These tickets emit no event.
+/// against the wall clock when the input ends (not when a signal stops the run first: the run
+/// that continues it judges). These tickets emit no event.
 public final class TrackSensorsStage: Stage {
     let store: StateStore
     let book: TicketBook
@@ -292,9 +293,10 @@ public final class TrackSensorsStage: Stage {
             sourceEventID: sensor.lastEventID, at: clock)
     }
 
-    /// Opens tickets for sensors down too long by the clock (the wall clock, or a test's), at the
-    /// end of the run.
-    public func finish() async throws {
+    /// Opens tickets for sensors down too long by the clock (the wall clock, or a test's), once
+    /// the input has ended. A run a signal stopped does not: its input goes on in the run that
+    /// continues it, where a sensor may be back before then.
+    public func inputEnded() async throws {
         try await judge(at: clock())
     }
 
