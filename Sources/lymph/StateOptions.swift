@@ -66,6 +66,9 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// Left-aligned columns with a header row.
 func renderTable(_ header: [String], _ rows: [[String]]) -> String {
+    // Cells come from events (ids, a store written before its values were checked): a control
+    // character would reach the terminal as a command, or a line break forge a row.
+    let rows = rows.map { $0.map { PrintableText.of($0) } }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {

@@ -71,7 +71,7 @@ struct TicketsCommand: AsyncParsableCommand {
             if let note = t.note { rows.append(("NOTE", note)) }
             for (i, source) in t.sourceEventIDs.enumerated() { rows.append((i == 0 ? "SOURCES" : "", source)) }
             let width = rows.map(\.0.count).max() ?? 0
-            return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+            return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + PrintableText.of($0.1) }.joined(separator: "\n")
         }
     }
 

@@ -54,6 +54,28 @@ struct MaintenanceCommandTests {
         #expect(missing.status == 1)
     }
 
+    @Test("tables show an event's control characters as '?': an id cannot send a terminal escape or forge a row")
+    func tablesShowControlCharacters() throws {
+        let dir = LymphBinary.workDirectory()
+        try "pipeline: t\nstate: st.sqlite\noutput: none\nstages: [parse, schedule_maintenance, track_sensors]\n".write(
+            toFile: dir + "/t.yaml", atomically: true, encoding: .utf8)
+        let id = #"p\u001b[2J\r\nmt_0000000000000000  forged"#
+        try [
+            #"{"id":"\#(id)","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"pump_1","confidence":0.95,"predicted_failure_time":"2026-06-05T00:00:00Z","recommended_action":"Fix"}}"#,
+            #"{"id":"\#(id)","type":"sensor.status_changed","created_at":"2026-06-01T00:00:00Z","data":{"sensor_id":"sen_1","status":"online"}}"#,
+        ].joined(separator: "\n").write(toFile: dir + "/in.ndjson", atomically: true, encoding: .utf8)
+        #expect(try LymphBinary.run(["run", "t.yaml", "in.ndjson", "--summary", "none"], in: dir).status == 0)
+        let ticket = try LymphBinary.run(["tickets", "--state", "st.sqlite", "--format", "json"], in: dir)
+        let first = ticket.stdoutLines.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let ticketID = try #require(first?["ticket_id"] as? String)
+        for args in [["tickets", "show", ticketID, "--format", "table"], ["sensors", "--format", "table"]] {
+            let table = try LymphBinary.run(args + ["--state", "st.sqlite"], in: dir)
+            #expect(table.status == 0)
+            #expect(!table.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x0D })
+            #expect(table.stdout.contains("p?[2J??mt_0000000000000000  forged"))
+        }
+    }
+
     @Test("sensors are listed in both formats")
     func sensors() throws {
         let dir = LymphBinary.workDirectory()

@@ -46,6 +46,18 @@ struct TimestampDisplayTests {
         #expect(Timestamp.format(t) == text)
     }
 
+    @Test("a time past 9999 or before 0000 is written as the nearest a four-digit year can show, never an earlier day of 9999")
+    func beyondFourDigitYears() throws {
+        let last = try #require(Timestamp.parse("9999-12-31T12:00:00Z"))
+        #expect(Timestamp.format(last + 86_400) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.format(last + 400 * 86_400) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.compact(last + 86_400) == "99991231T235959Z")
+        #expect(Timestamp.format(-1e300) == "0000-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(.infinity) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.format(.nan) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(try #require(Timestamp.parse("0000-01-01T00:00:00Z"))) == "0000-01-01T00:00:00.000Z")
+    }
+
     @Test("the local offset is the C library's for TZ (here UTC or whatever the machine has), and a whole number of minutes")
     func localOffset() {
         let offset = Timestamp.localOffset(at: Self.t)

@@ -6,7 +6,7 @@
 enum IdentifierCheck {
     /// Why `value` cannot name a ticket's job or a sensor, or nil when it can.
     static func problem(_ value: String) -> String? {
-        for scalar in value.unicodeScalars where scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) {
+        for scalar in value.unicodeScalars where scalar.properties.generalCategory == .control {
             let hex = String(scalar.value, radix: 16, uppercase: true)
             return "must not contain control characters (found U+\(String(repeating: "0", count: 4 - hex.count))\(hex))"
         }

@@ -229,8 +229,15 @@ public enum Timestamp {
 
         /// From seconds since the Unix epoch, rounded down to the millisecond.
         public init(_ t: Double) {
-            self.init(millis: Int64((t * 1000).rounded(.down)))
+            let millis = (t * 1000).rounded(.down)
+            let bounds = Self.fourDigitYears
+            self.init(millis: millis.isNaN ? 0 : Int64(min(max(millis, Double(bounds.lowerBound)), Double(bounds.upperBound))))
         }
+
+        /// The instants a four-digit year can show, 0000-01-01 to the last millisecond of
+        /// 9999-12-31: a time outside is the nearest, so a due date past 9999 (an alert of
+        /// 9999-12-31 due a day later) is not written as an earlier day of that year.
+        static let fourDigitYears: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
 
         /// `Sun` ... `Sat`.
         public var weekdayName: StaticString {
