@@ -242,6 +242,31 @@ struct MaintenanceTests {
         #expect(open.count == 1 && open[0].equipmentID == "a" && open[0].action == "c" && open[0].sourceEventIDs == ["ok", "ok2"])
     }
 
+    @Test("equipment ids spelled with different bytes are different jobs, even when Unicode calls them equivalent, in one run and across runs")
+    func jobsByBytes() async throws {
+        let composed = #"caf\u00e9"#, combining = #"cafe\u0301"#
+        _ = try await run([Self.prediction("p1", equipment: composed), Self.prediction("p2", equipment: combining)])
+        #expect(try tickets().count == 2)
+        _ = try await run([Self.prediction("p3", equipment: combining), Self.prediction("p4", equipment: composed)])
+        let open = try tickets()
+        #expect(open.count == 2)
+        let byEquipment = Dictionary(uniqueKeysWithValues: open.map { (Array($0.equipmentID.utf8), $0.sourceEventIDs) })
+        #expect(byEquipment[Array("caf\u{e9}".utf8)] == ["p1", "p4"])
+        #expect(byEquipment[Array("cafe\u{301}".utf8)] == ["p2", "p3"])
+    }
+
+    @Test("sensor ids spelled with different bytes are different sensors: an older event of one is not stale against the other")
+    func sensorsByBytes() async throws {
+        let composed = #"s\u00e9"#, combining = #"se\u0301"#
+        _ = try await run([
+            Self.sensor("a", composed, "offline", created: "2026-06-01T10:00:00Z"), Self.sensor("b", combining, "online", created: "2026-06-01T09:00:00Z"),
+        ])
+        _ = try await run([Self.sensor("c", combining, "error", created: "2026-06-01T09:30:00Z")])
+        let sensors = try StateStore.open(path: dir + "/state.sqlite").sensors(status: nil)
+        let byID = Dictionary(uniqueKeysWithValues: sensors.map { (Array($0.sensorID.utf8), $0.status) })
+        #expect(byID == [Array("s\u{e9}".utf8): "offline", Array("se\u{301}".utf8): "error"])
+    }
+
     /// Hands out its reader's first batch, then stops the run as a signal would.
     final class StoppedAfterFirstBatch: ItemSource {
         let reader: ItemReader

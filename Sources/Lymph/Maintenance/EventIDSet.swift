@@ -2,16 +2,17 @@
 /// new id, nearly every lookup, compares integers: a set of the strings themselves would
 /// compare the new id with every id along its probe, each in memory of its own.
 ///
-/// Exact: an id whose fingerprint another id holds already is kept in a set of its own.
+/// Exact, byte for byte (as the store compares ids; Swift's `String` equality is canonical
+/// equivalence): an id whose fingerprint another id holds already is kept in a set of its own.
 struct EventIDSet {
     private var byFingerprint: [UInt64: String] = [:]
-    private var collided: Set<String> = []
+    private var collided: Set<KeyBytes> = []
 
     var isEmpty: Bool { byFingerprint.isEmpty }
 
     func contains(_ id: String, fingerprint: UInt64) -> Bool {
         guard let held = byFingerprint[fingerprint] else { return false }
-        return held == id || collided.contains(id)
+        return held.utf8.elementsEqual(id.utf8) || collided.contains(KeyBytes(Array(id.utf8)))
     }
 
     func contains(_ id: String) -> Bool {
@@ -20,7 +21,7 @@ struct EventIDSet {
 
     mutating func insert(_ id: String, fingerprint: UInt64) {
         if let held = byFingerprint[fingerprint] {
-            if held != id { collided.insert(id) }
+            if !held.utf8.elementsEqual(id.utf8) { collided.insert(KeyBytes(Array(id.utf8))) }
         } else {
             byFingerprint[fingerprint] = id
         }

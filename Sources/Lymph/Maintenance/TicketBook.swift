@@ -48,7 +48,7 @@ public final class TicketBook: Sendable {
     public static let sourceMemory = 90 * 86_400.0
 
     struct CommittedOpen {
-        var tickets: [String: Ticket]?
+        var tickets: [KeyBytes: Ticket]?
         /// `lymph_ticket_closes.count` when `tickets` was loaded; nil before the first load.
         var closes: Int64?
         /// Tickets this book opened and has not committed since: a written ticket joins
@@ -59,7 +59,7 @@ public final class TicketBook: Sendable {
 
     struct Overlay {
         /// Open tickets touched since the last commit, by equipment + action.
-        var open: [String: Ticket] = [:]
+        var open: [KeyBytes: Ticket] = [:]
         /// Source events applied since the last `takePending` (the events of `newSources`).
         var sources = EventIDSet()
         /// Source events in the transaction in flight (the events of `writingSources`): two
@@ -69,8 +69,8 @@ public final class TicketBook: Sendable {
         var writingSources: [(String, String)] = []
         /// For each ticket in the transaction in flight (by `pairKey`), how many of the first
         /// events of its list there it writes.
-        var writingListed: [String: Int] = [:]
-        var dirty: Set<String> = []
+        var writingListed: [KeyBytes: Int] = [:]
+        var dirty: Set<KeyBytes> = []
         var newSources: [(String, String)] = []
     }
 
@@ -84,7 +84,17 @@ public final class TicketBook: Sendable {
         self.clock = clock
     }
 
-    static func pairKey(_ equipment: String, _ action: String) -> String { equipment + "\u{0}" + action }
+    /// A job's key in memory, by the bytes of its equipment and action, as the store's unique
+    /// index compares them: Swift's `String` equality would take two ids that are canonically
+    /// equivalent but spelled differently (a precomposed `é` and `e` with a combining accent)
+    /// for one job, and merge what the store keeps apart. Neither may hold a NUL
+    /// (`IdentifierCheck`), so the one between them is unambiguous.
+    static func pairKey(_ equipment: String, _ action: String) -> KeyBytes {
+        var bytes = Array(equipment.utf8)
+        bytes.append(0)
+        bytes.append(contentsOf: action.utf8)
+        return KeyBytes(bytes)
+    }
 
     /// Source events a reported change lists at most (the latest): a ticket merges every request
     /// for its job while it is open, and each event that moves it would otherwise carry, and
@@ -119,7 +129,7 @@ public final class TicketBook: Sendable {
         let reads = try await postgres.ticketSnapshot(
             jobs: requests.map { ($0.equipmentID, $0.action) }, events: requests.map(\.sourceEventID) + inFlight,
             listing: Self.listedSources)
-        let stored = inFlight.count(where: { reads.applied.contains($0) })
+        let stored = inFlight.count(where: { reads.isApplied($0) })
         let commit: CommitInFlight = stored == inFlight.count ? .landed : stored == 0 ? .notLanded : .partly
         return try requests.map { try apply($0, reads: reads, commit: commit) }
     }
@@ -146,14 +156,14 @@ public final class TicketBook: Sendable {
 
     /// The committed open tickets, loaded again when `lymph tickets close` closed one since
     /// (nil: too many to keep, read each from the store).
-    private func committedOpenTickets(_ db: Database) throws -> [String: Ticket]? {
+    private func committedOpenTickets(_ db: Database) throws -> [KeyBytes: Ticket]? {
         let closes = try Int64.fetchOne(db.cachedStatement(sql: "SELECT count FROM lymph_ticket_closes WHERE id = 1")) ?? 0
         // Unchanged since the load: the kept tickets, or nil when there were too many to keep.
         if let kept = committedOpen.withLock({ c in c.closes == closes ? Optional(c.tickets) : nil }) { return kept }
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM lymph_tickets WHERE status = 'open'") ?? 0
-        var tickets: [String: Ticket]? = nil
+        var tickets: [KeyBytes: Ticket]? = nil
         if count <= maxKnownOpen {
-            var loaded: [String: Ticket] = [:]
+            var loaded: [KeyBytes: Ticket] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM lymph_tickets WHERE status = 'open'") {
                 let t = try Self.ticket(from: row)
                 loaded[Self.pairKey(t.equipmentID, t.action)] = t
@@ -510,7 +520,7 @@ struct SQLiteTicketReads: TicketReads {
     /// The applied source events' dedup scope and its generations.
     let scope: Int64
     let generations: DedupGenerations
-    let open: [String: Ticket]?
+    let open: [KeyBytes: Ticket]?
 
     func isApplied(_ eventID: String) throws -> Bool {
         let candidates = generations.candidates(generations.fingerprinter.fingerprint(eventID))
@@ -558,13 +568,14 @@ struct SQLiteTicketReads: TicketReads {
 struct TicketSnapshot: TicketReads {
     /// Of the events asked about (the requests' and those of the commit in flight), those the
     /// store holds.
-    var applied: Set<String> = []
+    /// By their bytes, as PostgreSQL compares them (see `TicketBook.pairKey`).
+    var applied: Set<KeyBytes> = []
     /// Open tickets by `TicketBook.pairKey`.
-    var open: [String: Ticket] = [:]
+    var open: [KeyBytes: Ticket] = [:]
     /// Those tickets' latest source events and how many they have, by ticket id.
     var sources: [String: StoredSources] = [:]
 
-    func isApplied(_ eventID: String) -> Bool { applied.contains(eventID) }
+    func isApplied(_ eventID: String) -> Bool { applied.contains(KeyBytes(Array(eventID.utf8))) }
     func openTicket(equipment: String, action: String) -> Ticket? { open[TicketBook.pairKey(equipment, action)] }
     /// False: on PostgreSQL the applied events are the tickets' own lists, never forgotten, so
     /// an event that opened a ticket is found applied first (`isApplied`).

@@ -34,7 +34,7 @@ extension PostgresState {
             for try await id in try await client.query(
                 "SELECT event_id FROM \(unescaped: sources) WHERE event_id = ANY(\(events)::text[])", logger: logger
             ).decode(String.self) {
-                snapshot.applied.insert(id)
+                snapshot.applied.insert(KeyBytes(Array(id.utf8)))
             }
             let rows = try await client.query(
                 """
@@ -151,15 +151,15 @@ extension PostgresState {
     }
 
     /// The stored state of each of `ids` that has one.
-    func sensors(ids: [String]) async throws(StoreError) -> [String: Sensor] {
+    func sensors(ids: [String]) async throws(StoreError) -> [KeyBytes: Sensor] {
         if ids.isEmpty { return [:] }
         let (table, logger) = (database.table("lymph_sensors"), database.logger)
         return try await database.perform("cannot read sensors") { client in
-            var out: [String: Sensor] = [:]
+            var out: [KeyBytes: Sensor] = [:]
             for try await row in try await client.query(
                 "SELECT \(unescaped: Self.sensorColumns) FROM \(unescaped: table) WHERE sensor_id = ANY(\(ids)::text[])", logger: logger
             ).decode(SensorRow.self) {
-                out[row.0] = Self.sensor(row)
+                out[TrackSensorsStage.key(row.0)] = Self.sensor(row)
             }
             return out
         }

@@ -23,17 +23,17 @@ public final class TrackSensorsStage: Stage {
     static let statuses: Set<String> = ["online", "offline", "error"]
 
     private struct State {
-        var changed: [String: Sensor] = [:]
+        var changed: [KeyBytes: Sensor] = [:]
         var writing: [Sensor] = []
         var clock = 0.0
         /// The last event of each sensor already turned into a ticket request, so each outage
         /// is judged into the ticket book once (bounded by the number of sensors).
-        var requested: [String: String] = [:]
+        var requested: [KeyBytes: String] = [:]
         /// On SQLite: every sensor's state, the store's with this stage's changes over it (nil
         /// until the first batch loads it, or when the store holds more than
         /// `maxKnownSensors`). This process is the store's only writer (`StoreLock`), so nothing
         /// else changes them.
-        var known: [String: Sensor]?
+        var known: [KeyBytes: Sensor]?
         /// The latest events of sensors offline or in error, not judged yet, earliest `since`
         /// first: each batch's judgement takes only those down long enough, not every sensor
         /// down. An entry whose sensor has had a newer event since is passed over when it comes
@@ -44,19 +44,20 @@ public final class TrackSensorsStage: Stage {
         /// Keeps a sensor's new state in `known` (and `unjudged`), while there is room for it.
         mutating func remember(_ sensor: Sensor, bound: Int) {
             guard known != nil else { return }
-            if known![sensor.sensorID] == nil && known!.count >= bound {
+            let key = TrackSensorsStage.key(sensor.sensorID)
+            if known![key] == nil && known!.count >= bound {
                 // A fleet grown past the bound: back to reading the store, which holds every
                 // committed state (`changed` holds the rest).
                 known = nil
                 unjudged = Heap()
                 return
             }
-            known![sensor.sensorID] = sensor
+            known![key] = sensor
             guard sensor.isDown else { return }
             unjudged.insert(Unjudged(since: sensor.since, sensorID: sensor.sensorID, eventID: sensor.lastEventID))
             if unjudged.count > 2 * known!.count + 1024 {
                 // Mostly entries passed over already: one per sensor down is all that counts.
-                let current = unjudged.unordered.filter { known![$0.sensorID]?.lastEventID == $0.eventID }
+                let current = unjudged.unordered.filter { known![TrackSensorsStage.key($0.sensorID)]?.lastEventID == $0.eventID }
                 unjudged = Heap(current)
             }
         }
@@ -99,8 +100,9 @@ public final class TrackSensorsStage: Stage {
         if let postgres = store.postgres {
             // The batch's sensors in one round trip.
             let ids = events.filter { $0.typeBytes.elementsEqual(Self.type) }.compactMap { $0.value(at: sensorPath)?.string }
-            let stored = try await postgres.sensors(ids: Array(Set(ids)))
-            outcomes = try events.map { try self.track($0) { stored[$0] } }
+            let distinct = Dictionary(ids.map { (Self.key($0), $0) }, uniquingKeysWith: { first, _ in first })
+            let stored = try await postgres.sensors(ids: Array(distinct.values))
+            outcomes = try events.map { try self.track($0) { stored[Self.key($0)] } }
         } else if try loadKnown() {
             outcomes = try events.map { event in
                 let reading: Reading
@@ -112,12 +114,12 @@ public final class TrackSensorsStage: Stage {
                 // dropped if the fleet outgrows it mid-batch: then the store.
                 if let outcome = state.withLock({ s -> StageOutcome? in
                     guard let known = s.known else { return nil }
-                    return self.apply(reading, after: known[reading.sensorID], to: &s)
+                    return self.apply(reading, after: known[Self.key(reading.sensorID)], to: &s)
                 }) {
                     return outcome
                 }
                 let stored = try self.store.read { db in try Self.storedSensor(db, reading.sensorID) }
-                return state.withLock { s in self.apply(reading, after: s.changed[reading.sensorID] ?? stored, to: &s) }
+                return state.withLock { s in self.apply(reading, after: s.changed[Self.key(reading.sensorID)] ?? stored, to: &s) }
             }
         } else {
             // One read transaction for the batch.
@@ -132,6 +134,11 @@ public final class TrackSensorsStage: Stage {
         }
         return outcomes
     }
+
+    /// A sensor's key in memory, by the bytes of its id as the store compares them (Swift's
+    /// `String` equality would take canonically equivalent ids for one sensor; see
+    /// `TicketBook.pairKey`).
+    static func key(_ sensorID: String) -> KeyBytes { KeyBytes(Array(sensorID.utf8)) }
 
     /// What a `sensor.status_changed` event says.
     struct Reading {
@@ -191,7 +198,7 @@ public final class TrackSensorsStage: Stage {
         let sensor = Sensor(
             sensorID: r.sensorID, equipmentID: r.equipmentID ?? known?.equipmentID, status: r.status, since: since, lastEventID: r.eventID,
             lastEventAt: r.created)
-        s.changed[r.sensorID] = sensor
+        s.changed[Self.key(r.sensorID)] = sensor
         s.clock = max(s.clock, r.created)
         s.remember(sensor, bound: maxKnownSensors)
         return .pass
@@ -204,7 +211,7 @@ public final class TrackSensorsStage: Stage {
         case .reading(let reading): r = reading
         case .outcome(let outcome): return outcome
         }
-        var known = state.withLock { $0.changed[r.sensorID] }
+        var known = state.withLock { $0.changed[Self.key(r.sensorID)] }
         if known == nil { known = try stored(r.sensorID) }
         return state.withLock { s in apply(r, after: known, to: &s) }
     }
@@ -245,10 +252,11 @@ public final class TrackSensorsStage: Stage {
                 var due: [Sensor] = []
                 while let first = s.unjudged.min, clock - first.since >= limit {
                     s.unjudged.removeMin()
-                    guard let sensor = s.known?[first.sensorID], sensor.lastEventID == first.eventID,
-                        s.requested[first.sensorID] != sensor.lastEventID
+                    let key = Self.key(first.sensorID)
+                    guard let sensor = s.known?[key], sensor.lastEventID == first.eventID,
+                        s.requested[key] != sensor.lastEventID
                     else { continue }
-                    s.requested[first.sensorID] = sensor.lastEventID
+                    s.requested[key] = sensor.lastEventID
                     due.append(sensor)
                 }
                 return due
@@ -268,15 +276,16 @@ public final class TrackSensorsStage: Stage {
                 ).map(Sensor.init(row:))
             }
         }
-        var byID: [String: Sensor] = [:]
-        for s in stored { byID[s.sensorID] = s }
-        for s in recent { byID[s.sensorID] = s }  // newer than the store
+        var byID: [KeyBytes: Sensor] = [:]
+        for s in stored { byID[Self.key(s.sensorID)] = s }
+        for s in recent { byID[Self.key(s.sensorID)] = s }  // newer than the store
         var requests: [TicketRequest] = []
         for sensor in byID.values.sorted(by: { $0.sensorID < $1.sensorID })
         where sensor.isDown && clock - sensor.since >= limit {
             let fresh = state.withLock { s in
-                guard s.requested[sensor.sensorID] != sensor.lastEventID else { return false }
-                s.requested[sensor.sensorID] = sensor.lastEventID
+                let key = Self.key(sensor.sensorID)
+                guard s.requested[key] != sensor.lastEventID else { return false }
+                s.requested[key] = sensor.lastEventID
                 return true
             }
             if !fresh { continue }
@@ -347,7 +356,7 @@ public final class TrackSensorsStage: Stage {
     /// The changes are committed: forgets those written, unless the sensor changed again since.
     public func pendingWritten() {
         state.withLock { s in
-            for w in s.writing where s.changed[w.sensorID] == w { s.changed.removeValue(forKey: w.sensorID) }
+            for w in s.writing where s.changed[Self.key(w.sensorID)] == w { s.changed.removeValue(forKey: Self.key(w.sensorID)) }
             s.writing = []
         }
         book.pendingWritten()
