@@ -267,6 +267,32 @@ struct MaintenanceTests {
         #expect(byID == [Array("s\u{e9}".utf8): "offline", Array("se\u{301}".utf8): "error"])
     }
 
+    @Test("whether an outage opens a ticket, and the ticket, do not depend on where the batches end")
+    func sensorTicketsIndependentOfBatches() async throws {
+        let lines =
+            [Self.sensor("x1", "sen_x", "error", created: "2026-06-01T10:00:00Z")]
+            + (0..<200).map { Self.sensor("y\($0)", "sen_y\($0)", "online", created: "2026-06-01T10:35:00Z") }
+            + [Self.sensor("x2", "sen_x", "online", created: "2026-06-01T10:40:00Z")]
+        let path = dir + "/in.ndjson"
+        FileManager.default.createFile(atPath: path, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+        func ticketsAfterRun(readSize: Int) async throws -> [String] {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir + "/state.sqlite" + suffix) }
+            func runOnce() async throws -> RunSummary {
+                let pipeline = try Pipeline.open(spec())
+                defer { pipeline.close() }
+                return try await PipelineRunner(pipeline: pipeline).run(reader: ItemReader(paths: [path], maxItemBytes: 1 << 20, readSize: readSize))
+            }
+            _ = try await runOnce()
+            return try tickets(nil).map { String(decoding: $0.json(), as: UTF8.self) }.sorted()
+        }
+        let whole = try await ticketsAfterRun(readSize: 1 << 20)
+        let small = try await ticketsAfterRun(readSize: 512)
+        #expect(whole == small)
+        // sen_x was in error for 40 minutes: one ticket, stamped when it had been 30.
+        let x = try #require(try tickets(nil).first { $0.action == "Inspect sensor sen_x" })
+        #expect(x.sourceEventIDs == ["x1"] && x.priority == .high && x.dueBy == Timestamp.parse("2026-06-02T10:30:00Z"))
+    }
+
     /// Hands out its reader's first batch, then stops the run as a signal would.
     final class StoppedAfterFirstBatch: ItemSource {
         let reader: ItemReader
@@ -381,12 +407,15 @@ struct MaintenanceTests {
         let store = try StateStore.open(path: dir + "/state.sqlite")
         #expect(try store.sensors(status: "error").map(\.sensorID).sorted() == ["sen_c", "sen_d"])
         #expect(try store.sensors(status: "error").first { $0.sensorID == "sen_c" }?.since == Timestamp.parse("2026-06-01T00:50:00Z"))
-        // sen_c is down for 10 minutes by the events' clock, and for months by the wall clock
-        // the run ends with: its ticket comes from the judgement at the end.
+        // sen_c was offline for 40 minutes before its error (a ticket, as it was then), and is in
+        // error for 10 minutes by the events' clock and for months by the wall clock the run
+        // ends with: the judgement at the end adds that to its ticket.
         var t = try tickets().sorted { $0.action < $1.action }
         #expect(t.map(\.action) == ["Inspect sensor sen_a", "Inspect sensor sen_c", "Inspect sensor sen_d"])
-        #expect(t.map(\.sourceEventIDs) == [["a1"], ["c2"], ["d2"]])
+        #expect(t.map(\.sourceEventIDs) == [["a1"], ["c1", "c2"], ["d2"]])
         #expect(t.map(\.priority) == [.medium, .high, .high])
+        // Stamped when each reached the limit by the events' clock.
+        #expect(t.map(\.dueBy) == ["2026-06-02T00:30:00Z", "2026-06-02T00:40:00Z", "2026-06-02T00:45:00Z"].map { Timestamp.parse($0) })
         _ = try await run([Self.sensor("a2", "sen_a", "offline", created: "2026-06-01T02:00:00Z")])
         t = try tickets().sorted { $0.action < $1.action }
         #expect(t.count == 3)

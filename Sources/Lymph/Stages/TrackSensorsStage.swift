@@ -40,6 +40,9 @@ public final class TrackSensorsStage: Stage {
         /// up (the newer event has its own entry).
         var unjudged = Heap<Unjudged>()
         var loaded = false
+        /// Outages that ended in this batch (the sensor's status changed) after lasting the limit
+        /// or longer, not judged before: each is judged as its sensor was, whatever came after.
+        var endedDown: [Sensor] = []
 
         /// Keeps a sensor's new state in `known` (and `unjudged`), while there is room for it.
         mutating func remember(_ sensor: Sensor, bound: Int) {
@@ -129,8 +132,13 @@ public final class TrackSensorsStage: Stage {
                 }
             }
         }
-        if offlineTicket != nil {
-            try await judge(at: state.withLock { $0.clock })
+        if let limit = offlineTicket {
+            let ended = state.withLock { s in
+                defer { s.endedDown = [] }
+                return s.endedDown
+            }
+            if !ended.isEmpty { _ = try await book.record(ended.map { request(for: $0, at: $0.since + limit) }) }
+            try await judge(at: state.withLock { $0.clock }, stampedAtLimit: true)
         }
         return outcomes
     }
@@ -194,6 +202,14 @@ public final class TrackSensorsStage: Stage {
             if r.created < k.lastEventAt { return .drop(.stale) }
             if k.lastEventID == r.eventID { return .pass }  // applied before (a replay): nothing changes
         }
+        if let k = known, k.isDown, k.status != r.status, let limit = offlineTicket, r.created - k.since >= limit,
+            s.requested[Self.key(k.sensorID)] != k.lastEventID
+        {
+            // Down long enough by the events' own times, though no judgement came in between
+            // (the end of a batch, which would have found it): judged now, as it was then.
+            s.requested[Self.key(k.sensorID)] = k.lastEventID
+            s.endedDown.append(k)
+        }
         let since = (known?.status == r.status) ? known!.since : r.created
         let sensor = Sensor(
             sensorID: r.sensorID, equipmentID: r.equipmentID ?? known?.equipmentID, status: r.status, since: since, lastEventID: r.eventID,
@@ -242,8 +258,11 @@ public final class TrackSensorsStage: Stage {
         }
     }
 
-    /// Opens (or merges into) an "Inspect sensor" ticket for each sensor down longer than allowed.
-    func judge(at clock: Double) async throws {
+    /// Opens (or merges into) an "Inspect sensor" ticket for each sensor down longer than allowed
+    /// by `clock`. `stampedAtLimit`: by the events' clock, each is stamped when it reached the
+    /// limit (`since` + limit), so where the batches end does not change the ticket; by the wall
+    /// clock at the end of the input, with that clock.
+    func judge(at clock: Double, stampedAtLimit: Bool) async throws {
         guard let limit = offlineTicket, clock > 0 else { return }
         if store.postgres == nil, try loadKnown() {
             // In memory: only the sensors down long enough by this clock, whose latest event is
@@ -261,7 +280,7 @@ public final class TrackSensorsStage: Stage {
                 }
                 return due
             }
-            _ = try await book.record(due.sorted { $0.sensorID < $1.sensorID }.map { request(for: $0, at: clock) })
+            _ = try await book.record(due.sorted { $0.sensorID < $1.sensorID }.map { request(for: $0, at: stampedAtLimit ? $0.since + limit : clock) })
             return
         }
         let recent = state.withLock { Array($0.changed.values) }
@@ -289,12 +308,12 @@ public final class TrackSensorsStage: Stage {
                 return true
             }
             if !fresh { continue }
-            requests.append(request(for: sensor, at: clock))
+            requests.append(request(for: sensor, at: stampedAtLimit ? sensor.since + limit : clock))
         }
         _ = try await book.record(requests)
     }
 
-    /// The "Inspect sensor" ticket request for a sensor down too long by `clock`.
+    /// The "Inspect sensor" ticket request for a sensor down too long, judged at `clock`.
     private func request(for sensor: Sensor, at clock: Double) -> TicketRequest {
         TicketRequest(
             equipmentID: sensor.equipmentID ?? sensor.sensorID, action: "Inspect sensor \(sensor.sensorID)",
@@ -306,7 +325,7 @@ public final class TrackSensorsStage: Stage {
     /// the input has ended. A run a signal stopped does not: its input goes on in the run that
     /// continues it, where a sensor may be back before then.
     public func inputEnded() async throws {
-        try await judge(at: clock())
+        try await judge(at: clock(), stampedAtLimit: false)
     }
 
     /// Takes the changed statuses and the book's changes, for the runner's transaction (where a
