@@ -39,6 +39,15 @@ struct ReplayCommand: AsyncParsableCommand {
         switch source {
         case .nothing(let why):
             Console.error("lymph: \(why)")
+            // An earlier replay that stopped (killed, or with records failing again) kept its
+            // moved file: without a word here, "nothing" reads as "all done".
+            if file == nil {
+                for kept in DeadLetterReplay.keptReplays(of: deadLetter) {
+                    Console.error(
+                        "lymph: kept by an earlier replay: '\(kept.path)' (\(kept.records) record\(kept.records == 1 ? "" : "s")); replay it with 'lymph replay \(pipeline) \(kept.path)'"
+                    )
+                }
+            }
             return
         case .own(let p), .other(let p):
             path = p

@@ -162,6 +162,19 @@ struct ReplayCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 
+    @Test("nothing to replay names the files an earlier replay kept (one killed half-way), and how to replay each")
+    func nothingButKeptReplays() throws {
+        let dir = LymphBinary.workDirectory()
+        try FileManager.default.createDirectory(atPath: dir + "/.lymph", withIntermediateDirectories: true)
+        let kept = ".lymph/quickstart.dead.ndjson.replay-20261206T120000Z"
+        try "{}\n{}\n".write(toFile: dir + "/" + kept, atomically: true, encoding: .utf8)
+        let pipeline = LymphBinary.repo("pipelines/quickstart.yaml")
+        let r = try LymphBinary.run(["replay", pipeline], in: dir)
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("nothing to replay: '.lymph/quickstart.dead.ndjson' does not exist"), "\(r.stderr)")
+        #expect(r.stderr.contains("kept by an earlier replay: '\(kept)' (2 records); replay it with 'lymph replay \(pipeline) \(kept)'"), "\(r.stderr)")
+    }
+
     @Test("a replay that cannot open the pipeline puts the dead letters back under their name")
     func putBackOnOpenFailure() throws {
         let h = try FixableHarness(events: 2)
