@@ -190,6 +190,14 @@ struct MaintenanceTests {
         #expect(t[0].dueBy == Timestamp.parse("2026-06-02T00:00:00Z"))
     }
 
+    @Test("an alert whose action is null takes one made from its metric, as one without an action")
+    func alertNullAction() async throws {
+        let line = Self.alert("a1").replacingOccurrences(of: #""severity""#, with: #""recommended_action":null,"severity""#)
+        let s = try await run([line])
+        #expect(s.deadLetters == 0)
+        #expect(try tickets().map(\.action) == ["Inspect temperature on pump_009"])
+    }
+
     @Test("replaying the same file three times leaves the same ticket table")
     func replay() async throws {
         let lines = [Self.prediction("p1"), Self.prediction("p2", action: "Replace seal"), Self.alert("a1")]

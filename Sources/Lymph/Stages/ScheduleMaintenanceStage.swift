@@ -152,11 +152,12 @@ public struct ScheduleMaintenanceStage: Stage {
             let equipment = try string(options.equipment, "equipment")
             let created = createdAt()
             // An alert's own action when it has one (checked as a prediction's), else one made
-            // from its metric, checked the same way.
+            // from its metric, checked the same way; a null is none.
+            func given(_ path: JSONPath) -> Bool { event.value(at: path).map { $0.kind != .null } ?? false }
             let action: String
-            if event.value(at: options.action) != nil {
+            if given(options.action) {
                 action = try string(options.action, "recommended action")
-            } else if event.value(at: options.metric) != nil {
+            } else if given(options.metric) {
                 action = "Inspect \(try string(options.metric, "metric")) on \(equipment)"
             } else {
                 action = "Inspect equipment on \(equipment)"

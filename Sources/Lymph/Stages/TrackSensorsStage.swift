@@ -45,9 +45,9 @@ public final class TrackSensorsStage: Stage {
         var endedDown: [Sensor] = []
 
         /// Keeps a sensor's new state in `known` (and `unjudged`), while there is room for it.
-        mutating func remember(_ sensor: Sensor, bound: Int) {
+        mutating func remember(_ sensor: Sensor, key: KeyBytes? = nil, bound: Int) {
             guard known != nil else { return }
-            let key = TrackSensorsStage.key(sensor.sensorID)
+            let key = key ?? TrackSensorsStage.key(sensor.sensorID)
             if known![key] == nil && known!.count >= bound {
                 // A fleet grown past the bound: back to reading the store, which holds every
                 // committed state (`changed` holds the rest).
@@ -117,12 +117,12 @@ public final class TrackSensorsStage: Stage {
                 // dropped if the fleet outgrows it mid-batch: then the store.
                 if let outcome = state.withLock({ s -> StageOutcome? in
                     guard let known = s.known else { return nil }
-                    return self.apply(reading, after: known[Self.key(reading.sensorID)], to: &s)
+                    return self.apply(reading, after: known[reading.key], to: &s)
                 }) {
                     return outcome
                 }
                 let stored = try self.store.read { db in try Self.storedSensor(db, reading.sensorID) }
-                return state.withLock { s in self.apply(reading, after: s.changed[Self.key(reading.sensorID)] ?? stored, to: &s) }
+                return state.withLock { s in self.apply(reading, after: s.changed[reading.key] ?? stored, to: &s) }
             }
         } else {
             // One read transaction for the batch.
@@ -151,6 +151,8 @@ public final class TrackSensorsStage: Stage {
     /// What a `sensor.status_changed` event says.
     struct Reading {
         let sensorID: String
+        /// The id's key in the maps (`key(_:)`), made once per event.
+        let key: KeyBytes
         let status: String
         let created: Double
         let eventID: String
@@ -191,7 +193,7 @@ public final class TrackSensorsStage: Stage {
         }
         return .reading(
             Reading(
-                sensorID: sensorID, status: status, created: event.createdAtBytes.flatMap(Timestamp.parse) ?? 0, eventID: event.id,
+                sensorID: sensorID, key: Self.key(sensorID), status: status, created: event.createdAtBytes.flatMap(Timestamp.parse) ?? 0, eventID: event.id,
                 equipmentID: equipmentID))
     }
 
@@ -203,20 +205,20 @@ public final class TrackSensorsStage: Stage {
             if k.lastEventID == r.eventID { return .pass }  // applied before (a replay): nothing changes
         }
         if let k = known, k.isDown, k.status != r.status, let limit = offlineTicket, r.created - k.since >= limit,
-            s.requested[Self.key(k.sensorID)] != k.lastEventID
+            s.requested[r.key] != k.lastEventID
         {
             // Down long enough by the events' own times, though no judgement came in between
             // (the end of a batch, which would have found it): judged now, as it was then.
-            s.requested[Self.key(k.sensorID)] = k.lastEventID
+            s.requested[r.key] = k.lastEventID
             s.endedDown.append(k)
         }
         let since = (known?.status == r.status) ? known!.since : r.created
         let sensor = Sensor(
             sensorID: r.sensorID, equipmentID: r.equipmentID ?? known?.equipmentID, status: r.status, since: since, lastEventID: r.eventID,
             lastEventAt: r.created)
-        s.changed[Self.key(r.sensorID)] = sensor
+        s.changed[r.key] = sensor
         s.clock = max(s.clock, r.created)
-        s.remember(sensor, bound: maxKnownSensors)
+        s.remember(sensor, key: r.key, bound: maxKnownSensors)
         return .pass
     }
 
@@ -227,7 +229,7 @@ public final class TrackSensorsStage: Stage {
         case .reading(let reading): r = reading
         case .outcome(let outcome): return outcome
         }
-        var known = state.withLock { $0.changed[Self.key(r.sensorID)] }
+        var known = state.withLock { $0.changed[r.key] }
         if known == nil { known = try stored(r.sensorID) }
         return state.withLock { s in apply(r, after: known, to: &s) }
     }
