@@ -22,6 +22,27 @@ struct ItemReaderTests {
         #expect(r.map(\.source.line) == [1, 4, 5])
     }
 
+    @Test("a CR inside a line (JSON whitespace) is not written out, whichever block the line is read in; lines of blocks without one are written as read")
+    func crInsideLine() throws {
+        let plain = #"{"id":"p%d","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        let withCR = "{\"id\":\"c\",\r\"type\":\"alert.triggered\",\"created_at\":\"2026-06-01T00:00:00Z\",\r \"data\":{}}"
+        // With blocks of 64 bytes the CR line's block and the plain lines' blocks differ.
+        let lines = (0..<6).map { String(format: plain, $0) } + [withCR] + (6..<12).map { String(format: plain, $0) }
+        for readSize in [64, ItemReader.blockSize] {
+            let read = try items(Array((lines.joined(separator: "\n") + "\n").utf8), readSize: readSize)
+            var events: [Event] = []
+            var dead: [DeadLetter] = []
+            ParseStage().parse(read, events: &events, deadLetters: &dead)
+            #expect(dead.isEmpty)
+            let written = events.map { String(decoding: $0.document.bytes, as: UTF8.self) }
+            #expect(written.count == 13)
+            #expect(written.allSatisfy { !$0.contains("\r") && !$0.contains("\n") }, "read in blocks of \(readSize)")
+            #expect(written.filter { $0.hasPrefix(#"{"id":"p"#) } == (0..<12).map { String(format: plain, $0) })
+            #expect(read.filter { $0.bytes.contains(0x0D) }.map(\.singleLine) == [false])
+            #expect(read.contains(where: \.singleLine) == (readSize == 64))
+        }
+    }
+
     @Test("a JSON array file gives one item per element, at its line")
     func array() throws {
         let r = try items(Array("\n[\n  {\"a\": 1},\n  {\"b\":\n 2}, 3\n]\n".utf8))

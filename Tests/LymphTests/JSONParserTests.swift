@@ -95,6 +95,34 @@ struct JSONParserTests {
         #expect(doc.root.member("g")?.elements.map { Array($0).count } == 2)
     }
 
+    @Test("a tape builder grows as documents need, and a document that fails leaves it as it was, even after it grew for that document")
+    func tapeBuilderGrowth() throws {
+        let wide = "[" + Array(repeating: "1", count: 3000).joined(separator: ",") + "]"
+        let deep = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
+        let event = #"{"id":"e1","type":"alert.triggered","data":{"v":[1,2,{"w":"z"}],"s":{}}}"#
+        // Thousands of entries, then a stray byte: the builder moved to a larger buffer before the error.
+        let broken = "[" + Array(repeating: "\"x\"", count: 2000).joined(separator: ",") + ",}"
+        var builder = JSONTapeBuilder(capacity: 1)
+        var expected: [[JSONTapeEntry]] = []
+        var spans: [Range<Int>] = []
+        for text in [event, wide, broken, deep, broken, event] {
+            let bytes = Array(text.utf8)[...]
+            let start = builder.count
+            if text == broken {
+                #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(bytes, appendingTo: &builder) }
+                #expect(builder.count == start)
+                continue
+            }
+            try JSONParser.parse(bytes, appendingTo: &builder)
+            spans.append(start..<builder.count)
+            expected.append(try JSONParser.parse(bytes))
+        }
+        let tape = builder.entries
+        #expect(tape.count == expected.reduce(0) { $0 + $1.count })
+        for (span, alone) in zip(spans, expected) { #expect(Array(tape[span]) == alone) }
+        #expect(expected[1].count == 3001 && expected[2].count == 300)
+    }
+
     @Test("a quote, backslash, control character or non-ASCII byte is found at every place in an eight-byte word")
     func specialBytesAtEveryOffset() throws {
         for offset in 0..<17 {

@@ -4,6 +4,9 @@ public struct RawItem: Sendable {
     public var source: SourcePosition
     /// The item was longer than the limit; `bytes` holds only its beginning.
     public var oversize: Bool
+    /// Known to hold no line break (CR or LF), so it is written out as it is; false when not
+    /// known.
+    var singleLine = false
     /// What `lymph serve` already did with this delivery (parsed its body, checked its
     /// signature); nil for everything read from a file, stdin or the spool file. Set only by
     /// `SpoolSource`, in memory (see `PreparedDelivery`).

@@ -21,35 +21,43 @@ public enum JSONParser {
 
     /// Parses and validates `bytes` into a tape of their own.
     public static func parse(_ bytes: ArraySlice<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [JSONTapeEntry] {
-        var tape: [JSONTapeEntry] = []
-        tape.reserveCapacity(max(8, bytes.count / 12))
+        var tape = JSONTapeBuilder(capacity: bytes.count / 12)
         try parse(bytes, appendingTo: &tape, maxDepth: maxDepth)
-        return tape
+        return tape.entries
+    }
+
+    /// Parses `bytes` onto the end of `tape`, with indices relative to where it starts.
+    /// On error `tape` is left as it was.
+    public static func parse(_ bytes: ArraySlice<UInt8>, appendingTo tape: inout [JSONTapeEntry], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) {
+        var builder = JSONTapeBuilder(capacity: bytes.count / 12)
+        try parse(bytes, appendingTo: &builder, maxDepth: maxDepth)
+        // Entries' `next` are relative to the document's first entry: they hold wherever it starts.
+        tape.append(contentsOf: UnsafeBufferPointer(start: builder.base, count: builder.count))
     }
 
     /// Parses `bytes` onto the end of `tape`, with indices relative to where it starts, so
-    /// several documents can share one array (one allocation per batch instead of per event).
+    /// several documents can share one tape (one allocation per batch instead of per event).
     /// On error `tape` is left as it was.
-    public static func parse(_ bytes: ArraySlice<UInt8>, appendingTo tape: inout [JSONTapeEntry], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) {
+    public static func parse(_ bytes: ArraySlice<UInt8>, appendingTo tape: inout JSONTapeBuilder, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) {
         guard bytes.count < Int(UInt32.max) else {
             throw JSONSyntaxError(offset: 0, message: "document larger than 4 GiB")
         }
-        let base = tape.count
-        // The tape is swapped into the reader and back, never copied: a second reference during
-        // parsing would make every append copy the whole batch's tape (quadratic in debug builds).
-        let result = bytes.withUnsafeBufferPointer { buffer -> Result<Void, JSONSyntaxError> in
-            var reader = Reader(p: buffer, tape: [], base: base, maxDepth: maxDepth)
-            swap(&reader.tape, &tape)
-            defer { swap(&reader.tape, &tape) }
+        // The reader works on the builder's pointer and room as locals, and hands them back
+        // (it may have moved the entries to a larger buffer) whether or not the document parsed.
+        let result = bytes.withUnsafeBufferPointer { buffer -> Result<Int, JSONSyntaxError> in
+            var reader = Reader(p: buffer, out: tape.base, capacity: tape.capacity, count: tape.count, maxDepth: maxDepth)
+            defer {
+                tape.base = reader.out
+                tape.capacity = reader.capacity
+            }
             do throws(JSONSyntaxError) {
                 try reader.run()
-                return .success(())
+                return .success(reader.count)
             } catch {
-                reader.tape.removeLast(reader.tape.count - base)
                 return .failure(error)
             }
         }
-        try result.get()
+        tape.count = try result.get()
     }
 
     /// Decodes a string body (without quotes) that was validated by `parse`.
@@ -185,22 +193,34 @@ extension JSONParser {
     /// The parsing state over one buffer; a struct so the hot loop works on locals.
     struct Reader {
         let p: UnsafeBufferPointer<UInt8>
-        var tape: [JSONTapeEntry]
-        /// Where this document starts on `tape`; entries' `next` are relative to it.
+        /// The tape's entries (the builder's buffer), its room and how many are written.
+        var out: UnsafeMutablePointer<JSONTapeEntry>
+        var capacity: Int
+        var count: Int
+        /// Where this document starts on the tape; entries' `next` are relative to it.
         let base: Int
         let maxDepth: Int
-        /// The innermost open container's index on `tape`, or -1. The containers open around it
+        /// The innermost open container's index on the tape, or -1. The containers open around it
         /// are chained through their entries' `next` (the parent's index from `base`, plus one;
         /// 0 for none) until each closes and `next` takes its real value: no stack to allocate
         /// for every document.
         var top = -1
         var depth = 0
 
-        init(p: UnsafeBufferPointer<UInt8>, tape: [JSONTapeEntry], base: Int, maxDepth: Int) {
+        init(p: UnsafeBufferPointer<UInt8>, out: UnsafeMutablePointer<JSONTapeEntry>, capacity: Int, count: Int, maxDepth: Int) {
             self.p = p
-            self.tape = tape
-            self.base = base
+            self.out = out
+            self.capacity = capacity
+            self.count = count
+            self.base = count
             self.maxDepth = maxDepth
+        }
+
+        @inline(__always)
+        mutating func append(_ entry: JSONTapeEntry) {
+            if count == capacity { JSONTapeBuilder.grow(&out, capacity: &capacity, count: count, needed: count + 1) }
+            (out + count).initialize(to: entry)
+            count += 1
         }
 
         @inline(__always)
@@ -234,8 +254,8 @@ extension JSONParser {
                     let isObject = p[i] == UInt8(ascii: "{")
                     if depth >= maxDepth { throw fail(i, "nesting deeper than \(maxDepth) levels") }
                     let parent = UInt32(top < 0 ? 0 : top - base + 1)
-                    tape.append(JSONTapeEntry(kind: isObject ? .object : .array, hasEscapes: false, start: UInt32(i), end: 0, next: parent))
-                    top = tape.count - 1
+                    append(JSONTapeEntry(kind: isObject ? .object : .array, hasEscapes: false, start: UInt32(i), end: 0, next: parent))
+                    top = count - 1
                     depth += 1
                     i = skipWhitespace(i + 1)
                     let closer = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
@@ -268,9 +288,9 @@ extension JSONParser {
                         if i != p.count { throw fail(i, "unexpected \(describe(i)) after the document") }
                         return
                     }
-                    guard i < p.count else { throw fail(i, "unexpected end of input, unclosed \(tape[top].kind == .object ? "object" : "array")") }
+                    guard i < p.count else { throw fail(i, "unexpected end of input, unclosed \(out[top].kind == .object ? "object" : "array")") }
                     let b = p[i]
-                    if tape[top].kind == .object {
+                    if out[top].kind == .object {
                         if b == UInt8(ascii: ",") {
                             i = try memberKey(skipWhitespace(i + 1))
                             continue value
@@ -299,9 +319,9 @@ extension JSONParser {
 
         mutating func close(at i: Int) {
             let closing = top
-            let parent = Int(tape[closing].next)
-            tape[closing].end = UInt32(i + 1)
-            tape[closing].next = UInt32(tape.count - base)
+            let parent = Int(out[closing].next)
+            out[closing].end = UInt32(i + 1)
+            out[closing].next = UInt32(count - base)
             top = parent == 0 ? -1 : base + parent - 1
             depth -= 1
         }
@@ -310,10 +330,7 @@ extension JSONParser {
         mutating func memberKey(_ i: Int) throws(JSONSyntaxError) -> Int {
             guard i < p.count else { throw fail(i, "unexpected end of input, expected an object key") }
             guard p[i] == JSONParser.quote else { throw fail(i, "unexpected \(describe(i)), expected a string key") }
-            // Two statements: as one expression a debug build copies `self` for `skipWhitespace`
-            // before `string` appends to the tape, which then copies the whole tape.
-            let keyEnd = try string(i)
-            var j = skipWhitespace(keyEnd)
+            var j = skipWhitespace(try string(i))
             guard j < p.count, p[j] == UInt8(ascii: ":") else { throw fail(j, "unexpected \(describe(j)), expected ':' after object key") }
             j = skipWhitespace(j + 1)
             return j
@@ -326,8 +343,8 @@ extension JSONParser {
             for k in 0..<n where p[i + k] != w[k] {
                 throw fail(i + k, "unexpected \(describe(i + k)), expected a value")
             }
-            let next = UInt32(tape.count - base + 1)
-            tape.append(JSONTapeEntry(kind: kind, hasEscapes: false, start: UInt32(i), end: UInt32(i + n), next: next))
+            let next = UInt32(count - base + 1)
+            append(JSONTapeEntry(kind: kind, hasEscapes: false, start: UInt32(i), end: UInt32(i + n), next: next))
             return i + n
         }
 
@@ -353,8 +370,8 @@ extension JSONParser {
                 guard isDigit(i) else { throw fail(i, "an exponent needs a digit") }
                 while isDigit(i) { i += 1 }
             }
-            let next = UInt32(tape.count - base + 1)
-            tape.append(JSONTapeEntry(kind: .number, hasEscapes: false, start: UInt32(start), end: UInt32(i), next: next))
+            let next = UInt32(count - base + 1)
+            append(JSONTapeEntry(kind: .number, hasEscapes: false, start: UInt32(start), end: UInt32(i), next: next))
             return i
         }
 
@@ -398,8 +415,8 @@ extension JSONParser {
                     i = try utf8Sequence(i)
                 }
             }
-            let next = UInt32(tape.count - base + 1)
-            tape.append(JSONTapeEntry(kind: .string, hasEscapes: escaped, start: UInt32(open + 1), end: UInt32(i), next: next))
+            let next = UInt32(count - base + 1)
+            append(JSONTapeEntry(kind: .string, hasEscapes: escaped, start: UInt32(open + 1), end: UInt32(i), next: next))
             return i + 1
         }
 

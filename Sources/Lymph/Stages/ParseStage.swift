@@ -45,16 +45,15 @@ public struct ParseStage: Sendable {
     /// Parses a batch: the tapes of all its documents go into one shared array, so a batch
     /// costs one tape allocation instead of one per event. Results are in item order.
     public func parse(_ items: [RawItem], events: inout [Event], deadLetters: inout [DeadLetter]) {
-        var arena: [JSONTapeEntry] = []
         // About a token per eight bytes of an event; a delivery, whose body is one string, has
         // far fewer (its body is parsed on a tape of its own below).
-        arena.reserveCapacity(min(items.reduce(0) { $0 + $1.bytes.count } / 8, items.count * 32))
+        var arena = JSONTapeBuilder(capacity: min(items.reduce(0) { $0 + $1.bytes.count } / 8, items.count * 32))
         var spans = [Range<Int>?](repeating: nil, count: items.count)
         for i in items.indices where !items[i].oversize && items[i].bytes.count <= maxRecordBytes {
             let start = arena.count
             if (try? JSONParser.parse(items[i].bytes, appendingTo: &arena)) != nil { spans[i] = start..<arena.count }
         }
-        let shared = arena
+        let shared = arena.entries
         let bodies = parsedBodies(items, spans: spans, tape: shared)
         for i in items.indices {
             // Items that did not parse go the single-item way, which says why.
@@ -96,8 +95,7 @@ public struct ParseStage: Sendable {
             }
             count = at
         }
-        var bodyTape: [JSONTapeEntry] = []
-        bodyTape.reserveCapacity(min(room / 8 + found.count * 8, found.count * 32))
+        var bodyTape = JSONTapeBuilder(capacity: min(room / 8 + found.count * 8, found.count * 32))
         var bodySpans = [Range<Int>?](repeating: nil, count: found.count)
         for (n, body) in found.enumerated() {
             let text = body.escaped ? unescaped[texts[n]] : body.raw
@@ -105,7 +103,7 @@ public struct ParseStage: Sendable {
             let start = bodyTape.count
             if (try? JSONParser.parse(text, appendingTo: &bodyTape)) != nil { bodySpans[n] = start..<bodyTape.count }
         }
-        let sharedTape = bodyTape
+        let sharedTape = bodyTape.entries
         for (n, body) in found.enumerated() {
             guard let span = bodySpans[n] else { continue }
             bodies[body.item] = JSONDocument(bytes: body.escaped ? unescaped[texts[n]] : body.raw, tape: sharedTape[span])
@@ -130,7 +128,8 @@ public struct ParseStage: Sendable {
         do {
             return .event(
                 try parseItem(
-                    item.bytes, source: item.source, replayDepth: 0, document: consume document, prepared: item.prepared, parsedBody: parsedBody))
+                    item.bytes, source: item.source, replayDepth: 0, document: consume document, prepared: item.prepared, parsedBody: parsedBody,
+                    singleLine: item.singleLine))
         } catch let r as Rejection {
             return .rejected(DeadLetter(stage: name, reason: r.reason.rawValue, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
@@ -181,11 +180,11 @@ public struct ParseStage: Sendable {
         return String(decoding: exact, as: UTF8.self).utf8.elementsEqual(shown) ? exact[...] : shown
     }
 
-    /// `prepared` (see `RawItem`) holds for the item itself, not for a delivery replayed from
-    /// inside a dead-letter record.
+    /// `prepared` and `singleLine` (see `RawItem`) hold for the item itself, not for a delivery
+    /// replayed from inside a dead-letter record.
     func parseItem(
         _ bytes: ArraySlice<UInt8>, source: SourcePosition, replayDepth: Int, document: consuming JSONDocument? = nil,
-        prepared: PreparedDelivery? = nil, parsedBody: JSONDocument? = nil
+        prepared: PreparedDelivery? = nil, parsedBody: JSONDocument? = nil, singleLine: Bool = false
     ) throws -> Event {
         // A function, not a value: its message is formatted only for an item that is too large.
         func tooLarge() -> Rejection { Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)") }
@@ -231,7 +230,7 @@ public struct ParseStage: Sendable {
                 return try parseItem(rawBytes, source: source, replayDepth: replayDepth + 1)
             }
         }
-        if !ByteScan.containsLineBreak(bytes) {
+        if singleLine || !ByteScan.containsLineBreak(bytes) {
             try Self.checkEnvelope(doc, fields, context: "event")
             // The origin is the document's own bytes: nothing extra to keep.
             return Event(document: consume doc, fields: fields, source: source, origin: nil, delivery: nil)
