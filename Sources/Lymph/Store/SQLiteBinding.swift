@@ -11,6 +11,13 @@ enum SQLiteBinding {
         try check(sqlite3_bind_blob64(statement, index, address(bytes), UInt64(bytes.count), SQLITE_TRANSIENT_VALUE), db)
     }
 
+    /// `bytes` as a blob SQLite does not copy: it reads them when the statement is stepped, so
+    /// the caller steps while `bytes` is alive and binds again (or clears the bindings) before
+    /// they go. For a commit's keys, each of which a copy would allocate, copy and free.
+    static func borrowedBlob(_ statement: OpaquePointer, _ index: Int32, _ bytes: UnsafeRawBufferPointer, _ db: Database) throws {
+        try check(sqlite3_bind_blob64(statement, index, address(bytes), UInt64(bytes.count), nil), db)
+    }
+
     /// `bytes` (UTF-8) as text.
     static func text(_ statement: OpaquePointer, _ index: Int32, _ bytes: UnsafeRawBufferPointer, _ db: Database) throws {
         try check(

@@ -297,15 +297,20 @@ extension StateStore {
         sqlite3_bind_int64(s, 1, scope)
         sqlite3_bind_int64(s, 2, generation)
         sqlite3_bind_double(s, 4, time)
+        defer {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+        }
         for i in order {
             sqlite3_reset(s)
-            try keys[i].withUnsafeBytes { try SQLiteBinding.blob(s, 3, $0, db) }
-            let rc = sqlite3_step(s)
+            let rc = try keys[i].withUnsafeBytes { key in
+                try SQLiteBinding.borrowedBlob(s, 3, key, db)
+                return sqlite3_step(s)
+            }
             guard rc == SQLITE_DONE else {
                 throw SQLiteBinding.failure(rc, db)
             }
         }
-        sqlite3_reset(s)
         try db.cachedStatement(
             sql: """
                 INSERT INTO lymph_dedup_generation (scope, generation, keys, oldest, newest) VALUES (?1, ?2, ?3, ?4, ?4)
