@@ -110,6 +110,34 @@ struct TicketWriteTests {
         #expect(try store.read { db in try StateStore.dedupLookup(db, scope: scope, keys: [[]], generations: [[0]], since: 0) } == [true])
     }
 
+    @Test("a commit's keys go many to a statement, the rest one at a time: each is found, one given twice is one row, a refused key fails the write")
+    func dedupKeysInStatementsOfManyRows() throws {
+        let store = try StateStore.open(path: ":memory:")
+        let scope = try store.dedupScope("s")
+        let n = StateStore.keysPerInsert * 2 + 5
+        let keys = (0..<n).map { Array("evt_\($0)".utf8) } + [Array("evt_3".utf8), []]
+        try store.write { db in try StateStore.dedupInsert(db, scope: scope, generation: 7, keys: keys, fingerprints: nil, at: 100) }
+        #expect(try store.dedupCount(scope: scope) == n + 1)
+        let probe = keys + [Array("evt_absent".utf8)]
+        let found = try store.read { db in
+            try StateStore.dedupLookup(db, scope: scope, keys: probe, generations: probe.map { _ in [7] }, since: 100)
+        }
+        #expect(found == Array(repeating: true, count: keys.count) + [false])
+        for position in [10, StateStore.keysPerInsert * 2 + 2] {
+            var refused = (0..<n).map { Array("new_\($0)".utf8) }
+            refused[position] = Array(Self.overLimit.utf8)
+            let error = #expect(throws: StoreError.self) {
+                try store.write { db in
+                    _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, Self.limitedLength)
+                    defer { _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, 1_000_000_000) }
+                    try StateStore.dedupInsert(db, scope: scope, generation: 8, keys: refused, fingerprints: nil, at: 100)
+                }
+            }
+            #expect(error?.message.contains("too big") == true)
+            #expect(try store.dedupCount(scope: scope) == n + 1)
+        }
+    }
+
     @Test("a ticket written again updates its row and keeps a close made elsewhere; a new one is inserted; the store counts its rows of events")
     func upsert() throws {
         let dir = Fixture.temporaryDirectory()

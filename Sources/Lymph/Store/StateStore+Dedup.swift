@@ -291,24 +291,27 @@ extension StateStore {
         // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
         // B-tree page of the generation is reached once per group rather than once per key.
         let order = Self.blobOrderIndices(keys)
-        let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO lymph_dedup (scope, generation, key, seen_at) VALUES (?1, ?2, ?3, ?4)")
-        let s = statement.sqliteStatement
-        sqlite3_reset(s)
-        sqlite3_bind_int64(s, 1, scope)
-        sqlite3_bind_int64(s, 2, generation)
-        sqlite3_bind_double(s, 4, time)
-        defer {
+        // `keysPerInsert` rows a statement, so a step's own work (its transaction check, opening
+        // and closing the cursor, resetting) is done once for them all; the rest one at a time.
+        var next = 0
+        for rows in [Self.keysPerInsert, 1] {
+            let statement = try db.cachedStatement(sql: Self.dedupInsertSQL(rows: rows))
+            let s = statement.sqliteStatement
             sqlite3_reset(s)
-            sqlite3_clear_bindings(s)
-        }
-        for i in order {
-            sqlite3_reset(s)
-            let rc = try keys[i].withUnsafeBytes { key in
-                try SQLiteBinding.borrowedBlob(s, 3, key, db)
-                return sqlite3_step(s)
+            sqlite3_bind_int64(s, 1, scope)
+            sqlite3_bind_int64(s, 2, generation)
+            sqlite3_bind_double(s, 3, time)
+            defer {
+                sqlite3_reset(s)
+                sqlite3_clear_bindings(s)
             }
-            guard rc == SQLITE_DONE else {
-                throw SQLiteBinding.failure(rc, db)
+            while order.count - next >= rows {
+                sqlite3_reset(s)
+                let rc = try Self.withBorrowedKeys(keys, order[next..<(next + rows)], s, firstParameter: 4, db) { sqlite3_step(s) }
+                guard rc == SQLITE_DONE else {
+                    throw SQLiteBinding.failure(rc, db)
+                }
+                next += rows
             }
         }
         try db.cachedStatement(
@@ -318,6 +321,29 @@ extension StateStore {
                     oldest = min(oldest, excluded.oldest), newest = max(newest, excluded.newest)
                 """
         ).execute(arguments: [scope, generation, keys.count, time])
+    }
+
+    /// Keys a statement of `dedupInsert` writes at most.
+    static let keysPerInsert = 64
+
+    /// `INSERT OR REPLACE` of `rows` keys of one scope (?1) and generation (?2), seen at ?3: the
+    /// keys are ?4 on, in the order given.
+    static func dedupInsertSQL(rows: Int) -> String {
+        "INSERT OR REPLACE INTO lymph_dedup (scope, generation, key, seen_at) VALUES "
+            + (0..<rows).map { "(?1, ?2, ?\($0 + 4), ?3)" }.joined(separator: ", ")
+    }
+
+    /// Runs `body` with `keys[indices]` bound to `statement`'s parameters from `firstParameter`
+    /// on, without copies (`SQLiteBinding.borrowedBlob`): each key is bound while it is alive,
+    /// and `body` (the step) runs inside all of their scopes.
+    static func withBorrowedKeys(
+        _ keys: [[UInt8]], _ indices: ArraySlice<Int>, _ statement: OpaquePointer, firstParameter: Int32, _ db: Database, _ body: () -> Int32
+    ) throws -> Int32 {
+        guard let i = indices.first else { return body() }
+        return try keys[i].withUnsafeBytes { key in
+            try SQLiteBinding.borrowedBlob(statement, firstParameter, key, db)
+            return try withBorrowedKeys(keys, indices.dropFirst(), statement, firstParameter: firstParameter + 1, db, body)
+        }
     }
 
     /// The insert into the scope's newest generation, for a caller without the scope's
