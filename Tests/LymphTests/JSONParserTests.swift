@@ -72,12 +72,12 @@ struct JSONParserTests {
             #"{"id":"e1","type":"alert.triggered","data":{"v":[1,2,{"w":"z"}],"s":{}}}"#,
             "7", #""text""#, "[]",
         ]
-        var shared: [JSONTapeEntry] = []
+        var builder = JSONTapeBuilder(capacity: 0)
         for text in documents {
             let alone = try JSONParser.parse(Array(text.utf8)[...])
-            let start = shared.count
-            try JSONParser.parse(Array(text.utf8)[...], appendingTo: &shared)
-            #expect(Array(shared[start...]) == alone, "\(text)")
+            let start = builder.count
+            try JSONParser.parse(Array(text.utf8)[...], appendingTo: &builder)
+            #expect(Array(UnsafeBufferPointer(start: builder.base + start, count: builder.count - start)) == alone, "\(text)")
             // Every container ends at its closing bracket and skips exactly its contents.
             let bytes = Array(text.utf8)
             for (i, entry) in alone.enumerated() where entry.kind == .object || entry.kind == .array {
@@ -117,7 +117,7 @@ struct JSONParserTests {
             spans.append(start..<builder.count)
             expected.append(try JSONParser.parse(bytes))
         }
-        let tape = builder.entries
+        let tape = builder.finish()
         #expect(tape.count == expected.reduce(0) { $0 + $1.count })
         for (span, alone) in zip(spans, expected) { #expect(Array(tape[span]) == alone) }
         #expect(expected[1].count == 3001 && expected[2].count == 300)

@@ -115,7 +115,11 @@ struct TicketWriteTests {
         let store = try StateStore.open(path: ":memory:")
         let scope = try store.dedupScope("s")
         let n = StateStore.keysPerInsert * 2 + 5
-        let keys = (0..<n).map { Array("evt_\($0)".utf8) } + [Array("evt_3".utf8), []]
+        // evt_0 twice in the first statement, evt_3 twice among the keys written one at a time.
+        let keys = (0..<n).map { Array("evt_\($0)".utf8) } + [Array("evt_0".utf8), Array("evt_3".utf8), []]
+        let sorted = StateStore.blobOrderIndices(keys)
+        #expect(sorted.prefix(3) == [n + 2, 0, n])
+        #expect(sorted.firstIndex(of: 3)! >= StateStore.keysPerInsert * 2 && sorted.firstIndex(of: n + 1)! >= StateStore.keysPerInsert * 2)
         try store.write { db in try StateStore.dedupInsert(db, scope: scope, generation: 7, keys: keys, fingerprints: nil, at: 100) }
         #expect(try store.dedupCount(scope: scope) == n + 1)
         let probe = keys + [Array("evt_absent".utf8)]
@@ -123,9 +127,13 @@ struct TicketWriteTests {
             try StateStore.dedupLookup(db, scope: scope, keys: probe, generations: probe.map { _ in [7] }, since: 100)
         }
         #expect(found == Array(repeating: true, count: keys.count) + [false])
-        for position in [10, StateStore.keysPerInsert * 2 + 2] {
+        // Keys go in key order: one that sorts first is in the first statement of many rows,
+        // one that sorts last among the rest, written one at a time.
+        for (letter, manyToAStatement) in [("a", true), ("x", false)] {
             var refused = (0..<n).map { Array("new_\($0)".utf8) }
-            refused[position] = Array(Self.overLimit.utf8)
+            refused[10] = Array(String(repeating: letter, count: Self.overLimit.count).utf8)
+            let sortedAt = try #require(StateStore.blobOrderIndices(refused).firstIndex(of: 10))
+            #expect((sortedAt < StateStore.keysPerInsert * 2) == manyToAStatement)
             let error = #expect(throws: StoreError.self) {
                 try store.write { db in
                     _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, Self.limitedLength)

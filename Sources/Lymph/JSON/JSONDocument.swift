@@ -35,7 +35,8 @@ public struct JSONDocument: Sendable {
 
     /// Bytes this document may hold on to (its bytes and its tape's storage), for memory bounds:
     /// an upper bound, since the parser reserves an entry per 12 bytes up front (a body of long
-    /// strings uses far fewer) and a grown array holds up to twice its count.
+    /// strings uses far fewer) and its buffer grows to up to twice its count before the tape is
+    /// copied out.
     public var memorySize: Int { bytes.count + max(2 * tape.count, bytes.count / 12, 8) * MemoryLayout<JSONTapeEntry>.stride }
 
     // Index-based lookups: no JSONValue (and so no reference counting) on the hot paths.

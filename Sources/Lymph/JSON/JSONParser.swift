@@ -23,16 +23,7 @@ public enum JSONParser {
     public static func parse(_ bytes: ArraySlice<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [JSONTapeEntry] {
         var tape = JSONTapeBuilder(capacity: bytes.count / 12)
         try parse(bytes, appendingTo: &tape, maxDepth: maxDepth)
-        return tape.entries
-    }
-
-    /// Parses `bytes` onto the end of `tape`, with indices relative to where it starts.
-    /// On error `tape` is left as it was.
-    public static func parse(_ bytes: ArraySlice<UInt8>, appendingTo tape: inout [JSONTapeEntry], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) {
-        var builder = JSONTapeBuilder(capacity: bytes.count / 12)
-        try parse(bytes, appendingTo: &builder, maxDepth: maxDepth)
-        // Entries' `next` are relative to the document's first entry: they hold wherever it starts.
-        tape.append(contentsOf: UnsafeBufferPointer(start: builder.base, count: builder.count))
+        return tape.finish()
     }
 
     /// Parses `bytes` onto the end of `tape`, with indices relative to where it starts, so

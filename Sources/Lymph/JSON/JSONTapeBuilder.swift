@@ -1,7 +1,8 @@
 /// A tape being written: the parser stores entries through a pointer, checking only that there
 /// is room, where an array's append also checks that its buffer is not shared and marks each
 /// change (a fifth of a small event's parse). Documents of a batch go onto one builder, and
-/// `entries` hands the whole tape over as one array, a copy a batch.
+/// `finish` hands the whole tape over as one array, a copy a batch. Entries are plain values
+/// (`JSONTapeEntry` holds no references), so the buffer is freed without deinitializing them.
 public struct JSONTapeBuilder: ~Copyable {
     var base: UnsafeMutablePointer<JSONTapeEntry>
     var capacity: Int
@@ -16,8 +17,14 @@ public struct JSONTapeBuilder: ~Copyable {
 
     deinit { base.deallocate() }
 
-    /// The entries written so far, as an array.
-    public var entries: [JSONTapeEntry] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    /// The entries written, as an array; the builder's buffer goes at once.
+    public consuming func finish() -> [JSONTapeEntry] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// Parses `bytes` and throws away the tape: whether they are one JSON value, nothing more.
+    static func validate(_ bytes: ArraySlice<UInt8>, maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONSyntaxError) {
+        var tape = JSONTapeBuilder(capacity: bytes.count / 12)
+        try JSONParser.parse(bytes, appendingTo: &tape, maxDepth: maxDepth)
+    }
 
     /// Room for at least `needed` entries, keeping those written: twice the room it had, or
     /// more when that is not enough.

@@ -53,7 +53,7 @@ public struct ParseStage: Sendable {
             let start = arena.count
             if (try? JSONParser.parse(items[i].bytes, appendingTo: &arena)) != nil { spans[i] = start..<arena.count }
         }
-        let shared = arena.entries
+        let shared = arena.finish()
         let bodies = parsedBodies(items, spans: spans, tape: shared)
         for i in items.indices {
             // Items that did not parse go the single-item way, which says why.
@@ -103,7 +103,7 @@ public struct ParseStage: Sendable {
             let start = bodyTape.count
             if (try? JSONParser.parse(text, appendingTo: &bodyTape)) != nil { bodySpans[n] = start..<bodyTape.count }
         }
-        let sharedTape = bodyTape.entries
+        let sharedTape = bodyTape.finish()
         for (n, body) in found.enumerated() {
             guard let span = bodySpans[n] else { continue }
             bodies[body.item] = JSONDocument(bytes: body.escaped ? unescaped[texts[n]] : body.raw, tape: sharedTape[span])

@@ -292,10 +292,10 @@ extension StateStore {
         // B-tree page of the generation is reached once per group rather than once per key.
         let order = Self.blobOrderIndices(keys)
         // `keysPerInsert` rows a statement, so a step's own work (its transaction check, opening
-        // and closing the cursor, resetting) is done once for them all; the rest one at a time.
+        // and closing the cursor, resetting) is done once for them; the rest one at a time.
         var next = 0
-        for rows in [Self.keysPerInsert, 1] {
-            let statement = try db.cachedStatement(sql: Self.dedupInsertSQL(rows: rows))
+        for (rows, sql) in [(Self.keysPerInsert, Self.manyKeysInsertSQL), (1, Self.oneKeyInsertSQL)] where order.count - next >= rows {
+            let statement = try db.cachedStatement(sql: sql)
             let s = statement.sqliteStatement
             sqlite3_reset(s)
             sqlite3_bind_int64(s, 1, scope)
@@ -323,8 +323,13 @@ extension StateStore {
         ).execute(arguments: [scope, generation, keys.count, time])
     }
 
-    /// Keys a statement of `dedupInsert` writes at most.
-    static let keysPerInsert = 64
+    /// Keys a statement of `dedupInsert` writes at most. A statement of several rows keeps, until
+    /// it ends, the pages it changes as they were (its statement journal: it may stop half-way,
+    /// on a NULL), and SQLite moves that journal from memory to a temporary file past 64 KiB:
+    /// 12 keys change at most about 15 pages of 4 KiB (their leaves, a few interior pages).
+    static let keysPerInsert = 12
+    static let manyKeysInsertSQL = dedupInsertSQL(rows: keysPerInsert)
+    static let oneKeyInsertSQL = dedupInsertSQL(rows: 1)
 
     /// `INSERT OR REPLACE` of `rows` keys of one scope (?1) and generation (?2), seen at ?3: the
     /// keys are ?4 on, in the order given.
