@@ -123,6 +123,22 @@ struct JSONParserTests {
         #expect(expected[1].count == 3001 && expected[2].count == 300)
     }
 
+    @Test("validate accepts and refuses exactly what parse does, with the same error; an http body template is checked by it")
+    func validateAgreesWithParse() throws {
+        for text in ["{\"a\":[1,2,{}]}", "7", "[", "{\"a\":}", "[1,]", "\"\\uD800\"", "{} x", "", " [ ] "] {
+            let bytes = Array(text.utf8)[...]
+            let parsed = Result { () throws(JSONSyntaxError) in _ = try JSONParser.parse(bytes) }
+            let validated = Result { () throws(JSONSyntaxError) in try JSONParser.validate(bytes) }
+            switch (parsed, validated) {
+            case (.success, .success): break
+            case (.failure(let a), .failure(let b)): #expect(a.description == b.description && a.truncated == b.truncated, "\(text)")
+            default: Issue.record("parse and validate disagree on \(text)")
+            }
+        }
+        #expect(throws: JSONPath.ParseError.self) { try HTTPBodyTemplate(parsing: #"{"id": {id}"#) }
+        _ = try HTTPBodyTemplate(parsing: #"{"id": "{id}"}"#)
+    }
+
     @Test("a quote, backslash, control character or non-ASCII byte is found at every place in an eight-byte word")
     func specialBytesAtEveryOffset() throws {
         for offset in 0..<17 {

@@ -59,7 +59,7 @@ public struct HTTPBodyTemplate: Sendable {
         for part in parts {
             if case .literal(let bytes) = part { sample += bytes } else { sample.append(UInt8(ascii: "0")) }
         }
-        if (try? JSONDocument(parsing: sample)) == nil {
+        if (try? JSONParser.validate(sample[...])) == nil {
             throw JSONPath.ParseError(description: "the template is not JSON (placeholders go inside quotes: \"{data.ticket_id}\")")
         }
     }

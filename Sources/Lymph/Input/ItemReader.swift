@@ -480,7 +480,7 @@ final class SourceReader {
     /// a character or a literal cut by the read, so it counts as a prefix.
     static func shape(_ bytes: ArraySlice<UInt8>, atEnd: Bool) -> Shape {
         do {
-            try JSONTapeBuilder.validate(bytes)
+            try JSONParser.validate(bytes)
             return .complete
         } catch {
             if error.truncated { return .prefix }

@@ -26,6 +26,12 @@ public enum JSONParser {
         return tape.finish()
     }
 
+    /// Checks that `bytes` are one JSON value, as `parse` does, without copying out a tape.
+    public static func validate(_ bytes: ArraySlice<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) {
+        var tape = JSONTapeBuilder(capacity: bytes.count / 12)
+        try parse(bytes, appendingTo: &tape, maxDepth: maxDepth)
+    }
+
     /// Parses `bytes` onto the end of `tape`, with indices relative to where it starts, so
     /// several documents can share one tape (one allocation per batch instead of per event).
     /// On error `tape` is left as it was.

@@ -20,12 +20,6 @@ public struct JSONTapeBuilder: ~Copyable {
     /// The entries written, as an array; the builder's buffer goes at once.
     public consuming func finish() -> [JSONTapeEntry] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
-    /// Parses `bytes` and throws away the tape: whether they are one JSON value, nothing more.
-    static func validate(_ bytes: ArraySlice<UInt8>, maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONSyntaxError) {
-        var tape = JSONTapeBuilder(capacity: bytes.count / 12)
-        try JSONParser.parse(bytes, appendingTo: &tape, maxDepth: maxDepth)
-    }
-
     /// Room for at least `needed` entries, keeping those written: twice the room it had, or
     /// more when that is not enough.
     static func grow(_ base: inout UnsafeMutablePointer<JSONTapeEntry>, capacity: inout Int, count: Int, needed: Int) {

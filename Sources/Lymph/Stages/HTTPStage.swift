@@ -98,7 +98,7 @@ public final class HTTPStage: Stage {
             body = Array(event.document.bytes)
         case .template(let template):
             body = template.render(event)
-            guard (try? JSONDocument(parsing: body)) != nil else {
+            guard (try? JSONParser.validate(body[...])) != nil else {
                 return HTTPFailure(
                     reason: .httpTemplate,
                     message:
