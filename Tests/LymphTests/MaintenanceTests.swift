@@ -4,6 +4,21 @@ import Testing
 
 @Suite("maintenance tickets and sensors")
 struct MaintenanceTests {
+    @Test("an identifier is refused for exactly the control characters (Cc) of every Unicode scalar, named in the reason")
+    func identifierCheckAgreesWithUnicode() {
+        var disagreements: [UInt32] = []
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let refused = IdentifierCheck.problem("pump-\(Character(scalar))-7") != nil
+            if refused != (scalar.properties.generalCategory == .control) { disagreements.append(value) }
+        }
+        #expect(disagreements.isEmpty)
+        #expect(IdentifierCheck.problem("é-pump\u{85}") == "must not contain control characters (found U+0085)")
+        #expect(IdentifierCheck.problem("pump\u{7F}") == "must not contain control characters (found U+007F)")
+        #expect(IdentifierCheck.problem("\u{0}") == "must not contain control characters (found U+0000)")
+        #expect(IdentifierCheck.problem("pump-é-\u{A0}-ü-✓") == nil)
+    }
+
     let dir = Fixture.temporaryDirectory()
 
     static func prediction(

@@ -5,11 +5,28 @@
 /// others as commands.
 enum IdentifierCheck {
     /// Why `value` cannot name a ticket's job or a sensor, or nil when it can.
+    ///
+    /// The control characters (general category Cc, which Unicode's stability policy fixes) are
+    /// U+0000–U+001F and U+007F–U+009F, so the check reads UTF-8 bytes: U+0080–U+009F are
+    /// 0xC2 then 0x80–0x9F, and 0xC2 only ever starts a scalar. Looking each scalar's category
+    /// up in Unicode's tables was most of what both maintenance stages did per event on the
+    /// ordered path.
     static func problem(_ value: String) -> String? {
-        for scalar in value.unicodeScalars where scalar.properties.generalCategory == .control {
-            let hex = String(scalar.value, radix: 16, uppercase: true)
-            return "must not contain control characters (found U+\(String(repeating: "0", count: 4 - hex.count))\(hex))"
+        var value = value
+        let control: UInt32? = value.withUTF8 { bytes -> UInt32? in
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                if b < 0x20 || b == 0x7F { return UInt32(b) }
+                if b == 0xC2, i + 1 < bytes.count, bytes[i + 1] >= 0x80, bytes[i + 1] <= 0x9F {
+                    return UInt32(bytes[i + 1])
+                }
+                i += 1
+            }
+            return nil
         }
-        return nil
+        guard let control else { return nil }
+        let hex = String(control, radix: 16, uppercase: true)
+        return "must not contain control characters (found U+\(String(repeating: "0", count: 4 - hex.count))\(hex))"
     }
 }
