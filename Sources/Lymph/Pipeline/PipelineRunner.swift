@@ -454,7 +454,7 @@ public struct PipelineRunner: Sendable {
                 case .replace:
                     preconditionFailure("excluded above")
                 }
-                if write != read { batch.events.swapAt(write, read) }
+                if write != read { batch.events.swapByMoving(write, read) }
                 write += 1
             }
             stats.emitted += write
@@ -468,7 +468,7 @@ public struct PipelineRunner: Sendable {
         selected = []
         var pending = batch.events
         batch.events = []
-        pending.reverse()
+        pending.reverseByMoving()
         var result: [Event] = []
         result.reserveCapacity(pending.count)
         var next = 0  // index into outcomes, for events selected by `when`
