@@ -290,28 +290,35 @@ extension StateStore {
         }
         // In key order (SQLite compares blobs as memcmp, the shorter first on a tie), so each
         // B-tree page of the generation is reached once per group rather than once per key.
-        let order = Self.blobOrderIndices(keys)
+        let sorted = SortedKeys(keys)
         // `keysPerInsert` rows a statement, so a step's own work (its transaction check, opening
-        // and closing the cursor, resetting) is done once for them; the rest one at a time.
-        var next = 0
-        for (rows, sql) in [(Self.keysPerInsert, Self.manyKeysInsertSQL), (1, Self.oneKeyInsertSQL)] where order.count - next >= rows {
-            let statement = try db.cachedStatement(sql: sql)
-            let s = statement.sqliteStatement
-            sqlite3_reset(s)
-            sqlite3_bind_int64(s, 1, scope)
-            sqlite3_bind_int64(s, 2, generation)
-            sqlite3_bind_double(s, 3, time)
-            defer {
+        // and closing the cursor, resetting) is done once for them; the rest one at a time. Each
+        // key is bound without a copy (`SQLiteBinding.borrowedBlob`) while `sorted` holds it,
+        // and the bindings are cleared before it goes.
+        try sorted.bytes.withUnsafeBytes { all in
+            var next = 0
+            for (rows, sql) in [(Self.keysPerInsert, Self.manyKeysInsertSQL), (1, Self.oneKeyInsertSQL)] where keys.count - next >= rows {
+                let statement = try db.cachedStatement(sql: sql)
+                let s = statement.sqliteStatement
                 sqlite3_reset(s)
-                sqlite3_clear_bindings(s)
-            }
-            while order.count - next >= rows {
-                sqlite3_reset(s)
-                let rc = try Self.withBorrowedKeys(keys, order[next..<(next + rows)], s, firstParameter: 4, db) { sqlite3_step(s) }
-                guard rc == SQLITE_DONE else {
-                    throw SQLiteBinding.failure(rc, db)
+                sqlite3_bind_int64(s, 1, scope)
+                sqlite3_bind_int64(s, 2, generation)
+                sqlite3_bind_double(s, 3, time)
+                defer {
+                    sqlite3_reset(s)
+                    sqlite3_clear_bindings(s)
                 }
-                next += rows
+                while keys.count - next >= rows {
+                    sqlite3_reset(s)
+                    for row in 0..<rows {
+                        try SQLiteBinding.borrowedBlob(s, Int32(4 + row), sorted.key(sorted: next + row, in: all), db)
+                    }
+                    let rc = sqlite3_step(s)
+                    guard rc == SQLITE_DONE else {
+                        throw SQLiteBinding.failure(rc, db)
+                    }
+                    next += rows
+                }
             }
         }
         try db.cachedStatement(
@@ -336,19 +343,6 @@ extension StateStore {
     static func dedupInsertSQL(rows: Int) -> String {
         "INSERT OR REPLACE INTO lymph_dedup (scope, generation, key, seen_at) VALUES "
             + (0..<rows).map { "(?1, ?2, ?\($0 + 4), ?3)" }.joined(separator: ", ")
-    }
-
-    /// Runs `body` with `keys[indices]` bound to `statement`'s parameters from `firstParameter`
-    /// on, without copies (`SQLiteBinding.borrowedBlob`): each key is bound while it is alive,
-    /// and `body` (the step) runs inside all of their scopes.
-    static func withBorrowedKeys(
-        _ keys: [[UInt8]], _ indices: ArraySlice<Int>, _ statement: OpaquePointer, firstParameter: Int32, _ db: Database, _ body: () -> Int32
-    ) throws -> Int32 {
-        guard let i = indices.first else { return body() }
-        return try keys[i].withUnsafeBytes { key in
-            try SQLiteBinding.borrowedBlob(statement, firstParameter, key, db)
-            return try withBorrowedKeys(keys, indices.dropFirst(), statement, firstParameter: firstParameter + 1, db, body)
-        }
     }
 
     /// The insert into the scope's newest generation, for a caller without the scope's
@@ -390,39 +384,18 @@ extension StateStore {
 }
 
 extension StateStore {
-    /// The indices of `keys` in SQLite's order of blobs (`blobOrder`). A commit group is tens of
-    /// thousands of keys: sorting them as their first 16 bytes, two integers (zero after the
-    /// end), settles nearly every comparison without a call or a reference count; only keys
-    /// equal that far are compared whole. A key that ends inside the 16 bytes and one that goes
-    /// on with zeros compare equal there, and then whole, so the order is exactly SQLite's.
-    static func blobOrderIndices(_ keys: [[UInt8]]) -> [Int] {
-        struct Entry {
-            let high: UInt64
-            let low: UInt64
-            let index: Int
-        }
-        func word(_ key: UnsafeRawBufferPointer, from start: Int) -> UInt64 {
-            if key.count >= start + 8 { return UInt64(bigEndian: key.loadUnaligned(fromByteOffset: start, as: UInt64.self)) }
-            var value: UInt64 = 0
-            for k in start..<start + 8 { value = value << 8 | UInt64(k < key.count ? key[k] : 0) }
-            return value
-        }
-        var entries = keys.indices.map { i in
-            keys[i].withUnsafeBytes { key in Entry(high: word(key, from: 0), low: word(key, from: 8), index: i) }
-        }
-        entries.sort { a, b in
-            if a.high != b.high { return a.high < b.high }
-            if a.low != b.low { return a.low < b.low }
-            return blobOrder(keys[a.index], keys[b.index])
-        }
-        return entries.map(\.index)
-    }
+    /// The indices of `keys` in SQLite's order of blobs (`blobOrder`; see `SortedKeys`).
+    static func blobOrderIndices(_ keys: [[UInt8]]) -> [Int] { SortedKeys(keys).order }
 
     /// SQLite's order of blobs: memcmp over the common length, then the shorter first.
     static func blobOrder(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { a in b.withUnsafeBytes { b in blobOrder(a, b) } }
+    }
+
+    /// `blobOrder` of two buffers.
+    static func blobOrder(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         let common = min(a.count, b.count)
-        let order =
-            common == 0 ? 0 : a.withUnsafeBytes { a in b.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, common) } }
+        let order = common == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, common)
         return order != 0 ? order < 0 : a.count < b.count
     }
 }
