@@ -4,6 +4,35 @@ import Testing
 
 @Suite("parse stage")
 struct ParseStageTests {
+    @Test("an event's value at a path that starts at an envelope member is the one a walk from the top finds, escaped and repeated keys too")
+    func valueFromEnvelopeMembers() throws {
+        let documents = [
+            #"{"id":"evt_1","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"a":{"b":[1,{"c":"x"}]},"id":"inner"}}"#,
+            #"{"i\u0064":"evt_2","type":"t","created_at":"2026-06-01T00:00:00Z","d\u0061ta":{"a":5},"data":{"a":6}}"#,
+            #"{"data":{"x":[10,20]},"id":"evt_3","type":"t","created_at":"2026-06-01T00:00:00Z","extra":{"a":1}}"#,
+            #"{"id":"evt_5","id":"evt_6","type":"t","created_at":"2026-06-01T00:00:00Z","data":{"a":{"b":[0,{"c":"y"}]}},"data":{"a":7}}"#,
+        ]
+        let paths = [
+            "id", "type", "created_at", "data", "data.a", "data.a.b[1].c", "data.id", "data[1]", "data.x[1]", "data.x[5]", "data.missing",
+            "extra.a", "absent", "id.x",
+        ]
+        var compared = 0
+        for text in documents {
+            guard case .event(let event) = ParseStage().parse(RawItem(bytes: Array(text.utf8)[...], source: SourcePosition(file: "t", line: 1))) else {
+                Issue.record("does not parse: \(text)")
+                continue
+            }
+            for path in paths {
+                let p = try JSONPath(parsing: path)
+                let fromMember = event.value(at: p)
+                let walked = event.root.value(at: p)
+                #expect(fromMember?.index == walked?.index, "\(path) in \(text)")
+                compared += 1
+            }
+        }
+        #expect(compared == documents.count * paths.count)
+    }
+
     func parse(_ text: String) -> ParseStage.Result {
         ParseStage().parse(RawItem(bytes: Array(text.utf8)[...], source: SourcePosition(file: "in.ndjson", line: 7)))
     }

@@ -52,7 +52,13 @@ public struct Event: Sendable {
 
     /// The value at `path`, or nil when the event has none there.
     public func value(at path: JSONPath) -> JSONValue? {
-        document.index(at: path).map { JSONValue(document: document, index: $0) }
+        // Most paths start at an envelope member (`id`, `data.…`), which parse found already:
+        // start there instead of walking the top-level keys again.
+        if case .key(let first)? = path.components.first, let member = fields.index(ofMember: first) {
+            guard member >= 0 else { return nil }
+            return document.index(at: path.components.dropFirst(), from: Int(member)).map { JSONValue(document: document, index: $0) }
+        }
+        return document.index(at: path).map { JSONValue(document: document, index: $0) }
     }
 
     /// The `type` string's bytes (validated present by parse).
@@ -135,6 +141,18 @@ struct EventFields: Sendable {
                     i = Int(t[i + 1].next)
                 }
             }
+        }
+    }
+
+    /// The tape index of top-level member `key`'s value when it is one this finds (-1 when the
+    /// event has none); nil for any other key, which is looked up in the document.
+    func index(ofMember key: [UInt8]) -> Int32? {
+        switch key.count {
+        case 2 where key == EventField.id: id
+        case 4 where key == EventField.type: type
+        case 4 where key == EventField.data: data
+        case 10 where key == EventField.createdAt: createdAt
+        default: nil
         }
     }
 

@@ -85,8 +85,13 @@ public struct JSONDocument: Sendable {
     }
 
     func index(at path: JSONPath, from start: Int = 0) -> Int? {
+        index(at: path.components[...], from: start)
+    }
+
+    /// The tape index `components` lead to from the value at `start`, or nil.
+    func index(at components: ArraySlice<JSONPath.Component>, from start: Int) -> Int? {
         var current = start
-        for component in path.components {
+        for component in components {
             switch component {
             case .key(let key):
                 guard let next = memberIndex(current, key) else { return nil }
