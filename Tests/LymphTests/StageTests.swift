@@ -31,6 +31,26 @@ struct ParseStageTests {
             }
         }
         #expect(compared == documents.count * paths.count)
+        // Events made by hand need not have the envelope: a member the event lacks, or a
+        // document that is not an object, has nothing at any path below it.
+        func event(_ text: String) throws -> Event {
+            Event(
+                document: try JSONDocument(parsing: Array(text.utf8)), source: SourcePosition(file: "t", line: 1),
+                origin: ItemOrigin(form: .raw, bytes: Array(text.utf8)[...]))
+        }
+        let noData = try event(#"{"id":"evt_7","extra":{"data":1}}"#)
+        #expect(noData.value(at: try JSONPath(parsing: "data")) == nil)
+        #expect(noData.value(at: try JSONPath(parsing: "data.a")) == nil)
+        #expect(noData.value(at: try JSONPath(parsing: "type")) == nil)
+        #expect(noData.value(at: try JSONPath(parsing: "id"))?.string == "evt_7")
+        #expect(noData.value(at: try JSONPath(parsing: "extra.data"))?.double == 1)
+        for text in [#"[{"id":"x"},{"data":{"a":1}}]"#, #""data""#, "7"] {
+            let notAnObject = try event(text)
+            for path in ["id", "data", "data.a", "[0].id"] {
+                let found = notAnObject.value(at: try JSONPath(parsing: path))
+                #expect((found != nil) == (path == "[0].id" && text.hasPrefix("[")), "\(path) in \(text)")
+            }
+        }
     }
 
     func parse(_ text: String) -> ParseStage.Result {

@@ -4,8 +4,8 @@
 /// object with `id`, `type`, `created_at` and `data`. Stages that change an event build a new
 /// document; untouched events are written out as the bytes they arrived as.
 public struct Event: Sendable {
-    /// The event's JSON: its bytes and their index.
-    public var document: JSONDocument
+    /// The event's JSON: its bytes and their index. Set once: `fields` are positions on its tape.
+    public private(set) var document: JSONDocument
     /// Where the item was read: file (or `stdin`) and line.
     public var source: SourcePosition
     /// Present when the event arrived as a captured webhook request.

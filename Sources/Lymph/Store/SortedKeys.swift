@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Each key of a commit group is its own small allocation, made when its event was read, and by
 /// the commit long out of the cache: reading a key's bytes was a cache miss, once to sort it and
-/// once more to bind it. They are read once here, copied into `bytes` while at hand, and the
-/// sort's ties and the binding read the copy.
+/// once more to bind it. Here each is read in one place (its first 16 bytes, then all of it into
+/// `bytes`), and the sort's ties and the binding read the copy.
 struct SortedKeys {
     /// The keys, in the order given, one after another.
     let bytes: [UInt8]
