@@ -342,6 +342,16 @@ struct SpoolStatusTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 
+    @Test("a store in memory takes no lock file: two at once in one process, and no ':memory:.lock' left in the working folder")
+    func inMemoryStoreTakesNoLock() throws {
+        let file = (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(":memory:.lock")
+        let before = FileManager.default.fileExists(atPath: file)
+        let first = try StoreLock.acquire(forState: ":memory:")
+        let second = try StoreLock.acquire(forState: ":memory:")
+        #expect(FileManager.default.fileExists(atPath: file) == before)
+        withExtendedLifetime((first, second)) {}
+    }
+
     @Test("reading works while a server holds the locks and a write transaction is open")
     func whileServing() throws {
         let (_, spool, state) = try makeSpool(["a", "b"], receivedAt: 0)

@@ -15,7 +15,7 @@ public final class StoreLock: Sendable {
         self.fd = fd
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// `<state>.lock` beside the store's real path, so every spelling of the path (relative,
     /// absolute, through a symlink) takes the same lock.
@@ -35,6 +35,10 @@ public final class StoreLock: Sendable {
 
     /// Takes the lock of the store at `state` at once, or throws naming the holder's pid.
     public static func acquire(forState state: String) throws(StoreLockError) -> StoreLock {
+        // A store in memory is its process's own: there is nothing to share, and a lock file
+        // named `:memory:.lock` in the working folder would make a second such store in the
+        // process (or another process's) wait on the first.
+        if state == ":memory:" { return StoreLock(path: state, fd: -1) }
         let parent = (state as NSString).deletingLastPathComponent
         if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
         // A second name for the database (a hard link) would get its own lock and its own
