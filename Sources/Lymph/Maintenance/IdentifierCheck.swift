@@ -8,9 +8,9 @@ enum IdentifierCheck {
     ///
     /// The control characters (general category Cc, which Unicode's stability policy fixes) are
     /// U+0000–U+001F and U+007F–U+009F, so the check reads UTF-8 bytes: U+0080–U+009F are
-    /// 0xC2 then 0x80–0x9F, and 0xC2 only ever starts a scalar. Looking each scalar's category
-    /// up in Unicode's tables was most of what both maintenance stages did per event on the
-    /// ordered path.
+    /// 0xC2 then 0x80–0x9F, and 0xC2 only ever starts a scalar. Both maintenance stages check
+    /// every event's names on the ordered path, where a lookup of each scalar's category in
+    /// Unicode's tables would be a large share of their per-event work.
     static func problem(_ value: String) -> String? {
         var value = value
         let control: UInt32? = value.withUTF8 { bytes -> UInt32? in

@@ -4,9 +4,9 @@ import Foundation
 /// (`StateStore.blobOrder`), for inserting them in that order.
 ///
 /// Each key of a commit group is its own small allocation, made when its event was read, and by
-/// the commit long out of the cache: reading a key's bytes was a cache miss, once to sort it and
-/// once more to bind it. Here each is read in one place (its first 16 bytes, then all of it into
-/// `bytes`), and the sort's ties and the binding read the copy.
+/// the commit long out of the cache: reading a key's bytes is a cache miss. Each is read in one
+/// place here (its first 16 bytes, then all of it into `bytes`), and the sort's ties and the
+/// binding read the copy.
 struct SortedKeys {
     /// The keys, in the order given, one after another.
     let bytes: [UInt8]

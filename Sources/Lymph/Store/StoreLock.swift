@@ -37,7 +37,7 @@ public final class StoreLock: Sendable {
     public static func acquire(forState state: String) throws(StoreLockError) -> StoreLock {
         // A store in memory is its process's own: there is nothing to share, and a lock file
         // named `:memory:.lock` in the working folder would make a second such store in the
-        // process (or another process's) wait on the first.
+        // process (or another process's in that folder) be refused as in use.
         if state == ":memory:" { return StoreLock(path: state, fd: -1) }
         let parent = (state as NSString).deletingLastPathComponent
         if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
