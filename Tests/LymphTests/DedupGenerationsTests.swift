@@ -148,6 +148,65 @@ struct DedupGenerationsTests {
         }
     }
 
+    @Test("each full commit group goes to a generation of its own, where its sorted keys are appended; smaller ones share")
+    func fullCommitGroupsGetTheirOwnGeneration() throws {
+        let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }
+        let now = Timestamp.now()
+        var next: UInt64 = 0
+        func keys(_ count: Int) -> [UInt64] {
+            (0..<count).map { _ in
+                next += 1
+                return next &* 0x9E37_79B9_7F4A_7C15
+            }
+        }
+        #expect(generations.assign(keys(PipelineRunner.commitEvery), at: now) == 0)
+        #expect(generations.assign(keys(PipelineRunner.commitEvery), at: now) == 1)
+        #expect(generations.assign(keys(100), at: now) == 1)
+        #expect(generations.assign(keys(PipelineRunner.commitEvery), at: now) == 2)
+    }
+
+    @Test(
+        "a key the scope's filter may hold is looked for only in the generations of the layers that may hold it, newest first, and always in its own"
+    )
+    func candidatesComeFromTheLayersThatMayHoldTheKey() throws {
+        let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }
+        let now = Timestamp.now()
+        var next: UInt64 = 0
+        var held: [(generation: Int64, key: UInt64)] = []
+        // 1.2 million keys in full commit groups: two layers of the scope's filter (its first
+        // takes a million), 60 generations.
+        for _ in 0..<60 {
+            let keys = (0..<PipelineRunner.commitEvery).map { _ in
+                next += 1
+                return next &* 0x9E37_79B9_7F4A_7C15
+            }
+            let generation = generations.assign(keys, at: now)
+            held += stride(from: 0, to: keys.count, by: 997).map { (generation, keys[$0]) }
+        }
+        #expect(generations.all.layerCount == 2)
+        #expect(generations.generationCount == 60)
+        for (generation, key) in held {
+            let ranges = generations.all.mayContainIn(key)
+            let candidates = generations.candidates(key)
+            #expect(candidates.contains(generation))
+            #expect(candidates == candidates.sorted(by: >))
+            #expect(candidates.allSatisfy { g in ranges.contains { $0.contains(g) } })
+        }
+        // A key of the first layer's generations is not looked for in the second's, and the
+        // other way round, unless both layers may hold it (a false positive in one).
+        let first = held.first!, last = held.last!
+        let firstRanges = generations.all.mayContainIn(first.key)
+        let lastRanges = generations.all.mayContainIn(last.key)
+        #expect(firstRanges.count == 1 || firstRanges.count == 2)
+        if firstRanges.count == 1 { #expect(!firstRanges[0].contains(last.generation)) }
+        if lastRanges.count == 1 { #expect(!lastRanges[0].contains(first.generation)) }
+        // New keys: none is certainly held, and the few the filter may hold have few candidates.
+        let fresh = (0..<20_000).map { UInt64($0) &* 0x2545_F491_4F6C_DD1D &+ 7 }
+        let lazy = generations.lazyCandidates(fresh)
+        #expect(lazy.filter { !$0.isCertainlyNew }.count < 1_000)
+        #expect(fresh.map { generations.candidates($0).count }.reduce(0, +) < 1_000)
+    }
+
     @Test("a full generation is closed: the next commit group goes to a new one")
     func fullGenerationCloses() throws {
         let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }

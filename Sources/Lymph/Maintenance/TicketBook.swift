@@ -523,8 +523,8 @@ struct SQLiteTicketReads: TicketReads {
     let open: [KeyBytes: Ticket]?
 
     func isApplied(_ eventID: String) throws -> Bool {
-        let candidates = generations.candidates(generations.fingerprinter.fingerprint(eventID))
-        if candidates.isEmpty { return false }
+        let candidates = generations.lazyCandidates(generations.fingerprinter.fingerprint(eventID))
+        if candidates.isCertainlyNew { return false }
         return try StateStore.dedupLookup(db, scope: scope, keys: [Array(eventID.utf8)], generations: [candidates], since: -.infinity)[0]
     }
 

@@ -179,8 +179,8 @@ public final class DedupStage: Stage {
     private func seenInStore(_ store: StateStore, keys: [[UInt8]], since: Double) throws(StoreError) -> (seen: [Bool], mayBeKnown: [Bool]?) {
         var seen = [Bool](repeating: false, count: keys.count)
         guard let generations else { return (seen, nil) }
-        let candidates = generations.candidates(keys.map(generations.fingerprinter.fingerprint))
-        let mayBeKnown = candidates.map { !$0.isEmpty }
+        let candidates = generations.lazyCandidates(keys.map(generations.fingerprinter.fingerprint))
+        let mayBeKnown = candidates.map { !$0.isCertainlyNew }
         let asked = candidates.indices.filter { mayBeKnown[$0] }
         if asked.isEmpty { return (seen, mayBeKnown) }
         let found = try store.dedupSeen(scope: scopeID, keys: asked.map { keys[$0] }, generations: asked.map { candidates[$0] }, since: since)

@@ -11,7 +11,8 @@ import Synchronization
 /// page cache; with the generation leading the key, a commit only touches the newest
 /// generation's pages, few enough to stay in the cache, whatever the store holds. The price is
 /// on lookups, which must know the generation: each one has its own fingerprint filter, asked
-/// only for the few keys the scope's filter (`all`) may hold, newest first. The filters are
+/// only for the few keys the scope's filter (`all`) may hold, and only for the generations whose
+/// keys went into the layers of `all` that may hold the key, newest first. The filters are
 /// loaded from the fingerprints each commit saves beside its keys (`DedupFingerprinter`), not
 /// from the keys.
 ///
@@ -19,14 +20,16 @@ import Synchronization
 /// scan), so a key may outlive its window by up to a generation's span; lookups compare
 /// `seen_at` with the window, so such a key never drops an event.
 final class DedupGenerations: Sendable {
-    /// Small enough that the newest generation's B-tree pages (about 60 bytes a key, 8 MiB when
-    /// full) stay in the operating system's page cache: a commit touches no other leaves, and
-    /// those it does not find in the writer's own cache (`SQLiteFile.writerCacheKiB`) are copies.
-    /// Not smaller: a commit group's random keys touch nearly every leaf of the generation they
-    /// go to, so smaller generations would write fewer pages a commit, but every key the scope's
-    /// filter may hold (each duplicate) is looked for in each generation's own filter, a cache
-    /// miss each, and a store holds more generations the smaller they are.
-    static let keysPerGeneration = 1 << 17
+    /// Keys a generation takes before the next opens: a full commit group
+    /// (`PipelineRunner.commitEvery`) goes to a generation of its own. The keys are random, so a
+    /// group into a generation already holding keys dirties nearly every leaf of it, and the
+    /// commit writes the whole generation again (to the WAL, then the file); into a new one, its
+    /// sorted keys are appended at the end of the B-tree, each page written once. Smaller commits
+    /// (`lymph serve`, a slow stream) share one, and touch few leaves each. What this costs is
+    /// generations: a store holds one per full group, and a key that the scope's filter may
+    /// hold is looked for in the filters of the generations its layers took
+    /// (`lazyCandidates`), newest first, stopping at the newest that holds it.
+    static let keysPerGeneration = 1 << 15
     /// A generation is closed once its first key is this old, so a purge can drop it even when
     /// traffic is slow.
     static let generationSpan = 86_400.0
@@ -166,19 +169,68 @@ final class DedupGenerations: Sendable {
     /// For each fingerprint, the generations that may hold its key, newest first; empty for
     /// nearly every key (certainly new).
     func candidates(_ fingerprints: [UInt64]) -> [[Int64]] {
-        let maybe = all.mayContain(fingerprints)
-        if !maybe.contains(true) { return Array(repeating: [], count: fingerprints.count) }
-        let filters = state.withLock { $0.filters }
-        return zip(fingerprints, maybe).map { fingerprint, maybe in
-            guard maybe else { return [] }
-            return filters.reversed().lazy.filter { $0.filter.mayContain(fingerprint) }.map(\.generation)
-        }
+        lazyCandidates(fingerprints).map(Array.init)
     }
 
-    /// `candidates` for one fingerprint, without the arrays of a batch.
+    /// `candidates` for one fingerprint.
     func candidates(_ fingerprint: UInt64) -> [Int64] {
-        guard all.mayContain(fingerprint) else { return [] }
-        return state.withLock { $0.filters }.reversed().filter { $0.filter.mayContain(fingerprint) }.map(\.generation)
+        Array(lazyCandidates(fingerprint))
+    }
+
+    /// `lazyCandidates` for one fingerprint, without the arrays of a batch.
+    func lazyCandidates(_ fingerprint: UInt64) -> Candidates {
+        let ranges = all.mayContainIn(fingerprint)
+        if ranges.isEmpty { return Candidates() }
+        return Candidates(filters: state.withLock { $0.filters }, fingerprint: fingerprint, ranges: ranges)
+    }
+
+    /// For each fingerprint, the generations that may hold its key, newest first, each
+    /// generation's filter asked only as the lookup comes to it (`Candidates`).
+    func lazyCandidates(_ fingerprints: [UInt64]) -> [Candidates] {
+        let ranges = all.mayContainIn(fingerprints)
+        if ranges.allSatisfy(\.isEmpty) { return ranges.map { _ in Candidates() } }
+        let filters = state.withLock { $0.filters }
+        return zip(fingerprints, ranges).map { Candidates(filters: filters, fingerprint: $0, ranges: $1) }
+    }
+
+    /// The generations that may hold one key, newest first: those in the range of a layer of
+    /// `all` that may hold it (`DedupKeyFilter.mayContainIn`) whose own filter may hold it too.
+    /// A generation's filter is asked when the lookup comes to it: a lookup stops at the newest
+    /// generation holding the key, and a duplicate, a retry as a rule, is most often in one of
+    /// the newest.
+    struct Candidates: Sequence, IteratorProtocol {
+        private let filters: [(generation: Int64, filter: DedupKeyFilter)]
+        private let fingerprint: UInt64
+        private let ranges: [ClosedRange<Int64>]
+        /// The oldest generation any range holds: below it nothing is asked.
+        private let lowest: Int64
+        private var index: Int
+
+        /// None: the key is certainly new.
+        init() {
+            self.init(filters: [], fingerprint: 0, ranges: [])
+        }
+
+        init(filters: [(generation: Int64, filter: DedupKeyFilter)], fingerprint: UInt64, ranges: [ClosedRange<Int64>]) {
+            self.filters = filters
+            self.fingerprint = fingerprint
+            self.ranges = ranges
+            lowest = ranges.map(\.lowerBound).min() ?? .max
+            index = ranges.isEmpty ? -1 : filters.count - 1
+        }
+
+        /// True when no layer of `all` may hold the key: nothing to ask.
+        var isCertainlyNew: Bool { ranges.isEmpty }
+
+        mutating func next() -> Int64? {
+            while index >= 0 {
+                let (generation, filter) = filters[index]
+                index -= 1
+                if generation < lowest { index = -1; return nil }
+                if ranges.contains(where: { $0.contains(generation) }) && filter.mayContain(fingerprint) { return generation }
+            }
+            return nil
+        }
     }
 
     /// The generation a commit group of these keys goes to, written at `time`; the keys are in

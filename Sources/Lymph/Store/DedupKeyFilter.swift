@@ -32,6 +32,8 @@ final class DedupKeyFilter: Sendable {
         var count = 0
         /// The newest generation whose keys this layer took (`Int64.max` for keys of none).
         var newestGeneration = Int64.min
+        /// The oldest generation whose keys this layer took (`Int64.max` before the first key).
+        var oldestGeneration = Int64.max
 
         init(capacity: Int) {
             self.capacity = capacity
@@ -140,7 +142,10 @@ final class DedupKeyFilter: Sendable {
                         layers.append(Layer(capacity: capacity))
                     }
                     let taken = layers[layers.count - 1].insert(UnsafeBufferPointer(rebasing: rest))
-                    if taken > 0 { layers[layers.count - 1].newestGeneration = max(layers[layers.count - 1].newestGeneration, generation) }
+                    if taken > 0 {
+                        layers[layers.count - 1].newestGeneration = max(layers[layers.count - 1].newestGeneration, generation)
+                        layers[layers.count - 1].oldestGeneration = min(layers[layers.count - 1].oldestGeneration, generation)
+                    }
                     rest = rest.dropFirst(taken)
                 }
             }
@@ -168,6 +173,28 @@ final class DedupKeyFilter: Sendable {
         layers.withLock { layers in
             fingerprints.map { fingerprint in layers.contains { $0.mayContain(fingerprint) } }
         }
+    }
+
+    /// For each fingerprint, the generations of the layers that may hold its key (from the
+    /// oldest to the newest generation each took keys of); empty when its key is certainly not
+    /// in the store. A layer takes the keys of the generations in order, so a key's generation is
+    /// in the range of a layer that may hold it: the generations to ask (`DedupGenerations`).
+    func mayContainIn(_ fingerprints: [UInt64]) -> [[ClosedRange<Int64>]] {
+        layers.withLock { layers in fingerprints.map { Self.ranges(of: $0, in: layers) } }
+    }
+
+    /// `mayContainIn` for one fingerprint.
+    func mayContainIn(_ fingerprint: UInt64) -> [ClosedRange<Int64>] {
+        layers.withLock { Self.ranges(of: fingerprint, in: $0) }
+    }
+
+    private static func ranges(of fingerprint: UInt64, in layers: [Layer]) -> [ClosedRange<Int64>] {
+        var ranges: [ClosedRange<Int64>] = []
+        // A layer with keys has taken a generation, so its range is not empty.
+        for layer in layers where layer.count > 0 && layer.mayContain(fingerprint) {
+            ranges.append(layer.oldestGeneration...layer.newestGeneration)
+        }
+        return ranges
     }
 
     /// False when the key is certainly not in the store.

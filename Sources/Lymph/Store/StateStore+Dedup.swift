@@ -16,13 +16,15 @@ extension StateStore {
 
     /// For each key, whether it was recorded at or after `since`, asking only the generations
     /// given for it (newest first; see `DedupGenerations`).
-    func dedupSeen(scope: Int64, keys: [[UInt8]], generations: [[Int64]], since: Double) throws(StoreError) -> [Bool] {
+    func dedupSeen<Generations: Sequence<Int64>>(scope: Int64, keys: [[UInt8]], generations: [Generations], since: Double) throws(StoreError) -> [Bool] {
         if keys.isEmpty { return [] }
         return try readInDeferredTransaction { db in try Self.dedupLookup(db, scope: scope, keys: keys, generations: generations, since: since) }
     }
 
     /// `dedupSeen` in a transaction of the caller's.
-    static func dedupLookup(_ db: Database, scope: Int64, keys: [[UInt8]], generations: [[Int64]], since: Double) throws -> [Bool] {
+    static func dedupLookup<Generations: Sequence<Int64>>(
+        _ db: Database, scope: Int64, keys: [[UInt8]], generations: [Generations], since: Double
+    ) throws -> [Bool] {
         let statement = try db.cachedStatement(sql: "SELECT seen_at FROM lymph_dedup WHERE scope = ?1 AND generation = ?2 AND key = ?3")
         let s = statement.sqliteStatement
         sqlite3_reset(s)
