@@ -191,6 +191,11 @@ struct DedupGenerationsTests {
             #expect(candidates.contains(generation))
             #expect(candidates == candidates.sorted(by: >))
             #expect(candidates.allSatisfy { g in ranges.contains { $0.contains(g) } })
+            // What the check of a start asks of a sampled key: the same, one generation at a time.
+            #expect(generations.mayHold(key, in: generation))
+            for other in [generation - 1, generation + 1, 59 - generation] {
+                #expect(generations.mayHold(key, in: other) == candidates.contains(other))
+            }
         }
         // A key of the first layer's generations is not looked for in the second's, and the
         // other way round, unless both layers may hold it (a false positive in one).

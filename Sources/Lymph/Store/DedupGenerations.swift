@@ -193,6 +193,24 @@ final class DedupGenerations: Sendable {
         return zip(fingerprints, ranges).map { Candidates(filters: filters, fingerprint: $0, ranges: $1) }
     }
 
+    /// Whether a lookup of the key with this fingerprint asks `generation`: one of the scope
+    /// filter's layers that took that generation may hold it, and the generation's own filter
+    /// may hold it (what `candidates(fingerprint).contains(generation)` says, without asking
+    /// the other generations).
+    func mayHold(_ fingerprint: UInt64, in generation: Int64) -> Bool {
+        guard all.mayContainIn(fingerprint).contains(where: { $0.contains(generation) }) else { return false }
+        return state.withLock { s in
+            // Oldest first, in generation order.
+            var low = 0
+            var high = s.filters.count
+            while low < high {
+                let mid = (low + high) / 2
+                if s.filters[mid].generation < generation { low = mid + 1 } else { high = mid }
+            }
+            return low < s.filters.count && s.filters[low].generation == generation && s.filters[low].filter.mayContain(fingerprint)
+        }
+    }
+
     /// The generations that may hold one key, newest first: those in the range of a layer of
     /// `all` that may hold it (`DedupKeyFilter.mayContainIn`) whose own filter may hold it too.
     /// A generation's filter is asked when the lookup comes to it: a lookup stops at the newest

@@ -107,7 +107,7 @@ extension StateStore {
                     try Data.fetchAll(first, arguments: [scope, g.generation, Self.sampledKeys / 2])
                     + Data.fetchAll(last, arguments: [scope, g.generation, Self.sampledKeys / 2])
                 let found = keys.allSatisfy { key in
-                    generations.candidates(key.withUnsafeBytes { generations.fingerprinter.fingerprint(bytes: $0) }).contains(g.generation)
+                    generations.mayHold(key.withUnsafeBytes { generations.fingerprinter.fingerprint(bytes: $0) }, in: g.generation)
                 }
                 if !found { unfound.append(g.generation) }
             }
