@@ -159,10 +159,17 @@ struct DedupGenerationsTests {
                 return next &* 0x9E37_79B9_7F4A_7C15
             }
         }
-        #expect(generations.assign(keys(PipelineRunner.commitEvery), at: now) == 0)
+        let first = keys(PipelineRunner.commitEvery)
+        #expect(generations.assign(first, at: now) == 0)
         #expect(generations.assign(keys(PipelineRunner.commitEvery), at: now) == 1)
         #expect(generations.assign(keys(100), at: now) == 1)
         #expect(generations.assign(keys(PipelineRunner.commitEvery), at: now) == 2)
+        // Closed, each has a filter of its own size, as a start loads it; the open one's takes
+        // a full generation. Every key is still found in its own.
+        func bytes(_ keys: Int) -> Int { DedupKeyFilter(expectedKeys: 0, minimumCapacity: keys).byteCount }
+        let expected = bytes(PipelineRunner.commitEvery) + bytes(PipelineRunner.commitEvery + 100) + bytes(DedupGenerations.keysPerGeneration)
+        #expect(generations.generationFilterBytes == expected)
+        #expect(first.allSatisfy { generations.mayHold($0, in: 0) })
     }
 
     @Test(

@@ -49,6 +49,11 @@ final class DedupGenerations: Sendable {
         var currentSince: Double?
         /// Keys of the generations with a filter: what caps a new layer of `all` after a purge.
         var liveKeys: Int
+        /// The fingerprints of the current generation's keys, when this process assigned all of
+        /// them (nil for a generation a start loaded open): its filter is sized for a full
+        /// generation, and when it closes holding fewer (one commit group, as a rule), it gets
+        /// one of its own size made from these.
+        var currentFingerprints: [UInt64]? = nil
     }
 
     private let state: Mutex<State>
@@ -261,20 +266,35 @@ final class DedupGenerations: Sendable {
             // large to every generation for a few keys.
             let full = s.currentCount > 0 && s.currentCount + fingerprints.count > Self.keysPerGeneration
             if full || (s.currentSince.map { time - $0 >= Self.generationSpan } ?? false) {
+                Self.fitClosingFilter(&s)
                 s.current += 1
                 s.currentCount = 0
                 s.currentSince = nil
             }
             if s.filters.last?.generation != s.current {
                 s.filters.append((s.current, Self.filter(expecting: Self.keysPerGeneration)))
+                s.currentFingerprints = []
             }
             s.filters[s.filters.count - 1].filter.insert(fingerprints)
+            s.currentFingerprints? += fingerprints
             s.liveKeys += fingerprints.count
             all.insert(fingerprints, generation: s.current, liveKeys: s.liveKeys)
             s.currentCount += fingerprints.count
             if s.currentSince == nil { s.currentSince = time }
             return s.current
         }
+    }
+
+    /// Gives the generation being closed a filter the size of the keys it holds, as a start
+    /// would load it, when this process has their fingerprints and a smaller one holds them: a
+    /// lookup that has the old filter in hand still finds them there.
+    private static func fitClosingFilter(_ s: inout State) {
+        defer { s.currentFingerprints = nil }
+        guard let fingerprints = s.currentFingerprints, let last = s.filters.last, last.generation == s.current else { return }
+        let fitted = filter(expecting: fingerprints.count)
+        guard fitted.byteCount < last.filter.byteCount else { return }
+        fitted.insert(fingerprints)
+        s.filters[s.filters.count - 1].filter = fitted
     }
 
     /// Bytes the generations' own filters hold (not `all`'s), for tests and figures.
