@@ -10,13 +10,14 @@ public enum StoreDurability: Sendable { case normal, full }
 /// their schema.
 enum SQLiteFile {
     /// The writer's page cache, bounded and without mmap, so memory does not grow with the store.
-    /// Dedup keys go into the newest generation (`DedupGenerations`), about 8 MiB of pages when
-    /// full, which a commit group dirties all over in key order. The interior pages stay here;
-    /// leaves a commit finds missing come back from the operating system's page cache, a copy,
-    /// not a disk read, since the newest generation was just written.
-    static let writerCacheKiB = 2 * 1024
-    /// A reader looks up a few keys per batch (the ones a filter may hold).
-    static let readerCacheKiB = 2 * 1024
+    /// A full commit group of dedup keys is appended to a generation of its own
+    /// (`DedupGenerations`), so a commit needs the interior pages and the right edge of the
+    /// B-tree; leaves it does not find here come back from the operating system's page cache, a
+    /// copy, not a disk read, since they were just written.
+    static let writerCacheKiB = 1024
+    /// A reader looks up a few keys per batch (the ones a filter may hold), and SQLite empties
+    /// its cache whenever the writer commits, so a larger one holds little more for long.
+    static let readerCacheKiB = 1024
 
     /// The database at `path` (created with its folder when missing; `:memory:` for one in
     /// memory), in WAL mode with `durability`, migrated by `migrator`.
