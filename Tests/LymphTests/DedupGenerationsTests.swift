@@ -148,7 +148,7 @@ struct DedupGenerationsTests {
         }
     }
 
-    @Test("each full commit group goes to a generation of its own, where its sorted keys are appended; smaller ones share")
+    @Test("each full commit group goes to a generation of its own, smaller ones share, and a closed generation's filter is the size of its keys")
     func fullCommitGroupsGetTheirOwnGeneration() throws {
         let generations = try DedupGenerations.built(generations: [], fingerprinter: .random()) { _, _ in }
         let now = Timestamp.now()

@@ -238,7 +238,7 @@ final class DedupGenerations: Sendable {
             self.filters = filters
             self.fingerprint = fingerprint
             self.ranges = ranges
-            lowest = ranges.map(\.lowerBound).min() ?? .max
+            lowest = ranges.min { $0.lowerBound < $1.lowerBound }?.lowerBound ?? .max
             index = ranges.isEmpty ? -1 : filters.count - 1
         }
 
