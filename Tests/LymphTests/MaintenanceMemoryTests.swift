@@ -254,6 +254,72 @@ struct MaintenanceMemoryTests {
             return
         }
         #expect(u.sourceEventCount == 158 && u.sourceEventIDs.last == "e158" && u.sourceEventIDs.count == 100)
+        // That read is kept as the ticket's tail: after a commit, its next change lists from it.
+        try Self.commit(later, store)
+        sooner = Self.raise("e159")
+        sooner.dueBy -= 2 * 86_400
+        guard case .merged(let v, changed: true) = try later.apply(sooner) else {
+            Issue.record("a later book's second change did not merge")
+            return
+        }
+        #expect(v.sourceEventCount == 159 && v.sourceEventIDs == (60...159).map { "e\($0)" })
+    }
+
+    @Test("a ticket's kept tail lists its latest events and counts them all, trimmed as it grows")
+    func sourceTail() {
+        var tail = SourceTail(latest: ["a", "bé"], count: 40, limit: 3)
+        #expect(tail.count == 40 && tail.latest(3) == ["a", "bé"] && tail.latest(1) == ["bé"] && tail.latest(0).isEmpty)
+        tail.append(["c", "", "e"])
+        #expect(tail.count == 43 && tail.latest(3) == ["c", "", "e"])
+        // Past twice its limit it lets go of the oldest, and still lists the latest.
+        tail.append((1...20).map { "x\($0)" })
+        #expect(tail.count == 63 && tail.latest(3) == ["x18", "x19", "x20"] && tail.latest(100).count <= 6)
+        // Kept within their bound: past it, tickets are let go, to be read again.
+        var tails = SourceTails(budget: 4 * SourceTail(latest: [], count: 0, limit: 3).size)
+        for n in 0..<8 { tails.keep(SourceTail(latest: [], count: n, limit: 3), for: "t\(n)") }
+        #expect((0..<8).count(where: { tails["t\($0)"] != nil }) <= 4)
+        tails.keep(SourceTail(latest: ["a"], count: 1, limit: 3), for: "new")
+        tails.committed(["b"], of: "new")
+        tails.committed(["z"], of: "not kept")
+        #expect(tails["new"]?.count == 2 && tails["new"]?.latest(3) == ["a", "b"] && tails["not kept"] == nil)
+    }
+
+    @Test("tickets stored before their lists were linked list their events in order, and an older version's row is linked and counted")
+    func migratedSourceChains() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/state.sqlite"
+        do {
+            let queue = try GRDB.DatabaseQueue(path: path)
+            try StateStore.migrator.migrate(queue, upTo: "v13-run-inputs-by-pipeline")
+            try queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at)
+                            VALUES ('mt_a', 'pump_7', 'Replace bearing', 'medium', 1800000000, 'open', 1790000000, 1790000000),
+                                   ('mt_b', 'pump_8', 'Replace bearing', 'medium', 1800000000, 'open', 1790000000, 1790000000);
+                        INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids)
+                            VALUES ('mt_a', '["a1","a2"]'), ('mt_b', '["b1"]'), ('mt_a', '["a3"]'), ('mt_b', '["b2","b3"]'), ('mt_a', '["a4"]');
+                        """)
+            }
+        }
+        let store = try StateStore.open(path: path)
+        #expect(try store.ticket(id: "mt_a")?.sourceEventIDs == ["a1", "a2", "a3", "a4"])
+        #expect(try store.tickets(status: .open, equipment: nil).map(\.sourceEventIDs) == [["a1", "a2", "a3", "a4"], ["b1", "b2", "b3"]])
+        // A row written as an older version writes it (no link): linked after the ticket's latest.
+        try store.write { db in try db.execute(sql: #"INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES ('mt_b', '["b4"]')"#) }
+        #expect(try store.ticket(id: "mt_b")?.sourceEventIDs == ["b1", "b2", "b3", "b4"])
+        let book = TicketBook(store: store)
+        var raise = Self.raise("b5")
+        raise.equipmentID = "pump_8"
+        guard case .merged(let t, changed: true) = try book.apply(raise) else {
+            Issue.record("the raise did not merge into the stored ticket")
+            return
+        }
+        #expect(t.ticketID == "mt_b" && t.sourceEventIDs == ["b1", "b2", "b3", "b4", "b5"])
+        try Self.commit(book, store)
+        #expect(try store.ticket(id: "mt_b")?.sourceEventIDs == ["b1", "b2", "b3", "b4", "b5"])
+        #expect(try store.ticket(id: "mt_a")?.sourceEventIDs == ["a1", "a2", "a3", "a4"])
     }
 
     @Test("tickets made before the source count get it counted from their lists")

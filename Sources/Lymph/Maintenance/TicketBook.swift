@@ -9,12 +9,14 @@ import Synchronization
 ///
 /// In the overlay a ticket's `sourceEventIDs` holds only the events added since the last
 /// commit; the store keeps the rest (`lymph_ticket_source_lists`, one row per ticket per
-/// commit, in commit order, so a commit appends instead of inserting into an index all over).
+/// commit, each naming the ticket's row before it, so a commit appends instead of inserting
+/// into an index all over).
 /// A change that opens a ticket or moves its due date or priority reports the latest
 /// `listedSources` of its events and how many it has (`lymph_tickets.source_count`), read from
-/// the end of its lists: a job requested again and again costs each change the same. The count
-/// is kept by a trigger on the lists' table, so an older version's writes are counted too. A merge
-/// that changes neither reports the ticket with the one event it added.
+/// the end of its lists, or from its tail kept in memory (`SourceTail`): a job requested again
+/// and again costs each change the same. The commit that writes a ticket's row of events links
+/// and counts it; a trigger does so for a row an older version writes. A merge that changes
+/// neither reports the ticket with the one event it added.
 ///
 /// On SQLite, the source events applied are a set kept like a dedup scope's keys
 /// (`sourceScope`, `DedupGenerations`): in generations, with fingerprint filters in front, so
@@ -72,7 +74,15 @@ public final class TicketBook: Sendable {
         var writingListed: [KeyBytes: Int] = [:]
         var dirty: Set<KeyBytes> = []
         var newSources: [(String, String)] = []
+        /// On SQLite: tickets' latest committed source events, for a change to list (see
+        /// `SourceTail`). Kept for every ticket opened here, and for one read from the store
+        /// once nothing of it is in flight; each commit appends what it wrote.
+        var tails = SourceTails(budget: TicketBook.tailBudget)
     }
+
+    /// Bytes the kept tails may take (`SourceTails`): a hundred ids of about 25 bytes are
+    /// 3 KB, so some 5,000 tickets.
+    static let tailBudget = 16 << 20
 
     /// A book over `store`, with nothing pending yet, keeping up to `maxKnownOpen` open
     /// tickets in memory.
@@ -181,7 +191,7 @@ public final class TicketBook: Sendable {
     /// merge into a ticket the overlay holds, or nothing.
     private enum InOverlay {
         case applied
-        case merged(Ticket, changed: Bool, writing: Int)
+        case merged(Ticket, changed: Bool, writing: Int, tail: SourceTail?)
         case absent
     }
 
@@ -217,17 +227,21 @@ public final class TicketBook: Sendable {
             o.newSources.append((r.sourceEventID, o.open.values[index].ticketID))
             return .merged(
                 changed ? o.open.values[index] : Self.withOnly(r.sourceEventID, o.open.values[index]), changed: changed,
-                writing: o.writingListed[key] ?? 0)
+                writing: o.writingListed[key] ?? 0, tail: changed ? o.tails[o.open.values[index].ticketID] : nil)
         }
         let change: TicketChange
         // How many of the first events of the ticket's list in the overlay are being written.
         var writing = 0
+        // The ticket's committed tail, when kept: taken with its list in one hold of the lock,
+        // so both describe the same commit.
+        var tail: SourceTail? = nil
         switch found {
         case .applied: return .alreadyApplied
-        case .merged(let t, changed: false, _): return .merged(t, changed: false)
-        case .merged(let t, changed: true, let w):
+        case .merged(let t, changed: false, _, _): return .merged(t, changed: false)
+        case .merged(let t, changed: true, let w, let kept):
             change = .merged(t, changed: true)
             writing = w
+            tail = kept
         case .absent:
             let ticket: Ticket
             if var t = try reads.openTicket(equipment: r.equipmentID, action: r.action), t.status == .open {
@@ -246,11 +260,17 @@ public final class TicketBook: Sendable {
                 change = .opened(ticket)
                 committedOpen.withLock { c in if c.tickets != nil { c.openedHere.insert(ticket.ticketID) } }
             }
-            overlay.withLock { o in
+            let keepsTails = store.postgres == nil
+            tail = overlay.withLock { o in
                 o.open[key] = ticket
                 o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
                 o.dirty.insert(key)
                 o.newSources.append((r.sourceEventID, ticket.ticketID))
+                // A ticket opened here has no events in the store yet.
+                if keepsTails, case .opened = change {
+                    o.tails.keep(SourceTail(latest: [], count: 0, limit: Self.listedSources), for: ticket.ticketID)
+                }
+                return o.tails[ticket.ticketID]
             }
             if case .merged(_, changed: false) = change { return change }
         }
@@ -261,6 +281,15 @@ public final class TicketBook: Sendable {
             // hears it committed (a batch or more later): those the store holds already are
             // listed and counted as its.
             let list = t.sourceEventIDs
+            // The overlay's list holds every event of the ticket not yet heard committed (those in
+            // flight first), and the tail every one heard committed: together, all of them,
+            // whether the transaction in flight has landed or not.
+            if let tail {
+                full.sourceEventIDs = tail.latest(max(0, Self.listedSources - list.count)) + list.suffix(Self.listedSources)
+                let count = tail.count + list.count
+                full.sourceEventCount = count > full.sourceEventIDs.count ? count : nil
+                return full
+            }
             let inFlight = min(writing, list.count)
             let unstored: ArraySlice<String>
             switch commit {
@@ -268,7 +297,15 @@ public final class TicketBook: Sendable {
             case .notLanded: unstored = list[...]
             case .partly: unstored = ArraySlice(try list[..<inFlight].filter { try !reads.isApplied($0) } + list[inFlight...])
             }
-            let stored = try reads.storedSources(of: t.ticketID, latest: max(0, Self.listedSources - unstored.count))
+            // With nothing of the ticket in flight, what the store holds is what it was heard to
+            // commit: kept as its tail, the next change reads nothing.
+            let keep = store.postgres == nil && writing == 0
+            var stored = try reads.storedSources(of: t.ticketID, latest: keep ? Self.listedSources : max(0, Self.listedSources - unstored.count))
+            if keep {
+                let kept = SourceTail(latest: stored.latest, count: stored.count, limit: Self.listedSources)
+                overlay.withLock { $0.tails.keep(kept, for: t.ticketID) }
+                stored.latest = Array(stored.latest.suffix(max(0, Self.listedSources - unstored.count)))
+            }
             full.sourceEventIDs = stored.latest + unstored.suffix(Self.listedSources)
             let count = stored.count + unstored.count
             full.sourceEventCount = count > full.sourceEventIDs.count ? count : nil
@@ -344,7 +381,7 @@ public final class TicketBook: Sendable {
         // Each ticket's new events, in the order they came: one row per ticket, found by one
         // lookup an event.
         var rowOf: [String: Int] = [:]
-        var rows: [(ticket: String, list: [UInt8])] = []
+        var rows: [(ticket: String, list: [UInt8], events: Int64)] = []
         for (event, ticket) in sources {
             let i: Int
             if let found = rowOf[ticket] {
@@ -353,9 +390,10 @@ public final class TicketBook: Sendable {
             } else {
                 i = rows.count
                 rowOf[ticket] = i
-                rows.append((ticket, [UInt8(ascii: "[")]))
+                rows.append((ticket, [UInt8(ascii: "[")], 0))
             }
             JSONStringEncoder.append(event, to: &rows[i].list)
+            rows[i].events += 1
         }
         for i in rows.indices { rows[i].list.append(UInt8(ascii: "]")) }
         let lists = rows
@@ -364,16 +402,36 @@ public final class TicketBook: Sendable {
         let purgeBefore = !events.isEmpty && purges.due(at: at) ? at - Self.sourceMemory : nil
         let purges = purges
         return PendingWrite { db in
-            for t in tickets { try Self.upsert(db, t) }
             try StateStore.dedupInsert(db, scope: scope, generation: generation, keys: events, fingerprints: fingerprints, at: at)
             if let purgeBefore {
                 purges.deleted(try StateStore.dedupPurge(db, scope: scope, before: purgeBefore, below: generation).generations)
             }
-            let insert = try RawStatement(db, sql: "INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids) VALUES (?1, ?2)")
-            for (ticket, list) in lists {
+            // Each ticket's row of new events, linked after its latest (none yet for a ticket
+            // this commit opens), then the ticket's row, pointed at it and counting its events.
+            let insert = try RawStatement(
+                db,
+                sql: """
+                    INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids, prev, linked)
+                    VALUES (?1, ?2, (SELECT last_list FROM lymph_tickets WHERE ticket_id = ?1), 1)
+                    """)
+            var written: [String: NewList] = [:]
+            written.reserveCapacity(lists.count)
+            for (ticket, list, count) in lists {
                 try insert.bind(1, ticket)
                 try insert.bind(2, text: list)
-                try insert.run()
+                _ = try insert.run()
+                written[ticket] = NewList(row: db.lastInsertedRowID, events: count)
+            }
+            for t in tickets { try Self.upsert(db, t, list: written.removeValue(forKey: t.ticketID)) }
+            // Events of a ticket no longer in the overlay (another one opened for its job since).
+            if !written.isEmpty {
+                let link = try RawStatement(db, sql: "UPDATE lymph_tickets SET last_list = ?1, source_count = source_count + ?2 WHERE ticket_id = ?3")
+                for (ticket, list) in written {
+                    try link.bind(1, list.row)
+                    try link.bind(2, list.events)
+                    try link.bind(3, ticket)
+                    _ = try link.run()
+                }
             }
         }
     }
@@ -415,6 +473,8 @@ public final class TicketBook: Sendable {
             // Taken out while the lists are trimmed, and put back empty with its room.
             var written = EventIDSet()
             swap(&written, &o.writingSourceSet)
+            // Each written ticket's list there is what this commit wrote of it.
+            for t in o.writing { o.tails.committed(t.sourceEventIDs, of: t.ticketID) }
             for t in o.writing {
                 let key = Self.pairKey(t.equipmentID, t.action)
                 guard let index = o.open.index(forKey: key) else { continue }
@@ -440,29 +500,45 @@ public final class TicketBook: Sendable {
     /// is left alone (an UPDATE that sets an indexed column works on its index even when the
     /// value stays).
     static let ticketUpdates = [
-        "UPDATE lymph_tickets SET updated_at = ?3 WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2",
-        "UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3 WHERE ticket_id = ?4",
+        """
+        UPDATE lymph_tickets SET updated_at = ?3, last_list = COALESCE(?5, last_list), source_count = source_count + ?6
+        WHERE ticket_id = ?4 AND priority = ?1 AND due_by = ?2
+        """,
+        """
+        UPDATE lymph_tickets SET priority = ?1, due_by = ?2, updated_at = ?3, last_list = COALESCE(?5, last_list),
+        source_count = source_count + ?6 WHERE ticket_id = ?4
+        """,
     ]
+
+    /// A commit's row of a ticket's new events: its rowid and how many it lists.
+    struct NewList {
+        var row: Int64
+        var events: Int64
+    }
 
     /// Writes a ticket's row. A ticket written before (nearly every one: a merge) is updated by
     /// its id, without an insert's checks of both unique indexes first; a new one is inserted.
     /// Either way a row that exists keeps its status, equipment, action and creation time.
-    /// Its count of source events is the store's trigger's to keep (v12).
-    static func upsert(_ db: Database, _ t: Ticket) throws {
+    /// With `list`, the commit's row of its new events: the ticket points at it and counts them.
+    static func upsert(_ db: Database, _ t: Ticket, list: NewList? = nil) throws {
         for sql in ticketUpdates {
             let update = try RawStatement(db, sql: sql)
             try update.bind(1, t.priority.description)
             try update.bind(2, t.dueBy)
             try update.bind(3, t.updatedAt)
             try update.bind(4, t.ticketID)
+            if let list { try update.bind(5, list.row) }
+            try update.bind(6, list?.events ?? 0)
             if try update.run() > 0 { return }
         }
         let insert = try RawStatement(
             db,
             sql: """
-                INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                INSERT INTO lymph_tickets (ticket_id, equipment_id, action, priority, due_by, status, created_at, updated_at, note, last_list, source_count)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                 """)
+        if let list { try insert.bind(10, list.row) }
+        try insert.bind(11, list?.events ?? 0)
         try insert.bind(1, t.ticketID)
         try insert.bind(2, t.equipmentID)
         try insert.bind(3, t.action)
@@ -543,20 +619,18 @@ struct SQLiteTicketReads: TicketReads {
             let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT source_count FROM lymph_tickets WHERE ticket_id = ?"), arguments: [ticketID])
             return StoredSources(latest: [], count: count ?? 0)
         }
-        // The count with each list, in one statement: no row when the ticket is not stored yet.
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(
-                sql: """
-                    SELECT t.source_count, l.event_ids FROM lymph_tickets t LEFT JOIN lymph_ticket_source_lists l ON l.ticket_id = t.ticket_id
-                    WHERE t.ticket_id = ? ORDER BY l.rowid DESC
-                    """), arguments: [ticketID])
-        var count = 0
+        // The ticket's latest row, then each row's one before it, by rowid.
+        let ticket = try db.cachedStatement(sql: "SELECT source_count, last_list FROM lymph_tickets WHERE ticket_id = ?")
+        guard let head = try Row.fetchOne(ticket, arguments: [ticketID]) else { return StoredSources(latest: [], count: 0) }
+        let count: Int = try head.decode(atIndex: 0)
+        var next: Int64? = try head.decode(atIndex: 1)
+        let list = try db.cachedStatement(sql: "SELECT prev, event_ids FROM lymph_ticket_source_lists WHERE rowid = ?")
         var newestFirst: [[String]] = []
         var read = 0
-        while read < limit, let row = try rows.next() {
-            count = try row.decode(atIndex: 0)
-            guard let list: String = try row.decode(atIndex: 1) else { break }
-            let ids = (try? JSONDocument(parsing: Array(list.utf8)))?.root.elements?.compactMap(\.string) ?? []
+        while read < limit, let rowid = next, let row = try Row.fetchOne(list, arguments: [rowid]) {
+            next = try row.decode(atIndex: 0)
+            let text: String = try row.decode(atIndex: 1)
+            let ids = (try? JSONDocument(parsing: Array(text.utf8)))?.root.elements?.compactMap(\.string) ?? []
             newestFirst.append(ids)
             read += ids.count
         }

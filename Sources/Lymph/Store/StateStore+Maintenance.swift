@@ -2,11 +2,14 @@ import GRDB
 
 /// Tickets and sensors, for the maintenance stages and the `tickets` / `sensors` commands.
 extension StateStore {
-    /// A ticket's source events as a JSON array, in the order they came: its lists in commit
-    /// order, each in its own order.
+    /// A ticket's source events as a JSON array, in the order they came: its lists from its
+    /// latest back along `prev`, put in commit order, each in its own order.
     static let sourcesColumn = """
-        (SELECT json_group_array(value) FROM (SELECT j.value AS value FROM lymph_ticket_source_lists l, json_each(l.event_ids) j
-         WHERE l.ticket_id = t.ticket_id ORDER BY l.rowid, j.key)) AS source_event_ids
+        (WITH RECURSIVE chain(list, n) AS (
+            SELECT t.last_list, 0 WHERE t.last_list IS NOT NULL
+            UNION ALL SELECT l.prev, chain.n + 1 FROM chain JOIN lymph_ticket_source_lists l ON l.rowid = chain.list WHERE l.prev IS NOT NULL)
+         SELECT json_group_array(value) FROM (SELECT j.value AS value FROM chain JOIN lymph_ticket_source_lists l ON l.rowid = chain.list,
+            json_each(l.event_ids) j ORDER BY chain.n DESC, j.key)) AS source_event_ids
         """
 
     /// Tickets by due date, then creation; `status` nil means all.
