@@ -59,21 +59,38 @@ public final class TicketBook: Sendable {
         var openedHere: Set<String> = []
     }
 
+    /// An open ticket the overlay holds, with what the next and the current transaction do with
+    /// it: found with one lookup of its job per request.
+    struct OpenEntry {
+        var ticket: Ticket
+        /// Changed since the last `takePending` (its key is in `dirtyKeys`).
+        var dirty: Bool
+        /// How many of the first events of its list the transaction in flight writes.
+        var writing: Int
+    }
+
     struct Overlay {
         /// Open tickets touched since the last commit, by equipment + action.
-        var open: [KeyBytes: Ticket] = [:]
+        var open: [KeyBytes: OpenEntry] = [:]
+        /// The keys of the dirty entries of `open`.
+        var dirtyKeys: [KeyBytes] = []
         /// Source events applied since the last `takePending` (the events of `newSources`).
         var sources = EventIDSet()
         /// Source events in the transaction in flight (the events of `writingSources`): two
         /// sets, so that a commit lets go of its events at once rather than one by one.
         var writingSourceSet = EventIDSet()
+        /// The tickets the transaction in flight writes, and their keys.
         var writing: [Ticket] = []
+        var writingKeys: [KeyBytes] = []
         var writingSources: [(String, String)] = []
-        /// For each ticket in the transaction in flight (by `pairKey`), how many of the first
-        /// events of its list there it writes.
-        var writingListed: [KeyBytes: Int] = [:]
-        var dirty: Set<KeyBytes> = []
         var newSources: [(String, String)] = []
+
+        /// Marks the entry at `index` changed.
+        mutating func markDirty(_ index: [KeyBytes: OpenEntry].Index) {
+            if open.values[index].dirty { return }
+            open.values[index].dirty = true
+            dirtyKeys.append(open.keys[index])
+        }
         /// On SQLite: tickets' latest committed source events, for a change to list (see
         /// `SourceTail`). Kept for every ticket opened here, and for one read from the store
         /// once nothing of it is in flight; each commit appends what it wrote.
@@ -220,14 +237,15 @@ public final class TicketBook: Sendable {
             if o.sources.contains(r.sourceEventID, fingerprint: fingerprint) || o.writingSourceSet.contains(r.sourceEventID, fingerprint: fingerprint) {
                 return .applied
             }
-            guard let index = o.open.index(forKey: key), o.open.values[index].status == .open else { return .absent }
-            let changed = Self.merge(r, into: &o.open.values[index])
+            guard let index = o.open.index(forKey: key), o.open.values[index].ticket.status == .open else { return .absent }
+            let changed = Self.merge(r, into: &o.open.values[index].ticket)
             o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
-            o.dirty.insert(key)
-            o.newSources.append((r.sourceEventID, o.open.values[index].ticketID))
+            o.markDirty(index)
+            let entry = o.open.values[index]
+            o.newSources.append((r.sourceEventID, entry.ticket.ticketID))
             return .merged(
-                changed ? o.open.values[index] : Self.withOnly(r.sourceEventID, o.open.values[index]), changed: changed,
-                writing: o.writingListed[key] ?? 0, tail: changed ? o.tails[o.open.values[index].ticketID] : nil)
+                changed ? entry.ticket : Self.withOnly(r.sourceEventID, entry.ticket), changed: changed,
+                writing: entry.writing, tail: changed ? o.tails[entry.ticket.ticketID] : nil)
         }
         let change: TicketChange
         // How many of the first events of the ticket's list in the overlay are being written.
@@ -262,9 +280,10 @@ public final class TicketBook: Sendable {
             }
             let keepsTails = store.postgres == nil
             tail = overlay.withLock { o in
-                o.open[key] = ticket
+                // Nothing of this ticket is in flight: an entry for the job is of another ticket.
+                let replaced = o.open.updateValue(OpenEntry(ticket: ticket, dirty: true, writing: 0), forKey: key)
+                if replaced?.dirty != true { o.dirtyKeys.append(key) }
                 o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
-                o.dirty.insert(key)
                 o.newSources.append((r.sourceEventID, ticket.ticketID))
                 // A ticket opened here has no events in the store yet.
                 if keepsTails, case .opened = change {
@@ -344,11 +363,13 @@ public final class TicketBook: Sendable {
     func takePending() -> PendingWrite? {
         let (tickets, sources) = overlay.withLock { o in
             var tickets: [Ticket] = []
-            tickets.reserveCapacity(o.dirty.count)
-            for key in o.dirty {
-                guard let t = o.open[key] else { continue }
-                tickets.append(t)
-                o.writingListed[key] = t.sourceEventIDs.count
+            tickets.reserveCapacity(o.dirtyKeys.count)
+            for key in o.dirtyKeys {
+                guard let index = o.open.index(forKey: key) else { continue }
+                o.open.values[index].dirty = false
+                o.open.values[index].writing = o.open.values[index].ticket.sourceEventIDs.count
+                tickets.append(o.open.values[index].ticket)
+                o.writingKeys.append(key)
             }
             let sources = o.newSources
             o.writing += tickets
@@ -359,7 +380,7 @@ public final class TicketBook: Sendable {
                 o.writingSourceSet.formUnion(o.sources)
                 o.sources.removeAll()
             }
-            o.dirty = []
+            o.dirtyKeys = []
             o.newSources = []
             return (tickets, sources)
         }
@@ -440,12 +461,16 @@ public final class TicketBook: Sendable {
     func pendingNotWritten() {
         purges.rolledBack()
         overlay.withLock { o in
-            for t in o.writing { o.dirty.insert(Self.pairKey(t.equipmentID, t.action)) }
+            for key in o.writingKeys {
+                guard let index = o.open.index(forKey: key) else { continue }
+                o.open.values[index].writing = 0
+                o.markDirty(index)
+            }
             o.newSources = o.writingSources + o.newSources
             o.sources.formUnion(o.writingSourceSet)
             o.writing = []
+            o.writingKeys = []
             o.writingSources = []
-            o.writingListed = [:]
             o.writingSourceSet.removeAll()
         }
     }
@@ -453,11 +478,10 @@ public final class TicketBook: Sendable {
     /// After the commit the store holds the truth; the overlay keeps only what came since.
     func pendingWritten() {
         purges.committed(forgettingIn: knownSources.withLock { $0 }?.generations)
-        let written = overlay.withLock { $0.writing }
+        let (written, keys) = overlay.withLock { ($0.writing, $0.writingKeys) }
         committedOpen.withLock { c in
             guard c.tickets != nil else { return }
-            for var t in written {
-                let key = Self.pairKey(t.equipmentID, t.action)
+            for (var t, key) in zip(written, keys) {
                 guard c.tickets![key]?.ticketID == t.ticketID || c.openedHere.remove(t.ticketID) != nil else { continue }
                 if c.tickets![key] == nil && c.tickets!.count >= maxKnownOpen {
                     // More open tickets than are kept: each job's is read from the store from now on.
@@ -470,28 +494,25 @@ public final class TicketBook: Sendable {
             }
         }
         overlay.withLock { o in
-            // Taken out while the lists are trimmed, and put back empty with its room.
-            var written = EventIDSet()
-            swap(&written, &o.writingSourceSet)
-            // Each written ticket's list there is what this commit wrote of it.
-            for t in o.writing { o.tails.committed(t.sourceEventIDs, of: t.ticketID) }
-            for t in o.writing {
-                let key = Self.pairKey(t.equipmentID, t.action)
-                guard let index = o.open.index(forKey: key) else { continue }
-                if !o.dirty.contains(key) {
+            for (t, key) in zip(o.writing, o.writingKeys) {
+                // Each written ticket's list there is what this commit wrote of it.
+                o.tails.committed(t.sourceEventIDs, of: t.ticketID)
+                guard let index = o.open.index(forKey: key), o.open.values[index].ticket.ticketID == t.ticketID else { continue }
+                if !o.open.values[index].dirty {
                     o.open.remove(at: index)
                 } else {
                     // Changed again while the commit was in flight: its list keeps only the
-                    // events not yet committed.
-                    o.open.values[index].sourceEventIDs.removeAll { written.contains($0) }
+                    // events not yet committed, those after the ones written.
+                    let written = o.open.values[index].writing
+                    o.open.values[index].ticket.sourceEventIDs.removeFirst(written)
+                    o.open.values[index].writing = 0
                 }
             }
             // Sources applied since takePending (while the commit was in flight) stay in `sources`.
             o.writing = []
+            o.writingKeys = []
             o.writingSources = []
-            o.writingListed = [:]
-            written.removeAll()
-            o.writingSourceSet = written
+            o.writingSourceSet.removeAll()
         }
     }
 
