@@ -284,7 +284,9 @@ struct MaintenanceMemoryTests {
         #expect(tails["new"]?.count == 2 && tails["new"]?.latest(3) == ["a", "b"] && tails["not kept"] == nil)
     }
 
-    @Test("tickets stored before their lists were linked list their events in order, and an older version's row is linked and counted")
+    @Test(
+        "tickets stored before their lists were linked list their events in order, after a VACUUM too, and an older version's row is linked and counted"
+    )
     func migratedSourceChains() throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -299,11 +301,16 @@ struct MaintenanceMemoryTests {
                             VALUES ('mt_a', 'pump_7', 'Replace bearing', 'medium', 1800000000, 'open', 1790000000, 1790000000),
                                    ('mt_b', 'pump_8', 'Replace bearing', 'medium', 1800000000, 'open', 1790000000, 1790000000);
                         INSERT INTO lymph_ticket_source_lists (ticket_id, event_ids)
-                            VALUES ('mt_a', '["a1","a2"]'), ('mt_b', '["b1"]'), ('mt_a', '["a3"]'), ('mt_b', '["b2","b3"]'), ('mt_a', '["a4"]');
+                            VALUES ('mt_x', '["x1"]'), ('mt_a', '["a1","a2"]'), ('mt_b', '["b1"]'), ('mt_x', '["x2"]'), ('mt_a', '["a3"]'),
+                                   ('mt_b', '["b2","b3"]'), ('mt_a', '["a4"]');
                         """)
             }
         }
         let store = try StateStore.open(path: path)
+        // A ticket's rows pruned by hand, then the file vacuumed: the links still hold (VACUUM
+        // renumbers the implicit rowids of a table with gaps, not an INTEGER PRIMARY KEY).
+        try store.write { db in try db.execute(sql: "DELETE FROM lymph_ticket_source_lists WHERE ticket_id = 'mt_x'") }
+        try GRDB.DatabaseQueue(path: path).writeWithoutTransaction { db in try db.execute(sql: "VACUUM") }
         #expect(try store.ticket(id: "mt_a")?.sourceEventIDs == ["a1", "a2", "a3", "a4"])
         #expect(try store.tickets(status: .open, equipment: nil).map(\.sourceEventIDs) == [["a1", "a2", "a3", "a4"], ["b1", "b2", "b3"]])
         // A row written as an older version writes it (no link): linked after the ticket's latest.

@@ -97,8 +97,8 @@ public final class TicketBook: Sendable {
         var tails = SourceTails(budget: TicketBook.tailBudget)
     }
 
-    /// Bytes the kept tails may take (`SourceTails`): a hundred ids of about 25 bytes are
-    /// 3 KB, so some 5,000 tickets.
+    /// Bytes the kept tails may take (`SourceTails`): a tail holds up to 200 ids of about 25
+    /// bytes before it is trimmed to 100, so some 2,500 tickets at least.
     static let tailBudget = 16 << 20
 
     /// A book over `store`, with nothing pending yet, keeping up to `maxKnownOpen` open
@@ -398,7 +398,6 @@ public final class TicketBook: Sendable {
         let events = sources.map { Array($0.0.utf8) }
         let fingerprints = events.map(generations.fingerprinter.fingerprint)
         let generation = events.isEmpty ? 0 : generations.assign(fingerprints, at: at)
-        // Each ticket's new events, in the order they came: one row per ticket.
         // Each ticket's new events, in the order they came: one row per ticket, found by one
         // lookup an event.
         var rowOf: [String: Int] = [:]
@@ -531,7 +530,7 @@ public final class TicketBook: Sendable {
         """,
     ]
 
-    /// A commit's row of a ticket's new events: its rowid and how many it lists.
+    /// A commit's row of a ticket's new events: its id and how many it lists.
     struct NewList {
         var row: Int64
         var events: Int64
@@ -640,16 +639,17 @@ struct SQLiteTicketReads: TicketReads {
             let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT source_count FROM lymph_tickets WHERE ticket_id = ?"), arguments: [ticketID])
             return StoredSources(latest: [], count: count ?? 0)
         }
-        // The ticket's latest row, then each row's one before it, by rowid.
+        // The ticket's latest row, then each row's one before it, by id.
         let ticket = try db.cachedStatement(sql: "SELECT source_count, last_list FROM lymph_tickets WHERE ticket_id = ?")
         guard let head = try Row.fetchOne(ticket, arguments: [ticketID]) else { return StoredSources(latest: [], count: 0) }
         let count: Int = try head.decode(atIndex: 0)
         var next: Int64? = try head.decode(atIndex: 1)
-        let list = try db.cachedStatement(sql: "SELECT prev, event_ids FROM lymph_ticket_source_lists WHERE rowid = ?")
+        let list = try db.cachedStatement(sql: "SELECT prev, event_ids FROM lymph_ticket_source_lists WHERE id = ?")
         var newestFirst: [[String]] = []
         var read = 0
         while read < limit, let rowid = next, let row = try Row.fetchOne(list, arguments: [rowid]) {
-            next = try row.decode(atIndex: 0)
+            // Only back to older rows, so the walk ends whatever a store changed by hand says.
+            next = try (row.decode(atIndex: 0) as Int64?).flatMap { $0 < rowid ? $0 : nil }
             let text: String = try row.decode(atIndex: 1)
             let ids = (try? JSONDocument(parsing: Array(text.utf8)))?.root.elements?.compactMap(\.string) ?? []
             newestFirst.append(ids)

@@ -3,12 +3,14 @@ import GRDB
 /// Tickets and sensors, for the maintenance stages and the `tickets` / `sensors` commands.
 extension StateStore {
     /// A ticket's source events as a JSON array, in the order they came: its lists from its
-    /// latest back along `prev`, put in commit order, each in its own order.
+    /// latest back along `prev`, put in commit order, each in its own order. A row links only to
+    /// an older one (a store changed by hand could say otherwise): the walk ends, whatever the
+    /// links say.
     static let sourcesColumn = """
         (WITH RECURSIVE chain(list, n) AS (
             SELECT t.last_list, 0 WHERE t.last_list IS NOT NULL
-            UNION ALL SELECT l.prev, chain.n + 1 FROM chain JOIN lymph_ticket_source_lists l ON l.rowid = chain.list WHERE l.prev IS NOT NULL)
-         SELECT json_group_array(value) FROM (SELECT j.value AS value FROM chain JOIN lymph_ticket_source_lists l ON l.rowid = chain.list,
+            UNION ALL SELECT l.prev, chain.n + 1 FROM chain JOIN lymph_ticket_source_lists l ON l.id = chain.list WHERE l.prev < l.id)
+         SELECT json_group_array(value) FROM (SELECT j.value AS value FROM chain JOIN lymph_ticket_source_lists l ON l.id = chain.list,
             json_each(l.event_ids) j ORDER BY chain.n DESC, j.key)) AS source_event_ids
         """
 

@@ -311,27 +311,36 @@ public final class StateStore: Sendable {
         m.registerMigration("v14-ticket-source-chains") { db in
             // Each row of a ticket's events names the ticket's row before it (`prev`), and the
             // ticket its latest (`last_list`): a ticket's lists are read back from its latest
-            // by rowid, and a commit appends its rows without an index by ticket, whose entries
-            // went in all over its B-tree (every leaf written again each commit). The new
-            // version links and counts its rows in the statements that write them (`linked` 1);
-            // the trigger does it for a row an older version writes (`linked` 0), whose reads by
+            // by id, and a commit appends its rows without an index by ticket, whose entries
+            // went in all over its B-tree (every leaf written again each commit). The ids are an
+            // INTEGER PRIMARY KEY, which VACUUM keeps: it renumbers a table's implicit rowids
+            // when some were deleted, and the links would point at other rows. The new version
+            // links and counts its rows in the statements that write them (`linked` 1); the
+            // trigger does it for a row an older version writes (`linked` 0), whose reads by
             // ticket still work, by scanning the table.
             try db.execute(
                 sql: """
-                    ALTER TABLE lymph_ticket_source_lists ADD COLUMN prev INTEGER;
-                    ALTER TABLE lymph_ticket_source_lists ADD COLUMN linked INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE lymph_ticket_source_chains (
+                        id INTEGER PRIMARY KEY,
+                        ticket_id TEXT NOT NULL,
+                        event_ids TEXT NOT NULL,
+                        prev INTEGER,
+                        linked INTEGER NOT NULL DEFAULT 0
+                    );
+                    INSERT INTO lymph_ticket_source_chains (id, ticket_id, event_ids, prev, linked)
+                        SELECT l.rowid, l.ticket_id, l.event_ids, (
+                            SELECT MAX(p.rowid) FROM lymph_ticket_source_lists p WHERE p.ticket_id = l.ticket_id AND p.rowid < l.rowid), 1
+                        FROM lymph_ticket_source_lists l;
                     ALTER TABLE lymph_tickets ADD COLUMN last_list INTEGER;
-                    UPDATE lymph_ticket_source_lists SET linked = 1, prev = (
-                        SELECT MAX(p.rowid) FROM lymph_ticket_source_lists p
-                        WHERE p.ticket_id = lymph_ticket_source_lists.ticket_id AND p.rowid < lymph_ticket_source_lists.rowid);
                     UPDATE lymph_tickets SET last_list = (
                         SELECT MAX(l.rowid) FROM lymph_ticket_source_lists l WHERE l.ticket_id = lymph_tickets.ticket_id);
                     DROP TRIGGER lymph_count_ticket_sources;
-                    DROP INDEX lymph_ticket_source_lists_ticket;
+                    DROP TABLE lymph_ticket_source_lists;
+                    ALTER TABLE lymph_ticket_source_chains RENAME TO lymph_ticket_source_lists;
                     CREATE TRIGGER lymph_link_ticket_sources AFTER INSERT ON lymph_ticket_source_lists WHEN NEW.linked = 0 BEGIN
                         UPDATE lymph_ticket_source_lists SET linked = 1,
-                            prev = (SELECT last_list FROM lymph_tickets WHERE ticket_id = NEW.ticket_id) WHERE rowid = NEW.rowid;
-                        UPDATE lymph_tickets SET source_count = source_count + json_array_length(NEW.event_ids), last_list = NEW.rowid
+                            prev = (SELECT last_list FROM lymph_tickets WHERE ticket_id = NEW.ticket_id) WHERE id = NEW.id;
+                        UPDATE lymph_tickets SET source_count = source_count + json_array_length(NEW.event_ids), last_list = NEW.id
                             WHERE ticket_id = NEW.ticket_id;
                     END;
                     """)
