@@ -84,6 +84,10 @@ public final class TicketBook: Sendable {
         var writingKeys: [KeyBytes] = []
         var writingSources: [(String, String)] = []
         var newSources: [(String, String)] = []
+        /// On SQLite: tickets' latest committed source events, for a change to list (see
+        /// `SourceTail`). Kept for every ticket opened here, and for one read from the store
+        /// once nothing of it is in flight; each commit appends what it wrote.
+        var tails = SourceTails(budget: TicketBook.tailBudget)
 
         /// Marks the entry at `index` changed.
         mutating func markDirty(_ index: [KeyBytes: OpenEntry].Index) {
@@ -91,10 +95,6 @@ public final class TicketBook: Sendable {
             open.values[index].dirty = true
             dirtyKeys.append(open.keys[index])
         }
-        /// On SQLite: tickets' latest committed source events, for a change to list (see
-        /// `SourceTail`). Kept for every ticket opened here, and for one read from the store
-        /// once nothing of it is in flight; each commit appends what it wrote.
-        var tails = SourceTails(budget: TicketBook.tailBudget)
     }
 
     /// Bytes the kept tails may take (`SourceTails`): a tail holds up to 200 ids of about 25
