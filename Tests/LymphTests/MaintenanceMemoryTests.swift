@@ -99,6 +99,41 @@ struct MaintenanceMemoryTests {
         #expect(try store.tickets(status: .open, equipment: nil).map(\.sourceEventIDs).sorted { $0[0] < $1[0] } == [["a1", "a2"], ["b1", "b2"]])
     }
 
+    @Test(
+        "a ticket opened while too many are open to keep, and written after lymph tickets close let the book load them again: the job's next request merges into it"
+    )
+    func openedWhileNotKeptThenLoaded() throws {
+        let dir = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        let book = TicketBook(store: store, maxKnownOpen: 1)
+        guard case .opened(let first) = try book.apply(Self.request("a1", equipment: "pump_1")) else {
+            Issue.record("the first request opened no ticket")
+            return
+        }
+        try Self.commit(book, store)
+        _ = try book.apply(Self.request("b1", equipment: "pump_2"))
+        try Self.commit(book, store)  // two open: more than are kept
+        guard case .opened(let third) = try book.apply(Self.request("c1", equipment: "pump_3")) else {
+            Issue.record("the third request opened no ticket")
+            return
+        }
+        let inFlight = book.takePending()
+        // While the opening is in flight, another process closes the first ticket, and a batch
+        // sees the close and loads the open tickets again (one: the third is not written yet).
+        #expect(try StateStore.open(path: dir + "/state.sqlite").closeTicket(id: first.ticketID, cancel: false, note: nil, at: 1_790_000_100) != nil)
+        _ = try book.apply(Self.request("b2", equipment: "pump_2"))
+        try store.write { db in try inFlight?.write(db) }
+        book.pendingWritten()
+        guard case .merged(let merged, _) = try book.apply(Self.request("c2", equipment: "pump_3")) else {
+            Issue.record("the job's next request did not merge into its open ticket")
+            return
+        }
+        #expect(merged.ticketID == third.ticketID)
+        try Self.commit(book, store)
+        #expect(try store.tickets(status: .open, equipment: "pump_3").map(\.sourceEventIDs) == [["c1", "c2"]])
+    }
+
     static func sensorEvent(_ id: String, _ sensor: String, _ status: String, minute: Int) -> Event {
         let created = Timestamp.format(1_780_000_000 + Double(minute) * 60)
         let line =

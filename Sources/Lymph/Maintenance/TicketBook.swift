@@ -276,7 +276,8 @@ public final class TicketBook: Sendable {
                     equipmentID: r.equipmentID, action: r.action, priority: r.priority, dueBy: r.dueBy, status: .open,
                     sourceEventIDs: [r.sourceEventID], createdAt: r.at, updatedAt: r.at, note: nil)
                 change = .opened(ticket)
-                committedOpen.withLock { c in if c.tickets != nil { c.openedHere.insert(ticket.ticketID) } }
+                // Kept while the tickets are not: a load before its commit lands leaves it out.
+                committedOpen.withLock { c in _ = c.openedHere.insert(ticket.ticketID) }
             }
             let keepsTails = store.postgres == nil
             tail = overlay.withLock { o in
@@ -479,14 +480,15 @@ public final class TicketBook: Sendable {
         purges.committed(forgettingIn: knownSources.withLock { $0 }?.generations)
         let (written, keys) = overlay.withLock { ($0.writing, $0.writingKeys) }
         committedOpen.withLock { c in
-            guard c.tickets != nil else { return }
             for (var t, key) in zip(written, keys) {
-                guard c.tickets![key]?.ticketID == t.ticketID || c.openedHere.remove(t.ticketID) != nil else { continue }
+                // Removed whether or not the tickets are kept: one opened here and written is the
+                // store's now, and a later load finds it.
+                let openedHere = c.openedHere.remove(t.ticketID) != nil
+                guard c.tickets != nil, c.tickets![key]?.ticketID == t.ticketID || openedHere else { continue }
                 if c.tickets![key] == nil && c.tickets!.count >= maxKnownOpen {
                     // More open tickets than are kept: each job's is read from the store from now on.
                     c.tickets = nil
-                    c.openedHere = []
-                    return
+                    continue
                 }
                 t.sourceEventIDs = []
                 c.tickets![key] = t
