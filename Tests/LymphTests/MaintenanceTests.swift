@@ -414,6 +414,45 @@ struct MaintenanceTests {
     }
 
     @Test(
+        "a sensor event dated more than max_future ahead of the clock is a dead letter (in_future): the sensor's later events are not stale, and its outage is judged by real times"
+    )
+    func sensorEventFromTheFuture() async throws {
+        let s = try await run([
+            Self.sensor("s1", "sen_1", "offline", created: "2026-06-01T00:00:00Z"),
+            Self.sensor("f1", "sen_1", "online", created: "2099-01-01T00:00:00Z"),  // a sender's clock 73 years off
+            Self.sensor("s2", "sen_1", "online", created: "2026-06-01T00:10:00Z"),
+        ])
+        #expect(s.deadLetters == 1)
+        #expect(s.stages.first { $0.kind == "track_sensors" }?.stats.dropped["stale"] == nil)
+        let dead = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
+        #expect(dead.contains(#""reason":"in_future""#) && dead.contains("ahead of this machine's clock, more than max_future (1h)"), "\(dead)")
+        let store = try StateStore.open(path: dir + "/state.sqlite")
+        #expect(try store.sensors(status: nil).map { "\($0.sensorID) \($0.status) \($0.lastEventID)" } == ["sen_1 online s2"])
+        // Down for ten minutes, not until 2099: no ticket.
+        #expect(try tickets(nil).isEmpty)
+    }
+
+    @Test("max_future sets how far ahead of the clock a sensor event may be")
+    func sensorMaxFuture() async throws {
+        let ahead = Timestamp.format(Timestamp.now() + 2 * 86_400)
+        let s = try await run([Self.sensor("a1", "sen_1", "online", created: ahead)])
+        #expect(s.deadLetters == 1)  // two days ahead: more than the default hour
+        let (widened, d) = PipelineLoader.parse(
+            yaml: """
+                state: \(dir)/wide.sqlite
+                output: \(dir)/wide.ndjson
+                dead_letter: \(dir)/wide-dead.ndjson
+                stages:
+                  - parse
+                  - track_sensors:
+                      max_future: 3d
+                """, file: "w.yaml")
+        #expect(!d.hasErrors, "\(d.items)")
+        let t = try await run([Self.sensor("a1", "sen_1", "online", created: ahead)], spec: widened)
+        #expect(t.deadLetters == 0 && t.passed == 1)
+    }
+
+    @Test(
         "a sensor is judged by its latest event: one back online opens nothing, one whose status changed is down since then, and a later event of one down too long joins its ticket"
     )
     func sensorsJudgedByLatestEvent() async throws {

@@ -77,15 +77,21 @@ public final class TrackSensorsStage: Stage {
     private let state = Mutex(State())
     /// Sensors kept in memory at most; a larger fleet is read from the store batch by batch.
     let maxKnownSensors: Int
+    /// How far ahead of the machine's clock an event's `created_at` may be (`max_future`).
+    let maxFuture: Double
+    /// An hour: more than any sender's clock is off by, far less than the days a wrong one
+    /// would silence a sensor for.
+    public static let defaultMaxFuture = 3600.0
 
     /// A stage keeping sensor statuses in `store`; with `offlineTicket`, its tickets go to `book`,
     /// due `dueIn` seconds after they open; `clock` is the time at the end of the run; up to
     /// `maxKnownSensors` are kept in memory.
     public init(
-        store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600,
+        store: StateStore, book: TicketBook, offlineTicket: Double?, dueIn: Double = 24 * 3600, maxFuture: Double = defaultMaxFuture,
         clock: @escaping @Sendable () -> Double = { Timestamp.now() }, maxKnownSensors: Int = 100_000
     ) {
         self.maxKnownSensors = maxKnownSensors
+        self.maxFuture = maxFuture
         self.store = store
         self.clock = clock
         self.book = book
@@ -105,11 +111,11 @@ public final class TrackSensorsStage: Stage {
             let ids = events.filter { $0.typeBytes.elementsEqual(Self.type) }.compactMap { $0.value(at: sensorPath)?.string }
             let distinct = Dictionary(ids.map { (Self.key($0), $0) }, uniquingKeysWith: { first, _ in first })
             let stored = try await postgres.sensors(ids: Array(distinct.values))
-            outcomes = try events.map { try self.track($0) { stored[Self.key($0)] } }
+            outcomes = try events.map { try self.track($0, now: context.now) { stored[Self.key($0)] } }
         } else if try loadKnown() {
             outcomes = try events.map { event in
                 let reading: Reading
-                switch self.reading(of: event) {
+                switch self.reading(of: event, now: context.now) {
                 case .reading(let r): reading = r
                 case .outcome(let outcome): return outcome
                 }
@@ -128,7 +134,7 @@ public final class TrackSensorsStage: Stage {
             // One read transaction for the batch.
             outcomes = try store.read { db in
                 try events.map { event in
-                    try self.track(event) { id in try Self.storedSensor(db, id) }
+                    try self.track(event, now: context.now) { id in try Self.storedSensor(db, id) }
                 }
             }
         }
@@ -166,7 +172,8 @@ public final class TrackSensorsStage: Stage {
         case outcome(StageOutcome)
     }
 
-    func reading(of event: Event) -> ReadingOrOutcome {
+    /// `now`: the machine's clock, which no event's time may be more than `maxFuture` ahead of.
+    func reading(of event: Event, now: Double) -> ReadingOrOutcome {
         guard event.typeBytes.elementsEqual(Self.type) else { return .outcome(.pass) }
         guard let sensorValue = event.value(at: sensorPath) else {
             return .outcome(.fail(.missingField, message: "sensor.status_changed needs a non-empty data.sensor_id"))
@@ -191,10 +198,27 @@ public final class TrackSensorsStage: Stage {
             }
             equipmentID = id
         }
+        let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
+        // A time far ahead would be the sensor's latest, and every event before it dropped as
+        // stale until then; it would also move the clock that judges outages.
+        if created > now + maxFuture {
+            return .outcome(
+                .fail(
+                    .inFuture,
+                    message:
+                        "created_at is \(Self.span(created - now)) ahead of this machine's clock, more than max_future (\(DedupSpec.describe(maxFuture))): check the sender's clock; taken as is, every later status of the sensor with an earlier time would be dropped as stale"
+                ))
+        }
         return .reading(
-            Reading(
-                sensorID: sensorID, key: Self.key(sensorID), status: status, created: event.createdAtBytes.flatMap(Timestamp.parse) ?? 0, eventID: event.id,
-                equipmentID: equipmentID))
+            Reading(sensorID: sensorID, key: Self.key(sensorID), status: status, created: created, eventID: event.id, equipmentID: equipmentID))
+    }
+
+    /// A length of time as an operator reads it: its largest whole unit.
+    static func span(_ seconds: Double) -> String {
+        if seconds >= 2 * 86_400 { return "\(Int(seconds / 86_400)) days" }
+        if seconds >= 2 * 3600 { return "\(Int(seconds / 3600)) hours" }
+        if seconds >= 120 { return "\(Int(seconds / 60)) minutes" }
+        return "\(Int(seconds.rounded(.up))) seconds"
     }
 
     /// Applies a reading to the sensor's last known state (`known`): a stale one is dropped, a
@@ -223,9 +247,9 @@ public final class TrackSensorsStage: Stage {
     }
 
     /// One event, with the stored state of a sensor read through `stored`.
-    func track(_ event: Event, stored: (String) throws -> Sensor?) throws -> StageOutcome {
+    func track(_ event: Event, now: Double, stored: (String) throws -> Sensor?) throws -> StageOutcome {
         let r: Reading
-        switch reading(of: event) {
+        switch reading(of: event, now: now) {
         case .reading(let reading): r = reading
         case .outcome(let outcome): return outcome
         }

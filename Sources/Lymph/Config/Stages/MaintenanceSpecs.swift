@@ -69,6 +69,9 @@ public struct TrackSensorsSpec: StageSpec {
     public var offlineTicket: Double?
     /// `ticket_due_in:`: seconds from the ticket's opening to its due date, 24 hours by default.
     public var dueIn: Double
+    /// `max_future:`: how far ahead of this machine's clock an event's `created_at` may be, an
+    /// hour by default; one further ahead is a dead letter (`in_future`).
+    public var maxFuture: Double = TrackSensorsStage.defaultMaxFuture
 
     /// How long a sensor may be down and when its ticket is due, or `no tickets`.
     public var summary: String {
@@ -81,16 +84,17 @@ public struct TrackSensorsSpec: StageSpec {
     /// Builds the stage over the pipeline's store and ticket book; throws without a store.
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         guard let store = env.store, let book = env.tickets else { throw StageBuildError(stage: env.stageName, message: "needs the store") }
-        return TrackSensorsStage(store: store, book: book, offlineTicket: offlineTicket, dueIn: dueIn, clock: env.clock)
+        return TrackSensorsStage(store: store, book: book, offlineTicket: offlineTicket, dueIn: dueIn, maxFuture: maxFuture, clock: env.clock)
     }
 
-    static let kind = StageKind(name: "track_sensors", optionKeys: ["offline_ticket", "ticket_due_in"]) { m, d in
+    static let kind = StageKind(name: "track_sensors", optionKeys: ["offline_ticket", "ticket_due_in", "max_future"]) { m, d in
         let offlineTicket = m["offline_ticket"].flatMap { $0.duration(&d, "offline_ticket") }
         let dueIn = m["ticket_due_in"].flatMap { $0.duration(&d, "ticket_due_in") } ?? 24 * 3600
         if let v = m["ticket_due_in"], m["offline_ticket"] == nil {
             d.error("ticket_due_in is only used with offline_ticket (which opens the tickets it dates)", at: v)
         }
-        return TrackSensorsSpec(offlineTicket: offlineTicket, dueIn: dueIn)
+        let maxFuture = m["max_future"].flatMap { $0.duration(&d, "max_future") } ?? TrackSensorsStage.defaultMaxFuture
+        return TrackSensorsSpec(offlineTicket: offlineTicket, dueIn: dueIn, maxFuture: maxFuture)
     }
 }
 
