@@ -99,14 +99,16 @@ struct MaintenanceMemoryTests {
         #expect(try store.tickets(status: .open, equipment: nil).map(\.sourceEventIDs).sorted { $0[0] < $1[0] } == [["a1", "a2"], ["b1", "b2"]])
     }
 
+    /// With `kept` 1, the ticket is opened while too many are open to keep; with 3, while the
+    /// book keeps them.
     @Test(
-        "a ticket opened while too many are open to keep, and written after lymph tickets close let the book load them again: the job's next request merges into it"
-    )
-    func openedWhileNotKeptThenLoaded() throws {
+        "a ticket opened before lymph tickets close let the book load the open tickets again, and written after: the job's next request merges into it, and no ticket stays marked as opened here",
+        arguments: [1, 3])
+    func openedThenLoaded(kept: Int) throws {
         let dir = Fixture.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore.open(path: dir + "/state.sqlite")
-        let book = TicketBook(store: store, maxKnownOpen: 1)
+        let book = TicketBook(store: store, maxKnownOpen: kept)
         guard case .opened(let first) = try book.apply(Self.request("a1", equipment: "pump_1")) else {
             Issue.record("the first request opened no ticket")
             return
@@ -132,6 +134,7 @@ struct MaintenanceMemoryTests {
         #expect(merged.ticketID == third.ticketID)
         try Self.commit(book, store)
         #expect(try store.tickets(status: .open, equipment: "pump_3").map(\.sourceEventIDs) == [["c1", "c2"]])
+        #expect(book.openedHereCountForTests == 0)
     }
 
     static func sensorEvent(_ id: String, _ sensor: String, _ status: String, minute: Int) -> Event {

@@ -425,7 +425,7 @@ struct MaintenanceTests {
         #expect(s.deadLetters == 1)
         #expect(s.stages.first { $0.kind == "track_sensors" }?.stats.dropped["stale"] == nil)
         let dead = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
-        #expect(dead.contains(#""reason":"in_future""#) && dead.contains("ahead of this machine's clock, more than max_future (1h)"), "\(dead)")
+        #expect(dead.contains(#""reason":"in_future""#) && dead.contains("ahead of this machine's clock, more than max_future (5m)"), "\(dead)")
         let store = try StateStore.open(path: dir + "/state.sqlite")
         #expect(try store.sensors(status: nil).map { "\($0.sensorID) \($0.status) \($0.lastEventID)" } == ["sen_1 online s2"])
         // Down for ten minutes, not until 2099: no ticket.
@@ -436,7 +436,7 @@ struct MaintenanceTests {
     func sensorMaxFuture() async throws {
         let ahead = Timestamp.format(Timestamp.now() + 2 * 86_400)
         let s = try await run([Self.sensor("a1", "sen_1", "online", created: ahead)])
-        #expect(s.deadLetters == 1)  // two days ahead: more than the default hour
+        #expect(s.deadLetters == 1)  // two days ahead: more than the default five minutes
         let (widened, d) = PipelineLoader.parse(
             yaml: """
                 state: \(dir)/wide.sqlite
@@ -450,6 +450,31 @@ struct MaintenanceTests {
         #expect(!d.hasErrors, "\(d.items)")
         let t = try await run([Self.sensor("a1", "sen_1", "online", created: ahead)], spec: widened)
         #expect(t.deadLetters == 0 && t.passed == 1)
+    }
+
+    @Test("an event a little ahead of the clock, within max_future, does not move the clock that judges outages past the machine's")
+    func sensorClockNotPastTheMachines() async throws {
+        let now = Timestamp.now()
+        let (spec, d) = PipelineLoader.parse(
+            yaml: """
+                state: \(dir)/state.sqlite
+                output: \(dir)/out.ndjson
+                dead_letter: \(dir)/dead.ndjson
+                stages:
+                  - parse
+                  - track_sensors:
+                      offline_ticket: 10m
+                      max_future: 1h
+                """, file: "c.yaml")
+        #expect(!d.hasErrors, "\(d.items)")
+        let s = try await run(
+            [
+                Self.sensor("a1", "sen_a", "offline", created: Timestamp.format(now - 5 * 60)),
+                // Another sender's clock, 30 minutes fast: by its time sen_a would be down 35 minutes.
+                Self.sensor("b1", "sen_b", "online", created: Timestamp.format(now + 30 * 60)),
+            ], spec: spec)
+        #expect(s.deadLetters == 0)
+        #expect(try tickets(nil).isEmpty)
     }
 
     @Test(

@@ -166,6 +166,9 @@ public final class TicketBook: Sendable {
         try apply([r])[0]
     }
 
+    /// How many tickets are marked as opened here and not yet written (for tests).
+    var openedHereCountForTests: Int { committedOpen.withLock { $0.openedHere.count } }
+
     /// The generations and filters of the applied source events, once built (for tests).
     var sourceGenerationsForTests: DedupGenerations? { knownSources.withLock { $0?.generations } }
 

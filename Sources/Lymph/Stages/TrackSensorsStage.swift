@@ -79,9 +79,10 @@ public final class TrackSensorsStage: Stage {
     let maxKnownSensors: Int
     /// How far ahead of the machine's clock an event's `created_at` may be (`max_future`).
     let maxFuture: Double
-    /// An hour: more than any sender's clock is off by, far less than the days a wrong one
-    /// would silence a sensor for.
-    public static let defaultMaxFuture = 3600.0
+    /// Five minutes, the tolerance Standard Webhooks' and Stripe's libraries give a signed
+    /// timestamp: a sender's clock further ahead is wrong, and an event it dates would be its
+    /// sensor's latest for that long.
+    public static let defaultMaxFuture = 300.0
 
     /// A stage keeping sensor statuses in `store`; with `offlineTicket`, its tickets go to `book`,
     /// due `dueIn` seconds after they open; `clock` is the time at the end of the run; up to
@@ -161,6 +162,9 @@ public final class TrackSensorsStage: Stage {
         let key: KeyBytes
         let status: String
         let created: Double
+        /// `created`, but never past the machine's clock: how far the event moves the clock
+        /// that judges outages (a sender's clock a little fast must not end them early).
+        let clock: Double
         let eventID: String
         let equipmentID: String?
     }
@@ -210,7 +214,9 @@ public final class TrackSensorsStage: Stage {
                 ))
         }
         return .reading(
-            Reading(sensorID: sensorID, key: Self.key(sensorID), status: status, created: created, eventID: event.id, equipmentID: equipmentID))
+            Reading(
+                sensorID: sensorID, key: Self.key(sensorID), status: status, created: created, clock: min(created, now), eventID: event.id,
+                equipmentID: equipmentID))
     }
 
     /// A length of time as an operator reads it: its largest whole unit.
@@ -241,7 +247,7 @@ public final class TrackSensorsStage: Stage {
             sensorID: r.sensorID, equipmentID: r.equipmentID ?? known?.equipmentID, status: r.status, since: since, lastEventID: r.eventID,
             lastEventAt: r.created)
         s.changed[r.key] = sensor
-        s.clock = max(s.clock, r.created)
+        s.clock = max(s.clock, r.clock)
         s.remember(sensor, key: r.key, bound: maxKnownSensors)
         return .pass
     }

@@ -69,8 +69,8 @@ public struct TrackSensorsSpec: StageSpec {
     public var offlineTicket: Double?
     /// `ticket_due_in:`: seconds from the ticket's opening to its due date, 24 hours by default.
     public var dueIn: Double
-    /// `max_future:`: how far ahead of this machine's clock an event's `created_at` may be, an
-    /// hour by default; one further ahead is a dead letter (`in_future`).
+    /// `max_future:`: how far ahead of this machine's clock an event's `created_at` may be, five
+    /// minutes by default; one further ahead is a dead letter (`in_future`).
     public var maxFuture: Double = TrackSensorsStage.defaultMaxFuture
 
     /// How long a sensor may be down and when its ticket is due, or `no tickets`.
