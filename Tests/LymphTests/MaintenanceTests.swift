@@ -432,6 +432,41 @@ struct MaintenanceTests {
         #expect(try tickets(nil).isEmpty)
     }
 
+    @Test(
+        "a prediction or alert dated more than max_future ahead of the clock is a dead letter (in_future), not a ticket opened and updated in the sender's future; max_future widens it"
+    )
+    func ticketRequestFromTheFuture() async throws {
+        let ahead = Timestamp.format(Timestamp.now() + 2 * 86_400)
+        let far = Timestamp.format(Timestamp.now() + 30 * 86_400)
+        let s = try await run([
+            Self.alert("a1", created: ahead),
+            Self.prediction("p1", created: ahead, failure: far),
+            Self.alert("a2"),  // dated in the past: its ticket opens as usual
+        ])
+        #expect(s.deadLetters == 2)
+        let dead = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
+        #expect(dead.components(separatedBy: #""reason":"in_future""#).count == 3, "\(dead)")
+        #expect(dead.contains("ahead of this machine's clock, more than max_future (5m): check the sender's clock"), "\(dead)")
+        var t = try tickets()
+        #expect(t.map(\.sourceEventIDs) == [["a2"]])
+        #expect(t.first?.updatedAt == Timestamp.parse("2026-06-01T00:00:00Z"))
+        let (widened, d) = PipelineLoader.parse(
+            yaml: """
+                state: \(dir)/wide.sqlite
+                output: \(dir)/wide.ndjson
+                dead_letter: \(dir)/wide-dead.ndjson
+                stages:
+                  - parse
+                  - schedule_maintenance:
+                      max_future: 3d
+                """, file: "w.yaml")
+        #expect(!d.hasErrors, "\(d.items)")
+        let w = try await run([Self.alert("a1", created: ahead)], spec: widened)
+        #expect(w.deadLetters == 0)
+        t = try StateStore.open(path: dir + "/wide.sqlite").tickets(status: .open, equipment: nil)
+        #expect(t.map(\.sourceEventIDs) == [["a1"]])
+    }
+
     @Test("max_future sets how far ahead of the clock a sensor event may be")
     func sensorMaxFuture() async throws {
         let ahead = Timestamp.format(Timestamp.now() + 2 * 86_400)

@@ -24,6 +24,9 @@ public struct ScheduleMaintenanceStage: Stage {
         public var alertDueIn = 24.0 * 3600
         /// `emit`: whether a `maintenance.scheduled` event follows each ticket opened or moved.
         public var emit = true
+        /// `max_future`: how far ahead of the machine's clock a request's `created_at` may be
+        /// (`FutureTimeCheck`); one further ahead is a dead letter.
+        public var maxFuture = FutureTimeCheck.defaultMaxFuture
         /// `fields.equipment`: where the equipment's id is.
         public var equipment = try! JSONPath(parsing: "data.equipment_id")
         /// `fields.action`: where the action to take is.
@@ -68,7 +71,7 @@ public struct ScheduleMaintenanceStage: Stage {
         var positions: [Int] = []
         for (i, event) in events.enumerated() {
             do {
-                if let request = try request(for: event) {
+                if let request = try request(for: event, now: context.now) {
                     requests.append(request)
                     positions.append(i)
                 }
@@ -89,10 +92,18 @@ public struct ScheduleMaintenanceStage: Stage {
         return outcomes
     }
 
-    func request(for event: Event) throws -> TicketRequest? {
+    /// The ticket request `event` makes, judged at `now`, the machine's clock (which its time
+    /// may not be more than `max_future` ahead of); nil for one that makes none.
+    func request(for event: Event, now: Double) throws -> TicketRequest? {
         let type = event.typeBytes
         // Worked out only for an event that asks for a ticket: most events do not.
-        func createdAt() -> Double { event.createdAtBytes.flatMap(Timestamp.parse) ?? 0 }
+        func createdAt() throws -> Double {
+            let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
+            if let problem = FutureTimeCheck.problem(created: created, now: now, maxFuture: options.maxFuture) {
+                throw Rejection(reason: .inFuture, message: problem + "; taken as is, the ticket's dates would follow it")
+            }
+            return created
+        }
         func present(_ path: JSONPath, _ what: String) throws -> ArraySlice<UInt8> {
             guard let v = event.value(at: path) else { throw Rejection(reason: .missingField, message: "\(what) (\(path)) is missing") }
             guard let bytes = v.stringBytes, !bytes.isEmpty else {
@@ -123,7 +134,7 @@ public struct ScheduleMaintenanceStage: Stage {
                     reason: .invalidField,
                     message: "predicted failure time (\(options.failureTime)) is not an RFC 3339 timestamp: '\(String(decoding: failureBytes, as: UTF8.self))'")
             }
-            let created = createdAt()
+            let created = try createdAt()
             guard failure > created else {
                 throw Rejection(
                     reason: .pastFailureTime,
@@ -150,7 +161,7 @@ public struct ScheduleMaintenanceStage: Stage {
             let severity = try string(options.severity, "severity")
             if !options.alertSeverities.contains(severity) { return nil }
             let equipment = try string(options.equipment, "equipment")
-            let created = createdAt()
+            let created = try createdAt()
             // An alert's own action when it has one (checked as a prediction's), else one made
             // from its metric, checked the same way; a null is none.
             func given(_ path: JSONPath) -> Bool { event.value(at: path).map { $0.kind != .null } ?? false }

@@ -79,10 +79,8 @@ public final class TrackSensorsStage: Stage {
     let maxKnownSensors: Int
     /// How far ahead of the machine's clock an event's `created_at` may be (`max_future`).
     let maxFuture: Double
-    /// Five minutes, the tolerance Standard Webhooks' and Stripe's libraries give a signed
-    /// timestamp: a sender's clock further ahead is wrong, and an event it dates would be its
-    /// sensor's latest for that long.
-    public static let defaultMaxFuture = 300.0
+    /// Five minutes (`FutureTimeCheck`).
+    public static let defaultMaxFuture = FutureTimeCheck.defaultMaxFuture
 
     /// A stage keeping sensor statuses in `store`; with `offlineTicket`, its tickets go to `book`,
     /// due `dueIn` seconds after they open; `clock` is the time at the end of the run; up to
@@ -203,28 +201,14 @@ public final class TrackSensorsStage: Stage {
             equipmentID = id
         }
         let created = event.createdAtBytes.flatMap(Timestamp.parse) ?? 0
-        // A time far ahead would be the sensor's latest, and every event before it dropped as
-        // stale until then; it would also move the clock that judges outages.
-        if created > now + maxFuture {
-            return .outcome(
-                .fail(
-                    .inFuture,
-                    message:
-                        "created_at is \(Self.span(created - now)) ahead of this machine's clock, more than max_future (\(DedupSpec.describe(maxFuture))): check the sender's clock; taken as is, every later status of the sensor with an earlier time would be dropped as stale"
-                ))
+        if let problem = FutureTimeCheck.problem(created: created, now: now, maxFuture: maxFuture) {
+            let consequence = "; taken as is, every later status of the sensor with an earlier time would be dropped as stale"
+            return .outcome(.fail(.inFuture, message: problem + consequence))
         }
         return .reading(
             Reading(
                 sensorID: sensorID, key: Self.key(sensorID), status: status, created: created, clock: min(created, now), eventID: event.id,
                 equipmentID: equipmentID))
-    }
-
-    /// A length of time as an operator reads it: its largest whole unit.
-    static func span(_ seconds: Double) -> String {
-        if seconds >= 2 * 86_400 { return "\(Int(seconds / 86_400)) days" }
-        if seconds >= 2 * 3600 { return "\(Int(seconds / 3600)) hours" }
-        if seconds >= 120 { return "\(Int(seconds / 60)) minutes" }
-        return "\(Int(seconds.rounded(.up))) seconds"
     }
 
     /// Applies a reading to the sensor's last known state (`known`): a stale one is dropped, a

@@ -22,7 +22,7 @@ public struct ScheduleMaintenanceSpec: StageSpec {
 
     static let kind = StageKind(
         name: "schedule_maintenance",
-        optionKeys: ["min_confidence", "alert_severities", "lead_time", "alert_due_in", "emit", "fields"]
+        optionKeys: ["min_confidence", "alert_severities", "lead_time", "alert_due_in", "emit", "max_future", "fields"]
     ) { m, d in
         var o = ScheduleMaintenanceStage.Options()
         if let v = m["min_confidence"] {
@@ -48,6 +48,7 @@ public struct ScheduleMaintenanceSpec: StageSpec {
         if let v = m["lead_time"], let x = v.duration(&d, "lead_time") { o.leadTime = x }
         if let v = m["alert_due_in"], let x = v.duration(&d, "alert_due_in") { o.alertDueIn = x }
         if let v = m["emit"], let b = v.bool(&d, "emit") { o.emit = b }
+        if let v = m["max_future"], let x = v.duration(&d, "max_future") { o.maxFuture = x }
         if let v = m["fields"], let fm = ConfigMapping(v, context: "fields", diagnostics: &d) {
             fm.rejectUnknownKeys(allowed: fieldKeys, &d)
             for (key, keyPath) in [
