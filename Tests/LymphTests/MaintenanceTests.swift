@@ -54,6 +54,22 @@ struct MaintenanceTests {
         return spec!
     }
 
+    /// A pipeline of parse then `stages` (list items, indented as in the file), its store and
+    /// files named `name` in `dir`.
+    func spec(stages: String, name: String) -> PipelineSpec {
+        let (spec, d) = PipelineLoader.parse(
+            yaml: """
+                state: \(dir)/\(name).sqlite
+                output: \(dir)/\(name).ndjson
+                dead_letter: \(dir)/\(name)-dead.ndjson
+                stages:
+                  - parse
+                \(stages)
+                """, file: "\(name).yaml")
+        #expect(!d.hasErrors, "\(d.items)")
+        return spec!
+    }
+
     func run(_ lines: [String], spec: PipelineSpec? = nil) async throws -> RunSummary {
         let path = dir + "/in-\(UUID().uuidString).ndjson"
         FileManager.default.createFile(atPath: path, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
@@ -450,17 +466,7 @@ struct MaintenanceTests {
         var t = try tickets()
         #expect(t.map(\.sourceEventIDs) == [["a2"]])
         #expect(t.first?.updatedAt == Timestamp.parse("2026-06-01T00:00:00Z"))
-        let (widened, d) = PipelineLoader.parse(
-            yaml: """
-                state: \(dir)/wide.sqlite
-                output: \(dir)/wide.ndjson
-                dead_letter: \(dir)/wide-dead.ndjson
-                stages:
-                  - parse
-                  - schedule_maintenance:
-                      max_future: 3d
-                """, file: "w.yaml")
-        #expect(!d.hasErrors, "\(d.items)")
+        let widened = spec(stages: "  - schedule_maintenance:\n      max_future: 3d", name: "wide")
         let w = try await run([Self.alert("a1", created: ahead)], spec: widened)
         #expect(w.deadLetters == 0)
         t = try StateStore.open(path: dir + "/wide.sqlite").tickets(status: .open, equipment: nil)
@@ -472,17 +478,7 @@ struct MaintenanceTests {
         let ahead = Timestamp.format(Timestamp.now() + 2 * 86_400)
         let s = try await run([Self.sensor("a1", "sen_1", "online", created: ahead)])
         #expect(s.deadLetters == 1)  // two days ahead: more than the default five minutes
-        let (widened, d) = PipelineLoader.parse(
-            yaml: """
-                state: \(dir)/wide.sqlite
-                output: \(dir)/wide.ndjson
-                dead_letter: \(dir)/wide-dead.ndjson
-                stages:
-                  - parse
-                  - track_sensors:
-                      max_future: 3d
-                """, file: "w.yaml")
-        #expect(!d.hasErrors, "\(d.items)")
+        let widened = spec(stages: "  - track_sensors:\n      max_future: 3d", name: "wide")
         let t = try await run([Self.sensor("a1", "sen_1", "online", created: ahead)], spec: widened)
         #expect(t.deadLetters == 0 && t.passed == 1)
     }
@@ -490,18 +486,8 @@ struct MaintenanceTests {
     @Test("an event a little ahead of the clock, within max_future, does not move the clock that judges outages past the machine's")
     func sensorClockNotPastTheMachines() async throws {
         let now = Timestamp.now()
-        let (spec, d) = PipelineLoader.parse(
-            yaml: """
-                state: \(dir)/state.sqlite
-                output: \(dir)/out.ndjson
-                dead_letter: \(dir)/dead.ndjson
-                stages:
-                  - parse
-                  - track_sensors:
-                      offline_ticket: 10m
-                      max_future: 1h
-                """, file: "c.yaml")
-        #expect(!d.hasErrors, "\(d.items)")
+        // The store `tickets()` reads.
+        let spec = spec(stages: "  - track_sensors:\n      offline_ticket: 10m\n      max_future: 1h", name: "state")
         let s = try await run(
             [
                 Self.sensor("a1", "sen_a", "offline", created: Timestamp.format(now - 5 * 60)),

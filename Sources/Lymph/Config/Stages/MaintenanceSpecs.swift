@@ -72,7 +72,7 @@ public struct TrackSensorsSpec: StageSpec {
     public var dueIn: Double
     /// `max_future:`: how far ahead of this machine's clock an event's `created_at` may be, five
     /// minutes by default; one further ahead is a dead letter (`in_future`).
-    public var maxFuture: Double = TrackSensorsStage.defaultMaxFuture
+    public var maxFuture: Double = FutureTimeCheck.defaultMaxFuture
 
     /// How long a sensor may be down and when its ticket is due, or `no tickets`.
     public var summary: String {
@@ -94,7 +94,7 @@ public struct TrackSensorsSpec: StageSpec {
         if let v = m["ticket_due_in"], m["offline_ticket"] == nil {
             d.error("ticket_due_in is only used with offline_ticket (which opens the tickets it dates)", at: v)
         }
-        let maxFuture = m["max_future"].flatMap { $0.duration(&d, "max_future") } ?? TrackSensorsStage.defaultMaxFuture
+        let maxFuture = m["max_future"].flatMap { $0.duration(&d, "max_future") } ?? FutureTimeCheck.defaultMaxFuture
         return TrackSensorsSpec(offlineTicket: offlineTicket, dueIn: dueIn, maxFuture: maxFuture)
     }
 }
