@@ -157,6 +157,11 @@ enum PipelineRun {
         case .json: Console.error(result.json())
         case .none: break
         }
+        for path in reader.changedSinceInterrupted {
+            Console.error(
+                "lymph: input '\(path)' changed since the interrupted run (the item where it stopped is not the one it did last): it was read from its start, not continued"
+            )
+        }
         if let failure = reader.failure {
             Console.error("lymph: \(failure); reading stopped there: the items before it were processed (above), later inputs were not read")
         }

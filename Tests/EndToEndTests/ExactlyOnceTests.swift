@@ -295,6 +295,55 @@ struct ExactlyOnceTests {
         #expect(againText.contains(#""events_read":\#(Self.fileCount)"#), "\(againText)")
     }
 
+    @Test(
+        "lymph run stopped, then its input edited in place (a line deleted before where it stopped, past the first 4 KiB): the next run says so, reads the file from its start, and every event is in the output once"
+    )
+    func inputEditedInPlace() async throws {
+        try await onOwnThread { try Self.inputEditedInPlaceBody() }
+    }
+
+    static func inputEditedInPlaceBody() throws {
+        let dir = LymphBinary.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = FileManager.default.createFile(atPath: dir + "/once.yaml", contents: Data(Self.runPipeline.utf8))
+        try Self.sample(count: 200_000, seed: 29, duplicates: 0, into: dir + "/events.ndjson", in: dir)
+        let original = String(decoding: Self.bytes(dir + "/events.ndjson"), as: UTF8.self).split(separator: "\n").map(String.init)
+        let arguments = ["run", "once.yaml", "events.ndjson", "--summary", "json", "--no-progress"]
+
+        // Stopped once some thousands of events are out: the run records how far it got.
+        let (first, firstErr) = try Self.launch(arguments, in: dir)
+        let limit = Date().addingTimeInterval(60)
+        while first.isRunning && Date() < limit && Self.size(dir + "/out.ndjson") < 2_000_000 { Thread.sleep(forTimeInterval: 0.005) }
+        kill(first.processIdentifier, SIGTERM)
+        let firstText = String(decoding: firstErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 143, "stopped before the end: \(firstText)")
+        let done = LymphBinary.lines(dir + "/out.ndjson").count
+        #expect(done > 1_000)
+
+        // The operator deletes line 100 in place (same inode, as an editor saving over it does).
+        var edited = original
+        edited.remove(at: 99)
+        let handle = try #require(FileHandle(forWritingAtPath: dir + "/events.ndjson"))
+        handle.truncateFile(atOffset: 0)
+        handle.write(Data((edited.joined(separator: "\n") + "\n").utf8))
+        handle.closeFile()
+
+        let (second, secondErr) = try Self.launch(arguments, in: dir)
+        let secondText = String(decoding: secondErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0, "\(secondText)")
+        #expect(secondText.contains("input 'events.ndjson' changed since the interrupted run"), "\(secondText)")
+        // Every event of the filter's types once: those done before (the deleted line's among
+        // them), and the rest; the ones read again are duplicates now.
+        let passing = ["prediction.created", "alert.", "sensor.status_changed"]
+        func id(_ line: String) -> String { String(line.split(separator: "\"")[3]) }
+        let expected = original.filter { line in passing.contains { line.contains(#""type":"\#($0)"#) } }.map(id)
+        let out = LymphBinary.lines(dir + "/out.ndjson").map(id)
+        #expect(Self.extraCopies(out) == 0)
+        #expect(Set(out) == Set(expected) && out.count == expected.count, "\(out.count) events out, \(expected.count) expected")
+    }
+
     /// parse, verify and a log file, no dedup: every entry of the spool is written once.
     static let servePipeline = """
         pipeline: serve-once

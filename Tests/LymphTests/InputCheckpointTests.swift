@@ -135,6 +135,80 @@ struct InputCheckpointTests {
         #expect(try Self.drain(replaced).count == 60)
     }
 
+    /// A run over `path` cut short after `batches` finished batches; the items it did.
+    func crash(_ path: String, after batches: Int) throws -> Int {
+        let r = reader([path])
+        _ = try r.continueInterrupted(recordedIn: store, pipeline: "p")
+        var done = 0
+        for _ in 0..<batches {
+            done += try #require(try r.nextBatch()).items.count
+            r.batchFinished()
+        }
+        try commit(r)
+        return done
+    }
+
+    /// Rewrites `path` in place (same inode, as an editor saving over it does) with `lines`.
+    func rewriteInPlace(_ path: String, _ lines: [String]) throws {
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.truncateFile(atOffset: 0)
+        handle.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+        handle.closeFile()
+    }
+
+    @Test(
+        "a line deleted or added in place past the first 4 KiB, before where the interrupted run stopped, or a file cut short: it is read from its start, no item lost or skipped wrongly",
+        arguments: ["deleted", "added", "cut short"])
+    func editedInPlace(_ edit: String) throws {
+        // 1,000 lines of 12 to 14 bytes: line 500 is well past the first 4 KiB.
+        let path = try file("events.ndjson", count: 1_000)
+        let done = try crash(path, after: 200)
+        #expect(done > 600 && done < 1_000)
+        var lines = (0..<1_000).map { #"{"id":"e\#($0)"}"# }
+        switch edit {
+        case "deleted": lines.remove(at: 499)
+        case "added": lines.insert(#"{"id":"new"}"#, at: 499)
+        default: lines = Array(lines.prefix(done - 10))
+        }
+        try rewriteInPlace(path, lines)
+        let again = reader([path])
+        // The first bytes are the same: the record is continued, until the item where it stopped.
+        #expect(try again.continueInterrupted(recordedIn: store, pipeline: "p") == .continuing(done: [done]))
+        let items = try Self.drain(again).map { String(decoding: $0.bytes, as: UTF8.self) }
+        #expect(items == lines)
+        #expect(again.changedSinceInterrupted == [path] && again.skippedDone == 0)
+        // What this run finished is recorded from the start of the file.
+        again.batchFinished()
+        try commit(again)
+        let rows = try store.runInputs(pipeline: "p")
+        #expect(rows.count == 1 && rows[0].done <= lines.count)
+    }
+
+    @Test("a done line changed in place without moving the others (same count of lines) is still continued where the run stopped")
+    func doneLineChangedInPlace() throws {
+        let path = try file("events.ndjson", count: 1_000)
+        let done = try crash(path, after: 200)
+        var lines = (0..<1_000).map { #"{"id":"e\#($0)"}"# }
+        lines[499] = #"{"id":"fixed"}"#
+        try rewriteInPlace(path, lines)
+        let again = reader([path])
+        #expect(try again.continueInterrupted(recordedIn: store, pipeline: "p") == .continuing(done: [done]))
+        let items = try Self.drain(again).map { String(decoding: $0.bytes, as: UTF8.self) }
+        #expect(items == Array(lines[done...]))
+        #expect(again.changedSinceInterrupted.isEmpty && again.skippedDone == done)
+    }
+
+    @Test("a record without a last done item (an older version's) is continued by its count, as that version did")
+    func recordWithoutResumePoint() throws {
+        let path = try file("events.ndjson", count: 100)
+        let done = try crashAfterTwoBatches([path])
+        try store.write { db in try db.execute(sql: "UPDATE lymph_run_inputs SET last_line = NULL, last_fingerprint = NULL") }
+        let again = reader([path])
+        #expect(try again.continueInterrupted(recordedIn: store, pipeline: "p") == .continuing(done: [done]))
+        #expect(try Self.drain(again).count == 100 - done)
+        #expect(again.changedSinceInterrupted.isEmpty)
+    }
+
     @Test("other inputs, or --from-start, read from the start and replace the record")
     func otherInputs() throws {
         let a = try file("a.ndjson", count: 40), b = try file("b.ndjson", count: 40)

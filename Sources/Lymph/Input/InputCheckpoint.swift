@@ -21,8 +21,12 @@ import GRDB
 /// "The same files" means the same list, in the same order, each the same file (device and
 /// inode) starting with the same bytes (a fingerprint of its first 4 KiB as first read), so a
 /// file rewritten in place, renamed over or replaced is read from the start. Files may have
-/// grown. stdin and pipes cannot be read twice, so a run that reads one keeps no record: after
-/// a crash it reads from the start (at-least-once).
+/// grown. With each input's count of done items goes its last done item (line and a fingerprint
+/// of its bytes, `ResumePoint`): a line deleted or added further in, in place (an editor saving
+/// over the file), moves the items under the count, and the skip would drop an item never done or
+/// do one twice; the next run finds another item there and reads that input from the start
+/// (`Verdict.changed`). stdin and pipes cannot be read twice, so a run that reads one keeps no
+/// record: after a crash it reads from the start (at-least-once).
 final class InputCheckpoint {
     /// One input file as recorded.
     struct Identity: Sendable, Equatable {
@@ -35,17 +39,46 @@ final class InputCheckpoint {
 
     static let headBytes = 4096
 
+    /// An input's last done item: where the next run resumes, it must find the same item.
+    struct ResumePoint: Sendable, Equatable {
+        var line: Int
+        var fingerprint: UInt64
+
+        init(line: Int, fingerprint: UInt64) {
+            self.line = line
+            self.fingerprint = fingerprint
+        }
+
+        init(_ item: RawItem) {
+            self.init(line: item.source.line, fingerprint: OutputLedger.fingerprint(item.bytes))
+        }
+    }
+
+    /// What `handOut` found of an input the interrupted run had done part of.
+    enum Verdict: Equatable {
+        /// Its items are where they were (or there was nothing to check).
+        case same
+        /// Another item (or none) is where the interrupted run stopped: the input is read from
+        /// its start (`restart`).
+        case changed
+    }
+
     let inputs: [Identity]
     /// The pipeline whose record this is.
     let pipeline: String
     /// Items of each input whose work is committed.
     private(set) var done: [Int]
+    /// The last of each input's done items, written with `done` (nil when none is done, or for
+    /// a record an older version wrote).
+    private(set) var lastDone: [ResumePoint?]
+    /// The interrupted run's last done items, checked where the skip ends.
+    let resumeAt: [ResumePoint?]
     /// Items of each input still to skip (done by the interrupted run).
     var toSkip: [Int]
     /// Items handed out so far from each input, skipped ones included.
     var handedOut: [Int]
-    /// The end of each batch handed out and not yet finished, in order.
-    var batchEnds = FIFO<(input: Int, through: Int)>()
+    /// The end of each batch handed out and not yet finished, in order, and its last item.
+    var batchEnds = FIFO<(input: Int, through: Int, last: ResumePoint)>()
     /// Inputs whose `done` changed since the last write.
     var changed = Set<Int>()
     /// The rows of this run are in the table (the old record was replaced).
@@ -57,10 +90,12 @@ final class InputCheckpoint {
     /// Items skipped because the interrupted run had done them.
     private(set) var skipped = 0
 
-    init(inputs: [Identity], pipeline: String, done: [Int], recorded: Bool) {
+    init(inputs: [Identity], pipeline: String, done: [Int], lastDone: [ResumePoint?]? = nil, recorded: Bool) {
         self.inputs = inputs
         self.pipeline = pipeline
         self.done = done
+        self.lastDone = lastDone ?? Array(repeating: nil, count: inputs.count)
+        self.resumeAt = self.lastDone
         self.toSkip = done
         self.handedOut = Array(repeating: 0, count: inputs.count)
         self.recorded = recorded
@@ -111,7 +146,8 @@ final class InputCheckpoint {
             }
         if same {
             // The recorded identities stay: the fingerprint is of the bytes first read.
-            let checkpoint = InputCheckpoint(inputs: rows.map(\.identity), pipeline: pipeline, done: rows.map(\.done), recorded: true)
+            let checkpoint = InputCheckpoint(
+                inputs: rows.map(\.identity), pipeline: pipeline, done: rows.map(\.done), lastDone: rows.map(\.lastDone), recorded: true)
             return (checkpoint, .continuing(done: rows.map(\.done)))
         }
         return (fresh, .replaced(paths: rows.map(\.identity.path)))
@@ -134,24 +170,43 @@ final class InputCheckpoint {
     }
 
     /// Drops from `items` (read from input `index`) those the interrupted run had done, and
-    /// remembers where the batch ends.
-    func handOut(_ items: inout [RawItem], input index: Int) {
+    /// remembers where the batch ends. `.changed` when the last item skipped is not the one the
+    /// interrupted run did last: `items` are then left as they were, for `restart`.
+    func handOut(_ items: inout [RawItem], input index: Int) -> Verdict {
         if toSkip[index] > 0 {
             let n = min(toSkip[index], items.count)
+            if n == toSkip[index], let expected = resumeAt[index], ResumePoint(items[n - 1]) != expected { return .changed }
             items.removeFirst(n)
             toSkip[index] -= n
             handedOut[index] += n
             skipped += n
         }
-        guard !items.isEmpty else { return }
+        guard let last = items.last else { return .same }
         handedOut[index] += items.count
-        batchEnds.append((index, handedOut[index]))
+        batchEnds.append((index, handedOut[index], ResumePoint(last)))
+        return .same
+    }
+
+    /// Whether input `index` ended with items of the interrupted run still to skip: it holds
+    /// fewer than were done, so it changed.
+    func endedEarly(input index: Int) -> Bool { toSkip[index] > 0 }
+
+    /// Input `index` changed since the interrupted run (`handOut`, `endedEarly`): none of it is
+    /// skipped, and it is read again from its start, whose items this run has not handed out.
+    func restart(input index: Int) {
+        skipped -= handedOut[index]
+        toSkip[index] = 0
+        handedOut[index] = 0
+        done[index] = 0
+        lastDone[index] = nil
+        changed.insert(index)
     }
 
     /// The oldest batch handed out has left the pipeline.
     func batchFinished() {
         guard let end = batchEnds.popFirst() else { return }
         done[end.input] = end.through
+        lastDone[end.input] = end.last
         changed.insert(end.input)
     }
 
@@ -164,6 +219,7 @@ final class InputCheckpoint {
             return PendingWrite { db in try StateStore.clearRunInputs(db, pipeline: pipeline) }
         }
         let done = done
+        let lastDone = lastDone
         if !recorded {
             let inputs = inputs
             writing = .all
@@ -171,7 +227,7 @@ final class InputCheckpoint {
             return PendingWrite { db in
                 try StateStore.clearRunInputs(db, pipeline: pipeline)
                 for (index, input) in inputs.enumerated() {
-                    try StateStore.recordRunInput(db, pipeline: pipeline, index: index, input, done: done[index])
+                    try StateStore.recordRunInput(db, pipeline: pipeline, index: index, input, done: done[index], last: lastDone[index])
                 }
             }
         }
@@ -180,7 +236,7 @@ final class InputCheckpoint {
         writing = .some(Set(indices))
         changed.removeAll()
         return PendingWrite { db in
-            for index in indices { try StateStore.updateRunInput(db, pipeline: pipeline, index: index, done: done[index]) }
+            for index in indices { try StateStore.updateRunInput(db, pipeline: pipeline, index: index, done: done[index], last: lastDone[index]) }
         }
     }
 

@@ -45,6 +45,10 @@ public final class ItemReader: @unchecked Sendable {
     var checkpoint: InputCheckpoint?
     /// Items skipped because an interrupted run over the same files had done them.
     public var skippedDone: Int { checkpoint?.skipped ?? 0 }
+    /// Inputs of an interrupted run that changed since it was cut short further in than their
+    /// first bytes (another item where it stopped, or fewer items than it did): each was read
+    /// from its start instead (`InputCheckpoint.Verdict`).
+    public private(set) var changedSinceInterrupted: [String] = []
 
     /// A reader of `paths` in order (stdin when the list is empty, or for `-`); of a line longer
     /// than `maxItemBytes`, only the beginning is kept, for its dead letter.
@@ -98,12 +102,17 @@ public final class ItemReader: @unchecked Sendable {
                 nextPath += 1
             }
             if var batch = try current!.read(control: control) {
-                if let checkpoint, !batch.isEmpty {
-                    checkpoint.handOut(&batch.items, input: nextPath - 1)
+                if let checkpoint, !batch.isEmpty, checkpoint.handOut(&batch.items, input: nextPath - 1) == .changed {
+                    try readAgainFromStart(checkpoint)
+                    continue
                 }
                 if !batch.isEmpty || batch.idle { return batch }
             } else {
                 if current!.stopped { return nil }
+                if let checkpoint, current!.damage == nil, checkpoint.endedEarly(input: nextPath - 1) {
+                    try readAgainFromStart(checkpoint)
+                    continue
+                }
                 if let damage = current!.damage {
                     // Nothing after a broken input is read: the run ends as if the inputs ended here.
                     failure = damage
@@ -114,6 +123,17 @@ public final class ItemReader: @unchecked Sendable {
                 current = nil
             }
         }
+    }
+}
+
+extension ItemReader {
+    /// The current input changed since the interrupted run: it is opened again and read from
+    /// its start, none of it skipped (nothing of it was handed out yet).
+    func readAgainFromStart(_ checkpoint: InputCheckpoint) throws(InputError) {
+        let index = nextPath - 1
+        checkpoint.restart(input: index)
+        changedSinceInterrupted.append(paths[index])
+        current = try SourceReader(path: paths[index], maxItemBytes: maxItemBytes, readSize: readSize)
     }
 }
 

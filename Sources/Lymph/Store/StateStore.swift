@@ -345,6 +345,16 @@ public final class StateStore: Sendable {
                     END;
                     """)
         }
+        m.registerMigration("v15-run-inputs-resume-point") { db in
+            // Each input's last done item (`InputCheckpoint.ResumePoint`), so a file edited in
+            // place past its first 4 KiB is not continued at the wrong item. A record an older
+            // version writes leaves them NULL, and is continued as that version would.
+            try db.execute(
+                sql: """
+                    ALTER TABLE lymph_run_inputs ADD COLUMN last_line INTEGER;
+                    ALTER TABLE lymph_run_inputs ADD COLUMN last_fingerprint INTEGER;
+                    """)
+        }
         return m
     }
 
