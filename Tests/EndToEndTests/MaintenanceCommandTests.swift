@@ -54,12 +54,14 @@ struct MaintenanceCommandTests {
         #expect(missing.status == 1)
     }
 
-    @Test("tables show an event's control characters as '?': an id cannot send a terminal escape or forge a row")
+    @Test(
+        "tables show an event's control characters and bidirectional controls as '?': an id cannot send a terminal escape, forge a row or turn text around"
+    )
     func tablesShowControlCharacters() throws {
         let dir = LymphBinary.workDirectory()
         try "pipeline: t\nstate: st.sqlite\noutput: none\nstages: [parse, schedule_maintenance, track_sensors]\n".write(
             toFile: dir + "/t.yaml", atomically: true, encoding: .utf8)
-        let id = #"p\u001b[2J\r\nmt_0000000000000000  forged"#
+        let id = #"p\u001b[2J\r\nmt_0000000000000000  forged\u202e1_pmup"#
         try [
             #"{"id":"\#(id)","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"pump_1","confidence":0.95,"predicted_failure_time":"2026-06-05T00:00:00Z","recommended_action":"Fix"}}"#,
             #"{"id":"\#(id)","type":"sensor.status_changed","created_at":"2026-06-01T00:00:00Z","data":{"sensor_id":"sen_1","status":"online"}}"#,
@@ -71,8 +73,8 @@ struct MaintenanceCommandTests {
         for args in [["tickets", "show", ticketID, "--format", "table"], ["sensors", "--format", "table"]] {
             let table = try LymphBinary.run(args + ["--state", "st.sqlite"], in: dir)
             #expect(table.status == 0)
-            #expect(!table.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x0D })
-            #expect(table.stdout.contains("p?[2J??mt_0000000000000000  forged"))
+            #expect(!table.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x0D || $0.value == 0x202E })
+            #expect(table.stdout.contains("p?[2J??mt_0000000000000000  forged?1_pmup"))
         }
     }
 

@@ -4,15 +4,24 @@ import Testing
 
 @Suite("maintenance tickets and sensors")
 struct MaintenanceTests {
-    @Test("an identifier is refused for exactly the control characters (Cc) of every Unicode scalar, named in the reason")
+    @Test(
+        "an identifier is refused for exactly the control characters (Cc) and the bidirectional controls of every Unicode scalar, named in the reason, and when blank"
+    )
     func identifierCheckAgreesWithUnicode() {
         var disagreements: [UInt32] = []
         for value in UInt32(0)...0x10FFFF {
             guard let scalar = Unicode.Scalar(value) else { continue }
             let refused = IdentifierCheck.problem("pump-\(Character(scalar))-7") != nil
-            if refused != (scalar.properties.generalCategory == .control) { disagreements.append(value) }
+            // Unicode's bidirectional formatting characters: the Bidi_Control property.
+            let bidi = scalar.properties.isBidiControl
+            if refused != (scalar.properties.generalCategory == .control || bidi) { disagreements.append(value) }
         }
         #expect(disagreements.isEmpty)
+        #expect(IdentifierCheck.problem("pump_1\u{202E}") == "must not contain bidirectional controls (found U+202E)")
+        #expect(IdentifierCheck.problem("\u{2066}pump") == "must not contain bidirectional controls (found U+2066)")
+        #expect(IdentifierCheck.problem("   ") == "must not be blank")
+        #expect(IdentifierCheck.problem("\u{3000} \u{A0}") == "must not be blank")
+        #expect(IdentifierCheck.problem(" pump ") == nil && IdentifierCheck.problem("ポンプ") == nil)
         #expect(IdentifierCheck.problem("é-pump\u{85}") == "must not contain control characters (found U+0085)")
         #expect(IdentifierCheck.problem("pump\u{7F}") == "must not contain control characters (found U+007F)")
         #expect(IdentifierCheck.problem("\u{0}") == "must not contain control characters (found U+0000)")
@@ -213,7 +222,9 @@ struct MaintenanceTests {
 
     @Test("alerts: severity is the priority, due in 24 h, action from the metric")
     func alerts() async throws {
-        _ = try await run([Self.alert("a1"), Self.alert("a2", severity: "low")])
+        let s = try await run([Self.alert("a1"), Self.alert("a2", severity: "low")])
+        // A severity not among `alert_severities` opens no ticket, and is no dead letter.
+        #expect(s.deadLetters == 0 && s.itemsRead == 2)
         let t = try tickets()
         #expect(t.count == 1)
         #expect(t[0].action == "Inspect temperature on pump_009")
@@ -390,6 +401,16 @@ struct MaintenanceTests {
             (alert("n3", metric: #"temp\nerature"#), "invalid_field"),
             (sensor("n4", #"sen\u0000x"#, "offline", created: "2026-06-01T00:00:00Z"), "invalid_field"),
             (sensor("n5", "s1", "offline", created: "2026-06-01T00:00:00Z").replacingOccurrences(of: "pump_777", with: #"pump\u009b7"#), "invalid_field"),
+            // Blank names, and names a table would show in another order.
+            (prediction("b1", equipment: "   "), "invalid_field"),
+            (prediction("b2", equipment: #"pump_1\u202e"#), "invalid_field"),
+            (alert("b3", metric: #"\u2067temp"#), "invalid_field"),
+            (sensor("b4", "  ", "offline", created: "2026-06-01T00:00:00Z"), "invalid_field"),
+            // A confidence outside 0 to 1, and a severity that is not one of the four, exactly.
+            (prediction("c1", confidence: 1.5), "invalid_field"),
+            (prediction("c2", confidence: -0.2), "invalid_field"),
+            (alert("s1", severity: "HIGH"), "invalid_field"),
+            (alert("s2", severity: "urgent"), "invalid_field"),
         ])
     func badPayloads(_ line: String, _ reason: String) async throws {
         let s = try await run([line])

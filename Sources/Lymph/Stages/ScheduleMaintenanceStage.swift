@@ -125,6 +125,10 @@ public struct ScheduleMaintenanceStage: Stage {
             guard let confidence = value.double else {
                 throw Rejection(reason: .invalidField, message: "confidence (\(options.confidence)) must be a number")
             }
+            // Out of range it is no confidence: 1.5 would open a critical ticket.
+            guard confidence >= 0 && confidence <= 1 else {
+                throw Rejection(reason: .invalidField, message: "confidence (\(options.confidence)) must be between 0 and 1, not \(confidence)")
+            }
             if confidence < options.minConfidence { return nil }
             let equipment = try string(options.equipment, "equipment")
             let action = try string(options.action, "recommended action")
@@ -159,6 +163,12 @@ public struct ScheduleMaintenanceStage: Stage {
         }
         if type.elementsEqual(Self.alert) {
             let severity = try string(options.severity, "severity")
+            // One of the four, exactly: "HIGH" taken as no ticket would let a serious alert pass
+            // unseen.
+            guard let priority = Ticket.Priority(name: severity) else {
+                throw Rejection(
+                    reason: .invalidField, message: "severity (\(options.severity)) must be low, medium, high or critical, not '\(severity.cutForMessage(40))'")
+            }
             if !options.alertSeverities.contains(severity) { return nil }
             let equipment = try string(options.equipment, "equipment")
             let created = try createdAt()
@@ -174,7 +184,7 @@ public struct ScheduleMaintenanceStage: Stage {
                 action = "Inspect equipment on \(equipment)"
             }
             return TicketRequest(
-                equipmentID: equipment, action: action, priority: Ticket.Priority(name: severity) ?? .medium,
+                equipmentID: equipment, action: action, priority: priority,
                 dueBy: created + options.alertDueIn, sourceEventID: event.id, at: created)
         }
         return nil
