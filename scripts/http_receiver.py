@@ -3,7 +3,7 @@
 
   http_receiver.py [--port 0] [--log FILE] [--fail-every N] [--status PREFIX=CODE]...
                    [--flaky PREFIX=K]... [--hang PREFIX]... [--drip PREFIX]...
-                   [--hostile PREFIX]... [--retry-after SECONDS]
+                   [--hostile PREFIX]... [--echo PREFIX]... [--retry-after SECONDS]
 
 Prints "listening PORT" once it listens. Answers 200 {"ok":true}, except:
   --fail-every N      503 to every Nth request (counted over all requests);
@@ -13,7 +13,9 @@ Prints "listening PORT" once it listens. Answers 200 {"ok":true}, except:
   --drip PREFIX       answers 200 with a body of 100 bytes sent a byte every 0.2 s (each
                       byte within a read timeout of a second, the whole 20 s later);
   --hostile PREFIX    400 with a body that tries to forge a log line and send a terminal
-                      escape (a line break, ESC[31m, a NUL).
+                      escape (a line break, ESC[31m, a NUL);
+  --echo PREFIX       401 with a body that repeats the request line, the Authorization header,
+                      its token alone and the body, as some APIs do.
 With --log, one JSON line per request: its Idempotency-Key, the status answered, the headers
 and the body.
 """
@@ -34,6 +36,7 @@ ap.add_argument("--flaky", action="append", default=[])
 ap.add_argument("--hang", action="append", default=[])
 ap.add_argument("--drip", action="append", default=[])
 ap.add_argument("--hostile", action="append", default=[])
+ap.add_argument("--echo", action="append", default=[])
 ap.add_argument("--retry-after")
 args = ap.parse_args()
 statuses = [(p, int(c)) for p, c in (s.split("=", 1) for s in args.status)]
@@ -88,6 +91,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if any(key.startswith(p) for p in args.hostile):
             status = 400
             out = b"no\n2026-12-04T00:00:00Z info forged line \x1b[31mred\x00"
+        if any(key.startswith(p) for p in args.echo):
+            status = 401
+            auth = self.headers.get("authorization", "")
+            token = auth.split(" ")[-1]
+            out = f"invalid token for {self.command} {self.path}: {auth!r}, token {token}, body {body.decode('utf-8', 'replace')}".encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(out)))

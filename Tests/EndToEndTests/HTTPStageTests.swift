@@ -240,6 +240,36 @@ struct HTTPStageTests {
         #expect(stopped.stderr.contains("failed on event bad2"), "\(stopped.stderr)")
     }
 
+    @Test(
+        "a receiver that repeats the request in its refusal: the secrets the request carried (a header, a URL from env:, a template's) are redacted in the dead letter and the log, whole or in part"
+    )
+    func answerRepeatingSecrets() throws {
+        let receiver = try Receiver(["--echo", "echo"])
+        let dir = LymphBinary.workDirectory()
+        let token = "s3cr3t-T0KEN-0123456789", path = "/hooks/T0ABCDEF/B0ABCDEF/SECRETPATHPART123456789"
+        let environment = [
+            "API_TOKEN": "Bearer \(token)", "HOOK_URL": "http://127.0.0.1:\(receiver.port)\(path)", "BODY_SECRET": "body-secret-0123456789",
+        ]
+        let http =
+            #"{url: env:HOOK_URL, allow_private: true, headers: {Authorization: env:API_TOKEN}, "#
+            + #"body: template, template: '{"id": "{id}", "k": "{env:BODY_SECRET}"}'"#
+        try Self.writePipeline(http + ", on_error: drop}", in: dir)
+        let dropped = try LymphBinary.run(["run", "p.yaml"], in: dir, environment: environment, stdin: Data(Self.events(["echo1"]).utf8))
+        try Self.writePipeline(http + "}", in: dir)
+        let dead = try LymphBinary.run(["run", "p.yaml"], in: dir, environment: environment, stdin: Data(Self.events(["echo2"]).utf8))
+        #expect(dead.status == 1, "\(dead.stderr)")
+        let letter = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
+        // The receiver did repeat them: the request reached it with each.
+        let seen = receiver.requests.map { "\($0.headers["authorization"] ?? "") \($0.body)" }.joined()
+        #expect(seen.contains(token) && seen.contains("body-secret-0123456789"))
+        for text in [dropped.stderr, letter] {
+            #expect(text.contains("answered 401: invalid token for POST [redacted]"), "\(text)")
+            for secret in [token, "SECRETPATHPART123456789", "T0ABCDEF/B0ABCDEF", "body-secret-0123456789"] {
+                #expect(!text.contains(secret), "\(secret) in \(text)")
+            }
+        }
+    }
+
     @Test("a receiver's answer is quoted without its control characters: no forged log line, no terminal escape")
     func hostileAnswer() throws {
         let receiver = try Receiver(["--hostile", "evil"])

@@ -13,7 +13,8 @@ import NIOHTTP1
 /// retried with exponential back-off and full jitter (Retry-After honoured, a minute at most);
 /// any other 4xx fails at once (`http_status`), and a request still failing after its retries is
 /// `http_unavailable`, which a replay delivers again once the destination is back. Messages name
-/// the host, never the URL (a chat webhook's URL is its secret).
+/// the host, never the URL (a chat webhook's URL is its secret), and what they quote of an answer
+/// has the secrets the requests carried redacted (`Redactor.sent`).
 public final class HTTPStage: Stage {
     let spec: HTTPSpec
     let url: String
@@ -24,6 +25,8 @@ public final class HTTPStage: Stage {
     let stageName: String
     let destination: HTTPDestination
     let logger: Logger
+    /// The secrets the requests carry, and their parts, taken out of quoted answers.
+    let redactor: Redactor
 
     /// The most of a refused answer quoted in its dead letter.
     static let quotedBytes = 512
@@ -32,8 +35,12 @@ public final class HTTPStage: Stage {
     /// The longest back-off, and the most of a Retry-After honoured.
     static let maxBackoff = 60.0
 
-    init(spec: HTTPSpec, url: String, host: String, headers: [(String, String)], signer: (SignatureScheme, [UInt8])?, stageName: String) {
+    init(
+        spec: HTTPSpec, url: String, host: String, headers: [(String, String)], signer: (SignatureScheme, [UInt8])?, stageName: String,
+        redactor: Redactor = Redactor([])
+    ) {
         self.spec = spec
+        self.redactor = redactor
         self.url = url
         self.host = host
         method = HTTPMethod(rawValue: spec.method)
@@ -170,11 +177,14 @@ public final class HTTPStage: Stage {
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let answer = try await Self.exchange(client, request, timeoutMillis: Int64(spec.timeout * 1000))
+            // Read with room for a secret that straddles the cut, redacted, then cut.
+            let answer = try await Self.exchange(client, request, timeoutMillis: Int64(spec.timeout * 1000), quoting: Self.quotedBytes + redactor.longest)
             let status = answer.status
             if (200..<300).contains(status) { return .delivered }
-            // Shown in logs (on_error: drop) and dead letters: no line breaks or escapes of the receiver's.
-            let text = PrintableText.of(String(decoding: answer.quoted, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            // Shown in logs (on_error: drop) and dead letters: no line breaks or escapes of the
+            // receiver's, and none of the secrets the request carried.
+            let text = PrintableText.of(
+                redactor(String(decoding: answer.quoted, as: UTF8.self)).trimmingCharacters(in: .whitespacesAndNewlines), limit: Self.quotedBytes)
             let said = "\(host) answered \(status)\(text.isEmpty ? "" : ": \(text)")"
             if status == 408 || status == 429 || status >= 500 {
                 return .retry(said, retryAfter: answer.retryAfter.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
@@ -182,7 +192,7 @@ public final class HTTPStage: Stage {
             destination.answered()
             return .refused(HTTPFailure(reason: .httpStatus, message: "stage '\(stageName)': \(said)"))
         } catch {
-            return .retry("\(host): \(Self.describe(error))", retryAfter: nil)
+            return .retry("\(host): \(redactor(Self.describe(error)))", retryAfter: nil)
         }
     }
 
@@ -201,14 +211,14 @@ public final class HTTPStage: Stage {
     /// ends when the answer's head arrives, and after it only a gap longer than the read timeout
     /// between two bytes ends the body: a receiver that sends a byte now and then would hold the
     /// stage (and, under `lymph serve`, the spool behind it) for as long as it liked.
-    static func exchange(_ client: HTTPClient, _ request: HTTPClientRequest, timeoutMillis: Int64) async throws -> Answer {
+    static func exchange(_ client: HTTPClient, _ request: HTTPClientRequest, timeoutMillis: Int64, quoting: Int = quotedBytes) async throws -> Answer {
         try await withThrowingTaskGroup(of: Answer?.self) { group in
             group.addTask {
                 let response = try await client.execute(request, timeout: .milliseconds(timeoutMillis))
                 var quoted: [UInt8] = []
                 var read = 0
                 for try await chunk in response.body {
-                    if quoted.count < quotedBytes { quoted.append(contentsOf: chunk.readableBytesView.prefix(quotedBytes - quoted.count)) }
+                    if quoted.count < quoting { quoted.append(contentsOf: chunk.readableBytesView.prefix(quoting - quoted.count)) }
                     read += chunk.readableBytes
                     if read > maxAnswerBytes { break }
                 }

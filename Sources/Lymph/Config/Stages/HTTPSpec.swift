@@ -82,8 +82,19 @@ public struct HTTPSpec: StageSpec {
             throw HTTPStageConfigError(
                 message: "stage '\(env.stageName)': \(self.url.reference.map { "\($0) does not hold" } ?? "url is not") an http:// or https:// URL with a host")
         }
+        // What the requests carry of secrets: a receiver's answer may repeat them (a 401 that
+        // echoes the Authorization header, a 404 that quotes the path), and its start is quoted in
+        // dead letters and logs.
+        var sent: [String] = self.url.reference == nil ? [] : [url]
         var headers: [(String, String)] = []
-        for (name, value) in self.headers { headers.append((name, try value.resolve(env.environment))) }
+        for (name, value) in self.headers {
+            let resolved = try value.resolve(env.environment)
+            headers.append((name, resolved))
+            if value.reference != nil { sent.append(resolved) }
+        }
+        if case .template(let template) = body {
+            for reference in template.references { sent.append(String(decoding: try reference.resolve(environment: env.environment), as: UTF8.self)) }
+        }
         var signer: (SignatureScheme, [UInt8])?
         if let sign {
             switch sign.scheme.key(forSecret: try sign.secret.resolve(environment: env.environment)) {
@@ -93,7 +104,8 @@ public struct HTTPSpec: StageSpec {
         }
         var spec = self
         if case .template(let template) = body { spec.body = .template(try template.resolved(environment: env.environment)) }
-        return HTTPStage(spec: spec, url: url, host: parsed.host, headers: headers, signer: signer, stageName: env.stageName)
+        return HTTPStage(
+            spec: spec, url: url, host: parsed.host, headers: headers, signer: signer, stageName: env.stageName, redactor: Redactor.sent(sent))
     }
 
     /// The host of an http(s) URL; nil for anything else.
