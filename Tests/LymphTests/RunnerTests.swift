@@ -55,6 +55,18 @@ struct SlowStage: Stage {
     }
 }
 
+/// A stage that asks for commit groups of `events` (`Stage.commitGroup`).
+struct GroupSpec: StageSpec {
+    let events: Int
+    var summary: String { "group" }
+    func build(_ environment: StageBuildEnvironment) throws -> any Stage { GroupStage(commitGroup: events) }
+}
+
+struct GroupStage: Stage {
+    let commitGroup: Int
+    func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] { events.map { _ in .pass } }
+}
+
 @Suite("runner and dedup")
 struct RunnerTests {
     @Test(
@@ -171,6 +183,18 @@ struct RunnerTests {
         let stored = try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM lymph_dedup")! }
         let counted = try store.read { db in try Int.fetchOne(db, sql: "SELECT sum(keys) FROM lymph_dedup_generation")! }
         #expect(stored == 25_000 && counted == 25_000)
+    }
+
+    @Test("a run commits in groups of the most events any stage asks for, within the runner's bound; the maintenance stages ask for more than the default")
+    func commitGroups() throws {
+        func group(_ extra: [any StageSpec]) throws -> Int { PipelineRunner(pipeline: try Pipeline.open(spec(extra))).commitGroup }
+        #expect(try group([]) == PipelineRunner.commitEvery)
+        #expect(try group([GroupSpec(events: 1_000)]) == PipelineRunner.commitEvery)
+        #expect(try group([GroupSpec(events: 50_000), GroupSpec(events: 30_000)]) == 50_000)
+        #expect(try group([GroupSpec(events: Int.max)]) == PipelineRunner.maxCommitGroup)
+        #expect(try group([ScheduleMaintenanceSpec(options: .init())]) == TicketBook.commitGroup)
+        #expect(try group([TrackSensorsSpec(offlineTicket: nil, dueIn: 86_400)]) == TicketBook.commitGroup)
+        #expect(TicketBook.commitGroup > PipelineRunner.commitEvery && TicketBook.commitGroup <= PipelineRunner.maxCommitGroup)
     }
 
     @Test("summary counts per stage")

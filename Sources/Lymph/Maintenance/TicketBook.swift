@@ -101,6 +101,13 @@ public final class TicketBook: Sendable {
     /// bytes before it is trimmed to 100, so some 2,500 tickets at least.
     static let tailBudget = 16 << 20
 
+    /// The commit group the stages over a book ask for (`Stage.commitGroup`): each commit
+    /// writes every ticket changed since the last, and the stages' sensors, and takes them out
+    /// of memory again, a cost per ticket, not per event: a busy fleet changes most of its open
+    /// tickets in every group of the default size. A larger group spares commits that cost, and
+    /// holds more keys in memory until it commits (docs/benchmarks.md, case 4).
+    public static let commitGroup = 60_000
+
     /// A book over `store`, with nothing pending yet, keeping up to `maxKnownOpen` open
     /// tickets in memory.
     public init(

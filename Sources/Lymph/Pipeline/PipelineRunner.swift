@@ -26,12 +26,16 @@ public struct PipelineRunner: Sendable {
     public var commitsAlongside = true
     /// Touched only by the ordered (serial) part of a run.
     let commitState = CommitState()
+    /// Events a commit group holds: the most any stage asks for (`Stage.commitGroup`), within
+    /// `maxCommitGroup`.
+    let commitGroup: Int
 
     /// A runner for `pipeline`; `maxBatchesInFlight` below 1 counts as 1.
     public init(pipeline: Pipeline, control: RunControl = RunControl(), maxBatchesInFlight: Int = 4) {
         self.pipeline = pipeline
         self.control = control
         self.maxBatchesInFlight = max(1, maxBatchesInFlight)
+        self.commitGroup = min(Self.maxCommitGroup, pipeline.stages.map(\.stage.commitGroup).reduce(Self.commitEvery, max))
     }
 
     /// The number of leading stages (after parse) that may run on several batches at once.
@@ -112,8 +116,12 @@ public struct PipelineRunner: Sendable {
     /// Finished work is written to the store in groups, one transaction for many batches. Keys go
     /// into the newest generation (`DedupGenerations`), whose pages stay in the cache, so a
     /// group need not be large to be cheap; what a larger one costs is memory, every key of a
-    /// group held until its commit (and the next group's while it runs).
+    /// group held until its commit (and the next group's while it runs). The default group; a
+    /// stage may ask for a larger one (`Stage.commitGroup`).
     static let commitEvery = 20_000
+    /// The largest group a stage may ask for: every key of a group, and of the one in flight,
+    /// is held in memory until it commits.
+    static let maxCommitGroup = 100_000
     static let commitInterval = 1.0
 
     final class CommitState: @unchecked Sendable {
@@ -341,7 +349,7 @@ public struct PipelineRunner: Sendable {
         pipeline.replays.batchDidFinish(finished)
         source.batchFinished()
         commitState.eventsSinceCommit += batch.itemsRead
-        if commitState.eventsSinceCommit >= Self.commitEvery || finished.now - commitState.lastCommit >= Self.commitInterval {
+        if commitState.eventsSinceCommit >= commitGroup || finished.now - commitState.lastCommit >= Self.commitInterval {
             try await commitPending(source: source)
         }
         for (i, s) in batch.stats.enumerated() { totals[i].merge(s) }

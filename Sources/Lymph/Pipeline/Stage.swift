@@ -18,12 +18,18 @@ public protocol Stage: Sendable {
 
     /// Takes what was set aside, as a write for the runner's store transaction: every stage
     /// writes in the same transaction, so dedup keys and the actions of their events commit
-    /// together. The runner groups batches into one transaction (20,000 events or one second)
+    /// together. The runner groups batches into one transaction (`commitGroup` events or one second)
     /// and writes it on its commit thread while later batches go on: what was taken stays
     /// claimed in memory (duplicates are still caught) until `pendingWritten`. At most one
     /// transaction is in flight; the runner calls `pendingWritten` or `pendingNotWritten` for it
     /// before it takes the next. Called on the ordered path (with a store only).
     func takePending() throws -> PendingWrite?
+
+    /// Events the runner's commit groups should hold for this stage, at the least: the runner
+    /// commits every `max` of its stages' (or after a second). A stage whose every commit
+    /// rewrites all it changed since the last (tickets, sensors: a cost that grows with the
+    /// fleet, not with the events) asks for more than the default, whose cost is memory.
+    var commitGroup: Int { get }
 
     /// Called after that transaction committed (also when the pipeline has no store).
     func pendingWritten()
@@ -47,6 +53,8 @@ extension Stage {
     public func batchDidFinish(_ batch: FinishedBatch) throws {}
     /// Nothing to write, for a stage that keeps no state.
     public func takePending() throws -> PendingWrite? { nil }
+    /// The runner's default (`PipelineRunner.commitEvery`).
+    public var commitGroup: Int { PipelineRunner.commitEvery }
     /// Nothing to do, for a stage that keeps no state.
     public func pendingWritten() {}
     /// Nothing to take back, for a stage that keeps no state.

@@ -206,6 +206,10 @@ public struct ScheduleMaintenanceStage: Stage {
         return Event(document: document, source: source.source, origin: ItemOrigin(form: .raw, bytes: out[...]))
     }
 
+    /// Larger commit groups than the default: each commit writes every ticket and sensor changed
+    /// since the last (`TicketBook.commitGroup`).
+    public var commitGroup: Int { TicketBook.commitGroup }
+
     /// Writes the book's changes in the runner's transaction.
     public func takePending() throws -> PendingWrite? { book.takePending() }
     /// Keeps the book's changes for the next transaction.

@@ -344,6 +344,10 @@ public final class TrackSensorsStage: Stage {
         try await judge(at: clock(), stampedAtLimit: false)
     }
 
+    /// Larger commit groups than the default: each commit writes every ticket and sensor changed
+    /// since the last (`TicketBook.commitGroup`).
+    public var commitGroup: Int { TicketBook.commitGroup }
+
     /// Takes the changed statuses and the book's changes, for the runner's transaction (where a
     /// status is never written over a newer one).
     public func takePending() throws -> PendingWrite? {
