@@ -843,6 +843,69 @@ struct ExecInterruptTests {
         #expect(left.isEmpty, "\(left)")
     }
 
+    @Test(
+        "one SIGTERM while plugins hang: the run stops them once ExecStage.stopGrace has passed, their events and the rest in flight are plugin_cancelled dead letters, whatever on_error says, and it exits 143",
+        arguments: ["event", "stream"])
+    func stopGraceEndsHungPlugins(_ mode: String) throws {
+        let h = ExecHarness()
+        let marker = mode == "event" ? "3095" : "3096"
+        h.script("hang.sh", "#!/bin/sh\nsleep \(marker)\n")
+        h.events(30)
+        let yaml = """
+            pipeline: hang
+            state: memory
+            output: out.ndjson
+            dead_letter: dead.ndjson
+            stages:
+              - parse
+              - exec: { name: hang, command: ./hang.sh, mode: \(mode), timeout: 60s, on_error: drop }
+            """
+        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        let stdin = Pipe()
+        let process = try LymphBinary.launch(["run", "p.yaml", "events.ndjson", "--summary", "json"], in: h.dir, stdin: stdin)
+        let deadline = Date().addingTimeInterval(20)
+        while processes(containing: "sleep \(marker)").isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!processes(containing: "sleep \(marker)").isEmpty, "a plugin should be hanging before the signal")
+        let signalled = Date()
+        kill(process.processIdentifier, SIGTERM)
+        let end = Date().addingTimeInterval(40)
+        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+        let took = Date().timeIntervalSince(signalled)
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+        #expect(process.terminationStatus == 143)
+        // The grace, then the plugins' teardown: not a timeout per event.
+        #expect(took >= 4.5 && took < 15, "\(took) s")
+        let dead = h.deadLetters
+        #expect(dead.count == 30 && dead.allSatisfy { $0.reason == "plugin_cancelled" }, "\(dead.map(\.reason))")
+        #expect(dead.first?.message.contains("was stopped because the run is ending") == true)
+        #expect(h.output.isEmpty)
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(processes(containing: "sleep \(marker)").isEmpty)
+    }
+
+    @Test("one SIGTERM while a plugin answers quickly: the batches in flight finish within the grace, no event is cancelled")
+    func stopWithQuickPlugin() throws {
+        let h = ExecHarness()
+        h.script("quick.sh", "#!/bin/sh\ncat\n")
+        let yaml = "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse\n  - exec: { name: quick, command: ./quick.sh }\n"
+        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        let stdin = Pipe()
+        let process = try LymphBinary.launch(["run", "p.yaml", "-"], in: h.dir, stdin: stdin)
+        stdin.fileHandleForWriting.write(Data((h.events(20).joined(separator: "\n") + "\n").utf8))
+        let deadline = Date().addingTimeInterval(20)
+        while LymphBinary.lines(h.dir + "/out.ndjson").count < 20 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        kill(process.processIdentifier, SIGTERM)
+        let end = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+        #expect(process.terminationStatus == 143)
+        #expect(h.output.count == 20 && h.deadLetters.isEmpty)
+    }
+
     @Test("event mode: a second SIGINT exits at once and takes the running plugin's group along")
     func twoSignalsEventMode() throws {
         let h = ExecHarness()

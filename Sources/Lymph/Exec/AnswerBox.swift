@@ -19,8 +19,9 @@ final class AnswerBox: Sendable {
         continuation.yield((slot, result))
     }
 
-    /// Every result, in slot order, once all have arrived.
-    func wait() async -> [Result<StageOutcome, ExecFailure>] {
+    /// Every result, in slot order, once all have arrived; if the waiting task is cancelled first,
+    /// those not arrived are `cancelled` (a worker that answers later delivers to no one).
+    func wait(ifCancelled cancelled: ExecFailure) async -> [Result<StageOutcome, ExecFailure>] {
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         var remaining = events.count
         if remaining > 0 {
@@ -31,6 +32,6 @@ final class AnswerBox: Sendable {
             }
         }
         continuation.finish()
-        return results.map { $0! }
+        return results.map { $0 ?? .failure(cancelled) }
     }
 }

@@ -138,6 +138,22 @@ final class StreamWorker: Sendable {
         }
     }
 
+    /// The run is ending and its stop grace is over (`ExecStage.stopGrace`): every queued and
+    /// unanswered event is answered `failure` at once, the running process group is killed
+    /// and none is started again, so the end of the run does not wait on a plugin that hangs.
+    func abandonForStop(_ failure: ExecFailure) {
+        let (items, pid) = state.withLock { s -> ([Item], pid_t?) in
+            s.closing = true
+            s.abandoned = true
+            s.doorbell?.yield()
+            s.workSignal?.finish()
+            return (s.pending.removeAll() + s.inFlight.removeAll(), s.pid)
+        }
+        for item in items { item.box.deliver(item.slot, .failure(failure)) }
+        if let pid { kill(-pid, SIGKILL) }
+        closeBell.ring()
+    }
+
     func failingFast(_ problem: String) -> ExecFailure {
         ExecFailure(
             reason: .pluginUnavailable,

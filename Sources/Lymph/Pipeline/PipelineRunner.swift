@@ -104,7 +104,9 @@ public struct PipelineRunner: Sendable {
         }
         summary.seconds = Self.seconds(clock.now - start)
         // A signal after the last input was read interrupted nothing.
-        summary.interruptedBy = reader.finished ? 0 : control.stopSignal
+        // (Unless a stage stopped work in flight for it: then it cut the run short.)
+        summary.interruptedBy = reader.finished && !control.wasWorkCutShort ? 0 : control.stopSignal
+        summary.workCutShort = control.wasWorkCutShort
         summary.stages =
             [RunSummary.StageLine(name: pipeline.parse.name, kind: "parse", stats: totals[0], seconds: summary.stageSeconds[0])]
             + pipeline.stages.enumerated().map {
@@ -425,7 +427,7 @@ public struct PipelineRunner: Sendable {
             selected = batch.events
         }
         if selected.isEmpty { return }
-        let context = StageContext(pipeline: pipeline.spec.name, stageName: running.name, stageIndex: statsIndex, now: now)
+        let context = StageContext(pipeline: pipeline.spec.name, stageName: running.name, stageIndex: statsIndex, now: now, control: control)
         let stageStart = ContinuousClock.now
         let outcomes = try await processWaitingOutOutages(running.stage, selected, context: context)
         batch.stageSeconds[statsIndex] += Self.seconds(ContinuousClock.now - stageStart)

@@ -4,6 +4,9 @@ import Synchronization
 /// (the progress line).
 public final class RunControl: Sendable {
     private let stop = Atomic<Int32>(0)
+    /// When the stop was asked for.
+    private let stopAt = Mutex<ContinuousClock.Instant?>(nil)
+    private let cut = Atomic<Bool>(false)
     let itemsRead = Atomic<Int>(0)
     let deadLetters = Atomic<Int>(0)
     let written = Atomic<Int>(0)
@@ -13,8 +16,18 @@ public final class RunControl: Sendable {
 
     /// Asks the run to stop reading; the batches already read are finished and flushed.
     public func requestStop(signal: Int32) {
+        stopAt.withLock { if $0 == nil { $0 = .now } }
         stop.store(signal, ordering: .relaxed)
     }
+
+    /// How long ago the stop was asked for; nil before.
+    public var stoppingFor: Duration? { stopAt.withLock { $0.map { .now - $0 } } }
+
+    /// A stage stopped work in flight because the run was stopping (`ExecStage.stopGrace`): the
+    /// run was cut short even if it had read its input to the end.
+    public func workCutShort() { cut.store(true, ordering: .relaxed) }
+    /// Whether a stage did.
+    public var wasWorkCutShort: Bool { cut.load(ordering: .relaxed) }
 
     /// The signal that asked for the stop, or 0.
     public var stopSignal: Int32 { stop.load(ordering: .relaxed) }

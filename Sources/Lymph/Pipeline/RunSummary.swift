@@ -28,6 +28,8 @@ public struct RunSummary: Sendable {
     public var seconds = 0.0
     /// Set when a signal stopped reading early.
     public var interruptedBy: Int32 = 0
+    /// The stop cut plugin work short (`ExecStage.stopGrace`): those events are dead letters.
+    public var workCutShort = false
     /// Every stage, parse first, in pipeline order.
     public var stages: [StageLine] = []
     /// Seconds per stage, parse first, summed as batches finish (into `stages` at the end).
@@ -75,7 +77,13 @@ public struct RunSummary: Sendable {
         var lines: [String] = []
         let head = "\(pipeline): \(itemsRead) read, \(passed) passed, \(duplicates) duplicates, \(filtered) filtered, \(deadLetters) dead letters"
         lines.append(head + String(format: " in %.3fs (%.0f events/s)", seconds, eventsPerSecond))
-        if interruptedBy != 0 { lines.append("stopped early by signal \(interruptedBy): the rest of the input was not read") }
+        if interruptedBy != 0 && workCutShort {
+            lines.append(
+                "stopped early by signal \(interruptedBy): plugins still working \(DedupSpec.describe(ExecStage.stopGrace)) after it were stopped, their events dead letters (plugin_cancelled) for lymph replay; any input left was not read"
+            )
+        } else if interruptedBy != 0 {
+            lines.append("stopped early by signal \(interruptedBy): the rest of the input was not read")
+        }
         if skippedDone > 0 { lines.append("continued an interrupted run: \(skippedDone) items done before it were skipped") }
         let width = max(8, stages.map(\.name.count).max() ?? 8)
         lines.append("  " + "stage".padding(toLength: width, withPad: " ", startingAt: 0) + "        in       out   dropped   dead")

@@ -89,6 +89,8 @@ public struct StageContext: Sendable {
     public let stageIndex: Int
     /// Wall-clock time the batch started this stage, seconds since the epoch.
     public let now: Double
+    /// The run's control: whether, and since when, it is asked to stop (nil outside a run).
+    public var control: RunControl? = nil
 }
 
 /// The events of a batch that left the pipeline, handed to `Stage.batchDidFinish`.

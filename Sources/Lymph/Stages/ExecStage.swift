@@ -57,24 +57,36 @@ public final class ExecStage: Stage {
     /// Runs the plugin on every event, retrying the failures that may succeed on another attempt,
     /// and turns what is still failed into a dead letter, a drop or a thrown `StageStopped`
     /// (`on_error`).
+    /// How long plugins may go on working once the run is asked to stop (a first SIGTERM, SIGINT
+    /// or SIGHUP): the batches in flight are finished, but a plugin that hangs would hold the
+    /// stop for its timeout, event after event, until a supervisor's SIGKILL threw all of it
+    /// away. Past this, what is still running is stopped, and its events, and those of the
+    /// batches after it, are dead letters (`plugin_cancelled`) for `lymph replay`.
+    public static let stopGrace = 5.0
+
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         var attempts = [Int](repeating: 0, count: events.count)
         var todo = Array(events.indices)
         var attempt = 0
         while !todo.isEmpty {
-            let pass = await runPass(todo.map { events[$0] })
+            let batch = todo.map { events[$0] }
+            let pass = await untilStopGraceEnds(context.control, then: abandonStreamWork) { await self.runPass(batch) }
+            let stopping = Self.stopGraceEnded(context.control)
             var again: [Int] = []
             for (k, index) in todo.enumerated() {
                 attempts[index] += 1
                 results[index] = pass[k]
-                if case .failure(let f) = pass[k], f.retryable, attempt < spec.retries { again.append(index) }
+                if case .failure(let f) = pass[k], f.retryable, attempt < spec.retries, !stopping { again.append(index) }
             }
             todo = again
             if !todo.isEmpty {
                 try? await Task.sleep(for: .seconds(spec.backoff * Double(1 << min(attempt, 16))))
                 attempt += 1
             }
+        }
+        if let control = context.control, results.contains(where: { if case .failure(let f)? = $0 { f.reason == .pluginCancelled } else { false } }) {
+            control.workCutShort()
         }
         var outcomes: [StageOutcome] = []
         outcomes.reserveCapacity(events.count)
@@ -92,8 +104,72 @@ public final class ExecStage: Stage {
         return outcomes
     }
 
-    /// `on_error`: what a failed event becomes.
+    /// One event's result of an attempt.
+    typealias PassResult = Result<StageOutcome, ExecFailure>
+
+    /// What ended first: the attempt, or the grace after a stop request.
+    enum PassFinished: Sendable {
+        case body([PassResult])
+        case graceEnded
+        case watchStopped
+    }
+
+    /// Stream mode, once the stop grace is over: the workers answer what they hold as cancelled
+    /// and kill their plugins (event mode's plugins are stopped by the cancellation itself).
+    @Sendable func abandonStreamWork() {
+        let failure = cancelledFailure
+        for worker in streamWorkers { worker.abandonForStop(failure) }
+    }
+
+    /// What an event becomes when its plugin was stopped because the run is ending.
+    var cancelledFailure: ExecFailure {
+        ExecFailure(reason: .pluginCancelled, message: "stage '\(stageName)': \(spec.command.name) was stopped because the run is ending", retryable: false)
+    }
+
+    /// Whether the run was asked to stop `stopGrace` ago or more.
+    static func stopGraceEnded(_ control: RunControl?) -> Bool {
+        guard let waited = control?.stoppingFor else { return false }
+        return waited >= .seconds(stopGrace)
+    }
+
+    /// `body`, cancelled once the run has been asked to stop `stopGrace` ago (at once, when it
+    /// was already): its plugins are stopped, and the events they had not answered come back as
+    /// `plugin_cancelled`.
+    func untilStopGraceEnds(
+        _ control: RunControl?, then graceEnded: @escaping @Sendable () -> Void, _ body: @escaping @Sendable () async -> [PassResult]
+    ) async -> [PassResult] {
+        guard let control else { return await body() }
+        return await withTaskGroup(of: PassFinished.self) { group in
+            group.addTask { .body(await body()) }
+            group.addTask {
+                while !Task.isCancelled {
+                    if Self.stopGraceEnded(control) { return .graceEnded }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                return .watchStopped
+            }
+            var result: [PassResult]? = nil
+            for await finished in group {
+                switch finished {
+                case .body(let value):
+                    result = value
+                    group.cancelAll()
+                case .graceEnded:
+                    graceEnded()
+                    group.cancelAll()
+                case .watchStopped:
+                    break
+                }
+            }
+            return result!
+        }
+    }
+
+    /// `on_error`: what a failed event becomes. One stopped because the run was ending is a dead
+    /// letter whatever `on_error` says: the plugin never answered for it, and `lymph replay` is
+    /// how it gets its turn (dropped, it would be lost; `stop` would end a run already ending).
     func handle(_ failure: ExecFailure, event: Event) throws -> StageOutcome {
+        if failure.reason == .pluginCancelled { return .fail(failure.reason, message: failure.message) }
         switch spec.onError {
         case .deadLetter:
             return .fail(failure.reason, message: failure.message)
@@ -117,7 +193,7 @@ public final class ExecStage: Stage {
                 perWorker[(slot / 16) % streamWorkers.count].append(StreamWorker.Item(line: Self.line(event), slot: slot, box: box))
             }
             for (worker, items) in zip(streamWorkers, perWorker) { worker.submit(items) }
-            return await box.wait()
+            return await box.wait(ifCancelled: cancelledFailure)
         }
     }
 
