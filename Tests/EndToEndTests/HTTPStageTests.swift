@@ -104,6 +104,17 @@ struct HTTPStageTests {
         #expect(requests.allSatisfy { !$0.key.isEmpty && $0.body.contains(#""id":"\#($0.key)""#) })
     }
 
+    @Test("a status past 599 is no HTTP status: refused at once (http_status), not retried as a 5xx")
+    func statusPast599() throws {
+        let receiver = try Receiver(["--status", "odd=999"])
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, retries: 3, backoff: 10ms}", in: dir)
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["odd1"]).utf8))
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(receiver.requests.filter { $0.key == "odd1" }.map(\.status) == [999])
+        #expect(Self.deadLetters(dir)["odd1"]?.hasPrefix("http_status ") == true, "\(Self.deadLetters(dir))")
+    }
+
     @Test("a destination that hangs past the timeout, and one that refuses connections: http_unavailable after the retries")
     func unavailable() throws {
         let receiver = try Receiver(["--hang", "slow"])

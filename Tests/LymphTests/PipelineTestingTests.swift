@@ -46,6 +46,10 @@ struct PipelineTestingTests {
     func scalars() {
         #expect(SubsetMatcher.matches(Self.yaml("0.90"), Self.yaml("0.9")))
         #expect(SubsetMatcher.matches(Self.yaml("1e3"), Self.yaml("1000")))
+        // Integers by their digits: as doubles 2^53 and 2^53 + 1 are one value.
+        #expect(!SubsetMatcher.matches(Self.yaml("9007199254740992"), Self.yaml("9007199254740993")))
+        #expect(SubsetMatcher.matches(Self.yaml("9007199254740993"), Self.yaml("9007199254740993")))
+        #expect(SubsetMatcher.matches(Self.yaml("-0"), Self.yaml("0")) && SubsetMatcher.matches(Self.yaml("7"), Self.yaml("7.0")))
         #expect(!SubsetMatcher.matches(Self.yaml("'0.9'"), Self.yaml("0.9")), "a quoted number is a string")
         #expect(!SubsetMatcher.matches(Self.yaml("true"), Self.yaml("'true'")))
         #expect(SubsetMatcher.matches(Self.yaml("null"), Self.yaml("~")))
@@ -258,6 +262,30 @@ struct PipelineTestingTests {
                 "p.test.yaml:16:28: unknown key 'stge' in an entry of dropped; did you mean 'stage'?",
                 "p.test.yaml:17:15: no log stage named 'log-3' in the pipeline; did you mean 'log-4'?",
             ])
+    }
+
+    @Test("an input_file must be a regular file of at most 64 MiB: a device, a FIFO or a folder never ends or is no file")
+    func inputFileKinds() throws {
+        let dir = Fixture.temporaryDirectory()
+        try "stages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+        try FileManager.default.createDirectory(atPath: dir + "/folder", withIntermediateDirectories: true)
+        // Sparse: its size says more than 64 MiB without the disk holding it.
+        #expect(FileManager.default.createFile(atPath: dir + "/big.ndjson", contents: nil))
+        let big = try #require(FileHandle(forWritingAtPath: dir + "/big.ndjson"))
+        try big.truncate(atOffset: UInt64(PipelineTestRun.maxInputBytes + 1))
+        try big.close()
+        try "{}\n".write(toFile: dir + "/ok.ndjson", atomically: true, encoding: .utf8)
+        func problems(_ inputFile: String) -> [String] {
+            let tests = "pipeline: p.yaml\nnow: 2026-06-01T00:00:00Z\ntests:\n  - name: t\n    input_file: \(inputFile)\n    expect: { output: [] }\n"
+            let (_, diagnostics) = PipelineTestLoader.parse(yaml: tests, file: dir + "/p.test.yaml")
+            return diagnostics.map { $0.description.replacingOccurrences(of: dir + "/", with: "") }
+        }
+        #expect(problems("/dev/zero") == ["p.test.yaml:5:17: input_file '/dev/zero' is not a regular file (a device or a FIFO may never end)"])
+        #expect(problems("fifo") == ["p.test.yaml:5:17: input_file 'fifo' is not a regular file (a device or a FIFO may never end)"])
+        #expect(problems("folder") == ["p.test.yaml:5:17: input_file 'folder' is not a file (the path is relative to the test file's folder)"])
+        #expect(problems("big.ndjson") == ["p.test.yaml:5:17: input_file 'big.ndjson' is larger than 64 MiB; a test needs far less"])
+        #expect(problems("ok.ndjson").isEmpty)
     }
 
     @Test("a pipeline with errors is reported at its own positions; YAML syntax and alias bombs at theirs")

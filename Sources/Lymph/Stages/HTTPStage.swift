@@ -186,7 +186,8 @@ public final class HTTPStage: Stage {
             let text = PrintableText.of(
                 redactor(String(decoding: answer.quoted, as: UTF8.self)).trimmingCharacters(in: .whitespacesAndNewlines), limit: Self.quotedBytes)
             let said = "\(host) answered \(status)\(text.isEmpty ? "" : ": \(text)")"
-            if status == 408 || status == 429 || status >= 500 {
+            // 5xx only: a code past 599 is no HTTP status, refused at once like any other.
+            if status == 408 || status == 429 || (500...599).contains(status) {
                 return .retry(said, retryAfter: answer.retryAfter.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
             }
             destination.answered()
@@ -238,6 +239,8 @@ public final class HTTPStage: Stage {
     /// An error of the client, said briefly.
     static func describe(_ error: any Error) -> String {
         if error is AttemptTimedOut { return "no whole answer within the timeout" }
+        // The parser's own words ("invalid constant string") do not say that it was the answer.
+        if let e = error as? HTTPParserError { return "the answer is not HTTP (\(e))" }
         if let e = error as? HTTPClientError {
             switch e {
             case .deadlineExceeded, .readTimeout: return "no answer within the timeout"

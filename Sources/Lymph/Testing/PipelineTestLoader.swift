@@ -306,9 +306,15 @@ public enum PipelineTestLoader {
         var inputFile: String?
         if let v = m["input_file"], let s = v.string(&d, "input_file") {
             let path = resolve(s)
-            var isFolder: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) || isFolder.boolValue {
+            // A regular file of bounded size: a device (/dev/zero) or a FIFO never ends, and one
+            // endless line gives the reader no item to count against the inputs' limit.
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            if attributes == nil || attributes?[.type] as? FileAttributeType == .typeDirectory {
                 d.error("input_file '\(s.cutForMessage())' is not a file (the path is relative to the test file's folder)", at: v)
+            } else if attributes?[.type] as? FileAttributeType != .typeRegular {
+                d.error("input_file '\(s.cutForMessage())' is not a regular file (a device or a FIFO may never end)", at: v)
+            } else if let size = attributes?[.size] as? Int, size > PipelineTestRun.maxInputBytes {
+                d.error("input_file '\(s.cutForMessage())' is larger than \(PipelineTestRun.maxInputBytes >> 20) MiB; a test needs far less", at: v)
             } else {
                 inputFile = path
             }

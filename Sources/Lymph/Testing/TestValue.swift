@@ -24,17 +24,32 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Numbers by value; everything else by structure, object members in order.
+    /// Numbers by value (two integers exactly, by their digits: as doubles, 2^53 and 2^53 + 1
+    /// would be one value, and an id or a count that large compared wrong); everything else by
+    /// structure, object members in order.
     public static func == (a: TestValue, b: TestValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case (.bool(let x), .bool(let y)): return x == y
-        case (.number(let x, _), .number(let y, _)): return x == y
+        case (.number(let x, let xText), .number(let y, let yText)):
+            if let i = integerDigits(xText), let j = integerDigits(yText) { return i == j }
+            return x == y
         case (.string(let x), .string(let y)): return x == y
         case (.array(let x), .array(let y)): return x == y
         case (.object(let x), .object(let y)): return x == y
         default: return false
         }
+    }
+
+    /// An integer's sign and digits without leading zeros ("-0" as "0"); nil for a number with
+    /// a fraction or an exponent.
+    static func integerDigits(_ text: String) -> String? {
+        let negative = text.hasPrefix("-")
+        let digits = negative ? text.dropFirst() : text[...]
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= "0" && $0 <= "9" }) else { return nil }
+        let trimmed = digits.drop { $0 == "0" }
+        if trimmed.isEmpty { return "0" }
+        return (negative ? "-" : "") + trimmed
     }
 
     /// The member `key` of an object; nil for anything else or a missing key.
