@@ -100,7 +100,8 @@ struct SpoolStoreTests {
             try Self.migrations(path)
                 == (OldStoreFile.migrations + [
                     "v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists", "v10-dedup-fingerprints",
-                    "v11-ticket-source-count", "v12-ticket-source-count-trigger", "v13-run-inputs-by-pipeline", "v14-ticket-source-chains", "v15-run-inputs-resume-point",
+                    "v11-ticket-source-count", "v12-ticket-source-count-trigger", "v13-run-inputs-by-pipeline", "v14-ticket-source-chains",
+                    "v15-run-inputs-resume-point",
                 ]).sorted())
     }
 
