@@ -13,7 +13,8 @@ struct ReplayCommand: AsyncParsableCommand {
             go to a fresh dead-letter file. The moved file is deleted only when the replay read it to \
             the end with no new dead letters; otherwise it is kept and named on stderr. A missing or \
             empty dead-letter file is 'nothing to replay', exit 0, and nothing changes, so a second \
-            replay does nothing. Another FILE is read in place, never moved or deleted.
+            replay does nothing. A file an earlier replay kept is deleted by the same rule when \
+            named; another FILE is read in place, never moved or deleted.
             """
     )
 
@@ -57,6 +58,14 @@ struct ReplayCommand: AsyncParsableCommand {
             let ending = DeadLetterReplay.finish(
                 moved: moved.aside, deadLetters: outcome.inputFailure == nil ? outcome.summary?.deadLetters : nil,
                 interruptedBy: outcome.summary?.interruptedBy ?? 0, into: moved.original)
+            Console.error("lymph: \(ending.message)")
+        }
+        // A file an earlier replay kept, named as 'nothing to replay' suggests: it goes when it
+        // went through, as the moved file does.
+        if let file, DeadLetterReplay.isKeptReplay(file, of: deadLetter) {
+            let ending = DeadLetterReplay.finish(
+                moved: file, deadLetters: outcome.inputFailure == nil ? outcome.summary?.deadLetters : nil,
+                interruptedBy: outcome.summary?.interruptedBy ?? 0, into: deadLetter)
             Console.error("lymph: \(ending.message)")
         }
         if let code = outcome.exitCode { throw code }

@@ -84,6 +84,15 @@ struct ReplayCommandTests {
         #expect(fixed.status == 0, "\(fixed.stderr)")
         #expect(fixed.count("passed") == 3)
         #expect(h.kept == [kept])
+
+        // The kept file replayed by name, as 'nothing to replay' suggests: its records were done
+        // by the replay just now (already_replayed), and it goes, as the moved file would have.
+        let named = try h.run(["replay", "fixme.yaml", ".lymph/\(kept)"])
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(named.stderr.contains("every record went through: deleted '.lymph/\(kept)'"), "\(named.stderr)")
+        #expect(h.kept.isEmpty)
+        let after = try h.run(["replay", "fixme.yaml"])
+        #expect(!after.stderr.contains("kept by an earlier replay"), "\(after.stderr)")
     }
 
     @Test("another file is read in place and never moved or deleted; a missing one is exit 2")

@@ -82,6 +82,23 @@ public enum DeadLetterReplay {
         public let records: Int
     }
 
+    /// Whether `file` is one of the dead-letter file's kept replays (`keptReplays`): in its folder,
+    /// named `<its name>.replay-…`. Replayed by name to the end with no new dead letters, it is
+    /// deleted as the moved file would have been: Lymph made it, and otherwise it would be named
+    /// as waiting after every later replay.
+    public static func isKeptReplay(_ file: String, of deadLetter: String) -> Bool {
+        let prefix = (deadLetter as NSString).lastPathComponent + ".replay-"
+        guard (file as NSString).lastPathComponent.hasPrefix(prefix) else { return false }
+        func folder(_ path: String) -> String? {
+            let dir = (path as NSString).deletingLastPathComponent
+            guard let resolved = realpath(dir.isEmpty ? "." : dir, nil) else { return nil }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        guard let a = folder(file), let b = folder(deadLetter) else { return false }
+        return a == b
+    }
+
     /// The kept replays of the dead-letter file `path`, oldest first (their names sort by time).
     /// Each is read once to count its lines.
     public static func keptReplays(of path: String) -> [Kept] {
