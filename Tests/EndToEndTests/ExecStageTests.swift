@@ -801,6 +801,19 @@ struct ExecStreamModeTests {
 
 @Suite("exec stage, interrupted runs", .serialized)
 struct ExecInterruptTests {
+    /// Waits up to `seconds` for `process` to exit (terminating it past them), then closes its
+    /// stdin; when it exited.
+    @discardableResult
+    static func waitForExit(_ process: Process, stdin: Pipe, seconds: Double = 20) -> Date {
+        let end = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+        let exited = Date()
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+        return exited
+    }
+
     /// Starts `lymph run` on stdin with a stream plugin that leaves a child running, feeds it a
     /// few events, then signals it `signals` times.
     func interrupt(signals: Int, marker: String) throws -> (Int32, [String]) {
@@ -820,11 +833,7 @@ struct ExecInterruptTests {
             kill(process.processIdentifier, SIGINT)
             Thread.sleep(forTimeInterval: 0.2)
         }
-        let end = Date().addingTimeInterval(20)
-        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        try? stdin.fileHandleForWriting.close()
+        Self.waitForExit(process, stdin: stdin)
         Thread.sleep(forTimeInterval: 0.2)
         return (process.terminationStatus, processes(containing: "sleep \(marker)"))
     }
@@ -868,12 +877,7 @@ struct ExecInterruptTests {
         #expect(!processes(containing: "sleep \(marker)").isEmpty, "a plugin should be hanging before the signal")
         let signalled = Date()
         kill(process.processIdentifier, SIGTERM)
-        let end = Date().addingTimeInterval(40)
-        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
-        let took = Date().timeIntervalSince(signalled)
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        try? stdin.fileHandleForWriting.close()
+        let took = Self.waitForExit(process, stdin: stdin, seconds: 40).timeIntervalSince(signalled)
         #expect(process.terminationStatus == 143)
         // The grace, then the plugins' teardown: not a timeout per event.
         #expect(took >= 4.5 && took < 15, "\(took) s")
@@ -897,11 +901,7 @@ struct ExecInterruptTests {
         let deadline = Date().addingTimeInterval(20)
         while LymphBinary.lines(h.dir + "/out.ndjson").count < 20 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         kill(process.processIdentifier, SIGTERM)
-        let end = Date().addingTimeInterval(20)
-        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        try? stdin.fileHandleForWriting.close()
+        Self.waitForExit(process, stdin: stdin)
         #expect(process.terminationStatus == 143)
         #expect(h.output.count == 20 && h.deadLetters.isEmpty)
     }
@@ -921,11 +921,7 @@ struct ExecInterruptTests {
         kill(process.processIdentifier, SIGINT)
         Thread.sleep(forTimeInterval: 0.2)
         kill(process.processIdentifier, SIGINT)
-        let end = Date().addingTimeInterval(20)
-        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        try? stdin.fileHandleForWriting.close()
+        Self.waitForExit(process, stdin: stdin)
         Thread.sleep(forTimeInterval: 0.2)
         #expect(process.terminationStatus == 130)
         let left = processes(containing: "sleep 3094")
