@@ -55,7 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if let listen, ServeSettings.parseListen(listen) == nil { throw ValidationError("--listen must be HOST:PORT, such as 127.0.0.1:8080") }
-        if let path, !path.hasPrefix("/") { throw ValidationError("--path must start with '/'") }
+        if let path, let problem = ServeSettings.pathProblem(path) { throw ValidationError("--path \(problem)") }
     }
 
     func run() async throws {

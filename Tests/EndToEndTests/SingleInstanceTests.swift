@@ -4,6 +4,24 @@ import Testing
 /// One state file (and spool) belongs to one process at a time.
 @Suite("one process per store, end to end", .serialized)
 struct SingleInstanceTests {
+    @Test(
+        "--path and serve.path naming the server's own routes however written, or a pattern, are refused before anything opens (a second route stopped the process)",
+        arguments: ["/healthz", "/metrics/", "//healthz", "/hooks/*"])
+    func ownRoutePath(_ path: String) throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        let env = ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret]
+        let flag = try LymphBinary.run(["serve", "serve.yaml", "--listen", "127.0.0.1:0", "--path", path], in: h.dir, environment: env, timeout: 30)
+        #expect(flag.status == 64 || flag.status == 2, "\(flag.status) \(flag.stderr)")
+        #expect(flag.stderr.contains("--path "), "\(flag.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: h.dir + "/.lymph/serve.sqlite"))
+        try ServeCommandTests.pipeline(serve: "  path: \"\(path)\"\n").write(toFile: h.dir + "/file.yaml", atomically: true, encoding: .utf8)
+        let file = try LymphBinary.run(["serve", "file.yaml", "--listen", "127.0.0.1:0"], in: h.dir, environment: env, timeout: 30)
+        #expect(file.status == 2, "\(file.status) \(file.stderr)")
+        #expect(file.stderr.contains("path "), "\(file.stderr)")
+        let check = try LymphBinary.run(["check", "file.yaml"], in: h.dir, environment: env, timeout: 30)
+        #expect(check.status != 0, "\(check.stderr)")
+    }
+
     @Test("a second serve, a run and tickets close on a served store exit 2 at once naming the holder; reading still works")
     func secondInstance() throws {
         let h = ServeHarness(pipeline: ServeCommandTests.pipeline())

@@ -144,7 +144,15 @@ struct FailClosedConfigTests {
                 "p.yaml:2:14: dead_letter and output are the same ('./out.ndjson'): rejected items would mix with passed events"
             ),
             ("dead_letter: \"-\"\n", "p.yaml:1:14: dead_letter and output are the same ('-'): rejected items would mix with passed events"),
-            ("serve: {path: /healthz}\n", "p.yaml:1:15: path /healthz is taken by the server's own GET route; choose another, such as /webhooks"),
+            ("serve: {path: /healthz}\n", "p.yaml:1:15: path /healthz is the server's own GET route /healthz; choose another, such as /webhooks"),
+            // Compared by components, as the server matches paths: a second route there stopped it.
+            ("serve: {path: /metrics/}\n", "p.yaml:1:15: path /metrics/ is the server's own GET route /metrics; choose another, such as /webhooks"),
+            ("serve: {path: //healthz}\n", "p.yaml:1:15: path //healthz is the server's own GET route /healthz; choose another, such as /webhooks"),
+            (
+                "serve: {path: /hooks/:id}\n",
+                "p.yaml:1:15: path must be a plain path: ':id' holds a character the router reads as a pattern, a query or a space"
+            ),
+            ("serve: {path: webhooks}\n", "p.yaml:1:15: path must start with '/', such as /webhooks"),
         ])
     func topLevel(_ head: String, _ expected: String) {
         #expect(diagnostics(head + "stages: [parse]\n") == [expected])

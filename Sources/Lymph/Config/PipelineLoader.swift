@@ -128,13 +128,7 @@ public enum PipelineLoader {
                 if ServeSettings.parseListen(text) == nil { d.error("listen must be HOST:PORT, such as 127.0.0.1:8080", at: l) } else { serve.listen = text }
             }
             if let p = sm["path"], let text = p.string(&d, "path") {
-                if !text.hasPrefix("/") {
-                    d.error("path must start with '/', such as /webhooks", at: p)
-                } else if ["/healthz", "/metrics"].contains(text) {
-                    d.error("path \(text) is taken by the server's own GET route; choose another, such as /webhooks", at: p)
-                } else {
-                    serve.path = text
-                }
+                if let problem = ServeSettings.pathProblem(text) { d.error("path \(problem)", at: p) } else { serve.path = text }
             }
             serve.maxBody = sm["max_body"].flatMap { $0.byteSize(&d, "max_body", range: 64...(64 << 20)) } ?? serve.maxBody
             serve.maxSpool = sm["max_spool"].flatMap { $0.int(&d, "max_spool", range: 1...100_000_000) } ?? serve.maxSpool

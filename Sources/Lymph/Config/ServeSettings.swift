@@ -21,6 +21,23 @@ public struct ServeSettings: Sendable, Equatable {
     /// The defaults, for a pipeline file without `serve:`.
     public init() {}
 
+    /// Why `text` cannot be the webhook path, or nil. Compared as the server compares paths, by
+    /// their components (`/metrics/` and `//healthz` are the server's own routes, and a second
+    /// route there stopped the process at start), and plain: Hummingbird reads `:name`, `{name}`
+    /// and `*` in a route as parameters and wildcards.
+    public static func pathProblem(_ text: String) -> String? {
+        guard text.hasPrefix("/") else { return "must start with '/', such as /webhooks" }
+        let components = text.split(separator: "/")
+        if components.count == 1, let own = ["healthz", "metrics"].first(where: { $0 == components[0] }) {
+            return "\(text.cutForMessage()) is the server's own GET route /\(own); choose another, such as /webhooks"
+        }
+        if let odd = components.first(where: { $0.hasPrefix(":") || $0.contains(where: { "*{}?#".contains($0) || $0.isWhitespace }) }) {
+            return "must be a plain path: '\(String(odd).cutForMessage())' holds a character the router reads as a pattern, a query or a space"
+        }
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "must not contain control characters" }
+        return nil
+    }
+
     /// `HOST:PORT` (an IPv6 host in brackets) into its parts.
     public static func parseListen(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":") else { return nil }
