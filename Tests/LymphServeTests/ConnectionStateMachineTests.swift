@@ -42,6 +42,40 @@ struct ConnectionStateMachineTests {
         #expect(m.idleCheckDue(at: MockClock.at(.seconds(31))) == .close)
     }
 
+    @Test("a body sent a byte now and then is never idle, but the request must be read whole within twice the idle timeout of its head")
+    func tricklingBodyMeetsTheReadDeadline() {
+        var m = Self.machine(idleTimeout: .seconds(5), maxBody: 1000)
+        #expect(m.partRead("webhook", at: MockClock.at(.seconds(1))) == .handle)
+        #expect(m.headRead(.webhook(closesAfter: false)) == .readWebhook)
+        // A byte every 2 s; each check finds the connection not idle, and sets the next at the
+        // idle deadline or the request's (11 s), whichever is first.
+        for (byte, check, next) in [(3, 6, 8), (5, 8, 10), (7, 10, 11)] {
+            #expect(m.partRead("body:1", at: MockClock.at(.seconds(byte))) == .handle)
+            #expect(m.bodyRead(bytes: 1) == .append)
+            #expect(m.idleCheckDue(at: MockClock.at(.seconds(check))) == .scheduleIdleCheck(at: MockClock.at(.seconds(next))))
+        }
+        #expect(m.partRead("body:1", at: MockClock.at(.seconds(9))) == .handle)
+        #expect(m.bodyRead(bytes: 1) == .append)
+        #expect(m.idleCheckDue(at: MockClock.at(.seconds(11))) == .close)
+        #expect(m.state == .closed)
+    }
+
+    @Test("a request read whole within the deadline is answered as ever, and the next request gets a deadline of its own")
+    func readDeadlinePerRequest() {
+        var m = Self.machine(idleTimeout: .seconds(5))
+        Self.readWebhook(&m, at: MockClock.at(.seconds(1)))
+        #expect(m.answerReady(closesConnection: false) == .write)
+        #expect(m.answerWritten(at: MockClock.at(.seconds(2))) == .replay)
+        _ = Self.finishReplay(&m)
+        #expect(m.partRead("webhook", at: MockClock.at(.seconds(9))) == .handle)
+        #expect(m.headRead(.webhook(closesAfter: false)) == .readWebhook)
+        #expect(m.partRead("body:1", at: MockClock.at(.seconds(13))) == .handle)
+        #expect(m.bodyRead(bytes: 1) == .append)
+        // 13 s after the first request's head, 4 s after this one's: neither deadline is near.
+        #expect(m.idleCheckDue(at: MockClock.at(.seconds(14))) == .scheduleIdleCheck(at: MockClock.at(.seconds(18))))
+        #expect(m.idleCheckDue(at: MockClock.at(.seconds(18))) == .close)
+    }
+
     @Test("a connection that owes an answer is never idle; the answer's end starts the timer again")
     func owingAnAnswerIsNotIdle() {
         var m = Self.machine()

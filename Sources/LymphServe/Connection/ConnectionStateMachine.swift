@@ -31,6 +31,10 @@
 ///   `maxBody`, 413 before the rest is read.
 /// - **Idle timeout**: a connection that has read nothing for `idleTimeout`, between requests
 ///   or stalled inside one, is closed; one that owes an answer is never idle.
+/// - **Request deadline**: a request is read whole within `readLimit` (twice `idleTimeout`)
+///   of its head, or the connection is closed: a client that sends its body a byte now and then,
+///   never idle, would otherwise hold a connection for as long as it liked, and a few of them
+///   every connection the server allows, before any signature is checked.
 /// - **Graceful quiesce** (the server stops): an idle connection closes at once, a busy one
 ///   once nothing is left to read, answer or replay, after the last answer is sent.
 ///
@@ -129,13 +133,19 @@ struct ConnectionStateMachine<Part, Instant: InstantProtocol> where Instant.Dura
     private var replay: Replay?
     /// When a part was last read or an answer last written.
     private var lastActive: Instant
+    /// When the request being read began (its head was handled).
+    private var requestStarted: Instant
 
     /// `now`: when the connection was accepted (its idle time counts from there).
     init(idleTimeout: Duration, maxBody: Int, now: Instant) {
         self.idleTimeout = idleTimeout
         self.maxBody = maxBody
         lastActive = now
+        requestStarted = now
     }
+
+    /// How long a request may take to be read whole, from its head to its end.
+    var readLimit: Duration { idleTimeout * 2 }
 
     /// Parts waiting their turn (for tests and diagnostics).
     var waitingCount: Int { waiting.count }
@@ -172,13 +182,22 @@ struct ConnectionStateMachine<Part, Instant: InstantProtocol> where Instant.Dura
         case .closed, .answering: return .none
         case .idle, .reading, .closing: break
         }
-        guard now >= idleDeadline else { return .scheduleIdleCheck(at: idleDeadline) }
+        guard now >= idleDeadline || now >= readDeadline else { return .scheduleIdleCheck(at: nextCheck) }
         state = .closed
         waiting.removeAll()
         return .close
     }
 
     private var idleDeadline: Instant { lastActive.advanced(by: idleTimeout) }
+
+    /// While a request is read, when it must have been read whole; otherwise never.
+    private var readDeadline: Instant {
+        if case .reading = state { return requestStarted.advanced(by: readLimit) }
+        return idleDeadline
+    }
+
+    /// The earlier of the two.
+    private var nextCheck: Instant { min(idleDeadline, readDeadline) }
 
     // MARK: - Reading
 
@@ -229,6 +248,7 @@ struct ConnectionStateMachine<Part, Instant: InstantProtocol> where Instant.Dura
 
     /// A request's head is handled (read now, or its turn came).
     mutating func headRead(_ head: Head) -> HeadAction {
+        requestStarted = lastActive
         switch head {
         case .router(let closesAfter):
             state = .reading(.router(closesAfter: closesAfter, answered: false))
