@@ -5,6 +5,45 @@ import Testing
 @Suite("one process per store, end to end", .serialized)
 struct SingleInstanceTests {
     @Test(
+        "serve raises its soft limit of open files to what max_connections needs (within the hard limit), and warns at start when the hard limit is too low",
+        arguments: [("ulimit -Sn 64", false), ("ulimit -Sn 64 && ulimit -Hn 512", true)])
+    func openFileLimit(_ limits: String, _ warns: Bool) throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "\(limits) && exec \"$0\" serve serve.yaml --listen 127.0.0.1:0", LymphBinary.path]
+        p.currentDirectoryURL = URL(fileURLWithPath: h.dir)
+        var env = ProcessInfo.processInfo.environment
+        env["IMMUNE_WEBHOOK_SECRET"] = ServeHarness.secret
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !text.contains("listening on") && p.isRunning && Date() < deadline {
+            text += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(text.contains("listening on"), "\(text)")
+        // The soft limit as the kernel has it for the process: Max open files SOFT HARD files.
+        let row = try String(contentsOfFile: "/proc/\(p.processIdentifier)/limits", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("Max open files") }
+        let numbers = row.map { $0.split(separator: " ").compactMap { Int($0) } } ?? []
+        #expect(numbers.count == 2, "\(row ?? "")")
+        let (soft, hard) = (numbers.first ?? 0, numbers.last ?? 0)
+        let needed = 1024 + 256
+        #expect(soft == min(hard, needed), "soft \(soft), hard \(hard)")
+        let warned = text.contains("warning: max_connections 1024 needs about \(needed) open files, and this process may open \(soft)")
+        #expect(warned == (hard < needed), "\(text)")
+        if warns { #expect(warned) }
+    }
+
+    @Test(
         "--path and serve.path naming the server's own routes however written, or a pattern, are refused before anything opens (a second route stopped the process)",
         arguments: ["/healthz", "/metrics/", "//healthz", "/hooks/*"])
     func ownRoutePath(_ path: String) throws {
