@@ -229,6 +229,11 @@ public final class WebhookServer: Sendable {
         guard let id = document.root.member("id")?.string, !id.isEmpty else {
             return .answer(WebhookAnswer(.badRequest, ["error": "missing_id", "message": "the event has no string 'id'"]))
         }
+        // The rest of parse's envelope (type, created_at, data): refused here, the sender told,
+        // rather than accepted and then a dead letter.
+        if let problem = ParseStage.envelopeProblem(document) {
+            return .answer(WebhookAnswer(.badRequest, ["error": problem.reason, "message": problem.message]))
+        }
         // max_age is judged at arrival (the worker judges by received_at too), so a backlog
         // never turns an accepted event into a rejected one.
         if let verifier, let problem = verifier.checkAge(document.root.member("created_at")?.stringBytes, now: Timestamp.now()) {

@@ -353,6 +353,7 @@ struct ExactlyOnceTests {
         stages:
           - parse
           - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }
+          - schedule_maintenance: { emit: false }
           - log: { path: processed.log, format: text, template: "{id}" }
         """
 
@@ -370,17 +371,18 @@ struct ExactlyOnceTests {
         let h = ServeHarness(pipeline: Self.servePipeline)
         defer { try? FileManager.default.removeItem(atPath: h.dir) }
         try Self.sample(count: Self.serveCount, seed: 23, duplicates: 0, into: h.dir + "/sample.ndjson", in: h.dir)
-        // Every 100th event is replaced by one that the server accepts (a JSON object with an
-        // id) and the parse stage rejects (a numeric type): a dead letter each.
+        // Every 100th event is replaced by one that the server accepts (a whole envelope) and
+        // schedule_maintenance rejects (an alert whose severity is none of the four): a dead
+        // letter each. The stage drops nothing and, with emit false, adds no event.
         var lines = LymphBinary.lines(h.dir + "/sample.ndjson")
         var bad: [String] = []
         for i in stride(from: 50, to: lines.count, by: 100) {
             let id = "evt_bad_\(i)"
             bad.append(id)
-            lines[i] = #"{"id":"\#(id)","type":5,"created_at":"2026-06-01T00:00:00Z","data":{}}"#
+            lines[i] = #"{"id":"\#(id)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"pump_1","severity":"HIGH"}}"#
         }
         let ids = lines.map { line in (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["id"] as? String ?? "" }
-        let good = zip(lines, ids).filter { !$0.0.contains(#""type":5"#) }.map(\.1)
+        let good = ids.filter { !$0.hasPrefix("evt_bad_") }
         #expect(Set(ids).count == lines.count && good.count + bad.count == lines.count)
 
         func outputIDs() -> [String] {

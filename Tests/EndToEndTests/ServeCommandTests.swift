@@ -195,7 +195,7 @@ struct ServeCommandTests {
         #expect(try h.post(ServeHarness.event("evt_small")).status == 202)
     }
 
-    @Test("400 for a body that is not a JSON object with an id")
+    @Test("400 for a body that is not a JSON object with an id, or whose envelope parse would refuse (the sender is told, not given a 202 and a dead letter)")
     func badRequest() throws {
         let h = ServeHarness(pipeline: Self.pipeline())
         try h.start()
@@ -204,7 +204,18 @@ struct ServeCommandTests {
             let r = try h.post(Array(body.utf8))
             #expect(r.status == 400, "\(body): \(r.status) \(r.body)")
         }
+        let envelopes = [
+            (#"{"id":"e1","type":"alert.triggered","data":{}}"#, "missing_field", "the event has no 'created_at' field"),
+            (#"{"id":"e2","type":"alert.triggered","created_at":"yesterday","data":{}}"#, "invalid_field", "'created_at' must be an RFC 3339 timestamp"),
+            (#"{"id":"e3","type":"","created_at":"2026-06-01T00:00:00Z","data":{}}"#, "invalid_field", "'type' must be a non-empty string"),
+            (#"{"id":"e4","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":[]}"#, "invalid_field", "'data' must be an object"),
+        ]
+        for (body, reason, message) in envelopes {
+            let r = try h.post(Array(body.utf8))
+            #expect(r.status == 400 && r.body.contains(#""error":"\#(reason)""#) && r.body.contains(message), "\(body): \(r.status) \(r.body)")
+        }
         #expect(try h.metric("lymph_spool_appended_total") == 0)
+        #expect(try h.post(ServeHarness.event("evt_whole")).status == 202)
     }
 
     @Test("the same delivery sent three times is accepted three times and processed once")

@@ -331,6 +331,20 @@ public struct ParseStage: Sendable {
                 prepared: prepared))
     }
 
+    /// Why parse would refuse `doc` as an event (its reason and message), or nil: `lymph serve`
+    /// answers 400 with it, so a sender learns at once what the worker would only have put in the
+    /// dead letters after a 202.
+    package static func envelopeProblem(_ doc: JSONDocument) -> (reason: String, message: String)? {
+        do {
+            try checkEnvelope(doc, EventFields(doc), context: "the event")
+            return nil
+        } catch let r as Rejection {
+            return (r.reason.rawValue, r.message)
+        } catch {
+            return (Reason.invalid.rawValue, "\(error)")
+        }
+    }
+
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
         func field(_ index: Int32, _ name: String) throws -> Int {
             guard index >= 0 else {
