@@ -75,8 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
             Console.error("lymph: \(error)")
             throw ExitCode(2)
         }
-        let files = OpenFileLimit.raise(for: spec.serve.maxConnections)
-        if let warning = files.warning { Console.error("lymph serve: warning: \(warning)") }
+        if let warning = OpenFileLimit.raise(for: spec.serve.maxConnections) { Console.error("lymph serve: warning: \(warning)") }
         if !spec.verifiesSignatures {
             Console.error("lymph serve: warning: --allow-unsigned: the pipeline has no verify stage; unsigned webhooks are accepted")
         }

@@ -153,6 +153,8 @@ struct FailClosedConfigTests {
                 "p.yaml:1:15: path must be a plain path: ':id' holds a character the router reads as a pattern, a query or a space"
             ),
             ("serve: {path: webhooks}\n", "p.yaml:1:15: path must start with '/', such as /webhooks"),
+            // Not quoted back: an escape in a pattern-looking part would reach the terminal.
+            ("serve: {path: \"/*\\e[2J\"}\n", "p.yaml:1:15: path must not contain control characters"),
         ])
     func topLevel(_ head: String, _ expected: String) {
         #expect(diagnostics(head + "stages: [parse]\n") == [expected])

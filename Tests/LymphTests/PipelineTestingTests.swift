@@ -286,6 +286,9 @@ struct PipelineTestingTests {
         #expect(problems("folder") == ["p.test.yaml:5:17: input_file 'folder' is not a file (the path is relative to the test file's folder)"])
         #expect(problems("big.ndjson") == ["p.test.yaml:5:17: input_file 'big.ndjson' is larger than 64 MiB; a test needs far less"])
         #expect(problems("ok.ndjson").isEmpty)
+        // A symlink to a regular file is read through, as the reader opens it.
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.ndjson", withDestinationPath: dir + "/ok.ndjson")
+        #expect(problems("link.ndjson").isEmpty)
     }
 
     @Test("a pipeline with errors is reported at its own positions; YAML syntax and alias bombs at theirs")

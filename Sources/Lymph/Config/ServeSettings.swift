@@ -31,10 +31,11 @@ public struct ServeSettings: Sendable, Equatable {
         if components.count == 1, let own = ["healthz", "metrics"].first(where: { $0 == components[0] }) {
             return "\(text.cutForMessage()) is the server's own GET route /\(own); choose another, such as /webhooks"
         }
+        // Before any part of it is quoted in a message.
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "must not contain control characters" }
         if let odd = components.first(where: { $0.hasPrefix(":") || $0.contains(where: { "*{}?#".contains($0) || $0.isWhitespace }) }) {
             return "must be a plain path: '\(String(odd).cutForMessage())' holds a character the router reads as a pattern, a query or a space"
         }
-        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "must not contain control characters" }
         return nil
     }
 

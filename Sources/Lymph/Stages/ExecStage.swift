@@ -54,9 +54,6 @@ public final class ExecStage: Stage {
         }
     }
 
-    /// Runs the plugin on every event, retrying the failures that may succeed on another attempt,
-    /// and turns what is still failed into a dead letter, a drop or a thrown `StageStopped`
-    /// (`on_error`).
     /// How long plugins may go on working once the run is asked to stop (a first SIGTERM, SIGINT
     /// or SIGHUP): the batches in flight are finished, but a plugin that hangs would hold the
     /// stop for its timeout, event after event, until a supervisor's SIGKILL threw all of it
@@ -64,6 +61,9 @@ public final class ExecStage: Stage {
     /// batches after it, are dead letters (`plugin_cancelled`) for `lymph replay`.
     public static let stopGrace = 5.0
 
+    /// Runs the plugin on every event, retrying the failures that may succeed on another attempt,
+    /// and turns what is still failed into a dead letter, a drop or a thrown `StageStopped`
+    /// (`on_error`).
     public func process(_ events: [Event], context: StageContext) async throws -> [StageOutcome] {
         var results = [Result<StageOutcome, ExecFailure>?](repeating: nil, count: events.count)
         var attempts = [Int](repeating: 0, count: events.count)
