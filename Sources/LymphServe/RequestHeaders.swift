@@ -1,7 +1,7 @@
 import Lymph
 import NIOHTTP1
 
-/// The three request headers a webhook's handling reads, found in one pass over NIO's fields.
+/// The request headers a webhook's handling reads, found in one pass over NIO's fields.
 ///
 /// A lookup by name per header walks the fields each time (and `HTTPFields` joins a repeated
 /// header's values on every lookup). A header sent more than once is joined with ", ",
@@ -10,6 +10,11 @@ struct RequestHeaders {
     var contentLength: String?
     var contentType: String?
     var signature: String?
+    /// `Transfer-Encoding`, `Content-Encoding` and `Expect`: how the body is framed and coded,
+    /// and whether the client waits for a `100 Continue` before sending it.
+    var transferEncoding: String?
+    var contentEncoding: String?
+    var expect: String?
     /// Every field, for the headers of other signature schemes (looked up by name, only when
     /// the pipeline's scheme is not IMMUNE's).
     let all: HTTPHeaders
@@ -26,6 +31,12 @@ struct RequestHeaders {
                 Self.add(value, to: &contentType)
             } else if n == Self.signatureName.count, Self.named(name, Self.signatureName) {
                 Self.add(value, to: &signature)
+            } else if n == Self.transferEncodingName.count, Self.named(name, Self.transferEncodingName) {
+                Self.add(value, to: &transferEncoding)
+            } else if n == Self.contentEncodingName.count, Self.named(name, Self.contentEncodingName) {
+                Self.add(value, to: &contentEncoding)
+            } else if n == Self.expectName.count, Self.named(name, Self.expectName) {
+                Self.add(value, to: &expect)
             }
         }
     }
@@ -43,6 +54,19 @@ struct RequestHeaders {
     static let contentLengthName = Array("content-length".utf8)
     static let contentTypeName = Array("content-type".utf8)
     static let signatureName = Array(WebhookSignature.header.lowercased().utf8)
+    static let transferEncodingName = Array("transfer-encoding".utf8)
+    static let contentEncodingName = Array("content-encoding".utf8)
+    static let expectName = Array("expect".utf8)
+
+    /// Whether the client asks for `100 Continue` before it sends the body (`Expect:
+    /// 100-continue`, the one expectation HTTP defines).
+    var expectsContinue: Bool { expect.map { Self.lowercasedTokens($0) == ["100-continue"] } ?? false }
+
+    /// A list field's members, lowercased, without spaces and empty members: `gzip, Chunked` is
+    /// `["gzip", "chunked"]`.
+    static func lowercasedTokens(_ value: String) -> [String] {
+        value.split(separator: ",").map { trimmed(String($0)).lowercased() }.filter { !$0.isEmpty }
+    }
 
     /// `name` equals `lowercased` ignoring ASCII case (same length already checked).
     private static func named(_ name: String, _ lowercased: [UInt8]) -> Bool {

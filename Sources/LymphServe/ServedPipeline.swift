@@ -158,7 +158,7 @@ public final class ServedPipeline: Sendable {
         control?.requestStop(signal: SIGHUP)
         wake?()
         logger.notice(
-            "pipeline reloaded; the worker switches to it after the batch in hand (webhooks already in the spool are processed by it)",
+            "pipeline loaded; the worker swaps it in after the batch in hand (webhooks already in the spool are processed by it)",
             metadata: ["trigger": "\(trigger)", "sha256": "\(loaded.sha256)"])
         return .swapping(sha256: loaded.sha256)
     }

@@ -29,6 +29,69 @@ struct ServeHardeningTests {
         #expect(try h.post(ServeHarness.event("m1")).status == 202)
     }
 
+    @Test("Expect: 100-continue is answered at once, through NIO's decoder and encoder; the body then sent is stored")
+    func expectContinue() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        let body = ServeHarness.event("evt_expect")
+        RawHTTP.send(
+            fd,
+            RawHTTP.head(
+                method: "POST", path: "/webhooks",
+                headers: [
+                    ("content-length", String(body.count)), ("x-immune-signature", ServeHarness.sign(body)), ("content-type", "application/json"),
+                    ("expect", "100-continue"),
+                ]))
+        var tv = timeval(tv_sec: 0, tv_usec: 900_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        // Within 0.9 s: a client waits about a second before it sends the body anyway.
+        #expect(String(decoding: buffer[0..<max(0, n)], as: UTF8.self) == "HTTP/1.1 100 Continue\r\n\r\n")
+        RawHTTP.send(fd, body)
+        tv.tv_sec = 20
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let reply = try RawHTTP.readReply(fd)
+        #expect(reply.status == 202, "\(reply.body)")
+        #expect(reply.body.contains("evt_expect"))
+    }
+
+    @Test("a gzip transfer coding gets 501 and a POST without a length 411, each with its reason, through NIO's decoder")
+    func framingRefused() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let body = ServeHarness.event("evt_framed")
+        var chunked = Array(String(body.count, radix: 16).utf8) + Array("\r\n".utf8) + body + Array("\r\n0\r\n\r\n".utf8)
+        let fd = try RawHTTP.connect(port: h.port)
+        defer { close(fd) }
+        RawHTTP.send(
+            fd,
+            RawHTTP.head(method: "POST", path: "/webhooks", headers: [("transfer-encoding", "gzip, chunked"), ("x-immune-signature", ServeHarness.sign(body))])
+                + chunked)
+        let gzip = try RawHTTP.readReply(fd)
+        #expect(gzip.status == 501)
+        #expect(gzip.body.contains("unsupported_transfer_coding"))
+        // No length at all: 411, and the connection stays for the next request.
+        let fd2 = try RawHTTP.connect(port: h.port)
+        defer { close(fd2) }
+        RawHTTP.send(fd2, Array("POST /webhooks HTTP/1.1\r\nhost: x\r\nx-immune-signature: \(ServeHarness.sign(body))\r\n\r\n".utf8))
+        let none = try RawHTTP.readReply(fd2)
+        #expect(none.status == 411)
+        #expect(none.body.contains("length_required"))
+        chunked =
+            Array(
+                "POST /webhooks HTTP/1.1\r\nhost: x\r\nconnection: close\r\ntransfer-encoding: chunked\r\nx-immune-signature: \(ServeHarness.sign(body))\r\n\r\n"
+                    .utf8) + chunked
+        RawHTTP.send(fd2, chunked)
+        let next = try RawHTTP.readReply(fd2)
+        #expect(next.status == 202, "\(next.body)")
+        #expect(try h.metric(#"lymph_http_requests_total{status="411"}"#) == 1)
+    }
+
     @Test("a client that pipelines requests and never reads the answers does not make them pile up in lymph serve's memory")
     func unreadAnswersDoNotPileUp() throws {
         let h = ServeHarness(pipeline: ServeCommandTests.pipeline())

@@ -97,7 +97,7 @@ struct ServeReloadTests {
         #expect(try h.post(e1, signature: ServeHarness.sign(e1, secret: "old-secret-1")).status == 202)
         try Data("new-secret-2".utf8).write(to: URL(fileURLWithPath: h.dir + "/secret.txt"))
         kill(pid, SIGHUP)
-        #expect(Self.waitFor(h, "pipeline reloaded"), "\(h.stderrText.get())")
+        #expect(Self.waitFor(h, "pipeline loaded"), "\(h.stderrText.get())")
         let e2 = ServeHarness.event("r2"), e3 = ServeHarness.event("r3")
         #expect(try h.post(e2, signature: ServeHarness.sign(e2, secret: "old-secret-1")).status == 401)
         #expect(try h.post(e3, signature: ServeHarness.sign(e3, secret: "new-secret-2")).status == 202)

@@ -40,7 +40,7 @@ struct SignatureConformanceTests {
                 let r = Shell.run(command, timeout: 300)
                 precondition(r.status == 0, "\(command.joined(separator: " ")): \(r.stderr)")
             }
-            FileManager.default.createFile(atPath: venv + "/.ready", contents: Data())
+            _ = FileManager.default.createFile(atPath: venv + "/.ready", contents: Data())
         }
         return python
     }()

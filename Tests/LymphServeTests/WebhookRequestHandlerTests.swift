@@ -317,4 +317,76 @@ struct WebhookRequestHandlerTests {
         #expect(try h.answers().map(\.status) == [202, 400])
         #expect(h.router.events.filter { $0 != .readComplete } == [.head("GET /healthz"), .end])
     }
+
+    @Test("Expect: 100-continue is answered 100 Continue at once, before the body comes; the webhook is then read and answered as any other")
+    func expectContinue() throws {
+        let h = try HandlerHarness()
+        let parts = Request.webhook("evt_continue", headers: [("expect", "100-Continue")])
+        try h.read([parts[0]])
+        let interim = try h.answers()
+        #expect(interim.map(\.status) == [100])
+        #expect(interim.first?.ended == false && interim.first?.body == "")
+        try h.read(Array(parts.dropFirst()))
+        #expect(h.intake.admitted == ["evt_continue"])
+        h.intake.commitOldest()
+        #expect(try h.answers().map(\.status) == [202])
+        #expect(h.isOpen)
+    }
+
+    @Test("HTTP/1.0's Expect is ignored: no 100 Continue, the webhook is read")
+    func expectIgnoredForHTTP10() throws {
+        let h = try HandlerHarness()
+        try h.read(Request.webhook("evt_old", version: .http1_0, headers: [("expect", "100-continue"), ("connection", "keep-alive")]))
+        #expect(h.intake.admitted == ["evt_old"])
+        h.intake.commitOldest()
+        #expect(try h.answers().map(\.status) == [202])
+    }
+
+    @Test("a webhook refused before its body that waited for 100 Continue gets no 100, and the connection closes: the client may or may not send the body")
+    func expectContinueRefused() throws {
+        let h = try HandlerHarness()
+        h.intake.refuse(with: WebhookAnswer(.serviceUnavailable, ["error": "shutting_down"], retryAfter: "5"))
+        try h.read([Request.webhook("evt_wait", headers: [("expect", "100-continue")])[0]])
+        let answers = try h.answers()
+        #expect(answers.map(\.status) == [503])
+        #expect(answers.first?.closes == true)
+        #expect(h.socket.closes == [.output])
+    }
+
+    @Test(
+        "a webhook's head asking for what the server does not do is answered before its body, with a reason",
+        arguments: [
+            ([("transfer-encoding", "gzip, chunked")], 501, "unsupported_transfer_coding", true),
+            ([("content-length", "12"), ("content-encoding", "gzip")], 415, "unsupported_content_coding", false),
+            ([("content-length", "12"), ("expect", "200-ok")], 417, "expectation_failed", true),
+            ([], 411, "length_required", false),
+        ])
+    func refusedHeads(_ headers: [(String, String)], _ status: Int, _ reason: String, _ closes: Bool) throws {
+        let h = try HandlerHarness()
+        try h.read([Request.head(.POST, "/webhooks", headers: headers)])
+        let answers = try h.answers()
+        #expect(answers.map(\.status) == [status])
+        #expect(answers.first?.body.contains(#""error":"\#(reason)""#) == true)
+        #expect(answers.first?.closes == closes)
+        #expect(h.intake.admitted.isEmpty)
+        if status == 415 { #expect(answers.first?.headers["accept-encoding"] == ["identity"]) }
+        guard !closes else { return }
+        // The rest of that request is dropped; the next one is read.
+        try h.read((status == 411 ? [] : [.body(ByteBuffer(string: "123456789012"))]) + [.end(nil)] + Request.webhook("evt_next"))
+        #expect(h.intake.admitted == ["evt_next"])
+    }
+
+    @Test("a chunked webhook, and one whose Content-Encoding says identity, are read as before")
+    func acceptedCodings() throws {
+        let h = try HandlerHarness()
+        try h.read([
+            Request.head(.POST, "/webhooks", headers: [("Transfer-Encoding", " Chunked ")]), .body(ByteBuffer(string: "evt_chunked")), .end(nil),
+        ])
+        #expect(h.intake.admitted == ["evt_chunked"])
+        h.intake.commitOldest()
+        try h.read(Request.webhook("evt_identity", headers: [("content-encoding", "identity")]))
+        h.intake.commitOldest()
+        #expect(h.intake.admitted == ["evt_chunked", "evt_identity"])
+        #expect(try h.answers().map(\.status) == [202, 202])
+    }
 }

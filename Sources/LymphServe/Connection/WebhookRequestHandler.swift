@@ -178,9 +178,18 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
                 context.fireChannelRead(wrapInboundOut(part))
             case .readWebhook:
                 let webhook = Webhook(start: .now, version: head.version, headers: RequestHeaders(head.headers))
-                if let answer = intake.refuseBeforeBody(webhook.headers) {
+                let expects = head.version.atLeastHTTP11 && webhook.headers.expect != nil
+                if var answer = WebhookAnswer.refusing(webhook.headers, version: head.version) ?? intake.refuseBeforeBody(webhook.headers) {
+                    // A client that waits to be told to send its body may send it or not once it is
+                    // refused: what follows on the connection cannot be told apart from a request.
+                    if expects { answer.closesConnection = true }
                     respond(answer, to: webhook.reply, context: context)
                 } else {
+                    // Told at once, rather than after the second or so a client waits before it
+                    // sends the body anyway (curl, for a large body).
+                    if expects {
+                        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                    }
                     self.webhook = webhook
                 }
             case .refuse:
@@ -277,6 +286,7 @@ final class WebhookRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         ])
         if let retryAfter = answer.retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
         if let allow = answer.allow { headers.add(name: "Allow", value: allow) }
+        if let codings = answer.acceptEncoding { headers.add(name: "Accept-Encoding", value: codings) }
         if closes {
             headers.add(name: "Connection", value: "close")
         } else if reply.version == .http1_0 {

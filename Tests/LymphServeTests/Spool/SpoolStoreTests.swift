@@ -111,7 +111,7 @@ struct SpoolStoreTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let spool = try SQLiteSpoolStore.open(path: dir + "/spool.sqlite")
         // A small length limit on the spool's one connection stands in for SQLite's 1 GB one.
-        try spool.queue.writeWithoutTransaction { db in _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, 64) }
+        spool.queue.writeWithoutTransaction { db in _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, 64) }
         let error = #expect(throws: StoreError.self) { try spool.append([Array("first".utf8), [UInt8](repeating: 0x78, count: 100)], receivedAt: 1) }
         #expect(error?.message.contains("too big") == true)
         #expect(try spool.fetch(after: 0, limit: 10, maxBytes: 1 << 20).isEmpty)
