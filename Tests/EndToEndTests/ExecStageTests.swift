@@ -820,7 +820,7 @@ struct ExecInterruptTests {
         let h = ExecHarness()
         h.script("kid.sh", "#!/bin/bash\nsleep \(marker) &\ntrap '' INT\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done\nwait\n")
         let yaml = "state: memory\noutput: out.ndjson\nstages:\n  - parse\n  - exec: { name: kid, command: ./kid.sh, mode: stream, timeout: 2s }\n"
-        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        _ = FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
         let stdin = Pipe()
         let process = try LymphBinary.launch(["run", "p.yaml", "-"], in: h.dir, stdin: stdin)
         let lines = h.events(3).joined(separator: "\n") + "\n"
@@ -869,7 +869,7 @@ struct ExecInterruptTests {
               - parse
               - exec: { name: hang, command: ./hang.sh, mode: \(mode), timeout: 60s, on_error: drop }
             """
-        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        _ = FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
         let stdin = Pipe()
         let process = try LymphBinary.launch(["run", "p.yaml", "events.ndjson", "--summary", "json"], in: h.dir, stdin: stdin)
         let deadline = Date().addingTimeInterval(20)
@@ -889,12 +889,34 @@ struct ExecInterruptTests {
         #expect(processes(containing: "sleep \(marker)").isEmpty)
     }
 
+    @Test("lymph killed with SIGKILL takes its event-mode plugins along (the parent-death signal); they do not run on, orphaned")
+    func killedRunLeavesNoPlugin() throws {
+        let h = ExecHarness()
+        // `exec`: the plugin process itself hangs (what it starts in turn is out of reach; see
+        // EventProcess).
+        h.script("hang.sh", "#!/bin/sh\nexec sleep 3097\n")
+        h.events(4)
+        let yaml = "state: memory\noutput: out.ndjson\nstages:\n  - parse\n  - exec: { name: hang, command: ./hang.sh, mode: event, timeout: 60s }\n"
+        _ = FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        let stdin = Pipe()
+        let process = try LymphBinary.launch(["run", "p.yaml", "events.ndjson"], in: h.dir, stdin: stdin)
+        defer { for line in processes(containing: "sleep 3097") { kill(pid_t(line.prefix { $0 != ":" })!, SIGKILL) } }
+        let deadline = Date().addingTimeInterval(20)
+        while processes(containing: "sleep 3097").isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!processes(containing: "sleep 3097").isEmpty, "a plugin should be hanging before the kill")
+        kill(process.processIdentifier, SIGKILL)
+        Self.waitForExit(process, stdin: stdin)
+        let gone = Date().addingTimeInterval(2)
+        while !processes(containing: "sleep 3097").isEmpty && Date() < gone { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(processes(containing: "sleep 3097").isEmpty)
+    }
+
     @Test("one SIGTERM while a plugin answers quickly: the batches in flight finish within the grace, no event is cancelled")
     func stopWithQuickPlugin() throws {
         let h = ExecHarness()
         h.script("quick.sh", "#!/bin/sh\ncat\n")
         let yaml = "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse\n  - exec: { name: quick, command: ./quick.sh }\n"
-        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        _ = FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
         let stdin = Pipe()
         let process = try LymphBinary.launch(["run", "p.yaml", "-"], in: h.dir, stdin: stdin)
         stdin.fileHandleForWriting.write(Data((h.events(20).joined(separator: "\n") + "\n").utf8))
@@ -911,7 +933,7 @@ struct ExecInterruptTests {
         let h = ExecHarness()
         h.script("slow.sh", "#!/bin/sh\ncat >/dev/null\nsleep 3094\n")
         let yaml = "state: memory\noutput: out.ndjson\nstages:\n  - parse\n  - exec: { name: slow, command: ./slow.sh, timeout: 60s, workers: 2 }\n"
-        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        _ = FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
         let stdin = Pipe()
         let process = try LymphBinary.launch(["run", "p.yaml", "-"], in: h.dir, stdin: stdin)
         stdin.fileHandleForWriting.write(Data((h.events(2).joined(separator: "\n") + "\n").utf8))
@@ -944,7 +966,7 @@ struct ExecConfigurationTests {
               - exec: { command: no-such-program-anywhere }
               - exec: { command: "cat | grep x" }
             """
-        FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
+        _ = FileManager.default.createFile(atPath: h.dir + "/p.yaml", contents: Data(yaml.utf8))
         let r = try LymphBinary.run(["check", "p.yaml"], in: h.dir)
         #expect(r.status == 2)
         #expect(r.stderr.contains("p.yaml:3:"), "\(r.stderr)")

@@ -6,11 +6,13 @@ import Synchronization
 /// One event-mode plugin process, from its start to its reaping, driven on the calling thread,
 /// which it blocks (`BlockingThreads` gives each run a thread of its own).
 ///
-/// Event mode starts its processes with glibc's `posix_spawn` rather than swift-subprocess
-/// (which stream mode uses): swift-subprocess 1.0.2 starts every process on one shared
-/// background thread, so two workers could never start two processes at once, while
-/// `posix_spawn` called from each worker's own thread can (scripts/bench_spawn_floor compares
-/// the two).
+/// Event mode starts its processes itself (`lymph_spawn_tied`, vfork and exec as glibc's
+/// `posix_spawn` does) rather than with swift-subprocess (which stream mode uses):
+/// swift-subprocess 1.0.2 starts every process on one shared background thread, so two workers
+/// could never start two processes at once, while a start from each worker's own thread can
+/// (scripts/bench_spawn_floor compares the two). Each process also gets SIGKILL when that
+/// thread ends: a lymph killed with SIGKILL takes its plugins along, where a hung one would
+/// otherwise run on, orphaned. (A stream-mode plugin sees its stdin end then.)
 ///
 /// What swift-subprocess gave is kept: the process leads a process group of its own; its signal
 /// mask is empty and every signal has its default action (Lymph ignores SIGPIPE, a plugin must
@@ -132,40 +134,21 @@ enum EventProcess {
         return .ran(termination, session.collected)
     }
 
-    /// posix_spawn with the file actions and attributes the type's comment lists.
+    /// Starts the process with the attributes the type's comment lists (`lymph_spawn_tied`,
+    /// which posix_spawn's are, and the parent-death signal posix_spawn cannot set).
     static func spawn(_ command: ExecCommand, environment: [[UInt8]], stdin: Int32, stdout: Int32, stderr: Int32) -> Result<pid_t, SpawnFailure> {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var rc = posix_spawn_file_actions_adddup2(&actions, stdin, 0)
-        if rc == 0 { rc = posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
-        if rc == 0 { rc = posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
-        if rc == 0 { rc = lymph_spawn_add_closefrom(&actions, 3) }
-        if rc == 0 { rc = lymph_spawn_add_chdir(&actions, command.workingDirectory) }
-        var noSignals = sigset_t(), allSignals = sigset_t()
-        sigemptyset(&noSignals)
-        sigfillset(&allSignals)
-        sigdelset(&allSignals, SIGKILL)
-        sigdelset(&allSignals, SIGSTOP)
-        if rc == 0 { rc = posix_spawnattr_setsigmask(&attributes, &noSignals) }
-        if rc == 0 { rc = posix_spawnattr_setsigdefault(&attributes, &allSignals) }
-        if rc == 0 { rc = posix_spawnattr_setpgroup(&attributes, 0) }
-        if rc == 0 { rc = posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) }
-        guard rc == 0 else { return .failure(SpawnFailure("could not prepare the start: \(String(cString: strerror(rc)))")) }
-
         let argv = CStrings([command.name] + command.arguments)
         let envp = CStrings(environment)
         defer { argv.free(); envp.free() }
-        var pid: pid_t = 0
-        rc = posix_spawn(&pid, command.executable, &actions, &attributes, argv.pointers, envp.pointers)
-        guard rc == 0 else {
-            // posix_spawn says only what failed, not which step: name both things it needed.
-            return .failure(SpawnFailure("\(String(cString: strerror(rc))) (working directory \(command.workingDirectory))"))
+        var step: Int32 = 0
+        let pid = lymph_spawn_tied(command.executable, argv.pointers, envp.pointers, stdin, stdout, stderr, command.workingDirectory, &step)
+        guard pid < 0 else { return .success(pid) }
+        let error = String(cString: strerror(errno))
+        switch step {
+        case 4: return .failure(SpawnFailure("could not change to the working directory \(command.workingDirectory): \(error)"))
+        case 5: return .failure(SpawnFailure(error))
+        default: return .failure(SpawnFailure("could not prepare the start: \(error)"))
         }
-        return .success(pid)
     }
 
     struct SpawnFailure: Error, CustomStringConvertible {
