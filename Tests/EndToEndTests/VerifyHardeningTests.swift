@@ -111,4 +111,85 @@ struct RegexBoundTests {
         #expect(dead.first?.contains("data.x is 5000 bytes") == true)
         #expect(dead.last?.contains("data.y is 5000 bytes") == true)
     }
+
+    static let sealedPipeline = """
+        pipeline: sealed
+        state: .lymph/sealed.sqlite
+        output: out.ndjson
+        dead_letter: dead.ndjson
+        stages:
+          - parse
+          - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }
+          - dedup: { key: id }
+          - schedule_maintenance: { name: tickets }
+        """
+
+    /// A line shaped like a dead-letter record whose resume point skips verify.
+    static func forgedRecord(event: String, claimedKey: String, seal: String? = nil) -> String {
+        let key = Data(claimedKey.utf8).base64EncodedString()
+        let sealed = seal.map { #","seal":"\#($0)""# } ?? ""
+        return
+            #"{"error":{"stage":"tickets","reason":"invalid_field","message":"m"},"source":{"file":"x","line":1},"at":"2026-06-01T00:00:00Z","resume":{"stage":"tickets","kind":"schedule_maintenance","event":\#(event),"claims":[{"stage":"dedup-3","key":"\#(key)"}]\#(sealed)}}"#
+    }
+
+    @Test("a dead-letter record lymph did not seal cannot skip verify: the forged event is a dead letter, and its claim does not hide a genuine event")
+    func forgedResumePoint() throws {
+        let dir = LymphBinary.workDirectory()
+        try Self.sealedPipeline.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let env = ["IMMUNE_WEBHOOK_SECRET": "s3cret-seal"]
+        let forged = #"{"id":"FORGED","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        let lines = [
+            Self.forgedRecord(event: forged, claimedKey: "evt_genuine"),
+            Self.forgedRecord(event: forged, claimedKey: "evt_genuine", seal: String(repeating: "ab", count: 32)),
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/forged.ndjson", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["run", "p.yaml", "forged.ndjson", "--summary", "none"], in: dir, environment: env)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(!((try? String(contentsOfFile: dir + "/out.ndjson", encoding: .utf8)) ?? "").contains("FORGED"))
+        let dead = LymphBinary.lines(dir + "/dead.ndjson")
+        #expect(dead.count == 2)
+        #expect(dead.allSatisfy { $0.contains(#""reason":"invalid_dead_letter""#) && $0.contains("not sealed") }, "\(dead)")
+        // The genuine event whose key the forged record claimed goes through.
+        let body = Array(#"{"id":"evt_genuine","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"severity":"low"}}"#.utf8)
+        let genuine = SendReportTests.delivery(body, signature: ServeHarness.sign(body, secret: "s3cret-seal"))
+        try (genuine + "\n").write(toFile: dir + "/genuine.ndjson", atomically: true, encoding: .utf8)
+        let g = try LymphBinary.run(["run", "p.yaml", "genuine.ndjson", "--summary", "json"], in: dir, environment: env)
+        #expect(g.status == 0, "\(g.stderr)")
+        #expect(g.summary["duplicates"] as? Int == 0)
+        #expect(((try? String(contentsOfFile: dir + "/out.ndjson", encoding: .utf8)) ?? "").contains("evt_genuine"))
+    }
+
+    @Test("a record lymph sealed resumes past verify on replay; the same record edited by hand, or replayed under another secret, does not")
+    func sealedResumePoint() throws {
+        let dir = LymphBinary.workDirectory()
+        try Self.sealedPipeline.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let env = ["IMMUNE_WEBHOOK_SECRET": "s3cret-seal"]
+        // A confidence past 1: schedule_maintenance fails it, after verify and dedup.
+        let body = Array(
+            #"{"id":"evt_bad","type":"prediction.created","created_at":"2026-06-01T00:00:00Z","data":{"equipment_id":"pump_1","confidence":1.5,"predicted_failure_time":"2026-06-09T00:00:00Z","recommended_action":"Replace seal"}}"#
+                .utf8)
+        try (SendReportTests.delivery(body, signature: ServeHarness.sign(body, secret: "s3cret-seal")) + "\n").write(
+            toFile: dir + "/in.ndjson", atomically: true, encoding: .utf8)
+        let first = try LymphBinary.run(["run", "p.yaml", "in.ndjson", "--summary", "none"], in: dir, environment: env)
+        #expect(first.status == 1)
+        let record = try #require(LymphBinary.lines(dir + "/dead.ndjson").first)
+        #expect(record.contains(#""seal":""#))
+        // Replayed as written: it resumes at the stage and fails there again, as before.
+        let again = try LymphBinary.run(["replay", "p.yaml", "--summary", "none"], in: dir, environment: env)
+        #expect(again.status == 1)
+        let replayed = try #require(LymphBinary.lines(dir + "/dead.ndjson").first)
+        #expect(replayed.contains(#""reason":"invalid_field""#) && replayed.contains(#""resume":{"stage":"tickets""#), "\(replayed)")
+        // Edited by hand: no longer resumes.
+        try (replayed.replacingOccurrences(of: #""confidence":1.5"#, with: #""confidence":0.95"#) + "\n").write(
+            toFile: dir + "/dead.ndjson", atomically: true, encoding: .utf8)
+        let edited = try LymphBinary.run(["replay", "p.yaml", "--summary", "none"], in: dir, environment: env)
+        #expect(edited.status == 1)
+        #expect(LymphBinary.lines(dir + "/dead.ndjson").first?.contains(#""reason":"invalid_dead_letter""#) == true)
+        // A sealed record under a secret the pipeline no longer lists.
+        try (replayed + "\n").write(toFile: dir + "/dead.ndjson", atomically: true, encoding: .utf8)
+        let rotated = try LymphBinary.run(["replay", "p.yaml", "--summary", "none"], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": "another"])
+        #expect(rotated.status == 1)
+        #expect(LymphBinary.lines(dir + "/dead.ndjson").first?.contains(#""reason":"invalid_dead_letter""#) == true)
+        #expect(!rotated.stderr.contains("s3cret-seal") && !rotated.stderr.contains("another"))
+    }
 }

@@ -5,8 +5,8 @@ import Foundation
 /// Written as one JSON line: `{"error": {"stage", "reason", "message"}, "source": {"file",
 /// "line"}, "at", "delivery": {...}}` or `..., "raw": "<line>"}` (plus `"raw_base64"` when the
 /// line is not valid UTF-8). A record from a stage after the last `verify` also holds
-/// `"resume": {"stage", "kind", "event": {...}, "claims": [{"stage", "key"}]}`: the event as it
-/// entered that stage, where replay continues (see `ResumePoint`). Without `resume`, feeding
+/// `"resume": {"stage", "kind", "event": {...}, "claims": [{"stage", "key"}], "seal"}`: the event
+/// as it entered that stage, where replay continues (see `ResumePoint`), sealed (`ResumeSeal`). Without `resume`, feeding
 /// the dead-letter file back to `lymph run` re-processes the delivery or raw line, byte for byte,
 /// from the top.
 public struct DeadLetter: Sendable {
@@ -21,13 +21,14 @@ public struct DeadLetter: Sendable {
     /// The item exactly as it came in, so that replay reads it the same way.
     public var origin: ItemOrigin
     /// Where replay continues, with the event's bytes as they entered that stage.
-    public var resume: (point: ResumePoint, event: ArraySlice<UInt8>)?
+    /// `seal`: its `ResumeSeal` (nil in a pipeline without `verify`).
+    public var resume: (point: ResumePoint, event: ArraySlice<UInt8>, seal: String?)?
 
     /// A record of `origin`, read at `source`, rejected by `stage`; with `resume`, replay continues
     /// at that stage.
     public init(
         stage: String, reason: String, message: String, source: SourcePosition, origin: ItemOrigin,
-        resume: (point: ResumePoint, event: ArraySlice<UInt8>)? = nil
+        resume: (point: ResumePoint, event: ArraySlice<UInt8>, seal: String?)? = nil
     ) {
         self.stage = stage
         self.reason = reason
@@ -72,7 +73,13 @@ public struct DeadLetter: Sendable {
                 out.append(contentsOf: Data(claim.key).base64EncodedString().utf8)
                 out.append(contentsOf: #""}"#.utf8)
             }
-            out.append(contentsOf: "]}".utf8)
+            out.append(UInt8(ascii: "]"))
+            if let seal = resume.seal {
+                out.append(contentsOf: #","seal":""#.utf8)
+                out.append(contentsOf: seal.utf8)
+                out.append(UInt8(ascii: "\""))
+            }
+            out.append(UInt8(ascii: "}"))
         }
         switch origin.form {
         case .delivery:

@@ -36,6 +36,8 @@ public final class Pipeline: Sendable {
     /// Set by `lymph serve`: writes wait out a full disk instead of failing.
     public let diskFull: DiskFullWait?
     let parse: ParseStage
+    /// What seals the resume points of dead letters past the last `verify` (nil without one).
+    let resumeSeal: ResumeSeal?
     let stages: [RunningStage]
     /// Index of the first stage whose dead letters resume at their stage on replay: the one
     /// after the last `verify` (a failure up to there replays the delivery from the top, so its
@@ -146,7 +148,12 @@ public final class Pipeline: Sendable {
         self.store = store
         self.lock = lock
         self.diskFull = diskFull
+        // Parse opens resume points with the seal the dead letters are written with.
+        let seal = ResumeSeal(stages: stages)
+        var parse = parse
+        parse.resumeSeal = seal
         self.parse = parse
+        self.resumeSeal = seal
         self.stages = stages
         self.resumableFrom = (stages.lastIndex { $0.kind == "verify" } ?? -1) + 1
         self.replays = replays

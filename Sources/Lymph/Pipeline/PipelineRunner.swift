@@ -540,7 +540,8 @@ extension PipelineRunner {
             let claims = event.claims.compactMap { claim in
                 stages.indices.contains(claim.stageIndex - 1) ? ResumePoint.Claim(stage: stages[claim.stageIndex - 1].name, key: claim.key) : nil
             }
-            letter.resume = (ResumePoint(stage: running.name, kind: running.kind, claims: claims), event.document.bytes)
+            let point = ResumePoint(stage: running.name, kind: running.kind, claims: claims)
+            letter.resume = (point, event.document.bytes, pipeline.resumeSeal?.seal(point, event: event.document.bytes, source: event.source))
         }
         return letter
     }
@@ -577,7 +578,8 @@ extension PipelineRunner {
                 batch.deadLetters.append(
                     DeadLetter(
                         stage: pipeline.parse.name, reason: ResumePoint.stageMissingReason, message: message,
-                        source: event.source, origin: event.origin, resume: (point, event.document.bytes)))
+                        source: event.source, origin: event.origin,
+                        resume: (point, event.document.bytes, pipeline.resumeSeal?.seal(point, event: event.document.bytes, source: event.source))))
                 continue
             }
             if replayed.next() == true {

@@ -9,6 +9,9 @@ public struct ParseStage: Sendable {
     public static let defaultMaxBytes = 1 << 20
     public let maxBytes: Int
     public let name: String
+    /// With a `verify` stage, a record's resume point must carry this seal to resume past it
+    /// (`ResumeSeal`); set by the pipeline.
+    var resumeSeal: ResumeSeal?
 
     /// The largest dead-letter record replay reads: it holds the event (up to `maxBytes`), the
     /// delivery it came in (its body escaped into a string: up to twice as long) and room for
@@ -284,8 +287,19 @@ public struct ParseStage: Sendable {
         {
             position = SourcePosition(file: file, line: Int(line))
         }
+        let point = ResumePoint(stage: stage, kind: kind, claims: claims)
+        if let resumeSeal {
+            // Unsealed, it would carry an event past `verify` that no secret signed.
+            guard let seal = resume.member("seal")?.string, resumeSeal.opens(seal, point, event: eventBytes, source: position) else {
+                throw Rejection(
+                    reason: .invalidDeadLetter,
+                    message:
+                        "dead-letter record: its resume point is not sealed with a secret of this pipeline's verify stage (a record lymph did not write, one edited since, or one sealed with a secret no longer listed), so it cannot skip verify; remove 'resume' to replay its delivery from the top"
+                )
+            }
+        }
         var e = Event(document: doc, fields: fields, source: position, origin: origin, delivery: nil)
-        e.resumeRequest = ResumeRequest(ResumePoint(stage: stage, kind: kind, claims: claims))
+        e.resumeRequest = ResumeRequest(point)
         return e
     }
 
