@@ -81,6 +81,13 @@ enum PipelineRun {
         for stage in spec.stages {
             if let log = stage.spec as? LogSpec { written.append(.init(path: log.path, role: "log file (stage '\(stage.name)')")) }
         }
+        // The pipeline's files as given on the command line too (the file's own were checked
+        // when it was loaded): nothing appended may land in the store or the pipeline file.
+        let state = options.state.map { $0 == "memory" ? nil : $0 } ?? spec.statePath
+        if let problem = OwnOutputGuard.overwritten(written + [.init(path: deadLetter, role: "dead-letter file")], state: state, pipelineFile: path) {
+            Console.error("lymph: \(problem)")
+            throw ExitCode(2)
+        }
         let prepared: OwnOutputGuard.Prepared
         do {
             prepared = try OwnOutputGuard.prepare(inputs: given, deadLetter: deadLetter, written: written)

@@ -206,3 +206,64 @@ struct RunCommandTests {
         #expect(LymphBinary.lines(dir + "/out.ndjson").count == 1)
     }
 }
+
+@Suite("what a run appends never lands in its store or its pipeline file, end to end")
+struct AppendedFileGuardTests {
+    static func setUp(_ yaml: String) throws -> String {
+        let dir = LymphBinary.workDirectory()
+        try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let events = (1...3).map { #"{"id":"e\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"# }
+        try (events.joined(separator: "\n") + "\n").write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test("an output, dead-letter file or log that is the store's file (or its WAL) is refused by check and run, exit 2, with its position")
+    func storeInTheFile() throws {
+        for (yaml, position, what) in [
+            ("state: s.sqlite\noutput: s.sqlite\nstages:\n  - parse\n  - dedup\n", "p.yaml:2:9", "output is the state store's file"),
+            ("state: s.sqlite\ndead_letter: ./s.sqlite\nstages:\n  - parse\n", "p.yaml:2:14", "dead_letter is the state store's file"),
+            (
+                "state: s.sqlite\nstages:\n  - parse\n  - log: {path: s.sqlite-wal}\n", "p.yaml:4:5",
+                "stage 'log-2' logs to a file that is the state store's file"
+            ),
+            ("state: memory\noutput: p.yaml\nstages:\n  - parse\n", "p.yaml:2:9", "output is this pipeline file"),
+        ] {
+            let dir = try Self.setUp(yaml)
+            for arguments in [["check", "p.yaml"], ["run", "p.yaml", "events.ndjson"]] {
+                let r = try LymphBinary.run(arguments, in: dir)
+                #expect(r.status == 2, "\(arguments) \(yaml): \(r.stderr)")
+                #expect(r.stderr.contains("\(position): \(what)"), "\(r.stderr)")
+            }
+        }
+    }
+
+    @Test("the same through the command line: --dead-letter the store, --output the pipeline file, --output a symlink to a store not made yet")
+    func storeOnTheCommandLine() throws {
+        let dir = try Self.setUp("state: s.sqlite\noutput: out.ndjson\nstages:\n  - parse\n  - dedup\n")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/alias.db", withDestinationPath: "s.sqlite")
+        for (flags, expected) in [
+            (["--dead-letter", "s.sqlite"], "the dead-letter file ('s.sqlite') is the state store's file"),
+            (["--output", "p.yaml"], "the output ('p.yaml') is the pipeline file"),
+            (["--output", "alias.db"], "the output ('alias.db') is the state store's file"),
+            (["--state", "other.sqlite", "--output", "other.sqlite-shm"], "is the state store's file ('other.sqlite')"),
+        ] {
+            let r = try LymphBinary.run(["run", "p.yaml", "events.ndjson"] + flags, in: dir)
+            #expect(r.status == 2, "\(flags): \(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/s.sqlite"))
+        #expect(try String(contentsOfFile: dir + "/p.yaml", encoding: .utf8).hasPrefix("state: s.sqlite\noutput: out.ndjson"))
+    }
+
+    @Test("paths of one character work, and a folder as the store is refused by name, where Foundation used to crash the process (exit 132)")
+    func shortPaths() throws {
+        let dir = try Self.setUp("state: x\noutput: o\ndead_letter: d\nstages:\n  - parse\n  - dedup\n")
+        let r = try LymphBinary.run(["run", "p.yaml", "events.ndjson", "--summary", "none"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(LymphBinary.lines(dir + "/o").count == 3)
+        let folder = try Self.setUp("state: .\nstages:\n  - parse\n  - dedup\n")
+        let f = try LymphBinary.run(["run", "p.yaml", "events.ndjson"], in: folder)
+        #expect(f.status == 2, "\(f.stderr)")
+        #expect(f.stderr.contains("state '.' is a folder"), "\(f.stderr)")
+    }
+}

@@ -108,3 +108,13 @@ struct ServeLibraryTests {
         #expect(SpoolWriter.parseStage(for: large).maxBytes == 64 << 20)
     }
 }
+
+@Test(
+    "PathParent gives NSString's folder part, also for the paths Foundation crashes on",
+    arguments: [
+        ("a/b", "a"), ("/a", "/"), ("a", ""), ("a/b/", "a"), ("/", "/"), (".", ""), ("x", ""), ("a/", ""), ("./", ""), ("a//b", "a"),
+        ("//a", "/"), ("../a", ".."), ("a/..", "a"),
+    ])
+func pathParent(_ path: String, _ parent: String) {
+    #expect(PathParent.of(path) == parent)
+}

@@ -220,6 +220,32 @@ public enum PipelineLoader {
         } else if m["stages"] == nil {
             d.error("the pipeline has no 'stages:' list", at: top)
         }
+        // A file the run appends to that is the store, or this file: SQLite would write its pages
+        // over the appended lines (and they over its pages), or the next load would read events.
+        var appended: [(path: String, what: String, at: ConfigValue?, line: Int?, column: Int?)] = []
+        if let output { appended.append((output, "output", m["output"] ?? top, nil, nil)) }
+        appended.append((deadLetter, "dead_letter", m["dead_letter"] ?? m["state"] ?? top, nil, nil))
+        for stage in stages {
+            if let log = stage.spec as? LogSpec {
+                appended.append((log.path, "stage '\(stage.name.cutForMessage())' logs to a file that", nil, stage.line, stage.column))
+            }
+        }
+        for sink in appended {
+            let problem: String?
+            if let statePath, Self.storeFiles(statePath).contains(where: { Self.sameSink(sink.path, $0) }) {
+                problem = "is the state store's file ('\(sink.path.cutForMessage())'): SQLite would write its pages over what is appended there"
+            } else if Self.sameSink(sink.path, file) {
+                problem = "is this pipeline file ('\(sink.path.cutForMessage())'): what is appended would break it"
+            } else {
+                problem = nil
+            }
+            guard let problem else { continue }
+            if let at = sink.at {
+                d.error("\(sink.what) \(problem)", at: at)
+            } else if let line = sink.line, let column = sink.column {
+                d.add("\(sink.what) \(problem)", line: line, column: column)
+            }
+        }
         if let output, let v = m["dead_letter"] ?? m["output"], Self.sameSink(output, deadLetter) {
             d.error("dead_letter and output are the same ('\(deadLetter.cutForMessage())'): rejected items would mix with passed events", at: v)
         }
@@ -256,6 +282,11 @@ public enum PipelineLoader {
     }
 
     /// Whether two sink names write to the same place (`./x` and `x` do).
+    /// The files SQLite keeps a store at `path` in (its journal, shared memory and lymph's lock).
+    public static func storeFiles(_ path: String) -> [String] {
+        [path, path + "-wal", path + "-shm", path + "-journal", path + ".lock"]
+    }
+
     public static func sameSink(_ a: String, _ b: String) -> Bool {
         if a == "-" || b == "-" || a == "stderr" || b == "stderr" { return a == b }
         return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path

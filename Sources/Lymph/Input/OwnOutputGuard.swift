@@ -44,6 +44,45 @@ public enum OwnOutputGuard {
         public let moved: [Moved]
     }
 
+    /// Why a file the run appends to would destroy the store at `state` or the pipeline file
+    /// (the same path, or another name for the same file); nil when none would.
+    public static func overwritten(_ written: [Written], state: String?, pipelineFile: String) -> String? {
+        let storeFiles = state.map(PipelineLoader.storeFiles) ?? []
+        let storeIdentities = Set(storeFiles.compactMap { FileIdentity(path: $0) })
+        let pipelineIdentity = FileIdentity(path: pipelineFile)
+        for w in written where w.path != "-" && w.path != "none" {
+            let identity = FileIdentity(path: w.path)
+            // A symlink to a file not made yet names it by the path it points to.
+            let target = linkTarget(w.path)
+            if storeFiles.contains(where: { f in PipelineLoader.sameSink(w.path, f) || target.map { PipelineLoader.sameSink($0, f) } == true })
+                || identity.map(storeIdentities.contains) == true
+            {
+                return "the \(w.role) ('\(w.path)') is the state store's file ('\(state ?? "")'): SQLite would write its pages over what is appended there"
+            }
+            if PipelineLoader.sameSink(w.path, pipelineFile) || (identity != nil && identity == pipelineIdentity) {
+                return "the \(w.role) ('\(w.path)') is the pipeline file ('\(pipelineFile)'): what is appended would break it"
+            }
+        }
+        return nil
+    }
+
+    /// Where the symlink at `path` leads, through up to 40 links, even when nothing is there yet;
+    /// nil when `path` is not a symlink.
+    static func linkTarget(_ path: String) -> String? {
+        var current = path
+        var followed = 0
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        while followed < 40 {
+            let n = readlink(current, &buffer, buffer.count - 1)
+            guard n > 0 else { break }
+            let link = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let folder = PathParent.of(current)
+            current = link.hasPrefix("/") || folder.isEmpty ? link : folder + "/" + link
+            followed += 1
+        }
+        return followed == 0 ? nil : current
+    }
+
     /// What to read instead of `inputs`, and a note for each dead-letter file moved aside.
     /// `now` names the moved file (`<dead letters>.replay-<UTC time>`).
     public static func prepare(

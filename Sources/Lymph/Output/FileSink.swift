@@ -65,7 +65,7 @@ public final class FileSink: Sendable {
 
     /// Opens `path` for appending (never truncating), creating it and its parent folders.
     public static func append(path: String, diskFull: DiskFullWait? = nil) throws(OutputError) -> FileSink {
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = PathParent.of(path)
         if !parent.isEmpty {
             do {
                 try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)

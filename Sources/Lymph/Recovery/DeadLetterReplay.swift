@@ -90,7 +90,7 @@ public enum DeadLetterReplay {
         let prefix = (deadLetter as NSString).lastPathComponent + ".replay-"
         guard (file as NSString).lastPathComponent.hasPrefix(prefix) else { return false }
         func folder(_ path: String) -> String? {
-            let dir = (path as NSString).deletingLastPathComponent
+            let dir = PathParent.of(path)
             guard let resolved = realpath(dir.isEmpty ? "." : dir, nil) else { return nil }
             defer { free(resolved) }
             return String(cString: resolved)
@@ -102,7 +102,7 @@ public enum DeadLetterReplay {
     /// The kept replays of the dead-letter file `path`, oldest first (their names sort by time).
     /// Each is read once to count its lines.
     public static func keptReplays(of path: String) -> [Kept] {
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = PathParent.of(path)
         let prefix = (path as NSString).lastPathComponent + ".replay-"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? []
         return names.filter { $0.hasPrefix(prefix) }.sorted().compactMap { name in

@@ -28,7 +28,7 @@ enum SQLiteFile {
         if path == ":memory:" {
             queue = try DatabaseQueue(configuration: config)
         } else {
-            let parent = (path as NSString).deletingLastPathComponent
+            let parent = PathParent.of(path)
             if !parent.isEmpty {
                 try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
             }
@@ -53,7 +53,7 @@ enum SQLiteFile {
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.maximumReaderCount = 2
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = PathParent.of(path)
         if !parent.isEmpty {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }

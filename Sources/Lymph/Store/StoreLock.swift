@@ -27,7 +27,7 @@ public final class StoreLock: Sendable {
             defer { free(real) }
             return String(cString: real)
         }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = PathParent.of(path)
         guard let real = realpath(parent.isEmpty ? "." : parent, nil) else { return path }
         defer { free(real) }
         return (String(cString: real) as NSString).appendingPathComponent((path as NSString).lastPathComponent)
@@ -39,11 +39,14 @@ public final class StoreLock: Sendable {
         // named `:memory:.lock` in the working folder would make a second such store in the
         // process (or another process's in that folder) be refused as in use.
         if state == ":memory:" { return StoreLock(path: state, fd: -1) }
-        let parent = (state as NSString).deletingLastPathComponent
+        let parent = PathParent.of(state)
         if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
         // A second name for the database (a hard link) would get its own lock and its own
         // journal: SQLite names the journal after the path, so two writers could corrupt it.
         var st = stat()
+        if stat(state, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+            throw StoreLockError(state: state, message: "is a folder; state names the SQLite file to keep it in (for example '.lymph/NAME.sqlite')")
+        }
         if stat(state, &st) == 0, st.st_nlink > 1 {
             throw StoreLockError(
                 state: state,

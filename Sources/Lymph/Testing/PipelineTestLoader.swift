@@ -75,7 +75,7 @@ public enum PipelineTestLoader {
         let top = ConfigValue(root)
         guard let m = ConfigMapping(top, context: "the test file", diagnostics: &d) else { return (nil, d.items) }
         m.rejectUnknownKeys(allowed: topLevelKeys, &d)
-        let folder = (file as NSString).deletingLastPathComponent
+        let folder = PathParent.of(file)
         func resolve(_ relative: String) -> String {
             relative.hasPrefix("/") || folder.isEmpty ? relative : (folder as NSString).appendingPathComponent(relative)
         }

@@ -81,7 +81,7 @@ public struct ExecSpec: StageSpec {
             "on_error", "env", "max_output", "max_in_flight", "schema",
         ]
     ) { m, d in
-        let folder = (d.file as NSString).deletingLastPathComponent
+        let folder = PathParent.of(d.file)
         var command: ExecCommand?
         if let c = m["command"] {
             command = ExecCommand.configure(c, pipelineFolder: folder.isEmpty ? "." : folder, &d)
