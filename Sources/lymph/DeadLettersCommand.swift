@@ -195,7 +195,10 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 rows.append(("REPLAY", "from the start"))
             }
             let width = rows.map(\.0.count).max() ?? 0
-            return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+            // Every field comes from the file, which may hold what an input held: control and
+            // bidirectional characters are shown as '?', as in the summary's table (the record
+            // below is JSON, escaped).
+            return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + PrintableText.of($0.1) }.joined(separator: "\n")
                 + "\n" + r.rendered(pretty: true)
         }
     }

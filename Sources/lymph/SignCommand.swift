@@ -34,6 +34,7 @@ struct SignCommand: ParsableCommand {
 
     func validate() throws {
         try SecretOption.validate(secret)
+        if let id, id.isEmpty { throw ValidationError("--id must not be empty") }
         if let timestamp, timestamp < 0 { throw ValidationError("--timestamp must be seconds since the epoch (0 or more)") }
     }
 
@@ -48,6 +49,12 @@ struct SignCommand: ParsableCommand {
         let headers = WebhookSignature.headers(
             try scheme.parsed(), key: key, body: body[...], id: id ?? WebhookSignature.messageID(for: body[...]),
             timestamp: timestamp ?? Int(Date().timeIntervalSince1970))
+        // A header's value cannot hold a line break (or any control character): printed, one
+        // from the body would start a header line of its own in whatever reads these lines.
+        if let bad = headers.first(where: { $0.value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }) {
+            Console.error("lymph sign: the \(bad.name) ('\(PrintableText.of(bad.value.cutForMessage()))') holds a control character, which a header cannot")
+            throw ExitCode(2)
+        }
         if value {
             print(headers.last!.value)
         } else {

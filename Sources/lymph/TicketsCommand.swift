@@ -52,7 +52,7 @@ struct TicketsCommand: AsyncParsableCommand {
         @OptionGroup var time: TimeZoneOptions
         func run() async throws {
             guard let t = try withStore(await location.open(), { store throws(StoreError) in try store.ticket(id: id) }) else {
-                Console.error("lymph: no ticket '\(id)'")
+                Console.error("lymph: no ticket '\(PrintableText.of(id.cutForMessage()))'")
                 throw ExitCode(1)
             }
             switch format ?? .automatic {
@@ -93,7 +93,7 @@ struct TicketsCommand: AsyncParsableCommand {
                         try store.closeTicket(id: id, cancel: cancel, note: note, at: now)
                     })
             else {
-                Console.error("lymph: no ticket '\(id)'")
+                Console.error("lymph: no ticket '\(PrintableText.of(id.cutForMessage()))'")
                 throw ExitCode(1)
             }
             // The store changes only an open ticket, stamping it with `now`; any other answer is

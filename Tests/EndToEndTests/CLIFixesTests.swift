@@ -364,3 +364,52 @@ struct GzipInputTests {
         #expect(out == Array(lines.split(separator: "\n").map(String.init).prefix(out.count)))
     }
 }
+
+@Suite("what reaches a terminal or a header, end to end")
+struct TerminalAndHeaderTests {
+    @Test("dead-letters show prints a record's fields with control and bidi characters as '?': an input cannot send escape sequences to the terminal")
+    func showSanitises() throws {
+        let dir = LymphBinary.workDirectory()
+        let record =
+            #"{"error":{"stage":"st\u001b]0;PWNED\u0007","reason":"r\u202e","message":"m\u001b[31m"},"source":{"file":"f\u001b[2J","line":3},"at":"2026-06-01T00:00:00Z","raw":"x"}"#
+        try (record + "\n").write(toFile: dir + "/dead.ndjson", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["dead-letters", "show", "1", "dead.ndjson", "--format", "table"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let table = r.stdout.components(separatedBy: "\n{")[0]
+        #expect(!table.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E }, "\(table.debugDescription)")
+        #expect(table.contains("st?]0;PWNED?") && table.contains("f?[2J:3"), "\(table)")
+    }
+
+    @Test("tickets show and close quote an unknown id printable and cut, not raw")
+    func ticketIDQuoted() throws {
+        let dir = LymphBinary.workDirectory()
+        let pipeline = "state: s.sqlite\nstages:\n  - parse\n  - schedule_maintenance\n"
+        try pipeline.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        _ = try LymphBinary.run(["run", "p.yaml", "--summary", "none"], in: dir, stdin: Data())
+        let id = "mt_\u{1B}[31mred\u{07}" + String(repeating: "x", count: 5_000)
+        for command in ["show", "close"] {
+            let r = try LymphBinary.run(["tickets", command, id, "--state", "s.sqlite"], in: dir)
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains("no ticket 'mt_?[31mred?x"), "\(r.stderr)")
+            #expect(!r.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 })
+            #expect(r.stderr.utf8.count < 300)
+        }
+    }
+
+    @Test("lymph sign refuses a header value holding a line break (from the body's id, or --id), rather than print a second header line")
+    func signRefusesLineBreaks() throws {
+        let dir = LymphBinary.workDirectory()
+        let env = ["W": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+        let body = Data(#"{"id":"e\r\nX-Evil: 1"}"#.utf8)
+        let r = try LymphBinary.run(["sign", "--scheme", "standard_webhooks", "--secret", "env:W"], in: dir, environment: env, stdin: body)
+        #expect(r.status == 2, "\(r.stdout)")
+        #expect(!r.stdout.contains("X-Evil"))
+        #expect(r.stderr.contains("webhook-id") && r.stderr.contains("control character"), "\(r.stderr)")
+        let flag = try LymphBinary.run(
+            ["sign", "--scheme", "standard_webhooks", "--secret", "env:W", "--id", "a\nX: 1"], in: dir, environment: env, stdin: Data("{}".utf8))
+        #expect(flag.status == 2)
+        let empty = try LymphBinary.run(
+            ["sign", "--scheme", "standard_webhooks", "--secret", "env:W", "--id", ""], in: dir, environment: env, stdin: Data("{}".utf8))
+        #expect(empty.status != 0 && empty.stderr.contains("--id must not be empty"), "\(empty.stderr)")
+    }
+}
