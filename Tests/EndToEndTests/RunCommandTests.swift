@@ -267,3 +267,23 @@ struct AppendedFileGuardTests {
         #expect(f.stderr.contains("state '.' is a folder"), "\(f.stderr)")
     }
 }
+
+@Suite("a named pipe as input, end to end")
+struct FIFOInputTests {
+    @Test("a FIFO is opened once and read to its end: its writer is not cut off by the checks before the run, and nothing hangs")
+    func fifoInput() throws {
+        let dir = try AppendedFileGuardTests.setUp("state: s.sqlite\noutput: out.ndjson\nstages:\n  - parse\n  - dedup\n")
+        #expect(mkfifo(dir + "/f", 0o600) == 0)
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // Bounded, so that a run that never reads it cannot hold the test.
+        writer.arguments = ["-c", "timeout 20 sh -c 'cat events.ndjson > f'"]
+        writer.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try writer.run()
+        let r = try LymphBinary.run(["run", "p.yaml", "f", "--summary", "none"], in: dir, timeout: 20)
+        writer.waitUntilExit()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(writer.terminationStatus == 0, "the writer was cut off (SIGPIPE), or never read")
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 3)
+    }
+}

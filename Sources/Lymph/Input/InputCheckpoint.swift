@@ -107,6 +107,9 @@ final class InputCheckpoint {
         var result: [Identity] = []
         for path in paths {
             guard path != "-" else { return nil }
+            // Not opened unless regular: opening a FIFO to look at it would take its stream.
+            var info = stat()
+            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
             let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { return nil }
             defer { close(fd) }

@@ -66,6 +66,13 @@ public final class ItemReader: @unchecked Sendable {
     /// stdin (`-`) is not looked at.
     public static func checkReadable(_ paths: [String]) -> [String] {
         paths.filter { $0 != "-" }.compactMap { path in
+            // A FIFO (or another file that is not regular) is checked without opening it: an
+            // open waits for its writer, and the close after the check would end the stream
+            // for it (SIGPIPE) before the run reads a byte.
+            var info = stat()
+            if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG, (info.st_mode & S_IFMT) != S_IFDIR {
+                return access(path, R_OK) == 0 ? nil : "cannot read input '\(path)': \(String(cString: strerror(errno)))"
+            }
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0 { return "cannot read input '\(path)': \(String(cString: strerror(errno)))" }
             var st = stat()
