@@ -122,3 +122,25 @@ struct ReplayStdinTests {
         #expect(r.stderr.contains("are the same file"), "\(r.stderr)")
     }
 }
+
+@Suite("replay reads every record a run writes, end to end")
+struct ReplayRecordSizeTests {
+    @Test("a rejected line of control bytes within max_bytes, kept as raw six bytes for one, is replayed as itself, not as too_large")
+    func escapedRawRecord() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse: {max_bytes: 64KiB}\n".write(
+            toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try Data([UInt8](repeating: 0x01, count: 60_000) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/in.ndjson"))
+        let first = try LymphBinary.run(["run", "p.yaml", "in.ndjson", "--summary", "none"], in: dir)
+        #expect(first.status == 1)
+        let record = try #require(LymphBinary.lines(dir + "/dead.ndjson").first)
+        #expect(record.utf8.count > 4 * 65_536 + 65_536)
+        #expect(record.contains(#""reason":"invalid_json""#))
+        let again = try LymphBinary.run(["replay", "p.yaml", "--summary", "none"], in: dir)
+        #expect(again.status == 1)
+        let replayed = try #require(LymphBinary.lines(dir + "/dead.ndjson").first)
+        #expect(replayed.contains(#""reason":"invalid_json""#), "\(replayed.prefix(300))")
+        #expect(replayed.components(separatedBy: #""raw":"#).last == record.components(separatedBy: #""raw":"#).last)
+        #expect(!replayed.contains(#""truncated":true"#))
+    }
+}

@@ -13,12 +13,14 @@ public struct ParseStage: Sendable {
     /// (`ResumeSeal`); set by the pipeline.
     var resumeSeal: ResumeSeal?
 
-    /// The largest dead-letter record replay reads: it holds the event (up to `maxBytes`), the
-    /// delivery it came in (its body escaped into a string: up to twice as long) and room for
-    /// headers. Other items stay within `maxBytes`.
+    /// The largest dead-letter record replay reads: the largest is a rejected line kept as
+    /// `raw`, a JSON string in which each control byte takes six (`\u0001`), and one resuming
+    /// holds the event (up to `maxBytes`) and the delivery it came in (its body escaped into a
+    /// string: up to twice as long). Room for the rest of the record on top. Other items stay
+    /// within `maxBytes`.
     public var maxRecordBytes: Int {
-        let (times4, overflow) = maxBytes.multipliedReportingOverflow(by: 4)
-        return overflow ? Int.max / 2 : times4 + 65_536
+        let (times6, overflow) = maxBytes.multipliedReportingOverflow(by: 6)
+        return overflow ? Int.max / 2 : times6 + 65_536
     }
 
     public init(name: String = "parse", maxBytes: Int = ParseStage.defaultMaxBytes) {
