@@ -34,6 +34,7 @@ struct LymphTool: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            Self.checkStandardOutput()
         } catch {
             if parsed == nil, exitCode(for: error) == .validationFailure,
                 let message = UnknownCommand.message(for: Array(CommandLine.arguments.dropFirst()))
@@ -47,6 +48,21 @@ struct LymphTool: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// What a command printed must have reached stdout: a table or JSON lost to a full disk (or
+    /// a closed descriptor) is exit 3, as a run's output would be, not 0. A reader that went away
+    /// (`| head`) is not an error.
+    static func checkStandardOutput() {
+        errno = 0
+        // Every stream: stdout itself is a C global Swift 6 will not touch. What a failed flush
+        // could not write is still buffered, so the last one fails too.
+        guard fflush(nil) != 0 else { return }
+        let code = errno
+        if code == EPIPE { return }
+        let why = code != 0 ? String(cString: strerror(code)) : "a write failed"
+        FileHandle.standardError.write(Data("lymph: could not write to stdout: \(why)\n".utf8))
+        Foundation.exit(3)
     }
 
     /// The error with the usage of the command it came from. ArgumentParser knows that command

@@ -68,7 +68,13 @@ struct SampleCommand: AsyncParsableCommand {
 
     func run() async throws {
         var generator = try makeGenerator()
-        try generator.write(to: 1)
+        do {
+            try generator.write(to: 1)
+        } catch {
+            // An output that cannot be written (a full disk): exit 3, as a run's would.
+            Console.error("lymph sample: \(error)")
+            throw ExitCode(3)
+        }
     }
 
     private func makeGenerator() throws -> SampleGenerator {

@@ -413,3 +413,26 @@ struct TerminalAndHeaderTests {
         #expect(empty.status != 0 && empty.stderr.contains("--id must not be empty"), "\(empty.stderr)")
     }
 }
+
+@Suite("output a command cannot write, end to end")
+struct UnwritableStdoutTests {
+    @Test("sample, sign, check and tickets exit 3 with the reason when stdout is a full disk, not 0 (or 1, which means dead letters)")
+    func fullDisk() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: s.sqlite\nstages:\n  - parse\n  - schedule_maintenance\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        // One ticket, so that tickets has something to print.
+        _ = try LymphBinary.run(["run", "p.yaml", "--summary", "none"], in: dir, stdin: Data(ServeHarness.event("e1") + [0x0A]))
+        let lymph = LymphBinary.path
+        for command in [
+            "\(lymph) sample --count 100000 > /dev/full",
+            "echo '{}' | \(lymph) sign --secret env:W > /dev/full",
+            "\(lymph) check p.yaml > /dev/full",
+            "\(lymph) tickets --state s.sqlite --format json --status all > /dev/full",
+            "\(lymph) tickets --state s.sqlite > /dev/full",
+        ] {
+            let r = Shell.run(["sh", "-c", "cd '\(dir)' && " + command], environment: ["W": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+            #expect(r.status == 3, "\(command): \(r.stderr)")
+            #expect(r.stderr.contains("No space left on device"), "\(command): \(r.stderr)")
+        }
+    }
+}
