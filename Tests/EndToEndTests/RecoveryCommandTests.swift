@@ -187,9 +187,10 @@ struct ReplayCommandTests {
     @Test("a replay that cannot open the pipeline puts the dead letters back under their name")
     func putBackOnOpenFailure() throws {
         let h = try FixableHarness(events: 2)
-        // The store is held by another process: exit 2 before anything is read.
+        // The store is held by another process: exit 2 before anything is read. (Its dead
+        // letters go elsewhere: one appending to the file replayed is refused before the move.)
         let lock = Pipe()
-        let holder = try LymphBinary.launch(["run", "fixme.yaml", "-", "--output", "none"], in: h.dir, stdin: lock)
+        let holder = try LymphBinary.launch(["run", "fixme.yaml", "-", "--output", "none", "--dead-letter", "holder.dead.ndjson"], in: h.dir, stdin: lock)
         defer { try? lock.fileHandleForWriting.close(); holder.waitUntilExit() }
         // The holder writes its pid into the lock file once it holds the lock.
         let lockFile = h.dir + "/.lymph/fixme.sqlite.lock"

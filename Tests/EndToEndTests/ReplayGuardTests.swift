@@ -144,3 +144,30 @@ struct ReplayRecordSizeTests {
         #expect(!replayed.contains(#""truncated":true"#))
     }
 }
+
+@Suite("replay and a run writing the same dead letters, end to end", .serialized)
+struct ReplayWhileWrittenTests {
+    @Test("a replay does not move aside a dead-letter file another process is appending to (another store): it is refused, exit 2, and nothing is lost")
+    func refusedWhileWritten() throws {
+        let dir = LymphBinary.workDirectory()
+        try "pipeline: w\nstate: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse\n".write(
+            toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let stdin = Pipe()
+        let writer = try LymphBinary.launch(["run", "p.yaml", "-", "--summary", "none"], in: dir, stdin: stdin)
+        stdin.fileHandleForWriting.write(Data("not json 1\nnot json 2\n".utf8))
+        let deadline = Date().addingTimeInterval(20)
+        while LymphBinary.lines(dir + "/dead.ndjson").count < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(LymphBinary.lines(dir + "/dead.ndjson").count == 2)
+        let replay = try LymphBinary.run(["replay", "p.yaml", "--summary", "none"], in: dir)
+        #expect(replay.status == 2, "\(replay.stderr)")
+        #expect(replay.stderr.contains("is being written by another lymph process"), "\(replay.stderr)")
+        // The run goes on writing to the same file, and every record is there.
+        stdin.fileHandleForWriting.write(Data("not json 3\n".utf8))
+        try stdin.fileHandleForWriting.close()
+        writer.waitUntilExit()
+        #expect(LymphBinary.lines(dir + "/dead.ndjson").count == 3)
+        let after = try LymphBinary.run(["replay", "p.yaml", "--summary", "none"], in: dir)
+        #expect(after.status == 1, "\(after.stderr)")
+        #expect(LymphBinary.lines(dir + "/dead.ndjson").count == 3)
+    }
+}

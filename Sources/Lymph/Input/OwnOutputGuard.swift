@@ -150,6 +150,18 @@ public enum OwnOutputGuard {
     }
 
     static func moveAside(_ path: String, now: Date) throws(Refusal) -> String {
+        // Every process appending to the file holds a shared lock on it (`FileSink.append`): one
+        // that is running now would go on writing into the moved file.
+        let held = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        if held >= 0 {
+            defer { close(held) }
+            if flock(held, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK {
+                throw Refusal(
+                    description:
+                        "the dead-letter file '\(path)' is being written by another lymph process (a run or a server with another store): replay it once that has ended, so that no dead letter lands in the file being replayed"
+                )
+            }
+        }
         let stamp = Timestamp.compact(now.timeIntervalSince1970)
         for attempt in 0..<100 {
             let candidate = "\(path).replay-\(stamp)" + (attempt == 0 ? "" : "-\(attempt)")

@@ -75,6 +75,10 @@ public final class FileSink: Sendable {
         }
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OutputError(path: path, message: "cannot open for appending: \(String(cString: strerror(errno)))") }
+        // A shared lock for as long as it is open: other writers may share the file, but a
+        // replay must not move it aside while anyone appends (`OwnOutputGuard.moveAside`), or
+        // what is appended after the move lands in the moved file, which the replay then deletes.
+        _ = flock(fd, LOCK_SH | LOCK_NB)
         return FileSink(path: path, fd: fd, ownsDescriptor: true, diskFull: diskFull)
     }
 
