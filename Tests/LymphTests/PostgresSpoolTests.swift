@@ -24,6 +24,10 @@ import Testing
         }
     }
 
+    /// Every lease here is far longer than a test (600 s): on a loaded machine a test's steps
+    /// have taken more than 30 s, and a lease that ran out by itself would fail it for nothing.
+    /// The tests end leases themselves, with this.
+    ///
     /// Ends `holder`'s lease now, as if its process had died a lease ago: by the database's clock,
     /// which is what every instance judges leases by (a test that waited for it would depend on
     /// how long the rest of the suite keeps it from running).
@@ -85,8 +89,8 @@ import Testing
         defer { db.close() }
         // Two processes of one instance name append at once: numbers are never given twice
         // and none is skipped.
-        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "alpha"), lane: "alpha")
-        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "alpha"), lane: "alpha")
+        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "alpha", lease: .seconds(600)), lane: "alpha")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "alpha", lease: .seconds(600)), lane: "alpha")
         let seqs = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for i in 0..<40 {
                 let spool = i.isMultiple(of: 2) ? a : b
@@ -109,7 +113,7 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a")
         _ = try await spool.append(Self.items((1...10).map { String(repeating: "x", count: 100) + "\($0)" }), receivedAt: 1)
         #expect(try await spool.fetch(lane: "a", after: 0, limit: 100, maxBytes: 250).map(\.seq) == [1, 2, 3])
         #expect(try await spool.fetch(lane: "a", after: 3, through: 5, limit: 100, maxBytes: 1 << 20).map(\.seq) == [4, 5])
@@ -121,8 +125,8 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(60)), lane: "a")
-        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(30)), lane: "b")
+        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(600)), lane: "b")
         _ = try await a.append(Self.items(["1", "2", "3"]), receivedAt: 1)
         #expect(try await a.claimLanes().map(\.lane) == ["a"])
         // b sees a's lane held: it takes only its own.
@@ -145,12 +149,12 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let ha = PostgresHolder(database: db, instance: "a")
+        let ha = PostgresHolder(database: db, instance: "a", lease: .seconds(600))
         try await ha.renew()
         let a = try await PostgresSpool.open(holder: ha, lane: "a")
         // The server takes webhooks at once; its lane keeper has not claimed yet.
         _ = try await a.append(Self.items(["1", "2"]), receivedAt: 1)
-        let hb = PostgresHolder(database: db, instance: "b")
+        let hb = PostgresHolder(database: db, instance: "b", lease: .seconds(600))
         try await hb.renew()
         let b = try await PostgresSpool.open(holder: hb, lane: "b")
         #expect(try await b.claimLanes().map(\.lane) == ["b"])
@@ -161,13 +165,13 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let old = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(60)), lane: "a")
-        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(30)), lane: "b")
+        let old = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(600)), lane: "b")
         _ = try await old.append(Self.items(["1", "2"]), receivedAt: 1)
         _ = try await old.claimLanes()
         try Self.expire(old.holder)
         // Instance a restarts (a new process, same name) while b takes its lane over.
-        let restarted = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(30)), lane: "a")
+        let restarted = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a")
         let claims = try await b.claimLanes()
         #expect(claims.map(\.lane) == ["b", "a"])
         #expect(try await restarted.claimLanes().isEmpty)  // held by b until drained
@@ -183,8 +187,8 @@ import Testing
         let (_, location) = try Self.freshLocation()
         let db = try await Self.open(location)
         defer { db.close() }
-        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(30)), lane: "a")
-        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(30)), lane: "b")
+        let a = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a")
+        let b = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "b", lease: .seconds(600)), lane: "b")
         _ = try await a.append(Self.items(["1"]), receivedAt: 1)
         _ = try await a.claimLanes()
         #expect(try await b.claimLanes().map(\.lane) == ["b"])
@@ -204,7 +208,7 @@ import Testing
         let db = try await Self.open(location)
         defer { db.close() }
         func spool(_ name: String) async throws -> PostgresSpool {
-            let holder = PostgresHolder(database: db, instance: name, lease: .seconds(60))
+            let holder = PostgresHolder(database: db, instance: name, lease: .seconds(600))
             try await holder.renew()
             return try await PostgresSpool.open(holder: holder, lane: name)
         }
@@ -239,7 +243,7 @@ import Testing
         // connection with 2 s.
         let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a", appendTimeout: .seconds(2))
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a", appendTimeout: .seconds(2))
         func blocking(_ text: String) async -> Result<[Int64], StoreError> { await Self.appendBlocking(text, to: spool) }
         #expect(try await blocking("1").get() == [1])
         #expect(try await spool.append(Self.items(["2"]), receivedAt: 2) == [2])
@@ -309,7 +313,7 @@ import Testing
         let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("backoff")))
         let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a", appendTimeout: .seconds(5))
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a", appendTimeout: .seconds(5))
         func blocking(_ text: String) async -> Result<[Int64], StoreError> { await Self.appendBlocking(text, to: spool) }
         #expect(try await blocking("1").get() == [1])
         func sessions() throws -> Set<String> {
@@ -363,14 +367,14 @@ import Testing
         let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("outage")))
         let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a"), lane: "a")
+        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a")
         // A second process with a short deadline per operation, which the outage is judged by
         // (opened with retries: a busy suite can keep a 3 s operation from its answer).
         let hasty = try await PostgresDatabase.open(location: location, connectTimeout: .seconds(120), operationTimeout: .seconds(3))
         defer { hasty.close() }
         var hastySpool: PostgresSpool?
         for _ in 0..<20 where hastySpool == nil {
-            hastySpool = try? await PostgresSpool.open(holder: PostgresHolder(database: hasty, instance: "a"), lane: "a")
+            hastySpool = try? await PostgresSpool.open(holder: PostgresHolder(database: hasty, instance: "a", lease: .seconds(600)), lane: "a")
         }
         let other = try #require(hastySpool)
         try await spool.probeWritable()
