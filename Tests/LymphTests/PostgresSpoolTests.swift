@@ -243,7 +243,8 @@ import Testing
         // connection with 2 s.
         let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a", appendTimeout: .seconds(2))
+        let spool = try await PostgresSpool.open(
+            holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a", appendTimeout: .seconds(2))
         func blocking(_ text: String) async -> Result<[Int64], StoreError> { await Self.appendBlocking(text, to: spool) }
         #expect(try await blocking("1").get() == [1])
         #expect(try await spool.append(Self.items(["2"]), receivedAt: 2) == [2])
@@ -313,7 +314,8 @@ import Testing
         let location = try PostgresLocation(url: cluster.url(database: try cluster.makeDatabase("backoff")))
         let db = try await Self.open(location)
         defer { db.close() }
-        let spool = try await PostgresSpool.open(holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a", appendTimeout: .seconds(5))
+        let spool = try await PostgresSpool.open(
+            holder: PostgresHolder(database: db, instance: "a", lease: .seconds(600)), lane: "a", appendTimeout: .seconds(5))
         func blocking(_ text: String) async -> Result<[Int64], StoreError> { await Self.appendBlocking(text, to: spool) }
         #expect(try await blocking("1").get() == [1])
         func sessions() throws -> Set<String> {
