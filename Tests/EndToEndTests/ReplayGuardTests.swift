@@ -121,6 +121,19 @@ struct ReplayStdinTests {
         #expect(r.status == 2)
         #expect(r.stderr.contains("are the same file"), "\(r.stderr)")
     }
+
+    @Test("the same for a symlink to a dead-letter file not made yet (relative, as written), which the first dead letter would make")
+    func linkedSinkNotYetMade() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse\n".write(
+            toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        try "not json\n".write(toFile: dir + "/in.ndjson", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: "dead.ndjson")
+        let r = try LymphBinary.run(["run", "p.yaml", "in.ndjson", "--output", "link"], in: dir)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("are the same file"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dead.ndjson"))
+    }
 }
 
 @Suite("replay reads every record a run writes, end to end")

@@ -95,7 +95,12 @@ public enum OwnOutputGuard {
         var moved: [FileIdentity: String] = [:]
         let deadIdentity = FileIdentity(path: deadLetter)
         // Two names for one file (a symlink, a hard link) must not split dead letters from events.
-        if let deadIdentity, let same = written.first(where: { FileIdentity(path: $0.path) == deadIdentity }) {
+        // A symlink to a file not made yet is judged by where it leads (the first write makes it).
+        func leadsTo(_ a: String, _ b: String) -> Bool {
+            guard a != "-" && b != "-" && a != "stderr" && b != "stderr" else { return false }
+            return PipelineLoader.sameSink(linkTarget(a) ?? a, linkTarget(b) ?? b)
+        }
+        if let same = written.first(where: { w in deadIdentity.map { FileIdentity(path: w.path) == $0 } == true || leadsTo(w.path, deadLetter) }) {
             throw Refusal(
                 description:
                     "the dead letters ('\(deadLetter)') and the \(same.role) ('\(same.path)') are the same file: rejected items would mix with the others")
