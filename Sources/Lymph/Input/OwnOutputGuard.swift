@@ -48,22 +48,25 @@ public enum OwnOutputGuard {
     /// (the same path, or another name for the same file); nil when none would.
     public static func overwritten(_ written: [Written], state: String?, pipelineFile: String) -> String? {
         let storeFiles = state.map(PipelineLoader.storeFiles) ?? []
-        let storeIdentities = Set(storeFiles.compactMap { FileIdentity(path: $0) })
-        let pipelineIdentity = FileIdentity(path: pipelineFile)
-        for w in written where w.path != "-" && w.path != "none" {
-            let identity = FileIdentity(path: w.path)
-            // A symlink to a file not made yet names it by the path it points to.
-            let target = linkTarget(w.path)
-            if storeFiles.contains(where: { f in PipelineLoader.sameSink(w.path, f) || target.map { PipelineLoader.sameSink($0, f) } == true })
-                || identity.map(storeIdentities.contains) == true
-            {
+        for w in written where w.path != "none" {
+            if storeFiles.contains(where: { sameFile(w.path, $0) }) {
                 return "the \(w.role) ('\(w.path)') is the state store's file ('\(state ?? "")'): SQLite would write its pages over what is appended there"
             }
-            if PipelineLoader.sameSink(w.path, pipelineFile) || (identity != nil && identity == pipelineIdentity) {
+            if sameFile(w.path, pipelineFile) {
                 return "the \(w.role) ('\(w.path)') is the pipeline file ('\(pipelineFile)'): what is appended would break it"
             }
         }
         return nil
+    }
+
+    /// Whether two paths of files name one file: the same file now (a hard link, a symlink), or
+    /// the same path once symlinks are followed, which also catches a symlink to a file not made
+    /// yet (the first write makes it). `-` and `stderr` are streams, never a file here.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        let streams = ["-", "stderr"]
+        if streams.contains(a) || streams.contains(b) { return false }
+        if let x = FileIdentity(path: a), let y = FileIdentity(path: b), x == y { return true }
+        return PipelineLoader.sameSink(linkTarget(a) ?? a, linkTarget(b) ?? b)
     }
 
     /// Where the symlink at `path` leads, through up to 40 links, even when nothing is there yet;
@@ -95,12 +98,7 @@ public enum OwnOutputGuard {
         var moved: [FileIdentity: String] = [:]
         let deadIdentity = FileIdentity(path: deadLetter)
         // Two names for one file (a symlink, a hard link) must not split dead letters from events.
-        // A symlink to a file not made yet is judged by where it leads (the first write makes it).
-        func leadsTo(_ a: String, _ b: String) -> Bool {
-            guard a != "-" && b != "-" && a != "stderr" && b != "stderr" else { return false }
-            return PipelineLoader.sameSink(linkTarget(a) ?? a, linkTarget(b) ?? b)
-        }
-        if let same = written.first(where: { w in deadIdentity.map { FileIdentity(path: w.path) == $0 } == true || leadsTo(w.path, deadLetter) }) {
+        if let same = written.first(where: { sameFile($0.path, deadLetter) }) {
             throw Refusal(
                 description:
                     "the dead letters ('\(deadLetter)') and the \(same.role) ('\(same.path)') are the same file: rejected items would mix with the others")

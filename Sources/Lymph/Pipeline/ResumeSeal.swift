@@ -26,11 +26,6 @@ public struct ResumeSeal: Sendable {
         if keys.isEmpty { return nil }
     }
 
-    /// Keys given directly (tests).
-    init(keys: [[UInt8]]) {
-        self.keys = keys.map { SymmetricKey(data: $0) }
-    }
-
     /// The seal of a resume point, as lowercase hex. `event`: the event's bytes as the record
     /// holds them (without line breaks).
     func seal(_ point: ResumePoint, event: ArraySlice<UInt8>, source: SourcePosition) -> String {
