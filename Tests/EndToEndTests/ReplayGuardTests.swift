@@ -156,6 +156,37 @@ struct ReplayRecordSizeTests {
         #expect(replayed.components(separatedBy: #""raw":"#).last == record.components(separatedBy: #""raw":"#).last)
         #expect(!replayed.contains(#""truncated":true"#))
     }
+
+    @Test(
+        "a line over max_bytes is kept whole while lymph reads it whole, and replays once max_bytes is raised; a far longer one keeps 4 KiB; both say how to fix it"
+    )
+    func overLongLines() throws {
+        let dir = LymphBinary.workDirectory()
+        let pipeline = "state: memory\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse: {max_bytes: MAX}\n"
+        try pipeline.replacingOccurrences(of: "MAX", with: "1000").write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        func event(_ id: String, padding: Int) -> String {
+            #"{"id":"\#(id)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"p":"\#(String(repeating: "a", count: padding))"}}"#
+        }
+        // 6 × 1000 + 64 KiB is the most read as one item.
+        try (event("evt_some", padding: 5_000) + "\n" + event("evt_far", padding: 80_000) + "\n").write(
+            toFile: dir + "/in.ndjson", atomically: true, encoding: .utf8)
+        let first = try LymphBinary.run(["run", "p.yaml", "in.ndjson", "--summary", "none"], in: dir)
+        #expect(first.status == 1)
+        let records = LymphBinary.lines(dir + "/dead.ndjson")
+        try #require(records.count == 2)
+        let hint = "item is larger than max_bytes (1000 bytes); raise parse.max_bytes if such events are expected"
+        #expect(records[0].contains(hint) && records[1].contains(hint), "\(records.map { $0.prefix(300) })")
+        #expect(records[0].contains(#""reason":"too_large""#) && !records[0].contains(#""truncated":true"#))
+        #expect(records[0].contains(event("evt_some", padding: 5_000).replacingOccurrences(of: "\"", with: "\\\"")))
+        #expect(records[1].contains(#""truncated":true"#) && records[1].utf8.count < 4_096 * 2 + 1_024)
+
+        try pipeline.replacingOccurrences(of: "MAX", with: "200KiB").write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let again = try LymphBinary.run(["replay", "p.yaml", "--summary", "none"], in: dir)
+        #expect(again.status == 1)
+        #expect(LymphBinary.lines(dir + "/out.ndjson") == [event("evt_some", padding: 5_000)])
+        let left = LymphBinary.lines(dir + "/dead.ndjson")
+        #expect(left.count == 1 && left[0].contains("it cannot be replayed"), "\(left.map { $0.prefix(300) })")
+    }
 }
 
 @Suite("replay and a run writing the same dead letters, end to end", .serialized)

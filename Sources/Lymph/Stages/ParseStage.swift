@@ -116,6 +116,12 @@ public struct ParseStage: Sendable {
         return bodies
     }
 
+    /// The one message for an item over `max_bytes`, whether its dead letter keeps it whole or
+    /// only its beginning.
+    static func tooLargeMessage(_ maxBytes: Int) -> String {
+        "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected"
+    }
+
     public func parse(_ item: RawItem) -> Result {
         parse(item, document: nil)
     }
@@ -127,7 +133,7 @@ public struct ParseStage: Sendable {
             return .rejected(
                 DeadLetter(
                     stage: name, reason: Reason.tooLarge.rawValue,
-                    message: "item is larger than max_bytes (\(maxBytes) bytes); raise parse.max_bytes if such events are expected", source: item.source,
+                    message: Self.tooLargeMessage(maxBytes), source: item.source,
                     origin: ItemOrigin(form: .raw, bytes: item.bytes, truncated: true)))
         }
         do {
@@ -192,7 +198,7 @@ public struct ParseStage: Sendable {
         prepared: PreparedDelivery? = nil, parsedBody: JSONDocument? = nil, singleLine: Bool = false
     ) throws -> Event {
         // A function, not a value: its message is formatted only for an item that is too large.
-        func tooLarge() -> Rejection { Rejection(reason: .tooLarge, message: "item is larger than max_bytes (\(maxBytes) bytes)") }
+        func tooLarge() -> Rejection { Rejection(reason: .tooLarge, message: ParseStage.tooLargeMessage(maxBytes)) }
         if bytes.count > maxRecordBytes { throw tooLarge() }
         let doc: JSONDocument
         if let document = consume document {
