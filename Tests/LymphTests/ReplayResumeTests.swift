@@ -220,3 +220,40 @@ extension ReplayResumeTests {
         #expect(out.filter { $0.contains(#""id":"c""#) }.count == 1)
     }
 }
+
+@Suite("the first source positions records give")
+struct RecordedSourceTests {
+    func record(file: String, line: Int) -> RawItem {
+        let text =
+            #"{"error":{"stage":"notify","reason":"r","message":"m"},"source":{"file":"\#(file)","line":\#(line)},"at":"2026-01-01T00:00:00Z","#
+            + #""resume":{"stage":"notify","kind":"exec","event":{"id":"evt_1","type":"alert.triggered","created_at":"2026-01-01T00:00:00Z","data":{}},"claims":[]}}"#
+        return RawItem(bytes: Array(text.utf8)[...], source: SourcePosition(file: "records.ndjson", line: 7))
+    }
+
+    func source(_ result: ParseStage.Result) -> SourcePosition? {
+        if case .event(let event) = result { return event.source }
+        return nil
+    }
+
+    @Test("a resumed event keeps the first position its record gives")
+    func keepsFirstPosition() {
+        let given = source(ParseStage().parse(record(file: "first-\(UUID().uuidString).ndjson", line: 3)))
+        #expect(given?.file.hasPrefix("first-") == true && given?.line == 3)
+    }
+
+    @Test("records naming a new file each do not grow the table of file names without end: past its limit an event keeps where it was read")
+    func fileNamesBounded() {
+        // A limit the table has reached already (the real one, 1,024, is shared by every test
+        // in this process, so it is not filled here).
+        var parse = ParseStage()
+        parse.recordedFileNames = 0
+        let known = "known-\(UUID().uuidString).ndjson"
+        _ = SourcePosition(file: known, line: 1)
+        let new = source(parse.parse(record(file: "made-up-\(UUID().uuidString).ndjson", line: 3)))
+        #expect(new?.file == "records.ndjson" && new?.line == 7)
+        let again = source(parse.parse(record(file: known, line: 3)))
+        #expect(again?.file == known && again?.line == 3)
+        let long = source(ParseStage().parse(record(file: String(repeating: "x", count: SourceFiles.recordedLimit.bytes + 1), line: 1)))
+        #expect(long?.file == "records.ndjson")
+    }
+}

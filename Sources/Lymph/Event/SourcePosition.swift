@@ -46,6 +46,24 @@ enum SourceFiles {
         }
     }
 
+    /// The most names a run numbers from what it reads (`id(forRecorded:)`), and the longest.
+    static let recordedLimit = (names: 1_024, bytes: 4_096)
+
+    /// The number of `name`, a file named inside an item read (a dead-letter record's first
+    /// source); nil when it is new and the table already holds `limit` names, or it is longer
+    /// than `recordedLimit.bytes`. Inputs named by the operator are always numbered.
+    static func id(forRecorded name: String, limit: Int = recordedLimit.names) -> UInt32? {
+        guard name.utf8.count <= recordedLimit.bytes else { return nil }
+        return table.withLock { t in
+            if let id = t.ids[name] { return id }
+            guard t.names.count < limit else { return nil }
+            let id = UInt32(t.names.count)
+            t.names.append(name)
+            t.ids[name] = id
+            return id
+        }
+    }
+
     /// The name numbered `id`, or `?` for a number never given.
     static func name(for id: UInt32) -> String {
         table.withLock { t in Int(id) < t.names.count ? t.names[Int(id)] : "?" }

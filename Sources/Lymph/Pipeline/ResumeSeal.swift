@@ -29,19 +29,19 @@ public struct ResumeSeal: Sendable {
     /// The seal of a resume point, as lowercase hex. `event`: the event's bytes as the record
     /// holds them (without line breaks).
     func seal(_ point: ResumePoint, event: ArraySlice<UInt8>, source: SourcePosition) -> String {
-        Hex.string(Array(HMAC<SHA256>.authenticationCode(for: Self.message(point, event: event, source: source), using: keys[0])))
+        Hex.string(Array(HMAC<SHA256>.authenticationCode(for: Self.message(point, event: event, file: source.file, line: source.line), using: keys[0])))
     }
 
     /// Whether `seal` is the seal of the resume point under one of the keys, compared in
-    /// constant time.
-    func opens(_ seal: String, _ point: ResumePoint, event: ArraySlice<UInt8>, source: SourcePosition) -> Bool {
+    /// constant time. `file` and `line`: the first source position as the record gives it.
+    func opens(_ seal: String, _ point: ResumePoint, event: ArraySlice<UInt8>, file: String, line: Int) -> Bool {
         guard let provided = Hex.decode(Array(seal.utf8)[...]), provided.count == SHA256.byteCount else { return false }
-        let message = Self.message(point, event: event, source: source)
+        let message = Self.message(point, event: event, file: file, line: line)
         return keys.contains { HMAC<SHA256>.isValidAuthenticationCode(provided, authenticating: message, using: $0) }
     }
 
     /// What is sealed: every part length-prefixed, so no two resume points make the same bytes.
-    static func message(_ point: ResumePoint, event: ArraySlice<UInt8>, source: SourcePosition) -> [UInt8] {
+    static func message(_ point: ResumePoint, event: ArraySlice<UInt8>, file: String, line: Int) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(event.count + 128)
         func part(_ bytes: some Collection<UInt8>) {
@@ -61,8 +61,8 @@ public struct ResumeSeal: Sendable {
             part(claim.stage.utf8)
             part(claim.key)
         }
-        part(source.file.utf8)
-        withUnsafeBytes(of: Int64(source.line).littleEndian) { out.append(contentsOf: $0) }
+        part(file.utf8)
+        withUnsafeBytes(of: Int64(line).littleEndian) { out.append(contentsOf: $0) }
         return out
     }
 }

@@ -12,6 +12,8 @@ public struct ParseStage: Sendable {
     /// With a `verify` stage, a record's resume point must carry this seal to resume past it
     /// (`ResumeSeal`); set by the pipeline.
     var resumeSeal: ResumeSeal?
+    /// How many file names records may add to `SourceFiles` (tests lower it).
+    var recordedFileNames = SourceFiles.recordedLimit.names
 
     /// The largest dead-letter record replay reads: the largest is a rejected line kept as
     /// `raw`, a JSON string in which each control byte takes six (`\u0001`), and one resuming
@@ -289,16 +291,18 @@ public struct ParseStage: Sendable {
             // The record is its own item: a later dead letter still holds the resume point.
             origin = ItemOrigin(form: .raw, bytes: eventBytes)
         }
-        var position = source
-        if let first = record.member("source"), let file = first.member("file")?.string, let line = first.member("line")?.double,
+        // The first source position, as the record gives it (where this record was read, when
+        // it gives none).
+        var first = (file: source.file, line: source.line)
+        if let given = record.member("source"), let file = given.member("file")?.string, let line = given.member("line")?.double,
             line >= 0, line < 1e15, line == line.rounded()
         {
-            position = SourcePosition(file: file, line: Int(line))
+            first = (file, Int(line))
         }
         let point = ResumePoint(stage: stage, kind: kind, claims: claims)
         if let resumeSeal {
             // Unsealed, it would carry an event past `verify` that no secret signed.
-            guard let seal = resume.member("seal")?.string, resumeSeal.opens(seal, point, event: eventBytes, source: position) else {
+            guard let seal = resume.member("seal")?.string, resumeSeal.opens(seal, point, event: eventBytes, file: first.file, line: first.line) else {
                 throw Rejection(
                     reason: .invalidDeadLetter,
                     message:
@@ -306,6 +310,10 @@ public struct ParseStage: Sendable {
                 )
             }
         }
+        // File names from records are numbered only while few: a stream of records naming a new
+        // file each would otherwise grow the table without end. Past that, the event keeps the
+        // position it was read at, which is true too, and the record there names the first.
+        let position = SourceFiles.id(forRecorded: first.file, limit: recordedFileNames).map { SourcePosition(fileID: $0, line: first.line) } ?? source
         var e = Event(document: doc, fields: fields, source: position, origin: origin, delivery: nil)
         e.resumeRequest = ResumeRequest(point)
         return e
