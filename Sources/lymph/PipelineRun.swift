@@ -169,6 +169,11 @@ enum PipelineRun {
                 "lymph: input '\(path)' changed since the interrupted run (the item where it stopped is not the one it did last): it was read from its start, not continued"
             )
         }
+        for cut in reader.cutWhileRead {
+            Console.error(
+                "lymph: warning: input '\(cut.path)' was cut to \(cut.length) bytes while it was read, after \(cut.read) had been read: whatever it held past byte \(cut.length) was not read (rotate it by renaming, not with copytruncate)"
+            )
+        }
         if let failure = reader.failure {
             Console.error("lymph: \(failure); reading stopped there: the items before it were processed (above), later inputs were not read")
         }

@@ -15,6 +15,28 @@ struct ItemReaderTests {
 
     func texts(_ items: [RawItem]) -> [String] { items.map { String(decoding: $0.bytes, as: UTF8.self) } }
 
+    @Test(
+        "a file cut shorter than what was read of it while it is read (copytruncate) is reported with what was read and its new length; one read whole is not")
+    func cutWhileRead() throws {
+        let path = Fixture.temporaryDirectory() + "/input"
+        let lines = (0..<100).map { #"{"n":\#($0)}"# }.joined(separator: "\n") + "\n"
+        FileManager.default.createFile(atPath: path, contents: Data(lines.utf8))
+        let reader = ItemReader(paths: [path], maxItemBytes: 1 << 20, readSize: 256)
+        let first = try #require(try reader.nextBatch())
+        #expect(!first.items.isEmpty)
+        #expect(truncate(path, 10) == 0)
+        var after = 0
+        while let batch = try reader.nextBatch() { after += batch.items.count }
+        #expect(first.items.count + after < 100)
+        #expect(reader.cutWhileRead.count == 1)
+        #expect(reader.cutWhileRead.first?.path == path && reader.cutWhileRead.first?.length == 10)
+        #expect((reader.cutWhileRead.first?.read ?? 0) >= 256)
+
+        let whole = ItemReader(paths: [path], maxItemBytes: 1 << 20, readSize: 256)
+        while try whole.nextBatch() != nil {}
+        #expect(whole.cutWhileRead.isEmpty)
+    }
+
     @Test("NDJSON: lines with positions, blank lines skipped, CRLF and a missing last newline accepted")
     func lines() throws {
         let r = try items(Array("{\"a\":1}\r\n\n   \n{\"b\":2}\n{\"c\":3}".utf8))

@@ -49,6 +49,10 @@ public final class ItemReader: @unchecked Sendable {
     /// first bytes (another item where it stopped, or fewer items than it did): each was read
     /// from its start instead (`InputCheckpoint.Verdict`).
     public private(set) var changedSinceInterrupted: [String] = []
+    /// Files that became shorter than what had been read of them while they were read (cut in
+    /// place, as `logrotate`'s `copytruncate` does): the read ended at their new end, so what
+    /// they held past it was never read. Each with the bytes read and its length at the end.
+    public private(set) var cutWhileRead: [(path: String, read: Int64, length: Int64)] = []
 
     /// A reader of `paths` in order (stdin when the list is empty, or for `-`); of a line longer
     /// than `maxItemBytes`, only the beginning is kept, for its dead letter.
@@ -120,6 +124,7 @@ public final class ItemReader: @unchecked Sendable {
                     try readAgainFromStart(checkpoint)
                     continue
                 }
+                if let cut = current!.cutShort() { cutWhileRead.append((current!.displayName, cut.read, cut.length)) }
                 if let damage = current!.damage {
                     // Nothing after a broken input is read: the run ends as if the inputs ended here.
                     failure = damage
@@ -221,6 +226,16 @@ final class SourceReader {
 
     deinit {
         if fd != 0 { close(fd) }
+    }
+
+    /// For a regular file read to its end: the bytes read and its length now, when it is shorter
+    /// than that (it was cut while it was read); nil otherwise.
+    func cutShort() -> (read: Int64, length: Int64)? {
+        guard !isPipe else { return nil }
+        var st = stat()
+        let read = lseek(fd, 0, SEEK_CUR)
+        guard read >= 0, fstat(fd, &st) == 0, Int64(st.st_size) < Int64(read) else { return nil }
+        return (Int64(read), Int64(st.st_size))
     }
 
     /// Appends up to `count` bytes to `buffer` (decompressed, for gzip); returns how many (0 at
