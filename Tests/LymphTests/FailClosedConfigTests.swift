@@ -75,6 +75,39 @@ struct FailClosedConfigTests {
         }
     }
 
+    @Test(
+        "a secret file that is a FIFO no one writes to is an error after the wait, not a hang; one whose writer comes is read; an endless device is too large")
+    func secretFilesThatDoNotEnd() throws {
+        let dir = TestScratch.directory("lymph-secret")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fifo = dir + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let started = ContinuousClock.now
+        do {
+            _ = try SecretReference.file(fifo).resolve(fileWait: .milliseconds(300))
+            Issue.record("a FIFO without a writer gave a secret")
+        } catch {
+            #expect(error.description.contains("gave no end within"), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+
+        let writer = Thread {
+            Thread.sleep(forTimeInterval: 0.1)
+            let fd = open(fifo, O_WRONLY)
+            _ = "whsec_from_fifo\n".withCString { write(fd, $0, 16) }
+            close(fd)
+        }
+        writer.start()
+        #expect(try SecretReference.file(fifo).resolve(fileWait: .seconds(20)) == Array("whsec_from_fifo".utf8))
+
+        do {
+            _ = try SecretReference.file("/dev/zero").resolve()
+            Issue.record("/dev/zero gave a secret")
+        } catch {
+            #expect(error.description.contains("larger than"), "\(error)")
+        }
+    }
+
     @Test("verify cannot be skipped by 'when:' nor placed after stages that act on events")
     func verifyPlacement() {
         #expect(

@@ -7,6 +7,8 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
 
     /// The maximum size of a secret file; a larger file is not a secret.
     public static let maxFileBytes = 64 * 1024
+    /// How long a secret file may take to read to its end (a FIFO waits for its writer).
+    public static let fileWait = Duration.seconds(10)
 
     /// nil when `text` is not a reference (for example a secret pasted into the file).
     public init?(_ text: String) {
@@ -40,7 +42,10 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
 
     /// The secret's bytes. A file's trailing newline is not part of the secret. Errors name
     /// the reference, never the value.
-    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws(SecretError) -> [UInt8] {
+    /// `fileWait`: how long a file may take to read to its end.
+    public func resolve(
+        environment: [String: String] = ProcessInfo.processInfo.environment, fileWait: Duration = SecretReference.fileWait
+    ) throws(SecretError) -> [UInt8] {
         switch self {
         case .environment(let name):
             guard let value = environment[name] else {
@@ -51,19 +56,21 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
             }
             return Array(value.utf8)
         case .file(let path):
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-                throw SecretError(reference: self, message: "'\(path.cutForMessage())' is a folder, not a file")
+            let shown = path.cutForMessage()
+            var bytes: [UInt8]
+            do throws(SmallFileRead.Failure) {
+                bytes = try SmallFileRead(maxBytes: Self.maxFileBytes, timeout: fileWait).read(path)
+            } catch {
+                switch error {
+                case .folder: throw SecretError(reference: self, message: "'\(shown)' is a folder, not a file")
+                case .tooLarge: throw SecretError(reference: self, message: "file '\(shown)' is larger than \(Self.maxFileBytes) bytes")
+                case .timedOut:
+                    throw SecretError(
+                        reference: self, message: "file '\(shown)' gave no end within \(fileWait) (a FIFO no one writes to, or a terminal?)")
+                case .cannotOpen(let code), .readFailed(let code):
+                    throw SecretError(reference: self, message: "cannot read file '\(shown)': \(String(cString: strerror(code)))")
+                }
             }
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw SecretError(reference: self, message: "cannot read file '\(path.cutForMessage())'")
-            }
-            defer { try? handle.close() }
-            let data = (try? handle.read(upToCount: Self.maxFileBytes + 1)) ?? Data()
-            guard data.count <= Self.maxFileBytes else {
-                throw SecretError(reference: self, message: "file '\(path.cutForMessage())' is larger than \(Self.maxFileBytes) bytes")
-            }
-            var bytes = [UInt8](data)
             while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
             guard !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
                 throw SecretError(reference: self, message: "file '\(path.cutForMessage())' is \(bytes.isEmpty ? "empty" : "blank")")
