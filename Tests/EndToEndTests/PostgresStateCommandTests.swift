@@ -70,3 +70,31 @@ struct PostgresStateCommandTests {
         #expect(tickets.stdout.split(separator: "\n").count == 7)
     }
 }
+
+extension PostgresStateCommandTests {
+    @Test(
+        "two pipelines on one PostgreSQL state: the second's unnamed dedup stage is refused (exit 2) rather than drop every event as a duplicate; named, it has keys of its own"
+    )
+    func unnamedScopeBelongsToOnePipeline() async throws {
+        try await onOwnThread { try Self.unnamedScopeBelongsToOnePipelineBody() }
+    }
+
+    static func unnamedScopeBelongsToOnePipelineBody() throws {
+        let cluster = try PostgresCluster.shared.get()
+        let env = ["LYMPH_DATABASE_URL": cluster.url(database: try cluster.makeDatabase("scopes"))]
+        let first = Self.folder(), second = Self.folder()
+        let a = try LymphBinary.run(["run", "p.yaml", "events.ndjson"], in: first, environment: env)
+        #expect(a.status == 0, "\(a.stderr)")
+        let other = pipeline.replacingOccurrences(of: "pipeline: shared-run", with: "pipeline: audit")
+        FileManager.default.createFile(atPath: second + "/p.yaml", contents: Data(other.utf8))
+        let b = try LymphBinary.run(["run", "p.yaml", "events.ndjson"], in: second, environment: env)
+        #expect(b.status == 2, "\(b.stderr)")
+        #expect(b.stderr.contains("belong to pipeline 'shared-run'"), "\(b.stderr)")
+        #expect(LymphBinary.lines(second + "/out.ndjson").isEmpty)
+        let named = other.replacingOccurrences(of: "  - dedup\n", with: "  - dedup: {name: audit-dedup}\n")
+        FileManager.default.createFile(atPath: second + "/p.yaml", contents: Data(named.utf8))
+        let c = try LymphBinary.run(["run", "p.yaml", "events.ndjson", "--summary", "text"], in: second, environment: env)
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(c.stderr.contains("0 duplicates"), "\(c.stderr)")
+    }
+}

@@ -390,6 +390,15 @@ public final class PostgresDatabase: Sendable {
                 "ALTER TABLE {schema}.lymph_spool_lanes ADD COLUMN used_at timestamptz NOT NULL DEFAULT now()"
             ]
         ),
+        (
+            "dedup-v3",
+            [
+                // The pipeline whose unnamed dedup stage files its keys under a scope
+                // (`DedupScopeTaken`); a scope with keys from before this table goes to the
+                // first pipeline that opens it.
+                "CREATE TABLE {schema}.lymph_dedup_scopes (scope text PRIMARY KEY, pipeline text NOT NULL)"
+            ]
+        ),
     ]
 
     /// Applies the migrations not applied yet, all in one transaction under an advisory lock

@@ -14,6 +14,17 @@ extension StateStore {
         }
     }
 
+    /// Claims scope `name` for `pipeline`: nil when it is that pipeline's (or no pipeline's
+    /// until now), else the name of the pipeline it belongs to.
+    func claimDedupScope(_ name: String, pipeline: String) throws(StoreError) -> String? {
+        try write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO lymph_dedup_scope (name, pipeline) VALUES (?, ?)", arguments: [name, pipeline])
+            try db.execute(sql: "UPDATE lymph_dedup_scope SET pipeline = ? WHERE name = ? AND pipeline IS NULL", arguments: [pipeline, name])
+            let owner = try String.fetchOne(db, sql: "SELECT pipeline FROM lymph_dedup_scope WHERE name = ?", arguments: [name])
+            return owner == pipeline ? nil : owner
+        }
+    }
+
     /// For each key, whether it was recorded at or after `since`, asking only the generations
     /// given for it (newest first; see `DedupGenerations`).
     func dedupSeen<Generations: Sequence<Int64>>(scope: Int64, keys: [[UInt8]], generations: [Generations], since: Double) throws(StoreError) -> [Bool] {

@@ -355,6 +355,12 @@ public final class StateStore: Sendable {
                     ALTER TABLE lymph_run_inputs ADD COLUMN last_fingerprint INTEGER;
                     """)
         }
+        m.registerMigration("v16-dedup-scope-pipeline") { db in
+            // The pipeline whose unnamed dedup stage files its keys under a scope
+            // (`DedupScopeTaken`). NULL until one claims it: a scope made before this column
+            // goes to the first pipeline that opens it.
+            try db.execute(sql: "ALTER TABLE lymph_dedup_scope ADD COLUMN pipeline TEXT")
+        }
         return m
     }
 

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+/// Two pipelines an operator points at one state file: an unnamed dedup stage files its keys
+/// under its key path, so the second pipeline would find every event of the first a duplicate.
+@Suite("pipelines sharing a SQLite store, end to end")
+struct SharedStoreTests {
+    static func pipeline(_ name: String, dedup: String = "  - dedup:\n      key: id\n", log: String) -> String {
+        "pipeline: \(name)\nstate: shared.sqlite\noutput: \(name).out.ndjson\ndead_letter: \(name).dead.ndjson\nstages:\n  - parse\n\(dedup)  - log:\n      path: \(log)\n"
+    }
+
+    @Test(
+        "the second pipeline's unnamed dedup stage is refused, exit 2, naming both pipelines; named, it keeps keys of its own; one pipeline keeps its keys across runs"
+    )
+    func unnamedScopeBelongsToOnePipeline() throws {
+        let dir = LymphBinary.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sample = try LymphBinary.run(["sample", "--count", "20", "--seed", "3"], in: dir)
+        FileManager.default.createFile(atPath: dir + "/events.ndjson", contents: Data(sample.stdout.utf8))
+        try Self.pipeline("audit", log: "audit.log").write(toFile: dir + "/audit.yaml", atomically: true, encoding: .utf8)
+        try Self.pipeline("tickets", log: "tickets.log").write(toFile: dir + "/tickets.yaml", atomically: true, encoding: .utf8)
+
+        let audit = try LymphBinary.run(["run", "audit.yaml", "events.ndjson", "--summary", "text"], in: dir)
+        #expect(audit.status == 0, "\(audit.stderr)")
+        #expect(LymphBinary.lines(dir + "/audit.out.ndjson").count == 20)
+
+        let refused = try LymphBinary.run(["run", "tickets.yaml", "events.ndjson", "--summary", "text"], in: dir)
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("stage 'dedup-2'"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("dedup keys under 'dedup:id' belong to pipeline 'audit'"), "\(refused.stderr)")
+        #expect(LymphBinary.lines(dir + "/tickets.out.ndjson").isEmpty)
+
+        try Self.pipeline("tickets", dedup: "  - dedup:\n      name: tickets-dedup\n      key: id\n", log: "tickets.log").write(
+            toFile: dir + "/tickets.yaml", atomically: true, encoding: .utf8)
+        let named = try LymphBinary.run(["run", "tickets.yaml", "events.ndjson", "--summary", "text"], in: dir)
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(LymphBinary.lines(dir + "/tickets.out.ndjson").count == 20)
+
+        let again = try LymphBinary.run(["run", "audit.yaml", "events.ndjson", "--summary", "text"], in: dir)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("20 duplicates"), "\(again.stderr)")
+    }
+}
