@@ -55,8 +55,39 @@ struct TextLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var stream = self.stream
-        stream.metadata = metadata
+        var event = event
+        // What a log line quotes may come from outside (an event's id, a plugin's stderr): a line
+        // break in it would start a forged line, an escape sequence would drive the terminal.
+        let message = event.message.description
+        if Self.needsEscaping(message) { event.message = Logger.Message(stringLiteral: Self.escaped(message)) }
+        stream.metadata = Self.escaped(metadata)
+        event.metadata = event.metadata.map(Self.escaped)
         stream.log(event: event)
+    }
+
+    static func needsEscaping(_ text: String) -> Bool {
+        text.unicodeScalars.contains { ($0.properties.generalCategory == .control && $0 != "\t") || $0.properties.isBidiControl }
+    }
+
+    /// Control characters (a tab aside) and bidirectional controls written as Swift escapes.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\t"
+            case _ where scalar.properties.generalCategory == .control || scalar.properties.isBidiControl:
+                out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func escaped(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        guard metadata.values.contains(where: { needsEscaping($0.description) }) else { return metadata }
+        return metadata.mapValues { needsEscaping($0.description) ? .string(escaped($0.description)) : $0 }
     }
 }
 

@@ -364,6 +364,84 @@ struct ExecEventModeTests {
         #expect(!h.file("dead.ndjson").contains("tok-secret-5678"))
     }
 
+    @Test("a secret of several lines (a PEM key from file:), or one a variable ends with a line break, is redacted from stderr line by line")
+    func multiLineSecretNotLogged() throws {
+        let h = ExecHarness()
+        h.events(1)
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----\n"
+        FileManager.default.createFile(atPath: h.dir + "/key.pem", contents: Data(key.utf8))
+        h.script("leak.sh", "#!/bin/sh\necho \"debug: key=$KEY token=$TOKEN\" >&2\nexit 1\n")
+        let r = try h.run(
+            "  - exec: { name: leak, command: ./leak.sh, env: { KEY: 'file:key.pem', TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+            environment: ["LYMPH_TEST_TOKEN": "tok-newline-secret-4321\n"])
+        #expect(r.status == 1)
+        let dead = h.file("dead.ndjson")
+        for part in ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj", "tok-newline-secret-4321"] {
+            #expect(!r.stderr.contains(part), "\(part) in the log")
+            #expect(!dead.contains(part), "\(part) in the dead letter")
+        }
+        #expect(r.stderr.contains("[redacted]"))
+    }
+
+    @Test("a plugin's output quoted in a plugin_output dead letter is redacted before it is cut: no part of a secret is left at the cut")
+    func excerptRedactedBeforeCut() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("leak.sh", "#!/bin/sh\ncat >/dev/null\nprintf '%s %s not json\\n' \"$(printf 'x%.0s' $(seq 1 100))\" \"$API_TOKEN\"\n")
+        let r = try h.run(
+            "  - exec: { name: leak, command: ./leak.sh, env: { API_TOKEN: 'env:LYMPH_TEST_TOKEN' } }",
+            environment: ["LYMPH_TEST_TOKEN": "tok_SUPERSECRET_0123456789abcdefghij"])
+        #expect(r.status == 1)
+        let dead = h.file("dead.ndjson")
+        #expect(dead.contains("plugin_output"), "\(dead)")
+        #expect(!dead.contains("tok_SUPER"), "\(dead)")
+        #expect(!r.stderr.contains("tok_SUPER"))
+    }
+
+    @Test("an event id and a plugin's stderr with a line break or an escape sequence cannot forge a log line or drive the terminal")
+    func logLinesEscaped() throws {
+        let h = ExecHarness()
+        let id = "evt_x\\n2026-12-07T18:00:00+0000 critical lymph: FORGED LINE\\u001b[2J"
+        FileManager.default.createFile(
+            atPath: h.dir + "/events.ndjson",
+            contents: Data(#"{"id":"\#(id)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#.utf8 + [0x0A]))
+        h.script("noisy.sh", "#!/bin/sh\nprintf 'oops\\033[31m red\\rback\\n' >&2\nexit 1\n")
+        let r = try h.run("  - exec: { name: noisy, command: ./noisy.sh }")
+        #expect(r.status == 1)
+        #expect(!r.stderr.contains("\u{1B}"), "\(r.stderr.debugDescription)")
+        #expect(!r.stderr.contains("\r"))
+        #expect(!r.stderr.split(separator: "\n").contains { $0.hasPrefix("2026-12-07T18:00:00+0000 critical lymph: FORGED") })
+        #expect(r.stderr.contains("oops\\u{1B}[31m red\\rback"), "\(r.stderr)")
+    }
+
+    @Test("SIGTERM during a retry's back-off ends the run within the stop's grace, not after the waits: the event is a dead letter, not retried")
+    func stopDuringBackoff() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("busy.sh", "#!/bin/sh\ncat >/dev/null\nexit 75\n")
+        let yaml = """
+            pipeline: exec-test
+            state: memory
+            output: out.ndjson
+            dead_letter: dead.ndjson
+            stages:
+              - parse
+              - exec: { name: busy, command: ./busy.sh, retries: 3, backoff: 20s }
+            """
+        FileManager.default.createFile(atPath: h.dir + "/pipeline.yaml", contents: Data(yaml.utf8))
+        let err = Pipe()
+        let process = try LymphBinary.launch(["run", "pipeline.yaml", "events.ndjson", "--summary", "none"], in: h.dir, stdin: Pipe(), stderr: err)
+        Thread.sleep(forTimeInterval: 1.5)
+        let signalled = Date()
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(Date().timeIntervalSince(signalled) < 8)
+        #expect(process.terminationStatus == 143)
+        let letters = h.deadLetters
+        #expect(letters.count == 1)
+        #expect(letters.first?.message.contains("not retried: the run was asked to stop") == true, "\(letters)")
+    }
+
     @Test("a secret is redacted from logged stdout (output: ignore) and from stream error answers")
     func secretRedactedEverywhere() throws {
         let h = ExecHarness()

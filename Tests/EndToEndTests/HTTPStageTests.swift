@@ -281,6 +281,68 @@ struct HTTPStageTests {
         }
     }
 
+    @Test("SIGTERM while a 503's Retry-After is waited out ends the run at once (exit 143): the event is http_unavailable, not retried, for replay")
+    func stopDuringRetryWait() throws {
+        let receiver = try Receiver(["--status", "busy=503", "--retry-after", "60"])
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, retries: 5}", in: dir)
+        try Self.events(["busy1"]).write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
+        let process = try LymphBinary.launch(["run", "p.yaml", "events.ndjson", "--summary", "none"], in: dir, stdin: Pipe(), stderr: Pipe())
+        let deadline = Date().addingTimeInterval(20)
+        while receiver.requests.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let signalled = Date()
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(Date().timeIntervalSince(signalled) < 8)
+        #expect(process.terminationStatus == 143)
+        #expect(receiver.requests.count == 1)
+        let letter = Self.deadLetters(dir)["busy1"] ?? ""
+        #expect(letter.hasPrefix("http_unavailable") && letter.contains("not retried: the run was asked to stop"), "\(letter)")
+    }
+
+    @Test("a template secret with a quote and a backslash is redacted as the body carries it, JSON-escaped, when the receiver repeats the body")
+    func escapedTemplateSecret() throws {
+        let receiver = try Receiver(["--echo", "echo"])
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline(
+            #"{url: 'http://127.0.0.1:\#(receiver.port)/hook', allow_private: true, body: template, template: '{"id": "{id}", "k": "{env:TPL_KEY}"}'}"#,
+            in: dir)
+        let r = try LymphBinary.run(
+            ["run", "p.yaml"], in: dir, environment: ["TPL_KEY": #"pa"ss\word_secret_value_123"#], stdin: Data(Self.events(["echo1"]).utf8))
+        #expect(r.status == 1, "\(r.stderr)")
+        let letter = try String(contentsOfFile: dir + "/dead.ndjson", encoding: .utf8)
+        #expect(receiver.requests.first?.body.contains("word_secret_value_123") == true)
+        for text in [r.stderr, letter] {
+            #expect(!text.contains("word_secret_value_123"), "\(text)")
+        }
+    }
+
+    @Test(
+        "a URL with a user and password is refused by check and by run (lymph would send the request without them); a header secret with a line break is refused at start, and not shown"
+    )
+    func credentialsAndBrokenHeaders() throws {
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline("{url: 'http://admin:hunter2pass@127.0.0.1:9/hook', allow_private: true}", in: dir)
+        let check = try LymphBinary.run(["check", "p.yaml"], in: dir)
+        #expect(check.status == 2, "\(check.stdout) \(check.stderr)")
+        #expect((check.stdout + check.stderr).contains("carries a user or password"), "\(check.stdout) \(check.stderr)")
+        #expect(!(check.stdout + check.stderr).contains("hunter2pass"))
+
+        try Self.writePipeline("{url: env:HOOK_URL, allow_private: true}", in: dir)
+        let fromEnv = try LymphBinary.run(
+            ["run", "p.yaml"], in: dir, environment: ["HOOK_URL": "http://admin:hunter2pass@127.0.0.1:9/hook"], stdin: Data(Self.events(["a1"]).utf8))
+        #expect(fromEnv.status == 2, "\(fromEnv.stderr)")
+        #expect(fromEnv.stderr.contains("the URL in env:HOOK_URL carries a user or password"), "\(fromEnv.stderr)")
+        #expect(!fromEnv.stderr.contains("hunter2pass"))
+
+        try Self.writePipeline("{url: 'http://127.0.0.1:9/hook', allow_private: true, headers: {Authorization: env:AUTH_HDR}}", in: dir)
+        let header = try LymphBinary.run(
+            ["run", "p.yaml"], in: dir, environment: ["AUTH_HDR": "Bearer tok_abcdefghijklmnop1234\r\nX-Other: 1"], stdin: Data(Self.events(["a1"]).utf8))
+        #expect(header.status == 2, "\(header.stderr)")
+        #expect(header.stderr.contains("header 'Authorization' from env:AUTH_HDR holds a line break"), "\(header.stderr)")
+        #expect(!header.stderr.contains("tok_abcdefghijklmnop1234"))
+    }
+
     @Test("a receiver's answer is quoted without its control characters: no forged log line, no terminal escape")
     func hostileAnswer() throws {
         let receiver = try Receiver(["--hostile", "evil"])

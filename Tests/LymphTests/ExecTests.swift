@@ -59,12 +59,16 @@ struct ExecTests {
     @Test("event-mode stdout: lines, an array, a pretty object, nothing, null")
     func eventOutput() throws {
         let e = try Self.original()
-        func parse(_ s: String) -> Result<StageOutcome, ExecFailure> { ExecOutputParser.events(fromOutput: Array(s.utf8), replacing: e, stage: "x") }
+        func parse(_ s: String) -> Result<StageOutcome, ExecFailure> {
+            ExecOutputParser.events(fromOutput: Array(s.utf8), replacing: e, stage: "x", redact: Redactor([]))
+        }
         #expect(Self.ids(parse("{\"id\":\"a\",\"type\":\"t\"}\n{\"id\":\"b\",\"type\":\"t\"}\n")) == ["a", "b"])
         #expect(Self.ids(parse("[{\"id\":\"a\",\"type\":\"t\"},{\"id\":\"b\",\"type\":\"t\"}]")) == ["a", "b"])
         #expect(Self.ids(parse("{\n  \"id\": \"a\",\n  \"type\": \"t\"\n}\n")) == ["a"])
         #expect(Self.ids(parse("  \n")) == [])
         #expect(Self.ids(parse("null")) == [])
+        guard case .failure(let twice) = parse("{\"id\":\"a\",\"id\":\"b\",\"type\":\"t\"}") else { Issue.record("an event with two ids must fail"); return }
+        #expect(twice.reason == "plugin_output" && twice.message.contains("'id' more than once"))
         guard case .failure(let f) = parse("[1]") else { Issue.record("an array of numbers must fail"); return }
         #expect(f.reason == "plugin_output" && !f.retryable)
         guard case .success(.replace(let events)) = parse("{\"id\":\"a\",\"type\":\"t\"}") else { return }
@@ -76,7 +80,7 @@ struct ExecTests {
     func streamAnswers() throws {
         let e = try Self.original()
         func answer(_ s: String) -> (names: String?, result: Result<StageOutcome, ExecFailure>) {
-            ExecOutputParser.streamAnswer(Array(s.utf8)[...], replacing: e, stage: "x")
+            ExecOutputParser.streamAnswer(Array(s.utf8)[...], replacing: e, stage: "x", redact: Redactor([]))
         }
         let failed = answer(#"{"answer_to":"a","error":"boom"}"#)
         #expect(failed.names == "a")

@@ -96,6 +96,14 @@ struct EventFields: Sendable {
     var headers: Int32 = -1
     var body: Int32 = -1
     var error: Int32 = -1
+    /// The envelope's members that appear more than once (`Repeated`): Lymph reads the first,
+    /// and many JSON readers (Python's, jq, Go's) the last.
+    var repeated: UInt8 = 0
+
+    /// Bits of `repeated`.
+    enum Repeated {
+        static let id: UInt8 = 1, type: UInt8 = 2, createdAt: UInt8 = 4, data: UInt8 = 8, headers: UInt8 = 16, body: UInt8 = 32
+    }
 
     /// Borrowed: an initializer's parameters are otherwise owned, and every parsed event would
     /// pay a copy of its document (a retain and release of its bytes and tape) to be read here.
@@ -112,31 +120,31 @@ struct EventFields: Sendable {
                         let s = Int(k.start)
                         switch Int(k.end - k.start) {
                         case 2 where b[s] == 0x69 && b[s + 1] == 0x64:  // id
-                            if id < 0 { id = value }
+                            if id < 0 { id = value } else { repeated |= Repeated.id }
                         case 4 where Self.equal(b, s, "type"):
-                            if type < 0 { type = value }
+                            if type < 0 { type = value } else { repeated |= Repeated.type }
                         case 4 where Self.equal(b, s, "data"):
-                            if data < 0 { data = value }
+                            if data < 0 { data = value } else { repeated |= Repeated.data }
                         case 4 where Self.equal(b, s, "body"):
-                            if body < 0 { body = value }
+                            if body < 0 { body = value } else { repeated |= Repeated.body }
                         case 5 where Self.equal(b, s, "error"):
                             if error < 0 { error = value }
                         case 7 where Self.equal(b, s, "headers"):
-                            if headers < 0 { headers = value }
+                            if headers < 0 { headers = value } else { repeated |= Repeated.headers }
                         case 10 where Self.equal(b, s, "created_at"):
-                            if createdAt < 0 { createdAt = value }
+                            if createdAt < 0 { createdAt = value } else { repeated |= Repeated.createdAt }
                         default: break
                         }
                     } else if let key = document.stringBytes(at: i) {
                         // Escaped keys are rare; decode and compare.
                         let k = Array(key)
-                        if k == EventField.id && id < 0 { id = value }
-                        if k == EventField.type && type < 0 { type = value }
-                        if k == EventField.data && data < 0 { data = value }
-                        if k == EventField.body && body < 0 { body = value }
+                        if k == EventField.id { if id < 0 { id = value } else { repeated |= Repeated.id } }
+                        if k == EventField.type { if type < 0 { type = value } else { repeated |= Repeated.type } }
+                        if k == EventField.data { if data < 0 { data = value } else { repeated |= Repeated.data } }
+                        if k == EventField.body { if body < 0 { body = value } else { repeated |= Repeated.body } }
                         if k == EventField.error && error < 0 { error = value }
-                        if k == EventField.headers && headers < 0 { headers = value }
-                        if k == EventField.createdAt && createdAt < 0 { createdAt = value }
+                        if k == EventField.headers { if headers < 0 { headers = value } else { repeated |= Repeated.headers } }
+                        if k == EventField.createdAt { if createdAt < 0 { createdAt = value } else { repeated |= Repeated.createdAt } }
                     }
                     i = Int(t[i + 1].next)
                 }

@@ -5,11 +5,11 @@
 enum ExecOutputParser {
     /// Event mode stdout: nothing (drop), one object (one line or pretty-printed), a JSON array
     /// of objects, or one object per line.
-    static func events(fromOutput bytes: [UInt8], replacing original: Event, stage: String) -> Result<StageOutcome, ExecFailure> {
+    static func events(fromOutput bytes: [UInt8], replacing original: Event, stage: String, redact: Redactor) -> Result<StageOutcome, ExecFailure> {
         let trimmed = trim(bytes[...])
         if trimmed.isEmpty { return .success(.replace([])) }
         if let document = try? JSONDocument(parsing: trimmed) {
-            return whole(document, original: original, stage: stage, what: "stdout")
+            return whole(document, original: original, stage: stage, what: "stdout", redact: redact)
         }
         var events: [Event] = []
         var lineNumber = 0
@@ -22,7 +22,7 @@ enum ExecOutputParser {
             if line.isEmpty { continue }
             let document: JSONDocument
             do { document = try JSONDocument(parsing: line) } catch {
-                return .failure(invalid(stage, "stdout line \(lineNumber) is not valid JSON (\(error)): \(excerpt(line))"))
+                return .failure(invalid(stage, "stdout line \(lineNumber) is not valid JSON (\(error)): \(excerpt(line, redact))"))
             }
             switch event(document, original: original) {
             case .success(let e): events.append(e)
@@ -39,23 +39,24 @@ enum ExecOutputParser {
     /// - an event object: the event whose `id` it carries (changed or not);
     /// - `{"answer_to": ID, "events": [...]}`: zero or more events in its place (`[]` drops);
     /// - `{"answer_to": ID, "error": "message"}`: that event failed.
-    static func streamAnswer(_ line: ArraySlice<UInt8>, replacing original: Event, stage: String) -> (names: String?, result: Result<StageOutcome, ExecFailure>)
-    {
+    static func streamAnswer(
+        _ line: ArraySlice<UInt8>, replacing original: Event, stage: String, redact: Redactor
+    ) -> (names: String?, result: Result<StageOutcome, ExecFailure>) {
         let trimmed = trim(line)
         if trimmed.isEmpty {
             return (nil, .failure(invalid(stage, "answer is an empty line")))
         }
         let document: JSONDocument
         do { document = try JSONDocument(parsing: trimmed) } catch {
-            return (nil, .failure(invalid(stage, "answer is not valid JSON (\(error)): \(excerpt(trimmed))")))
+            return (nil, .failure(invalid(stage, "answer is not valid JSON (\(error)): \(excerpt(trimmed, redact))")))
         }
         let root = document.root
         guard root.kind == .object else {
-            return (nil, .failure(invalid(stage, "answer \(excerpt(trimmed)) names no event; drop with {\"answer_to\": ID, \"events\": []}")))
+            return (nil, .failure(invalid(stage, "answer \(excerpt(trimmed, redact)) names no event; drop with {\"answer_to\": ID, \"events\": []}")))
         }
         if let answerTo = root.member(EventField.answerTo) {
             guard let id = answerTo.string, !id.isEmpty else {
-                return (nil, .failure(invalid(stage, "answer_to must be the id (a string) of the event answered: \(excerpt(trimmed))")))
+                return (nil, .failure(invalid(stage, "answer_to must be the id (a string) of the event answered: \(excerpt(trimmed, redact))")))
             }
             if let error = root.member(EventField.error) {
                 let message = error.string ?? String(decoding: error.rawBytes, as: UTF8.self)
@@ -64,17 +65,17 @@ enum ExecOutputParser {
             guard let events = root.member(EventField.events), events.kind == .array,
                 let list = try? JSONDocument(parsing: Array(events.rawBytes))
             else {
-                return (id, .failure(invalid(stage, "an answer_to answer needs 'events' (a list; [] drops) or 'error': \(excerpt(trimmed))")))
+                return (id, .failure(invalid(stage, "an answer_to answer needs 'events' (a list; [] drops) or 'error': \(excerpt(trimmed, redact))")))
             }
-            return (id, whole(list, original: original, stage: stage, what: "answer"))
+            return (id, whole(list, original: original, stage: stage, what: "answer", redact: redact))
         }
         guard let id = root.member(EventField.id)?.string, !id.isEmpty else {
-            return (nil, .failure(invalid(stage, "answer \(excerpt(trimmed)) has no string 'id' and no 'answer_to': it names no event")))
+            return (nil, .failure(invalid(stage, "answer \(excerpt(trimmed, redact)) has no string 'id' and no 'answer_to': it names no event")))
         }
-        return (id, whole(document, original: original, stage: stage, what: "answer"))
+        return (id, whole(document, original: original, stage: stage, what: "answer", redact: redact))
     }
 
-    static func whole(_ document: JSONDocument, original: Event, stage: String, what: String) -> Result<StageOutcome, ExecFailure> {
+    static func whole(_ document: JSONDocument, original: Event, stage: String, what: String, redact: Redactor) -> Result<StageOutcome, ExecFailure> {
         let root = document.root
         switch root.kind {
         case .null:
@@ -98,7 +99,8 @@ enum ExecOutputParser {
             }
             return .success(.replace(events))
         default:
-            return .failure(invalid(stage, "\(what) is a JSON \(root.kind), not an event object, an array of them, or null: \(excerpt(document.bytes))"))
+            return .failure(
+                invalid(stage, "\(what) is a JSON \(root.kind), not an event object, an array of them, or null: \(excerpt(document.bytes, redact))"))
         }
     }
 
@@ -107,6 +109,10 @@ enum ExecOutputParser {
     static func event(_ document: JSONDocument, original: Event) -> Result<Event, Problem> {
         let root = document.root
         guard root.kind == .object else { return .failure(Problem(text: "not a JSON object")) }
+        let repeated = EventFields(document).repeated
+        for (bit, name) in [(EventFields.Repeated.id, "id"), (EventFields.Repeated.type, "type")] where repeated & bit != 0 {
+            return .failure(Problem(text: "the event has '\(name)' more than once (JSON readers differ on which one counts): write it once"))
+        }
         guard let id = root.member(EventField.id)?.stringBytes, !id.isEmpty else {
             return .failure(Problem(text: "the event has no string 'id' (every event a plugin writes needs 'id' and 'type')"))
         }
@@ -127,11 +133,13 @@ enum ExecOutputParser {
         return s
     }
 
-    /// The start of what the plugin wrote, for a message (bounded, one line).
-    static func excerpt(_ bytes: ArraySlice<UInt8>) -> String {
-        let cut = bytes.prefix(120)
-        var text = String(decoding: cut, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-        if bytes.count > 120 { text += "…" }
+    /// The start of what the plugin wrote, for a message (bounded, one line), redacted before it
+    /// is cut: a secret the cut fell inside would be left there in part.
+    static func excerpt(_ bytes: ArraySlice<UInt8>, _ redact: Redactor) -> String {
+        let limit = 120
+        let redacted = redact(String(decoding: bytes.prefix(limit + redact.longest), as: UTF8.self))
+        var text = String(redacted.prefix(limit)).replacingOccurrences(of: "\n", with: " ")
+        if redacted.count > limit || bytes.count > limit + redact.longest { text += "…" }
         return "'\(text)'"
     }
 }

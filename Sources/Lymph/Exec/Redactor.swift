@@ -1,3 +1,5 @@
+import Foundation
+
 /// Replaces secret values (the stage's `env:`/`file:` references) in anything a plugin wrote
 /// before it reaches a log line or a dead letter.
 struct Redactor: Sendable {
@@ -7,7 +9,23 @@ struct Redactor: Sendable {
     static let minimumLength = 4
 
     init(_ secrets: [String]) {
-        self.secrets = secrets.filter { $0.count >= Self.minimumLength }
+        var seen = Set<String>()
+        let all = secrets.flatMap(Self.forms).filter { $0.count >= Self.minimumLength && seen.insert($0).inserted }
+        // Longest first: a form inside a longer one (a line of a key) must not break it up first.
+        self.secrets = all.sorted { $0.utf8.count > $1.utf8.count }
+    }
+
+    /// How a secret may show in text: as it is; without the line break a file or a variable
+    /// ends with; each of its lines alone (text is often redacted line by line: a PEM key is
+    /// several); and escaped as in a JSON string, or as Swift shows it in an error (a quote, a
+    /// backslash or a line break written `\"`, `\\`, `\n`).
+    static func forms(of secret: String) -> [String] {
+        var forms = [secret, secret.trimmingCharacters(in: .whitespacesAndNewlines)]
+        forms += secret.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        var escaped: [UInt8] = []
+        JSONStringEncoder.append(secret, to: &escaped)
+        forms.append(String(decoding: escaped.dropFirst().dropLast(), as: UTF8.self))
+        return forms
     }
 
     func callAsFunction(_ text: String) -> String {

@@ -421,7 +421,7 @@ final class StreamWorker: Sendable {
                     deliveries.append((s.inFlight.popFirst()!, .success(.pass)))
                     continue
                 }
-                let parsed = ExecOutputParser.streamAnswer(bytes, replacing: head.box.events[head.slot], stage: stageName)
+                let parsed = ExecOutputParser.streamAnswer(bytes, replacing: head.box.events[head.slot], stage: stageName, redact: redact)
                 guard let names = parsed.names,
                     let position = s.inFlight.firstIndex(where: { $0.id == names })
                 else {
@@ -466,7 +466,7 @@ final class StreamWorker: Sendable {
                 let result =
                     position == 0
                     ? parsed.result
-                    : ExecOutputParser.streamAnswer(bytes, replacing: item.box.events[item.slot], stage: stageName).result
+                    : ExecOutputParser.streamAnswer(bytes, replacing: item.box.events[item.slot], stage: stageName, redact: redact).result
                 deliveries.append((item, result))
             }
             return s.stderr

@@ -34,6 +34,17 @@ public final class RunControl: Sendable {
     /// Whether a stop has been asked for.
     public var isStopRequested: Bool { stopSignal != 0 }
 
+    /// Waits `seconds`, or less when a stop is asked for meanwhile (a retry's back-off must not
+    /// hold a stopping run; the stop is looked for every 50 ms).
+    public func pause(seconds: Double) async {
+        let end = ContinuousClock.now + .milliseconds(Int(max(0, seconds) * 1000))
+        while !isStopRequested {
+            let left = end - .now
+            if left <= .zero { return }
+            try? await Task.sleep(for: min(left, .milliseconds(50)))
+        }
+    }
+
     /// Items read, events written and dead letters so far, for a progress line.
     public var progress: (read: Int, written: Int, deadLetters: Int) {
         (itemsRead.load(ordering: .relaxed), written.load(ordering: .relaxed), deadLetters.load(ordering: .relaxed))

@@ -60,6 +60,8 @@ public final class ExecStage: Stage {
     /// away. Past this, what is still running is stopped, and its events, and those of the
     /// batches after it, are dead letters (`plugin_cancelled`) for `lymph replay`.
     public static let stopGrace = 5.0
+    /// The longest wait before a retry, however far `backoff` doubles.
+    public static let maxBackoff = 60.0
 
     /// Runs the plugin on every event, retrying the failures that may succeed on another attempt,
     /// and turns what is still failed into a dead letter, a drop or a thrown `StageStopped`
@@ -69,19 +71,27 @@ public final class ExecStage: Stage {
         var attempts = [Int](repeating: 0, count: events.count)
         var todo = Array(events.indices)
         var attempt = 0
+        // Events a retry was due for when the run was asked to stop: not retried, so the stop
+        // is not held up by back-off waits; their dead letters are replayed later.
+        var notRetried: [Int] = []
         while !todo.isEmpty {
             let batch = todo.map { events[$0] }
             let pass = await untilStopGraceEnds(context.control, then: abandonStreamWork) { await self.runPass(batch) }
-            let stopping = Self.stopGraceEnded(context.control)
             var again: [Int] = []
             for (k, index) in todo.enumerated() {
                 attempts[index] += 1
                 results[index] = pass[k]
-                if case .failure(let f) = pass[k], f.retryable, attempt < spec.retries, !stopping { again.append(index) }
+                if case .failure(let f) = pass[k], f.retryable, attempt < spec.retries { again.append(index) }
             }
             todo = again
             if !todo.isEmpty {
-                try? await Task.sleep(for: .seconds(spec.backoff * Double(1 << min(attempt, 16))))
+                let wait = min(Self.maxBackoff, spec.backoff * Double(1 << min(attempt, 16)))
+                if let control = context.control { await control.pause(seconds: wait) } else { try? await Task.sleep(for: .seconds(wait)) }
+                if let control = context.control, control.isStopRequested {
+                    notRetried = todo
+                    control.workCutShort()
+                    break
+                }
                 attempt += 1
             }
         }
@@ -98,6 +108,7 @@ public final class ExecStage: Stage {
                 // Anything a plugin wrote may be quoted here (its error, its output, stderr).
                 failure.message = redact(failure.message)
                 if attempts[index] > 1 { failure.message += " (gave up after \(attempts[index]) attempts)" }
+                if notRetried.contains(index) { failure.message += " (not retried: the run was asked to stop)" }
                 outcomes.append(try handle(failure, event: events[index]))
             }
         }
@@ -225,7 +236,7 @@ public final class ExecStage: Stage {
                         case .events:
                             // The event itself, unchanged (a filter that kept it): no re-parse.
                             if ExecOutputParser.trim(stdout[...]).elementsEqual(event.document.bytes) { return (index, .success(.pass)) }
-                            return (index, ExecOutputParser.events(fromOutput: stdout, replacing: event, stage: stageName))
+                            return (index, ExecOutputParser.events(fromOutput: stdout, replacing: event, stage: stageName, redact: redact))
                         case .ignore:
                             if !stdout.isEmpty {
                                 let text = redact(String(decoding: stdout.prefix(2048 + redact.longest), as: UTF8.self)).trimmingCharacters(

@@ -66,7 +66,7 @@ public final class HTTPStage: Stage {
                     results[done] = .some(result)
                     inFlight -= 1
                 }
-                group.addTask { (index, await self.deliver(event)) }
+                group.addTask { (index, await self.deliver(event, control: context.control)) }
                 inFlight += 1
             }
             for await (done, result) in group { results[done] = .some(result) }
@@ -98,7 +98,7 @@ public final class HTTPStage: Stage {
     }
 
     /// One event, its retries included; nil once delivered.
-    func deliver(_ event: Event) async -> HTTPFailure? {
+    func deliver(_ event: Event, control: RunControl? = nil) async -> HTTPFailure? {
         let body: [UInt8]
         switch spec.body {
         case .event:
@@ -125,15 +125,23 @@ public final class HTTPStage: Stage {
                 return failure
             case .retry(let message, let retryAfter):
                 destination.failed(base: spec.backoff, cap: Self.maxBackoff, retryAfter: retryAfter)
-                guard attempt < spec.retries, !Task.isCancelled else {
-                    return HTTPFailure(
+                func gaveUp(_ why: String = "") -> HTTPFailure {
+                    HTTPFailure(
                         reason: .httpUnavailable,
-                        message: "stage '\(stageName)': \(host) did not accept the event after \(attempt + 1) attempt\(attempt == 0 ? "" : "s"): \(message)")
+                        message:
+                            "stage '\(stageName)': \(host) did not accept the event after \(attempt + 1) attempt\(attempt == 0 ? "" : "s"): \(message)\(why)")
                 }
+                func stopped() -> HTTPFailure {
+                    control?.workCutShort()
+                    return gaveUp(" (not retried: the run was asked to stop)")
+                }
+                guard attempt < spec.retries, !Task.isCancelled else { return gaveUp() }
+                if control?.isStopRequested == true { return stopped() }
                 // Exponential, with full jitter (retries of many events spread out), a minute at most.
                 var delay = Double.random(in: 0...min(Self.maxBackoff, spec.backoff * pow(2, Double(min(attempt, 16)))))
                 if let retryAfter { delay = max(delay, min(retryAfter, Self.maxBackoff)) }
-                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                if let control { await control.pause(seconds: delay) } else { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
+                if control?.isStopRequested == true { return stopped() }
                 attempt += 1
             }
         }

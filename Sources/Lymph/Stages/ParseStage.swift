@@ -220,6 +220,9 @@ public struct ParseStage: Sendable {
         // Only Lymph's own dead-letter records may be longer than max_bytes (`maxRecordBytes`).
         if bytes.count > maxBytes && !(replayDepth < 4 && fields.error >= 0 && !(fields.headers >= 0 && fields.body >= 0)) { throw tooLarge() }
         if fields.headers >= 0 && fields.body >= 0 {
+            if fields.repeated != 0 {
+                try Self.checkRepeated(fields.repeated, [(EventFields.Repeated.headers, "headers"), (EventFields.Repeated.body, "body")], context: "delivery")
+            }
             return try parseDelivery(
                 doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
                 prepared: prepared, parsedBody: parsedBody)
@@ -375,7 +378,26 @@ public struct ParseStage: Sendable {
         }
     }
 
+    /// A member of the envelope given twice: Lymph reads the first, and a plugin or receiver
+    /// reading the last would see another event (another id to answer, another type).
+    static func checkRepeated(_ repeated: UInt8, _ names: [(UInt8, String)], context: String) throws {
+        for (bit, name) in names where repeated & bit != 0 {
+            throw Rejection(
+                reason: .invalidField,
+                message: "\(context) has '\(name)' more than once: JSON readers differ on which one counts (lymph reads the first, many the last); send it once"
+            )
+        }
+    }
+
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
+        if fields.repeated != 0 {
+            try checkRepeated(
+                fields.repeated,
+                [
+                    (EventFields.Repeated.id, "id"), (EventFields.Repeated.type, "type"),
+                    (EventFields.Repeated.createdAt, "created_at"), (EventFields.Repeated.data, "data"),
+                ], context: context)
+        }
         func field(_ index: Int32, _ name: String) throws -> Int {
             guard index >= 0 else {
                 throw Rejection(reason: .missingField, message: "\(context) has no '\(name)' field")

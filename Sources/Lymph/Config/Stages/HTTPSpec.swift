@@ -82,6 +82,10 @@ public struct HTTPSpec: StageSpec {
             throw HTTPStageConfigError(
                 message: "stage '\(env.stageName)': \(self.url.reference.map { "\($0) does not hold" } ?? "url is not") an http:// or https:// URL with a host")
         }
+        if HTTPSpec.hasCredentials(url) {
+            throw HTTPStageConfigError(
+                message: "stage '\(env.stageName)': \(self.url.reference.map { "the URL in \($0)" } ?? "url") \(HTTPSpec.credentialsProblem)")
+        }
         // What the requests carry of secrets: a receiver's answer may repeat them (a 401 that
         // echoes the Authorization header, a 404 that quotes the path), and its start is quoted in
         // dead letters and logs.
@@ -89,6 +93,12 @@ public struct HTTPSpec: StageSpec {
         var headers: [(String, String)] = []
         for (name, value) in self.headers {
             let resolved = try value.resolve(env.environment)
+            if resolved.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0x00 }) {
+                throw HTTPStageConfigError(
+                    message:
+                        "stage '\(env.stageName)': header '\(name.cutForMessage())'\(value.reference.map { " from \($0)" } ?? "") holds a line break or a NUL, which a header value cannot"
+                )
+            }
             headers.append((name, resolved))
             if value.reference != nil { sent.append(resolved) }
         }
@@ -115,6 +125,17 @@ public struct HTTPSpec: StageSpec {
         else { return nil }
         return (scheme, host)
     }
+
+    /// Whether an http(s) URL names a user or a password (`http://user:pass@host/`).
+    static func hasCredentials(_ text: String) -> Bool {
+        guard let components = URLComponents(string: text) else { return false }
+        return components.user != nil || components.password != nil
+    }
+
+    /// Why a URL with a user or password is refused: sent as it is, the request would go
+    /// without them, and every event would come back 401.
+    static let credentialsProblem =
+        "carries a user or password, which lymph does not send: give the URL without them and put them in a header (headers: {Authorization: env:NAME}, its value 'Basic ' and the base64 of user:password)"
 
     /// The URL without a user or password, for messages.
     static func withoutCredentials(_ text: String) -> String {
@@ -146,6 +167,9 @@ public struct HTTPSpec: StageSpec {
             url = value(node, "url")
             if case .plain(let text) = url, parse(text) == nil {
                 d.error("url must be an http:// or https:// URL with a host, or a reference (env:NAME, file:PATH)", at: node)
+                url = nil
+            } else if case .plain(let text) = url, hasCredentials(text) {
+                d.error("url \(credentialsProblem)", at: node)
                 url = nil
             }
         } else {
@@ -232,7 +256,7 @@ public struct HTTPSpec: StageSpec {
 }
 
 /// A URL that is not one, found when the stage is built (a reference's value).
-struct HTTPStageConfigError: Error, CustomStringConvertible {
+public struct HTTPStageConfigError: Error, CustomStringConvertible {
     let message: String
-    var description: String { message }
+    public var description: String { message }
 }
