@@ -152,6 +152,9 @@ public final class WebhookSender: Sendable {
         // A refused connection fails the request at once; the retries here (with their
         // backoff and their count in the summary) are the only ones.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // A redirect is the receiver's answer, not a delivery: followed, a 301/302/303 would
+        // turn into a GET without the body, and a 307/308 would post the signed body elsewhere.
+        configuration.redirectConfiguration = .disallow
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let queue = SendQueue(reader: reader, control: control)
         let results = SummaryBox()
@@ -246,8 +249,17 @@ public final class WebhookSender: Sendable {
                 let deadline = ContinuousClock.now + options.timeout
                 let response = try await client.execute(request, timeout: Self.timeAmount(options.timeout))
                 if let ra = response.headers.first(name: "retry-after"), let secs = Int(ra) { retryAfter = .seconds(min(max(secs, 0), 60)) }
-                let body = await Self.collect(response.body, upTo: 64 * 1024, by: deadline)
-                end = .answered(status: Int(response.status.code), reason: body.flatMap(Self.reason(inAnswer:)))
+                switch await Self.collect(response.body, upTo: 64 * 1024, by: deadline) {
+                case .whole(let body):
+                    end = .answered(status: Int(response.status.code), reason: Self.reason(inAnswer: body))
+                case .tooLarge:
+                    end = .answered(status: Int(response.status.code), reason: nil)
+                case .cutShort:
+                    // Not a whole answer: the receiver may not have finished taking the request.
+                    end = .unanswered(
+                        reason:
+                            "answer \(response.status.code) cut short (its body did not all come within \(options.timeout.components.seconds)s) from \(target)")
+                }
             } catch {
                 logger.debug("send failed: \(error)")
                 end = .unanswered(reason: Self.describe(error, target: target, timeout: options.timeout))
@@ -272,16 +284,34 @@ public final class WebhookSender: Sendable {
         return "\(host):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
     }
 
-    /// At most `limit` bytes of the body, or nil when it does not all come by `deadline` (a
-    /// body that trickles in must not hold the request past its timeout).
-    static func collect(_ body: HTTPClientResponse.Body, upTo limit: Int, by deadline: ContinuousClock.Instant) async -> [UInt8]? {
-        await withTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask { (try? await body.collect(upTo: limit)).map { Array($0.readableBytesView) } }
+    /// How an answer's body came.
+    enum Body: Sendable {
+        /// All of it, within the limit.
+        case whole([UInt8])
+        /// Longer than the limit (the rest was not read).
+        case tooLarge
+        /// Not all of it by the deadline, or the connection ended before its end.
+        case cutShort
+    }
+
+    /// The body, up to `limit` bytes, as it came by `deadline` (a body that trickles in must not
+    /// hold the request past its timeout).
+    static func collect(_ body: HTTPClientResponse.Body, upTo limit: Int, by deadline: ContinuousClock.Instant) async -> Body {
+        await withTaskGroup(of: Body.self) { group in
+            group.addTask {
+                do {
+                    return .whole(Array(try await body.collect(upTo: limit).readableBytesView))
+                } catch is NIOTooManyBytesError {
+                    return .tooLarge
+                } catch {
+                    return .cutShort
+                }
+            }
             group.addTask {
                 try? await Task.sleep(until: deadline)
-                return nil
+                return .cutShort
             }
-            let first = await group.next() ?? nil
+            let first = await group.next() ?? .cutShort
             group.cancelAll()
             return first
         }

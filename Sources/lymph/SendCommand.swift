@@ -11,8 +11,9 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             Each line is one request: an event is sent as its exact bytes; a delivery line \
             ({"headers", "body"}, as `lymph sample --sign` writes) sends its body with its headers. With \
-            --secret the body is (re)signed. Connection errors, timeouts and 5xx answers are retried with \
-            exponential backoff (honouring Retry-After). A request that still gets no answer after its \
+            --secret the body is (re)signed. Connection errors, timeouts, answers cut short and 5xx \
+            answers are retried with exponential backoff (honouring Retry-After). Redirects are not \
+            followed: a 3xx is a request without a 2xx. A request that still gets no answer after its \
             retries stops the send (the receiver is taken as gone): nothing more is sent. A summary goes \
             to stderr: requests, statuses with the receiver's reasons ("401: 3 (bad_signature: 3)"), \
             requests with no answer and why, failed (every request without a 2xx), latency p50/p95/p99. \

@@ -40,7 +40,7 @@ struct StateOptions: ParsableArguments {
                 throw ExitCode(2)
             }
         }
-        do { return try StateStore.open(path: path) } catch {
+        do { return try writing ? StateStore.open(path: path) : StateStore.openForReading(path: path) } catch {
             Console.error("lymph: \(error)")
             throw ExitCode(3)
         }

@@ -192,6 +192,61 @@ struct SendReportTests {
         #expect(ok.stderr.contains("failed 0"), "\(ok.stderr)")
     }
 
+    @Test("a redirect is not followed but counted as a request without a 2xx; an answer whose body is cut short is no answer: neither is reported delivered")
+    func redirectsAndCutAnswers() throws {
+        let dir = LymphBinary.workDirectory()
+        let script = """
+            import socket, sys, threading
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+            print(s.getsockname()[1], flush=True)
+            log = open(sys.argv[1], "a")
+            def serve(c):
+                data = b""
+                while b"\\r\\n\\r\\n" not in data:
+                    more = c.recv(65536)
+                    if not more: break
+                    data += more
+                line = data.split(b"\\r\\n")[0].decode()
+                log.write(line + "\\n"); log.flush()
+                if " /moved " in line:
+                    c.sendall(b"HTTP/1.1 302 Found\\r\\nLocation: /sink\\r\\nContent-Length: 0\\r\\n\\r\\n")
+                elif " /sink " in line:
+                    c.sendall(b"HTTP/1.1 202 Accepted\\r\\nContent-Length: 0\\r\\n\\r\\n")
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 100\\r\\n\\r\\n0123456789")
+                c.close()
+            while True:
+                c, _ = s.accept()
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+            """
+        try script.write(toFile: dir + "/receiver.py", atomically: true, encoding: .utf8)
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        receiver.arguments = ["python3", dir + "/receiver.py", dir + "/requests.log"]
+        let out = Pipe()
+        receiver.standardOutput = out
+        try receiver.run()
+        defer {
+            kill(receiver.processIdentifier, SIGKILL)
+            receiver.waitUntilExit()
+        }
+        let port =
+            Int(String(decoding: out.fileHandleForReading.availableDataOrFirstLine(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let events = (1...3).map { String(decoding: ServeHarness.event("evt_redirect_\($0)"), as: UTF8.self) }
+        let moved = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(port)/moved", "--secret", "env:S"], in: dir, environment: ["S": "whsec_x"], stdin: Self.lines(events))
+        #expect(moved.status == 1, "\(moved.stderr)")
+        #expect(moved.stderr.contains("status 302: 3"), "\(moved.stderr)")
+        #expect(moved.stderr.contains("failed 3"), "\(moved.stderr)")
+        #expect(!LymphBinary.lines(dir + "/requests.log").contains { $0.contains("/sink") }, "the redirect was followed")
+
+        let cut = try LymphBinary.run(
+            ["send", "http://127.0.0.1:\(port)/partial", "--retries", "0", "--timeout", "2"], in: dir, stdin: Self.lines([events[0]]))
+        #expect(cut.status == 1, "\(cut.stderr)")
+        #expect(cut.stderr.contains("answer 200 cut short"), "\(cut.stderr)")
+        #expect(cut.stderr.contains("failed 1"), "\(cut.stderr)")
+    }
+
     @Test("an unreachable URL reports the connection error, counts it as failed, and fails fast without retries")
     func unreachable() throws {
         let port = Self.closedPort()

@@ -300,6 +300,21 @@ struct HTTPStageTests {
         #expect(letter.hasPrefix("http_unavailable") && letter.contains("not retried: the run was asked to stop"), "\(letter)")
     }
 
+    @Test("an event id with a line break, which no Idempotency-Key header can carry, fails at once (invalid_field) instead of being retried as unavailable")
+    func idNoHeaderCanCarry() throws {
+        let receiver = try Receiver()
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, retries: 6, backoff: 200ms}", in: dir)
+        let input = Self.events(["good1"]) + Self.events(["bad\\nline"])
+        let started = Date()
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(input.utf8))
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(receiver.requests.map(\.key) == ["good1"])
+        let letter = Self.deadLetters(dir)["bad\nline"] ?? ""
+        #expect(letter.hasPrefix("invalid_field") && letter.contains("Idempotency-Key"), "\(letter)")
+    }
+
     @Test("a template secret with a quote and a backslash is redacted as the body carries it, JSON-escaped, when the receiver repeats the body")
     func escapedTemplateSecret() throws {
         let receiver = try Receiver(["--echo", "echo"])
@@ -363,7 +378,7 @@ struct HTTPStageTests {
 
 extension FileHandle {
     /// The first line written (the receiver's "listening PORT"), waiting for it.
-    fileprivate func availableDataOrFirstLine() -> Data {
+    func availableDataOrFirstLine() -> Data {
         var data = Data()
         while !data.contains(0x0A) {
             let chunk = availableData

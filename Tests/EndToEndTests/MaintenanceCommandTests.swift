@@ -94,6 +94,36 @@ struct MaintenanceCommandTests {
         #expect(offline.stdoutLines.dropFirst().dropLast().allSatisfy { $0.contains(" offline ") })
     }
 
+    @Test("tickets and sensors only read: a file that is not a store is refused and left as it was, and a store's files are not written")
+    func listingOnlyReads() throws {
+        let dir = LymphBinary.workDirectory()
+        FileManager.default.createFile(atPath: dir + "/empty.sqlite", contents: Data())
+        for command in [["tickets"], ["sensors"]] {
+            let r = try LymphBinary.run(command + ["--state", "empty.sqlite"], in: dir)
+            #expect(r.status == 3, "\(r.stderr)")
+            #expect(r.stderr.contains("is not a Lymph store"), "\(r.stderr)")
+            #expect((try? FileManager.default.attributesOfItem(atPath: dir + "/empty.sqlite")[.size] as? Int) == 0)
+        }
+        let dev = try LymphBinary.run(["tickets", "--state", "/dev/null"], in: dir)
+        #expect(dev.status == 3 && dev.stderr.contains("is not a Lymph store"), "\(dev.stderr)")
+
+        _ = try runMaintenance(in: dir)
+        let store = dir + "/.lymph/maintenance.sqlite"
+        // The store's file as it was; SQLite may open an empty log beside it for a reader.
+        func stamp() -> String {
+            let a = try? FileManager.default.attributesOfItem(atPath: store)
+            let log = (try? FileManager.default.attributesOfItem(atPath: store + "-wal")[.size] as? Int) ?? 0
+            return "\(a?[.size] ?? "-") \((a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) log \(log)"
+        }
+        let before = stamp()
+        Thread.sleep(forTimeInterval: 0.05)
+        let listed = try LymphBinary.run(["tickets", "--state", store, "--format", "json"], in: dir)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(!listed.stdout.isEmpty)
+        #expect(try LymphBinary.run(["sensors", "--state", store], in: dir).status == 0)
+        #expect(stamp() == before)
+    }
+
     @Test("without --state or --pipeline the command says what it needs")
     func needsState() throws {
         let r = try LymphBinary.run(["tickets"], in: LymphBinary.workDirectory())

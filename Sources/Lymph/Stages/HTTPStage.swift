@@ -99,6 +99,13 @@ public final class HTTPStage: Stage {
 
     /// One event, its retries included; nil once delivered.
     func deliver(_ event: Event, control: RunControl? = nil) async -> HTTPFailure? {
+        // The id goes in headers (Idempotency-Key, webhook-id): one no header can carry would
+        // fail every attempt the same way.
+        if event.id.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
+            return HTTPFailure(
+                reason: .invalidField,
+                message: "stage '\(stageName)': the event's id holds a control character (a line break?), which its Idempotency-Key header cannot carry")
+        }
         let body: [UInt8]
         switch spec.body {
         case .event:

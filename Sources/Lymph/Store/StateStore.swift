@@ -35,6 +35,36 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Opens the store at `path` to read it (`lymph tickets`, `lymph sensors`): nothing is
+    /// created, migrated or written, so a store the user may only read can be read, and a file
+    /// that is not a store stays as it was. A store an older lymph wrote is brought up to date
+    /// (`open`) when it can be written; else it is refused, saying so.
+    public static func openForReading(path: String) throws(StoreError) -> StateStore {
+        let queue: DatabaseQueue
+        let (isStore, current): (Bool, Bool)
+        do {
+            var config = Configuration()
+            config.readonly = true
+            config.label = "lymph-state-reader"
+            // A reader waits only while SQLite recovers a log left by a crash.
+            config.busyMode = .timeout(5)
+            queue = try DatabaseQueue(path: path, configuration: config)
+            (isStore, current) = try queue.read { db in
+                (try db.tableExists("lymph_dedup_scope"), try migrator.hasCompletedMigrations(db))
+            }
+        } catch {
+            throw StoreError(location: path, message: "cannot read the store: \(error)")
+        }
+        if !isStore { throw StoreError(location: path, message: "is not a Lymph store (it has none of Lymph's tables)") }
+        if current { return StateStore(location: path, queue: queue) }
+        try? queue.close()
+        guard access(path, W_OK) == 0 else {
+            throw StoreError(
+                location: path, message: "was written by an older lymph and cannot be brought up to date here (it is read-only): run its pipeline once")
+        }
+        return try open(path: path, concurrentReads: false)
+    }
+
     private init(location: String, queue: any DatabaseWriter, postgres: PostgresState? = nil) {
         self.location = location
         self.queue = queue
