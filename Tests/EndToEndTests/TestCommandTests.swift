@@ -157,6 +157,72 @@ struct TestCommandTests {
         #expect(syntax.stderr.hasPrefix("more/broken.test.yaml:3:1: YAML syntax: "), "\(syntax.stderr)")
     }
 
+    @Test("a test passes only on what the pipeline made: text byte for byte (no Unicode twins), a string in an event is not the JSON it holds")
+    func exactComparisons() throws {
+        let dir = try Self.folder(
+            tests: """
+                pipeline: shop.yaml
+                now: 2026-06-01T12:00:00Z
+                secrets: { SHOP_SECRET: x }
+                tests:
+                  - name: composed against decomposed
+                    signed: true
+                    input:
+                      - { id: p1, type: prediction.created, created_at: 2026-06-01T11:00:00Z, data: { equipment_id: "cafe\\u0301", confidence: 0.1 } }
+                    expect:
+                      output: [ { id: p1, data: { equipment_id: "caf\\u00e9" } } ]
+                  - name: a string holding JSON against a mapping
+                    signed: true
+                    input:
+                      - { id: p2, type: prediction.created, created_at: 2026-06-01T11:00:00Z, data: { equipment_id: e, confidence: 0.1, payload: '{"a":1}' } }
+                    expect:
+                      output: [ { id: p2, data: { payload: { a: 1 } } } ]
+                  - name: the same text and an integer written with a zero fraction still match
+                    signed: true
+                    input:
+                      - { id: p3, type: prediction.created, created_at: 2026-06-01T11:00:00Z, data: { equipment_id: "caf\\u00e9", confidence: 0.1, n: 9007199254740993 } }
+                    expect:
+                      output: [ { id: p3, data: { equipment_id: "caf\\u00e9", n: 9007199254740993.0 } } ]
+                """)
+        let r = try LymphBinary.run(["test"], in: dir)
+        #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdoutLines.last == "3 tests in 1 file: 1 passed, 2 failed", "\(r.stdout)")
+    }
+
+    @Test("a stage named in dropped or dead_letters that the pipeline lacks is a broken file (exit 2, with its place), not a failing test")
+    func unknownStageInExpectations() throws {
+        let dir = try Self.folder(
+            tests: """
+                pipeline: shop.yaml
+                now: 2026-06-01T12:00:00Z
+                secrets: { SHOP_SECRET: x }
+                tests:
+                  - name: typo
+                    input: [ { id: e1, type: alert.triggered, created_at: 2026-06-01T11:00:00Z, data: {} } ]
+                    expect:
+                      dropped: [ { id: e1, stage: dedup-2 } ]
+                      dead_letters: [ { id: e1, stage: verfy-2 } ]
+                """)
+        let r = try LymphBinary.run(["test"], in: dir)
+        #expect(r.status == 2)
+        #expect(
+            r.stderr.split(separator: "\n").map(String.init) == [
+                "shop.test.yaml:8:35: no stage named 'dedup-2' in the pipeline; did you mean 'dedup-3'?",
+                "shop.test.yaml:9:40: no stage named 'verfy-2' in the pipeline; did you mean 'verify-2'?",
+            ], "\(r.stderr)")
+    }
+
+    @Test("a broken test file whose problems are also in the pipeline file it names counts as one broken file")
+    func brokenFilesCounted() throws {
+        let dir = LymphBinary.workDirectory()
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        try "pipeline: ../\ntests:\n  - name: x\n    input: [ {id: a} ]\n    expect: { output: [] }\n".write(
+            toFile: dir + "/sub/a.test.yaml", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["test"], in: dir)
+        #expect(r.status == 2)
+        #expect(r.stdoutLines.last == "0 tests in 1 file: 0 passed, 0 failed, 1 broken file (see above)", "\(r.stdout)")
+    }
+
     @Test("lymph --help lists the command")
     func help() throws {
         let r = try LymphBinary.run(["--help"], in: LymphBinary.workDirectory())

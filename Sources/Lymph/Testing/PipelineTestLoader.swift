@@ -333,8 +333,10 @@ public enum PipelineTestLoader {
             em.rejectUnknownKeys(allowed: expectKeys, &d)
             if em.entries.isEmpty { d.error("expect is empty: the test would check nothing", at: v) }
             expect.output = expectedList(em, "output", keys: nil, &d)
-            expect.dropped = expectedList(em, "dropped", keys: entryKeys["dropped"], &d)
-            expect.deadLetters = expectedList(em, "dead_letters", keys: entryKeys["dead_letters"], &d)
+            // Parse's name, then the others' (`KIND-N` or their `name:`).
+            let stageNames = spec.map { [$0.parse.name] + $0.stages.map(\.name) }
+            expect.dropped = expectedList(em, "dropped", keys: entryKeys["dropped"], stages: stageNames, &d)
+            expect.deadLetters = expectedList(em, "dead_letters", keys: entryKeys["dead_letters"], stages: stageNames, &d)
             expect.tickets = expectedList(em, "tickets", keys: entryKeys["tickets"], &d)
             expect.sensors = expectedList(em, "sensors", keys: entryKeys["sensors"], &d)
             if let lv = em["logs"], let lm = ConfigMapping(lv, context: "logs", diagnostics: &d) {
@@ -370,7 +372,9 @@ public enum PipelineTestLoader {
     }
 
     /// An expectation's list; each entry a mapping, with only `keys` when given.
-    static func expectedList(_ m: ConfigMapping, _ key: String, keys: [String]?, _ d: inout ConfigDiagnostics) -> [TestValue]? {
+    static func expectedList(
+        _ m: ConfigMapping, _ key: String, keys: [String]?, stages: [String]? = nil, _ d: inout ConfigDiagnostics
+    ) -> [TestValue]? {
         guard let v = m[key] else { return nil }
         guard case .sequence = v.node else {
             d.error("\(key) must be a list (`[]` for none), found \(v.isNull ? "nothing" : v.kindName)", at: v)
@@ -381,6 +385,10 @@ public enum PipelineTestLoader {
             guard let im = ConfigMapping(item, context: "an entry of \(key)", diagnostics: &d) else { continue }
             if item.isNull { d.error("an entry of \(key) is empty; write the keys it must have", at: item) }
             if let keys { im.rejectUnknownKeys(allowed: keys, &d) }
+            // A stage the pipeline does not have can never match: a typo, not a failing test.
+            if let stages, let node = im["stage"], case .scalar(let scalar) = node.node, !stages.contains(scalar.string) {
+                d.error("no stage named '\(scalar.string.cutForMessage())' in the pipeline\(Suggestion.didYouMean(scalar.string, in: stages))", at: node)
+            }
             entries.append(TestValue(yaml: item.node))
         }
         return entries

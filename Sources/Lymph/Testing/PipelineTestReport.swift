@@ -9,6 +9,9 @@ public struct PipelineTestReport: Sendable {
     public var results: [PipelineTestResult] = []
     /// The test files found (broken ones included).
     public var files: [String] = []
+    /// Those that could not be loaded. Counted apart from `problems`, whose positions may be in
+    /// the pipeline file a test file names.
+    public var brokenFiles: [String] = []
     /// Set when there was nothing to run: no test file, or none of the tests' names contains the
     /// filter.
     public var nothingToRun: String?
@@ -41,7 +44,7 @@ public struct PipelineTestReport: Sendable {
         let tests = results.count == 1 ? "1 test" : "\(results.count) tests"
         let fileCount = files.count == 1 ? "1 file" : "\(files.count) files"
         var line = "\(tests) in \(fileCount): \(passed) passed, \(failed) failed"
-        let broken = Set(problems.map(\.file)).count
+        let broken = brokenFiles.count
         if broken > 0 { line += ", \(broken) broken file\(broken == 1 ? "" : "s") (see above)" }
         return line
     }

@@ -58,6 +58,7 @@ public enum PipelineTestSuite {
                 loaded.append(file)
             } catch {
                 report.problems += error.diagnostics
+                report.brokenFiles.append(path)
             }
         }
         if !report.problems.isEmpty { reportProblems(report.problems) }

@@ -4,8 +4,8 @@
 /// name are not looked at), recursively. A list matches a list of the same length whose entries
 /// match in order. Numbers compare by value, and two strings that are both RFC 3339 times compare
 /// as instants (`2026-06-01T12:00:00Z` is `2026-06-01T12:00:00.000Z`, as Lymph writes times).
-/// An expected mapping matches a string that holds JSON (a `log` stage's JSON line, a delivery's
-/// body) by the JSON it holds. Anything else must be equal.
+/// An expected mapping matches a `log` stage's line by the JSON the line holds (a string inside a
+/// value is a string). Text compares byte for byte. Anything else must be equal.
 public enum SubsetMatcher {
     /// Where an expected value and an actual one first differ.
     public struct Mismatch: Sendable, Equatable, CustomStringConvertible {
@@ -50,11 +50,12 @@ public enum SubsetMatcher {
                 if let m = mismatch(w, g, at: "\(path)[\(n)]") { return m }
             }
             return nil
-        case (.object, .string(let text)):
+        case (.object, .string(let text)) where path.isEmpty:
+            // A log line, expected as the JSON it holds; a string inside an event is a string.
             guard let json = TestValue(json: text.utf8), case .object = json else { return Mismatch(path: path, expected: expected, actual: actual) }
             return mismatch(expected, json, at: path)
         case (.string(let w), .string(let g)):
-            if w == g { return nil }
+            if TestValue.sameText(w, g) { return nil }
             if let tw = Timestamp.parse(w), let tg = Timestamp.parse(g), tw == tg { return nil }
             return Mismatch(path: path, expected: expected, actual: actual)
         default:
