@@ -20,6 +20,26 @@ struct CheckCommandTests {
         }
     }
 
+    @Test("a NUL in a command word or an env value is refused: a program would get another word than the one written")
+    func nulInCommand() throws {
+        let dir = LymphBinary.workDirectory()
+        try #"""
+        pipeline: nul
+        state: memory
+        stages:
+          - parse
+          - exec: { command: ["echo", "a\u0000b"] }
+          - exec: { command: echo, env: { X: "a\u0000b" } }
+        """#.write(toFile: dir + "/nul.yaml", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["check", "nul.yaml"], in: dir)
+        #expect(r.status == 2)
+        #expect(
+            r.stderr.split(separator: "\n").map(String.init) == [
+                "nul.yaml:5:22: command: word 2 holds a NUL character, which no program argument can carry",
+                "nul.yaml:6:38: env.X holds a NUL character, which no environment variable can carry",
+            ], "\(r.stderr)")
+    }
+
     @Test("a broken pipeline file: every planted error with its line and column, exit 2")
     func broken() throws {
         let dir = LymphBinary.workDirectory()

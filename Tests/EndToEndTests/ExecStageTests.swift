@@ -398,6 +398,18 @@ struct ExecEventModeTests {
         #expect(!r.stderr.contains("tok_SUPER"))
     }
 
+    @Test("event mode: output that is not events is a plugin_output dead letter quoting the end of the plugin's stderr, which often says why")
+    func outputFailureQuotesStderr() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("bad.sh", "#!/bin/sh\ncat >/dev/null\necho 'config file /etc/x.conf missing' >&2\necho 'usage: bad.sh FILE'\n")
+        let r = try h.run("  - exec: { name: bad, command: ./bad.sh }")
+        #expect(r.status == 1)
+        let letter = try #require(h.deadLetters.first)
+        #expect(letter.reason == "plugin_output")
+        #expect(letter.message.contains("config file /etc/x.conf missing"), "\(letter.message)")
+    }
+
     @Test("an event id and a plugin's stderr with a line break or an escape sequence cannot forge a log line or drive the terminal")
     func logLinesEscaped() throws {
         let h = ExecHarness()

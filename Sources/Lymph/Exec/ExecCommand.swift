@@ -44,6 +44,11 @@ public struct ExecCommand: Sendable {
             d.error("command is empty; it needs at least the program to run", at: value)
             return nil
         }
+        // A C string ends at a NUL: the word the process got would not be the word written.
+        if let n = words.firstIndex(where: { $0.utf8.contains(0) }) {
+            d.error("command: word \(n + 1) holds a NUL character, which no program argument can carry", at: value)
+            return nil
+        }
         let folder = (pipelineFolder as NSString).standardizingPath
         let absoluteFolder = folder.hasPrefix("/") ? folder : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(folder)
         switch resolve(program, folder: absoluteFolder, path: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") {

@@ -17,7 +17,14 @@ struct ExecEventRunner: Sendable {
     /// What one run of the process left: stdout (exit 0) or a failure.
     /// `processEnded` is called once the process has exited and its group is cleared (not
     /// called when it never started).
-    func run(_ input: [UInt8], eventID: String, eventType: String, processEnded: @escaping @Sendable () -> Void = {}) async -> Result<[UInt8], ExecFailure> {
+    /// What a process that exited 0 wrote: its stdout, and the end of its stderr for a message
+    /// (empty, or ` (stderr: ...)`), quoted if its stdout turns out not to be events.
+    struct Written: Sendable {
+        let stdout: [UInt8]
+        let stderrTail: String
+    }
+
+    func run(_ input: [UInt8], eventID: String, eventType: String, processEnded: @escaping @Sendable () -> Void = {}) async -> Result<Written, ExecFailure> {
         var log = logger
         log[metadataKey: "event_id"] = "\(eventID)"
         let stderr = StderrCollector(logger: log, redact: redact)
@@ -74,7 +81,7 @@ struct ExecEventRunner: Sendable {
                     ExecFailure(
                         reason: .pluginExit, message: "stage '\(stageName)': \(command.name) \(ExecProcess.describe(status))\(tail)", retryable: retryable))
             }
-            return .success(collected.bytes)
+            return .success(Written(stdout: collected.bytes, stderrTail: tail))
         }
     }
 }

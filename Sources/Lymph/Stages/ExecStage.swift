@@ -231,12 +231,22 @@ public final class ExecStage: Stage {
                     switch ran {
                     case .failure(let f):
                         return (index, .failure(f))
-                    case .success(let stdout):
+                    case .success(let written):
+                        let stdout = written.stdout
                         switch output {
                         case .events:
                             // The event itself, unchanged (a filter that kept it): no re-parse.
                             if ExecOutputParser.trim(stdout[...]).elementsEqual(event.document.bytes) { return (index, .success(.pass)) }
-                            return (index, ExecOutputParser.events(fromOutput: stdout, replacing: event, stage: stageName, redact: redact))
+                            let parsed = ExecOutputParser.events(fromOutput: stdout, replacing: event, stage: stageName, redact: redact)
+                            // What the plugin said on stderr often says why its output is not events.
+                            return (
+                                index,
+                                parsed.mapError { failure in
+                                    var f = failure
+                                    f.message += written.stderrTail
+                                    return f
+                                }
+                            )
                         case .ignore:
                             if !stdout.isEmpty {
                                 let text = redact(String(decoding: stdout.prefix(2048 + redact.longest), as: UTF8.self)).trimmingCharacters(

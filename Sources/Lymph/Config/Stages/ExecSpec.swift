@@ -123,6 +123,10 @@ public struct ExecSpec: StageSpec {
                     continue
                 }
                 guard let text = entry.value.string(&d, "env.\(entry.key)") else { continue }
+                if text.utf8.contains(0) {
+                    d.error("env.\(entry.key) holds a NUL character, which no environment variable can carry", at: entry.value)
+                    continue
+                }
                 if let reference = SecretReference(text) {
                     environment.append((entry.key, .reference(reference)))
                 } else {
