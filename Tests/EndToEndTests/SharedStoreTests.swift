@@ -40,4 +40,25 @@ struct SharedStoreTests {
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("20 duplicates"), "\(again.stderr)")
     }
+
+    @Test("a store deleted while a run uses it stops the run at its next commit, exit 3, saying so: its work would be committed where no later run looks")
+    func storeDeletedWhileRunning() throws {
+        let dir = LymphBinary.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "pipeline: gone\nstate: gone.sqlite\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse\n  - dedup\n".write(
+            toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        func event(_ id: String) -> Data { Data((#"{"id":"\#(id)","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\n").utf8) }
+        let input = Pipe(), err = Pipe()
+        let process = try LymphBinary.launch(["run", "p.yaml", "--summary", "none"], in: dir, stdin: input, stderr: err)
+        input.fileHandleForWriting.write(event("e1"))
+        let deadline = Date().addingTimeInterval(30)
+        while LymphBinary.lines(dir + "/out.ndjson").isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir + "/gone.sqlite" + suffix) }
+        input.fileHandleForWriting.write(event("e2"))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 3, "\(stderr)")
+        #expect(stderr.contains("store 'gone.sqlite': was deleted or replaced while this process used it"), "\(stderr)")
+    }
 }

@@ -203,6 +203,7 @@ public struct PipelineRunner: Sendable {
         commitState.inFlight = Task {
             await Self.commitThread.run { () -> Result<Void, StoreError> in
                 do {
+                    try store.checkFileIsOurs()
                     try store.write { db in for w in all { try w.write(db) } }
                     return .success(())
                 } catch let error as StoreError {

@@ -29,9 +29,29 @@ public final class StateStore: Sendable {
                 concurrentReads
                 ? try SQLiteFile.openPool(path: path, durability: durability, migrator: migrator)
                 : try SQLiteFile.open(path: path, durability: durability, migrator: migrator)
-            return StateStore(location: path, queue: db)
+            var st = stat()
+            let identity = path != ":memory:" && stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
+            return StateStore(location: path, queue: db, fileIdentity: identity)
         } catch {
             throw StoreError(location: path, message: "cannot open the store: \(error)")
+        }
+    }
+
+    /// The store file's device and inode when it was opened (nil in memory or on PostgreSQL).
+    let fileIdentity: (device: UInt64, inode: UInt64)?
+
+    /// Throws when the file at the store's path is no longer the one this process opened: it was
+    /// deleted, or replaced by another. What a commit writes would go to a file no later run
+    /// reads, and that run would do the same work again; checked before each commit.
+    func checkFileIsOurs() throws(StoreError) {
+        guard let id = fileIdentity else { return }
+        var st = stat()
+        if stat(location, &st) != 0 || UInt64(st.st_dev) != id.device || UInt64(st.st_ino) != id.inode {
+            throw StoreError(
+                location: location,
+                message:
+                    "was deleted or replaced while this process used it: its work is not committed (a later run does it again); leave the store alone while lymph runs"
+            )
         }
     }
 
@@ -65,8 +85,9 @@ public final class StateStore: Sendable {
         return try open(path: path, concurrentReads: false)
     }
 
-    private init(location: String, queue: any DatabaseWriter, postgres: PostgresState? = nil) {
+    private init(location: String, queue: any DatabaseWriter, postgres: PostgresState? = nil, fileIdentity: (UInt64, UInt64)? = nil) {
         self.location = location
+        self.fileIdentity = fileIdentity.map { (device: $0.0, inode: $0.1) }
         self.queue = queue
         self.postgres = postgres
     }
