@@ -286,4 +286,21 @@ struct FIFOInputTests {
         #expect(writer.terminationStatus == 0, "the writer was cut off (SIGPIPE), or never read")
         #expect(LymphBinary.lines(dir + "/out.ndjson").count == 3)
     }
+
+    @Test("SIGTERM while a FIFO has no writer yet stops the run at once (exit 143), without a second signal")
+    func stopBeforeTheWriter() throws {
+        let dir = try AppendedFileGuardTests.setUp("state: memory\noutput: out.ndjson\nstages:\n  - parse\n")
+        #expect(mkfifo(dir + "/f", 0o600) == 0)
+        let err = Pipe()
+        let process = try LymphBinary.launch(["run", "p.yaml", "f", "--summary", "none"], in: dir, stdin: Pipe(), stderr: err)
+        Thread.sleep(forTimeInterval: 1)
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let stopped = !process.isRunning
+        if !stopped { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(stopped, "still waiting for the FIFO's writer 5 s after SIGTERM")
+        #expect(process.terminationStatus == 143)
+    }
 }

@@ -215,9 +215,12 @@ final class SourceReader {
             fd = 0
             displayName = "stdin"
         } else {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
+            // Not waiting in open(2) for a FIFO's writer, where no stop request is seen: the
+            // reads that follow wait in poll(2) slices (`wait`), and are blocking again.
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             displayName = path
             if fd < 0 { throw InputError(path: path, message: String(cString: strerror(errno))) }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         }
         fileID = SourceFiles.id(for: displayName)
         var st = stat()
