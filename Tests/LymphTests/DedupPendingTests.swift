@@ -97,3 +97,22 @@ struct DedupPendingTests {
         #expect(try store.dedupSeen(scope: stage.scopeID, keys: [Array("evt_x".utf8)], generations: [[0]], since: 0) == [false])
     }
 }
+
+@Suite("Dedup keys of numbers")
+struct DedupNumberKeyTests {
+    @Test("the number 1 and the string \"1\" are two keys; 1, 1.0, 1e0 and 10E-1 are one; integers past 2^53 stay apart")
+    func numbersAndStrings() async throws {
+        let store = try StateStore.open(path: ":memory:")
+        let stage = try DedupStage(
+            key: .path(try JSONPath(parsing: "data.k")), window: 7 * 86_400, scope: "numbers", stageIndex: 1, backing: .store(store),
+            now: Timestamp.now())
+        let values = [#""1""#, "1", "1.0", "1e0", "10E-1", #""1.0""#, "9007199254740993", "9007199254740992", "9007199254740993.00", "-0", "0"]
+        let events = values.enumerated().map { Fixture.event(id: "evt_\($0.offset)", data: #"{"k":\#($0.element)}"#) }
+        let labels = try await stage.process(events, context: Fixture.context(now: Timestamp.now())).map(\.label)
+        #expect(
+            labels == [
+                "claim", "claim", "drop(duplicate)", "drop(duplicate)", "drop(duplicate)", "claim", "claim", "claim", "drop(duplicate)", "claim",
+                "drop(duplicate)",
+            ])
+    }
+}
