@@ -61,4 +61,28 @@ struct SharedStoreTests {
         #expect(process.terminationStatus == 3, "\(stderr)")
         #expect(stderr.contains("store 'gone.sqlite': was deleted or replaced while this process used it"), "\(stderr)")
     }
+
+    @Test("a dead letter replayed after the sender's retry of its event did the work is a duplicate: the notification goes out once")
+    func replayAfterRetry() throws {
+        let dir = LymphBinary.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "#!/bin/sh\nread line\n[ -e down ] && exit 75\necho \"$LYMPH_EVENT_ID\" >> notified.txt\n".write(
+            toFile: dir + "/notify.sh", atomically: true, encoding: .utf8)
+        chmod(dir + "/notify.sh", 0o755)
+        try
+            "pipeline: notif\nstate: n.sqlite\noutput: out.ndjson\ndead_letter: dead.ndjson\nstages:\n  - parse\n  - dedup\n  - exec: { name: notify, command: ./notify.sh, output: ignore }\n"
+            .write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let event = #"{"id":"evt_seq","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\n"
+        FileManager.default.createFile(atPath: dir + "/down", contents: Data())
+        let failed = try LymphBinary.run(["run", "p.yaml", "-", "--summary", "none"], in: dir, stdin: Data(event.utf8))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        try FileManager.default.removeItem(atPath: dir + "/down")
+        let retry = try LymphBinary.run(["run", "p.yaml", "-", "--summary", "none"], in: dir, stdin: Data(event.utf8))
+        #expect(retry.status == 0, "\(retry.stderr)")
+        let replay = try LymphBinary.run(["replay", "p.yaml", "--summary", "text"], in: dir)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(replay.stderr.contains("1 duplicates"), "\(replay.stderr)")
+        #expect(LymphBinary.lines(dir + "/notified.txt") == ["evt_seq"])
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 1)
+    }
 }

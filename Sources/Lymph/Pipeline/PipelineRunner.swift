@@ -588,14 +588,31 @@ extension PipelineRunner {
                 dropObserver?(DroppedEvent(event, stage: pipeline.parse.name, reason: ReplayLedger.reason))
                 continue
             }
-            event.resumeAt = Int32(index)
-            event.resumeRequest = nil
-            event.claims.append(DedupClaim(stageIndex: ReplayLedger.claimIndex, key: key))
+            let replayClaim = DedupClaim(stageIndex: ReplayLedger.claimIndex, key: key)
+            var taken: [(stage: DedupStage, claim: DedupClaim)] = []
+            var duplicateAt: String?
             for claim in point.claims {
                 guard let d = stages.firstIndex(where: { $0.name == claim.stage }), let dedup = stages[d].stage as? DedupStage else { continue }
-                dedup.hold(claim.key)
-                event.claims.append(DedupClaim(stageIndex: d + 1, key: claim.key))
+                guard try await dedup.reclaim(claim.key, now: Timestamp.now()) else {
+                    duplicateAt = stages[d].name
+                    break
+                }
+                taken.append((dedup, DedupClaim(stageIndex: d + 1, key: claim.key)))
             }
+            if let duplicateAt {
+                // Another event with its key did the work since (the sender's retry): the record is
+                // done, and its replay is recorded so (the keys it took back are let go).
+                let now = Timestamp.now()
+                for (dedup, claim) in taken { try dedup.batchDidFinish(FinishedBatch(completed: [], failed: [claim], now: now)) }
+                pipeline.replays.batchDidFinish(FinishedBatch(completed: [replayClaim], failed: [], now: now))
+                batch.stats[0].dropped[Reason.duplicate.rawValue, default: 0] += 1
+                dropObserver?(DroppedEvent(event, stage: duplicateAt, reason: Reason.duplicate.rawValue))
+                continue
+            }
+            event.resumeAt = Int32(index)
+            event.resumeRequest = nil
+            event.claims.append(replayClaim)
+            event.claims += taken.map(\.claim)
             batch.resuming = true
             kept.append(event)
         }

@@ -37,9 +37,10 @@ public struct RunSummary: Sendable {
     /// Items not read again because an interrupted run over the same files had done them.
     public var skippedDone = 0
 
-    /// Events dropped as duplicates by dedup stages.
+    /// Events dropped as duplicates: by dedup stages, and replayed records whose key another
+    /// event committed since (dropped before they resume, counted at parse).
     public var duplicates: Int {
-        stages.filter { $0.kind == "dedup" }.reduce(0) { $0 + ($1.stats.dropped[Reason.duplicate.rawValue] ?? 0) }
+        stages.filter { $0.kind == "dedup" || $0.kind == "parse" }.reduce(0) { $0 + ($1.stats.dropped[Reason.duplicate.rawValue] ?? 0) }
     }
 
     /// Events dropped by filter stages.

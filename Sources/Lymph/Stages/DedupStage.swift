@@ -207,13 +207,28 @@ public final class DedupStage: Stage {
         return (seen, mayBeKnown)
     }
 
-    /// A replayed event that resumes past this stage holds `key` again, claimed in its first
-    /// run: it is not checked again (that run already decided), only held until the event
-    /// leaves the pipeline, then committed or released like any claim.
-    func hold(_ key: [UInt8]) {
-        pending.withLock { p in
-            p.claimed.insert(KeyBytes(key))
+    /// A replayed event that resumes past this stage takes back `key`, claimed in its first run
+    /// and released when the event became a dead letter; held until the event leaves the
+    /// pipeline, then committed or released like any claim. False, holding nothing, when an
+    /// event with the same key was committed or is in the pipeline since (the sender's retry of
+    /// the webhook, say): that event did the work, and the record is its duplicate.
+    func reclaim(_ key: [UInt8], now: Double) async throws -> Bool {
+        let since = now - window
+        switch backing {
+        case .store(let store):
+            if try seenInStore(store, keys: [key], since: since).seen.first == true { return false }
+        case .memory:
+            if memorySeen.withLock({ ($0[KeyBytes(key)] ?? -.infinity) >= since }) { return false }
+        case .postgres(let shared):
+            guard try await shared.claim([key], since: since).first == true else { return false }
+            releases.withLock { _ = $0.waiting.remove(KeyBytes(key)) }
+        }
+        return pending.withLock { p in
+            let k = KeyBytes(key)
+            if !p.writing.isEmpty && p.writing.contains(k) { return false }
+            guard p.claimed.insert(k).inserted else { return false }
             p.held = true
+            return true
         }
     }
 
