@@ -85,4 +85,50 @@ struct SharedStoreTests {
         #expect(LymphBinary.lines(dir + "/notified.txt") == ["evt_seq"])
         #expect(LymphBinary.lines(dir + "/out.ndjson").count == 1)
     }
+
+    @Test(
+        "two pipelines with stores of their own writing one dead-letter file and one log: a restart of one never cuts the other's lines, whether the other ended or still holds the file"
+    )
+    func sharedFilesNotCut() throws {
+        let dir = LymphBinary.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["a", "b"] {
+            try
+                "pipeline: \(name)\nstate: \(name).sqlite\noutput: \(name).out.ndjson\ndead_letter: shared.dead.ndjson\nstages:\n  - parse\n  - dedup\n  - log: {path: shared.log}\n"
+                .write(toFile: dir + "/\(name).yaml", atomically: true, encoding: .utf8)
+        }
+        func input(_ id: String) -> Data {
+            Data((#"{"id":"\#(id)","type":"t","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\nnot json \(id)\n").utf8)
+        }
+        // A, then B, each to its end; then A again.
+        #expect(try LymphBinary.run(["run", "a.yaml", "-", "--summary", "none"], in: dir, stdin: input("a1")).status == 1)
+        #expect(try LymphBinary.run(["run", "b.yaml", "-", "--summary", "none"], in: dir, stdin: input("b1")).status == 1)
+        let again = try LymphBinary.run(["run", "a.yaml", "-", "--summary", "none"], in: dir, stdin: Data())
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("no process of this store wrote"), "\(again.stderr)")
+        #expect(LymphBinary.lines(dir + "/shared.dead.ndjson").count == 2)
+        #expect(LymphBinary.lines(dir + "/shared.log").count == 2)
+
+        // A is killed after writing; B writes while it still holds the file; A starts again. (A
+        // dead-letter file of their own, which neither has seen shared yet.)
+        let second = ["--dead-letter", "second.dead.ndjson", "--summary", "none"]
+        let aInput = Pipe()
+        let a = try LymphBinary.launch(["run", "a.yaml", "-"] + second, in: dir, stdin: aInput)
+        aInput.fileHandleForWriting.write(input("a2"))
+        var deadline = Date().addingTimeInterval(20)
+        while LymphBinary.lines(dir + "/second.dead.ndjson").count < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        kill(a.processIdentifier, SIGKILL)
+        a.waitUntilExit()
+        let bInput = Pipe()
+        let b = try LymphBinary.launch(["run", "b.yaml", "-"] + second, in: dir, stdin: bInput)
+        bInput.fileHandleForWriting.write(input("b2"))
+        deadline = Date().addingTimeInterval(20)
+        while LymphBinary.lines(dir + "/second.dead.ndjson").count < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let restarted = try LymphBinary.run(["run", "a.yaml", "-"] + second, in: dir, stdin: Data())
+        try bInput.fileHandleForWriting.close()
+        b.waitUntilExit()
+        #expect(restarted.stderr.contains("no process of this store wrote"), "\(restarted.stderr)")
+        let letters = LymphBinary.lines(dir + "/second.dead.ndjson")
+        #expect(letters.contains { $0.contains("not json b2") }, "\(letters)")
+    }
 }

@@ -42,6 +42,10 @@ public final class OutputLedger: Sendable {
         case changed
         /// Another program appends to it: never cut.
         case shared
+        /// Longer than committed by bytes no process of this store wrote: another process holds
+        /// the file open to append now, or bytes came after this store's last process ended
+        /// cleanly (it had committed all it wrote). Marked shared, never cut.
+        case appendedByAnother(bytes: Int64)
     }
 
     struct Entry {
@@ -63,6 +67,8 @@ public final class OutputLedger: Sendable {
     let store: StateStore
     let logger: Logger
     let entries: Mutex<[Entry]>
+    /// Set for the last commit of a process that ends cleanly (`closing`).
+    private let closingNow = Atomic<Bool>(false)
     /// What the start found, by path as opened.
     public let reconciled: [(path: String, outcome: Reconciliation)]
 
@@ -98,6 +104,11 @@ public final class OutputLedger: Sendable {
                     outcome = .shorter(by: record.length - length)
                 } else if length == record.length {
                     outcome = .unchanged
+                } else if record.closed || Self.othersAppend(sink) {
+                    // Not this store's uncommitted work: cutting would delete another writer's
+                    // lines (another pipeline's dead letters, say).
+                    outcome = .appendedByAnother(bytes: length - record.length)
+                    shared = true
                 } else {
                     let start = record.length - Int64(record.fingerprintLength)
                     let before = Self.read(path: sink.path, device: device, inode: inode, offset: start, count: record.fingerprintLength)
@@ -152,6 +163,7 @@ public final class OutputLedger: Sendable {
     public func takePending() -> PendingWrite? {
         let now = Timestamp.now()
         var records: [StateStore.OutputFileRecord] = []
+        let closing = closingNow.load(ordering: .relaxed)
         entries.withLock { entries in
             for i in entries.indices where !entries[i].shared {
                 var e = entries[i]
@@ -163,8 +175,9 @@ public final class OutputLedger: Sendable {
                 let expected = e.committedLength + Int64(written - e.writtenAtCommit)
                 var shared = false
                 if size == expected {
-                    // Nothing written, nobody else wrote: the row already says so.
-                    if written == e.writtenAtCommit { entries[i] = e; continue }
+                    // Nothing written, nobody else wrote: the row already says so (but for the
+                    // last commit, which says the process ended).
+                    if written == e.writtenAtCommit && !closing { entries[i] = e; continue }
                 } else if size > expected {
                     shared = true
                     if !e.warnedShared {
@@ -189,7 +202,7 @@ public final class OutputLedger: Sendable {
                 let trusted = e.sink.progress.withLock { $0.trustedBytes }
                 let record = StateStore.OutputFileRecord(
                     realPath: e.realPath, path: e.sink.path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-                    length: size, fingerprint: Self.fingerprint(trusted), fingerprintLength: trusted.count, shared: shared)
+                    length: size, fingerprint: Self.fingerprint(trusted), fingerprintLength: trusted.count, shared: shared, closed: closing)
                 records.append(record)
                 e.staged = (size, written, shared)
                 entries[i] = e
@@ -250,8 +263,30 @@ public final class OutputLedger: Sendable {
             )
         case .shared:
             logger.info("'\(path)' is shared with another program that appends to it: not cut back (at-least-once for this file)")
+        case .appendedByAnother(let bytes):
+            logger.warning(
+                "'\(path)' has \(bytes) bytes past its committed length that no process of this store wrote (another program appends to it: one holding it open now, or one that wrote after this store's last process ended cleanly): not cut, and marked shared, never cut back (at-least-once for this file)"
+            )
         }
     }
+
+    /// Whether another process holds the file open to append (every lymph process appending to
+    /// a file holds a shared lock on it, `FileSink`): this sink's own shared lock cannot become
+    /// exclusive then. The conversion may drop the shared lock on failure, so it is taken again.
+    static func othersAppend(_ sink: FileSink) -> Bool {
+        if flock(sink.fd, LOCK_EX | LOCK_NB) == 0 {
+            _ = flock(sink.fd, LOCK_SH | LOCK_NB)
+            return false
+        }
+        let busy = errno == EWOULDBLOCK
+        _ = flock(sink.fd, LOCK_SH | LOCK_NB)
+        return busy
+    }
+
+    /// The next commit is the last of a process that ends cleanly, after everything it wrote:
+    /// it records each file as closed, so that bytes past its length at the next start are known
+    /// to be another program's (`Reconciliation.appendedByAnother`).
+    public func closing() { closingNow.store(true, ordering: .relaxed) }
 
     /// FNV-1a, 64 bits: enough to tell whether the bytes before a cut are still Lymph's.
     static func fingerprint(_ bytes: ArraySlice<UInt8>) -> UInt64 {

@@ -85,6 +85,8 @@ public struct PipelineRunner: Sendable {
                 for s in pipeline.stages { try await s.stage.inputEnded() }
             }
             for s in pipeline.stages { try await s.stage.finish() }
+            // Everything written is in this commit.
+            pipeline.outputs?.closing()
             try await commitPending(source: reader, wait: true)
         } catch {
             for task in inFlight { task.cancel() }

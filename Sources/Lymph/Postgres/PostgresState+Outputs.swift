@@ -10,13 +10,13 @@ extension PostgresState {
             var record: StateStore.OutputFileRecord?
             for try await r in try await client.query(
                 """
-                SELECT real_path, path, device, inode, length, fingerprint, fingerprint_length, shared
+                SELECT real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, closed
                 FROM \(unescaped: table) WHERE instance = \(instance) AND real_path = \(realPath)
                 """, logger: logger
-            ).decode((String, String, Int64, Int64, Int64, Int64, Int32, Bool).self) {
+            ).decode((String, String, Int64, Int64, Int64, Int64, Int32, Bool, Bool).self) {
                 record = .init(
                     realPath: r.0, path: r.1, device: UInt64(bitPattern: r.2), inode: UInt64(bitPattern: r.3), length: r.4,
-                    fingerprint: UInt64(bitPattern: r.5), fingerprintLength: Int(r.6), shared: r.7)
+                    fingerprint: UInt64(bitPattern: r.5), fingerprintLength: Int(r.6), shared: r.7, closed: r.8)
             }
             return record
         }
@@ -32,11 +32,11 @@ extension PostgresState {
             )
             try await conn.command(
                 """
-                INSERT INTO \(unescaped: table) (instance, real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, committed_at)
-                VALUES (\(instance), \(r.realPath), \(r.path), \(device), \(inode), \(r.length), \(fingerprint), \(fpLength), \(r.shared), \(now))
+                INSERT INTO \(unescaped: table) (instance, real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, committed_at, closed)
+                VALUES (\(instance), \(r.realPath), \(r.path), \(device), \(inode), \(r.length), \(fingerprint), \(fpLength), \(r.shared), \(now), \(r.closed))
                 ON CONFLICT (instance, real_path) DO UPDATE SET path = excluded.path, device = excluded.device, inode = excluded.inode,
                     length = excluded.length, fingerprint = excluded.fingerprint, fingerprint_length = excluded.fingerprint_length,
-                    shared = excluded.shared, committed_at = excluded.committed_at
+                    shared = excluded.shared, committed_at = excluded.committed_at, closed = excluded.closed
                 WHERE excluded.committed_at >= \(unescaped: table).committed_at
                 """, logger: database.logger)
         }

@@ -212,5 +212,14 @@ public final class PostgresState: Sendable {
                 """,
             ]
         ),
+        (
+            "outputs-v2",
+            [
+                // The process that wrote the row ended cleanly after committing everything it wrote
+                // (`OutputLedger.closing`): bytes past the length at the next start are another
+                // program's, not this one's uncommitted work.
+                "ALTER TABLE {schema}.lymph_output_files ADD COLUMN closed boolean NOT NULL DEFAULT false"
+            ]
+        ),
     ]
 }

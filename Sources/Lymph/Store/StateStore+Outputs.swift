@@ -18,6 +18,9 @@ extension StateStore {
         var fingerprintLength: Int
         /// Another program appends to the file too: it is never cut back.
         var shared: Bool
+        /// Written by the last commit of a process that ended cleanly: nothing it wrote is
+        /// uncommitted.
+        var closed = false
     }
 
     /// The row for `realPath`, if any.
@@ -26,7 +29,7 @@ extension StateStore {
             try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT real_path, path, device, inode, length, fingerprint, fingerprint_length, shared
+                    SELECT real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, closed
                     FROM lymph_output_files WHERE real_path = ?
                     """, arguments: [realPath]
             ).map { row in
@@ -34,7 +37,7 @@ extension StateStore {
                     realPath: try row.decode(atIndex: 0), path: try row.decode(atIndex: 1), device: UInt64(bitPattern: try row.decode(atIndex: 2)),
                     inode: UInt64(bitPattern: try row.decode(atIndex: 3)), length: try row.decode(atIndex: 4),
                     fingerprint: UInt64(bitPattern: try row.decode(atIndex: 5)), fingerprintLength: try row.decode(atIndex: 6),
-                    shared: try row.decode(atIndex: 7))
+                    shared: try row.decode(atIndex: 7), closed: try row.decode(atIndex: 8))
             }
         }
     }
@@ -66,15 +69,15 @@ extension StateStore {
     static func recordOutputFile(_ db: Database, _ record: OutputFileRecord, at now: Double) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO lymph_output_files (real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, committed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO lymph_output_files (real_path, path, device, inode, length, fingerprint, fingerprint_length, shared, committed_at, closed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (real_path) DO UPDATE SET path = excluded.path, device = excluded.device, inode = excluded.inode,
                     length = excluded.length, fingerprint = excluded.fingerprint, fingerprint_length = excluded.fingerprint_length,
-                    shared = excluded.shared, committed_at = excluded.committed_at
+                    shared = excluded.shared, committed_at = excluded.committed_at, closed = excluded.closed
                 """
         ).execute(arguments: [
             record.realPath, record.path, Int64(bitPattern: record.device), Int64(bitPattern: record.inode),
-            record.length, Int64(bitPattern: record.fingerprint), record.fingerprintLength, record.shared, now,
+            record.length, Int64(bitPattern: record.fingerprint), record.fingerprintLength, record.shared, now, record.closed,
         ])
     }
 }

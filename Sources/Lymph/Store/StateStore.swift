@@ -406,6 +406,12 @@ public final class StateStore: Sendable {
                     ALTER TABLE lymph_run_inputs ADD COLUMN last_fingerprint INTEGER;
                     """)
         }
+        m.registerMigration("v17-output-files-closed") { db in
+            // The process that wrote the row ended cleanly after committing everything it wrote
+            // (`OutputLedger.closing`): bytes past the length at the next start are another
+            // program's, not this one's uncommitted work.
+            try db.execute(sql: "ALTER TABLE lymph_output_files ADD COLUMN closed INTEGER NOT NULL DEFAULT 0")
+        }
         m.registerMigration("v16-dedup-scope-pipeline") { db in
             // The pipeline whose unnamed dedup stage files its keys under a scope
             // (`DedupScopeTaken`). NULL until one claims it: a scope made before this column

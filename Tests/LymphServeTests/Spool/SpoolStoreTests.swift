@@ -89,7 +89,8 @@ struct SpoolStoreTests {
         // The only changes are the state store's own later migrations: dedup keys in
         // generations, the count of tickets closed, tickets' source events in lists, dedup
         // keys' saved fingerprints, tickets' count of source events (a column and a trigger), and
-        // interrupted runs' inputs by pipeline, and the pipeline each dedup scope belongs to.
+        // interrupted runs' inputs by pipeline, the pipeline each dedup scope belongs to, and whether an output file's
+        // last commit was its process's last.
         #expect(
             try Self.tables(path)
                 == before.subtracting(["lymph_ticket_sources"]).union([
@@ -101,7 +102,7 @@ struct SpoolStoreTests {
                 == (OldStoreFile.migrations + [
                     "v7-dedup-generations", "v8-ticket-closes", "v9-ticket-source-lists", "v10-dedup-fingerprints",
                     "v11-ticket-source-count", "v12-ticket-source-count-trigger", "v13-run-inputs-by-pipeline", "v14-ticket-source-chains",
-                    "v15-run-inputs-resume-point", "v16-dedup-scope-pipeline",
+                    "v15-run-inputs-resume-point", "v16-dedup-scope-pipeline", "v17-output-files-closed",
                 ]).sorted())
     }
 
