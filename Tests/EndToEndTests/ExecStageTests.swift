@@ -451,7 +451,7 @@ struct ExecEventModeTests {
         #expect(process.terminationStatus == 143)
         let letters = h.deadLetters
         #expect(letters.count == 1)
-        #expect(letters.first?.message.contains("not retried: the run was asked to stop") == true, "\(letters)")
+        #expect(letters.first?.message.contains("not retried: the run was stopping") == true, "\(letters)")
     }
 
     @Test("a secret is redacted from logged stdout (output: ignore) and from stream error answers")

@@ -297,7 +297,7 @@ struct HTTPStageTests {
         #expect(process.terminationStatus == 143)
         #expect(receiver.requests.count == 1)
         let letter = Self.deadLetters(dir)["busy1"] ?? ""
-        #expect(letter.hasPrefix("http_unavailable") && letter.contains("not retried: the run was asked to stop"), "\(letter)")
+        #expect(letter.hasPrefix("http_unavailable") && letter.contains("not retried: the run was stopping"), "\(letter)")
     }
 
     @Test("an event id with a line break, which no Idempotency-Key header can carry, fails at once (invalid_field) instead of being retried as unavailable")

@@ -124,6 +124,32 @@ struct MaintenanceCommandTests {
         #expect(stamp() == before)
     }
 
+    @Test(
+        "a user who may only read the store and its folder lists tickets and sensors, and leaves no file behind",
+        .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser")))
+    func readOnlyUser() throws {
+        let dir = NSTemporaryDirectory() + "lymph-ro-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/st", withIntermediateDirectories: true)
+        defer {
+            chmod(dir + "/st", 0o755)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let run = try LymphBinary.run(
+            [
+                "run", LymphBinary.repo("pipelines/maintenance.yaml"), LymphBinary.repo("examples/deliveries.ndjson"), "--summary", "none",
+                "--output", "none", "--state", dir + "/st/m.sqlite", "--dead-letter", dir + "/dead.ndjson",
+            ], in: dir, environment: Self.secret)
+        #expect(run.status == 1, "\(run.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/st").sorted()
+        for path in [dir, dir + "/st"] + files.map({ dir + "/st/" + $0 }) { chmod(path, path.hasSuffix("st") || path == dir ? 0o555 : 0o444) }
+        for command in ["tickets", "sensors"] {
+            let r = Shell.run(["/usr/sbin/runuser", "-u", "nobody", "--", LymphBinary.path, command, "--state", dir + "/st/m.sqlite"])
+            #expect(r.status == 0, "\(command): \(r.stderr)")
+            #expect(!r.stdout.isEmpty)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/st").sorted() == files)
+    }
+
     @Test("without --state or --pipeline the command says what it needs")
     func needsState() throws {
         let r = try LymphBinary.run(["tickets"], in: LymphBinary.workDirectory())

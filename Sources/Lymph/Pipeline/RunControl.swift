@@ -34,11 +34,18 @@ public final class RunControl: Sendable {
     /// Whether a stop has been asked for.
     public var isStopRequested: Bool { stopSignal != 0 }
 
-    /// Waits `seconds`, or less when a stop is asked for meanwhile (a retry's back-off must not
-    /// hold a stopping run; the stop is looked for every 50 ms).
+    /// How long work in flight may go on after a stop request (plugins answering, retries): past
+    /// it, what is left goes to the dead letters for `lymph replay`.
+    public static let stopGrace = 5.0
+
+    /// Whether a stop was asked for `stopGrace` ago or more.
+    public var stopGraceEnded: Bool { (stoppingFor ?? .zero) >= .seconds(Self.stopGrace) && isStopRequested }
+
+    /// Waits `seconds`, or until the stop grace ends if a stop is asked for (a retry's back-off
+    /// must not hold a stopping run past it; looked at every 50 ms).
     public func pause(seconds: Double) async {
         let end = ContinuousClock.now + .milliseconds(Int(max(0, seconds) * 1000))
-        while !isStopRequested {
+        while !stopGraceEnded {
             let left = end - .now
             if left <= .zero { return }
             try? await Task.sleep(for: min(left, .milliseconds(50)))

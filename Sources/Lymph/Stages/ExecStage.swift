@@ -59,7 +59,7 @@ public final class ExecStage: Stage {
     /// stop for its timeout, event after event, until a supervisor's SIGKILL threw all of it
     /// away. Past this, what is still running is stopped, and its events, and those of the
     /// batches after it, are dead letters (`plugin_cancelled`) for `lymph replay`.
-    public static let stopGrace = 5.0
+    public static let stopGrace = RunControl.stopGrace
     /// The longest wait before a retry, however far `backoff` doubles.
     public static let maxBackoff = 60.0
 
@@ -71,7 +71,7 @@ public final class ExecStage: Stage {
         var attempts = [Int](repeating: 0, count: events.count)
         var todo = Array(events.indices)
         var attempt = 0
-        // Events a retry was due for when the run was asked to stop: not retried, so the stop
+        // Events a retry was due for when the stop grace ended: not retried, so a stopping run
         // is not held up by back-off waits; their dead letters are replayed later.
         var notRetried: [Int] = []
         while !todo.isEmpty {
@@ -87,7 +87,7 @@ public final class ExecStage: Stage {
             if !todo.isEmpty {
                 let wait = min(Self.maxBackoff, spec.backoff * Double(1 << min(attempt, 16)))
                 if let control = context.control { await control.pause(seconds: wait) } else { try? await Task.sleep(for: .seconds(wait)) }
-                if let control = context.control, control.isStopRequested {
+                if let control = context.control, control.stopGraceEnded {
                     notRetried = todo
                     control.workCutShort()
                     break
@@ -107,8 +107,11 @@ public final class ExecStage: Stage {
             case .failure(var failure):
                 // Anything a plugin wrote may be quoted here (its error, its output, stderr).
                 failure.message = redact(failure.message)
-                if attempts[index] > 1 { failure.message += " (gave up after \(attempts[index]) attempts)" }
-                if notRetried.contains(index) { failure.message += " (not retried: the run was asked to stop)" }
+                if notRetried.contains(index) {
+                    failure.message += " (attempt \(attempts[index]); not retried: the run was stopping)"
+                } else if attempts[index] > 1 {
+                    failure.message += " (gave up after \(attempts[index]) attempts)"
+                }
                 outcomes.append(try handle(failure, event: events[index]))
             }
         }

@@ -140,15 +140,15 @@ public final class HTTPStage: Stage {
                 }
                 func stopped() -> HTTPFailure {
                     control?.workCutShort()
-                    return gaveUp(" (not retried: the run was asked to stop)")
+                    return gaveUp(" (not retried: the run was stopping)")
                 }
                 guard attempt < spec.retries, !Task.isCancelled else { return gaveUp() }
-                if control?.isStopRequested == true { return stopped() }
+                if control?.stopGraceEnded == true { return stopped() }
                 // Exponential, with full jitter (retries of many events spread out), a minute at most.
                 var delay = Double.random(in: 0...min(Self.maxBackoff, spec.backoff * pow(2, Double(min(attempt, 16)))))
                 if let retryAfter { delay = max(delay, min(retryAfter, Self.maxBackoff)) }
                 if let control { await control.pause(seconds: delay) } else { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
-                if control?.isStopRequested == true { return stopped() }
+                if control?.stopGraceEnded == true { return stopped() }
                 attempt += 1
             }
         }

@@ -59,6 +59,12 @@ public final class StateStore: Sendable {
     /// created, migrated or written, so a store the user may only read can be read, and a file
     /// that is not a store stays as it was. A store an older lymph wrote is brought up to date
     /// (`open`) when it can be written; else it is refused, saying so.
+    ///
+    /// Without a write-ahead log beside it (no process has the store open), it is opened
+    /// immutable: a read-only connection in WAL mode would otherwise create the log's index
+    /// (`-shm`), which fails in a folder the reader may not write, and elsewhere leaves a file
+    /// owned by the reader that the store's owner then cannot write. With a log, the files of
+    /// the process using the store are read.
     public static func openForReading(path: String) throws(StoreError) -> StateStore {
         let queue: DatabaseQueue
         let (isStore, current): (Bool, Bool)
@@ -68,7 +74,14 @@ public final class StateStore: Sendable {
             config.label = "lymph-state-reader"
             // A reader waits only while SQLite recovers a log left by a crash.
             config.busyMode = .timeout(5)
-            queue = try DatabaseQueue(path: path, configuration: config)
+            var target = path
+            if access(path + "-wal", F_OK) != 0 {
+                let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+                var allowed = CharacterSet.urlPathAllowed
+                allowed.remove(charactersIn: "?#%")
+                target = "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute) + "?immutable=1"
+            }
+            queue = try DatabaseQueue(path: target, configuration: config)
             (isStore, current) = try queue.read { db in
                 (try db.tableExists("lymph_dedup_scope"), try migrator.hasCompletedMigrations(db))
             }
