@@ -1,4 +1,5 @@
 import Foundation
+import Lymph
 import Testing
 
 @Suite("maintenance pipeline and the tickets/sensors commands, end to end")
@@ -140,6 +141,9 @@ struct MaintenanceCommandTests {
                 "--output", "none", "--state", dir + "/st/m.sqlite", "--dead-letter", dir + "/dead.ndjson",
             ], in: dir, environment: Self.secret)
         #expect(run.status == 1, "\(run.stderr)")
+        // As a store is left once the last process using it has closed it: without its log.
+        do { _ = try StateStore.open(path: dir + "/st/m.sqlite", concurrentReads: false) }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/st/m.sqlite-wal"))
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/st").sorted()
         for path in [dir, dir + "/st"] + files.map({ dir + "/st/" + $0 }) { chmod(path, path.hasSuffix("st") || path == dir ? 0o555 : 0o444) }
         for command in ["tickets", "sensors"] {
