@@ -21,25 +21,12 @@ enum PipelineFile {
     /// exit status 2, a database that cannot be opened exit status 3.
     static func openPostgres(_ path: String, _ spec: PipelineSpec, stateOverride: String? = nil, instance: String) async throws -> PostgresState? {
         guard let wanted = spec.postgres, stateOverride == nil else { return nil }
-        let postgres: PostgresState
         do {
-            postgres = try await PostgresState.open(wanted, instance: instance)
+            return try await PostgresState.open(wanted, instance: instance)
         } catch let error as SecretError {
             Console.error("lymph: \(path): state: \(error)")
             throw ExitCode(2)
         } catch {
-            Console.error("lymph: \(path): \(error)")
-            throw ExitCode(3)
-        }
-        do {
-            try await postgres.claimDedupScopes(of: spec)
-            return postgres
-        } catch let error as DedupScopeTaken {
-            await postgres.close()
-            Console.error("lymph: \(path): \(error)")
-            throw ExitCode(2)
-        } catch {
-            await postgres.close()
             Console.error("lymph: \(path): \(error)")
             throw ExitCode(3)
         }

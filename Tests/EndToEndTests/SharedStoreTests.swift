@@ -39,6 +39,23 @@ struct SharedStoreTests {
         let again = try LymphBinary.run(["run", "audit.yaml", "events.ndjson", "--summary", "text"], in: dir)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("20 duplicates"), "\(again.stderr)")
+
+        // A refused pipeline claims none of its scopes, not even those before the one refused.
+        let two = "  - dedup:\n      key: data.equipment_id\n  - dedup:\n      key: id\n"
+        try Self.pipeline("sensors", dedup: two, log: "sensors.log").write(toFile: dir + "/sensors.yaml", atomically: true, encoding: .utf8)
+        let partly = try LymphBinary.run(["run", "sensors.yaml", "events.ndjson", "--summary", "none"], in: dir)
+        #expect(partly.status == 2 && partly.stderr.contains("stage 'dedup-3'"), "\(partly.stderr)")
+        try Self.pipeline("fleet", dedup: "  - dedup:\n      key: data.equipment_id\n", log: "fleet.log").write(
+            toFile: dir + "/fleet.yaml", atomically: true, encoding: .utf8)
+        let free = try LymphBinary.run(["run", "fleet.yaml", "events.ndjson", "--summary", "none"], in: dir)
+        #expect(free.status == 0, "\(free.stderr)")
+
+        // Renamed, a pipeline keeps its keys by naming the stage as the scope the message gives.
+        try Self.pipeline("audit-renamed", dedup: "  - dedup:\n      name: dedup:id\n      key: id\n", log: "audit.log").write(
+            toFile: dir + "/renamed.yaml", atomically: true, encoding: .utf8)
+        let renamed = try LymphBinary.run(["run", "renamed.yaml", "events.ndjson", "--summary", "text"], in: dir)
+        #expect(renamed.status == 0, "\(renamed.stderr)")
+        #expect(renamed.stderr.contains("20 duplicates"), "\(renamed.stderr)")
     }
 
     @Test("a store deleted while a run uses it stops the run at its next commit, exit 3, saying so: its work would be committed where no later run looks")

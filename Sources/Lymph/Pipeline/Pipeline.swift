@@ -117,6 +117,8 @@ public final class Pipeline: Sendable {
         _ spec: PipelineSpec, store: StateStore?, lock: StoreLock?, diskFull: DiskFullWait?, sinks: SinkRegistry,
         environment: [String: String], now: Double, clock: @escaping @Sendable () -> Double
     ) throws -> Pipeline {
+        // Before anything is built: a pipeline refused here has claimed nothing.
+        if let store { try DedupScopeTaken.claim(spec, in: store) }
         let output = try spec.output.map { path throws(OutputError) in try sinks.sink(for: path) }
         let deadLetters = try sinks.sink(for: spec.deadLetter)
         let tickets = store.map { TicketBook(store: $0) }

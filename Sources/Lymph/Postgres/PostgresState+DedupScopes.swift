@@ -3,33 +3,34 @@ import PostgresNIO
 /// Which pipeline each unnamed dedup stage's scope belongs to, in PostgreSQL (see
 /// `DedupScopeTaken`).
 extension PostgresState {
-    /// Claims scope `name` for `pipeline`: nil when it is that pipeline's (or was no pipeline's
-    /// until now), else the name of the pipeline it belongs to.
-    func claimDedupScope(_ name: String, pipeline: String) async throws(StoreError) -> String? {
+    /// Claims every scope of `names` for `pipeline`, in one transaction, or none: the index of
+    /// the first that another pipeline's is, with that pipeline's name (nil when all are this
+    /// pipeline's, or were no pipeline's until now). The upsert locks each row, so two pipelines
+    /// claiming a scope at once see one owner.
+    func claimDedupScopes(_ names: [String], pipeline: String) async throws(StoreError) -> (index: Int, owner: String)? {
         let (table, logger) = (database.table("lymph_dedup_scopes"), database.logger)
-        return try await database.perform("cannot claim dedup scope") { client in
-            let rows = try await client.query(
-                """
-                WITH added AS (
-                    INSERT INTO \(unescaped: table) (scope, pipeline) VALUES (\(name), \(pipeline))
-                    ON CONFLICT (scope) DO NOTHING RETURNING pipeline
-                )
-                SELECT pipeline FROM added UNION ALL SELECT pipeline FROM \(unescaped: table) WHERE scope = \(name)
-                """, logger: logger)
-            var owner: String?
-            for try await found in rows.decode(String.self) where owner == nil { owner = found }
-            return owner == pipeline ? nil : owner
-        }
-    }
-
-    /// Claims the scope of each unnamed dedup stage of `spec` that keeps its keys here; throws
-    /// for one that another pipeline's is.
-    public func claimDedupScopes(of spec: PipelineSpec) async throws {
-        for entry in spec.stages where !entry.hasExplicitName {
-            guard let dedup = entry.spec as? DedupSpec, !dedup.inMemory else { continue }
-            let scope = dedup.scope(stageName: entry.name, hasExplicitName: false)
-            if let owner = try await claimDedupScope(scope, pipeline: spec.name) {
-                throw DedupScopeTaken(stage: entry.name, scope: scope, pipeline: spec.name, owner: owner)
+        return try await database.perform("cannot claim dedup scopes") { client -> (index: Int, owner: String)? in
+            do {
+                try await client.withTransaction(logger: logger) { conn in
+                    for (n, name) in names.enumerated() {
+                        let rows = try await conn.query(
+                            """
+                            INSERT INTO \(unescaped: table) (scope, pipeline) VALUES (\(name), \(pipeline))
+                            ON CONFLICT (scope) DO UPDATE SET scope = excluded.scope RETURNING pipeline
+                            """, logger: logger)
+                        var owner: String?
+                        for try await found in rows.decode(String.self) where owner == nil { owner = found }
+                        if let owner, owner != pipeline {
+                            // Rolls the claims of this transaction back.
+                            throw DedupScopeTaken.Found(index: n, owner: owner)
+                        }
+                    }
+                }
+                return nil
+            } catch let failed as PostgresTransactionError {
+                // The claims are rolled back; the transaction's error carries what was found.
+                guard let found = failed.closureError as? DedupScopeTaken.Found, failed.rollbackError == nil else { throw failed }
+                return (found.index, found.owner)
             }
         }
     }

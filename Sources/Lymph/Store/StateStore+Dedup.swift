@@ -14,14 +14,23 @@ extension StateStore {
         }
     }
 
-    /// Claims scope `name` for `pipeline`: nil when it is that pipeline's (or no pipeline's
-    /// until now), else the name of the pipeline it belongs to.
-    func claimDedupScope(_ name: String, pipeline: String) throws(StoreError) -> String? {
+    /// Claims every scope of `names` for `pipeline`, in one transaction, or none: the index of
+    /// the first that another pipeline's is, with that pipeline's name (nil when all are this
+    /// pipeline's, or were no pipeline's until now).
+    func claimDedupScopes(_ names: [String], pipeline: String) throws(StoreError) -> (index: Int, owner: String)? {
         try write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO lymph_dedup_scope (name, pipeline) VALUES (?, ?)", arguments: [name, pipeline])
-            try db.execute(sql: "UPDATE lymph_dedup_scope SET pipeline = ? WHERE name = ? AND pipeline IS NULL", arguments: [pipeline, name])
-            let owner = try String.fetchOne(db, sql: "SELECT pipeline FROM lymph_dedup_scope WHERE name = ?", arguments: [name])
-            return owner == pipeline ? nil : owner
+            for (n, name) in names.enumerated() {
+                if let owner = try String.fetchOne(db, sql: "SELECT pipeline FROM lymph_dedup_scope WHERE name = ?", arguments: [name]),
+                    owner != pipeline
+                {
+                    return (n, owner)
+                }
+            }
+            for name in names {
+                try db.execute(sql: "INSERT OR IGNORE INTO lymph_dedup_scope (name, pipeline) VALUES (?, ?)", arguments: [name, pipeline])
+                try db.execute(sql: "UPDATE lymph_dedup_scope SET pipeline = ? WHERE name = ? AND pipeline IS NULL", arguments: [pipeline, name])
+            }
+            return nil
         }
     }
 

@@ -63,11 +63,6 @@ public struct DedupSpec: StageSpec {
     public func build(_ env: StageBuildEnvironment) throws -> any Stage {
         let scope = scope(stageName: env.stageName, hasExplicitName: env.hasExplicitName)
         let backing: DedupStage.Backing
-        if !inMemory, let store = env.store, store.postgres == nil, !env.hasExplicitName,
-            let owner = try store.claimDedupScope(scope, pipeline: env.pipelineName)
-        {
-            throw DedupScopeTaken(stage: env.stageName, scope: scope, pipeline: env.pipelineName, owner: owner)
-        }
         if !inMemory, let store = env.store {
             backing = store.postgres.map { .postgres(PostgresDedup(holder: $0.holder, scope: scope)) } ?? .store(store)
         } else {
