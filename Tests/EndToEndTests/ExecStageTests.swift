@@ -383,6 +383,17 @@ struct ExecEventModeTests {
         #expect(r.stderr.contains("[redacted]"))
     }
 
+    @Test("an env value from a reference that holds a NUL is refused at start (exit 2), not passed on cut")
+    func nulInReferencedEnv() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("show.sh", "#!/bin/sh\ncat\n")
+        FileManager.default.createFile(atPath: h.dir + "/tok", contents: Data("abc".utf8 + [0] + "def".utf8))
+        let r = try h.run("  - exec: { name: show, command: ./show.sh, env: { TOK: 'file:tok' } }")
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("file:tok: holds a NUL character"), "\(r.stderr)")
+    }
+
     @Test("a plugin's output quoted in a plugin_output dead letter is redacted before it is cut: no part of a secret is left at the cut")
     func excerptRedactedBeforeCut() throws {
         let h = ExecHarness()

@@ -69,6 +69,11 @@ struct ExecTests {
         #expect(Self.ids(parse("null")) == [])
         guard case .failure(let twice) = parse("{\"id\":\"a\",\"id\":\"b\",\"type\":\"t\"}") else { Issue.record("an event with two ids must fail"); return }
         #expect(twice.reason == "plugin_output" && twice.message.contains("'id' more than once"))
+        guard case .failure(let data) = parse("{\"id\":\"a\",\"type\":\"t\",\"data\":{},\"data\":{\"x\":1}}") else {
+            Issue.record("an event with two data members must fail")
+            return
+        }
+        #expect(data.message.contains("'data' more than once"))
         guard case .failure(let f) = parse("[1]") else { Issue.record("an array of numbers must fail"); return }
         #expect(f.reason == "plugin_output" && !f.retryable)
         guard case .success(.replace(let events)) = parse("{\"id\":\"a\",\"type\":\"t\"}") else { return }
@@ -102,5 +107,24 @@ struct ExecTests {
                 #expect(r.names == nil, "\(unnamed)")
             }
         }
+    }
+}
+
+@Suite("redaction of secrets in what plugins write")
+struct RedactorTests {
+    @Test("a secret file of several lines: its long lines and their long words are redacted, its short lines (ordinary words) are not")
+    func multiLineFile() {
+        let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: ops\n  user:\n    token: eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.payload\n"
+        let redact = Redactor([kubeconfig])
+        #expect(redact("kind: Config loaded") == "kind: Config loaded")
+        #expect(redact("apiVersion: v1") == "apiVersion: v1")
+        #expect(redact("token=eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.payload sent") == "token=[redacted] sent")
+    }
+
+    @Test("a secret is found as it is, without its line break, and as a JSON string writes it")
+    func forms() {
+        let redact = Redactor(["pa\"ss\\word_secret_value_123\n"])
+        #expect(redact("got pa\"ss\\word_secret_value_123!") == "got [redacted]!")
+        #expect(redact(#"{"k": "pa\"ss\\word_secret_value_123"}"#) == #"{"k": "[redacted]"}"#)
     }
 }

@@ -241,6 +241,17 @@ struct RecordedSourceTests {
         #expect(given?.file.hasPrefix("first-") == true && given?.line == 3)
     }
 
+    @Test("a resumed event is taken as a stage of the pipeline passed it on, a member given twice too (an older record stays replayable)")
+    func resumedEventNotCheckedAgain() {
+        let text =
+            #"{"error":{"stage":"notify","reason":"r","message":"m"},"source":{"file":"f","line":1},"at":"2026-01-01T00:00:00Z","#
+            + #""resume":{"stage":"notify","kind":"exec","event":{"id":"evt_1","type":"t","created_at":"2026-01-01T00:00:00Z","data":{},"data":{"x":1}},"claims":[]}}"#
+        guard case .event = ParseStage().parse(RawItem(bytes: Array(text.utf8)[...], source: SourcePosition(file: "r", line: 1))) else {
+            Issue.record("the resumed event was refused")
+            return
+        }
+    }
+
     @Test("records naming a new file each do not grow the table of file names without end: past its limit an event keeps where it was read")
     func fileNamesBounded() {
         // A limit the table has reached already (the real one, 1,024, is shared by every test

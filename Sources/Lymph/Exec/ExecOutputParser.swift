@@ -110,7 +110,10 @@ enum ExecOutputParser {
         let root = document.root
         guard root.kind == .object else { return .failure(Problem(text: "not a JSON object")) }
         let repeated = EventFields(document).repeated
-        for (bit, name) in [(EventFields.Repeated.id, "id"), (EventFields.Repeated.type, "type")] where repeated & bit != 0 {
+        for (bit, name) in [
+            (EventFields.Repeated.id, "id"), (EventFields.Repeated.type, "type"), (EventFields.Repeated.createdAt, "created_at"),
+            (EventFields.Repeated.data, "data"),
+        ] where repeated & bit != 0 {
             return .failure(Problem(text: "the event has '\(name)' more than once (JSON readers differ on which one counts): write it once"))
         }
         guard let id = root.member(EventField.id)?.stringBytes, !id.isEmpty else {

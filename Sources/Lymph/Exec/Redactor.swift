@@ -20,13 +20,25 @@ struct Redactor: Sendable {
     /// several); and escaped as in a JSON string, or as Swift shows it in an error (a quote, a
     /// backslash or a line break written `\"`, `\\`, `\n`).
     static func forms(of secret: String) -> [String] {
-        var forms = [secret, secret.trimmingCharacters(in: .whitespacesAndNewlines)]
-        forms += secret.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-        var escaped: [UInt8] = []
-        JSONStringEncoder.append(secret, to: &escaped)
-        forms.append(String(decoding: escaped.dropFirst().dropLast(), as: UTF8.self))
+        let trimmed = secret.trimmingCharacters(in: .whitespacesAndNewlines)
+        var forms = [secret, trimmed]
+        for whole in [secret, trimmed] {
+            var escaped: [UInt8] = []
+            JSONStringEncoder.append(whole, to: &escaped)
+            forms.append(String(decoding: escaped.dropFirst().dropLast(), as: UTF8.self))
+        }
+        let lines = trimmed.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        if lines.count > 1 {
+            // A file of several lines: each long line alone, and the long words of each (the
+            // value of `token: VALUE`, printed as `token=VALUE`). Short lines (`kind: Config`)
+            // are ordinary words, not secrets.
+            for line in lines where line.count >= minimumLineLength { forms += sentParts(of: line) }
+        }
         return forms
     }
+
+    /// Lines of a secret of several lines shorter than this are not searched for alone.
+    static let minimumLineLength = 16
 
     func callAsFunction(_ text: String) -> String {
         guard !secrets.isEmpty else { return text }

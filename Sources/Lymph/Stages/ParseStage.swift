@@ -390,7 +390,8 @@ public struct ParseStage: Sendable {
     }
 
     static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
-        if fields.repeated != 0 {
+        // A resumed event is one a stage of this pipeline passed on, as it was then.
+        if fields.repeated != 0 && context != "resumed event" {
             try checkRepeated(
                 fields.repeated,
                 [

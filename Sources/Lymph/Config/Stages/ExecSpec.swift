@@ -60,7 +60,9 @@ public struct ExecSpec: StageSpec {
             case .plain(let text):
                 extra.append((name, text))
             case .reference(let r):
-                let secret = String(decoding: try r.resolve(environment: env.environment), as: UTF8.self)
+                let bytes = try r.resolve(environment: env.environment)
+                if bytes.contains(0) { throw SecretError(reference: r, message: "holds a NUL character, which no environment variable can carry") }
+                let secret = String(decoding: bytes, as: UTF8.self)
                 extra.append((name, secret))
                 redactions.append(secret)
             }
