@@ -342,6 +342,17 @@ struct SpoolCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 
+    @Test("a spool that is a FIFO is refused at once, not waited on for a writer")
+    func fifoSpool() throws {
+        let dir = LymphBinary.workDirectory()
+        #expect(mkfifo(dir + "/ff", 0o600) == 0)
+        let started = Date()
+        let r = try LymphBinary.run(["spool", "--spool", "ff"], in: dir, timeout: 20)
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stderr.contains("is not a regular file"), "\(r.stderr)")
+    }
+
     @Test("state: memory has no spool (exit 2); no spool named at all is a usage error (exit 2)")
     func noSpool() throws {
         let dir = LymphBinary.workDirectory()

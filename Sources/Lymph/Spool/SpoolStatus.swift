@@ -38,6 +38,13 @@ public struct SpoolStatus: Sendable {
             if errno == ENOENT { return SpoolStatus(path: spoolPath, exists: false) }
             throw SpoolStatusError(path: spoolPath, message: "cannot read: \(String(cString: strerror(errno)))")
         }
+        // SQLite would wait on a FIFO for a writer that never comes (and read a device forever).
+        for path in [spoolPath] + (statePath.map { [$0] } ?? []) {
+            var info = stat()
+            if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+                throw SpoolStatusError(path: path, message: "is not a regular file (a FIFO, a device or a folder), so not a SQLite store")
+            }
+        }
         var status = SpoolStatus(path: spoolPath, exists: true)
         status.fileBytes = Int64(st.st_size)
         if stat(spoolPath + "-wal", &st) == 0 { status.fileBytes += Int64(st.st_size) }
