@@ -134,6 +134,7 @@ public final class WebhookServer: Sendable {
         // POSTs to the webhook path never reach the router: WebhookRequestHandler answers them
         // on the connection's event loop.
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: StatusCountMiddleware(metrics: metrics))
         router.get(RouterPath(options.path)) { _, _ in
             Response(
                 status: .methodNotAllowed, headers: [.allow: "POST", .contentType: "application/json"],

@@ -794,6 +794,14 @@ struct ServeCommandTests {
         #expect(try h.metric(#"lymph_http_requests_total{status="202"}"#) == 5)
         #expect(try h.metric(#"lymph_http_requests_total{status="401"}"#) == 1)
         #expect(try h.metric(#"lymph_http_requests_total{status="400"}"#) == 1)
+        // What the router answers is counted too (a POST to a mistyped path, a GET on the
+        // webhook path); probes and scrapes are not.
+        #expect(try h.post(ServeHarness.event("evt_lost"), path: "/webhook").status == 404)
+        #expect(try h.get("/webhooks").status == 405)
+        _ = try h.get("/healthz")
+        #expect(try h.metric(#"lymph_http_requests_total{status="404"}"#) == 1)
+        #expect(try h.metric(#"lymph_http_requests_total{status="405"}"#) == 1)
+        #expect(try h.metric(#"lymph_http_requests_total{status="200"}"#) == nil)
         #expect(try h.metric("lymph_spool_appended_total") == 5)
         // Sent one by one, each append is its own commit; the worker's deletes add at most one each.
         let commits = try h.metric("lymph_spool_commits_total") ?? 0
