@@ -237,12 +237,12 @@ enum FuzzTargets {
     /// Whatever a plugin writes, its answer is events or a failure with a readable reason; a
     /// stream-mode answer line names the event it answers by a non-empty id, or none.
     static func execOutput(_ bytes: [UInt8]) {
-        switch ExecOutputParser.events(fromOutput: bytes, replacing: original, stage: "fuzz") {
+        switch ExecOutputParser.events(fromOutput: bytes, replacing: original, stage: "fuzz", redact: Redactor([])) {
         case .success(let outcome): _ = outcome
         case .failure(let failure): _ = "\(failure)"
         }
         if let newline = bytes.firstIndex(of: 0x0A) {
-            let (names, result) = ExecOutputParser.streamAnswer(bytes[..<newline], replacing: original, stage: "fuzz")
+            let (names, result) = ExecOutputParser.streamAnswer(bytes[..<newline], replacing: original, stage: "fuzz", redact: Redactor([]))
             if names?.isEmpty == true { broken("a stream answer that names the empty id", bytes) }
             if case .failure(let failure) = result { _ = "\(failure)" }
         }
