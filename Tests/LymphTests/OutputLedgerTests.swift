@@ -97,6 +97,25 @@ struct OutputLedgerTests {
         #expect(p.contents() == Self.lines(0, 15))
     }
 
+    @Test("only the commit right after closing() is marked closed: a run that goes on with the same pipeline (a server's worker) and crashes is cut back")
+    func closingOnce() throws {
+        let p = try Place()
+        var (sinks, ledger) = try p.openSinks()
+        try sinks.sink(for: p.out).write(Self.lines(0, 10))
+        ledger.closing()
+        try p.commit(ledger)
+        #expect(try p.record()?.closed == true)
+        try sinks.sink(for: p.out).write(Self.lines(10, 12))
+        try p.commit(ledger)
+        #expect(try p.record()?.closed == false)
+        try sinks.sink(for: p.out).write(Self.lines(12, 15))
+        sinks.closeAll()  // killed before the next commit
+        (sinks, ledger) = try p.openSinks()
+        defer { sinks.closeAll() }
+        #expect(ledger.reconciled.map(\.outcome) == [.cut(bytes: Int64(Self.lines(12, 15).count))])
+        #expect(p.contents() == Self.lines(0, 12))
+    }
+
     @Test("a crash before the first commit cuts back to where the run started")
     func cutBeforeFirstCommit() throws {
         let p = try Place()

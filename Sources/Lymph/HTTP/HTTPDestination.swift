@@ -103,9 +103,12 @@ final class HTTPDestination: Sendable {
 
     /// Waits while the destination is backing off after repeated failures, so requests that
     /// are retried together do not hammer it.
-    func waitTurn() async {
+    /// Waits until requests may go to the destination again; no longer than the stop grace of a
+    /// stopping run (`control`).
+    func waitTurn(control: RunControl? = nil) async {
         let wait = state.withLock { $0.notBefore } - Date().timeIntervalSince1970
-        if wait > 0 { try? await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+        guard wait > 0 else { return }
+        if let control { await control.pause(seconds: wait) } else { try? await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
     }
 
     /// An attempt failed in a way that is retried: after three in a row, every request waits

@@ -163,7 +163,9 @@ public final class OutputLedger: Sendable {
     public func takePending() -> PendingWrite? {
         let now = Timestamp.now()
         var records: [StateStore.OutputFileRecord] = []
-        let closing = closingNow.load(ordering: .relaxed)
+        // Once: a run that goes on after it (a server's worker starting its next run on this
+        // pipeline) must not mark later commits as the last.
+        let closing = closingNow.exchange(false, ordering: .relaxed)
         entries.withLock { entries in
             for i in entries.indices where !entries[i].shared {
                 var e = entries[i]

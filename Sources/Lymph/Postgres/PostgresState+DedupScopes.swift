@@ -12,7 +12,9 @@ extension PostgresState {
         return try await database.perform("cannot claim dedup scopes") { client -> (index: Int, owner: String)? in
             do {
                 try await client.withTransaction(logger: logger) { conn in
-                    for (n, name) in names.enumerated() {
+                    // In one order whatever the pipeline's: two pipelines claiming scopes they share
+                    // wait for each other instead of deadlocking.
+                    for (n, name) in names.enumerated().sorted(by: { $0.element < $1.element }) {
                         let rows = try await conn.query(
                             """
                             INSERT INTO \(unescaped: table) (scope, pipeline) VALUES (\(name), \(pipeline))

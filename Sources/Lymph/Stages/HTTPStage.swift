@@ -121,8 +121,19 @@ public final class HTTPStage: Stage {
             }
         }
         var attempt = 0
+        // The last retried attempt's problem: a retry the stop grace ends before it is made
+        // reports it.
+        var lastProblem = ""
         while true {
-            await destination.waitTurn()
+            await destination.waitTurn(control: control)
+            if attempt > 0, control?.stopGraceEnded == true {
+                control?.workCutShort()
+                return HTTPFailure(
+                    reason: .httpUnavailable,
+                    message:
+                        "stage '\(stageName)': \(host) did not accept the event after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(lastProblem) (not retried: the run was stopping)"
+                )
+            }
             let outcome = await attemptOnce(event: event, body: body)
             switch outcome {
             case .delivered:
@@ -131,6 +142,7 @@ public final class HTTPStage: Stage {
             case .refused(let failure):
                 return failure
             case .retry(let message, let retryAfter):
+                lastProblem = message
                 destination.failed(base: spec.backoff, cap: Self.maxBackoff, retryAfter: retryAfter)
                 func gaveUp(_ why: String = "") -> HTTPFailure {
                     HTTPFailure(

@@ -74,16 +74,19 @@ public final class StateStore: Sendable {
             config.label = "lymph-state-reader"
             // A reader waits only while SQLite recovers a log left by a crash.
             config.busyMode = .timeout(5)
-            var target = path
-            if access(path + "-wal", F_OK) != 0 {
-                let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-                var allowed = CharacterSet.urlPathAllowed
-                allowed.remove(charactersIn: "?#%")
-                target = "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute) + "?immutable=1"
+            func reader(_ target: String) throws -> (DatabaseQueue, Bool, Bool) {
+                let queue = try DatabaseQueue(path: target, configuration: config)
+                let (isStore, current) = try queue.read { db in
+                    (try db.tableExists("lymph_dedup_scope"), try migrator.hasCompletedMigrations(db))
+                }
+                return (queue, isStore, current)
             }
-            queue = try DatabaseQueue(path: target, configuration: config)
-            (isStore, current) = try queue.read { db in
-                (try db.tableExists("lymph_dedup_scope"), try migrator.hasCompletedMigrations(db))
+            // A SQLite built without URI filenames takes the URI for a file's name, which does
+            // not exist: then the store is opened as usual.
+            if access(path + "-wal", F_OK) != 0, let opened = try? reader(Self.immutableURI(path)) {
+                (queue, isStore, current) = opened
+            } else {
+                (queue, isStore, current) = try reader(path)
             }
         } catch {
             throw StoreError(location: path, message: "cannot read the store: \(error)")
@@ -96,6 +99,14 @@ public final class StateStore: Sendable {
                 location: path, message: "was written by an older lymph and cannot be brought up to date here (it is read-only): run its pipeline once")
         }
         return try open(path: path, concurrentReads: false)
+    }
+
+    /// `file:PATH?immutable=1`, the path made absolute and percent-encoded.
+    static func immutableURI(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        return "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute) + "?immutable=1"
     }
 
     private init(location: String, queue: any DatabaseWriter, postgres: PostgresState? = nil, fileIdentity: (UInt64, UInt64)? = nil) {
