@@ -105,6 +105,18 @@ struct EventFields: Sendable {
         static let id: UInt8 = 1, type: UInt8 = 2, createdAt: UInt8 = 4, data: UInt8 = 8, headers: UInt8 = 16, body: UInt8 = 32
     }
 
+    /// The first of an event's members (`id`, `type`, `created_at`, `data`) given more than once.
+    var repeatedEventMember: String? {
+        Self.first(of: repeated, [(Repeated.id, "id"), (Repeated.type, "type"), (Repeated.createdAt, "created_at"), (Repeated.data, "data")])
+    }
+
+    /// The first of a delivery's members (`headers`, `body`) given more than once.
+    var repeatedDeliveryMember: String? { Self.first(of: repeated, [(Repeated.headers, "headers"), (Repeated.body, "body")]) }
+
+    private static func first(of bits: UInt8, _ names: [(UInt8, String)]) -> String? {
+        bits == 0 ? nil : names.first { bits & $0.0 != 0 }?.1
+    }
+
     /// Borrowed: an initializer's parameters are otherwise owned, and every parsed event would
     /// pay a copy of its document (a retain and release of its bytes and tape) to be read here.
     init(_ document: borrowing JSONDocument) {

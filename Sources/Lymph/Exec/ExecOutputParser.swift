@@ -109,11 +109,8 @@ enum ExecOutputParser {
     static func event(_ document: JSONDocument, original: Event) -> Result<Event, Problem> {
         let root = document.root
         guard root.kind == .object else { return .failure(Problem(text: "not a JSON object")) }
-        let repeated = EventFields(document).repeated
-        for (bit, name) in [
-            (EventFields.Repeated.id, "id"), (EventFields.Repeated.type, "type"), (EventFields.Repeated.createdAt, "created_at"),
-            (EventFields.Repeated.data, "data"),
-        ] where repeated & bit != 0 {
+        let fields = EventFields(document)
+        if let name = fields.repeatedEventMember {
             return .failure(Problem(text: "the event has '\(name)' more than once (JSON readers differ on which one counts): write it once"))
         }
         guard let id = root.member(EventField.id)?.stringBytes, !id.isEmpty else {
@@ -122,7 +119,8 @@ enum ExecOutputParser {
         guard let type = root.member(EventField.type)?.stringBytes, !type.isEmpty else {
             return .failure(Problem(text: "the event has no string 'type' (every event a plugin writes needs 'id' and 'type')"))
         }
-        return .success(Event(document: document, source: original.source, origin: original.origin))
+        // The fields found once, for the check above and the event.
+        return .success(Event(document: document, fields: fields, source: original.source, origin: original.origin, delivery: nil))
     }
 
     static func invalid(_ stage: String, _ text: String) -> ExecFailure {

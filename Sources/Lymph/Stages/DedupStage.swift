@@ -178,18 +178,7 @@ public final class DedupStage: Stage {
     /// an integer by its digits (exact past 2^53), any other finite number as Swift writes the
     /// double it is.
     static func numberKey(_ raw: ArraySlice<UInt8>) -> [UInt8] {
-        let text = String(decoding: raw, as: UTF8.self)
-        var canonical = text
-        let negative = text.hasPrefix("-")
-        var digits = negative ? text.dropFirst() : text[...]
-        if let dot = digits.firstIndex(of: "."), digits[digits.index(after: dot)...].allSatisfy({ $0 == "0" }) { digits = digits[..<dot] }
-        if !digits.isEmpty, digits.allSatisfy({ $0 >= "0" && $0 <= "9" }) {
-            let trimmed = digits.drop { $0 == "0" }
-            canonical = trimmed.isEmpty ? "0" : (negative ? "-" : "") + trimmed
-        } else if let d = Double(text), d.isFinite {
-            canonical = d == d.rounded() && abs(d) < 9_007_199_254_740_992 ? String(Int64(d)) : String(d)
-        }
-        return [0xFF] + Array(canonical.utf8)
+        [0xFF] + Array(NumberText.canonical(String(decoding: raw, as: UTF8.self)).utf8)
     }
 
     /// Which keys the store holds since `since`: only those the filters may hold are looked up,

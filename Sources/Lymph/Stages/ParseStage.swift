@@ -220,9 +220,7 @@ public struct ParseStage: Sendable {
         // Only Lymph's own dead-letter records may be longer than max_bytes (`maxRecordBytes`).
         if bytes.count > maxBytes && !(replayDepth < 4 && fields.error >= 0 && !(fields.headers >= 0 && fields.body >= 0)) { throw tooLarge() }
         if fields.headers >= 0 && fields.body >= 0 {
-            if fields.repeated != 0 {
-                try Self.checkRepeated(fields.repeated, [(EventFields.Repeated.headers, "headers"), (EventFields.Repeated.body, "body")], context: "delivery")
-            }
+            if let name = fields.repeatedDeliveryMember { throw Self.repeated(name, context: "delivery") }
             return try parseDelivery(
                 doc, headers: JSONValue(document: doc, index: Int(fields.headers)), body: JSONValue(document: doc, index: Int(fields.body)), source: source,
                 prepared: prepared, parsedBody: parsedBody)
@@ -284,7 +282,8 @@ public struct ParseStage: Sendable {
         }
         let doc = try JSONDocument(parsing: eventBytes)
         let fields = EventFields(doc)
-        try Self.checkEnvelope(doc, fields, context: "resumed event")
+        // A resumed event is one a stage of this pipeline passed on, as it was then.
+        try Self.checkEnvelope(doc, fields, context: "resumed event", repeatedMembers: true)
         let origin: ItemOrigin
         if let delivery = record.member(Self.deliveryKey), delivery.kind == .object {
             origin = ItemOrigin(form: .delivery, bytes: delivery.rawBytes)
@@ -380,25 +379,15 @@ public struct ParseStage: Sendable {
 
     /// A member of the envelope given twice: Lymph reads the first, and a plugin or receiver
     /// reading the last would see another event (another id to answer, another type).
-    static func checkRepeated(_ repeated: UInt8, _ names: [(UInt8, String)], context: String) throws {
-        for (bit, name) in names where repeated & bit != 0 {
-            throw Rejection(
-                reason: .invalidField,
-                message: "\(context) has '\(name)' more than once: JSON readers differ on which one counts (lymph reads the first, many the last); send it once"
-            )
-        }
+    static func repeated(_ name: String, context: String) -> Rejection {
+        Rejection(
+            reason: .invalidField,
+            message: "\(context) has '\(name)' more than once: JSON readers differ on which one counts (lymph reads the first, many the last); send it once")
     }
 
-    static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String) throws {
-        // A resumed event is one a stage of this pipeline passed on, as it was then.
-        if fields.repeated != 0 && context != "resumed event" {
-            try checkRepeated(
-                fields.repeated,
-                [
-                    (EventFields.Repeated.id, "id"), (EventFields.Repeated.type, "type"),
-                    (EventFields.Repeated.createdAt, "created_at"), (EventFields.Repeated.data, "data"),
-                ], context: context)
-        }
+    /// `repeatedMembers`: a member given twice is let through (see `EventFields.repeated`).
+    static func checkEnvelope(_ doc: JSONDocument, _ fields: EventFields, context: String, repeatedMembers: Bool = false) throws {
+        if !repeatedMembers, let name = fields.repeatedEventMember { throw repeated(name, context: context) }
         func field(_ index: Int32, _ name: String) throws -> Int {
             guard index >= 0 else {
                 throw Rejection(reason: .missingField, message: "\(context) has no '\(name)' field")

@@ -40,25 +40,13 @@ public indirect enum TestValue: Sendable, Equatable, CustomStringConvertible {
         case (.null, .null): return true
         case (.bool(let x), .bool(let y)): return x == y
         case (.number(let x, let xText), .number(let y, let yText)):
-            if let i = integerDigits(xText), let j = integerDigits(yText) { return i == j }
+            if let i = NumberText.integerDigits(xText), let j = NumberText.integerDigits(yText) { return i == j }
             return x == y
         case (.string(let x), .string(let y)): return sameText(x, y)
         case (.array(let x), .array(let y)): return x == y
         case (.object(let x), .object(let y)): return x == y
         default: return false
         }
-    }
-
-    /// An integer's sign and digits without leading zeros ("-0" as "0"), a fraction of zeros
-    /// ignored (`5.0` is 5); nil for a number with another fraction or an exponent.
-    static func integerDigits(_ text: String) -> String? {
-        let negative = text.hasPrefix("-")
-        var digits = negative ? text.dropFirst() : text[...]
-        if let dot = digits.firstIndex(of: "."), digits[digits.index(after: dot)...].allSatisfy({ $0 == "0" }) { digits = digits[..<dot] }
-        guard !digits.isEmpty, digits.allSatisfy({ $0 >= "0" && $0 <= "9" }) else { return nil }
-        let trimmed = digits.drop { $0 == "0" }
-        if trimmed.isEmpty { return "0" }
-        return (negative ? "-" : "") + trimmed
     }
 
     /// The member `key` of an object; nil for anything else or a missing key.
