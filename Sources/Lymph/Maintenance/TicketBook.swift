@@ -60,13 +60,21 @@ public final class TicketBook: Sendable {
     }
 
     /// An open ticket the overlay holds, with what the next and the current transaction do with
-    /// it: found with one lookup of its job per request.
-    struct OpenEntry {
+    /// it: found with one lookup of its job per request. A class, changed where it is: reading
+    /// a dictionary's value copies it, and a copy of a ticket retains each of its strings.
+    /// Only ever touched under the overlay's lock.
+    final class OpenEntry {
         var ticket: Ticket
         /// Changed since the last `takePending` (its key is in `dirtyKeys`).
         var dirty: Bool
         /// How many of the first events of its list the transaction in flight writes.
         var writing: Int
+
+        init(ticket: Ticket, dirty: Bool, writing: Int) {
+            self.ticket = ticket
+            self.dirty = dirty
+            self.writing = writing
+        }
     }
 
     struct Overlay {
@@ -89,11 +97,11 @@ public final class TicketBook: Sendable {
         /// once nothing of it is in flight; each commit appends what it wrote.
         var tails = SourceTails(budget: TicketBook.tailBudget)
 
-        /// Marks the entry at `index` changed.
-        mutating func markDirty(_ index: [KeyBytes: OpenEntry].Index) {
-            if open.values[index].dirty { return }
-            open.values[index].dirty = true
-            dirtyKeys.append(open.keys[index])
+        /// Marks `entry`, held for `key`, changed.
+        mutating func markDirty(_ entry: OpenEntry, key: KeyBytes) {
+            if entry.dirty { return }
+            entry.dirty = true
+            dirtyKeys.append(key)
         }
     }
 
@@ -247,11 +255,10 @@ public final class TicketBook: Sendable {
             if o.sources.contains(r.sourceEventID, fingerprint: fingerprint) || o.writingSourceSet.contains(r.sourceEventID, fingerprint: fingerprint) {
                 return .applied
             }
-            guard let index = o.open.index(forKey: key), o.open.values[index].ticket.status == .open else { return .absent }
-            let changed = Self.merge(r, into: &o.open.values[index].ticket)
+            guard let entry = o.open[key], entry.ticket.status == .open else { return .absent }
+            let changed = Self.merge(r, into: &entry.ticket)
             o.sources.insert(r.sourceEventID, fingerprint: fingerprint)
-            o.markDirty(index)
-            let entry = o.open.values[index]
+            o.markDirty(entry, key: key)
             o.newSources.append((r.sourceEventID, entry.ticket.ticketID))
             return .merged(
                 changed ? entry.ticket : Self.withOnly(r.sourceEventID, entry.ticket), changed: changed,
@@ -376,10 +383,10 @@ public final class TicketBook: Sendable {
             var tickets: [Ticket] = []
             tickets.reserveCapacity(o.dirtyKeys.count)
             for key in o.dirtyKeys {
-                guard let index = o.open.index(forKey: key) else { continue }
-                o.open.values[index].dirty = false
-                o.open.values[index].writing = o.open.values[index].ticket.sourceEventIDs.count
-                tickets.append(o.open.values[index].ticket)
+                guard let entry = o.open[key] else { continue }
+                entry.dirty = false
+                entry.writing = entry.ticket.sourceEventIDs.count
+                tickets.append(entry.ticket)
                 o.writingKeys.append(key)
             }
             let sources = o.newSources
@@ -472,9 +479,9 @@ public final class TicketBook: Sendable {
         purges.rolledBack()
         overlay.withLock { o in
             for key in o.writingKeys {
-                guard let index = o.open.index(forKey: key) else { continue }
-                o.open.values[index].writing = 0
-                o.markDirty(index)
+                guard let entry = o.open[key] else { continue }
+                entry.writing = 0
+                o.markDirty(entry, key: key)
             }
             o.newSources = o.writingSources + o.newSources
             o.sources.formUnion(o.writingSourceSet)
@@ -508,15 +515,16 @@ public final class TicketBook: Sendable {
             for (t, key) in zip(o.writing, o.writingKeys) {
                 // Each written ticket's list there is what this commit wrote of it.
                 o.tails.committed(t.sourceEventIDs, of: t.ticketID)
-                guard let index = o.open.index(forKey: key), o.open.values[index].ticket.ticketID == t.ticketID else { continue }
-                if !o.open.values[index].dirty {
+                guard let index = o.open.index(forKey: key), case let entry = o.open.values[index], entry.ticket.ticketID == t.ticketID else {
+                    continue
+                }
+                if !entry.dirty {
                     o.open.remove(at: index)
                 } else {
                     // Changed again while the commit was in flight: its list keeps only the
                     // events not yet committed, those after the ones written.
-                    let written = o.open.values[index].writing
-                    o.open.values[index].ticket.sourceEventIDs.removeFirst(written)
-                    o.open.values[index].writing = 0
+                    entry.ticket.sourceEventIDs.removeFirst(entry.writing)
+                    entry.writing = 0
                 }
             }
             // Sources applied since takePending (while the commit was in flight) stay in `sources`.
