@@ -50,7 +50,11 @@ public final class WebhookSender: Sendable {
         /// (`connection refused to 127.0.0.1:9`); at most `maxReasons`, the rest as `other`.
         public var unanswered: [String: Int] = [:]
         public var retries = 0
+        /// Lines not sent, because no request could be made of them (not JSON, or a delivery
+        /// whose headers HTTP cannot carry), by why; and where the first of them is.
         public var invalid = 0
+        public var notSent: [String: Int] = [:]
+        public var firstNotSent: String?
         public var seconds = 0.0
         public var latencies: [Double] = []
         /// Set when the receiver was taken as gone (a request got no answer after its
@@ -76,6 +80,12 @@ public final class WebhookSender: Sendable {
 
         mutating func record(unanswered reason: String) {
             Self.count(reason, in: &unanswered)
+        }
+
+        mutating func record(notSent reason: String, at position: String) {
+            invalid += 1
+            Self.count(reason, in: &notSent)
+            if firstNotSent == nil { firstNotSent = position }
         }
 
         static func count(_ reason: String, in counts: inout [String: Int]) {
@@ -106,7 +116,7 @@ public final class WebhookSender: Sendable {
             if !status.isEmpty || lost == 0 { s += "; status \(status.isEmpty ? "none" : status)" }
             if lost > 0 { s += "; no answer: \(lost) (\(Self.list(unanswered)))" }
             s += "; retried \(retries); failed \(failed)"
-            if invalid > 0 { s += "; not sent (not JSON) \(invalid)" }
+            if invalid > 0 { s += "; not sent \(invalid) (\(Self.list(notSent)); the first at \(firstNotSent ?? "?"))" }
             if let stopped { s += "; gave up: \(stopped), nothing more sent" }
             if let p50 = percentile(50), let p95 = percentile(95), let p99 = percentile(99) {
                 s += String(format: "; latency p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", p50 * 1000, p95 * 1000, p99 * 1000)
@@ -164,8 +174,13 @@ public final class WebhookSender: Sendable {
             for _ in 0..<max(1, options.concurrency) {
                 group.addTask {
                     while let item = queue.next() {
-                        guard let outgoing = self.prepare(item) else {
-                            results.state.withLock { $0.invalid += 1 }
+                        let outgoing: Outgoing
+                        switch self.prepare(Array(item.bytes), oversize: item.oversize) {
+                        case .success(let prepared): outgoing = prepared
+                        case .failure(let unsendable):
+                            // The line's fault, not the receiver's: counted with where it is,
+                            // and the lines after it are sent.
+                            results.state.withLock { $0.record(notSent: unsendable.reason, at: PrintableText.of(item.source.description, limit: 300)) }
                             continue
                         }
                         await pacer.wait()
@@ -206,17 +221,37 @@ public final class WebhookSender: Sendable {
         .nanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
     }
 
+    /// Why no request can be made of a line.
+    struct Unsendable: Error {
+        let reason: String
+    }
+
     /// An event line is sent as it is; a delivery (`{"headers", "body"}`) sends its body with
-    /// its headers. With a secret, the body is (re)signed.
-    func prepare(_ item: [UInt8]) -> Outgoing? {
-        guard let document = try? JSONDocument(parsing: item), document.root.kind == .object else { return nil }
+    /// its headers. With a secret, the body is (re)signed. A line that is not a JSON object, or
+    /// a delivery with a header HTTP cannot carry, is no request: sent, the client would refuse
+    /// it on every attempt, and that would read as a receiver that does not answer.
+    func prepare(_ item: [UInt8], oversize: Bool = false) -> Result<Outgoing, Unsendable> {
+        if oversize { return .failure(Unsendable(reason: "longer than a line may be")) }
+        guard let document = try? JSONDocument(parsing: item), document.root.kind == .object else {
+            return .failure(Unsendable(reason: "not a JSON object"))
+        }
         var body = item
         var headers: [(String, String)] = []
         if let b = document.root.member("body"), let h = document.root.member("headers"), h.kind == .object, let bytes = b.stringBytes {
             body = JSONParser.unescape(bytes)
             let members: [(key: JSONValue, value: JSONValue)] = h.members.map { Array($0) } ?? []
             for (k, v) in members {
-                guard let name = k.string, let value = v.string, name.lowercased() != "content-length" else { continue }
+                let name = k.string ?? ""
+                // Names only: a header's value may be a credential.
+                let shown = PrintableText.of(name, limit: 40)
+                guard Self.isFieldName(name) else {
+                    return .failure(Unsendable(reason: "header name '\(shown)' is not an HTTP field name"))
+                }
+                guard let value = v.string else { return .failure(Unsendable(reason: "header '\(shown)' is not a string")) }
+                guard Self.isFieldValue(value) else {
+                    return .failure(Unsendable(reason: "header '\(shown)' holds a line break or another control character"))
+                }
+                if name.lowercased() == "content-length" { continue }
                 headers.append((name.lowercased(), value))
             }
         }
@@ -228,7 +263,20 @@ public final class WebhookSender: Sendable {
             for (name, value) in signed { headers.append((name.lowercased(), value)) }
         }
         if !headers.contains(where: { $0.0 == "content-type" }) { headers.append(("content-type", "application/json")) }
-        return Outgoing(body: body, headers: headers)
+        return .success(Outgoing(body: body, headers: headers))
+    }
+
+    /// An HTTP token (RFC 9110 5.1): letters, digits and `!#$%&'*+-.^_`|~`.
+    static func isFieldName(_ name: String) -> Bool {
+        !name.isEmpty
+            && name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(c)
+            }
+    }
+
+    /// A field value (RFC 9110 5.5): no control character but the tab, and no DEL.
+    static func isFieldValue(_ value: String) -> Bool {
+        value.utf8.allSatisfy { c in c == 0x09 || (c >= 0x20 && c != 0x7F) }
     }
 
     /// Sends one request, retrying connection errors, timeouts and 5xx while retries are left
@@ -376,7 +424,7 @@ final class SendQueue: @unchecked Sendable {
     func stop() { stopped.store(true, ordering: .relaxed) }
     var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
-    func next() -> [UInt8]? {
+    func next() -> RawItem? {
         lock.lock()
         defer { lock.unlock() }
         while index >= buffer.count || isStopped || control?.isStopRequested == true {
@@ -392,7 +440,7 @@ final class SendQueue: @unchecked Sendable {
             }
         }
         defer { index += 1 }
-        return Array(buffer[index].bytes)
+        return buffer[index]
     }
 }
 

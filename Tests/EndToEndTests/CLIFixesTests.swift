@@ -192,6 +192,42 @@ struct SendReportTests {
         #expect(ok.stderr.contains("failed 0"), "\(ok.stderr)")
     }
 
+    @Test(
+        "a line no request can be made of (not JSON, a header name that is no HTTP token, a header value with a line break) is counted as not sent with where the first is; the lines after it are sent and the receiver is not blamed"
+    )
+    func unsendableLines() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let good = (1...2).map { ServeHarness.event("evt_unsendable_\($0)") }
+        func withHeaders(_ body: [UInt8], _ extra: [String: String]) -> String {
+            var headers = extra
+            headers["x-immune-signature"] = ServeHarness.sign(body)
+            let encoded = try! JSONSerialization.data(
+                withJSONObject: ["body": String(decoding: body, as: UTF8.self), "headers": headers], options: [.sortedKeys])
+            return String(decoding: encoded, as: UTF8.self)
+        }
+        let lines = [
+            Self.delivery(good[0], signature: ServeHarness.sign(good[0])),
+            withHeaders(ServeHarness.event("evt_unsendable_name"), ["bad name": "x"]),
+            withHeaders(ServeHarness.event("evt_unsendable_value"), ["authorization": "Bearer tok\nsecret_value_in_header"]),
+            "not json",
+            Self.delivery(good[1], signature: ServeHarness.sign(good[1])),
+        ]
+        let r = try LymphBinary.run(["send", "http://127.0.0.1:\(h.port)/webhooks", "--concurrency", "1"], in: h.dir, stdin: Self.lines(lines))
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("status 202: 2"), "\(r.stderr)")
+        #expect(r.stderr.contains("failed 0"), "\(r.stderr)")
+        #expect(r.stderr.contains("not sent 3 ("), "\(r.stderr)")
+        #expect(r.stderr.contains("header name 'bad name' is not an HTTP field name: 1"), "\(r.stderr)")
+        #expect(r.stderr.contains("header 'authorization' holds a line break or another control character: 1"), "\(r.stderr)")
+        #expect(r.stderr.contains("not a JSON object: 1"), "\(r.stderr)")
+        #expect(r.stderr.contains("the first at stdin:2)"), "\(r.stderr)")
+        #expect(!r.stderr.contains("gave up"), "\(r.stderr)")
+        #expect(!r.stderr.contains("no answer"), "\(r.stderr)")
+        #expect(!r.stderr.contains("secret_value_in_header"), "\(r.stderr)")
+    }
+
     @Test("a redirect is not followed but counted as a request without a 2xx; an answer whose body is cut short is no answer: neither is reported delivered")
     func redirectsAndCutAnswers() throws {
         let dir = LymphBinary.workDirectory()
