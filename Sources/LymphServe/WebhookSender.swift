@@ -55,6 +55,8 @@ public final class WebhookSender: Sendable {
         public var invalid = 0
         public var notSent: [String: Int] = [:]
         public var firstNotSent: String?
+        /// The first's place in the input (lines are prepared by several tasks at once).
+        var firstNotSentNumber = Int.max
         public var seconds = 0.0
         public var latencies: [Double] = []
         /// Set when the receiver was taken as gone (a request got no answer after its
@@ -82,10 +84,13 @@ public final class WebhookSender: Sendable {
             Self.count(reason, in: &unanswered)
         }
 
-        mutating func record(notSent reason: String, at position: String) {
+        mutating func record(notSent reason: String, at position: String, number: Int) {
             invalid += 1
             Self.count(reason, in: &notSent)
-            if firstNotSent == nil { firstNotSent = position }
+            if number < firstNotSentNumber {
+                firstNotSentNumber = number
+                firstNotSent = position
+            }
         }
 
         static func count(_ reason: String, in counts: inout [String: Int]) {
@@ -173,14 +178,16 @@ public final class WebhookSender: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, options.concurrency) {
                 group.addTask {
-                    while let item = queue.next() {
+                    while let (item, number) = queue.next() {
                         let outgoing: Outgoing
                         switch self.prepare(Array(item.bytes), oversize: item.oversize) {
                         case .success(let prepared): outgoing = prepared
                         case .failure(let unsendable):
                             // The line's fault, not the receiver's: counted with where it is,
                             // and the lines after it are sent.
-                            results.state.withLock { $0.record(notSent: unsendable.reason, at: PrintableText.of(item.source.description, limit: 300)) }
+                            results.state.withLock { s in
+                                s.record(notSent: unsendable.reason, at: PrintableText.of(item.source.description, limit: 300), number: number)
+                            }
                             continue
                         }
                         await pacer.wait()
@@ -411,6 +418,8 @@ final class SendQueue: @unchecked Sendable {
     let lock = NSLock()
     var buffer: [RawItem] = []
     var index = 0
+    /// Items handed out so far.
+    var handedOut = 0
     var done = false
     var error: (any Error)?
     private let stopped = Atomic(false)
@@ -424,7 +433,8 @@ final class SendQueue: @unchecked Sendable {
     func stop() { stopped.store(true, ordering: .relaxed) }
     var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
-    func next() -> RawItem? {
+    /// The next item, and its number in the input (from 0); nil after the last.
+    func next() -> (RawItem, Int)? {
         lock.lock()
         defer { lock.unlock() }
         while index >= buffer.count || isStopped || control?.isStopRequested == true {
@@ -439,8 +449,11 @@ final class SendQueue: @unchecked Sendable {
                 return nil
             }
         }
-        defer { index += 1 }
-        return buffer[index]
+        defer {
+            index += 1
+            handedOut += 1
+        }
+        return (buffer[index], handedOut)
     }
 }
 

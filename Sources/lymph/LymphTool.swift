@@ -9,7 +9,7 @@ struct LymphTool: AsyncParsableCommand {
         abstract: "Carry IMMUNE webhook events through YAML pipelines.",
         discussion: """
             Exit status: 0 every item processed (passed, filtered or a duplicate); 1 at least one \
-            item went to the dead letters (lymph send: a request got no 2xx); 2 usage or pipeline-file \
+            item went to the dead letters (lymph send: a request got no 2xx, or a line could not be sent); 2 usage or pipeline-file \
             error, or an unreadable secret or input (nothing processed); 3 the run could not continue \
             (store or output unusable, a full disk, corrupt gzip input); 130/143/129 stopped by \
             SIGINT/SIGTERM/SIGHUP after finishing the batches in flight.

@@ -46,6 +46,27 @@ struct SendSummaryTests {
         #expect(s.text.contains("failed 4"))
     }
 
+    @Test("lines not sent are counted by why, and the first named is the earliest in the input, whichever task prepared it first")
+    func notSentNamesTheEarliest() {
+        var s = WebhookSender.Summary()
+        s.record(notSent: "not a JSON object", at: "b.ndjson:7", number: 12)
+        s.record(notSent: "not a JSON object", at: "a.ndjson:3", number: 2)
+        s.record(notSent: "header name 'x y' is not an HTTP field name", at: "b.ndjson:9", number: 14)
+        #expect(!s.allAccepted)
+        #expect(s.failed == 0)
+        #expect(
+            s.text.contains("not sent 3 (not a JSON object: 2, header name 'x y' is not an HTTP field name: 1; the first at a.ndjson:3)"), "\(s.text)")
+    }
+
+    @Test("header names must be HTTP tokens and values free of control characters but the tab")
+    func headerChecks() {
+        #expect(WebhookSender.isFieldName("x-immune-signature"))
+        #expect(WebhookSender.isFieldName("X_Custom!#$%&'*+.^`|~9"))
+        for bad in ["", "bad name", "x:y", "x\ny", "é", "x\u{0}"] { #expect(!WebhookSender.isFieldName(bad), "\(bad)") }
+        #expect(WebhookSender.isFieldValue("Bearer abc\tdef é"))
+        for bad in ["a\nb", "a\rb", "a\u{0}b", "a\u{7F}b", "a\u{1B}[31m"] { #expect(!WebhookSender.isFieldValue(bad), "\(bad)") }
+    }
+
     @Test("every request accepted: failed 0, allAccepted")
     func allAccepted() {
         var s = WebhookSender.Summary()
