@@ -83,6 +83,10 @@ enum PipelineRun {
         }
         // The pipeline's files as given on the command line too (the file's own were checked
         // when it was loaded): nothing appended may land in the store or the pipeline file.
+        if let given = options.state, let problem = PipelineLoader.stateNotationProblem(given) {
+            Console.error("lymph: --state: \(problem)")
+            throw ExitCode(2)
+        }
         let state = options.state.map { $0 == "memory" ? nil : $0 } ?? spec.statePath
         if let problem = OwnOutputGuard.overwritten(written + [.init(path: deadLetter, role: "dead-letter file")], state: state, pipelineFile: path) {
             Console.error("lymph: \(problem)")

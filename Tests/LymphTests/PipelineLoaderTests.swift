@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import Yams
 @testable import Lymph
 
@@ -174,6 +175,70 @@ struct PipelineLoaderTests {
     @Test("a huge size is an error, not an overflow")
     func hugeSize() {
         #expect(diagnostics("stages:\n  - parse:\n      max_bytes: 99999999999G\n") == ["p.yaml:3:18: max_bytes must be a size like 1048576, 512KiB or 1MiB"])
+    }
+
+    @Test("a name given to one stage that another has by default (KIND-N) is refused, before or after it, and so is a blank one")
+    func nameOfAnotherStagesDefault() {
+        let after = diagnostics("stages:\n  - parse\n  - exec: {name: exec-3, command: [cat]}\n  - exec: {command: [cat]}\n")
+        #expect(
+            after == ["p.yaml:3:18: stage name 'exec-3' is the name the unnamed stage at line 4 has by default: name that stage, or this one otherwise"])
+        let before = diagnostics("stages:\n  - parse\n  - log: {path: a.log}\n  - log: {name: log-2, path: b.log}\n")
+        #expect(
+            before == ["p.yaml:4:17: stage name 'log-2' is the name the unnamed stage at line 3 has by default: name that stage, or this one otherwise"])
+        // Its own default name given to a stage is no clash.
+        #expect(diagnostics("stages:\n  - parse\n  - log: {name: log-2, path: b.log}\n").isEmpty)
+        #expect(diagnostics("stages:\n  - parse\n  - log: {name: '  ', path: b.log}\n") == ["p.yaml:3:17: a stage name cannot be empty or blank"])
+    }
+
+    @Test("state as SQLite's own notation (:memory:, a file: URI) is refused: it would keep nothing, or not where it seems")
+    func stateNotation() {
+        #expect(
+            diagnostics("state: ':memory:'\nstages: [parse]\n") == [
+                "p.yaml:1:8: state ':memory:' is SQLite's own notation, not a path: write 'memory' for a store that lasts one run, or a file path"
+            ])
+        #expect(diagnostics("state: file:x.sqlite?mode=memory\nstages: [parse]\n").count == 1)
+        #expect(diagnostics("state: memory\nstages: [parse]\n").isEmpty)
+        #expect(diagnostics("state: Memory\nstages: [parse]\n").isEmpty)
+    }
+
+    @Test("a number no JSON value can equal (.nan, .inf, 1e309) is refused in a condition")
+    func nonFiniteConstants() {
+        for constant in [".nan", ".inf", "-.inf", "1e309"] {
+            let errors = diagnostics("stages:\n  - parse\n  - filter: {match: {data.confidence: {lt: \(constant)}}}\n")
+            #expect(errors.count == 1 && errors[0].contains("is not a number JSON can hold"), "\(constant): \(errors)")
+        }
+        #expect(diagnostics("stages:\n  - parse\n  - filter: {match: {data.confidence: {lt: 1e308}}}\n").isEmpty)
+    }
+
+    @Test("types written as one string is checked against IMMUNE's types like a list")
+    func bareTypeChecked() {
+        let (_, d) = PipelineLoader.parse(yaml: "stages:\n  - parse\n  - filter: {types: alert.trigered}\n", file: "p.yaml")
+        #expect(d.items.map(\.description) == ["p.yaml:3:21: warning: no IMMUNE event has the type 'alert.trigered'; did you mean 'alert.triggered'?"])
+    }
+
+    @Test("an output, dead-letter or log path that is a folder is refused where it is named")
+    func folderSinks() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lymph-folder-sink-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(diagnostics("dead_letter: \(dir)\nstages: [parse]\n") == ["p.yaml:1:14: dead_letter is a folder ('\(dir)'): name a file (in it, for example)"])
+        let log = diagnostics("stages:\n  - parse\n  - log: {path: \(dir)}\n")
+        #expect(log.count == 1 && log[0].hasPrefix("p.yaml:3:5: stage 'log-2' logs to a file that is a folder"), "\(log)")
+    }
+
+    @Test("a pipeline file that cannot be read says why: missing, a folder, a device that never ends")
+    func unreadableFile() {
+        func message(_ path: String) -> String {
+            do {
+                _ = try PipelineLoader.load(path: path)
+                return ""
+            } catch {
+                return error.diagnostics.map(\.description).joined()
+            }
+        }
+        #expect(message("/nonexistent/p.yaml") == "/nonexistent/p.yaml:1:1: cannot read the pipeline file: No such file or directory")
+        #expect(message("/tmp") == "/tmp:1:1: cannot read the pipeline file: it is a folder")
+        #expect(message("/dev/zero").contains("pipeline file is larger than"))
     }
 
     @Test("duplicate stage names are refused")

@@ -337,6 +337,55 @@ struct PipelineTestingTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/.lymph"))
     }
 
+    @Test("signed: true signs with verify's secret wherever it is under secrets:, not with whichever comes first")
+    func signsWithVerifysSecret() async throws {
+        let dir = Fixture.temporaryDirectory()
+        let file = try Self.write(
+            dir,
+            pipeline:
+                "state: memory\noutput: none\nstages: [parse, {verify: {secrets: [env:WH]}}, {exec: {name: add, command: [cat], env: {TOK: env:A_TOKEN}}}]\n",
+            tests: """
+                pipeline: p.yaml
+                now: 2026-06-01T12:00:00Z
+                secrets: { A_TOKEN: token-value, WH: webhook-secret }
+                tests:
+                  - name: signed passes verify
+                    signed: true
+                    input: [ {id: e1, type: t, created_at: 2026-06-01T10:00:00Z, data: {}} ]
+                    expect: { dead_letters: [] }
+                """)
+        let result = await PipelineTestRun.run(file.tests[0], in: file)
+        #expect(result.passed, "\(result.failureLines())")
+    }
+
+    @Test("a test with no input checks nothing and is refused: input: [] or an empty input_file")
+    func emptyInputRefused() throws {
+        let dir = Fixture.temporaryDirectory()
+        FileManager.default.createFile(atPath: dir + "/empty.ndjson", contents: Data())
+        let problems = Self.problems(
+            pipeline: "state: memory\nstages: [parse]\n",
+            tests: """
+                pipeline: p.yaml
+                now: 2026-06-01T12:00:00Z
+                tests:
+                  - name: nothing in
+                    input: []
+                    expect: { output: [] }
+                """)
+        #expect(problems == ["p.test.yaml:5:12: input is empty: a test with no input checks nothing"], "\(problems)")
+        let fromFile = Self.problems(
+            pipeline: "state: memory\nstages: [parse]\n",
+            tests: """
+                pipeline: p.yaml
+                now: 2026-06-01T12:00:00Z
+                tests:
+                  - name: nothing in
+                    input_file: \(dir)/empty.ndjson
+                    expect: { output: [] }
+                """)
+        #expect(fromFile.count == 1 && fromFile[0].contains("is empty: a test with no input checks nothing"), "\(fromFile)")
+    }
+
     @Test(
         "a plain YAML scalar is a number only as JSON writes one",
         arguments: [

@@ -25,14 +25,7 @@ public enum PipelineLoader {
     /// `load`, with the SHA-256 of the bytes it read, in hex (what `sha256sum FILE` prints):
     /// how `lymph serve` names the pipeline it runs.
     public static func loadWithDigest(path: String) throws(PipelineFileError) -> (spec: PipelineSpec, warnings: [ConfigDiagnostic], sha256: String) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot read the pipeline file")])
-        }
-        guard data.count <= maxFileBytes else {
-            throw PipelineFileError(diagnostics: [
-                ConfigDiagnostic(file: path, line: 1, column: 1, message: "pipeline file is larger than \(maxFileBytes) bytes")
-            ])
-        }
+        let data = Data(try readSmallFile(path, what: "pipeline file", maxBytes: maxFileBytes, tooLarge: ""))
         guard let text = String(data: data, encoding: .utf8) else {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "pipeline file is not UTF-8 text")])
         }
@@ -103,6 +96,8 @@ public enum PipelineLoader {
             } else if let s = v.string(&d, "state") {
                 if s.isEmpty {
                     d.error("state must be a file path, 'memory', or {postgres: env:NAME}", at: v)
+                } else if let problem = Self.stateNotationProblem(s) {
+                    d.error(problem, at: v)
                 } else {
                     statePath = s == "memory" ? nil : s
                 }
@@ -144,6 +139,11 @@ public enum PipelineLoader {
         if let v = m["stages"], let items = v.list(&d, "stages") {
             if items.isEmpty { d.error("stages is empty; a pipeline needs at least 'parse'", at: v) }
             var names: [String: ConfigValue] = [:]
+            // The names unnamed stages get (`KIND-N`), and the names given: one given that another
+            // stage has by default would make the two one in the summary, in a dead letter's
+            // resume point (a replay would re-enter at the wrong one) and in `lymph test`.
+            var defaultNames: [String: ConfigValue] = [:]
+            var givenNames: [(String, ConfigValue)] = []
             for (position, item) in items.enumerated() {
                 guard let (kind, kindValue, options) = stageHeader(item, &d) else { continue }
                 if kind == "parse" {
@@ -171,7 +171,7 @@ public enum PipelineLoader {
                 var stageName = "\(kind)-\(position + 1)"
                 var explicit = false
                 if let nv = om["name"], let s = nv.string(&d, "name") {
-                    if s.isEmpty { d.error("a stage name cannot be empty", at: nv) }
+                    if s.allSatisfy(\.isWhitespace) { d.error("a stage name cannot be empty or blank", at: nv) }
                     // Printed in messages and dead letters, and it names a dedup stage's keys in
                     // the store, where names starting with a control character are Lymph's own.
                     if s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
@@ -183,6 +183,9 @@ public enum PipelineLoader {
                     stageName = s
                     explicit = true
                     names[s] = nv
+                    givenNames.append((s, nv))
+                } else {
+                    defaultNames[stageName] = kindValue
                 }
                 var when: Condition?
                 if kind == "verify", let wv = om["when"] {
@@ -217,6 +220,12 @@ public enum PipelineLoader {
                     d.error("stage '\(kind)' cannot run with these options", at: kindValue)
                 }
             }
+            for (given, at) in givenNames {
+                guard let other = defaultNames[given] else { continue }
+                d.error(
+                    "stage name '\(given.cutForMessage())' is the name the unnamed stage at line \(other.line) has by default: name that stage, or this one otherwise",
+                    at: at)
+            }
         } else if m["stages"] == nil {
             d.error("the pipeline has no 'stages:' list", at: top)
         }
@@ -236,6 +245,8 @@ public enum PipelineLoader {
                 problem = "is the state store's file ('\(sink.path.cutForMessage())'): SQLite would write its pages over what is appended there"
             } else if Self.sameSink(sink.path, file) {
                 problem = "is this pipeline file ('\(sink.path.cutForMessage())'): what is appended would break it"
+            } else if sink.path != "-", Self.isFolder(sink.path) {
+                problem = "is a folder ('\(sink.path.cutForMessage())'): name a file (in it, for example)"
             } else {
                 problem = nil
             }
@@ -282,6 +293,41 @@ public enum PipelineLoader {
     }
 
     /// Whether two sink names write to the same place (`./x` and `x` do).
+    /// The bytes of a pipeline or test file (`what`), read within `maxBytes` and 10 seconds: a
+    /// FIFO no one writes to or a device that never ends (`/dev/zero`) is refused, not waited on
+    /// or read into memory without end. Each refusal says why; `tooLarge` is added to the
+    /// message of a file over the limit.
+    static func readSmallFile(_ path: String, what: String, maxBytes: Int, tooLarge: String) throws(PipelineFileError) -> [UInt8] {
+        func refused(_ message: String) -> PipelineFileError {
+            PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: message)])
+        }
+        do {
+            return try SmallFileRead(maxBytes: maxBytes, timeout: .seconds(10)).read(path)
+        } catch {
+            switch error {
+            case .cannotOpen(let code), .readFailed(let code):
+                throw refused("cannot read the \(what): \(String(cString: strerror(code)))")
+            case .folder: throw refused("cannot read the \(what): it is a folder")
+            case .tooLarge: throw refused("\(what) is larger than \(maxBytes) bytes\(tooLarge)")
+            case .timedOut: throw refused("cannot read the \(what): it did not end within 10 seconds (a FIFO or a device?)")
+            }
+        }
+    }
+
+    /// Whether `path` is a folder now (a file the run appends to cannot be one).
+    static func isFolder(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Why `path` cannot name a store file: SQLite's own names for a store in memory
+    /// (`:memory:`) and URIs (`file:…`), taken as they are, would keep nothing between runs, or
+    /// not where the path seems to say. Nil for a path.
+    public static func stateNotationProblem(_ path: String) -> String? {
+        guard path.hasPrefix(":memory") || path.lowercased().hasPrefix("file:") else { return nil }
+        return "state '\(path.cutForMessage())' is SQLite's own notation, not a path: write 'memory' for a store that lasts one run, or a file path"
+    }
+
     /// The files SQLite keeps a store at `path` in (its journal, shared memory and lymph's lock).
     public static func storeFiles(_ path: String) -> [String] {
         [path, path + "-wal", path + "-shm", path + "-journal", path + ".lock"]

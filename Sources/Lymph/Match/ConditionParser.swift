@@ -170,7 +170,14 @@ enum ConditionParser {
         if node.null != nil { return .null }
         if let b = node.bool { return .bool(b) }
         if let i = node.int { return .number(Double(i)) }
-        if let f = node.float { return .number(f) }
+        if let f = node.float {
+            // JSON has no infinity or NaN: `.nan` would match nothing and `lt: 1e309` everything.
+            guard f.isFinite else {
+                d.error("'\(s.string.cutForMessage())' is not a number JSON can hold (infinite or NaN): no event's value compares to it", at: value)
+                return nil
+            }
+            return .number(f)
+        }
         return .string(Array(s.string.utf8))
     }
 }

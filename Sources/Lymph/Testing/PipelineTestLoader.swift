@@ -28,14 +28,8 @@ public enum PipelineTestLoader {
     /// Reads and checks `path`. Throws `PipelineFileError` listing every error, the pipeline's own
     /// (at their places in the pipeline file) included.
     public static func load(path: String) throws(PipelineFileError) -> PipelineTestFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot read the test file")])
-        }
-        guard data.count <= maxFileBytes else {
-            throw PipelineFileError(diagnostics: [
-                ConfigDiagnostic(file: path, line: 1, column: 1, message: "test file is larger than \(maxFileBytes) bytes; put long inputs in an input_file")
-            ])
-        }
+        let data = Data(
+            try PipelineLoader.readSmallFile(path, what: "test file", maxBytes: maxFileBytes, tooLarge: "; put long inputs in an input_file"))
         guard let text = String(data: data, encoding: .utf8) else {
             throw PipelineFileError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "test file is not UTF-8 text")])
         }
@@ -280,6 +274,8 @@ public enum PipelineTestLoader {
         }
         var input: [TestValue] = []
         if let v = m["input"], let items = v.list(&d, "input") {
+            // Nothing in: whatever it expects, the test would hold for any pipeline.
+            if items.isEmpty && m["input_file"] == nil { d.error("input is empty: a test with no input checks nothing", at: v) }
             for entry in items {
                 let value = TestValue(yaml: entry.node)
                 if case .scalar(let s) = entry.node {
@@ -304,6 +300,7 @@ public enum PipelineTestLoader {
             }
         }
         var inputFile: String?
+        var scratch = ConfigDiagnostics(file: d.file)  // `input` was reported on above
         if let v = m["input_file"], let s = v.string(&d, "input_file") {
             let path = resolve(s)
             // A regular file of bounded size: a device (/dev/zero) or a FIFO never ends, and one
@@ -315,6 +312,8 @@ public enum PipelineTestLoader {
                 d.error("input_file '\(s.cutForMessage())' is not a file (the path is relative to the test file's folder)", at: v)
             } else if (st.st_mode & S_IFMT) != S_IFREG {
                 d.error("input_file '\(s.cutForMessage())' is not a regular file (a device or a FIFO may never end)", at: v)
+            } else if st.st_size == 0 && (m["input"].map { $0.list(&scratch, "input")?.isEmpty ?? true } ?? true) {
+                d.error("input_file '\(s.cutForMessage())' is empty: a test with no input checks nothing", at: v)
             } else if Int(st.st_size) > PipelineTestRun.maxInputBytes {
                 d.error("input_file '\(s.cutForMessage())' is larger than \(PipelineTestRun.maxInputBytes >> 20) MiB; a test needs far less", at: v)
             } else {
@@ -326,7 +325,7 @@ public enum PipelineTestLoader {
         }
         let signed = m["signed"].flatMap { $0.bool(&d, "signed") } ?? false
         if signed && !hasSecret, let v = m["signed"] {
-            d.error("signed: true signs each input with the first secret, and the test file has none under 'secrets:'", at: v)
+            d.error("signed: true signs each input with verify's secret, and the test file has none under 'secrets:'", at: v)
         }
         var expect = TestExpectation()
         if let v = m["expect"], let em = ConfigMapping(v, context: "expect", diagnostics: &d) {

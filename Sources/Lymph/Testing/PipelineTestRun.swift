@@ -137,7 +137,7 @@ public enum PipelineTestRun {
     /// The test's items: `input` then `input_file`, numbered from 1 in that order (their
     /// `SourcePosition` is `input:N`), signed when the test asks.
     static func inputs(_ test: PipelineTestCase, in file: PipelineTestFile) throws -> [RawItem] {
-        let secret = try file.secrets.first.map { try TestSigner(secret: Array($0.value.utf8), spec: file.spec, now: file.now) }
+        let secret = try Self.signingSecret(file).map { try TestSigner(secret: Array($0.utf8), spec: file.spec, now: file.now) }
         var bodies: [[UInt8]] = test.input.map { value in
             // A string is a raw line, as it comes; a delivery's body written as a mapping is sent
             // as its JSON text.
@@ -167,8 +167,24 @@ public enum PipelineTestRun {
         return bodies.enumerated().map { RawItem(bytes: $1[...], source: SourcePosition(file: "input", line: $0 + 1)) }
     }
 
+    /// The secret `signed: true` signs with: the first of the first verify stage's secrets that
+    /// the test file gives, so that the order of the file's `secrets:` (a mapping) never decides
+    /// whether a test passes; the file's first secret when it gives none of them.
+    static func signingSecret(_ file: PipelineTestFile) -> String? {
+        let verify = file.spec.stages.lazy.compactMap { $0.spec as? VerifySpec }.first
+        for reference in verify?.secretReferences ?? [] {
+            let name: String
+            switch reference {
+            case .environment(let variable): name = variable
+            case .file(let path): name = "file:" + path
+            }
+            if let given = file.secrets.first(where: { $0.name == name }) { return given.value }
+        }
+        return file.secrets.first?.value
+    }
+
     /// Signs inputs as the pipeline's first verify stage checks them (its scheme; IMMUNE's when
-    /// it has none), with the test file's first secret, at the test's `now`.
+    /// it has none), with `signingSecret`, at the test's `now`.
     struct TestSigner {
         let scheme: SignatureScheme
         let key: [UInt8]
@@ -178,7 +194,7 @@ public enum PipelineTestRun {
             scheme = spec.stages.lazy.compactMap { $0.spec as? VerifySpec }.first?.scheme ?? .immune
             switch scheme.key(forSecret: secret) {
             case .success(let key): self.key = key
-            case .failure(let problem): throw Stopped(description: "the first secret cannot sign for scheme \(scheme.name): \(problem)")
+            case .failure(let problem): throw Stopped(description: "the signing secret cannot sign for scheme \(scheme.name): \(problem)")
             }
             self.now = now
         }

@@ -141,13 +141,15 @@ struct SchemaCheck {
 
     /// The entries of a `types` list, each checked against the IMMUNE types.
     func patterns(_ value: ConfigValue, _ d: inout ConfigDiagnostics) -> [String] {
-        guard case .sequence(let seq) = value.node else {
-            if case .scalar(let s) = value.node { return [s.string] }
-            return []
+        // A bare string is a list of one, and checked as one.
+        let items: [ConfigValue]
+        switch value.node {
+        case .sequence(let seq): items = seq.map { ConfigValue($0, fallbackLine: value.line, fallbackColumn: value.column) }
+        case .scalar: items = [value]
+        default: return []
         }
         var out: [String] = []
-        for item in seq {
-            let v = ConfigValue(item, fallbackLine: value.line, fallbackColumn: value.column)
+        for v in items {
             guard case .scalar(let s) = v.node else { continue }
             out.append(s.string)
             if flow.known, !ImmuneSchema.typeNames.contains(where: { Self.pattern(s.string, matches: $0) }) {
