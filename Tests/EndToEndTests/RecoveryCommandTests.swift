@@ -7,7 +7,8 @@ struct FixableHarness {
     let dir = LymphBinary.workDirectory()
     static let dead = ".lymph/fixme.dead.ndjson"
 
-    init(events: Int = 5) throws {
+    /// `dedup: false`: no stage keeps state, though the pipeline names a store.
+    init(events: Int = 5, dedup: Bool = true) throws {
         let yaml = """
             pipeline: fixme
             state: .lymph/fixme.sqlite
@@ -15,13 +16,12 @@ struct FixableHarness {
             dead_letter: \(Self.dead)
             stages:
               - parse
-              - dedup
-              - exec: { name: deliver, command: ./deliver.sh }
+            \(dedup ? "  - dedup\n" : "")  - exec: { name: deliver, command: ./deliver.sh }
             """
         try yaml.write(toFile: dir + "/fixme.yaml", atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(
             atPath: dir + "/deliver.sh",
-            contents: Data("#!/bin/sh\nif [ ! -f fixed ]; then echo 'downstream not configured' >&2; exit 65; fi\ncat\n".utf8),
+            contents: Data("#!/bin/sh\nif [ ! -f fixed ]; then echo 'downstream not configured' >&2; exit 65; fi\ntee -a delivered.ndjson\n".utf8),
             attributes: [.posixPermissions: 0o755])
         let lines = (1...events).map { #"{"id":"e\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{"n":\#($0)}}"# }
         try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
@@ -44,6 +44,24 @@ struct FixableHarness {
 
 @Suite("lymph replay, end to end")
 struct ReplayCommandTests {
+    @Test(
+        "a pipeline that names a store but has no stage keeping state still remembers its replays: the same records replayed again are already_replayed, not delivered twice"
+    )
+    func replayRememberedWithoutStatefulStages() throws {
+        let h = try FixableHarness(events: 3, dedup: false)
+        let copy = h.dir + "/copy.ndjson"
+        try FileManager.default.copyItem(atPath: h.dir + "/" + FixableHarness.dead, toPath: copy)
+        h.fix()
+        let first = try h.run(["replay", "fixme.yaml"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.count("passed") == 3, "\(first.stderr)")
+        let again = try h.run(["replay", "fixme.yaml", "copy.ndjson"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("\"already_replayed\": 3") || again.stderr.contains("\"already_replayed\":3"), "\(again.stderr)")
+        #expect(LymphBinary.lines(h.dir + "/delivered.ndjson").count == 3)
+        #expect(LymphBinary.lines(h.dir + "/out.ndjson").count == 3)
+    }
+
     @Test("after the fix, replay processes every dead letter, deletes the moved file and exits 0; a second replay has nothing to do")
     func replayAfterFix() throws {
         let h = try FixableHarness()

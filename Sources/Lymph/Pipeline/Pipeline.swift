@@ -78,13 +78,17 @@ public final class Pipeline: Sendable {
 
         var store: StateStore?
         var lock: StoreLock?
-        if let wanted = spec.postgres, spec.usesStore || requireStore {
+        // A state the file names is opened whatever its stages keep: it also holds where each
+        // output file's committed work ends (a rerun after a crash cuts the rest), how far the
+        // inputs were read, and the replays done (a record replayed twice does its work once).
+        let wantsStore = spec.statePath != nil || spec.postgres != nil || spec.usesStore || requireStore
+        if let wanted = spec.postgres, wantsStore {
             // Opened by the caller (it takes a connection and a lease, which are asynchronous).
             guard let postgres else {
                 throw StoreError(location: wanted.description, message: "the PostgreSQL state was not opened")
             }
             store = try StateStore.postgres(postgres)
-        } else if spec.usesStore || requireStore {
+        } else if wantsStore {
             if let path = spec.statePath { lock = try StoreLock.acquire(forState: path) }
             store = try StateStore.open(path: spec.statePath ?? ":memory:", durability: storeDurability, concurrentReads: concurrentReads)
         }
