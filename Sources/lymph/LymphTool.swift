@@ -23,6 +23,7 @@ struct LymphTool: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.
     static func main() async {
+        StandardDescriptors.reserve()
         LogSetup.bootstrap()
         AllocatorSettings.apply()
         var parsed: (any ParsableCommand.Type)?
@@ -39,11 +40,11 @@ struct LymphTool: AsyncParsableCommand {
             if parsed == nil, exitCode(for: error) == .validationFailure,
                 let message = UnknownCommand.message(for: Array(CommandLine.arguments.dropFirst()))
             {
-                FileHandle.standardError.write(Data((message + "\n").utf8))
+                Console.error(message)
                 Foundation.exit(2)
             }
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((usageMessage(for: error, in: parsed) + "\n").utf8))
+                Console.error(usageMessage(for: error, in: parsed))
                 Foundation.exit(2)
             }
             exit(withError: error)
@@ -61,7 +62,7 @@ struct LymphTool: AsyncParsableCommand {
         let code = errno
         if code == EPIPE { return }
         let why = code != 0 ? String(cString: strerror(code)) : "a write failed"
-        FileHandle.standardError.write(Data("lymph: could not write to stdout: \(why)\n".utf8))
+        Console.error("lymph: could not write to stdout: \(why)")
         Foundation.exit(3)
     }
 

@@ -22,7 +22,7 @@ final class ProgressLine: Sendable {
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 let line = String(
                     format: "\r\u{1B}[K  %d read  %.0f events/s  %d passed  %d dead letters", p.read, Double(p.read) / seconds, p.written, p.deadLetters)
-                FileHandle.standardError.write(Data(line.utf8))
+                Console.errorText(line)
                 shown.store(true, ordering: .relaxed)
             }
         }
@@ -31,6 +31,6 @@ final class ProgressLine: Sendable {
 
     func stop() {
         task.withLock { $0?.cancel() }
-        if shown.load(ordering: .relaxed) { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if shown.load(ordering: .relaxed) { Console.errorText("\r\u{1B}[K") }
     }
 }

@@ -49,8 +49,13 @@ struct TestCommand: AsyncParsableCommand {
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
     }
 
-    /// Straight to stdout, unbuffered: each result shows as it comes, in order with stderr.
+    /// Straight to stdout, unbuffered: each result shows as it comes, in order with stderr. A
+    /// reader that went away (`| head`) is not an error; any other failed write is exit 3, as a
+    /// run's output would be.
     static func output(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        let code = Console.write(text + "\n", to: 1)
+        guard code != 0, code != EPIPE else { return }
+        Console.error("lymph: could not write to stdout: \(String(cString: strerror(code)))")
+        Foundation.exit(3)
     }
 }

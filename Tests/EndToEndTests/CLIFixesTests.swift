@@ -192,6 +192,77 @@ struct SendReportTests {
         #expect(ok.stderr.contains("failed 0"), "\(ok.stderr)")
     }
 
+    /// Runs lymph in `dir` with stdout and stderr going to `stdout` and `stderr` (paths such as
+    /// /dev/full); its exit status, or 128 + the signal that ended it.
+    static func runRedirected(_ arguments: [String], in dir: String, stdout: String, stderr: String) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: LymphBinary.path)
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        p.standardOutput = FileHandle(forWritingAtPath: stdout)
+        p.standardError = FileHandle(forWritingAtPath: stderr)
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
+    }
+
+    @Test(
+        "a stderr that cannot be written (a full disk) does not crash lymph: the run does its work and exits as usual; lymph test's results that cannot reach stdout are exit 3"
+    )
+    func unwritableStandardStreams() throws {
+        let dir = LymphBinary.workDirectory()
+        try "pipeline: q\nstate: memory\noutput: out.ndjson\nstages:\n  - parse\n  - dedup\n".write(toFile: dir + "/q.yaml", atomically: true, encoding: .utf8)
+        let lines = (1...3).map { #"{"id":"e\#($0)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"# } + ["not json"]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/ev.ndjson", atomically: true, encoding: .utf8)
+        // One dead letter (to stderr's neighbour, the default file), and a summary that cannot be written.
+        let status = try Self.runRedirected(["run", "q.yaml", "ev.ndjson"], in: dir, stdout: "/dev/null", stderr: "/dev/full")
+        #expect(status == 1)
+        #expect(LymphBinary.lines(dir + "/out.ndjson").count == 3)
+
+        try """
+        pipeline: q.yaml
+        now: 2026-06-01T12:00:00Z
+        tests:
+          - name: passes
+            input: [ {id: e1, type: alert.triggered, created_at: 2026-06-01T10:00:00Z, data: {}} ]
+            expect: { output: [ {id: e1} ] }
+        """.write(toFile: dir + "/q.test.yaml", atomically: true, encoding: .utf8)
+        #expect(try Self.runRedirected(["test", "q.test.yaml"], in: dir, stdout: "/dev/full", stderr: "/dev/null") == 3)
+        #expect(try Self.runRedirected(["test", "q.test.yaml"], in: dir, stdout: "/dev/null", stderr: "/dev/full") == 0)
+    }
+
+    @Test(
+        "run with stdin closed (<&-) is refused at once as an unreadable input (exit 2), not a hang on a descriptor lymph opened since; stdout closed is an output that cannot be written (exit 3)"
+    )
+    func closedStandardStreams() throws {
+        let dir = LymphBinary.workDirectory()
+        try "pipeline: r\nstate: st/r.sqlite\noutput: '-'\nstages:\n  - parse\n  - dedup\n".write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        try #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#.appending("\n").write(
+            toFile: dir + "/ev.ndjson", atomically: true, encoding: .utf8)
+        func shell(_ command: String) throws -> (status: Int32, stderr: String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "exec timeout 20 \"$0\" " + command, LymphBinary.path]
+            p.currentDirectoryURL = URL(fileURLWithPath: dir)
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let closedIn = try shell("run r.yaml --summary none <&-")
+        #expect(closedIn.status == 2, "\(closedIn.stderr)")
+        #expect(closedIn.stderr.contains("cannot read input 'stdin': it is not open for reading"), "\(closedIn.stderr)")
+        let closedOut = try shell("run r.yaml ev.ndjson --summary none >&-")
+        #expect(closedOut.status == 3, "\(closedOut.stderr)")
+        #expect(closedOut.stderr.contains("output 'stdout': cannot write: Bad file descriptor"), "\(closedOut.stderr)")
+        // The store was not written over: it opens, and the event is not in it.
+        let again = try shell("run r.yaml ev.ndjson --summary none")
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
     @Test(
         "a line no request can be made of (not JSON, a header name that is no HTTP token, a header value with a line break) is counted as not sent with where the first is; the lines after it are sent and the receiver is not blamed"
     )

@@ -158,14 +158,21 @@ struct RunCommandTests {
         #expect(pretty.stdoutLines == [#"{  "id": "p",  "type": "t",  "created_at": "2026-06-01T00:00:00Z",  "data": {}}"#])
     }
 
-    @Test("exit 3 when the output cannot be written; exit 2 for a missing input")
+    @Test("exit 3 when the output cannot be opened; exit 2 for an output that is a folder (found with the file) and for a missing input")
     func failures() throws {
         let dir = LymphBinary.workDirectory()
-        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
-        try "state: memory\noutput: out\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        // A file where the output's folder would be.
+        _ = FileManager.default.createFile(atPath: dir + "/out", contents: Data("x".utf8))
+        try "state: memory\noutput: out/events.ndjson\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
         let r = try LymphBinary.run(["run", "p.yaml", LymphBinary.repo("examples/events.ndjson")], in: dir)
-        #expect(r.status == 3)
-        #expect(r.stderr.contains("output 'out'"))
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stderr.contains("output 'out/events.ndjson'"), "\(r.stderr)")
+        try FileManager.default.createDirectory(atPath: dir + "/folder", withIntermediateDirectories: true)
+        try "state: memory\noutput: folder\nstages: [parse]\n".write(toFile: dir + "/f.yaml", atomically: true, encoding: .utf8)
+        let folder = try LymphBinary.run(["run", "f.yaml", LymphBinary.repo("examples/events.ndjson")], in: dir)
+        #expect(folder.status == 2, "\(folder.stderr)")
+        #expect(folder.stderr.contains("f.yaml:2:9: output is a folder ('folder')"), "\(folder.stderr)")
+        try "state: memory\noutput: none\nstages: [parse]\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
         let missing = try LymphBinary.run(["run", "p.yaml", "nope.ndjson"], in: dir)
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("cannot read input 'nope.ndjson'"))

@@ -155,7 +155,7 @@ struct FailClosedConfigTests {
             ),
             ("  - track_sensors: {ticket_due_in: 2h}\n", "p.yaml:3:36: ticket_due_in is only used with offline_ticket (which opens the tickets it dates)"),
             ("  - log: {format: text, template: \"  \"}\n", "p.yaml:3:35: template is empty: every event would log a blank line"),
-            ("  - log: {name: \"\"}\n", "p.yaml:3:17: a stage name cannot be empty"),
+            ("  - log: {name: \"\"}\n", "p.yaml:3:17: a stage name cannot be empty or blank"),
         ])
     func emptyOptions(_ stage: String, _ expected: String) {
         #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])

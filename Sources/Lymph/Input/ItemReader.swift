@@ -66,25 +66,35 @@ public final class ItemReader: @unchecked Sendable {
         self.readSize = readSize
     }
 
-    /// Checks that every named file can be opened and is not a folder, before anything runs.
-    /// stdin (`-`) is not looked at.
+    /// Checks that every named file can be opened and is not a folder, before anything runs;
+    /// stdin (no paths, or `-`) only that it is open for reading.
     public static func checkReadable(_ paths: [String]) -> [String] {
-        paths.filter { $0 != "-" }.compactMap { path in
-            // A FIFO (or another file that is not regular) is checked without opening it: an
-            // open waits for its writer, and the close after the check would end the stream
-            // for it (SIGPIPE) before the run reads a byte.
-            var info = stat()
-            if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG, (info.st_mode & S_IFMT) != S_IFDIR {
-                return access(path, R_OK) == 0 ? nil : "cannot read input '\(path)': \(String(cString: strerror(errno)))"
+        var problems: [String] = []
+        // Standard input (no paths, or "-") closed when lymph started: `lymph` holds its number
+        // open for writing only (`StandardDescriptors`), so that no other file takes it.
+        if paths.isEmpty || paths.contains("-") {
+            let flags = fcntl(0, F_GETFL)
+            if flags < 0 || (flags & O_ACCMODE) == O_WRONLY {
+                problems.append("cannot read input 'stdin': it is not open for reading (closed when lymph started?)")
             }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 { return "cannot read input '\(path)': \(String(cString: strerror(errno)))" }
-            var st = stat()
-            defer { close(fd) }
-            guard fstat(fd, &st) == 0 else { return nil }
-            if (st.st_mode & S_IFMT) == S_IFDIR { return "input '\(path)' is a folder" }
-            return nil
         }
+        return problems
+            + paths.filter { $0 != "-" }.compactMap { path in
+                // A FIFO (or another file that is not regular) is checked without opening it: an
+                // open waits for its writer, and the close after the check would end the stream
+                // for it (SIGPIPE) before the run reads a byte.
+                var info = stat()
+                if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG, (info.st_mode & S_IFMT) != S_IFDIR {
+                    return access(path, R_OK) == 0 ? nil : "cannot read input '\(path)': \(String(cString: strerror(errno)))"
+                }
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd < 0 { return "cannot read input '\(path)': \(String(cString: strerror(errno)))" }
+                var st = stat()
+                defer { close(fd) }
+                guard fstat(fd, &st) == 0 else { return nil }
+                if (st.st_mode & S_IFMT) == S_IFDIR { return "input '\(path)' is a folder" }
+                return nil
+            }
     }
 
     /// Reads what `store` recorded of an interrupted run: over the same files, the items it
