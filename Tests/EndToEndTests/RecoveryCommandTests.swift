@@ -44,6 +44,30 @@ struct FixableHarness {
 
 @Suite("lymph replay, end to end")
 struct ReplayCommandTests {
+    @Test("a record replayed from the top that fails again keeps its first source position, replay after replay, not the kept .replay- file's")
+    func replayedFromTheTopKeepsFirstSource() throws {
+        let dir = LymphBinary.workDirectory()
+        try "pipeline: q\nstate: st/q.sqlite\noutput: out/out.ndjson\ndead_letter: out/dead.ndjson\nstages:\n  - parse\n  - dedup\n".write(
+            toFile: dir + "/q.yaml", atomically: true, encoding: .utf8)
+        let good = #"{"id":"e1","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"#
+        try "\(good)\nnot json\n".write(toFile: dir + "/ev.ndjson", atomically: true, encoding: .utf8)
+        func source() throws -> [String: Any] {
+            let line = try #require(LymphBinary.lines(dir + "/out/dead.ndjson").first)
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return try #require(record["source"] as? [String: Any])
+        }
+        let first = try LymphBinary.run(["run", "q.yaml", "ev.ndjson", "--summary", "none"], in: dir)
+        #expect(first.status == 1, "\(first.stderr)")
+        var s = try source()
+        #expect(s["file"] as? String == "ev.ndjson" && s["line"] as? Int == 2, "\(s)")
+        for _ in 1...2 {
+            let replay = try LymphBinary.run(["replay", "q.yaml", "--summary", "none"], in: dir)
+            #expect(replay.status == 1, "\(replay.stderr)")
+            s = try source()
+            #expect(s["file"] as? String == "ev.ndjson" && s["line"] as? Int == 2, "\(s)")
+        }
+    }
+
     @Test(
         "a pipeline that names a store but has no stage keeping state still remembers its replays: the same records replayed again are already_replayed, not delivered twice"
     )

@@ -38,6 +38,9 @@ public struct ParseStage: Sendable {
     struct Rejection: Error {
         let reason: Reason
         let message: String
+        /// Where the rejected item first came from, when not where it was read: a dead-letter
+        /// record replayed from the top names its first source position.
+        var source: SourcePosition? = nil
     }
 
     static let headersKey = Array("headers".utf8)
@@ -144,7 +147,8 @@ public struct ParseStage: Sendable {
                     item.bytes, source: item.source, replayDepth: 0, document: consume document, prepared: item.prepared, parsedBody: parsedBody,
                     singleLine: item.singleLine))
         } catch let r as Rejection {
-            return .rejected(DeadLetter(stage: name, reason: r.reason.rawValue, message: r.message, source: item.source, origin: rejectedOrigin(item.bytes)))
+            return .rejected(
+                DeadLetter(stage: name, reason: r.reason.rawValue, message: r.message, source: r.source ?? item.source, origin: rejectedOrigin(item.bytes)))
         } catch {
             return .rejected(
                 DeadLetter(
@@ -234,14 +238,14 @@ public struct ParseStage: Sendable {
                 guard delivery.kind == .object else {
                     throw Rejection(reason: .invalidDeadLetter, message: "dead-letter record: 'delivery' must be an object")
                 }
-                return try parseItem(delivery.rawBytes, source: source, replayDepth: replayDepth + 1)
+                return try replayedItem(delivery.rawBytes, record: root, read: source, replayDepth: replayDepth)
             }
             if let raw = root.member(Self.rawKey) {
                 let rawBytes = try Self.replayedLine(root, raw: raw)
                 if root.member(Self.truncatedKey)?.bool == true {
                     throw Rejection(reason: .tooLarge, message: "dead-letter record holds only the beginning of an over-long item; it cannot be replayed")
                 }
-                return try parseItem(rawBytes, source: source, replayDepth: replayDepth + 1)
+                return try replayedItem(rawBytes, record: root, read: source, replayDepth: replayDepth)
             }
         }
         if singleLine || !ByteScan.containsLineBreak(bytes) {
@@ -253,6 +257,30 @@ public struct ParseStage: Sendable {
         let eventFields = EventFields(eventDoc)
         try Self.checkEnvelope(eventDoc, eventFields, context: "event")
         return Event(document: eventDoc, fields: eventFields, source: source, origin: ItemOrigin(form: .raw, bytes: bytes), delivery: nil)
+    }
+
+    /// The item a dead-letter record replays from the top, at the record's first source position:
+    /// an event from it, and a rejection of it, name where it first came from, not the kept
+    /// `.replay-` file it was read from this time.
+    func replayedItem(_ bytes: ArraySlice<UInt8>, record: JSONValue, read source: SourcePosition, replayDepth: Int) throws -> Event {
+        let first =
+            Self.recordedSource(record).flatMap { given in
+                SourceFiles.id(forRecorded: given.file, limit: recordedFileNames).map { SourcePosition(fileID: $0, line: given.line) }
+            } ?? source
+        do {
+            return try parseItem(bytes, source: first, replayDepth: replayDepth + 1)
+        } catch var r as Rejection {
+            if r.source == nil { r.source = first }
+            throw r
+        }
+    }
+
+    /// The `source` a dead-letter record names, when it names a file and a whole line number.
+    static func recordedSource(_ record: JSONValue) -> (file: String, line: Int)? {
+        guard let given = record.member("source"), let file = given.member("file")?.string, let line = given.member("line")?.double,
+            line >= 0, line < 1e15, line == line.rounded()
+        else { return nil }
+        return (file, Int(line))
     }
 
     /// The event a record with `resume` stands for: the event as it entered the stage that failed
@@ -295,12 +323,7 @@ public struct ParseStage: Sendable {
         }
         // The first source position, as the record gives it (where this record was read, when
         // it gives none).
-        var first = (file: source.file, line: source.line)
-        if let given = record.member("source"), let file = given.member("file")?.string, let line = given.member("line")?.double,
-            line >= 0, line < 1e15, line == line.rounded()
-        {
-            first = (file, Int(line))
-        }
+        let first = Self.recordedSource(record) ?? (file: source.file, line: source.line)
         let point = ResumePoint(stage: stage, kind: kind, claims: claims)
         if let resumeSeal {
             // Unsealed, it would carry an event past `verify` that no secret signed.
