@@ -26,7 +26,7 @@ struct OutputLedgerTests {
 
         /// The runner's commit, reduced to the ledger.
         func commit(_ ledger: OutputLedger) throws {
-            let write = ledger.takePending()
+            let write = try ledger.takePending()
             try store.write { db in try write?.write(db) }
             ledger.pendingWritten()
         }
@@ -128,6 +128,24 @@ struct OutputLedgerTests {
         defer { sinks.closeAll() }
         #expect(ledger.reconciled.map(\.outcome) == [.cut(bytes: Int64(Self.lines(3, 6).count))])
         #expect(p.contents() == Self.lines(0, 3))
+    }
+
+    @Test("a file deleted while written to stops the commit: the lines since the last commit are in no file, so their work must be done again")
+    func deletedFileStopsTheCommit() throws {
+        let p = try Place()
+        let (sinks, ledger) = try p.openSinks()
+        defer { sinks.closeAll() }
+        try sinks.sink(for: p.out).write(Self.lines(0, 3))
+        try p.commit(ledger)
+        try sinks.sink(for: p.out).write(Self.lines(3, 5))
+        try FileManager.default.removeItem(atPath: p.out)
+        #expect {
+            _ = try ledger.takePending()
+        } throws: { error in
+            (error as? OutputError)?.message.hasPrefix("was deleted while lymph wrote to it") == true
+        }
+        // What the store holds is still the last commit's.
+        #expect(try p.record()?.length == Int64(Self.lines(0, 3).count))
     }
 
     @Test("a rotated file (another inode at the path) is not cut")
@@ -283,7 +301,7 @@ struct OutputLedgerTests {
         defer { sinks.closeAll() }
         try sinks.sink(for: p.out).write(Self.lines(0, 3))
         struct Boom: Error {}
-        let write = ledger.takePending()
+        let write = try ledger.takePending()
         #expect(throws: StoreError.self) {
             try p.store.write { db in
                 try write?.write(db)

@@ -87,7 +87,7 @@ import Testing
         let key: [UInt8] = Array(repeating: 7, count: 16)
         #expect(try await ledgerA.begin([key]) == [false])
         ledgerA.batchDidFinish(FinishedBatch(completed: [DedupClaim(stageIndex: ReplayLedger.claimIndex, key: key)], failed: [], now: 1))
-        try await Self.commit(a, ledgerA.takePending())
+        try await Self.commit(a, try ledgerA.takePending())
         ledgerA.pendingWritten()
         #expect(try await ledgerB.begin([key]) == [true])
         await a.close()

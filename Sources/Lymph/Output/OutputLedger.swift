@@ -160,9 +160,14 @@ public final class OutputLedger: Sendable {
     /// to the work this transaction commits (taken on the ordered path, so no later batch's
     /// lines are counted). A file whose size is not what Lymph wrote since the last commit has
     /// another writer: it is marked shared (with a warning, once).
-    public func takePending() -> PendingWrite? {
+    ///
+    /// Throws when a file was deleted while Lymph wrote to it: what it held since the last commit
+    /// is in no file now, so that work must not be committed; the next run does it again, into a
+    /// new file at the path.
+    public func takePending() throws(OutputError) -> PendingWrite? {
         let now = Timestamp.now()
         var records: [StateStore.OutputFileRecord] = []
+        var deleted: String?
         // Once: a run that goes on after it (a server's worker starting its next run on this
         // pipeline) must not mark later commits as the last.
         let closing = closingNow.exchange(false, ordering: .relaxed)
@@ -173,6 +178,10 @@ public final class OutputLedger: Sendable {
                 let written = e.sink.progress.withLock { $0.total }
                 var st = stat()
                 guard fstat(e.sink.fd, &st) == 0 else { entries[i] = e; continue }
+                if st.st_nlink == 0 {
+                    deleted = e.sink.path
+                    break
+                }
                 let size = Int64(st.st_size)
                 let expected = e.committedLength + Int64(written - e.writtenAtCommit)
                 var shared = false
@@ -209,6 +218,13 @@ public final class OutputLedger: Sendable {
                 e.staged = (size, written, shared)
                 entries[i] = e
             }
+        }
+        if let deleted {
+            throw OutputError(
+                path: deleted,
+                message:
+                    "was deleted while lymph wrote to it: the lines written since the last commit are in no file, so that work is not committed and the run stops (exit 3); the next run does it again, into a new file at that path"
+            )
         }
         if records.isEmpty { return nil }
         if let postgres = store.postgres {

@@ -176,7 +176,7 @@ public struct PipelineRunner: Sendable {
             if let w = try source.takePending() { writes.append(w) }
             // Taken last, on this (ordered) path: every finished batch is written, and no later
             // batch's lines are, so the files' lengths belong to exactly this work.
-            if let w = pipeline.outputs?.takePending() { writes.append(w) }
+            if let w = try pipeline.outputs?.takePending() { writes.append(w) }
         } catch {
             notWritten(source: source)
             throw error
