@@ -41,7 +41,8 @@ enum PipelineFile {
         do {
             return try open()
         } catch let error as SecretError {
-            Console.error("lymph: \(path): \(error)")
+            let place = error.line.map { ":\($0):\(error.column ?? 1)" } ?? ""
+            Console.error("lymph: \(path)\(place): \(error)")
             throw ExitCode(2)
         } catch let error as StoreLockError {
             Console.error("lymph: \(path): \(error)")

@@ -263,6 +263,16 @@ struct SendReportTests {
         #expect(again.status == 0, "\(again.stderr)")
     }
 
+    @Test("a secret that cannot be read at start is named with its place in the pipeline file, as lymph check names it (exit 2)")
+    func unreadableSecretPlace() throws {
+        let dir = LymphBinary.workDirectory()
+        try "state: memory\noutput: none\nstages:\n  - parse\n  - verify: { secrets: [env:LYMPH_TEST_NOPE] }\n".write(
+            toFile: dir + "/v.yaml", atomically: true, encoding: .utf8)
+        let r = try LymphBinary.run(["run", "v.yaml", "-"], in: dir, stdin: Data())
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("lymph: v.yaml:5:5: secret env:LYMPH_TEST_NOPE: environment variable LYMPH_TEST_NOPE is not set"), "\(r.stderr)")
+    }
+
     @Test(
         "a line no request can be made of (not JSON, a header name that is no HTTP token, a header value with a line break) is counted as not sent with where the first is; the lines after it are sent and the receiver is not blamed"
     )

@@ -65,9 +65,7 @@ public final class Pipeline: Sendable {
         storeDurability: StoreDurability = .normal, concurrentReads: Bool = true, diskFull: DiskFullWait? = nil,
         sinks: SinkRegistry? = nil, postgres: PostgresState? = nil, clock: @escaping @Sendable () -> Double = { Timestamp.now() }
     ) throws -> Pipeline {
-        for entry in spec.stages {
-            for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
-        }
+        try Self.checkSecrets(spec, environment: environment)
         var spec = spec
         if let s = overrides.statePath {
             spec.statePath = s == "memory" ? nil : s
@@ -97,6 +95,22 @@ public final class Pipeline: Sendable {
             environment: environment, now: now, clock: clock)
     }
 
+    /// Reads every secret the stages name, so that one that cannot be read stops the start,
+    /// said where the file names it (as `lymph check` says it).
+    static func checkSecrets(_ spec: PipelineSpec, environment: [String: String]) throws {
+        for entry in spec.stages {
+            for reference in entry.spec.secrets {
+                do {
+                    _ = try reference.resolve(environment: environment)
+                } catch {
+                    var located = error
+                    (located.line, located.column) = (entry.line, entry.column)
+                    throw located
+                }
+            }
+        }
+    }
+
     /// The pipeline file as edited since, over this pipeline's store and its lock (`lymph
     /// serve`'s reload): a running process keeps its store, so `state` stays as it is, whatever
     /// `spec` says. Secrets are read first. Stages and outputs are new; this pipeline is left
@@ -105,9 +119,7 @@ public final class Pipeline: Sendable {
         _ spec: PipelineSpec, environment: [String: String] = ProcessInfo.processInfo.environment,
         now: Double = Timestamp.now()
     ) throws -> Pipeline {
-        for entry in spec.stages {
-            for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
-        }
+        try Self.checkSecrets(spec, environment: environment)
         var spec = spec
         spec.statePath = self.spec.statePath
         spec.postgres = self.spec.postgres

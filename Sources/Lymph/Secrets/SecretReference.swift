@@ -87,6 +87,9 @@ public struct SecretError: Error, Sendable, CustomStringConvertible {
     public let reference: SecretReference
     /// Why, in one line.
     public let message: String
+    /// Where the pipeline file names it (the stage's line and column), when known.
+    public var line: Int? = nil
+    public var column: Int? = nil
     /// `secret REFERENCE: message`.
     public var description: String { "secret \(reference.description.cutForMessage()): \(message)" }
 }
