@@ -210,6 +210,30 @@ struct PipelineLoaderTests {
         #expect(diagnostics("stages:\n  - parse\n  - filter: {match: {data.confidence: {lt: 1e308}}}\n").isEmpty)
     }
 
+    @Test("an http url with a port no connection can have (0, past 65535) is refused where it is named")
+    func httpPort() {
+        for port in ["0", "99999"] {
+            let errors = diagnostics("stages:\n  - parse\n  - http: {url: 'https://example.com:\(port)/hook'}\n")
+            #expect(errors.count == 1 && errors[0].contains("(and a port from 1 to 65535, if any)"), "\(port): \(errors)")
+        }
+        #expect(diagnostics("stages:\n  - parse\n  - http: {url: 'https://example.com:8443/hook'}\n").isEmpty)
+    }
+
+    @Test("an item that is not JSON and looks like UTF-16 says so, with what to do")
+    func utf16Hint() {
+        let utf16 = Array("{\"id\":\"e1\"}".utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        guard case .rejected(let dead) = ParseStage().parse(RawItem(bytes: ([0xFF, 0xFE] + utf16)[...], source: SourcePosition(file: "u", line: 1))) else {
+            Issue.record("a UTF-16 item was not rejected")
+            return
+        }
+        #expect(dead.message.contains("the file looks like UTF-16, and lymph reads UTF-8"), "\(dead.message)")
+        guard case .rejected(let plain) = ParseStage().parse(RawItem(bytes: Array("not json".utf8)[...], source: SourcePosition(file: "u", line: 2))) else {
+            Issue.record("not json was not rejected")
+            return
+        }
+        #expect(!plain.message.contains("UTF-16"))
+    }
+
     @Test("types written as one string is checked against IMMUNE's types like a list")
     func bareTypeChecked() {
         let (_, d) = PipelineLoader.parse(yaml: "stages:\n  - parse\n  - filter: {types: alert.trigered}\n", file: "p.yaml")

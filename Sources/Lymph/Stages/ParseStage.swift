@@ -121,6 +121,15 @@ public struct ParseStage: Sendable {
         return bodies
     }
 
+    /// For an item that is not JSON: a hint when its bytes look like UTF-16 (a byte-order mark,
+    /// or NUL bytes, which UTF-8 text never holds), the one thing to do about such a file.
+    static func encodingHint(_ bytes: ArraySlice<UInt8>) -> String {
+        let start = bytes.prefix(2)
+        guard start.elementsEqual([0xFF, 0xFE]) || start.elementsEqual([0xFE, 0xFF]) || bytes.contains(0) else { return "" }
+        return
+            "; the item holds NUL bytes or a UTF-16 byte-order mark: the file looks like UTF-16, and lymph reads UTF-8 (convert it: iconv -f UTF-16 -t UTF-8)"
+    }
+
     /// The one message for an item over `max_bytes`, whether its dead letter keeps it whole or
     /// only its beginning.
     static func tooLargeMessage(_ maxBytes: Int) -> String {
@@ -212,7 +221,7 @@ public struct ParseStage: Sendable {
         } else {
             do { doc = try JSONDocument(parsing: bytes) } catch {
                 if bytes.count > maxBytes { throw tooLarge() }
-                throw Rejection(reason: .invalidJSON, message: error.description)
+                throw Rejection(reason: .invalidJSON, message: error.description + Self.encodingHint(bytes))
             }
         }
         // The tape's first entry rather than `doc.root`: a JSONValue is another copy of the

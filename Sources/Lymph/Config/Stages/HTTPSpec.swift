@@ -80,7 +80,9 @@ public struct HTTPSpec: StageSpec {
         guard let parsed = HTTPSpec.parse(url) else {
             // A URL from a reference is a secret: name the reference, not its value.
             throw HTTPStageConfigError(
-                message: "stage '\(env.stageName)': \(self.url.reference.map { "\($0) does not hold" } ?? "url is not") an http:// or https:// URL with a host")
+                message:
+                    "stage '\(env.stageName)': \(self.url.reference.map { "\($0) does not hold" } ?? "url is not") an http:// or https:// URL with a host (and a port from 1 to 65535, if any)"
+            )
         }
         if HTTPSpec.hasCredentials(url) {
             throw HTTPStageConfigError(
@@ -118,10 +120,11 @@ public struct HTTPSpec: StageSpec {
             spec: spec, url: url, host: parsed.host, headers: headers, signer: signer, stageName: env.stageName, redactor: Redactor.sent(sent))
     }
 
-    /// The host of an http(s) URL; nil for anything else.
+    /// The host of an http(s) URL; nil for anything else, or for a port no connection can have
+    /// (0, or past 65535: accepted, it would fail every request).
     static func parse(_ text: String) -> (scheme: String, host: String)? {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
-            let host = components.host, !host.isEmpty
+            let host = components.host, !host.isEmpty, components.port.map({ (1...65535).contains($0) }) ?? true
         else { return nil }
         return (scheme, host)
     }
@@ -166,7 +169,8 @@ public struct HTTPSpec: StageSpec {
         if let node = m["url"] {
             url = value(node, "url")
             if case .plain(let text) = url, parse(text) == nil {
-                d.error("url must be an http:// or https:// URL with a host, or a reference (env:NAME, file:PATH)", at: node)
+                d.error(
+                    "url must be an http:// or https:// URL with a host (and a port from 1 to 65535, if any), or a reference (env:NAME, file:PATH)", at: node)
                 url = nil
             } else if case .plain(let text) = url, hasCredentials(text) {
                 d.error("url \(credentialsProblem)", at: node)
