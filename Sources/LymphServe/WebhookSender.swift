@@ -249,11 +249,14 @@ public final class WebhookSender: Sendable {
             let members: [(key: JSONValue, value: JSONValue)] = h.members.map { Array($0) } ?? []
             for (k, v) in members {
                 let name = k.string ?? ""
-                // Names only: a header's value may be a credential.
-                let shown = PrintableText.of(name, limit: 40)
+                // Names only: a header's value may be a credential, and a name that is no token
+                // may hold one (`Authorization: Bearer …` written as the name): only its part up to
+                // the first byte a name cannot have is shown.
                 guard Self.isFieldName(name) else {
-                    return .failure(Unsendable(reason: "header name '\(shown)' is not an HTTP field name"))
+                    let valid = String(decoding: name.utf8.prefix { Self.isFieldName(String(decoding: [$0], as: UTF8.self)) }, as: UTF8.self)
+                    return .failure(Unsendable(reason: "header name '\(valid.prefix(40))…' is not an HTTP field name (it holds a byte a name cannot have)"))
                 }
+                let shown = PrintableText.of(name, limit: 40)
                 guard let value = v.string else { return .failure(Unsendable(reason: "header '\(shown)' is not a string")) }
                 guard Self.isFieldValue(value) else {
                     return .failure(Unsendable(reason: "header '\(shown)' holds a line break or another control character"))

@@ -24,6 +24,9 @@ struct LymphTool: AsyncParsableCommand {
     /// ArgumentParser exits 64 on usage errors; Lymph documents 2 for every usage error.
     static func main() async {
         StandardDescriptors.reserve()
+        // A reader that goes away (`| head`) is a failed write (EPIPE), which each command
+        // reports as its own, not a signal that ends the process before it can say anything.
+        signal(SIGPIPE, SIG_IGN)
         LogSetup.bootstrap()
         AllocatorSettings.apply()
         var parsed: (any ParsableCommand.Type)?

@@ -11,7 +11,8 @@ struct TestCommand: AsyncParsableCommand {
             tests, each on its own pipeline with state in memory, the file's now: as the clock, its secrets: and \
             stubs:, and the output, log stages and dead letters captured instead of written. Prints ok or FAIL \
             per test, and for a failure what was expected against what happened. Exit status: 0 every test \
-            passed; 1 a test failed; 2 a broken test file (FILE:LINE:COLUMN: message), or nothing to run. \
+            passed; 1 a test failed; 2 a broken test file (FILE:LINE:COLUMN: message), or nothing to run; 3 the \
+            results could not be written to stdout. \
             See docs/testing-pipelines.md.
             """
     )

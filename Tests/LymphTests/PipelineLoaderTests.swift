@@ -185,6 +185,10 @@ struct PipelineLoaderTests {
         let before = diagnostics("stages:\n  - parse\n  - log: {path: a.log}\n  - log: {name: log-2, path: b.log}\n")
         #expect(
             before == ["p.yaml:4:17: stage name 'log-2' is the name the unnamed stage at line 3 has by default: name that stage, or this one otherwise"])
+        // parse's name too.
+        let parse = diagnostics("stages:\n  - parse: {name: filter-2}\n  - filter: {types: [alert.triggered]}\n")
+        #expect(parse.count == 1 && parse[0].contains("is the name the unnamed stage at line 3 has by default"), "\(parse)")
+        #expect(diagnostics("stages:\n  - parse: {name: ' '}\n").count == 1)
         // Its own default name given to a stage is no clash.
         #expect(diagnostics("stages:\n  - parse\n  - log: {name: log-2, path: b.log}\n").isEmpty)
         #expect(diagnostics("stages:\n  - parse\n  - log: {name: '  ', path: b.log}\n") == ["p.yaml:3:17: a stage name cannot be empty or blank"])

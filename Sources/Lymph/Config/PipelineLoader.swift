@@ -154,7 +154,12 @@ public enum PipelineLoader {
                     guard let om = ConfigMapping(options, context: "parse", diagnostics: &d) else { continue }
                     om.rejectUnknownKeys(allowed: ["max_bytes", "name"], &d)
                     let maxBytes = om["max_bytes"].flatMap { $0.byteSize(&d, "max_bytes", range: 64...(256 << 20)) } ?? ParseStage.defaultMaxBytes
-                    let pname = om["name"].flatMap { $0.string(&d, "name") } ?? "parse"
+                    var pname = "parse"
+                    if let nv = om["name"], let s = nv.string(&d, "name") {
+                        if let problem = Self.stageNameProblem(s) { d.error(problem, at: nv) }
+                        pname = s
+                        givenNames.append((s, nv))
+                    }
                     parse = ParseStage(name: pname, maxBytes: maxBytes)
                     names[pname] = kindValue
                     continue
@@ -171,12 +176,7 @@ public enum PipelineLoader {
                 var stageName = "\(kind)-\(position + 1)"
                 var explicit = false
                 if let nv = om["name"], let s = nv.string(&d, "name") {
-                    if s.allSatisfy(\.isWhitespace) { d.error("a stage name cannot be empty or blank", at: nv) }
-                    // Printed in messages and dead letters, and it names a dedup stage's keys in
-                    // the store, where names starting with a control character are Lymph's own.
-                    if s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                        d.error("a stage name cannot contain control characters", at: nv)
-                    }
+                    if let problem = Self.stageNameProblem(s) { d.error(problem, at: nv) }
                     if let earlier = names[s] {
                         d.error("stage name '\(s.cutForMessage())' is already used at line \(earlier.line)", at: nv)
                     }
@@ -245,7 +245,7 @@ public enum PipelineLoader {
                 problem = "is the state store's file ('\(sink.path.cutForMessage())'): SQLite would write its pages over what is appended there"
             } else if Self.sameSink(sink.path, file) {
                 problem = "is this pipeline file ('\(sink.path.cutForMessage())'): what is appended would break it"
-            } else if sink.path != "-", Self.isFolder(sink.path) {
+            } else if !["-", "stdout", "stderr"].contains(sink.path), Self.isFolder(sink.path) {
                 problem = "is a folder ('\(sink.path.cutForMessage())'): name a file (in it, for example)"
             } else {
                 problem = nil
@@ -286,13 +286,13 @@ public enum PipelineLoader {
         spec.postgres = postgres
         spec.serve = serve
         spec.declaresServe = m["serve"] != nil
+        spec.namesState = m["state"] != nil && (statePath != nil || postgres != nil)
         // Against IMMUNE's events only once the file is otherwise valid: warnings about a
         // pipeline that cannot run would bury its errors.
         if !d.hasErrors { spec.flow = SchemaCheck.run(stageNodes, output: output, &d) }
         return (d.hasErrors ? nil : spec, d)
     }
 
-    /// Whether two sink names write to the same place (`./x` and `x` do).
     /// The bytes of a pipeline or test file (`what`), read within `maxBytes` and 10 seconds: a
     /// FIFO no one writes to or a device that never ends (`/dev/zero`) is refused, not waited on
     /// or read into memory without end. Each refusal says why; `tooLarge` is added to the
@@ -314,6 +314,15 @@ public enum PipelineLoader {
         }
     }
 
+    /// Why `name` cannot name a stage (parse included), or nil. Printed in messages and dead
+    /// letters, and it names a dedup stage's keys in the store, where names starting with a
+    /// control character are Lymph's own.
+    static func stageNameProblem(_ name: String) -> String? {
+        if name.allSatisfy(\.isWhitespace) { return "a stage name cannot be empty or blank" }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "a stage name cannot contain control characters" }
+        return nil
+    }
+
     /// Whether `path` is a folder now (a file the run appends to cannot be one).
     static func isFolder(_ path: String) -> Bool {
         var st = stat()
@@ -333,6 +342,7 @@ public enum PipelineLoader {
         [path, path + "-wal", path + "-shm", path + "-journal", path + ".lock"]
     }
 
+    /// Whether two sink names write to the same place (`./x` and `x` do).
     public static func sameSink(_ a: String, _ b: String) -> Bool {
         if a == "-" || b == "-" || a == "stderr" || b == "stderr" { return a == b }
         return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path

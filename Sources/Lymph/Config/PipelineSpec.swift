@@ -29,6 +29,12 @@ public struct PipelineSpec: Sendable {
     /// Whether the file has a `serve:` section: it is meant for `lymph serve`.
     public var declaresServe = false
 
+    /// Whether the file names its state (`state:` with a file or PostgreSQL, not `memory`): such a
+    /// store is opened whatever the stages keep, for the lengths of the output files, how far the
+    /// inputs were read and the replays done. The default store is opened only for a stage that
+    /// keeps state, so a pipeline that keeps none and names none takes no store and no lock.
+    public var namesState = false
+
     /// Said by `lymph check` (a warning for a pipeline with `serve:`, a note for one that reads
     /// files) and refused by `lymph serve` (unless `--allow-unsigned`).
     public static let unsignedWarning =

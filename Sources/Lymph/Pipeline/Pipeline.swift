@@ -70,16 +70,18 @@ public final class Pipeline: Sendable {
         if let s = overrides.statePath {
             spec.statePath = s == "memory" ? nil : s
             spec.postgres = nil
+            spec.namesState = spec.statePath != nil
         }
         if let o = overrides.output { spec.output = o == "none" ? nil : o }
         if let dl = overrides.deadLetter { spec.deadLetter = dl }
 
         var store: StateStore?
         var lock: StoreLock?
-        // A state the file names is opened whatever its stages keep: it also holds where each
-        // output file's committed work ends (a rerun after a crash cuts the rest), how far the
-        // inputs were read, and the replays done (a record replayed twice does its work once).
-        let wantsStore = spec.statePath != nil || spec.postgres != nil || spec.usesStore || requireStore
+        // A state the file (or --state) names is opened whatever its stages keep: it also holds
+        // where each output file's committed work ends (a rerun after a crash cuts the rest), how
+        // far the inputs were read, and the replays done (a record replayed twice does its work
+        // once). The default store only for a stage that keeps state (`PipelineSpec.namesState`).
+        let wantsStore = spec.namesState || spec.usesStore || requireStore
         if let wanted = spec.postgres, wantsStore {
             // Opened by the caller (it takes a connection and a lease, which are asynchronous).
             guard let postgres else {

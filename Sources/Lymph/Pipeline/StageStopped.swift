@@ -17,8 +17,10 @@ public struct StageStopped: Error, CustomStringConvertible {
         self.message = message
     }
 
-    /// The stage, the event, its position and the failure, in one line.
+    /// The stage, the event, its position and the failure, in one line: the id, the position (a
+    /// replayed record names its own) and the message come from outside, so control characters
+    /// are shown as `?`.
     public var description: String {
-        "stage '\(stage)' failed on event \(eventID) (\(position)) and has on_error: stop: \(message)"
+        "stage '\(stage)' failed on event \(PrintableText.of(eventID, limit: 200)) (\(PrintableText.of(position, limit: 300))) and has on_error: stop: \(PrintableText.of(message))"
     }
 }
