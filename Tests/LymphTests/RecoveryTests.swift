@@ -159,6 +159,11 @@ struct NDJSONLinesTests {
                 == ["1:abc", "2:tooLong(10)", "3:xy", "4:tooLong(10)"])
     }
 
+    @Test("a UTF-8 byte-order mark before the first line is dropped, as lymph run and replay drop it; one later is the line's", arguments: [1, 2, 64])
+    func byteOrderMark(readSize: Int) throws {
+        #expect(try lines("\u{FEFF}{\"a\":1}\n\u{FEFF}x\n", readSize: readSize) == ["1:{\"a\":1}", "2:\u{FEFF}x"])
+    }
+
     @Test("an empty file has no lines")
     func empty() throws {
         #expect(try lines("", readSize: 4).isEmpty)

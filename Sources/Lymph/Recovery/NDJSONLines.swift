@@ -10,7 +10,8 @@
 /// files: memory stays within one block plus one line, whatever the file's size.
 ///
 /// Lines are numbered from 1 as an editor numbers them (blank ones included). A trailing CR is
-/// dropped; a last line without a newline is still a line. A line longer than `maxLineBytes` is
+/// dropped, and a UTF-8 byte-order mark before the first line; a last line without a newline is
+/// still a line. A line longer than `maxLineBytes` is
 /// not buffered: it comes as `.tooLong` with its length, and reading goes on after it.
 public enum NDJSONLines {
     /// The longest line read by default; a longer one comes as `.tooLong`.
@@ -68,6 +69,9 @@ public enum NDJSONLines {
                 return try body(number, .tooLong(piece.count))
             }
             if line.last == 0x0D { line = line.dropLast() }
+            // A UTF-8 byte-order mark before the first line is the file's, not the line's, as
+            // `lymph run` and `lymph replay` read it (`ItemReader`).
+            if number == 1, line.starts(with: SourceReader.byteOrderMark) { line = line.dropFirst(SourceReader.byteOrderMark.count) }
             let more = try body(number, .bytes(line))
             carried.removeAll(keepingCapacity: carried.count <= readSize)
             return more
