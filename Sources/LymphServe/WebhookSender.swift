@@ -253,7 +253,7 @@ public final class WebhookSender: Sendable {
                 // may hold one (`Authorization: Bearer …` written as the name): only its part up to
                 // the first byte a name cannot have is shown.
                 guard Self.isFieldName(name) else {
-                    let valid = String(decoding: name.utf8.prefix { Self.isFieldName(String(decoding: [$0], as: UTF8.self)) }, as: UTF8.self)
+                    let valid = String(decoding: name.utf8.prefix(while: Self.isTokenByte), as: UTF8.self)
                     return .failure(Unsendable(reason: "header name '\(valid.prefix(40))…' is not an HTTP field name (it holds a byte a name cannot have)"))
                 }
                 let shown = PrintableText.of(name, limit: 40)
@@ -278,10 +278,11 @@ public final class WebhookSender: Sendable {
 
     /// An HTTP token (RFC 9110 5.1): letters, digits and `!#$%&'*+-.^_`|~`.
     static func isFieldName(_ name: String) -> Bool {
-        !name.isEmpty
-            && name.utf8.allSatisfy { c in
-                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(c)
-            }
+        !name.isEmpty && name.utf8.allSatisfy(isTokenByte)
+    }
+
+    static func isTokenByte(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(c)
     }
 
     /// A field value (RFC 9110 5.5): no control character but the tab, and no DEL.

@@ -117,15 +117,7 @@ struct JSONLogHandler: LogHandler {
             line += ",\(Self.quote(key)):\(Self.quote(value.description))"
         }
         line += "}\n"
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 { if errno == EINTR { continue } else { return } }
-                offset += n
-            }
-        }
+        _ = Console.write(line, to: 2)
     }
 
     static func quote(_ s: String) -> String {

@@ -47,10 +47,8 @@ struct SendCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("URL must start with http:// or https://") }
-        // A port no connection can have would fail every request, each retried.
-        guard let parts = URLComponents(string: url), let host = parts.host, !host.isEmpty, parts.port.map({ (1...65535).contains($0) }) ?? true else {
-            throw ValidationError("URL must name a host, and a port from 1 to 65535 if any")
-        }
+        // The http stage's rule: a port no connection can have would fail every request, each retried.
+        guard HTTPSpec.parse(url) != nil else { throw ValidationError("URL must name a host, and a port from 1 to 65535 if any") }
         guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be 1...1024") }
         guard (0...20).contains(retries) else { throw ValidationError("--retries must be 0...20") }
         guard (1...300).contains(timeout) else { throw ValidationError("--timeout must be 1...300 seconds") }

@@ -11,8 +11,8 @@
 ///
 /// Lines are numbered from 1 as an editor numbers them (blank ones included). A trailing CR is
 /// dropped, and a UTF-8 byte-order mark before the first line; a last line without a newline is
-/// still a line. A line longer than `maxLineBytes` is
-/// not buffered: it comes as `.tooLong` with its length, and reading goes on after it.
+/// still a line. A line longer than `maxLineBytes` is not buffered: it comes as `.tooLong` with
+/// its length, and reading goes on after it.
 public enum NDJSONLines {
     /// The longest line read by default; a longer one comes as `.tooLong`.
     public static let defaultMaxLineBytes = 16 << 20

@@ -300,7 +300,6 @@ public enum PipelineTestLoader {
             }
         }
         var inputFile: String?
-        var scratch = ConfigDiagnostics(file: d.file)  // `input` was reported on above
         if let v = m["input_file"], let s = v.string(&d, "input_file") {
             let path = resolve(s)
             // A regular file of bounded size: a device (/dev/zero) or a FIFO never ends, and one
@@ -312,7 +311,7 @@ public enum PipelineTestLoader {
                 d.error("input_file '\(s.cutForMessage())' is not a file (the path is relative to the test file's folder)", at: v)
             } else if (st.st_mode & S_IFMT) != S_IFREG {
                 d.error("input_file '\(s.cutForMessage())' is not a regular file (a device or a FIFO may never end)", at: v)
-            } else if st.st_size == 0 && (m["input"].map { $0.list(&scratch, "input")?.isEmpty ?? true } ?? true) {
+            } else if st.st_size == 0 && input.isEmpty {
                 d.error("input_file '\(s.cutForMessage())' is empty: a test with no input checks nothing", at: v)
             } else if Int(st.st_size) > PipelineTestRun.maxInputBytes {
                 d.error("input_file '\(s.cutForMessage())' is larger than \(PipelineTestRun.maxInputBytes >> 20) MiB; a test needs far less", at: v)

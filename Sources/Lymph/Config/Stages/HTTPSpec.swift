@@ -122,7 +122,7 @@ public struct HTTPSpec: StageSpec {
 
     /// The host of an http(s) URL; nil for anything else, or for a port no connection can have
     /// (0, or past 65535: accepted, it would fail every request).
-    static func parse(_ text: String) -> (scheme: String, host: String)? {
+    package static func parse(_ text: String) -> (scheme: String, host: String)? {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = components.host, !host.isEmpty, components.port.map({ (1...65535).contains($0) }) ?? true
         else { return nil }
