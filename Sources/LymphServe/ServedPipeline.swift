@@ -142,6 +142,9 @@ public final class ServedPipeline: Sendable {
         let verifier: VerifyStage?
         do {
             verifier = try Self.verifier(of: prepared, environment: environment)
+        } catch let error as SecretError {
+            let place = error.line.map { ":\($0):\(error.column ?? 1)" } ?? ""
+            return refuse(trigger, "\(path)\(place): \(error); the running pipeline stays", details: [])
         } catch {
             return refuse(trigger, "\(path): \(error); the running pipeline stays", details: [])
         }
@@ -174,9 +177,7 @@ public final class ServedPipeline: Sendable {
     /// The signature check `lymph serve` applies before spooling: the pipeline's first verify
     /// stage, secrets read from `environment`.
     static func verifier(of spec: PipelineSpec, environment: [String: String]) throws -> VerifyStage? {
-        for entry in spec.stages {
-            for reference in entry.spec.secrets { _ = try reference.resolve(environment: environment) }
-        }
+        try Pipeline.checkSecrets(spec, environment: environment)
         guard let verify = spec.stages.lazy.compactMap({ $0.spec as? VerifySpec }).first else { return nil }
         return try verify.stage(environment: environment)
     }

@@ -83,9 +83,26 @@ enum PipelineRun {
         }
         // The pipeline's files as given on the command line too (the file's own were checked
         // when it was loaded): nothing appended may land in the store or the pipeline file.
-        if let given = options.state, let problem = PipelineLoader.stateNotationProblem(given) {
+        if let given = options.state,
+            let problem = PipelineLoader.stateNotationProblem(given) ?? PipelineLoader.keywordLookalikeProblem(given, "state", keywords: ["memory"])
+        {
             Console.error("lymph: --state: \(problem)")
             throw ExitCode(2)
+        }
+        for (flag, given) in [("--output", options.output), ("--dead-letter", options.deadLetter)] {
+            guard let given else { continue }
+            let problem: String?
+            if given.isEmpty {
+                problem = "an empty path names no file"
+            } else if flag == "--dead-letter" && given == "none" {
+                problem = "dead letters cannot go nowhere: rejected events are never discarded; name a file, '-' or 'stderr'"
+            } else {
+                problem = PipelineLoader.keywordLookalikeProblem(given, String(flag.dropFirst(2)), keywords: ["none", "stdout", "stderr"])
+            }
+            if let problem {
+                Console.error("lymph: \(flag): \(problem)")
+                throw ExitCode(2)
+            }
         }
         let state = options.state.map { $0 == "memory" ? nil : $0 } ?? spec.statePath
         if let problem = OwnOutputGuard.overwritten(written + [.init(path: deadLetter, role: "dead-letter file")], state: state, pipelineFile: path) {

@@ -262,6 +262,25 @@ struct AppendedFileGuardTests {
         #expect(try String(contentsOfFile: dir + "/p.yaml", encoding: .utf8).hasPrefix("state: s.sqlite\noutput: out.ndjson"))
     }
 
+    @Test("on the command line, --dead-letter none, an empty path and a keyword in other letters are refused, exit 2, and make no file")
+    func keywordsOnTheCommandLine() throws {
+        let dir = try Self.setUp("output: out.ndjson\nstages:\n  - parse\n")
+        for (flags, expected) in [
+            (["--dead-letter", "none"], "--dead-letter: dead letters cannot go nowhere"),
+            (["--output", ""], "--output: an empty path names no file"),
+            (["--output", "NONE"], "--output: output 'NONE' is not the keyword 'none' (keywords are lower case): write 'none', or './NONE'"),
+            (["--dead-letter", "Stderr"], "--dead-letter: dead-letter 'Stderr' is not the keyword 'stderr'"),
+            (["--state", "MEMORY"], "--state: state 'MEMORY' is not the keyword 'memory'"),
+            (["--output", "-", "--dead-letter", "stdout"], "the output and the dead letters would both go to '-'"),
+        ] {
+            let r = try LymphBinary.run(["run", "p.yaml", "events.ndjson"] + flags, in: dir)
+            #expect(r.status == 2, "\(flags): \(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(flags): \(r.stderr)")
+        }
+        let made = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(made == ["events.ndjson", "p.yaml"], "\(made)")
+    }
+
     @Test("paths of one character work, and a folder as the store is refused by name, where Foundation used to crash the process (exit 132)")
     func shortPaths() throws {
         let dir = try Self.setUp("state: x\noutput: o\ndead_letter: d\nstages:\n  - parse\n  - dedup\n")

@@ -130,6 +130,20 @@ struct ServeReloadTests {
         #expect(h.process?.isRunning == true)
     }
 
+    @Test("a reload whose secret cannot be read is refused with the FILE:LINE:COLUMN that names it, as at start")
+    func missingSecretPlace() throws {
+        let h = ServeHarness(pipeline: Self.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let pid = try #require(h.process?.processIdentifier)
+        try Self.write(h, Self.pipeline(secrets: "[env:LYMPH_RELOAD_TEST_MISSING]"))
+        kill(pid, SIGHUP)
+        #expect(Self.waitFor(h, "reload refused"), "\(h.stderrText.get())")
+        #expect(h.stderrText.get().contains("serve.yaml:8:5: secret env:LYMPH_RELOAD_TEST_MISSING"), "\(h.stderrText.get())")
+        #expect(try h.post(ServeHarness.event("m1")).status == 202)
+        #expect(h.process?.isRunning == true)
+    }
+
     @Test("--watch reloads when the file is saved")
     func watchReloads() throws {
         let h = ServeHarness(pipeline: Self.pipeline())

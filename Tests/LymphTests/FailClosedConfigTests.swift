@@ -161,6 +161,16 @@ struct FailClosedConfigTests {
         #expect(diagnostics("stages:\n  - parse\n" + stage) == [expected])
     }
 
+    @Test("a text log's template with a line break or another control character is an error: each event's line would split; a tab is kept")
+    func controlCharacterInTemplate() {
+        #expect(
+            diagnostics("stages:\n  - parse\n  - log: {format: text, template: \"{id}\\n{type}\"}\n") == [
+                "p.yaml:3:35: template holds a line break or another control character: a text log is one line per event"
+            ])
+        #expect(diagnostics("stages:\n  - parse\n  - log:\n      format: text\n      template: |\n        {id}\n").count == 1)
+        #expect(diagnostics("stages:\n  - parse\n  - log: {format: text, template: \"{id}\\t{type}\"}\n").isEmpty)
+    }
+
     @Test("a stage name with a control character is an error: a dedup scope named so is Lymph's own")
     func controlCharacterInStageName() {
         #expect(

@@ -202,7 +202,35 @@ struct PipelineLoaderTests {
             ])
         #expect(diagnostics("state: file:x.sqlite?mode=memory\nstages: [parse]\n").count == 1)
         #expect(diagnostics("state: memory\nstages: [parse]\n").isEmpty)
-        #expect(diagnostics("state: Memory\nstages: [parse]\n").isEmpty)
+        // In other letters it is not the keyword; './Memory' names such a file.
+        #expect(
+            diagnostics("state: Memory\nstages: [parse]\n") == [
+                "p.yaml:1:8: state 'Memory' is not the keyword 'memory' (keywords are lower case): write 'memory', or './Memory' for a file of that name"
+            ])
+        #expect(diagnostics("state: ./Memory\nstages: [parse]\n").isEmpty)
+    }
+
+    @Test("a keyword in other letters (NONE, Stdout) is refused where a path would be taken: it made a file of that name")
+    func keywordLookalikes() {
+        #expect(
+            diagnostics("output: NONE\nstages: [parse]\n") == [
+                "p.yaml:1:9: output 'NONE' is not the keyword 'none' (keywords are lower case): write 'none', or './NONE' for a file of that name"
+            ])
+        #expect(diagnostics("output: ./NONE\nstages: [parse]\n").isEmpty)
+        #expect(diagnostics("dead_letter: Stderr\nstages: [parse]\n").count == 1)
+        #expect(diagnostics("output: none\ndead_letter: StdOut\nstages: [parse]\n").count == 1)
+        let log = diagnostics("stages:\n  - parse\n  - log: {path: STDERR}\n")
+        #expect(log.count == 1 && log[0].contains("path 'STDERR' is not the keyword 'stderr'"), "\(log)")
+        #expect(diagnostics("stages:\n  - parse\n  - log: {path: stderr}\n").isEmpty)
+    }
+
+    @Test("dead letters to stdout beside an output on stdout ('-') are refused: '-' and 'stdout' are one place")
+    func deadLettersOnTheOutputsStdout() {
+        let errors = diagnostics("dead_letter: stdout\nstages: [parse]\n")
+        #expect(errors.count == 1 && errors[0].contains("dead_letter and output are the same"), "\(errors)")
+        #expect(diagnostics("output: stdout\ndead_letter: '-'\nstages: [parse]\n").count == 1)
+        #expect(diagnostics("output: none\ndead_letter: stdout\nstages: [parse]\n").isEmpty)
+        #expect(PipelineLoader.sameSink("-", "stdout") && !PipelineLoader.sameSink("stdout", "stderr") && PipelineLoader.sameSink("./x", "x"))
     }
 
     @Test("a number no JSON value can equal (.nan, .inf, 1e309) is refused in a condition")

@@ -264,6 +264,25 @@ struct PipelineTestingTests {
             ])
     }
 
+    @Test("a raw line with a line break inside, and an error stub with no message, are refused where they are written")
+    func rawLinesAndEmptyErrors() {
+        let pipeline = "stages: [parse, {exec: {name: notify, command: /bin/cat}}]\n"
+        func problems(_ tests: String) -> [String] {
+            Self.problems(pipeline: pipeline, tests: "pipeline: p.yaml\nnow: 2026-06-01T00:00:00Z\n" + tests)
+        }
+        #expect(
+            problems("tests:\n  - name: t\n    input: [\"not json\\nsecond\"]\n    expect: {output: []}\n") == [
+                "p.test.yaml:5:13: a raw line holds a line break, which a run reads as the end of an item: write one string per line"
+            ])
+        // A block scalar's own last line break is not inside the line.
+        #expect(problems("tests:\n  - name: t\n    input:\n      - |\n        not json\n    expect: {output: []}\n").isEmpty)
+        #expect(problems("tests:\n  - name: t\n    input:\n      - |\n        one\n        two\n    expect: {output: []}\n").count == 1)
+        #expect(
+            problems("stubs:\n  notify: {error: ' '}\ntests:\n  - name: t\n    input: [x]\n    expect: {output: []}\n") == [
+                "p.test.yaml:4:19: an error stub needs a message: it is the reason its dead letters give"
+            ])
+    }
+
     @Test("an input_file must be a regular file of at most 64 MiB: a device, a FIFO or a folder never ends or is no file")
     func inputFileKinds() throws {
         let dir = Fixture.temporaryDirectory()

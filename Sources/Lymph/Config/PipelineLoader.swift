@@ -96,7 +96,7 @@ public enum PipelineLoader {
             } else if let s = v.string(&d, "state") {
                 if s.isEmpty {
                     d.error("state must be a file path, 'memory', or {postgres: env:NAME}", at: v)
-                } else if let problem = Self.stateNotationProblem(s) {
+                } else if let problem = Self.stateNotationProblem(s) ?? Self.keywordLookalikeProblem(s, "state", keywords: ["memory"]) {
                     d.error(problem, at: v)
                 } else {
                     statePath = s == "memory" ? nil : s
@@ -105,12 +105,20 @@ public enum PipelineLoader {
         }
         var output: String? = "-"
         if let v = m["output"], let s = v.string(&d, "output") {
-            if s.isEmpty { d.error("output must be '-' (stdout), a file path, or 'none'", at: v) } else { output = s == "none" ? nil : s }
+            if s.isEmpty {
+                d.error("output must be '-' (stdout), a file path, or 'none'", at: v)
+            } else if let problem = Self.keywordLookalikeProblem(s, "output", keywords: ["none", "stdout", "stderr"]) {
+                d.error(problem, at: v)
+            } else {
+                output = s == "none" ? nil : s
+            }
         }
         var deadLetter = ".lymph/\(name).dead.ndjson"
         if let v = m["dead_letter"], let s = v.string(&d, "dead_letter") {
             if s.isEmpty || s == "none" {
                 d.error("dead_letter must be a file path (or '-' / 'stderr'): rejected events are never discarded", at: v)
+            } else if let problem = Self.keywordLookalikeProblem(s, "dead_letter", keywords: ["none", "stdout", "stderr"]) {
+                d.error(problem, at: v)
             } else {
                 deadLetter = s
             }
@@ -337,15 +345,23 @@ public enum PipelineLoader {
         return "state '\(path.cutForMessage())' is SQLite's own notation, not a path: write 'memory' for a store that lasts one run, or a file path"
     }
 
+    /// A value that is one of `keywords` in other letters (`NONE`, `Stdout`, `Memory`): taken
+    /// as a path it would quietly make a file of that name in the working folder. `./NONE`
+    /// still names such a file.
+    public static func keywordLookalikeProblem(_ value: String, _ what: String, keywords: [String]) -> String? {
+        let lower = value.lowercased()
+        guard let keyword = keywords.first(where: { $0 == lower && $0 != value }) else { return nil }
+        return "\(what) '\(value)' is not the keyword '\(keyword)' (keywords are lower case): write '\(keyword)', or './\(value)' for a file of that name"
+    }
+
     /// The files SQLite keeps a store at `path` in (its journal, shared memory and lymph's lock).
     public static func storeFiles(_ path: String) -> [String] {
         [path, path + "-wal", path + "-shm", path + "-journal", path + ".lock"]
     }
 
-    /// Whether two sink names write to the same place (`./x` and `x` do).
+    /// Whether two sink names write to the same place (`./x` and `x` do, and `-` and `stdout`).
     public static func sameSink(_ a: String, _ b: String) -> Bool {
-        if a == "-" || b == "-" || a == "stderr" || b == "stderr" { return a == b }
-        return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path
+        SinkRegistry.captureKey(a) == SinkRegistry.captureKey(b)
     }
 
     /// `- kind` or `- kind: {options}`: the kind, where it is written, and its options node.

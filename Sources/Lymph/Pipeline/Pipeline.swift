@@ -99,7 +99,7 @@ public final class Pipeline: Sendable {
 
     /// Reads every secret the stages name, so that one that cannot be read stops the start,
     /// said where the file names it (as `lymph check` says it).
-    static func checkSecrets(_ spec: PipelineSpec, environment: [String: String]) throws {
+    package static func checkSecrets(_ spec: PipelineSpec, environment: [String: String]) throws(SecretError) {
         for entry in spec.stages {
             for reference in entry.spec.secrets {
                 do {

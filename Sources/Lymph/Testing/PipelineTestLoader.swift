@@ -236,6 +236,10 @@ public enum PipelineTestLoader {
             return answer(entry.value)
         case "error":
             guard let message = entry.value.string(&d, "error") else { return nil }
+            if message.allSatisfy(\.isWhitespace) {
+                d.error("an error stub needs a message: it is the reason its dead letters give", at: entry.value)
+                return nil
+            }
             return .error(message)
         case "events":
             if output == .ignore {
@@ -279,8 +283,15 @@ public enum PipelineTestLoader {
             for entry in items {
                 let value = TestValue(yaml: entry.node)
                 if case .scalar(let s) = entry.node {
-                    // A line as it comes (not JSON, say), to test what parse makes of it.
-                    input.append(.string(s.string))
+                    // A line as it comes (not JSON, say), to test what parse makes of it. One
+                    // line: `lymph run` would read a line break inside it as two items.
+                    var line = s.string
+                    if line.hasSuffix("\n") && (s.style == .literal || s.style == .folded) { line.removeLast() }
+                    if line.contains(where: { $0 == "\n" || $0 == "\r\n" }) {
+                        d.error("a raw line holds a line break, which a run reads as the end of an item: write one string per line", at: entry)
+                        continue
+                    }
+                    input.append(.string(line))
                     continue
                 }
                 guard case .object = value else {

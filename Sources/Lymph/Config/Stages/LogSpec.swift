@@ -23,7 +23,13 @@ public struct LogSpec: StageSpec {
     static let kind = StageKind(name: "log", optionKeys: ["path", "format", "template", "fsync"]) { m, d in
         var path = "-"
         if let p = m["path"], let text = p.string(&d, "path") {
-            if text.isEmpty { d.error("path cannot be empty; use '-' for stdout", at: p) } else { path = text }
+            if text.isEmpty {
+                d.error("path cannot be empty; use '-' for stdout", at: p)
+            } else if let problem = PipelineLoader.keywordLookalikeProblem(text, "path", keywords: ["stdout", "stderr"]) {
+                d.error(problem, at: p)
+            } else {
+                path = text
+            }
         }
         var format = "json"
         if let f = m["format"], let text = f.string(&d, "format") {
@@ -38,6 +44,10 @@ public struct LogSpec: StageSpec {
         if let t = m["template"], let text = t.string(&d, "template") {
             if text.allSatisfy(\.isWhitespace) {
                 d.error("template is empty: every event would log a blank line", at: t)
+            } else if text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F }) {
+                // Values' own control characters become spaces; the template's would be written
+                // as they are, a line break splitting each event's line in two.
+                d.error("template holds a line break or another control character: a text log is one line per event", at: t)
             }
             do {
                 template = try LogTemplate(parsing: text)
