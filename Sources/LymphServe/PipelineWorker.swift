@@ -85,6 +85,11 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
                 totals.read += summary.itemsRead
                 totals.passed += summary.passed
                 totals.deadLetters += summary.deadLetters
+                if let gone = source.fileGone {
+                    // Its run committed everything the lost file held: nothing accepted is lost,
+                    // but no new webhook can be kept until a start makes a spool again.
+                    throw SpoolFileDrained(problem: gone)
+                }
                 // A stop that is not a shutdown is a reload: the batches in hand are finished
                 // and committed, so the next pipeline takes over at a batch boundary.
                 if source.isStopping || Task.isCancelled { break }
@@ -157,4 +162,12 @@ final class BeatingSource<Backend: SpoolBackend>: ItemSource {
     func takePending() throws -> PendingWrite? { try source.takePending() }
     func pendingWritten() { source.pendingWritten() }
     func pendingNotWritten() { source.pendingNotWritten() }
+}
+
+/// The spool's file was deleted or replaced; what it held has been processed and committed.
+struct SpoolFileDrained: Error, CustomStringConvertible {
+    let problem: String
+    var description: String {
+        "\(problem). Everything the spool held has been processed and committed"
+    }
 }

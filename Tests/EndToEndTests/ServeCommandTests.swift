@@ -647,6 +647,31 @@ struct ServeCommandTests {
         #expect(Set(Self.lines(h, "processed.log")).count == 20)
     }
 
+    @Test(
+        "the spool file deleted while serving: later webhooks get 503, what it held is processed (through a SIGTERM too), then the server stops, exit 3",
+        arguments: [false, true])
+    func spoolDeleted(terminated: Bool) throws {
+        let h = ServeHarness(pipeline: Self.pipeline(extra: Self.slowStage))
+        Self.writeSlowPlugin(h, seconds: "0.1")
+        try h.start()
+        let ids = (0..<15).map { "evt_gone_\($0)" }
+        var accepted = 0
+        for id in ids where try h.post(ServeHarness.event(id)).status == 202 { accepted += 1 }
+        #expect(accepted == 15)
+        // A careless cleanup, while most of them wait in the spool.
+        for suffix in ["", "-wal", "-shm"] { unlink(h.dir + "/.lymph/serve.spool.sqlite" + suffix) }
+        let late = try h.post(ServeHarness.event("evt_gone_late"))
+        #expect(late.status == 503, "\(late.status) \(late.body)")
+        let p = try #require(h.process)
+        if terminated { kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(30)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!p.isRunning, "the server went on with its spool gone")
+        #expect(h.stop() == 3)
+        #expect(h.stderrText.get().contains(".lymph/serve.spool.sqlite' was deleted or replaced while lymph serve used it"), "\(h.stderrText.get())")
+        #expect(Set(Self.lines(h, "processed.log")) == Set(ids))
+    }
+
     @Test("a request in flight when SIGTERM arrives is answered 202 and its event is not lost")
     func inFlightAtSigterm() throws {
         let h = ServeHarness(pipeline: Self.pipeline())

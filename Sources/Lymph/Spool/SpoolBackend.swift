@@ -53,6 +53,11 @@ public protocol SpoolBackend: SpoolEntryDeleter {
     /// none). An append costs round trips and a commit whatever its size, on a database server
     /// shared by every instance; a pause lets the next group grow instead.
     var appendInterval: Duration? { get }
+
+    /// Why the spool's file is no longer where it was opened (deleted or replaced), or nil.
+    /// Appends go on into the open file, but no later start reads it: the writer refuses new
+    /// webhooks, and the worker drains what the file holds before the server stops.
+    func fileProblem() -> String?
 }
 
 extension SpoolBackend {
@@ -69,6 +74,9 @@ extension SpoolBackend {
 
     /// Appends go as soon as the last one is durable.
     public var appendInterval: Duration? { nil }
+
+    /// A backend with no file of its own: nothing to lose.
+    public func fileProblem() -> String? { nil }
 
     /// The first entry `fetch` gives.
     public func oldestSeq() throws(StoreError) -> Int64? {
@@ -98,6 +106,7 @@ public struct AnySpoolBackend: SpoolBackend {
     public var keepsProgressApart: Bool { base.keepsProgressApart }
     public var gatherFor: Duration? { base.gatherFor }
     public var appendInterval: Duration? { base.appendInterval }
+    public func fileProblem() -> String? { base.fileProblem() }
     public func deleteEntries(through seq: Int64) throws { try base.deleteEntries(through: seq) }
 }
 

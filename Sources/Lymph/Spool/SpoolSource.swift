@@ -52,6 +52,9 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     var unDeletedCount = 0
     /// The source was stopped: the runner reports the run as finished, not interrupted.
     public private(set) var finished = false
+    /// Set once the spool's file was found deleted or replaced and everything it held was
+    /// taken (`SpoolBackend.fileProblem`): the worker stops when this run ends.
+    public private(set) var fileGone: String?
     /// Entries handed to the pipeline so far.
     public let taken = Atomic<Int>(0)
     /// Entries handed to `deleter` (their work committed) so far.
@@ -92,8 +95,16 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
     /// waits on the doorbell, and returns an idle batch (so the runner commits) once `idleWait`
     /// has passed without any; nil once stopped.
     public func nextBatch(control: RunControl) async throws -> InputBatch? {
-        if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
+        // A spool whose file was deleted is drained to its end whatever is asked: what it holds
+        // is in no other file, and is gone when this process ends.
+        let gone = backend.fileProblem()
+        if gone == nil && (control.isStopRequested || isStopping || Task.isCancelled) { finished = true; return nil }
         var (entries, handedOver) = try fetch(afterWait: false)
+        if entries.isEmpty, let gone {
+            fileGone = gone
+            finished = true
+            return nil
+        }
         if entries.isEmpty {
             // The writer rings after every group it commits, and under load the worker often
             // takes a group before it waits for that group's ring. Such a ring ends the next wait
@@ -103,9 +114,15 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
             let deadline = ContinuousClock.now + Self.idleWait
             while true {
                 await doorbell.wait(timeout: ContinuousClock.now.duration(to: deadline))
-                if control.isStopRequested || isStopping || Task.isCancelled { finished = true; return nil }
+                let gone = backend.fileProblem()
+                if gone == nil && (control.isStopRequested || isStopping || Task.isCancelled) { finished = true; return nil }
                 (entries, handedOver) = try fetch(afterWait: true)
                 if !entries.isEmpty { break }
+                if let gone {
+                    fileGone = gone
+                    finished = true
+                    return nil
+                }
                 if ContinuousClock.now >= deadline { return InputBatch(items: [], idle: true) }
             }
         }

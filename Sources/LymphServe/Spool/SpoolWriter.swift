@@ -244,8 +244,17 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
             }
             let items = group.map(\.item)
             lastAppend = ContinuousClock.now
-            var result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
-            if case .failure = result, deleteThrough != nil {
+            var result: Result<[Int64], any Error>
+            if let problem = backend.fileProblem() {
+                // A 202 for an entry in a file no later start reads would be a promise broken.
+                result = .failure(SpoolFileGone(message: problem))
+            } else {
+                result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: deleteThrough) }
+                // Gone while the transaction ran: no 202 either (the worker may still process
+                // the entries from the open file, as it would a sender's retry).
+                if case .success = result, let problem = backend.fileProblem() { result = .failure(SpoolFileGone(message: problem)) }
+            }
+            if case .failure(let error) = result, !(error is SpoolFileGone), deleteThrough != nil {
                 // A delete that keeps failing must not take the appends down with it.
                 deleteFailed()
                 result = Result { try backend.append(items, receivedAt: Timestamp.now(), deleteThrough: nil) }
@@ -288,6 +297,12 @@ public final class SpoolWriter: SpoolEntryDeleter, Sendable {
             }
         }
     }
+}
+
+/// The spool's file was deleted or replaced (`SpoolBackend.fileProblem`).
+struct SpoolFileGone: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 struct SpoolTimeout: Error, CustomStringConvertible {
