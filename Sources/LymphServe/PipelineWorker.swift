@@ -67,20 +67,33 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
                 // over the worker's throughput.
                 var runner = PipelineRunner(pipeline: pipeline, control: control, maxBatchesInFlight: 1)
                 runner.commitsAlongside = false
+                runner.keepsCutShortWorkInSource = true
                 runner.observer = { [self] report in
                     metrics.record(report)
                     beat()
                 }
                 runner.taskExecutor = executor
-                let summary = try await withTaskExecutorPreference(executor) {
-                    try await withGracefulShutdownHandler {
-                        try await runner.run(reader: BeatingSource(source, worker: self))
-                    } onGracefulShutdown: { [diskFull = self.pipeline.diskFull] in
-                        source.stop()
-                        // A worker waiting for disk space stops waiting: what it had not
-                        // finished stays spooled.
-                        diskFull?.stop()
+                let summary: RunSummary
+                do {
+                    summary = try await withTaskExecutorPreference(executor) {
+                        try await withGracefulShutdownHandler {
+                            try await runner.run(reader: BeatingSource(source, worker: self))
+                        } onGracefulShutdown: { [diskFull = self.pipeline.diskFull] in
+                            source.stop()
+                            // Plugins still working get the stop grace a run gives them, then
+                            // are stopped; what they held stays spooled (`WorkLeftInSource`).
+                            // Not while a deleted spool drains: it is read to its end.
+                            if source.spoolFileProblem == nil { control.requestStop(signal: SIGTERM) }
+                            // A worker waiting for disk space stops waiting: what it had not
+                            // finished stays spooled.
+                            diskFull?.stop()
+                        }
                     }
+                } catch let left as WorkLeftInSource {
+                    logger.notice(
+                        "plugins still working \(Int(RunControl.stopGrace))s after the stop were stopped: the batch in hand stays in the spool for the next start",
+                        metadata: ["left": "\(left.items)"])
+                    break
                 }
                 totals.read += summary.itemsRead
                 totals.passed += summary.passed

@@ -158,7 +158,7 @@ public final class ServedPipeline: Sendable {
             s.keptHeaders = Self.keptHeaders(of: prepared, verifier: verifier)
             return (s.control, s.wake)
         }
-        control?.requestStop(signal: SIGHUP)
+        control?.requestStopBetweenBatches(signal: SIGHUP)
         wake?()
         logger.notice(
             "pipeline loaded; the worker swaps it in after the batch in hand (webhooks already in the spool are processed by it)",
@@ -191,7 +191,7 @@ public final class ServedPipeline: Sendable {
             s.control = control
             s.wake = wake
             // A reload that came between two runs.
-            if s.pending != nil { control.requestStop(signal: SIGHUP) }
+            if s.pending != nil { control.requestStopBetweenBatches(signal: SIGHUP) }
         }
     }
 

@@ -672,6 +672,34 @@ struct ServeCommandTests {
         #expect(Set(Self.lines(h, "processed.log")) == Set(ids))
     }
 
+    @Test("SIGTERM while a plugin is busy: it is stopped after the 5 s grace, its batch and what follows stay in the spool (no dead letters), exit 0")
+    func sigtermWhilePluginBusy() throws {
+        let h = ServeHarness(pipeline: Self.pipeline(extra: "  - exec: { name: hold, command: ./hold.sh, timeout: 120s }"))
+        _ = FileManager.default.createFile(
+            atPath: h.dir + "/hold.sh",
+            contents: Data(
+                "#!/bin/bash\ne=$(cat)\ncase \"$e\" in *evt_hold_slow*) [ -e \"$(dirname \"$0\")/fast\" ] || sleep 200;; esac\nprintf '%s\\n' \"$e\"\n".utf8),
+            attributes: [.posixPermissions: 0o755])
+        try h.start()
+        #expect(try h.post(ServeHarness.event("evt_hold_slow")).status == 202)
+        #expect(try h.post(ServeHarness.event("evt_hold_ok")).status == 202)
+        Thread.sleep(forTimeInterval: 0.5)
+        let stopped = Date()
+        #expect(h.stop(SIGTERM) == 0)
+        let took = Date().timeIntervalSince(stopped)
+        #expect(took < 15, "stopping took \(took)s")
+        #expect(h.stderrText.get().contains("the batch in hand stays in the spool for the next start"), "\(h.stderrText.get())")
+        #expect(!FileManager.default.fileExists(atPath: h.dir + "/dead.ndjson") || Self.lines(h, "dead.ndjson").isEmpty, "\(Self.lines(h, "dead.ndjson"))")
+        let store = try SQLiteSpoolStore.open(path: h.dir + "/.lymph/serve.spool.sqlite")
+        #expect(try store.depth().count == 2)
+        // The next start processes both.
+        _ = FileManager.default.createFile(atPath: h.dir + "/fast", contents: Data())
+        try h.start()
+        defer { h.stop() }
+        try h.waitForDrain(timeout: 60)
+        #expect(Set(Self.lines(h, "processed.log")) == ["evt_hold_slow", "evt_hold_ok"])
+    }
+
     @Test("a request in flight when SIGTERM arrives is answered 202 and its event is not lost")
     func inFlightAtSigterm() throws {
         let h = ServeHarness(pipeline: Self.pipeline())

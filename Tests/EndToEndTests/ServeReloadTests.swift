@@ -144,6 +144,26 @@ struct ServeReloadTests {
         #expect(h.process?.isRunning == true)
     }
 
+    @Test("a reload while a plugin works past the 5 s stop grace lets it finish: no plugin_cancelled dead letter, the event goes through")
+    func reloadWaitsForBusyPlugin() throws {
+        let stage = "  - exec: { name: hold, command: ./hold.sh, timeout: 60s }"
+        let h = ServeHarness(pipeline: Self.pipeline(extra: stage))
+        _ = FileManager.default.createFile(
+            atPath: h.dir + "/hold.sh", contents: Data("#!/bin/bash\ne=$(cat)\nsleep 7\nprintf '%s\\n' \"$e\"\n".utf8),
+            attributes: [.posixPermissions: 0o755])
+        try h.start()
+        defer { h.stop() }
+        let pid = try #require(h.process?.processIdentifier)
+        #expect(try h.post(ServeHarness.event("b1")).status == 202)
+        Thread.sleep(forTimeInterval: 0.5)
+        try Self.write(h, Self.pipeline(extra: stage + "\n  - filter: { types: [prediction.created] }"))
+        kill(pid, SIGHUP)
+        #expect(Self.waitFor(h, "pipeline swapped in", timeout: 30), "\(h.stderrText.get())")
+        try h.waitForDrain()
+        #expect(Self.ids(h) == ["b1"])
+        #expect(LymphBinary.lines(h.dir + "/dead.ndjson").isEmpty, "\(LymphBinary.lines(h.dir + "/dead.ndjson"))")
+    }
+
     @Test("--watch reloads when the file is saved")
     func watchReloads() throws {
         let h = ServeHarness(pipeline: Self.pipeline())

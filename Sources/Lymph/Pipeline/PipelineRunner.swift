@@ -24,6 +24,12 @@ public struct PipelineRunner: Sendable {
     /// waits for each: its batches are small and its worker runs at a lower priority than the
     /// answers, and a commit beside them would take the cores the answers need.
     public var commitsAlongside = true
+    /// Whether work a stage stopped because the run was stopping (`RunControl.workCutShort`)
+    /// stays in the source instead of becoming `plugin_cancelled` dead letters (`lymph serve`:
+    /// its spool keeps every entry not committed as done, for the next start). Everything
+    /// finished before that batch is committed first; the batch is neither written nor
+    /// committed, and the run ends with `WorkLeftInSource`.
+    public var keepsCutShortWorkInSource = false
     /// Touched only by the ordered (serial) part of a run.
     let commitState = CommitState()
     /// Events a commit group holds: the most any stage asks for (`Stage.commitGroup`), within
@@ -330,8 +336,15 @@ public struct PipelineRunner: Sendable {
         // would copy every event of the batch.
         var batch = consume incoming
         let now = pipeline.clock()
+        if keepsCutShortWorkInSource && control.isStopRequested {
+            // Stopping: what is finished is committed before this batch's serial stages change
+            // any state, so a batch cut short below leaves nothing of its own in a commit.
+            if commitState.eventsSinceCommit > 0 { try await commitPending(source: source, wait: true) }
+            if control.wasWorkCutShort { throw WorkLeftInSource(items: batch.itemsRead) }
+        }
         for index in concurrentPrefix..<pipeline.stages.count {
             try await apply(index, to: &batch, now: now)
+            if keepsCutShortWorkInSource && control.wasWorkCutShort { throw WorkLeftInSource(items: batch.itemsRead) }
         }
         if !batch.encoded { encode(&batch, now: now) }
         if let output = pipeline.output, !batch.encodedOutput.isEmpty {
@@ -669,4 +682,12 @@ struct DropTally {
         if let last { dropped[last, default: 0] += lastCount }
         for (reason, n) in others { dropped[reason, default: 0] += n }
     }
+}
+
+/// A stopping run whose stage stopped work in flight, under `keepsCutShortWorkInSource`: the
+/// batch's items were not processed, and stay in the source for the next run.
+public struct WorkLeftInSource: Error, CustomStringConvertible {
+    /// Items in the batch left.
+    public let items: Int
+    public var description: String { "\(items) item\(items == 1 ? "" : "s") left for the next run: a stage was still working when the stop grace ended" }
 }

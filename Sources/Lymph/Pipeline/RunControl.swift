@@ -20,6 +20,13 @@ public final class RunControl: Sendable {
         stop.store(signal, ordering: .relaxed)
     }
 
+    /// Asks the run to stop reading at the next batch boundary without starting the stop grace:
+    /// work in flight finishes within its own timeouts (`lymph serve`'s reload, which goes on
+    /// with the next pipeline). A later `requestStop` starts the grace.
+    public func requestStopBetweenBatches(signal: Int32) {
+        stop.store(signal, ordering: .relaxed)
+    }
+
     /// How long ago the stop was asked for; nil before.
     public var stoppingFor: Duration? { stopAt.withLock { $0.map { .now - $0 } } }
 

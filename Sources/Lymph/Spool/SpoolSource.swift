@@ -88,6 +88,9 @@ public final class SpoolSource<Backend: SpoolBackend>: ItemSource, @unchecked Se
         doorbell.ring()
     }
 
+    /// Why the spool's file is no longer where it was opened, or nil (`SpoolBackend.fileProblem`).
+    public var spoolFileProblem: String? { backend.fileProblem() }
+
     /// `stop` was called.
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
