@@ -48,6 +48,19 @@ struct StreamProtocolTests {
         #expect(dead.first?.message.contains("not waiting for one") == true, "\(dead.first?.message ?? "")")
     }
 
+    @Test("an answer line past max_output that never ends fails its event as it passes the limit (plugin_output), not at the timeout")
+    func endlessLine() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("endless.sh", "#!/bin/bash\nread -r line\nhead -c 100000 /dev/zero | tr '\\0' a\nsleep 30\n")
+        let r = try h.run("  - exec: { name: endless, command: ./endless.sh, mode: stream, max_output: 64KiB, timeout: 3s }")
+        #expect(r.status == 1)
+        let dead = h.deadLetters
+        #expect(dead.count == 1)
+        #expect(dead.first?.reason == "plugin_output", "\(dead)")
+        #expect(dead.first?.message.contains("answer line is longer than 65536 bytes (max_output)") == true, "\(dead)")
+    }
+
     @Test("a banner line at start: no answer shifts, nothing is lost")
     func banner() throws {
         let h = ExecHarness()

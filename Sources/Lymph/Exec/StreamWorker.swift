@@ -339,7 +339,9 @@ final class StreamWorker: Sendable {
     }
 
     /// Splits stdout into answer lines and hands each to the oldest unanswered event. A line over
-    /// the limit is discarded up to its newline and fails its event, so later answers stay in step.
+    /// the limit fails its event as soon as it passes the limit (a line that never ends would
+    /// otherwise hold it to its timeout, failing for the wrong reason); the rest of it is
+    /// discarded up to its newline, so later answers stay in step.
     private func readLoop(_ output: SubprocessOutputSequence) async -> Int {
         var answered = 0
         var partial: [UInt8] = []
@@ -355,12 +357,16 @@ final class StreamWorker: Sendable {
                         guard let nl = ByteScan.find(0x0A, in: raw, from: start, to: count) else {
                             if !overlong {
                                 partial.append(contentsOf: raw[start..<count])
-                                if partial.count > maxLineBytes { overlong = true; partial = [] }
+                                if partial.count > maxLineBytes {
+                                    overlong = true
+                                    partial = []
+                                    lines.append(.tooLong)
+                                }
                             }
                             break
                         }
                         if overlong {
-                            lines.append(.tooLong)
+                            // Its event failed when the line passed the limit.
                             overlong = false
                         } else if partial.isEmpty {
                             lines.append(nl - start > maxLineBytes ? .tooLong : .line(ArraySlice(raw[start..<nl])))
