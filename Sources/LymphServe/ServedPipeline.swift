@@ -127,7 +127,8 @@ public final class ServedPipeline: Sendable {
         // What cannot change while serving stays as the server started, said once per reload.
         var spec = loaded.spec
         var kept: [String] = []
-        if spec.serve != running.fileServe { kept.append("serve settings") }
+        let changed = spec.serve.changedKeys(from: running.fileServe)
+        if !changed.isEmpty { kept.append("serve settings (\(changed.joined(separator: ", ")))") }
         if spec.statePath != running.fileState || spec.postgres != running.spec.postgres { kept.append("state") }
         spec.serve = running.spec.serve
         spec.statePath = running.spec.statePath

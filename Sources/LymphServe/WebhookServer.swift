@@ -172,6 +172,14 @@ public final class WebhookServer: Sendable {
             try await serviceGroup.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw ServeError(message: "\(host):\(options.port) is already in use (another server listens there)", isAddressInUse: true)
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+            throw ServeError(
+                message:
+                    "cannot listen on \(host):\(options.port): \(host) is not an address of this machine (127.0.0.1 for this machine only, 0.0.0.0 for all)",
+                isAddressInUse: true)
+        } catch let error as SocketAddressError.UnknownHost {
+            throw ServeError(
+                message: "cannot listen on \(host):\(options.port): no address found for '\(host)' (\(error.errorDescription))", isAddressInUse: true)
         }
     }
 
@@ -505,7 +513,8 @@ enum FirstOf {
 
 public struct ServeError: Error, CustomStringConvertible {
     public let message: String
-    /// The listening address is taken: a usage problem (exit 2), not a failure while serving.
+    /// The listening address is taken or not this machine's: a usage problem (exit 2), not a
+    /// failure while serving.
     public var isAddressInUse = false
     public var description: String { message }
 }

@@ -781,6 +781,22 @@ struct ServeCommandTests {
         #expect(Date().timeIntervalSince(start) < 20)
     }
 
+    @Test(
+        "a listen address that is not this machine's, or a host with no address, stops lymph serve with exit 2 and a plain reason",
+        arguments: [
+            ("10.255.255.1:8080", "10.255.255.1 is not an address of this machine"),
+            ("256.1.1.1:8080", "no address found for '256.1.1.1'"),
+        ])
+    func listenAddressProblems(_ listen: String, _ expected: String) throws {
+        let dir = LymphBinary.workDirectory()
+        _ = FileManager.default.createFile(atPath: dir + "/serve.yaml", contents: Data(Self.pipeline().utf8))
+        let r = try LymphBinary.run(
+            ["serve", "serve.yaml", "--listen", listen], in: dir, environment: ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret], timeout: 30)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("lymph serve: cannot listen on \(listen): \(expected)"), "\(r.stderr)")
+        #expect(!r.stderr.contains("bind(descriptor") && !r.stderr.contains("SocketAddressError"), "\(r.stderr)")
+    }
+
     @Test("max_age is judged when a webhook arrives: a backlog or a restart does not turn accepted events into too_old")
     func maxAgeAtArrival() throws {
         let yaml = Self.pipeline(extra: Self.slowStage).replacingOccurrences(

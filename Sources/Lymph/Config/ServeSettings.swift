@@ -21,6 +21,15 @@ public struct ServeSettings: Sendable, Equatable {
     /// The defaults, for a pipeline file without `serve:`.
     public init() {}
 
+    /// The keys whose values differ from `other`'s, in the section's order.
+    public func changedKeys(from other: ServeSettings) -> [String] {
+        let changed = [
+            listen != other.listen, path != other.path, maxBody != other.maxBody, maxSpool != other.maxSpool,
+            maxConnections != other.maxConnections, idleTimeout != other.idleTimeout,
+        ]
+        return zip(Self.keys, changed).filter(\.1).map(\.0)
+    }
+
     /// Why `text` cannot be the webhook path, or nil. Compared as the server compares paths, by
     /// their components (`/metrics/` and `//healthz` are the server's own routes, and a second
     /// route there stopped the process at start), and plain: Hummingbird reads `:name`, `{name}`
