@@ -88,7 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             opened = try PipelineFile.open(pipeline) {
                 try Pipeline.open(
-                    spec, requireStore: true, storeDurability: .full, concurrentReads: false, diskFull: DiskFullWait(), postgres: postgres)
+                    spec, requireStore: true, storeDurability: .full, concurrentReads: false, diskFull: Self.diskFullWait(), postgres: postgres)
             }
         } catch {
             await postgres?.close()
@@ -141,5 +141,17 @@ struct ServeCommand: AsyncParsableCommand {
         // The lease given up: another instance takes what this one left in the spool at once.
         await postgres?.close()
         Console.error("lymph serve: stopped")
+    }
+
+    /// The worker's wait for disk space (or the database), said in the log as it starts and ends.
+    static func diskFullWait() -> DiskFullWait {
+        let logger = Logger(label: "lymph.serve")
+        return DiskFullWait { problem in
+            if let problem {
+                logger.error("the worker waits: \(problem)")
+            } else {
+                logger.notice("the worker's write went through after waiting: it goes on")
+            }
+        }
     }
 }

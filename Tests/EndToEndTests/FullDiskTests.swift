@@ -82,6 +82,65 @@ struct FullDiskTests {
         #expect(h.stop() == 0)
         let processed = LymphBinary.lines(disk + "/processed.log")
         #expect(Set(processed) == accepted, "accepted \(accepted.count), processed \(processed.count) (\(Set(processed).count) distinct)")
+
         #expect(processed.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber } }, "a torn line in the log")
+    }
+
+    @Test(
+        "the worker waiting for space on its log's disk says so in the log, and again when it goes on; webhooks are still accepted meanwhile",
+        .enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+    func workerWaitIsLogged() throws {
+        let h = ServeHarness(
+            pipeline: """
+                pipeline: full-log
+                state: .lymph/serve.sqlite
+                output: none
+                stages:
+                  - parse
+                  - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }
+                  - log: { path: logdisk/processed.log, format: text, template: "{id}" }
+                """)
+        let disk = h.dir + "/logdisk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        guard Self.sh("mount -t tmpfs -o size=1m tmpfs '\(disk)'") == 0 else {
+            Issue.record("could not mount a tmpfs at \(disk)")
+            return
+        }
+        defer { _ = Self.sh("umount -l '\(disk)'") }
+        try h.start()
+        defer { h.stop(SIGKILL) }
+        _ = Self.sh("dd if=/dev/zero of='\(disk)/filler' bs=64k")
+        for n in 1...3 { #expect(try h.post(ServeHarness.event("w\(n)")).status == 202) }
+        let waits = Date().addingTimeInterval(10)
+        while !h.stderrText.get().contains("the worker waits: ") && Date() < waits { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(h.stderrText.get().contains("the worker waits: output 'logdisk/processed.log': No space left on device"), "\(h.stderrText.get())")
+        try FileManager.default.removeItem(atPath: disk + "/filler")
+        try h.waitForDrain()
+        #expect(h.stderrText.get().contains("the worker's write went through after waiting: it goes on"), "\(h.stderrText.get())")
+        #expect(LymphBinary.lines(disk + "/processed.log") == ["w1", "w2", "w3"])
+    }
+
+    @Test(
+        "a store that cannot be opened on a full disk says the disk is full, whatever SQLite's own words (lymph run and lymph serve)",
+        .enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+    func fullAtStart() throws {
+        let dir = LymphBinary.workDirectory()
+        let disk = dir + "/disk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        guard Self.sh("mount -t tmpfs -o size=1m tmpfs '\(disk)'") == 0 else {
+            Issue.record("could not mount a tmpfs at \(disk)")
+            return
+        }
+        defer { _ = Self.sh("umount -l '\(disk)'") }
+        _ = Self.sh("dd if=/dev/zero of='\(disk)/filler' bs=64k")
+        try "pipeline: f\nstate: disk/s.sqlite\noutput: none\nstages:\n  - parse\n  - verify: { secrets: [env:IMMUNE_WEBHOOK_SECRET] }\n  - dedup\n"
+            .write(toFile: dir + "/f.yaml", atomically: true, encoding: .utf8)
+        try "".write(toFile: dir + "/e.ndjson", atomically: true, encoding: .utf8)
+        let environment = ["IMMUNE_WEBHOOK_SECRET": ServeHarness.secret]
+        for arguments in [["run", "f.yaml", "e.ndjson"], ["serve", "f.yaml", "--listen", "127.0.0.1:0"]] {
+            let r = try LymphBinary.run(arguments, in: dir, environment: environment, timeout: 30)
+            #expect(r.status == 3, "\(arguments): \(r.stderr)")
+            #expect(r.stderr.contains("(the disk holding it is full: free some space)"), "\(arguments): \(r.stderr)")
+        }
     }
 }

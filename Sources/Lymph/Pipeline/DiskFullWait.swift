@@ -13,8 +13,14 @@ public final class DiskFullWait: Sendable {
     static let firstDelay = 0.1
     static let maxDelay = 5.0
 
-    /// No write waiting yet.
-    public init() {}
+    /// Told when a write starts waiting (the problem) and when a write that waited went through
+    /// (nil): an operator reading the log sees why the server stopped making progress.
+    private let report: (@Sendable (String?) -> Void)?
+
+    /// No write waiting yet; `report` hears when one starts waiting and when it goes through.
+    public init(report: (@Sendable (String?) -> Void)? = nil) {
+        self.report = report
+    }
 
     /// The write waiting for space, or nil when none is.
     public var problem: String? { state.withLock { $0.problem } }
@@ -30,12 +36,16 @@ public final class DiskFullWait: Sendable {
             return s.stopped
         }
         if stopped { return false }
+        if attempt == 0 { report?(problem) }
         Thread.sleep(forTimeInterval: min(Self.firstDelay * pow(2, Double(min(attempt, 16))), Self.maxDelay))
         return !state.withLock { $0.stopped }
     }
 
     /// A write that had waited succeeded.
-    func cleared() { state.withLock { $0.problem = nil } }
+    func cleared() {
+        state.withLock { $0.problem = nil }
+        report?(nil)
+    }
 
     /// Whether `errno` means the disk (or the user's quota) is full.
     static func isNoSpace(_ code: Int32) -> Bool { code == ENOSPC || code == EDQUOT }

@@ -24,7 +24,7 @@ public final class SQLiteSpoolStore: SpoolBackend {
             let identity = stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
             return SQLiteSpoolStore(location: path, queue: queue, fileIdentity: identity)
         } catch {
-            throw StoreError(location: path, message: "cannot open the spool: \(error)")
+            throw StoreError(location: path, message: "cannot open the spool: \(error)" + FreeSpace.hint(forPath: path))
         }
     }
 

@@ -33,7 +33,7 @@ public final class StateStore: Sendable {
             let identity = path != ":memory:" && stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
             return StateStore(location: path, queue: db, fileIdentity: identity)
         } catch {
-            throw StoreError(location: path, message: "cannot open the store: \(error)")
+            throw StoreError(location: path, message: "cannot open the store: \(error)" + FreeSpace.hint(forPath: path))
         }
     }
 
