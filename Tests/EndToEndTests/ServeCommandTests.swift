@@ -868,6 +868,8 @@ struct ServeCommandTests {
         #expect(try h.post(ServeHarness.event("evt_lost"), path: "/webhook").status == 404)
         #expect(try h.get("/webhooks").status == 405)
         _ = try h.get("/healthz")
+        // The same routes as the router matches them, by their components.
+        for path in ["/healthz/", "//metrics", "/metrics/"] { #expect(try h.get(path).status == 200, "\(path)") }
         #expect(try h.metric(#"lymph_http_requests_total{status="404"}"#) == 1)
         #expect(try h.metric(#"lymph_http_requests_total{status="405"}"#) == 1)
         #expect(try h.metric(#"lymph_http_requests_total{status="200"}"#) == nil)

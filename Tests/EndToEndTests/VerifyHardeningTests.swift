@@ -55,6 +55,18 @@ struct VerifyHardeningTests {
         #expect(h.stop() == 0)
     }
 
+    @Test("a signature header sent twice (both valid) is refused, 401, saying it was sent more than once, not that it is not hex")
+    func signatureSentTwice() throws {
+        let h = ServeHarness(pipeline: ServeCommandTests.pipeline())
+        try h.start()
+        defer { h.stop() }
+        let body = ServeHarness.event("twice")
+        let signature = ServeHarness.sign(body)
+        let r = try h.post(body, signature: .some(nil), headers: [("x-immune-signature", signature), ("X-Immune-Signature", signature)])
+        #expect(r.status == 401)
+        #expect(r.body.contains("holds more than one value (the header sent twice?): send one signature"), "\(r.body)")
+    }
+
     @Test("signatures are hex in either case: uppercase is the same MAC and is accepted; anything else is not")
     func hexCase() throws {
         let dir = LymphBinary.workDirectory()

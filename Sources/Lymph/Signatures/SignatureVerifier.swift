@@ -44,6 +44,13 @@ public struct SignatureVerifier: Sendable {
         guard var signature = header else { return missing(WebhookSignature.header) }
         if signature.starts(with: Self.sha256Prefix) { signature = signature.dropFirst(Self.sha256Prefix.count) }
         guard let provided = Hex.decode(signature), provided.count == 32 else {
+            // `lymph serve` joins a header sent twice with ", ": say so rather than "not hex".
+            if signature.contains(UInt8(ascii: ",")) {
+                return (
+                    Reason.malformedSignature.rawValue,
+                    "\(WebhookSignature.header) holds more than one value (the header sent twice?): send one signature"
+                )
+            }
             return (Reason.malformedSignature.rawValue, "\(WebhookSignature.header) is not 64 hex digits (optionally prefixed with sha256=)")
         }
         return keys.contains { $0.matchesSHA256(provided, body: body) } ? nil : bad(WebhookSignature.header)
