@@ -133,7 +133,7 @@ public final class PipelineWorker<Backend: SpoolBackend>: Service, Sendable {
             // stage need not be checked again (see `SpoolSource.handoffSignaturesChecked`).
             source.handoffSignaturesChecked = new.verifyStageCount == 1
             served.swapped(next)
-            logger.notice("pipeline swapped in", metadata: ["sha256": "\(next.sha256)", "stages": "\(next.spec.stages.count)"])
+            logger.notice("pipeline swapped in", metadata: ["sha256": "\(next.sha256)", "stages": "\(next.spec.stages.count + 1)"])
             return new
         } catch {
             let again = try old.reloaded(old.spec)

@@ -396,7 +396,8 @@ public final class WebhookServer: Sendable {
             problems.append("the spool is not writable: \(error)")
         }
         if let p = writer.problem { problems.append("the spool cannot be written: \(p)") }
-        if let p = pipeline.diskFull?.problem { problems.append("the pipeline is waiting for disk space: \(p)") }
+        // The problem says what it waits for (space, or the database).
+        if let p = pipeline.diskFull?.problem { problems.append("the pipeline worker waits: \(p)") }
         if let p = worker.problem { problems.append(p) }
         if let p = laneKeeper?.problem { problems.append(p) }
         if let p = pipeline.store?.postgres?.problem { problems.append(p) }

@@ -49,6 +49,12 @@ struct SendCommand: AsyncParsableCommand {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("URL must start with http:// or https://") }
         // The http stage's rule: a port no connection can have would fail every request, each retried.
         guard HTTPSpec.parse(url) != nil else { throw ValidationError("URL must name a host, and a port from 1 to 65535 if any") }
+        // Never sent by the client: a receiver's 401 would be all the user saw.
+        if HTTPSpec.hasCredentials(url) {
+            throw ValidationError(
+                "the URL carries a user or password, which lymph send does not send: give the URL without them, and an Authorization header in the deliveries' headers"
+            )
+        }
         guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be 1...1024") }
         guard (0...20).contains(retries) else { throw ValidationError("--retries must be 0...20") }
         guard (1...300).contains(timeout) else { throw ValidationError("--timeout must be 1...300 seconds") }

@@ -367,6 +367,16 @@ struct SendReportTests {
         #expect(cut.stderr.contains("failed 1"), "\(cut.stderr)")
     }
 
+    @Test("a URL with a user and password is refused before anything is sent (the client would drop them), and the password is not shown")
+    func credentialsInURL() throws {
+        let r = try LymphBinary.run(
+            ["send", "http://admin:pw-s3cret@127.0.0.1:9/webhooks"], in: LymphBinary.workDirectory(),
+            stdin: Self.lines([String(decoding: ServeHarness.event("evt_creds"), as: UTF8.self)]))
+        #expect(r.status == 2, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("the URL carries a user or password, which lymph send does not send"), "\(r.stderr)")
+        #expect(!r.stderr.contains("pw-s3cret"))
+    }
+
     @Test("an unreachable URL reports the connection error, counts it as failed, and fails fast without retries")
     func unreachable() throws {
         let port = Self.closedPort()

@@ -93,6 +93,21 @@ func processes(containing marker: String) -> [String] {
 
 @Suite("exec stage, event mode", .serialized)
 struct ExecEventModeTests {
+
+    @Test("an event id over the system's limit for an environment value fails the event saying so (plugin_start), not only 'Argument list too long'")
+    func idTooLongForTheEnvironment() throws {
+        let h = ExecHarness()
+        let id = String(repeating: "x", count: 140_000)
+        FileManager.default.createFile(
+            atPath: h.dir + "/events.ndjson",
+            contents: Data((#"{"id":"\#(id)","type":"alert.triggered","created_at":"2026-06-01T00:00:00Z","data":{}}"# + "\n").utf8))
+        h.script("pass.sh", "#!/bin/sh\ncat\n")
+        let r = try h.run("  - exec: { name: pass, command: ./pass.sh }")
+        #expect(r.status == 1)
+        let dead = h.deadLetters
+        #expect(dead.first?.reason == "plugin_start", "\(dead.map(\.reason))")
+        #expect(dead.first?.message.contains("over the system's 128 KiB limit (an event id or type that long, passed in LYMPH_EVENT_ID") == true)
+    }
     @Test("a transform replaces each event with what the script prints")
     func transform() throws {
         let h = ExecHarness()

@@ -300,6 +300,26 @@ struct HTTPStageTests {
         #expect(letter.hasPrefix("http_unavailable") && letter.contains("not retried: the run was stopping"), "\(letter)")
     }
 
+    @Test("SIGTERM while a request waits for an answer with a long timeout stops it after the 5 s grace (exit 143): http_unavailable saying so, for replay")
+    func stopDuringRequest() throws {
+        let receiver = try Receiver(["--hang", "slow"])
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(receiver.port)/hook', allow_private: true, timeout: 5m}", in: dir)
+        try Self.events(["slow1"]).write(toFile: dir + "/events.ndjson", atomically: true, encoding: .utf8)
+        let process = try LymphBinary.launch(["run", "p.yaml", "events.ndjson", "--summary", "none"], in: dir, stdin: Pipe(), stderr: Pipe())
+        Thread.sleep(forTimeInterval: 1.5)
+        let signalled = Date()
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(Date().timeIntervalSince(signalled) < 12)
+        #expect(process.terminationStatus == 143)
+        let letter = Self.deadLetters(dir)["slow1"] ?? ""
+        #expect(letter.hasPrefix("http_unavailable") && letter.contains("was stopped because the run is ending"), "\(letter)")
+    }
+
     @Test("an event id with a line break, which no Idempotency-Key header can carry, fails at once (invalid_field) instead of being retried as unavailable")
     func idNoHeaderCanCarry() throws {
         let receiver = try Receiver()

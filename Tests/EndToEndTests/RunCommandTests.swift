@@ -281,6 +281,26 @@ struct AppendedFileGuardTests {
         #expect(made == ["events.ndjson", "p.yaml"], "\(made)")
     }
 
+    @Test("another program's SQLite file named as the store is refused by run and tickets close, and left exactly as it was")
+    func foreignDatabase() throws {
+        let dir = try Self.setUp("state: other.sqlite\noutput: none\nstages:\n  - parse\n  - dedup\n")
+        let make = Process()
+        make.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        make.arguments = ["python3", "-c", "import sqlite3; c = sqlite3.connect('other.sqlite'); c.execute('CREATE TABLE tickets (id TEXT)'); c.commit()"]
+        make.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try make.run()
+        make.waitUntilExit()
+        #expect(make.terminationStatus == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/other.sqlite"))
+        let run = try LymphBinary.run(["run", "p.yaml", "events.ndjson"], in: dir)
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("it is not a Lymph store: it holds another program's tables (tickets) and none of Lymph's"), "\(run.stderr)")
+        let close = try LymphBinary.run(["tickets", "close", "T-1", "--state", "other.sqlite"], in: dir)
+        #expect(close.status != 0 && close.stderr.contains("is not a Lymph store"), "\(close.status) \(close.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/other.sqlite")) == before)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/other.sqlite-wal"))
+    }
+
     @Test("paths of one character work, and a folder as the store is refused by name, where Foundation used to crash the process (exit 132)")
     func shortPaths() throws {
         let dir = try Self.setUp("state: x\noutput: o\ndead_letter: d\nstages:\n  - parse\n  - dedup\n")

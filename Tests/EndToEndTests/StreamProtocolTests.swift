@@ -61,6 +61,22 @@ struct StreamProtocolTests {
         #expect(dead.first?.message.contains("answer line is longer than 65536 bytes (max_output)") == true, "\(dead)")
     }
 
+    @Test("a plugin that closes stdout and keeps running is stopped at once, not at the timeout, and the dead letter says why")
+    func closedStdout() throws {
+        let h = ExecHarness()
+        h.events(1)
+        h.script("mute.sh", "#!/bin/bash\nexec 1>&-\nsleep 30\n")
+        let started = Date()
+        let r = try h.run("  - exec: { name: mute, command: ./mute.sh, mode: stream, timeout: 20s }")
+        let took = Date().timeIntervalSince(started)
+        #expect(r.status == 1)
+        let dead = h.deadLetters
+        #expect(dead.count == 1)
+        #expect(dead.first?.reason == "plugin_crash", "\(dead)")
+        #expect(dead.first?.message.contains("closed its stdout while events waited for answers, and was stopped") == true, "\(dead)")
+        #expect(took < 15, "the run took \(took)s")
+    }
+
     @Test("a banner line at start: no answer shifts, nothing is lost")
     func banner() throws {
         let h = ExecHarness()

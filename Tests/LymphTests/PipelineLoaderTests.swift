@@ -242,6 +242,13 @@ struct PipelineLoaderTests {
         #expect(diagnostics("stages:\n  - parse\n  - filter: {match: {data.confidence: {lt: 1e308}}}\n").isEmpty)
     }
 
+    @Test("an http header value written in the file with a line break or a NUL is refused where it is written, as run refuses it")
+    func httpHeaderLineBreak() {
+        let errors = diagnostics("stages:\n  - parse\n  - http: {url: 'https://example.com/hook', headers: {X-A: \"a\\r\\nInjected: 1\"}}\n")
+        #expect(errors == ["p.yaml:3:60: header 'X-A' holds a line break or a NUL, which a header value cannot"], "\(errors)")
+        #expect(diagnostics("stages:\n  - parse\n  - http: {url: 'https://example.com/hook', headers: {X-A: plain}}\n").isEmpty)
+    }
+
     @Test("an http url with a port no connection can have (0, past 65535) is refused where it is named")
     func httpPort() {
         for port in ["0", "99999"] {

@@ -143,10 +143,20 @@ enum EventProcess {
         var step: Int32 = 0
         let pid = lymph_spawn_tied(command.executable, argv.pointers, envp.pointers, stdin, stdout, stderr, command.workingDirectory, &step)
         guard pid < 0 else { return .success(pid) }
-        let error = String(cString: strerror(errno))
+        let code = errno
+        let error = String(cString: strerror(code))
         switch step {
         case 4: return .failure(SpawnFailure("could not change to the working directory \(command.workingDirectory): \(error)"))
-        case 5: return .failure(SpawnFailure(error))
+        case 5:
+            // An environment string over the kernel's limit (128 KiB): the event's id or type,
+            // passed as LYMPH_EVENT_ID and LYMPH_EVENT_TYPE, is the one that can be that long.
+            if code == E2BIG {
+                return .failure(
+                    SpawnFailure(
+                        "\(error): an environment value is over the system's 128 KiB limit (an event id or type that long, passed in LYMPH_EVENT_ID or LYMPH_EVENT_TYPE?)"
+                    ))
+            }
+            return .failure(SpawnFailure(error))
         default: return .failure(SpawnFailure("could not prepare the start: \(error)"))
         }
     }

@@ -215,6 +215,7 @@ final class StreamWorker: Sendable {
         let stderr = StderrCollector(logger: logger, redact: redact)
         var answered = 0
         var problem = ""
+        var closedStdoutEarly = false
         do {
             let result = try await Subprocess.run(configuration, input: .inputWriter, output: .sequence, error: .sequence) { execution in
                 let pid = execution.processIdentifier.value
@@ -243,9 +244,14 @@ final class StreamWorker: Sendable {
                     doorbell.finish()
                     group.cancelAll()
                 }
-                await self.waitForExit(pid)
+                // With events waiting for answers, a process whose stdout ended can give none:
+                // it is stopped after a moment instead of after the timeout, and they go again.
+                let unanswered = state.withLock { !$0.inFlight.isEmpty }
+                closedStdoutEarly = await self.waitForExit(pid, within: unanswered ? min(timeout, 0.5) : timeout) && unanswered
             }
-            problem = ExecProcess.describe(result.terminationStatus)
+            problem =
+                closedStdoutEarly
+                ? "closed its stdout while events waited for answers, and was stopped" : ExecProcess.describe(result.terminationStatus)
         } catch {
             problem = "could not start \(command.executable): \(error)"
         }
@@ -551,16 +557,20 @@ final class StreamWorker: Sendable {
 
     /// After stdout ended: waits for the leader to exit (bounded by `timeout`, then SIGKILL)
     /// and clears what is left of its group.
-    private func waitForExit(_ pid: pid_t) async {
-        let deadline = clock.now + .seconds(timeout)
+    /// Waits up to `seconds` for the process to exit, then kills its group; true when it was
+    /// still running and had to be killed.
+    @discardableResult
+    private func waitForExit(_ pid: pid_t, within seconds: Double) async -> Bool {
+        let deadline = clock.now + .milliseconds(Int64(seconds * 1000))
         while clock.now < deadline && !Task.isCancelled {
             if ExecProcess.exitState(pid) != .running {
                 kill(-pid, SIGKILL)
-                return
+                return false
             }
             try? await Task.sleep(for: .milliseconds(5))
         }
         kill(-pid, SIGKILL)
         await ExecProcess.clearGroupWhenLeaderExits(pid)
+        return true
     }
 }

@@ -80,7 +80,7 @@ public struct RunSummary: Sendable {
         lines.append(head + String(format: " in %.3fs (%.0f events/s)", seconds, eventsPerSecond))
         if interruptedBy != 0 && workCutShort {
             lines.append(
-                "stopped early by signal \(interruptedBy): plugins still working \(DedupSpec.describe(ExecStage.stopGrace)) after it were stopped, their events dead letters (plugin_cancelled) for lymph replay; any input left was not read"
+                "stopped early by signal \(interruptedBy): plugins and requests still working \(DedupSpec.describe(ExecStage.stopGrace)) after it were stopped, their events dead letters (plugin_cancelled; http_unavailable for an http stage) for lymph replay; any input left was not read"
             )
         } else if interruptedBy != 0 {
             lines.append("stopped early by signal \(interruptedBy): the rest of the input was not read")

@@ -134,13 +134,20 @@ public final class HTTPStage: Stage {
                         "stage '\(stageName)': \(host) did not accept the event after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(lastProblem) (not retried: the run was stopping)"
                 )
             }
-            let outcome = await attemptOnce(event: event, body: body)
+            let outcome = await attemptOnce(event: event, body: body, control: control)
             switch outcome {
             case .delivered:
                 destination.answered()
                 return nil
             case .refused(let failure):
                 return failure
+            case .stopped:
+                control?.workCutShort()
+                return HTTPFailure(
+                    reason: .httpUnavailable,
+                    message:
+                        "stage '\(stageName)': the request to \(host) was stopped because the run is ending (it may have arrived: a replay sends it again with the same Idempotency-Key)"
+                )
             case .retry(let message, let retryAfter):
                 lastProblem = message
                 destination.failed(base: spec.backoff, cap: Self.maxBackoff, retryAfter: retryAfter)
@@ -154,7 +161,9 @@ public final class HTTPStage: Stage {
                     control?.workCutShort()
                     return gaveUp(" (not retried: the run was stopping)")
                 }
-                guard attempt < spec.retries, !Task.isCancelled else { return gaveUp() }
+                // Cancelled (a server's shutdown past its bound): the run is ending.
+                if Task.isCancelled { return stopped() }
+                guard attempt < spec.retries else { return gaveUp() }
                 if control?.stopGraceEnded == true { return stopped() }
                 // Exponential, with full jitter (retries of many events spread out), a minute at most.
                 var delay = Double.random(in: 0...min(Self.maxBackoff, spec.backoff * pow(2, Double(min(attempt, 16)))))
@@ -170,9 +179,11 @@ public final class HTTPStage: Stage {
         case delivered
         case refused(HTTPFailure)
         case retry(String, retryAfter: Double?)
+        /// The stop grace of a stopping run ended while the request waited for its answer.
+        case stopped
     }
 
-    func attemptOnce(event: Event, body: [UInt8]) async -> Attempt {
+    func attemptOnce(event: Event, body: [UInt8], control: RunControl? = nil) async -> Attempt {
         let client: HTTPClient
         do {
             client = try await destination.client()
@@ -205,7 +216,8 @@ public final class HTTPStage: Stage {
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             // Read with room for a secret that straddles the cut, redacted, then cut.
-            let answer = try await Self.exchange(client, request, timeoutMillis: Int64(spec.timeout * 1000), quoting: Self.quotedBytes + redactor.longest)
+            let answer = try await Self.exchange(
+                client, request, timeoutMillis: Int64(spec.timeout * 1000), quoting: Self.quotedBytes + redactor.longest, control: control)
             let status = answer.status
             if (200..<300).contains(status) { return .delivered }
             // Shown in logs (on_error: drop) and dead letters: no line breaks or escapes of the
@@ -219,6 +231,8 @@ public final class HTTPStage: Stage {
             }
             destination.answered()
             return .refused(HTTPFailure(reason: .httpStatus, message: "stage '\(stageName)': \(said)"))
+        } catch is StopGraceEnded {
+            return .stopped
         } catch {
             return .retry("\(host): \(redactor(Self.describe(error)))", retryAfter: nil)
         }
@@ -235,11 +249,17 @@ public final class HTTPStage: Stage {
     /// The whole attempt, from the request to the answer's last byte read, took longer than `timeout`.
     struct AttemptTimedOut: Error {}
 
+    /// A stopping run's grace ended while the attempt waited (`RunControl.stopGrace`): a request
+    /// with a long `timeout` must not hold the stop for all of it.
+    struct StopGraceEnded: Error {}
+
     /// Sends the request and reads the answer, all within the timeout. The client's own deadline
     /// ends when the answer's head arrives, and after it only a gap longer than the read timeout
     /// between two bytes ends the body: a receiver that sends a byte now and then would hold the
     /// stage (and, under `lymph serve`, the spool behind it) for as long as it liked.
-    static func exchange(_ client: HTTPClient, _ request: HTTPClientRequest, timeoutMillis: Int64, quoting: Int = quotedBytes) async throws -> Answer {
+    static func exchange(
+        _ client: HTTPClient, _ request: HTTPClientRequest, timeoutMillis: Int64, quoting: Int = quotedBytes, control: RunControl? = nil
+    ) async throws -> Answer {
         try await withThrowingTaskGroup(of: Answer?.self) { group in
             group.addTask {
                 let response = try await client.execute(request, timeout: .milliseconds(timeoutMillis))
@@ -255,6 +275,12 @@ public final class HTTPStage: Stage {
             group.addTask {
                 try await Task.sleep(for: .milliseconds(timeoutMillis))
                 return nil
+            }
+            if let control {
+                group.addTask {
+                    while !control.stopGraceEnded { try await Task.sleep(for: .milliseconds(100)) }
+                    throw StopGraceEnded()
+                }
             }
             // The first to finish decides; the other is cancelled (the client cancels the request).
             defer { group.cancelAll() }

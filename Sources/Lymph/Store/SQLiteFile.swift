@@ -36,6 +36,7 @@ enum SQLiteFile {
                 try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                 try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
             }
+            try refuseForeign(path: path)
             queue = try DatabaseQueue(path: path, configuration: config)
             try queue.writeWithoutTransaction { db in
                 _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
@@ -43,6 +44,31 @@ enum SQLiteFile {
         }
         try migrator.migrate(queue)
         return queue
+    }
+
+    /// A database holding tables but none of Lymph's (nor GRDB's record of migrations) is
+    /// another program's, named by mistake: opening it for writing would set its journal mode
+    /// and migrating would write Lymph's tables into it. Looked at read-only, before either.
+    static func refuseForeign(path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { return }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        let tables = try DatabaseQueue(path: path, configuration: config).read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        }
+        guard !tables.isEmpty, !tables.contains(where: { $0 == "grdb_migrations" || $0.hasPrefix("lymph_") }) else { return }
+        throw ForeignDatabase(tables: tables)
+    }
+
+    /// See `refuseForeign`.
+    struct ForeignDatabase: Error, CustomStringConvertible {
+        let tables: [String]
+        var description: String {
+            let shown = tables.prefix(3).map { PrintableText.of($0, limit: 40) }.joined(separator: ", ") + (tables.count > 3 ? ", …" : "")
+            return "it is not a Lymph store: it holds another program's tables (\(shown)) and none of Lymph's; nothing was written to it; name another file"
+        }
     }
 
     /// The state store's database: at a path, a pool (one writer, up to two readers on WAL
@@ -65,6 +91,7 @@ enum SQLiteFile {
                 try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
             }
         }
+        try refuseForeign(path: path)
         let pool = try DatabasePool(path: path, configuration: config)
         try migrator.migrate(pool)
         return pool

@@ -130,14 +130,14 @@ public struct HTTPSpec: StageSpec {
     }
 
     /// Whether an http(s) URL names a user or a password (`http://user:pass@host/`).
-    static func hasCredentials(_ text: String) -> Bool {
+    package static func hasCredentials(_ text: String) -> Bool {
         guard let components = URLComponents(string: text) else { return false }
         return components.user != nil || components.password != nil
     }
 
     /// Why a URL with a user or password is refused: sent as it is, the request would go
     /// without them, and every event would come back 401.
-    static let credentialsProblem =
+    package static let credentialsProblem =
         "carries a user or password, which lymph does not send: give the URL without them and put them in a header (headers: {Authorization: env:NAME}, its value 'Basic ' and the base64 of user:password)"
 
     /// The URL without a user or password, for messages.
@@ -212,7 +212,14 @@ public struct HTTPSpec: StageSpec {
                     d.error("\(entry.key) is set by the stage itself", at: entry.keyValue)
                     continue
                 }
-                if let v = value(entry.value, "headers.\(entry.key)") { headers.append((entry.key, v)) }
+                if let v = value(entry.value, "headers.\(entry.key)") {
+                    // Written in the file, found now; a reference's value is checked when it is read.
+                    if case .plain(let text) = v, text.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) {
+                        d.error("header '\(entry.key.cutForMessage())' holds a line break or a NUL, which a header value cannot", at: entry.value)
+                        continue
+                    }
+                    headers.append((entry.key, v))
+                }
             }
         }
         var sign: Signing?
