@@ -94,6 +94,29 @@ func processes(containing marker: String) -> [String] {
 @Suite("exec stage, event mode", .serialized)
 struct ExecEventModeTests {
 
+    @Test("replay of the dead letters of one event that became two: both siblings go through (the second was dropped as the first's duplicate)")
+    func replaySiblings() throws {
+        let h = ExecHarness()
+        h.events(2)
+        h.script(
+            "split.py",
+            "#!/usr/bin/env python3\nimport json, sys\ne = json.load(sys.stdin)\nfor s in ('a', 'b'):\n    print(json.dumps(dict(e, id=e['id'] + '-' + s)))\n")
+        h.script("gate.sh", "#!/bin/sh\nif [ -e \"$(dirname \"$0\")/down\" ]; then cat >/dev/null; echo down >&2; exit 1; fi\ncat\n")
+        FileManager.default.createFile(atPath: h.dir + "/down", contents: Data())
+        let stages = "  - dedup: { key: id }\n  - exec: { name: split, command: ./split.py }\n  - exec: { name: gate, command: ./gate.sh }"
+        let first = try h.run(stages, state: "s.sqlite")
+        #expect(first.status == 1)
+        #expect(h.deadLetters.count == 4, "\(h.deadLetters)")
+        try FileManager.default.removeItem(atPath: h.dir + "/down")
+        let replay = try LymphBinary.run(["replay", "pipeline.yaml", "--summary", "none"], in: h.dir)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(h.outputIDs.sorted() == ["e1-a", "e1-b", "e2-a", "e2-b"], "\(h.outputIDs)")
+        // A second replay, and the inputs again, add nothing.
+        _ = try LymphBinary.run(["replay", "pipeline.yaml", "--summary", "none"], in: h.dir)
+        _ = try h.run(stages, state: "s.sqlite")
+        #expect(h.outputIDs.count == 4, "\(h.outputIDs)")
+    }
+
     @Test("an event id over the system's limit for an environment value fails the event saying so (plugin_start), not only 'Argument list too long'")
     func idTooLongForTheEnvironment() throws {
         let h = ExecHarness()

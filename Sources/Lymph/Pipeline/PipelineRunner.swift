@@ -579,6 +579,11 @@ extension PipelineRunner {
             keys[n] = ReplayLedger.key(stage: e.resumeRequest!.point.stage, source: e.source, event: e.document.bytes)
         }
         var replayed = try await pipeline.replays.begin(keys.compactMap { $0 }).makeIterator()
+        // Claims this batch's records took back, with the source event each came from: one input
+        // event that became several (an exec stage's answer, `maintenance.scheduled` beside its
+        // prediction) left a record for each, all holding its claim. Such siblings share it, as
+        // they did in the run, instead of the second being dropped as the first one's duplicate.
+        var takenHere: [SharedClaimKey: (source: SourcePosition, event: [UInt8])] = [:]
         var kept: [Event] = []
         kept.reserveCapacity(batch.events.count)
         for (n, var event) in batch.events.enumerated() {
@@ -605,9 +610,17 @@ extension PipelineRunner {
             }
             let replayClaim = DedupClaim(stageIndex: ReplayLedger.claimIndex, key: key)
             var taken: [(stage: DedupStage, claim: DedupClaim)] = []
+            var shared: [DedupClaim] = []
             var duplicateAt: String?
             for claim in point.claims {
                 guard let d = stages.firstIndex(where: { $0.name == claim.stage }), let dedup = stages[d].stage as? DedupStage else { continue }
+                let sharedKey = SharedClaimKey(stage: claim.stage, key: claim.key)
+                // A sibling's: the same source event, another event (the same one twice is a
+                // duplicate).
+                if let holder = takenHere[sharedKey], holder.source == event.source, holder.event != Array(event.document.bytes) {
+                    shared.append(DedupClaim(stageIndex: d + 1, key: claim.key))
+                    continue
+                }
                 guard try await dedup.reclaim(claim.key, now: Timestamp.now()) else {
                     duplicateAt = stages[d].name
                     break
@@ -616,7 +629,8 @@ extension PipelineRunner {
             }
             if let duplicateAt {
                 // Another event with its key did the work since (the sender's retry): the record is
-                // done, and its replay is recorded so (the keys it took back are let go).
+                // done, and its replay is recorded so (the keys it took back are let go; shared
+                // ones stay with the sibling that took them).
                 let now = Timestamp.now()
                 for (dedup, claim) in taken { try dedup.batchDidFinish(FinishedBatch(completed: [], failed: [claim], now: now)) }
                 pipeline.replays.batchDidFinish(FinishedBatch(completed: [replayClaim], failed: [], now: now))
@@ -624,10 +638,18 @@ extension PipelineRunner {
                 dropObserver?(DroppedEvent(event, stage: duplicateAt, reason: Reason.duplicate.rawValue))
                 continue
             }
+            for (_, claim) in taken {
+                takenHere[SharedClaimKey(stage: stages[claim.stageIndex - 1].name, key: claim.key)] = (event.source, Array(event.document.bytes))
+            }
             event.resumeAt = Int32(index)
             event.resumeRequest = nil
             event.claims.append(replayClaim)
             event.claims += taken.map(\.claim)
+            if !shared.isEmpty {
+                // Completed once, and only if no sibling failed (`serialPart`), as in the run.
+                event.claims += shared
+                batch.sharedClaims = true
+            }
             batch.resuming = true
             kept.append(event)
         }
@@ -690,4 +712,10 @@ public struct WorkLeftInSource: Error, CustomStringConvertible {
     /// Items in the batch left.
     public let items: Int
     public var description: String { "\(items) item\(items == 1 ? "" : "s") left for the next run: a stage was still working when the stop grace ended" }
+}
+
+/// A dedup claim as a replay record names it: its stage and its key.
+struct SharedClaimKey: Hashable {
+    let stage: String
+    let key: [UInt8]
 }
