@@ -50,6 +50,8 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // Where a failed connection's error (NIOConnectionError) is declared.
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // Where the pool's own errors (ConnectionPoolError) are declared.
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),

@@ -394,18 +394,13 @@ public final class WebhookSender: Sendable {
             }
         }
         if let e = error as? ChannelError, case .connectTimeout = e { return "connect timeout to \(target)" }
-        var code: CInt?
-        if let e = error as? IOError { code = e.errnoCode }
-        if let e = error as? NIOConnectionError {
-            if e.connectionErrors.isEmpty, e.dnsAError != nil || e.dnsAAAAError != nil { return "cannot resolve \(e.host)" }
-            code = e.connectionErrors.lazy.compactMap { ($0.error as? IOError)?.errnoCode }.first
-        }
-        switch code {
-        case ECONNREFUSED?: return "connection refused to \(target)"
-        case EHOSTUNREACH?, ENETUNREACH?: return "\(target) is unreachable"
-        case ETIMEDOUT?: return "connect timeout to \(target)"
-        case ECONNRESET?, EPIPE?: return "connection reset by \(target)"
-        case let c?: return "\(String(cString: strerror(c))) (\(target))"
+        switch ConnectionFailure(error) {
+        case .refused?: return "connection refused to \(target)"
+        case .unreachable?: return "\(target) is unreachable"
+        case .timedOut?: return "connect timeout to \(target)"
+        case .reset?: return "connection reset by \(target)"
+        case .unresolved(let host)?: return "cannot resolve \(host)"
+        case .other(let text)?: return "\(text) (\(target))"
         case nil: return "\(error) (\(target))"
         }
     }

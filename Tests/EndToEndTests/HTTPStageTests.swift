@@ -300,6 +300,22 @@ struct HTTPStageTests {
         #expect(letter.hasPrefix("http_unavailable") && letter.contains("not retried: the run was stopping"), "\(letter)")
     }
 
+    @Test("a refused connection fails the attempt at once, saying so, not at the timeout as 'no whole answer'")
+    func refusedAtOnce() throws {
+        let closed = try Receiver()
+        let port = closed.port
+        kill(closed.process.processIdentifier, SIGKILL)
+        closed.process.waitUntilExit()
+        let dir = LymphBinary.workDirectory()
+        try Self.writePipeline("{url: 'http://127.0.0.1:\(port)/hook', allow_private: true, timeout: 20s, retries: 0}", in: dir)
+        let started = Date()
+        let r = try LymphBinary.run(["run", "p.yaml"], in: dir, stdin: Data(Self.events(["r1"]).utf8), timeout: 60)
+        #expect(r.status == 1)
+        #expect(Date().timeIntervalSince(started) < 10, "took \(Date().timeIntervalSince(started))s")
+        let letter = Self.deadLetters(dir)["r1"] ?? ""
+        #expect(letter.hasPrefix("http_unavailable") && letter.hasSuffix("127.0.0.1: connection refused"), "\(letter)")
+    }
+
     @Test("SIGTERM while a request waits for an answer with a long timeout stops it after the 5 s grace (exit 143): http_unavailable saying so, for replay")
     func stopDuringRequest() throws {
         let receiver = try Receiver(["--hang", "slow"])

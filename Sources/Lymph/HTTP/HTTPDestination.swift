@@ -89,6 +89,9 @@ final class HTTPDestination: Sendable {
             configuration.redirectConfiguration = .disallow
             configuration.timeout = .init(connect: .milliseconds(Int64(min(timeout, 10) * 1000)), read: .milliseconds(Int64(timeout * 1000)))
             configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+            // A refused connection or a certificate that does not verify fails the attempt at
+            // once, with its reason; the stage's retries (with their backoff) are the only ones.
+            configuration.connectionPool.retryConnectionEstablishment = false
             if let address { configuration.dnsOverride = [host: address.description] }
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             s.clients.append((key, client))

@@ -294,6 +294,7 @@ public final class HTTPStage: Stage {
         if error is AttemptTimedOut { return "no whole answer within the timeout" }
         // The parser's own words ("invalid constant string") do not say that it was the answer.
         if let e = error as? HTTPParserError { return "the answer is not HTTP (\(e))" }
+        if let failure = ConnectionFailure(error) { return "\(failure)" }
         if let e = error as? HTTPClientError {
             switch e {
             case .deadlineExceeded, .readTimeout: return "no answer within the timeout"
