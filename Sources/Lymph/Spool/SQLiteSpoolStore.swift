@@ -20,29 +20,25 @@ public final class SQLiteSpoolStore: SpoolBackend {
     public static func open(path: String, durability: StoreDurability = .normal) throws(StoreError) -> SQLiteSpoolStore {
         do {
             let queue = try SQLiteFile.open(path: path, durability: durability, migrator: migrator)
-            var st = stat()
-            let identity = stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
-            return SQLiteSpoolStore(location: path, queue: queue, fileIdentity: identity)
+            return SQLiteSpoolStore(location: path, queue: queue, fileIdentity: FileIdentity(path: path))
         } catch {
             throw StoreError(location: path, message: "cannot open the spool: \(error)" + FreeSpace.hint(forPath: path))
         }
     }
 
-    private init(location: String, queue: DatabaseQueue, fileIdentity: (device: UInt64, inode: UInt64)?) {
+    private init(location: String, queue: DatabaseQueue, fileIdentity: FileIdentity?) {
         self.location = location
         self.queue = queue
         self.fileIdentity = fileIdentity
     }
 
     /// The file's device and inode when it was opened.
-    let fileIdentity: (device: UInt64, inode: UInt64)?
+    let fileIdentity: FileIdentity?
 
     /// The file at the spool's path is not the one opened: what is appended would be in a file
     /// no later start reads, and what waits in it would be gone when this process ends.
     public func fileProblem() -> String? {
-        guard let id = fileIdentity else { return nil }
-        var st = stat()
-        guard stat(location, &st) != 0 || UInt64(st.st_dev) != id.device || UInt64(st.st_ino) != id.inode else { return nil }
+        guard let id = fileIdentity, FileIdentity(path: location) != id else { return nil }
         return
             "spool '\(location)' was deleted or replaced while lymph serve used it: new webhooks are refused; what it had accepted is processed, then the server stops (start it again for a new spool); leave the spool alone while lymph serves"
     }

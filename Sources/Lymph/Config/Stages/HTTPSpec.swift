@@ -95,7 +95,7 @@ public struct HTTPSpec: StageSpec {
         var headers: [(String, String)] = []
         for (name, value) in self.headers {
             let resolved = try value.resolve(env.environment)
-            if resolved.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0x00 }) {
+            if Self.breaksHeader(resolved) {
                 throw HTTPStageConfigError(
                     message:
                         "stage '\(env.stageName)': header '\(name.cutForMessage())'\(value.reference.map { " from \($0)" } ?? "") holds a line break or a NUL, which a header value cannot"
@@ -127,6 +127,11 @@ public struct HTTPSpec: StageSpec {
             let host = components.host, !host.isEmpty, components.port.map({ (1...65535).contains($0) }) ?? true
         else { return nil }
         return (scheme, host)
+    }
+
+    /// Whether a header value holds what no header value can: a line break or a NUL.
+    static func breaksHeader(_ value: String) -> Bool {
+        value.utf8.contains { $0 == 0x0A || $0 == 0x0D || $0 == 0 }
     }
 
     /// Whether an http(s) URL names a user or a password (`http://user:pass@host/`).
@@ -214,7 +219,7 @@ public struct HTTPSpec: StageSpec {
                 }
                 if let v = value(entry.value, "headers.\(entry.key)") {
                     // Written in the file, found now; a reference's value is checked when it is read.
-                    if case .plain(let text) = v, text.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) {
+                    if case .plain(let text) = v, breaksHeader(text) {
                         d.error("header '\(entry.key.cutForMessage())' holds a line break or a NUL, which a header value cannot", at: entry.value)
                         continue
                     }
